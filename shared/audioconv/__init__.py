@@ -1,0 +1,1 @@
+"""audioconv: an event-driven audio conversion service."""

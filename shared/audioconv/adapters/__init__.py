@@ -1,0 +1,1 @@
+"""Adapters: the local and the Google Cloud implementation of each port."""

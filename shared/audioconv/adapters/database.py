@@ -1,0 +1,145 @@
+"""SQLAlchemy engine, repositories and unit of work (SQLite, PostgreSQL, Cloud SQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from audioconv.adapters import orm
+from audioconv.config import Settings
+from audioconv.domain.model import Task, TaskStatus, User
+
+
+def make_engine(settings: Settings) -> Engine:
+    """The engine for the configured database; one pool per process."""
+    if settings.cloud_sql_instance:
+        from audioconv.adapters.cloudsql import cloud_sql_engine
+
+        return cloud_sql_engine(settings)
+    url = settings.resolved_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class SqlUserRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, user: User) -> None:
+        self.session.add(user)
+        self.session.flush()
+
+    def get(self, user_id: int) -> User | None:
+        return self.session.get(User, user_id)
+
+    def by_username(self, username: str) -> User | None:
+        return self.session.scalars(select(User).filter_by(username=username)).first()
+
+    def by_email(self, email: str) -> User | None:
+        return self.session.scalars(select(User).filter_by(email=email)).first()
+
+
+class SqlTaskRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, task: Task) -> None:
+        self.session.add(task)
+        self.session.flush()
+
+    def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
+        return self.session.get(Task, task_id, with_for_update=for_update or None)
+
+    def for_user(self, user_id: int, limit: int | None, descending: bool) -> Sequence[Task]:
+        col = orm.tasks.c.id
+        query = (
+            select(Task).filter_by(user_id=user_id).order_by(col.desc() if descending else col)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return self.session.scalars(query).all()
+
+    def by_file_name(self, user_id: int, file_name: str) -> Task | None:
+        query = (
+            select(Task)
+            .filter_by(user_id=user_id)
+            .order_by(orm.tasks.c.id.desc())
+        )
+        # Converted names are derived, so match the stem in SQL and the full name here.
+        stem = file_name.rsplit(".", 1)[0]
+        query = query.where(
+            or_(orm.tasks.c.file_name == file_name, orm.tasks.c.file_name.startswith(stem, autoescape=True))
+        )
+        for task in self.session.scalars(query):
+            if file_name in (task.file_name, task.output_name):
+                return task
+        return None
+
+    def delete(self, task: Task) -> None:
+        self.session.delete(task)
+
+    def unfinished(self) -> Sequence[Task]:
+        states = (TaskStatus.UPLOADED, TaskStatus.PROCESSING)
+        return self.session.scalars(
+            select(Task).where(orm.tasks.c.status.in_(states)).order_by(orm.tasks.c.id)
+        ).all()
+
+    def unnotified(self) -> Sequence[Task]:
+        states = (TaskStatus.PROCESSED, TaskStatus.FAILED)
+        return self.session.scalars(
+            select(Task)
+            .where(orm.tasks.c.status.in_(states))
+            .where(orm.tasks.c.notified_revision < orm.tasks.c.revision)
+            .order_by(orm.tasks.c.id)
+        ).all()
+
+
+class SqlUnitOfWork:
+    """A session per unit of work: never shared between threads or events."""
+
+    users: SqlUserRepository
+    tasks: SqlTaskRepository
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self.session_factory = session_factory
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self.session = self.session_factory()
+        self.users = SqlUserRepository(self.session)
+        self.tasks = SqlTaskRepository(self.session)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    orm.start_mappers()
+    return sessionmaker(bind=engine, expire_on_commit=False)

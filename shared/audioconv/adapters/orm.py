@@ -1,0 +1,71 @@
+"""SQLAlchemy tables, mapped onto the plain domain classes (imperative mapping)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import registry
+
+from audioconv.domain.model import Task, TaskStatus, User
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("file_name", String(255), nullable=False),
+    Column("input_format", String(16), nullable=False),
+    Column("output_format", String(16), nullable=False),
+    Column("input_key", String(1024), nullable=False),
+    Column("output_key", String(1024)),
+    Column("status", Enum(TaskStatus, name="task_status", native_enum=False,
+                          values_callable=lambda e: [m.value for m in e], length=16),
+           nullable=False, index=True),
+    Column("revision", Integer, nullable=False),
+    Column("error", Text),
+    Column("input_probe", JSON),
+    Column("output_probe", JSON),
+    Column("progress", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("notified_revision", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+mapper_registry = registry(metadata=metadata)
+_mapped = False
+
+
+def start_mappers() -> None:
+    """Map the domain classes onto the tables (once per process)."""
+    global _mapped
+    if _mapped:
+        return
+    mapper_registry.map_imperatively(User, users)
+    mapper_registry.map_imperatively(Task, tasks)
+    _mapped = True

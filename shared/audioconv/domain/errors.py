@@ -1,0 +1,49 @@
+"""Errors the services raise; the API maps each to an HTTP status."""
+
+from __future__ import annotations
+
+
+class AudioconvError(Exception):
+    """Base of all expected errors: each carries a message a user can read."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(AudioconvError):
+    status = 400
+
+
+class Unauthorized(AudioconvError):
+    status = 401
+
+
+class NotFound(AudioconvError):
+    status = 404
+
+
+class Conflict(AudioconvError):
+    status = 409
+
+
+class PayloadTooLarge(AudioconvError):
+    status = 413
+
+
+class UnsupportedMedia(AudioconvError):
+    status = 415
+
+
+class ConversionFailed(Exception):
+    """ffmpeg could not convert this input: permanent, shown to the user as the reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RetryLater(Exception):
+    """The work cannot be done now but may succeed later: the event must be redelivered."""

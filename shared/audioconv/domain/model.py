@@ -1,0 +1,148 @@
+"""Users and conversion tasks, and the task state machine.
+
+States: ``uploaded`` -> ``processing`` -> ``processed`` | ``failed``.
+Changing the target format puts a task back to ``uploaded`` with a new
+revision; work for an older revision is ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import PurePath
+from typing import Any
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC (stored naive-free everywhere)."""
+    return datetime.now(UTC)
+
+
+class TaskStatus(enum.StrEnum):
+    UPLOADED = "uploaded"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+@dataclass(eq=False)
+class User:
+    username: str
+    email: str
+    password_hash: str
+    id: int | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+
+class Claim(enum.Enum):
+    """What a conversion request for (task, revision) should do now."""
+
+    RUN = "run"  # claimed: convert it
+    STALE = "stale"  # an older revision, or already finished: acknowledge, do nothing
+    BUSY = "busy"  # another worker holds a live lease: redeliver later
+
+
+@dataclass(eq=False)
+class Task:
+    user_id: int
+    file_name: str
+    input_format: str
+    output_format: str
+    input_key: str
+    status: TaskStatus = TaskStatus.UPLOADED
+    revision: int = 1
+    output_key: str | None = None
+    error: str | None = None
+    input_probe: dict[str, Any] | None = None
+    output_probe: dict[str, Any] | None = None
+    progress: float = 0.0
+    attempts: int = 0
+    lease_expires_at: datetime | None = None
+    notified_revision: int = 0
+    id: int | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def output_name(self) -> str:
+        """File name of the converted file: the original stem, the new extension."""
+        from audioconv.domain.formats import FORMATS
+
+        fmt = FORMATS.get(self.output_format)
+        ext = fmt.extension if fmt else self.output_format
+        return f"{PurePath(self.file_name).stem}.{ext}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (TaskStatus.PROCESSED, TaskStatus.FAILED)
+
+    def claim(self, revision: int, now: datetime, lease: timedelta) -> Claim:
+        """Take the task for converting ``revision``, if that is still due."""
+        if revision != self.revision or self.finished:
+            return Claim.STALE
+        if (
+            self.status is TaskStatus.PROCESSING
+            and self.lease_expires_at is not None
+            and _aware(self.lease_expires_at) > now
+        ):
+            return Claim.BUSY
+        self.status = TaskStatus.PROCESSING
+        self.attempts += 1
+        self.progress = 0.0
+        self.lease_expires_at = now + lease
+        self.updated_at = now
+        return Claim.RUN
+
+    def renew(self, now: datetime, lease: timedelta, progress: float) -> None:
+        self.lease_expires_at = now + lease
+        self.progress = progress
+
+    def release(self, now: datetime) -> None:
+        """Give a claimed task back (a transient failure): it is due again at once."""
+        self.status = TaskStatus.UPLOADED
+        self.lease_expires_at = None
+        self.updated_at = now
+
+    def succeed(self, output_key: str, probe: dict[str, Any], now: datetime) -> None:
+        self.status = TaskStatus.PROCESSED
+        self.output_key = output_key
+        self.output_probe = probe
+        self.error = None
+        self.progress = 100.0
+        self.lease_expires_at = None
+        self.updated_at = now
+
+    def fail(self, reason: str, now: datetime) -> None:
+        self.status = TaskStatus.FAILED
+        self.error = reason
+        self.lease_expires_at = None
+        self.updated_at = now
+
+    def retarget(self, output_format: str, now: datetime) -> str | None:
+        """Convert again to ``output_format``; returns the old output key to delete."""
+        old = self.output_key
+        self.output_format = output_format
+        self.revision += 1
+        self.status = TaskStatus.UPLOADED
+        self.output_key = None
+        self.output_probe = None
+        self.error = None
+        self.progress = 0.0
+        self.attempts = 0
+        self.lease_expires_at = None
+        self.updated_at = now
+        return old
+
+    def is_due(self, now: datetime) -> bool:
+        """Still has to run: uploaded, or processing under a lease that ran out."""
+        if self.status is TaskStatus.UPLOADED:
+            return True
+        return self.status is TaskStatus.PROCESSING and (
+            self.lease_expires_at is None or _aware(self.lease_expires_at) <= now
+        )
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; all of ours are UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,133 @@
+"""The ports the services talk through; each has a local and a cloud adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from audioconv.domain.model import Task, User
+
+
+class BlobStore(Protocol):
+    """Files by key. Every method streams: no whole file is held in memory."""
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store the local file at ``path`` under ``key`` (replacing any)."""
+
+    def download_to(self, key: str, path: Path) -> None:
+        """Write the blob to the local file ``path``; KeyError if it does not exist."""
+
+    def open_read(self, key: str) -> IO[bytes]:
+        """A readable binary stream of the blob; KeyError if it does not exist."""
+
+    def size(self, key: str) -> int | None:
+        """Size in bytes, or None if there is no such blob."""
+
+    def delete(self, key: str) -> None:
+        """Remove the blob; a missing blob is not an error."""
+
+
+class EventBus(Protocol):
+    """Publishes small JSON messages; returns once the publish is confirmed."""
+
+    def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
+        """Publish and return the message id."""
+
+
+class Mailer(Protocol):
+    def send(self, to: str, subject: str, body: str) -> None:
+        """Deliver one plain-text mail."""
+
+
+class UserRepository(Protocol):
+    def add(self, user: User) -> None: ...
+
+    def get(self, user_id: int) -> User | None: ...
+
+    def by_username(self, username: str) -> User | None: ...
+
+    def by_email(self, email: str) -> User | None: ...
+
+
+class TaskRepository(Protocol):
+    def add(self, task: Task) -> None: ...
+
+    def get(self, task_id: int, *, for_update: bool = False) -> Task | None: ...
+
+    def for_user(self, user_id: int, limit: int | None, descending: bool) -> Sequence[Task]: ...
+
+    def by_file_name(self, user_id: int, file_name: str) -> Task | None:
+        """The caller's newest task whose original or converted name is ``file_name``."""
+
+    def delete(self, task: Task) -> None: ...
+
+    def unfinished(self) -> Sequence[Task]:
+        """Tasks in uploaded or processing state."""
+
+    def unnotified(self) -> Sequence[Task]:
+        """Finished tasks whose owner has not been told about this revision."""
+
+
+class UnitOfWork(Protocol):
+    """One transaction; ``with uow:`` rolls back whatever was not committed."""
+
+    users: UserRepository
+    tasks: TaskRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ffprobe says about a file's container and first audio stream."""
+
+    format: str | None  # our format name (mp3, m4a, ...) or None if not one we know
+    demuxer: str  # ffmpeg demuxer to force when reading it
+    codec: str
+    duration: float
+    bitrate: int | None
+    sample_rate: int | None
+    channels: int | None
+    tags: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "codec": self.codec,
+            "duration": self.duration,
+            "bitrate": self.bitrate,
+            "sampleRate": self.sample_rate,
+            "channels": self.channels,
+        }
+
+
+ProgressCallback = Callable[[float], None]
+
+
+class Transcoder(Protocol):
+    def probe(self, path: Path) -> Probe:
+        """Inspect an upload; UnsupportedMedia if it is not audio we can read."""
+
+    def convert(
+        self, src: Path, probe: Probe, dst: Path, target: str, on_progress: ProgressCallback
+    ) -> None:
+        """Convert ``src`` to format ``target`` at ``dst``; ConversionFailed on bad input."""
+
+
+def iter_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """Read a stream in fixed-size chunks (for streaming downloads)."""
+    while chunk := stream.read(size):
+        yield chunk
+
+
