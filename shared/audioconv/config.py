@@ -97,15 +97,20 @@ class Settings(BaseSettings):
     def conversion_slots(self) -> int:
         return self.max_concurrent_conversions or (os.cpu_count() or 1)
 
-    def resolved_secret_key(self) -> str:
+    @cached_property
+    def signing_key(self) -> str:
         """The token signing key: configured, or generated once and kept in data_dir."""
         if self.secret_key:
             return self.secret_key
         path = self.data_dir / "secret_key"
-        if not path.exists():
-            import secrets
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        import secrets
 
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        key = secrets.token_urlsafe(48)
+        with os.fdopen(fd, "w") as out:
+            out.write(key)
+        return key

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, Self
 
 from audioconv.domain.model import Task, User
 
@@ -76,7 +76,7 @@ class UnitOfWork(Protocol):
     users: UserRepository
     tasks: TaskRepository
 
-    def __enter__(self) -> UnitOfWork: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
@@ -129,5 +129,3 @@ def iter_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
     """Read a stream in fixed-size chunks (for streaming downloads)."""
     while chunk := stream.read(size):
         yield chunk
-
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Engine, create_engine, event, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from audioconv.adapters import orm
 from audioconv.config import Settings
 from audioconv.domain.model import Task, TaskStatus, User
+from audioconv.ports import TaskRepository, UserRepository
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -72,23 +73,20 @@ class SqlTaskRepository:
 
     def for_user(self, user_id: int, limit: int | None, descending: bool) -> Sequence[Task]:
         col = orm.tasks.c.id
-        query = (
-            select(Task).filter_by(user_id=user_id).order_by(col.desc() if descending else col)
-        )
+        query = select(Task).filter_by(user_id=user_id).order_by(col.desc() if descending else col)
         if limit is not None:
             query = query.limit(limit)
         return self.session.scalars(query).all()
 
     def by_file_name(self, user_id: int, file_name: str) -> Task | None:
-        query = (
-            select(Task)
-            .filter_by(user_id=user_id)
-            .order_by(orm.tasks.c.id.desc())
-        )
+        query = select(Task).filter_by(user_id=user_id).order_by(orm.tasks.c.id.desc())
         # Converted names are derived, so match the stem in SQL and the full name here.
         stem = file_name.rsplit(".", 1)[0]
         query = query.where(
-            or_(orm.tasks.c.file_name == file_name, orm.tasks.c.file_name.startswith(stem, autoescape=True))
+            or_(
+                orm.tasks.c.file_name == file_name,
+                orm.tasks.c.file_name.startswith(stem, autoescape=True),
+            )
         )
         for task in self.session.scalars(query):
             if file_name in (task.file_name, task.output_name):
@@ -117,13 +115,13 @@ class SqlTaskRepository:
 class SqlUnitOfWork:
     """A session per unit of work: never shared between threads or events."""
 
-    users: SqlUserRepository
-    tasks: SqlTaskRepository
+    users: UserRepository
+    tasks: TaskRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
 
-    def __enter__(self) -> SqlUnitOfWork:
+    def __enter__(self) -> Self:
         self.session = self.session_factory()
         self.users = SqlUserRepository(self.session)
         self.tasks = SqlTaskRepository(self.session)

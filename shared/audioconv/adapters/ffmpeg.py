@@ -62,7 +62,10 @@ class FfmpegTranscoder:
         ]  # fmt: skip
         try:
             proc = subprocess.run(
-                cmd, capture_output=True, timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL,
+                cmd,
+                capture_output=True,
+                timeout=PROBE_TIMEOUT,
+                stdin=subprocess.DEVNULL,
                 preexec_fn=self._lower_priority,
             )
         except subprocess.TimeoutExpired:
@@ -122,14 +125,18 @@ class FfmpegTranscoder:
         ]  # fmt: skip
         limit = 60.0 + probe.duration * 2
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             preexec_fn=self._lower_priority,
         )
         assert proc.stdout is not None and proc.stderr is not None
         stderr_tail: deque[str] = deque(maxlen=20)
         err_reader = threading.Thread(
             target=lambda: stderr_tail.extend(
-                line.decode(errors="replace").rstrip() for line in proc.stderr  # type: ignore[union-attr]
+                line.decode(errors="replace").rstrip()
+                for line in proc.stderr  # type: ignore[union-attr]
             ),
             daemon=True,
         )

@@ -87,12 +87,22 @@ class InProcessBus:
             handler(event)
         except Exception:
             if attempt >= self.max_attempts:
-                log.exception("message %s on %s failed %d times; left to the sweep",
-                              event["id"], topic, attempt)
+                log.exception(
+                    "message %s on %s failed %d times; left to the sweep",
+                    event["id"],
+                    topic,
+                    attempt,
+                )
                 return
             delay = self.backoff_seconds * 2 ** (attempt - 1)
-            log.warning("message %s on %s failed (attempt %d); retrying in %.0fs",
-                        event["id"], topic, attempt, delay, exc_info=True)
+            log.warning(
+                "message %s on %s failed (attempt %d); retrying in %.0fs",
+                event["id"],
+                topic,
+                attempt,
+                delay,
+                exc_info=True,
+            )
             timer = threading.Timer(delay, self._retry, (topic, event, attempt + 1))
             timer.daemon = True
             with self._lock:

@@ -21,6 +21,10 @@ class Unauthorized(AudioconvError):
     status = 401
 
 
+class Forbidden(AudioconvError):
+    status = 403
+
+
 class NotFound(AudioconvError):
     status = 404
 

@@ -22,14 +22,29 @@ class AudioFormat:
 FORMATS: dict[str, AudioFormat] = {
     f.name: f
     for f in (
-        AudioFormat("mp3", "mp3", "mp3", "libmp3lame", "mp3", "audio/mpeg",
-                    ("-q:a", "2", "-id3v2_version", "3")),
+        AudioFormat(
+            "mp3",
+            "mp3",
+            "mp3",
+            "libmp3lame",
+            "mp3",
+            "audio/mpeg",
+            ("-q:a", "2", "-id3v2_version", "3"),
+        ),
         AudioFormat("aac", "aac", "adts", "aac", "aac", "audio/aac", ("-b:a", "192k")),
-        AudioFormat("m4a", "m4a", "ipod", "aac", "aac", "audio/mp4",
-                    ("-b:a", "192k", "-movflags", "+faststart")),
+        AudioFormat(
+            "m4a",
+            "m4a",
+            "ipod",
+            "aac",
+            "aac",
+            "audio/mp4",
+            ("-b:a", "192k", "-movflags", "+faststart"),
+        ),
         AudioFormat("ogg", "ogg", "ogg", "libvorbis", "vorbis", "audio/ogg", ("-q:a", "5")),
-        AudioFormat("opus", "opus", "opus", "libopus", "opus", "audio/ogg; codecs=opus",
-                    ("-b:a", "128k")),
+        AudioFormat(
+            "opus", "opus", "opus", "libopus", "opus", "audio/ogg; codecs=opus", ("-b:a", "128k")
+        ),
         AudioFormat("wav", "wav", "wav", "pcm_s16le", "pcm_s16le", "audio/wav"),
         AudioFormat("flac", "flac", "flac", "flac", "flac", "audio/flac"),
         AudioFormat("wma", "wma", "asf", "wmav2", "wmav2", "audio/x-ms-wma", ("-b:a", "192k")),
@@ -45,9 +60,7 @@ def parse_format(value: object) -> AudioFormat:
     """The format named by a client, or ValueError with a readable message."""
     name = str(value or "").strip().lower().lstrip(".")
     if name not in FORMATS:
-        raise ValueError(
-            f"unknown format {value!r}; supported: {', '.join(sorted(FORMATS))}"
-        )
+        raise ValueError(f"unknown format {value!r}; supported: {', '.join(sorted(FORMATS))}")
     return FORMATS[name]
 
 

@@ -84,7 +84,7 @@ class Task:
         if (
             self.status is TaskStatus.PROCESSING
             and self.lease_expires_at is not None
-            and _aware(self.lease_expires_at) > now
+            and as_utc(self.lease_expires_at) > now
         ):
             return Claim.BUSY
         self.status = TaskStatus.PROCESSING
@@ -139,10 +139,10 @@ class Task:
         if self.status is TaskStatus.UPLOADED:
             return True
         return self.status is TaskStatus.PROCESSING and (
-            self.lease_expires_at is None or _aware(self.lease_expires_at) <= now
+            self.lease_expires_at is None or as_utc(self.lease_expires_at) <= now
         )
 
 
-def _aware(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; all of ours are UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)

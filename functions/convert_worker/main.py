@@ -1,0 +1,11 @@
+"""CloudEvent function: a conversion request arrives (Pub/Sub push) -> ffmpeg -> result."""
+
+import functions_framework
+from audioconv.entrypoints import events
+from cloudevents.http import CloudEvent
+
+
+@functions_framework.cloud_event
+def convert(cloud_event: CloudEvent) -> None:
+    """Convert the task named in the event; raising makes Pub/Sub redeliver it."""
+    events.handle_conversion(cloud_event)

@@ -1,0 +1,91 @@
+"""The composition root: read the configuration once and wire one adapter per port."""
+
+from __future__ import annotations
+
+import threading
+
+from audioconv.adapters.database import SqlUnitOfWork, make_engine, session_factory
+from audioconv.adapters.ffmpeg import FfmpegTranscoder
+from audioconv.config import Settings
+from audioconv.ports import BlobStore, EventBus, Mailer
+from audioconv.services.deps import Deps
+
+_lock = threading.Lock()
+_deps: Deps | None = None
+
+
+def build(settings: Settings | None = None) -> Deps:
+    """Wire the adapters the settings choose."""
+    settings = settings or Settings()
+    sessions = session_factory(make_engine(settings))
+    return Deps(
+        settings=settings,
+        uow=lambda: SqlUnitOfWork(sessions),
+        blobs=_blobs(settings),
+        bus=_bus(settings),
+        mailer=_mailer(settings),
+        transcoder=FfmpegTranscoder(
+            settings.ffmpeg_path,
+            settings.ffprobe_path,
+            settings.ffmpeg_nice,
+            settings.max_input_seconds,
+        ),
+    )
+
+
+def _blobs(settings: Settings) -> BlobStore:
+    if settings.blob_backend == "gcs":
+        from audioconv.adapters.gcs_blob import GcsBlobStore
+
+        return GcsBlobStore(settings.gcs_bucket, signer_email=settings.signing_service_account)
+    from audioconv.adapters.local_blob import LocalBlobStore
+
+    return LocalBlobStore(settings.data_dir / "blobs")
+
+
+def _bus(settings: Settings) -> EventBus:
+    if settings.event_backend == "pubsub":
+        from audioconv.adapters.pubsub_bus import PubSubBus
+
+        return PubSubBus(settings.gcp_project)
+    from audioconv.adapters.inprocess_bus import InProcessBus
+    from audioconv.entrypoints import events
+
+    bus = InProcessBus(max_attempts=settings.max_attempts)
+    bus.subscribe(settings.conversion_topic, events.handle_conversion, settings.conversion_slots)
+    bus.subscribe(settings.finished_topic, events.handle_finished, 2)
+    return bus
+
+
+def _mailer(settings: Settings) -> Mailer:
+    from audioconv.adapters import mail
+
+    if settings.mail_backend == "smtp":
+        return mail.SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.mail_from,
+            settings.smtp_user,
+            settings.smtp_password,
+            settings.smtp_starttls,
+        )
+    if settings.mail_backend == "console":
+        return mail.ConsoleMailer(settings.mail_from)
+    return mail.FolderMailer(settings.data_dir / "mail", settings.mail_from)
+
+
+def deps() -> Deps:
+    """The process-wide dependencies, built on first use."""
+    global _deps
+    if _deps is None:
+        with _lock:
+            if _deps is None:
+                _deps = build()
+    return _deps
+
+
+def install(new: Deps | None) -> None:
+    """Replace the process-wide dependencies (tests, the embedded server)."""
+    global _deps
+    with _lock:
+        _deps = new

@@ -1,0 +1,38 @@
+"""``audioconv serve | migrate | sweep``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="audioconv", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the embedded server (API, worker, notifier) on $PORT")
+    sub.add_parser("migrate", help="apply database migrations to the configured database")
+    sub.add_parser("sweep", help="republish tasks that are still due (safe to run any time)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    if args.command == "serve":
+        from audioconv.embedded import serve
+
+        serve()
+    elif args.command == "migrate":
+        from audioconv.migrate import upgrade
+
+        upgrade()
+        print("database is at the newest schema")
+    else:
+        from audioconv import bootstrap
+        from audioconv.services.recovery import sweep
+
+        result = sweep(bootstrap.deps())
+        print(
+            json.dumps({"conversions": result.conversions, "notifications": result.notifications})
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The embedded default: API, worker and notifier in one process tree, no cloud.
+
+gunicorn serves the API from one worker process; inside it the in-process bus
+runs conversions on a pool as wide as the machine has cores, and a sweeper
+republishes whatever the database says is still due (at start-up, every task a
+dead process left behind; then every half minute, anything whose message was lost).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import sys
+import threading
+from typing import IO, Any
+
+from gunicorn.app.base import BaseApplication
+
+from audioconv import bootstrap, migrate
+from audioconv.adapters.inprocess_bus import InProcessBus
+from audioconv.config import Settings
+from audioconv.services import recovery
+
+log = logging.getLogger(__name__)
+SWEEP_INTERVAL = 30.0
+
+
+class _Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from audioconv.entrypoints.api import create_app
+
+        return create_app()
+
+
+def _lock_data_dir(settings: Settings) -> IO[str]:
+    """One embedded server per data folder: it alone may reclaim unfinished tasks."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (settings.data_dir / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(f"another audioconv server is using {settings.data_dir.resolve()}")
+    return handle
+
+
+def start_background(stop: threading.Event) -> threading.Thread:
+    """Reclaim what a previous run left unfinished, then sweep periodically."""
+
+    def loop() -> None:
+        deps = bootstrap.deps()
+        recovery.sweep(deps, reclaim=True)
+        while not stop.wait(SWEEP_INTERVAL):
+            try:
+                recovery.sweep(deps)
+            except Exception:
+                log.exception("sweep failed")
+
+    thread = threading.Thread(target=loop, name="sweeper", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(settings: Settings | None = None) -> None:
+    settings = settings or Settings()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    lock = _lock_data_dir(settings)
+    migrate.upgrade()
+    stop = threading.Event()
+
+    def post_worker_init(worker: Any) -> None:
+        start_background(stop)
+
+    def worker_exit(server: Any, worker: Any) -> None:
+        stop.set()
+        bus = bootstrap.deps().bus
+        if isinstance(bus, InProcessBus):
+            bus.shutdown(wait=False)
+
+    def when_ready(server: Any) -> None:
+        print(f"audioconv is running: open http://localhost:{settings.port}/", flush=True)
+
+    _Server(
+        {
+            "bind": f"0.0.0.0:{settings.port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": 16,
+            "timeout": 120,
+            "graceful_timeout": 10,
+            "post_worker_init": post_worker_init,
+            "worker_exit": worker_exit,
+            "when_ready": when_ready,
+            "accesslog": "-",
+        }
+    ).run()
+    lock.close()

@@ -1,0 +1,244 @@
+"""The HTTP API (a Flask app): auth, tasks, uploads and downloads.
+
+Routes only parse the request, call one service and shape the JSON; errors are
+JSON ``{"message": ...}`` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import IO, Any, TypeVar, cast
+
+from flask import Flask, Request, Response, g, jsonify, request, stream_with_context
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from audioconv import bootstrap
+from audioconv.domain.errors import AudioconvError, Forbidden, InvalidInput
+from audioconv.domain.model import Task
+from audioconv.ports import iter_chunks
+from audioconv.services import auth, recovery, tasks
+from audioconv.services.deps import Deps
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StreamingRequest(Request):
+    """Spools uploaded files straight to a named temporary file on disk, never to memory."""
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        return tempfile.NamedTemporaryFile(prefix="audioconv-upload-")
+
+
+def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
+    app = Flask("audioconv")
+    app.request_class = StreamingRequest
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    @app.before_request
+    def _limits() -> None:
+        g.deps = get_deps()
+        request.max_content_length = g.deps.settings.max_upload_bytes
+
+    _register_errors(app)
+    _register_routes(app)
+    return app
+
+
+def _deps() -> Deps:
+    return cast(Deps, g.deps)
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify(message=message), status
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(AudioconvError)
+    def _known(exc: AudioconvError) -> tuple[Response, int]:
+        return _error(exc.status, exc.message)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
+        limit = _deps().settings.max_upload_bytes
+        return _error(413, f"upload is larger than the limit of {limit} bytes")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response, int]:
+        return _error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _bug(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return _error(500, "internal error")
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("request body must be a JSON object")
+    return body
+
+
+def _field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"missing field {name!r}")
+    return value
+
+
+def _login_required(view: F) -> F:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.user_id = auth.authenticate(_deps(), request.headers.get("Authorization"))
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    base = f"/api/tasks/{task.id}"
+    return {
+        "id": task.id,
+        "fileName": task.file_name,
+        "status": task.status.value,
+        "inputFormat": task.input_format,
+        "newFormat": task.output_format,
+        "outputFileName": task.output_name,
+        "revision": task.revision,
+        "progress": task.progress,
+        "error": task.error,
+        "input": task.input_probe,
+        "output": task.output_probe,
+        "createdAt": task.created_at.isoformat(),
+        "updatedAt": task.updated_at.isoformat(),
+        "links": {
+            "self": base,
+            "original": f"{base}/original",
+            "converted": f"{base}/converted" if task.output_key else None,
+        },
+    }
+
+
+def _send(download: tasks.Download) -> Response:
+    stream = _deps().blobs.open_read(download.key)
+
+    def body() -> Any:
+        with stream:
+            yield from iter_chunks(stream)
+
+    response = Response(stream_with_context(body()), mimetype=download.mime_type)
+    response.headers["Content-Length"] = str(download.size)
+    response.headers.set("Content-Disposition", "attachment", filename=download.name)
+    return response
+
+
+def _register_routes(app: Flask) -> None:
+    @app.post("/api/auth/signup")
+    def signup() -> tuple[Response, int]:
+        body = _json_body()
+        user = auth.signup(
+            _deps(),
+            _field(body, "username"),
+            _field(body, "email"),
+            _field(body, "password1"),
+            _field(body, "password2"),
+        )
+        return jsonify(id=user.id, token=auth.issue_token(_deps(), user)), 201
+
+    @app.post("/api/auth/login")
+    def login() -> Response:
+        body = _json_body()
+        user = auth.login(_deps(), _field(body, "username"), _field(body, "password"))
+        return jsonify(token=auth.issue_token(_deps(), user))
+
+    @app.post("/api/tasks")
+    @_login_required
+    def create_task() -> tuple[Response, int]:
+        upload = request.files.get("fileName")
+        if upload is None or not upload.filename:
+            raise InvalidInput("missing file: send it as multipart field 'fileName'")
+        new_format = request.form.get("newFormat")
+        if not new_format:
+            raise InvalidInput("missing field 'newFormat'")
+        stream = upload.stream
+        stream.flush()
+        task = tasks.create_task(_deps(), g.user_id, Path(stream.name), upload.filename, new_format)
+        return jsonify(task_json(task)), 201
+
+    @app.get("/api/tasks")
+    @_login_required
+    def list_tasks() -> Response:
+        limit = _int_arg("max", minimum=1)
+        order = request.args.get("order", "0")
+        if order not in ("0", "1"):
+            raise InvalidInput("order must be 0 (ascending) or 1 (descending)")
+        found = tasks.list_tasks(_deps(), g.user_id, limit, descending=order == "1")
+        return jsonify([task_json(t) for t in found])
+
+    @app.get("/api/tasks/<int:task_id>")
+    @_login_required
+    def get_task(task_id: int) -> Response:
+        return jsonify(task_json(tasks.get_task(_deps(), g.user_id, task_id)))
+
+    @app.put("/api/tasks/<int:task_id>")
+    @_login_required
+    def change_format(task_id: int) -> Response:
+        body = request.get_json(silent=True) if request.is_json else None
+        new_format = body.get("newFormat") if isinstance(body, dict) else None
+        new_format = new_format or request.form.get("newFormat")
+        if not new_format or not isinstance(new_format, str):
+            raise InvalidInput("missing field 'newFormat'")
+        task = tasks.change_format(_deps(), g.user_id, task_id, new_format)
+        return jsonify(task_json(task))
+
+    @app.delete("/api/tasks/<int:task_id>")
+    @_login_required
+    def delete_task(task_id: int) -> tuple[str, int]:
+        tasks.delete_task(_deps(), g.user_id, task_id)
+        return "", 204
+
+    @app.get("/api/tasks/<int:task_id>/<which>")
+    @_login_required
+    def task_file(task_id: int, which: str) -> Response:
+        return _send(tasks.task_download(_deps(), g.user_id, task_id, which))
+
+    @app.get("/api/files/<path:file_name>")
+    @_login_required
+    def file_by_name(file_name: str) -> Response:
+        return _send(tasks.file_download(_deps(), g.user_id, file_name))
+
+    @app.get("/healthz")
+    def health() -> Response:
+        return jsonify(status="ok")
+
+    @app.post("/api/internal/sweep")
+    def sweep() -> Response:
+        # Only App Engine cron may call this: it strips X-Appengine-Cron from outside requests.
+        if request.headers.get("X-Appengine-Cron") != "true":
+            raise Forbidden("only the scheduler may call this route")
+        result = recovery.sweep(_deps())
+        return jsonify(conversions=result.conversions, notifications=result.notifications)
+
+
+def _int_arg(name: str, minimum: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer") from None
+    if value < minimum:
+        raise InvalidInput(f"{name} must be at least {minimum}")
+    return value

@@ -1,0 +1,59 @@
+"""CloudEvent handlers for the worker and the notifier.
+
+They accept the CloudEvent that functions-framework makes of a Pub/Sub push
+(``google.cloud.pubsub.topic.v1.messagePublished``); the in-process bus
+delivers the same events. Returning acknowledges; raising asks for redelivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import Any
+
+from cloudevents.http import CloudEvent
+
+from audioconv import bootstrap
+from audioconv.services import conversion, notification
+from audioconv.services.messages import TaskRef
+
+log = logging.getLogger(__name__)
+
+
+def pubsub_message(event: CloudEvent) -> tuple[dict[str, Any], dict[str, str]]:
+    """Data (decoded JSON) and attributes of the Pub/Sub message inside ``event``."""
+    try:
+        message = event.data["message"]
+        data = json.loads(base64.b64decode(message.get("data") or b"e30=", validate=True))
+        attributes = dict(message.get("attributes") or {})
+    except (TypeError, KeyError, ValueError, binascii.Error) as exc:
+        raise ValueError("not a Pub/Sub message event") from exc
+    if not isinstance(data, dict):
+        raise ValueError("Pub/Sub message data is not a JSON object")
+    return data, attributes
+
+
+def _task_ref(event: CloudEvent) -> TaskRef | None:
+    try:
+        data, _ = pubsub_message(event)
+        return TaskRef.from_message(data)
+    except ValueError:
+        # Redelivering a malformed message can never help: log it and acknowledge.
+        log.error("malformed event %s dropped", event.get("id"), exc_info=True)
+        return None
+
+
+def handle_conversion(event: CloudEvent) -> None:
+    """A conversion request: convert the task's current revision."""
+    ref = _task_ref(event)
+    if ref is not None:
+        conversion.convert(bootstrap.deps(), ref)
+
+
+def handle_finished(event: CloudEvent) -> None:
+    """A finished conversion: notify the task's owner."""
+    ref = _task_ref(event)
+    if ref is not None:
+        notification.notify(bootstrap.deps(), ref)

@@ -1,0 +1,24 @@
+"""Alembic environment: migrates the database the settings point at."""
+
+from alembic import context
+from sqlalchemy import Connection
+from audioconv.adapters.database import make_engine
+from audioconv.adapters.orm import metadata
+from audioconv.config import Settings
+
+connection = context.config.attributes.get("connection")
+
+
+def run(conn: Connection) -> None:
+    context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if connection is not None:
+    run(connection)
+else:
+    engine = make_engine(Settings())
+    with engine.connect() as conn:
+        run(conn)
+    engine.dispose()

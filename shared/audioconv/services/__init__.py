@@ -1,0 +1,1 @@
+"""Use cases. Pure Python: they talk only to the ports in ``Deps``."""

@@ -1,0 +1,22 @@
+"""What every service needs, wired once by the composition root (bootstrap)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from audioconv.config import Settings
+from audioconv.domain.model import utcnow
+from audioconv.ports import BlobStore, EventBus, Mailer, Transcoder, UnitOfWorkFactory
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    uow: UnitOfWorkFactory
+    blobs: BlobStore
+    bus: EventBus
+    mailer: Mailer
+    transcoder: Transcoder
+    clock: Callable[[], datetime] = field(default=utcnow)

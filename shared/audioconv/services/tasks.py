@@ -1,0 +1,152 @@
+"""Creating, listing, changing and deleting conversion tasks, and their files."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from audioconv.domain.errors import Conflict, InvalidInput, NotFound, UnsupportedMedia
+from audioconv.domain.formats import FORMATS, parse_format
+from audioconv.domain.model import Task, TaskStatus
+from audioconv.ports import UnitOfWork
+from audioconv.services.deps import Deps
+from audioconv.services.messages import publish_or_leave_to_sweep
+
+log = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[^\w.\- ()\[\]&+,']+")
+
+
+def safe_file_name(name: str) -> str:
+    """The client's file name without folders, control characters or odd symbols."""
+    base = PureWindowsPath(PurePosixPath(name or "").name).name
+    base = unicodedata.normalize("NFC", base)
+    base = _UNSAFE.sub("_", base).strip(" .")
+    return base[-200:] or "audio"
+
+
+def _format(value: object) -> str:
+    try:
+        return parse_format(value).name
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def create_task(deps: Deps, user_id: int, upload: Path, file_name: str, new_format: str) -> Task:
+    """Check the upload by its content, store it and the task, and request the conversion."""
+    target = _format(new_format)
+    probe = deps.transcoder.probe(upload)
+    if probe.format is None:
+        raise UnsupportedMedia(f"audio in {probe.demuxer}/{probe.codec} is not a format we read")
+    name = safe_file_name(file_name)
+    key = f"uploads/{uuid.uuid4().hex}/{name}"
+    deps.blobs.put_file(key, upload, "application/octet-stream")
+    try:
+        with deps.uow() as uow:
+            task = Task(
+                user_id=user_id,
+                file_name=name,
+                input_format=probe.format,
+                output_format=target,
+                input_key=key,
+                input_probe=probe.as_dict(),
+            )
+            uow.tasks.add(task)
+            uow.commit()
+    except BaseException:
+        deps.blobs.delete(key)
+        raise
+    publish_or_leave_to_sweep(deps, task)
+    return task
+
+
+def list_tasks(deps: Deps, user_id: int, limit: int | None, descending: bool) -> Sequence[Task]:
+    with deps.uow() as uow:
+        return uow.tasks.for_user(user_id, limit, descending)
+
+
+def _owned(uow: UnitOfWork, user_id: int, task_id: int, for_update: bool = False) -> Task:
+    task = uow.tasks.get(task_id, for_update=for_update)
+    if task is None or task.user_id != user_id:
+        raise NotFound(f"no task {task_id}")
+    return task
+
+
+def get_task(deps: Deps, user_id: int, task_id: int) -> Task:
+    with deps.uow() as uow:
+        return _owned(uow, user_id, task_id)
+
+
+def change_format(deps: Deps, user_id: int, task_id: int, new_format: str) -> Task:
+    """Convert again to another format; the old output is deleted."""
+    target = _format(new_format)
+    with deps.uow() as uow:
+        task = _owned(uow, user_id, task_id, for_update=True)
+        if target == task.output_format and task.status is not TaskStatus.FAILED:
+            return task
+        old_output = task.retarget(target, deps.clock())
+        uow.commit()
+    if old_output:
+        deps.blobs.delete(old_output)
+    publish_or_leave_to_sweep(deps, task)
+    return task
+
+
+def delete_task(deps: Deps, user_id: int, task_id: int) -> None:
+    """Remove the task, then its files (a crash in between leaves only orphan files)."""
+    with deps.uow() as uow:
+        task = _owned(uow, user_id, task_id, for_update=True)
+        keys = [k for k in (task.input_key, task.output_key) if k]
+        uow.tasks.delete(task)
+        uow.commit()
+    for key in keys:
+        deps.blobs.delete(key)
+
+
+@dataclass(frozen=True)
+class Download:
+    key: str
+    name: str
+    mime_type: str
+    size: int | None
+
+
+def _original(task: Task) -> Download:
+    return Download(task.input_key, task.file_name, "application/octet-stream", None)
+
+
+def _converted(task: Task) -> Download:
+    if task.status is not TaskStatus.PROCESSED or not task.output_key:
+        raise Conflict(f"task {task.id} is {task.status.value}, not processed yet")
+    return Download(task.output_key, task.output_name, FORMATS[task.output_format].mime_type, None)
+
+
+def task_download(deps: Deps, user_id: int, task_id: int, which: str) -> Download:
+    """The original or the converted file of one task."""
+    pick = {"original": _original, "converted": _converted}.get(which)
+    if pick is None:
+        raise NotFound(f"no file {which!r}; use 'original' or 'converted'")
+    with deps.uow() as uow:
+        task = _owned(uow, user_id, task_id)
+    return _sized(deps, pick(task))
+
+
+def file_download(deps: Deps, user_id: int, file_name: str) -> Download:
+    """By file name, as the older API did: the converted file once processed, else the original."""
+    with deps.uow() as uow:
+        task = uow.tasks.by_file_name(user_id, file_name)
+    if task is None:
+        raise NotFound(f"no file named {file_name!r}")
+    ready = task.status is TaskStatus.PROCESSED and task.output_key
+    return _sized(deps, _converted(task) if ready else _original(task))
+
+
+def _sized(deps: Deps, download: Download) -> Download:
+    size = deps.blobs.size(download.key)
+    if size is None:
+        raise NotFound(f"the file {download.name!r} is no longer stored")
+    return Download(download.key, download.name, download.mime_type, size)
