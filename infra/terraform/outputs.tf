@@ -1,0 +1,151 @@
+# Everything a deploy needs. scripts/render_deploy_config.py turns these into
+# the env_variables of the App Engine services (docs/deploy.md has the table).
+
+output "project_id" {
+  description = "Project ID (AUDIOCONV_GCP_PROJECT; gcloud --project)."
+  value       = var.project_id
+}
+
+output "region" {
+  description = "Region of Cloud SQL and the bucket."
+  value       = var.region
+}
+
+output "app_engine_hostname" {
+  description = "Default hostname of the App Engine application (PROJECT_ID.REGION_ID.r.appspot.com)."
+  value       = local.app_hostname
+}
+
+output "api_url" {
+  description = "URL of the default service, the HTTP API (AUDIOCONV_PUBLIC_URL)."
+  value       = local.api_url
+}
+
+output "worker_url" {
+  description = "URL of the worker service; OIDC audience of the pushes to it (AUDIOCONV_PUSH_AUDIENCE of worker.yaml)."
+  value       = local.worker_push_audience
+}
+
+output "notify_url" {
+  description = "URL of the notify service; OIDC audience of the pushes to it (AUDIOCONV_PUSH_AUDIENCE of notify.yaml)."
+  value       = local.notify_push_audience
+}
+
+output "push_endpoints" {
+  description = "Push endpoint of each push subscription."
+  value = {
+    (google_pubsub_subscription.conversion_requests_push.name) = google_pubsub_subscription.conversion_requests_push.push_config[0].push_endpoint
+    (google_pubsub_subscription.direct_uploads_push.name)      = google_pubsub_subscription.direct_uploads_push.push_config[0].push_endpoint
+    (google_pubsub_subscription.conversion_finished_push.name) = google_pubsub_subscription.conversion_finished_push.push_config[0].push_endpoint
+  }
+}
+
+output "bucket_name" {
+  description = "Bucket for uploads and converted files (AUDIOCONV_GCS_BUCKET)."
+  value       = google_storage_bucket.files.name
+}
+
+output "direct_upload_prefix" {
+  description = "Object prefix of direct (signed URL) uploads that the worker is notified about; the API must sign upload URLs under it."
+  value       = var.direct_upload_prefix
+}
+
+output "sql_instance_name" {
+  description = "Cloud SQL instance name (gcloud sql commands)."
+  value       = google_sql_database_instance.main.name
+}
+
+output "sql_instance_connection_name" {
+  description = "Cloud SQL connection name project:region:instance (AUDIOCONV_CLOUD_SQL_INSTANCE)."
+  value       = google_sql_database_instance.main.connection_name
+}
+
+output "db_private_ip" {
+  description = "Whether the services must connect to the private IP (AUDIOCONV_DB_PRIVATE_IP)."
+  value       = var.db_private_network != null
+}
+
+output "db_name" {
+  description = "Application database (AUDIOCONV_DB_NAME)."
+  value       = google_sql_database.app.name
+}
+
+output "db_user" {
+  description = "Database login of the services (AUDIOCONV_DB_USER): the IAM user of the app service account when db_iam_auth, else the built-in user."
+  value       = local.db_app_user
+}
+
+output "db_admin_user" {
+  description = "Built-in PostgreSQL user whose password is in the db_password secret."
+  value       = google_sql_user.app.name
+}
+
+output "db_iam_auth" {
+  description = "Whether the services log in with IAM database authentication (AUDIOCONV_DB_IAM_AUTH); then no DB password is deployed."
+  value       = var.db_iam_auth
+}
+
+output "conversion_topic" {
+  description = "Topic of conversion requests (AUDIOCONV_CONVERSION_TOPIC)."
+  value       = google_pubsub_topic.conversion_requests.name
+}
+
+output "finished_topic" {
+  description = "Topic of finished conversions (AUDIOCONV_FINISHED_TOPIC)."
+  value       = google_pubsub_topic.conversion_finished.name
+}
+
+output "direct_uploads_topic" {
+  description = "Topic of the bucket's OBJECT_FINALIZE notifications for direct uploads."
+  value       = google_pubsub_topic.direct_uploads.name
+}
+
+output "dead_letter_topic" {
+  description = "Dead-letter topic shared by the push subscriptions."
+  value       = google_pubsub_topic.dead_letters.name
+}
+
+output "dead_letter_subscription" {
+  description = "Pull subscription that keeps dead letters (gcloud pubsub subscriptions pull)."
+  value       = google_pubsub_subscription.dead_letters.name
+}
+
+output "push_service_account_email" {
+  description = "Account in the OIDC token of every push (AUDIOCONV_PUSH_SERVICE_ACCOUNT)."
+  value       = google_service_account.push.email
+}
+
+output "app_service_account_email" {
+  description = "Runtime account of the services (service_account in the yaml) and signer of upload URLs (AUDIOCONV_SIGNING_SERVICE_ACCOUNT)."
+  value       = google_service_account.app.email
+}
+
+output "secret_ids" {
+  description = "Secret Manager secret IDs, by role: db_password (AUDIOCONV_DB_PASSWORD), secret_key (AUDIOCONV_SECRET_KEY), smtp_password (AUDIOCONV_SMTP_PASSWORD)."
+  value       = { for key, secret in google_secret_manager_secret.app : key => secret.secret_id }
+}
+
+output "mail_from" {
+  description = "AUDIOCONV_MAIL_FROM."
+  value       = var.mail_from
+}
+
+output "smtp_host" {
+  description = "AUDIOCONV_SMTP_HOST."
+  value       = var.smtp_host
+}
+
+output "smtp_port" {
+  description = "AUDIOCONV_SMTP_PORT."
+  value       = var.smtp_port
+}
+
+output "smtp_user" {
+  description = "AUDIOCONV_SMTP_USER."
+  value       = var.smtp_user
+}
+
+output "smtp_starttls" {
+  description = "AUDIOCONV_SMTP_STARTTLS."
+  value       = var.smtp_starttls
+}

@@ -1,0 +1,78 @@
+# Uploads, direct (signed URL) uploads and converted files, private to the app.
+resource "google_storage_bucket" "files" {
+  #checkov:skip=CKV_GCP_62:Access is audited with Cloud Audit Logs (Data Access logs for storage); a second logging bucket would itself need a log bucket.
+  name                        = local.bucket_name
+  project                     = var.project_id
+  location                    = coalesce(var.bucket_location, var.region)
+  storage_class               = "STANDARD"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = var.force_destroy_bucket
+  labels                      = var.labels
+
+  versioning {
+    enabled = true
+  }
+
+  # Overwritten or deleted versions are kept only for a short undo window.
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_version_retention_days
+      with_state                 = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  # Browsers that give up on a multipart upload leave parts behind.
+  lifecycle_rule {
+    condition {
+      age = 1
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  dynamic "lifecycle_rule" {
+    for_each = var.object_retention_days > 0 ? [var.object_retention_days] : []
+    content {
+      condition {
+        age        = lifecycle_rule.value
+        with_state = "LIVE"
+      }
+      action {
+        type = "Delete"
+      }
+    }
+  }
+
+  # Browser uploads straight to signed URLs (PUT) and downloads (GET).
+  dynamic "cors" {
+    for_each = length(var.cors_origins) > 0 ? [var.cors_origins] : []
+    content {
+      origin          = cors.value
+      method          = ["PUT", "GET", "HEAD", "OPTIONS"]
+      response_header = ["Content-Type", "Content-Length", "Content-Disposition", "x-goog-content-length-range", "x-goog-meta-*"]
+      max_age_seconds = 3600
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# Finalized direct uploads are announced on a topic that pushes to the worker.
+data "google_storage_project_service_account" "gcs" {
+  project = var.project_id
+}
+
+resource "google_storage_notification" "direct_uploads" {
+  bucket             = google_storage_bucket.files.name
+  payload_format     = "JSON_API_V1"
+  topic              = google_pubsub_topic.direct_uploads.id
+  event_types        = ["OBJECT_FINALIZE"]
+  object_name_prefix = var.direct_upload_prefix
+
+  depends_on = [google_pubsub_topic_iam_member.gcs_publishes_direct_uploads]
+}

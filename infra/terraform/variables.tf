@@ -1,0 +1,254 @@
+variable "project_id" {
+  type        = string
+  description = "ID of the Google Cloud project that hosts audioconv (App Engine, Cloud SQL, Pub/Sub, GCS)."
+}
+
+variable "region" {
+  type        = string
+  description = "Region for Cloud SQL and the bucket; keep it next to the App Engine location (us-central1 for us-central, europe-west1 for europe-west)."
+  default     = "us-central1"
+}
+
+variable "app_engine_location" {
+  type        = string
+  description = "App Engine location ID (for example us-central or europe-west). It cannot be changed once the application exists."
+  default     = "us-central"
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every resource name. The topic names it yields must match AUDIOCONV_CONVERSION_TOPIC / AUDIOCONV_FINISHED_TOPIC (the render script passes them)."
+  default     = "audioconv"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{2,20}$", var.name_prefix))
+    error_message = "name_prefix must be 3-21 characters: lower-case letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels added to every resource that takes labels."
+  default     = { app = "audioconv" }
+}
+
+variable "enable_apis" {
+  type        = bool
+  description = "Enable the Google APIs audioconv needs (set false when a platform team manages them)."
+  default     = true
+}
+
+# --- Cloud Storage ---------------------------------------------------------
+
+variable "bucket_name" {
+  type        = string
+  description = "Name of the bucket for uploads and converted files; null means PROJECT_ID-audioconv."
+  default     = null
+}
+
+variable "bucket_location" {
+  type        = string
+  description = "Location of the bucket; null means var.region."
+  default     = null
+}
+
+variable "cors_origins" {
+  type        = list(string)
+  description = "Browser origins allowed to PUT to signed upload URLs and GET downloads (for example [\"https://PROJECT_ID.uc.r.appspot.com\"]). Empty means no CORS rule."
+  default     = []
+}
+
+variable "direct_upload_prefix" {
+  type        = string
+  description = "Object name prefix of direct (signed URL) uploads; finalized objects under it are announced to the worker."
+  default     = "direct-uploads/"
+}
+
+variable "object_retention_days" {
+  type        = number
+  description = "Delete live objects older than this many days; 0 keeps them until the app deletes them."
+  default     = 0
+}
+
+variable "noncurrent_version_retention_days" {
+  type        = number
+  description = "Days a deleted or overwritten object version is kept (versioning is on) before it is removed for good."
+  default     = 7
+}
+
+variable "force_destroy_bucket" {
+  type        = bool
+  description = "Let terraform destroy delete the bucket with its objects (for throwaway environments only)."
+  default     = false
+}
+
+# --- Cloud SQL -------------------------------------------------------------
+
+variable "sql_instance_name" {
+  type        = string
+  description = "Cloud SQL instance name; null means NAME_PREFIX-pg. A deleted name cannot be reused for about a week."
+  default     = null
+}
+
+variable "db_tier" {
+  type        = string
+  description = "Cloud SQL machine tier."
+  default     = "db-custom-1-3840"
+}
+
+variable "db_availability_type" {
+  type        = string
+  description = "ZONAL or REGIONAL (high availability) Cloud SQL instance."
+  default     = "ZONAL"
+
+  validation {
+    condition     = contains(["ZONAL", "REGIONAL"], var.db_availability_type)
+    error_message = "db_availability_type must be ZONAL or REGIONAL."
+  }
+}
+
+variable "db_disk_size_gb" {
+  type        = number
+  description = "Initial Cloud SQL disk size in GB (auto-resize is on)."
+  default     = 10
+}
+
+variable "db_private_network" {
+  type        = string
+  description = "Self link of a VPC network with private services access; when set, the instance gets a private IP only and the services need a Serverless VPC Access connector (see docs/deploy.md). null means public IP reached only through the Cloud SQL connector (no authorized networks)."
+  default     = null
+}
+
+variable "db_name" {
+  type        = string
+  description = "Name of the application database."
+  default     = "audioconv"
+}
+
+variable "db_user" {
+  type        = string
+  description = "Built-in PostgreSQL user of the application; its password is generated and kept in Secret Manager."
+  default     = "audioconv"
+}
+
+variable "db_iam_auth" {
+  type        = bool
+  description = "Also create a Cloud SQL IAM user for the app service account and make the services log in with IAM database authentication (no password). Migrations must then run as that service account (see docs/deploy.md)."
+  default     = false
+}
+
+variable "db_backup_retained_count" {
+  type        = number
+  description = "Number of daily automated backups kept."
+  default     = 7
+}
+
+variable "db_log_retention_days" {
+  type        = number
+  description = "Days of write-ahead log kept for point-in-time recovery (1-7)."
+  default     = 7
+}
+
+variable "deletion_protection" {
+  type        = bool
+  description = "Protect the Cloud SQL instance from deletion (terraform and API)."
+  default     = true
+}
+
+# --- Pub/Sub ---------------------------------------------------------------
+
+variable "conversion_ack_deadline_seconds" {
+  type        = number
+  description = "Ack deadline of the worker push subscriptions: how long Pub/Sub waits for a conversion to answer before redelivering (max 600; longer conversions are redelivered and deduplicated by the task lease)."
+  default     = 600
+
+  validation {
+    condition     = var.conversion_ack_deadline_seconds >= 10 && var.conversion_ack_deadline_seconds <= 600
+    error_message = "conversion_ack_deadline_seconds must be between 10 and 600."
+  }
+}
+
+variable "notify_ack_deadline_seconds" {
+  type        = number
+  description = "Ack deadline of the notify push subscription (sending one mail)."
+  default     = 60
+
+  validation {
+    condition     = var.notify_ack_deadline_seconds >= 10 && var.notify_ack_deadline_seconds <= 600
+    error_message = "notify_ack_deadline_seconds must be between 10 and 600."
+  }
+}
+
+variable "max_delivery_attempts" {
+  type        = number
+  description = "Deliveries of one message before it goes to the dead-letter topic (5-100)."
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100."
+  }
+}
+
+variable "retry_minimum_backoff" {
+  type        = string
+  description = "Minimum delay before Pub/Sub redelivers a nacked or failed push."
+  default     = "10s"
+}
+
+variable "retry_maximum_backoff" {
+  type        = string
+  description = "Maximum delay before Pub/Sub redelivers a nacked or failed push."
+  default     = "600s"
+}
+
+variable "message_retention_duration" {
+  type        = string
+  description = "How long the push subscriptions keep undelivered messages."
+  default     = "604800s"
+}
+
+variable "dead_letter_retention_duration" {
+  type        = string
+  description = "How long the dead-letter topic keeps messages (up to 31 days), so they can be replayed."
+  default     = "2678400s"
+}
+
+# --- Mail ------------------------------------------------------------------
+
+variable "mail_from" {
+  type        = string
+  description = "From address of notification mails (AUDIOCONV_MAIL_FROM)."
+  default     = "audioconv <noreply@example.com>"
+}
+
+variable "smtp_host" {
+  type        = string
+  description = "SMTP relay host used by the notify service (AUDIOCONV_SMTP_HOST). App Engine blocks outbound port 25: use 587 or 465."
+  default     = "smtp.example.com"
+}
+
+variable "smtp_port" {
+  type        = number
+  description = "SMTP relay port (AUDIOCONV_SMTP_PORT)."
+  default     = 587
+}
+
+variable "smtp_user" {
+  type        = string
+  description = "SMTP user name (AUDIOCONV_SMTP_USER); empty for an unauthenticated relay."
+  default     = ""
+}
+
+variable "smtp_starttls" {
+  type        = bool
+  description = "Use STARTTLS with the SMTP relay (AUDIOCONV_SMTP_STARTTLS)."
+  default     = true
+}
+
+variable "smtp_password" {
+  type        = string
+  description = "SMTP password stored as the first version of the smtp-password secret; empty creates the secret without a version (add one with gcloud, see docs/deploy.md)."
+  default     = ""
+  sensitive   = true
+}
