@@ -1,0 +1,94 @@
+"""Blob store on Google Cloud Storage; every transfer is streamed in chunks."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any, cast
+
+import google.auth.transport.requests
+from google.api_core.exceptions import NotFound
+from google.auth.credentials import Credentials, Signing
+from google.cloud.storage import Blob, Client
+
+# Resumable uploads send (and hold in memory) one chunk at a time; the library's
+# default chunk is 100 MiB, so set our own. Must be a multiple of 256 KiB.
+UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+# Ranged reads for open_read (the library default is 40 MiB per read).
+READ_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+class GcsBlobStore:
+    """Blobs in one bucket. ``signer_email`` signs URLs via IAM when there is no key."""
+
+    def __init__(
+        self, bucket: str, client: Client | None = None, signer_email: str = ""
+    ) -> None:
+        self.client = client or Client()
+        self.bucket = self.client.bucket(bucket)
+        self.signer_email = signer_email
+
+    def _blob(self, key: str) -> Blob:
+        if not key or key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"invalid blob key {key!r}")
+        return self.bucket.blob(key, chunk_size=UPLOAD_CHUNK_BYTES)
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        # Files over 8 MiB go up as a resumable upload, one chunk in memory at a time.
+        self._blob(key).upload_from_filename(str(path), content_type=content_type)
+
+    def download_to(self, key: str, path: Path) -> None:
+        blob = self._blob(key)
+        blob.chunk_size = None  # one streamed GET instead of many ranged ones
+        try:
+            blob.download_to_filename(str(path))
+        except NotFound:
+            raise KeyError(key) from None
+
+    def open_read(self, key: str) -> IO[bytes]:
+        # Fetch the metadata first: a missing blob fails here, and the reader is
+        # pinned to this generation, so a concurrent overwrite cannot mix versions.
+        blob = self.bucket.get_blob(self._blob(key).name)
+        if blob is None:
+            raise KeyError(key)
+        return cast(IO[bytes], blob.open("rb", chunk_size=READ_CHUNK_BYTES))
+
+    def size(self, key: str) -> int | None:
+        blob = self.bucket.get_blob(self._blob(key).name)
+        return None if blob is None else cast(int, blob.size)
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(NotFound):
+            self._blob(key).delete()
+
+    def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
+        """A V4 signed URL to PUT the blob directly; the client must send ``content_type``.
+
+        With a key file the client's credentials sign locally. Without one (App
+        Engine, Cloud Run) they are refreshed and the URL is signed by the IAM
+        signBlob API as ``signer_email`` (which needs roles/iam.serviceAccountTokenCreator
+        on itself).
+        """
+        credentials = cast(Credentials, self.client._credentials)
+        extra: dict[str, Any] = {}
+        if not isinstance(credentials, Signing):
+            if not credentials.valid:
+                credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+            email = self.signer_email or getattr(credentials, "service_account_email", "")
+            if not email or email == "default":
+                raise RuntimeError(
+                    "cannot sign URLs: credentials have no private key and no "
+                    "signing service account is configured"
+                )
+            extra = {"service_account_email": email, "access_token": credentials.token}
+        return cast(
+            str,
+            self._blob(key).generate_signed_url(
+                version="v4",
+                expiration=timedelta(seconds=ttl_seconds),
+                method="PUT",
+                content_type=content_type,
+                **extra,
+            ),
+        )

@@ -1,0 +1,109 @@
+"""Fixtures for the cloud adapters: real emulators, started once per test session.
+
+- GCS: PyPI ``gcp-storage-emulator`` in a subprocess (so its in-memory store does
+  not count against this process's memory in the streaming tests).
+- Pub/Sub: Google's ``pstest`` fake, built by scripts/pstest/build.sh.
+The clients find them through STORAGE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST, set
+per test only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud.storage import Bucket, Client
+
+ROOT = Path(__file__).resolve().parents[2]
+PSTEST_BUILD = ROOT / "scripts" / "pstest" / "build.sh"
+PSTEST_BIN = ROOT / "build" / "pstest"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """Base URL of a running gcp-storage-emulator (in-memory)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gcp_storage_emulator", "start",
+         "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(url + "/", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                _stop(proc)
+                pytest.fail("gcp-storage-emulator did not start")
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def gcs_client(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> Client:
+    """A storage client talking to the emulator, as the app's own Client() would."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    return Client(project="test-project", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def bucket(gcs_client: Client) -> Bucket:
+    """A fresh, empty bucket."""
+    return gcs_client.create_bucket(f"audioconv-test-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def pstest() -> Iterator[str]:
+    """host:port of a running pstest (Google's fake Pub/Sub server)."""
+    build = subprocess.run([str(PSTEST_BUILD)], capture_output=True, text=True)
+    if build.returncode != 0 or not PSTEST_BIN.exists():
+        message = f"cannot build pstest:\n{build.stdout}{build.stderr}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    proc = subprocess.Popen([str(PSTEST_BIN)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode().strip()
+        if not line.startswith("PUBSUB_EMULATOR_HOST="):
+            pytest.fail(f"pstest did not report its address: {line!r}")
+        yield line.partition("=")[2]
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def pubsub_host(pstest: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point Pub/Sub clients made in this test at pstest."""
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pstest)
+    return pstest
