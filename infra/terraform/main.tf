@@ -60,6 +60,8 @@ resource "google_project_service" "apis" {
 resource "google_app_engine_application" "app" {
   project     = var.project_id
   location_id = var.app_engine_location
+  # App-level default runtime identity of every service and version.
+  service_account = google_service_account.app.email
 
   depends_on = [google_project_service.apis]
 }

@@ -1,0 +1,294 @@
+"""Static checks of the wiring in infra/terraform (python-hcl2; no provider, no network)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from audioconv.config import Settings
+from tests.infra.tfmodel import TF_DIR, Terraform, ref_name
+
+APP_HOST = "${google_app_engine_application.app.default_hostname}"
+WORKER_URL = f"https://worker-dot-{APP_HOST}"
+NOTIFY_URL = f"https://notify-dot-{APP_HOST}"
+API_URL = f"https://{APP_HOST}"
+PUSH_SA = "${google_service_account.push.email}"
+PUBSUB_AGENT = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+# Source topic -> App Engine service URL its push subscription must target.
+EXPECTED_PUSH_TARGETS = {
+    "conversion_requests": WORKER_URL,
+    "direct_uploads": WORKER_URL,
+    "conversion_finished": NOTIFY_URL,
+}
+
+
+@pytest.fixture(scope="module")
+def tf() -> Terraform:
+    return Terraform.load()
+
+
+def push_subscriptions(tf: Terraform) -> dict[str, dict]:
+    return {n: s for n, s in tf.of_type("google_pubsub_subscription").items() if "push_config" in s}
+
+
+def topic_of(sub: dict) -> str:
+    name = ref_name(sub["topic"], "google_pubsub_topic")
+    assert name, f"subscription topic is not a google_pubsub_topic reference: {sub['topic']}"
+    return name
+
+
+# --- variables, outputs, versions -------------------------------------------
+
+
+def test_every_variable_is_typed_and_described(tf: Terraform) -> None:
+    assert tf.variables
+    for name, var in tf.variables.items():
+        assert var.get("type"), f"variable {name} has no type"
+        assert len(var.get("description", "")) > 10, f"variable {name} has no description"
+
+
+def test_every_output_is_described(tf: Terraform) -> None:
+    for name, out in tf.outputs.items():
+        assert out.get("description"), f"output {name} has no description"
+        assert "value" in out
+
+
+def test_every_variable_is_used(tf: Terraform) -> None:
+    text = "\n".join(p.read_text() for p in sorted(TF_DIR.glob("*.tf")))
+    for name in tf.variables:
+        assert f"var.{name}" in text, f"variable {name} is never used"
+
+
+def test_providers_are_pinned(tf: Terraform) -> None:
+    required = {}
+    for block in tf.terraform_blocks:
+        for entry in block.get("required_providers", []):
+            required.update(entry)
+    assert required["google"]["source"] == "hashicorp/google"
+    assert re.search(r"<\s*\d", required["google"]["version"]), "google provider needs an upper bound"
+    assert "random" in required
+
+
+def test_required_apis_are_enabled(tf: Terraform) -> None:
+    services = tf.locals["services"]
+    for api in ("appengine", "sqladmin", "pubsub", "secretmanager", "storage",
+                "iamcredentials", "cloudbuild"):
+        assert f"{api}.googleapis.com" in services
+    apis = tf.resource("google_project_service.apis")
+    assert "local.services" in apis["for_each"]
+    assert apis["disable_on_destroy"] is False
+
+
+# --- Pub/Sub ----------------------------------------------------------------
+
+
+def test_push_subscriptions_target_the_right_service(tf: Terraform) -> None:
+    subs = push_subscriptions(tf)
+    by_topic = {topic_of(s): s for s in subs.values()}
+    assert set(by_topic) == set(EXPECTED_PUSH_TARGETS), "one push subscription per source topic"
+    for topic, base in EXPECTED_PUSH_TARGETS.items():
+        push = by_topic[topic]["push_config"][0]
+        endpoint = tf.resolve(push["push_endpoint"])
+        assert endpoint == base or endpoint.startswith(base + "/"), (topic, endpoint)
+        oidc = push["oidc_token"][0]
+        assert tf.resolve(oidc["audience"]) == base, f"{topic}: audience must be the service URL"
+        assert oidc["service_account_email"] == PUSH_SA
+
+
+def test_push_subscriptions_retry_and_dead_letter(tf: Terraform) -> None:
+    dead_letter_topics = set()
+    for name, sub in push_subscriptions(tf).items():
+        deadline = tf.resolve(sub["ack_deadline_seconds"])
+        assert isinstance(deadline, int) and 10 <= deadline <= 600, (name, deadline)
+        retry = sub["retry_policy"][0]
+        assert retry["minimum_backoff"] and retry["maximum_backoff"]
+        dlp = sub["dead_letter_policy"][0]
+        dl_topic = ref_name(dlp["dead_letter_topic"], "google_pubsub_topic")
+        assert dl_topic and dl_topic != topic_of(sub), name
+        attempts = tf.resolve(dlp["max_delivery_attempts"])
+        assert 5 <= attempts <= 100
+        assert sub["expiration_policy"][0]["ttl"] == "", f"{name} must never expire"
+        dead_letter_topics.add(dl_topic)
+    assert dead_letter_topics
+
+
+def test_every_dead_letter_topic_keeps_its_messages(tf: Terraform) -> None:
+    dl_topics = {
+        ref_name(s["dead_letter_policy"][0]["dead_letter_topic"], "google_pubsub_topic")
+        for s in push_subscriptions(tf).values()
+    }
+    pulls = {
+        topic_of(s) for s in tf.of_type("google_pubsub_subscription").values()
+        if "push_config" not in s
+    }
+    for topic in dl_topics:
+        assert topic in pulls, f"dead-letter topic {topic} has no pull subscription"
+        assert "dead_letter_policy" not in push_subscriptions(tf).get(topic, {})
+
+
+def test_pubsub_service_agent_can_dead_letter_and_mint_tokens(tf: Terraform) -> None:
+    agent = tf.resolve("${local.pubsub_service_agent}")
+    assert agent == PUBSUB_AGENT
+    topic_grants = {
+        (ref_name(b["topic"], "google_pubsub_topic"), b["role"])
+        for b in tf.of_type("google_pubsub_topic_iam_member").values()
+        if tf.resolve(b["member"]) == PUBSUB_AGENT
+    }
+    sub_grants = {
+        (ref_name(b["subscription"], "google_pubsub_subscription"), b["role"])
+        for b in tf.of_type("google_pubsub_subscription_iam_member").values()
+        if tf.resolve(b["member"]) == PUBSUB_AGENT
+    }
+    for sub in push_subscriptions(tf).values():
+        dl = ref_name(sub["dead_letter_policy"][0]["dead_letter_topic"], "google_pubsub_topic")
+        assert (dl, "roles/pubsub.publisher") in topic_grants
+    for name in push_subscriptions(tf):
+        assert (name, "roles/pubsub.subscriber") in sub_grants, name
+    minting = [
+        b for b in tf.of_type("google_service_account_iam_member").values()
+        if b["service_account_id"] == "${google_service_account.push.name}"
+        and b["role"] == "roles/iam.serviceAccountTokenCreator"
+        and tf.resolve(b["member"]) == PUBSUB_AGENT
+    ]
+    assert minting
+
+
+def test_topic_names_match_the_code_defaults(tf: Terraform) -> None:
+    fields = Settings.model_fields
+    topics = {n: tf.resolve(t["name"]) for n, t in tf.of_type("google_pubsub_topic").items()}
+    assert topics["conversion_requests"] == fields["conversion_topic"].default
+    assert topics["conversion_finished"] == fields["finished_topic"].default
+
+
+# --- GCS --------------------------------------------------------------------
+
+
+def test_buckets_are_private_and_uniform(tf: Terraform) -> None:
+    buckets = tf.of_type("google_storage_bucket")
+    assert buckets
+    for name, bucket in buckets.items():
+        assert bucket["uniform_bucket_level_access"] is True, name
+        assert bucket["public_access_prevention"] == "enforced", name
+        assert bucket["versioning"][0]["enabled"] is True, name
+        rules = bucket.get("lifecycle_rule", [])
+        assert any(r["action"][0]["type"] == "Delete" for r in rules), f"{name}: no deletion rule"
+
+
+def test_bucket_cors_allows_browser_put_from_configured_origins(tf: Terraform) -> None:
+    bucket = tf.resource("google_storage_bucket.files")
+    cors = next(d["cors"] for d in bucket["dynamic"] if "cors" in d)
+    assert "var.cors_origins" in cors["for_each"]
+    content = cors["content"][0]
+    assert content["origin"] == "${cors.value}"
+    assert "PUT" in content["method"]
+    assert "Content-Type" in content["response_header"]
+
+
+def test_direct_uploads_are_announced_to_the_worker(tf: Terraform) -> None:
+    notes = tf.of_type("google_storage_notification")
+    assert len(notes) == 1
+    note = next(iter(notes.values()))
+    assert note["event_types"] == ["OBJECT_FINALIZE"]
+    assert note["payload_format"] == "JSON_API_V1"
+    assert tf.resolve(note["object_name_prefix"]) == "direct-uploads/"
+    assert ref_name(note["bucket"], "google_storage_bucket") == "files"
+    topic = ref_name(note["topic"], "google_pubsub_topic")
+    assert EXPECTED_PUSH_TARGETS[topic] == WORKER_URL
+    gcs_publishers = [
+        b for b in tf.of_type("google_pubsub_topic_iam_member").values()
+        if ref_name(b["topic"], "google_pubsub_topic") == topic
+        and b["role"] == "roles/pubsub.publisher"
+        and "google_storage_project_service_account.gcs.email_address" in b["member"]
+    ]
+    assert gcs_publishers, "the GCS service agent must publish on the notification topic"
+    assert any("gcs_publishes" in d for d in note["depends_on"])
+
+
+# --- Cloud SQL and secrets ---------------------------------------------------
+
+
+def test_cloud_sql_is_postgres15_with_backups_and_protection(tf: Terraform) -> None:
+    sql = tf.resource("google_sql_database_instance.main")
+    assert sql["database_version"] == "POSTGRES_15"
+    assert tf.resolve(sql["deletion_protection"]) is True
+    settings = sql["settings"][0]
+    backup = settings["backup_configuration"][0]
+    assert backup["enabled"] is True and backup["point_in_time_recovery_enabled"] is True
+    ip = settings["ip_configuration"][0]
+    assert "authorized_networks" not in ip
+    assert ip["ssl_mode"] in ("ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED")
+    assert "var.db_private_network" in ip["private_network"]
+    flags = {f["name"]: f["value"] for f in settings["database_flags"]}
+    assert flags["cloudsql.iam_authentication"] == "on"
+
+
+def test_db_password_is_generated_and_kept_in_secret_manager(tf: Terraform) -> None:
+    user = tf.resource("google_sql_user.app")
+    assert user["password"] == "${random_password.db.result}"
+    version = tf.resource("google_secret_manager_secret_version.db_password")
+    assert version["secret_data"] == "${random_password.db.result}"
+    secrets = tf.locals["secrets"]
+    assert set(secrets) == {"db_password", "secret_key", "smtp_password"}
+
+
+# --- service accounts --------------------------------------------------------
+
+ALLOWED_APP_PROJECT_ROLES = {
+    "roles/cloudsql.client",
+    "roles/cloudsql.instanceUser",
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",
+    "roles/cloudtrace.agent",
+}
+
+
+def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
+    app = "${local.app_member}"
+    roles = re.findall(r'"(roles/[A-Za-z.]+)"', tf.locals["app_project_roles"])
+    assert set(roles) <= ALLOWED_APP_PROJECT_ROLES
+    assert "roles/cloudsql.client" in roles
+    for name, b in tf.of_type("google_project_iam_member").items():
+        assert "local.app_project_roles" in b["for_each"], f"unexpected project grant {name}"
+
+    bucket = [b for b in tf.of_type("google_storage_bucket_iam_member").values() if b["member"] == app]
+    assert [(b["bucket"], b["role"]) for b in bucket] == [
+        ("${google_storage_bucket.files.name}", "roles/storage.objectAdmin")
+    ]
+    published = sorted(
+        ref_name(b["topic"], "google_pubsub_topic")
+        for b in tf.of_type("google_pubsub_topic_iam_member").values()
+        if b["member"] == app
+    )
+    assert published == ["conversion_finished", "conversion_requests"]
+    for b in tf.of_type("google_pubsub_topic_iam_member").values():
+        if b["member"] == app:
+            assert b["role"] == "roles/pubsub.publisher"
+
+    secret_grants = [
+        b for b in tf.of_type("google_secret_manager_secret_iam_member").values() if b["member"] == app
+    ]
+    assert len(secret_grants) == 1
+    assert secret_grants[0]["for_each"] == "${google_secret_manager_secret.app}"
+    assert secret_grants[0]["role"] == "roles/secretmanager.secretAccessor"
+
+    self_sign = [
+        b for b in tf.of_type("google_service_account_iam_member").values()
+        if b["member"] == app
+    ]
+    assert [(b["service_account_id"], b["role"]) for b in self_sign] == [
+        ("${google_service_account.app.name}", "roles/iam.serviceAccountTokenCreator")
+    ]
+
+
+def test_app_engine_runs_as_the_app_service_account(tf: Terraform) -> None:
+    app = tf.resource("google_app_engine_application.app")
+    assert app["service_account"] == "${google_service_account.app.email}"
+    assert tf.resolve("${local.api_url}") == API_URL
+
+
+def test_outputs_point_at_the_push_audiences(tf: Terraform) -> None:
+    assert tf.resolve(tf.outputs["worker_url"]["value"]) == WORKER_URL
+    assert tf.resolve(tf.outputs["notify_url"]["value"]) == NOTIFY_URL
+    assert tf.outputs["push_service_account_email"]["value"] == PUSH_SA
