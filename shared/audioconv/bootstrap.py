@@ -17,12 +17,14 @@ _deps: Deps | None = None
 def build(settings: Settings | None = None) -> Deps:
     """Wire the adapters the settings choose."""
     settings = settings or Settings()
-    sessions = session_factory(make_engine(settings))
+    engine = make_engine(settings)
+    sessions = session_factory(engine)
+    bus = _bus(settings)
     return Deps(
         settings=settings,
         uow=lambda: SqlUnitOfWork(sessions),
         blobs=_blobs(settings),
-        bus=_bus(settings),
+        bus=bus,
         mailer=_mailer(settings),
         transcoder=FfmpegTranscoder(
             settings.ffmpeg_path,
@@ -30,6 +32,7 @@ def build(settings: Settings | None = None) -> Deps:
             settings.ffmpeg_nice,
             settings.max_input_seconds,
         ),
+        on_close=[engine.dispose, getattr(bus, "shutdown", lambda: None)],
     )
 
 

@@ -101,6 +101,7 @@ def serve(settings: Settings | None = None) -> None:
             "worker_exit": worker_exit,
             "when_ready": when_ready,
             "accesslog": "-",
+            "control_socket_disable": True,
         }
     ).run()
     lock.close()

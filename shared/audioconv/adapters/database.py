@@ -128,7 +128,8 @@ class SqlUnitOfWork:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.session.rollback()
+        # close() rolls back what was not committed but, unlike rollback(), leaves
+        # loaded objects readable after the unit of work.
         self.session.close()
 
     def commit(self) -> None:

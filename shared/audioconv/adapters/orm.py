@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     JSON,
     Column,
@@ -15,11 +17,23 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
+from sqlalchemy.types import TypeDecorator
 
-from audioconv.domain.model import Task, TaskStatus, User
+from audioconv.domain.model import Task, TaskStatus, User, as_utc
 
 metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return as_utc(value) if value is not None else None
 
 users = Table(
     "users",
@@ -28,7 +42,7 @@ users = Table(
     Column("username", String(150), nullable=False, unique=True),
     Column("email", String(254), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 tasks = Table(
@@ -61,10 +75,10 @@ tasks = Table(
     Column("output_probe", JSON),
     Column("progress", Float, nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("lease_expires_at", UtcDateTime()),
     Column("notified_revision", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 mapper_registry = registry(metadata=metadata)

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from audioconv import bootstrap
 from audioconv.domain.errors import AudioconvError, Forbidden, InvalidInput
+from audioconv.domain.formats import FORMATS
 from audioconv.domain.model import Task
 from audioconv.ports import iter_chunks
 from audioconv.services import auth, recovery, tasks
@@ -217,6 +218,21 @@ def _register_routes(app: Flask) -> None:
     @_login_required
     def file_by_name(file_name: str) -> Response:
         return _send(tasks.file_download(_deps(), g.user_id, file_name))
+
+    @app.get("/")
+    def index() -> Response:
+        return jsonify(
+            service="audioconv",
+            formats=sorted(FORMATS),
+            endpoints=[
+                "POST /api/auth/signup", "POST /api/auth/login",
+                "POST /api/tasks", "GET /api/tasks?max=N&order=0|1",
+                "GET|PUT|DELETE /api/tasks/<id>",
+                "GET /api/tasks/<id>/original", "GET /api/tasks/<id>/converted",
+                "GET /api/files/<filename>",
+            ],
+            docs="README.md, section API",
+        )
 
     @app.get("/healthz")
     def health() -> Response:

@@ -36,7 +36,12 @@ def signup(deps: Deps, username: str, email: str, password1: str, password2: str
             raise Conflict("username is already taken")
         if uow.users.by_email(email):
             raise Conflict("email is already registered")
-        user = User(username=username, email=email, password_hash=_hasher.hash(password1))
+        user = User(
+            username=username,
+            email=email,
+            password_hash=_hasher.hash(password1),
+            created_at=deps.clock(),
+        )
         uow.users.add(user)
         uow.commit()
     return user

@@ -20,3 +20,9 @@ class Deps:
     mailer: Mailer
     transcoder: Transcoder
     clock: Callable[[], datetime] = field(default=utcnow)
+    # Releases what the adapters hold (pools, threads); called once at shutdown.
+    on_close: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for release in reversed(self.on_close):
+            release()

@@ -45,6 +45,7 @@ def create_task(deps: Deps, user_id: int, upload: Path, file_name: str, new_form
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream")
+    now = deps.clock()
     try:
         with deps.uow() as uow:
             task = Task(
@@ -54,6 +55,8 @@ def create_task(deps: Deps, user_id: int, upload: Path, file_name: str, new_form
                 output_format=target,
                 input_key=key,
                 input_probe=probe.as_dict(),
+                created_at=now,
+                updated_at=now,
             )
             uow.tasks.add(task)
             uow.commit()
@@ -136,13 +139,18 @@ def task_download(deps: Deps, user_id: int, task_id: int, which: str) -> Downloa
 
 
 def file_download(deps: Deps, user_id: int, file_name: str) -> Download:
-    """By file name, as the older API did: the converted file once processed, else the original."""
+    """By file name, as the older API did: the converted file once processed, else the original.
+
+    The name may be the original one or the converted one (stem + new extension).
+    """
     with deps.uow() as uow:
         task = uow.tasks.by_file_name(user_id, file_name)
     if task is None:
         raise NotFound(f"no file named {file_name!r}")
     ready = task.status is TaskStatus.PROCESSED and task.output_key
-    return _sized(deps, _converted(task) if ready else _original(task))
+    # The converted file's own name asks for it alone: 409 until it exists.
+    wants_output = file_name != task.file_name
+    return _sized(deps, _converted(task) if ready or wants_output else _original(task))
 
 
 def _sized(deps: Deps, download: Download) -> Download:

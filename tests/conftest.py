@@ -1,0 +1,70 @@
+"""Shared fixtures: databases on SQLite and PostgreSQL, and fully wired services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from audioconv import bootstrap, migrate
+from audioconv.config import Settings
+from audioconv.services.deps import Deps
+from tests.support.db import fresh_postgres_database
+
+DB_KINDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        engine = create_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(params=DB_KINDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Each test that touches the database runs on both SQLite and PostgreSQL, emptied."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+        engine = create_engine(url)
+        migrate.upgrade(engine)
+    else:
+        url = request.getfixturevalue("postgres_url")
+        engine = create_engine(url)
+    _empty(engine)
+    engine.dispose()
+    yield url
+
+
+def _empty(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM tasks"))
+        conn.execute(text("DELETE FROM users"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-for-hs256",
+        max_concurrent_conversions=2,
+        mail_backend="folder",
+    )
+
+
+@pytest.fixture
+def deps(settings: Settings) -> Iterator[Deps]:
+    """Real adapters (database, disk, in-process bus, ffmpeg, mail folder), installed
+    as the process-wide dependencies so the event handlers use them too."""
+    built = bootstrap.build(settings)
+    bootstrap.install(built)
+    yield built
+    built.close()
+    bootstrap.install(None)

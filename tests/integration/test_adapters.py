@@ -1,0 +1,134 @@
+"""Local adapters on the real thing: disk, an SMTP server, and functions-framework's events."""
+
+from __future__ import annotations
+
+import base64
+import email
+import json
+import socket
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
+from cloudevents.http import CloudEvent
+
+from audioconv.adapters.inprocess_bus import InProcessBus
+from audioconv.adapters.local_blob import LocalBlobStore
+from audioconv.adapters.mail import FolderMailer, SmtpMailer
+from audioconv.entrypoints.events import pubsub_message
+
+
+def test_local_blob_store_streams_and_confines_keys(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    big = tmp_path / "big.bin"
+    with big.open("wb") as fh:  # 64 MiB, written sparsely
+        fh.truncate(64 << 20)
+        fh.write(b"start")
+    tracemalloc.start()
+    store.put_file("a/b/big.bin", big, "application/octet-stream")
+    store.download_to("a/b/big.bin", tmp_path / "copy.bin")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak} bytes: a whole file was held in memory"
+    assert store.size("a/b/big.bin") == 64 << 20
+    assert (tmp_path / "copy.bin").read_bytes()[:5] == b"start"
+    with store.open_read("a/b/big.bin") as fh:
+        assert fh.read(5) == b"start"
+    store.delete("a/b/big.bin")
+    store.delete("a/b/big.bin")  # deleting twice is fine
+    assert store.size("a/b/big.bin") is None
+    assert not (tmp_path / "blobs" / "a").exists()  # empty folders pruned
+    with pytest.raises(KeyError):
+        store.open_read("missing")
+    with pytest.raises(ValueError):
+        store.put_file("../escape", big, "x")
+
+
+def test_folder_mailer_writes_eml(tmp_path: Path) -> None:
+    FolderMailer(tmp_path / "mail", "svc <svc@x.org>").send("u@x.org", "Hi", "Body text")
+    (eml,) = (tmp_path / "mail").glob("*.eml")
+    msg = email.message_from_bytes(eml.read_bytes())
+    assert (msg["To"], msg["Subject"]) == ("u@x.org", "Hi")
+    assert "Body text" in msg.get_payload()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Inbox(Message):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[Any] = []
+
+    def handle_message(self, message: Any) -> None:
+        self.messages.append(message)
+
+
+def test_smtp_mailer_delivers_to_a_real_smtp_server() -> None:
+    inbox = _Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        SmtpMailer("127.0.0.1", port, "svc@x.org").send("user@x.org", "Done", "It worked")
+    finally:
+        controller.stop()
+    (msg,) = inbox.messages
+    assert msg["To"] == "user@x.org" and msg["Subject"] == "Done"
+    assert "It worked" in msg.get_payload()
+
+
+def test_inprocess_bus_delivers_what_functions_framework_makes_of_a_push() -> None:
+    """The embedded bus and a real Pub/Sub push produce the same CloudEvent for a handler."""
+    import functions_framework
+
+    seen: list[CloudEvent] = []
+    bus = InProcessBus()
+    bus.subscribe("topic", seen.append, 1)
+    message_id = bus.publish("topic", {"taskId": 7, "revision": 2}, {"taskId": "7"})
+    bus.shutdown(wait=True)
+    (ours,) = seen
+
+    source = Path(__file__).parent / "_capture_function.py"
+    app = functions_framework.create_app("capture", str(source), "cloudevent")
+    envelope = {
+        "message": {
+            "data": base64.b64encode(json.dumps({"taskId": 7, "revision": 2}).encode()).decode(),
+            "attributes": {"taskId": "7"},
+            "messageId": message_id,
+            "publishTime": "2026-01-01T00:00:00Z",
+        },
+        "subscription": "projects/p/subscriptions/s",
+    }
+    response = app.test_client().post("/", json=envelope)
+    assert response.status_code == 200
+    theirs = app.config["captured"]
+    assert theirs["type"] == ours["type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    assert theirs["id"] == ours["id"] == message_id
+    assert pubsub_message(theirs) == pubsub_message(ours)
+    assert set(theirs.data["message"]) <= set(ours.data["message"])
+
+
+def test_inprocess_bus_retries_a_failing_handler() -> None:
+    calls: list[float] = []
+
+    def flaky(event: CloudEvent) -> None:
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise RuntimeError("transient")
+
+    bus = InProcessBus(max_attempts=5, backoff_seconds=0.05)
+    bus.subscribe("t", flaky, 1)
+    bus.publish("t", {}, {})
+    deadline = time.monotonic() + 5
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    bus.shutdown(wait=True)
+    assert len(calls) == 3

@@ -1,0 +1,100 @@
+"""The SQLAlchemy repositories and unit of work, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, inspect
+
+from audioconv.adapters.database import SqlUnitOfWork, session_factory
+from audioconv.domain.model import Task, TaskStatus, User, utcnow
+
+
+@pytest.fixture
+def uow_factory(database_url: str):  # type: ignore[no-untyped-def]
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    yield lambda: SqlUnitOfWork(sessions)
+    engine.dispose()
+
+
+def _user(uow: SqlUnitOfWork, name: str) -> int:
+    user = User(username=name, email=f"{name}@x.org", password_hash="h")
+    uow.users.add(user)
+    assert user.id is not None
+    return user.id
+
+
+def _task(uid: int, name: str = "a.mp3", **kw: object) -> Task:
+    return Task(user_id=uid, file_name=name, input_format="mp3", output_format="wav",
+                input_key=f"uploads/{name}", **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_migrations_create_the_schema(database_url: str) -> None:
+    engine = create_engine(database_url)
+    tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert {"users", "tasks", "alembic_version"} <= tables
+
+
+def test_round_trip_and_rollback(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    with uow_factory() as uow:
+        uid = _user(uow, "u1")
+        task = _task(uid, input_probe={"codec": "mp3", "duration": 1.5})
+        uow.tasks.add(task)
+        uow.commit()
+    with uow_factory() as uow:
+        _user(uow, "never-committed")
+    with uow_factory() as uow:
+        assert uow.users.by_username("never-committed") is None
+        loaded = uow.tasks.get(task.id or 0)
+        assert loaded is not None
+        assert loaded.status is TaskStatus.UPLOADED
+        assert loaded.input_probe == {"codec": "mp3", "duration": 1.5}
+        assert loaded.user_id == uid
+
+
+def test_unique_username_and_email(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import IntegrityError
+
+    with uow_factory() as uow:
+        _user(uow, "same")
+        uow.commit()
+    with uow_factory() as uow, pytest.raises(IntegrityError):
+        _user(uow, "same")
+
+
+def test_queries(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    with uow_factory() as uow:
+        a, b = _user(uow, "a"), _user(uow, "b")
+        t1, t2, t3 = _task(a, "one.mp3"), _task(a, "100%_two.mp3"), _task(b, "one.mp3")
+        for t in (t1, t2, t3):
+            uow.tasks.add(t)
+        t2.status = TaskStatus.PROCESSED
+        t2.output_key = "outputs/x"
+        uow.commit()
+    with uow_factory() as uow:
+        assert [t.id for t in uow.tasks.for_user(a, None, False)] == [t1.id, t2.id]
+        assert [t.id for t in uow.tasks.for_user(a, 1, True)] == [t2.id]
+        found = uow.tasks.by_file_name(a, "100%_two.wav")
+        assert found is not None and found.id == t2.id
+        assert uow.tasks.by_file_name(a, "100%_two.flac") is None
+        one = uow.tasks.by_file_name(b, "one.mp3")
+        assert one is not None and one.id == t3.id
+        assert {t.id for t in uow.tasks.unfinished()} == {t1.id, t3.id}
+        assert [t.id for t in uow.tasks.unnotified()] == [t2.id]
+
+
+def test_lease_times_survive_the_database(uow_factory) -> None:  # type: ignore[no-untyped-def]
+    now = utcnow()
+    with uow_factory() as uow:
+        task = _task(_user(uow, "c"))
+        uow.tasks.add(task)
+        task.claim(1, now, timedelta(seconds=30))
+        uow.commit()
+    with uow_factory() as uow:
+        loaded = uow.tasks.get(task.id or 0, for_update=True)
+        assert loaded is not None
+        assert not loaded.is_due(now + timedelta(seconds=29))
+        assert loaded.is_due(now + timedelta(seconds=31))

@@ -1,0 +1,61 @@
+"""A small client for the API, shared by tests that drive it in-process or over HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask.testing import FlaskClient
+
+TERMINAL = ("processed", "failed")
+
+
+class ApiClient:
+    """Signs up once and sends requests with its token (Flask test client)."""
+
+    def __init__(self, client: FlaskClient, username: str = "alice") -> None:
+        self.client = client
+        response = client.post(
+            "/api/auth/signup",
+            json={
+                "username": username,
+                "email": f"{username}@example.com",
+                "password1": "correct horse battery",
+                "password2": "correct horse battery",
+            },
+        )
+        assert response.status_code == 201, response.get_json()
+        self.user_id = response.get_json()["id"]
+        self.headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+    def upload(self, path: Path, new_format: str, name: str | None = None) -> Any:
+        with path.open("rb") as fh:
+            return self.client.post(
+                "/api/tasks",
+                data={"fileName": (fh, name or path.name), "newFormat": new_format},
+                headers=self.headers,
+                content_type="multipart/form-data",
+            )
+
+    def get(self, url: str) -> Any:
+        return self.client.get(url, headers=self.headers)
+
+    def wait(self, task_id: int, timeout: float = 60) -> dict[str, Any]:
+        return wait_for(lambda: self.get(f"/api/tasks/{task_id}").get_json(), timeout)
+
+
+def wait_for(
+    fetch: Callable[[], dict[str, Any]], timeout: float = 60, revision: int | None = None
+) -> dict[str, Any]:
+    """Poll a task until it is processed or failed (at the given revision)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        task = fetch()
+        done = task["status"] in TERMINAL
+        if done and (revision is None or task["revision"] == revision):
+            return task
+        if time.monotonic() > deadline:
+            raise AssertionError(f"task did not finish in {timeout}s: {task}")
+        time.sleep(0.1)

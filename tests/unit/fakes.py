@@ -1,0 +1,183 @@
+"""In-memory fakes of the ports, for unit tests of the services."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, Self
+
+from audioconv.config import Settings
+from audioconv.domain.errors import ConversionFailed, UnsupportedMedia
+from audioconv.domain.model import Task, TaskStatus, User
+from audioconv.ports import Probe, ProgressCallback
+from audioconv.services.deps import Deps
+
+
+class FakeUsers:
+    def __init__(self) -> None:
+        self.rows: dict[int, User] = {}
+        self.ids = itertools.count(1)
+
+    def add(self, user: User) -> None:
+        user.id = next(self.ids)
+        self.rows[user.id] = user
+
+    def get(self, user_id: int) -> User | None:
+        return self.rows.get(user_id)
+
+    def by_username(self, username: str) -> User | None:
+        return next((u for u in self.rows.values() if u.username == username), None)
+
+    def by_email(self, email: str) -> User | None:
+        return next((u for u in self.rows.values() if u.email == email), None)
+
+
+class FakeTasks:
+    def __init__(self) -> None:
+        self.rows: dict[int, Task] = {}
+        self.ids = itertools.count(1)
+
+    def add(self, task: Task) -> None:
+        task.id = next(self.ids)
+        self.rows[task.id] = task
+
+    def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
+        return self.rows.get(task_id)
+
+    def for_user(self, user_id: int, limit: int | None, descending: bool) -> Sequence[Task]:
+        found = sorted((t for t in self.rows.values() if t.user_id == user_id),
+                       key=lambda t: t.id or 0, reverse=descending)  # fmt: skip
+        return found[:limit] if limit else found
+
+    def by_file_name(self, user_id: int, file_name: str) -> Task | None:
+        return next((t for t in reversed(list(self.rows.values()))
+                     if t.user_id == user_id and file_name in (t.file_name, t.output_name)),
+                    None)  # fmt: skip
+
+    def delete(self, task: Task) -> None:
+        assert task.id is not None
+        del self.rows[task.id]
+
+    def unfinished(self) -> Sequence[Task]:
+        return [t for t in self.rows.values() if not t.finished]
+
+    def unnotified(self) -> Sequence[Task]:
+        return [t for t in self.rows.values() if t.finished and t.notified_revision < t.revision]
+
+
+class FakeUnitOfWork:
+    """Shares its repositories across units of work; counts commits."""
+
+    def __init__(self) -> None:
+        self.users = FakeUsers()
+        self.tasks = FakeTasks()
+        self.commits = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def commit(self) -> None:
+        self.commits += 1
+
+    def rollback(self) -> None:
+        pass
+
+
+class FakeBlobs:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.fail_puts = False
+
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        if self.fail_puts:
+            raise OSError("storage is down")
+        self.files[key] = path.read_bytes()
+
+    def download_to(self, key: str, path: Path) -> None:
+        with self.open_read(key) as src, path.open("wb") as out:
+            shutil.copyfileobj(src, out)
+
+    def open_read(self, key: str) -> IO[bytes]:
+        if key not in self.files:
+            raise KeyError(key)
+        return io.BytesIO(self.files[key])
+
+    def size(self, key: str) -> int | None:
+        return len(self.files[key]) if key in self.files else None
+
+    def delete(self, key: str) -> None:
+        self.files.pop(key, None)
+
+
+class FakeBus:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+        self.down = False
+
+    def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
+        if self.down:
+            raise ConnectionError("bus is down")
+        self.published.append((topic, data, attributes))
+        return str(len(self.published))
+
+    def topics(self) -> list[str]:
+        return [topic for topic, _, _ in self.published]
+
+
+class FakeMailer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        self.sent.append((to, subject, body))
+
+
+class FakeTranscoder:
+    """Audio is any file starting with b'AUDIO'; 'converting' prefixes the target name."""
+
+    def __init__(self) -> None:
+        self.fail_with: str | None = None
+
+    def probe(self, path: Path) -> Probe:
+        data = path.read_bytes()
+        if not data.startswith(b"AUDIO"):
+            raise UnsupportedMedia("not an audio file we can read (fake)")
+        return Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, 2, {})
+
+    def convert(
+        self, src: Path, probe: Probe, dst: Path, target: str, on_progress: ProgressCallback
+    ) -> None:
+        if self.fail_with:
+            raise ConversionFailed(self.fail_with)
+        on_progress(50.0)
+        dst.write_bytes(b"AUDIO " + target.encode() + b" " + src.read_bytes())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def fake_deps(tmp_path: Path) -> Deps:
+    settings = Settings(data_dir=tmp_path, secret_key="unit-test-secret-key-long-enough-x")
+    uow = FakeUnitOfWork()
+    return Deps(
+        settings=settings, uow=lambda: uow, blobs=FakeBlobs(), bus=FakeBus(),
+        mailer=FakeMailer(), transcoder=FakeTranscoder(), clock=Clock(),
+    )  # fmt: skip
+
+
+__all__ = ["TaskStatus", "fake_deps"]

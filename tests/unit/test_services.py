@@ -1,0 +1,235 @@
+"""The services on fakes of every port: the state machine, idempotency and recovery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from audioconv.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RetryLater,
+    Unauthorized,
+    UnsupportedMedia,
+)
+from audioconv.domain.model import Task, TaskStatus, utcnow
+from audioconv.services import auth, conversion, notification, recovery, tasks
+from audioconv.services.deps import Deps
+from audioconv.services.messages import TaskRef
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps
+
+
+@pytest.fixture
+def deps(tmp_path: Path) -> Deps:
+    return fake_deps(tmp_path)
+
+
+@pytest.fixture
+def upload(tmp_path: Path) -> Path:
+    path = tmp_path / "in.mp3"
+    path.write_bytes(b"AUDIO some samples")
+    return path
+
+
+def bus(deps: Deps) -> FakeBus:
+    return cast(FakeBus, deps.bus)
+
+
+def blobs(deps: Deps) -> FakeBlobs:
+    return cast(FakeBlobs, deps.blobs)
+
+
+def clock(deps: Deps) -> Clock:
+    return cast(Clock, deps.clock)
+
+
+def user_id(deps: Deps, name: str = "ann") -> int:
+    user = auth.signup(deps, name, f"{name}@example.com", "password1", "password1")
+    assert user.id is not None
+    return user.id
+
+
+def last_ref(deps: Deps) -> TaskRef:
+    return TaskRef.from_message(bus(deps).published[-1][1])
+
+
+def test_tokens_round_trip_and_expire(deps: Deps) -> None:
+    uid = user_id(deps)
+    user = auth.login(deps, "ann", "password1")
+    clock(deps).now = utcnow()  # PyJWT checks expiry against the real clock
+    token = auth.issue_token(deps, user)
+    assert auth.authenticate(deps, f"Bearer {token}") == uid
+    clock(deps).now = utcnow() - timedelta(seconds=deps.settings.token_ttl_seconds + 1)
+    old = auth.issue_token(deps, user)
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.authenticate(deps, f"Bearer {old}")
+    with pytest.raises(Unauthorized, match="missing"):
+        auth.authenticate(deps, None)
+
+
+def test_login_rejects_unknown_user_and_wrong_password_alike(deps: Deps) -> None:
+    user_id(deps)
+    with pytest.raises(Unauthorized) as unknown:
+        auth.login(deps, "nobody", "password1")
+    with pytest.raises(Unauthorized) as wrong:
+        auth.login(deps, "ann", "wrong-password")
+    assert unknown.value.message == wrong.value.message
+
+
+def test_signup_conflict(deps: Deps) -> None:
+    user_id(deps)
+    with pytest.raises(Conflict):
+        auth.signup(deps, "ann", "other@example.com", "password1", "password1")
+
+
+def test_create_task_stores_then_publishes(deps: Deps, upload: Path) -> None:
+    task = tasks.create_task(deps, user_id(deps), upload, "../../etc/My Song.mp3", "WAV")
+    assert task.status is TaskStatus.UPLOADED
+    assert (task.file_name, task.output_format, task.output_name) == (
+        "My Song.mp3", "wav", "My Song.wav")  # fmt: skip
+    assert blobs(deps).files[task.input_key] == upload.read_bytes()
+    assert bus(deps).published == [
+        (deps.settings.conversion_topic,
+         {"taskId": task.id, "revision": 1, "format": "wav"},
+         {"taskId": str(task.id), "revision": "1"}),
+    ]  # fmt: skip
+
+
+def test_create_task_refuses_non_audio_and_stores_nothing(deps: Deps, tmp_path: Path) -> None:
+    text = tmp_path / "x.mp3"
+    text.write_bytes(b"not audio")
+    with pytest.raises(UnsupportedMedia):
+        tasks.create_task(deps, user_id(deps), text, "x.mp3", "wav")
+    with pytest.raises(InvalidInput, match="unknown format"):
+        tasks.create_task(deps, user_id(deps, "bo"), text, "x.mp3", "exe")
+    assert blobs(deps).files == {} and bus(deps).published == []
+
+
+def test_publish_failure_leaves_task_due_for_the_sweep(deps: Deps, upload: Path) -> None:
+    bus(deps).down = True
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    assert task.status is TaskStatus.UPLOADED
+    bus(deps).down = False
+    assert recovery.sweep(deps).conversions == 0  # within the grace period
+    clock(deps).advance(120)
+    assert recovery.sweep(deps).conversions == 1
+    assert last_ref(deps) == TaskRef(task.id or 0, 1)
+
+
+def test_conversion_happy_path_and_duplicate_delivery(deps: Deps, upload: Path) -> None:
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    ref = last_ref(deps)
+    conversion.convert(deps, ref)
+    assert task.status is TaskStatus.PROCESSED
+    assert task.output_key and blobs(deps).files[task.output_key].startswith(b"AUDIO ogg")
+    assert bus(deps).topics() == [deps.settings.conversion_topic, deps.settings.finished_topic]
+    conversion.convert(deps, ref)  # at-least-once: the repeat changes nothing
+    assert bus(deps).topics().count(deps.settings.finished_topic) == 1
+    assert task.attempts == 1
+
+
+def test_stale_revision_is_ignored_and_old_output_deleted(deps: Deps, upload: Path) -> None:
+    uid = user_id(deps)
+    task = tasks.create_task(deps, uid, upload, "a.mp3", "ogg")
+    first = last_ref(deps)
+    conversion.convert(deps, first)
+    old_output = task.output_key
+    tasks.change_format(deps, uid, task.id or 0, "flac")
+    assert old_output not in blobs(deps).files
+    assert (task.revision, task.status) == (2, TaskStatus.UPLOADED)
+    conversion.convert(deps, first)  # a late copy of the old request
+    assert task.status is TaskStatus.UPLOADED
+    conversion.convert(deps, last_ref(deps))
+    assert (task.status, task.output_format) == (TaskStatus.PROCESSED, "flac")
+
+
+def test_busy_task_is_redelivered_and_expired_lease_taken_over(deps: Deps, upload: Path) -> None:
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    ref = last_ref(deps)
+    task.claim(ref.revision, clock(deps).now, timedelta(seconds=60))
+    with pytest.raises(RetryLater):
+        conversion.convert(deps, ref)
+    clock(deps).advance(61)  # the other worker died: its lease ran out
+    conversion.convert(deps, ref)
+    assert task.status is TaskStatus.PROCESSED
+
+
+def test_bad_input_fails_with_reason_and_is_announced(deps: Deps, upload: Path) -> None:
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    cast(FakeTranscoder, deps.transcoder).fail_with = "ffmpeg could not convert the file: boom"
+    conversion.convert(deps, last_ref(deps))
+    assert task.status is TaskStatus.FAILED
+    assert task.error == "ffmpeg could not convert the file: boom"
+    assert bus(deps).topics()[-1] == deps.settings.finished_topic
+
+
+def test_transient_failure_releases_task_for_retry(deps: Deps, upload: Path) -> None:
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    blobs(deps).fail_puts = True
+    with pytest.raises(OSError):
+        conversion.convert(deps, last_ref(deps))
+    assert task.status is TaskStatus.UPLOADED  # not failed, not stuck in processing
+    blobs(deps).fail_puts = False
+    conversion.convert(deps, last_ref(deps))
+    assert task.status is TaskStatus.PROCESSED
+
+
+def test_gives_up_after_max_attempts(deps: Deps, upload: Path) -> None:
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    blobs(deps).fail_puts = True
+    for _ in range(deps.settings.max_attempts):
+        with pytest.raises(OSError):
+            conversion.convert(deps, last_ref(deps))
+    conversion.convert(deps, last_ref(deps))
+    assert task.status is TaskStatus.FAILED
+    assert "giving up" in (task.error or "")
+
+
+def test_deleted_task_request_is_dropped(deps: Deps, upload: Path) -> None:
+    uid = user_id(deps)
+    task = tasks.create_task(deps, uid, upload, "a.mp3", "ogg")
+    tasks.delete_task(deps, uid, task.id or 0)
+    assert blobs(deps).files == {}
+    conversion.convert(deps, last_ref(deps))  # acknowledged, nothing happens
+    with pytest.raises(NotFound):
+        tasks.get_task(deps, uid, task.id or 0)
+
+
+def test_notify_once_per_revision(deps: Deps, upload: Path) -> None:
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    conversion.convert(deps, last_ref(deps))
+    ref = last_ref(deps)
+    notification.notify(deps, ref)
+    notification.notify(deps, ref)
+    sent = cast(FakeMailer, deps.mailer).sent
+    assert len(sent) == 1
+    to, subject, body = sent[0]
+    assert to == "ann@example.com" and "ready as ogg" in subject
+    assert f"/api/tasks/{task.id}/converted" in body
+    assert task.notified_revision == 1
+
+
+def test_sweep_after_crash_reclaims_processing_and_unsent_mail(deps: Deps, upload: Path) -> None:
+    first = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    second = tasks.create_task(deps, first.user_id, upload, "b.mp3", "wav")
+    conversion.convert(deps, TaskRef(second.id or 0, 1))  # processed, mail not yet sent
+    first.claim(1, clock(deps).now, timedelta(seconds=600))
+    bus(deps).published.clear()
+    result = recovery.sweep(deps, reclaim=True)
+    assert (result.conversions, result.notifications) == (1, 1)
+    assert first.status is TaskStatus.UPLOADED
+    published: list[tuple[str, Any, Any]] = bus(deps).published
+    assert {(t, d["taskId"]) for t, d, _ in published} == {
+        (deps.settings.conversion_topic, first.id),
+        (deps.settings.finished_topic, second.id),
+    }
+
+
+def test_task_output_name() -> None:
+    task = Task(user_id=1, file_name="a.b.flac", input_format="flac", output_format="m4a",
+                input_key="k")  # fmt: skip
+    assert task.output_name == "a.b.m4a"
