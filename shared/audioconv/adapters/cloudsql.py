@@ -12,6 +12,7 @@ import os
 import threading
 from typing import Any
 
+import pg8000.dbapi
 from google.cloud.sql.connector import Connector, IPTypes, RefreshStrategy
 from sqlalchemy import Engine, create_engine
 
@@ -63,7 +64,7 @@ def cloud_sql_engine(settings: Settings) -> Engine:
     def creator() -> Any:
         return _connector(ip_type, iam_auth).connect(instance, "pg8000", **kwargs)
 
-    return create_engine(
+    engine = create_engine(
         "postgresql+pg8000://",
         creator=creator,
         pool_size=settings.db_pool_size,
@@ -72,3 +73,25 @@ def cloud_sql_engine(settings: Settings) -> Engine:
         # Cloud SQL and its proxies drop idle connections; recycle before they do.
         pool_recycle=1800,
     )
+    tolerate_dropped_sockets(engine)
+    return engine
+
+
+def tolerate_dropped_sockets(engine: Engine) -> None:
+    """Make pool_pre_ping replace pg8000 connections whose socket the server reset.
+
+    pg8000 1.31 leaves the first socket read of a reply unguarded, so a connection
+    the server has reset raises a bare ConnectionResetError instead of its DB-API
+    InterfaceError("network error"). SQLAlchemy's pre-ping only recognises DB-API
+    errors, so the dead pooled connection would fail the request instead of being
+    replaced. Translate it to the error pg8000 raises everywhere else.
+    """
+    ping = engine.dialect.do_ping
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        try:
+            return ping(dbapi_connection)
+        except OSError as exc:
+            raise pg8000.dbapi.InterfaceError("network error") from exc
+
+    setattr(engine.dialect, "do_ping", do_ping)  # noqa: B010
