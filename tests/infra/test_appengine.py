@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from audioconv.config import Settings
+
 from tests.infra.tfmodel import ROOT, Terraform
 
 DOCS = ROOT / "docs" / "deploy.md"
@@ -162,7 +162,7 @@ def test_every_setting_is_classified() -> None:
     assert ALL_SETTINGS - classified == set(), "classify the new settings for the cloud"
     assert classified - ALL_SETTINGS == set(), "settings that the code no longer has"
     for i, a in enumerate(classes):
-        for b in classes[i + 1:]:
+        for b in classes[i + 1 :]:
             assert not a & b, a & b
 
 
@@ -204,7 +204,7 @@ def test_service_yaml_basics(name: str) -> None:
 
 
 def test_service_names_match_push_endpoints(tf: Terraform) -> None:
-    for name, service in YAML_SERVICE.items():
+    for service in YAML_SERVICE.values():
         if service != "default":
             assert tf.resolve(f"${{local.{service}_url}}").startswith(f"https://{service}-dot-")
 
@@ -255,7 +255,8 @@ def test_cron_calls_the_sweep_route() -> None:
 
 def test_gcloudignore_uploads_only_what_runs() -> None:
     lines = {
-        line.strip() for line in (ROOT / ".gcloudignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".gcloudignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
     for excluded in (".git/", ".venv/", "tests/", "infra/", "bench/", "/data/", ".deploy/"):
@@ -334,15 +335,25 @@ def test_missing_required_secret_is_an_error(tf: Terraform, tmp_path: Path) -> N
 
 
 def test_render_cli_offline(tf: Terraform, tmp_path: Path) -> None:
-    outputs = {k: {"value": v, "type": "x", "sensitive": False} for k, v in fake_outputs(tf).items()}
+    outputs = {
+        k: {"value": v, "type": "x", "sensitive": False} for k, v in fake_outputs(tf).items()
+    }
     (tmp_path / "out.json").write_text(json.dumps(outputs))
     (tmp_path / "secrets.json").write_text(json.dumps(SECRET_VALUES))
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "render_deploy_config.py"),
-         "--tf-output-json", str(tmp_path / "out.json"),
-         "--secrets-json", str(tmp_path / "secrets.json"),
-         "--out-dir", str(tmp_path / ".deploy")],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "render_deploy_config.py"),
+            "--tf-output-json",
+            str(tmp_path / "out.json"),
+            "--secrets-json",
+            str(tmp_path / "secrets.json"),
+            "--out-dir",
+            str(tmp_path / ".deploy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     env = yaml.safe_load((tmp_path / ".deploy" / "worker.env.yaml").read_text())["env_variables"]

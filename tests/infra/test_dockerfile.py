@@ -7,7 +7,12 @@ import shlex
 
 import pytest
 
-from tests.infra.test_appengine import FUNCTIONS, assert_function_exists, load_yaml, parse_entrypoint
+from tests.infra.test_appengine import (
+    FUNCTIONS,
+    assert_function_exists,
+    load_yaml,
+    parse_entrypoint,
+)
 from tests.infra.tfmodel import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()

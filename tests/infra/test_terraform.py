@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from audioconv.config import Settings
+
 from tests.infra.tfmodel import TF_DIR, Terraform, ref_name
 
 APP_HOST = "${google_app_engine_application.app.default_hostname}"
@@ -14,7 +14,10 @@ WORKER_URL = f"https://worker-dot-{APP_HOST}"
 NOTIFY_URL = f"https://notify-dot-{APP_HOST}"
 API_URL = f"https://{APP_HOST}"
 PUSH_SA = "${google_service_account.push.email}"
-PUBSUB_AGENT = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+PUBSUB_AGENT = (
+    "serviceAccount:service-${data.google_project.this.number}"
+    "@gcp-sa-pubsub.iam.gserviceaccount.com"
+)
 
 # Source topic -> App Engine service URL its push subscription must target.
 EXPECTED_PUSH_TARGETS = {
@@ -67,14 +70,22 @@ def test_providers_are_pinned(tf: Terraform) -> None:
         for entry in block.get("required_providers", []):
             required.update(entry)
     assert required["google"]["source"] == "hashicorp/google"
-    assert re.search(r"<\s*\d", required["google"]["version"]), "google provider needs an upper bound"
+    version = required["google"]["version"]
+    assert re.search(r"<\s*\d", version), "google provider needs an upper bound"
     assert "random" in required
 
 
 def test_required_apis_are_enabled(tf: Terraform) -> None:
     services = tf.locals["services"]
-    for api in ("appengine", "sqladmin", "pubsub", "secretmanager", "storage",
-                "iamcredentials", "cloudbuild"):
+    for api in (
+        "appengine",
+        "sqladmin",
+        "pubsub",
+        "secretmanager",
+        "storage",
+        "iamcredentials",
+        "cloudbuild",
+    ):
         assert f"{api}.googleapis.com" in services
     apis = tf.resource("google_project_service.apis")
     assert "local.services" in apis["for_each"]
@@ -120,7 +131,8 @@ def test_every_dead_letter_topic_keeps_its_messages(tf: Terraform) -> None:
         for s in push_subscriptions(tf).values()
     }
     pulls = {
-        topic_of(s) for s in tf.of_type("google_pubsub_subscription").values()
+        topic_of(s)
+        for s in tf.of_type("google_pubsub_subscription").values()
         if "push_config" not in s
     }
     for topic in dl_topics:
@@ -147,7 +159,8 @@ def test_pubsub_service_agent_can_dead_letter_and_mint_tokens(tf: Terraform) -> 
     for name in push_subscriptions(tf):
         assert (name, "roles/pubsub.subscriber") in sub_grants, name
     minting = [
-        b for b in tf.of_type("google_service_account_iam_member").values()
+        b
+        for b in tf.of_type("google_service_account_iam_member").values()
         if b["service_account_id"] == "${google_service_account.push.name}"
         and b["role"] == "roles/iam.serviceAccountTokenCreator"
         and tf.resolve(b["member"]) == PUBSUB_AGENT
@@ -197,7 +210,8 @@ def test_direct_uploads_are_announced_to_the_worker(tf: Terraform) -> None:
     topic = ref_name(note["topic"], "google_pubsub_topic")
     assert EXPECTED_PUSH_TARGETS[topic] == WORKER_URL
     gcs_publishers = [
-        b for b in tf.of_type("google_pubsub_topic_iam_member").values()
+        b
+        for b in tf.of_type("google_pubsub_topic_iam_member").values()
         if ref_name(b["topic"], "google_pubsub_topic") == topic
         and b["role"] == "roles/pubsub.publisher"
         and "google_storage_project_service_account.gcs.email_address" in b["member"]
@@ -252,7 +266,9 @@ def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
     for name, b in tf.of_type("google_project_iam_member").items():
         assert "local.app_project_roles" in b["for_each"], f"unexpected project grant {name}"
 
-    bucket = [b for b in tf.of_type("google_storage_bucket_iam_member").values() if b["member"] == app]
+    bucket = [
+        b for b in tf.of_type("google_storage_bucket_iam_member").values() if b["member"] == app
+    ]
     assert [(b["bucket"], b["role"]) for b in bucket] == [
         ("${google_storage_bucket.files.name}", "roles/storage.objectAdmin")
     ]
@@ -267,15 +283,16 @@ def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
             assert b["role"] == "roles/pubsub.publisher"
 
     secret_grants = [
-        b for b in tf.of_type("google_secret_manager_secret_iam_member").values() if b["member"] == app
+        b
+        for b in tf.of_type("google_secret_manager_secret_iam_member").values()
+        if b["member"] == app
     ]
     assert len(secret_grants) == 1
     assert secret_grants[0]["for_each"] == "${google_secret_manager_secret.app}"
     assert secret_grants[0]["role"] == "roles/secretmanager.secretAccessor"
 
     self_sign = [
-        b for b in tf.of_type("google_service_account_iam_member").values()
-        if b["member"] == app
+        b for b in tf.of_type("google_service_account_iam_member").values() if b["member"] == app
     ]
     assert [(b["service_account_id"], b["role"]) for b in self_sign] == [
         ("${google_service_account.app.name}", "roles/iam.serviceAccountTokenCreator")

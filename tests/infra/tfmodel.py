@@ -30,9 +30,7 @@ def _unquote(value: str) -> str:
 def normalize(node: Any) -> Any:
     """Strip python-hcl2's quotes and metadata keys."""
     if isinstance(node, dict):
-        return {
-            _unquote(k): normalize(v) for k, v in node.items() if k not in _META_KEYS
-        }
+        return {_unquote(k): normalize(v) for k, v in node.items() if k not in _META_KEYS}
     if isinstance(node, list):
         return [normalize(v) for v in node]
     if isinstance(node, str):
@@ -113,5 +111,6 @@ class Terraform:
 
 def ref_name(value: str, rtype: str) -> str | None:
     """`${rtype.NAME.attr}` -> NAME (None when value references no such resource)."""
-    m = re.fullmatch(r"\$\{" + re.escape(rtype) + r"\.([A-Za-z0-9_]+)(\[[^\]]+\])?\.[a-z_]+\}", value)
+    pattern = r"\$\{" + re.escape(rtype) + r"\.([A-Za-z0-9_]+)(\[[^\]]+\])?\.[a-z_]+\}"
+    m = re.fullmatch(pattern, value)
     return m.group(1) if m else None
