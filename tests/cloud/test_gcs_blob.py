@@ -69,6 +69,7 @@ def test_missing_blob(store: GcsBlobStore, tmp_path: Path) -> None:
     assert store.size("nope") is None
     with pytest.raises(KeyError):
         store.download_to("nope", tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # no empty file left behind
     with pytest.raises(KeyError):
         store.open_read("nope")
     store.delete("nope")

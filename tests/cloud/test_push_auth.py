@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -45,6 +46,11 @@ def test_good_token_is_accepted(certs: CertsServer, settings: Settings) -> None:
 def test_short_issuer_form_is_accepted(certs: CertsServer, settings: Settings) -> None:
     token = certs.mint_token(AUDIENCE, PUSHER, issuer="accounts.google.com")
     assert verify_push(bearer(token), settings)["iss"] == "accounts.google.com"
+
+
+def test_small_clock_skew_is_tolerated(certs: CertsServer, settings: Settings) -> None:
+    token = certs.mint_token(AUDIENCE, PUSHER, issued_at=time.time() + 5)
+    assert verify_push(bearer(token), settings)["email"] == PUSHER
 
 
 def test_local_mode_needs_no_token() -> None:

@@ -23,6 +23,8 @@ from audioconv.config import Settings
 from audioconv.domain.errors import RetryLater, Unauthorized
 
 ISSUERS = ("accounts.google.com", "https://accounts.google.com")
+# Tolerated difference between Google's clock and ours when checking iat/exp.
+CLOCK_SKEW_SECONDS = 10
 
 
 class _CachingRequest(transport.Request):
@@ -98,6 +100,7 @@ def verify_push(authorization_header: str | None, settings: Settings) -> dict[st
                 _request,
                 audience=settings.push_audience,
                 certs_url=settings.oidc_certs_url,
+                clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
             )
         )
     except auth_exceptions.TransportError as exc:
