@@ -25,21 +25,25 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=DB_KINDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """Each test that touches the database runs on both SQLite and PostgreSQL, emptied."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
-        engine = create_engine(url)
-        migrate.upgrade(engine)
-    else:
-        url = request.getfixturevalue("postgres_url")
-        engine = create_engine(url)
+@pytest.fixture
+def clean_postgres_url(postgres_url: str) -> str:
+    """The session's PostgreSQL database, emptied for this test."""
+    engine = create_engine(postgres_url)
     _empty(engine)
     engine.dispose()
-    yield url
+    return postgres_url
+
+
+@pytest.fixture(params=DB_KINDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Each test that touches the database runs on both SQLite and PostgreSQL, emptied."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("clean_postgres_url"))
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
 
 
 def _empty(engine: Engine) -> None:

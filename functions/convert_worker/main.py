@@ -1,8 +1,9 @@
 """CloudEvent function: a conversion request arrives (Pub/Sub push) -> ffmpeg -> result."""
 
 import functions_framework
-from audioconv.entrypoints import events
 from cloudevents.http import CloudEvent
+
+from audioconv.entrypoints import events
 
 
 @functions_framework.cloud_event

@@ -1,8 +1,9 @@
 """CloudEvent function: a conversion finished (Pub/Sub push) -> mail the task's owner."""
 
 import functions_framework
-from audioconv.entrypoints import events
 from cloudevents.http import CloudEvent
+
+from audioconv.entrypoints import events
 
 
 @functions_framework.cloud_event

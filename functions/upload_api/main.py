@@ -1,8 +1,9 @@
 """HTTP function: the audioconv API (auth, tasks, uploads, downloads)."""
 
 import functions_framework
-from audioconv.entrypoints.api import create_app
 from flask import Request, Response
+
+from audioconv.entrypoints.api import create_app
 
 app = create_app()
 

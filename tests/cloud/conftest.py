@@ -48,8 +48,18 @@ def gcs_emulator() -> Iterator[str]:
     """Base URL of a running gcp-storage-emulator (in-memory)."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start",
-         "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "gcp_storage_emulator",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "--quiet",
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"

@@ -69,9 +69,7 @@ def test_local_mode_needs_no_token() -> None:
         ("Bearer a.b.c", "invalid push token"),
     ],
 )
-def test_missing_or_malformed_header(
-    settings: Settings, header: str | None, message: str
-) -> None:
+def test_missing_or_malformed_header(settings: Settings, header: str | None, message: str) -> None:
     with pytest.raises(Unauthorized, match=message):
         verify_push(header, settings)
 

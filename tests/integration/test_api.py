@@ -178,9 +178,9 @@ def test_non_audio_upload_is_refused_and_nothing_stored(
 
 
 def test_video_is_refused(alice: ApiClient, deps: Deps, tmp_path: Path) -> None:
-    from tests.support.audio import FFMPEG
-
     import subprocess
+
+    from tests.support.audio import FFMPEG
 
     video = tmp_path / "clip.mp4"
     subprocess.run(

@@ -46,9 +46,7 @@ def cloud_sql_engine(settings: Settings) -> Engine:
     """A pooled engine whose connections go through the Cloud SQL connector."""
     instance = settings.cloud_sql_instance
     if instance.count(":") != 2:
-        raise ValueError(
-            f"cloud_sql_instance must be 'project:region:instance', got {instance!r}"
-        )
+        raise ValueError(f"cloud_sql_instance must be 'project:region:instance', got {instance!r}")
     if not settings.db_user:
         raise ValueError("db_user is required for Cloud SQL")
     ip_type = IPTypes.PRIVATE if settings.db_private_ip else IPTypes.PUBLIC

@@ -22,9 +22,7 @@ READ_CHUNK_BYTES = 4 * 1024 * 1024
 class GcsBlobStore:
     """Blobs in one bucket. ``signer_email`` signs URLs via IAM when there is no key."""
 
-    def __init__(
-        self, bucket: str, client: Client | None = None, signer_email: str = ""
-    ) -> None:
+    def __init__(self, bucket: str, client: Client | None = None, signer_email: str = "") -> None:
         self.client = client or Client()
         self.bucket = self.client.bucket(bucket)
         self.signer_email = signer_email

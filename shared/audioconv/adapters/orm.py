@@ -35,6 +35,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return as_utc(value) if value is not None else None
 
+
 users = Table(
     "users",
     metadata,

@@ -225,10 +225,13 @@ def _register_routes(app: Flask) -> None:
             service="audioconv",
             formats=sorted(FORMATS),
             endpoints=[
-                "POST /api/auth/signup", "POST /api/auth/login",
-                "POST /api/tasks", "GET /api/tasks?max=N&order=0|1",
+                "POST /api/auth/signup",
+                "POST /api/auth/login",
+                "POST /api/tasks",
+                "GET /api/tasks?max=N&order=0|1",
                 "GET|PUT|DELETE /api/tasks/<id>",
-                "GET /api/tasks/<id>/original", "GET /api/tasks/<id>/converted",
+                "GET /api/tasks/<id>/original",
+                "GET /api/tasks/<id>/converted",
                 "GET /api/files/<filename>",
             ],
             docs="README.md, section API",
@@ -238,7 +241,7 @@ def _register_routes(app: Flask) -> None:
     def health() -> Response:
         return jsonify(status="ok")
 
-    @app.post("/api/internal/sweep")
+    @app.route("/api/internal/sweep", methods=["GET", "POST"])
     def sweep() -> Response:
         # Only App Engine cron may call this: it strips X-Appengine-Cron from outside requests.
         if request.headers.get("X-Appengine-Cron") != "true":

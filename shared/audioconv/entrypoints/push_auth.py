@@ -84,9 +84,7 @@ def verify_push(authorization_header: str | None, settings: Settings) -> dict[st
     if not settings.push_auth:
         return {}
     if not settings.push_audience or not settings.push_service_account:
-        raise RuntimeError(
-            "push_auth is on but push_audience or push_service_account is not set"
-        )
+        raise RuntimeError("push_auth is on but push_audience or push_service_account is not set")
     if not authorization_header:
         raise Unauthorized("missing Authorization header on push request")
     scheme, _, token = authorization_header.partition(" ")

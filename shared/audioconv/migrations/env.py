@@ -2,6 +2,7 @@
 
 from alembic import context
 from sqlalchemy import Connection
+
 from audioconv.adapters.database import make_engine
 from audioconv.adapters.orm import metadata
 from audioconv.config import Settings

@@ -1,0 +1,47 @@
+# audioconv: `make run` serves the embedded default; `make test` installs what the
+# tests need and runs the whole suite. Versions are pinned in requirements*.txt.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8080
+export PORT
+
+.PHONY: run test lint check-infra system-deps clean
+
+# Runtime only: what `make run` needs (ffmpeg comes from a pinned pip wheel).
+$(BIN)/.runtime: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# Everything the tests need on top.
+$(BIN)/.dev: $(BIN)/.runtime requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(BIN)/.runtime
+	$(BIN)/audioconv serve
+
+# System packages for the tests (Go + Google's pstest sources for the Pub/Sub fake);
+# installed with apt-get when root, otherwise the script says what is missing.
+system-deps:
+	scripts/install_system_deps.sh
+
+lint: $(BIN)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check shared functions
+	$(BIN)/mypy
+	$(BIN)/mypy functions/upload_api/main.py
+	$(BIN)/mypy functions/convert_worker/main.py
+	$(BIN)/mypy functions/notify/main.py
+
+check-infra:
+	scripts/check_infra.sh
+
+test: system-deps $(BIN)/.dev lint check-infra
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .venv-checkov build .pytest_cache .mypy_cache .ruff_cache

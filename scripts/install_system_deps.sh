@@ -1,0 +1,19 @@
+#!/bin/sh
+# System packages the test suite needs, from Debian: Go and Google's Cloud Go sources
+# (to build the pstest Pub/Sub fake offline). apt-get only as root; idempotent.
+set -eu
+pkgs="golang-go golang-google-cloud-dev"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "missing system packages:$missing (run: sudo apt-get install$missing)" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086
+apt-get install -y --no-install-recommends $missing \
+    || { apt-get update && apt-get install -y --no-install-recommends $missing; }

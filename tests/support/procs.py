@@ -1,0 +1,67 @@
+"""Start the service's processes the way users and App Engine do, and wait on them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up:\n{log.read_text()}")
+
+
+@contextmanager
+def running(
+    args: list[str], env: dict[str, str], port: int, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``args`` in its own process group until the block ends; yield the process."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            args, env={**os.environ, **env, "PORT": str(port)}, cwd=ROOT,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc, log)
+        yield proc
+    finally:
+        kill_group(proc, signal.SIGTERM)
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the whole process tree (server, workers, ffmpeg children) and reap it."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
