@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from audioconv.domain.errors import Conflict, InvalidInput, NotFound, UnsupportedMedia
 from audioconv.domain.formats import FORMATS, parse_format
 from audioconv.domain.model import Task, TaskStatus
-from audioconv.ports import UnitOfWork
+from audioconv.ports import Probe, UnitOfWork
 from audioconv.services.deps import Deps
 from audioconv.services.messages import publish_or_leave_to_sweep
 
@@ -39,31 +39,43 @@ def _format(value: object) -> str:
 def create_task(deps: Deps, user_id: int, upload: Path, file_name: str, new_format: str) -> Task:
     """Check the upload by its content, store it and the task, and request the conversion."""
     target = _format(new_format)
-    probe = deps.transcoder.probe(upload)
-    if probe.format is None:
-        raise UnsupportedMedia(f"audio in {probe.demuxer}/{probe.codec} is not a format we read")
+    probe = check_audio(deps, upload)
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream")
-    now = deps.clock()
     try:
-        with deps.uow() as uow:
-            task = Task(
-                user_id=user_id,
-                file_name=name,
-                input_format=probe.format,
-                output_format=target,
-                input_key=key,
-                input_probe=probe.as_dict(),
-                created_at=now,
-                updated_at=now,
-            )
-            uow.tasks.add(task)
-            uow.commit()
+        task = record_task(deps, user_id, key, name, target, probe)
     except BaseException:
         deps.blobs.delete(key)
         raise
     publish_or_leave_to_sweep(deps, task)
+    return task
+
+
+def check_audio(deps: Deps, path: Path) -> Probe:
+    """Probe a file by its content; UnsupportedMedia unless it is audio we read."""
+    probe = deps.transcoder.probe(path)
+    if probe.format is None:
+        raise UnsupportedMedia(f"audio in {probe.demuxer}/{probe.codec} is not a format we read")
+    return probe
+
+
+def record_task(deps: Deps, user_id: int, key: str, name: str, target: str, probe: Probe) -> Task:
+    """Insert the task for an input already stored under ``key``."""
+    now = deps.clock()
+    with deps.uow() as uow:
+        task = Task(
+            user_id=user_id,
+            file_name=name,
+            input_format=probe.format or "unknown",
+            output_format=target,
+            input_key=key,
+            input_probe=probe.as_dict(),
+            created_at=now,
+            updated_at=now,
+        )
+        uow.tasks.add(task)
+        uow.commit()
     return task
 
 
