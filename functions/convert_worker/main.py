@@ -9,4 +9,5 @@ from audioconv.entrypoints import events
 @functions_framework.cloud_event
 def convert(cloud_event: CloudEvent) -> None:
     """Convert the task named in the event; raising makes Pub/Sub redeliver it."""
+    events.authorize_push()
     events.handle_conversion(cloud_event)

@@ -9,4 +9,5 @@ from audioconv.entrypoints import events
 @functions_framework.cloud_event
 def notify(cloud_event: CloudEvent) -> None:
     """Notify the owner of the task named in the event."""
+    events.authorize_push()
     events.handle_finished(cloud_event)

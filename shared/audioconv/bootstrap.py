@@ -43,7 +43,11 @@ def _blobs(settings: Settings) -> BlobStore:
         return GcsBlobStore(settings.gcs_bucket, signer_email=settings.signing_service_account)
     from audioconv.adapters.local_blob import LocalBlobStore
 
-    return LocalBlobStore(settings.data_dir / "blobs")
+    return LocalBlobStore(
+        settings.data_dir / "blobs",
+        upload_base=f"{settings.resolved_public_url}/api/blobs",
+        secret=settings.signing_key,
+    )
 
 
 def _bus(settings: Settings) -> EventBus:

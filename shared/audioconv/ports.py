@@ -28,6 +28,9 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the blob; a missing blob is not an error."""
 
+    def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
+        """A URL a client may PUT the blob to directly, sending ``content_type``."""
+
 
 class EventBus(Protocol):
     """Publishes small JSON messages; returns once the publish is confirmed."""
@@ -60,6 +63,9 @@ class TaskRepository(Protocol):
 
     def by_file_name(self, user_id: int, file_name: str) -> Task | None:
         """The caller's newest task whose original or converted name is ``file_name``."""
+
+    def by_input_prefix(self, prefix: str) -> Task | None:
+        """The task whose input key starts with ``prefix`` (direct uploads)."""
 
     def delete(self, task: Task) -> None: ...
 

@@ -58,6 +58,9 @@ class FakeTasks:
                      if t.user_id == user_id and file_name in (t.file_name, t.output_name)),
                     None)  # fmt: skip
 
+    def by_input_prefix(self, prefix: str) -> Task | None:
+        return next((t for t in self.rows.values() if t.input_key.startswith(prefix)), None)
+
     def delete(self, task: Task) -> None:
         assert task.id is not None
         del self.rows[task.id]
@@ -114,6 +117,9 @@ class FakeBlobs:
 
     def delete(self, key: str) -> None:
         self.files.pop(key, None)
+
+    def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
+        return f"https://storage.test/{key}?ttl={ttl_seconds}"
 
 
 class FakeBus:

@@ -93,6 +93,11 @@ class SqlTaskRepository:
                 return task
         return None
 
+    def by_input_prefix(self, prefix: str) -> Task | None:
+        column = orm.tasks.c.input_key
+        query = select(Task).where(column.startswith(prefix, autoescape=True)).order_by(column)
+        return self.session.scalars(query.limit(1)).first()
+
     def delete(self, task: Task) -> None:
         self.session.delete(task)
 

@@ -8,11 +8,22 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+from itsdangerous import BadData, URLSafeTimedSerializer
+
 
 class LocalBlobStore:
-    def __init__(self, root: Path) -> None:
+    """Blobs as files under ``root``.
+
+    Its signed upload URLs point at the embedded API (``upload_base``), which
+    takes the PUT in place of Cloud Storage: the token in the URL, signed with
+    ``secret`` and good for a limited time, names the one key it may write.
+    """
+
+    def __init__(self, root: Path, upload_base: str = "", secret: str = "") -> None:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.upload_base = upload_base.rstrip("/")
+        self._signer = URLSafeTimedSerializer(secret or "unset", salt="audioconv-direct-upload")
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -60,3 +71,18 @@ class LocalBlobStore:
                 parent.rmdir()
             except OSError:
                 break
+
+    def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
+        """A URL of the embedded API that accepts one PUT of ``key`` for ``ttl_seconds``."""
+        self._path(key)  # validate before handing it out
+        token = self._signer.dumps({"key": key, "ttl": ttl_seconds})
+        return f"{self.upload_base}/{key}?token={token}"
+
+    def key_for_upload(self, token: str) -> str:
+        """The key a signed upload URL's token grants; ValueError if forged or expired."""
+        try:
+            claims = self._signer.loads(token)
+            claims = self._signer.loads(token, max_age=int(claims["ttl"]))
+            return str(claims["key"])
+        except (BadData, KeyError, TypeError, ValueError):
+            raise ValueError("upload URL is invalid or has expired") from None

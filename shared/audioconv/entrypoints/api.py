@@ -53,6 +53,9 @@ def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
 
     _register_errors(app)
     _register_routes(app)
+    from audioconv.entrypoints import direct_uploads
+
+    direct_uploads.register(app)
     return app
 
 

@@ -13,10 +13,13 @@ import json
 import logging
 from typing import Any
 
+import flask
 from cloudevents.http import CloudEvent
 
 from audioconv import bootstrap
-from audioconv.services import conversion, notification
+from audioconv.domain.errors import Unauthorized
+from audioconv.entrypoints import push_auth
+from audioconv.services import conversion, direct_upload, notification
 from audioconv.services.messages import TaskRef
 
 log = logging.getLogger(__name__)
@@ -46,10 +49,31 @@ def _task_ref(event: CloudEvent) -> TaskRef | None:
 
 
 def handle_conversion(event: CloudEvent) -> None:
-    """A conversion request: convert the task's current revision."""
+    """A conversion request, or a finalized direct upload: convert, or make the task."""
+    try:
+        data, attributes = pubsub_message(event)
+    except ValueError:
+        log.error("malformed event %s dropped", event.get("id"), exc_info=True)
+        return
+    if "eventType" in attributes:  # a Cloud Storage notification
+        if attributes["eventType"] == "OBJECT_FINALIZE":
+            direct_upload.finalize(bootstrap.deps(), data)
+        return
     ref = _task_ref(event)
     if ref is not None:
         conversion.convert(bootstrap.deps(), ref)
+
+
+def authorize_push() -> None:
+    """Before anything else, check the push's OIDC token (when push auth is on).
+
+    Call it from a function serving Pub/Sub push; it answers 401 with a JSON
+    message when the token is missing or wrong.
+    """
+    try:
+        push_auth.verify_push(flask.request.headers.get("Authorization"), bootstrap.deps().settings)
+    except Unauthorized as exc:
+        flask.abort(flask.make_response(flask.jsonify(message=exc.message), exc.status))
 
 
 def handle_finished(event: CloudEvent) -> None:

@@ -60,20 +60,30 @@ def check_audio(deps: Deps, path: Path) -> Probe:
     return probe
 
 
-def record_task(deps: Deps, user_id: int, key: str, name: str, target: str, probe: Probe) -> Task:
-    """Insert the task for an input already stored under ``key``."""
+def record_task(
+    deps: Deps,
+    user_id: int,
+    key: str,
+    name: str,
+    target: str,
+    probe: Probe | None,
+    error: str | None = None,
+) -> Task:
+    """Insert the task for an input already stored under ``key`` (failed if ``error``)."""
     now = deps.clock()
     with deps.uow() as uow:
         task = Task(
             user_id=user_id,
             file_name=name,
-            input_format=probe.format or "unknown",
+            input_format=probe.format if probe and probe.format else "unknown",
             output_format=target,
             input_key=key,
-            input_probe=probe.as_dict(),
+            input_probe=probe.as_dict() if probe else None,
             created_at=now,
             updated_at=now,
         )
+        if error:
+            task.fail(error, now)
         uow.tasks.add(task)
         uow.commit()
     return task

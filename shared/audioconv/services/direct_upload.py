@@ -1,0 +1,141 @@
+"""Direct uploads: the client PUTs the file straight into storage with a signed URL.
+
+This is how files larger than App Engine's 32 MB request limit get in. The
+object key carries everything the task needs (owner, upload id, target format,
+file name), and the signature covers the key, so nothing is stored until the
+file arrives. Storage then announces the object (GCS ``OBJECT_FINALIZE``
+through Pub/Sub; the embedded API publishes the same event), and ``finalize``
+turns it into a task, idempotently.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from audioconv.domain.errors import AudioconvError, PayloadTooLarge
+from audioconv.domain.model import Task
+from audioconv.services.deps import Deps
+from audioconv.services.messages import publish_or_leave_to_sweep
+from audioconv.services.tasks import _format, check_audio, record_task, safe_file_name
+
+log = logging.getLogger(__name__)
+
+PREFIX = "direct-uploads/"
+CONTENT_TYPE = "application/octet-stream"
+_KEY = re.compile(rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)/([^/]+)$")
+
+
+@dataclass(frozen=True)
+class DirectKey:
+    """The parts of a direct upload's object key."""
+
+    user_id: int
+    upload_id: str
+    output_format: str
+    file_name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.prefix(self.user_id, self.upload_id)}{self.output_format}/{self.file_name}"
+
+    @staticmethod
+    def prefix(user_id: int, upload_id: str) -> str:
+        return f"{PREFIX}{user_id}/{upload_id}/"
+
+    @classmethod
+    def parse(cls, key: str) -> DirectKey:
+        match = _KEY.match(key)
+        if not match:
+            raise ValueError(f"not a direct upload key: {key!r}")
+        return cls(int(match[1]), match[2], match[3], match[4])
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    upload_id: str
+    url: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+def start(deps: Deps, user_id: int, file_name: str, new_format: str) -> UploadTicket:
+    """A signed URL the caller may PUT one file to; the task appears once it arrives."""
+    direct = DirectKey(user_id, uuid.uuid4().hex, _format(new_format), safe_file_name(file_name))
+    ttl = deps.settings.signed_url_ttl_seconds
+    url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl)
+    expires = deps.clock() + timedelta(seconds=ttl)
+    return UploadTicket(direct.upload_id, url, {"Content-Type": CONTENT_TYPE}, expires)
+
+
+def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:
+    """The task a direct upload became, or None while the file has not arrived."""
+    with deps.uow() as uow:
+        return uow.tasks.by_input_prefix(DirectKey.prefix(user_id, upload_id))
+
+
+def receive(deps: Deps, key: str, body: IO[bytes]) -> int:
+    """Store a PUT body under ``key`` and announce it as GCS would (the embedded mode)."""
+    DirectKey.parse(key)
+    limit = deps.settings.max_upload_bytes
+    with tempfile.NamedTemporaryFile(prefix="audioconv-direct-") as tmp:
+        size = 0
+        while chunk := body.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"upload is larger than the limit of {limit} bytes")
+            tmp.write(chunk)
+        tmp.flush()
+        deps.blobs.put_file(key, Path(tmp.name), CONTENT_TYPE)
+    attributes = {"eventType": "OBJECT_FINALIZE", "objectId": key, "bucketId": "local",
+                  "payloadFormat": "JSON_API_V1"}  # fmt: skip
+    data = {"name": key, "bucket": "local", "size": str(size)}
+    try:
+        deps.bus.publish(deps.settings.conversion_topic, data, attributes)
+    except Exception:
+        log.exception("announcing %s failed; it waits for the next upload event", key)
+    return size
+
+
+def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
+    """Turn a finalized object into a task (once, however often it is announced)."""
+    try:
+        direct = DirectKey.parse(str(data.get("name", "")))
+    except ValueError:
+        log.info("finalized object %r is not a direct upload; ignored", data.get("name"))
+        return None
+    key = direct.key
+    with deps.uow() as uow:
+        existing = uow.tasks.by_input_prefix(DirectKey.prefix(direct.user_id, direct.upload_id))
+        owner = uow.users.get(direct.user_id)
+    if existing is not None:
+        return existing
+    if owner is None:
+        deps.blobs.delete(key)
+        return None
+    size = deps.blobs.size(key)
+    if size is None:  # deleted since: nothing to do
+        return None
+    with tempfile.TemporaryDirectory(prefix="audioconv-") as tmp:
+        path = Path(tmp) / "upload"
+        try:
+            if size > deps.settings.max_upload_bytes:
+                limit = deps.settings.max_upload_bytes
+                raise PayloadTooLarge(f"upload is larger than the limit of {limit} bytes")
+            deps.blobs.download_to(key, path)
+            probe = check_audio(deps, path)
+        except AudioconvError as exc:
+            deps.blobs.delete(key)
+            task = record_task(deps, direct.user_id, key, direct.file_name,
+                               direct.output_format, None, error=exc.message)  # fmt: skip
+            publish_or_leave_to_sweep(deps, task, announce=True)
+            return task
+    task = record_task(deps, direct.user_id, key, direct.file_name, direct.output_format, probe)
+    publish_or_leave_to_sweep(deps, task)
+    return task

@@ -1,0 +1,102 @@
+"""Direct uploads in the embedded mode: signed URL, PUT, the finalize event, the task."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from flask.testing import FlaskClient
+
+from audioconv.entrypoints.api import create_app
+from audioconv.services import direct_upload
+from audioconv.services.deps import Deps
+from tests.support.api import ApiClient, wait_for
+from tests.support.audio import decoded_duration, make_audio, probe
+
+
+@pytest.fixture
+def client(deps: Deps) -> FlaskClient:
+    return create_app(lambda: deps).test_client()
+
+
+@pytest.fixture
+def ivy(client: FlaskClient) -> ApiClient:
+    return ApiClient(client, "ivy")
+
+
+def _start(api: ApiClient, name: str, fmt: str) -> dict[str, Any]:
+    response = api.client.post(
+        "/api/uploads", json={"fileName": name, "newFormat": fmt}, headers=api.headers
+    )
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+def _put(api: ApiClient, ticket: dict[str, Any], data: bytes) -> Any:
+    url = urlsplit(ticket["url"])
+    return api.client.put(f"{url.path}?{url.query}", data=data, headers=ticket["headers"])
+
+
+def _upload_status(api: ApiClient, upload_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while (response := api.get(f"/api/uploads/{upload_id}")).status_code == 202:
+        assert time.monotonic() < deadline, "the upload never became a task"
+        time.sleep(0.05)
+    assert response.status_code == 200
+    return dict(response.get_json())
+
+
+def test_direct_upload_becomes_a_converted_task(
+    ivy: ApiClient, deps: Deps, tmp_path: Path
+) -> None:
+    song = make_audio(tmp_path / "big.wav", 2.0)
+    ticket = _start(ivy, "big.wav", "flac")
+    assert ticket["method"] == "PUT" and ticket["url"].startswith("http://localhost:")
+    assert ivy.get(f"/api/uploads/{ticket['uploadId']}").status_code == 202  # not yet arrived
+    assert _put(ivy, ticket, song.read_bytes()).status_code == 200
+    task = _upload_status(ivy, ticket["uploadId"])
+    task = wait_for(lambda: ivy.get(f"/api/tasks/{task['id']}").get_json())
+    assert (task["status"], task["fileName"], task["newFormat"]) == (
+        "processed", "big.wav", "flac")  # fmt: skip
+    out = tmp_path / "big.flac"
+    out.write_bytes(ivy.get(task["links"]["converted"]).data)
+    assert probe(out)["streams"][0]["codec_name"] == "flac"
+    assert abs(decoded_duration(out) - decoded_duration(song)) < 0.1
+
+    # The finalize event again (at-least-once): the same task, no second one.
+    key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/flac/big.wav"
+    again = direct_upload.finalize(deps, {"name": key})
+    assert again is not None and again.id == task["id"]
+    assert len(ivy.get("/api/tasks").get_json()) == 1
+
+
+def test_forged_reused_or_foreign_upload_urls_are_refused(ivy: ApiClient, tmp_path: Path) -> None:
+    ticket = _start(ivy, "a.wav", "mp3")
+    url = urlsplit(ticket["url"])
+    forged = ivy.client.put(f"{url.path}?token=abc", data=b"x")
+    assert forged.status_code == 403
+    other = _start(ivy, "b.wav", "mp3")
+    swapped = ivy.client.put(f"{url.path}?{urlsplit(other['url']).query}", data=b"x")
+    assert swapped.status_code == 403
+    assert "not valid for this object" in swapped.get_json()["message"]
+
+
+def test_non_audio_direct_upload_ends_failed_with_reason(ivy: ApiClient, deps: Deps) -> None:
+    ticket = _start(ivy, "notes.mp3", "wav")
+    assert _put(ivy, ticket, b"just some text, not audio at all" * 8).status_code == 200
+    task = _upload_status(ivy, ticket["uploadId"])
+    assert task["status"] == "failed"
+    assert "not an audio file" in task["error"]
+    assert ivy.get(task["links"]["original"]).status_code == 404  # nothing kept
+
+
+def test_start_validates_its_input(ivy: ApiClient) -> None:
+    bad = ivy.client.post("/api/uploads", json={"fileName": "a.wav", "newFormat": "xls"},
+                          headers=ivy.headers)  # fmt: skip
+    assert bad.status_code == 400 and "unknown format" in bad.get_json()["message"]
+    missing = ivy.client.post("/api/uploads", json={"newFormat": "mp3"}, headers=ivy.headers)
+    assert missing.status_code == 400
+    assert ivy.client.post("/api/uploads", json={}).status_code == 401
