@@ -12,10 +12,10 @@ import os
 import threading
 from typing import Any
 
-import pg8000.dbapi
 from google.cloud.sql.connector import Connector, IPTypes, RefreshStrategy
 from sqlalchemy import Engine, create_engine
 
+from audioconv.adapters.database import tolerate_dropped_sockets
 from audioconv.config import Settings
 
 _lock = threading.Lock()
@@ -73,23 +73,3 @@ def cloud_sql_engine(settings: Settings) -> Engine:
     )
     tolerate_dropped_sockets(engine)
     return engine
-
-
-def tolerate_dropped_sockets(engine: Engine) -> None:
-    """Make pool_pre_ping replace pg8000 connections whose socket the server reset.
-
-    pg8000 1.31 leaves the first socket read of a reply unguarded, so a connection
-    the server has reset raises a bare ConnectionResetError instead of its DB-API
-    InterfaceError("network error"). SQLAlchemy's pre-ping only recognises DB-API
-    errors, so the dead pooled connection would fail the request instead of being
-    replaced. Translate it to the error pg8000 raises everywhere else.
-    """
-    ping = engine.dialect.do_ping
-
-    def do_ping(dbapi_connection: Any) -> bool:
-        try:
-            return ping(dbapi_connection)
-        except OSError as exc:
-            raise pg8000.dbapi.InterfaceError("network error") from exc
-
-    setattr(engine.dialect, "do_ping", do_ping)  # noqa: B010

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Self
 
+import pg8000.dbapi
 from sqlalchemy import Engine, create_engine, event, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,12 +27,35 @@ def make_engine(settings: Settings) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
     )
+    if engine.dialect.driver == "pg8000":
+        tolerate_dropped_sockets(engine)
+    return engine
+
+
+def tolerate_dropped_sockets(engine: Engine) -> None:
+    """Make pool_pre_ping replace pg8000 connections whose socket the server reset.
+
+    pg8000 1.31 leaves the first socket read of a reply unguarded, so a connection
+    the server has reset raises a bare ConnectionResetError instead of its DB-API
+    InterfaceError("network error"). SQLAlchemy's pre-ping only recognises DB-API
+    errors, so the dead pooled connection would fail the request instead of being
+    replaced. Translate it to the error pg8000 raises everywhere else.
+    """
+    ping = engine.dialect.do_ping
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        try:
+            return ping(dbapi_connection)
+        except OSError as exc:
+            raise pg8000.dbapi.InterfaceError("network error") from exc
+
+    setattr(engine.dialect, "do_ping", do_ping)  # noqa: B010
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
