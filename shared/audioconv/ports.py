@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol, Self
 
 from audioconv.domain.model import Task, User
+from audioconv.domain.options import ConversionOptions
 
 
 class BlobStore(Protocol):
@@ -106,6 +107,8 @@ class Probe:
     sample_rate: int | None
     channels: int | None
     tags: dict[str, str]
+    # The embedded cover image (an attached-picture stream), if any.
+    picture: Picture | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +121,15 @@ class Probe:
         }
 
 
+@dataclass(frozen=True)
+class Picture:
+    """Cover art: ffmpeg's codec name (mjpeg, png, ...) and size in pixels."""
+
+    codec: str
+    width: int
+    height: int
+
+
 ProgressCallback = Callable[[float], None]
 
 
@@ -126,9 +138,19 @@ class Transcoder(Protocol):
         """Inspect an upload; UnsupportedMedia if it is not audio we can read."""
 
     def convert(
-        self, src: Path, probe: Probe, dst: Path, target: str, on_progress: ProgressCallback
+        self,
+        src: Path,
+        probe: Probe,
+        dst: Path,
+        target: str,
+        on_progress: ProgressCallback,
+        options: ConversionOptions | None = None,
     ) -> None:
-        """Convert ``src`` to format ``target`` at ``dst``; ConversionFailed on bad input."""
+        """Convert ``src`` to format ``target`` at ``dst``; ConversionFailed on bad input.
+
+        Tags and cover art are carried over where the target can hold them; the
+        stream is copied, not re-encoded, when it already is what was asked for.
+        """
 
 
 def iter_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:

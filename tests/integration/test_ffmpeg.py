@@ -15,11 +15,11 @@ SECONDS = 1.5
 ENCODE_ARGS = {
     "mp3": ("-c:a", "libmp3lame"), "aac": ("-c:a", "aac"), "m4a": ("-c:a", "aac"),
     "ogg": ("-c:a", "libvorbis"), "opus": ("-c:a", "libopus"), "wav": (),
-    "flac": (), "wma": ("-c:a", "wmav2"), "aiff": (),
+    "flac": (), "wma": ("-c:a", "wmav2"), "aiff": (), "alac": ("-c:a", "alac"),
 }  # fmt: skip
 CONTAINER = {
     "mp3": "mp3", "aac": "aac", "m4a": "mov,mp4,m4a,3gp,3g2,mj2", "ogg": "ogg", "opus": "ogg",
-    "wav": "wav", "flac": "flac", "wma": "asf", "aiff": "aiff",
+    "wav": "wav", "flac": "flac", "wma": "asf", "aiff": "aiff", "alac": "mov,mp4,m4a,3gp,3g2,mj2",
 }  # fmt: skip
 
 
@@ -32,7 +32,7 @@ def transcoder() -> FfmpegTranscoder:
 def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("sources")
     return {
-        name: make_audio(folder / f"tone.{FORMATS[name].extension}", SECONDS, ENCODE_ARGS[name])
+        name: make_audio(folder / f"tone-{name}.{FORMATS[name].extension}", SECONDS, ENCODE_ARGS[name])
         for name in FORMATS
     }
 

@@ -13,6 +13,7 @@ from typing import IO, Any, Self
 from audioconv.config import Settings
 from audioconv.domain.errors import ConversionFailed, UnsupportedMedia
 from audioconv.domain.model import Task, TaskStatus, User
+from audioconv.domain.options import ConversionOptions
 from audioconv.ports import Probe, ProgressCallback
 from audioconv.services.deps import Deps
 
@@ -150,6 +151,7 @@ class FakeTranscoder:
 
     def __init__(self) -> None:
         self.fail_with: str | None = None
+        self.options: list[ConversionOptions | None] = []
 
     def probe(self, path: Path) -> Probe:
         data = path.read_bytes()
@@ -158,8 +160,15 @@ class FakeTranscoder:
         return Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, 2, {})
 
     def convert(
-        self, src: Path, probe: Probe, dst: Path, target: str, on_progress: ProgressCallback
+        self,
+        src: Path,
+        probe: Probe,
+        dst: Path,
+        target: str,
+        on_progress: ProgressCallback,
+        options: ConversionOptions | None = None,
     ) -> None:
+        self.options.append(options)
         if self.fail_with:
             raise ConversionFailed(self.fail_with)
         on_progress(50.0)

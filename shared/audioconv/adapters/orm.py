@@ -74,6 +74,7 @@ tasks = Table(
     Column("error", Text),
     Column("input_probe", JSON),
     Column("output_probe", JSON),
+    Column("options", JSON),
     Column("progress", Float, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("lease_expires_at", UtcDateTime()),

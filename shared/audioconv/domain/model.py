@@ -56,6 +56,8 @@ class Task:
     error: str | None = None
     input_probe: dict[str, Any] | None = None
     output_probe: dict[str, Any] | None = None
+    # Conversion options the client chose (ConversionOptions.as_json); None = defaults.
+    options: dict[str, Any] | None = None
     progress: float = 0.0
     attempts: int = 0
     lease_expires_at: datetime | None = None
@@ -119,10 +121,13 @@ class Task:
         self.lease_expires_at = None
         self.updated_at = now
 
-    def retarget(self, output_format: str, now: datetime) -> str | None:
+    def retarget(
+        self, output_format: str, now: datetime, options: dict[str, Any] | None = None
+    ) -> str | None:
         """Convert again to ``output_format``; returns the old output key to delete."""
         old = self.output_key
         self.output_format = output_format
+        self.options = options
         self.revision += 1
         self.status = TaskStatus.UPLOADED
         self.output_key = None

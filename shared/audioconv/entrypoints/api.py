@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
@@ -20,6 +20,7 @@ from audioconv import bootstrap
 from audioconv.domain.errors import AudioconvError, Forbidden, InvalidInput
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.model import Task
+from audioconv.domain.options import OPTION_FIELDS
 from audioconv.ports import iter_chunks
 from audioconv.services import auth, recovery, tasks
 from audioconv.services.deps import Deps
@@ -110,6 +111,11 @@ def _login_required(view: F) -> F:
     return cast(F, wrapper)
 
 
+def _option_fields(source: Mapping[str, Any]) -> dict[str, Any]:
+    """The conversion options a request carries (form fields or JSON keys)."""
+    return {name: source[name] for name in OPTION_FIELDS if name in source}
+
+
 def task_json(task: Task) -> dict[str, Any]:
     base = f"/api/tasks/{task.id}"
     return {
@@ -124,6 +130,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "error": task.error,
         "input": task.input_probe,
         "output": task.output_probe,
+        "options": task.options or {},
         "createdAt": task.created_at.isoformat(),
         "updatedAt": task.updated_at.isoformat(),
         "links": {
@@ -177,7 +184,10 @@ def _register_routes(app: Flask) -> None:
             raise InvalidInput("missing field 'newFormat'")
         stream = upload.stream
         stream.flush()
-        task = tasks.create_task(_deps(), g.user_id, Path(stream.name), upload.filename, new_format)
+        task = tasks.create_task(
+            _deps(), g.user_id, Path(stream.name), upload.filename, new_format,
+            _option_fields(request.form),
+        )  # fmt: skip
         return jsonify(task_json(task)), 201
 
     @app.get("/api/tasks")
@@ -203,7 +213,8 @@ def _register_routes(app: Flask) -> None:
         new_format = new_format or request.form.get("newFormat")
         if not new_format or not isinstance(new_format, str):
             raise InvalidInput("missing field 'newFormat'")
-        task = tasks.change_format(_deps(), g.user_id, task_id, new_format)
+        fields = _option_fields(body if isinstance(body, dict) else request.form)
+        task = tasks.change_format(_deps(), g.user_id, task_id, new_format, fields)
         return jsonify(task_json(task))
 
     @app.delete("/api/tasks/<int:task_id>")

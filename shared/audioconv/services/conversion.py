@@ -12,6 +12,7 @@ from pathlib import Path
 from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.model import Claim, Task, TaskStatus
+from audioconv.domain.options import stored_options
 from audioconv.services.deps import Deps
 from audioconv.services.messages import TaskRef, publish_or_leave_to_sweep
 
@@ -74,7 +75,8 @@ def _run(deps: Deps, task: Task, ref: TaskRef, lease: timedelta) -> tuple[str, d
                 last = time.monotonic()
                 _heartbeat(deps, ref, lease, percent)
 
-        deps.transcoder.convert(src, probe, dst, target.name, on_progress)
+        options = stored_options(task.options)
+        deps.transcoder.convert(src, probe, dst, target.name, on_progress, options)
         output_probe = deps.transcoder.probe(dst).as_dict()
         key = f"outputs/{ref.task_id}/r{ref.revision}/{task.output_name}"
         deps.blobs.put_file(key, dst, target.mime_type)

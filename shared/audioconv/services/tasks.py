@@ -6,13 +6,15 @@ import logging
 import re
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 from audioconv.domain.errors import Conflict, InvalidInput, NotFound, UnsupportedMedia
 from audioconv.domain.formats import FORMATS, parse_format
 from audioconv.domain.model import Task, TaskStatus
+from audioconv.domain.options import parse_options
 from audioconv.ports import Probe, UnitOfWork
 from audioconv.services.deps import Deps
 from audioconv.services.messages import publish_or_leave_to_sweep
@@ -36,15 +38,31 @@ def _format(value: object) -> str:
         raise InvalidInput(str(exc)) from None
 
 
-def create_task(deps: Deps, user_id: int, upload: Path, file_name: str, new_format: str) -> Task:
+def _options(raw: Mapping[str, Any] | None, target: str) -> dict[str, Any] | None:
+    """Conversion options checked against the target, as stored on the task."""
+    try:
+        return parse_options(raw or {}, FORMATS[target]).as_json()
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def create_task(
+    deps: Deps,
+    user_id: int,
+    upload: Path,
+    file_name: str,
+    new_format: str,
+    options: Mapping[str, Any] | None = None,
+) -> Task:
     """Check the upload by its content, store it and the task, and request the conversion."""
     target = _format(new_format)
+    chosen = _options(options, target)
     probe = check_audio(deps, upload)
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream")
     try:
-        task = record_task(deps, user_id, key, name, target, probe)
+        task = record_task(deps, user_id, key, name, target, probe, options=chosen)
     except BaseException:
         deps.blobs.delete(key)
         raise
@@ -68,6 +86,7 @@ def record_task(
     target: str,
     probe: Probe | None,
     error: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Task:
     """Insert the task for an input already stored under ``key`` (failed if ``error``)."""
     now = deps.clock()
@@ -79,6 +98,7 @@ def record_task(
             output_format=target,
             input_key=key,
             input_probe=probe.as_dict() if probe else None,
+            options=options,
             created_at=now,
             updated_at=now,
         )
@@ -106,14 +126,23 @@ def get_task(deps: Deps, user_id: int, task_id: int) -> Task:
         return _owned(uow, user_id, task_id)
 
 
-def change_format(deps: Deps, user_id: int, task_id: int, new_format: str) -> Task:
-    """Convert again to another format; the old output is deleted."""
+def change_format(
+    deps: Deps,
+    user_id: int,
+    task_id: int,
+    new_format: str,
+    options: Mapping[str, Any] | None = None,
+) -> Task:
+    """Convert again to another format or with other options (none given: the
+    format's defaults); the old output is deleted."""
     target = _format(new_format)
+    chosen = _options(options, target)
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
-        if target == task.output_format and task.status is not TaskStatus.FAILED:
+        unchanged = target == task.output_format and chosen == task.options
+        if unchanged and task.status is not TaskStatus.FAILED:
             return task
-        old_output = task.retarget(target, deps.clock())
+        old_output = task.retarget(target, deps.clock(), chosen)
         uow.commit()
     if old_output:
         deps.blobs.delete(old_output)
