@@ -32,7 +32,9 @@ def transcoder() -> FfmpegTranscoder:
 def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("sources")
     return {
-        name: make_audio(folder / f"tone-{name}.{FORMATS[name].extension}", SECONDS, ENCODE_ARGS[name])
+        name: make_audio(
+            folder / f"tone-{name}.{FORMATS[name].extension}", SECONDS, ENCODE_ARGS[name]
+        )
         for name in FORMATS
     }
 
