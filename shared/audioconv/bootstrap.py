@@ -31,6 +31,11 @@ def build(settings: Settings | None = None) -> Deps:
             settings.ffprobe_path,
             settings.ffmpeg_nice,
             settings.max_input_seconds,
+            max_bytes=settings.max_upload_bytes,
+            max_streams=settings.max_streams,
+            memory_mb=settings.ffmpeg_memory_mb,
+            cpu_seconds_per_input_second=settings.ffmpeg_cpu_seconds_per_input_second,
+            cpu_floor_seconds=settings.ffmpeg_cpu_floor_seconds,
         ),
         on_close=[engine.dispose, getattr(bus, "shutdown", lambda: None)],
     )

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     ffmpeg_nice: int = 10
     max_upload_bytes: int = 2 * 1024**3
     max_input_seconds: float = 6 * 3600
+    # Inputs with more streams than this (audio + cover images) are refused.
+    max_streams: int = 8
+    # Address-space limit (RLIMIT_AS) of each ffmpeg/ffprobe child, in MiB; 0 = none.
+    ffmpeg_memory_mb: int = 512
+    # CPU-time limit (RLIMIT_CPU) of a conversion: this many CPU seconds per second of
+    # input, plus ffmpeg_cpu_floor_seconds. Encoders run 20-150x realtime on one core.
+    ffmpeg_cpu_seconds_per_input_second: float = 0.5
+    ffmpeg_cpu_floor_seconds: float = 30.0
     # A conversion is presumed dead if its lease is not renewed for this long.
     lease_seconds: int = 60
     max_attempts: int = 5
