@@ -301,6 +301,11 @@ class FfmpegTranscoder:
             raise ConversionFailed(f"conversion took longer than its limit of {limit:.0f} s")
         if proc.returncode in (-9, -24) and not timed_out.is_set():  # SIGKILL/SIGXCPU
             raise ConversionFailed(f"conversion used more than its CPU time limit of {cpu_limit} s")
+        if proc.returncode < 0:
+            raise ConversionFailed(
+                f"ffmpeg stopped by signal {-proc.returncode} "
+                f"(its memory limit is {self.memory_mb} MiB)"
+            )
         if proc.returncode != 0:
             detail = _last_line("\n".join(stderr_tail)) or f"exit code {proc.returncode}"
             raise ConversionFailed(f"ffmpeg could not convert the file: {detail}")
