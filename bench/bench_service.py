@@ -25,12 +25,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
 
 from audioconv.adapters.ffmpeg import wheel_binaries  # noqa: E402
+from tests.support.http_api import HttpApi  # noqa: E402
 from tests.support.procs import BIN, free_port, running  # noqa: E402
 
 FFMPEG, _ = wheel_binaries()
@@ -106,29 +105,13 @@ class PeakSampler:
         self.thread.join()
 
 
-class Client:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        body = {"username": "bench", "email": "bench@example.com",
-                "password1": "bench-pass", "password2": "bench-pass"}  # fmt: skip
-        token = requests.post(f"{base}/api/auth/signup", json=body, timeout=30).json()["token"]
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    def upload(self, path: Path, fmt: str) -> int:
-        with path.open("rb") as fh:
-            response = requests.post(f"{self.base}/api/tasks", headers=self.headers,
-                                     files={"fileName": (path.name, fh)},
-                                     data={"newFormat": fmt}, timeout=600)  # fmt: skip
-        response.raise_for_status()
-        return int(response.json()["id"])
-
+class Client(HttpApi):
     def status(self, task_id: int) -> str:
-        url = f"{self.base}/api/tasks/{task_id}"
-        return str(requests.get(url, headers=self.headers, timeout=30).json()["status"])
+        return str(self.task(task_id)["status"])
 
     def timed_list(self) -> float:
         start = time.perf_counter()
-        requests.get(f"{self.base}/api/tasks?max=20", headers=self.headers, timeout=30)
+        self.get("/api/tasks?max=20")
         return time.perf_counter() - start
 
 
@@ -187,12 +170,12 @@ def main() -> None:
         port = free_port()
         env = {"AUDIOCONV_DATA_DIR": str(tmp / "data")}
         with running([str(BIN / "audioconv"), "serve"], env, port, tmp / "server.log") as proc:
-            client = Client(f"http://127.0.0.1:{port}")
+            client = Client(f"http://127.0.0.1:{port}", "bench")
             idle = latency(client, 5)
 
             def convert_all() -> float:
                 start = time.perf_counter()
-                pending = {client.upload(f, "mp3") for f in files}
+                pending = {client.upload(f, "mp3")["id"] for f in files}
                 while pending:
                     pending = {
                         i for i in pending if client.status(i) not in ("processed", "failed")
@@ -211,7 +194,7 @@ def main() -> None:
             for label, path in (("1 MB", small), (f"{args.large_mb} MB", large)):
                 before = tree_rss_kib(proc.pid)
                 with PeakSampler(lambda: tree_rss_kib(proc.pid)) as sampler:
-                    task_id = client.upload(path, "flac")
+                    task_id = client.upload(path, "flac")["id"]
                     while client.status(task_id) not in ("processed", "failed"):
                         time.sleep(0.05)
                 rss[label] = (before, sampler.peak)

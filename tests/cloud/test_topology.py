@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -28,9 +27,9 @@ from google.cloud.storage import Bucket
 from audioconv.services.direct_upload import DirectKey
 from tests.cloud.oidc import CertsServer, start_certs_server
 from tests.integration.test_adapters import _Inbox
-from tests.support.api import wait_for
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe, tags_of
-from tests.support.procs import BIN, free_port, running
+from tests.support.http_api import HttpApi
+from tests.support.procs import free_port, serve_function
 
 pytestmark = pytest.mark.slow
 PROJECT = "test-project"
@@ -157,11 +156,9 @@ def test_upload_converted_notified_across_three_services(
         ):
             env = {**common, "AUDIOCONV_PUSH_AUTH": str(name != "api").lower(),
                    "AUDIOCONV_PUSH_AUDIENCE": urls[name]}  # fmt: skip
-            args = [
-                str(BIN / "functions-framework"), "--source", f"functions/{source}/main.py",
-                "--target", target, "--signature-type", kind, "--port", str(ports[name]),
-            ]  # fmt: skip
-            stack.enter_context(running(args, env, ports[name], tmp_path / f"{name}.log"))
+            stack.enter_context(
+                serve_function(source, target, kind, env, ports[name], tmp_path / f"{name}.log")
+            )
 
         # An unauthenticated push is refused before anything happens.
         unsigned = requests.post(f"{urls['worker']}/pubsub/conversion-requests", timeout=10,
@@ -175,35 +172,18 @@ def test_upload_converted_notified_across_three_services(
         relay.route(topics["uploads"], f"{urls['worker']}/pubsub/direct-uploads")
         relay.route(topics["finished"], f"{urls['notify']}/pubsub/conversion-finished")
 
-        api = urls["api"]
-        body = {"username": "kim", "email": "kim@example.com",
-                "password1": "password-1", "password2": "password-1"}  # fmt: skip
-        token = requests.post(f"{api}/api/auth/signup", json=body, timeout=10).json()["token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        with song.open("rb") as fh:
-            created = requests.post(f"{api}/api/tasks", headers=headers, timeout=60,
-                                    files={"fileName": ("song.m4a", fh)},
-                                    data={"newFormat": "mp3"})  # fmt: skip
-        assert created.status_code == 201, created.text
-
-        def fetch(task_id: int) -> dict[str, Any]:
-            return dict(requests.get(f"{api}/api/tasks/{task_id}", headers=headers,
-                                     timeout=10).json())  # fmt: skip
-
-        task = wait_for(lambda: fetch(created.json()["id"]), timeout=90)
+        api = HttpApi(urls["api"], "kim")
+        created = api.upload(song, "mp3")
+        task = api.wait(created["id"], timeout=90)
         assert task["status"] == "processed", (task, (tmp_path / "worker.log").read_text())
-        converted = requests.get(f"{api}/api/tasks/{task['id']}/converted", headers=headers,
-                                 timeout=60)  # fmt: skip
-        assert converted.status_code == 200
-        out = tmp_path / "song.mp3"
-        out.write_bytes(converted.content)
+        out = api.download(task["links"]["converted"], tmp_path / "song.mp3")
         # The converted file really is in the bucket, under the task's revision.
         assert any(b.name.startswith(f"outputs/{task['id']}/r1/") for b in bucket.list_blobs())
 
         # A direct upload: the client PUTs to the signed URL (here straight into the
         # emulator: its anonymous client cannot sign), and GCS announces the object.
         upload_id = uuid.uuid4().hex
-        key = DirectKey(_user_id(headers), upload_id, "ogg", "big.m4a").key
+        key = DirectKey(api.user_id, upload_id, "ogg", "big.m4a").key
         bucket.blob(key).upload_from_filename(str(song))
         PublisherClient().publish(
             PublisherClient.topic_path(PROJECT, topics["uploads_topic"]),
@@ -212,11 +192,11 @@ def test_upload_converted_notified_across_three_services(
             payloadFormat="JSON_API_V1",
         ).result(timeout=10)  # fmt: skip
         deadline = time.monotonic() + 60
-        while (status := requests.get(f"{api}/api/uploads/{upload_id}", headers=headers, timeout=10)
+        while (status := api.get(f"/api/uploads/{upload_id}")
                ).status_code == 202:  # fmt: skip
             assert time.monotonic() < deadline, "direct upload never became a task"
             time.sleep(0.2)
-        direct = wait_for(lambda: fetch(status.json()["id"]), timeout=90)
+        direct = api.wait(status.json()["id"], timeout=90)
         assert direct["status"] == "processed", direct
 
         deadline = time.monotonic() + 30
@@ -234,11 +214,3 @@ def test_upload_converted_notified_across_three_services(
     assert f"https://api.example.com/api/tasks/{task['id']}/converted" in "".join(
         m.get_payload() for m in inbox.messages
     )
-
-
-def _user_id(headers: dict[str, str]) -> int:
-    """The caller's user id, read from its token's subject."""
-    import jwt
-
-    token = headers["Authorization"].split()[1]
-    return int(jwt.decode(token, options={"verify_signature": False})["sub"])

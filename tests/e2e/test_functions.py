@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,8 @@ from audioconv.services.deps import Deps
 from audioconv.services.messages import TaskRef
 from tests.integration.test_adapters import _Inbox
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe
-from tests.support.procs import BIN, free_port, running
+from tests.support.http_api import HttpApi
+from tests.support.procs import free_port, serve_function
 from tests.unit.fakes import FakeBus
 
 pytestmark = pytest.mark.slow
@@ -65,14 +65,9 @@ def push_envelope(data: dict[str, Any], message_id: str = "1") -> dict[str, Any]
     }
 
 
-def serve_function(name: str, target: str, kind: str, env: dict[str, str], log: Path) -> Any:
+def _serve(name: str, target: str, kind: str, env: dict[str, str], log: Path) -> Any:
     port = free_port()
-    args = [
-        str(BIN / "functions-framework"),
-        "--source", f"functions/{name}/main.py", "--target", target,
-        "--signature-type", kind, "--port", str(port),
-    ]  # fmt: skip
-    return port, running(args, env, port, log)
+    return port, serve_function(name, target, kind, env, port, log)
 
 
 def _user_and_task(deps: Deps, song: Path, target: str) -> tuple[int, TaskRef]:
@@ -90,7 +85,7 @@ def test_convert_worker_under_functions_framework(
 ) -> None:
     song = make_audio(tmp_path / "song.wav", 2.0, (), TAGS)
     task_id, ref = _user_and_task(seeded, song, "m4a")
-    port, server = serve_function("convert_worker", "convert", "cloudevent",
+    port, server = _serve("convert_worker", "convert", "cloudevent",
                                   {**env, "AUDIOCONV_MAIL_BACKEND": "console"},
                                   tmp_path / "worker.log")  # fmt: skip
     envelope = push_envelope({"taskId": ref.task_id, "revision": ref.revision})
@@ -130,7 +125,7 @@ def test_notify_under_functions_framework_sends_one_mail(
     smtp_env = {**env, "AUDIOCONV_MAIL_BACKEND": "smtp", "AUDIOCONV_SMTP_HOST": "127.0.0.1",
                 "AUDIOCONV_SMTP_PORT": str(smtp_port),
                 "AUDIOCONV_PUBLIC_URL": "https://audio.example.com"}  # fmt: skip
-    port, server = serve_function("notify", "notify", "cloudevent", smtp_env,
+    port, server = _serve("notify", "notify", "cloudevent", smtp_env,
                                   tmp_path / "notify.log")  # fmt: skip
     try:
         with server:
@@ -149,29 +144,17 @@ def test_notify_under_functions_framework_sends_one_mail(
 
 def test_upload_api_under_functions_framework(tmp_path: Path, env: dict[str, str]) -> None:
     song = make_audio(tmp_path / "song.mp3", 1.5, ("-c:a", "libmp3lame"))
-    port, server = serve_function("upload_api", "api", "http", env, tmp_path / "api.log")
+    port, server = _serve("upload_api", "api", "http", env, tmp_path / "api.log")
     base = f"http://127.0.0.1:{port}"
     with server:
-        body = {"username": "hal", "email": "hal@example.com",
-                "password1": "password-1", "password2": "password-1"}  # fmt: skip
-        token = requests.post(f"{base}/api/auth/signup", json=body, timeout=10).json()["token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        with song.open("rb") as fh:
-            created = requests.post(f"{base}/api/tasks", headers=headers, timeout=30,
-                                    files={"fileName": ("song.mp3", fh)},
-                                    data={"newFormat": "opus"})  # fmt: skip
+        api = HttpApi(base, "hal")
+        created = api.post_file(song, "opus")
         assert created.status_code == 201, created.text
-        bad = requests.post(f"{base}/api/tasks", headers=headers, timeout=10,
+        bad = requests.post(f"{base}/api/tasks", headers=api.headers, timeout=10,
                             data={"newFormat": "opus"})  # fmt: skip
         assert bad.status_code == 400 and "fileName" in bad.json()["message"]
-        task_url = f"{base}/api/tasks/{created.json()['id']}"
-        deadline = time.monotonic() + 30
-        while (task := requests.get(task_url, headers=headers, timeout=10).json())[
-            "status"
-        ] not in ("processed", "failed"):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        task = api.wait(created.json()["id"], timeout=30)
         assert task["status"] == "processed"
         out = tmp_path / "song.opus"
-        out.write_bytes(requests.get(f"{task_url}/converted", headers=headers, timeout=30).content)
+        api.download(task["links"]["converted"], out)
     assert probe(out)["streams"][0]["codec_name"] == "opus"

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -52,6 +53,17 @@ def running(
         yield proc
     finally:
         kill_group(proc, signal.SIGTERM)
+
+
+def serve_function(
+    source: str, target: str, kind: str, env: dict[str, str], port: int, log: Path
+) -> Any:
+    """Run ``functions/<source>/main.py`` under functions-framework, as it is deployed."""
+    args = [
+        str(BIN / "functions-framework"), "--source", f"functions/{source}/main.py",
+        "--target", target, "--signature-type", kind, "--port", str(port),
+    ]  # fmt: skip
+    return running(args, env, port, log)
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
