@@ -49,9 +49,7 @@ def _upload_status(api: ApiClient, upload_id: str) -> dict[str, Any]:
     return dict(response.get_json())
 
 
-def test_direct_upload_becomes_a_converted_task(
-    ivy: ApiClient, deps: Deps, tmp_path: Path
-) -> None:
+def test_direct_upload_becomes_a_converted_task(ivy: ApiClient, deps: Deps, tmp_path: Path) -> None:
     song = make_audio(tmp_path / "big.wav", 2.0)
     ticket = _start(ivy, "big.wav", "flac")
     assert ticket["method"] == "PUT" and ticket["url"].startswith("http://localhost:")
