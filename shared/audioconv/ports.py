@@ -87,7 +87,8 @@ class UnitOfWork(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
-    def commit(self) -> None: ...
+    def commit(self) -> None:
+        """Make the changes durable; Conflict if a uniqueness rule was broken meanwhile."""
 
     def rollback(self) -> None: ...
 

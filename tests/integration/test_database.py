@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from audioconv.adapters.database import SqlUnitOfWork, session_factory
+from audioconv.domain.errors import Conflict
 from audioconv.domain.model import Task, TaskStatus, User, utcnow
 
 
@@ -56,13 +57,12 @@ def test_round_trip_and_rollback(uow_factory) -> None:  # type: ignore[no-untype
 
 
 def test_unique_username_and_email(uow_factory) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy.exc import IntegrityError
-
     with uow_factory() as uow:
         _user(uow, "same")
         uow.commit()
-    with uow_factory() as uow, pytest.raises(IntegrityError):
-        _user(uow, "same")
+    with uow_factory() as uow, pytest.raises(Conflict):
+        uow.users.add(User(username="same", email="other@x.org", password_hash="h"))
+        uow.commit()
 
 
 def test_queries(uow_factory) -> None:  # type: ignore[no-untyped-def]

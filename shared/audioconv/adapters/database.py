@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Self
 
 import pg8000.dbapi
 from sqlalchemy import Engine, create_engine, event, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audioconv.adapters import orm
 from audioconv.config import Settings
+from audioconv.domain.errors import Conflict
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.ports import TaskRepository, UserRepository
 
@@ -66,13 +69,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+@contextmanager
+def _conflicts(session: Session) -> Iterator[None]:
+    """A broken uniqueness rule (a concurrent writer got there first) is a Conflict."""
+    try:
+        yield
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict("that already exists") from exc
+
+
 class SqlUserRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def add(self, user: User) -> None:
         self.session.add(user)
-        self.session.flush()
+        with _conflicts(self.session):
+            self.session.flush()
 
     def get(self, user_id: int) -> User | None:
         return self.session.get(User, user_id)
@@ -90,7 +104,8 @@ class SqlTaskRepository:
 
     def add(self, task: Task) -> None:
         self.session.add(task)
-        self.session.flush()
+        with _conflicts(self.session):
+            self.session.flush()
 
     def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
         return self.session.get(Task, task_id, with_for_update=for_update or None)
@@ -162,7 +177,8 @@ class SqlUnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
-        self.session.commit()
+        with _conflicts(self.session):
+            self.session.commit()
 
     def rollback(self) -> None:
         self.session.rollback()
