@@ -29,7 +29,7 @@ def _user(uow: SqlUnitOfWork, name: str) -> int:
 
 def _task(uid: int, name: str = "a.mp3", **kw: object) -> Task:
     return Task(user_id=uid, file_name=name, input_format="mp3", output_format="wav",
-                input_key=f"uploads/{name}", **kw)  # type: ignore[arg-type]  # fmt: skip
+                input_key=f"uploads/{uid}/{name}", **kw)  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_migrations_create_the_schema(database_url: str) -> None:
@@ -37,6 +37,20 @@ def test_migrations_create_the_schema(database_url: str) -> None:
     tables = set(inspect(engine).get_table_names())
     engine.dispose()
     assert {"users", "tasks", "alembic_version"} <= tables
+
+
+def test_models_match_the_migrations(database_url: str) -> None:
+    """The tables the code maps are exactly what the migrations built."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from audioconv.adapters.orm import metadata
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    assert diff == []
 
 
 def test_round_trip_and_rollback(uow_factory) -> None:  # type: ignore[no-untyped-def]

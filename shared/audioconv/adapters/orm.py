@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
@@ -81,6 +82,7 @@ tasks = Table(
     Column("notified_revision", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("input_key", name="uq_tasks_input_key"),
 )
 
 mapper_registry = registry(metadata=metadata)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from audioconv.domain.errors import AudioconvError, PayloadTooLarge
+from audioconv.domain.errors import AudioconvError, Conflict, PayloadTooLarge
 from audioconv.domain.model import Task
 from audioconv.services.deps import Deps
 from audioconv.services.messages import publish_or_leave_to_sweep
@@ -136,6 +136,9 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
                                direct.output_format, None, error=exc.message)  # fmt: skip
             publish_or_leave_to_sweep(deps, task, announce=True)
             return task
-    task = record_task(deps, direct.user_id, key, direct.file_name, direct.output_format, probe)
+    try:
+        task = record_task(deps, direct.user_id, key, direct.file_name, direct.output_format, probe)
+    except Conflict:  # the same announcement, handled at the same time elsewhere
+        return find(deps, direct.user_id, direct.upload_id)
     publish_or_leave_to_sweep(deps, task)
     return task
