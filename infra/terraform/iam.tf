@@ -46,19 +46,43 @@ resource "google_storage_bucket_iam_member" "app_objects" {
   member = local.app_member
 }
 
-# Publish on the two topics the code publishes to, nothing else.
-resource "google_pubsub_topic_iam_member" "app_publishes_conversion_requests" {
-  project = var.project_id
-  topic   = google_pubsub_topic.conversion_requests.name
-  role    = "roles/pubsub.publisher"
-  member  = local.app_member
+locals {
+  gcs_service_agent = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+
+  # Publisher grants, grant -> topic key (pubsub.tf) and member.
+  topic_publishers = {
+    # The app publishes on the two topics the code publishes to, nothing else.
+    app_conversion_requests = { topic = "conversion_requests", member = local.app_member }
+    app_conversion_finished = { topic = "conversion_finished", member = local.app_member }
+    # The Pub/Sub service agent forwards undeliverable messages to the dead-letter topic.
+    pubsub_dead_letters = { topic = "dead_letters", member = local.pubsub_service_agent }
+    # The Cloud Storage service agent publishes the bucket's finalize notifications.
+    gcs_direct_uploads = { topic = "direct_uploads", member = local.gcs_service_agent }
+  }
+
+  # Token Creator grants on a service account, grant -> account and member.
+  token_creators = {
+    # V4 signed upload URLs without a key file: the app signs with IAM signBlob
+    # as itself, which needs Token Creator on its own account.
+    app_signs_as_itself = {
+      service_account_id = google_service_account.app.name
+      member             = local.app_member
+    }
+    # The Pub/Sub service agent mints the OIDC tokens of the push account.
+    pubsub_mints_push_tokens = {
+      service_account_id = google_service_account.push.name
+      member             = local.pubsub_service_agent
+    }
+  }
 }
 
-resource "google_pubsub_topic_iam_member" "app_publishes_conversion_finished" {
+resource "google_pubsub_topic_iam_member" "publishers" {
+  for_each = local.topic_publishers
+
   project = var.project_id
-  topic   = google_pubsub_topic.conversion_finished.name
+  topic   = google_pubsub_topic.topics[each.value.topic].name
   role    = "roles/pubsub.publisher"
-  member  = local.app_member
+  member  = each.value.member
 }
 
 # Read its own secrets (for code or jobs that fetch them at run time).
@@ -71,57 +95,23 @@ resource "google_secret_manager_secret_iam_member" "app" {
   member    = local.app_member
 }
 
-# V4 signed upload URLs without a key file: the app signs with IAM signBlob as
-# itself, which needs Token Creator on its own account.
-resource "google_service_account_iam_member" "app_signs_as_itself" {
-  service_account_id = google_service_account.app.name
-  role               = "roles/iam.serviceAccountTokenCreator"
-  member             = local.app_member
-}
+resource "google_service_account_iam_member" "token_creators" {
+  for_each = local.token_creators
 
-# Pub/Sub service agent: mint OIDC tokens for the push account...
-resource "google_service_account_iam_member" "pubsub_mints_push_tokens" {
-  service_account_id = google_service_account.push.name
+  service_account_id = each.value.service_account_id
   role               = "roles/iam.serviceAccountTokenCreator"
-  member             = local.pubsub_service_agent
+  member             = each.value.member
 
   depends_on = [google_project_service.apis]
 }
 
-# ...forward undeliverable messages to the dead-letter topic...
-resource "google_pubsub_topic_iam_member" "pubsub_publishes_dead_letters" {
-  project = var.project_id
-  topic   = google_pubsub_topic.dead_letters.name
-  role    = "roles/pubsub.publisher"
-  member  = local.pubsub_service_agent
-}
+# The Pub/Sub service agent acknowledges dead-lettered messages on their source
+# (push) subscriptions.
+resource "google_pubsub_subscription_iam_member" "pubsub_acks" {
+  for_each = local.push_subscriptions
 
-# ...and acknowledge them on the source subscriptions.
-resource "google_pubsub_subscription_iam_member" "pubsub_acks_conversion_requests" {
   project      = var.project_id
-  subscription = google_pubsub_subscription.conversion_requests_push.name
+  subscription = google_pubsub_subscription.push[each.key].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
-}
-
-resource "google_pubsub_subscription_iam_member" "pubsub_acks_direct_uploads" {
-  project      = var.project_id
-  subscription = google_pubsub_subscription.direct_uploads_push.name
-  role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_service_agent
-}
-
-resource "google_pubsub_subscription_iam_member" "pubsub_acks_conversion_finished" {
-  project      = var.project_id
-  subscription = google_pubsub_subscription.conversion_finished_push.name
-  role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_service_agent
-}
-
-# Cloud Storage service agent publishes the bucket's finalize notifications.
-resource "google_pubsub_topic_iam_member" "gcs_publishes_direct_uploads" {
-  project = var.project_id
-  topic   = google_pubsub_topic.direct_uploads.name
-  role    = "roles/pubsub.publisher"
-  member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
 }

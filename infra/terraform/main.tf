@@ -26,21 +26,12 @@ locals {
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
   # App Engine URLs: https://SERVICE-dot-PROJECT_ID.REGION_ID.r.appspot.com; the
-  # default service (the API) has no prefix.
+  # default service (the API) has no prefix. The worker and notify URLs are also
+  # the OIDC audiences of the pushes to them (pubsub.tf).
   app_hostname = google_app_engine_application.app.default_hostname
   api_url      = "https://${local.app_hostname}"
   worker_url   = "https://worker-dot-${local.app_hostname}"
   notify_url   = "https://notify-dot-${local.app_hostname}"
-
-  # Push endpoints. functions-framework serves a CloudEvent function on every
-  # path; the paths only tell the subscriptions apart in request logs. The
-  # OIDC audience is the service URL, the same for every subscription pushing to
-  # that service, and the service checks it (AUDIOCONV_PUSH_AUDIENCE).
-  worker_push_audience              = local.worker_url
-  notify_push_audience              = local.notify_url
-  conversion_requests_push_endpoint = "${local.worker_url}/pubsub/conversion-requests"
-  direct_uploads_push_endpoint      = "${local.worker_url}/pubsub/direct-uploads"
-  conversion_finished_push_endpoint = "${local.notify_url}/pubsub/conversion-finished"
 
   # Login of the app service account as a Cloud SQL IAM database user.
   db_iam_user = trimsuffix(google_service_account.app.email, ".gserviceaccount.com")

@@ -23,21 +23,17 @@ output "api_url" {
 
 output "worker_url" {
   description = "URL of the worker service; OIDC audience of the pushes to it (AUDIOCONV_PUSH_AUDIENCE of worker.yaml)."
-  value       = local.worker_push_audience
+  value       = local.worker_url
 }
 
 output "notify_url" {
   description = "URL of the notify service; OIDC audience of the pushes to it (AUDIOCONV_PUSH_AUDIENCE of notify.yaml)."
-  value       = local.notify_push_audience
+  value       = local.notify_url
 }
 
 output "push_endpoints" {
   description = "Push endpoint of each push subscription."
-  value = {
-    (google_pubsub_subscription.conversion_requests_push.name) = google_pubsub_subscription.conversion_requests_push.push_config[0].push_endpoint
-    (google_pubsub_subscription.direct_uploads_push.name)      = google_pubsub_subscription.direct_uploads_push.push_config[0].push_endpoint
-    (google_pubsub_subscription.conversion_finished_push.name) = google_pubsub_subscription.conversion_finished_push.push_config[0].push_endpoint
-  }
+  value       = { for sub in google_pubsub_subscription.push : sub.name => sub.push_config[0].push_endpoint }
 }
 
 output "bucket_name" {
@@ -87,22 +83,22 @@ output "db_iam_auth" {
 
 output "conversion_topic" {
   description = "Topic of conversion requests (AUDIOCONV_CONVERSION_TOPIC)."
-  value       = google_pubsub_topic.conversion_requests.name
+  value       = google_pubsub_topic.topics["conversion_requests"].name
 }
 
 output "finished_topic" {
   description = "Topic of finished conversions (AUDIOCONV_FINISHED_TOPIC)."
-  value       = google_pubsub_topic.conversion_finished.name
+  value       = google_pubsub_topic.topics["conversion_finished"].name
 }
 
 output "direct_uploads_topic" {
   description = "Topic of the bucket's OBJECT_FINALIZE notifications for direct uploads."
-  value       = google_pubsub_topic.direct_uploads.name
+  value       = google_pubsub_topic.topics["direct_uploads"].name
 }
 
 output "dead_letter_topic" {
   description = "Dead-letter topic shared by the push subscriptions."
-  value       = google_pubsub_topic.dead_letters.name
+  value       = google_pubsub_topic.topics["dead_letters"].name
 }
 
 output "dead_letter_subscription" {

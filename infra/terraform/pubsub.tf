@@ -3,43 +3,66 @@
 # delivered (the CloudPubSubDeadLetterSourceSubscription attribute says where
 # each message came from).
 
-resource "google_pubsub_topic" "conversion_requests" {
-  #checkov:skip=CKV_GCP_83:Google-managed encryption; messages carry only ids and formats, never file contents.
-  name                       = "${var.name_prefix}-conversion-requests"
-  project                    = var.project_id
-  labels                     = var.labels
-  message_retention_duration = var.message_retention_duration
+locals {
+  # Topic key -> name and message retention.
+  topics = {
+    conversion_requests = {
+      name      = "${var.name_prefix}-conversion-requests"
+      retention = var.message_retention_duration
+    }
+    conversion_finished = {
+      name      = "${var.name_prefix}-conversion-finished"
+      retention = var.message_retention_duration
+    }
+    # GCS OBJECT_FINALIZE notifications for direct uploads (storage.tf).
+    direct_uploads = {
+      name      = "${var.name_prefix}-direct-uploads"
+      retention = var.message_retention_duration
+    }
+    dead_letters = {
+      name      = "${var.name_prefix}-dead-letters"
+      retention = var.dead_letter_retention_duration
+    }
+  }
 
-  depends_on = [google_project_service.apis]
+  # Source topic key -> its push subscription: the App Engine service it pushes
+  # to and the path there. functions-framework serves a CloudEvent function on
+  # every path; the paths only tell the subscriptions apart in request logs. The
+  # OIDC audience is the service URL, the same for every subscription pushing to
+  # that service, and the service checks it (AUDIOCONV_PUSH_AUDIENCE).
+  push_subscriptions = {
+    # Conversion requests -> worker service.
+    conversion_requests = {
+      name         = "${var.name_prefix}-conversion-requests-worker"
+      service_url  = local.worker_url
+      path         = "/pubsub/conversion-requests"
+      ack_deadline = var.conversion_ack_deadline_seconds
+    }
+    # Finalized direct uploads (GCS notifications) -> worker service.
+    direct_uploads = {
+      name         = "${var.name_prefix}-direct-uploads-worker"
+      service_url  = local.worker_url
+      path         = "/pubsub/direct-uploads"
+      ack_deadline = var.conversion_ack_deadline_seconds
+    }
+    # Conversion finished -> notify service.
+    conversion_finished = {
+      name         = "${var.name_prefix}-conversion-finished-notify"
+      service_url  = local.notify_url
+      path         = "/pubsub/conversion-finished"
+      ack_deadline = var.notify_ack_deadline_seconds
+    }
+  }
 }
 
-resource "google_pubsub_topic" "conversion_finished" {
-  #checkov:skip=CKV_GCP_83:Google-managed encryption; messages carry only ids and formats, never file contents.
-  name                       = "${var.name_prefix}-conversion-finished"
+resource "google_pubsub_topic" "topics" {
+  #checkov:skip=CKV_GCP_83:Google-managed encryption; messages (and dead letters) carry only ids, formats and object metadata, never file contents.
+  for_each = local.topics
+
+  name                       = each.value.name
   project                    = var.project_id
   labels                     = var.labels
-  message_retention_duration = var.message_retention_duration
-
-  depends_on = [google_project_service.apis]
-}
-
-# GCS OBJECT_FINALIZE notifications for direct uploads (storage.tf).
-resource "google_pubsub_topic" "direct_uploads" {
-  #checkov:skip=CKV_GCP_83:Google-managed encryption; notifications carry only object metadata.
-  name                       = "${var.name_prefix}-direct-uploads"
-  project                    = var.project_id
-  labels                     = var.labels
-  message_retention_duration = var.message_retention_duration
-
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_pubsub_topic" "dead_letters" {
-  #checkov:skip=CKV_GCP_83:Google-managed encryption; dead letters carry only ids and object metadata.
-  name                       = "${var.name_prefix}-dead-letters"
-  project                    = var.project_id
-  labels                     = var.labels
-  message_retention_duration = var.dead_letter_retention_duration
+  message_retention_duration = each.value.retention
 
   depends_on = [google_project_service.apis]
 }
@@ -48,7 +71,7 @@ resource "google_pubsub_topic" "dead_letters" {
 resource "google_pubsub_subscription" "dead_letters" {
   name                       = "${var.name_prefix}-dead-letters"
   project                    = var.project_id
-  topic                      = google_pubsub_topic.dead_letters.id
+  topic                      = google_pubsub_topic.topics["dead_letters"].id
   labels                     = var.labels
   ack_deadline_seconds       = 60
   message_retention_duration = "604800s"
@@ -59,21 +82,22 @@ resource "google_pubsub_subscription" "dead_letters" {
   }
 }
 
-# Conversion requests -> worker service.
-resource "google_pubsub_subscription" "conversion_requests_push" {
-  name                       = "${var.name_prefix}-conversion-requests-worker"
+resource "google_pubsub_subscription" "push" {
+  for_each = local.push_subscriptions
+
+  name                       = each.value.name
   project                    = var.project_id
-  topic                      = google_pubsub_topic.conversion_requests.id
+  topic                      = google_pubsub_topic.topics[each.key].id
   labels                     = var.labels
-  ack_deadline_seconds       = var.conversion_ack_deadline_seconds
+  ack_deadline_seconds       = each.value.ack_deadline
   message_retention_duration = var.message_retention_duration
 
   push_config {
-    push_endpoint = local.conversion_requests_push_endpoint
+    push_endpoint = "${each.value.service_url}${each.value.path}"
 
     oidc_token {
       service_account_email = google_service_account.push.email
-      audience              = local.worker_push_audience
+      audience              = each.value.service_url
     }
   }
 
@@ -83,7 +107,7 @@ resource "google_pubsub_subscription" "conversion_requests_push" {
   }
 
   dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letters.id
+    dead_letter_topic     = google_pubsub_topic.topics["dead_letters"].id
     max_delivery_attempts = var.max_delivery_attempts
   }
 
@@ -91,75 +115,6 @@ resource "google_pubsub_subscription" "conversion_requests_push" {
     ttl = ""
   }
 
-  depends_on = [google_pubsub_topic_iam_member.pubsub_publishes_dead_letters]
-}
-
-# Finalized direct uploads (GCS notifications) -> worker service.
-resource "google_pubsub_subscription" "direct_uploads_push" {
-  name                       = "${var.name_prefix}-direct-uploads-worker"
-  project                    = var.project_id
-  topic                      = google_pubsub_topic.direct_uploads.id
-  labels                     = var.labels
-  ack_deadline_seconds       = var.conversion_ack_deadline_seconds
-  message_retention_duration = var.message_retention_duration
-
-  push_config {
-    push_endpoint = local.direct_uploads_push_endpoint
-
-    oidc_token {
-      service_account_email = google_service_account.push.email
-      audience              = local.worker_push_audience
-    }
-  }
-
-  retry_policy {
-    minimum_backoff = var.retry_minimum_backoff
-    maximum_backoff = var.retry_maximum_backoff
-  }
-
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letters.id
-    max_delivery_attempts = var.max_delivery_attempts
-  }
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  depends_on = [google_pubsub_topic_iam_member.pubsub_publishes_dead_letters]
-}
-
-# Conversion finished -> notify service.
-resource "google_pubsub_subscription" "conversion_finished_push" {
-  name                       = "${var.name_prefix}-conversion-finished-notify"
-  project                    = var.project_id
-  topic                      = google_pubsub_topic.conversion_finished.id
-  labels                     = var.labels
-  ack_deadline_seconds       = var.notify_ack_deadline_seconds
-  message_retention_duration = var.message_retention_duration
-
-  push_config {
-    push_endpoint = local.conversion_finished_push_endpoint
-
-    oidc_token {
-      service_account_email = google_service_account.push.email
-      audience              = local.notify_push_audience
-    }
-  }
-
-  retry_policy {
-    minimum_backoff = var.retry_minimum_backoff
-    maximum_backoff = var.retry_maximum_backoff
-  }
-
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letters.id
-    max_delivery_attempts = var.max_delivery_attempts
-  }
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  depends_on = [google_pubsub_topic_iam_member.pubsub_publishes_dead_letters]
+  # The Pub/Sub service agent must be able to publish dead letters first.
+  depends_on = [google_pubsub_topic_iam_member.publishers]
 }

@@ -70,9 +70,10 @@ data "google_storage_project_service_account" "gcs" {
 resource "google_storage_notification" "direct_uploads" {
   bucket             = google_storage_bucket.files.name
   payload_format     = "JSON_API_V1"
-  topic              = google_pubsub_topic.direct_uploads.id
+  topic              = google_pubsub_topic.topics["direct_uploads"].id
   event_types        = ["OBJECT_FINALIZE"]
   object_name_prefix = var.direct_upload_prefix
 
-  depends_on = [google_pubsub_topic_iam_member.gcs_publishes_direct_uploads]
+  # The Cloud Storage service agent must be able to publish (publishers["gcs_direct_uploads"]).
+  depends_on = [google_pubsub_topic_iam_member.publishers]
 }

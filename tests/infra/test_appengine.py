@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 import yaml
-from audioconv.config import Settings
 
+from audioconv.config import Settings
 from tests.infra.tfmodel import ROOT, Terraform
 
 DOCS = ROOT / "docs" / "deploy.md"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from audioconv.config import Settings
 
+from audioconv.config import Settings
 from tests.infra.tfmodel import TF_DIR, Terraform, ref_name
 
 APP_HOST = "${google_app_engine_application.app.default_hostname}"
@@ -19,11 +19,17 @@ PUBSUB_AGENT = (
     "@gcp-sa-pubsub.iam.gserviceaccount.com"
 )
 
+
+def topic(key: str) -> str:
+    """Address of a topic instance, as ``ref_name`` and ``Terraform.instances`` give it."""
+    return f'topics["{key}"]'
+
+
 # Source topic -> App Engine service URL its push subscription must target.
 EXPECTED_PUSH_TARGETS = {
-    "conversion_requests": WORKER_URL,
-    "direct_uploads": WORKER_URL,
-    "conversion_finished": NOTIFY_URL,
+    topic("conversion_requests"): WORKER_URL,
+    topic("direct_uploads"): WORKER_URL,
+    topic("conversion_finished"): NOTIFY_URL,
 }
 
 
@@ -33,13 +39,20 @@ def tf() -> Terraform:
 
 
 def push_subscriptions(tf: Terraform) -> dict[str, dict]:
-    return {n: s for n, s in tf.of_type("google_pubsub_subscription").items() if "push_config" in s}
+    subs = tf.instances("google_pubsub_subscription")
+    return {n: s for n, s in subs.items() if "push_config" in s}
 
 
 def topic_of(sub: dict) -> str:
     name = ref_name(sub["topic"], "google_pubsub_topic")
     assert name, f"subscription topic is not a google_pubsub_topic reference: {sub['topic']}"
     return name
+
+
+def depends_on(body: dict, rtype: str, address: str) -> bool:
+    """Whether body depends on the resource (or the instance) at rtype.address."""
+    targets = {f"${{{rtype}.{address}}}", f"${{{rtype}.{address.split('[')[0]}}}"}
+    return bool(targets & set(body.get("depends_on", [])))
 
 
 # --- variables, outputs, versions -------------------------------------------
@@ -132,7 +145,7 @@ def test_every_dead_letter_topic_keeps_its_messages(tf: Terraform) -> None:
     }
     pulls = {
         topic_of(s)
-        for s in tf.of_type("google_pubsub_subscription").values()
+        for s in tf.instances("google_pubsub_subscription").values()
         if "push_config" not in s
     }
     for topic in dl_topics:
@@ -145,22 +158,28 @@ def test_pubsub_service_agent_can_dead_letter_and_mint_tokens(tf: Terraform) -> 
     assert agent == PUBSUB_AGENT
     topic_grants = {
         (ref_name(b["topic"], "google_pubsub_topic"), b["role"])
-        for b in tf.of_type("google_pubsub_topic_iam_member").values()
+        for b in tf.instances("google_pubsub_topic_iam_member").values()
         if tf.resolve(b["member"]) == PUBSUB_AGENT
     }
     sub_grants = {
         (ref_name(b["subscription"], "google_pubsub_subscription"), b["role"])
-        for b in tf.of_type("google_pubsub_subscription_iam_member").values()
+        for b in tf.instances("google_pubsub_subscription_iam_member").values()
         if tf.resolve(b["member"]) == PUBSUB_AGENT
     }
-    for sub in push_subscriptions(tf).values():
+    dl_grants = {
+        address
+        for address, b in tf.instances("google_pubsub_topic_iam_member").items()
+        if tf.resolve(b["member"]) == PUBSUB_AGENT and b["role"] == "roles/pubsub.publisher"
+    }
+    for name, sub in push_subscriptions(tf).items():
         dl = ref_name(sub["dead_letter_policy"][0]["dead_letter_topic"], "google_pubsub_topic")
         assert (dl, "roles/pubsub.publisher") in topic_grants
+        assert any(depends_on(sub, "google_pubsub_topic_iam_member", g) for g in dl_grants), name
     for name in push_subscriptions(tf):
         assert (name, "roles/pubsub.subscriber") in sub_grants, name
     minting = [
         b
-        for b in tf.of_type("google_service_account_iam_member").values()
+        for b in tf.instances("google_service_account_iam_member").values()
         if b["service_account_id"] == "${google_service_account.push.name}"
         and b["role"] == "roles/iam.serviceAccountTokenCreator"
         and tf.resolve(b["member"]) == PUBSUB_AGENT
@@ -170,9 +189,9 @@ def test_pubsub_service_agent_can_dead_letter_and_mint_tokens(tf: Terraform) -> 
 
 def test_topic_names_match_the_code_defaults(tf: Terraform) -> None:
     fields = Settings.model_fields
-    topics = {n: tf.resolve(t["name"]) for n, t in tf.of_type("google_pubsub_topic").items()}
-    assert topics["conversion_requests"] == fields["conversion_topic"].default
-    assert topics["conversion_finished"] == fields["finished_topic"].default
+    topics = {n: tf.resolve(t["name"]) for n, t in tf.instances("google_pubsub_topic").items()}
+    assert topics[topic("conversion_requests")] == fields["conversion_topic"].default
+    assert topics[topic("conversion_finished")] == fields["finished_topic"].default
 
 
 # --- GCS --------------------------------------------------------------------
@@ -207,17 +226,17 @@ def test_direct_uploads_are_announced_to_the_worker(tf: Terraform) -> None:
     assert note["payload_format"] == "JSON_API_V1"
     assert tf.resolve(note["object_name_prefix"]) == "direct-uploads/"
     assert ref_name(note["bucket"], "google_storage_bucket") == "files"
-    topic = ref_name(note["topic"], "google_pubsub_topic")
-    assert EXPECTED_PUSH_TARGETS[topic] == WORKER_URL
+    note_topic = ref_name(note["topic"], "google_pubsub_topic")
+    assert EXPECTED_PUSH_TARGETS[note_topic] == WORKER_URL
     gcs_publishers = [
-        b
-        for b in tf.of_type("google_pubsub_topic_iam_member").values()
-        if ref_name(b["topic"], "google_pubsub_topic") == topic
+        address
+        for address, b in tf.instances("google_pubsub_topic_iam_member").items()
+        if ref_name(b["topic"], "google_pubsub_topic") == note_topic
         and b["role"] == "roles/pubsub.publisher"
-        and "google_storage_project_service_account.gcs.email_address" in b["member"]
+        and "google_storage_project_service_account.gcs.email_address" in tf.resolve(b["member"])
     ]
     assert gcs_publishers, "the GCS service agent must publish on the notification topic"
-    assert any("gcs_publishes" in d for d in note["depends_on"])
+    assert any(depends_on(note, "google_pubsub_topic_iam_member", g) for g in gcs_publishers)
 
 
 # --- Cloud SQL and secrets ---------------------------------------------------
@@ -274,11 +293,11 @@ def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
     ]
     published = sorted(
         ref_name(b["topic"], "google_pubsub_topic")
-        for b in tf.of_type("google_pubsub_topic_iam_member").values()
+        for b in tf.instances("google_pubsub_topic_iam_member").values()
         if b["member"] == app
     )
-    assert published == ["conversion_finished", "conversion_requests"]
-    for b in tf.of_type("google_pubsub_topic_iam_member").values():
+    assert published == [topic("conversion_finished"), topic("conversion_requests")]
+    for b in tf.instances("google_pubsub_topic_iam_member").values():
         if b["member"] == app:
             assert b["role"] == "roles/pubsub.publisher"
 
@@ -292,7 +311,7 @@ def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
     assert secret_grants[0]["role"] == "roles/secretmanager.secretAccessor"
 
     self_sign = [
-        b for b in tf.of_type("google_service_account_iam_member").values() if b["member"] == app
+        b for b in tf.instances("google_service_account_iam_member").values() if b["member"] == app
     ]
     assert [(b["service_account_id"], b["role"]) for b in self_sign] == [
         ("${google_service_account.app.name}", "roles/iam.serviceAccountTokenCreator")
@@ -303,6 +322,24 @@ def test_app_engine_runs_as_the_app_service_account(tf: Terraform) -> None:
     app = tf.resource("google_app_engine_application.app")
     assert app["service_account"] == "${google_service_account.app.email}"
     assert tf.resolve("${local.api_url}") == API_URL
+
+
+def test_moved_blocks_map_old_addresses_onto_declared_instances(tf: Terraform) -> None:
+    """State of a deployment made before the for_each refactor moves, not recreated."""
+    assert tf.moved
+    declared = {f"{rtype}.{address}" for rtype in tf.resources for address in tf.instances(rtype)}
+    sources = [m["from"].removeprefix("${").removesuffix("}") for m in tf.moved]
+    targets = [m["to"].removeprefix("${").removesuffix("}") for m in tf.moved]
+    assert len(set(sources)) == len(sources) and len(set(targets)) == len(targets)
+    for source, target in zip(sources, targets, strict=True):
+        assert source not in declared, f"{source} is still declared"
+        assert target in declared, f"moved to {target}, which is not declared"
+    for rtype, named in {
+        "google_pubsub_topic": ["conversion_requests", "conversion_finished", "direct_uploads"],
+        "google_pubsub_subscription": ["conversion_requests_push", "conversion_finished_push"],
+    }.items():
+        for name in named:
+            assert f"{rtype}.{name}" in sources, f"{rtype}.{name} has no moved block"
 
 
 def test_outputs_point_at_the_push_audiences(tf: Terraform) -> None:

@@ -3,6 +3,9 @@
 Values keep Terraform's interpolation syntax; ``resolve`` substitutes
 ``local.*`` and ``var.*`` (by default) so tests can read what a push endpoint
 or a name will be, while references to resource attributes stay as text.
+``instances`` expands ``for_each`` over a local map or list into one body per
+instance (address ``NAME["KEY"]``) with ``each.key`` and ``each.value``
+substituted.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ TF_DIR = ROOT / "infra" / "terraform"
 
 _META_KEYS = {"__is_block__", "__comments__", "__start_line__", "__end_line__"}
 _REF = re.compile(r"\$\{(local|var)\.([A-Za-z0-9_]+)\}")
+_LOCAL = re.compile(r"\$\{local\.([A-Za-z0-9_]+)\}")
+_EACH_VALUE_INTERP = re.compile(r"\$\{each\.value(?:\.([A-Za-z0-9_]+))?\}")
+_EACH_VALUE = re.compile(r"\beach\.value(?:\.([A-Za-z0-9_]+))?\b")
 
 
 def _unquote(value: str) -> str:
@@ -38,6 +44,43 @@ def normalize(node: Any) -> Any:
     return node
 
 
+def _each_value(value: Any, attr: str | None) -> Any:
+    return value if attr is None else value[attr]
+
+
+def _as_expression(value: Any) -> str:
+    """A value as it would stand inside ``${...}``."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\$\{(.*)\}", value)
+        return m.group(1) if m else '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def substitute_each(node: Any, key: str, value: Any) -> Any:
+    """Replace each.key / each.value[.attr] in a resource body by one instance's."""
+    if isinstance(node, dict):
+        return {k: substitute_each(v, key, value) for k, v in node.items()}
+    if isinstance(node, list):
+        return [substitute_each(v, key, value) for v in node]
+    if not isinstance(node, str) or "each." not in node:
+        return node
+    whole = _EACH_VALUE_INTERP.fullmatch(node)
+    if whole:
+        return _each_value(value, whole.group(1))
+    if node == "${each.key}":
+        return key
+    # Template interpolations: "...${each.key}..." / "...${each.value.attr}...".
+    text = node.replace("${each.key}", key)
+    text = _EACH_VALUE_INTERP.sub(lambda m: str(_each_value(value, m.group(1))), text)
+    # Inside larger expressions, e.g. topics[each.key] or topics[each.value.topic].
+    text = re.sub(r"\beach\.key\b", _as_expression(key), text)
+    text = _EACH_VALUE.sub(lambda m: _as_expression(_each_value(value, m.group(1))), text)
+    assert "each." not in text, f"cannot substitute each.* in {node!r}"
+    return text
+
+
 @dataclass
 class Terraform:
     files: dict[str, dict[str, Any]]
@@ -47,6 +90,7 @@ class Terraform:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     locals: dict[str, Any] = field(default_factory=dict)
     terraform_blocks: list[dict[str, Any]] = field(default_factory=list)
+    moved: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def load(cls, tf_dir: Path = TF_DIR) -> Terraform:
@@ -69,6 +113,7 @@ class Terraform:
             for entry in doc.get("locals", []):
                 model.locals.update(entry)
             model.terraform_blocks += doc.get("terraform", [])
+            model.moved += doc.get("moved", [])
         return model
 
     def resource(self, address: str) -> dict[str, Any]:
@@ -77,6 +122,33 @@ class Terraform:
 
     def of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
         return self.resources.get(rtype, {})
+
+    def for_each(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Instance key -> each.value, when for_each is a local map or list (else None)."""
+        m = _LOCAL.fullmatch(str(body.get("for_each", "")))
+        if not m or m.group(1) not in self.locals:
+            return None
+        collection = self.locals[m.group(1)]
+        if isinstance(collection, dict):
+            return dict(collection)
+        if isinstance(collection, list):
+            return {item: item for item in collection}
+        return None
+
+    def instances(self, rtype: str) -> dict[str, dict[str, Any]]:
+        """Address (NAME or NAME["KEY"]) -> body of every instance of a resource type.
+
+        Resources whose for_each cannot be expanded statically stay one body."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, body in self.of_type(rtype).items():
+            each = self.for_each(body)
+            if each is None:
+                out[name] = body
+                continue
+            rest = {k: v for k, v in body.items() if k != "for_each"}
+            for key, value in each.items():
+                out[f'{name}["{key}"]'] = substitute_each(rest, key, value)
+        return out
 
     def default(self, var: str) -> Any:
         return self.variables[var].get("default")
@@ -110,7 +182,10 @@ class Terraform:
 
 
 def ref_name(value: str, rtype: str) -> str | None:
-    """`${rtype.NAME.attr}` -> NAME (None when value references no such resource)."""
-    pattern = r"\$\{" + re.escape(rtype) + r"\.([A-Za-z0-9_]+)(\[[^\]]+\])?\.[a-z_]+\}"
+    """`${rtype.NAME.attr}` -> NAME, `${rtype.NAME["KEY"].attr}` -> NAME["KEY"]: the
+    address of the instance referenced, as in ``Terraform.instances`` (None when
+    value references no such resource, or an instance by a key that is not a string).
+    """
+    pattern = r"\$\{" + re.escape(rtype) + r'\.([A-Za-z0-9_]+)(\["[^"\]]+"\])?\.[a-z_]+\}'
     m = re.fullmatch(pattern, value)
-    return m.group(1) if m else None
+    return m.group(1) + (m.group(2) or "") if m else None
