@@ -31,7 +31,7 @@ system-deps:
 
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check shared functions
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/mypy functions/upload_api/main.py
 	$(BIN)/mypy functions/convert_worker/main.py
