@@ -1,0 +1,145 @@
+"""Benchmark: FfmpegTranscoder.convert against bare ffmpeg with the same arguments.
+
+Generates an N-minute tagged stereo file, converts it to a few targets both ways
+in the same run, and prints wall time, realtime factor, peak RSS of the ffmpeg
+child and the ratio ours/bare. Not part of the test suite.
+
+    .venv/bin/python bench/bench_convert.py [--minutes 5] [--targets mp3,aac,opus,flac]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "shared"))
+
+from audioconv.adapters.ffmpeg import FfmpegTranscoder  # noqa: E402
+from audioconv.domain.formats import FORMATS  # noqa: E402
+from audioconv.domain.options import ConversionOptions  # noqa: E402
+from audioconv.ports import Probe  # noqa: E402
+
+
+class PeakRss:
+    """Samples VmHWM (peak RSS, reset by exec) of this process's ffmpeg children.
+
+    ru_maxrss would count the forked Python image before exec, not ffmpeg.
+    """
+
+    def __init__(self) -> None:
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.01):
+            for children in Path("/proc/self/task").glob("*/children"):
+                for pid in children.read_text().split():
+                    self._sample(pid)
+
+    def _sample(self, pid: str) -> None:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        if "ffmpeg" not in status.split("\n", 1)[0]:
+            return
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+
+
+def make_input(folder: Path, minutes: float, ffmpeg: str) -> Path:
+    """Pink noise (a realistic encoder load, unlike a sine), as FLAC: every lossy target
+    is a real encode (flac itself is a stream copy)."""
+    path = folder / "input.flac"
+    subprocess.run(
+        [ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi",
+         "-i", f"anoisesrc=color=pink:sample_rate=44100:duration={minutes * 60}",
+         "-ac", "2", "-c:a", "flac",
+         "-metadata", "title=Bench", "-metadata", "artist=audioconv", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def run_in_fresh_process(fn_args: list[str]) -> tuple[float, float]:
+    """Run this script in a child to measure one conversion: wall time, and the peak RSS
+    of its only grandchild, ffmpeg (the probe is passed in, not re-run)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", *fn_args], check=True, capture_output=True, text=True
+    ).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def one(mode: str, src: Path, target: str, dst: Path, probe_json: str) -> None:
+    """Convert once (ours or bare) and print wall seconds and peak child RSS in MiB."""
+    transcoder = FfmpegTranscoder()
+    probe = Probe(**json.loads(probe_json))
+    cmd = transcoder.command(src, probe, dst, FORMATS[target], ConversionOptions())
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        if mode == "ours":
+            transcoder.convert(src, probe, dst, target, lambda _: None)
+        else:
+            subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - started
+    print(wall, rss.peak_kib / 1024)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--targets", default="mp3,aac,ogg,opus,wma,flac,wav")
+    parser.add_argument("--repeat", type=int, default=2, help="best of N runs each way")
+    parser.add_argument("--one", nargs=5, metavar=("MODE", "SRC", "TARGET", "DST", "PROBE"))
+    args = parser.parse_args()
+    if args.one:
+        mode, src, target, dst, probe_json = args.one
+        one(mode, Path(src), target, Path(dst), probe_json)
+        return
+    transcoder = FfmpegTranscoder()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        folder = Path(tmp)
+        src = make_input(folder, args.minutes, transcoder.ffmpeg)
+        probe = transcoder.probe(src)
+        seconds, probe_json = probe.duration, json.dumps(dataclasses.asdict(probe))
+        print(f"input: {args.minutes:g} min pink noise, FLAC 44.1 kHz stereo; "
+              f"{os.cpu_count()} CPUs; best of {args.repeat}")  # fmt: skip
+        print(f"{'target':8} {'bare s':>8} {'ours s':>8} {'bare x':>8} {'ours x':>8} "
+              f"{'bare MiB':>9} {'ours MiB':>9} {'ours/bare':>9}")  # fmt: skip
+        for target in args.targets.split(","):
+            dst = folder / f"out.{FORMATS[target].extension}"
+            runs = {
+                mode: min(
+                    (run_in_fresh_process([mode, str(src), target, str(dst), probe_json])
+                     for _ in range(args.repeat)),
+                    key=lambda r: r[0],
+                )
+                for mode in ("bare", "ours")
+            }  # fmt: skip
+            (bare, bare_rss), (ours, ours_rss) = runs["bare"], runs["ours"]
+            print(f"{target:8} {bare:8.2f} {ours:8.2f} {seconds / bare:7.0f}x "
+                  f"{seconds / ours:7.0f}x {bare_rss:9.1f} {ours_rss:9.1f} "
+                  f"{ours / bare:9.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
