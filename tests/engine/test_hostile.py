@@ -274,7 +274,17 @@ def _fake_ffmpeg(tmp_path: Path, body: str) -> str:
     return str(script)
 
 
-def test_children_run_with_cpu_and_memory_limits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", ["prlimit", "preexec"])
+def test_children_run_with_cpu_and_memory_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, launcher: str
+) -> None:
+    """Limits are set by prlimit + nice where they exist, else by a preexec function."""
+    import audioconv.adapters.ffmpeg as ffmpeg_adapter
+
+    if launcher == "preexec":
+        monkeypatch.setattr(ffmpeg_adapter, "_LIMIT_TOOLS", None)
+    else:
+        assert ffmpeg_adapter._LIMIT_TOOLS, "prlimit and nice are on every Debian"
     src = make_audio(tmp_path / "a.wav", 1.0)
     real = FfmpegTranscoder()
     fake = _fake_ffmpeg(

@@ -15,10 +15,10 @@ import logging
 import math
 import os
 import resource
+import shutil
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,11 @@ def wheel_binaries() -> tuple[str, str]:
     return str(ffmpeg.FFMPEG_PATH), str(ffmpeg.FFPROBE_PATH)
 
 
+# util-linux prlimit and coreutils nice: present wherever Debian or Ubuntu is.
+_TOOLS = (shutil.which("prlimit"), shutil.which("nice"))
+_LIMIT_TOOLS: tuple[str, str] | None = (_TOOLS[0], _TOOLS[1]) if _TOOLS[0] and _TOOLS[1] else None
+
+
 class FfmpegTranscoder:
     def __init__(
         self,
@@ -83,10 +88,20 @@ class FfmpegTranscoder:
         self.cpu_per_second = cpu_seconds_per_input_second
         self.cpu_floor = cpu_floor_seconds
 
-    def _confine(self, cpu_seconds: float) -> Callable[[], None]:
-        """The child's preexec: lower priority, CPU-time and address-space limits."""
+    def _confine(self, cmd: list[str], cpu_seconds: float) -> dict[str, Any]:
+        """Popen arguments that run ``cmd`` at lower priority with CPU and memory limits.
+
+        The limits are set by util-linux ``prlimit`` and coreutils ``nice`` exec'ing
+        into the command, so nothing runs in the forked child of this multi-threaded
+        process (a preexec function could deadlock there). Only where those tools
+        are missing does it fall back to a preexec function.
+        """
         cpu = max(1, math.ceil(cpu_seconds))
         memory = self.memory_mb * 1024 * 1024
+        if _LIMIT_TOOLS:
+            limits = [f"--cpu={cpu}:{cpu + 5}"] + ([f"--as={memory}"] if memory > 0 else [])
+            prefix = [_LIMIT_TOOLS[0], *limits, "--", _LIMIT_TOOLS[1], "-n", str(self.nice)]
+            return {"args": [*prefix, *cmd]}
 
         def apply() -> None:
             os.nice(self.nice)
@@ -94,7 +109,7 @@ class FfmpegTranscoder:
             if memory > 0:
                 resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
-        return apply
+        return {"args": cmd, "preexec_fn": apply}
 
     # --- probe ------------------------------------------------------------------------
 
@@ -111,11 +126,10 @@ class FfmpegTranscoder:
         ]  # fmt: skip
         try:
             proc = subprocess.run(
-                cmd,
+                **self._confine(cmd, PROBE_TIMEOUT),
                 capture_output=True,
                 timeout=PROBE_TIMEOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=self._confine(PROBE_TIMEOUT),
             )
         except subprocess.TimeoutExpired:
             raise UnsupportedMedia("the file could not be read as audio in time") from None
@@ -239,11 +253,10 @@ class FfmpegTranscoder:
         ]  # fmt: skip
         try:
             proc = subprocess.run(
-                cmd,
+                **self._confine(cmd, PROBE_TIMEOUT),
                 capture_output=True,
                 timeout=PROBE_TIMEOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=self._confine(PROBE_TIMEOUT),
             )
             data = image.read_bytes() if proc.returncode == 0 and image.exists() else b""
         except subprocess.TimeoutExpired:
@@ -260,11 +273,10 @@ class FfmpegTranscoder:
         limit = 60.0 + duration * 2
         cpu_limit = math.ceil(self.cpu_floor + duration * self.cpu_per_second)
         proc = subprocess.Popen(
-            cmd,
+            **self._confine(cmd, cpu_limit),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=self._confine(cpu_limit),
         )
         assert proc.stdout is not None and proc.stderr is not None
         stderr_tail: deque[str] = deque(maxlen=20)
