@@ -71,6 +71,35 @@ def test_direct_upload_becomes_a_converted_task(ivy: ApiClient, deps: Deps, tmp_
     assert len(ivy.get("/api/tasks").get_json()) == 1
 
 
+def test_direct_upload_carries_its_options(ivy: ApiClient, tmp_path: Path) -> None:
+    song = make_audio(tmp_path / "hi.wav", 1.5, rate=48000)
+    response = ivy.client.post(
+        "/api/uploads", headers=ivy.headers,
+        json={"fileName": "hi.wav", "newFormat": "mp3", "bitrate": "96k",
+              "sampleRate": 22050, "channels": 1},
+    )  # fmt: skip
+    assert response.status_code == 201, response.get_json()
+    ticket = response.get_json()
+    assert _put(ivy, ticket, song.read_bytes()).status_code == 200
+    task = _upload_status(ivy, ticket["uploadId"])
+    assert task["options"] == {"bitrate": 96, "sampleRate": 22050, "channels": 1}
+    task = wait_for(lambda: ivy.get(f"/api/tasks/{task['id']}").get_json())
+    out = tmp_path / "hi.mp3"
+    out.write_bytes(ivy.get(task["links"]["converted"]).data)
+    stream = probe(out)["streams"][0]
+    assert (stream["sample_rate"], stream["channels"]) == ("22050", 1)
+    assert abs(int(stream["bit_rate"]) - 96000) < 8000
+
+
+def test_direct_upload_options_are_checked_up_front(ivy: ApiClient) -> None:
+    response = ivy.client.post(
+        "/api/uploads", headers=ivy.headers,
+        json={"fileName": "a.wav", "newFormat": "flac", "bitrate": 128},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "lossless" in response.get_json()["message"]
+
+
 def test_forged_reused_or_foreign_upload_urls_are_refused(ivy: ApiClient, tmp_path: Path) -> None:
     ticket = _start(ivy, "a.wav", "mp3")
     url = urlsplit(ticket["url"])

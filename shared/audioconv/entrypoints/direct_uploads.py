@@ -6,7 +6,14 @@ from flask import Flask, Response, g, jsonify, request
 
 from audioconv.adapters.local_blob import LocalBlobStore
 from audioconv.domain.errors import Forbidden, NotFound
-from audioconv.entrypoints.api import _deps, _field, _json_body, _login_required, task_json
+from audioconv.entrypoints.api import (
+    _deps,
+    _field,
+    _json_body,
+    _login_required,
+    _option_fields,
+    task_json,
+)
 from audioconv.services import direct_upload
 
 
@@ -16,8 +23,9 @@ def register(app: Flask) -> None:
     def start_upload() -> tuple[Response, int]:
         body = _json_body()
         ticket = direct_upload.start(
-            _deps(), g.user_id, _field(body, "fileName"), _field(body, "newFormat")
-        )
+            _deps(), g.user_id, _field(body, "fileName"), _field(body, "newFormat"),
+            _option_fields(body),
+        )  # fmt: skip
         return jsonify(
             uploadId=ticket.upload_id,
             method="PUT",

@@ -14,6 +14,7 @@ import logging
 import re
 import tempfile
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,13 +24,22 @@ from audioconv.domain.errors import AudioconvError, Conflict, PayloadTooLarge
 from audioconv.domain.model import Task
 from audioconv.services.deps import Deps
 from audioconv.services.messages import publish_or_leave_to_sweep
-from audioconv.services.tasks import _format, check_audio, record_task, safe_file_name
+from audioconv.services.tasks import (
+    check_audio,
+    checked_options,
+    record_task,
+    safe_file_name,
+    target_format,
+)
 
 log = logging.getLogger(__name__)
 
 PREFIX = "direct-uploads/"
 CONTENT_TYPE = "application/octet-stream"
-_KEY = re.compile(rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)/([^/]+)$")
+# direct-uploads/<user>/<upload id>/<format>[+option=value...]/<file name>
+_KEY = re.compile(
+    rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9]+)*)/([^/]+)$"
+)
 
 
 @dataclass(frozen=True)
@@ -40,10 +50,15 @@ class DirectKey:
     upload_id: str
     output_format: str
     file_name: str
+    options: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.prefix(self.user_id, self.upload_id)}{self.output_format}/{self.file_name}"
+        chosen = "".join(f"+{k}={v}" for k, v in sorted((self.options or {}).items()))
+        return (
+            f"{self.prefix(self.user_id, self.upload_id)}"
+            f"{self.output_format}{chosen}/{self.file_name}"
+        )
 
     @staticmethod
     def prefix(user_id: int, upload_id: str) -> str:
@@ -54,7 +69,9 @@ class DirectKey:
         match = _KEY.match(key)
         if not match:
             raise ValueError(f"not a direct upload key: {key!r}")
-        return cls(int(match[1]), match[2], match[3], match[4])
+        pairs = (item.split("=", 1) for item in match[4].split("+")[1:])
+        options = {k: int(v) if v.isdigit() else v for k, v in pairs}
+        return cls(int(match[1]), match[2], match[3], match[5], options or None)
 
 
 @dataclass(frozen=True)
@@ -65,9 +82,20 @@ class UploadTicket:
     expires_at: datetime
 
 
-def start(deps: Deps, user_id: int, file_name: str, new_format: str) -> UploadTicket:
-    """A signed URL the caller may PUT one file to; the task appears once it arrives."""
-    direct = DirectKey(user_id, uuid.uuid4().hex, _format(new_format), safe_file_name(file_name))
+def start(
+    deps: Deps,
+    user_id: int,
+    file_name: str,
+    new_format: str,
+    options: Mapping[str, Any] | None = None,
+) -> UploadTicket:
+    """A signed URL the caller may PUT one file to; the task appears once it arrives.
+
+    The target format and options are checked now and ride in the signed key.
+    """
+    target = target_format(new_format)
+    chosen = checked_options(options, target)
+    direct = DirectKey(user_id, uuid.uuid4().hex, target, safe_file_name(file_name), chosen)
     ttl = deps.settings.signed_url_ttl_seconds
     url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl)
     expires = deps.clock() + timedelta(seconds=ttl)
@@ -133,11 +161,13 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
         except AudioconvError as exc:
             deps.blobs.delete(key)
             task = record_task(deps, direct.user_id, key, direct.file_name,
-                               direct.output_format, None, error=exc.message)  # fmt: skip
+                               direct.output_format, None, error=exc.message,
+                               options=direct.options)  # fmt: skip
             publish_or_leave_to_sweep(deps, task, announce=True)
             return task
     try:
-        task = record_task(deps, direct.user_id, key, direct.file_name, direct.output_format, probe)
+        task = record_task(deps, direct.user_id, key, direct.file_name, direct.output_format,
+                           probe, options=direct.options)  # fmt: skip
     except Conflict:  # the same announcement, handled at the same time elsewhere
         return find(deps, direct.user_id, direct.upload_id)
     publish_or_leave_to_sweep(deps, task)

@@ -31,14 +31,14 @@ def safe_file_name(name: str) -> str:
     return base[-200:] or "audio"
 
 
-def _format(value: object) -> str:
+def target_format(value: object) -> str:
     try:
         return parse_format(value).name
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
 
 
-def _options(raw: Mapping[str, Any] | None, target: str) -> dict[str, Any] | None:
+def checked_options(raw: Mapping[str, Any] | None, target: str) -> dict[str, Any] | None:
     """Conversion options checked against the target, as stored on the task."""
     try:
         return parse_options(raw or {}, FORMATS[target]).as_json()
@@ -55,8 +55,8 @@ def create_task(
     options: Mapping[str, Any] | None = None,
 ) -> Task:
     """Check the upload by its content, store it and the task, and request the conversion."""
-    target = _format(new_format)
-    chosen = _options(options, target)
+    target = target_format(new_format)
+    chosen = checked_options(options, target)
     probe = check_audio(deps, upload)
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
@@ -135,8 +135,8 @@ def change_format(
 ) -> Task:
     """Convert again to another format or with other options (none given: the
     format's defaults); the old output is deleted."""
-    target = _format(new_format)
-    chosen = _options(options, target)
+    target = target_format(new_format)
+    chosen = checked_options(options, target)
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
         unchanged = target == task.output_format and chosen == task.options
