@@ -111,6 +111,15 @@ class FfmpegTranscoder:
 
         return {"args": cmd, "preexec_fn": apply}
 
+    def _quick(self, cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
+        """Run a short, confined child (probe, cover extraction) and capture its output."""
+        return subprocess.run(
+            **self._confine(cmd, PROBE_TIMEOUT),
+            capture_output=True,
+            timeout=PROBE_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
     # --- probe ------------------------------------------------------------------------
 
     def probe(self, path: Path) -> Probe:
@@ -125,12 +134,7 @@ class FfmpegTranscoder:
             f"file:{path}",
         ]  # fmt: skip
         try:
-            proc = subprocess.run(
-                **self._confine(cmd, PROBE_TIMEOUT),
-                capture_output=True,
-                timeout=PROBE_TIMEOUT,
-                stdin=subprocess.DEVNULL,
-            )
+            proc = self._quick(cmd)
         except subprocess.TimeoutExpired:
             raise UnsupportedMedia("the file could not be read as audio in time") from None
         if proc.returncode != 0:
@@ -252,12 +256,7 @@ class FfmpegTranscoder:
             "-map", "0:v:0", "-c", "copy", "-frames:v", "1", "-f", "rawvideo", f"file:{image}",
         ]  # fmt: skip
         try:
-            proc = subprocess.run(
-                **self._confine(cmd, PROBE_TIMEOUT),
-                capture_output=True,
-                timeout=PROBE_TIMEOUT,
-                stdin=subprocess.DEVNULL,
-            )
+            proc = self._quick(cmd)
             data = image.read_bytes() if proc.returncode == 0 and image.exists() else b""
         except subprocess.TimeoutExpired:
             data = b""
