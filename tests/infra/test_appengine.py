@@ -26,6 +26,7 @@ from audioconv.config import Settings
 from tests.infra.tfmodel import ROOT, Terraform
 
 DOCS = ROOT / "docs" / "deploy.md"
+README = ROOT / "README.md"
 
 
 def _load_render() -> ModuleType:
@@ -372,5 +373,6 @@ def test_docs_cover_every_setting_and_secret(tf: Terraform) -> None:
         assert f"`{var}`" in text, f"docs/deploy.md does not mention {var}"
     for var in SECRET_VARS:
         assert re.search(rf"`{var}`[^\n]*[Ss]ecret", text), f"{var} not documented as a secret"
+    readme = README.read_text()
     for name in tf.outputs:
-        assert f"`{name}`" in text, f"docs/deploy.md does not explain output {name}"
+        assert re.search(rf"^\| `{name}` \| .+", readme, re.M), f"README does not explain {name}"
