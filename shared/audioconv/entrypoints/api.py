@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
-from functools import wraps
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, TypeVar, cast
+from typing import IO, Any
 
 from flask import Flask, Request, Response, g, jsonify, request, stream_with_context
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -19,14 +18,19 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from audioconv import bootstrap
 from audioconv.domain.errors import AudioconvError, Forbidden, InvalidInput
 from audioconv.domain.formats import FORMATS
-from audioconv.domain.model import Task
-from audioconv.domain.options import OPTION_FIELDS
+from audioconv.entrypoints.web import (
+    current_deps,
+    json_body,
+    json_field,
+    login_required,
+    option_fields,
+    task_json,
+)
 from audioconv.ports import iter_chunks
 from audioconv.services import auth, recovery, tasks
 from audioconv.services.deps import Deps
 
 log = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class StreamingRequest(Request):
@@ -60,10 +64,6 @@ def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
     return app
 
 
-def _deps() -> Deps:
-    return cast(Deps, g.deps)
-
-
 def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify(message=message), status
 
@@ -75,7 +75,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
-        limit = _deps().settings.max_upload_bytes
+        limit = current_deps().settings.max_upload_bytes
         return _error(413, f"upload is larger than the limit of {limit} bytes")
 
     @app.errorhandler(HTTPException)
@@ -88,61 +88,8 @@ def _register_errors(app: Flask) -> None:
         return _error(500, "internal error")
 
 
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("request body must be a JSON object")
-    return body
-
-
-def _field(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"missing field {name!r}")
-    return value
-
-
-def _login_required(view: F) -> F:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.user_id = auth.authenticate(_deps(), request.headers.get("Authorization"))
-        return view(*args, **kwargs)
-
-    return cast(F, wrapper)
-
-
-def _option_fields(source: Mapping[str, Any]) -> dict[str, Any]:
-    """The conversion options a request carries (form fields or JSON keys)."""
-    return {name: source[name] for name in OPTION_FIELDS if name in source}
-
-
-def task_json(task: Task) -> dict[str, Any]:
-    base = f"/api/tasks/{task.id}"
-    return {
-        "id": task.id,
-        "fileName": task.file_name,
-        "status": task.status.value,
-        "inputFormat": task.input_format,
-        "newFormat": task.output_format,
-        "outputFileName": task.output_name,
-        "revision": task.revision,
-        "progress": task.progress,
-        "error": task.error,
-        "input": task.input_probe,
-        "output": task.output_probe,
-        "options": task.options or {},
-        "createdAt": task.created_at.isoformat(),
-        "updatedAt": task.updated_at.isoformat(),
-        "links": {
-            "self": base,
-            "original": f"{base}/original",
-            "converted": f"{base}/converted" if task.output_key else None,
-        },
-    }
-
-
 def _send(download: tasks.Download) -> Response:
-    stream = _deps().blobs.open_read(download.key)
+    stream = current_deps().blobs.open_read(download.key)
 
     def body() -> Any:
         with stream:
@@ -157,24 +104,26 @@ def _send(download: tasks.Download) -> Response:
 def _register_routes(app: Flask) -> None:
     @app.post("/api/auth/signup")
     def signup() -> tuple[Response, int]:
-        body = _json_body()
+        body = json_body()
         user = auth.signup(
-            _deps(),
-            _field(body, "username"),
-            _field(body, "email"),
-            _field(body, "password1"),
-            _field(body, "password2"),
+            current_deps(),
+            json_field(body, "username"),
+            json_field(body, "email"),
+            json_field(body, "password1"),
+            json_field(body, "password2"),
         )
-        return jsonify(id=user.id, token=auth.issue_token(_deps(), user)), 201
+        return jsonify(id=user.id, token=auth.issue_token(current_deps(), user)), 201
 
     @app.post("/api/auth/login")
     def login() -> Response:
-        body = _json_body()
-        user = auth.login(_deps(), _field(body, "username"), _field(body, "password"))
-        return jsonify(token=auth.issue_token(_deps(), user))
+        body = json_body()
+        user = auth.login(
+            current_deps(), json_field(body, "username"), json_field(body, "password")
+        )
+        return jsonify(token=auth.issue_token(current_deps(), user))
 
     @app.post("/api/tasks")
-    @_login_required
+    @login_required
     def create_task() -> tuple[Response, int]:
         upload = request.files.get("fileName")
         if upload is None or not upload.filename:
@@ -185,53 +134,53 @@ def _register_routes(app: Flask) -> None:
         stream = upload.stream
         stream.flush()
         task = tasks.create_task(
-            _deps(), g.user_id, Path(stream.name), upload.filename, new_format,
-            _option_fields(request.form),
+            current_deps(), g.user_id, Path(stream.name), upload.filename, new_format,
+            option_fields(request.form),
         )  # fmt: skip
         return jsonify(task_json(task)), 201
 
     @app.get("/api/tasks")
-    @_login_required
+    @login_required
     def list_tasks() -> Response:
         limit = _int_arg("max", minimum=1)
         order = request.args.get("order", "0")
         if order not in ("0", "1"):
             raise InvalidInput("order must be 0 (ascending) or 1 (descending)")
-        found = tasks.list_tasks(_deps(), g.user_id, limit, descending=order == "1")
+        found = tasks.list_tasks(current_deps(), g.user_id, limit, descending=order == "1")
         return jsonify([task_json(t) for t in found])
 
     @app.get("/api/tasks/<int:task_id>")
-    @_login_required
+    @login_required
     def get_task(task_id: int) -> Response:
-        return jsonify(task_json(tasks.get_task(_deps(), g.user_id, task_id)))
+        return jsonify(task_json(tasks.get_task(current_deps(), g.user_id, task_id)))
 
     @app.put("/api/tasks/<int:task_id>")
-    @_login_required
+    @login_required
     def change_format(task_id: int) -> Response:
         body = request.get_json(silent=True) if request.is_json else None
         new_format = body.get("newFormat") if isinstance(body, dict) else None
         new_format = new_format or request.form.get("newFormat")
         if not new_format or not isinstance(new_format, str):
             raise InvalidInput("missing field 'newFormat'")
-        fields = _option_fields(body if isinstance(body, dict) else request.form)
-        task = tasks.change_format(_deps(), g.user_id, task_id, new_format, fields)
+        fields = option_fields(body if isinstance(body, dict) else request.form)
+        task = tasks.change_format(current_deps(), g.user_id, task_id, new_format, fields)
         return jsonify(task_json(task))
 
     @app.delete("/api/tasks/<int:task_id>")
-    @_login_required
+    @login_required
     def delete_task(task_id: int) -> tuple[str, int]:
-        tasks.delete_task(_deps(), g.user_id, task_id)
+        tasks.delete_task(current_deps(), g.user_id, task_id)
         return "", 204
 
     @app.get("/api/tasks/<int:task_id>/<which>")
-    @_login_required
+    @login_required
     def task_file(task_id: int, which: str) -> Response:
-        return _send(tasks.task_download(_deps(), g.user_id, task_id, which))
+        return _send(tasks.task_download(current_deps(), g.user_id, task_id, which))
 
     @app.get("/api/files/<path:file_name>")
-    @_login_required
+    @login_required
     def file_by_name(file_name: str) -> Response:
-        return _send(tasks.file_download(_deps(), g.user_id, file_name))
+        return _send(tasks.file_download(current_deps(), g.user_id, file_name))
 
     @app.get("/")
     def index() -> Response:
@@ -260,7 +209,7 @@ def _register_routes(app: Flask) -> None:
         # Only App Engine cron may call this: it strips X-Appengine-Cron from outside requests.
         if request.headers.get("X-Appengine-Cron") != "true":
             raise Forbidden("only the scheduler may call this route")
-        result = recovery.sweep(_deps())
+        result = recovery.sweep(current_deps())
         return jsonify(conversions=result.conversions, notifications=result.notifications)
 
 

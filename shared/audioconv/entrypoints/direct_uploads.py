@@ -6,12 +6,12 @@ from flask import Flask, Response, g, jsonify, request
 
 from audioconv.adapters.local_blob import LocalBlobStore
 from audioconv.domain.errors import Forbidden, NotFound
-from audioconv.entrypoints.api import (
-    _deps,
-    _field,
-    _json_body,
-    _login_required,
-    _option_fields,
+from audioconv.entrypoints.web import (
+    current_deps,
+    json_body,
+    json_field,
+    login_required,
+    option_fields,
     task_json,
 )
 from audioconv.services import direct_upload
@@ -19,12 +19,12 @@ from audioconv.services import direct_upload
 
 def register(app: Flask) -> None:
     @app.post("/api/uploads")
-    @_login_required
+    @login_required
     def start_upload() -> tuple[Response, int]:
-        body = _json_body()
+        body = json_body()
         ticket = direct_upload.start(
-            _deps(), g.user_id, _field(body, "fileName"), _field(body, "newFormat"),
-            _option_fields(body),
+            current_deps(), g.user_id, json_field(body, "fileName"), json_field(body, "newFormat"),
+            option_fields(body),
         )  # fmt: skip
         return jsonify(
             uploadId=ticket.upload_id,
@@ -36,9 +36,9 @@ def register(app: Flask) -> None:
         ), 201
 
     @app.get("/api/uploads/<upload_id>")
-    @_login_required
+    @login_required
     def upload_status(upload_id: str) -> Response | tuple[Response, int]:
-        task = direct_upload.find(_deps(), g.user_id, upload_id)
+        task = direct_upload.find(current_deps(), g.user_id, upload_id)
         if task is None:
             return jsonify(uploadId=upload_id, status="pending"), 202
         return jsonify(task_json(task))
@@ -46,7 +46,7 @@ def register(app: Flask) -> None:
     @app.put("/api/blobs/<path:key>")
     def put_blob(key: str) -> tuple[Response, int]:
         """The embedded mode's stand-in for a PUT to a signed Cloud Storage URL."""
-        blobs = _deps().blobs
+        blobs = current_deps().blobs
         if not isinstance(blobs, LocalBlobStore):
             raise NotFound("uploads go to Cloud Storage in this deployment")
         try:
@@ -55,5 +55,5 @@ def register(app: Flask) -> None:
             raise Forbidden(str(exc)) from None
         if granted != key:
             raise Forbidden("upload URL is not valid for this object")
-        size = direct_upload.receive(_deps(), key, request.stream)
+        size = direct_upload.receive(current_deps(), key, request.stream)
         return jsonify(key=key, size=size), 200
