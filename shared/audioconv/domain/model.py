@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
+from audioconv.domain.formats import FORMATS
+
 
 def utcnow() -> datetime:
     """Now, timezone-aware UTC (stored naive-free everywhere)."""
@@ -69,8 +71,6 @@ class Task:
     @property
     def output_name(self) -> str:
         """File name of the converted file: the original stem, the new extension."""
-        from audioconv.domain.formats import FORMATS
-
         fmt = FORMATS.get(self.output_format)
         ext = fmt.extension if fmt else self.output_format
         return f"{PurePath(self.file_name).stem}.{ext}"
