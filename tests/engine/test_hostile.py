@@ -311,6 +311,18 @@ def test_cpu_limit_stops_a_runaway(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
 
 
+def test_wall_clock_limit_stops_a_stuck_ffmpeg(tmp_path: Path) -> None:
+    """A child that waits forever without using CPU is killed at the wall-clock limit."""
+    src = make_audio(tmp_path / "a.wav", 0.5)
+    real = FfmpegTranscoder()
+    stuck = _fake_ffmpeg(tmp_path, "exec sleep 60")  # one process, as ffmpeg is
+    transcoder = FfmpegTranscoder(stuck, real.ffprobe, wall_floor_seconds=1)
+    started = time.monotonic()
+    with pytest.raises(ConversionFailed, match="longer than its limit of 2 s"):
+        transcoder.convert(src, real.probe(src), tmp_path / "o.mp3", "mp3", lambda _: None)
+    assert time.monotonic() - started < 10
+
+
 def test_memory_limit_fails_cleanly(tmp_path: Path) -> None:
     src = make_audio(tmp_path / "a.wav", 1.0)
     transcoder = FfmpegTranscoder(memory_mb=16)

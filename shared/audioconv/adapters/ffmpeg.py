@@ -73,6 +73,7 @@ class FfmpegTranscoder:
         memory_mb: int = 512,
         cpu_seconds_per_input_second: float = 0.5,
         cpu_floor_seconds: float = 30.0,
+        wall_floor_seconds: float = 60.0,
     ) -> None:
         if not (ffmpeg_path and ffprobe_path):
             wheel_ffmpeg, wheel_ffprobe = wheel_binaries()
@@ -87,6 +88,8 @@ class FfmpegTranscoder:
         self.memory_mb = memory_mb
         self.cpu_per_second = cpu_seconds_per_input_second
         self.cpu_floor = cpu_floor_seconds
+        # Wall-clock limit of a conversion: this floor plus twice the input's duration.
+        self.wall_floor = wall_floor_seconds
 
     def _confine(self, cmd: list[str], cpu_seconds: float) -> dict[str, Any]:
         """Popen arguments that run ``cmd`` at lower priority with CPU and memory limits.
@@ -269,7 +272,7 @@ class FfmpegTranscoder:
         return ["-f", "ffmetadata", "-i", f"file:{meta}"]
 
     def _run(self, cmd: list[str], duration: float, on_progress: ProgressCallback) -> None:
-        limit = 60.0 + duration * 2
+        limit = self.wall_floor + duration * 2
         cpu_limit = math.ceil(self.cpu_floor + duration * self.cpu_per_second)
         proc = subprocess.Popen(
             **self._confine(cmd, cpu_limit),
