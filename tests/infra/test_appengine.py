@@ -83,6 +83,9 @@ DEFAULT_OK = {
     "AUDIOCONV_FFMPEG_CPU_FLOOR_SECONDS",
 }
 PLATFORM = {"PORT"}  # set by App Engine / the container runtime
+# Read only by the embedded in-process bus: setting it in a yaml would suggest an
+# effect it does not have (App Engine's max_concurrent_requests bounds the worker).
+EMBEDDED_ONLY = {"AUDIOCONV_MAX_CONCURRENT_CONVERSIONS"}
 SECRET_VARS = {var for per in render.SECRETS.values() for var in per}
 
 
@@ -166,6 +169,7 @@ def test_every_setting_is_classified() -> None:
     classified = set().union(*classes)
     assert ALL_SETTINGS - classified == set(), "classify the new settings for the cloud"
     assert classified - ALL_SETTINGS == set(), "settings that the code no longer has"
+    assert EMBEDDED_ONLY <= DEFAULT_OK
     for i, a in enumerate(classes):
         for b in classes[i + 1 :]:
             assert not a & b, a & b
@@ -204,6 +208,7 @@ def test_service_yaml_basics(name: str) -> None:
     assert env["AUDIOCONV_PUSH_AUTH"] == push, name
     assert not SECRET_VARS & set(env), f"{name}: secrets must come from the rendered include"
     assert not TERRAFORM_VARS & set(env), f"{name}: project values come from the rendered include"
+    assert not EMBEDDED_ONLY & set(env), f"{name}: {EMBEDDED_ONLY & set(env)} do nothing here"
     assert data["includes"] == [f".deploy/{RENDER_SERVICE[name]}.env.yaml"]
     assert all(h.get("secure") == "always" for h in data["handlers"])
 
