@@ -15,6 +15,14 @@ from typing import Any
 
 from audioconv.domain.formats import FORMATS
 
+# Ids are 32-bit integer columns: anything outside this range names no row.
+MAX_ID = 2**31 - 1
+
+
+def valid_id(value: int) -> bool:
+    """Whether ``value`` could be the id of a stored user or task."""
+    return 1 <= value <= MAX_ID
+
 
 def utcnow() -> datetime:
     """Now, timezone-aware UTC (stored naive-free everywhere)."""

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from audioconv import bootstrap
 from audioconv.domain.errors import AudioconvError, Forbidden, InvalidInput
 from audioconv.domain.formats import FORMATS
+from audioconv.domain.model import MAX_ID
 from audioconv.entrypoints.web import (
     current_deps,
     json_body,
@@ -143,6 +144,8 @@ def _register_routes(app: Flask) -> None:
     @login_required
     def list_tasks() -> Response:
         limit = _int_arg("max", minimum=1)
+        if limit is not None:
+            limit = min(limit, MAX_ID)  # no one has more tasks; the database takes no more
         order = request.args.get("order", "0")
         if order not in ("0", "1"):
             raise InvalidInput("order must be 0 (ascending) or 1 (descending)")

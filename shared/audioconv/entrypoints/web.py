@@ -13,6 +13,7 @@ from audioconv.domain.model import Task
 from audioconv.domain.options import OPTION_FIELDS
 from audioconv.services import auth
 from audioconv.services.deps import Deps
+from audioconv.services.tasks import has_control_characters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +33,8 @@ def json_field(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"missing field {name!r}")
+    if has_control_characters(value):
+        raise InvalidInput(f"field {name!r} must not contain control characters")
     return value
 
 

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from audioconv.domain.errors import Conflict, InvalidInput, Unauthorized
-from audioconv.domain.model import User
+from audioconv.domain.model import User, valid_id
 from audioconv.services.deps import Deps
 
 MIN_PASSWORD_LENGTH = 8
@@ -89,6 +89,8 @@ def authenticate(deps: Deps, authorization: str | None) -> int:
         user_id = int(claims["sub"])
     except ValueError:
         raise Unauthorized("invalid token") from None
+    if not valid_id(user_id):
+        raise Unauthorized("invalid token")
     with deps.uow() as uow:
         if uow.users.get(user_id) is None:
             raise Unauthorized("invalid token")

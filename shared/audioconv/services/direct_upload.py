@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from audioconv.domain.errors import AudioconvError, Conflict, PayloadTooLarge
+from audioconv.domain.errors import AudioconvError, Conflict, NotFound, PayloadTooLarge
 from audioconv.domain.model import Task
 from audioconv.services.deps import Deps
 from audioconv.services.messages import publish_or_leave_to_sweep
@@ -40,6 +40,7 @@ CONTENT_TYPE = "application/octet-stream"
 _KEY = re.compile(
     rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9]+)*)/([^/]+)$"
 )
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,12 @@ def start(
 
 
 def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:
-    """The task a direct upload became, or None while the file has not arrived."""
+    """The task a direct upload became, or None while the file has not arrived.
+
+    NotFound for an id that ``start`` can never have given out.
+    """
+    if not _UPLOAD_ID.fullmatch(upload_id):
+        raise NotFound(f"no upload {upload_id!r}")
     with deps.uow() as uow:
         return uow.tasks.by_input_prefix(DirectKey.prefix(user_id, upload_id))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from audioconv.domain.errors import Conflict, InvalidInput, NotFound, UnsupportedMedia
 from audioconv.domain.formats import FORMATS, parse_format
-from audioconv.domain.model import Task, TaskStatus
+from audioconv.domain.model import Task, TaskStatus, valid_id
 from audioconv.domain.options import parse_options
 from audioconv.ports import Probe, UnitOfWork
 from audioconv.services.deps import Deps
@@ -21,6 +21,11 @@ from audioconv.services.messages import publish_or_leave_to_sweep
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]&+,']+")
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` has a control character (NUL, escape, ...) in it."""
+    return any(unicodedata.category(char) == "Cc" for char in text)
 
 
 def safe_file_name(name: str) -> str:
@@ -115,7 +120,7 @@ def list_tasks(deps: Deps, user_id: int, limit: int | None, descending: bool) ->
 
 
 def _owned(uow: UnitOfWork, user_id: int, task_id: int, for_update: bool = False) -> Task:
-    task = uow.tasks.get(task_id, for_update=for_update)
+    task = uow.tasks.get(task_id, for_update=for_update) if valid_id(task_id) else None
     if task is None or task.user_id != user_id:
         raise NotFound(f"no task {task_id}")
     return task
@@ -193,9 +198,13 @@ def file_download(deps: Deps, user_id: int, file_name: str) -> Download:
     """By file name, as the older API did: the converted file once processed, else the original.
 
     The name may be the original one or the converted one (stem + new extension).
+    No stored name has control characters (and PostgreSQL cannot even compare one
+    with NUL in it), so such a name is simply not found.
     """
-    with deps.uow() as uow:
-        task = uow.tasks.by_file_name(user_id, file_name)
+    task = None
+    if not has_control_characters(file_name):
+        with deps.uow() as uow:
+            task = uow.tasks.by_file_name(user_id, file_name)
     if task is None:
         raise NotFound(f"no file named {file_name!r}")
     ready = task.status is TaskStatus.PROCESSED and task.output_key
