@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -313,3 +314,18 @@ def _wait_files(folder: Path, timeout: float = 10) -> list[Path]:
             return files
         time.sleep(0.05)
     raise AssertionError(f"no mail in {folder}")
+
+
+def test_file_removed_while_a_download_starts_is_a_404(
+    alice: ApiClient, deps: Deps, song: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = alice.upload(song, "wav").get_json()
+
+    def vanished(key: str) -> Any:
+        raise KeyError(key)  # deleted between the size check and the read
+
+    monkeypatch.setattr(deps.blobs, "open_read", vanished)
+    for url in (task["links"]["original"], f"/api/files/{task['fileName']}"):
+        response = alice.get(url)
+        assert response.status_code == 404, response.get_json()
+        assert "no longer stored" in response.get_json()["message"]

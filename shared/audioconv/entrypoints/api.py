@@ -16,7 +16,7 @@ from flask import Flask, Request, Response, g, jsonify, request, stream_with_con
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from audioconv import bootstrap
-from audioconv.domain.errors import AudioconvError, Forbidden, InvalidInput
+from audioconv.domain.errors import AudioconvError, Forbidden, InvalidInput, NotFound
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.model import MAX_ID
 from audioconv.entrypoints.web import (
@@ -90,7 +90,10 @@ def _register_errors(app: Flask) -> None:
 
 
 def _send(download: tasks.Download) -> Response:
-    stream = current_deps().blobs.open_read(download.key)
+    try:
+        stream = current_deps().blobs.open_read(download.key)
+    except KeyError:  # deleted since its size was looked up
+        raise NotFound(f"the file {download.name!r} is no longer stored") from None
 
     def body() -> Any:
         with stream:
