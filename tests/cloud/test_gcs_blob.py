@@ -160,8 +160,9 @@ def assert_valid_v4_signature(url: str, key: rsa.RSAPrivateKey, content_type: st
     parts = urllib.parse.urlsplit(url)
     query, _, signature = parts.query.partition("&X-Goog-Signature=")
     params = dict(urllib.parse.parse_qsl(query))
-    assert params["X-Goog-SignedHeaders"] == "content-type;host"
-    headers = f"content-type:{content_type}\nhost:{parts.netloc}\n"
+    # The precondition is signed: a client cannot drop it to overwrite an existing object.
+    assert params["X-Goog-SignedHeaders"] == "content-type;host;x-goog-if-generation-match"
+    headers = f"content-type:{content_type}\nhost:{parts.netloc}\nx-goog-if-generation-match:0\n"
     canonical = "\n".join(
         ["PUT", parts.path, query, headers, params["X-Goog-SignedHeaders"], "UNSIGNED-PAYLOAD"]
     )
@@ -198,7 +199,8 @@ def test_signed_put_url_with_key(
 
     # The emulator does not check signatures, but it does store what is PUT there.
     body = b"ID3 fake mp3 bytes" * 1000
-    response = requests.put(url, data=body, headers={"Content-Type": "audio/mpeg"}, timeout=10)
+    sent = {"Content-Type": "audio/mpeg", "x-goog-if-generation-match": "0"}
+    response = requests.put(url, data=body, headers=sent, timeout=10)
     assert response.status_code == 200
     reader = GcsBlobStore(bucket.name, client=gcs_client)
     assert reader.size("uploads/u1/song.mp3") == len(body)

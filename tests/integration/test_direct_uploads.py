@@ -53,6 +53,9 @@ def test_direct_upload_becomes_a_converted_task(ivy: ApiClient, deps: Deps, tmp_
     song = make_audio(tmp_path / "big.wav", 2.0)
     ticket = _start(ivy, "big.wav", "flac")
     assert ticket["method"] == "PUT" and ticket["url"].startswith("http://localhost:")
+    # Every header the PUT needs; on Cloud Storage the precondition makes the URL single-use.
+    assert ticket["headers"] == {
+        "Content-Type": "application/octet-stream", "x-goog-if-generation-match": "0"}  # fmt: skip
     assert ivy.get(f"/api/uploads/{ticket['uploadId']}").status_code == 202  # not yet arrived
     assert _put(ivy, ticket, song.read_bytes()).status_code == 200
     task = _upload_status(ivy, ticket["uploadId"])
@@ -110,6 +113,21 @@ def test_forged_reused_or_foreign_upload_urls_are_refused(ivy: ApiClient, tmp_pa
     assert swapped.status_code == 403
     assert "not valid for this object" in swapped.get_json()["message"]
 
+    # Reused: the first PUT made the task; a second one must not overwrite its input.
+    song = make_audio(tmp_path / "a.wav", 1.0)
+    assert _put(ivy, ticket, song.read_bytes()).status_code == 200
+    task = _upload_status(ivy, ticket["uploadId"])
+    reused = _put(ivy, ticket, b"something else entirely")
+    assert reused.status_code == 409, reused.get_json()
+    assert "already been used" in reused.get_json()["message"]
+    original = ivy.get(task["links"]["original"])
+    assert original.status_code == 200 and original.data == song.read_bytes()
+
+
+def _stored(deps: Deps) -> list[Path]:
+    root = deps.settings.data_dir / "blobs"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
 
 def test_non_audio_direct_upload_ends_failed_with_reason(ivy: ApiClient, deps: Deps) -> None:
     ticket = _start(ivy, "notes.mp3", "wav")
@@ -118,6 +136,44 @@ def test_non_audio_direct_upload_ends_failed_with_reason(ivy: ApiClient, deps: D
     assert task["status"] == "failed"
     assert "not an audio file" in task["error"]
     assert ivy.get(task["links"]["original"]).status_code == 404  # nothing kept
+    assert _stored(deps) == []
+    # Its URL cannot put anything back either (the object is gone, but the upload is used).
+    assert _put(ivy, ticket, b"more text").status_code == 409
+    assert _stored(deps) == []
+
+
+def test_finalize_again_after_a_refused_upload_keeps_nothing(ivy: ApiClient, deps: Deps) -> None:
+    """On GCS a reused URL can write the key again once the refused file was deleted."""
+    ticket = _start(ivy, "notes.mp3", "wav")
+    assert _put(ivy, ticket, b"not audio" * 8).status_code == 200
+    task = _upload_status(ivy, ticket["uploadId"])
+    key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/wav/notes.mp3"
+    deps.blobs.put_file(key, make_text(deps, b"written again through the same URL"), "x")
+    again = direct_upload.finalize(deps, {"name": key})
+    assert again is not None and again.id == task["id"]
+    assert _stored(deps) == []
+
+
+def make_text(deps: Deps, data: bytes) -> Path:
+    path = deps.settings.data_dir / "scratch.txt"
+    path.write_bytes(data)
+    return path
+
+
+def test_file_names_are_percent_encoded_in_upload_urls(ivy: ApiClient, tmp_path: Path) -> None:
+    name = "my song é+&#?.flac"
+    ticket = _start(ivy, name, "mp3")
+    url = ticket["url"]
+    assert url.isascii() and " " not in url and "é" not in url, url
+    assert urlsplit(url).path.endswith("/my%20song%20%C3%A9%2B%26_.flac"), url
+    song = make_audio(tmp_path / "song.flac", 1.0, ("-c:a", "flac"))
+    put = _put(ivy, ticket, song.read_bytes())
+    assert put.status_code == 200, put.get_json()
+    task = _upload_status(ivy, ticket["uploadId"])
+    assert task["fileName"] == "my song é+&_.flac"
+    assert wait_for(lambda: ivy.get(f"/api/tasks/{task['id']}").get_json())["status"] == (
+        "processed"
+    )
 
 
 def test_start_validates_its_input(ivy: ApiClient) -> None:

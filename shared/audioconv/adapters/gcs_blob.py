@@ -17,6 +17,8 @@ from google.cloud.storage import Blob, Client
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 # Ranged reads for open_read (the library default is 40 MiB per read).
 READ_CHUNK_BYTES = 4 * 1024 * 1024
+# Signed into upload URLs: the PUT only succeeds if the object does not exist yet.
+CREATE_ONLY = {"x-goog-if-generation-match": "0"}
 
 
 class GcsBlobStore:
@@ -61,7 +63,11 @@ class GcsBlobStore:
             self._blob(key).delete()
 
     def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
-        """A V4 signed URL to PUT the blob directly; the client must send ``content_type``.
+        """A V4 signed URL to PUT the blob directly, once.
+
+        The client must send ``content_type`` and ``x-goog-if-generation-match: 0``
+        (both signed): the latter makes Cloud Storage refuse the PUT once the object
+        exists, so the URL cannot overwrite an upload that already became a task.
 
         With a key file the client's credentials sign locally. Without one (App
         Engine, Cloud Run) they are refreshed and the URL is signed by the IAM
@@ -87,6 +93,7 @@ class GcsBlobStore:
                 expiration=timedelta(seconds=ttl_seconds),
                 method="PUT",
                 content_type=content_type,
+                headers=dict(CREATE_ONLY),
                 **extra,
             ),
         )

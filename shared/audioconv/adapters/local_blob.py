@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import IO
 
@@ -76,7 +77,8 @@ class LocalBlobStore:
         """A URL of the embedded API that accepts one PUT of ``key`` for ``ttl_seconds``."""
         self._path(key)  # validate before handing it out
         token = self._signer.dumps({"key": key, "ttl": ttl_seconds})
-        return f"{self.upload_base}/{key}?token={token}"
+        # Percent-encoded (spaces, accents, '+', '&' in file names); the route gets it decoded.
+        return f"{self.upload_base}/{urllib.parse.quote(key)}?token={token}"
 
     def key_for_upload(self, token: str) -> str:
         """The key a signed upload URL's token grants; ValueError if forged or expired."""

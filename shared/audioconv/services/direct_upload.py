@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 PREFIX = "direct-uploads/"
 CONTENT_TYPE = "application/octet-stream"
+# What the client must send with its PUT. Cloud Storage's signed URL covers both
+# headers, and the precondition makes the URL good for one upload only; the
+# embedded store ignores the header and refuses a second PUT itself.
+UPLOAD_HEADERS = {"Content-Type": CONTENT_TYPE, "x-goog-if-generation-match": "0"}
 # direct-uploads/<user>/<upload id>/<format>[+option=value...]/<file name>
 _KEY = re.compile(
     rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9]+)*)/([^/]+)$"
@@ -100,7 +104,7 @@ def start(
     ttl = deps.settings.signed_url_ttl_seconds
     url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl)
     expires = deps.clock() + timedelta(seconds=ttl)
-    return UploadTicket(direct.upload_id, url, {"Content-Type": CONTENT_TYPE}, expires)
+    return UploadTicket(direct.upload_id, url, dict(UPLOAD_HEADERS), expires)
 
 
 def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:
@@ -115,8 +119,14 @@ def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:
 
 
 def receive(deps: Deps, key: str, body: IO[bytes]) -> int:
-    """Store a PUT body under ``key`` and announce it as GCS would (the embedded mode)."""
-    DirectKey.parse(key)
+    """Store a PUT body under ``key`` and announce it as GCS would (the embedded mode).
+
+    Each upload URL works once: Conflict if its object, or the task it became, exists
+    (as ``x-goog-if-generation-match: 0`` makes Cloud Storage refuse the overwrite).
+    """
+    direct = DirectKey.parse(key)
+    if deps.blobs.size(key) is not None or find(deps, direct.user_id, direct.upload_id):
+        raise Conflict("this upload URL has already been used; start a new upload")
     limit = deps.settings.max_upload_bytes
     with tempfile.NamedTemporaryFile(prefix="audioconv-direct-") as tmp:
         size = 0
@@ -149,6 +159,8 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
         existing = uow.tasks.by_input_prefix(DirectKey.prefix(direct.user_id, direct.upload_id))
         owner = uow.users.get(direct.user_id)
     if existing is not None:
+        if existing.input_probe is None:  # refused at upload: whatever came again goes too
+            deps.blobs.delete(key)
         return existing
     if owner is None:
         deps.blobs.delete(key)
