@@ -10,6 +10,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
+from audioconv.domain.errors import MailRejected
+
 log = logging.getLogger(__name__)
 
 
@@ -64,9 +66,37 @@ class SmtpMailer:
         self.timeout = timeout
 
     def send(self, to: str, subject: str, body: str) -> None:
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-            if self.starttls:
-                smtp.starttls()
-            if self.user:
-                smtp.login(self.user, self.password)
-            smtp.send_message(build_message(self.sender, to, subject, body))
+        """Send one mail; MailRejected if the server refuses this message for good.
+
+        A 5xx reply to the recipient or the message is permanent. Everything else
+        is raised as it is, to be retried: 4xx replies, no connection, and refused
+        logins or greetings (our configuration or the server's, not this mail's).
+        """
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls()
+                if self.user:
+                    smtp.login(self.user, self.password)
+                smtp.send_message(build_message(self.sender, to, subject, body))
+        except smtplib.SMTPRecipientsRefused as exc:
+            replies = list(exc.recipients.values())
+            if replies and all(_permanent(code) for code, _ in replies):
+                detail = "; ".join(f"{code} {_text(reply)}" for code, reply in replies)
+                raise MailRejected(f"mail to {to} refused: {detail}") from exc
+            raise
+        except (smtplib.SMTPAuthenticationError, smtplib.SMTPConnectError):
+            raise
+        except smtplib.SMTPResponseException as exc:
+            if _permanent(exc.smtp_code):
+                detail = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                raise MailRejected(f"mail to {to} refused: {detail}") from exc
+            raise
+
+
+def _permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply

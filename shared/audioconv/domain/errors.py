@@ -49,5 +49,10 @@ class ConversionFailed(Exception):
         self.reason = reason
 
 
+class MailRejected(Exception):
+    """The mail server refused this message for good (a 5xx reply): sending it again
+    cannot help. Transient failures (4xx, no connection) are raised as they are."""
+
+
 class RetryLater(Exception):
     """The work cannot be done now but may succeed later: the event must be redelivered."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from audioconv.domain.errors import MailRejected
 from audioconv.domain.model import TaskStatus
 from audioconv.services.deps import Deps
 from audioconv.services.messages import TaskRef
@@ -39,7 +40,11 @@ def notify(deps: Deps, ref: TaskRef) -> None:
             f"{task.file_name} could not be converted to {task.output_format}:\n"
             f"{task.error}\n"
         )
-    deps.mailer.send(user.email, subject, body)
+    try:
+        deps.mailer.send(user.email, subject, body)
+    except MailRejected as exc:
+        # Sending again cannot help: record the revision as notified so the sweep stops.
+        log.warning("task %s r%s: notification given up: %s", *_ids(ref), exc)
     with deps.uow() as uow:
         task = uow.tasks.get(ref.task_id, for_update=True)
         if task is not None and task.revision == ref.revision:
