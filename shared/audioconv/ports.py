@@ -135,8 +135,11 @@ ProgressCallback = Callable[[float], None]
 
 
 class Transcoder(Protocol):
-    def probe(self, path: Path) -> Probe:
-        """Inspect an upload; UnsupportedMedia if it is not audio we can read."""
+    def probe(self, path: Path, limits: bool = True) -> Probe:
+        """Inspect a file; UnsupportedMedia if it is not audio we can read.
+
+        ``limits`` applies the input limits (size, duration, streams); off for our outputs.
+        """
 
     def convert(
         self,

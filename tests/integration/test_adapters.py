@@ -132,3 +132,31 @@ def test_inprocess_bus_retries_a_failing_handler() -> None:
         time.sleep(0.02)
     bus.shutdown(wait=True)
     assert len(calls) == 3
+
+
+def test_inprocess_bus_skips_copies_of_a_message_still_pending() -> None:
+    """The sweep republishing queued work must not queue it twice."""
+    import threading
+
+    gate = threading.Event()
+    seen: list[CloudEvent] = []
+
+    def slow(event: CloudEvent) -> None:
+        seen.append(event)
+        gate.wait(5)
+
+    bus = InProcessBus()
+    bus.subscribe("t", slow, 1)
+    for _ in range(3):
+        bus.publish("t", {"taskId": 1, "revision": 1}, {})
+    bus.publish("t", {"taskId": 1, "revision": 2}, {})
+    gate.set()
+    deadline = time.monotonic() + 5
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bus.publish("t", {"taskId": 1, "revision": 1}, {})  # done by now: delivered again
+    while len(seen) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bus.shutdown(wait=True)
+    revisions = [pubsub_message(e)[0]["revision"] for e in seen]
+    assert revisions == [1, 2, 1]

@@ -329,3 +329,17 @@ def test_file_removed_while_a_download_starts_is_a_404(
         response = alice.get(url)
         assert response.status_code == 404, response.get_json()
         assert "no longer stored" in response.get_json()["message"]
+
+
+def test_output_larger_than_the_upload_limit_is_fine(
+    client: FlaskClient, deps: Deps, tmp_path: Path
+) -> None:
+    """Limits guard what users send, not what we make: a small mp3 may become a big wav."""
+    deps.settings.max_upload_bytes = 200_000
+    deps.transcoder.max_bytes = 200_000  # type: ignore[attr-defined]
+    song = make_audio(tmp_path / "small.mp3", 4.0, ("-c:a", "libmp3lame", "-b:a", "64k"))
+    assert song.stat().st_size < 200_000
+    api = ApiClient(client, "lim")
+    task = api.wait(api.upload(song, "wav").get_json()["id"])
+    assert task["status"] == "processed", task
+    assert task["output"]["codec"] == "pcm_s16le"

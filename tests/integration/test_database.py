@@ -112,3 +112,44 @@ def test_lease_times_survive_the_database(uow_factory) -> None:  # type: ignore[
         assert loaded is not None
         assert not loaded.is_due(now + timedelta(seconds=29))
         assert loaded.is_due(now + timedelta(seconds=31))
+
+
+def test_concurrent_claims_let_exactly_one_worker_run(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two deliveries of one request at once: the database lets only one claim the task."""
+    import contextlib
+    import threading
+
+    from audioconv.adapters.database import make_engine
+    from audioconv.config import Settings
+    from audioconv.domain.model import Claim
+
+    engine = make_engine(Settings(database_url=database_url, data_dir=tmp_path))
+    sessions = session_factory(engine)
+    with SqlUnitOfWork(sessions) as uow:
+        task = _task(_user(uow, "racer"))
+        uow.tasks.add(task)
+        uow.commit()
+    start, have_read = threading.Barrier(4), threading.Barrier(4)
+    results: list[Claim] = []
+
+    def deliver() -> None:
+        start.wait()
+        with SqlUnitOfWork(sessions) as uow:
+            mine = uow.tasks.get(task.id or 0, for_update=True)
+            assert mine is not None
+            # Without a lock every worker would now hold a "due" copy: make them all try.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                have_read.wait(timeout=1)
+            results.append(mine.claim(1, utcnow(), timedelta(seconds=60)))
+            uow.commit()
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with SqlUnitOfWork(sessions) as uow:
+        final = uow.tasks.get(task.id or 0)
+    engine.dispose()
+    assert sorted(r.value for r in results) == ["busy", "busy", "busy", "run"]
+    assert final is not None and final.attempts == 1

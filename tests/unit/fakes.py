@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Self
@@ -151,9 +151,12 @@ class FakeTranscoder:
 
     def __init__(self) -> None:
         self.fail_with: str | None = None
+        # Runs inside convert(), to play what another worker does meanwhile.
+        self.during_convert: Callable[[], None] | None = None
+        self.progress_during_convert = True
         self.options: list[ConversionOptions | None] = []
 
-    def probe(self, path: Path) -> Probe:
+    def probe(self, path: Path, limits: bool = True) -> Probe:
         data = path.read_bytes()
         if not data.startswith(b"AUDIO"):
             raise UnsupportedMedia("not an audio file we can read (fake)")
@@ -169,9 +172,12 @@ class FakeTranscoder:
         options: ConversionOptions | None = None,
     ) -> None:
         self.options.append(options)
+        if self.during_convert:
+            self.during_convert()
         if self.fail_with:
             raise ConversionFailed(self.fail_with)
-        on_progress(50.0)
+        if self.progress_during_convert:
+            on_progress(50.0)
         dst.write_bytes(b"AUDIO " + target.encode() + b" " + src.read_bytes())
 
 

@@ -16,7 +16,7 @@ from audioconv.domain.errors import (
     Unauthorized,
     UnsupportedMedia,
 )
-from audioconv.domain.model import Task, TaskStatus, utcnow
+from audioconv.domain.model import Claim, Task, TaskStatus, utcnow
 from audioconv.services import auth, conversion, notification, recovery, tasks
 from audioconv.services.deps import Deps
 from audioconv.services.messages import TaskRef
@@ -156,6 +156,45 @@ def test_busy_task_is_redelivered_and_expired_lease_taken_over(deps: Deps, uploa
     clock(deps).advance(61)  # the other worker died: its lease ran out
     conversion.convert(deps, ref)
     assert task.status is TaskStatus.PROCESSED
+
+
+def test_worker_that_lost_its_lease_stops_and_changes_nothing(deps: Deps, upload: Path) -> None:
+    """Worker A's lease runs out mid-conversion and B takes over: A must not touch B's attempt."""
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    ref = last_ref(deps)
+    fake = cast(FakeTranscoder, deps.transcoder)
+
+    def takeover() -> None:  # while A converts, its lease expires and B claims the task
+        clock(deps).advance(deps.settings.lease_seconds + 1)
+        assert task.claim(ref.revision, clock(deps).now, timedelta(seconds=60)) is Claim.RUN
+
+    fake.during_convert = takeover
+    conversion.convert(deps, ref)  # A: its progress heartbeat finds B's attempt and stops
+    assert (task.status, task.attempts) == (TaskStatus.PROCESSING, 2)
+    assert task.output_key is None
+    assert not any(k.startswith("outputs/") for k in blobs(deps).files)
+    assert deps.settings.finished_topic not in bus(deps).topics()
+
+
+def test_late_failure_of_a_superseded_attempt_does_not_overwrite_success(
+    deps: Deps, upload: Path
+) -> None:
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    ref = last_ref(deps)
+    fake = cast(FakeTranscoder, deps.transcoder)
+
+    def takeover_and_finish() -> None:  # B takes over and finishes while A is still running
+        clock(deps).advance(deps.settings.lease_seconds + 1)
+        fake.during_convert = None
+        conversion.convert(deps, ref)
+        assert task.status is TaskStatus.PROCESSED
+        fake.fail_with = "A's ffmpeg fails late"
+
+    fake.progress_during_convert = False  # A reports no progress: it only finds out at the end
+    fake.during_convert = takeover_and_finish
+    conversion.convert(deps, ref)
+    assert task.status is TaskStatus.PROCESSED and task.error is None
+    assert task.output_key in blobs(deps).files
 
 
 def test_bad_input_fails_with_reason_and_is_announced(deps: Deps, upload: Path) -> None:

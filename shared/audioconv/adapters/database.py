@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any, Self
 
 import pg8000.dbapi
-from sqlalchemy import Engine, create_engine, event, or_, select
+from sqlalchemy import Connection, Engine, create_engine, event, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,7 +28,8 @@ def make_engine(settings: Settings) -> Engine:
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     engine = create_engine(
         url,
@@ -61,12 +62,25 @@ def tolerate_dropped_sockets(engine: Engine) -> None:
     setattr(engine.dialect, "do_ping", do_ping)  # noqa: B010
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, start transactions (see _sqlite_begin).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Take SQLite's write lock when a transaction starts.
+
+    SQLite ignores SELECT ... FOR UPDATE, and the sqlite3 module starts no
+    transaction on a read, so two workers could both read a task as due and both
+    claim it. BEGIN IMMEDIATE makes read-then-write units of work take turns
+    (short ones: files never move inside a transaction).
+    """
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -19,6 +19,8 @@ import shutil
 import subprocess
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from audioconv.domain.errors import (
     ConversionFailed,
     InvalidInput,
     PayloadTooLarge,
+    RetryLater,
     UnsupportedMedia,
 )
 from audioconv.domain.formats import (
@@ -90,6 +93,46 @@ class FfmpegTranscoder:
         self.cpu_floor = cpu_floor_seconds
         # Wall-clock limit of a conversion: this floor plus twice the input's duration.
         self.wall_floor = wall_floor_seconds
+        # Live children, so that shutting down can stop them (kill_children).
+        self._children: set[subprocess.Popen[bytes]] = set()
+        self._children_lock = threading.Lock()
+        self._stopping = False
+
+    @contextmanager
+    def _child(self, **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+        """Start a child and track it while it lives; RetryLater once shutting down."""
+        with self._children_lock:
+            if self._stopping:
+                raise RetryLater("shutting down: no new ffmpeg is started")
+            proc: subprocess.Popen[bytes] = subprocess.Popen(**popen)
+            self._children.add(proc)
+        try:
+            yield proc
+        finally:
+            with self._children_lock:
+                self._children.discard(proc)
+
+    def _check_stopped(self) -> None:
+        """A child that kill_children ended did not fail: its work must be redone."""
+        if self._stopping:
+            raise RetryLater("ffmpeg was stopped because the server is shutting down")
+
+    def kill_children(self) -> None:
+        """Kill every running ffmpeg/ffprobe child and start no new one (shutdown).
+
+        The work they were doing raises RetryLater, so it is redone, not failed.
+        """
+        with self._children_lock:
+            self._stopping = True
+            children = list(self._children)
+        for proc in children:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in children:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log.warning("ffmpeg child %s did not end after SIGKILL", proc.pid)
 
     def _confine(self, cmd: list[str], cpu_seconds: float) -> dict[str, Any]:
         """Popen arguments that run ``cmd`` at lower priority with CPU and memory limits.
@@ -116,18 +159,23 @@ class FfmpegTranscoder:
 
     def _quick(self, cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
         """Run a short, confined child (probe, cover extraction) and capture its output."""
-        return subprocess.run(
-            **self._confine(cmd, PROBE_TIMEOUT),
-            capture_output=True,
-            timeout=PROBE_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-        )
+        popen = self._confine(cmd, PROBE_TIMEOUT)
+        pipes = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        with self._child(**popen, **pipes) as proc:
+            try:
+                out, err = proc.communicate(timeout=PROBE_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise
+        self._check_stopped()
+        return subprocess.CompletedProcess(popen["args"], proc.returncode, out, err)
 
     # --- probe ------------------------------------------------------------------------
 
-    def probe(self, path: Path) -> Probe:
+    def probe(self, path: Path, limits: bool = True) -> Probe:
         size = path.stat().st_size if path.exists() else 0
-        if self.max_bytes is not None and size > self.max_bytes:
+        if limits and self.max_bytes is not None and size > self.max_bytes:
             raise PayloadTooLarge(f"the file has {size} bytes; the limit is {self.max_bytes}")
         cmd = [
             self.ffprobe, "-v", "error",
@@ -149,12 +197,12 @@ class FfmpegTranscoder:
             info = json.loads(proc.stdout or b"{}")
         except ValueError:
             raise UnsupportedMedia("not an audio file we can read (unreadable probe)") from None
-        return self._parse_probe(info)
+        return self._parse_probe(info, limits)
 
-    def _parse_probe(self, info: dict[str, Any]) -> Probe:
+    def _parse_probe(self, info: dict[str, Any], limits: bool = True) -> Probe:
         streams = info.get("streams", [])
         fmt = info.get("format", {})
-        if len(streams) > self.max_streams:
+        if limits and len(streams) > self.max_streams:
             raise UnsupportedMedia(
                 f"the file has {len(streams)} streams; the limit is {self.max_streams}"
             )
@@ -173,7 +221,7 @@ class FfmpegTranscoder:
         duration = _float(fmt.get("duration")) or _float(stream.get("duration"))
         if not duration or duration <= 0 or not math.isfinite(duration):
             raise UnsupportedMedia("the audio has no measurable duration")
-        if duration > self.max_seconds:
+        if limits and duration > self.max_seconds:
             raise InvalidInput(
                 f"the audio lasts {duration:.0f} s; the limit is {self.max_seconds:.0f} s"
             )
@@ -274,12 +322,22 @@ class FfmpegTranscoder:
     def _run(self, cmd: list[str], duration: float, on_progress: ProgressCallback) -> None:
         limit = self.wall_floor + duration * 2
         cpu_limit = math.ceil(self.cpu_floor + duration * self.cpu_per_second)
-        proc = subprocess.Popen(
+        with self._child(
             **self._confine(cmd, cpu_limit),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-        )
+        ) as proc:
+            self._watch(proc, limit, cpu_limit, duration, on_progress)
+
+    def _watch(
+        self,
+        proc: subprocess.Popen[bytes],
+        limit: float,
+        cpu_limit: int,
+        duration: float,
+        on_progress: ProgressCallback,
+    ) -> None:
         assert proc.stdout is not None and proc.stderr is not None
         stderr_tail: deque[str] = deque(maxlen=20)
         err_reader = threading.Thread(
@@ -311,6 +369,7 @@ class FfmpegTranscoder:
                 proc.kill()
                 proc.wait()
             err_reader.join(timeout=5)
+        self._check_stopped()
         if timed_out.is_set():
             raise ConversionFailed(f"conversion took longer than its limit of {limit:.0f} s")
         if proc.returncode in (-9, -24) and not timed_out.is_set():  # SIGKILL/SIGXCPU

@@ -59,6 +59,9 @@ class InProcessBus:
         self.backoff_seconds = backoff_seconds
         self._subscribers: dict[str, tuple[Handler, ThreadPoolExecutor]] = {}
         self._timers: set[threading.Timer] = set()
+        # Messages queued, running or waiting to retry; a copy published meanwhile
+        # (the sweep republishing what is still due) would only be duplicate work.
+        self._pending: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -71,17 +74,22 @@ class InProcessBus:
         if topic not in self._subscribers:
             log.warning("no subscriber for topic %s; message %s dropped", topic, message_id)
             return message_id
+        key = (topic, json.dumps([data, attributes], sort_keys=True))
+        with self._lock:
+            if key in self._pending:
+                return message_id
+            self._pending.add(key)
         event = pubsub_cloud_event(topic, data, attributes, message_id)
-        self._submit(topic, event, 1)
+        self._submit(topic, event, 1, key)
         return message_id
 
-    def _submit(self, topic: str, event: CloudEvent, attempt: int) -> None:
+    def _submit(self, topic: str, event: CloudEvent, attempt: int, key: tuple[str, str]) -> None:
         with self._lock:
             if self._closed:
                 return
-            self._subscribers[topic][1].submit(self._deliver, topic, event, attempt)
+            self._subscribers[topic][1].submit(self._deliver, topic, event, attempt, key)
 
-    def _deliver(self, topic: str, event: CloudEvent, attempt: int) -> None:
+    def _deliver(self, topic: str, event: CloudEvent, attempt: int, key: tuple[str, str]) -> None:
         handler = self._subscribers[topic][0]
         try:
             handler(event)
@@ -89,30 +97,31 @@ class InProcessBus:
             if attempt >= self.max_attempts:
                 log.exception(
                     "message %s on %s failed %d times; left to the sweep",
-                    event["id"],
-                    topic,
-                    attempt,
-                )
+                    event["id"], topic, attempt,
+                )  # fmt: skip
+                self._done(key)
                 return
             delay = self.backoff_seconds * 2 ** (attempt - 1)
             log.warning(
                 "message %s on %s failed (attempt %d); retrying in %.0fs",
-                event["id"],
-                topic,
-                attempt,
-                delay,
-                exc_info=True,
-            )
-            timer = threading.Timer(delay, self._retry, (topic, event, attempt + 1))
+                event["id"], topic, attempt, delay, exc_info=True,
+            )  # fmt: skip
+            timer = threading.Timer(delay, self._retry, (topic, event, attempt + 1, key))
             timer.daemon = True
             with self._lock:
                 self._timers.add(timer)
             timer.start()
+        else:
+            self._done(key)
 
-    def _retry(self, topic: str, event: CloudEvent, attempt: int) -> None:
+    def _done(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._pending.discard(key)
+
+    def _retry(self, topic: str, event: CloudEvent, attempt: int, key: tuple[str, str]) -> None:
         with self._lock:
             self._timers = {t for t in self._timers if t.is_alive()}
-        self._submit(topic, event, attempt)
+        self._submit(topic, event, attempt, key)
 
     def shutdown(self, wait: bool = True) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,31 @@ from audioconv.services.messages import TaskRef, publish_or_leave_to_sweep
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
+
+
+class LeaseLost(Exception):
+    """Another worker took the task over (our lease ran out): stop and leave it to them."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """This worker's hold on one attempt at one revision of a task.
+
+    ``attempt`` is a fencing token: every write checks that the task is still
+    processing this revision under this attempt, so a worker whose lease ran
+    out can neither overwrite nor renew the attempt that took over from it.
+    """
+
+    ref: TaskRef
+    attempt: int
+
+    def holds(self, task: Task | None) -> bool:
+        return (
+            task is not None
+            and task.revision == self.ref.revision
+            and task.status is TaskStatus.PROCESSING
+            and task.attempts == self.attempt
+        )
 
 
 def convert(deps: Deps, ref: TaskRef) -> None:
@@ -34,7 +60,7 @@ def convert(deps: Deps, ref: TaskRef) -> None:
             return
         claim = task.claim(ref.revision, deps.clock(), lease)
         if claim is Claim.STALE:
-            log.info("task %s revision %s is stale or done; request dropped", *_ids(ref))
+            log.info("task %s r%s is stale or done; request dropped", ref.task_id, ref.revision)
             return
         if claim is Claim.BUSY:
             raise RetryLater(f"task {ref.task_id} is being converted by another worker")
@@ -44,69 +70,75 @@ def convert(deps: Deps, ref: TaskRef) -> None:
             publish_or_leave_to_sweep(deps, task, announce=True)
             return
         uow.commit()
+    held = Claimed(ref, task.attempts)
     try:
-        output_key, output_probe = _run(deps, task, ref, lease)
+        output_key, output_probe = _run(deps, task, held, lease)
+    except LeaseLost:
+        log.warning("task %s: lease lost to another worker; this attempt stops", ref.task_id)
+        return
     except (ConversionFailed, AudioconvError) as exc:
         reason = exc.reason if isinstance(exc, ConversionFailed) else exc.message
-        _finish(deps, ref, lambda t: t.fail(reason, deps.clock()))
+        _finish(deps, held, lambda t: t.fail(reason, deps.clock()))
         return
     except Exception:
-        _finish(deps, ref, lambda t: t.release(deps.clock()), announce=False)
+        _finish(deps, held, lambda t: t.release(deps.clock()), announce=False)
         raise
-    if not _finish(deps, ref, lambda t: t.succeed(output_key, output_probe, deps.clock())):
+    if not _finish(deps, held, lambda t: t.succeed(output_key, output_probe, deps.clock())):
         deps.blobs.delete(output_key)
 
 
-def _run(deps: Deps, task: Task, ref: TaskRef, lease: timedelta) -> tuple[str, dict[str, object]]:
+def _run(deps: Deps, task: Task, held: Claimed, lease: timedelta) -> tuple[str, dict[str, object]]:
     target = FORMATS[task.output_format]
-    with tempfile.TemporaryDirectory(prefix="audioconv-") as tmp:
+    work = deps.settings.data_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="audioconv-", dir=work) as tmp:
         src = Path(tmp) / "input"
         dst = Path(tmp) / f"output.{target.extension}"
         try:
             deps.blobs.download_to(task.input_key, src)
         except KeyError:
             raise ConversionFailed("the uploaded file is no longer stored") from None
+        _heartbeat(deps, held, lease)
         probe = deps.transcoder.probe(src)
-        last = 0.0
+        last = time.monotonic()
 
         def on_progress(percent: float) -> None:
             nonlocal last
             if time.monotonic() - last >= PROGRESS_INTERVAL:
                 last = time.monotonic()
-                _heartbeat(deps, ref, lease, percent)
+                _heartbeat(deps, held, lease, percent)
 
         options = stored_options(task.options)
         deps.transcoder.convert(src, probe, dst, target.name, on_progress, options)
-        output_probe = deps.transcoder.probe(dst).as_dict()
-        key = f"outputs/{ref.task_id}/r{ref.revision}/{task.output_name}"
+        output_probe = deps.transcoder.probe(dst, limits=False).as_dict()
+        # Each attempt writes its own key: a late attempt can never clobber another's output.
+        key = f"outputs/{task.id}/r{held.ref.revision}/a{held.attempt}/{task.output_name}"
+        _heartbeat(deps, held, lease)
         deps.blobs.put_file(key, dst, target.mime_type)
     return key, output_probe
 
 
-def _heartbeat(deps: Deps, ref: TaskRef, lease: timedelta, percent: float) -> None:
-    """Record progress and extend the lease, so no other worker takes the task over."""
+def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | None = None) -> None:
+    """Extend the lease (and record progress); LeaseLost if another worker took over."""
     with deps.uow() as uow:
-        task = uow.tasks.get(ref.task_id)
-        if task and task.revision == ref.revision and task.status is TaskStatus.PROCESSING:
-            task.renew(deps.clock(), lease, round(percent, 1))
-            uow.commit()
+        task = uow.tasks.get(held.ref.task_id, for_update=True)
+        if task is None or not held.holds(task):
+            raise LeaseLost(held.ref.task_id)
+        task.renew(deps.clock(), lease, task.progress if percent is None else round(percent, 1))
+        uow.commit()
 
 
 def _finish(
-    deps: Deps, ref: TaskRef, change: Callable[[Task], None], announce: bool = True
+    deps: Deps, held: Claimed, change: Callable[[Task], None], announce: bool = True
 ) -> bool:
-    """Apply ``change`` if the task is still at this revision; False if it moved on."""
+    """Apply ``change`` if this attempt still holds the task; False if it moved on."""
     with deps.uow() as uow:
-        task = uow.tasks.get(ref.task_id, for_update=True)
-        if task is None or task.revision != ref.revision:
-            log.info("task %s changed during conversion; result discarded", ref.task_id)
+        task = uow.tasks.get(held.ref.task_id, for_update=True)
+        if task is None or not held.holds(task):
+            log.info("task %s moved on during conversion; result discarded", held.ref.task_id)
             return False
         change(task)
         uow.commit()
     if announce:
         publish_or_leave_to_sweep(deps, task, announce=True)
     return True
-
-
-def _ids(ref: TaskRef) -> tuple[int, int]:
-    return ref.task_id, ref.revision
