@@ -20,24 +20,27 @@ def build(settings: Settings | None = None) -> Deps:
     engine = make_engine(settings)
     sessions = session_factory(engine)
     bus = _bus(settings)
+    transcoder = FfmpegTranscoder(
+        settings.ffmpeg_path,
+        settings.ffprobe_path,
+        settings.ffmpeg_nice,
+        settings.max_input_seconds,
+        max_bytes=settings.max_upload_bytes,
+        max_streams=settings.max_streams,
+        memory_mb=settings.ffmpeg_memory_mb,
+        cpu_seconds_per_input_second=settings.ffmpeg_cpu_seconds_per_input_second,
+        cpu_floor_seconds=settings.ffmpeg_cpu_floor_seconds,
+    )
     return Deps(
         settings=settings,
         uow=lambda: SqlUnitOfWork(sessions),
         blobs=_blobs(settings),
         bus=bus,
         mailer=_mailer(settings),
-        transcoder=FfmpegTranscoder(
-            settings.ffmpeg_path,
-            settings.ffprobe_path,
-            settings.ffmpeg_nice,
-            settings.max_input_seconds,
-            max_bytes=settings.max_upload_bytes,
-            max_streams=settings.max_streams,
-            memory_mb=settings.ffmpeg_memory_mb,
-            cpu_seconds_per_input_second=settings.ffmpeg_cpu_seconds_per_input_second,
-            cpu_floor_seconds=settings.ffmpeg_cpu_floor_seconds,
-        ),
-        on_close=[engine.dispose, getattr(bus, "shutdown", lambda: None)],
+        transcoder=transcoder,
+        # Released last to first: kill ffmpeg children (their work is released for a
+        # retry), let the bus's threads finish, then close the connection pool.
+        on_close=[engine.dispose, getattr(bus, "shutdown", lambda: None), transcoder.kill_children],
     )
 
 

@@ -17,7 +17,6 @@ from typing import IO, Any
 from gunicorn.app.base import BaseApplication
 
 from audioconv import bootstrap, migrate
-from audioconv.adapters.inprocess_bus import InProcessBus
 from audioconv.config import Settings
 from audioconv.services import recovery
 
@@ -55,13 +54,15 @@ def start_background(stop: threading.Event) -> threading.Thread:
     """Reclaim what a previous run left unfinished, then sweep periodically."""
 
     def loop() -> None:
-        deps = bootstrap.deps()
-        recovery.sweep(deps, reclaim=True)
-        while not stop.wait(SWEEP_INTERVAL):
+        reclaim = True  # until the start-up reclaim has succeeded once
+        while True:
             try:
-                recovery.sweep(deps)
+                recovery.sweep(bootstrap.deps(), reclaim=reclaim)
+                reclaim = False
             except Exception:
-                log.exception("sweep failed")
+                log.exception("sweep failed; retried in %.0f s", SWEEP_INTERVAL)
+            if stop.wait(SWEEP_INTERVAL):
+                return
 
     thread = threading.Thread(target=loop, name="sweeper", daemon=True)
     thread.start()
@@ -81,10 +82,10 @@ def serve(settings: Settings | None = None) -> None:
         start_background(stop)
 
     def worker_exit(server: Any, worker: Any) -> None:
+        # Kills running ffmpeg children (their tasks are released, not failed), waits
+        # for the bus's threads to let go, and closes the database pool.
         stop.set()
-        bus = bootstrap.deps().bus
-        if isinstance(bus, InProcessBus):
-            bus.shutdown(wait=False)
+        bootstrap.deps().close()
 
     def when_ready(server: Any) -> None:
         print(f"audioconv is running: open http://localhost:{settings.port}/", flush=True)
