@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy import Engine
 
 
-def alembic_config(engine: Engine | None = None) -> Config:
+def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     return cfg

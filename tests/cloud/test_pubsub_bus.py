@@ -11,7 +11,6 @@ from google.api_core.exceptions import NotFound
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from audioconv.adapters.pubsub_bus import PubSubBus
-from audioconv.ports import EventBus
 
 PROJECT = "test-project"
 
@@ -39,11 +38,6 @@ def topic(publisher: PublisherClient, subscriber: SubscriberClient) -> tuple[str
     sub_path = subscriber.subscription_path(PROJECT, f"{name}-sub")
     subscriber.create_subscription(name=sub_path, topic=topic_path, ack_deadline_seconds=10)
     return name, sub_path
-
-
-def test_is_an_event_bus(publisher: PublisherClient) -> None:
-    bus: EventBus = PubSubBus(PROJECT, publisher)
-    assert bus.publish is not None
 
 
 def test_publish_then_pull(

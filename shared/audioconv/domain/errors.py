@@ -36,6 +36,11 @@ class Conflict(AudioconvError):
 class PayloadTooLarge(AudioconvError):
     status = 413
 
+    @classmethod
+    def over(cls, limit: int) -> PayloadTooLarge:
+        """The error for an upload larger than ``limit`` bytes (one wording everywhere)."""
+        return cls(f"upload is larger than the limit of {limit} bytes")
+
 
 class UnsupportedMedia(AudioconvError):
     status = 415

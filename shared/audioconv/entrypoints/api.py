@@ -16,7 +16,13 @@ from flask import Flask, Request, Response, g, jsonify, request, stream_with_con
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from audioconv import bootstrap
-from audioconv.domain.errors import AudioconvError, Forbidden, InvalidInput, NotFound
+from audioconv.domain.errors import (
+    AudioconvError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.model import MAX_ID
 from audioconv.entrypoints.web import (
@@ -76,8 +82,8 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
-        limit = current_deps().settings.max_upload_bytes
-        return _error(413, f"upload is larger than the limit of {limit} bytes")
+        error = PayloadTooLarge.over(current_deps().settings.max_upload_bytes)
+        return _error(error.status, error.message)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:

@@ -38,28 +38,37 @@ def pubsub_message(event: CloudEvent) -> tuple[dict[str, Any], dict[str, str]]:
     return data, attributes
 
 
-def _task_ref(event: CloudEvent) -> TaskRef | None:
+def _message(event: CloudEvent) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The decoded Pub/Sub message, or None (logged) for a malformed one.
+
+    Redelivering a malformed message can never help: it is acknowledged.
+    """
     try:
-        data, _ = pubsub_message(event)
+        return pubsub_message(event)
+    except ValueError:
+        log.error("malformed event %s dropped", event.get("id"), exc_info=True)
+        return None
+
+
+def _task_ref(event: CloudEvent, data: dict[str, Any]) -> TaskRef | None:
+    try:
         return TaskRef.from_message(data)
     except ValueError:
-        # Redelivering a malformed message can never help: log it and acknowledge.
         log.error("malformed event %s dropped", event.get("id"), exc_info=True)
         return None
 
 
 def handle_conversion(event: CloudEvent) -> None:
     """A conversion request, or a finalized direct upload: convert, or make the task."""
-    try:
-        data, attributes = pubsub_message(event)
-    except ValueError:
-        log.error("malformed event %s dropped", event.get("id"), exc_info=True)
+    message = _message(event)
+    if message is None:
         return
+    data, attributes = message
     if "eventType" in attributes:  # a Cloud Storage notification
         if attributes["eventType"] == "OBJECT_FINALIZE":
             direct_upload.finalize(bootstrap.deps(), data)
         return
-    ref = _task_ref(event)
+    ref = _task_ref(event, data)
     if ref is not None:
         conversion.convert(bootstrap.deps(), ref)
 
@@ -78,6 +87,7 @@ def authorize_push() -> None:
 
 def handle_finished(event: CloudEvent) -> None:
     """A finished conversion: notify the task's owner."""
-    ref = _task_ref(event)
+    message = _message(event)
+    ref = None if message is None else _task_ref(event, message[0])
     if ref is not None:
         notification.notify(bootstrap.deps(), ref)

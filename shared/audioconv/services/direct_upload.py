@@ -133,7 +133,7 @@ def receive(deps: Deps, key: str, body: IO[bytes]) -> int:
         while chunk := body.read(1 << 20):
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"upload is larger than the limit of {limit} bytes")
+                raise PayloadTooLarge.over(limit)
             tmp.write(chunk)
         tmp.flush()
         deps.blobs.put_file(key, Path(tmp.name), CONTENT_TYPE)
@@ -172,8 +172,7 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
         path = Path(tmp) / "upload"
         try:
             if size > deps.settings.max_upload_bytes:
-                limit = deps.settings.max_upload_bytes
-                raise PayloadTooLarge(f"upload is larger than the limit of {limit} bytes")
+                raise PayloadTooLarge.over(deps.settings.max_upload_bytes)
             deps.blobs.download_to(key, path)
             probe = check_audio(deps, path)
         except AudioconvError as exc:
