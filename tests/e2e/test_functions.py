@@ -14,6 +14,7 @@ import requests
 from aiosmtpd.controller import Controller
 
 from audioconv import bootstrap
+from audioconv.adapters.inprocess_bus import InProcessBus
 from audioconv.config import Settings
 from audioconv.domain.model import TaskStatus
 from audioconv.services import conversion, tasks
@@ -48,9 +49,12 @@ def seeded(env: dict[str, str]) -> Iterator[Deps]:
         secret_key=SECRET,
     )
     built = bootstrap.build(settings)
-    built.close()  # drop the in-process bus; keep the rest
+    # Drop the in-process bus, keep the rest (closing all would also stop the transcoder).
+    assert isinstance(built.bus, InProcessBus)
+    built.bus.shutdown()
     deps = replace(built, bus=FakeBus(), on_close=[])
     yield deps
+    built.close()
 
 
 def push_envelope(data: dict[str, Any], message_id: str = "1") -> dict[str, Any]:
