@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import shutil
 import sys
 import threading
 from typing import IO, Any
@@ -75,6 +76,8 @@ def serve(settings: Settings | None = None) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     lock = _lock_data_dir(settings)
+    # Temporary files of conversions a previous run was killed in (we hold the lock).
+    shutil.rmtree(settings.data_dir / "work", ignore_errors=True)
     migrate.upgrade()
     stop = threading.Event()
 

@@ -52,3 +52,18 @@ def test_each_message_is_decoded_once(
 def test_payload_too_large_says_the_limit() -> None:
     error = PayloadTooLarge.over(1024)
     assert (error.status, error.message) == (413, "upload is larger than the limit of 1024 bytes")
+
+
+@pytest.mark.parametrize("task_id", [0, -1, 2**31, 10**30])
+def test_task_ids_outside_the_id_range_are_dropped_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task_id: int
+) -> None:
+    """A message no task can match is acknowledged; redelivering it could never help."""
+    handled: list[Any] = []
+    monkeypatch.setattr(conversion, "convert", lambda deps, ref: handled.append(ref))
+    bootstrap.install(fake_deps(tmp_path))
+    try:
+        events.handle_conversion(_event({"taskId": task_id, "revision": 1}))
+    finally:
+        bootstrap.install(None)
+    assert handled == []

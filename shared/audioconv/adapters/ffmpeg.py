@@ -176,7 +176,7 @@ class FfmpegTranscoder:
     def probe(self, path: Path, limits: bool = True) -> Probe:
         size = path.stat().st_size if path.exists() else 0
         if limits and self.max_bytes is not None and size > self.max_bytes:
-            raise PayloadTooLarge(f"the file has {size} bytes; the limit is {self.max_bytes}")
+            raise PayloadTooLarge.over(self.max_bytes)
         cmd = [
             self.ffprobe, "-v", "error",
             "-protocol_whitelist", "file",

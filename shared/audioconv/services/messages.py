@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from audioconv.domain.model import Task
+from audioconv.domain.model import Task, valid_id
 from audioconv.services.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -23,9 +23,12 @@ class TaskRef:
     def from_message(cls, data: dict[str, Any]) -> TaskRef:
         """Parse message data; ValueError if it is not ours."""
         try:
-            return cls(int(data["taskId"]), int(data["revision"]))
+            ref = cls(int(data["taskId"]), int(data["revision"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a task message: {data!r:.200}") from exc
+        if not (valid_id(ref.task_id) and valid_id(ref.revision)):
+            raise ValueError(f"task message out of range: {data!r:.200}")
+        return ref
 
 
 def _publish(deps: Deps, topic: str, task: Task) -> str:
