@@ -17,7 +17,7 @@ def notify(deps: Deps, ref: TaskRef) -> None:
     with deps.uow() as uow:
         task = uow.tasks.get(ref.task_id)
         if task is None or task.revision != ref.revision or not task.finished:
-            log.info("finished event for task %s r%s is stale; dropped", *_ids(ref))
+            log.info("finished event for task %s r%s is stale; dropped", ref.task_id, ref.revision)
             return
         if task.notified_revision >= ref.revision:
             return
@@ -44,13 +44,9 @@ def notify(deps: Deps, ref: TaskRef) -> None:
         deps.mailer.send(user.email, subject, body)
     except MailRejected as exc:
         # Sending again cannot help: record the revision as notified so the sweep stops.
-        log.warning("task %s r%s: notification given up: %s", *_ids(ref), exc)
+        log.warning("task %s r%s: notification given up: %s", ref.task_id, ref.revision, exc)
     with deps.uow() as uow:
         task = uow.tasks.get(ref.task_id, for_update=True)
         if task is not None and task.revision == ref.revision:
             task.notified_revision = ref.revision
             uow.commit()
-
-
-def _ids(ref: TaskRef) -> tuple[int, int]:
-    return ref.task_id, ref.revision
