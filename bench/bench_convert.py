@@ -16,54 +16,18 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "shared"))
 
+from sampling import PeakSampler, ffmpeg_children_hwm_kib  # noqa: E402
+
 from audioconv.adapters.ffmpeg import FfmpegTranscoder  # noqa: E402
 from audioconv.domain.formats import FORMATS  # noqa: E402
 from audioconv.domain.options import ConversionOptions  # noqa: E402
 from audioconv.ports import Probe  # noqa: E402
-
-
-class PeakRss:
-    """Samples VmHWM (peak RSS, reset by exec) of this process's ffmpeg children.
-
-    ru_maxrss would count the forked Python image before exec, not ffmpeg.
-    """
-
-    def __init__(self) -> None:
-        self.peak_kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.01):
-            for children in Path("/proc/self/task").glob("*/children"):
-                for pid in children.read_text().split():
-                    self._sample(pid)
-
-    def _sample(self, pid: str) -> None:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            return
-        if "ffmpeg" not in status.split("\n", 1)[0]:
-            return
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                self.peak_kib = max(self.peak_kib, int(line.split()[1]))
 
 
 def make_input(folder: Path, minutes: float, ffmpeg: str) -> Path:
@@ -94,14 +58,14 @@ def one(mode: str, src: Path, target: str, dst: Path, probe_json: str) -> None:
     transcoder = FfmpegTranscoder()
     probe = Probe(**json.loads(probe_json))
     cmd = transcoder.command(src, probe, dst, FORMATS[target], ConversionOptions())
-    with PeakRss() as rss:
+    with PeakSampler(ffmpeg_children_hwm_kib) as rss:
         started = time.perf_counter()
         if mode == "ours":
             transcoder.convert(src, probe, dst, target, lambda _: None)
         else:
             subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - started
-    print(wall, rss.peak_kib / 1024)
+    print(wall, rss.peak / 1024)
 
 
 def main() -> None:

@@ -21,12 +21,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
+
+from sampling import PeakSampler, tree_pss_kib  # noqa: E402
 
 from audioconv.adapters.ffmpeg import wheel_binaries  # noqa: E402
 from tests.support.http_api import HttpApi  # noqa: E402
@@ -42,67 +43,6 @@ def make_wav(path: Path, seconds: float) -> Path:
         check=True,
     )  # fmt: skip
     return path
-
-
-def tree_rss_kib(root_pid: int) -> int:
-    """Memory of a process and its descendants, ffmpeg children excluded.
-
-    Counts PSS (shared pages split between sharers), so a child caught between
-    fork and exec does not count the whole parent twice.
-    """
-    children: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        pid = int(entry.name)
-        children.setdefault(int(fields["PPid"]), []).append(pid)
-        names[pid] = fields["Name"].strip()
-        rss[pid] = _pss_kib(entry)
-    total, stack = 0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        if names.get(pid, "").startswith("ffmpeg"):
-            continue
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total
-
-
-def _pss_kib(proc_dir: Path) -> int:
-    try:
-        for line in (proc_dir / "smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-class PeakSampler:
-    def __init__(self, sample: Callable[[], int]) -> None:
-        self.sample, self.peak = sample, 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            self.peak = max(self.peak, self.sample())
-            time.sleep(0.02)
-
-    def __enter__(self) -> PeakSampler:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 class Client(HttpApi):
@@ -192,8 +132,8 @@ def main() -> None:
 
             rss: dict[str, tuple[int, int]] = {}
             for label, path in (("1 MB", small), (f"{args.large_mb} MB", large)):
-                before = tree_rss_kib(proc.pid)
-                with PeakSampler(lambda: tree_rss_kib(proc.pid)) as sampler:
+                before = tree_pss_kib(proc.pid)
+                with PeakSampler(lambda: tree_pss_kib(proc.pid)) as sampler:
                     task_id = client.upload(path, "flac")["id"]
                     while client.status(task_id) not in ("processed", "failed"):
                         time.sleep(0.05)

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, text
 
 from audioconv import bootstrap, migrate
 from audioconv.config import Settings
+from audioconv.entrypoints.api import create_app
 from audioconv.services.deps import Deps
 from tests.support.db import fresh_postgres_database
 
@@ -72,3 +74,9 @@ def deps(settings: Settings) -> Iterator[Deps]:
     yield built
     built.close()
     bootstrap.install(None)
+
+
+@pytest.fixture
+def client(deps: Deps) -> FlaskClient:
+    """The API as a Flask test client over ``deps``."""
+    return create_app(lambda: deps).test_client()

@@ -299,26 +299,25 @@ def test_children_run_with_cpu_and_memory_limits(
     assert f"cpu=12 as={300 * 1024} nice=7" in failed.value.reason
 
 
-def test_cpu_limit_stops_a_runaway(tmp_path: Path) -> None:
-    src = make_audio(tmp_path / "a.wav", 1.0)
-    real = FfmpegTranscoder()
-    spin = _fake_ffmpeg(tmp_path, "while :; do :; done")
-    transcoder = FfmpegTranscoder(spin, real.ffprobe, cpu_seconds_per_input_second=0,
-                                  cpu_floor_seconds=1)  # fmt: skip
-    started = time.monotonic()
-    with pytest.raises(ConversionFailed, match="CPU time limit of 1 s"):
-        transcoder.convert(src, real.probe(src), tmp_path / "o.mp3", "mp3", lambda _: None)
-    assert time.monotonic() - started < 10
-
-
-def test_wall_clock_limit_stops_a_stuck_ffmpeg(tmp_path: Path) -> None:
-    """A child that waits forever without using CPU is killed at the wall-clock limit."""
+@pytest.mark.parametrize(
+    ("script", "limits", "message"),
+    [
+        # Spins on the CPU: RLIMIT_CPU stops it.
+        ("while :; do :; done", {"cpu_seconds_per_input_second": 0, "cpu_floor_seconds": 1},
+         "CPU time limit of 1 s"),
+        # Waits forever without CPU (one process, as ffmpeg is): the wall-clock limit.
+        ("exec sleep 60", {"wall_floor_seconds": 1}, "longer than its limit of 2 s"),
+    ],
+    ids=["cpu", "wall-clock"],
+)  # fmt: skip
+def test_a_runaway_ffmpeg_is_stopped_with_a_reason(
+    tmp_path: Path, script: str, limits: dict[str, float], message: str
+) -> None:
     src = make_audio(tmp_path / "a.wav", 0.5)
     real = FfmpegTranscoder()
-    stuck = _fake_ffmpeg(tmp_path, "exec sleep 60")  # one process, as ffmpeg is
-    transcoder = FfmpegTranscoder(stuck, real.ffprobe, wall_floor_seconds=1)
+    transcoder = FfmpegTranscoder(_fake_ffmpeg(tmp_path, script), real.ffprobe, **limits)  # type: ignore[arg-type]
     started = time.monotonic()
-    with pytest.raises(ConversionFailed, match="longer than its limit of 2 s"):
+    with pytest.raises(ConversionFailed, match=message):
         transcoder.convert(src, real.probe(src), tmp_path / "o.mp3", "mp3", lambda _: None)
     assert time.monotonic() - started < 10
 

@@ -10,15 +10,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from audioconv.domain.model import Task
-from audioconv.entrypoints.api import create_app
 from audioconv.services.deps import Deps
 from tests.support.api import ApiClient
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe, tags_of
-
-
-@pytest.fixture
-def client(deps: Deps) -> FlaskClient:
-    return create_app(lambda: deps).test_client()
 
 
 @pytest.fixture

@@ -8,16 +8,10 @@ import jwt
 import pytest
 from flask.testing import FlaskClient
 
-from audioconv.entrypoints.api import create_app
 from audioconv.services.deps import Deps
 from tests.support.api import ApiClient
 
 HUGE = "99999999999999999999"
-
-
-@pytest.fixture
-def client(deps: Deps) -> FlaskClient:
-    return create_app(lambda: deps).test_client()
 
 
 @pytest.fixture

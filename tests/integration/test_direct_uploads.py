@@ -10,16 +10,10 @@ from urllib.parse import urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from audioconv.entrypoints.api import create_app
 from audioconv.services import direct_upload
 from audioconv.services.deps import Deps
 from tests.support.api import ApiClient, wait_for
 from tests.support.audio import decoded_duration, make_audio, probe
-
-
-@pytest.fixture
-def client(deps: Deps) -> FlaskClient:
-    return create_app(lambda: deps).test_client()
 
 
 @pytest.fixture
