@@ -315,7 +315,7 @@ def test_a_runaway_ffmpeg_is_stopped_with_a_reason(
 ) -> None:
     src = make_audio(tmp_path / "a.wav", 0.5)
     real = FfmpegTranscoder()
-    transcoder = FfmpegTranscoder(_fake_ffmpeg(tmp_path, script), real.ffprobe, **limits)  # type: ignore[arg-type]
+    transcoder = FfmpegTranscoder(_fake_ffmpeg(tmp_path, script), real.ffprobe, **limits)
     started = time.monotonic()
     with pytest.raises(ConversionFailed, match=message):
         transcoder.convert(src, real.probe(src), tmp_path / "o.mp3", "mp3", lambda _: None)
