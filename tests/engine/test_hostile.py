@@ -28,6 +28,7 @@ from audioconv.entrypoints.api import create_app
 from audioconv.services.deps import Deps
 from tests.support.api import ApiClient
 from tests.support.audio import FFMPEG, decoded_duration, make_audio, probe, tags_of
+from tests.support.procs import fake_ffmpeg
 
 
 @pytest.fixture
@@ -267,13 +268,6 @@ def test_a_megabyte_tag_is_dropped_the_rest_kept(alice: ApiClient, tmp_path: Pat
 # --- the limits on the ffmpeg child --------------------------------------------------------
 
 
-def _fake_ffmpeg(tmp_path: Path, body: str) -> str:
-    script = tmp_path / "ffmpeg"
-    script.write_text(f"#!/bin/sh\n{body}\n")
-    script.chmod(0o755)
-    return str(script)
-
-
 @pytest.mark.parametrize("launcher", ["prlimit", "preexec"])
 def test_children_run_with_cpu_and_memory_limits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, launcher: str
@@ -287,9 +281,7 @@ def test_children_run_with_cpu_and_memory_limits(
         assert ffmpeg_adapter._LIMIT_TOOLS, "prlimit and nice are on every Debian"
     src = make_audio(tmp_path / "a.wav", 1.0)
     real = FfmpegTranscoder()
-    fake = _fake_ffmpeg(
-        tmp_path, 'echo "cpu=$(ulimit -t) as=$(ulimit -v) nice=$(nice)" >&2; exit 1'
-    )
+    fake = fake_ffmpeg(tmp_path, 'echo "cpu=$(ulimit -t) as=$(ulimit -v) nice=$(nice)" >&2; exit 1')
     transcoder = FfmpegTranscoder(
         fake, real.ffprobe, nice=7, memory_mb=300,
         cpu_seconds_per_input_second=2.0, cpu_floor_seconds=10,
@@ -315,7 +307,7 @@ def test_a_runaway_ffmpeg_is_stopped_with_a_reason(
 ) -> None:
     src = make_audio(tmp_path / "a.wav", 0.5)
     real = FfmpegTranscoder()
-    transcoder = FfmpegTranscoder(_fake_ffmpeg(tmp_path, script), real.ffprobe, **limits)
+    transcoder = FfmpegTranscoder(fake_ffmpeg(tmp_path, script), real.ffprobe, **limits)
     started = time.monotonic()
     with pytest.raises(ConversionFailed, match=message):
         transcoder.convert(src, real.probe(src), tmp_path / "o.mp3", "mp3", lambda _: None)

@@ -14,13 +14,7 @@ from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.config import Settings
 from audioconv.domain.errors import RetryLater
 from tests.support.audio import make_audio
-
-
-def _fake_ffmpeg(tmp_path: Path, body: str) -> str:
-    script = tmp_path / "ffmpeg"
-    script.write_text(f"#!/bin/sh\n{body}\n")
-    script.chmod(0o755)
-    return str(script)
+from tests.support.procs import fake_ffmpeg
 
 
 def _alive(pid: int) -> bool:
@@ -34,7 +28,7 @@ def _alive(pid: int) -> bool:
 def test_kill_children_stops_a_running_conversion(tmp_path: Path) -> None:
     src = make_audio(tmp_path / "a.wav", 1.0)
     real = FfmpegTranscoder()
-    stuck = _fake_ffmpeg(tmp_path, "exec sleep 60")  # one process, as ffmpeg is
+    stuck = fake_ffmpeg(tmp_path, "exec sleep 60")  # one process, as ffmpeg is
     transcoder = FfmpegTranscoder(stuck, real.ffprobe)
     probe = transcoder.probe(src)
     raised: list[BaseException] = []

@@ -66,6 +66,14 @@ def serve_function(
     return running(args, env, port, log)
 
 
+def fake_ffmpeg(folder: Path, body: str) -> str:
+    """A stand-in ffmpeg: a shell script running ``body`` (use ``exec`` for one process)."""
+    script = folder / "ffmpeg"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
 def kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     """Signal the whole process tree (server, workers, ffmpeg children) and reap it."""
     try:
