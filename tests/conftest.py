@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 
 from audioconv import bootstrap, migrate
+from audioconv.adapters import orm
 from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
 from audioconv.services.deps import Deps
@@ -50,8 +51,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 def _empty(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM tasks"))
-        conn.execute(text("DELETE FROM users"))
+        for table in reversed(orm.metadata.sorted_tables):
+            conn.execute(table.delete())
 
 
 @pytest.fixture

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # A conversion is presumed dead if its lease is not renewed for this long.
     lease_seconds: int = 60
     max_attempts: int = 5
+    # Per-user quotas: tasks waiting or converting at once, and bytes stored (inputs
+    # and outputs). 0 means no limit.
+    quota_tasks_in_flight: int = 50
+    quota_stored_bytes: int = 20 * 1024**3
 
     # Pub/Sub push authentication (cloud mode): the OIDC token on each push must be
     # signed by Google (keys at oidc_certs_url), for this audience, by this account.

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol, Self
 
 from audioconv.domain.model import Task, User
 from audioconv.domain.options import ConversionOptions
+from audioconv.domain.throttle import Throttle
 
 
 class BlobStore(Protocol):
     """Files by key. Every method streams: no whole file is held in memory."""
 
-    def put_file(self, key: str, path: Path, content_type: str) -> None:
-        """Store the local file at ``path`` under ``key`` (replacing any)."""
+    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> None:
+        """Store the local file at ``path`` under ``key``, replacing any; with
+        ``if_absent``, only if there is none (else FileExistsError), atomically."""
 
     def download_to(self, key: str, path: Path) -> None:
         """Write the blob to the local file ``path``; KeyError if it does not exist."""
@@ -48,7 +51,7 @@ class Mailer(Protocol):
 class UserRepository(Protocol):
     def add(self, user: User) -> None: ...
 
-    def get(self, user_id: int) -> User | None: ...
+    def get(self, user_id: int, *, for_update: bool = False) -> User | None: ...
 
     def by_username(self, username: str) -> User | None: ...
 
@@ -70,6 +73,9 @@ class TaskRepository(Protocol):
 
     def delete(self, task: Task) -> None: ...
 
+    def usage(self, user_id: int) -> tuple[int, int]:
+        """The user's tasks in flight (uploaded or processing) and stored bytes."""
+
     def unfinished(self) -> Sequence[Task]:
         """Tasks in uploaded or processing state."""
 
@@ -77,11 +83,37 @@ class TaskRepository(Protocol):
         """Finished tasks whose owner has not been told about this revision."""
 
 
+class ThrottleRepository(Protocol):
+    def get(self, key: str) -> Throttle | None:
+        """The key's throttle, locked for this unit of work."""
+
+    def many(self, keys: Sequence[str]) -> Sequence[Throttle]: ...
+
+    def add(self, throttle: Throttle) -> None:
+        """Conflict if another unit of work added the same key meanwhile."""
+
+    def clear(self, keys: Sequence[str]) -> None: ...
+
+
+class UploadRepository(Protocol):
+    """Direct-upload ids that have been used: each signed URL works once, for good."""
+
+    def use(self, upload_id: str, user_id: int, now: datetime) -> None:
+        """Record the id as used; Conflict if it already was."""
+
+    def used(self, upload_id: str) -> bool: ...
+
+    def forget(self, upload_id: str) -> None:
+        """Undo ``use`` (the upload failed before anything was stored)."""
+
+
 class UnitOfWork(Protocol):
     """One transaction; ``with uow:`` rolls back whatever was not committed."""
 
     users: UserRepository
     tasks: TaskRepository
+    throttles: ThrottleRepository
+    uploads: UploadRepository
 
     def __enter__(self) -> Self: ...
 

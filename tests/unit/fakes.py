@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 from audioconv.config import Settings
-from audioconv.domain.errors import ConversionFailed, UnsupportedMedia
+from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.domain.options import ConversionOptions
+from audioconv.domain.throttle import Throttle
 from audioconv.ports import Probe, ProgressCallback
 from audioconv.services.deps import Deps
 
@@ -27,7 +28,7 @@ class FakeUsers:
         user.id = next(self.ids)
         self.rows[user.id] = user
 
-    def get(self, user_id: int) -> User | None:
+    def get(self, user_id: int, *, for_update: bool = False) -> User | None:
         return self.rows.get(user_id)
 
     def by_username(self, username: str) -> User | None:
@@ -66,11 +67,52 @@ class FakeTasks:
         assert task.id is not None
         del self.rows[task.id]
 
+    def usage(self, user_id: int) -> tuple[int, int]:
+        mine = [t for t in self.rows.values() if t.user_id == user_id]
+        return (sum(not t.finished for t in mine),
+                sum(t.input_bytes + t.output_bytes for t in mine))  # fmt: skip
+
     def unfinished(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if not t.finished]
 
     def unnotified(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if t.finished and t.notified_revision < t.revision]
+
+
+class FakeThrottles:
+    def __init__(self) -> None:
+        self.rows: dict[str, Throttle] = {}
+
+    def get(self, key: str) -> Throttle | None:
+        return self.rows.get(key)
+
+    def many(self, keys: Sequence[str]) -> Sequence[Throttle]:
+        return [self.rows[k] for k in keys if k in self.rows]
+
+    def add(self, throttle: Throttle) -> None:
+        if throttle.key in self.rows:
+            raise Conflict("that already exists")
+        self.rows[throttle.key] = throttle
+
+    def clear(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.rows.pop(key, None)
+
+
+class FakeUploads:
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def use(self, upload_id: str, user_id: int, now: datetime) -> None:
+        if upload_id in self.ids:
+            raise Conflict("that already exists")
+        self.ids.add(upload_id)
+
+    def used(self, upload_id: str) -> bool:
+        return upload_id in self.ids
+
+    def forget(self, upload_id: str) -> None:
+        self.ids.discard(upload_id)
 
 
 class FakeUnitOfWork:
@@ -79,6 +121,8 @@ class FakeUnitOfWork:
     def __init__(self) -> None:
         self.users = FakeUsers()
         self.tasks = FakeTasks()
+        self.throttles = FakeThrottles()
+        self.uploads = FakeUploads()
         self.commits = 0
 
     def __enter__(self) -> Self:
@@ -99,9 +143,11 @@ class FakeBlobs:
         self.files: dict[str, bytes] = {}
         self.fail_puts = False
 
-    def put_file(self, key: str, path: Path, content_type: str) -> None:
+    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> None:
         if self.fail_puts:
             raise OSError("storage is down")
+        if if_absent and key in self.files:
+            raise FileExistsError(key)
         self.files[key] = path.read_bytes()
 
     def download_to(self, key: str, path: Path) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Self
 
 import pg8000.dbapi
-from sqlalchemy import Connection, Engine, create_engine, event, or_, select
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,7 +16,13 @@ from audioconv.adapters import orm
 from audioconv.config import Settings
 from audioconv.domain.errors import Conflict
 from audioconv.domain.model import Task, TaskStatus, User
-from audioconv.ports import TaskRepository, UserRepository
+from audioconv.domain.throttle import Throttle
+from audioconv.ports import (
+    TaskRepository,
+    ThrottleRepository,
+    UploadRepository,
+    UserRepository,
+)
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -102,8 +109,8 @@ class SqlUserRepository:
         with _conflicts(self.session):
             self.session.flush()
 
-    def get(self, user_id: int) -> User | None:
-        return self.session.get(User, user_id)
+    def get(self, user_id: int, *, for_update: bool = False) -> User | None:
+        return self.session.get(User, user_id, with_for_update=for_update or None)
 
     def by_username(self, username: str) -> User | None:
         return self.session.scalars(select(User).filter_by(username=username)).first()
@@ -154,6 +161,17 @@ class SqlTaskRepository:
     def delete(self, task: Task) -> None:
         self.session.delete(task)
 
+    def usage(self, user_id: int) -> tuple[int, int]:
+        t = orm.tasks.c
+        in_flight = t.status.in_((TaskStatus.UPLOADED, TaskStatus.PROCESSING))
+        row = self.session.execute(
+            select(
+                func.count().filter(in_flight),
+                func.coalesce(func.sum(t.input_bytes + t.output_bytes), 0),
+            ).where(t.user_id == user_id)
+        ).one()
+        return int(row[0]), int(row[1])
+
     def unfinished(self) -> Sequence[Task]:
         states = (TaskStatus.UPLOADED, TaskStatus.PROCESSING)
         return self.session.scalars(
@@ -170,11 +188,51 @@ class SqlTaskRepository:
         ).all()
 
 
+class SqlThrottleRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: str) -> Throttle | None:
+        return self.session.get(Throttle, key, with_for_update=True)
+
+    def many(self, keys: Sequence[str]) -> Sequence[Throttle]:
+        return self.session.scalars(select(Throttle).where(orm.throttles.c.key.in_(keys))).all()
+
+    def add(self, throttle: Throttle) -> None:
+        self.session.add(throttle)
+        with _conflicts(self.session):
+            self.session.flush()
+
+    def clear(self, keys: Sequence[str]) -> None:
+        self.session.execute(delete(orm.throttles).where(orm.throttles.c.key.in_(keys)))
+
+
+class SqlUploadRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def use(self, upload_id: str, user_id: int, now: datetime) -> None:
+        with _conflicts(self.session):
+            self.session.execute(
+                insert(orm.used_uploads).values(upload_id=upload_id, user_id=user_id, used_at=now)
+            )
+
+    def used(self, upload_id: str) -> bool:
+        column = orm.used_uploads.c.upload_id
+        return self.session.scalar(select(column).where(column == upload_id)) is not None
+
+    def forget(self, upload_id: str) -> None:
+        column = orm.used_uploads.c.upload_id
+        self.session.execute(delete(orm.used_uploads).where(column == upload_id))
+
+
 class SqlUnitOfWork:
     """A session per unit of work: never shared between threads or events."""
 
     users: UserRepository
     tasks: TaskRepository
+    throttles: ThrottleRepository
+    uploads: UploadRepository
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self.session_factory = session_factory
@@ -183,6 +241,8 @@ class SqlUnitOfWork:
         self.session = self.session_factory()
         self.users = SqlUserRepository(self.session)
         self.tasks = SqlTaskRepository(self.session)
+        self.throttles = SqlThrottleRepository(self.session)
+        self.uploads = SqlUploadRepository(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import google.auth.transport.requests
-from google.api_core.exceptions import NotFound
+from google.api_core.exceptions import NotFound, PreconditionFailed
 from google.auth.credentials import Credentials, Signing
 from google.cloud.storage import Blob, Client
 
@@ -34,9 +34,14 @@ class GcsBlobStore:
             raise ValueError(f"invalid blob key {key!r}")
         return self.bucket.blob(key, chunk_size=UPLOAD_CHUNK_BYTES)
 
-    def put_file(self, key: str, path: Path, content_type: str) -> None:
+    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> None:
         # Files over 8 MiB go up as a resumable upload, one chunk in memory at a time.
-        self._blob(key).upload_from_filename(str(path), content_type=content_type)
+        try:
+            self._blob(key).upload_from_filename(
+                str(path), content_type=content_type, if_generation_match=0 if if_absent else None
+            )
+        except PreconditionFailed:
+            raise FileExistsError(key) from None
 
     def download_to(self, key: str, path: Path) -> None:
         blob = self._blob(key)

@@ -32,7 +32,7 @@ class LocalBlobStore:
             raise ValueError(f"invalid blob key {key!r}")
         return path
 
-    def put_file(self, key: str, path: Path, content_type: str) -> None:
+    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> None:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Copy to a temporary name, then rename: readers never see half a file.
@@ -40,7 +40,11 @@ class LocalBlobStore:
         try:
             with os.fdopen(fd, "wb") as out, path.open("rb") as src:
                 shutil.copyfileobj(src, out, 1 << 20)
-            os.replace(tmp, dest)
+            if if_absent:
+                os.link(tmp, dest)  # fails if dest exists: one writer wins, atomically
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Enum,
@@ -23,6 +24,7 @@ from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 
 from audioconv.domain.model import Task, TaskStatus, User, as_utc
+from audioconv.domain.throttle import Throttle
 
 metadata = MetaData()
 
@@ -45,6 +47,8 @@ users = Table(
     Column("email", String(254), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # SQLite: AUTOINCREMENT, so the id of a deleted row is never given out again.
+    sqlite_autoincrement=True,
 )
 
 tasks = Table(
@@ -79,10 +83,34 @@ tasks = Table(
     Column("progress", Float, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("lease_expires_at", UtcDateTime()),
+    Column("claim_token", String(32)),
+    Column("input_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("output_bytes", BigInteger, nullable=False, server_default="0"),
     Column("notified_revision", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("input_key", name="uq_tasks_input_key"),
+    sqlite_autoincrement=True,
+)
+
+# Failed log-ins and sign-ups per key (client address, account), shared by every
+# process and instance: what the throttle decides on.
+throttles = Table(
+    "throttles",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("window_started_at", UtcDateTime(), nullable=False),
+    Column("blocked_until", UtcDateTime()),
+)
+
+# Direct-upload ids that have been used: a signed upload URL works once, for good.
+used_uploads = Table(
+    "used_uploads",
+    metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("used_at", UtcDateTime(), nullable=False),
 )
 
 mapper_registry = registry(metadata=metadata)
@@ -96,4 +124,5 @@ def start_mappers() -> None:
         return
     mapper_registry.map_imperatively(User, users)
     mapper_registry.map_imperatively(Task, tasks)
+    mapper_registry.map_imperatively(Throttle, throttles)
     _mapped = True

@@ -46,6 +46,16 @@ class UnsupportedMedia(AudioconvError):
     status = 415
 
 
+class TooManyRequests(AudioconvError):
+    """Slow down: try again in ``retry_after`` seconds (0: when something finishes)."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ConversionFailed(Exception):
     """ffmpeg could not convert this input: permanent, shown to the user as the reason."""
 

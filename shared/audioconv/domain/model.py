@@ -8,6 +8,7 @@ revision; work for an older revision is ignored.
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
@@ -71,6 +72,11 @@ class Task:
     progress: float = 0.0
     attempts: int = 0
     lease_expires_at: datetime | None = None
+    # Unique to the current claim: the fencing token every write of an attempt checks.
+    claim_token: str | None = None
+    # Stored sizes, for the owner's storage quota.
+    input_bytes: int = 0
+    output_bytes: int = 0
     notified_revision: int = 0
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
@@ -99,6 +105,7 @@ class Task:
             return Claim.BUSY
         self.status = TaskStatus.PROCESSING
         self.attempts += 1
+        self.claim_token = uuid.uuid4().hex
         self.progress = 0.0
         self.lease_expires_at = now + lease
         self.updated_at = now
@@ -108,15 +115,30 @@ class Task:
         self.lease_expires_at = now + lease
         self.progress = progress
 
+    def holds(self, revision: int, claim_token: str) -> bool:
+        """Whether the attempt that claimed ``revision`` with ``claim_token`` still runs it.
+
+        The token is unique to one claim, so no other attempt, and no row that reuses
+        numbers (an id, a revision, an attempt count), can ever match it.
+        """
+        return (
+            self.status is TaskStatus.PROCESSING
+            and self.revision == revision
+            and self.claim_token == claim_token
+        )
+
     def release(self, now: datetime) -> None:
         """Give a claimed task back (a transient failure): it is due again at once."""
         self.status = TaskStatus.UPLOADED
+        self.claim_token = None
         self.lease_expires_at = None
         self.updated_at = now
 
-    def succeed(self, output_key: str, probe: dict[str, Any], now: datetime) -> None:
+    def succeed(self, output_key: str, probe: dict[str, Any], size: int, now: datetime) -> None:
         self.status = TaskStatus.PROCESSED
+        self.claim_token = None
         self.output_key = output_key
+        self.output_bytes = size
         self.output_probe = probe
         self.error = None
         self.progress = 100.0
@@ -125,6 +147,7 @@ class Task:
 
     def fail(self, reason: str, now: datetime) -> None:
         self.status = TaskStatus.FAILED
+        self.claim_token = None
         self.error = reason
         self.lease_expires_at = None
         self.updated_at = now
@@ -139,7 +162,9 @@ class Task:
         self.revision += 1
         self.status = TaskStatus.UPLOADED
         self.output_key = None
+        self.output_bytes = 0
         self.output_probe = None
+        self.claim_token = None
         self.error = None
         self.progress = 0.0
         self.attempts = 0

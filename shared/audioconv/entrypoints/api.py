@@ -22,9 +22,11 @@ from audioconv.domain.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
 )
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.model import MAX_ID
+from audioconv.entrypoints.appengine import client_address
 from audioconv.entrypoints.web import (
     current_deps,
     json_body,
@@ -78,7 +80,10 @@ def _error(status: int, message: str) -> tuple[Response, int]:
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(AudioconvError)
     def _known(exc: AudioconvError) -> tuple[Response, int]:
-        return _error(exc.status, exc.message)
+        response, status = _error(exc.status, exc.message)
+        if isinstance(exc, TooManyRequests) and exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
@@ -121,6 +126,7 @@ def _register_routes(app: Flask) -> None:
             json_field(body, "email"),
             json_field(body, "password1"),
             json_field(body, "password2"),
+            client_address(),
         )
         return jsonify(id=user.id, token=auth.issue_token(current_deps(), user)), 201
 
@@ -128,7 +134,10 @@ def _register_routes(app: Flask) -> None:
     def login() -> Response:
         body = json_body()
         user = auth.login(
-            current_deps(), json_field(body, "username"), json_field(body, "password")
+            current_deps(),
+            json_field(body, "username"),
+            json_field(body, "password"),
+            client_address(),
         )
         return jsonify(token=auth.issue_token(current_deps(), user))
 

@@ -11,6 +11,10 @@ connection = context.config.attributes.get("connection")
 
 
 def run(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite" and not conn.in_transaction():
+        # Rebuilding a table drops it: with foreign keys on, dropping ``users`` would
+        # cascade to every task. SQLite ignores this pragma inside a transaction.
+        conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
     context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
-from audioconv.domain.model import Claim, Task, TaskStatus
+from audioconv.domain.model import Claim, Task
 from audioconv.domain.options import stored_options
 from audioconv.services.deps import Deps
 from audioconv.services.messages import TaskRef, publish_or_leave_to_sweep
@@ -29,21 +29,17 @@ class LeaseLost(Exception):
 class Claimed:
     """This worker's hold on one attempt at one revision of a task.
 
-    ``attempt`` is a fencing token: every write checks that the task is still
-    processing this revision under this attempt, so a worker whose lease ran
-    out can neither overwrite nor renew the attempt that took over from it.
+    ``token`` is the fencing token of the claim: every write checks that the task
+    is still processing this revision under this very claim, so an attempt whose
+    lease ran out, or whose task was deleted (and its id, in a database that
+    reuses ids, given to a new task), can neither renew nor write anything.
     """
 
     ref: TaskRef
-    attempt: int
+    token: str
 
     def holds(self, task: Task | None) -> bool:
-        return (
-            task is not None
-            and task.revision == self.ref.revision
-            and task.status is TaskStatus.PROCESSING
-            and task.attempts == self.attempt
-        )
+        return task is not None and task.holds(self.ref.revision, self.token)
 
 
 def convert(deps: Deps, ref: TaskRef) -> None:
@@ -69,10 +65,11 @@ def convert(deps: Deps, ref: TaskRef) -> None:
             uow.commit()
             publish_or_leave_to_sweep(deps, task, announce=True)
             return
+        assert task.claim_token is not None
         uow.commit()
-    held = Claimed(ref, task.attempts)
+    held = Claimed(ref, task.claim_token)
     try:
-        output_key, output_probe = _run(deps, task, held, lease)
+        output_key, output_probe, size = _run(deps, task, held, lease)
     except LeaseLost:
         log.warning("task %s: lease lost to another worker; this attempt stops", ref.task_id)
         return
@@ -83,11 +80,13 @@ def convert(deps: Deps, ref: TaskRef) -> None:
     except Exception:
         _finish(deps, held, lambda t: t.release(deps.clock()), announce=False)
         raise
-    if not _finish(deps, held, lambda t: t.succeed(output_key, output_probe, deps.clock())):
+    if not _finish(deps, held, lambda t: t.succeed(output_key, output_probe, size, deps.clock())):
         deps.blobs.delete(output_key)
 
 
-def _run(deps: Deps, task: Task, held: Claimed, lease: timedelta) -> tuple[str, dict[str, object]]:
+def _run(
+    deps: Deps, task: Task, held: Claimed, lease: timedelta
+) -> tuple[str, dict[str, object], int]:
     target = FORMATS[task.output_format]
     work = deps.settings.data_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -111,11 +110,12 @@ def _run(deps: Deps, task: Task, held: Claimed, lease: timedelta) -> tuple[str, 
         options = stored_options(task.options)
         deps.transcoder.convert(src, probe, dst, target.name, on_progress, options)
         output_probe = deps.transcoder.probe(dst, limits=False).as_dict()
-        # Each attempt writes its own key: a late attempt can never clobber another's output.
-        key = f"outputs/{task.id}/r{held.ref.revision}/a{held.attempt}/{task.output_name}"
+        # Each claim writes its own key: a late attempt can never clobber another's output.
+        key = f"outputs/{task.id}/r{held.ref.revision}/{held.token}/{task.output_name}"
         _heartbeat(deps, held, lease)
+        size = dst.stat().st_size
         deps.blobs.put_file(key, dst, target.mime_type)
-    return key, output_probe
+    return key, output_probe, size
 
 
 def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | None = None) -> None:

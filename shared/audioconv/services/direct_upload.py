@@ -26,6 +26,7 @@ from audioconv.services.deps import Deps
 from audioconv.services.messages import publish_or_leave_to_sweep
 from audioconv.services.tasks import (
     check_audio,
+    check_quota,
     checked_options,
     record_task,
     safe_file_name,
@@ -100,6 +101,8 @@ def start(
     """
     target = target_format(new_format)
     chosen = checked_options(options, target)
+    with deps.uow() as uow:  # the size is not known yet: checked again when it arrives
+        check_quota(deps, uow, user_id, 0)
     direct = DirectKey(user_id, uuid.uuid4().hex, target, safe_file_name(file_name), chosen)
     ttl = deps.settings.signed_url_ttl_seconds
     url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl)
@@ -121,12 +124,16 @@ def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:
 def receive(deps: Deps, key: str, body: IO[bytes]) -> int:
     """Store a PUT body under ``key`` and announce it as GCS would (the embedded mode).
 
-    Each upload URL works once: Conflict if its object, or the task it became, exists
-    (as ``x-goog-if-generation-match: 0`` makes Cloud Storage refuse the overwrite).
+    Each upload URL works once, for good: Conflict if its object exists or a task
+    was ever made of it. Concurrent PUTs of one URL may all stream, but only the
+    first to finish is stored (as ``x-goog-if-generation-match: 0`` makes Cloud
+    Storage refuse the others), so the file that is probed is the file that is kept.
     """
     direct = DirectKey.parse(key)
-    if deps.blobs.size(key) is not None or find(deps, direct.user_id, direct.upload_id):
-        raise Conflict("this upload URL has already been used; start a new upload")
+    used = Conflict("this upload URL has already been used; start a new upload")
+    with deps.uow() as uow:
+        if uow.uploads.used(direct.upload_id) or deps.blobs.size(key) is not None:
+            raise used
     limit = deps.settings.max_upload_bytes
     with tempfile.NamedTemporaryFile(prefix="audioconv-direct-") as tmp:
         size = 0
@@ -136,7 +143,10 @@ def receive(deps: Deps, key: str, body: IO[bytes]) -> int:
                 raise PayloadTooLarge.over(limit)
             tmp.write(chunk)
         tmp.flush()
-        deps.blobs.put_file(key, Path(tmp.name), CONTENT_TYPE)
+        try:
+            deps.blobs.put_file(key, Path(tmp.name), CONTENT_TYPE, if_absent=True)
+        except FileExistsError:
+            raise used from None
     attributes = {"eventType": "OBJECT_FINALIZE", "objectId": key, "bucketId": "local",
                   "payloadFormat": "JSON_API_V1"}  # fmt: skip
     data = {"name": key, "bucket": "local", "size": str(size)}
@@ -148,7 +158,11 @@ def receive(deps: Deps, key: str, body: IO[bytes]) -> int:
 
 
 def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
-    """Turn a finalized object into a task (once, however often it is announced)."""
+    """Turn a finalized object into a task (once, however often it is announced).
+
+    An upload id makes at most one task, ever: an object written again through
+    the same URL after its task was deleted is removed, not converted.
+    """
     try:
         direct = DirectKey.parse(str(data.get("name", "")))
     except ValueError:
@@ -158,16 +172,18 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
     with deps.uow() as uow:
         existing = uow.tasks.by_input_prefix(DirectKey.prefix(direct.user_id, direct.upload_id))
         owner = uow.users.get(direct.user_id)
+        used = uow.uploads.used(direct.upload_id)
     if existing is not None:
         if existing.input_probe is None:  # refused at upload: whatever came again goes too
             deps.blobs.delete(key)
         return existing
-    if owner is None:
+    if owner is None or used:
         deps.blobs.delete(key)
         return None
     size = deps.blobs.size(key)
     if size is None:  # deleted since: nothing to do
         return None
+    upload = direct.upload_id
     with tempfile.TemporaryDirectory(prefix="audioconv-") as tmp:
         path = Path(tmp) / "upload"
         try:
@@ -175,17 +191,17 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
                 raise PayloadTooLarge.over(deps.settings.max_upload_bytes)
             deps.blobs.download_to(key, path)
             probe = check_audio(deps, path)
-        except AudioconvError as exc:
+            task = record_task(deps, direct.user_id, key, direct.file_name,
+                               direct.output_format, probe, options=direct.options,
+                               size=size, upload_id=upload)  # fmt: skip
+        except Conflict:  # the same announcement, handled at the same time elsewhere
+            return find(deps, direct.user_id, upload)
+        except AudioconvError as exc:  # not audio, too large, over quota: a failed task
             deps.blobs.delete(key)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, None, error=exc.message,
-                               options=direct.options)  # fmt: skip
+                               options=direct.options, upload_id=upload)  # fmt: skip
             publish_or_leave_to_sweep(deps, task, announce=True)
             return task
-    try:
-        task = record_task(deps, direct.user_id, key, direct.file_name, direct.output_format,
-                           probe, options=direct.options)  # fmt: skip
-    except Conflict:  # the same announcement, handled at the same time elsewhere
-        return find(deps, direct.user_id, direct.upload_id)
     publish_or_leave_to_sweep(deps, task)
     return task

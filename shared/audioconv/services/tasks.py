@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from audioconv.domain.errors import Conflict, InvalidInput, NotFound, UnsupportedMedia
+from audioconv.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    UnsupportedMedia,
+)
 from audioconv.domain.formats import FORMATS, parse_format
 from audioconv.domain.model import Task, TaskStatus, valid_id
 from audioconv.domain.options import parse_options
@@ -62,12 +69,15 @@ def create_task(
     """Check the upload by its content, store it and the task, and request the conversion."""
     target = target_format(new_format)
     chosen = checked_options(options, target)
+    size = upload.stat().st_size
+    with deps.uow() as uow:  # before the work of probing and storing; checked again below
+        check_quota(deps, uow, user_id, size)
     probe = check_audio(deps, upload)
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream")
     try:
-        task = record_task(deps, user_id, key, name, target, probe, options=chosen)
+        task = record_task(deps, user_id, key, name, target, probe, options=chosen, size=size)
     except BaseException:
         deps.blobs.delete(key)
         raise
@@ -83,6 +93,22 @@ def check_audio(deps: Deps, path: Path) -> Probe:
     return probe
 
 
+def check_quota(deps: Deps, uow: UnitOfWork, user_id: int, size: int) -> None:
+    """TooManyRequests or PayloadTooLarge if one more task of ``size`` bytes is over quota."""
+    in_flight, stored = uow.tasks.usage(user_id)
+    most_tasks, most_bytes = deps.settings.quota_tasks_in_flight, deps.settings.quota_stored_bytes
+    if most_tasks and in_flight >= most_tasks:
+        raise TooManyRequests(
+            f"you have {in_flight} conversions waiting or running, the limit is {most_tasks}; "
+            "send more when some have finished"
+        )
+    if most_bytes and stored + size > most_bytes:
+        raise PayloadTooLarge(
+            f"your files would take {stored + size} bytes, over your storage quota of "
+            f"{most_bytes} bytes; delete some tasks first"
+        )
+
+
 def record_task(
     deps: Deps,
     user_id: int,
@@ -92,10 +118,20 @@ def record_task(
     probe: Probe | None,
     error: str | None = None,
     options: dict[str, Any] | None = None,
+    size: int = 0,
+    upload_id: str | None = None,
 ) -> Task:
-    """Insert the task for an input already stored under ``key`` (failed if ``error``)."""
+    """Insert the task for an input already stored under ``key`` (failed if ``error``).
+
+    Within the owner's quota (checked with the owner's row locked, so concurrent
+    uploads cannot both slip under it); a refused upload (``error``) stores nothing.
+    ``upload_id`` (a direct upload) is used up in the same transaction.
+    """
     now = deps.clock()
     with deps.uow() as uow:
+        if error is None:
+            uow.users.get(user_id, for_update=True)
+            check_quota(deps, uow, user_id, size)
         task = Task(
             user_id=user_id,
             file_name=name,
@@ -104,11 +140,14 @@ def record_task(
             input_key=key,
             input_probe=probe.as_dict() if probe else None,
             options=options,
+            input_bytes=size,
             created_at=now,
             updated_at=now,
         )
         if error:
             task.fail(error, now)
+        if upload_id is not None:
+            uow.uploads.use(upload_id, user_id, now)
         uow.tasks.add(task)
         uow.commit()
     return task

@@ -1,0 +1,22 @@
+"""What App Engine's front end vouches for, and only when running behind it."""
+
+from __future__ import annotations
+
+import os
+
+from flask import request
+
+
+def on_app_engine() -> bool:
+    """Whether this process runs on App Engine (its runtime sets GAE_ENV)."""
+    return bool(os.environ.get("GAE_ENV"))
+
+
+def client_address() -> str:
+    """The client's IP address: App Engine's front end sets X-Appengine-User-Ip and
+    strips it from outside requests; anywhere else a client could forge it."""
+    if on_app_engine():
+        vouched = request.headers.get("X-Appengine-User-Ip")
+        if vouched:
+            return vouched
+    return request.remote_addr or "unknown"
