@@ -79,6 +79,13 @@ def serve(settings: Settings | None = None) -> None:
     # Temporary files of conversions a previous run was killed in (we hold the lock).
     shutil.rmtree(settings.data_dir / "work", ignore_errors=True)
     migrate.upgrade()
+    # Files a killed run stored but never recorded; before serving, as nothing writes yet.
+    # (Its own dependencies: the server's are built in the worker process, after the fork.)
+    cleaner = bootstrap.build(settings)
+    try:
+        recovery.collect_garbage(cleaner)
+    finally:
+        cleaner.close()
     stop = threading.Event()
 
     def post_worker_init(worker: Any) -> None:

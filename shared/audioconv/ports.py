@@ -32,6 +32,9 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the blob; a missing blob is not an error."""
 
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix`` (on disk, unfinished writes' temporary files too)."""
+
     def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
         """A URL a client may PUT the blob to directly, sending ``content_type``."""
 
@@ -72,6 +75,9 @@ class TaskRepository(Protocol):
         """The task whose input key starts with ``prefix`` (direct uploads)."""
 
     def delete(self, task: Task) -> None: ...
+
+    def stored_keys(self) -> set[str]:
+        """Every input and output key a task refers to."""
 
     def usage(self, user_id: int) -> tuple[int, int]:
         """The user's tasks in flight (uploaded or processing) and stored bytes."""

@@ -255,3 +255,10 @@ def test_signed_put_url_needs_a_signer(gcs_client: Client, bucket: Bucket) -> No
     client = Client(project="test-project", credentials=TokenOnlyCredentials())
     with pytest.raises(RuntimeError, match="signing service account"):
         GcsBlobStore(bucket.name, client=client).signed_put_url("k", "audio/wav", 60)
+
+
+def test_keys_lists_by_prefix(store: GcsBlobStore, tmp_path: Path) -> None:
+    for key in ("outputs/1/a.mp3", "outputs/2/b.mp3", "uploads/c.wav"):
+        store.put_file(key, write(tmp_path / "f", b"x"), "audio/wav")
+    assert sorted(store.keys("outputs/")) == ["outputs/1/a.mp3", "outputs/2/b.mp3"]
+    assert len(list(store.keys(""))) >= 3

@@ -160,3 +160,18 @@ def test_inprocess_bus_skips_copies_of_a_message_still_pending() -> None:
     bus.shutdown(wait=True)
     revisions = [pubsub_message(e)[0]["revision"] for e in seen]
     assert revisions == [1, 2, 1]
+
+
+def test_local_blob_store_writes_if_absent_once_and_lists_keys(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    first, second = tmp_path / "1", tmp_path / "2"
+    first.write_bytes(b"first")
+    second.write_bytes(b"second")
+    store.put_file("up/a/x.wav", first, "audio/wav", if_absent=True)
+    with pytest.raises(FileExistsError):
+        store.put_file("up/a/x.wav", second, "audio/wav", if_absent=True)
+    with store.open_read("up/a/x.wav") as fh:
+        assert fh.read() == b"first"  # the refused write changed nothing, left nothing
+    store.put_file("out/y.mp3", second, "audio/mpeg")
+    assert list(store.keys("")) == ["out/y.mp3", "up/a/x.wav"]
+    assert list(store.keys("up/")) == ["up/a/x.wav"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Self
@@ -66,6 +66,9 @@ class FakeTasks:
     def delete(self, task: Task) -> None:
         assert task.id is not None
         del self.rows[task.id]
+
+    def stored_keys(self) -> set[str]:
+        return {k for t in self.rows.values() for k in (t.input_key, t.output_key) if k}
 
     def usage(self, user_id: int) -> tuple[int, int]:
         mine = [t for t in self.rows.values() if t.user_id == user_id]
@@ -164,6 +167,9 @@ class FakeBlobs:
 
     def delete(self, key: str) -> None:
         self.files.pop(key, None)
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        return iter(sorted(k for k in self.files if k.startswith(prefix)))
 
     def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
         return f"https://storage.test/{key}?ttl={ttl_seconds}"

@@ -261,6 +261,7 @@ def test_sweep_after_crash_reclaims_processing_and_unsent_mail(deps: Deps, uploa
     result = recovery.sweep(deps, reclaim=True)
     assert (result.conversions, result.notifications) == (1, 1)
     assert first.status is TaskStatus.UPLOADED
+    assert first.attempts == 0  # the server died, not the file: not counted as an attempt
     published: list[tuple[str, Any, Any]] = bus(deps).published
     assert {(t, d["taskId"]) for t, d, _ in published} == {
         (deps.settings.conversion_topic, first.id),
@@ -272,3 +273,22 @@ def test_task_output_name() -> None:
     task = Task(user_id=1, file_name="a.b.flac", input_format="flac", output_format="m4a",
                 input_key="k")  # fmt: skip
     assert task.output_name == "a.b.m4a"
+
+
+def test_collect_garbage_removes_only_what_no_task_refers_to(deps: Deps, upload: Path) -> None:
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    store, waiting = blobs(deps), f"direct-uploads/1/{'a' * 32}/mp3/w.wav"
+    orphans = ["uploads/x/orphan.mp3", "outputs/9/r1/t/o.ogg", "outputs/1/r1/.part-123"]
+    store.files.update(dict.fromkeys([*orphans, waiting], b""))
+    assert recovery.collect_garbage(deps) == 3
+    assert set(store.files) == {task.input_key, task.output_key, waiting}
+
+
+def test_reclaim_turns_an_unannounced_direct_upload_into_its_task(deps: Deps, upload: Path) -> None:
+    owner = user_id(deps)
+    key = f"direct-uploads/{owner}/{'b' * 32}/ogg/w.mp3"
+    blobs(deps).files[key] = upload.read_bytes()  # stored; its finalize event died with us
+    recovery.sweep(deps, reclaim=True)
+    (made,) = tasks.list_tasks(deps, owner, None, descending=False)
+    assert (made.input_key, made.status, made.output_format) == (key, TaskStatus.UPLOADED, "ogg")

@@ -161,6 +161,11 @@ class SqlTaskRepository:
     def delete(self, task: Task) -> None:
         self.session.delete(task)
 
+    def stored_keys(self) -> set[str]:
+        t = orm.tasks.c
+        rows = self.session.execute(select(t.input_key, t.output_key))
+        return {key for row in rows for key in row if key}
+
     def usage(self, user_id: int) -> tuple[int, int]:
         t = orm.tasks.c
         in_flight = t.status.in_((TaskStatus.UPLOADED, TaskStatus.PROCESSING))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any, cast
@@ -62,6 +63,10 @@ class GcsBlobStore:
     def size(self, key: str) -> int | None:
         blob = self.bucket.get_blob(self._blob(key).name)
         return None if blob is None else cast(int, blob.size)
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        for blob in self.bucket.list_blobs(prefix=prefix):
+            yield str(blob.name)
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(NotFound):

@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -76,6 +77,12 @@ class LocalBlobStore:
                 parent.rmdir()
             except OSError:
                 break
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        for path in sorted(self.root.rglob("*")):
+            key = path.relative_to(self.root).as_posix()
+            if path.is_file() and key.startswith(prefix):
+                yield key
 
     def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
         """A URL of the embedded API that accepts one PUT of ``key`` for ``ttl_seconds``."""

@@ -134,6 +134,12 @@ class Task:
         self.lease_expires_at = None
         self.updated_at = now
 
+    def interrupted(self, now: datetime) -> None:
+        """Give back a task whose process died (the embedded start-up): due again at once,
+        and that attempt is not counted against the task, since the file was not at fault."""
+        self.release(now)
+        self.attempts = max(0, self.attempts - 1)
+
     def succeed(self, output_key: str, probe: dict[str, Any], size: int, now: datetime) -> None:
         self.status = TaskStatus.PROCESSED
         self.claim_token = None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from audioconv.domain.model import TaskStatus, as_utc
+from audioconv.services import direct_upload
 from audioconv.services.deps import Deps
 from audioconv.services.messages import publish_or_leave_to_sweep
 
@@ -36,13 +37,15 @@ def sweep(deps: Deps, grace_seconds: float = 60, reclaim: bool = False) -> Sweep
         due = []
         for task in uow.tasks.unfinished():
             if reclaim and task.status is TaskStatus.PROCESSING:
-                task.release(now)
+                task.interrupted(now)
             if task.is_due(now) and (reclaim or as_utc(task.updated_at) <= cutoff):
                 due.append(task)
         unnotified = [
             t for t in uow.tasks.unnotified() if reclaim or as_utc(t.updated_at) <= cutoff
         ]
         uow.commit()
+    if reclaim:
+        _finalize_unannounced_uploads(deps)
     for task in due:
         publish_or_leave_to_sweep(deps, task)
     for task in unnotified:
@@ -50,3 +53,36 @@ def sweep(deps: Deps, grace_seconds: float = 60, reclaim: bool = False) -> Sweep
     if due or unnotified:
         log.info("sweep republished %d conversions, %d notifications", len(due), len(unnotified))
     return SweepResult(len(due), len(unnotified))
+
+
+def _finalize_unannounced_uploads(deps: Deps) -> None:
+    """Direct uploads stored but never made into tasks (the process died before its
+    finalize event was handled): handle them now, as the event would have."""
+    with deps.uow() as uow:
+        known = uow.tasks.stored_keys()
+    for key in deps.blobs.keys(direct_upload.PREFIX):
+        if key not in known:
+            direct_upload.finalize(deps, {"name": key})
+
+
+def collect_garbage(deps: Deps) -> int:
+    """Delete stored files no task refers to; returns how many.
+
+    A crash can leave them: between storing an upload and recording its task, between
+    storing an output and recording it, or in the middle of a write (temporary files).
+    Only safe while nothing else writes (the embedded server at start-up, holding the
+    data folder's lock, before it serves): a file being uploaded has no task yet.
+    Direct uploads waiting for their task are kept (the start-up sweep handles them).
+    """
+    with deps.uow() as uow:
+        known = uow.tasks.stored_keys()
+    removed = 0
+    for key in list(deps.blobs.keys("")):
+        unfinished_write = key.rsplit("/", 1)[-1].startswith(".part-")
+        waiting = key.startswith(direct_upload.PREFIX) and not unfinished_write
+        if key not in known and not waiting:
+            deps.blobs.delete(key)
+            removed += 1
+    if removed:
+        log.info("removed %d stored files no task refers to", removed)
+    return removed
