@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from cloudevents.http import CloudEvent
+from sqlalchemy import Engine
 
 from audioconv.adapters.database import SqlUnitOfWork, make_engine, session_factory
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
+from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
 from audioconv.config import Settings
 from audioconv.ports import BlobStore, EventBus, Mailer
 from audioconv.services.deps import Deps
@@ -19,7 +25,7 @@ def build(settings: Settings | None = None) -> Deps:
     settings = settings or Settings()
     engine = make_engine(settings)
     sessions = session_factory(engine)
-    bus = _bus(settings)
+    bus = _bus(settings, engine)
     transcoder = FfmpegTranscoder(
         settings.ffmpeg_path,
         settings.ffprobe_path,
@@ -58,18 +64,32 @@ def _blobs(settings: Settings) -> BlobStore:
     )
 
 
-def _bus(settings: Settings) -> EventBus:
+def _bus(settings: Settings, engine: Engine) -> EventBus:
     if settings.event_backend == "pubsub":
         from audioconv.adapters.pubsub_bus import PubSubBus
 
         return PubSubBus(settings.gcp_project)
+    if settings.event_backend == "queue":
+        return SqlQueueBus(engine)
     from audioconv.adapters.inprocess_bus import InProcessBus
-    from audioconv.entrypoints import events
 
     bus = InProcessBus(max_attempts=settings.max_attempts)
-    bus.subscribe(settings.conversion_topic, events.handle_conversion, settings.conversion_slots)
-    bus.subscribe(settings.finished_topic, events.handle_finished, 2)
+    _subscribe(bus, settings)
     return bus
+
+
+class _Subscriber(Protocol):
+    def subscribe(self, topic: str, handler: Callable[[CloudEvent], None], workers: int) -> None:
+        """Deliver ``topic``'s messages to ``handler`` on ``workers`` threads."""
+
+
+def _subscribe(subscriber: _Subscriber, settings: Settings) -> None:
+    """The worker's and the notifier's handlers, on the embedded mode's bus or queue."""
+    from audioconv.entrypoints import events
+
+    slots = settings.conversion_slots
+    subscriber.subscribe(settings.conversion_topic, events.handle_conversion, slots)
+    subscriber.subscribe(settings.finished_topic, events.handle_finished, 2)
 
 
 def _mailer(settings: Settings) -> Mailer:
@@ -87,6 +107,23 @@ def _mailer(settings: Settings) -> Mailer:
     if settings.mail_backend == "console":
         return mail.ConsoleMailer(settings.mail_from)
     return mail.FolderMailer(settings.data_dir / "mail", settings.mail_from)
+
+
+def queue_consumer(settings: Settings, deps: Deps) -> SqlQueueConsumer:
+    """The consumer of the embedded queue (the worker process), subscribed to the handlers.
+
+    It is stopped with ``deps``: after the ffmpeg children, before the database.
+    """
+    from audioconv.entrypoints import events
+
+    assert isinstance(deps.bus, SqlQueueBus)
+    consumer = SqlQueueConsumer(deps.bus.engine, max_attempts=settings.max_attempts)
+    consumer.subscribe(
+        settings.conversion_topic, events.handle_conversion, settings.conversion_slots
+    )
+    consumer.subscribe(settings.finished_topic, events.handle_finished, 2)
+    deps.on_close.insert(1, consumer.shutdown)
+    return consumer
 
 
 def deps() -> Deps:

@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     blob_backend: Literal["local", "gcs"] = "local"
     gcs_bucket: str = ""
 
-    event_backend: Literal["inprocess", "pubsub"] = "inprocess"
+    # inprocess: one process does everything (tests, simple embedding); queue: a table
+    # in the database carries messages between the API processes and the worker
+    # process (what `audioconv serve` runs); pubsub: Google Cloud.
+    event_backend: Literal["inprocess", "queue", "pubsub"] = "inprocess"
     gcp_project: str = ""
     conversion_topic: str = "audioconv-conversion-requests"
     finished_topic: str = "audioconv-conversion-finished"
@@ -62,6 +65,8 @@ class Settings(BaseSettings):
     ffprobe_path: str = ""
     # Conversions running at once in the embedded mode; 0 means one per CPU core.
     max_concurrent_conversions: int = 0
+    # API processes of `audioconv serve`; 0 means one per CPU core.
+    api_workers: int = 0
     # Nice level of ffmpeg children, so the API stays responsive under load.
     ffmpeg_nice: int = 10
     max_upload_bytes: int = 2 * 1024**3

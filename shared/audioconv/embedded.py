@@ -1,18 +1,32 @@
-"""The embedded default: API, worker and notifier in one process tree, no cloud.
+"""The embedded default: API, worker and notifier as a small process tree, no cloud.
 
-gunicorn serves the API from one worker process; inside it the in-process bus
-runs conversions on a pool as wide as the machine has cores, and a sweeper
-republishes whatever the database says is still due (at start-up, every task a
-dead process left behind; then every half minute, anything whose message was lost).
+``audioconv serve`` is a supervisor. It holds the data folder's lock, migrates
+the database, removes what a killed run left half-stored, then runs two
+children and restarts either if it dies:
+
+- ``api``: gunicorn with one process per core (``api_workers``), each publishing
+  conversion requests into the database's message queue;
+- ``worker``: one process for the machine that consumes the queue with a
+  bounded pool (``max_concurrent_conversions``), runs ffmpeg at the lowest CPU
+  priority, sends the notifications, and sweeps: at start-up it gives back every
+  task a dead process left behind, then every half minute it republishes
+  whatever the database says is still due.
+
+The database is the record of what is due, so any process may die at any moment.
 """
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import logging
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import threading
+import time
 from typing import IO, Any
 
 from gunicorn.app.base import BaseApplication
@@ -23,6 +37,7 @@ from audioconv.services import recovery
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 30.0
+CHILDREN = ("api", "worker")
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -70,31 +85,19 @@ def start_background(stop: threading.Event) -> threading.Thread:
     return thread
 
 
-def serve(settings: Settings | None = None) -> None:
-    settings = settings or Settings()
+def _logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    lock = _lock_data_dir(settings)
-    # Temporary files of conversions a previous run was killed in (we hold the lock).
-    shutil.rmtree(settings.data_dir / "work", ignore_errors=True)
-    migrate.upgrade()
-    # Files a killed run stored but never recorded; before serving, as nothing writes yet.
-    # (Its own dependencies: the server's are built in the worker process, after the fork.)
-    cleaner = bootstrap.build(settings)
-    try:
-        recovery.collect_garbage(cleaner)
-    finally:
-        cleaner.close()
-    stop = threading.Event()
 
-    def post_worker_init(worker: Any) -> None:
-        start_background(stop)
+
+# --- the children --------------------------------------------------------------------
+
+
+def run_api(settings: Settings) -> None:
+    """The HTTP API: gunicorn, one process per core, threads for slow clients."""
 
     def worker_exit(server: Any, worker: Any) -> None:
-        # Kills running ffmpeg children (their tasks are released, not failed), waits
-        # for the bus's threads to let go, and closes the database pool.
-        stop.set()
         bootstrap.deps().close()
 
     def when_ready(server: Any) -> None:
@@ -103,16 +106,97 @@ def serve(settings: Settings | None = None) -> None:
     _Server(
         {
             "bind": f"0.0.0.0:{settings.port}",
-            "workers": 1,
+            "workers": settings.api_workers or (os.cpu_count() or 1),
             "worker_class": "gthread",
-            "threads": 16,
+            "threads": 8,
             "timeout": 120,
             "graceful_timeout": 10,
-            "post_worker_init": post_worker_init,
             "worker_exit": worker_exit,
             "when_ready": when_ready,
             "accesslog": "-",
             "control_socket_disable": True,
         }
     ).run()
+
+
+def run_worker(settings: Settings) -> None:
+    """Conversions and notifications from the queue, and the sweeper, until SIGTERM."""
+    deps = bootstrap.build(settings)
+    bootstrap.install(deps)
+    consumer = bootstrap.queue_consumer(settings, deps)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    consumer.start()
+    sweeper = start_background(stop)
+    stop.wait()
+    # Kills running ffmpeg children (their tasks are released, their messages come
+    # back), lets the consumer's threads finish, and closes the database pool.
+    deps.close()
+    sweeper.join(timeout=5)
+
+
+# --- the supervisor ------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the supervisor dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _spawn(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    preexec = _die_with_parent if sys.platform == "linux" else None
+    args = [sys.executable, "-m", "audioconv.embedded", name]
+    return subprocess.Popen(args, env=env, preexec_fn=preexec)
+
+
+def serve(settings: Settings | None = None) -> None:
+    """Run the process tree until SIGINT or SIGTERM; restart a child that dies."""
+    settings = settings or Settings()
+    _logging()
+    lock = _lock_data_dir(settings)
+    # Temporary files of conversions a previous run was killed in (we hold the lock).
+    shutil.rmtree(settings.data_dir / "work", ignore_errors=True)
+    migrate.upgrade()
+    # Files a killed run stored but never recorded; before serving, as nothing writes yet.
+    cleaner = bootstrap.build(settings)
+    try:
+        recovery.collect_garbage(cleaner)
+    finally:
+        cleaner.close()
+
+    env = dict(os.environ)
+    if settings.event_backend == "inprocess":  # across processes: the database queue
+        env["AUDIOCONV_EVENT_BACKEND"] = "queue"
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    children = {name: _spawn(name, env) for name in CHILDREN}
+    while not stopping.wait(0.5):
+        for name, proc in children.items():
+            if proc.poll() is not None:
+                log.error("the %s process exited with %s; restarting it", name, proc.returncode)
+                time.sleep(1.0)
+                children[name] = _spawn(name, env)
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in children.values():
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     lock.close()
+
+
+def main(argv: list[str]) -> None:
+    """Entry point of the children: ``python -m audioconv.embedded api|worker``."""
+    _logging()
+    settings = Settings()
+    {"api": run_api, "worker": run_worker}[argv[0]](settings)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -31,6 +31,11 @@ def test_sign_up_upload_convert_download_and_mail(tmp_path: Path) -> None:
         task = api.wait(created["id"])
         assert task["status"] == "processed", task
         out = api.download(task["links"]["converted"], tmp_path / "song.mp3")
+        mails = tmp_path / "data" / "mail"
+        deadline = time.monotonic() + 30  # the notifier runs just after the conversion
+        while not list(mails.glob("*.eml")):
+            assert time.monotonic() < deadline, "no mail arrived"
+            time.sleep(0.1)
     info = probe(out)
     assert info["format"]["format_name"] == "mp3"
     assert info["streams"][0]["codec_name"] == "mp3"

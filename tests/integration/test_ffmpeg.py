@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
-from audioconv.domain.errors import UnsupportedMedia
+from audioconv.domain.errors import ConversionFailed, UnsupportedMedia
 from audioconv.domain.formats import FORMATS
 from tests.support.audio import decoded_duration, make_audio, probe
+from tests.support.procs import fake_ffmpeg
 
 SECONDS = 1.5
 ENCODE_ARGS = {
@@ -87,3 +89,17 @@ def test_env_may_point_at_another_binary(tmp_path: Path) -> None:
     fake.chmod(0o755)
     with pytest.raises(UnsupportedMedia, match="custom ffprobe says no"):
         FfmpegTranscoder(ffprobe_path=str(fake)).probe(tmp_path / "x")
+
+
+@pytest.mark.skipif(shutil.which("chrt") is None, reason="needs util-linux chrt")
+def test_conversions_run_at_the_idle_cpu_priority(tmp_path: Path) -> None:
+    """ffmpeg converts under SCHED_IDLE: it only gets CPU time the API does not want."""
+    src = make_audio(tmp_path / "a.wav", 0.5)
+    seen = tmp_path / "policy.txt"
+    real = FfmpegTranscoder()
+    script = fake_ffmpeg(tmp_path, f"chrt -p $$ > {seen}; exit 1")
+    with pytest.raises(ConversionFailed):
+        FfmpegTranscoder(script, real.ffprobe).convert(
+            src, real.probe(src), tmp_path / "o.mp3", "mp3", lambda _: None
+        )
+    assert "SCHED_IDLE" in seen.read_text()

@@ -80,14 +80,16 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    """Take SQLite's write lock when a transaction starts.
+    """Take SQLite's write lock when a transaction starts, unless it only reads.
 
     SQLite ignores SELECT ... FOR UPDATE, and the sqlite3 module starts no
     transaction on a read, so two workers could both read a task as due and both
     claim it. BEGIN IMMEDIATE makes read-then-write units of work take turns
-    (short ones: files never move inside a transaction).
+    (short ones: files never move inside a transaction). Work marked
+    ``readonly`` (execution option) reads a WAL snapshot beside the writer.
     """
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    readonly = conn.get_execution_options().get("readonly", False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -61,6 +62,8 @@ def wheel_binaries() -> tuple[str, str]:
 # util-linux prlimit and coreutils nice: present wherever Debian or Ubuntu is.
 _TOOLS = (shutil.which("prlimit"), shutil.which("nice"))
 _LIMIT_TOOLS: tuple[str, str] | None = (_TOOLS[0], _TOOLS[1]) if _TOOLS[0] and _TOOLS[1] else None
+# util-linux chrt: conversions run under SCHED_IDLE (only on CPU time nothing else wants).
+_CHRT = shutil.which("chrt") if sys.platform == "linux" else None
 
 
 class FfmpegTranscoder:
@@ -134,8 +137,11 @@ class FfmpegTranscoder:
             except subprocess.TimeoutExpired:
                 log.warning("ffmpeg child %s did not end after SIGKILL", proc.pid)
 
-    def _confine(self, cmd: list[str], cpu_seconds: float) -> dict[str, Any]:
+    def _confine(self, cmd: list[str], cpu_seconds: float, idle: bool = False) -> dict[str, Any]:
         """Popen arguments that run ``cmd`` at lower priority with CPU and memory limits.
+
+        ``idle`` (conversions) runs it under Linux's SCHED_IDLE where ``chrt`` exists,
+        so the API is never slowed by conversions; elsewhere at ``nice``.
 
         The limits are set by util-linux ``prlimit`` and coreutils ``nice`` exec'ing
         into the command, so nothing runs in the forked child of this multi-threaded
@@ -147,6 +153,8 @@ class FfmpegTranscoder:
         if _LIMIT_TOOLS:
             limits = [f"--cpu={cpu}:{cpu + 5}"] + ([f"--as={memory}"] if memory > 0 else [])
             prefix = [_LIMIT_TOOLS[0], *limits, "--", _LIMIT_TOOLS[1], "-n", str(self.nice)]
+            if idle and _CHRT:
+                prefix += [_CHRT, "--idle", "0"]
             return {"args": [*prefix, *cmd]}
 
         def apply() -> None:
@@ -323,7 +331,7 @@ class FfmpegTranscoder:
         limit = self.wall_floor + duration * 2
         cpu_limit = math.ceil(self.cpu_floor + duration * self.cpu_per_second)
         with self._child(
-            **self._confine(cmd, cpu_limit),
+            **self._confine(cmd, cpu_limit, idle=True),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -113,6 +113,23 @@ used_uploads = Table(
     Column("used_at", UtcDateTime(), nullable=False),
 )
 
+# The embedded mode's event queue (adapters/sql_queue.py): one row per message.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(32), nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("dedupe_key", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("available_at", UtcDateTime(), nullable=False, index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("topic", "dedupe_key", name="uq_messages_topic_dedupe_key"),
+    sqlite_autoincrement=True,
+)
+
 mapper_registry = registry(metadata=metadata)
 _mapped = False
 

@@ -1,0 +1,213 @@
+"""An event bus in a database table, for the embedded mode's process tree.
+
+The API processes publish by inserting a row; one worker process consumes the
+rows and delivers each as the very CloudEvent a Pub/Sub push makes, to the very
+same handlers. Like a Pub/Sub subscription it is at-least-once: a delivered row
+is hidden for a visibility timeout that is extended while its handler runs,
+deleted when the handler returns (ack), and shown again after a back-off when it
+raises (nack); a row whose process died comes back when its timeout runs out.
+Identical messages still queued are stored once, so republishing (the sweep) is
+cheap even with a long backlog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from cloudevents.http import CloudEvent
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from audioconv.adapters.inprocess_bus import pubsub_cloud_event
+from audioconv.adapters.orm import messages
+from audioconv.domain.model import utcnow
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[CloudEvent], None]
+
+
+def _dedupe_key(topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
+    body = json.dumps([topic, data, attributes], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class SqlQueueBus:
+    """Publishes into the ``messages`` table (any process; the worker consumes)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = {"sqlite": sqlite, "postgresql": postgresql}[engine.dialect.name]
+        self._insert = dialect.insert
+
+    def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
+        """Queue the message (durably, once committed); a copy still queued is kept once."""
+        message_id = uuid.uuid4().hex
+        row = {
+            "message_id": message_id, "topic": topic, "data": data, "attributes": attributes,
+            "dedupe_key": _dedupe_key(topic, data, attributes), "attempts": 0,
+            "available_at": utcnow(), "created_at": utcnow(),
+        }  # fmt: skip
+        statement = self._insert(messages).values(row).on_conflict_do_nothing()
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+        return message_id
+
+
+@dataclass
+class _Subscription:
+    handler: Handler
+    pool: ThreadPoolExecutor
+    slots: int
+    busy: int = 0
+
+
+class SqlQueueConsumer:
+    """Delivers queued messages to handlers, on a bounded thread pool per topic."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        max_attempts: int = 5,
+        backoff_seconds: float = 2.0,
+        visibility_seconds: float = 60.0,
+        poll_seconds: float = 0.1,
+    ) -> None:
+        self.engine = engine
+        self.max_attempts = max_attempts
+        self.backoff = backoff_seconds
+        self.visibility = timedelta(seconds=visibility_seconds)
+        self.poll_seconds = poll_seconds
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._in_flight: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def subscribe(self, topic: str, handler: Handler, workers: int) -> None:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"queue-{topic}")
+        self._subscriptions[topic] = _Subscription(handler, pool, workers)
+
+    def start(self) -> None:
+        for name, loop in (("queue-poll", self._poll_loop), ("queue-lease", self._lease_loop)):
+            thread = threading.Thread(target=loop, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop taking messages; with ``wait``, let running handlers finish."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        for sub in self._subscriptions.values():
+            sub.pool.shutdown(wait=wait, cancel_futures=True)
+
+    # --- taking and settling messages ---------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            taken = 0
+            try:
+                for topic, sub in self._subscriptions.items():
+                    taken += self._take(topic, sub)
+            except Exception:
+                log.exception("reading the queue failed; trying again")
+                self._stop.wait(1.0)
+            if not taken:
+                self._stop.wait(self.poll_seconds)
+
+    def _take(self, topic: str, sub: _Subscription) -> int:
+        with self._lock:
+            free = sub.slots - sub.busy
+        if free <= 0:
+            return 0
+        now = utcnow()
+        due = (messages.c.topic == topic) & (messages.c.available_at <= now)
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            if conn.execute(select(messages.c.id).where(due).limit(1)).first() is None:
+                return 0  # the common case, without taking SQLite's write lock
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(messages).where(due).order_by(messages.c.id).limit(free)
+                .with_for_update(skip_locked=True)
+            ).all()  # fmt: skip
+            ids = [row.id for row in rows]
+            conn.execute(
+                update(messages).where(messages.c.id.in_(ids))
+                .values(available_at=now + self.visibility, attempts=messages.c.attempts + 1)
+            )  # fmt: skip
+        with self._lock:
+            sub.busy += len(rows)
+            self._in_flight.update(ids)
+        for row in rows:
+            event = pubsub_cloud_event(topic, row.data, row.attributes, row.message_id)
+            sub.pool.submit(self._deliver, sub, row.id, row.attempts + 1, event)
+        return len(rows)
+
+    def _deliver(self, sub: _Subscription, row_id: int, attempt: int, event: CloudEvent) -> None:
+        try:
+            sub.handler(event)
+        except Exception:
+            self._nack(row_id, attempt, event)
+        else:
+            self._settle(row_id, delete(messages))
+        finally:
+            with self._lock:
+                sub.busy -= 1
+                self._in_flight.discard(row_id)
+
+    def _nack(self, row_id: int, attempt: int, event: CloudEvent) -> None:
+        if attempt >= self.max_attempts:
+            log.exception("message %s failed %d times; left to the sweep", event["id"], attempt)
+            self._settle(row_id, delete(messages))
+            return
+        delay = self.backoff * 2 ** (attempt - 1)
+        log.warning("message %s failed (attempt %d); retrying in %.0fs",
+                    event["id"], attempt, delay, exc_info=True)  # fmt: skip
+        later = utcnow() + timedelta(seconds=delay)
+        self._settle(row_id, update(messages).values(available_at=later))
+
+    def _settle(self, row_id: int, statement: Any) -> None:
+        """Ack or nack one row; if the database is away, its visibility timeout redelivers it."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement.where(messages.c.id == row_id))
+        except Exception:
+            log.exception("settling queued message %s failed; it will be redelivered", row_id)
+
+    def _lease_loop(self) -> None:
+        """Keep the rows being handled hidden, as Pub/Sub clients extend ack deadlines."""
+        interval = self.visibility.total_seconds() / 3
+        while not self._stop.wait(interval):
+            with self._lock:
+                ids: Sequence[int] = sorted(self._in_flight)
+            if not ids:
+                continue
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(messages).where(messages.c.id.in_(ids))
+                        .values(available_at=utcnow() + self.visibility)
+                    )  # fmt: skip
+            except Exception:
+                log.exception("extending queued messages failed")
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Whether every message was handled within ``timeout`` seconds (tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.engine.connect().execution_options(readonly=True) as conn:
+                if conn.execute(select(messages.c.id).limit(1)).first() is None:
+                    return True
+            time.sleep(0.05)
+        return False

@@ -1,0 +1,144 @@
+"""The embedded mode's message queue on SQLite and PostgreSQL: delivery, deduplication,
+retries, bounded concurrency and redelivery of what a dead consumer held."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cloudevents.http import CloudEvent
+from sqlalchemy import Engine, create_engine, func, select
+
+from audioconv.adapters.database import make_engine
+from audioconv.adapters.orm import messages
+from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
+from audioconv.config import Settings
+from audioconv.entrypoints.events import pubsub_message
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    built = make_engine(settings) if settings.resolved_database_url.startswith("sqlite") else (
+        create_engine(settings.resolved_database_url))  # fmt: skip
+    yield built
+    built.dispose()
+
+
+def _rows(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(messages)).scalar_one())
+
+
+def _consumer(engine: Engine, **kwargs: Any) -> SqlQueueConsumer:
+    return SqlQueueConsumer(engine, poll_seconds=0.01, backoff_seconds=0.05, **kwargs)
+
+
+def _wait(condition: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_delivers_the_pubsub_cloud_event_once_and_acks(engine: Engine) -> None:
+    got: list[tuple[dict[str, Any], dict[str, str]]] = []
+    consumer = _consumer(engine)
+    consumer.subscribe("topic-a", lambda event: got.append(pubsub_message(event)), 2)
+    bus = SqlQueueBus(engine)
+    bus.publish("topic-a", {"taskId": 1, "revision": 1}, {"taskId": "1"})
+    bus.publish("topic-a", {"taskId": 1, "revision": 1}, {"taskId": "1"})  # a copy: kept once
+    assert _rows(engine) == 1
+    consumer.start()
+    try:
+        assert consumer.wait_idle(10)
+    finally:
+        consumer.shutdown()
+    assert got == [({"taskId": 1, "revision": 1}, {"taskId": "1"})]
+    assert _rows(engine) == 0
+
+
+def test_a_failing_handler_is_retried_then_left_to_the_sweep(engine: Engine) -> None:
+    calls: list[str] = []
+
+    def flaky(event: CloudEvent) -> None:
+        calls.append(event["id"])
+        if len(calls) < 3:
+            raise ConnectionError("not yet")
+
+    consumer = _consumer(engine, max_attempts=5)
+    consumer.subscribe("topic-b", flaky, 1)
+    SqlQueueBus(engine).publish("topic-b", {"n": 1}, {})
+    consumer.start()
+    try:
+        assert consumer.wait_idle(10)
+        assert len(calls) == 3 and len(set(calls)) == 1  # the same message each time
+
+        def broken(event: CloudEvent) -> None:
+            raise ConnectionError("never")
+
+        consumer._subscriptions["topic-b"].handler = broken
+        SqlQueueBus(engine).publish("topic-b", {"n": 2}, {})
+        assert consumer.wait_idle(10)  # given up after max_attempts: the row is gone
+    finally:
+        consumer.shutdown()
+
+
+def test_no_more_handlers_run_at_once_than_the_topic_has_slots(engine: Engine) -> None:
+    running, most, release = [0], [0], threading.Event()
+    lock = threading.Lock()
+
+    def slow(event: CloudEvent) -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(10)
+        with lock:
+            running[0] -= 1
+
+    consumer = _consumer(engine)
+    consumer.subscribe("topic-c", slow, 2)
+    bus = SqlQueueBus(engine)
+    for n in range(5):
+        bus.publish("topic-c", {"n": n}, {})
+    consumer.start()
+    try:
+        _wait(lambda: running[0] == 2)
+        time.sleep(0.2)
+        assert most[0] == 2 and _rows(engine) == 5  # three wait, two are held
+        release.set()
+        assert consumer.wait_idle(10)
+    finally:
+        release.set()
+        consumer.shutdown()
+    assert most[0] == 2
+
+
+def test_what_a_dead_consumer_held_comes_back_after_its_visibility_timeout(
+    engine: Engine,
+) -> None:
+    held, release, second = threading.Event(), threading.Event(), []
+    dead = _consumer(engine, visibility_seconds=0.6)
+
+    def hang(event: CloudEvent) -> None:
+        held.set()
+        release.wait(10)
+
+    dead.subscribe("topic-d", hang, 1)
+    SqlQueueBus(engine).publish("topic-d", {"n": 1}, {})
+    dead.start()
+    try:
+        assert held.wait(10)
+        dead._stop.set()  # it stops taking and extending, as if its process had died
+        alive = _consumer(engine, visibility_seconds=0.6)
+        alive.subscribe("topic-d", lambda event: second.append(event["id"]), 1)
+        alive.start()
+        try:
+            _wait(lambda: bool(second))
+        finally:
+            alive.shutdown()
+    finally:
+        release.set()
+        dead.shutdown()
