@@ -33,7 +33,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still booting
             time.sleep(0.1)
     raise AssertionError(f"{url} did not come up:\n{log.read_text()}")
 

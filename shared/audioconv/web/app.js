@@ -189,7 +189,7 @@
     const opts = fmt.options;
     if (opts.quality) {
       box.append(optionField("opt-quality", "Quality",
-        choiceSelect("opt-quality", "quality", `${opts.quality.default} (default)`,
+        choiceSelect("opt-quality", "quality", opts.quality.default,
           opts.quality.values.filter((q) => q !== opts.quality.default), (q) => q)));
     }
     if (opts.bitrate) {
