@@ -1,10 +1,14 @@
-"""``audioconv serve | migrate | sweep``."""
+"""``audioconv``: run the service (serve, migrate, sweep) or use one as a client
+(login, signup, logout, convert, tasks, get, rm)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import sys
+
+from audioconv.client import commands as client
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -13,7 +17,10 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("serve", help="run the embedded server (API, worker, notifier) on $PORT")
     sub.add_parser("migrate", help="apply database migrations to the configured database")
     sub.add_parser("sweep", help="republish tasks that are still due (safe to run any time)")
+    client.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command in client.COMMANDS:
+        sys.exit(client.run(args))
     logging.basicConfig(level=logging.INFO)
     if args.command == "serve":
         from audioconv.embedded import serve
