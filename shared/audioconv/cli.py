@@ -1,5 +1,4 @@
-"""``audioconv``: run the service (serve, migrate, sweep) or use one as a client
-(login, signup, logout, convert, tasks, get, rm)."""
+"""The ``audioconv`` command: serve, migrate, sweep, and the client's commands."""
 
 from __future__ import annotations
 
@@ -10,9 +9,11 @@ import sys
 
 from audioconv.client import commands as client
 
+DESCRIPTION = "Run the audioconv service (serve, migrate, sweep) or use one (login, convert, ...)."
+
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="audioconv", description=__doc__)
+    parser = argparse.ArgumentParser(prog="audioconv", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the embedded server (API, worker, notifier) on $PORT")
     sub.add_parser("migrate", help="apply database migrations to the configured database")

@@ -29,12 +29,20 @@ def _flag(field: str) -> str:
     return "--" + "".join(f"-{c.lower()}" if c.isupper() else c for c in field)
 
 
-_OPTION_HELP = {
-    "bitrate": "kbit/s, e.g. 192 or 192k (lossy formats)",
-    "sampleRate": "Hz, e.g. 44100",
-    "channels": "1-8 (mp3 and wma: at most 2)",
-    "quality": f"preset: {', '.join(QUALITIES)} (lossy formats; not with --bitrate)",
-}
+def _option_help() -> dict[str, tuple[str, str]]:
+    """Metavar and help for each option flag, limits taken from the formats."""
+    most = max(f.max_channels for f in FORMATS.values())
+    fewer = sorted({f.max_channels for f in FORMATS.values()} - {most})
+    limits = "; ".join(
+        f"{', '.join(sorted(n for n, f in FORMATS.items() if f.max_channels == c))}: at most {c}"
+        for c in fewer
+    )
+    return {
+        "bitrate": ("KBITS", "kbit/s, e.g. 192 or 192k (lossy formats; not with --quality)"),
+        "sampleRate": ("HZ", "sample rate in Hz, e.g. 44100"),
+        "channels": ("N", f"1-{most}" + (f" ({limits})" if limits else "")),
+        "quality": ("PRESET", f"{', '.join(QUALITIES)} (lossy formats; not with --bitrate)"),
+    }
 
 
 def add_parsers(sub: Any) -> None:
@@ -52,8 +60,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--to", required=True, choices=sorted(FORMATS), metavar="FORMAT",
                    help=f"target format: {', '.join(sorted(FORMATS))}")  # fmt: skip
+    helps = _option_help()
     for field in OPTION_FIELDS:
-        kwargs: dict[str, Any] = {"dest": field, "help": _OPTION_HELP.get(field)}
+        metavar, text = helps.get(field, (field.upper(), ""))
+        kwargs: dict[str, Any] = {"dest": field, "metavar": metavar, "help": text}
         if field == "quality":
             kwargs["choices"] = QUALITIES
         p.add_argument(_flag(field), **kwargs)
