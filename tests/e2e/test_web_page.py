@@ -134,6 +134,7 @@ def test_drop_convert_download_convert_again_delete(page: Page, tmp_path: Path) 
     assert info["streams"][0]["codec_name"] == "opus"
     assert abs(decoded_duration(opus) - 2.0) < 0.1
     assert abs(int(info["format"]["bit_rate"]) - 96_000) < 30_000
+    expect(_card(page, "dropped.wav")).to_contain_text("Asked for: bitrate 96 kbit/s")
 
     # Details of the input and output are on the card.
     card = _card(page, "picked.flac")

@@ -11,6 +11,7 @@
   let formats = [];          // from GET /api/formats
   const cards = new Map();   // task id -> {li, task}
   let pollTimer = null;
+  const uploads = new Set();  // XMLHttpRequests still sending
 
   // ---- small helpers ------------------------------------------------------
 
@@ -111,6 +112,7 @@
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(USER_KEY);
     clearTimeout(pollTimer);
+    for (const xhr of uploads) xhr.abort();
     cards.clear();
     $("tasks").replaceChildren();
     showSignedIn(false);
@@ -315,6 +317,12 @@
       el("h3", { text: task.fileName }),
       el("span", {}, `→ ${task.newFormat} `, statusBadge(task.status)));
     const parts = [head];
+    const asked = Object.entries(task.options || {});
+    if (asked.length) {
+      const units = { bitrate: " kbit/s", sampleRate: " Hz" };
+      const text = asked.map(([k, v]) => `${k} ${v}${units[k] || ""}`).join(", ");
+      parts.push(el("p", { class: "muted asked", text: `Asked for: ${text}` }));
+    }
     if (task.status === "processing" || task.status === "uploaded") {
       const pct = task.progress || 0;
       parts.push(progressRow(pct, task.status === "uploaded" ? "waiting…" : `converting ${pct.toFixed(0)}%`));
@@ -347,10 +355,13 @@
     fetchSize(card, "original");
   }
 
-  function showTask(task, before) {
+  // Show a task: in place if it has a card, else where an upload's placeholder was,
+  // else at the top (a new upload) or the bottom (a listed older task).
+  function showTask(task, before, atEnd) {
     const card = cardFor(task);
     if (!card.li.isConnected) {
       if (before && before.isConnected) before.replaceWith(card.li);
+      else if (atEnd) $("tasks").append(card.li);
       else $("tasks").prepend(card.li);
     }
     renderTask(card);
@@ -358,13 +369,19 @@
     schedulePoll();
   }
 
+  // Merge the server's list with what is shown: uploads still running, and tasks
+  // created after the list was read, stay.
   async function loadTasks() {
+    const known = new Set(cards.keys());
     try {
-      const list = await api("GET", "/api/tasks?order=0");
-      $("tasks").replaceChildren();
-      cards.clear();
-      for (const task of list) showTask(task);
-      $("empty").hidden = list.length > 0;
+      const list = await api("GET", "/api/tasks?order=1");
+      const listed = new Set(list.map((t) => t.id));
+      for (const id of known) {
+        const card = cards.get(id);
+        if (card && !listed.has(id)) { card.li.remove(); cards.delete(id); }
+      }
+      for (const task of list) showTask(task, null, true);
+      $("empty").hidden = $("tasks").children.length > 0;
     } catch (err) { if (token()) showNotice(`Could not load your files: ${err.message}`); }
   }
 
@@ -438,7 +455,7 @@
       const next = card.li.nextElementSibling || card.li.previousElementSibling;
       card.li.remove();
       cards.delete(card.task.id);
-      $("empty").hidden = cards.size > 0;
+      $("empty").hidden = $("tasks").children.length > 0;
       const target = next ? next.querySelector("button") : $("format");
       target.focus();
     } catch (err) {
@@ -482,7 +499,7 @@
         el("p", { class: "error", text: message }),
         el("div", { class: "actions" }, el("button", {
           type: "button", class: "secondary", text: "Dismiss",
-          onclick: () => { li.remove(); $("empty").hidden = cards.size > 0; $("format").focus(); },
+          onclick: () => { li.remove(); $("empty").hidden = $("tasks").children.length > 0; $("format").focus(); },
         })));
     };
     xhr.addEventListener("load", () => {
@@ -494,6 +511,8 @@
       }
     });
     xhr.addEventListener("error", () => fail(`Not uploaded: ${messageOf(0)}`));
+    xhr.addEventListener("loadend", () => uploads.delete(xhr));
+    uploads.add(xhr);
     xhr.send(form);
   }
 
