@@ -139,11 +139,13 @@ def test_failures_exit_non_zero_and_say_why(cli: Cli, tmp_path: Path) -> None:
     good = make_audio(tmp_path / "good.flac", 1.0)
     bogus = tmp_path / "x.mp3"
     bogus.write_bytes(bytes(range(256)) * 40)
-    result = cli("convert", str(bogus), str(good), "missing.wav", "--to", "ogg")
+    clash = make_audio(tmp_path / "good.wav", 1.0)
+    result = cli("convert", str(bogus), str(good), "missing.wav", str(clash), "--to", "ogg")
     assert result.returncode == 1
-    assert "2 of 3 files failed:" in result.stderr
+    assert "3 of 4 files failed:" in result.stderr
     assert f"  {bogus}: not an audio file" in result.stderr
     assert "  missing.wav: no such file" in result.stderr
+    assert f"  {clash}: its output would overwrite that of {good}" in result.stderr
     assert probe(tmp_path / "good.ogg")["streams"][0]["codec_name"] == "vorbis"
 
     # An option the format cannot do is refused before anything is uploaded.

@@ -83,8 +83,19 @@ def convert_all(
 ) -> list[Outcome]:
     """Convert every source, ``jobs`` at a time; report each as it finishes."""
 
+    claimed: dict[Path, Path] = {}
+    clashes: dict[Path, Path] = {}
+    for source in sources:  # a.flac and a.wav would both become a.mp3
+        dest = destination(source, job).resolve()
+        if dest in claimed and claimed[dest] != source:
+            clashes[source] = claimed[dest]
+        claimed.setdefault(dest, source)
+
     def run(source: Path) -> Outcome:
-        outcome = convert_one(server, token, source, job, progress)
+        if source in clashes:
+            outcome = Outcome(source, error=f"its output would overwrite that of {clashes[source]}")
+        else:
+            outcome = convert_one(server, token, source, job, progress)
         if outcome.error is None:
             progress.line(f"{source}: converted -> {outcome.output}")
         else:
