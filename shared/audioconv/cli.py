@@ -1,19 +1,27 @@
-"""``audioconv serve | migrate | sweep``."""
+"""The ``audioconv`` command: serve, migrate, sweep, and the client's commands."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import sys
+
+from audioconv.client import commands as client
+
+DESCRIPTION = "Run the audioconv service (serve, migrate, sweep) or use one (login, convert, ...)."
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="audioconv", description=__doc__)
+    parser = argparse.ArgumentParser(prog="audioconv", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the embedded server (API, worker, notifier) on $PORT")
     sub.add_parser("migrate", help="apply database migrations to the configured database")
     sub.add_parser("sweep", help="republish tasks that are still due (safe to run any time)")
+    client.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command in client.COMMANDS:
+        sys.exit(client.run(args))
     logging.basicConfig(level=logging.INFO)
     if args.command == "serve":
         from audioconv.embedded import serve

@@ -24,7 +24,6 @@ from audioconv.domain.errors import (
     PayloadTooLarge,
     TooManyRequests,
 )
-from audioconv.domain.formats import FORMATS
 from audioconv.domain.model import MAX_ID
 from audioconv.entrypoints.appengine import client_address
 from audioconv.entrypoints.web import (
@@ -67,9 +66,10 @@ def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
 
     _register_errors(app)
     _register_routes(app)
-    from audioconv.entrypoints import direct_uploads
+    from audioconv.entrypoints import direct_uploads, pages
 
     direct_uploads.register(app)
+    pages.register(app)
     return app
 
 
@@ -202,24 +202,6 @@ def _register_routes(app: Flask) -> None:
     @login_required
     def file_by_name(file_name: str) -> Response:
         return _send(tasks.file_download(current_deps(), g.user_id, file_name))
-
-    @app.get("/")
-    def index() -> Response:
-        return jsonify(
-            service="audioconv",
-            formats=sorted(FORMATS),
-            endpoints=[
-                "POST /api/auth/signup",
-                "POST /api/auth/login",
-                "POST /api/tasks",
-                "GET /api/tasks?max=N&order=0|1",
-                "GET|PUT|DELETE /api/tasks/<id>",
-                "GET /api/tasks/<id>/original",
-                "GET /api/tasks/<id>/converted",
-                "GET /api/files/<filename>",
-            ],
-            docs="README.md, section API",
-        )
 
     @app.get("/healthz")
     def health() -> Response:

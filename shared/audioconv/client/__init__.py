@@ -1,0 +1,1 @@
+"""The command-line client: talks to an audioconv server over its HTTP API."""

@@ -1,0 +1,204 @@
+"""The client's subcommands: login, signup, logout, convert, tasks, get, rm."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from audioconv.client import config
+from audioconv.client.api import Api, ApiError
+from audioconv.client.convert import Job, convert_all
+from audioconv.client.progress import Progress
+from audioconv.domain.formats import FORMATS, QUALITIES
+from audioconv.domain.options import OPTION_FIELDS, parse_options
+
+COMMANDS = ("login", "signup", "logout", "convert", "tasks", "get", "rm")
+
+
+class Failure(Exception):
+    """Ends the command with this message and exit status 1."""
+
+
+def _flag(field: str) -> str:
+    """``sampleRate`` -> ``--sample-rate``."""
+    return "--" + "".join(f"-{c.lower()}" if c.isupper() else c for c in field)
+
+
+def _option_help() -> dict[str, tuple[str, str]]:
+    """Metavar and help for each option flag, limits taken from the formats."""
+    most = max(f.max_channels for f in FORMATS.values())
+    fewer = sorted({f.max_channels for f in FORMATS.values()} - {most})
+    limits = "; ".join(
+        f"{', '.join(sorted(n for n, f in FORMATS.items() if f.max_channels == c))}: at most {c}"
+        for c in fewer
+    )
+    return {
+        "bitrate": ("KBITS", "kbit/s, e.g. 192 or 192k (lossy formats; not with --quality)"),
+        "sampleRate": ("HZ", "sample rate in Hz, e.g. 44100"),
+        "channels": ("N", f"1-{most}" + (f" ({limits})" if limits else "")),
+        "quality": ("PRESET", f"{', '.join(QUALITIES)} (lossy formats; not with --bitrate)"),
+    }
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the client's subcommands to the ``audioconv`` parser's subparsers."""
+    server_help = f"server URL (default: $AUDIOCONV_SERVER, stored, {config.DEFAULT_SERVER})"
+    for name, text in (("login", "log in and store the token"), ("signup", "create an account")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--server", help=server_help)
+        p.add_argument("--username")
+        if name == "signup":
+            p.add_argument("--email")
+    sub.add_parser("logout", help="forget the stored token")
+
+    p = sub.add_parser("convert", help="convert files and download the results beside them")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--to", required=True, choices=sorted(FORMATS), metavar="FORMAT",
+                   help=f"target format: {', '.join(sorted(FORMATS))}")  # fmt: skip
+    helps = _option_help()
+    for field in OPTION_FIELDS:
+        metavar, text = helps.get(field, (field.upper(), ""))
+        kwargs: dict[str, Any] = {"dest": field, "metavar": metavar, "help": text}
+        if field == "quality":
+            kwargs["choices"] = QUALITIES
+        p.add_argument(_flag(field), **kwargs)
+    p.add_argument("-o", "--output-dir", type=Path, metavar="DIR",
+                   help="folder for the converted files (default: beside each input)")  # fmt: skip
+    p.add_argument("-j", "--jobs", type=int, default=2, metavar="N",
+                   help="files converted at once (default 2)")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+    p = sub.add_parser("tasks", help="list your tasks")
+    p.add_argument("--json", action="store_true", help="print the API's JSON")
+    p = sub.add_parser("get", help="show one task (JSON)")
+    p.add_argument("id", type=int)
+    p = sub.add_parser("rm", help="delete a task and its files")
+    p.add_argument("id", type=int)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a client subcommand; the process exit status."""
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "login": _login, "signup": _signup, "logout": _logout, "convert": _convert,
+        "tasks": _tasks, "get": _get, "rm": _rm,
+    }  # fmt: skip
+    try:
+        return handlers[args.command](args)
+    except ApiError as exc:
+        if exc.status == 401 and args.command not in ("login", "signup"):
+            print(f"audioconv: {exc.message}; log in again: audioconv login", file=sys.stderr)
+        else:
+            print(f"audioconv: {exc.message}", file=sys.stderr)
+    except Failure as exc:
+        print(f"audioconv: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("audioconv: interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+def _ask(prompt: str, given: str | None) -> str:
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise Failure(f"give {prompt.lower()} as an option when not at a terminal")
+    return input(f"{prompt}: ").strip()
+
+
+def _password(confirm: bool = False) -> str:
+    """From the terminal (not echoed), or the first line of stdin when it is not a terminal."""
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise Failure("no password on standard input")
+        return password
+    password = getpass.getpass("Password: ")
+    if confirm and getpass.getpass("Password again: ") != password:
+        raise Failure("the passwords differ")
+    return password
+
+
+def _store(server: str, token: str, username: str) -> int:
+    path = config.save(config.Login(server, token))
+    print(f"logged in to {server} as {username} (token in {path})")
+    return 0
+
+
+def _login(args: argparse.Namespace) -> int:
+    server = config.current(args.server).server
+    username = _ask("Username", args.username)
+    return _store(server, Api(server).login(username, _password()), username)
+
+
+def _signup(args: argparse.Namespace) -> int:
+    server = config.current(args.server).server
+    username = _ask("Username", args.username)
+    email = _ask("E-mail", args.email)
+    return _store(server, Api(server).signup(username, email, _password(confirm=True)), username)
+
+
+def _logout(args: argparse.Namespace) -> int:
+    print("logged out" if config.forget() else "was not logged in")
+    return 0
+
+
+def _api() -> Api:
+    login = config.current()
+    if not login.token:
+        raise Failure(f"not logged in to {login.server}: run audioconv login")
+    return Api(login.server, login.token)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    api = _api()
+    if args.output_dir is not None and not args.output_dir.is_dir():
+        raise Failure(f"{args.output_dir} is not a folder")
+    options = {f: str(getattr(args, f)) for f in OPTION_FIELDS if getattr(args, f) is not None}
+    try:  # the server checks too; this saves uploading files only to hear it
+        parse_options(options, FORMATS[args.to])
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+    job = Job(args.to, options, args.output_dir, args.force)
+    outcomes = convert_all(
+        api.server, str(api.token), args.files, job, args.jobs, Progress(sys.stderr)
+    )
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        print(f"{len(failed)} of {len(outcomes)} files failed:", file=sys.stderr)
+        for outcome in failed:
+            print(f"  {outcome.source}: {outcome.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    found = _api().tasks()
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        print("no tasks")
+    for task in found:
+        progress = f" {task['progress']:.0f}%" if task["status"] == "processing" else ""
+        line = f"{task['id']:>5}  {task['status']:<10}{progress}  {task['fileName']}"
+        line += f" -> {task['newFormat']}"
+        if task.get("error"):
+            line += f"  ({task['error']})"
+        print(line)
+    return 0
+
+
+def _get(args: argparse.Namespace) -> int:
+    print(json.dumps(_api().task(args.id), indent=2))
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    _api().delete(args.id)
+    print(f"deleted task {args.id}")
+    return 0

@@ -1,0 +1,106 @@
+"""``audioconv convert``: upload, wait, download, for many files at once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+
+from audioconv.client.api import Api, ApiError
+from audioconv.client.progress import Progress, human_bytes
+from audioconv.domain.formats import FORMATS
+
+# Files larger than this go through a direct-upload URL (App Engine takes at most
+# 32 MB per request, multipart overhead included).
+DIRECT_UPLOAD_BYTES = int(os.environ.get("AUDIOCONV_DIRECT_UPLOAD_BYTES", 30 * 1024 * 1024))
+
+
+@dataclass(frozen=True)
+class Job:
+    new_format: str
+    options: Mapping[str, str]
+    out_dir: Path | None
+    force: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    source: Path
+    output: Path | None = None
+    error: str | None = None
+
+
+def destination(source: Path, job: Job, name: str | None = None) -> Path:
+    """Where the converted ``source`` goes: beside it, or in ``-o DIR``."""
+    if name is None:
+        name = f"{PurePath(source.name).stem}.{FORMATS[job.new_format].extension}"
+    return (job.out_dir or source.parent) / PurePath(name).name
+
+
+def convert_one(server: str, token: str, source: Path, job: Job, progress: Progress) -> Outcome:
+    name = source.name
+    try:
+        if not source.is_file():
+            return Outcome(source, error="no such file")
+        dest = destination(source, job)
+        if dest.exists() and not job.force:
+            return Outcome(source, error=f"{dest} exists (use --force to overwrite it)")
+        api = Api(server, token)
+
+        size = source.stat().st_size
+        direct = size > DIRECT_UPLOAD_BYTES
+        phase = "uploading directly" if direct else "uploading"
+
+        def sent(done: int, total: int) -> None:
+            percent = 100 * done / total if total else 100
+            progress.update(name, phase, percent, f"{human_bytes(done)} of {human_bytes(total)}")
+
+        def converting(task: dict[str, Any]) -> None:
+            if task["status"] == "processing":
+                progress.update(name, "converting", float(task.get("progress") or 0))
+
+        upload = api.direct_upload if direct else api.upload
+        task = upload(source, job.new_format, job.options, sent)
+        task = api.wait(int(task["id"]), converting)
+        if task["status"] != "processed":
+            return Outcome(source, error=task.get("error") or "conversion failed")
+        dest = destination(source, job, task["outputFileName"])
+        if dest.exists() and not job.force:
+            return Outcome(source, error=f"{dest} exists (use --force to overwrite it)")
+        api.download(task["links"]["converted"], dest)
+        return Outcome(source, output=dest)
+    except ApiError as exc:
+        return Outcome(source, error=exc.message)
+    except OSError as exc:
+        return Outcome(source, error=f"{exc.strerror or exc}")
+
+
+def convert_all(
+    server: str, token: str, sources: list[Path], job: Job, jobs: int, progress: Progress
+) -> list[Outcome]:
+    """Convert every source, ``jobs`` at a time; report each as it finishes."""
+
+    claimed: dict[Path, Path] = {}
+    clashes: dict[Path, Path] = {}
+    for source in sources:  # a.flac and a.wav would both become a.mp3
+        dest = destination(source, job).resolve()
+        if dest in claimed and claimed[dest] != source:
+            clashes[source] = claimed[dest]
+        claimed.setdefault(dest, source)
+
+    def run(source: Path) -> Outcome:
+        if source in clashes:
+            outcome = Outcome(source, error=f"its output would overwrite that of {clashes[source]}")
+        else:
+            outcome = convert_one(server, token, source, job, progress)
+        if outcome.error is None:
+            progress.line(f"{source}: converted -> {outcome.output}")
+        else:
+            progress.line(f"{source}: FAILED: {outcome.error}")
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(run, sources))

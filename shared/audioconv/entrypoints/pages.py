@@ -1,0 +1,116 @@
+"""The web page at ``/``, its static files, and what it reads: the format catalog.
+
+``GET /api/formats`` describes every target format and the options it accepts,
+built from ``domain/formats.py`` and ``domain/options.py``: the page and the
+command-line client take their choices from here, never from a copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, send_from_directory
+
+from audioconv.domain.formats import FORMATS, QUALITIES, AudioFormat
+from audioconv.domain.options import ConversionOptions, _bitrate_range
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+ENDPOINTS = (
+    "GET /api/formats",
+    "POST /api/auth/signup",
+    "POST /api/auth/login",
+    "POST /api/tasks",
+    "GET /api/tasks?max=N&order=0|1",
+    "GET|PUT|DELETE /api/tasks/<id>",
+    "GET /api/tasks/<id>/original",
+    "GET /api/tasks/<id>/converted",
+    "GET /api/files/<filename>",
+    "POST /api/uploads",
+    "GET /api/uploads/<uploadId>",
+)
+
+
+def _field_bounds(name: str) -> tuple[int, int]:
+    """The ``ge``/``le`` bounds pydantic enforces on an option, whatever the format."""
+    low = high = 0
+    for item in ConversionOptions.model_fields[name].metadata:
+        low = getattr(item, "ge", low)
+        high = getattr(item, "le", high)
+    return low, high
+
+
+def format_options(fmt: AudioFormat) -> dict[str, Any]:
+    """The options ``fmt`` accepts, each with its allowed values or range.
+
+    A ``null`` default means "as the input has it, or the nearest the format allows".
+    """
+    options: dict[str, Any] = {}
+    if fmt.bitrates is not None:
+        low, high = fmt.bitrates
+        bitrate: dict[str, Any] = {
+            "type": "integer", "unit": "kbit/s", "min": low, "max": high, "default": None,
+            "notWith": "quality",
+        }  # fmt: skip
+        by_rate = {str(r): list(_bitrate_range(fmt, r)) for r in fmt.sample_rates}
+        if any(tuple(v) != fmt.bitrates for v in by_rate.values()):
+            bitrate["bySampleRate"] = by_rate
+        options["bitrate"] = bitrate
+    options["sampleRate"] = {
+        "type": "integer", "unit": "Hz", "values": list(fmt.sample_rates), "default": None,
+    }  # fmt: skip
+    options["channels"] = {
+        "type": "integer", "min": _field_bounds("channels")[0], "max": fmt.max_channels,
+        "default": None,
+    }  # fmt: skip
+    if fmt.bitrates is not None:
+        options["quality"] = {
+            "type": "string", "values": list(QUALITIES), "default": "standard",
+            "notWith": "bitrate",
+        }  # fmt: skip
+    return options
+
+
+def format_catalog() -> list[dict[str, Any]]:
+    """Every target format, by name, with what a client may ask of it."""
+    return [
+        {
+            "name": fmt.name,
+            "extension": fmt.extension,
+            "mimeType": fmt.mime_type,
+            "codec": fmt.codec,
+            "lossless": fmt.lossless,
+            "coverArt": fmt.cover != "none",
+            "options": format_options(fmt),
+        }
+        for fmt in sorted(FORMATS.values(), key=lambda f: f.name)
+    ]
+
+
+def register(app: Flask) -> None:
+    @app.get("/")
+    def page() -> Response:
+        response = send_from_directory(WEB_DIR, "index.html", max_age=0)
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+            "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+        )
+        return response
+
+    @app.get("/web/<path:name>")
+    def web_file(name: str) -> Response:
+        return send_from_directory(WEB_DIR, name, max_age=300)
+
+    @app.get("/api")
+    def api_index() -> Response:
+        return jsonify(
+            service="audioconv",
+            formats=sorted(FORMATS),
+            endpoints=list(ENDPOINTS),
+            docs="README.md, section 'Using it'",
+        )
+
+    @app.get("/api/formats")
+    def formats() -> Response:
+        return jsonify(formats=format_catalog())

@@ -1,0 +1,577 @@
+// audioconv page: plain JavaScript, no build step, no external scripts.
+// The token lives in sessionStorage only; the format choices come from GET /api/formats.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "audioconv.token";
+  const USER_KEY = "audioconv.user";
+  const POLL_MS = 1000;
+  const $ = (id) => document.getElementById(id);
+
+  let formats = [];          // from GET /api/formats
+  const cards = new Map();   // task id -> {li, task}
+  let pollTimer = null;
+  const uploads = new Set();  // XMLHttpRequests still sending
+
+  // ---- small helpers ------------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children) {
+      if (child !== null && child !== undefined) node.append(child);
+    }
+    return node;
+  }
+
+  function showNotice(message, kind) {
+    $("notice-text").textContent = message;
+    $("notice").classList.toggle("info", kind === "info");
+    $("notice").hidden = false;
+  }
+
+  function clearNotice() { $("notice").hidden = true; }
+
+  function token() { return sessionStorage.getItem(TOKEN_KEY); }
+
+  function bytes(n) {
+    if (n === null || n === undefined) return "–";
+    const units = ["B", "kB", "MB", "GB"];
+    let i = 0;
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
+    return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+  }
+
+  function seconds(s) {
+    if (s === null || s === undefined) return "–";
+    const m = Math.floor(s / 60);
+    const rest = (s - m * 60).toFixed(2).padStart(5, "0");
+    return m ? `${m}:${rest}` : `${Number(s).toFixed(2)} s`;
+  }
+
+  function messageOf(status, body, fallback) {
+    if (body && typeof body.message === "string" && body.message) return body.message;
+    if (status === 0) return "the server could not be reached; check your connection";
+    return `${fallback} (HTTP ${status})`;
+  }
+
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  async function api(method, path, body) {
+    const headers = {};
+    if (token()) headers.Authorization = `Bearer ${token()}`;
+    const init = { method, headers };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (err) {
+      throw new ApiError(0, messageOf(0));
+    }
+    const text = await response.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (err) { data = null; }
+    if (!response.ok) {
+      const error = new ApiError(response.status, messageOf(response.status, data, "request failed"));
+      if (response.status === 401 && token()) expired(error.message);
+      throw error;
+    }
+    return data;
+  }
+
+  // ---- account ------------------------------------------------------------
+
+  function showSignedIn(signedIn) {
+    $("auth").hidden = signedIn;
+    $("workspace").hidden = !signedIn;
+    $("account").hidden = !signedIn;
+    $("whoami").textContent = sessionStorage.getItem(USER_KEY) || "";
+  }
+
+  function signIn(username, newToken) {
+    sessionStorage.setItem(TOKEN_KEY, newToken);
+    sessionStorage.setItem(USER_KEY, username);
+    clearNotice();
+    showSignedIn(true);
+    loadTasks();
+    $("format").focus();
+  }
+
+  function signOut() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(USER_KEY);
+    clearTimeout(pollTimer);
+    for (const xhr of uploads) xhr.abort();
+    cards.clear();
+    $("tasks").replaceChildren();
+    showSignedIn(false);
+  }
+
+  function expired(message) {
+    signOut();
+    showNotice(`Please log in again: ${message}`);
+  }
+
+  function formValues(form) {
+    return Object.fromEntries(new FormData(form).entries());
+  }
+
+  async function withBusy(button, work) {
+    button.disabled = true;
+    try { await work(); } finally { button.disabled = false; }
+  }
+
+  $("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const values = formValues(form);
+    withBusy(form.querySelector("button"), async () => {
+      try {
+        const result = await api("POST", "/api/auth/login", values);
+        form.reset();
+        signIn(values.username, result.token);
+      } catch (err) { showNotice(`Could not log in: ${err.message}`); }
+    });
+  });
+
+  $("signup-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const values = formValues(form);
+    withBusy(form.querySelector("button"), async () => {
+      try {
+        const result = await api("POST", "/api/auth/signup", values);
+        form.reset();
+        signIn(values.username, result.token);
+      } catch (err) { showNotice(`Could not sign up: ${err.message}`); }
+    });
+  });
+
+  $("logout").addEventListener("click", () => {
+    signOut();
+    showNotice("You are logged out.", "info");
+    $("login-username").focus();
+  });
+
+  $("notice-close").addEventListener("click", clearNotice);
+
+  // ---- formats and options ------------------------------------------------
+
+  function formatByName(name) { return formats.find((f) => f.name === name); }
+
+  function optionField(id, labelText, control, hint) {
+    return el("div", { class: "field" },
+      el("label", { for: id, text: labelText }), control,
+      hint ? el("small", { id: `${id}-hint`, text: hint }) : null);
+  }
+
+  function choiceSelect(id, name, defaultLabel, values, describe) {
+    const select = el("select", { id, name });
+    select.append(el("option", { value: "", text: defaultLabel }));
+    for (const value of values) select.append(el("option", { value: String(value), text: describe(value) }));
+    return select;
+  }
+
+  function renderOptions() {
+    const fmt = formatByName($("format").value);
+    const box = $("options");
+    box.replaceChildren();
+    if (!fmt) return;
+    const opts = fmt.options;
+    if (opts.quality) {
+      box.append(optionField("opt-quality", "Quality",
+        choiceSelect("opt-quality", "quality", opts.quality.default,
+          opts.quality.values.filter((q) => q !== opts.quality.default), (q) => q)));
+    }
+    if (opts.bitrate) {
+      const input = el("input", {
+        id: "opt-bitrate", name: "bitrate", type: "number", inputmode: "numeric",
+        min: opts.bitrate.min, max: opts.bitrate.max, step: 1, placeholder: "preset",
+        "aria-describedby": "opt-bitrate-hint",
+      });
+      input.addEventListener("input", () => {
+        const quality = $("opt-quality");
+        if (quality) quality.disabled = input.value !== "";
+      });
+      box.append(optionField("opt-bitrate", "Bitrate (kbit/s)", input,
+        `${opts.bitrate.min}–${opts.bitrate.max}; replaces the quality preset`));
+    }
+    if (opts.sampleRate) {
+      box.append(optionField("opt-sampleRate", "Sample rate",
+        choiceSelect("opt-sampleRate", "sampleRate", "as the input", opts.sampleRate.values,
+          (r) => `${(r / 1000).toString()} kHz`)));
+    }
+    if (opts.channels) {
+      const counts = [];
+      for (let n = opts.channels.min; n <= opts.channels.max; n += 1) counts.push(n);
+      const names = { 1: "1 (mono)", 2: "2 (stereo)" };
+      box.append(optionField("opt-channels", "Channels",
+        choiceSelect("opt-channels", "channels", "as the input", counts, (n) => names[n] || String(n))));
+    }
+    for (const button of document.querySelectorAll("button[data-again]")) {
+      button.textContent = `Convert to ${fmt.name}`;
+    }
+  }
+
+  // The chosen format and the options it accepts that were set.
+  function chosen() {
+    const values = { newFormat: $("format").value };
+    for (const node of $("options").querySelectorAll("input, select")) {
+      if (!node.disabled && node.value !== "") values[node.name] = node.value;
+    }
+    return values;
+  }
+
+  async function loadFormats() {
+    const result = await api("GET", "/api/formats");
+    formats = result.formats;
+    const select = $("format");
+    select.replaceChildren();
+    for (const fmt of formats) {
+      const label = `${fmt.name} (.${fmt.extension}${fmt.lossless ? ", lossless" : ""})`;
+      select.append(el("option", { value: fmt.name, text: label }));
+    }
+    select.value = formatByName("mp3") ? "mp3" : formats[0].name;
+    renderOptions();
+  }
+
+  $("format").addEventListener("change", renderOptions);
+
+  // ---- tasks --------------------------------------------------------------
+
+  function statusBadge(text) { return el("span", { class: `status ${text}`, text }); }
+
+  function progressRow(value, label) {
+    const bar = el("progress", { max: 100, value: Math.max(0, Math.min(100, value)) });
+    bar.setAttribute("aria-label", label);
+    return el("div", { class: "progress" }, bar, el("span", { text: label }));
+  }
+
+  function detailsTable(task, sizes) {
+    const input = task.input || {};
+    const output = task.output || {};
+    const rows = [
+      ["Format", (p) => p.format],
+      ["Codec", (p) => p.codec],
+      ["Duration", (p) => (p.duration === undefined ? undefined : seconds(p.duration))],
+      ["Bitrate", (p) => (p.bitrate ? `${Math.round(p.bitrate / 1000)} kbit/s` : undefined)],
+      ["Sample rate", (p) => (p.sampleRate ? `${p.sampleRate} Hz` : undefined)],
+      ["Channels", (p) => p.channels],
+    ];
+    const body = el("tbody");
+    for (const [name, pick] of rows) {
+      const a = pick(input);
+      const b = pick(output);
+      body.append(el("tr", {}, el("th", { scope: "row", text: name }),
+        el("td", { text: a === undefined || a === null ? "–" : String(a) }),
+        el("td", { text: b === undefined || b === null ? "–" : String(b) })));
+    }
+    body.append(el("tr", {}, el("th", { scope: "row", text: "Size" }),
+      el("td", { text: bytes(sizes.original) }), el("td", { text: bytes(sizes.converted) })));
+    return el("table", { class: "details" },
+      el("caption", { class: "visually-hidden", text: `Details of ${task.fileName}` }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "" }),
+        el("th", { scope: "col", text: "Input" }), el("th", { scope: "col", text: "Output" }))),
+      body);
+  }
+
+  // Sizes come from the download routes' Content-Length (HEAD), once per file.
+  async function fetchSize(card, which) {
+    const url = card.task.links[which];
+    if (!url || card.sizes[`${which}Url`] === url) return;
+    card.sizes[`${which}Url`] = url;
+    try {
+      const response = await fetch(url, { method: "HEAD", headers: { Authorization: `Bearer ${token()}` } });
+      if (response.ok) {
+        card.sizes[which] = Number(response.headers.get("Content-Length"));
+        renderTask(card);
+      }
+    } catch (err) { /* the size is a nicety: leave it as "–" */ }
+  }
+
+  function cardFor(task) {
+    let card = cards.get(task.id);
+    if (!card) {
+      card = { li: el("li", { class: "task", "data-task": task.id }), task, sizes: {} };
+      cards.set(task.id, card);
+    }
+    card.task = task;
+    return card;
+  }
+
+  function renderTask(card) {
+    const task = card.task;
+    const fmt = formatByName($("format").value);
+    const head = el("div", { class: "task-head" },
+      el("h3", { text: task.fileName }),
+      el("span", {}, `→ ${task.newFormat} `, statusBadge(task.status)));
+    const parts = [head];
+    const asked = Object.entries(task.options || {});
+    if (asked.length) {
+      const units = { bitrate: " kbit/s", sampleRate: " Hz" };
+      const text = asked.map(([k, v]) => `${k} ${v}${units[k] || ""}`).join(", ");
+      parts.push(el("p", { class: "muted asked", text: `Asked for: ${text}` }));
+    }
+    if (task.status === "processing" || task.status === "uploaded") {
+      const pct = task.progress || 0;
+      parts.push(progressRow(pct, task.status === "uploaded" ? "waiting…" : `converting ${pct.toFixed(0)}%`));
+    }
+    if (task.status === "failed" && task.error) parts.push(el("p", { class: "error", text: task.error }));
+    parts.push(detailsTable(task, card.sizes));
+    const actions = el("div", { class: "actions" });
+    if (task.status === "processed" && task.links.converted) {
+      actions.append(el("button", {
+        type: "button", text: `Download ${task.outputFileName}`, onclick: () => download(card),
+      }));
+    }
+    actions.append(el("button", {
+      type: "button", class: "secondary", "data-again": "1", text: `Convert to ${fmt ? fmt.name : "…"}`,
+      onclick: (event) => convertAgain(card, event.currentTarget),
+    }));
+    const del = el("button", { type: "button", class: "danger", text: "Delete" });
+    del.addEventListener("click", () => removeTask(card, del));
+    actions.append(del);
+    parts.push(actions);
+    if (card.message) parts.push(el("p", { class: "error", role: "status", text: card.message }));
+    const focused = card.li.contains(document.activeElement) ? document.activeElement.textContent : null;
+    card.li.replaceChildren(...parts);
+    card.li.classList.remove("pending");
+    if (focused) {
+      const again = [...card.li.querySelectorAll("button")].find((b) => b.textContent === focused);
+      if (again) again.focus();
+    }
+    if (task.status === "processed") fetchSize(card, "converted");
+    fetchSize(card, "original");
+  }
+
+  // Show a task: in place if it has a card, else where an upload's placeholder was,
+  // else at the top (a new upload) or the bottom (a listed older task).
+  function showTask(task, before, atEnd) {
+    const card = cardFor(task);
+    if (!card.li.isConnected) {
+      if (before && before.isConnected) before.replaceWith(card.li);
+      else if (atEnd) $("tasks").append(card.li);
+      else $("tasks").prepend(card.li);
+    }
+    renderTask(card);
+    $("empty").hidden = true;
+    schedulePoll();
+  }
+
+  // Merge the server's list with what is shown: uploads still running, and tasks
+  // created after the list was read, stay.
+  async function loadTasks() {
+    const known = new Set(cards.keys());
+    try {
+      const list = await api("GET", "/api/tasks?order=1");
+      const listed = new Set(list.map((t) => t.id));
+      for (const id of known) {
+        const card = cards.get(id);
+        if (card && !listed.has(id)) { card.li.remove(); cards.delete(id); }
+      }
+      for (const task of list) showTask(task, null, true);
+      $("empty").hidden = $("tasks").children.length > 0;
+    } catch (err) { if (token()) showNotice(`Could not load your files: ${err.message}`); }
+  }
+
+  function schedulePoll() {
+    clearTimeout(pollTimer);
+    const busy = [...cards.values()].some((c) => c.task.status === "uploaded" || c.task.status === "processing");
+    if (busy && token()) pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  async function poll() {
+    for (const card of cards.values()) {
+      if (card.task.status !== "uploaded" && card.task.status !== "processing") continue;
+      try {
+        card.task = await api("GET", `/api/tasks/${card.task.id}`);
+        card.message = null;
+      } catch (err) {
+        if (err.status === 404) { card.li.remove(); cards.delete(card.task.id); continue; }
+        card.message = err.message;
+      }
+      renderTask(card);
+    }
+    schedulePoll();
+  }
+
+  async function download(card) {
+    const task = card.task;
+    try {
+      const response = await fetch(task.links.converted, { headers: { Authorization: `Bearer ${token()}` } });
+      if (!response.ok) {
+        let data = null;
+        try { data = await response.json(); } catch (err) { data = null; }
+        throw new Error(messageOf(response.status, data, "download failed"));
+      }
+      const blob = await response.blob();
+      const url = URL.createObjectURL(blob);
+      const link = el("a", { href: url, download: task.outputFileName, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      card.message = null;
+    } catch (err) {
+      card.message = `Could not download: ${err.message}`;
+      renderTask(card);
+    }
+  }
+
+  async function convertAgain(card, button) {
+    button.disabled = true;
+    try {
+      card.task = await api("PUT", `/api/tasks/${card.task.id}`, chosen());
+      card.message = null;
+      card.sizes.convertedUrl = null;
+      card.sizes.converted = null;
+    } catch (err) {
+      card.message = `Could not convert again: ${err.message}`;
+    }
+    renderTask(card);
+    schedulePoll();
+  }
+
+  async function removeTask(card, button) {
+    if (!button.classList.contains("armed")) {
+      button.classList.add("armed");
+      button.textContent = "Really delete?";
+      setTimeout(() => { if (button.isConnected) { button.classList.remove("armed"); button.textContent = "Delete"; } }, 5000);
+      return;
+    }
+    try {
+      await api("DELETE", `/api/tasks/${card.task.id}`);
+      const next = card.li.nextElementSibling || card.li.previousElementSibling;
+      card.li.remove();
+      cards.delete(card.task.id);
+      $("empty").hidden = $("tasks").children.length > 0;
+      const target = next ? next.querySelector("button") : $("format");
+      target.focus();
+    } catch (err) {
+      card.message = `Could not delete: ${err.message}`;
+      renderTask(card);
+    }
+  }
+
+  // ---- uploads ------------------------------------------------------------
+
+  function uploadFile(file) {
+    const values = chosen();
+    const li = el("li", { class: "task pending" });
+    const bar = el("progress", { max: 100, value: 0, "aria-label": `uploading ${file.name}` });
+    const label = el("span", { text: "0%" });
+    li.append(
+      el("div", { class: "task-head" }, el("h3", { text: file.name }),
+        el("span", {}, `→ ${values.newFormat} `, statusBadge("uploading"))),
+      el("div", { class: "progress" }, bar, label));
+    $("tasks").prepend(li);
+    $("empty").hidden = true;
+
+    const form = new FormData();
+    form.append("fileName", file, file.name);
+    for (const [key, value] of Object.entries(values)) form.append(key, value);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/tasks");
+    xhr.setRequestHeader("Authorization", `Bearer ${token()}`);
+    xhr.responseType = "json";
+    xhr.upload.addEventListener("progress", (event) => {
+      if (!event.lengthComputable) return;
+      const pct = (100 * event.loaded) / event.total;
+      bar.value = pct;
+      label.textContent = `${pct.toFixed(0)}% of ${bytes(event.total)}`;
+    });
+    const fail = (message) => {
+      li.classList.remove("pending");
+      li.replaceChildren(
+        el("div", { class: "task-head" }, el("h3", { text: file.name }),
+          el("span", {}, `→ ${values.newFormat} `, statusBadge("failed"))),
+        el("p", { class: "error", text: message }),
+        el("div", { class: "actions" }, el("button", {
+          type: "button", class: "secondary", text: "Dismiss",
+          onclick: () => { li.remove(); $("empty").hidden = $("tasks").children.length > 0; $("format").focus(); },
+        })));
+    };
+    xhr.addEventListener("load", () => {
+      if (xhr.status === 201 && xhr.response) {
+        showTask(xhr.response, li);
+      } else {
+        if (xhr.status === 401) expired(messageOf(xhr.status, xhr.response, "not logged in"));
+        fail(`Not converted: ${messageOf(xhr.status, xhr.response, "upload refused")}`);
+      }
+    });
+    xhr.addEventListener("error", () => fail(`Not uploaded: ${messageOf(0)}`));
+    xhr.addEventListener("loadend", () => uploads.delete(xhr));
+    uploads.add(xhr);
+    xhr.send(form);
+  }
+
+  function uploadFiles(files) {
+    if (!token()) { showNotice("Log in first, then drop your files."); return; }
+    if (!formats.length) { showNotice("The list of formats has not loaded yet; try again in a moment."); return; }
+    for (const file of files) uploadFile(file);
+  }
+
+  $("file-input").addEventListener("change", (event) => {
+    uploadFiles([...event.currentTarget.files]);
+    event.currentTarget.value = "";
+  });
+
+  // Drop anywhere on the page.
+  let dragDepth = 0;
+  const hasFiles = (event) => event.dataTransfer && [...event.dataTransfer.types].includes("Files");
+  document.addEventListener("dragenter", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    dragDepth += 1;
+    document.body.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) document.body.classList.remove("dragging");
+  });
+  document.addEventListener("dragover", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+  });
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    dragDepth = 0;
+    document.body.classList.remove("dragging");
+    const files = event.dataTransfer ? [...event.dataTransfer.files] : [];
+    if (files.length) uploadFiles(files);
+  });
+
+  $("refresh").addEventListener("click", loadTasks);
+
+  // ---- start --------------------------------------------------------------
+
+  window.addEventListener("error", (event) => showNotice(`Something went wrong on this page: ${event.message}`));
+  window.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    showNotice(`Something went wrong: ${event.reason && event.reason.message ? event.reason.message : event.reason}`);
+  });
+
+  async function start() {
+    showSignedIn(Boolean(token()));
+    try {
+      await loadFormats();
+    } catch (err) {
+      showNotice(`Could not load the list of formats: ${err.message}`);
+    }
+    if (token()) loadTasks();
+  }
+
+  start();
+})();

@@ -1,0 +1,165 @@
+"""The ``audioconv`` command-line client against a real ``audioconv serve``, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.audio import decoded_duration, make_audio, probe
+from tests.support.procs import BIN, free_port, running
+
+pytestmark = pytest.mark.slow
+
+PASSWORD = "s3cret-pass"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("cli-server")
+    port = free_port()
+    env = {"AUDIOCONV_DATA_DIR": str(folder / "data")}
+    with running([str(BIN / "audioconv"), "serve"], env, port, folder / "server.log"):
+        yield f"http://127.0.0.1:{port}"
+
+
+class Cli:
+    """Runs ``audioconv`` with its own config dir (XDG_CONFIG_HOME) and no inherited login."""
+
+    def __init__(self, home: Path, **env: str) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AUDIOCONV_")}
+        self.env.update({"XDG_CONFIG_HOME": str(home / "config"), **env})
+        self.cwd = home
+
+    def __call__(self, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "audioconv"), *args], input=stdin, capture_output=True, text=True,
+            env={**self.env, **env}, cwd=self.cwd, timeout=240,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def cli(tmp_path: Path, server: str, request: pytest.FixtureRequest) -> Cli:
+    """Signed up (as a user named after the test) and logged in on ``server``."""
+    run = Cli(tmp_path)
+    name = request.node.name.removeprefix("test_")[:30]
+    signup = run("signup", "--server", server, "--username", name, "--email", f"{name}@example.com",
+                 stdin=PASSWORD + "\n")  # fmt: skip
+    assert signup.returncode == 0, signup.stderr
+    return run
+
+
+def test_login_stores_the_token_readable_by_its_owner_only(tmp_path: Path, server: str) -> None:
+    run = Cli(tmp_path)
+    assert run("signup", "--server", server, "--username", "lou", "--email", "lou@example.com",
+               stdin=PASSWORD + "\n").returncode == 0  # fmt: skip
+    assert run("logout").returncode == 0
+    refused = run("tasks")
+    assert refused.returncode == 1
+    assert "not logged in" in refused.stderr
+
+    wrong = run("login", "--server", server, "--username", "lou", stdin="not-the-password\n")
+    assert wrong.returncode == 1
+    assert "invalid username or password" in wrong.stderr.lower()
+    login = run("login", "--server", server, "--username", "lou", stdin=PASSWORD + "\n")
+    assert login.returncode == 0, login.stderr
+    stored = tmp_path / "config" / "audioconv" / "credentials.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    saved = json.loads(stored.read_text())
+    assert saved["server"] == server
+    assert PASSWORD not in stored.read_text()
+
+    listed = run("tasks", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []
+    # The environment overrides what is stored.
+    bogus = run("tasks", AUDIOCONV_TOKEN="not-a-token")
+    assert bogus.returncode == 1
+    assert "audioconv login" in bogus.stderr
+    elsewhere = run("tasks", AUDIOCONV_SERVER="http://127.0.0.1:9")
+    assert elsewhere.returncode == 1
+    assert "not logged in to http://127.0.0.1:9" in elsewhere.stderr
+    ok = run("tasks", AUDIOCONV_SERVER="http://127.0.0.1:9", AUDIOCONV_TOKEN=saved["token"])
+    assert ok.returncode == 1
+    assert "cannot reach http://127.0.0.1:9" in ok.stderr
+
+
+def test_convert_files_with_plain_progress_then_tasks_get_rm(cli: Cli, tmp_path: Path) -> None:
+    first = make_audio(tmp_path / "first.flac", 3.0)
+    second = make_audio(tmp_path / "second.wav", 2.0)
+    out = tmp_path / "out"
+    out.mkdir()
+    done = cli("convert", str(first), str(second), "--to", "mp3", "--bitrate", "128k",
+               "-o", str(out), "--jobs", "2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for name, seconds in (("first", 3.0), ("second", 2.0)):
+        mp3 = out / f"{name}.mp3"
+        info = probe(mp3)
+        assert info["streams"][0]["codec_name"] == "mp3"
+        assert int(info["streams"][0]["bit_rate"]) == 128_000
+        assert abs(decoded_duration(mp3) - seconds) < 0.1
+    # Not a terminal: plain lines, no carriage returns or escape codes.
+    output = done.stdout + done.stderr
+    assert "\r" not in output
+    assert "\x1b" not in output
+    assert "first.flac: uploading 100% (" in done.stderr
+    assert f"first.flac: converted -> {out / 'first.mp3'}" in done.stderr
+
+    # Beside the input by default; never over an existing file without --force.
+    beside = cli("convert", "first.flac", "--to", "opus")
+    assert beside.returncode == 0, beside.stderr
+    assert probe(tmp_path / "first.opus")["streams"][0]["codec_name"] == "opus"
+    again = cli("convert", "first.flac", "--to", "opus")
+    assert again.returncode == 1
+    assert "first.opus exists (use --force to overwrite it)" in again.stderr
+    (tmp_path / "first.opus").write_bytes(b"old")
+    forced = cli("convert", "first.flac", "--to", "opus", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert probe(tmp_path / "first.opus")["streams"][0]["codec_name"] == "opus"
+
+    listed = cli("tasks")
+    assert listed.returncode == 0
+    assert "first.flac -> mp3" in listed.stdout
+    tasks = json.loads(cli("tasks", "--json").stdout)
+    assert len(tasks) == 4
+    shown = cli("get", str(tasks[0]["id"]))
+    assert json.loads(shown.stdout)["fileName"] == "first.flac"
+    assert cli("rm", str(tasks[0]["id"])).returncode == 0
+    gone = cli("get", str(tasks[0]["id"]))
+    assert gone.returncode == 1
+    assert f"no task {tasks[0]['id']}" in gone.stderr
+
+
+def test_failures_exit_non_zero_and_say_why(cli: Cli, tmp_path: Path) -> None:
+    good = make_audio(tmp_path / "good.flac", 1.0)
+    bogus = tmp_path / "x.mp3"
+    bogus.write_bytes(bytes(range(256)) * 40)
+    clash = make_audio(tmp_path / "good.wav", 1.0)
+    result = cli("convert", str(bogus), str(good), "missing.wav", str(clash), "--to", "ogg")
+    assert result.returncode == 1
+    assert "3 of 4 files failed:" in result.stderr
+    assert f"  {bogus}: not an audio file" in result.stderr
+    assert "  missing.wav: no such file" in result.stderr
+    assert f"  {clash}: its output would overwrite that of {good}" in result.stderr
+    assert probe(tmp_path / "good.ogg")["streams"][0]["codec_name"] == "vorbis"
+
+    # An option the format cannot do is refused before anything is uploaded.
+    lossless = cli("convert", str(good), "--to", "flac", "--bitrate", "192")
+    assert lossless.returncode == 1
+    assert "flac is lossless: it has no bitrate to choose" in lossless.stderr
+    assert "uploading" not in lossless.stderr
+
+
+def test_large_files_go_through_a_direct_upload_url(cli: Cli, tmp_path: Path) -> None:
+    song = make_audio(tmp_path / "big.flac", 2.0)
+    result = cli("convert", str(song), "--to", "m4a", AUDIOCONV_DIRECT_UPLOAD_BYTES="1000")
+    assert result.returncode == 0, result.stderr
+    assert "big.flac: uploading directly 100% (" in result.stderr
+    out = tmp_path / "big.m4a"
+    assert probe(out)["streams"][0]["codec_name"] == "aac"
+    assert abs(decoded_duration(out) - 2.0) < 0.1

@@ -1,0 +1,189 @@
+"""The web page at ``/`` as a person uses it, in headless Chromium against ``audioconv serve``.
+
+Debian's chromium driven by Playwright (never a downloaded browser). Screenshots go
+to the test's tmp_path (desktop.png, phone.png) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from tests.support.audio import decoded_duration, make_audio, probe
+from tests.support.procs import BIN, free_port, running
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "s3cret-pass"
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("web-server")
+    port = free_port()
+    env = {"AUDIOCONV_DATA_DIR": str(folder / "data")}
+    with running([str(BIN / "audioconv"), "serve"], env, port, folder / "server.log"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+        )
+        yield launched
+        launched.close()
+
+
+class Console:
+    """Every console message and uncaught page error, to assert there were none."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._message)
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+
+    def _message(self, msg: ConsoleMessage) -> None:
+        if msg.type in ("error", "warning"):
+            self.errors.append(f"{msg.type}: {msg.text}")
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    opened = context.new_page()
+    opened.goto(f"{base_url}/")
+    yield opened
+    context.close()
+
+
+def _sign_up(page: Page, username: str) -> None:
+    page.get_by_label("Username").nth(1).fill(username)
+    page.get_by_label("E-mail").fill(f"{username}@example.com")
+    page.get_by_label("Password (at least 8 characters)").fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+
+
+def _drop(page: Page, path: Path) -> None:
+    """A synthetic drop of ``path`` on the page body, as a file manager would do."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    page.evaluate(
+        """([name, data]) => {
+            const raw = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([raw], name));
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                document.body.dispatchEvent(new DragEvent(type,
+                    {dataTransfer: transfer, bubbles: true, cancelable: true}));
+            }
+        }""",
+        [path.name, data],
+    )
+
+
+def _card(page: Page, file_name: str) -> Any:
+    return page.locator("li.task").filter(has=page.get_by_role("heading", name=file_name))
+
+
+def _download(page: Page, card: Any, dest: Path) -> Path:
+    with page.expect_download() as info:
+        card.get_by_role("button", name="Download").click()
+    info.value.save_as(dest)
+    return dest
+
+
+def test_drop_convert_download_convert_again_delete(page: Page, tmp_path: Path) -> None:
+    console = Console(page)
+    picked = make_audio(tmp_path / "picked.flac", 3.0)
+    dropped = make_audio(tmp_path / "dropped.wav", 2.0)
+    _sign_up(page, "wendy")
+    token = page.evaluate("sessionStorage.getItem('audioconv.token')")
+    assert token and token not in page.url
+
+    # Only the options a format accepts are offered, with the format's own limits.
+    page.get_by_label("To format").select_option("flac")
+    expect(page.get_by_label("Bitrate (kbit/s)")).to_have_count(0)
+    expect(page.get_by_label("Quality")).to_have_count(0)
+    page.get_by_label("To format").select_option("mp3")
+    assert page.get_by_label("Channels").locator("option").all_inner_texts() == [
+        "as the input", "1 (mono)", "2 (stereo)",
+    ]  # fmt: skip
+    expect(page.get_by_label("Bitrate (kbit/s)")).to_have_attribute("max", "320")
+
+    page.locator("#file-input").set_input_files(picked)
+    page.get_by_label("To format").select_option("opus")
+    page.get_by_label("Bitrate (kbit/s)").fill("96")
+    _drop(page, dropped)
+
+    for name in ("picked.flac", "dropped.wav"):
+        expect(_card(page, name).locator(".status")).to_have_text("processed", timeout=60_000)
+    mp3 = _download(page, _card(page, "picked.flac"), tmp_path / "out" / "picked.mp3")
+    opus = _download(page, _card(page, "dropped.wav"), tmp_path / "out" / "dropped.opus")
+    assert probe(mp3)["streams"][0]["codec_name"] == "mp3"
+    assert abs(decoded_duration(mp3) - 3.0) < 0.1
+    info = probe(opus)
+    assert info["streams"][0]["codec_name"] == "opus"
+    assert abs(decoded_duration(opus) - 2.0) < 0.1
+    assert abs(int(info["format"]["bit_rate"]) - 96_000) < 30_000
+    expect(_card(page, "dropped.wav")).to_contain_text("Asked for: bitrate 96 kbit/s")
+
+    # Details of the input and output are on the card.
+    card = _card(page, "picked.flac")
+    expect(card.locator("table")).to_contain_text("flac")
+    expect(card.locator("table")).to_contain_text("3.00 s")
+    expect(card.locator("table")).to_contain_text(f"{mp3.stat().st_size / 1000:.1f} kB")
+
+    page.screenshot(path=tmp_path / "desktop.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways on a phone ({width}px wide)"
+    page.screenshot(path=tmp_path / "phone.png", full_page=True)
+
+    # Convert the first file again, to the format now chosen (opus), then delete it.
+    card.get_by_role("button", name="Convert to opus").click()
+    expect(card.get_by_role("button", name="Download picked.opus")).to_be_visible(timeout=60_000)
+    again = _download(page, card, tmp_path / "out" / "picked.opus")
+    assert probe(again)["streams"][0]["codec_name"] == "opus"
+    card.get_by_role("button", name="Delete").click()
+    card.get_by_role("button", name="Really delete?").click()
+    expect(card).to_have_count(0)
+    page.reload()
+    expect(_card(page, "dropped.wav")).to_have_count(1)
+    expect(_card(page, "picked.flac")).to_have_count(0)
+    assert console.errors == []
+
+
+def test_invalid_file_shows_the_reason_and_keyboard_login(page: Page, tmp_path: Path) -> None:
+    console = Console(page)
+    _sign_up(page, "xavier")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("alert")).to_contain_text("You are logged out")
+    assert page.evaluate("sessionStorage.getItem('audioconv.token')") is None
+
+    # Log in with the keyboard alone.
+    page.get_by_label("Username").first.focus()
+    page.keyboard.type("xavier")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Signed in as xavier")).to_be_visible()
+
+    bogus = tmp_path / "x.mp3"
+    bogus.write_bytes(bytes(range(256)) * 40)
+    page.locator("#file-input").set_input_files(bogus)
+    reason = _card(page, "x.mp3").locator(".error")
+    expect(reason).to_contain_text("Not converted: not an audio file")
+    page.screenshot(path=tmp_path / "refused.png", full_page=True)
+
+    # The browser logs the refused upload itself; nothing else may reach the console.
+    refused = "Failed to load resource: the server responded with a status of 415"
+    assert [e for e in console.errors if refused not in e] == []
