@@ -169,7 +169,7 @@ variable "db_user" {
 
 variable "db_iam_auth" {
   type        = bool
-  description = "Also create a Cloud SQL IAM user for the app service account and make the services log in with IAM database authentication (no password). Migrations must then run as that service account (see docs/deploy.md)."
+  description = "Also create a Cloud SQL IAM user for the app service account and make the services log in with IAM database authentication (no password). Migrations still run as the built-in user, which owns schema public, and grant the IAM user data access (python -m audioconv.migrate --grant-to, docs/deploy.md)."
   default     = false
 }
 

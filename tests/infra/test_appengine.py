@@ -124,6 +124,7 @@ def fake_outputs(tf: Terraform, *, iam_auth: bool = False) -> dict[str, Any]:
         "db_iam_auth": iam_auth,
         "db_private_ip": False,
         "db_user": "audioconv-app@proj.iam" if iam_auth else "audioconv",
+        "db_admin_user": "audioconv",
         "smtp_port": 587,
         "smtp_starttls": True,
         "app_service_account_email": "audioconv-app@proj.iam.gserviceaccount.com",
@@ -327,6 +328,12 @@ def test_iam_auth_deploys_no_db_password(tf: Terraform, tmp_path: Path) -> None:
         assert "AUDIOCONV_DB_PASSWORD" not in env
         assert env["AUDIOCONV_DB_IAM_AUTH"] == "true"
         assert env["AUDIOCONV_DB_USER"] == "audioconv-app@proj.iam"
+    # Migrations run as the built-in owner of schema public, which then grants
+    # the IAM user data access (tests/cloud/test_iam_db_user.py).
+    migrate = (out / "migrate.env").read_text()
+    assert "export AUDIOCONV_DB_USER=audioconv\n" in migrate
+    assert "export AUDIOCONV_DB_IAM_AUTH=false\n" in migrate
+    assert "export AUDIOCONV_DB_PASSWORD=" in migrate
 
 
 def test_rendered_files_are_private_and_ignored(rendered: Path) -> None:
