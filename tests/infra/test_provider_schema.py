@@ -104,6 +104,9 @@ def test_catches_the_app_engine_service_account_argument(
     """The defect of issue 10: plan fails with "Unsupported argument"."""
     errors = errors_of(
         """
+        resource "google_service_account" "app" {
+          account_id = "app"
+        }
         resource "google_app_engine_application" "app" {
           project         = var.project_id
           location_id     = var.app_engine_location
@@ -201,3 +204,30 @@ def test_catches_a_constraint_that_excludes_the_checked_release(
     old = VERSIONS.replace("~> 8.7", ">= 6.10.0, < 7.0.0")
     errors = check({"versions.tf": parse(old)}, schemas)
     assert len(errors) == 1 and "excludes hashicorp/google 8.7.0" in errors[0]
+
+
+def test_catches_references_to_missing_resources_and_attributes(
+    schemas: dict[str, tfschema.ProviderSchema],
+) -> None:
+    errors = errors_of(
+        """
+        resource "google_service_account" "app" {
+          account_id = "app"
+        }
+        output "typo" {
+          value = google_service_account.app.emial
+        }
+        output "computed" {
+          value = "https://${google_app_engine_application.app.default_hostname}"
+        }
+        output "gone" {
+          value = data.google_project.this.number
+        }
+        """,
+        schemas,
+    )
+    assert errors == [
+        "main.tf: google_service_account.app has no attribute 'emial'",
+        "main.tf: reference to undeclared data.google_project.this",
+        "main.tf: reference to undeclared google_app_engine_application.app",
+    ]

@@ -28,7 +28,7 @@ from typing import Any
 from tests.infra.tfmodel import ROOT
 
 CACHE_DIR = ROOT / "build" / "tfschema"
-FORMAT = 1  # bump when the cached layout changes
+FORMAT = 2  # bump when the cached layout changes
 
 # Provider source -> the PyPI distribution that carries its schema.
 PACKAGES = {
@@ -68,6 +68,9 @@ class ProviderSchema:
     provider: Block
     resources: dict[str, Block]
     data_sources: dict[str, Block]
+    # Type -> every attribute a reference may read (arguments and computed ones).
+    resource_attributes: dict[str, frozenset[str]]
+    data_source_attributes: dict[str, frozenset[str]]
 
 
 def _snake(name: str) -> str:
@@ -113,6 +116,16 @@ def _struct_json(fqn: str, types: dict[str, Any], table: dict[str, Any]) -> None
         table[current] = {"attributes": attributes, "blocks": blocks}
 
 
+def _readable(cls: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """Attributes of a resource class: its getters (computed ones too) and arguments."""
+    getters = {
+        _snake(p["name"])
+        for p in cls.get("properties", [])
+        if not p.get("static") and not p["name"].endswith("Input")
+    }
+    return sorted(getters | set(config["attributes"]) | set(config["blocks"]) | {"id"})
+
+
 def _config_fqn(cls: dict[str, Any]) -> str:
     params = cls["initializer"]["parameters"]
     return str(next(p for p in params if p["name"] == "config")["type"]["fqn"])
@@ -125,6 +138,7 @@ def extract(assembly: dict[str, Any], package: str) -> dict[str, Any]:
     out: dict[str, Any] = {"format": FORMAT, "package": package, "structs": table}
     resources: dict[str, str] = {}
     data_sources: dict[str, str] = {}
+    readable: dict[str, dict[str, list[str]]] = {"resources": {}, "data_sources": {}}
     for cls in types.values():
         base = cls.get("base")
         if cls.get("kind") != "class" or "initializer" not in cls:
@@ -136,14 +150,16 @@ def extract(assembly: dict[str, Any], package: str) -> dict[str, Any]:
             out["source"], out["version"], kind, tf_type = m.groups()
             target = resources if kind == "resources" else data_sources
             target[tf_type] = _config_fqn(cls)
+            _struct_json(_config_fqn(cls), types, table)
+            key = "resources" if kind == "resources" else "data_sources"
+            readable[key][tf_type] = _readable(cls, table[_config_fqn(cls)])
         elif base == "cdktn.TerraformProvider":
             out["provider"] = _config_fqn(cls)
-        else:
-            continue
-        _struct_json(_config_fqn(cls), types, table)
+            _struct_json(_config_fqn(cls), types, table)
     assert "provider" in out and resources, f"{package}: not a Terraform provider assembly"
     out["resources"] = resources
     out["data_sources"] = data_sources
+    out["readable"] = readable
     return out
 
 
@@ -163,6 +179,8 @@ def _from_json(data: dict[str, Any]) -> ProviderSchema:
         table[data["provider"]],
         {k: table[v] for k, v in data["resources"].items()},
         {k: table[v] for k, v in data["data_sources"].items()},
+        {k: frozenset(v) for k, v in data["readable"]["resources"].items()},
+        {k: frozenset(v) for k, v in data["readable"]["data_sources"].items()},
     )
 
 

@@ -4,8 +4,9 @@ What ``terraform validate`` would reject without a provider download: an
 unknown resource or data source type, an argument or nested block the
 provider does not have, a block written as an argument (or the reverse), a
 missing required argument or block, a resource of a provider that is not in
-``required_providers``, and version constraints that exclude the release the
-schema comes from. Expressions are not evaluated.
+``required_providers``, version constraints that exclude the release the
+schema comes from, and references to undeclared resources or to attributes
+their type does not have. Expressions are not evaluated otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ RESOURCE_META_BLOCKS = {"lifecycle", "provisioner", "connection"}
 DATA_META_BLOCKS = {"lifecycle"}
 _META_KEYS = {"__is_block__", "__comments__", "__start_line__", "__end_line__"}
 _PROVIDER_REF = re.compile(r"\$\{([A-Za-z][\w-]*)(?:\.[\w-]+)?\}")
+# TYPE.NAME[KEY].ATTR or data.TYPE.NAME.ATTR inside an expression.
+_REFERENCE = re.compile(
+    r"(?<![\w.-])(data\.)?((?:google|random)_[a-z0-9_]+)\.([A-Za-z_][\w-]*)"
+    r"(?:\[[^\]]*\])?(?:\.([A-Za-z_]\w*))?"
+)
 
 
 def _unquote(value: str) -> str:
@@ -150,6 +156,52 @@ def version_allows(constraint: str, version: str) -> bool:
     return True
 
 
+def _strings(node: Any) -> Iterable[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+    elif isinstance(node, str) and "${" in node:
+        yield node
+
+
+def check_references(
+    docs: Mapping[str, Mapping[str, Any]], schemas: Mapping[str, ProviderSchema]
+) -> list[str]:
+    """References to undeclared resources, or to attributes their type does not have.
+
+    ``moved`` blocks are skipped: their ``from`` addresses are gone on purpose."""
+    declared: dict[tuple[str, str], set[str]] = {("resource", ""): set(), ("data", ""): set()}
+    for doc in docs.values():
+        for kind in ("resource", "data"):
+            for entry in doc.get(kind, []):
+                for rtype, named in entry.items():
+                    names = {_unquote(n) for n in named if n not in _META_KEYS}
+                    declared.setdefault((kind, _unquote(rtype)), set()).update(names)
+    attributes: dict[tuple[str, str], frozenset[str]] = {}
+    for schema in schemas.values():
+        for rtype, attrs in schema.resource_attributes.items():
+            attributes.setdefault(("resource", rtype), attrs)
+        for rtype, attrs in schema.data_source_attributes.items():
+            attributes.setdefault(("data", rtype), attrs)
+    errors: set[str] = set()
+    for file, doc in sorted(docs.items()):
+        body = {k: v for k, v in doc.items() if k != "moved"}
+        for text in _strings(body):
+            for m in _REFERENCE.finditer(text):
+                data, rtype, name, attr = m.groups()
+                kind = "data" if data else "resource"
+                address = f"{'data.' if data else ''}{rtype}.{name}"
+                if name not in declared.get((kind, rtype), set()):
+                    errors.add(f"{file}: reference to undeclared {address}")
+                elif attr and (kind, rtype) in attributes and attr not in attributes[(kind, rtype)]:
+                    errors.add(f"{file}: {address} has no attribute {attr!r}")
+    return sorted(errors)
+
+
 def _provider_name(rtype: str, body: Mapping[str, Any]) -> str:
     """Local name of the provider configuration a resource uses."""
     ref = body.get("provider")
@@ -230,4 +282,4 @@ def check(
                 schema = schema_for(name, where)
                 if schema is not None:
                     errors += check_block(body, schema.provider, where, {"alias"})
-    return errors
+    return errors + check_references(docs, schemas)
