@@ -177,6 +177,21 @@ def render_env(
     return env
 
 
+def migrate_as_owner(
+    env: dict[str, str], outputs: Mapping[str, object], fetch_secret: SecretFetcher
+) -> None:
+    """Point migrate.env at the built-in user (db_admin_user) and its password."""
+    secret_ids = outputs["secret_ids"]
+    assert isinstance(secret_ids, Mapping)
+    secret_id = str(secret_ids["db_password"])
+    password = fetch_secret(str(outputs["project_id"]), secret_id)
+    if password is None:
+        raise RenderError(f"secret {secret_id} has no version")
+    env["AUDIOCONV_DB_USER"] = env_value(outputs["db_admin_user"])
+    env["AUDIOCONV_DB_IAM_AUTH"] = "false"
+    env["AUDIOCONV_DB_PASSWORD"] = password
+
+
 def write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -208,6 +223,11 @@ def render(
         write_private(path, yaml_env_file(env))
         written[svc] = path
     migrate = {k: envs["api"][k] for k in MIGRATE_KEYS if k in envs["api"]}
+    if outputs.get("db_iam_auth") is True:
+        # The IAM user may not create tables in schema public (PostgreSQL 15):
+        # migrate as the built-in user that owns it, then grant the IAM user
+        # data access (`python -m audioconv.migrate --grant-to`, docs/deploy.md).
+        migrate_as_owner(migrate, outputs, fetch_secret)
     write_private(
         out_dir / "migrate.env",
         "".join(f"export {k}={shlex.quote(v)}\n" for k, v in migrate.items()),

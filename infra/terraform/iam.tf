@@ -19,6 +19,12 @@ resource "google_service_account" "push" {
 locals {
   app_member = "serviceAccount:${google_service_account.app.email}"
 
+  # Account Cloud Build runs App Engine builds as.
+  build_service_account = coalesce(
+    var.build_service_account,
+    "${data.google_project.this.number}-compute@developer.gserviceaccount.com",
+  )
+
   # Project-level roles: Cloud SQL client cannot be granted on one instance.
   app_project_roles = concat(
     [
@@ -83,6 +89,9 @@ resource "google_pubsub_topic_iam_member" "publishers" {
   topic   = google_pubsub_topic.topics[each.value.topic].name
   role    = "roles/pubsub.publisher"
   member  = each.value.member
+
+  # pubsub_dead_letters grants to the Pub/Sub service agent.
+  depends_on = [google_project_service_identity.pubsub]
 }
 
 # Read its own secrets (for code or jobs that fetch them at run time).
@@ -102,7 +111,8 @@ resource "google_service_account_iam_member" "token_creators" {
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = each.value.member
 
-  depends_on = [google_project_service.apis]
+  # pubsub_mints_push_tokens grants to the Pub/Sub service agent.
+  depends_on = [google_project_service.apis, google_project_service_identity.pubsub]
 }
 
 # The Pub/Sub service agent acknowledges dead-lettered messages on their source
@@ -114,4 +124,39 @@ resource "google_pubsub_subscription_iam_member" "pubsub_acks" {
   subscription = google_pubsub_subscription.push[each.key].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
+
+  depends_on = [google_project_service_identity.pubsub]
+}
+
+# The Pub/Sub service agent (service-PROJECT_NUMBER@gcp-sa-pubsub) is created
+# lazily, so on a new project the grants above could name an account that does
+# not exist yet ("Service account ... does not exist"). Create it first. The GA
+# provider has no resource for this (hashicorp/google 8.7.0 lacks
+# google_project_service_identity), so it comes from google-beta, as the
+# provider documents; the grants keep the documented agent address (the API
+# returns no e-mail for some services) and depend on this resource.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.apis]
+}
+
+# App Engine deploys build each version with Cloud Build. Since 2024 new
+# projects run builds as the Compute Engine default service account and, where
+# the organization disables automatic grants to default service accounts, that
+# account has no role: Google's documented fix is the Cloud Build Service
+# Account role on it (or on the account in var.build_service_account).
+resource "google_project_iam_member" "build" {
+  #checkov:skip=CKV_GCP_46:The default build account is the Compute Engine default service account on new projects; this grants it the one role Google documents for App Engine builds (set build_service_account to build as another account).
+  #checkov:skip=CKV_GCP_49:roles/cloudbuild.builds.builder is the role Cloud Build's build account needs; the build account is not a runtime identity of the app.
+  count = var.grant_build_roles ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/cloudbuild.builds.builder"
+  member  = "serviceAccount:${local.build_service_account}"
+
+  depends_on = [google_project_service.apis]
 }

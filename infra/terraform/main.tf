@@ -9,7 +9,11 @@ data "google_project" "this" {
 locals {
   services = toset([
     "appengine.googleapis.com",
+    # App Engine standard builds store their images in Artifact Registry.
+    "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
+    # cron.yaml is deployed as Cloud Scheduler jobs.
+    "cloudscheduler.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
     "logging.googleapis.com",
@@ -18,12 +22,23 @@ locals {
     "sqladmin.googleapis.com",
     "storage.googleapis.com",
   ])
+  # The Compute Engine API creates the Compute Engine default service account,
+  # which new projects' Cloud Build uses to build App Engine versions (iam.tf).
+  apis = setunion(local.services, var.build_service_account == null ? ["compute.googleapis.com"] : [])
 
   bucket_name       = coalesce(var.bucket_name, "${var.project_id}-${var.name_prefix}")
   sql_instance_name = coalesce(var.sql_instance_name, "${var.name_prefix}-pg")
 
-  # Google-managed service agents.
+  # Google-managed service agents. The Pub/Sub one is created explicitly
+  # (google_project_service_identity.pubsub, iam.tf): every grant to it must
+  # depend on that resource.
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  # Object name prefix of direct (signed URL) uploads: the bucket notification
+  # announces finalized objects under it. It must equal PREFIX in
+  # shared/audioconv/services/direct_upload.py, where the API signs upload URLs
+  # (tests/infra/test_terraform.py compares them), so it is not a variable.
+  direct_upload_prefix = "direct-uploads/"
 
   # App Engine URLs: https://SERVICE-dot-PROJECT_ID.REGION_ID.r.appspot.com; the
   # default service (the API) has no prefix. The worker and notify URLs are also
@@ -39,7 +54,7 @@ locals {
 }
 
 resource "google_project_service" "apis" {
-  for_each = var.enable_apis ? local.services : toset([])
+  for_each = var.enable_apis ? local.apis : toset([])
 
   project            = var.project_id
   service            = each.value
@@ -47,12 +62,12 @@ resource "google_project_service" "apis" {
 }
 
 # One App Engine application per project, and it can never be deleted: if the
-# project already has one, import it (docs/deploy.md).
+# project already has one, import it (docs/deploy.md). The provider cannot set
+# the application's default service account; each deploy names the runtime
+# identity with `gcloud app deploy --service-account` (docs/deploy.md).
 resource "google_app_engine_application" "app" {
   project     = var.project_id
   location_id = var.app_engine_location
-  # App-level default runtime identity of every service and version.
-  service_account = google_service_account.app.email
 
   depends_on = [google_project_service.apis]
 }

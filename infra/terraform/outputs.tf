@@ -42,8 +42,8 @@ output "bucket_name" {
 }
 
 output "direct_upload_prefix" {
-  description = "Object prefix of direct (signed URL) uploads that the worker is notified about; the API must sign upload URLs under it."
-  value       = var.direct_upload_prefix
+  description = "Object prefix of direct (signed URL) uploads that the worker is notified about: PREFIX in audioconv.services.direct_upload, where the API signs upload URLs."
+  value       = local.direct_upload_prefix
 }
 
 output "sql_instance_name" {

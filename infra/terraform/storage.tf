@@ -1,4 +1,19 @@
 # Uploads, direct (signed URL) uploads and converted files, private to the app.
+
+locals {
+  # Headers a signed upload URL signs, which the browser must send and so the
+  # preflight must allow (tests/infra/test_terraform.py checks them against
+  # audioconv.services.direct_upload), then headers scripts may read.
+  cors_response_headers = [
+    "Content-Type",
+    "x-goog-if-generation-match",
+    "x-goog-content-length-range",
+    "Content-Disposition",
+    "Content-Length",
+    "ETag",
+  ]
+}
+
 resource "google_storage_bucket" "files" {
   #checkov:skip=CKV_GCP_62:Access is audited with Cloud Audit Logs (Data Access logs for storage); a second logging bucket would itself need a log bucket.
   name                        = local.bucket_name
@@ -48,14 +63,17 @@ resource "google_storage_bucket" "files" {
     }
   }
 
-  # Browser uploads straight to signed URLs (PUT) and downloads (GET).
+  # Browsers PUT straight to signed upload URLs and GET signed downloads.
+  # response_header is both what a preflight may ask to send
+  # (Access-Control-Allow-Headers: every header the upload URL signs) and what
+  # scripts may read from the answer.
   dynamic "cors" {
     for_each = length(var.cors_origins) > 0 ? [var.cors_origins] : []
     content {
       origin          = cors.value
-      method          = ["PUT", "GET", "HEAD", "OPTIONS"]
-      response_header = ["Content-Type", "Content-Length", "Content-Disposition", "x-goog-content-length-range", "x-goog-meta-*"]
-      max_age_seconds = 3600
+      method          = var.cors_methods
+      response_header = local.cors_response_headers
+      max_age_seconds = var.cors_max_age_seconds
     }
   }
 
@@ -72,7 +90,7 @@ resource "google_storage_notification" "direct_uploads" {
   payload_format     = "JSON_API_V1"
   topic              = google_pubsub_topic.topics["direct_uploads"].id
   event_types        = ["OBJECT_FINALIZE"]
-  object_name_prefix = var.direct_upload_prefix
+  object_name_prefix = local.direct_upload_prefix
 
   # The Cloud Storage service agent must be able to publish (publishers["gcs_direct_uploads"]).
   depends_on = [google_pubsub_topic_iam_member.publishers]

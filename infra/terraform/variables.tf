@@ -38,6 +38,18 @@ variable "enable_apis" {
   default     = true
 }
 
+variable "build_service_account" {
+  type        = string
+  description = "E-mail of the service account Cloud Build runs App Engine builds as; null means the Compute Engine default service account (PROJECT_NUMBER-compute@developer.gserviceaccount.com), which new projects use, and enables the Compute Engine API that creates it."
+  default     = null
+}
+
+variable "grant_build_roles" {
+  type        = bool
+  description = "Grant the build service account the Cloud Build Service Account role (roles/cloudbuild.builds.builder) that App Engine builds need; new projects no longer grant it automatically. Set false when a platform team manages it."
+  default     = true
+}
+
 # --- Cloud Storage ---------------------------------------------------------
 
 variable "bucket_name" {
@@ -54,14 +66,38 @@ variable "bucket_location" {
 
 variable "cors_origins" {
   type        = list(string)
-  description = "Browser origins allowed to PUT to signed upload URLs and GET downloads (for example [\"https://PROJECT_ID.uc.r.appspot.com\"]). Empty means no CORS rule."
+  description = "Browser origins (scheme://host[:port], no path, no wildcard) allowed to PUT to signed upload URLs and GET signed downloads, for example [\"https://PROJECT_ID.uc.r.appspot.com\"]. Empty means no CORS rule: only non-browser clients can use direct uploads."
   default     = []
+
+  validation {
+    condition = alltrue([
+      for origin in var.cors_origins :
+      can(regex("^(https://[a-z0-9.-]+|http://(localhost|127\\.0\\.0\\.1))(:[0-9]{1,5})?$", origin))
+    ])
+    error_message = "cors_origins must be origins such as https://app.example.com (https, or http only for localhost), with no path, trailing slash or wildcard."
+  }
 }
 
-variable "direct_upload_prefix" {
-  type        = string
-  description = "Object name prefix of direct (signed URL) uploads; finalized objects under it are announced to the worker."
-  default     = "direct-uploads/"
+variable "cors_methods" {
+  type        = list(string)
+  description = "HTTP methods browsers may use on the bucket from cors_origins: PUT for direct uploads to signed URLs, GET and HEAD for signed downloads. Preflight OPTIONS requests need no entry."
+  default     = ["PUT", "GET", "HEAD"]
+
+  validation {
+    condition     = length(var.cors_methods) > 0 && alltrue([for m in var.cors_methods : contains(["PUT", "GET", "HEAD"], m)])
+    error_message = "cors_methods must be a non-empty subset of PUT, GET and HEAD (the app never POSTs or DELETEs from a browser)."
+  }
+}
+
+variable "cors_max_age_seconds" {
+  type        = number
+  description = "How long browsers may cache a CORS preflight answer."
+  default     = 3600
+
+  validation {
+    condition     = var.cors_max_age_seconds >= 0 && var.cors_max_age_seconds <= 86400
+    error_message = "cors_max_age_seconds must be between 0 and 86400."
+  }
 }
 
 variable "object_retention_days" {
@@ -133,7 +169,7 @@ variable "db_user" {
 
 variable "db_iam_auth" {
   type        = bool
-  description = "Also create a Cloud SQL IAM user for the app service account and make the services log in with IAM database authentication (no password). Migrations must then run as that service account (see docs/deploy.md)."
+  description = "Also create a Cloud SQL IAM user for the app service account and make the services log in with IAM database authentication (no password). Migrations still run as the built-in user, which owns schema public, and grant the IAM user data access (python -m audioconv.migrate --grant-to, docs/deploy.md)."
   default     = false
 }
 

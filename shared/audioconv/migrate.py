@@ -1,12 +1,29 @@
-"""Apply Alembic migrations programmatically (no alembic.ini needed)."""
+"""Apply Alembic migrations programmatically (no alembic.ini needed).
+
+On Cloud SQL with IAM database authentication the services log in as the IAM
+user of their service account. Since PostgreSQL 15 such a role may not create
+tables in schema ``public`` (only its owner may), so migrations run as the
+built-in user that owns the schema, and ``grant_to`` gives the services' role
+the data privileges it needs, and no more:
+
+    python -m audioconv.migrate --grant-to "$(terraform output -raw db_user)"
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
+
+SCHEMA = "public"
+TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+SEQUENCE_PRIVILEGES = "USAGE, SELECT, UPDATE"
+
+log = logging.getLogger(__name__)
 
 
 def alembic_config() -> Config:
@@ -15,12 +32,67 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(engine: Engine | None = None) -> None:
-    """Bring the database to the newest schema; with no engine, the configured one."""
+def grant_data_access(conn: Connection, role: str) -> bool:
+    """Let role read and write every table and sequence in SCHEMA, now and those the
+    migrating user creates later; False (nothing done) when role is that user."""
+    if conn.dialect.name != "postgresql":
+        raise ValueError("granting to a database role needs PostgreSQL")
+    if conn.execute(text("SELECT current_user")).scalar_one() == role:
+        return False
+    who = conn.dialect.identifier_preparer.quote_identifier(role)
+    for statement in (
+        f"GRANT USAGE ON SCHEMA {SCHEMA} TO {who}",
+        f"GRANT {TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA {SCHEMA} TO {who}",
+        f"GRANT {SEQUENCE_PRIVILEGES} ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO {who}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {SCHEMA} GRANT {TABLE_PRIVILEGES} ON TABLES TO {who}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {SCHEMA}"
+        f" GRANT {SEQUENCE_PRIVILEGES} ON SEQUENCES TO {who}",
+    ):
+        conn.execute(text(statement))
+    return True
+
+
+def upgrade(engine: Engine | None = None, *, grant_to: str | None = None) -> None:
+    """Bring the database to the newest schema; with no engine, the configured one.
+
+    With grant_to, then grant that role data access (``grant_data_access``)."""
     cfg = alembic_config()
-    if engine is None:
+    if engine is None and grant_to is None:
         command.upgrade(cfg, "head")
         return
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    own = engine is None
+    if engine is None:
+        from audioconv.adapters.database import make_engine
+        from audioconv.config import Settings
+
+        engine = make_engine(Settings())
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            if grant_to is not None and grant_data_access(conn, grant_to):
+                log.info("granted data access in schema %s to %s", SCHEMA, grant_to)
+    finally:
+        if own:
+            engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m audioconv.migrate",
+        description="Migrate the configured database to the newest schema.",
+    )
+    parser.add_argument(
+        "--grant-to",
+        metavar="ROLE",
+        help="PostgreSQL role the services log in as, when it is not the migrating user "
+        "(the Cloud SQL IAM user with db_iam_auth): give it data access, no DDL",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    upgrade(grant_to=args.grant_to or None)
+    print("database is at the newest schema")
+
+
+if __name__ == "__main__":
+    main()

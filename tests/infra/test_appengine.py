@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -124,6 +125,7 @@ def fake_outputs(tf: Terraform, *, iam_auth: bool = False) -> dict[str, Any]:
         "db_iam_auth": iam_auth,
         "db_private_ip": False,
         "db_user": "audioconv-app@proj.iam" if iam_auth else "audioconv",
+        "db_admin_user": "audioconv",
         "smtp_port": 587,
         "smtp_starttls": True,
         "app_service_account_email": "audioconv-app@proj.iam.gserviceaccount.com",
@@ -327,6 +329,12 @@ def test_iam_auth_deploys_no_db_password(tf: Terraform, tmp_path: Path) -> None:
         assert "AUDIOCONV_DB_PASSWORD" not in env
         assert env["AUDIOCONV_DB_IAM_AUTH"] == "true"
         assert env["AUDIOCONV_DB_USER"] == "audioconv-app@proj.iam"
+    # Migrations run as the built-in owner of schema public, which then grants
+    # the IAM user data access (tests/cloud/test_iam_db_user.py).
+    migrate = (out / "migrate.env").read_text()
+    assert "export AUDIOCONV_DB_USER=audioconv\n" in migrate
+    assert "export AUDIOCONV_DB_IAM_AUTH=false\n" in migrate
+    assert "export AUDIOCONV_DB_PASSWORD=" in migrate
 
 
 def test_rendered_files_are_private_and_ignored(rendered: Path) -> None:
@@ -381,3 +389,169 @@ def test_docs_cover_every_setting_and_secret(tf: Terraform) -> None:
     readme = README.read_text()
     for name in tf.outputs:
         assert re.search(rf"^\| `{name}` \| .+", readme, re.M), f"README does not explain {name}"
+
+
+# --- as gcloud parses them ------------------------------------------------------
+
+# App Engine standard's instance classes per scaling type, and how long one
+# request may run (the platform's limits, not settings).
+INSTANCE_CLASSES = {
+    "automatic_scaling": {"F1", "F2", "F4", "F4_1G"},
+    "basic_scaling": {"B1", "B2", "B4", "B4_1G", "B8"},
+    "manual_scaling": {"B1", "B2", "B4", "B4_1G", "B8"},
+}
+DEFAULT_INSTANCE_CLASS = {"automatic_scaling": "F1", "basic_scaling": "B2", "manual_scaling": "B2"}
+REQUEST_TIMEOUT_SECONDS = {
+    "automatic_scaling": 600,
+    "basic_scaling": 24 * 3600,
+    "manual_scaling": 24 * 3600,
+}
+GAE_FILES = [*sorted(YAML_SERVICE), "cron.yaml"]
+
+
+def gcloud_sdk() -> tuple[Path, str] | None:
+    """The installed Cloud SDK's root and the Python gcloud runs on, if any."""
+    roots = [Path(p) for p in (os.environ.get("CLOUDSDK_ROOT_DIR"),) if p]
+    gcloud = shutil.which("gcloud")
+    if gcloud:
+        roots.append(Path(gcloud).resolve().parents[1])
+    roots.append(Path("/usr/lib/google-cloud-sdk"))
+    for root in roots:
+        if (root / "lib/googlecloudsdk/api_lib/app/yaml_parsing.py").is_file():
+            bundled = root / "platform/bundledpythonunix/bin/python3"
+            python = os.environ.get("CLOUDSDK_PYTHON") or (
+                str(bundled) if bundled.is_file() else "python3"
+            )
+            return root, python
+    return None
+
+
+@pytest.fixture(scope="module")
+def gcloud_parsed(tf: Terraform, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every App Engine yaml as `gcloud app deploy` parses it, with rendered includes."""
+    sdk = gcloud_sdk()
+    if sdk is None:
+        pytest.skip("google-cloud-cli is not installed (no googlecloudsdk to parse app.yaml)")
+    root, python = sdk
+    work = tmp_path_factory.mktemp("gae")
+    render.render(fake_outputs(tf), fake_secret, work / ".deploy")
+    for name in GAE_FILES:
+        shutil.copy(ROOT / name, work / name)
+    proc = subprocess.run(
+        [python, str(Path(__file__).with_name("gcloud_appyaml.py")), str(root), *GAE_FILES],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    parsed: dict[str, Any] = json.loads(proc.stdout)
+    parsed["_rendered"] = work / ".deploy"
+    return parsed
+
+
+def scaling_of(service: dict[str, Any]) -> str:
+    kinds = [k for k in INSTANCE_CLASSES if k in service["parsed"]]
+    assert len(kinds) <= 1
+    return kinds[0] if kinds else "automatic_scaling"
+
+
+def test_gcloud_accepts_every_yaml(gcloud_parsed: dict[str, Any]) -> None:
+    for name in GAE_FILES:
+        assert "error" not in gcloud_parsed[name], gcloud_parsed[name].get("error")
+    for name, service in YAML_SERVICE.items():
+        parsed = gcloud_parsed[name]
+        assert parsed["service"] == service
+        assert parsed["environment"] == "STANDARD" and parsed["second_generation"]
+        assert parsed["runtime"] == "python311"
+    assert gcloud_parsed["cron.yaml"]["config"] == "cron"
+
+
+def test_gcloud_refuses_a_broken_yaml(tmp_path: Path) -> None:
+    """The parser is really consulted: two scaling types are refused."""
+    sdk = gcloud_sdk()
+    if sdk is None:
+        pytest.skip("google-cloud-cli is not installed")
+    bad = tmp_path / "app.yaml"
+    bad.write_text(
+        "runtime: python311\nbasic_scaling:\n  max_instances: 1\n"
+        "automatic_scaling:\n  max_instances: 1\n"
+    )
+    script = str(Path(__file__).with_name("gcloud_appyaml.py"))
+    proc = subprocess.run(
+        [sdk[1], script, str(sdk[0]), "app.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "only one of 'automatic_scaling'" in json.loads(proc.stdout)["app.yaml"]["error"]
+
+
+@pytest.mark.parametrize("name", sorted(YAML_SERVICE))
+def test_gcloud_deploys_the_env_we_check(name: str, gcloud_parsed: dict[str, Any]) -> None:
+    """gcloud merges the rendered include as merged_env does, so the Settings
+    checks above hold for what is deployed, and the Terraform values arrive."""
+    deployed = gcloud_parsed[name]["parsed"]["env_variables"]
+    assert deployed == merged_env(name, gcloud_parsed["_rendered"])
+    outputs = fake_outputs(Terraform.load())
+    service = RENDER_SERVICE[name]
+    mapping = {**render.COMMON_FROM_TERRAFORM, **render.SERVICE_FROM_TERRAFORM[service]}
+    for var, output in mapping.items():
+        assert deployed[var] == render.env_value(outputs[output]), (name, var)
+
+
+@pytest.mark.parametrize("name", sorted(YAML_SERVICE))
+def test_instance_class_fits_the_scaling_type(name: str, gcloud_parsed: dict[str, Any]) -> None:
+    service = gcloud_parsed[name]
+    scaling = scaling_of(service)
+    instance_class = service["instance_class"] or DEFAULT_INSTANCE_CLASS[scaling]
+    assert instance_class in INSTANCE_CLASSES[scaling], (name, scaling, instance_class)
+
+
+def test_push_deadlines_fit_the_request_timeouts(
+    tf: Terraform, gcloud_parsed: dict[str, Any]
+) -> None:
+    """Pub/Sub waits at most the ack deadline; the service must be able to answer
+    within it, so the request limit of its scaling type must not be shorter."""
+    by_service = {gcloud_parsed[n]["service"]: gcloud_parsed[n] for n in YAML_SERVICE}
+    subs = tf.instances("google_pubsub_subscription")
+    pushes = [s for s in subs.values() if "push_config" in s]
+    assert pushes
+    for sub in pushes:
+        endpoint = tf.resolve(sub["push_config"][0]["push_endpoint"])
+        service = re.match(r"https://([a-z]+)-dot-", endpoint)
+        assert service, endpoint
+        target = by_service[service.group(1)]
+        deadline = tf.resolve(sub["ack_deadline_seconds"])
+        assert deadline <= REQUEST_TIMEOUT_SECONDS[scaling_of(target)], (endpoint, deadline)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_gcloud_entrypoint_runs_the_right_function(
+    name: str, gcloud_parsed: dict[str, Any]
+) -> None:
+    entrypoint = gcloud_parsed[name]["entrypoint"]
+    assert entrypoint.startswith("exec "), "gcloud runs the entrypoint with exec"
+    assert parse_entrypoint(entrypoint.removeprefix("exec ")) == FUNCTIONS[name]
+
+
+def test_runtime_identity_comes_from_the_deploy_command(gcloud_parsed: dict[str, Any]) -> None:
+    """No yaml names a service account (its e-mail holds the project ID) and the
+    App Engine application sets none (the provider has no such argument), so
+    the documented deploy command must pass --service-account."""
+    for name in YAML_SERVICE:
+        assert gcloud_parsed[name]["service_account"] is None, name
+    deploys = re.findall(r"gcloud app deploy[^`]*?(?=\n\s*\n|```)", DOCS.read_text(), re.S)
+    assert deploys, "docs/deploy.md has no gcloud app deploy command"
+    for command in deploys:
+        assert "--service-account=" in command, command
+
+
+def test_cron_targets_a_deployed_service(gcloud_parsed: dict[str, Any]) -> None:
+    services = {gcloud_parsed[n]["service"] for n in YAML_SERVICE}
+    jobs = gcloud_parsed["cron.yaml"]["parsed"]["cron"]
+    assert jobs
+    for job in jobs:
+        assert job.get("target", "default") in services, job
+        assert job["schedule"].startswith("every "), job

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from audioconv.config import Settings
+from audioconv.services import direct_upload
 from tests.infra.tfmodel import TF_DIR, Terraform, ref_name
 
 APP_HOST = "${google_app_engine_application.app.default_hostname}"
@@ -77,17 +78,6 @@ def test_every_variable_is_used(tf: Terraform) -> None:
         assert f"var.{name}" in text, f"variable {name} is never used"
 
 
-def test_providers_are_pinned(tf: Terraform) -> None:
-    required = {}
-    for block in tf.terraform_blocks:
-        for entry in block.get("required_providers", []):
-            required.update(entry)
-    assert required["google"]["source"] == "hashicorp/google"
-    version = required["google"]["version"]
-    assert re.search(r"<\s*\d", version), "google provider needs an upper bound"
-    assert "random" in required
-
-
 def test_required_apis_are_enabled(tf: Terraform) -> None:
     services = tf.locals["services"]
     for api in (
@@ -98,10 +88,18 @@ def test_required_apis_are_enabled(tf: Terraform) -> None:
         "storage",
         "iamcredentials",
         "cloudbuild",
+        "artifactregistry",
+        # `gcloud app deploy cron.yaml` creates Cloud Scheduler jobs.
+        "cloudscheduler",
     ):
         assert f"{api}.googleapis.com" in services
     apis = tf.resource("google_project_service.apis")
-    assert "local.services" in apis["for_each"]
+    assert "local.apis" in apis["for_each"]
+    assert "local.services" in tf.locals["apis"]
+    # The default build account is the Compute Engine default service account,
+    # which exists only once the Compute Engine API is enabled.
+    assert '"compute.googleapis.com"' in tf.locals["apis"]
+    assert "var.build_service_account == null" in tf.locals["apis"]
     assert apis["disable_on_destroy"] is False
 
 
@@ -208,14 +206,40 @@ def test_buckets_are_private_and_uniform(tf: Terraform) -> None:
         assert any(r["action"][0]["type"] == "Delete" for r in rules), f"{name}: no deletion rule"
 
 
+# Headers a signed upload URL binds, so the browser must send them and the CORS
+# preflight must allow them: the code's UPLOAD_HEADERS, plus the size range the
+# upload URL signs as well.
+SIGNED_UPLOAD_HEADERS = {*direct_upload.UPLOAD_HEADERS, "x-goog-content-length-range"}
+
+
 def test_bucket_cors_allows_browser_put_from_configured_origins(tf: Terraform) -> None:
     bucket = tf.resource("google_storage_bucket.files")
     cors = next(d["cors"] for d in bucket["dynamic"] if "cors" in d)
     assert "var.cors_origins" in cors["for_each"]
     content = cors["content"][0]
     assert content["origin"] == "${cors.value}"
-    assert "PUT" in content["method"]
-    assert "Content-Type" in content["response_header"]
+    assert content["method"] == "${var.cors_methods}"
+    assert tf.default("cors_methods") == ["PUT", "GET", "HEAD"]
+    assert content["max_age_seconds"] == "${var.cors_max_age_seconds}"
+    assert content["response_header"] == "${local.cors_response_headers}"
+    allowed = {h.lower() for h in tf.locals["cors_response_headers"]}
+    missing = {h for h in SIGNED_UPLOAD_HEADERS if h.lower() not in allowed}
+    assert not missing, f"a browser preflight for a signed upload would be refused: {missing}"
+    assert "content-disposition" in allowed, "scripts read the download's file name"
+
+
+def test_cors_variables_refuse_wildcards_and_paths(tf: Terraform) -> None:
+    """The validation regex of cors_origins, run with Python's re (same syntax here)."""
+    condition = tf.variables["cors_origins"]["validation"][0]["condition"]
+    pattern = re.search(r'regex\("(.+?)", origin\)', condition)
+    assert pattern, condition
+    regex = re.compile(pattern.group(1).replace("\\\\", "\\"))
+    for good in ("https://app.example.com", "https://x.uc.r.appspot.com", "http://localhost:5173"):
+        assert regex.search(good), good
+    for bad in ("*", "https://*.example.com", "https://app.example.com/", "http://example.com"):
+        assert not regex.search(bad), bad
+    methods = tf.variables["cors_methods"]["validation"][0]["condition"]
+    assert '["PUT", "GET", "HEAD"]' in methods
 
 
 def test_direct_uploads_are_announced_to_the_worker(tf: Terraform) -> None:
@@ -224,7 +248,10 @@ def test_direct_uploads_are_announced_to_the_worker(tf: Terraform) -> None:
     note = next(iter(notes.values()))
     assert note["event_types"] == ["OBJECT_FINALIZE"]
     assert note["payload_format"] == "JSON_API_V1"
-    assert tf.resolve(note["object_name_prefix"]) == "direct-uploads/"
+    # One source: the code signs upload URLs under PREFIX, Terraform watches it.
+    assert tf.resolve(note["object_name_prefix"]) == direct_upload.PREFIX
+    assert tf.resolve(tf.outputs["direct_upload_prefix"]["value"]) == direct_upload.PREFIX
+    assert "direct_upload_prefix" not in tf.variables, "a variable could drift from the code"
     assert ref_name(note["bucket"], "google_storage_bucket") == "files"
     note_topic = ref_name(note["topic"], "google_pubsub_topic")
     assert EXPECTED_PUSH_TARGETS[note_topic] == WORKER_URL
@@ -283,6 +310,9 @@ def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
     assert set(roles) <= ALLOWED_APP_PROJECT_ROLES
     assert "roles/cloudsql.client" in roles
     for name, b in tf.of_type("google_project_iam_member").items():
+        if name == "build":
+            assert b["member"] != app and b["role"] == "roles/cloudbuild.builds.builder"
+            continue
         assert "local.app_project_roles" in b["for_each"], f"unexpected project grant {name}"
 
     bucket = [
@@ -318,10 +348,47 @@ def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
     ]
 
 
-def test_app_engine_runs_as_the_app_service_account(tf: Terraform) -> None:
+def test_app_engine_application_sets_no_runtime_identity(tf: Terraform) -> None:
+    """The provider has no service_account argument (tests/infra/test_provider_schema.py
+    proves it); the deploy command names the runtime account instead (docs/deploy.md)."""
     app = tf.resource("google_app_engine_application.app")
-    assert app["service_account"] == "${google_service_account.app.email}"
+    assert "service_account" not in app
     assert tf.resolve("${local.api_url}") == API_URL
+
+
+def test_pubsub_service_agent_exists_before_its_grants(tf: Terraform) -> None:
+    identity = tf.resource("google_project_service_identity.pubsub")
+    assert identity["service"] == "pubsub.googleapis.com"
+    # Beta-only in provider 8.x: without this, Terraform looks for it in google.
+    assert identity["provider"] == "google-beta"
+    grants = {
+        "google_pubsub_topic_iam_member": tf.instances("google_pubsub_topic_iam_member"),
+        "google_pubsub_subscription_iam_member": tf.instances(
+            "google_pubsub_subscription_iam_member"
+        ),
+        "google_service_account_iam_member": tf.instances("google_service_account_iam_member"),
+        "google_project_iam_member": tf.instances("google_project_iam_member"),
+    }
+    to_agent = [
+        (rtype, address, body)
+        for rtype, instances in grants.items()
+        for address, body in instances.items()
+        if tf.resolve(body["member"]) == PUBSUB_AGENT
+    ]
+    assert len(to_agent) >= 3, "dead letters, acks and OIDC tokens"
+    for rtype, address, body in to_agent:
+        assert depends_on(body, "google_project_service_identity", "pubsub"), (rtype, address)
+
+
+def test_build_service_account_gets_the_cloud_build_role(tf: Terraform) -> None:
+    build = tf.resource("google_project_iam_member.build")
+    assert build["role"] == "roles/cloudbuild.builds.builder"
+    assert build["count"] == "${var.grant_build_roles ? 1 : 0}"
+    assert tf.default("grant_build_roles") is True
+    assert build["member"] == "serviceAccount:${local.build_service_account}"
+    assert tf.default("build_service_account") is None
+    default_sa = "${data.google_project.this.number}-compute@developer.gserviceaccount.com"
+    assert default_sa in tf.locals["build_service_account"]
 
 
 def test_moved_blocks_map_old_addresses_onto_declared_instances(tf: Terraform) -> None:
