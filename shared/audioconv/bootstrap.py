@@ -39,7 +39,7 @@ def build(settings: Settings | None = None) -> Deps:
     )
     return Deps(
         settings=settings,
-        uow=lambda: SqlUnitOfWork(sessions),
+        uow=lambda readonly=False: SqlUnitOfWork(sessions, readonly=readonly),
         blobs=_blobs(settings),
         bus=bus,
         mailer=_mailer(settings),

@@ -131,7 +131,10 @@ class UnitOfWork(Protocol):
     def rollback(self) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork:
+        """A new unit of work; ``readonly`` ones (which must not commit) may run beside
+        writers (on SQLite they read a snapshot instead of taking the write lock)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, inspect
 from audioconv.adapters.database import SqlUnitOfWork, session_factory
 from audioconv.domain.errors import Conflict
 from audioconv.domain.model import Task, TaskStatus, User, utcnow
+from audioconv.services.deps import Deps
 
 
 @pytest.fixture
@@ -153,3 +154,17 @@ def test_concurrent_claims_let_exactly_one_worker_run(database_url: str, tmp_pat
     engine.dispose()
     assert sorted(r.value for r in results) == ["busy", "busy", "busy", "run"]
     assert final is not None and final.attempts == 1
+
+
+def test_read_only_work_runs_while_a_writer_holds_the_lock(deps: Deps) -> None:
+    """On SQLite every other unit of work takes the write lock at its start; read-only
+    ones read a snapshot beside the writer instead of waiting for it."""
+    with deps.uow() as writer:
+        writer.users.add(User(username="w", email="w@example.com", password_hash="x"))
+        with deps.uow(readonly=True) as reader:  # would wait 30 s, then fail, if it locked
+            assert reader.users.by_username("w") is None  # not committed yet
+        writer.commit()
+    with deps.uow(readonly=True) as reader:
+        assert reader.users.by_username("w") is not None
+        with pytest.raises(AssertionError):
+            reader.commit()

@@ -248,7 +248,7 @@ def fake_deps(tmp_path: Path) -> Deps:
     settings = Settings(data_dir=tmp_path, secret_key="unit-test-secret-key-long-enough-x")
     uow = FakeUnitOfWork()
     return Deps(
-        settings=settings, uow=lambda: uow, blobs=FakeBlobs(), bus=FakeBus(),
+        settings=settings, uow=lambda readonly=False: uow, blobs=FakeBlobs(), bus=FakeBus(),
         mailer=FakeMailer(), transcoder=FakeTranscoder(), clock=Clock(),
     )  # fmt: skip
 

@@ -241,11 +241,14 @@ class SqlUnitOfWork:
     throttles: ThrottleRepository
     uploads: UploadRepository
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], readonly: bool = False) -> None:
         self.session_factory = session_factory
+        self.readonly = readonly
 
     def __enter__(self) -> Self:
         self.session = self.session_factory()
+        if self.readonly:  # begin with the option set: SQLite then takes no write lock
+            self.session.connection(execution_options={"readonly": True})
         self.users = SqlUserRepository(self.session)
         self.tasks = SqlTaskRepository(self.session)
         self.throttles = SqlThrottleRepository(self.session)
@@ -258,6 +261,7 @@ class SqlUnitOfWork:
         self.session.close()
 
     def commit(self) -> None:
+        assert not self.readonly, "a read-only unit of work cannot commit"
         with _conflicts(self.session):
             self.session.commit()
 

@@ -30,7 +30,7 @@ def signup(
 ) -> User:
     """Make an account. Sign-ups from one client address are throttled (made or not)."""
     guards = [throttle.SIGNUP_FROM_ADDRESS.on(client)]
-    with deps.uow() as uow:
+    with deps.uow(readonly=True) as uow:
         throttling.check(deps, uow, guards, "too many sign-ups from your address")
     throttling.record(deps, guards)
     username, email = username.strip(), email.strip().lower()
@@ -71,7 +71,7 @@ def login(deps: Deps, username: str, password: str, client: str = "") -> User:
     this client or account has failed too often lately."""
     username = username.strip()
     guards = _login_guards(username, client)
-    with deps.uow() as uow:
+    with deps.uow(readonly=True) as uow:
         user = uow.users.by_username(username)
         counted = throttling.check(deps, uow, guards, "too many failed log-ins")
     try:
@@ -131,7 +131,7 @@ def authenticate(deps: Deps, authorization: str | None) -> int:
         raise Unauthorized("invalid token") from None
     if not valid_id(user_id):
         raise Unauthorized("invalid token")
-    with deps.uow() as uow:
+    with deps.uow(readonly=True) as uow:
         if uow.users.get(user_id) is None:
             raise Unauthorized("invalid token")
     return user_id

@@ -101,7 +101,7 @@ def start(
     """
     target = target_format(new_format)
     chosen = checked_options(options, target)
-    with deps.uow() as uow:  # the size is not known yet: checked again when it arrives
+    with deps.uow(readonly=True) as uow:  # the size is not known yet: checked on arrival
         check_quota(deps, uow, user_id, 0)
     direct = DirectKey(user_id, uuid.uuid4().hex, target, safe_file_name(file_name), chosen)
     ttl = deps.settings.signed_url_ttl_seconds
@@ -117,7 +117,7 @@ def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:
     """
     if not _UPLOAD_ID.fullmatch(upload_id):
         raise NotFound(f"no upload {upload_id!r}")
-    with deps.uow() as uow:
+    with deps.uow(readonly=True) as uow:
         return uow.tasks.by_input_prefix(DirectKey.prefix(user_id, upload_id))
 
 

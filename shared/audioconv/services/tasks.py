@@ -70,7 +70,9 @@ def create_task(
     target = target_format(new_format)
     chosen = checked_options(options, target)
     size = upload.stat().st_size
-    with deps.uow() as uow:  # before the work of probing and storing; checked again below
+    with deps.uow(
+        readonly=True
+    ) as uow:  # before the work of probing and storing; checked again below
         check_quota(deps, uow, user_id, size)
     probe = check_audio(deps, upload)
     name = safe_file_name(file_name)
@@ -154,7 +156,7 @@ def record_task(
 
 
 def list_tasks(deps: Deps, user_id: int, limit: int | None, descending: bool) -> Sequence[Task]:
-    with deps.uow() as uow:
+    with deps.uow(readonly=True) as uow:
         return uow.tasks.for_user(user_id, limit, descending)
 
 
@@ -166,7 +168,7 @@ def _owned(uow: UnitOfWork, user_id: int, task_id: int, for_update: bool = False
 
 
 def get_task(deps: Deps, user_id: int, task_id: int) -> Task:
-    with deps.uow() as uow:
+    with deps.uow(readonly=True) as uow:
         return _owned(uow, user_id, task_id)
 
 
@@ -228,7 +230,7 @@ def task_download(deps: Deps, user_id: int, task_id: int, which: str) -> Downloa
     pick = {"original": _original, "converted": _converted}.get(which)
     if pick is None:
         raise NotFound(f"no file {which!r}; use 'original' or 'converted'")
-    with deps.uow() as uow:
+    with deps.uow(readonly=True) as uow:
         task = _owned(uow, user_id, task_id)
     return _sized(deps, pick(task))
 
@@ -242,7 +244,7 @@ def file_download(deps: Deps, user_id: int, file_name: str) -> Download:
     """
     task = None
     if not has_control_characters(file_name):
-        with deps.uow() as uow:
+        with deps.uow(readonly=True) as uow:
             task = uow.tasks.by_file_name(user_id, file_name)
     if task is None:
         raise NotFound(f"no file named {file_name!r}")
