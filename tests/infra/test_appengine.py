@@ -135,7 +135,7 @@ def fake_outputs(tf: Terraform, *, iam_auth: bool = False) -> dict[str, Any]:
 
 SECRET_VALUES = {
     "audioconv-db-password": "db-pass'\"word",
-    "audioconv-secret-key": "signing-key",
+    "audioconv-secret-key": "signing-key-of-the-cloud-at-least-32-chars",
     "audioconv-smtp-password": "smtp: pass",
 }
 
@@ -304,7 +304,7 @@ def test_rendered_env_completes_each_service(
     assert settings.event_backend == "pubsub" and settings.gcp_project == "proj"
     assert settings.cloud_sql_instance == outputs["sql_instance_connection_name"]
     assert settings.db_password == SECRET_VALUES["audioconv-db-password"]
-    assert settings.secret_key == "signing-key"
+    assert settings.secret_key == SECRET_VALUES["audioconv-secret-key"]
     assert settings.mail_backend == "smtp" and settings.smtp_port == 587 and settings.smtp_starttls
     assert settings.signing_service_account == outputs["app_service_account_email"]
     assert settings.resolved_public_url == outputs["api_url"]
