@@ -75,6 +75,14 @@ def test_uploads_keep_the_upload_limit(eve: ApiClient, tmp_path: Path) -> None:
     assert put.status_code == 200, put.get_json()
 
 
+def test_a_url_encoded_form_to_the_upload_route_gets_the_small_cap(eve: ApiClient) -> None:
+    """werkzeug reads a url-encoded form whole: only multipart may be upload-sized."""
+    response = eve.client.post("/api/tasks", data={"newFormat": "mp3", "x": "y" * 100_000},
+                               headers=eve.headers)  # fmt: skip
+    assert response.status_code == 413
+    assert "65536 bytes" in _message(response)
+
+
 @pytest.mark.parametrize(
     ("field", "value", "needle"),
     [

@@ -36,8 +36,6 @@ FIELD_CHARS = {
     "password2": auth.MAX_PASSWORD_CHARS,
     "newFormat": 16,  # mp3, alac, ...
 }
-# The routes whose bodies may be as large as an upload; every other body gets max_json_bytes.
-UPLOAD_ENDPOINTS = frozenset({"create_task", "put_blob"})
 
 
 def current_deps() -> Deps:
@@ -47,9 +45,10 @@ def current_deps() -> Deps:
 def body_limit(settings: Settings) -> int:
     """The most bytes this request's body may have: an upload's limit for a multipart
     upload or a direct upload's PUT, ``max_json_bytes`` for everything else."""
-    if request.endpoint == "put_blob" or (
-        request.endpoint in UPLOAD_ENDPOINTS and request.mimetype == "multipart/form-data"
-    ):
+    multipart_upload = (
+        request.endpoint == "create_task" and request.mimetype == "multipart/form-data"
+    )
+    if multipart_upload or request.endpoint == "put_blob":
         return settings.max_upload_bytes
     return settings.max_json_bytes
 
