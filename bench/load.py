@@ -16,6 +16,7 @@ Not part of the test suite; the figures are for reading, not asserting.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import sqlite3
@@ -113,10 +114,8 @@ def run(scenario: str, args: argparse.Namespace, tmp: Path, upload: Path) -> Non
         load_cpu = 0.0
         server_procs: dict[int, psutil.Process] = {}
         while locust.poll() is None:
-            try:
+            with contextlib.suppress(psutil.Error):
                 load_cpu = sum(load.cpu_times()[:2])
-            except psutil.Error:
-                pass
             for proc in tree(server.pid):
                 server_procs[proc.pid] = proc
             time.sleep(0.5)
@@ -149,8 +148,10 @@ def run(scenario: str, args: argparse.Namespace, tmp: Path, upload: Path) -> Non
     print(f"drain: {drain_rate:.1f} files/min through the pipeline")
     if args.compare_bare:
         bare = bare_rate(upload, tmp, os.cpu_count() or 1, 30)
-        print(f"bare ffmpeg, same file, {os.cpu_count()} at once: {bare:.1f} files/min; "
-              f"ratio pipeline/bare {drain_rate / bare:.2f}")
+        print(
+            f"bare ffmpeg, same file, {os.cpu_count()} at once: {bare:.1f} files/min; "
+            f"ratio pipeline/bare {drain_rate / bare:.2f}"
+        )
 
 
 def main() -> None:

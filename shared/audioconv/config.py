@@ -11,8 +11,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Shortest token signing key accepted once a cloud backend is configured.
+MIN_CLOUD_SECRET_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -35,6 +38,7 @@ class Settings(BaseSettings):
     db_private_ip: bool = False
 
     # Signing key for API tokens; empty means one generated and kept in data_dir.
+    # Required, of at least MIN_CLOUD_SECRET_CHARS, once any cloud backend is configured.
     secret_key: str = ""
     token_ttl_seconds: int = 24 * 3600
 
@@ -70,6 +74,8 @@ class Settings(BaseSettings):
     # Nice level of ffmpeg children, so the API stays responsive under load.
     ffmpeg_nice: int = 10
     max_upload_bytes: int = 2 * 1024**3
+    # Every body but an upload's (JSON, forms of other routes) is capped at this.
+    max_json_bytes: int = 64 * 1024
     max_input_seconds: float = 6 * 3600
     # Inputs with more streams than this (audio + cover images) are refused.
     max_streams: int = 8
@@ -96,8 +102,30 @@ class Settings(BaseSettings):
     # Direct (signed URL) uploads: signer account when there is no key file (App Engine).
     signing_service_account: str = ""
     signed_url_ttl_seconds: int = 3600
+    # Bearer token that lets a caller off App Engine and off loopback run the sweep route.
+    sweep_token: str = ""
 
     port: int = Field(default=8080, validation_alias="PORT")
+
+    @model_validator(mode="after")
+    def _cloud_needs_a_strong_secret(self) -> Settings:
+        """In the cloud every instance must share one configured, long token signing key."""
+        cloud = [
+            name
+            for name, on in (
+                ("AUDIOCONV_BLOB_BACKEND=gcs", self.blob_backend == "gcs"),
+                ("AUDIOCONV_EVENT_BACKEND=pubsub", self.event_backend == "pubsub"),
+                ("AUDIOCONV_CLOUD_SQL_INSTANCE", bool(self.cloud_sql_instance)),
+            )
+            if on
+        ]
+        if cloud and len(self.secret_key) < MIN_CLOUD_SECRET_CHARS:
+            raise ValueError(
+                f"AUDIOCONV_SECRET_KEY must be set to at least {MIN_CLOUD_SECRET_CHARS} "
+                f"random characters when a cloud backend is configured ({', '.join(cloud)}); "
+                f"it is {'empty' if not self.secret_key else 'too short'}"
+            )
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

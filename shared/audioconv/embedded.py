@@ -30,6 +30,7 @@ import time
 from typing import IO, Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import wsgi as gunicorn_wsgi
 
 from audioconv import bootstrap, migrate
 from audioconv.config import Settings
@@ -53,6 +54,20 @@ class _Server(BaseApplication):  # type: ignore[misc]
         from audioconv.entrypoints.api import create_app
 
         return create_app()
+
+
+class _Response(gunicorn_wsgi.Response):  # type: ignore[misc]
+    """gunicorn's HTTP/1 response without its ``Server: gunicorn`` header (it tells an
+    attacker what to look up), and closing the connection when the app answers
+    ``Connection: close`` (a 413 whose body was never read), which gunicorn drops."""
+
+    def process_headers(self, headers: list[tuple[str, str]]) -> None:
+        super().process_headers(headers)
+        if any(k.lower() == "connection" and v.strip().lower() == "close" for k, v in headers):
+            self.force_close()
+
+    def default_headers(self) -> list[str]:
+        return [h for h in super().default_headers() if not h.startswith("Server:")]
 
 
 def _lock_data_dir(settings: Settings) -> IO[str]:
@@ -99,6 +114,9 @@ def run_api(settings: Settings) -> None:
 
     def worker_exit(server: Any, worker: Any) -> None:
         bootstrap.deps().close()
+
+    # gunicorn builds each response from this module attribute (wsgi.create).
+    gunicorn_wsgi.Response = _Response
 
     def when_ready(server: Any) -> None:
         print(f"audioconv is running: open http://localhost:{settings.port}/", flush=True)

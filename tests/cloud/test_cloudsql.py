@@ -105,6 +105,7 @@ def settings(**overrides: Any) -> Settings:
         "db_name": "audioconv",
         "db_pool_size": 2,
         "db_max_overflow": 1,
+        "secret_key": "cloud-sql-test-secret-key-0123456789",
         **overrides,
     }
     return Settings(**values)

@@ -73,9 +73,14 @@ DEFAULT_OK = {
     "AUDIOCONV_MAX_CONCURRENT_CONVERSIONS",
     "AUDIOCONV_FFMPEG_NICE",
     "AUDIOCONV_MAX_UPLOAD_BYTES",
+    "AUDIOCONV_MAX_JSON_BYTES",
     "AUDIOCONV_MAX_INPUT_SECONDS",
     "AUDIOCONV_LEASE_SECONDS",
     "AUDIOCONV_MAX_ATTEMPTS",
+    "AUDIOCONV_QUOTA_TASKS_IN_FLIGHT",
+    "AUDIOCONV_QUOTA_STORED_BYTES",
+    "AUDIOCONV_API_WORKERS",  # read only by `audioconv serve`
+    "AUDIOCONV_SWEEP_TOKEN",  # App Engine cron's header is trusted on App Engine
     "AUDIOCONV_OIDC_CERTS_URL",
     "AUDIOCONV_SIGNED_URL_TTL_SECONDS",
     "AUDIOCONV_MAX_STREAMS",
@@ -86,7 +91,7 @@ DEFAULT_OK = {
 PLATFORM = {"PORT"}  # set by App Engine / the container runtime
 # Read only by the embedded in-process bus: setting it in a yaml would suggest an
 # effect it does not have (App Engine's max_concurrent_requests bounds the worker).
-EMBEDDED_ONLY = {"AUDIOCONV_MAX_CONCURRENT_CONVERSIONS"}
+EMBEDDED_ONLY = {"AUDIOCONV_MAX_CONCURRENT_CONVERSIONS", "AUDIOCONV_API_WORKERS"}
 SECRET_VARS = {var for per in render.SECRETS.values() for var in per}
 
 
@@ -137,7 +142,7 @@ def fake_outputs(tf: Terraform, *, iam_auth: bool = False) -> dict[str, Any]:
 
 SECRET_VALUES = {
     "audioconv-db-password": "db-pass'\"word",
-    "audioconv-secret-key": "signing-key",
+    "audioconv-secret-key": "signing-key-of-the-cloud-at-least-32-chars",
     "audioconv-smtp-password": "smtp: pass",
 }
 
@@ -306,7 +311,7 @@ def test_rendered_env_completes_each_service(
     assert settings.event_backend == "pubsub" and settings.gcp_project == "proj"
     assert settings.cloud_sql_instance == outputs["sql_instance_connection_name"]
     assert settings.db_password == SECRET_VALUES["audioconv-db-password"]
-    assert settings.secret_key == "signing-key"
+    assert settings.secret_key == SECRET_VALUES["audioconv-secret-key"]
     assert settings.mail_backend == "smtp" and settings.smtp_port == 587 and settings.smtp_starttls
     assert settings.signing_service_account == outputs["app_service_account_email"]
     assert settings.resolved_public_url == outputs["api_url"]

@@ -14,13 +14,14 @@ import json
 import logging
 import math
 import os
+import re
 import resource
 import shutil
 import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ PROBE_TIMEOUT = 30.0
 MAX_TAG_CHARS = 64 * 1024
 # Cover images larger than this are not rebuilt into Vorbis comments.
 MAX_PICTURE_BYTES = 8 * 1024 * 1024
+# An absolute path left in a message (``file:/tmp/...``, ``/srv/data/...``), not ``kb/s``.
+_ABSOLUTE_PATH = re.compile(r"(?:file:)?(?<![\w.])/[^\s:'\",]+")
 
 
 def wheel_binaries() -> tuple[str, str]:
@@ -197,7 +200,7 @@ class FfmpegTranscoder:
         except subprocess.TimeoutExpired:
             raise UnsupportedMedia("the file could not be read as audio in time") from None
         if proc.returncode != 0:
-            detail = _last_line(proc.stderr.decode(errors="replace"))
+            detail = _scrub(_last_line(proc.stderr.decode(errors="replace")), {path: "the file"})
             if proc.returncode < 0:
                 detail = f"ffprobe stopped by signal {-proc.returncode}"
             raise UnsupportedMedia(f"not an audio file we can read ({detail})")
@@ -271,6 +274,9 @@ class FfmpegTranscoder:
             extra_inputs = self._vorbis_cover(src, probe, fmt, meta)
             cmd = self.command(src, probe, dst, fmt, options, extra_inputs)
             self._run(cmd, probe.duration, on_progress)
+        except ConversionFailed as exc:  # users see the reason, never our paths
+            names = {src: "the input", dst: "the output", meta: "the metadata"}
+            raise ConversionFailed(_scrub(exc.reason, names)) from None
         finally:
             meta.unlink(missing_ok=True)
 
@@ -437,6 +443,15 @@ def _picture(stream: dict[str, Any]) -> Picture:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:300] if lines else "unknown error"
+
+
+def _scrub(text: str, names: Mapping[Path, str]) -> str:
+    """ffmpeg's message without paths: ``file:/w/input: Invalid data`` -> ``Invalid data``;
+    a known path elsewhere becomes its name, any other absolute path ``a file``."""
+    for path, name in names.items():
+        for spelled in (f"file:{path}", str(path)):
+            text = text.replace(f"{spelled}: ", "").replace(spelled, name)
+    return _ABSOLUTE_PATH.sub("a file", text)
 
 
 def _float(value: object) -> float | None:

@@ -34,20 +34,25 @@ class LocalBlobStore:
         return path
 
     def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> None:
+        """Store ``path`` under ``key`` (with ``if_absent`` only if nothing is there, else
+        FileExistsError); if that fails, nothing is left behind (no part file, no folder
+        made for it)."""
         dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # Copy to a temporary name, then rename: readers never see half a file.
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
         try:
-            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
-            if if_absent:
-                os.link(tmp, dest)  # fails if dest exists: one writer wins, atomically
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            # Copy to a temporary name, then rename: readers never see half a file.
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+            try:
+                with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                if if_absent:
+                    os.link(tmp, dest)  # fails if dest exists: one writer wins, atomically
+                else:
+                    os.replace(tmp, dest)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            self._prune(dest.parent)
             raise
 
     def download_to(self, key: str, path: Path) -> None:
@@ -69,8 +74,11 @@ class LocalBlobStore:
     def delete(self, key: str) -> None:
         path = self._path(key)
         path.unlink(missing_ok=True)
-        # Prune now-empty folders up to the root.
-        for parent in path.parents:
+        self._prune(path.parent)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove ``folder`` and its parents up to the root while they are empty."""
+        for parent in (folder, *folder.parents):
             if parent == self.root or not parent.is_relative_to(self.root):
                 break
             try:

@@ -7,6 +7,7 @@ JSON ``{"message": ...}`` with a 4xx status.
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import IO, Any
 
 from flask import Flask, Request, Response, g, jsonify, request, stream_with_context
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 
 from audioconv import bootstrap
 from audioconv.domain.errors import (
@@ -21,18 +23,21 @@ from audioconv.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
-    PayloadTooLarge,
     TooManyRequests,
 )
 from audioconv.domain.model import MAX_ID
 from audioconv.entrypoints.appengine import client_address
 from audioconv.entrypoints.web import (
+    body_limit,
     current_deps,
     json_body,
     json_field,
     login_required,
+    may_sweep,
     option_fields,
     task_json,
+    text_field,
+    too_large,
 )
 from audioconv.ports import iter_chunks
 from audioconv.services import auth, recovery, tasks
@@ -54,15 +59,23 @@ class StreamingRequest(Request):
         return tempfile.NamedTemporaryFile(prefix="audioconv-upload-")
 
 
+class AsciiIntConverter(IntegerConverter):
+    """``<int:...>`` in ASCII digits only: werkzeug's ``\\d`` also takes Arabic-Indic
+    or fullwidth digits, and ``int()`` reads them (``/api/tasks/\u0663`` was task 3)."""
+
+    regex = r"[0-9]+"
+
+
 def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
     app = Flask("audioconv")
     app.request_class = StreamingRequest
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["int"] = AsciiIntConverter
 
     @app.before_request
     def _limits() -> None:
         g.deps = get_deps()
-        request.max_content_length = g.deps.settings.max_upload_bytes
+        request.max_content_length = body_limit(g.deps.settings)
 
     _register_errors(app)
     _register_routes(app)
@@ -87,8 +100,11 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
-        error = PayloadTooLarge.over(current_deps().settings.max_upload_bytes)
-        return _error(error.status, error.message)
+        error = too_large(exc, current_deps().settings)
+        response, status = _error(error.status, error.message)
+        # The rest of the body is never read: the connection cannot carry another request.
+        response.headers["Connection"] = "close"
+        return response, status
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:
@@ -147,13 +163,12 @@ def _register_routes(app: Flask) -> None:
         upload = request.files.get("fileName")
         if upload is None or not upload.filename:
             raise InvalidInput("missing file: send it as multipart field 'fileName'")
-        new_format = request.form.get("newFormat")
-        if not new_format:
-            raise InvalidInput("missing field 'newFormat'")
+        file_name = text_field(upload.filename, "fileName")
+        new_format = text_field(request.form.get("newFormat"), "newFormat")
         stream = upload.stream
         stream.flush()
         task = tasks.create_task(
-            current_deps(), g.user_id, Path(stream.name), upload.filename, new_format,
+            current_deps(), g.user_id, Path(stream.name), file_name, new_format,
             option_fields(request.form),
         )  # fmt: skip
         return jsonify(task_json(task)), 201
@@ -178,12 +193,10 @@ def _register_routes(app: Flask) -> None:
     @app.put("/api/tasks/<int:task_id>")
     @login_required
     def change_format(task_id: int) -> Response:
-        body = request.get_json(silent=True) if request.is_json else None
-        new_format = body.get("newFormat") if isinstance(body, dict) else None
-        new_format = new_format or request.form.get("newFormat")
-        if not new_format or not isinstance(new_format, str):
-            raise InvalidInput("missing field 'newFormat'")
-        fields = option_fields(body if isinstance(body, dict) else request.form)
+        body = json_body() if request.is_json else None
+        source = request.form if body is None else body
+        new_format = text_field(source.get("newFormat"), "newFormat")
+        fields = option_fields(source)
         task = tasks.change_format(current_deps(), g.user_id, task_id, new_format, fields)
         return jsonify(task_json(task))
 
@@ -209,18 +222,27 @@ def _register_routes(app: Flask) -> None:
 
     @app.route("/api/internal/sweep", methods=["GET", "POST"])
     def sweep() -> Response:
-        # Only App Engine cron may call this: it strips X-Appengine-Cron from outside requests.
-        if request.headers.get("X-Appengine-Cron") != "true":
-            raise Forbidden("only the scheduler may call this route")
+        if not may_sweep(current_deps().settings):
+            raise Forbidden(
+                "only the scheduler may call this route: App Engine cron, a caller with "
+                "the sweep token (AUDIOCONV_SWEEP_TOKEN), or one on this machine"
+            )
         result = recovery.sweep(current_deps())
         return jsonify(conversions=result.conversions, notifications=result.notifications)
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def _int_arg(name: str, minimum: int) -> int | None:
+    """A query argument in ASCII digits (``int()`` also takes ``1_0``, `` 10`` and
+    non-ASCII digits)."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
     try:
+        if not _INTEGER.fullmatch(raw):
+            raise ValueError(raw)
         value = int(raw)
     except ValueError:
         raise InvalidInput(f"{name} must be an integer") from None

@@ -8,8 +8,8 @@ from flask import request
 
 
 def on_app_engine() -> bool:
-    """Whether this process runs on App Engine (its runtime sets GAE_ENV)."""
-    return bool(os.environ.get("GAE_ENV"))
+    """Whether this process runs on App Engine (its runtime sets these)."""
+    return bool(os.environ.get("GAE_APPLICATION")) or os.environ.get("GAE_ENV") == "standard"
 
 
 def client_address() -> str:

@@ -2,40 +2,135 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import json
 from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from audioconv.domain.errors import InvalidInput
+from audioconv.config import Settings
+from audioconv.domain.errors import InvalidInput, PayloadTooLarge
+from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import Task
 from audioconv.domain.options import OPTION_FIELDS
+from audioconv.entrypoints.appengine import on_app_engine
 from audioconv.services import auth
 from audioconv.services.deps import Deps
 from audioconv.services.tasks import has_control_characters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Longest text field a request may carry (file names), unless FIELD_CHARS says otherwise.
+MAX_FIELD_CHARS = 1024
+# An option's value (``192k``, ``standard``).
+MAX_OPTION_CHARS = 32
+FIELD_CHARS = {
+    "username": MAX_USERNAME_CHARS,
+    "email": MAX_EMAIL_CHARS,
+    "password": auth.MAX_PASSWORD_CHARS,
+    "password1": auth.MAX_PASSWORD_CHARS,
+    "password2": auth.MAX_PASSWORD_CHARS,
+    "newFormat": 16,  # mp3, alac, ...
+}
+
 
 def current_deps() -> Deps:
     return cast(Deps, g.deps)
 
 
+def body_limit(settings: Settings) -> int:
+    """The most bytes this request's body may have: an upload's limit for a multipart
+    upload or a direct upload's PUT, ``max_json_bytes`` for everything else."""
+    multipart_upload = (
+        request.endpoint == "create_task" and request.mimetype == "multipart/form-data"
+    )
+    if multipart_upload or request.endpoint == "put_blob":
+        return settings.max_upload_bytes
+    return settings.max_json_bytes
+
+
+def too_large(exc: RequestEntityTooLarge, settings: Settings) -> PayloadTooLarge:
+    """The 413 naming the limit that was hit: the body's size, or werkzeug's form limits."""
+    raised_in = _raising_function(exc)
+    if raised_in == "werkzeug.sansio.multipart.next_event":
+        return PayloadTooLarge(f"the form has more than {request.max_form_parts} parts")
+    if raised_in in ("werkzeug.sansio.multipart.receive_data", "werkzeug.formparser.parse"):
+        return PayloadTooLarge(
+            f"a form field is larger than the limit of {request.max_form_memory_size} bytes "
+            "(send the file itself as the multipart field 'fileName')"
+        )
+    limit = body_limit(settings)
+    if limit == settings.max_upload_bytes:
+        return PayloadTooLarge.over(limit)
+    return PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+
+
+def _raising_function(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return ""
+    return f"{tb.tb_frame.f_globals.get('__name__')}.{tb.tb_frame.f_code.co_name}"
+
+
 def json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    """The request's JSON object; 400 for anything else, for JSON nested too deeply
+    to parse, and for text that is not valid Unicode (lone surrogates)."""
+    if not request.is_json:
+        raise InvalidInput("request body must be a JSON object (Content-Type: application/json)")
+    try:
+        body = json.loads(request.get_data(cache=True))
+    except RecursionError:
+        raise InvalidInput(
+            "request body must be a JSON object; this JSON is nested too deeply"
+        ) from None
+    except ValueError:  # also UnicodeDecodeError: bytes that are no Unicode encoding
+        raise InvalidInput("request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
+    _refuse_surrogates(body)
     return body
 
 
-def json_field(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
+def _refuse_surrogates(value: Any) -> None:
+    """InvalidInput if any key or string in ``value`` cannot be encoded as UTF-8 (a lone
+    surrogate such as ``\\ud800``): no database, hasher or file system takes one."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInput(
+                    "request body has text that is not valid Unicode (a lone surrogate)"
+                ) from None
+
+
+def text_field(value: object, name: str) -> str:
+    """A required text field, at most FIELD_CHARS[name] long, with no control characters."""
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"missing field {name!r}")
+    max_chars = FIELD_CHARS.get(name, MAX_FIELD_CHARS)
+    if len(value) > max_chars:
+        raise InvalidInput(f"field {name!r} must be at most {max_chars} characters")
     if has_control_characters(value):
         raise InvalidInput(f"field {name!r} must not contain control characters")
     return value
+
+
+def json_field(body: dict[str, Any], name: str) -> str:
+    return text_field(body.get(name), name)
 
 
 def login_required(view: F) -> F:
@@ -49,7 +144,41 @@ def login_required(view: F) -> F:
 
 def option_fields(source: Mapping[str, Any]) -> dict[str, Any]:
     """The conversion options a request carries (form fields or JSON keys)."""
-    return {name: source[name] for name in OPTION_FIELDS if name in source}
+    fields = {name: source[name] for name in OPTION_FIELDS if name in source}
+    for name, value in fields.items():
+        if isinstance(value, str) and len(value) > MAX_OPTION_CHARS:
+            raise InvalidInput(f"option {name!r} must be at most {MAX_OPTION_CHARS} characters")
+    return fields
+
+
+def may_sweep(settings: Settings) -> bool:
+    """Whether this request may run the sweep.
+
+    On App Engine (``GAE_APPLICATION``/``GAE_ENV`` set by its runtime) the cron
+    service's ``X-Appengine-Cron: true``, a header App Engine strips from outside
+    requests. Anywhere: ``Authorization: Bearer <AUDIOCONV_SWEEP_TOKEN>``, or a
+    client on this machine (loopback). Elsewhere anyone can send that header.
+    """
+    if on_app_engine() and request.headers.get("X-Appengine-Cron") == "true":
+        return True
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.sweep_token.encode()
+    if (
+        expected
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), expected)
+    ):
+        return True
+    return _is_loopback(request.remote_addr)
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def task_json(task: Task) -> dict[str, Any]:

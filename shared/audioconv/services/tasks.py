@@ -35,12 +35,28 @@ def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(char) == "Cc" for char in text)
 
 
+# Longest stored file name in UTF-8 bytes: under the 255 bytes file systems allow for
+# one name, with room for the converted file's extension (``.opus`` for ``.mp3``).
+MAX_FILE_NAME_BYTES = 200
+# Longest extension kept as such when a long name is cut (``.flac`` is 5 bytes).
+_MAX_EXTENSION_BYTES = 16
+
+
 def safe_file_name(name: str) -> str:
-    """The client's file name without folders, control characters or odd symbols."""
+    """The client's file name without folders, control characters or odd symbols, cut
+    to MAX_FILE_NAME_BYTES of UTF-8 (the extension kept, no character split)."""
     base = PureWindowsPath(PurePosixPath(name or "").name).name
     base = unicodedata.normalize("NFC", base)
     base = _UNSAFE.sub("_", base).strip(" .")
-    return base[-200:] or "audio"
+    if len(base.encode()) > MAX_FILE_NAME_BYTES:
+        stem, dot, extension = base.rpartition(".")
+        if not dot or not stem or len(extension.encode()) > _MAX_EXTENSION_BYTES:
+            stem, extension = base, ""
+        suffix = f".{extension}" if extension else ""
+        room = MAX_FILE_NAME_BYTES - len(suffix.encode())
+        stem = stem.encode()[:room].decode(errors="ignore").rstrip(" .")
+        base = f"{stem}{suffix}" if stem else extension
+    return base or "audio"
 
 
 def target_format(value: object) -> str:

@@ -1,0 +1,100 @@
+"""What the embedded server (gunicorn) itself says to a hostile client, over real sockets."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.support.procs import BIN, free_port, running
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("embedded")
+    port = free_port()
+    env = {"AUDIOCONV_DATA_DIR": str(tmp / "data")}
+    with running([str(BIN / "audioconv"), "serve"], env, port, tmp / "server.log"):
+        yield f"http://127.0.0.1:{port}"
+
+
+def _exchange(base: str, request: bytes) -> tuple[bytes, bytes]:
+    """Send ``request`` on a fresh connection; the answer's head, and whatever follows it
+    until the server closes the connection (b"" if it closes right after the answer)."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed before an answer: {data!r}"
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(next(
+            line.split(b":", 1)[1] for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ))  # fmt: skip
+        while len(rest) < length:
+            rest += sock.recv(65536)
+        after = rest[length:]
+        while chunk := sock.recv(65536):  # returns b"" once the server has closed
+            after += chunk
+    return head, after
+
+
+def test_no_server_header(base: str) -> None:
+    response = requests.get(f"{base}/healthz", timeout=10)
+    assert response.status_code == 200
+    assert "Server" not in response.headers
+
+
+def test_a_413_says_close_and_closes(base: str) -> None:
+    body = json.dumps({"username": "eve", "password": "x" * 200_000}).encode()
+    request = (
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    ) + body
+    head, after = _exchange(base, request)
+    lines = head.split(b"\r\n")
+    assert lines[0].startswith(b"HTTP/1.1 413"), head
+    assert b"Connection: close" in lines, head
+    assert not any(line.lower().startswith(b"server:") for line in lines), head
+    assert after == b""  # and nothing else: the connection was closed
+
+
+def test_a_small_json_body_keeps_the_connection(base: str) -> None:
+    with requests.Session() as session:
+        for _ in range(2):
+            body = {"username": "nobody", "password": "wrong-pass"}
+            response = session.post(f"{base}/api/auth/login", json=body, timeout=10)
+            assert response.status_code == 401
+            assert response.headers.get("Connection", "keep-alive") == "keep-alive"
+
+
+def _outside_address() -> str | None:
+    """An address of this machine that is not loopback, if it has one."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent for UDP connect
+            address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
+
+
+def test_sweep_from_outside_needs_more_than_the_cron_header(base: str) -> None:
+    loopback = requests.post(f"{base}/api/internal/sweep", timeout=30)
+    assert loopback.status_code == 200, loopback.text
+    outside = _outside_address()
+    if outside is None:
+        pytest.skip("this machine has no non-loopback address to call from")
+    port = base.rsplit(":", 1)[1]
+    forged = requests.post(f"http://{outside}:{port}/api/internal/sweep", timeout=30,
+                           headers={"X-Appengine-Cron": "true"})  # fmt: skip
+    assert forged.status_code == 403
+    assert "scheduler" in forged.json()["message"]

@@ -1,0 +1,41 @@
+"""Cloud mode refuses to start without a strong token signing key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from audioconv.config import Settings
+
+CLOUD = [
+    {"blob_backend": "gcs", "gcs_bucket": "b"},
+    {"event_backend": "pubsub", "gcp_project": "p"},
+    {"cloud_sql_instance": "p:r:i"},
+]
+
+
+@pytest.mark.parametrize("cloud", CLOUD)
+@pytest.mark.parametrize("secret", ["", "short", "x" * 31])
+def test_cloud_backends_need_a_long_secret(cloud: dict[str, Any], secret: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(secret_key=secret, **cloud)
+    assert "AUDIOCONV_SECRET_KEY must be set to at least 32" in str(refused.value)
+
+
+@pytest.mark.parametrize("cloud", CLOUD)
+def test_cloud_backends_start_with_a_long_secret(cloud: dict[str, Any]) -> None:
+    assert Settings(secret_key="x" * 32, **cloud).signing_key == "x" * 32
+
+
+def test_the_embedded_mode_needs_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUDIOCONV_SECRET_KEY", raising=False)
+    assert Settings().secret_key == ""
+
+
+def test_the_environment_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUDIOCONV_EVENT_BACKEND", "pubsub")
+    monkeypatch.setenv("AUDIOCONV_SECRET_KEY", "change-me")
+    with pytest.raises(ValidationError, match="too short"):
+        Settings()
