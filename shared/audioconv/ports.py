@@ -16,9 +16,13 @@ from audioconv.domain.throttle import Throttle
 class BlobStore(Protocol):
     """Files by key. Every method streams: no whole file is held in memory."""
 
-    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> None:
+    def put_file(
+        self, key: str, path: Path, content_type: str, *, if_absent: bool = False,
+        move: bool = False,
+    ) -> None:  # fmt: skip
         """Store the local file at ``path`` under ``key``, replacing any; with
-        ``if_absent``, only if there is none (else FileExistsError), atomically."""
+        ``if_absent``, only if there is none (else FileExistsError), atomically.
+        ``move``: the store may take the file itself (a rename), leaving no ``path``."""
 
     def download_to(self, key: str, path: Path) -> None:
         """Write the blob to the local file ``path``; KeyError if it does not exist."""

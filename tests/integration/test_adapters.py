@@ -175,3 +175,17 @@ def test_local_blob_store_writes_if_absent_once_and_lists_keys(tmp_path: Path) -
     store.put_file("out/y.mp3", second, "audio/mpeg")
     assert list(store.keys("")) == ["out/y.mp3", "up/a/x.wav"]
     assert list(store.keys("up/")) == ["up/a/x.wav"]
+
+
+def test_local_blob_store_takes_a_moved_file_by_rename(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    spool = tmp_path / "spool.bin"
+    spool.write_bytes(b"uploaded once")
+    inode = spool.stat().st_ino
+    store.put_file("uploads/u/a.mp3", spool, "audio/mpeg", move=True)
+    assert not spool.exists()  # taken, not copied: one write of the upload in all
+    assert (tmp_path / "blobs" / "uploads/u/a.mp3").stat().st_ino == inode
+    kept = tmp_path / "kept.bin"
+    kept.write_bytes(b"x")
+    store.put_file("uploads/u/b.mp3", kept, "audio/mpeg")
+    assert kept.exists()  # without move the caller's file stays

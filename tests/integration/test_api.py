@@ -170,6 +170,8 @@ def test_non_audio_upload_is_refused_and_nothing_stored(
     assert needle in response.get_json()["message"]
     assert alice.get("/api/tasks").get_json() == []
     assert _blob_files(deps) == []
+    spool = deps.settings.data_dir / "work" / "incoming"
+    assert not spool.exists() or list(spool.iterdir()) == []  # the spooled body is gone
 
 
 def test_video_is_refused(alice: ApiClient, deps: Deps, tmp_path: Path) -> None:

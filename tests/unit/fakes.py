@@ -146,7 +146,10 @@ class FakeBlobs:
         self.files: dict[str, bytes] = {}
         self.fail_puts = False
 
-    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> None:
+    def put_file(
+        self, key: str, path: Path, content_type: str, *, if_absent: bool = False,
+        move: bool = False,
+    ) -> None:  # fmt: skip
         if self.fail_puts:
             raise OSError("storage is down")
         if if_absent and key in self.files:

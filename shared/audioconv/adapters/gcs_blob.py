@@ -35,7 +35,10 @@ class GcsBlobStore:
             raise ValueError(f"invalid blob key {key!r}")
         return self.bucket.blob(key, chunk_size=UPLOAD_CHUNK_BYTES)
 
-    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> None:
+    def put_file(
+        self, key: str, path: Path, content_type: str, *, if_absent: bool = False,
+        move: bool = False,
+    ) -> None:  # fmt: skip
         # Files over 8 MiB go up as a resumable upload, one chunk in memory at a time.
         try:
             self._blob(key).upload_from_filename(

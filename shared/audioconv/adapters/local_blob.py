@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -33,27 +34,48 @@ class LocalBlobStore:
             raise ValueError(f"invalid blob key {key!r}")
         return path
 
-    def put_file(self, key: str, path: Path, content_type: str, *, if_absent: bool = False) -> None:
+    def put_file(
+        self, key: str, path: Path, content_type: str, *, if_absent: bool = False,
+        move: bool = False,
+    ) -> None:  # fmt: skip
         """Store ``path`` under ``key`` (with ``if_absent`` only if nothing is there, else
         FileExistsError); if that fails, nothing is left behind (no part file, no folder
-        made for it)."""
+        made for it). ``move`` renames the file in when it is on the same disk."""
         dest = self._path(key)
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
+            if move and self._rename_in(path, dest, if_absent):
+                return
             # Copy to a temporary name, then rename: readers never see half a file.
             fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
             try:
                 with os.fdopen(fd, "wb") as out, path.open("rb") as src:
                     shutil.copyfileobj(src, out, 1 << 20)
-                if if_absent:
-                    os.link(tmp, dest)  # fails if dest exists: one writer wins, atomically
-                else:
-                    os.replace(tmp, dest)
+                self._publish(Path(tmp), dest, if_absent)
             finally:
                 Path(tmp).unlink(missing_ok=True)
         except BaseException:
             self._prune(dest.parent)
             raise
+
+    @staticmethod
+    def _publish(src: Path, dest: Path, if_absent: bool) -> None:
+        """Make a complete file appear at ``dest`` at once (and only once, if ``if_absent``)."""
+        if if_absent:
+            os.link(src, dest)  # fails if dest exists: one writer wins, atomically
+            src.unlink()
+        else:
+            os.replace(src, dest)
+
+    def _rename_in(self, path: Path, dest: Path, if_absent: bool) -> bool:
+        """Take ``path`` itself; False when it is on another disk (then it is copied)."""
+        try:
+            self._publish(path, dest, if_absent)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return False
+            raise
+        return True
 
     def download_to(self, key: str, path: Path) -> None:
         with self.open_read(key) as src, path.open("wb") as out:

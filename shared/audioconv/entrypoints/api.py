@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from flask import Flask, Request, Response, g, jsonify, request, stream_with_context
+from flask import Flask, Response, g, jsonify, request, stream_with_context
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
@@ -26,8 +24,11 @@ from audioconv.domain.errors import (
     TooManyRequests,
 )
 from audioconv.domain.model import MAX_ID
+from audioconv.domain.options import OPTION_FIELDS
+from audioconv.entrypoints import multipart
 from audioconv.entrypoints.appengine import client_address
 from audioconv.entrypoints.web import (
+    MAX_FIELD_CHARS,
     body_limit,
     current_deps,
     json_body,
@@ -46,19 +47,6 @@ from audioconv.services.deps import Deps
 log = logging.getLogger(__name__)
 
 
-class StreamingRequest(Request):
-    """Spools uploaded files straight to a named temporary file on disk, never to memory."""
-
-    def _get_file_stream(
-        self,
-        total_content_length: int | None,
-        content_type: str | None,
-        filename: str | None = None,
-        content_length: int | None = None,
-    ) -> IO[bytes]:
-        return tempfile.NamedTemporaryFile(prefix="audioconv-upload-")
-
-
 class AsciiIntConverter(IntegerConverter):
     """``<int:...>`` in ASCII digits only: werkzeug's ``\\d`` also takes Arabic-Indic
     or fullwidth digits, and ``int()`` reads them (``/api/tasks/\u0663`` was task 3)."""
@@ -68,7 +56,6 @@ class AsciiIntConverter(IntegerConverter):
 
 def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
     app = Flask("audioconv")
-    app.request_class = StreamingRequest
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["int"] = AsciiIntConverter
 
@@ -96,6 +83,8 @@ def _register_errors(app: Flask) -> None:
         response, status = _error(exc.status, exc.message)
         if isinstance(exc, TooManyRequests) and exc.retry_after:
             response.headers["Retry-After"] = str(exc.retry_after)
+        if status == 413:  # the rest of the body is never read
+            response.headers["Connection"] = "close"
         return response, status
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -160,17 +149,16 @@ def _register_routes(app: Flask) -> None:
     @app.post("/api/tasks")
     @login_required
     def create_task() -> tuple[Response, int]:
-        upload = request.files.get("fileName")
-        if upload is None or not upload.filename:
-            raise InvalidInput("missing file: send it as multipart field 'fileName'")
-        file_name = text_field(upload.filename, "fileName")
-        new_format = text_field(request.form.get("newFormat"), "newFormat")
-        stream = upload.stream
-        stream.flush()
-        task = tasks.create_task(
-            current_deps(), g.user_id, Path(stream.name), file_name, new_format,
-            option_fields(request.form),
-        )  # fmt: skip
+        deps = current_deps()
+        spool = deps.settings.data_dir / "work" / "incoming"
+        upload = multipart.receive(spool, ("newFormat", *OPTION_FIELDS), MAX_FIELD_CHARS * 4)
+        try:
+            file_name = text_field(upload.file_name, "fileName")
+            new_format = text_field(upload.fields.get("newFormat"), "newFormat")
+            task = tasks.create_task(deps, g.user_id, upload.path, file_name, new_format,
+                                     option_fields(upload.fields), take_file=True)  # fmt: skip
+        finally:
+            upload.path.unlink(missing_ok=True)
         return jsonify(task_json(task)), 201
 
     @app.get("/api/tasks")

@@ -81,8 +81,13 @@ def create_task(
     file_name: str,
     new_format: str,
     options: Mapping[str, Any] | None = None,
+    take_file: bool = False,
 ) -> Task:
-    """Check the upload by its content, store it and the task, and request the conversion."""
+    """Check the upload by its content, store it and the task, and request the conversion.
+
+    ``take_file``: the store may move ``upload`` in (a rename on local disk) instead of
+    copying it; the caller's spool file is then gone.
+    """
     target = target_format(new_format)
     chosen = checked_options(options, target)
     size = upload.stat().st_size
@@ -93,7 +98,7 @@ def create_task(
     probe = check_audio(deps, upload)
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
-    deps.blobs.put_file(key, upload, "application/octet-stream")
+    deps.blobs.put_file(key, upload, "application/octet-stream", move=take_file)
     try:
         task = record_task(deps, user_id, key, name, target, probe, options=chosen, size=size)
     except BaseException:

@@ -1,0 +1,84 @@
+"""Multipart uploads: parsed as they stream in (streaming-form-data, in Cython), the file
+written once to a spool file on the data disk, from where the blob store can take it
+with a rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import request
+from streaming_form_data import StreamingFormDataParser
+from streaming_form_data.parser import ParseFailedException
+from streaming_form_data.targets import FileTarget, ValueTarget
+from streaming_form_data.validators import MaxSizeValidator, ValidationError
+
+from audioconv.domain.errors import InvalidInput, PayloadTooLarge
+
+FILE_FIELD = "fileName"
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ReceivedUpload:
+    """The uploaded file on disk (the caller removes it), its name and the text fields."""
+
+    path: Path
+    file_name: str
+    fields: dict[str, str]
+
+
+def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> ReceivedUpload:
+    """Read this request's multipart body: the file part to a file under ``spool``, the
+    named text fields (at most ``max_field_bytes`` each) to memory, anything else nowhere."""
+    if request.mimetype != "multipart/form-data":
+        raise InvalidInput(f"missing file: send it as multipart field {FILE_FIELD!r}")
+    spool.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=spool, prefix="upload-")
+    os.close(fd)
+    path = Path(name)
+    try:
+        parser = StreamingFormDataParser(headers={"Content-Type": request.content_type or ""})
+        file = FileTarget(name)
+        parser.register(FILE_FIELD, file)
+        values = {field: _Field(validator=MaxSizeValidator(max_field_bytes))
+                  for field in text_fields}  # fmt: skip
+        for field, target in values.items():
+            parser.register(field, target)
+        stream = request.stream  # limited to the upload size: RequestEntityTooLarge past it
+        try:
+            while chunk := stream.read(CHUNK):
+                parser.data_received(chunk)
+        except ValidationError:
+            raise PayloadTooLarge(
+                f"a form field is larger than the limit of {max_field_bytes} bytes "
+                f"(send the file itself as the multipart field {FILE_FIELD!r})"
+            ) from None
+        except ParseFailedException:
+            raise InvalidInput("the multipart body is malformed") from None
+        if not file.multipart_filename:
+            raise InvalidInput(f"missing file: send it as multipart field {FILE_FIELD!r}")
+        fields = {}
+        for field, target in values.items():
+            if not target.present:
+                continue
+            try:
+                fields[field] = target.value.decode()
+            except UnicodeDecodeError:
+                raise InvalidInput(f"field {field!r} is not UTF-8 text") from None
+        return ReceivedUpload(path, file.multipart_filename, fields)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+class _Field(ValueTarget):  # type: ignore[misc]
+    """A text field, remembering whether the body had it at all (it may be empty)."""
+
+    present = False
+
+    def on_start(self) -> None:
+        self.present = True
