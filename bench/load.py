@@ -51,18 +51,24 @@ def make_upload(path: Path, seconds: float = 160.0) -> Path:
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> dict[str, float]:
-    """CPU time by role: api, worker, ffmpeg (children of any), supervisor."""
+    """CPU time by role: each API or worker process with the children it reaped
+    (ffprobe for the API, ffmpeg for the worker); running children are counted apart."""
     total: dict[str, float] = {}
     for proc in procs:
         try:
             cmd = " ".join(proc.cmdline())
-            times = proc.cpu_times()
+            t = proc.cpu_times()
         except psutil.Error:
             continue
-        role = ("ffmpeg" if "ffmpeg" in cmd or "ffprobe" in cmd else
+        role = ("ffmpeg running" if "ffmpeg" in cmd or "ffprobe" in cmd else
                 "api" if "embedded api" in cmd else
                 "worker" if "embedded worker" in cmd else "supervisor")  # fmt: skip
-        total[role] = total.get(role, 0.0) + times.user + times.system
+        own = t.user + t.system
+        reaped = t.children_user + t.children_system if role in ("api", "worker") else 0.0
+        total[role] = total.get(role, 0.0) + own
+        if reaped:
+            key = "ffprobe (api)" if role == "api" else "ffmpeg (worker)"
+            total[key] = total.get(key, 0.0) + reaped
     return total
 
 
