@@ -157,14 +157,52 @@ class Probe:
     picture: Picture | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """What users see of a file (the task's ``input`` and ``output``)."""
+        return {key: getattr(self, attribute) for key, attribute in _SHOWN.items()}
+
+    @staticmethod
+    def shown(record: dict[str, Any] | None) -> dict[str, Any] | None:
+        """What users see of a stored probe (``as_record`` holds more, for the worker)."""
+        return None if record is None else {key: record.get(key) for key in _SHOWN}
+
+    def as_record(self) -> dict[str, Any]:
+        """All of it, stored with the task, so the worker converts without probing again."""
+        picture = self.picture
         return {
-            "format": self.format,
-            "codec": self.codec,
-            "duration": self.duration,
-            "bitrate": self.bitrate,
-            "sampleRate": self.sample_rate,
-            "channels": self.channels,
+            **self.as_dict(),
+            "demuxer": self.demuxer,
+            "tags": self.tags,
+            "picture": None if picture is None else [picture.codec, picture.width, picture.height],
         }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> Probe | None:
+        """The probe ``as_record`` stored; None for none, or one stored before it held all."""
+        if not record or "demuxer" not in record:
+            return None
+        picture = record.get("picture")
+        return cls(
+            format=record["format"],
+            demuxer=record["demuxer"],
+            codec=record["codec"],
+            duration=float(record["duration"]),
+            bitrate=record["bitrate"],
+            sample_rate=record["sampleRate"],
+            channels=record["channels"],
+            tags=dict(record.get("tags") or {}),
+            picture=Picture(picture[0], int(picture[1]), int(picture[2])) if picture else None,
+        )
+
+
+# The probe's fields users see, by their JSON names.
+_SHOWN = {
+    "format": "format",
+    "codec": "codec",
+    "duration": "duration",
+    "bitrate": "bitrate",
+    "sampleRate": "sample_rate",
+    "channels": "channels",
+}
 
 
 @dataclass(frozen=True)

@@ -197,8 +197,8 @@ def test_playlist_slipped_past_the_upload_fails_the_task(
     alice: ApiClient, deps: Deps, tmp_path: Path,
     listener: tuple[int, list[Any]], tripwire: tuple[Path, list[str]],
 ) -> None:  # fmt: skip
-    """A stored original replaced by a playlist (as a direct upload could be): the
-    worker's own probe refuses it, with no connection and no outside file opened."""
+    """A stored original replaced by a playlist: the worker reads it with the demuxer
+    its upload was probed as, so it fails, with no connection and no outside file opened."""
     port, connections = listener
     fifo, opened = tripwire
     song = make_audio(tmp_path / "song.mp3", 1.0, ("-c:a", "libmp3lame"))
@@ -214,7 +214,7 @@ def test_playlist_slipped_past_the_upload_fails_the_task(
     assert put.status_code == 200
     task_json = alice.wait(created["id"])
     assert task_json["status"] == "failed"
-    assert "not an audio file" in task_json["error"]
+    assert "ffmpeg could not convert the file" in task_json["error"]
     time.sleep(0.3)
     assert connections == [] and opened == []
 

@@ -250,7 +250,7 @@ def test_a_failed_conversion_names_no_path(eve: ApiClient, deps: Deps, song: Pat
     eve.client.put(f"/api/tasks/{created['id']}", json={"newFormat": "wav"}, headers=eve.headers)
     task = eve.wait(created["id"])
     assert task["status"] == "failed"
-    assert "not an audio file" in task["error"]
+    assert "ffmpeg could not convert the file" in task["error"]  # from the stored probe
     assert not _has_path(task["error"], deps), task["error"]
 
 

@@ -210,8 +210,10 @@ class FakeTranscoder:
         self.during_convert: Callable[[], None] | None = None
         self.progress_during_convert = True
         self.options: list[ConversionOptions | None] = []
+        self.probed: list[str] = []  # names of the files probed, in order
 
     def probe(self, path: Path, limits: bool = True) -> Probe:
+        self.probed.append(path.name)
         data = path.read_bytes()
         if not data.startswith(b"AUDIO"):
             raise UnsupportedMedia("not an audio file we can read (fake)")

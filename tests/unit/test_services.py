@@ -292,3 +292,12 @@ def test_reclaim_turns_an_unannounced_direct_upload_into_its_task(deps: Deps, up
     recovery.sweep(deps, reclaim=True)
     (made,) = tasks.list_tasks(deps, owner, None, descending=False)
     assert (made.input_key, made.status, made.output_format) == (key, TaskStatus.UPLOADED, "ogg")
+
+
+def test_each_file_is_probed_once(deps: Deps, upload: Path) -> None:
+    """The upload's probe is stored with the task; the worker converts from it."""
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    transcoder = cast(FakeTranscoder, deps.transcoder)
+    assert transcoder.probed == ["in.mp3", "output.ogg"]  # the input once, then the output
+    assert task.status is TaskStatus.PROCESSED

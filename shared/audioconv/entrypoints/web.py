@@ -18,6 +18,7 @@ from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import Task
 from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints.appengine import on_app_engine
+from audioconv.ports import Probe
 from audioconv.services import auth
 from audioconv.services.deps import Deps
 from audioconv.services.tasks import has_control_characters
@@ -193,7 +194,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "revision": task.revision,
         "progress": task.progress,
         "error": task.error,
-        "input": task.input_probe,
+        "input": Probe.shown(task.input_probe),
         "output": task.output_probe,
         "options": task.options or {},
         "createdAt": task.created_at.isoformat(),

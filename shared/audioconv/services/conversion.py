@@ -14,6 +14,7 @@ from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.model import Claim, Task
 from audioconv.domain.options import stored_options
+from audioconv.ports import Probe
 from audioconv.services.deps import Deps
 from audioconv.services.messages import TaskRef, publish_or_leave_to_sweep
 
@@ -98,7 +99,8 @@ def _run(
         except KeyError:
             raise ConversionFailed("the uploaded file is no longer stored") from None
         _heartbeat(deps, held, lease)
-        probe = deps.transcoder.probe(src)
+        # Probed when it was uploaded; older tasks stored less, so probe those again.
+        probe = Probe.from_record(task.input_probe) or deps.transcoder.probe(src)
         last = time.monotonic()
 
         def on_progress(percent: float) -> None:

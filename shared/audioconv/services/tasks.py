@@ -161,7 +161,7 @@ def record_task(
             input_format=probe.format if probe and probe.format else "unknown",
             output_format=target,
             input_key=key,
-            input_probe=probe.as_dict() if probe else None,
+            input_probe=probe.as_record() if probe else None,
             options=options,
             input_bytes=size,
             created_at=now,
