@@ -1,13 +1,16 @@
 """Benchmark of the embedded service against bare ffmpeg, run the same way in the same run.
 
 Prints:
-- throughput: N files converted through the API (upload -> processed) against the
-  same N conversions by bare ffmpeg at the same parallelism, and the ratio;
+- throughput at each parallelism in ``--jobs`` (default 1..cores): ``--files-per-job``
+  files per conversion slot through the API (upload -> processed), against the same
+  conversions by bare ffmpeg at the same parallelism, and the ratio bare/ours
+  (1.0 = the pipeline adds nothing);
 - API latency (p50/p95 of GET /api/tasks) idle and while conversions saturate the cores;
-- server memory (peak PSS of the server processes, ffmpeg children excluded) while
-  uploading a small and a large file: streaming means the large one costs no more.
+- memory: the API processes' PSS while they receive a long WAV (``--long-hours``,
+  2 h = 1.3 GB), and the worker's while it converts it (ffmpeg children apart).
 
-Usage: .venv/bin/python bench/bench_service.py [--files 8] [--seconds 120]
+Usage: .venv/bin/python bench/bench_service.py [--jobs 1,2] [--files-per-job 4]
+       [--seconds 120] [--long-hours 2]
 Not part of the test suite; the figures are for reading, not asserting.
 """
 
@@ -23,11 +26,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
 
-from sampling import PeakSampler, tree_pss_kib  # noqa: E402
+from sampling import PeakSampler, ffmpeg_rss_kib, role_pss_kib  # noqa: E402
 
 from audioconv.adapters.ffmpeg import wheel_binaries  # noqa: E402
 from tests.support.http_api import HttpApi  # noqa: E402
@@ -91,65 +95,91 @@ def bare_ffmpeg(files: list[Path], out_dir: Path, parallel: int) -> float:
     return time.perf_counter() - start
 
 
+def convert_all(client: Client, files: list[Path]) -> float:
+    start = time.perf_counter()
+    pending = {client.upload(f, "mp3")["id"] for f in files}
+    while pending:
+        pending = {i for i in pending if client.status(i) not in ("processed", "failed")}
+        time.sleep(0.05)
+    return time.perf_counter() - start
+
+
+def latency_idle_and_loaded(client: Client, files: list[Path]) -> tuple[list[float], list[float]]:
+    """GET /api/tasks latency idle, then while the files convert."""
+    idle = latency(client, 5)
+    loaded: list[float] = []
+    load = threading.Thread(target=lambda: loaded.extend(latency(client, 5)))
+    load.start()
+    convert_all(client, files)
+    load.join()
+    return idle, loaded
+
+
+def serve(tmp: Path, name: str, **env: str) -> tuple[Any, str]:
+    """`audioconv serve` on a free port with its own data folder, and its URL."""
+    settings = {"AUDIOCONV_DATA_DIR": str(tmp / f"data-{name}"), **env}
+    port = free_port()
+    args = [str(BIN / "audioconv"), "serve"]
+    return running(args, settings, port, tmp / f"{name}.log"), f"http://127.0.0.1:{port}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--files", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=120.0, help="length of each file")
-    parser.add_argument("--large-mb", type=int, default=400)
-    args = parser.parse_args()
     cores = os.cpu_count() or 1
+    parser.add_argument("--jobs", default=",".join(str(j) for j in range(1, cores + 1)))
+    parser.add_argument("--files-per-job", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=120.0, help="length of each file")
+    parser.add_argument("--long-hours", type=float, default=2.0, help="0 skips the memory run")
+    args = parser.parse_args()
+    jobs = [int(j) for j in args.jobs.split(",")]
 
+    print(f"machine: {cores} cores; files of {args.seconds:.0f} s, wav -> mp3 (VBR q2)")
     with tempfile.TemporaryDirectory(prefix="audioconv-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        files = [make_wav(tmp / f"in{i}.wav", args.seconds) for i in range(args.files)]
-        small = make_wav(tmp / "small.wav", 6)  # ~1 MB
-        large = make_wav(tmp / "large.wav", args.large_mb * 1024 * 1024 / (44100 * 4))
-        audio_minutes = args.files * args.seconds / 60
+        files = [make_wav(tmp / f"in{i}.wav", args.seconds)
+                 for i in range(max(jobs) * args.files_per_job)]  # fmt: skip
+        for parallel in jobs:
+            batch = files[: parallel * args.files_per_job]
+            bare = bare_ffmpeg(batch, tmp, parallel)
+            slots = {"AUDIOCONV_MAX_CONCURRENT_CONVERSIONS": str(parallel)}
+            server, url = serve(tmp, f"jobs{parallel}", **slots)
+            with server:
+                client = Client(url, f"bench{parallel}")
+                ours = convert_all(client, batch)
+                if parallel == max(jobs):
+                    idle, loaded = latency_idle_and_loaded(client, batch)
+            minutes = len(batch) * args.seconds / 60
+            print(f"--jobs {parallel}: {len(batch)} files; bare ffmpeg {bare:6.2f} s, "
+                  f"audioconv {ours:6.2f} s ({minutes / ours * 60:6.1f} audio-min/min); "
+                  f"bare/ours {bare / ours:.2f}")  # fmt: skip
+        print(f"API latency idle:              {describe(idle)}")
+        print(f"API latency under conversions: {describe(loaded)}")
 
-        bare = bare_ffmpeg(files, tmp, cores)
-        port = free_port()
-        env = {"AUDIOCONV_DATA_DIR": str(tmp / "data")}
-        with running([str(BIN / "audioconv"), "serve"], env, port, tmp / "server.log") as proc:
-            client = Client(f"http://127.0.0.1:{port}", "bench")
-            idle = latency(client, 5)
-
-            def convert_all() -> float:
-                start = time.perf_counter()
-                pending = {client.upload(f, "mp3")["id"] for f in files}
-                while pending:
-                    pending = {
-                        i for i in pending if client.status(i) not in ("processed", "failed")
-                    }
-                    time.sleep(0.05)
-                return time.perf_counter() - start
-
-            ours = convert_all()  # alone: throughput
-            loaded: list[float] = []  # again, with clients polling: latency under load
-            load = threading.Thread(target=lambda: loaded.extend(latency(client, 5)))
-            load.start()
-            convert_all()
-            load.join()
-
-            rss: dict[str, tuple[int, int]] = {}
-            for label, path in (("1 MB", small), (f"{args.large_mb} MB", large)):
-                before = tree_pss_kib(proc.pid)
-                with PeakSampler(lambda: tree_pss_kib(proc.pid)) as sampler:
-                    task_id = client.upload(path, "flac")["id"]
+        if args.long_hours:
+            long = make_wav(tmp / "long.wav", args.long_hours * 3600)
+            server, url = serve(tmp, "memory")
+            with server:
+                client = Client(url, "memory")
+                api_idle, worker_idle = (
+                    role_pss_kib("embedded api"),
+                    role_pss_kib("embedded worker"),
+                )
+                with PeakSampler(lambda: role_pss_kib("embedded api")) as api_peak:
+                    task_id = client.upload(long, "mp3")["id"]
+                with (
+                    PeakSampler(lambda: role_pss_kib("embedded worker")) as worker_peak,
+                    PeakSampler(ffmpeg_rss_kib) as ffmpeg_peak,
+                ):
                     while client.status(task_id) not in ("processed", "failed"):
-                        time.sleep(0.05)
-                rss[label] = (before, sampler.peak)
-
-    print(f"machine: {cores} cores; {args.files} files x {args.seconds:.0f} s, wav -> mp3")
-    print(f"bare ffmpeg ({cores} at once):     {bare:7.2f} s  "
-          f"{audio_minutes / bare * 60:7.1f} audio-min/min")  # fmt: skip
-    print(f"audioconv API (upload->processed): {ours:7.2f} s  "
-          f"{audio_minutes / ours * 60:7.1f} audio-min/min  "
-          f"ratio ours/bare {ours / bare:.2f}")  # fmt: skip
-    print(f"API latency idle:                  {describe(idle)}")
-    print(f"API latency under conversions:     {describe(loaded)}")
-    for label, (before, peak) in rss.items():
-        print(f"server PSS, upload + conversion of {label:>7}: "
-              f"{before / 1024:6.1f} MiB before, {peak / 1024:6.1f} MiB peak")  # fmt: skip
+                        time.sleep(0.2)
+            size = long.stat().st_size / 1e9
+            print(f"API processes, receiving a {args.long_hours:g} h WAV ({size:.2f} GB): "
+                  f"{api_idle / 1024:6.1f} MiB idle, {api_peak.peak / 1024:6.1f} MiB peak "
+                  f"(+{(api_peak.peak - api_idle) / 1024:.1f})")  # fmt: skip
+            print(f"worker process, converting it to mp3: {worker_idle / 1024:6.1f} MiB idle, "
+                  f"{worker_peak.peak / 1024:6.1f} MiB peak "
+                  f"(+{(worker_peak.peak - worker_idle) / 1024:.1f}); "
+                  f"ffmpeg's own peak RSS {ffmpeg_peak.peak / 1024:.1f} MiB")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -80,3 +80,31 @@ def _pss_kib(proc_dir: Path) -> int:
     except OSError:
         pass
     return 0
+
+
+def role_pss_kib(marker: str) -> int:
+    """PSS of the processes whose command line holds ``marker`` (e.g. ``embedded api``)
+    and of their descendants, ffmpeg children excluded."""
+    parents: dict[int, int] = {}
+    marked: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (status := _status(entry)):
+            pid = int(entry.name)
+            parents[pid] = int(status["PPid"])
+            try:
+                if marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    marked.add(pid)
+            except OSError:
+                continue
+    tops = [pid for pid in marked if parents.get(pid) not in marked]
+    return sum(tree_pss_kib(pid) for pid in tops)
+
+
+def ffmpeg_rss_kib() -> int:
+    """Largest resident size (VmRSS) among the machine's running ffmpeg processes."""
+    peak = 0
+    for entry in Path("/proc").iterdir():
+        status = _status(entry) if entry.name.isdigit() else {}
+        if status.get("Name", "").startswith("ffmpeg") and "VmRSS" in status:
+            peak = max(peak, int(status["VmRSS"].split()[0]))
+    return peak
