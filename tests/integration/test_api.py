@@ -340,3 +340,26 @@ def test_output_larger_than_the_upload_limit_is_fine(
     task = api.wait(api.upload(song, "wav").get_json()["id"])
     assert task["status"] == "processed", task
     assert task["output"]["codec"] == "pcm_s16le"
+
+
+def test_raw_upload_with_its_fields_in_the_query(
+    alice: ApiClient, song: Path, tmp_path: Path
+) -> None:
+    """A client that needs no form sends the file as the body."""
+    response = alice.client.post(
+        "/api/tasks?fileName=Song%20One.mp3&newFormat=ogg&quality=high",
+        data=song.read_bytes(), headers=alice.headers, content_type="application/octet-stream",
+    )  # fmt: skip
+    assert response.status_code == 201, response.get_json()
+    created = response.get_json()
+    assert (created["fileName"], created["newFormat"]) == ("Song One.mp3", "ogg")
+    assert created["options"]["quality"] == "high"
+    task = alice.wait(created["id"])
+    assert task["status"] == "processed", task
+    out = tmp_path / "out.ogg"
+    out.write_bytes(alice.get(task["links"]["converted"]).data)
+    assert probe(out)["streams"][0]["codec_name"] == "vorbis"
+    assert abs(decoded_duration(out) - decoded_duration(song)) < 0.1
+    nameless = alice.client.post("/api/tasks?newFormat=ogg", data=b"x", headers=alice.headers,
+                                 content_type="audio/mpeg")  # fmt: skip
+    assert nameless.status_code == 400 and "fileName" in nameless.get_json()["message"]

@@ -25,7 +25,7 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import OPTION_FIELDS
-from audioconv.entrypoints import multipart
+from audioconv.entrypoints import uploads
 from audioconv.entrypoints.appengine import client_address
 from audioconv.entrypoints.web import (
     MAX_FIELD_CHARS,
@@ -151,7 +151,7 @@ def _register_routes(app: Flask) -> None:
     def create_task() -> tuple[Response, int]:
         deps = current_deps()
         spool = deps.settings.data_dir / "work" / "incoming"
-        upload = multipart.receive(spool, ("newFormat", *OPTION_FIELDS), MAX_FIELD_CHARS * 4)
+        upload = uploads.receive(spool, ("newFormat", *OPTION_FIELDS), MAX_FIELD_CHARS * 4)
         try:
             file_name = text_field(upload.file_name, "fileName")
             new_format = text_field(upload.fields.get("newFormat"), "newFormat")

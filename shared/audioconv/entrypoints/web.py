@@ -18,6 +18,7 @@ from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import Task
 from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints.appengine import on_app_engine
+from audioconv.entrypoints.uploads import is_raw
 from audioconv.ports import Probe
 from audioconv.services import auth
 from audioconv.services.deps import Deps
@@ -44,12 +45,12 @@ def current_deps() -> Deps:
 
 
 def body_limit(settings: Settings) -> int:
-    """The most bytes this request's body may have: an upload's limit for a multipart
-    upload or a direct upload's PUT, ``max_json_bytes`` for everything else."""
-    multipart_upload = (
-        request.endpoint == "create_task" and request.mimetype == "multipart/form-data"
+    """The most bytes this request's body may have: an upload's limit for an upload
+    (multipart or raw) or a direct upload's PUT, ``max_json_bytes`` for everything else."""
+    upload = request.endpoint == "create_task" and (
+        request.mimetype == "multipart/form-data" or is_raw()
     )
-    if multipart_upload or request.endpoint == "put_blob":
+    if upload or request.endpoint == "put_blob":
         return settings.max_upload_bytes
     return settings.max_json_bytes
 

@@ -1,6 +1,9 @@
-"""Multipart uploads: parsed as they stream in (streaming-form-data, in Cython), the file
-written once to a spool file on the data disk, from where the blob store can take it
-with a rename."""
+"""Uploads to ``POST /api/tasks``, as a multipart form or as the raw body.
+
+A multipart body is parsed as it streams in (streaming-form-data, in Cython); a raw
+one (``application/octet-stream`` or ``audio/*``, its fields in the query string) is
+copied as it streams in. Either way the file is written once, to a spool file on
+the data disk, from where the blob store can take it with a rename."""
 
 from __future__ import annotations
 
@@ -31,18 +34,25 @@ class ReceivedUpload:
     fields: dict[str, str]
 
 
+def is_raw() -> bool:
+    """Whether this request sends the file as its whole body."""
+    return request.mimetype == "application/octet-stream" or request.mimetype.startswith("audio/")
+
+
 def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> ReceivedUpload:
-    """Read this request's multipart body: the file part to a file under ``spool``, the
-    named text fields (at most ``max_field_bytes`` each) to memory, anything else nowhere."""
+    """Read this request's upload: the file to a file under ``spool``, the named text
+    fields (at most ``max_field_bytes`` each) to memory, anything else nowhere."""
+    if is_raw():
+        return _receive_raw(spool, text_fields)
     if request.mimetype != "multipart/form-data":
-        raise InvalidInput(f"missing file: send it as multipart field {FILE_FIELD!r}")
-    spool.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=spool, prefix="upload-")
-    os.close(fd)
-    path = Path(name)
+        raise InvalidInput(
+            f"missing file: send it as multipart field {FILE_FIELD!r}, or as the body "
+            f"(Content-Type: application/octet-stream) with ?{FILE_FIELD}=...&newFormat=..."
+        )
+    path = _spool_file(spool)
     try:
         parser = StreamingFormDataParser(headers={"Content-Type": request.content_type or ""})
-        file = FileTarget(name)
+        file = FileTarget(str(path))
         parser.register(FILE_FIELD, file)
         values = {field: _Field(validator=MaxSizeValidator(max_field_bytes))
                   for field in text_fields}  # fmt: skip
@@ -73,6 +83,30 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+def _receive_raw(spool: Path, text_fields: Iterable[str]) -> ReceivedUpload:
+    file_name = request.args.get(FILE_FIELD)
+    if not file_name:
+        raise InvalidInput(f"missing query parameter {FILE_FIELD!r}: the file's name")
+    fields = {field: request.args[field] for field in text_fields if field in request.args}
+    path = _spool_file(spool)
+    try:
+        stream = request.stream  # limited to the upload size: RequestEntityTooLarge past it
+        with path.open("wb") as out:
+            while chunk := stream.read(CHUNK):
+                out.write(chunk)
+        return ReceivedUpload(path, file_name, fields)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _spool_file(spool: Path) -> Path:
+    spool.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=spool, prefix="upload-")
+    os.close(fd)
+    return Path(name)
 
 
 class _Field(ValueTarget):  # type: ignore[misc]
