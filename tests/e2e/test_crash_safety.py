@@ -50,7 +50,7 @@ def test_twenty_sigkills_lose_nothing_and_leak_nothing(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     # Each file has its own duration, so a converted file tells whose input it came from.
     files = [
-        make_audio(tmp_path / f"in{i:02d}.mp3", 150.0 + 11 * i, ("-c:a", "libmp3lame"))
+        make_audio(tmp_path / f"in{i:02d}.mp3", 60.0 + 7 * i, ("-c:a", "libmp3lame"))
         for i in range(8)
     ]
     accepted: dict[int, Path] = {}  # task id -> the file uploaded for it
