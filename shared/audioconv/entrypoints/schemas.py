@@ -38,7 +38,7 @@ def _number(name: str, pattern: str = r"^\s*[0-9]+\s*$") -> Any:
 class Error(BaseModel):
     """Every error: a 4xx status and a sentence a person can act on."""
 
-    message: str = Field(min_length=1, examples=["missing field 'newFormat'"])
+    message: str = Field(min_length=1, description="what went wrong, in words")
 
 
 class SignupBody(BaseModel):
@@ -81,24 +81,37 @@ class Options(BaseModel):
     quality: Quality | None = Field(default=None, description="preset of lossy formats")
 
 
-class UploadForm(Options):
-    """``POST /api/tasks``: the file and what to make of it, as multipart form fields."""
+class _Target(BaseModel):
+    model_config = _camel
+
+    new_format: str = Field(
+        alias="newFormat", description="the target format", json_schema_extra=_FORMAT_NAMES
+    )
+
+
+class _File(BaseModel):
+    model_config = _camel
 
     file_name: bytes = Field(alias="fileName", description="the audio file (its name is kept)")
-    new_format: str = Field(alias="newFormat", json_schema_extra=_FORMAT_NAMES)
 
 
-class ChangeFormatBody(Options):
-    """``PUT /api/tasks/{task_id}``: convert again (JSON or form fields)."""
-
-    new_format: str = Field(alias="newFormat", json_schema_extra=_FORMAT_NAMES)
-
-
-class StartUploadBody(Options):
-    """``POST /api/uploads``: announce a direct upload."""
+class _FileName(BaseModel):
+    model_config = _camel
 
     file_name: str = Field(alias="fileName", min_length=1, max_length=MAX_FIELD_CHARS)
-    new_format: str = Field(alias="newFormat", json_schema_extra=_FORMAT_NAMES)
+
+
+# Bases listed last give the first fields: the file and the format, then the options.
+class UploadForm(Options, _Target, _File):
+    """``POST /api/tasks``: the file and what to make of it, as multipart form fields."""
+
+
+class ChangeFormatBody(Options, _Target):
+    """``PUT /api/tasks/{task_id}``: convert again (JSON or form fields)."""
+
+
+class StartUploadBody(Options, _Target, _FileName):
+    """``POST /api/uploads``: announce a direct upload; PUT the file to the ticket's URL."""
 
 
 class MediaDetails(BaseModel):
