@@ -1,7 +1,8 @@
 """The API docs at ``/api/docs`` as a person opens them, in headless Chromium against
 ``audioconv serve``, with every request off this machine refused: the page must
 render from the files the server ships, under its Content-Security-Policy, with no
-console error. The screenshot (api-docs.png) goes to the test's tmp_path.
+console error, and "Try it out" must work. The screenshots (api-docs.png,
+api-docs-try.png) go to the test's tmp_path.
 """
 
 from __future__ import annotations
@@ -66,6 +67,15 @@ def test_docs_render_offline_with_every_operation(base_url: str, tmp_path: Path)
         expect(page.get_by_role("button", name="Authorize")).to_be_visible()
         upload.scroll_into_view_if_needed()
         page.screenshot(path=str(tmp_path / "api-docs.png"), full_page=False)
+        formats = page.locator("#operations-formats-formats")  # try a request from the page
+        formats.locator(".opblock-summary").first.click()
+        formats.get_by_role("button", name="Try it out").click()
+        formats.get_by_role("button", name="Execute").click()
+        live = formats.locator(".live-responses-table tbody .response-col_status").first
+        expect(live).to_have_text("200")
+        expect(formats.get_by_text('"mp3"').first).to_be_visible()
+        formats.scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "api-docs-try.png"), full_page=False)
         browser.close()
     assert outside == []
     assert problems == []

@@ -135,7 +135,7 @@ def test_docs_page_works_offline_under_its_csp(client: FlaskClient) -> None:
     page = client.get("/api/docs")
     assert page.status_code == 200 and page.mimetype == "text/html"
     csp = page.headers["Content-Security-Policy"]
-    assert "default-src 'self'" in csp and "'unsafe-inline'" not in csp.split("style-src")[0]
+    assert "default-src 'self'" in csp and "unsafe" not in csp
     html = page.get_data(as_text=True)
     assert "<script>" not in html  # no inline script: the CSP allows none
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)

@@ -39,7 +39,7 @@ API_VERSION = "1.0.0"
 SWAGGER_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 
