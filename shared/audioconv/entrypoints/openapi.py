@@ -59,13 +59,18 @@ _ERRORS: dict[int, str] = {
     403: "not allowed here",
     404: "no such thing, or not yours",
     409: "conflicts with the current state",
-    413: "the body is larger than the limit that applied (named in the message); "
-    "the connection is closed",
+    413: "larger than the limit that applied, named in the message (the body's, the "
+    "form's, or the stored-bytes quota)",
     415: "not audio we can read (checked by its content)",
     429: "too many attempts or too much in flight; retry after `Retry-After` seconds",
 }
 _HEADERS: dict[int, dict[str, Any]] = {
-    413: {"Connection": {"description": "`close`", "schema": {"type": "string"}}},
+    413: {
+        "Connection": {
+            "description": "`close` when the body was refused unread",
+            "schema": {"type": "string"},
+        }
+    },
     429: {
         "Retry-After": {
             "description": "seconds to wait before trying again",
@@ -249,7 +254,11 @@ def register(app: Flask) -> None:
     built: list[dict[str, Any]] = []
 
     @app.get(SPEC_PATH)
-    @doc(Operation("This OpenAPI 3.1 document", {200: Reply("it", schema={"type": "object"})}))
+    @doc(
+        Operation(
+            "This OpenAPI 3.1 document", {200: Reply("it", schema={"type": "object"})}, tag="about"
+        )
+    )
     def openapi_document() -> Response:
         if not built:
             built.append(build_spec(app))

@@ -32,6 +32,7 @@ ENDPOINTS = (
     "POST /api/uploads",
     "GET /api/uploads/<uploadId>",
     "GET /api/openapi.json",
+    "GET /api/docs",
 )
 
 
