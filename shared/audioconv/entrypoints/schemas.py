@@ -149,7 +149,7 @@ class Task(BaseModel):
     error: str | None = Field(description="why the task failed, in words")
     input: MediaDetails | None
     output: MediaDetails | None
-    options: dict[str, Any]
+    options: ConversionOptions = Field(description="the options asked for; only those set")
     created_at: datetime = Field(alias="createdAt")
     updated_at: datetime = Field(alias="updatedAt")
     links: TaskLinks
@@ -228,7 +228,7 @@ class BlobQuery(BaseModel):
 
 
 MODELS: tuple[type[BaseModel], ...] = (
-    Error, SignupBody, SignedUp, LoginBody, Token, Options, UploadForm, ChangeFormatBody,
+    Error, SignupBody, SignedUp, LoginBody, Token, UploadForm, ChangeFormatBody,
     StartUploadBody, MediaDetails, TaskLinks, Task, UploadTicket, UploadPending, BlobStored,
     FormatInfo, Formats, ApiIndex, Health, SweepResult,
 )  # fmt: skip
