@@ -25,8 +25,10 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import OPTION_FIELDS
+from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints import uploads
 from audioconv.entrypoints.appengine import client_address
+from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
     MAX_FIELD_CHARS,
     body_limit,
@@ -66,10 +68,11 @@ def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
 
     _register_errors(app)
     _register_routes(app)
-    from audioconv.entrypoints import direct_uploads, pages
+    from audioconv.entrypoints import direct_uploads, openapi, pages
 
     direct_uploads.register(app)
     pages.register(app)
+    openapi.register(app)
     return app
 
 
@@ -121,8 +124,24 @@ def _send(download: tasks.Download) -> Response:
     return response
 
 
+# A download: the file itself, or (Cloud Storage) a redirect to a signed URL for it.
+_DOWNLOAD = {
+    200: Reply("the file: the converted format's MIME type, or octet-stream for an original",
+               file=("audio/*", "application/octet-stream"),
+               headers={"Content-Disposition": "attachment; filename=..."}),
+    302: Reply("the file is at a signed URL", headers={"Location": "the signed URL"}),
+    303: Reply("the file is at a signed URL", headers={"Location": "the signed URL"}),
+}  # fmt: skip
+
+
 def _register_routes(app: Flask) -> None:
     @app.post("/api/auth/signup")
+    @doc(Operation(
+        "Create an account", {201: Reply("the new user's id and a token", s.SignedUp)},
+        (400, 409, 413, 429), Body(("application/json",), s.SignupBody), tag="auth",
+        description="409 if the username (NFKC, case-folded) or e-mail is taken; "
+        "429 after too many sign-ups from one address.",
+    ))  # fmt: skip
     def signup() -> tuple[Response, int]:
         body = json_body()
         user = auth.signup(
@@ -136,6 +155,11 @@ def _register_routes(app: Flask) -> None:
         return jsonify(id=user.id, token=auth.issue_token(current_deps(), user)), 201
 
     @app.post("/api/auth/login")
+    @doc(Operation(
+        "Get a token", {200: Reply("a bearer token", s.Token)}, (400, 401, 413, 429),
+        Body(("application/json",), s.LoginBody), tag="auth",
+        description="429 after too many failed attempts for the account or the address.",
+    ))  # fmt: skip
     def login() -> Response:
         body = json_body()
         user = auth.login(
@@ -147,6 +171,15 @@ def _register_routes(app: Flask) -> None:
         return jsonify(token=auth.issue_token(current_deps(), user))
 
     @app.post("/api/tasks")
+    @doc(Operation(
+        "Upload a file and convert it", {201: Reply("the task", s.Task)},
+        (400, 401, 413, 415, 429),
+        Body(("multipart/form-data",), s.UploadForm, raw=("application/octet-stream",)),
+        query=s.RawUploadQuery, auth=True,
+        description="The file as a multipart form, or as the raw body (also `audio/*`) "
+        "with its fields in the query. 413 over the upload limit or the stored-bytes "
+        "quota; 429 with too many tasks in flight.",
+    ))  # fmt: skip
     @login_required
     def create_task() -> tuple[Response, int]:
         deps = current_deps()
@@ -162,6 +195,10 @@ def _register_routes(app: Flask) -> None:
         return jsonify(task_json(task)), 201
 
     @app.get("/api/tasks")
+    @doc(Operation(
+        "Your tasks", {200: Reply("the tasks", s.Task, many=True)}, (400, 401),
+        query=s.TaskQuery, auth=True,
+    ))  # fmt: skip
     @login_required
     def list_tasks() -> Response:
         limit = _int_arg("max", minimum=1)
@@ -174,11 +211,19 @@ def _register_routes(app: Flask) -> None:
         return jsonify([task_json(t) for t in found])
 
     @app.get("/api/tasks/<int:task_id>")
+    @doc(Operation("One task", {200: Reply("the task", s.Task)}, (401, 404), auth=True))
     @login_required
     def get_task(task_id: int) -> Response:
         return jsonify(task_json(tasks.get_task(current_deps(), g.user_id, task_id)))
 
     @app.put("/api/tasks/<int:task_id>")
+    @doc(Operation(
+        "Convert again, to another format or with other options",
+        {200: Reply("the task: revision + 1, or as it was if nothing changed", s.Task)},
+        (400, 401, 404, 413), auth=True,
+        body=Body(("application/json", "application/x-www-form-urlencoded",
+                   "multipart/form-data"), s.ChangeFormatBody),
+    ))  # fmt: skip
     @login_required
     def change_format(task_id: int) -> Response:
         body = json_body() if request.is_json else None
@@ -189,26 +234,44 @@ def _register_routes(app: Flask) -> None:
         return jsonify(task_json(task))
 
     @app.delete("/api/tasks/<int:task_id>")
+    @doc(Operation("Delete a task and its files", {204: Reply("deleted")}, (401, 404), auth=True))
     @login_required
     def delete_task(task_id: int) -> tuple[str, int]:
         tasks.delete_task(current_deps(), g.user_id, task_id)
         return "", 204
 
     @app.get("/api/tasks/<int:task_id>/<which>")
+    @doc(Operation(
+        "Download a task's original or converted file", _DOWNLOAD, (401, 404, 409),
+        auth=True, params={"which": {"enum": ["original", "converted"]}},
+        description="409 for the converted file of a task not processed yet.",
+    ))  # fmt: skip
     @login_required
     def task_file(task_id: int, which: str) -> Response:
         return _send(tasks.task_download(current_deps(), g.user_id, task_id, which))
 
     @app.get("/api/files/<path:file_name>")
+    @doc(Operation(
+        "Download a file by its name", _DOWNLOAD, (401, 404, 409), auth=True,
+        description="By the original name: the converted file once processed, the "
+        "original before; by the converted name: the converted file.",
+    ))  # fmt: skip
     @login_required
     def file_by_name(file_name: str) -> Response:
         return _send(tasks.file_download(current_deps(), g.user_id, file_name))
 
     @app.get("/healthz")
+    @doc(Operation("Liveness", {200: Reply("alive", s.Health)}, tag="service"))
     def health() -> Response:
         return jsonify(status="ok")
 
     @app.route("/api/internal/sweep", methods=["GET", "POST"])
+    @doc(Operation(
+        "Republish what is due (the scheduler's route)",
+        {200: Reply("what was republished", s.SweepResult)}, (403,), tag="service",
+        description="Allowed to App Engine cron (`X-Appengine-Cron: true`, on App Engine "
+        "only), to `Authorization: Bearer <AUDIOCONV_SWEEP_TOKEN>`, and to loopback clients.",
+    ))  # fmt: skip
     def sweep() -> Response:
         if not may_sweep(current_deps().settings):
             raise Forbidden(

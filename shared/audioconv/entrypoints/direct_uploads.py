@@ -6,6 +6,8 @@ from flask import Flask, Response, g, jsonify, request
 
 from audioconv.adapters.local_blob import LocalBlobStore
 from audioconv.domain.errors import Forbidden, NotFound
+from audioconv.entrypoints import schemas as s
+from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
     current_deps,
     json_body,
@@ -19,6 +21,11 @@ from audioconv.services import direct_upload
 
 def register(app: Flask) -> None:
     @app.post("/api/uploads")
+    @doc(Operation(
+        "Start a direct upload: a signed URL to PUT the file to",
+        {201: Reply("where and how to PUT the file", s.UploadTicket)}, (400, 401, 413, 429),
+        Body(("application/json",), s.StartUploadBody), auth=True, tag="uploads",
+    ))  # fmt: skip
     @login_required
     def start_upload() -> tuple[Response, int]:
         body = json_body()
@@ -36,6 +43,12 @@ def register(app: Flask) -> None:
         ), 201
 
     @app.get("/api/uploads/<upload_id>")
+    @doc(Operation(
+        "The task a direct upload became",
+        {200: Reply("the task", s.Task),
+         202: Reply("the file has not arrived yet", s.UploadPending)},
+        (401, 404), auth=True, tag="uploads",
+    ))  # fmt: skip
     @login_required
     def upload_status(upload_id: str) -> Response | tuple[Response, int]:
         task = direct_upload.find(current_deps(), g.user_id, upload_id)
@@ -44,6 +57,14 @@ def register(app: Flask) -> None:
         return jsonify(task_json(task))
 
     @app.put("/api/blobs/<path:key>")
+    @doc(Operation(
+        "Receive a direct upload's file (embedded mode; the ticket's URL)",
+        {200: Reply("stored", s.BlobStored)}, (403, 404, 409, 413, 415),
+        Body(("application/octet-stream",), description="the file's bytes"),
+        query=s.BlobQuery, tag="uploads",
+        description="403 for a URL that is not signed for this key; 409 if the URL was "
+        "used already; 404 when uploads go to Cloud Storage instead.",
+    ))  # fmt: skip
     def put_blob(key: str) -> tuple[Response, int]:
         """The embedded mode's stand-in for a PUT to a signed Cloud Storage URL."""
         blobs = current_deps().blobs

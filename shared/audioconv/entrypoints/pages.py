@@ -14,6 +14,8 @@ from flask import Flask, Response, jsonify, send_from_directory
 
 from audioconv.domain.formats import FORMATS, QUALITIES, AudioFormat
 from audioconv.domain.options import ConversionOptions, _bitrate_range
+from audioconv.entrypoints import schemas as s
+from audioconv.entrypoints.openapi import Operation, Reply, doc
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -29,6 +31,8 @@ ENDPOINTS = (
     "GET /api/files/<filename>",
     "POST /api/uploads",
     "GET /api/uploads/<uploadId>",
+    "GET /api/openapi.json",
+    "GET /api/docs",
 )
 
 
@@ -90,6 +94,7 @@ def format_catalog() -> list[dict[str, Any]]:
 
 def register(app: Flask) -> None:
     @app.get("/")
+    @doc(Operation("The web page", {200: Reply("the page", file=("text/html",))}, tag="page"))
     def page() -> Response:
         response = send_from_directory(WEB_DIR, "index.html", max_age=0)
         response.headers["Content-Security-Policy"] = (
@@ -99,18 +104,25 @@ def register(app: Flask) -> None:
         return response
 
     @app.get("/web/<path:name>")
+    @doc(Operation("The web page's files", {200: Reply("the file", file=("*/*",))}, (404,),
+                   tag="page"))  # fmt: skip
     def web_file(name: str) -> Response:
         return send_from_directory(WEB_DIR, name, max_age=300)
 
     @app.get("/api")
+    @doc(Operation("What this API offers", {200: Reply("its routes", s.ApiIndex)}, tag="about"))
     def api_index() -> Response:
         return jsonify(
             service="audioconv",
             formats=sorted(FORMATS),
             endpoints=list(ENDPOINTS),
-            docs="README.md, section 'Using it'",
+            docs="/api/docs (OpenAPI 3.1: /api/openapi.json); README.md, 'Using it'",
         )
 
     @app.get("/api/formats")
+    @doc(Operation(
+        "Every target format and the options it takes",
+        {200: Reply("the formats", s.Formats)}, tag="formats",
+    ))  # fmt: skip
     def formats() -> Response:
         return jsonify(formats=format_catalog())

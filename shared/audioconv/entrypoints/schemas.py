@@ -1,0 +1,249 @@
+"""The API's request and response bodies as pydantic models, for the OpenAPI document.
+
+These models describe; they do not validate: the routes keep their own checks
+(``web.py``) so that errors stay ``{"message": ...}`` with the statuses the API has
+always given. Field caps come from the same constants those checks use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audioconv.domain.formats import FORMATS, Quality
+from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
+from audioconv.domain.model import MAX_ID, TaskStatus
+from audioconv.domain.options import ConversionOptions
+from audioconv.entrypoints.web import FIELD_CHARS, MAX_FIELD_CHARS, MAX_OPTION_CHARS
+from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
+
+_camel = ConfigDict(populate_by_name=True)
+_FORMAT_NAMES: Any = {"enum": sorted(FORMATS), "maxLength": FIELD_CHARS["newFormat"]}
+
+
+def _number(name: str, pattern: str = r"^\s*[0-9]+\s*$") -> Any:
+    """A conversion option as a whole number in ``ConversionOptions``' bounds, or as
+    text (form fields are text) of at most MAX_OPTION_CHARS characters."""
+    bounds: dict[str, Any] = {}
+    for item in ConversionOptions.model_fields[name].metadata:
+        for key in ("ge", "le"):
+            if getattr(item, key, None) is not None:
+                bounds[key] = getattr(item, key)
+    text = Annotated[str, Field(pattern=pattern, max_length=MAX_OPTION_CHARS)]
+    return Annotated[int, Field(**bounds)] | text | None
+
+
+class Error(BaseModel):
+    """Every error: a 4xx status and a sentence a person can act on."""
+
+    message: str = Field(min_length=1, description="what went wrong, in words")
+
+
+class SignupBody(BaseModel):
+    username: str = Field(min_length=1, max_length=MAX_USERNAME_CHARS)
+    email: str = Field(min_length=1, max_length=MAX_EMAIL_CHARS)
+    password1: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
+    password2: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
+
+
+class SignedUp(BaseModel):
+    id: int = Field(ge=1)
+    token: str = Field(description="bearer token for `Authorization: Bearer <token>`")
+
+
+class LoginBody(BaseModel):
+    username: str = Field(min_length=1, max_length=MAX_USERNAME_CHARS)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+
+
+class Token(BaseModel):
+    token: str = Field(description="bearer token, valid 24 hours")
+
+
+class Options(BaseModel):
+    """Conversion options (see ``GET /api/formats`` for what each format takes).
+
+    An empty value means the format's default; ``bitrate`` and ``quality`` exclude
+    each other.
+    """
+
+    model_config = _camel
+
+    bitrate: _number("bitrate", r"^\s*[0-9]+\s*[kK]?\s*$") = Field(  # type: ignore[valid-type]
+        default=None, description="kbit/s: a whole number, or with a `k` suffix (`192k`)"
+    )
+    sample_rate: _number("sample_rate") = Field(  # type: ignore[valid-type]
+        default=None, alias="sampleRate", description="Hz"
+    )
+    channels: _number("channels") = Field(default=None)  # type: ignore[valid-type]
+    quality: Quality | None = Field(default=None, description="preset of lossy formats")
+
+
+class _Target(BaseModel):
+    model_config = _camel
+
+    new_format: str = Field(
+        alias="newFormat", description="the target format", json_schema_extra=_FORMAT_NAMES
+    )
+
+
+class _File(BaseModel):
+    model_config = _camel
+
+    file_name: bytes = Field(alias="fileName", description="the audio file (its name is kept)")
+
+
+class _FileName(BaseModel):
+    model_config = _camel
+
+    file_name: str = Field(alias="fileName", min_length=1, max_length=MAX_FIELD_CHARS)
+
+
+# Bases listed last give the first fields: the file and the format, then the options.
+class UploadForm(Options, _Target, _File):
+    """``POST /api/tasks``: the file and what to make of it, as multipart form fields."""
+
+
+class RawUploadQuery(Options):
+    """``POST /api/tasks`` with the file as the raw body (``application/octet-stream`` or
+    ``audio/*``): its name, the format and the options go in the query string."""
+
+    file_name: str | None = Field(
+        default=None, alias="fileName", min_length=1, max_length=MAX_FIELD_CHARS,
+        description="the file's name (raw uploads only; required there)",
+    )  # fmt: skip
+    new_format: str | None = Field(
+        default=None, alias="newFormat", max_length=FIELD_CHARS["newFormat"],
+        description="the target format, one of " + ", ".join(sorted(FORMATS))
+        + " (raw uploads only; required there)",
+    )  # fmt: skip
+
+
+class ChangeFormatBody(Options, _Target):
+    """``PUT /api/tasks/{task_id}``: convert again (JSON or form fields)."""
+
+
+class StartUploadBody(Options, _Target, _FileName):
+    """``POST /api/uploads``: announce a direct upload; PUT the file to the ticket's URL."""
+
+
+class MediaDetails(BaseModel):
+    """What ffprobe found in a file."""
+
+    model_config = _camel
+
+    format: str | None
+    codec: str
+    duration: float = Field(description="seconds")
+    bitrate: int | None = Field(description="bit/s")
+    sample_rate: int | None = Field(alias="sampleRate", description="Hz")
+    channels: int | None
+
+
+class TaskLinks(BaseModel):
+    self: str
+    original: str
+    converted: str | None = Field(description="null until the task is processed")
+
+
+class Task(BaseModel):
+    """A conversion task, as every task route answers it."""
+
+    model_config = _camel
+
+    id: int = Field(ge=1, le=MAX_ID)
+    file_name: str = Field(alias="fileName")
+    status: TaskStatus
+    input_format: str = Field(alias="inputFormat")
+    new_format: str = Field(alias="newFormat")
+    output_file_name: str = Field(alias="outputFileName")
+    revision: int = Field(ge=1)
+    progress: float = Field(ge=0, le=100, description="percent done while processing")
+    error: str | None = Field(description="why the task failed, in words")
+    input: MediaDetails | None
+    output: MediaDetails | None
+    options: ConversionOptions = Field(description="the options asked for; only those set")
+    created_at: datetime = Field(alias="createdAt")
+    updated_at: datetime = Field(alias="updatedAt")
+    links: TaskLinks
+
+
+class UploadTicket(BaseModel):
+    """Where and how to PUT the file of a direct upload."""
+
+    model_config = _camel
+
+    upload_id: str = Field(alias="uploadId")
+    method: Literal["PUT"]
+    url: str = Field(description="signed URL: PUT the raw file bytes there")
+    headers: dict[str, str] = Field(description="headers the PUT must carry")
+    expires_at: datetime = Field(alias="expiresAt")
+    status: str = Field(description="where to poll for the task")
+
+
+class UploadPending(BaseModel):
+    model_config = _camel
+
+    upload_id: str = Field(alias="uploadId")
+    status: Literal["pending"]
+
+
+class BlobStored(BaseModel):
+    key: str
+    size: int = Field(ge=0, description="bytes stored")
+
+
+class FormatInfo(BaseModel):
+    model_config = _camel
+
+    name: str
+    extension: str
+    mime_type: str = Field(alias="mimeType")
+    codec: str
+    lossless: bool
+    cover_art: bool = Field(alias="coverArt")
+    options: dict[str, dict[str, Any]] = Field(
+        description="each option it takes, with its type, unit, values or range, default"
+    )
+
+
+class Formats(BaseModel):
+    formats: list[FormatInfo]
+
+
+class ApiIndex(BaseModel):
+    service: str
+    formats: list[str]
+    endpoints: list[str]
+    docs: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class SweepResult(BaseModel):
+    conversions: int = Field(ge=0, description="conversions republished")
+    notifications: int = Field(ge=0, description="notifications republished")
+
+
+class TaskQuery(BaseModel):
+    """``GET /api/tasks`` query arguments."""
+
+    max: int | None = Field(default=None, ge=1, description="at most this many tasks")
+    order: Literal["0", "1"] = Field(default="0", description="0 ascending id, 1 descending")
+
+
+class BlobQuery(BaseModel):
+    """``PUT /api/blobs/{key}`` query: the signature of the upload URL."""
+
+    token: str = Field(description="signed upload grant, part of the URL the ticket gave")
+
+
+MODELS: tuple[type[BaseModel], ...] = (
+    Error, SignupBody, SignedUp, LoginBody, Token, UploadForm, ChangeFormatBody,
+    StartUploadBody, MediaDetails, TaskLinks, Task, UploadTicket, UploadPending, BlobStored,
+    FormatInfo, Formats, ApiIndex, Health, SweepResult,
+)  # fmt: skip

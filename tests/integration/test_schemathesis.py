@@ -1,0 +1,103 @@
+"""Schemathesis against the OpenAPI document: every documented operation, with
+requests generated from its schema (valid and not), logged in with a token from a
+sign-up, through the Flask app's WSGI interface on SQLite. No answer is a 5xx, every
+error is JSON with a ``message``, and every answer's status and body are the ones the
+document promises (so the document stays true to the code).
+
+``make test`` runs a short profile (40 requests per operation); a nightly-length run
+(2,000) is ``SCHEMATHESIS_PROFILE=nightly .venv/bin/pytest -p no:cacheprovider
+tests/integration/test_schemathesis.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+import schemathesis
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from sqlalchemy import create_engine
+
+from audioconv import migrate
+from audioconv.entrypoints.api import create_app
+from audioconv.entrypoints.openapi import build_spec
+from audioconv.services.deps import Deps
+from tests.support.api import ApiClient
+
+# The API's background threads draw from `random` while hypothesis generates.
+pytestmark = pytest.mark.filterwarnings("ignore:Do not use the `random` module")
+
+_COMMON: dict[str, Any] = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": list(HealthCheck),
+}
+# ~25 s for every operation together here.
+settings.register_profile("schemathesis-default", max_examples=40, **_COMMON)
+settings.register_profile("schemathesis-nightly", max_examples=2_000, **_COMMON)
+PROFILE = f"schemathesis-{os.environ.get('SCHEMATHESIS_PROFILE', 'default')}"
+
+
+@pytest.fixture
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """SQLite only: the hypothesis fuzzer (test_fuzz.py) covers PostgreSQL."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.db'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app(deps: Deps) -> Flask:
+    return create_app(lambda: deps)
+
+
+@pytest.fixture
+def token_headers(app: Flask) -> dict[str, str]:
+    client: FlaskClient = app.test_client()
+    return ApiClient(client, "schemathesis").headers
+
+
+# The document as /api/openapi.json serves it (test_openapi.py checks they are one).
+# Loaded here rather than from a fixture: schemathesis' lazy fixture loader does not
+# work with this pytest. Requests go to each test's own app through WSGI (``app=``).
+schema = schemathesis.openapi.from_dict(build_spec(create_app()))
+
+
+def error_has_message(ctx: Any, response: Any, case: Any) -> None:
+    """Every 4xx (and, were there one, 5xx) body is JSON ``{"message": "<text>"}``."""
+    if response.status_code < 400 or case.method.upper() == "HEAD":
+        return
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        raise AssertionError(
+            f"{response.status_code} is not JSON: {response.content[:200]!r}"
+        ) from None
+    assert isinstance(body, dict), body
+    message = body.get("message")
+    assert isinstance(message, str) and message, body
+
+
+@schema.parametrize()
+@settings(settings.get_profile(PROFILE))
+def test_no_generated_request_is_a_server_error(
+    case: Any, app: Flask, token_headers: dict[str, str]
+) -> None:
+    case.call_and_validate(
+        app=app,
+        headers=token_headers,
+        checks=[
+            not_a_server_error,
+            error_has_message,
+            response_schema_conformance,
+            status_code_conformance,
+        ],
+    )
