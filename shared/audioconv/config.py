@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     # Direct (signed URL) uploads: signer account when there is no key file (App Engine).
     signing_service_account: str = ""
     signed_url_ttl_seconds: int = 3600
+    # Downloads from Cloud Storage: how long the signed URL the API redirects to works.
+    download_url_ttl_seconds: int = 300
     # Bearer token that lets a caller off App Engine and off loopback run the sweep route.
     sweep_token: str = ""
 

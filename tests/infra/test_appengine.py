@@ -83,6 +83,7 @@ DEFAULT_OK = {
     "AUDIOCONV_SWEEP_TOKEN",  # App Engine cron's header is trusted on App Engine
     "AUDIOCONV_OIDC_CERTS_URL",
     "AUDIOCONV_SIGNED_URL_TTL_SECONDS",
+    "AUDIOCONV_DOWNLOAD_URL_TTL_SECONDS",
     "AUDIOCONV_MAX_STREAMS",
     "AUDIOCONV_FFMPEG_MEMORY_MB",
     "AUDIOCONV_FFMPEG_CPU_SECONDS_PER_INPUT_SECOND",
@@ -231,6 +232,13 @@ def test_worker_can_run_long_conversions() -> None:
     assert worker["instance_class"].startswith(("F4", "B4", "B8"))
     if "automatic_scaling" in worker:
         assert worker["automatic_scaling"]["max_concurrent_requests"] <= 4
+
+
+def test_direct_uploads_are_signed_for_what_the_worker_takes() -> None:
+    """The API signs its upload limit into each direct upload's URL (Cloud Storage
+    refuses more); the worker converts what arrives: one limit for both."""
+    api, worker = (load_yaml(n)["env_variables"] for n in ("app.yaml", "worker.yaml"))
+    assert api["AUDIOCONV_MAX_UPLOAD_BYTES"] == worker["AUDIOCONV_MAX_UPLOAD_BYTES"]
 
 
 def parse_entrypoint(command: str) -> tuple[str, str, str]:
