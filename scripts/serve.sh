@@ -1,12 +1,22 @@
 #!/bin/sh
-# Start one audioconv function under functions-framework (container entrypoint).
-#   AUDIOCONV_FUNCTION=api|convert|notify  (or the first argument)
-#   PORT (default 8080); WORKERS / THREADS tune functions-framework's gunicorn.
-# The same mapping is in the App Engine yaml entrypoints (tests/infra checks both).
+# The container's entrypoint.
+#   (nothing)      the whole embedded service, `audioconv serve`: API, worker and
+#                  notifier, data in AUDIOCONV_DATA_DIR (/data), migrated on start
+#   AUDIOCONV_FUNCTION=api|convert|notify  (or that as the first argument)
+#                  one function under functions-framework, against the cloud
+#                  settings; its database must be migrated (`migrate` below)
+#   migrate [ARGS] `python -m audioconv.migrate ARGS` against the configured database
+# PORT (default 8080); WORKERS / THREADS tune functions-framework's gunicorn.
+# The function mapping is the App Engine yaml entrypoints' (tests/infra checks both).
 set -eu
 
 fn="${1:-${AUDIOCONV_FUNCTION:-}}"
+[ $# -gt 0 ] && shift
 case "$fn" in
+  ""|serve)
+    exec python3 -m audioconv.cli serve ;;
+  migrate)
+    exec python3 -m audioconv.migrate "$@" ;;
   api)
     set -- --source=functions/upload_api/main.py --target=api --signature-type=http ;;
   convert)
@@ -14,8 +24,17 @@ case "$fn" in
   notify)
     set -- --source=functions/notify/main.py --target=notify --signature-type=cloudevent ;;
   *)
-    echo "serve.sh: set AUDIOCONV_FUNCTION to api, convert or notify (got '${fn}')" >&2
+    echo "serve.sh: AUDIOCONV_FUNCTION is api, convert, notify or unset (the whole service); got '${fn}'" >&2
     exit 64 ;;
 esac
+
+# One function alone shares its state with the others through the cloud: a private
+# SQLite file would be a half service whose tasks never convert.
+if [ -z "${AUDIOCONV_CLOUD_SQL_INSTANCE:-}${AUDIOCONV_DATABASE_URL:-}" ]; then
+  echo "serve.sh: AUDIOCONV_FUNCTION=$fn runs one function against the cloud settings:" \
+       "set AUDIOCONV_CLOUD_SQL_INSTANCE (or AUDIOCONV_DATABASE_URL) and the rest" \
+       "(docs/deploy.md), or leave AUDIOCONV_FUNCTION unset for the whole service" >&2
+  exit 64
+fi
 
 exec functions-framework "$@" --port="${PORT:-8080}"

@@ -7,6 +7,7 @@ the README's configuration reference lists them all.
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Shortest token signing key accepted once a cloud backend is configured.
 MIN_CLOUD_SECRET_CHARS = 32
+# Secret settings that may instead name a Secret Manager version, read at start-up:
+# field -> the field holding the version's resource name.
+SECRET_REFERENCES = {
+    "secret_key": "secret_key_secret",
+    "db_password": "db_password_secret",
+    "smtp_password": "smtp_password_secret",
+}
+_SECRET_VERSION = re.compile(r"projects/[^/]+/secrets/[^/]+/versions/[^/]+")
 
 
 class Settings(BaseSettings):
@@ -102,10 +111,46 @@ class Settings(BaseSettings):
     # Direct (signed URL) uploads: signer account when there is no key file (App Engine).
     signing_service_account: str = ""
     signed_url_ttl_seconds: int = 3600
+    # Downloads from Cloud Storage: how long the signed URL the API redirects to works.
+    download_url_ttl_seconds: int = 300
     # Bearer token that lets a caller off App Engine and off loopback run the sweep route.
     sweep_token: str = ""
 
     port: int = Field(default=8080, validation_alias="PORT")
+
+    # Secret Manager versions (projects/P/secrets/S/versions/latest) to read the
+    # secret settings from at start-up, in place of their values (the cloud).
+    secret_key_secret: str = ""
+    db_password_secret: str = ""
+    smtp_password_secret: str = ""
+
+    @model_validator(mode="after")
+    def _read_secrets(self) -> Settings:
+        """Fill each secret setting from the Secret Manager version it names, once."""
+        wanted: dict[str, str] = {}
+        for field, reference in SECRET_REFERENCES.items():
+            name = getattr(self, reference)
+            if not name:
+                continue
+            setting, named = _env(field), _env(reference)
+            if getattr(self, field):
+                raise ValueError(f"set {setting} or {named}, not both")
+            if not _SECRET_VERSION.fullmatch(name):
+                raise ValueError(
+                    f"{named} must be a secret version's resource name, "
+                    f"projects/PROJECT/secrets/SECRET/versions/VERSION (or latest), not {name!r}"
+                )
+            wanted[field] = name
+        if wanted:
+            from audioconv.adapters.secret_manager import SecretUnavailable, read_secrets
+
+            try:
+                values = read_secrets(wanted)
+            except SecretUnavailable as exc:
+                raise ValueError(f"cannot read a secret from Secret Manager: {exc}") from None
+            for field, value in values.items():
+                setattr(self, field, value)
+        return self
 
     @model_validator(mode="after")
     def _cloud_needs_a_strong_secret(self) -> Settings:
@@ -159,3 +204,8 @@ class Settings(BaseSettings):
         with os.fdopen(fd, "w") as out:
             out.write(key)
         return key
+
+
+def _env(field: str) -> str:
+    """The environment variable of a settings field."""
+    return f"AUDIOCONV_{field.upper()}"

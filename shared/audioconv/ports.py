@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import unicodedata
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol, Self
+
+from werkzeug.http import dump_options_header
 
 from audioconv.domain.model import Task, User
 from audioconv.domain.options import ConversionOptions
@@ -39,8 +43,17 @@ class BlobStore(Protocol):
     def keys(self, prefix: str) -> Iterator[str]:
         """Every key under ``prefix`` (on disk, unfinished writes' temporary files too)."""
 
-    def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
-        """A URL a client may PUT the blob to directly, sending ``content_type``."""
+    def signed_put_url(
+        self, key: str, content_type: str, ttl_seconds: int, max_bytes: int | None = None
+    ) -> str:
+        """A URL a client may PUT the blob to directly, sending ``content_type`` (and,
+        with ``max_bytes``, ``x-goog-content-length-range: 0,<max_bytes>``)."""
+
+    def signed_get_url(
+        self, key: str, filename: str, content_type: str, ttl_seconds: int
+    ) -> str | None:
+        """A short-lived URL that serves the blob as an attachment named ``filename``,
+        or None when the store has none and the API streams the file itself."""
 
 
 class EventBus(Protocol):
@@ -238,6 +251,22 @@ class Transcoder(Protocol):
         Tags and cover art are carried over where the target can hold them; the
         stream is copied, not re-encoded, when it already is what was asked for.
         """
+
+
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition: attachment`` value naming ``filename`` (RFC 6266: an
+    ASCII ``filename``, plus ``filename*`` in UTF-8 for any other name)."""
+    try:
+        filename.encode("ascii")
+    except UnicodeEncodeError:
+        fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+        encoded = urllib.parse.quote(filename, safe="!#$&+^`|~")
+        return f"attachment; {_quoted('filename', fallback)}; filename*=UTF-8''{encoded}"
+    return f"attachment; {_quoted('filename', filename)}"
+
+
+def _quoted(key: str, value: str) -> str:
+    return dump_options_header("", {key: value}).lstrip("; ")
 
 
 def iter_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:

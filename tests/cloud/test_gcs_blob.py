@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from google.auth import credentials as ga_credentials
@@ -155,14 +156,23 @@ def sa_credentials(key: rsa.RSAPrivateKey) -> service_account.Credentials:
     return credentials
 
 
-def assert_valid_v4_signature(url: str, key: rsa.RSAPrivateKey, content_type: str) -> None:
-    """Recompute the V4 string-to-sign from the URL as GCS does and check the signature."""
+def assert_valid_v4_signature(
+    url: str, key: rsa.RSAPrivateKey, content_type: str, length_range: str | None = None
+) -> None:
+    """Recompute the V4 string-to-sign from the URL as GCS does and check the signature.
+
+    The headers the client must send are signed: it cannot drop the precondition
+    to overwrite an existing object, nor the size range to send a larger file.
+    """
     parts = urllib.parse.urlsplit(url)
     query, _, signature = parts.query.partition("&X-Goog-Signature=")
     params = dict(urllib.parse.parse_qsl(query))
-    # The precondition is signed: a client cannot drop it to overwrite an existing object.
-    assert params["X-Goog-SignedHeaders"] == "content-type;host;x-goog-if-generation-match"
-    headers = f"content-type:{content_type}\nhost:{parts.netloc}\nx-goog-if-generation-match:0\n"
+    signed = {"content-type": content_type, "host": parts.netloc}
+    if length_range is not None:
+        signed["x-goog-content-length-range"] = length_range
+    signed["x-goog-if-generation-match"] = "0"
+    assert params["X-Goog-SignedHeaders"] == ";".join(signed)
+    headers = "".join(f"{name}:{value}\n" for name, value in signed.items())
     canonical = "\n".join(
         ["PUT", parts.path, query, headers, params["X-Goog-SignedHeaders"], "UNSIGNED-PAYLOAD"]
     )
@@ -249,6 +259,21 @@ def test_signed_put_url_through_iam(
     params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
     assert params["X-Goog-Credential"].startswith(SIGNER + "/")
     assert_valid_v4_signature(url, rsa_key, "audio/wav")
+
+
+def test_signed_put_url_binds_the_size(
+    bucket: Bucket, rsa_key: rsa.RSAPrivateKey, gcs_emulator: str
+) -> None:
+    """With max_bytes the URL signs x-goog-content-length-range, so Cloud Storage
+    refuses a larger body (the emulator does not check it: the signature is checked)."""
+    signing_client = Client(project="test-project", credentials=sa_credentials(rsa_key))
+    store = GcsBlobStore(bucket.name, client=signing_client)
+
+    url = store.signed_put_url("uploads/u3/a.flac", "application/octet-stream", 60, 268435456)
+
+    assert_valid_v4_signature(url, rsa_key, "application/octet-stream", "0,268435456")
+    with pytest.raises(InvalidSignature):  # a client that widens the range breaks it
+        assert_valid_v4_signature(url, rsa_key, "application/octet-stream", "0,268435457")
 
 
 def test_signed_put_url_needs_a_signer(gcs_client: Client, bucket: Bucket) -> None:

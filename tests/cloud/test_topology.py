@@ -6,6 +6,12 @@ pstest for Pub/Sub, an aiosmtpd server for mail. pstest does not push, so a
 relay pulls each subscription and POSTs the real push envelope, with an OIDC
 token signed by a local stand-in for Google's keys, to the service the
 Terraform push subscription targets. From upload to converted to notified.
+
+This relay stays for what Google's Pub/Sub emulator does not do: it pushes with
+no OIDC token, so push authentication (unsigned pushes refused, Google-signed
+ones accepted) is shown here. Real push delivery, acknowledgement by HTTP status
+and redelivery of a failed push are shown on the emulator itself, in
+test_topology_emulator.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 
 Every AUDIOCONV_* setting (from audioconv.config.Settings) must be classified
 below; a new setting fails these tests until it is set in the yaml, rendered
-from a terraform output, rendered from a secret, or declared fine at its default.
+from a terraform output, rendered as a secret's name, or declared fine at its default.
+
+There is no Secret Manager emulator: where the services read their secrets at
+start-up, a small stub of google-cloud-secret-manager's client class stands in
+(tests/infra/secret_stub.py), holding the values the fake project has.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import Any
 import pytest
 import yaml
 
-from audioconv.config import Settings
+from audioconv.config import SECRET_REFERENCES, Settings
+from tests.infra.secret_stub import StubSecretManager
 from tests.infra.tfmodel import ROOT, Terraform
 
 DOCS = ROOT / "docs" / "deploy.md"
@@ -83,6 +88,7 @@ DEFAULT_OK = {
     "AUDIOCONV_SWEEP_TOKEN",  # App Engine cron's header is trusted on App Engine
     "AUDIOCONV_OIDC_CERTS_URL",
     "AUDIOCONV_SIGNED_URL_TTL_SECONDS",
+    "AUDIOCONV_DOWNLOAD_URL_TTL_SECONDS",
     "AUDIOCONV_MAX_STREAMS",
     "AUDIOCONV_FFMPEG_MEMORY_MB",
     "AUDIOCONV_FFMPEG_CPU_SECONDS_PER_INPUT_SECOND",
@@ -92,7 +98,9 @@ PLATFORM = {"PORT"}  # set by App Engine / the container runtime
 # Read only by the embedded in-process bus: setting it in a yaml would suggest an
 # effect it does not have (App Engine's max_concurrent_requests bounds the worker).
 EMBEDDED_ONLY = {"AUDIOCONV_MAX_CONCURRENT_CONVERSIONS", "AUDIOCONV_API_WORKERS"}
+# The settings that name a Secret Manager version, and those read from it at start-up.
 SECRET_VARS = {var for per in render.SECRETS.values() for var in per}
+FROM_SECRET_MANAGER = {f"AUDIOCONV_{field.upper()}" for field in SECRET_REFERENCES}
 
 
 def env_name(field: str) -> str:
@@ -147,9 +155,17 @@ SECRET_VALUES = {
 }
 
 
-def fake_secret(project: str, secret_id: str) -> str | None:
+def fake_has_version(project: str, secret_id: str) -> bool:
     assert project == "proj"
-    return SECRET_VALUES.get(secret_id)
+    return secret_id in SECRET_VALUES
+
+
+def secret_manager_of_proj() -> dict[str, str]:
+    """The fake project's secret versions, by resource name."""
+    return {
+        f"projects/proj/secrets/{secret_id}/versions/latest": value
+        for secret_id, value in SECRET_VALUES.items()
+    }
 
 
 def merged_env(yaml_name: str, rendered_dir: Path) -> dict[str, str]:
@@ -164,7 +180,7 @@ def merged_env(yaml_name: str, rendered_dir: Path) -> dict[str, str]:
 
 @pytest.fixture
 def rendered(tf: Terraform, tmp_path: Path) -> Path:
-    render.render(fake_outputs(tf), fake_secret, tmp_path / ".deploy")
+    render.render(fake_outputs(tf), fake_has_version, tmp_path / ".deploy")
     return tmp_path / ".deploy"
 
 
@@ -172,7 +188,14 @@ def rendered(tf: Terraform, tmp_path: Path) -> Path:
 
 
 def test_every_setting_is_classified() -> None:
-    classes = [set(STATIC_REQUIRED), TERRAFORM_VARS, SECRET_VARS, DEFAULT_OK, PLATFORM]
+    classes = [
+        set(STATIC_REQUIRED),
+        TERRAFORM_VARS,
+        SECRET_VARS,
+        FROM_SECRET_MANAGER,
+        DEFAULT_OK,
+        PLATFORM,
+    ]
     classified = set().union(*classes)
     assert ALL_SETTINGS - classified == set(), "classify the new settings for the cloud"
     assert classified - ALL_SETTINGS == set(), "settings that the code no longer has"
@@ -231,6 +254,13 @@ def test_worker_can_run_long_conversions() -> None:
     assert worker["instance_class"].startswith(("F4", "B4", "B8"))
     if "automatic_scaling" in worker:
         assert worker["automatic_scaling"]["max_concurrent_requests"] <= 4
+
+
+def test_direct_uploads_are_signed_for_what_the_worker_takes() -> None:
+    """The API signs its upload limit into each direct upload's URL (Cloud Storage
+    refuses more); the worker converts what arrives: one limit for both."""
+    api, worker = (load_yaml(n)["env_variables"] for n in ("app.yaml", "worker.yaml"))
+    assert api["AUDIOCONV_MAX_UPLOAD_BYTES"] == worker["AUDIOCONV_MAX_UPLOAD_BYTES"]
 
 
 def parse_entrypoint(command: str) -> tuple[str, str, str]:
@@ -305,7 +335,16 @@ def test_rendered_env_completes_each_service(
             monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    # The version config holds names of secrets, never their values.
+    for var in FROM_SECRET_MANAGER:
+        assert var not in env, (name, var)
+    for value in SECRET_VALUES.values():
+        assert value not in json.dumps(env), (name, "a secret value is deployed")
+    StubSecretManager.install(monkeypatch, secret_manager_of_proj())
     settings = Settings()
+    # Read once, at start-up, with one client.
+    assert StubSecretManager.clients == 1
+    assert sorted(StubSecretManager.accessed) == sorted(env[var] for var in render.SECRETS[service])
     outputs = fake_outputs(tf)
     assert settings.blob_backend == "gcs" and settings.gcs_bucket == outputs["bucket_name"]
     assert settings.event_backend == "pubsub" and settings.gcp_project == "proj"
@@ -328,10 +367,10 @@ def test_rendered_env_completes_each_service(
 
 def test_iam_auth_deploys_no_db_password(tf: Terraform, tmp_path: Path) -> None:
     out = tmp_path / ".deploy"
-    render.render(fake_outputs(tf, iam_auth=True), fake_secret, out)
+    render.render(fake_outputs(tf, iam_auth=True), fake_has_version, out)
     for service in render.SERVICES:
         env = yaml.safe_load((out / f"{service}.env.yaml").read_text())["env_variables"]
-        assert "AUDIOCONV_DB_PASSWORD" not in env
+        assert "AUDIOCONV_DB_PASSWORD_SECRET" not in env
         assert env["AUDIOCONV_DB_IAM_AUTH"] == "true"
         assert env["AUDIOCONV_DB_USER"] == "audioconv-app@proj.iam"
     # Migrations run as the built-in owner of schema public, which then grants
@@ -339,7 +378,20 @@ def test_iam_auth_deploys_no_db_password(tf: Terraform, tmp_path: Path) -> None:
     migrate = (out / "migrate.env").read_text()
     assert "export AUDIOCONV_DB_USER=audioconv\n" in migrate
     assert "export AUDIOCONV_DB_IAM_AUTH=false\n" in migrate
-    assert "export AUDIOCONV_DB_PASSWORD=" in migrate
+    assert (
+        "export AUDIOCONV_DB_PASSWORD_SECRET="
+        "projects/proj/secrets/audioconv-db-password/versions/latest\n"
+    ) in migrate
+    assert SECRET_VALUES["audioconv-db-password"] not in migrate
+
+
+def test_an_smtp_secret_without_a_version_is_not_deployed(tf: Terraform, tmp_path: Path) -> None:
+    """A relay without authentication: no password, and nothing for notify to read."""
+    out = tmp_path / ".deploy"
+    render.render(fake_outputs(tf), lambda _p, s: s != "audioconv-smtp-password", out)
+    env = yaml.safe_load((out / "notify.env.yaml").read_text())["env_variables"]
+    assert "AUDIOCONV_SMTP_PASSWORD_SECRET" not in env
+    assert "AUDIOCONV_SECRET_KEY_SECRET" in env
 
 
 def test_rendered_files_are_private_and_ignored(rendered: Path) -> None:
@@ -348,12 +400,14 @@ def test_rendered_files_are_private_and_ignored(rendered: Path) -> None:
         assert path.stat().st_mode & 0o077 == 0, path
     migrate = (rendered / "migrate.env").read_text()
     assert "export AUDIOCONV_CLOUD_SQL_INSTANCE=proj:us-central1:audioconv-pg" in migrate
-    assert "AUDIOCONV_DB_PASSWORD=" in migrate
+    assert "AUDIOCONV_DB_PASSWORD_SECRET=" in migrate
+    for path in rendered.iterdir():  # names of secrets, never their values
+        assert not any(value in path.read_text() for value in SECRET_VALUES.values()), path
 
 
 def test_missing_required_secret_is_an_error(tf: Terraform, tmp_path: Path) -> None:
     with pytest.raises(render.RenderError):
-        render.render(fake_outputs(tf), lambda _p, _s: None, tmp_path / ".deploy")
+        render.render(fake_outputs(tf), lambda _p, _s: False, tmp_path / ".deploy")
 
 
 def test_render_cli_offline(tf: Terraform, tmp_path: Path) -> None:
@@ -439,7 +493,7 @@ def gcloud_parsed(tf: Terraform, tmp_path_factory: pytest.TempPathFactory) -> di
         pytest.skip("google-cloud-cli is not installed (no googlecloudsdk to parse app.yaml)")
     root, python = sdk
     work = tmp_path_factory.mktemp("gae")
-    render.render(fake_outputs(tf), fake_secret, work / ".deploy")
+    render.render(fake_outputs(tf), fake_has_version, work / ".deploy")
     for name in GAE_FILES:
         shutil.copy(ROOT / name, work / name)
     proc = subprocess.run(

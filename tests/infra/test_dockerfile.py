@@ -32,7 +32,9 @@ def instructions() -> list[tuple[str, str]]:
 
 def test_base_image_and_dependencies() -> None:
     ops = instructions()
-    assert ops[0] == ("FROM", "python:3.11-slim")
+    # The registry's Python image by default; scripts/build_image.sh passes a local one.
+    assert ops[0] == ("ARG", "BASE_IMAGE=python:3.11-slim")
+    assert ops[1] == ("FROM", "${BASE_IMAGE}")
     copy_req = ops.index(("COPY", "requirements.txt ./"))
     install = next(i for i, (op, rest) in enumerate(ops) if op == "RUN" and "pip install" in rest)
     assert copy_req < install, "install dependencies before copying code (layer cache)"
@@ -52,9 +54,19 @@ def test_runs_as_non_root_on_port() -> None:
     last_copy = max(i for i, (op, _) in enumerate(ops) if op == "COPY")
     assert max(i for i, (op, _) in enumerate(ops) if op == "USER") > last_copy
     assert "PORT=8080" in DOCKERFILE
-    cmd = next(rest for op, rest in ops if op == "CMD")
-    assert "scripts/serve.sh" in cmd
+    entrypoint = next(rest for op, rest in ops if op == "ENTRYPOINT")
+    assert "scripts/serve.sh" in entrypoint
     assert '--port="${PORT:-8080}"' in SERVE
+
+
+def test_the_whole_service_keeps_its_data_in_a_volume() -> None:
+    ops = instructions()
+    assert ("VOLUME", '["/data"]') in ops
+    assert "AUDIOCONV_DATA_DIR=/data" in DOCKERFILE
+    assert "chown 10001:10001 /data" in DOCKERFILE  # the service's user writes there
+    assert not any(op == "ENV" and "AUDIOCONV_FUNCTION" in rest for op, rest in ops), (
+        "with no settings the image runs the whole service"
+    )
 
 
 def serve_mapping() -> dict[str, tuple[str, str, str]]:

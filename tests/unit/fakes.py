@@ -174,8 +174,15 @@ class FakeBlobs:
     def keys(self, prefix: str) -> Iterator[str]:
         return iter(sorted(k for k in self.files if k.startswith(prefix)))
 
-    def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
-        return f"https://storage.test/{key}?ttl={ttl_seconds}"
+    def signed_put_url(
+        self, key: str, content_type: str, ttl_seconds: int, max_bytes: int | None = None
+    ) -> str:
+        return f"https://storage.test/{key}?ttl={ttl_seconds}&max={max_bytes}"
+
+    def signed_get_url(
+        self, key: str, filename: str, content_type: str, ttl_seconds: int
+    ) -> str | None:
+        return None
 
 
 class FakeBus:

@@ -10,8 +10,10 @@ from typing import IO, Any, cast
 
 import google.auth.transport.requests
 from google.api_core.exceptions import NotFound, PreconditionFailed
-from google.auth.credentials import Credentials, Signing
+from google.auth.credentials import AnonymousCredentials, Credentials, Signing
 from google.cloud.storage import Blob, Client
+
+from audioconv.ports import attachment
 
 # Resumable uploads send (and hold in memory) one chunk at a time; the library's
 # default chunk is 100 MiB, so set our own. Must be a multiple of 256 KiB.
@@ -20,6 +22,8 @@ UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 READ_CHUNK_BYTES = 4 * 1024 * 1024
 # Signed into upload URLs: the PUT only succeeds if the object does not exist yet.
 CREATE_ONLY = {"x-goog-if-generation-match": "0"}
+# Signed into upload URLs given a size limit: Cloud Storage refuses a larger body.
+LENGTH_RANGE = "x-goog-content-length-range"
 
 
 class GcsBlobStore:
@@ -75,12 +79,44 @@ class GcsBlobStore:
         with contextlib.suppress(NotFound):
             self._blob(key).delete()
 
-    def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
+    def signed_put_url(
+        self, key: str, content_type: str, ttl_seconds: int, max_bytes: int | None = None
+    ) -> str:
         """A V4 signed URL to PUT the blob directly, once.
 
         The client must send ``content_type`` and ``x-goog-if-generation-match: 0``
         (both signed): the latter makes Cloud Storage refuse the PUT once the object
         exists, so the URL cannot overwrite an upload that already became a task.
+        With ``max_bytes``, ``x-goog-content-length-range: 0,<max_bytes>`` is signed
+        too (the client must send it), and Cloud Storage refuses a larger body.
+        """
+        headers = dict(CREATE_ONLY)
+        if max_bytes is not None:
+            headers[LENGTH_RANGE] = f"0,{max_bytes}"
+        return self._sign(key, "PUT", ttl_seconds, content_type=content_type, headers=headers)
+
+    def signed_get_url(
+        self, key: str, filename: str, content_type: str, ttl_seconds: int
+    ) -> str | None:
+        """A V4 signed URL to GET the blob for ``ttl_seconds``; Cloud Storage answers it
+        with ``content_type`` and ``Content-Disposition: attachment`` naming ``filename``
+        (both signed into the URL's query).
+
+        None for an anonymous client (only the storage emulator takes one): it cannot
+        sign, so the API streams the file instead.
+        """
+        if isinstance(self.client._credentials, AnonymousCredentials):
+            return None
+        return self._sign(
+            key,
+            "GET",
+            ttl_seconds,
+            response_type=content_type,
+            response_disposition=attachment(filename),
+        )
+
+    def _sign(self, key: str, method: str, ttl_seconds: int, **options: Any) -> str:
+        """A V4 signed URL for one method on the blob.
 
         With a key file the client's credentials sign locally. Without one (App
         Engine, Cloud Run) they are refreshed and the URL is signed by the IAM
@@ -104,9 +140,8 @@ class GcsBlobStore:
             self._blob(key).generate_signed_url(
                 version="v4",
                 expiration=timedelta(seconds=ttl_seconds),
-                method="PUT",
-                content_type=content_type,
-                headers=dict(CREATE_ONLY),
+                method=method,
+                **options,
                 **extra,
             ),
         )

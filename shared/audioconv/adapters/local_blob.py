@@ -114,12 +114,21 @@ class LocalBlobStore:
             if path.is_file() and key.startswith(prefix):
                 yield key
 
-    def signed_put_url(self, key: str, content_type: str, ttl_seconds: int) -> str:
-        """A URL of the embedded API that accepts one PUT of ``key`` for ``ttl_seconds``."""
+    def signed_put_url(
+        self, key: str, content_type: str, ttl_seconds: int, max_bytes: int | None = None
+    ) -> str:
+        """A URL of the embedded API that accepts one PUT of ``key`` for ``ttl_seconds``
+        (the API enforces the upload limit itself)."""
         self._path(key)  # validate before handing it out
         token = self._signer.dumps({"key": key, "ttl": ttl_seconds})
         # Percent-encoded (spaces, accents, '+', '&' in file names); the route gets it decoded.
         return f"{self.upload_base}/{urllib.parse.quote(key)}?token={token}"
+
+    def signed_get_url(
+        self, key: str, filename: str, content_type: str, ttl_seconds: int
+    ) -> str | None:
+        """None: the embedded API streams downloads itself."""
+        return None
 
     def key_for_upload(self, token: str) -> str:
         """The key a signed upload URL's token grants; ValueError if forged or expired."""

@@ -27,7 +27,7 @@ from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints import uploads
-from audioconv.entrypoints.appengine import client_address
+from audioconv.entrypoints.appengine import client_address, request_limit
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
     MAX_FIELD_CHARS,
@@ -42,7 +42,7 @@ from audioconv.entrypoints.web import (
     text_field,
     too_large,
 )
-from audioconv.ports import iter_chunks
+from audioconv.ports import attachment, iter_chunks
 from audioconv.services import auth, recovery, tasks
 from audioconv.services.deps import Deps
 
@@ -64,7 +64,7 @@ def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
     @app.before_request
     def _limits() -> None:
         g.deps = get_deps()
-        request.max_content_length = body_limit(g.deps.settings)
+        request.max_content_length = request_limit(body_limit(g.deps.settings))
 
     _register_errors(app)
     _register_routes(app)
@@ -109,6 +109,11 @@ def _register_errors(app: Flask) -> None:
 
 
 def _send(download: tasks.Download) -> Response:
+    """Redirect to the file's signed URL (Cloud Storage), or stream it (embedded; and
+    HEAD, which has no body: its Content-Length gives the size)."""
+    if download.url and request.method != "HEAD":
+        # No-store: the URL expires.
+        return Response(status=302, headers={"Location": download.url, "Cache-Control": "no-store"})
     try:
         stream = current_deps().blobs.open_read(download.key)
     except KeyError:  # deleted since its size was looked up
@@ -120,7 +125,7 @@ def _send(download: tasks.Download) -> Response:
 
     response = Response(stream_with_context(body()), mimetype=download.mime_type)
     response.headers["Content-Length"] = str(download.size)
-    response.headers.set("Content-Disposition", "attachment", filename=download.name)
+    response.headers["Content-Disposition"] = attachment(download.name)
     return response
 
 
@@ -129,8 +134,8 @@ _DOWNLOAD = {
     200: Reply("the file: the converted format's MIME type, or octet-stream for an original",
                file=("audio/*", "application/octet-stream"),
                headers={"Content-Disposition": "attachment; filename=..."}),
-    302: Reply("the file is at a signed URL", headers={"Location": "the signed URL"}),
-    303: Reply("the file is at a signed URL", headers={"Location": "the signed URL"}),
+    302: Reply("in the cloud: the file is at a short-lived signed Cloud Storage URL",
+               headers={"Location": "the signed URL"}),
 }  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import Task
 from audioconv.domain.options import OPTION_FIELDS
-from audioconv.entrypoints.appengine import on_app_engine
+from audioconv.entrypoints.appengine import MAX_REQUEST_BYTES, on_app_engine, request_limit
 from audioconv.entrypoints.uploads import is_raw
 from audioconv.ports import Probe
 from audioconv.services import auth
@@ -66,6 +66,13 @@ def too_large(exc: RequestEntityTooLarge, settings: Settings) -> PayloadTooLarge
             "(send the file itself as the multipart field 'fileName')"
         )
     limit = body_limit(settings)
+    if request_limit(limit) < limit:  # App Engine's cap, below the upload limit
+        return PayloadTooLarge(
+            f"the request is larger than App Engine's limit of {MAX_REQUEST_BYTES} bytes; "
+            "send larger files (up to the upload limit of "
+            f"{settings.max_upload_bytes} bytes) as a direct upload: POST /api/uploads "
+            "for a URL to PUT the file to (the command-line client does this by itself)"
+        )
     if limit == settings.max_upload_bytes:
         return PayloadTooLarge.over(limit)
     return PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")

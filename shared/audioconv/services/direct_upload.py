@@ -37,10 +37,20 @@ log = logging.getLogger(__name__)
 
 PREFIX = "direct-uploads/"
 CONTENT_TYPE = "application/octet-stream"
-# What the client must send with its PUT. Cloud Storage's signed URL covers both
+# What the client must send with its PUT. Cloud Storage's signed URL covers these
 # headers, and the precondition makes the URL good for one upload only; the
 # embedded store ignores the header and refuses a second PUT itself.
 UPLOAD_HEADERS = {"Content-Type": CONTENT_TYPE, "x-goog-if-generation-match": "0"}
+# Signed too, with the upload limit: Cloud Storage refuses a larger body (the
+# embedded store counts the bytes itself).
+LENGTH_RANGE = "x-goog-content-length-range"
+
+
+def upload_headers(max_bytes: int) -> dict[str, str]:
+    """Every header the PUT to a signed upload URL must carry."""
+    return {**UPLOAD_HEADERS, LENGTH_RANGE: f"0,{max_bytes}"}
+
+
 # direct-uploads/<user>/<upload id>/<format>[+option=value...]/<file name>
 _KEY = re.compile(
     rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9]+)*)/([^/]+)$"
@@ -104,10 +114,10 @@ def start(
     with deps.uow(readonly=True) as uow:  # the size is not known yet: checked on arrival
         check_quota(deps, uow, user_id, 0)
     direct = DirectKey(user_id, uuid.uuid4().hex, target, safe_file_name(file_name), chosen)
-    ttl = deps.settings.signed_url_ttl_seconds
-    url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl)
+    ttl, limit = deps.settings.signed_url_ttl_seconds, deps.settings.max_upload_bytes
+    url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl, max_bytes=limit)
     expires = deps.clock() + timedelta(seconds=ttl)
-    return UploadTicket(direct.upload_id, url, dict(UPLOAD_HEADERS), expires)
+    return UploadTicket(direct.upload_id, url, upload_headers(limit), expires)
 
 
 def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:

@@ -230,10 +230,14 @@ def delete_task(deps: Deps, user_id: int, task_id: int) -> None:
 
 @dataclass(frozen=True)
 class Download:
+    """A file to send: streamed by the API, or (``url``) fetched from storage itself."""
+
     key: str
     name: str
     mime_type: str
     size: int | None
+    # A short-lived signed URL of the blob (Cloud Storage); None: the API streams it.
+    url: str | None = None
 
 
 def _original(task: Task) -> Download:
@@ -276,7 +280,11 @@ def file_download(deps: Deps, user_id: int, file_name: str) -> Download:
 
 
 def _sized(deps: Deps, download: Download) -> Download:
+    """The download with its size and, where storage signs URLs, the URL to send the
+    client to (App Engine caps a response at 32 MB: the API cannot send large files)."""
     size = deps.blobs.size(download.key)
     if size is None:
         raise NotFound(f"the file {download.name!r} is no longer stored")
-    return Download(download.key, download.name, download.mime_type, size)
+    ttl = deps.settings.download_url_ttl_seconds
+    url = deps.blobs.signed_get_url(download.key, download.name, download.mime_type, ttl)
+    return Download(download.key, download.name, download.mime_type, size, url)
