@@ -127,12 +127,14 @@ def test_convert_files_with_plain_progress_then_tasks_get_rm(cli: Cli, tmp_path:
     assert "first.flac -> mp3" in listed.stdout
     tasks = json.loads(cli("tasks", "--json").stdout)
     assert len(tasks) == 4
-    shown = cli("get", str(tasks[0]["id"]))
+    # --jobs 2 uploaded the first two at once: their ids are in either order.
+    first_id = next(t["id"] for t in tasks if t["fileName"] == "first.flac")
+    shown = cli("get", str(first_id))
     assert json.loads(shown.stdout)["fileName"] == "first.flac"
-    assert cli("rm", str(tasks[0]["id"])).returncode == 0
-    gone = cli("get", str(tasks[0]["id"]))
+    assert cli("rm", str(first_id)).returncode == 0
+    gone = cli("get", str(first_id))
     assert gone.returncode == 1
-    assert f"no task {tasks[0]['id']}" in gone.stderr
+    assert f"no task {first_id}" in gone.stderr
 
 
 def test_failures_exit_non_zero_and_say_why(cli: Cli, tmp_path: Path) -> None:
