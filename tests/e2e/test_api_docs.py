@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Route, expect, sync_playwright
 
-from tests.support.procs import BIN, free_port, running
+from tests.support.procs import embedded_server
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +24,8 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("docs-server")
-    port = free_port()
-    env = {"AUDIOCONV_DATA_DIR": str(folder / "data")}
-    with running([str(BIN / "audioconv"), "serve"], env, port, folder / "server.log"):
-        yield f"http://127.0.0.1:{port}"
+    with embedded_server(tmp_path_factory.mktemp("docs-server")) as url:
+        yield url
 
 
 def test_docs_render_offline_with_every_operation(base_url: str, tmp_path: Path) -> None:

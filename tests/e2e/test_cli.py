@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.audio import decoded_duration, make_audio, probe
-from tests.support.procs import BIN, free_port, running
+from tests.support.procs import BIN, embedded_server
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +21,8 @@ PASSWORD = "s3cret-pass"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("cli-server")
-    port = free_port()
-    env = {"AUDIOCONV_DATA_DIR": str(folder / "data")}
-    with running([str(BIN / "audioconv"), "serve"], env, port, folder / "server.log"):
-        yield f"http://127.0.0.1:{port}"
+    with embedded_server(tmp_path_factory.mktemp("cli-server")) as url:
+        yield url
 
 
 class Cli:

@@ -9,18 +9,15 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.support.procs import BIN, free_port, running
+from tests.support.procs import embedded_server
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("embedded")
-    port = free_port()
-    env = {"AUDIOCONV_DATA_DIR": str(tmp / "data")}
-    with running([str(BIN / "audioconv"), "serve"], env, port, tmp / "server.log"):
-        yield f"http://127.0.0.1:{port}"
+    with embedded_server(tmp_path_factory.mktemp("embedded")) as url:
+        yield url
 
 
 def _exchange(base: str, request: bytes) -> tuple[bytes, bytes]:

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.support.audio import decoded_duration, make_audio, probe
-from tests.support.procs import BIN, free_port, running
+from tests.support.procs import embedded_server
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +25,8 @@ PASSWORD = "s3cret-pass"
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("web-server")
-    port = free_port()
-    env = {"AUDIOCONV_DATA_DIR": str(folder / "data")}
-    with running([str(BIN / "audioconv"), "serve"], env, port, folder / "server.log"):
-        yield f"http://127.0.0.1:{port}"
+    with embedded_server(tmp_path_factory.mktemp("web-server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,15 @@ def running(
         kill_group(proc, signal.SIGTERM)
 
 
+@contextmanager
+def embedded_server(folder: Path, **env: str) -> Iterator[str]:
+    """`audioconv serve` with its data in ``folder``/data on a free port; yields its URL."""
+    port = free_port()
+    settings = {"AUDIOCONV_DATA_DIR": str(folder / "data"), **env}
+    with running([str(BIN / "audioconv"), "serve"], settings, port, folder / "server.log"):
+        yield f"http://127.0.0.1:{port}"
+
+
 def serve_function(
     source: str, target: str, kind: str, env: dict[str, str], port: int, log: Path
 ) -> Any:
