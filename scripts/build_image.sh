@@ -20,7 +20,7 @@ podman() { command podman --root "$podman_root" --runroot "$cache/run" "$@"; }
 mkdir -p "$cache"
 if ! podman image exists "$base"; then
   if [ ! -s "$cache/base-rootfs.tar" ]; then
-    mmdebstrap --quiet --variant=minbase \
+    mmdebstrap --quiet --variant=minbase --format=tar \
       --include=python3,python3-venv,python3-pip,ca-certificates \
       bookworm "$cache/base-rootfs.tar.part" >&2
     mv "$cache/base-rootfs.tar.part" "$cache/base-rootfs.tar"
