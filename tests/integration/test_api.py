@@ -150,7 +150,8 @@ def test_failed_conversion_has_a_readable_reason(alice: ApiClient, deps: Deps, s
     assert response.status_code == 200
     task = alice.wait(created["id"])
     assert task["status"] == "failed"
-    # The worker converts from the probe stored at upload, so ffmpeg itself says why.
+    # The worker converts from the probe stored at upload, so ffmpeg itself says why,
+    # in words and without the path of any file (issue 7: users see reasons, not paths).
     assert task["error"] == "ffmpeg could not convert the file: Invalid argument"
 
 
