@@ -16,7 +16,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="audioconv", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the embedded server (API, worker, notifier) on $PORT")
-    sub.add_parser("migrate", help="apply database migrations to the configured database")
+    from audioconv import migrate
+
+    migrate.add_arguments(
+        sub.add_parser("migrate", help="apply database migrations to the configured database")
+    )
     sub.add_parser("sweep", help="republish tasks that are still due (safe to run any time)")
     client.add_parsers(sub)
     args = parser.parse_args(argv)
@@ -28,10 +32,7 @@ def main(argv: list[str] | None = None) -> None:
 
         serve()
     elif args.command == "migrate":
-        from audioconv.migrate import upgrade
-
-        upgrade()
-        print("database is at the newest schema")
+        migrate.run(args)
     else:
         from audioconv import bootstrap
         from audioconv.services.recovery import sweep

@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, text
+if TYPE_CHECKING:  # imported where used: `audioconv --help` and the client start fast
+    from alembic.config import Config
+    from sqlalchemy import Connection, Engine
 
 SCHEMA = "public"
 TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     return cfg
@@ -35,6 +38,8 @@ def alembic_config() -> Config:
 def grant_data_access(conn: Connection, role: str) -> bool:
     """Let role read and write every table and sequence in SCHEMA, now and those the
     migrating user creates later; False (nothing done) when role is that user."""
+    from sqlalchemy import text
+
     if conn.dialect.name != "postgresql":
         raise ValueError("granting to a database role needs PostgreSQL")
     if conn.execute(text("SELECT current_user")).scalar_one() == role:
@@ -56,6 +61,8 @@ def upgrade(engine: Engine | None = None, *, grant_to: str | None = None) -> Non
     """Bring the database to the newest schema; with no engine, the configured one.
 
     With grant_to, then grant that role data access (``grant_data_access``)."""
+    from alembic import command
+
     cfg = alembic_config()
     if engine is None and grant_to is None:
         command.upgrade(cfg, "head")
@@ -82,14 +89,24 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m audioconv.migrate",
         description="Migrate the configured database to the newest schema.",
     )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    run(args)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The migrate command's options (here and as ``audioconv migrate``)."""
     parser.add_argument(
         "--grant-to",
         metavar="ROLE",
         help="PostgreSQL role the services log in as, when it is not the migrating user "
         "(the Cloud SQL IAM user with db_iam_auth): give it data access, no DDL",
     )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Migrate, then grant as ``args`` say."""
     upgrade(grant_to=args.grant_to or None)
     print("database is at the newest schema")
 
