@@ -68,9 +68,10 @@ def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
 
     _register_errors(app)
     _register_routes(app)
-    from audioconv.entrypoints import direct_uploads, openapi, pages
+    from audioconv.entrypoints import direct_uploads, openapi, pages, waveforms
 
     direct_uploads.register(app)
+    waveforms.register(app)
     pages.register(app)
     openapi.register(app)
     return app
