@@ -118,6 +118,10 @@ def test_the_report_pass_measures_both_files_and_draws_both_waveforms() -> None:
     assert graph.index("[in_m]ebur128") < graph.index("[out_m]ebur128")  # input reported first
     # Each file fills the picture's 1200 columns: 8000 Hz x seconds / 1200 samples each.
     assert ":n=1076:" in graph and ":n=200:" in graph
+    # The output's samples are counted: its true length.
+    (branch,) = [part for part in graph.split(";") if part.startswith("[out_w]")]
+    assert "astats=measure_perchannel=none:measure_overall=Number_of_samples" in branch
+    assert graph.count("astats") == 1
     assert "vstack=inputs=2" in graph and cmd[-1] == "file:/w/wave.png"
 
 

@@ -14,6 +14,7 @@ from audioconv.adapters.ffmpeg_parse import (
     parse_loudnorm,
     parse_probe,
     parse_probe_json,
+    parse_sample_count,
     progress_seconds,
     scrub,
 )
@@ -149,11 +150,19 @@ _SUMMARY = """[Parsed_ebur128_{n} @ 0x2780d2c0] Summary:
 
 def test_ebur128_summaries_are_read_in_the_order_of_their_filters() -> None:
     log = _SUMMARY.format(n=4, i="-16.1") + _SUMMARY.format(n=2, i="-40.7")
-    assert parse_ebur128("frame=1\n" + log) == [
+    # ffmpeg set the graph up once before (to learn its formats): those are empty.
+    unused = _SUMMARY.format(n=4, i="-70.0") + _SUMMARY.format(n=2, i="-70.0")
+    assert parse_ebur128(unused + "frame=1\n" + log) == [
         Loudness(-40.7, 3.4, -28.9), Loudness(-16.1, 3.4, -28.9),
     ]  # fmt: skip
     assert parse_ebur128(_SUMMARY.format(n=0, i="-inf")) == [None]  # silence
     assert parse_ebur128("Conversion failed!") == []
+
+
+def test_the_decoded_samples_astats_counted() -> None:
+    log = "[Parsed_astats_9 @ 0x1] Overall\n[Parsed_astats_9 @ 0x1] Number of samples: 20000\n"
+    assert parse_sample_count("[Parsed_astats_9 @ 0x1] Number of samples: 0\n" + log) == 20000
+    assert parse_sample_count("Conversion failed!") is None
 
 
 def test_progress_lines_give_the_output_time() -> None:

@@ -38,6 +38,7 @@ from audioconv.adapters.ffmpeg_parse import (
     parse_loudnorm,
     parse_probe,
     parse_probe_json,
+    parse_sample_count,
     progress_seconds,
     scrub,
 )
@@ -77,6 +78,15 @@ class Run:
 
     log: str
     out_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the report pass measured (all None if it failed: they are nice to have)."""
+
+    input_loudness: Loudness | None = None
+    output_loudness: Loudness | None = None
+    output_seconds: float | None = None
 
 
 class FfmpegTranscoder:
@@ -232,12 +242,15 @@ class FfmpegTranscoder:
             raise ConversionFailed(scrub(exc.reason, names)) from None
         finally:
             meta.unlink(missing_ok=True)
+        # The encoder's count (its last packet's time: short by up to one packet), then
+        # the exact count of the decoded samples, if the report pass made one.
         duration = run.out_seconds or self.probe(dst, limits=False).duration
-        output = command.output_probe(job, duration, dst.stat().st_size)
-        input_loudness, output_loudness = self._report(src, job, output, dst, png, on_progress)
+        size = dst.stat().st_size
+        report = self._report(src, job, duration, dst, png, on_progress)
+        output = command.output_probe(job, report.output_seconds or duration, size)
         return ConversionResult(
-            output=replace(output, loudness=output_loudness),
-            input_loudness=input_loudness,
+            output=replace(output, loudness=report.output_loudness),
+            input_loudness=report.input_loudness,
             waveform=png if png.exists() else None,
         )
 
@@ -260,14 +273,15 @@ class FfmpegTranscoder:
         self,
         src: Path,
         job: ConversionJob,
-        output: Probe,
+        output_seconds: float,
         dst: Path,
         png: Path,
         on_progress: ProgressCallback,
-    ) -> tuple[Loudness | None, Loudness | None]:
-        """Measure input and output loudness and draw the waveforms: nice to have, so a
-        failure here leaves them out and the conversion stands."""
-        seconds = (job.input.duration, output.duration)
+    ) -> Report:
+        """Measure input and output loudness and the output's length, and draw the
+        waveforms: nice to have, so a failure here leaves them out and the conversion
+        stands."""
+        seconds = (job.input.duration, output_seconds)
         cmd = command.report_command(self.ffmpeg, src, job.input.demuxer, dst, png, seconds)
         try:
             # Two decodes and two loudness meters: twice a conversion's CPU budget.
@@ -275,12 +289,14 @@ class FfmpegTranscoder:
         except ConversionFailed as exc:
             log.warning("no loudness or waveform for %s: %s", dst.name, exc.reason)
             png.unlink(missing_ok=True)
-            return None, None
-        reports = parse_ebur128(run.log)
-        if len(reports) != 2:
-            log.warning("loudness of %s not reported (%d reports)", dst.name, len(reports))
-            return None, None
-        return reports[0], reports[1]
+            return Report()
+        samples = parse_sample_count(run.log)
+        length = samples / command.WAVEFORM_RATE if samples else None
+        loudness = parse_ebur128(run.log)
+        if len(loudness) != 2:
+            log.warning("loudness of %s not reported (%d reports)", dst.name, len(loudness))
+            return Report(output_seconds=length)
+        return Report(loudness[0], loudness[1], length)
 
     def _vorbis_cover(self, src: Path, job: ConversionJob, meta: Path) -> list[str]:
         """For Ogg targets: the extra ffmetadata input carrying the cover, if there is one."""

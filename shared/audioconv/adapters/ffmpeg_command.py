@@ -6,7 +6,9 @@ channels, the filter chain of loudness, trim and fades) is tested on plain data.
 
 Every command reads only ``file:`` (and writes progress to ``pipe:``), forces the
 input demuxer to the probed one (or admits only the audio demuxers in
-INPUT_DEMUXERS), and never reads stdin.
+INPUT_DEMUXERS), and never reads stdin. Audio decoders run on one thread (decoding
+is cheap): each decoder thread's memory arenas count against the children's
+address-space limit, and loudnorm's 192 kHz buffers need that room.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def conversion_command(
     cmd = [
         ffmpeg, *_BASE, "-loglevel", "error",
         "-protocol_whitelist", "file,pipe",
-        "-f", probe.demuxer, "-i", f"file:{src}", *(extra_inputs or []),
+        "-threads", "1", "-f", probe.demuxer, "-i", f"file:{src}", *(extra_inputs or []),
         "-map", "0:a:0",
     ]  # fmt: skip
     if cover and fmt.cover == "stream":
@@ -106,8 +108,10 @@ def measure_command(ffmpeg: str, src: Path, job: ConversionJob) -> list[str]:
 def report_command(
     ffmpeg: str, src: Path, demuxer: str, dst: Path, png: Path, seconds: tuple[float, float]
 ) -> list[str]:
-    """One pass over the input and the output (lasting ``seconds``): each one's loudness
-    (ebur128 summaries, input first) and a PNG of their waveforms (input above output).
+    """One pass over the input and the output (lasting about ``seconds``): each one's
+    loudness (ebur128 summaries, input first), a PNG of their waveforms (input above
+    output), and the output's true length: its decoded samples counted (astats) at
+    WAVEFORM_RATE, to the millisecond.
 
     The waveforms are drawn as they stream (showwaves, a column per ``n`` samples at
     WAVEFORM_RATE), so memory stays flat however long the file; decoders run on one
@@ -122,8 +126,13 @@ def report_command(
             "[out_m]ebur128=peak=true:framelog=verbose,anullsink",
             *(
                 f"[{name}_w]aformat=channel_layouts=mono,aresample={WAVEFORM_RATE},"
-                f"showwaves=s={WAVEFORM_WIDTH}x{WAVEFORM_BAND}:mode=cline:draw=full:scale=sqrt"
-                f":n={_columns(length)}:colors={color}[{name}_pic]"
+                + (
+                    "astats=measure_perchannel=none:measure_overall=Number_of_samples,"
+                    if name == "out"
+                    else ""
+                )
+                + f"showwaves=s={WAVEFORM_WIDTH}x{WAVEFORM_BAND}:mode=cline:draw=full"
+                f":scale=sqrt:n={_columns(length)}:colors={color}[{name}_pic]"
                 for name, color, length in inputs
             ),
             "[in_pic][out_pic]vstack=inputs=2,format=rgba[wave]",

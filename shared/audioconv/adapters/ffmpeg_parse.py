@@ -22,6 +22,8 @@ _LOUDNORM = re.compile(r"\[Parsed_loudnorm_(\d+) @ [^\]]*\]\s*(\{[^{}]*\})")
 # ebur128's summary: ``[Parsed_ebur128_2 @ 0x55d0] Summary: ... I: -23.0 LUFS ...``.
 _EBUR128 = re.compile(r"\[Parsed_ebur128_(\d+) @ [^\]]*\] Summary:(.*?)(?=\[Parsed_|\Z)", re.S)
 _NUMBER = r"(-?(?:[0-9.]+|inf)|nan)"
+# astats' count: ``[Parsed_astats_9 @ 0x55d0] Number of samples: 20000``.
+_SAMPLES = re.compile(r"\[Parsed_astats_\d+ @ [^\]]*\] Number of samples: (\d+)")
 _FIGURES = (
     re.compile(rf"\bI:\s+{_NUMBER} LUFS"),
     re.compile(rf"\bLRA:\s+{_NUMBER} LU\b"),
@@ -114,8 +116,9 @@ def parse_probe_json(text: bytes) -> dict[str, Any]:
 
 
 def parse_loudnorm(stderr: str) -> list[LoudnormStats]:
-    """Every loudnorm report in ffmpeg's log, in the order of the filters in the graph."""
-    found: list[tuple[int, LoudnormStats]] = []
+    """Every loudnorm report in ffmpeg's log, in the order of the filters in the graph
+    (each filter's last report, as ``parse_ebur128``)."""
+    found: dict[int, LoudnormStats] = {}
     for match in _LOUDNORM.finditer(stderr):
         try:
             report = json.loads(match[2])
@@ -128,20 +131,30 @@ def parse_loudnorm(stderr: str) -> list[LoudnormStats]:
             )
         except (ValueError, KeyError, TypeError):
             continue
-        found.append((int(match[1]), stats))
-    return [stats for _, stats in sorted(found, key=lambda item: item[0])]
+        found[int(match[1])] = stats
+    return [found[index] for index in sorted(found)]
 
 
 def parse_ebur128(stderr: str) -> list[Loudness | None]:
     """Every ebur128 summary in ffmpeg's log (``peak=true``), in the order of the filters
-    in the graph; None for one without figures (silence measures -inf)."""
-    found: list[tuple[int, Loudness | None]] = []
+    in the graph; None for one without figures (silence measures -inf).
+
+    ffmpeg may set a graph up twice (once to learn its formats); the first one's empty
+    summaries come first, so each filter's last summary is the one that counts.
+    """
+    found: dict[int, Loudness | None] = {}
     for match in _EBUR128.finditer(stderr):
         figures = [re.search(pattern, match[2]) for pattern in _FIGURES]
         values = [float(figure[1]) for figure in figures if figure]
         whole = len(values) == 3 and all(math.isfinite(value) for value in values)
-        found.append((int(match[1]), Loudness(*values) if whole else None))
-    return [loudness for _, loudness in sorted(found, key=lambda item: item[0])]
+        found[int(match[1])] = Loudness(*values) if whole else None
+    return [found[index] for index in sorted(found)]
+
+
+def parse_sample_count(stderr: str) -> int | None:
+    """The samples astats counted (its last summary), if it reported any."""
+    counts = _SAMPLES.findall(stderr)
+    return int(counts[-1]) if counts else None
 
 
 def progress_seconds(line: str) -> float | None:
