@@ -173,6 +173,22 @@ def test_the_waveform_is_a_png_of_both_files(
     assert (picture["codec_name"], picture["width"], picture["height"]) == ("png", 1200, 320)
 
 
+def test_without_the_report_pass_only_the_loudness_option_measures(
+    quiet: Path, tmp_path: Path
+) -> None:
+    """AUDIOCONV_REPORT_PASS=false: no picture, no output loudness; the loudness option's
+    measuring pass still tells the input's; the duration is the encoder's count."""
+    lean = FfmpegTranscoder(report_pass=False)
+    found = lean.probe(quiet)
+    plain = lean.convert(quiet, job(found, "flac"), tmp_path / "a.flac", lambda _: None)
+    assert (plain.waveform, plain.input_loudness, plain.output.loudness) == (None, None, None)
+    assert abs(plain.output.duration - 8.0) <= 0.1
+    louder = lean.convert(quiet, job(found, "flac", loudness=-20), tmp_path / "b.flac",
+                          lambda _: None)  # fmt: skip
+    assert louder.input_loudness and abs(louder.input_loudness.integrated - ebur128(quiet)[0]) < 0.5
+    assert louder.waveform is None and abs(ebur128(tmp_path / "b.flac")[0] + 20) <= 1.0
+
+
 # --- through the API ---------------------------------------------------------------------
 
 

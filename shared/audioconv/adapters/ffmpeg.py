@@ -103,6 +103,7 @@ class FfmpegTranscoder:
         cpu_seconds_per_input_second: float = 0.5,
         cpu_floor_seconds: float = 30.0,
         wall_floor_seconds: float = 60.0,
+        report_pass: bool = True,
     ) -> None:
         if not (ffmpeg_path and ffprobe_path):
             wheel_ffmpeg, wheel_ffprobe = wheel_binaries()
@@ -118,6 +119,8 @@ class FfmpegTranscoder:
         self.cpu_floor = cpu_floor_seconds
         # Wall-clock limit of a conversion: this floor plus twice the input's duration.
         self.wall_floor = wall_floor_seconds
+        # Loudness, exact length and waveform of every conversion (see Settings.report_pass).
+        self.report_pass = report_pass
         # Live children, so that shutting down can stop them (kill_children).
         self._children: set[subprocess.Popen[bytes]] = set()
         self._children_lock = threading.Lock()
@@ -246,7 +249,10 @@ class FfmpegTranscoder:
         # the exact count of the decoded samples, if the report pass made one.
         duration = run.out_seconds or self.probe(dst, limits=False).duration
         size = dst.stat().st_size
-        report = self._report(src, job, duration, dst, png, on_progress)
+        if self.report_pass:
+            report = self._report(src, job, duration, dst, png, on_progress)
+        else:
+            report = Report(measured.loudness if measured else None)
         output = command.output_probe(job, report.output_seconds or duration, size)
         return ConversionResult(
             output=replace(output, loudness=report.output_loudness),
