@@ -1,13 +1,30 @@
-"""CloudEvent function: a conversion request arrives (Pub/Sub push) -> ffmpeg -> result."""
+"""CloudEvent function: a conversion request arrives (Pub/Sub push) -> ffmpeg -> result.
+
+The bucket's finalize notifications for direct uploads are pushed here too.
+"""
+
+import functools
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from audioconv.entrypoints import events
+from audioconv import bootstrap
+from audioconv.config import Settings
+from audioconv.entrypoints import pubsub_push
+from audioconv.ports import MessageHandler
+
+
+@functools.cache
+def wired() -> tuple[Settings, MessageHandler]:
+    """The handler, bound to this process's adapters; built on the first push, in the
+    process that serves it (gRPC channels and the Cloud SQL connector's thread do not
+    survive the server's fork)."""
+    deps = bootstrap.build()
+    return deps.settings, bootstrap.subscriptions(deps).conversion.handler
 
 
 @functions_framework.cloud_event
 def convert(cloud_event: CloudEvent) -> None:
-    """Convert the task named in the event; raising makes Pub/Sub redeliver it."""
-    events.authorize_push()
-    events.handle_conversion(cloud_event)
+    """Convert the task named in the pushed message; raising makes Pub/Sub redeliver it."""
+    settings, handle = wired()
+    pubsub_push.deliver(cloud_event, handle, settings)

@@ -1,4 +1,5 @@
-"""The ports the services talk through; each has a local and a cloud adapter."""
+"""The ports the services talk through (each has a local and a cloud adapter), and
+the plain values that cross them: a ``Message``, a ``Probe``, a ``Picture``."""
 
 from __future__ import annotations
 
@@ -56,11 +57,28 @@ class BlobStore(Protocol):
         or None when the store has none and the API streams the file itself."""
 
 
+@dataclass(frozen=True)
+class Message:
+    """One message taken off a topic, decoded: what every transport (a Pub/Sub push,
+    the in-process bus, the database queue) hands a handler."""
+
+    id: str
+    data: dict[str, Any]
+    attributes: dict[str, str]
+
+
+# Handles one message: returning acknowledges it, raising asks for redelivery.
+MessageHandler = Callable[[Message], None]
+
+
 class EventBus(Protocol):
     """Publishes small JSON messages; returns once the publish is confirmed."""
 
     def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
         """Publish and return the message id."""
+
+    def close(self) -> None:
+        """Release what the bus holds (its threads, its client); once, at shutdown."""
 
 
 class Mailer(Protocol):

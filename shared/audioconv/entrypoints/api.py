@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request, stream_with_context
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
-from audioconv import bootstrap
 from audioconv.domain.errors import (
     AudioconvError,
     Forbidden,
@@ -30,6 +28,7 @@ from audioconv.entrypoints import uploads
 from audioconv.entrypoints.appengine import client_address, request_limit
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
+    DEPENDENCIES,
     MAX_FIELD_CHARS,
     body_limit,
     current_deps,
@@ -44,7 +43,7 @@ from audioconv.entrypoints.web import (
 )
 from audioconv.ports import attachment, iter_chunks
 from audioconv.services import auth, recovery, tasks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +55,16 @@ class AsciiIntConverter(IntegerConverter):
     regex = r"[0-9]+"
 
 
-def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
+def create_app(deps: Dependencies) -> Flask:
+    """The API over ``deps`` (built by ``bootstrap.build``, or fakes in tests)."""
     app = Flask("audioconv")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["int"] = AsciiIntConverter
+    app.extensions[DEPENDENCIES] = deps
 
     @app.before_request
-    def _limits() -> None:
-        g.deps = get_deps()
-        request.max_content_length = request_limit(body_limit(g.deps.settings))
+    def _cap_request_body() -> None:
+        request.max_content_length = request_limit(body_limit(deps.settings))
 
     _register_errors(app)
     _register_routes(app)

@@ -15,7 +15,7 @@ from audioconv.domain.formats import FORMATS
 from audioconv.domain.model import Claim, Task
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef, publish_or_leave_to_sweep
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Claimed:
         return task is not None and task.holds(self.ref.revision, self.token)
 
 
-def convert(deps: Deps, ref: TaskRef) -> None:
+def convert(deps: Dependencies, ref: TaskRef) -> None:
     """Handle one conversion request. Idempotent: a repeated or stale request changes nothing.
 
     Raises RetryLater (or any error) when the request must be redelivered: it
@@ -86,7 +86,7 @@ def convert(deps: Deps, ref: TaskRef) -> None:
 
 
 def _run(
-    deps: Deps, task: Task, held: Claimed, lease: timedelta
+    deps: Dependencies, task: Task, held: Claimed, lease: timedelta
 ) -> tuple[str, dict[str, object], int]:
     target = FORMATS[task.output_format]
     work = deps.settings.data_dir / "work"
@@ -120,7 +120,9 @@ def _run(
     return key, output_probe, size
 
 
-def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | None = None) -> None:
+def _heartbeat(
+    deps: Dependencies, held: Claimed, lease: timedelta, percent: float | None = None
+) -> None:
     """Extend the lease (and record progress); LeaseLost if another worker took over."""
     with deps.uow() as uow:
         task = uow.tasks.get(held.ref.task_id, for_update=True)
@@ -131,7 +133,7 @@ def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | Non
 
 
 def _finish(
-    deps: Deps, held: Claimed, change: Callable[[Task], None], announce: bool = True
+    deps: Dependencies, held: Claimed, change: Callable[[Task], None], announce: bool = True
 ) -> bool:
     """Apply ``change`` if this attempt still holds the task; False if it moved on."""
     with deps.uow() as uow:

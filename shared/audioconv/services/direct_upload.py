@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from audioconv.domain.errors import AudioconvError, Conflict, NotFound, PayloadTooLarge
 from audioconv.domain.model import Task
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import publish_or_leave_to_sweep
 from audioconv.services.tasks import (
     check_audio,
@@ -99,7 +99,7 @@ class UploadTicket:
 
 
 def start(
-    deps: Deps,
+    deps: Dependencies,
     user_id: int,
     file_name: str,
     new_format: str,
@@ -120,7 +120,7 @@ def start(
     return UploadTicket(direct.upload_id, url, upload_headers(limit), expires)
 
 
-def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:
+def find(deps: Dependencies, user_id: int, upload_id: str) -> Task | None:
     """The task a direct upload became, or None while the file has not arrived.
 
     NotFound for an id that ``start`` can never have given out.
@@ -131,7 +131,7 @@ def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:
         return uow.tasks.by_input_prefix(DirectKey.prefix(user_id, upload_id))
 
 
-def receive(deps: Deps, key: str, body: IO[bytes]) -> int:
+def receive(deps: Dependencies, key: str, body: IO[bytes]) -> int:
     """Store a PUT body under ``key`` and announce it as GCS would (the embedded mode).
 
     Each upload URL works once, for good: Conflict if its object exists or a task
@@ -167,7 +167,7 @@ def receive(deps: Deps, key: str, body: IO[bytes]) -> int:
     return size
 
 
-def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
+def finalize(deps: Dependencies, data: dict[str, Any]) -> Task | None:
     """Turn a finalized object into a task (once, however often it is announced).
 
     An upload id makes at most one task, ever: an object written again through

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audioconv.domain.model import Task, valid_id
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +31,24 @@ class TaskRef:
         return ref
 
 
-def _publish(deps: Deps, topic: str, task: Task) -> str:
+def _publish(deps: Dependencies, topic: str, task: Task) -> str:
     assert task.id is not None
     data = {"taskId": task.id, "revision": task.revision, "format": task.output_format}
     attributes = {"taskId": str(task.id), "revision": str(task.revision)}
     return deps.bus.publish(topic, data, attributes)
 
 
-def request_conversion(deps: Deps, task: Task) -> None:
+def request_conversion(deps: Dependencies, task: Task) -> None:
     """Ask a worker to convert this revision of the task."""
     _publish(deps, deps.settings.conversion_topic, task)
 
 
-def announce_finished(deps: Deps, task: Task) -> None:
+def announce_finished(deps: Dependencies, task: Task) -> None:
     """Tell the notifier that this revision of the task is done (processed or failed)."""
     _publish(deps, deps.settings.finished_topic, task)
 
 
-def publish_or_leave_to_sweep(deps: Deps, task: Task, announce: bool = False) -> None:
+def publish_or_leave_to_sweep(deps: Dependencies, task: Task, announce: bool = False) -> None:
     """Publish after commit; if the bus fails, the task stays due and the sweep republishes it."""
     try:
         (announce_finished if announce else request_conversion)(deps, task)
