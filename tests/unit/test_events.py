@@ -10,7 +10,6 @@ from typing import Any, cast
 import pytest
 from cloudevents.http import CloudEvent
 
-from audioconv.domain.errors import PayloadTooLarge
 from audioconv.domain.model import TaskStatus
 from audioconv.entrypoints import events, pubsub_push
 from audioconv.ports import Message
@@ -43,11 +42,6 @@ def test_a_published_request_is_converted_and_its_owner_mailed(tmp_path: Path) -
     assert topic == deps.settings.finished_topic
     events.handle_finished(deps, Message("m2", data, attributes))
     assert [to for to, _, _ in mailer.sent] == ["ann@example.com"]
-
-
-def test_payload_too_large_says_the_limit() -> None:
-    error = PayloadTooLarge.over(1024)
-    assert (error.status, error.message) == (413, "upload is larger than the limit of 1024 bytes")
 
 
 @pytest.mark.parametrize("task_id", [0, -1, 2**31, 10**30])
