@@ -11,20 +11,22 @@ from cloudevents.http import CloudEvent
 from audioconv import bootstrap
 from audioconv.config import Settings
 from audioconv.entrypoints import pubsub_push
-from audioconv.ports import MessageHandler
 
 
 @functools.cache
-def wired() -> tuple[Settings, MessageHandler]:
-    """The handler, bound to this process's adapters; built on the first push, in the
+def wired() -> tuple[Settings, bootstrap.Subscriptions]:
+    """The handlers, bound to this process's adapters; built on the first push, in the
     process that serves it (gRPC channels and the Cloud SQL connector's thread do not
     survive the server's fork)."""
     deps = bootstrap.build()
-    return deps.settings, bootstrap.subscriptions(deps).conversion.handler
+    return deps.settings, bootstrap.subscriptions(deps)
 
 
 @functions_framework.cloud_event
 def convert(cloud_event: CloudEvent) -> None:
-    """Convert the task named in the pushed message; raising makes Pub/Sub redeliver it."""
-    settings, handle = wired()
-    pubsub_push.deliver(cloud_event, handle, settings)
+    """Convert the task a conversion request names, or make the task of a direct upload
+    the bucket announces; raising makes Pub/Sub redeliver the push."""
+    settings, subscriptions = wired()
+    pubsub_push.deliver(
+        cloud_event, settings, subscriptions.conversion.handler, subscriptions.uploads.handler
+    )

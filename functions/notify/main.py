@@ -24,4 +24,4 @@ def wired() -> tuple[Settings, MessageHandler]:
 def notify(cloud_event: CloudEvent) -> None:
     """Notify the owner of the task named in the pushed message."""
     settings, handle = wired()
-    pubsub_push.deliver(cloud_event, handle, settings)
+    pubsub_push.deliver(cloud_event, settings, handle)

@@ -97,8 +97,10 @@ class Subscriptions(NamedTuple):
     topic is a new field here.
     """
 
-    # Conversion requests; in the cloud also the bucket's finalize notifications.
     conversion: Subscription
+    # Direct uploads that arrived (in the cloud: the bucket's notifications, which
+    # are pushed to the worker function beside the conversion requests).
+    uploads: Subscription
     finished: Subscription
 
 
@@ -109,6 +111,11 @@ def subscriptions(deps: Dependencies) -> Subscriptions:
         conversion=Subscription(
             settings.conversion_topic,
             partial(events.handle_conversion, deps),
+            settings.conversion_slots,
+        ),
+        uploads=Subscription(
+            settings.direct_uploads_topic,
+            partial(events.handle_upload, deps),
             settings.conversion_slots,
         ),
         finished=Subscription(settings.finished_topic, partial(events.handle_finished, deps), 2),

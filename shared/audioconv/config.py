@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     gcp_project: str = ""
     conversion_topic: str = "audioconv-conversion-requests"
     finished_topic: str = "audioconv-conversion-finished"
+    # Direct uploads that arrived (embedded; in the cloud the bucket notifies the worker).
+    direct_uploads_topic: str = "audioconv-direct-uploads"
 
     mail_backend: Literal["console", "folder", "smtp"] = "folder"
     mail_from: str = "audioconv <noreply@localhost>"

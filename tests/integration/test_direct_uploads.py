@@ -67,7 +67,7 @@ def test_direct_upload_becomes_a_converted_task(
 
     # The finalize event again (at-least-once): the same task, no second one.
     key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/flac/big.wav"
-    again = direct_upload.finalize(deps, {"name": key})
+    again = direct_upload.finalize(deps, key)
     assert again is not None and again.id == task["id"]
     assert len(ivy.get("/api/tasks").get_json()) == 1
 
@@ -151,7 +151,7 @@ def test_finalize_again_after_a_refused_upload_keeps_nothing(
     task = _upload_status(ivy, ticket["uploadId"])
     key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/wav/notes.mp3"
     deps.blobs.put_file(key, make_text(deps, b"written again through the same URL"), "x")
-    again = direct_upload.finalize(deps, {"name": key})
+    again = direct_upload.finalize(deps, key)
     assert again is not None and again.id == task["id"]
     assert _stored(deps) == []
 

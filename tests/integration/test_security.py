@@ -162,7 +162,7 @@ def test_an_upload_url_takes_one_body_once_for_good(
     stored = (deps.settings.data_dir / "blobs" / key).read_bytes()
     assert stored == bodies[statuses.index(200)]  # the file kept is the one that was accepted
 
-    task = direct_upload.finalize(deps, {"name": key})
+    task = direct_upload.finalize(deps, key)
     assert task is not None and task.input_bytes == len(stored)
     assert ivy.client.delete(f"/api/tasks/{task.id}", headers=ivy.headers).status_code == 204
     # After the task is gone the URL is still dead, in the embedded store...
@@ -171,7 +171,7 @@ def test_an_upload_url_takes_one_body_once_for_good(
     # is removed, not turned into a second task.
     (deps.settings.data_dir / "blobs" / key).parent.mkdir(parents=True, exist_ok=True)
     (deps.settings.data_dir / "blobs" / key).write_bytes(bodies[0])
-    assert direct_upload.finalize(deps, {"name": key}) is None
+    assert direct_upload.finalize(deps, key) is None
     assert _blob_keys(deps) == set()
     assert ivy.get("/api/tasks").get_json() == []
 

@@ -14,7 +14,10 @@ from audioconv.domain.model import TaskStatus
 from audioconv.entrypoints import events, pubsub_push
 from audioconv.ports import Message
 from audioconv.services import auth, conversion, tasks
-from tests.unit.fakes import FakeBus, FakeMailer, fake_deps
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.direct_upload import DirectKey
+from audioconv.services.messages import UploadArrived
+from tests.unit.fakes import FakeBlobs, FakeBus, FakeMailer, fake_deps
 
 
 def _push(data: Any, message_id: str = "1") -> CloudEvent:
@@ -77,3 +80,44 @@ def test_the_push_edge_refuses_what_is_not_a_pubsub_message(envelope: dict[str, 
                        envelope)  # fmt: skip
     with pytest.raises(ValueError):
         pubsub_push.decode(event)
+
+
+def _stored_direct_upload(tmp_path: Path) -> tuple[Dependencies, int, str]:
+    """A user and a direct upload's file stored under its signed key, not yet a task."""
+    deps = fake_deps(tmp_path)
+    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    key = DirectKey(user.id or 0, "c" * 32, "ogg", "big.mp3").key
+    cast(FakeBlobs, deps.blobs).files[key] = b"AUDIO big samples"
+    return deps, user.id or 0, key
+
+
+def test_an_arrived_direct_upload_becomes_its_task(tmp_path: Path) -> None:
+    deps, user_id, key = _stored_direct_upload(tmp_path)
+    events.handle_upload(deps, Message("u1", UploadArrived(key).as_message(), {}))
+    (task,) = tasks.list_tasks(deps, user_id, None, descending=False)
+    assert (task.input_key, task.output_format, task.status) == (key, "ogg", TaskStatus.UPLOADED)
+    topic, data, _ = cast(FakeBus, deps.bus).published[-1]
+    assert (topic, data) == (deps.settings.conversion_topic, {"taskId": task.id, "revision": 1})
+
+
+def test_the_push_edge_turns_the_bucket_s_finalize_notification_into_an_arrival(
+    tmp_path: Path,
+) -> None:
+    """In the cloud the bucket notifies the worker function, which shares its push
+    endpoint with conversion requests: each goes to its own handler."""
+    notification = Message(
+        "n1", {"name": "direct-uploads/1/x/ogg/a.mp3", "bucket": "b", "size": "5"},
+        {"eventType": "OBJECT_FINALIZE", "objectId": "direct-uploads/1/x/ogg/a.mp3"},
+    )  # fmt: skip
+    assert pubsub_push.uploaded_object(notification) == Message(
+        "n1", {"key": "direct-uploads/1/x/ogg/a.mp3"}, {}
+    )
+    deleted = Message("n2", {"name": "k"}, {"eventType": "OBJECT_DELETE"})
+    assert pubsub_push.uploaded_object(deleted) is None
+
+
+@pytest.mark.parametrize("data", [{}, {"key": ""}, {"key": 5}, {"name": "direct-uploads/x"}])
+def test_a_malformed_upload_message_is_dropped(tmp_path: Path, data: dict[str, Any]) -> None:
+    deps = fake_deps(tmp_path)
+    events.handle_upload(deps, Message("u1", data, {}))
+    assert cast(FakeBus, deps.bus).published == []

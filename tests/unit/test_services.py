@@ -94,7 +94,7 @@ def test_create_task_stores_then_publishes(deps: Dependencies, upload: Path) -> 
     assert blobs(deps).files[task.input_key] == upload.read_bytes()
     assert bus(deps).published == [
         (deps.settings.conversion_topic,
-         {"taskId": task.id, "revision": 1, "format": "wav"},
+         {"taskId": task.id, "revision": 1},
          {"taskId": str(task.id), "revision": "1"}),
     ]  # fmt: skip
 

@@ -14,7 +14,7 @@ import logging
 from audioconv.ports import Message
 from audioconv.services import conversion, direct_upload, notification
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.messages import TaskRef
+from audioconv.services.messages import TaskRef, UploadArrived
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +28,20 @@ def _task_ref(message: Message) -> TaskRef | None:
 
 
 def handle_conversion(deps: Dependencies, message: Message) -> None:
-    """A conversion request, or a finalized direct upload: convert, or make the task."""
-    event_type = message.attributes.get("eventType")
-    if event_type is not None:  # a Cloud Storage notification
-        if event_type == "OBJECT_FINALIZE":
-            direct_upload.finalize(deps, message.data)
-        return
+    """A conversion request: convert that revision of the task."""
     ref = _task_ref(message)
     if ref is not None:
         conversion.convert(deps, ref)
+
+
+def handle_upload(deps: Dependencies, message: Message) -> None:
+    """A direct upload's file arrived: make its task."""
+    try:
+        arrived = UploadArrived.from_message(message.data)
+    except ValueError:
+        log.error("malformed message %s dropped", message.id, exc_info=True)
+        return
+    direct_upload.finalize(deps, arrived.key)
 
 
 def handle_finished(deps: Dependencies, message: Message) -> None:

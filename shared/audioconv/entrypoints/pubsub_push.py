@@ -4,7 +4,8 @@ functions-framework turns a push into a CloudEvent
 (``google.cloud.pubsub.topic.v1.messagePublished``) whose data is the push
 envelope, ``{"message": {"data": <base64 JSON>, "attributes": ..., "messageId": ...}}``.
 Here, and only here, that envelope is checked (the OIDC token) and decoded into
-the ``Message`` every handler takes.
+the ``Message`` every handler takes; a Cloud Storage notification of a direct
+upload becomes the ``UploadArrived`` message the embedded mode publishes.
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ from audioconv.config import Settings
 from audioconv.domain.errors import Unauthorized
 from audioconv.entrypoints import push_auth
 from audioconv.ports import Message, MessageHandler
+from audioconv.services.messages import UploadArrived
 
 log = logging.getLogger(__name__)
+
+# The attribute that marks a Cloud Storage notification (``OBJECT_FINALIZE``, ...).
+STORAGE_EVENT = "eventType"
 
 
 def decode(event: CloudEvent) -> Message:
@@ -49,13 +54,33 @@ def authorize(settings: Settings) -> None:
         flask.abort(flask.make_response(flask.jsonify(message=exc.message), 401))
 
 
-def deliver(event: CloudEvent, handler: MessageHandler, settings: Settings) -> None:
-    """Authorize the push, decode it and hand it to ``handler``. A malformed message is
-    logged and acknowledged; whatever ``handler`` raises makes Pub/Sub redeliver it."""
+def uploaded_object(message: Message) -> Message | None:
+    """The ``UploadArrived`` message a Cloud Storage ``OBJECT_FINALIZE`` notification
+    stands for; None for the bucket's other notifications."""
+    if message.attributes.get(STORAGE_EVENT) != "OBJECT_FINALIZE":
+        return None
+    return Message(message.id, UploadArrived(str(message.data.get("name", ""))).as_message(), {})
+
+
+def deliver(
+    event: CloudEvent,
+    settings: Settings,
+    handler: MessageHandler,
+    uploads: MessageHandler | None = None,
+) -> None:
+    """Authorize the push, decode it and hand it to ``handler``; a Cloud Storage
+    notification goes to ``uploads`` instead (dropped where there is none).
+
+    A malformed message is logged and acknowledged; whatever the handler raises makes
+    Pub/Sub redeliver it.
+    """
     authorize(settings)
     try:
         message = decode(event)
     except ValueError:
         log.error("malformed push %s dropped", event.get("id"), exc_info=True)
         return
-    handler(message)
+    if STORAGE_EVENT not in message.attributes:
+        handler(message)
+    elif uploads is not None and (arrived := uploaded_object(message)) is not None:
+        uploads(arrived)

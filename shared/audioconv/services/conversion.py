@@ -16,7 +16,7 @@ from audioconv.domain.model import Claim, Task
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.messages import TaskRef, publish_or_leave_to_sweep
+from audioconv.services.messages import TaskRef, announce_finished
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
@@ -64,7 +64,7 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
         if task.attempts > deps.settings.max_attempts:
             task.fail(f"conversion failed {task.attempts - 1} times; giving up", deps.clock())
             uow.commit()
-            publish_or_leave_to_sweep(deps, task, announce=True)
+            announce_finished(deps, task)
             return
         assert task.claim_token is not None
         uow.commit()
@@ -144,5 +144,5 @@ def _finish(
         change(task)
         uow.commit()
     if announce:
-        publish_or_leave_to_sweep(deps, task, announce=True)
+        announce_finished(deps, task)
     return True

@@ -14,7 +14,7 @@ from datetime import timedelta
 from audioconv.domain.model import TaskStatus, as_utc
 from audioconv.services import direct_upload
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.messages import publish_or_leave_to_sweep
+from audioconv.services.messages import announce_finished, request_conversion
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,9 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
     if reclaim:
         _finalize_unannounced_uploads(deps)
     for task in due:
-        publish_or_leave_to_sweep(deps, task)
+        request_conversion(deps, task)
     for task in unnotified:
-        publish_or_leave_to_sweep(deps, task, announce=True)
+        announce_finished(deps, task)
     if due or unnotified:
         log.info("sweep republished %d conversions, %d notifications", len(due), len(unnotified))
     return SweepResult(len(due), len(unnotified))
@@ -62,7 +62,7 @@ def _finalize_unannounced_uploads(deps: Dependencies) -> None:
         known = uow.tasks.stored_keys()
     for key in deps.blobs.keys(direct_upload.PREFIX):
         if key not in known:
-            direct_upload.finalize(deps, {"name": key})
+            direct_upload.finalize(deps, key)
 
 
 def collect_garbage(deps: Dependencies) -> int:

@@ -24,7 +24,7 @@ from audioconv.domain.model import Task, TaskStatus, valid_id
 from audioconv.domain.options import parse_options
 from audioconv.ports import Probe, UnitOfWork
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.messages import publish_or_leave_to_sweep
+from audioconv.services.messages import request_conversion
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]&+,']+")
@@ -104,7 +104,7 @@ def create_task(
     except BaseException:
         deps.blobs.delete(key)
         raise
-    publish_or_leave_to_sweep(deps, task)
+    request_conversion(deps, task)
     return task
 
 
@@ -215,7 +215,7 @@ def change_format(
         uow.commit()
     if old_output:
         deps.blobs.delete(old_output)
-    publish_or_leave_to_sweep(deps, task)
+    request_conversion(deps, task)
     return task
 
 
