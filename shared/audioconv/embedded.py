@@ -34,7 +34,9 @@ from gunicorn.http import wsgi as gunicorn_wsgi
 
 from audioconv import bootstrap, migrate
 from audioconv.config import Settings
+from audioconv.entrypoints.uploads import INCOMING
 from audioconv.services import recovery
+from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
@@ -183,8 +185,12 @@ def serve(settings: Settings | None = None) -> None:
     settings = settings or Settings()
     _logging()
     lock = _lock_data_dir(settings)
-    # Temporary files of conversions a previous run was killed in (we hold the lock).
-    shutil.rmtree(settings.data_dir / "work", ignore_errors=True)
+    # Temporary files of uploads and conversions a previous run was killed in (we hold
+    # the lock); only ours: the work folder may be shared.
+    work = settings.resolved_work_dir
+    shutil.rmtree(work / INCOMING, ignore_errors=True)
+    for folder in work.glob(f"{WORK_PREFIX}*"):
+        shutil.rmtree(folder, ignore_errors=True)
     migrate.upgrade()
     # Files a killed run stored but never recorded; before serving, as nothing writes yet.
     cleaner = bootstrap.build(settings)

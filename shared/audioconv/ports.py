@@ -56,6 +56,11 @@ class BlobStore(Protocol):
         """A short-lived URL that serves the blob as an attachment named ``filename``,
         or None when the store has none and the API streams the file itself."""
 
+    def key_for_upload(self, token: str) -> str | None:
+        """The key the token of one of this store's ``signed_put_url`` grants, when
+        those URLs point at the API itself (a PUT the API receives); None when they
+        point elsewhere (Cloud Storage). ValueError if the token is forged or expired."""
+
 
 @dataclass(frozen=True)
 class Message:

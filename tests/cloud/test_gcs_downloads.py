@@ -165,3 +165,14 @@ def test_downloads_redirect_to_signed_urls(
 
     # Not processed yet, or not there: the API still answers, in JSON.
     assert api.get(f"/api/tasks/{task['id'] + 1}/converted").status_code == 404
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_api_takes_no_upload_put_when_uploads_go_to_cloud_storage(
+    cloud_client: FlaskClient, bucket: Bucket
+) -> None:
+    key = f"direct-uploads/1/{'a' * 32}/mp3/a.wav"
+    response = cloud_client.put(f"/api/blobs/{key}?token=anything", data=b"RIFF")
+    assert response.status_code == 404
+    assert response.get_json() == {"message": "uploads go to Cloud Storage in this deployment"}
+    assert [blob.name for blob in bucket.list_blobs()] == []

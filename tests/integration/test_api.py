@@ -174,7 +174,7 @@ def test_non_audio_upload_is_refused_and_nothing_stored(
     assert needle in response.get_json()["message"]
     assert alice.get("/api/tasks").get_json() == []
     assert _blob_files(deps) == []
-    spool = deps.settings.data_dir / "work" / "incoming"
+    spool = deps.settings.resolved_work_dir / "incoming"
     assert not spool.exists() or list(spool.iterdir()) == []  # the spooled body is gone
 
 

@@ -186,6 +186,9 @@ class FakeBlobs:
     ) -> str | None:
         return None
 
+    def key_for_upload(self, token: str) -> str | None:
+        return None
+
 
 class FakeBus:
     def __init__(self) -> None:

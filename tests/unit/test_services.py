@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 
+from audioconv.config import Settings
 from audioconv.domain.errors import (
     Conflict,
     InvalidInput,
@@ -313,3 +314,21 @@ def test_each_file_is_probed_once(deps: Dependencies, upload: Path) -> None:
     transcoder = cast(FakeTranscoder, deps.transcoder)
     assert transcoder.probed == ["in.mp3", "output.ogg"]  # the input once, then the output
     assert task.status is TaskStatus.PROCESSED
+
+
+def test_conversions_keep_their_files_in_the_work_folder_and_leave_none(
+    tmp_path: Path, upload: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    deps = fake_deps(tmp_path)
+    deps.settings = Settings(data_dir=tmp_path / "data", work_dir=scratch,
+                             secret_key=deps.settings.secret_key)  # fmt: skip
+    seen: list[list[Path]] = []
+    transcoder = cast(FakeTranscoder, deps.transcoder)
+    transcoder.during_convert = lambda: seen.append(list(scratch.iterdir()))
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    (folders,) = seen
+    assert [folder.name.startswith(conversion.WORK_PREFIX) for folder in folders] == [True]
+    assert list(scratch.iterdir()) == []
+    assert Settings(data_dir=tmp_path).resolved_work_dir == tmp_path / "work"

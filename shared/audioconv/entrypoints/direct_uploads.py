@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import Flask, Response, g, jsonify, request
 
-from audioconv.adapters.local_blob import LocalBlobStore
 from audioconv.domain.errors import Forbidden, NotFound
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
@@ -68,13 +67,12 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     def put_blob(key: str) -> tuple[Response, int]:
         """The embedded mode's stand-in for a PUT to a signed Cloud Storage URL."""
-        blobs = deps.blobs
-        if not isinstance(blobs, LocalBlobStore):
-            raise NotFound("uploads go to Cloud Storage in this deployment")
         try:
-            granted = blobs.key_for_upload(request.args.get("token", ""))
+            granted = deps.blobs.key_for_upload(request.args.get("token", ""))
         except ValueError as exc:
             raise Forbidden(str(exc)) from None
+        if granted is None:
+            raise NotFound("uploads go to Cloud Storage in this deployment")
         if granted != key:
             raise Forbidden("upload URL is not valid for this object")
         size = direct_upload.receive(deps, key, request.stream)

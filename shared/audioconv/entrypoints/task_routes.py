@@ -13,6 +13,7 @@ from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints import uploads
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
+from audioconv.entrypoints.uploads import INCOMING
 from audioconv.entrypoints.web import (
     MAX_FIELD_CHARS,
     json_body,
@@ -38,7 +39,7 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def create_task() -> tuple[Response, int]:
-        spool = deps.settings.data_dir / "work" / "incoming"
+        spool = deps.settings.resolved_work_dir / INCOMING
         upload = uploads.receive(spool, ("newFormat", *OPTION_FIELDS), MAX_FIELD_CHARS * 4)
         try:
             file_name = text_field(upload.file_name, "fileName")

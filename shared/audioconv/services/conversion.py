@@ -20,6 +20,8 @@ from audioconv.services.messages import TaskRef, announce_finished
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
+# The name of each conversion's temporary folder starts with this.
+WORK_PREFIX = "audioconv-"
 
 
 class LeaseLost(Exception):
@@ -89,9 +91,9 @@ def _run(
     deps: Dependencies, task: Task, held: Claimed, lease: timedelta
 ) -> tuple[str, dict[str, object], int]:
     target = FORMATS[task.output_format]
-    work = deps.settings.data_dir / "work"
+    work = deps.settings.resolved_work_dir
     work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="audioconv-", dir=work) as tmp:
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=work) as tmp:
         src = Path(tmp) / "input"
         dst = Path(tmp) / f"output.{target.extension}"
         try:
