@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.domain.formats import FORMATS
 from audioconv.entrypoints.api import create_app
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.support.audio import FFMPEG, decoded_duration, job, probe
 
@@ -193,8 +193,8 @@ def test_without_the_report_pass_only_the_loudness_option_measures(
 
 
 @pytest.fixture
-def alice(deps: Deps) -> ApiClient:
-    client: FlaskClient = create_app(lambda: deps).test_client()
+def alice(deps: Dependencies) -> ApiClient:
+    client: FlaskClient = create_app(deps).test_client()
     return ApiClient(client, "alice")
 
 
@@ -208,7 +208,7 @@ def _upload(alice: ApiClient, song: Path, **form: str) -> Any:
 
 @SQLITE_ONLY
 def test_the_task_shows_loudness_true_durations_and_a_waveform(
-    alice: ApiClient, deps: Deps, tmp_path: Path
+    alice: ApiClient, deps: Dependencies, tmp_path: Path
 ) -> None:
     song = make_noise(tmp_path / "long.flac", 161.3, gain_db=-26.0)
     created = _upload(alice, song, newFormat="aac", loudness="-16", start="0.5")

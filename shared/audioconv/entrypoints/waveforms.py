@@ -9,16 +9,17 @@ from flask import Flask, Response, g, stream_with_context
 
 from audioconv.domain.errors import NotFound
 from audioconv.entrypoints.openapi import Operation, Reply, doc
-from audioconv.entrypoints.web import current_deps, login_required
+from audioconv.entrypoints.web import login_required
 from audioconv.ports import iter_chunks
 from audioconv.services import tasks
+from audioconv.services.dependencies import Dependencies
 
 _PNG = {
     200: Reply("a PNG: the input's waveform above the output's", file=("image/png",)),
 }
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, deps: Dependencies) -> None:
     @app.get("/api/tasks/<int:task_id>/waveform.png")
     @doc(Operation(
         "The waveforms of a task's input and output", _PNG, (401, 404), auth=True,
@@ -26,9 +27,9 @@ def register(app: Flask) -> None:
     ))  # fmt: skip
     @login_required
     def task_waveform(task_id: int) -> Response:
-        picture = tasks.task_waveform(current_deps(), g.user_id, task_id)
+        picture = tasks.task_waveform(deps, g.user_id, task_id)
         try:
-            stream = current_deps().blobs.open_read(picture.key)
+            stream = deps.blobs.open_read(picture.key)
         except KeyError:  # deleted since its size was looked up
             raise NotFound(f"task {task_id} has no waveform image") from None
 

@@ -16,11 +16,13 @@ from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import Claim, Task
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
-from audioconv.services.deps import Deps
-from audioconv.services.messages import TaskRef, publish_or_leave_to_sweep
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import TaskRef, announce_finished
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
+# The name of each conversion's temporary folder starts with this.
+WORK_PREFIX = "audioconv-"
 
 
 class LeaseLost(Exception):
@@ -44,7 +46,7 @@ class Claimed:
         return task is not None and task.holds(self.ref.revision, self.token)
 
 
-def convert(deps: Deps, ref: TaskRef) -> None:
+def convert(deps: Dependencies, ref: TaskRef) -> None:
     """Handle one conversion request. Idempotent: a repeated or stale request changes nothing.
 
     Raises RetryLater (or any error) when the request must be redelivered: it
@@ -65,7 +67,7 @@ def convert(deps: Deps, ref: TaskRef) -> None:
         if task.attempts > deps.settings.max_attempts:
             task.fail(f"conversion failed {task.attempts - 1} times; giving up", deps.clock())
             uow.commit()
-            publish_or_leave_to_sweep(deps, task, announce=True)
+            announce_finished(deps, task)
             return
         assert task.claim_token is not None
         uow.commit()
@@ -111,11 +113,11 @@ class Made:
         return succeed
 
 
-def _run(deps: Deps, task: Task, held: Claimed, lease: timedelta) -> Made:
+def _run(deps: Dependencies, task: Task, held: Claimed, lease: timedelta) -> Made:
     target = FORMATS[task.output_format]
-    work = deps.settings.data_dir / "work"
+    work = deps.settings.resolved_work_dir
     work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="audioconv-", dir=work) as tmp:
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=work) as tmp:
         src = Path(tmp) / "input"
         dst = Path(tmp) / f"output.{target.extension}"
         try:
@@ -148,7 +150,9 @@ def _run(deps: Deps, task: Task, held: Claimed, lease: timedelta) -> Made:
     return Made(key, size, result, waveform_key)
 
 
-def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | None = None) -> None:
+def _heartbeat(
+    deps: Dependencies, held: Claimed, lease: timedelta, percent: float | None = None
+) -> None:
     """Extend the lease (and record progress); LeaseLost if another worker took over."""
     with deps.uow() as uow:
         task = uow.tasks.get(held.ref.task_id, for_update=True)
@@ -159,7 +163,7 @@ def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | Non
 
 
 def _finish(
-    deps: Deps, held: Claimed, change: Callable[[Task], None], announce: bool = True
+    deps: Dependencies, held: Claimed, change: Callable[[Task], None], announce: bool = True
 ) -> bool:
     """Apply ``change`` if this attempt still holds the task; False if it moved on."""
     with deps.uow() as uow:
@@ -170,5 +174,5 @@ def _finish(
         change(task)
         uow.commit()
     if announce:
-        publish_or_leave_to_sweep(deps, task, announce=True)
+        announce_finished(deps, task)
     return True
