@@ -199,7 +199,7 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
                 raise PayloadTooLarge.over(deps.settings.max_upload_bytes)
             deps.blobs.download_to(key, path)
             probe = check_audio(deps, path)
-            fitted_options(stored_options(direct.options), probe)
+            fitted_options(stored_options(direct.options), probe.duration)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, probe, options=direct.options,
                                size=size, upload_id=upload)  # fmt: skip

@@ -74,12 +74,12 @@ def checked_options(raw: Mapping[str, Any] | None, target: str) -> ConversionOpt
         raise InvalidInput(str(exc)) from None
 
 
-def fitted_options(options: ConversionOptions, probe: Probe | None) -> dict[str, Any] | None:
-    """Options checked against the input too (trim and fades within its duration), as
-    stored on the task."""
-    if probe is not None:
+def fitted_options(options: ConversionOptions, duration: float | None) -> dict[str, Any] | None:
+    """Options checked against the input too (trim and fades within its ``duration``,
+    when known), as stored on the task."""
+    if duration is not None:
         try:
-            options.checked_for_input(probe.duration)
+            options.checked_for_input(duration)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
     return options.as_json()
@@ -107,7 +107,7 @@ def create_task(
     ) as uow:  # before the work of probing and storing; checked again below
         check_quota(deps, uow, user_id, size)
     probe = check_audio(deps, upload)
-    stored = fitted_options(chosen, probe)
+    stored = fitted_options(chosen, probe.duration)
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream", move=take_file)
@@ -220,7 +220,8 @@ def change_format(
     chosen = checked_options(options, target)
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
-        stored = fitted_options(chosen, Probe.from_record(task.input_probe))
+        duration = (task.input_probe or {}).get("duration")
+        stored = fitted_options(chosen, float(duration) if duration else None)
         unchanged = target == task.output_format and stored == task.options
         if unchanged and task.status is not TaskStatus.FAILED:
             return task
