@@ -17,6 +17,7 @@ from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
 from audioconv.services.deps import Deps
 from audioconv.services.messages import TaskRef, publish_or_leave_to_sweep
+from audioconv.services.tasks import output_too_large
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
@@ -91,6 +92,10 @@ def _run(
     target = FORMATS[task.output_format]
     work = deps.settings.data_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
+    # Probed when it was uploaded; older tasks stored less, so probe those again.
+    stored = Probe.from_record(task.input_probe)
+    if stored is not None:  # before anything lands on disk (limits may have changed)
+        _check_fits(deps, task, stored)
     with tempfile.TemporaryDirectory(prefix="audioconv-", dir=work) as tmp:
         src = Path(tmp) / "input"
         dst = Path(tmp) / f"output.{target.extension}"
@@ -99,8 +104,9 @@ def _run(
         except KeyError:
             raise ConversionFailed("the uploaded file is no longer stored") from None
         _heartbeat(deps, held, lease)
-        # Probed when it was uploaded; older tasks stored less, so probe those again.
-        probe = Probe.from_record(task.input_probe) or deps.transcoder.probe(src)
+        probe = stored or deps.transcoder.probe(src)
+        if stored is None:
+            _check_fits(deps, task, probe)
         last = time.monotonic()
 
         def on_progress(percent: float) -> None:
@@ -118,6 +124,13 @@ def _run(
         size = dst.stat().st_size
         deps.blobs.put_file(key, dst, target.mime_type)
     return key, output_probe, size
+
+
+def _check_fits(deps: Deps, task: Task, probe: Probe) -> None:
+    """ConversionFailed, with what to choose instead, if the output could outgrow the limit."""
+    reason = output_too_large(deps, probe, task.input_bytes or 0, task.output_format, task.options)
+    if reason is not None:
+        raise ConversionFailed(reason)
 
 
 def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | None = None) -> None:

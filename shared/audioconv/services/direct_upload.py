@@ -26,6 +26,7 @@ from audioconv.services.deps import Deps
 from audioconv.services.messages import publish_or_leave_to_sweep
 from audioconv.services.tasks import (
     check_audio,
+    check_output_fits,
     check_quota,
     checked_options,
     record_task,
@@ -201,6 +202,7 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
                 raise PayloadTooLarge.over(deps.settings.max_upload_bytes)
             deps.blobs.download_to(key, path)
             probe = check_audio(deps, path)
+            check_output_fits(deps, probe, size, direct.output_format, direct.options)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, probe, options=direct.options,
                                size=size, upload_id=upload)  # fmt: skip
