@@ -27,6 +27,7 @@ What each stand-in covers here and in test_topology.py:
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -96,7 +97,6 @@ class Topology:
     def __init__(self, stack: ExitStack, tmp: Path, env: dict[str, str]) -> None:
         self.stack, self.tmp, self.env = stack, tmp, env
         self.ports = {name: free_port() for name in ("api", "worker", "notify")}
-        self.workers = 0
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -104,10 +104,11 @@ class Topology:
     def start(self, name: str) -> Any:
         """Start the API or the notifier (under functions-framework) or a worker."""
         log = self.tmp / f"{name}.log"
-        if name == "worker":
-            self.workers += 1
-            args = [sys.executable, "-m", "audioconv.entrypoints.pull_worker"]
-            return self.stack.enter_context(running(args, self.env, self.ports[name], log))
+        if name == "worker":  # as the image starts it on App Engine flexible (worker.yaml)
+            env = {**self.env, "AUDIOCONV_FUNCTION": "convert-pull",
+                   "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+            args = ["sh", "scripts/serve.sh"]
+            return self.stack.enter_context(running(args, env, self.ports[name], log))
         source, target, kind = {
             "api": ("upload_api", "api", "http"),
             "notify": ("notify", "notify", "cloudevent"),
