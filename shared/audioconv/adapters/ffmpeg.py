@@ -37,11 +37,12 @@ from audioconv.domain.errors import (
 from audioconv.domain.formats import (
     FORMATS,
     INPUT_DEMUXERS,
-    VORBIS_LEVELS,
     AudioFormat,
     detect_format,
+    vorbis_level,
 )
 from audioconv.domain.options import ConversionOptions
+from audioconv.domain.output_size import output_channels, output_rate
 from audioconv.ports import Picture, Probe, ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -402,10 +403,10 @@ def codec_args(fmt: AudioFormat, options: ConversionOptions, probe: Probe) -> li
     """Encoder arguments: a stream copy when the input already is what was asked for."""
     rate = options.sample_rate
     if rate is None and probe.sample_rate and probe.sample_rate not in fmt.sample_rates:
-        rate = min(fmt.sample_rates, key=lambda r: abs(r - (probe.sample_rate or 0)))
+        rate = output_rate(fmt, options, probe.sample_rate)  # the nearest allowed
     channels = options.channels
     if channels is None and probe.channels and probe.channels > fmt.max_channels:
-        channels = fmt.max_channels
+        channels = output_channels(fmt, options, probe.channels)  # the most allowed
     same = (
         probe.codec == fmt.probe_codec
         and options.bitrate is None
@@ -419,8 +420,7 @@ def codec_args(fmt: AudioFormat, options: ConversionOptions, probe: Probe) -> li
     if options.quality is not None:
         args += fmt.presets[options.quality]
     elif options.bitrate is not None and fmt.name == "ogg":
-        level = min(VORBIS_LEVELS, key=lambda q: abs(VORBIS_LEVELS[q] - (options.bitrate or 0)))
-        args += ["-q:a", str(level)]
+        args += ["-q:a", str(vorbis_level(options.bitrate))]
     elif options.bitrate is not None:
         args += ["-b:a", f"{options.bitrate}k"]
     else:

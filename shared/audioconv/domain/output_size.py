@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audioconv.domain.formats import VORBIS_LEVELS, AudioFormat
+from audioconv.domain.formats import VORBIS_LEVELS, AudioFormat, vorbis_level
 from audioconv.domain.options import ConversionOptions
 
 LOSSY_HEADROOM = 1.25
@@ -59,7 +59,8 @@ class OutputBound:
 
 
 def output_rate(fmt: AudioFormat, options: ConversionOptions, input_rate: int | None) -> int:
-    """The sample rate the output gets: as asked, else the input's, else the nearest allowed."""
+    """The sample rate the output gets: as asked, else the input's, else the nearest
+    allowed (what adapters/ffmpeg.codec_args asks ffmpeg for)."""
     if options.sample_rate is not None:
         return options.sample_rate
     rate = input_rate or FALLBACK_RATE
@@ -78,9 +79,8 @@ def output_channels(
 def _preset_value(fmt: AudioFormat, options: ConversionOptions) -> tuple[str, int]:
     """('b', kbit/s) or ('q', VBR level) of the encoder arguments used."""
     if options.bitrate is not None:
-        if fmt.name == "ogg":  # the nearest Vorbis level (adapters/ffmpeg.codec_args)
-            level = min(VORBIS_LEVELS, key=lambda q: abs(VORBIS_LEVELS[q] - (options.bitrate or 0)))
-            return "q", level
+        if fmt.name == "ogg":  # as adapters/ffmpeg.codec_args encodes it
+            return "q", vorbis_level(options.bitrate)
         return "b", options.bitrate
     flag, value = fmt.presets[options.quality or "standard"]
     return ("q", int(value)) if flag == "-q:a" else ("b", int(value.rstrip("k")))
