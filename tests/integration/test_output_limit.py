@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from audioconv.services import conversion
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.integration.test_direct_uploads import _put, _start, _upload_status
 from tests.support.api import ApiClient
@@ -20,7 +20,7 @@ LIMIT = 500_000
 
 
 @pytest.fixture
-def ola(client: FlaskClient, deps: Deps) -> ApiClient:
+def ola(client: FlaskClient, deps: Dependencies) -> ApiClient:
     deps.settings.max_output_bytes = LIMIT
     return ApiClient(client, "ola")
 
@@ -30,13 +30,13 @@ def song(tmp_path: Path) -> Path:
     return make_audio(tmp_path / "song.flac", 4.0, ("-c:a", "flac"), rate=48000)
 
 
-def _blobs(deps: Deps) -> list[Path]:
+def _blobs(deps: Dependencies) -> list[Path]:
     root = deps.settings.data_dir / "blobs"
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def test_an_upload_whose_output_cannot_fit_is_refused_with_what_to_do(
-    ola: ApiClient, deps: Deps, song: Path
+    ola: ApiClient, deps: Dependencies, song: Path
 ) -> None:
     response = ola.upload(song, "wav")
     assert response.status_code == 413
@@ -80,7 +80,7 @@ def test_a_retarget_is_checked_too_and_smaller_options_fit(
 
 
 def test_the_worker_checks_again_before_it_downloads(
-    ola: ApiClient, deps: Deps, song: Path
+    ola: ApiClient, deps: Dependencies, song: Path
 ) -> None:
     """The limit was lowered after the task was accepted: the task fails with the
     reason, and no ffmpeg runs."""
@@ -103,7 +103,7 @@ def test_the_worker_checks_again_before_it_downloads(
 
 
 def test_a_direct_upload_that_cannot_fit_ends_failed_with_the_reason(
-    ola: ApiClient, deps: Deps, song: Path
+    ola: ApiClient, deps: Dependencies, song: Path
 ) -> None:
     ticket = _start(ola, "song.flac", "wav")
     assert _put(ola, ticket, song.read_bytes()).status_code in (200, 201, 204)

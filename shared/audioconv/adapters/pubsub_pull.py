@@ -1,4 +1,4 @@
-"""Pub/Sub streaming pull: deliver each message as the CloudEvent a push makes.
+"""Pub/Sub streaming pull: hand each message, decoded, to its handler.
 
 The cloud worker's consumer (the embedded mode's is adapters/sql_queue.py, same
 shape). Long conversions cannot live on push: App Engine cuts a request at 10
@@ -15,48 +15,32 @@ a message whose conversion is still running finds the task busy.
 
 from __future__ import annotations
 
-import base64
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC
 
-from cloudevents.http import CloudEvent
 from google.cloud.pubsub_v1 import SubscriberClient
 from google.cloud.pubsub_v1.subscriber.futures import StreamingPullFuture
-from google.cloud.pubsub_v1.subscriber.message import Message
+from google.cloud.pubsub_v1.subscriber.message import Message as Received
 from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 from google.cloud.pubsub_v1.types import FlowControl
 
+from audioconv.ports import Message, MessageHandler
+
 log = logging.getLogger(__name__)
 
-Handler = Callable[[CloudEvent], None]
 
-
-def message_event(subscription: str, message: Message) -> CloudEvent:
-    """The CloudEvent functions-framework makes of a push of ``message``."""
-    published = message.publish_time.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return CloudEvent(
-        {
-            "id": message.message_id,
-            "type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "source": f"//pubsub.googleapis.com/{subscription}",
-            "time": published,
-            "datacontenttype": "application/json",
-            "specversion": "1.0",
-        },
-        {
-            "message": {
-                "@type": "type.googleapis.com/google.pubsub.v1.PubsubMessage",
-                "data": base64.b64encode(message.data).decode(),
-                "attributes": dict(message.attributes),
-                "messageId": message.message_id,
-                "publishTime": published,
-            },
-            "subscription": subscription,
-        },
-    )
+def decode(received: Received) -> Message:
+    """The ``Message`` a handler takes; ValueError if the data is not a JSON object."""
+    try:
+        data = json.loads(received.data or b"{}")
+    except ValueError as exc:
+        raise ValueError("Pub/Sub message data is not JSON") from exc
+    if not isinstance(data, dict):
+        raise ValueError("Pub/Sub message data is not a JSON object")
+    return Message(received.message_id, data, dict(received.attributes))
 
 
 class PubSubPuller:
@@ -73,10 +57,10 @@ class PubSubPuller:
         self.project = project
         self.max_lease_seconds = max_lease_seconds
         self.subscriber = subscriber or SubscriberClient()
-        self._wanted: list[tuple[str, Handler, int]] = []
+        self._wanted: list[tuple[str, MessageHandler, int]] = []
         self._futures: list[StreamingPullFuture] = []
 
-    def subscribe(self, subscription: str, handler: Handler, workers: int) -> None:
+    def subscribe(self, subscription: str, handler: MessageHandler, workers: int) -> None:
         """Deliver ``subscription``'s messages to ``handler``, at most ``workers`` at once."""
         self._wanted.append((subscription, handler, workers))
 
@@ -97,16 +81,23 @@ class PubSubPuller:
             )
 
     @staticmethod
-    def _callback(path: str, handler: Handler) -> Callable[[Message], None]:
-        def deliver(message: Message) -> None:
+    def _callback(path: str, handler: MessageHandler) -> Callable[[Received], None]:
+        def deliver(received: Received) -> None:
             try:
-                handler(message_event(path, message))
+                message = decode(received)
+            except ValueError:  # redelivering it can never help
+                log.error("malformed message %s on %s dropped", received.message_id, path,
+                          exc_info=True)  # fmt: skip
+                received.ack()
+                return
+            try:
+                handler(message)
             except Exception:
-                log.warning("message %s failed; nacked for redelivery", message.message_id,
+                log.warning("message %s failed; nacked for redelivery", received.message_id,
                             exc_info=True)  # fmt: skip
-                message.nack()
+                received.nack()
             else:
-                message.ack()
+                received.ack()
 
         return deliver
 

@@ -4,7 +4,7 @@
 ``AUDIOCONV_FUNCTION=convert-pull``, what worker.yaml runs on App Engine
 flexible). It pulls conversion requests and the bucket's finalize notifications
 of direct uploads, hands each to the same handler the push function calls
-(entrypoints/events.py), as many at once as there are conversion slots, and
+(bootstrap.subscriptions), as many at once as there are conversion slots, and
 answers the platform's health checks on $PORT: 200 while its streams are open,
 503 once one has closed (App Engine then restarts the instance). SIGTERM stops
 taking messages, kills running ffmpeg children (their tasks are released and
@@ -22,20 +22,38 @@ from types import FrameType
 
 from audioconv import bootstrap
 from audioconv.adapters.pubsub_pull import PubSubPuller
-from audioconv.config import Settings
-from audioconv.entrypoints import events
+from audioconv.entrypoints.pubsub_push import uploaded_object
+from audioconv.ports import Message, MessageHandler
+from audioconv.services.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
 
 
-def puller(settings: Settings) -> PubSubPuller:
-    """The worker's subscriptions, each bound to its handler."""
+def storage_notifications(uploads: MessageHandler) -> MessageHandler:
+    """The bucket's notifications: a finalized object is the ``UploadArrived`` the
+    uploads handler takes (as a push of it is, entrypoints/pubsub_push.py); the rest
+    are acknowledged and dropped."""
+
+    def handle(message: Message) -> None:
+        arrived = uploaded_object(message)
+        if arrived is not None:
+            uploads(arrived)
+
+    return handle
+
+
+def puller(deps: Dependencies) -> PubSubPuller:
+    """The worker's two subscriptions, each bound to its handler."""
+    settings = deps.settings
+    handlers = bootstrap.subscriptions(deps)
     pull = PubSubPuller(settings.gcp_project, settings.resolved_max_lease_seconds)
     pull.subscribe(
-        settings.conversion_subscription, events.handle_conversion, settings.conversion_slots
+        settings.conversion_subscription, handlers.conversion.handler, handlers.conversion.workers
     )
     # A finalize probes the upload and records the task: short, one at a time is enough.
-    pull.subscribe(settings.direct_upload_subscription, events.handle_conversion, 1)
+    pull.subscribe(
+        settings.direct_upload_subscription, storage_notifications(handlers.uploads.handler), 1
+    )
     return pull
 
 
@@ -60,9 +78,9 @@ def health_server(port: int, pull: PubSubPuller) -> ThreadingHTTPServer:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    deps = bootstrap.deps()
+    deps = bootstrap.build()
     settings = deps.settings
-    pull = puller(settings)
+    pull = puller(deps)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
