@@ -346,8 +346,11 @@ def test_gcloudignore_uploads_only_what_runs() -> None:
     }
     for excluded in (".git/", ".venv/", "tests/", "infra/", "bench/", "/data/", ".deploy/"):
         assert excluded in lines, f".gcloudignore must exclude {excluded}"
-    for needed in ("functions", "shared", "requirements.txt", "app.yaml"):
+    for needed in ("functions", "shared", "requirements.txt", "app.yaml", "Dockerfile",
+                   ".dockerignore"):  # fmt: skip
         assert not any(line.strip("/").startswith(needed) for line in lines), needed
+    # The worker's image build needs its entrypoint script, and only that of scripts/.
+    assert "scripts/" not in lines and {"scripts/*", "!scripts/serve.sh"} <= lines
 
 
 # --- rendered includes --------------------------------------------------------
@@ -677,3 +680,34 @@ def test_cron_targets_a_deployed_service(gcloud_parsed: dict[str, Any]) -> None:
     for job in jobs:
         assert job.get("target", "default") in services, job
         assert job["schedule"].startswith("every "), job
+
+
+_IGNORE_CHECK = """
+import json, sys
+from googlecloudsdk.command_lib.util import gcloudignore
+chooser = gcloudignore.GetFileChooserForDir(sys.argv[1], write_on_disk=False)
+print(json.dumps({path: chooser.IsIncluded(path) for path in sys.argv[2:]}))
+"""
+
+
+def test_gcloud_uploads_what_the_worker_image_needs() -> None:
+    """gcloud's own .gcloudignore reading: the flexible worker's build gets its
+    Dockerfile and entrypoint; tests, infra and the rendered secrets stay home."""
+    sdk = gcloud_sdk()
+    if sdk is None:
+        pytest.skip("google-cloud-cli is not installed")
+    root, python = sdk
+    wanted = {
+        "Dockerfile": True, ".dockerignore": True, "scripts/serve.sh": True,
+        "requirements.txt": True, "shared/audioconv/config.py": True,
+        "functions/convert_worker/main.py": True, "worker.yaml": True,
+        "scripts/build_image.sh": False, "tests/conftest.py": False,
+        "infra/terraform/main.tf": False, ".deploy/worker.env.yaml": False,
+    }  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{root / 'lib'}:{root / 'lib' / 'third_party'}"}
+    proc = subprocess.run(
+        [python, "-c", _IGNORE_CHECK, str(ROOT), *wanted],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == wanted

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
@@ -93,13 +94,17 @@ def main() -> None:
     server = health_server(settings.port, pull)
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     log.info("pull worker up; health checks on port %d", settings.port)
+    failed = False
     while not stop.wait(5):
         if not pull.running():
             log.error("a streaming pull stopped; exiting so the platform restarts us")
+            failed = True
             break
     pull.shutdown(wait=False)
     deps.close()  # kills ffmpeg children: their work is released and redone elsewhere
     server.shutdown()
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
