@@ -192,6 +192,8 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
     if size is None:  # deleted since: nothing to do
         return None
     upload = direct.upload_id
+    # The options ride in the key as text, checked against the format when it was signed.
+    options = stored_options(direct.options)
     with tempfile.TemporaryDirectory(prefix="audioconv-") as tmp:
         path = Path(tmp) / "upload"
         try:
@@ -199,9 +201,9 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
                 raise PayloadTooLarge.over(deps.settings.max_upload_bytes)
             deps.blobs.download_to(key, path)
             probe = check_audio(deps, path)
-            fitted_options(stored_options(direct.options), probe.duration)
+            chosen = fitted_options(options, probe.duration)
             task = record_task(deps, direct.user_id, key, direct.file_name,
-                               direct.output_format, probe, options=direct.options,
+                               direct.output_format, probe, options=chosen,
                                size=size, upload_id=upload)  # fmt: skip
         except Conflict:  # the same announcement, handled at the same time elsewhere
             return find(deps, direct.user_id, upload)
@@ -209,7 +211,7 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
             deps.blobs.delete(key)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, None, error=exc.message,
-                               options=direct.options, upload_id=upload)  # fmt: skip
+                               options=options.as_json(), upload_id=upload)  # fmt: skip
             announce_finished(deps, task)
             return task
     request_conversion(deps, task)
