@@ -3,7 +3,10 @@
 import functions_framework
 from cloudevents.http import CloudEvent
 
+from audioconv import logs
 from audioconv.entrypoints import events
+
+logs.configure()  # one JSON line per entry on Google Cloud, redacted
 
 
 @functions_framework.cloud_event

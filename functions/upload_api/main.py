@@ -3,7 +3,10 @@
 import functions_framework
 from flask import Request, Response
 
+from audioconv import logs
 from audioconv.entrypoints.api import create_app
+
+logs.configure()  # one JSON line per entry on Google Cloud, redacted
 
 app = create_app()
 

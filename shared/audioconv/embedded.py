@@ -32,7 +32,7 @@ from typing import IO, Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from audioconv import bootstrap, migrate
+from audioconv import bootstrap, logs, migrate
 from audioconv.config import Settings
 from audioconv.services import recovery
 
@@ -101,9 +101,7 @@ def start_background(stop: threading.Event) -> threading.Thread:
 
 
 def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure()
 
 
 # --- the children --------------------------------------------------------------------
@@ -131,7 +129,9 @@ def run_api(settings: Settings) -> None:
             "graceful_timeout": 10,
             "worker_exit": worker_exit,
             "when_ready": when_ready,
-            "accesslog": "-",
+            # The app logs each request (without its query string); gunicorn's
+            # errors go through our handler.
+            "logger_class": "audioconv.gunicorn_logging.GunicornLogger",
             "control_socket_disable": True,
         }
     ).run()

@@ -55,6 +55,9 @@ class BlobStore(Protocol):
         """A short-lived URL that serves the blob as an attachment named ``filename``,
         or None when the store has none and the API streams the file itself."""
 
+    def check(self) -> None:
+        """Raise unless the store can be reached and used (one cheap call; readiness)."""
+
 
 class EventBus(Protocol):
     """Publishes small JSON messages; returns once the publish is confirmed."""
@@ -251,6 +254,9 @@ class Transcoder(Protocol):
         Tags and cover art are carried over where the target can hold them; the
         stream is copied, not re-encoded, when it already is what was asked for.
         """
+
+    def check(self) -> None:
+        """Raise unless the configured ffmpeg and ffprobe run (readiness)."""
 
 
 def attachment(filename: str) -> str:

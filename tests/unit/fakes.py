@@ -184,6 +184,10 @@ class FakeBlobs:
     ) -> str | None:
         return None
 
+    def check(self) -> None:
+        if self.fail_puts:
+            raise OSError("storage is down")
+
 
 class FakeBus:
     def __init__(self) -> None:
@@ -243,6 +247,9 @@ class FakeTranscoder:
         if self.progress_during_convert:
             on_progress(50.0)
         dst.write_bytes(b"AUDIO " + target.encode() + b" " + src.read_bytes())
+
+    def check(self) -> None:
+        pass
 
 
 class Clock:

@@ -47,6 +47,8 @@ from audioconv.ports import Picture, Probe, ProgressCallback
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 30.0
+# Seconds ffmpeg -version may take (readiness).
+VERSION_TIMEOUT = 10.0
 # Text tags longer than this are dropped, not copied (lyrics fit; a 1 MB blob does not).
 MAX_TAG_CHARS = 64 * 1024
 # Cover images larger than this are not rebuilt into Vorbis comments.
@@ -122,6 +124,15 @@ class FfmpegTranscoder:
         """A child that kill_children ended did not fail: its work must be redone."""
         if self._stopping:
             raise RetryLater("ffmpeg was stopped because the server is shutting down")
+
+    def check(self) -> None:
+        """OSError or CalledProcessError unless ffmpeg and ffprobe each answer ``-version``
+        within VERSION_TIMEOUT seconds."""
+        for binary in (self.ffmpeg, self.ffprobe):
+            subprocess.run(
+                [binary, "-version"], stdin=subprocess.DEVNULL, capture_output=True,
+                timeout=VERSION_TIMEOUT, check=True,
+            )  # fmt: skip
 
     def kill_children(self) -> None:
         """Kill every running ffmpeg/ffprobe child and start no new one (shutdown).

@@ -26,7 +26,7 @@ from audioconv.domain.errors import (
 from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints import uploads
+from audioconv.entrypoints import request_log, uploads
 from audioconv.entrypoints.appengine import client_address, request_limit
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
@@ -60,6 +60,7 @@ def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
     app = Flask("audioconv")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["int"] = AsciiIntConverter
+    request_log.install(app)
 
     @app.before_request
     def _limits() -> None:
@@ -68,9 +69,10 @@ def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
 
     _register_errors(app)
     _register_routes(app)
-    from audioconv.entrypoints import direct_uploads, openapi, pages
+    from audioconv.entrypoints import direct_uploads, health, openapi, pages
 
     direct_uploads.register(app)
+    health.register(app)
     pages.register(app)
     openapi.register(app)
     return app
@@ -264,11 +266,6 @@ def _register_routes(app: Flask) -> None:
     @login_required
     def file_by_name(file_name: str) -> Response:
         return _send(tasks.file_download(current_deps(), g.user_id, file_name))
-
-    @app.get("/healthz")
-    @doc(Operation("Liveness", {200: Reply("alive", s.Health)}, tag="service"))
-    def health() -> Response:
-        return jsonify(status="ok")
 
     @app.route("/api/internal/sweep", methods=["GET", "POST"])
     @doc(Operation(

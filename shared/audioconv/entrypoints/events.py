@@ -16,9 +16,10 @@ from typing import Any
 import flask
 from cloudevents.http import CloudEvent
 
-from audioconv import bootstrap
+from audioconv import bootstrap, logs
 from audioconv.domain.errors import Unauthorized
 from audioconv.entrypoints import push_auth
+from audioconv.entrypoints.event_log import logged
 from audioconv.services import conversion, direct_upload, notification
 from audioconv.services.messages import TaskRef
 
@@ -52,12 +53,15 @@ def _message(event: CloudEvent) -> tuple[dict[str, Any], dict[str, str]] | None:
 
 def _task_ref(event: CloudEvent, data: dict[str, Any]) -> TaskRef | None:
     try:
-        return TaskRef.from_message(data)
+        ref = TaskRef.from_message(data)
     except ValueError:
         log.error("malformed event %s dropped", event.get("id"), exc_info=True)
         return None
+    logs.bind(task_id=ref.task_id)
+    return ref
 
 
+@logged
 def handle_conversion(event: CloudEvent) -> None:
     """A conversion request, or a finalized direct upload: convert, or make the task."""
     message = _message(event)
@@ -85,6 +89,7 @@ def authorize_push() -> None:
         flask.abort(flask.make_response(flask.jsonify(message=exc.message), exc.status))
 
 
+@logged
 def handle_finished(event: CloudEvent) -> None:
     """A finished conversion: notify the task's owner."""
     message = _message(event)
