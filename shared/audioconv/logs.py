@@ -21,9 +21,10 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import IO, Any
 
 from audioconv.config import LogSettings
@@ -37,7 +38,9 @@ _SHORT = {"request_id": "req", "task_id": "task", "user_id": "user"}
 # could be confused by.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 
-_context: ContextVar[Mapping[str, Any]] = ContextVar("audioconv_log_context", default={})
+_context: ContextVar[Mapping[str, Any]] = ContextVar(
+    "audioconv_log_context", default=MappingProxyType({})
+)
 
 
 # --- context -------------------------------------------------------------------------
@@ -88,17 +91,18 @@ _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _CLOUD_TRACE = re.compile(r"([0-9a-f]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?")
 
 
-def trace_from(headers: Mapping[str, str]) -> dict[str, Any]:
-    """Trace id, span id (16 hex digits) and sampling from W3C ``traceparent`` or
-    ``X-Cloud-Trace-Context: TRACE/SPAN;o=1`` (its span id is decimal); {} for none."""
-    match = _TRACEPARENT.fullmatch((headers.get("traceparent") or "").strip().lower())
+def trace_from(header: Callable[[str], str | None]) -> dict[str, Any]:
+    """Trace id, span id (16 hex digits) and sampling from the W3C ``traceparent`` or
+    ``X-Cloud-Trace-Context: TRACE/SPAN;o=1`` (its span id is decimal) header, looked
+    up by ``header`` (``request.headers.get``); {} for none."""
+    match = _TRACEPARENT.fullmatch((header("traceparent") or "").strip().lower())
     if match and set(match.group(1)) != {"0"}:
         return {
             "trace_id": match.group(1),
             "span_id": match.group(2) if set(match.group(2)) != {"0"} else None,
             "trace_sampled": bool(int(match.group(3), 16) & 1),
         }
-    match = _CLOUD_TRACE.fullmatch((headers.get("X-Cloud-Trace-Context") or "").strip().lower())
+    match = _CLOUD_TRACE.fullmatch((header("X-Cloud-Trace-Context") or "").strip().lower())
     if match and set(match.group(1)) != {"0"}:
         span = int(match.group(2)) if match.group(2) else 0
         return {
@@ -157,11 +161,14 @@ def redact(text: str) -> str:
         if literal in text:
             text = text.replace(literal, REDACTED)
     if "?" in text:
-        text = _QUERY.sub(lambda m: f"?{REDACTED}" if _SIGNED_QUERY.search(m.group()) else m.group(),
-                          text)  # fmt: skip
+        text = _QUERY.sub(_redact_query, text)
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     return text
+
+
+def _redact_query(match: re.Match[str]) -> str:
+    return f"?{REDACTED}" if _SIGNED_QUERY.search(match.group()) else match.group()
 
 
 class Redactor(logging.Filter):

@@ -76,6 +76,7 @@ def test_readyz_on_cloud_storage(
         api: FlaskClient = create_app(lambda: deps).test_client()
         gone = api.get("/readyz")
         assert gone.status_code == 503
-        assert gone.get_json()["checks"] == {"database": "ok", "blobStore": "failing", "ffmpeg": "ok"}
+        checks = gone.get_json()["checks"]
+        assert checks == {"database": "ok", "blobStore": "failing", "ffmpeg": "ok"}
     finally:
         deps.close()

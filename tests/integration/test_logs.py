@@ -123,8 +123,8 @@ def test_request_id_goes_from_header_to_error_answer_to_log_line(
     assert body["requestId"] == "client-42.a:b" and body["message"]
     lines = [line for line in text_lines.getvalue().splitlines() if "client-42.a:b" in line]
     assert len(lines) == 1
-    assert re.search(r" INFO audioconv\.access \[req=client-42\.a:b\] GET /api/tasks 401 [0-9.]+ ms$",
-                     lines[0]), lines[0]  # fmt: skip
+    expected = r" INFO audioconv\.access \[req=client-42\.a:b\] GET /api/tasks 401 [0-9.]+ ms$"
+    assert re.search(expected, lines[0]), lines[0]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -166,7 +166,8 @@ SECRETS = {
     "&X-Goog-Credential=sa%40p.iam.gserviceaccount.com%2F20261128&X-Goog-Signature=0a1b2c3d4e5f",
     "own_signed_url": "PUT http://localhost:8080/api/blobs/uploads/u/1/a.flac?token=eyJrZXkiOiJ1cGxvYWRzIn0.Z2s.sig-part",
     "database_url": "cannot connect to postgresql+pg8000://audioconv:db-pass-word@10.0.0.3/audioconv",
-    "private_key": '{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\n-----END PRIVATE KEY-----\\n"}',
+    "private_key": '{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC'
+    '\\n-----END PRIVATE KEY-----\\n"}',
     "smtp": "smtp_password: mail-secret-99 rejected",
 }  # fmt: skip
 MUST_NOT_APPEAR = [
@@ -187,7 +188,7 @@ def test_secrets_never_reach_a_log_line(fmt: str, tmp_path: Path) -> None:
             log.warning("%s: %s", name, text)
         log.info("key in use: %s", signing_key)
         try:
-            raise RuntimeError(f"connect failed for {SECRETS['database_url']} ({SECRETS['bearer']})")
+            raise RuntimeError(f"failed: {SECRETS['database_url']} ({SECRETS['bearer']})")
         except RuntimeError:
             log.exception("while starting")
         log.error("stack", stack_info=True, extra={"note": SECRETS["password_kv"]})

@@ -25,8 +25,8 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import OPTION_FIELDS
-from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints import request_log, uploads
+from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import client_address, request_limit
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (

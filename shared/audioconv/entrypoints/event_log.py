@@ -19,7 +19,7 @@ def logged(handler: Handler) -> Handler:
 
     @wraps(handler)
     def wrapper(event: CloudEvent) -> None:
-        trace = logs.trace_from(flask.request.headers) if flask.has_request_context() else {}
+        trace = logs.trace_from(flask.request.headers.get) if flask.has_request_context() else {}
         with logs.bound(request_id=str(event.get("id") or logs.new_request_id()), **trace):
             handler(event)
 

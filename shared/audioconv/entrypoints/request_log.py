@@ -37,7 +37,7 @@ def _begin() -> None:
     g.log_token = logs.start(
         request_id=logs.request_id_from(request.headers.get(HEADER)),
         task_id=(request.view_args or {}).get("task_id"),
-        **logs.trace_from(request.headers),
+        **logs.trace_from(request.headers.get),
     )
     g.log_started = time.perf_counter()
 
@@ -51,7 +51,7 @@ def _answer(response: Response) -> Response:
         body = response.get_json(silent=True)
         if isinstance(body, dict) and "message" in body and "requestId" not in body:
             body["requestId"] = request_id
-            response.set_data(current_app.json.response(body).get_data())
+            response.set_data(current_app.json.dumps(body) + "\n")
     g.log_status = response.status_code
     return response
 
