@@ -75,10 +75,10 @@ def main() -> None:
         deps = bootstrap.build(Settings(data_dir=Path(tmp), secret_key="b" * 40))
         quiet = LogSettings(log_format="text", log_level="WARNING")
         setups: dict[str, tuple[Flask, LogSettings]] = {
-            "bare": (without_hooks(with_bench_route(create_app(lambda: deps))), quiet),
-            "hooks": (with_bench_route(create_app(lambda: deps)), quiet),
-            "text": (with_bench_route(create_app(lambda: deps)), LogSettings(log_format="text")),
-            "json": (with_bench_route(create_app(lambda: deps)),
+            "bare": (without_hooks(with_bench_route(create_app(deps))), quiet),
+            "hooks": (with_bench_route(create_app(deps)), quiet),
+            "text": (with_bench_route(create_app(deps)), LogSettings(log_format="text")),
+            "json": (with_bench_route(create_app(deps)),
                      LogSettings(log_format="json", gcp_project="p")),
         }  # fmt: skip
         results = {name: float("inf") for name in setups}

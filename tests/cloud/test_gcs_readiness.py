@@ -67,13 +67,13 @@ def test_readyz_on_cloud_storage(
     deps = bootstrap.build(settings)
     deps.blobs = GcsBlobStore(bucket.name, client=client)
     try:
-        ready = create_app(lambda: deps).test_client().get("/readyz")
+        ready = create_app(deps).test_client().get("/readyz")
         assert ready.status_code == 200, ready.get_json()
         _stop(own_emulator)  # Cloud Storage is gone
         with pytest.raises(requests.ConnectionError):
             deps.blobs.check()
         # A new instance (a pass is reused for a few seconds by the one above).
-        api: FlaskClient = create_app(lambda: deps).test_client()
+        api: FlaskClient = create_app(deps).test_client()
         gone = api.get("/readyz")
         assert gone.status_code == 503
         checks = gone.get_json()["checks"]

@@ -65,7 +65,7 @@ def test_a_cloudevent_functions_json_lines(tmp_path: Path) -> None:
     for line in log.read_text().splitlines():
         if line.startswith("{"):
             ours.append(json.loads(line))
-    (entry,) = [e for e in ours if "malformed event" in e["message"]]
+    (entry,) = [e for e in ours if "malformed push" in e["message"]]
     assert entry["severity"] == "ERROR"
     assert entry["logging.googleapis.com/labels"] == {"requestId": "msg-4711"}
     assert entry["logging.googleapis.com/trace"] == f"projects/audioconv-prod/traces/{TRACE}"

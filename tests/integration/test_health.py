@@ -16,16 +16,16 @@ from flask.testing import FlaskClient
 from audioconv import bootstrap, migrate
 from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.db import PG_HOST, PG_PORT, PG_USER, fresh_postgres_database
 
 ALL_OK = {"database": "ok", "blobStore": "ok", "ffmpeg": "ok"}
 
 
-def _app(settings: Settings) -> Iterator[tuple[FlaskClient, Deps]]:
+def _app(settings: Settings) -> Iterator[tuple[FlaskClient, Dependencies]]:
     deps = bootstrap.build(settings)
     try:
-        yield create_app(lambda: deps).test_client(), deps
+        yield create_app(deps).test_client(), deps
     finally:
         deps.close()
 
@@ -91,7 +91,7 @@ def test_a_deleted_sqlite_database_is_not_ready(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_removed_blob_folder_is_not_ready(client: FlaskClient, deps: Deps) -> None:
+def test_a_removed_blob_folder_is_not_ready(client: FlaskClient, deps: Dependencies) -> None:
     shutil.rmtree(deps.settings.data_dir / "blobs")
     _not_ready(client, "blobStore")
 

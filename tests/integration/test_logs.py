@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloudevents.http import CloudEvent
 from flask.testing import FlaskClient
 
 from audioconv import logs
 from audioconv.config import LogSettings, Settings
 from audioconv.entrypoints import events
-from audioconv.services.deps import Deps
+from audioconv.ports import Message
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 
 TRACE = "105445aa7843bc8bf206b12000100000"
@@ -220,13 +220,16 @@ def test_a_login_and_an_authorized_request_log_no_credential(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_an_event_handlers_lines_carry_the_event_id(deps: Deps, json_lines: io.StringIO) -> None:
-    event = CloudEvent(
-        {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "test",
-         "id": "event-123"},
-        {"message": {"data": "bm90IGpzb24="}},  # "not json"
-    )  # fmt: skip
-    events.handle_finished(event)
-    (entry,) = [e for e in entries(json_lines) if "malformed event" in e["message"]]
-    assert entry["logging.googleapis.com/labels"] == {"requestId": "event-123"}
+def test_a_message_handlers_lines_carry_the_message_id(
+    deps: Dependencies, json_lines: io.StringIO
+) -> None:
+    events.handle_finished(deps, Message("message-123", {"taskId": "x"}, {}))
+    (entry,) = [e for e in entries(json_lines) if "malformed message" in e["message"]]
+    assert entry["logging.googleapis.com/labels"] == {"requestId": "message-123"}
     assert entry["severity"] == "ERROR" and "stack_trace" in entry
+    events.handle_finished(deps, Message("message-124", {"taskId": 999999, "revision": 1}, {}))
+    (entry,) = [e for e in entries(json_lines) if "999999" in e["message"]]
+    assert entry["logging.googleapis.com/labels"] == {
+        "requestId": "message-124",
+        "taskId": "999999",
+    }

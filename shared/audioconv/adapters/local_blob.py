@@ -135,7 +135,7 @@ class LocalBlobStore:
         if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
             raise OSError(f"the blob folder {self.root} is missing or not writable")
 
-    def key_for_upload(self, token: str) -> str:
+    def key_for_upload(self, token: str) -> str | None:
         """The key a signed upload URL's token grants; ValueError if forged or expired."""
         try:
             claims = self._signer.loads(token)

@@ -13,7 +13,7 @@ from flask import Flask, Response, jsonify
 from audioconv import logs
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.openapi import Operation, Reply, doc
-from audioconv.entrypoints.web import current_deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.readiness import Readiness
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -23,11 +23,11 @@ _READY = {
 }
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, deps: Dependencies) -> None:
     readiness = Readiness()
 
     def ready() -> tuple[Response, int]:
-        report = readiness.check(current_deps())
+        report = readiness.check(deps)
         if report.ready:
             return jsonify(status="ready", checks=report.checks), 200
         failing = ", ".join(report.failing)

@@ -19,26 +19,26 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
 
 
-def _database(deps: Deps) -> None:
+def _database(deps: Dependencies) -> None:
     with deps.uow(readonly=True) as uow:
         uow.users.get(0)  # a query by primary key: the schema is there and answers
 
 
-def _blob_store(deps: Deps) -> None:
+def _blob_store(deps: Dependencies) -> None:
     deps.blobs.check()
 
 
-def _ffmpeg(deps: Deps) -> None:
+def _ffmpeg(deps: Dependencies) -> None:
     deps.transcoder.check()
 
 
 # name -> (check, seconds a pass is reused)
-CHECKS: Mapping[str, tuple[Callable[[Deps], None], float]] = {
+CHECKS: Mapping[str, tuple[Callable[[Dependencies], None], float]] = {
     "database": (_database, 0.0),
     "blobStore": (_blob_store, 5.0),
     "ffmpeg": (_ffmpeg, 60.0),
@@ -71,7 +71,7 @@ class Readiness:
         self._passed_until: dict[str, float] = {}
         self._running: dict[str, Future[str]] = {}
 
-    def check(self, deps: Deps) -> Report:
+    def check(self, deps: Dependencies) -> Report:
         states: dict[str, str] = {}
         waiting: dict[str, Future[str]] = {}
         now = self.clock()
@@ -93,7 +93,9 @@ class Readiness:
                 states[name] = TIMEOUT
         return Report({name: states[name] for name in CHECKS})
 
-    def _start(self, name: str, run: Callable[[Deps], None], deps: Deps) -> Future[str]:
+    def _start(
+        self, name: str, run: Callable[[Dependencies], None], deps: Dependencies
+    ) -> Future[str]:
         future: Future[str] = Future()
 
         def target() -> None:
