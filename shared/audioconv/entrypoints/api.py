@@ -25,6 +25,7 @@ from audioconv.entrypoints import (
     request_log,
     service_routes,
     task_routes,
+    waveforms,
 )
 from audioconv.entrypoints.appengine import request_limit
 from audioconv.entrypoints.web import DEPENDENCIES, body_limit
@@ -35,6 +36,7 @@ ROUTE_GROUPS: tuple[Callable[[Flask, Dependencies], None], ...] = (
     auth_routes.register,
     task_routes.register,
     download_routes.register,
+    waveforms.register,
     service_routes.register,
     health.register,
     direct_uploads.register,
