@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from audioconv.adapters.database import SqlUnitOfWork, make_engine, session_factory
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
+from audioconv.adapters.webhook_sender import HttpWebhookSender
 from audioconv.config import Settings
 from audioconv.ports import BlobStore, EventBus, Mailer
 from audioconv.services.deps import Deps
@@ -44,6 +45,11 @@ def build(settings: Settings | None = None) -> Deps:
         bus=bus,
         mailer=_mailer(settings),
         transcoder=transcoder,
+        webhooks=HttpWebhookSender(
+            settings.resolved_webhook_allow_http,
+            settings.webhook_allow_private,
+            settings.webhook_timeout_seconds,
+        ),
         # Released last to first: kill ffmpeg children (their work is released for a
         # retry), let the bus's threads finish, then close the connection pool.
         on_close=[engine.dispose, getattr(bus, "shutdown", lambda: None), transcoder.kill_children],
@@ -90,6 +96,7 @@ def _subscribe(subscriber: _Subscriber, settings: Settings) -> None:
     slots = settings.conversion_slots
     subscriber.subscribe(settings.conversion_topic, events.handle_conversion, slots)
     subscriber.subscribe(settings.finished_topic, events.handle_finished, 2)
+    subscriber.subscribe(settings.webhook_topic, events.handle_webhook, 2)
 
 
 def _mailer(settings: Settings) -> Mailer:
@@ -122,6 +129,7 @@ def queue_consumer(settings: Settings, deps: Deps) -> SqlQueueConsumer:
         settings.conversion_topic, events.handle_conversion, settings.conversion_slots
     )
     consumer.subscribe(settings.finished_topic, events.handle_finished, 2)
+    consumer.subscribe(settings.webhook_topic, events.handle_webhook, 2)
     deps.on_close.insert(1, consumer.shutdown)
     return consumer
 

@@ -15,6 +15,7 @@ from werkzeug.http import dump_options_header
 from audioconv.domain.model import Task, User
 from audioconv.domain.options import ConversionOptions
 from audioconv.domain.throttle import Throttle
+from audioconv.domain.webhook import Outcome
 
 
 class BlobStore(Protocol):
@@ -61,6 +62,18 @@ class EventBus(Protocol):
 
     def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
         """Publish and return the message id."""
+
+
+class WebhookSender(Protocol):
+    """POSTs signed events to users' URLs, refusing addresses inside our network."""
+
+    def check(self, url: str) -> None:
+        """UnsafeWebhookUrl (a ValueError, in words) unless ``url`` may be called:
+        right scheme, and every address its host resolves to is a public one."""
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        """One POST, no redirects followed, to an address checked as ``check`` does
+        (connected to that very address); the outcome, never an exception."""
 
 
 class Mailer(Protocol):
@@ -128,6 +141,12 @@ class UploadRepository(Protocol):
 
     def forget(self, upload_id: str) -> None:
         """Undo ``use`` (the upload failed before anything was stored)."""
+
+    def set_webhook(self, upload_id: str, url: str, now: datetime) -> None:
+        """Keep the webhook URL the upload's task will get when its file arrives."""
+
+    def webhook(self, upload_id: str) -> str | None:
+        """The webhook URL ``set_webhook`` kept for the upload, if any."""
 
 
 class UnitOfWork(Protocol):

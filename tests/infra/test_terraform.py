@@ -31,6 +31,7 @@ EXPECTED_PUSH_TARGETS = {
     topic("conversion_requests"): WORKER_URL,
     topic("direct_uploads"): WORKER_URL,
     topic("conversion_finished"): NOTIFY_URL,
+    topic("webhook_deliveries"): NOTIFY_URL,
 }
 
 
@@ -190,6 +191,7 @@ def test_topic_names_match_the_code_defaults(tf: Terraform) -> None:
     topics = {n: tf.resolve(t["name"]) for n, t in tf.instances("google_pubsub_topic").items()}
     assert topics[topic("conversion_requests")] == fields["conversion_topic"].default
     assert topics[topic("conversion_finished")] == fields["finished_topic"].default
+    assert topics[topic("webhook_deliveries")] == fields["webhook_topic"].default
 
 
 # --- GCS --------------------------------------------------------------------
@@ -325,7 +327,9 @@ def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
         for b in tf.instances("google_pubsub_topic_iam_member").values()
         if b["member"] == app
     )
-    assert published == [topic("conversion_finished"), topic("conversion_requests")]
+    assert published == [
+        topic("conversion_finished"), topic("conversion_requests"), topic("webhook_deliveries")
+    ]  # fmt: skip
     for b in tf.instances("google_pubsub_topic_iam_member").values():
         if b["member"] == app:
             assert b["role"] == "roles/pubsub.publisher"

@@ -15,6 +15,7 @@ from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.domain.options import ConversionOptions
 from audioconv.domain.throttle import Throttle
+from audioconv.domain.webhook import Outcome
 from audioconv.ports import Probe, ProgressCallback
 from audioconv.services.deps import Deps
 
@@ -105,6 +106,7 @@ class FakeThrottles:
 class FakeUploads:
     def __init__(self) -> None:
         self.ids: set[str] = set()
+        self.webhooks: dict[str, str] = {}
 
     def use(self, upload_id: str, user_id: int, now: datetime) -> None:
         if upload_id in self.ids:
@@ -116,6 +118,12 @@ class FakeUploads:
 
     def forget(self, upload_id: str) -> None:
         self.ids.discard(upload_id)
+
+    def set_webhook(self, upload_id: str, url: str, now: datetime) -> None:
+        self.webhooks[upload_id] = url
+
+    def webhook(self, upload_id: str) -> str | None:
+        return self.webhooks.get(upload_id)
 
 
 class FakeUnitOfWork:
@@ -245,6 +253,21 @@ class FakeTranscoder:
         dst.write_bytes(b"AUDIO " + target.encode() + b" " + src.read_bytes())
 
 
+class FakeWebhooks:
+    """Records each POST and answers with the next of ``outcomes`` (then 200)."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
+        self.posts: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def check(self, url: str) -> None:
+        pass
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        self.posts.append((url, body, headers))
+        return self.outcomes.pop(0) if self.outcomes else Outcome(status=200)
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -261,7 +284,8 @@ def fake_deps(tmp_path: Path) -> Deps:
     uow = FakeUnitOfWork()
     return Deps(
         settings=settings, uow=lambda readonly=False: uow, blobs=FakeBlobs(), bus=FakeBus(),
-        mailer=FakeMailer(), transcoder=FakeTranscoder(), clock=Clock(),
+        mailer=FakeMailer(), transcoder=FakeTranscoder(), webhooks=FakeWebhooks(),
+        clock=Clock(),
     )  # fmt: skip
 
 

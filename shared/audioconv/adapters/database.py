@@ -232,6 +232,15 @@ class SqlUploadRepository:
         column = orm.used_uploads.c.upload_id
         self.session.execute(delete(orm.used_uploads).where(column == upload_id))
 
+    def set_webhook(self, upload_id: str, url: str, now: datetime) -> None:
+        self.session.execute(
+            insert(orm.upload_webhooks).values(upload_id=upload_id, url=url, created_at=now)
+        )
+
+    def webhook(self, upload_id: str) -> str | None:
+        table = orm.upload_webhooks
+        return self.session.scalar(select(table.c.url).where(table.c.upload_id == upload_id))
+
 
 class SqlUnitOfWork:
     """A session per unit of work: never shared between threads or events."""

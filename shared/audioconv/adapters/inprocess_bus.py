@@ -3,7 +3,8 @@
 It delivers the very CloudEvents that a Pub/Sub push delivers through
 functions-framework (``google.cloud.pubsub.topic.v1.messagePublished``) to the
 very same handlers, on a bounded thread pool per topic. A handler that raises
-is retried with backoff, like a nacked Pub/Sub message. The queue lives in
+is retried with backoff, like a nacked Pub/Sub message. A message whose
+``notBefore`` attribute names a later time is delivered then. The queue lives in
 memory only: the database is the record of what still has to run, and the
 start-up sweep republishes it.
 """
@@ -53,6 +54,18 @@ def pubsub_cloud_event(
     )
 
 
+def not_before(attributes: dict[str, str]) -> datetime | None:
+    """When a message with a ``notBefore`` attribute (ISO 8601) is due; None: now."""
+    when = attributes.get("notBefore")
+    if not when:
+        return None
+    try:
+        due = datetime.fromisoformat(when)
+    except ValueError:
+        return None
+    return due if due.tzinfo else due.replace(tzinfo=UTC)
+
+
 class InProcessBus:
     def __init__(self, max_attempts: int = 5, backoff_seconds: float = 2.0) -> None:
         self.max_attempts = max_attempts
@@ -80,7 +93,12 @@ class InProcessBus:
                 return message_id
             self._pending.add(key)
         event = pubsub_cloud_event(topic, data, attributes, message_id)
-        self._submit(topic, event, 1, key)
+        due = not_before(attributes)
+        delay = (due - datetime.now(UTC)).total_seconds() if due else 0.0
+        if delay > 0:
+            self._later(delay, topic, event, 1, key)
+        else:
+            self._submit(topic, event, 1, key)
         return message_id
 
     def _submit(self, topic: str, event: CloudEvent, attempt: int, key: tuple[str, str]) -> None:
@@ -106,13 +124,18 @@ class InProcessBus:
                 "message %s on %s failed (attempt %d); retrying in %.0fs",
                 event["id"], topic, attempt, delay, exc_info=True,
             )  # fmt: skip
-            timer = threading.Timer(delay, self._retry, (topic, event, attempt + 1, key))
-            timer.daemon = True
-            with self._lock:
-                self._timers.add(timer)
-            timer.start()
+            self._later(delay, topic, event, attempt + 1, key)
         else:
             self._done(key)
+
+    def _later(
+        self, delay: float, topic: str, event: CloudEvent, attempt: int, key: tuple[str, str]
+    ) -> None:
+        timer = threading.Timer(delay, self._retry, (topic, event, attempt, key))
+        timer.daemon = True
+        with self._lock:
+            self._timers.add(timer)
+        timer.start()
 
     def _done(self, key: tuple[str, str]) -> None:
         with self._lock:

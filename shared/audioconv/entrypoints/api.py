@@ -43,7 +43,7 @@ from audioconv.entrypoints.web import (
     too_large,
 )
 from audioconv.ports import attachment, iter_chunks
-from audioconv.services import auth, recovery, tasks
+from audioconv.services import auth, recovery, tasks, webhooks
 from audioconv.services.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,10 @@ def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
 
     _register_errors(app)
     _register_routes(app)
-    from audioconv.entrypoints import direct_uploads, openapi, pages
+    from audioconv.entrypoints import direct_uploads, openapi, pages, profile
 
     direct_uploads.register(app)
+    profile.register(app)
     pages.register(app)
     openapi.register(app)
     return app
@@ -189,12 +190,15 @@ def _register_routes(app: Flask) -> None:
     def create_task() -> tuple[Response, int]:
         deps = current_deps()
         spool = deps.settings.data_dir / "work" / "incoming"
-        upload = uploads.receive(spool, ("newFormat", *OPTION_FIELDS), MAX_FIELD_CHARS * 4)
+        fields = ("newFormat", "webhookUrl", *OPTION_FIELDS)
+        upload = uploads.receive(spool, fields, MAX_FIELD_CHARS * 4)
         try:
             file_name = text_field(upload.file_name, "fileName")
             new_format = text_field(upload.fields.get("newFormat"), "newFormat")
+            webhook_url = webhooks.checked_url(deps, upload.fields.get("webhookUrl"))
             task = tasks.create_task(deps, g.user_id, upload.path, file_name, new_format,
-                                     option_fields(upload.fields), take_file=True)  # fmt: skip
+                                     option_fields(upload.fields), take_file=True,
+                                     webhook_url=webhook_url)  # fmt: skip
         finally:
             upload.path.unlink(missing_ok=True)
         return jsonify(task_json(task)), 201
@@ -235,7 +239,11 @@ def _register_routes(app: Flask) -> None:
         source = request.form if body is None else body
         new_format = text_field(source.get("newFormat"), "newFormat")
         fields = option_fields(source)
-        task = tasks.change_format(current_deps(), g.user_id, task_id, new_format, fields)
+        webhook_url: str | None = tasks.UNCHANGED
+        if "webhookUrl" in source:
+            webhook_url = webhooks.checked_url(current_deps(), source.get("webhookUrl"))
+        task = tasks.change_format(current_deps(), g.user_id, task_id, new_format, fields,
+                                   webhook_url=webhook_url)  # fmt: skip
         return jsonify(task_json(task))
 
     @app.delete("/api/tasks/<int:task_id>")

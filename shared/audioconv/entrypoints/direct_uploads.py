@@ -16,7 +16,7 @@ from audioconv.entrypoints.web import (
     option_fields,
     task_json,
 )
-from audioconv.services import direct_upload
+from audioconv.services import direct_upload, webhooks
 
 
 def register(app: Flask) -> None:
@@ -29,9 +29,10 @@ def register(app: Flask) -> None:
     @login_required
     def start_upload() -> tuple[Response, int]:
         body = json_body()
+        webhook_url = webhooks.checked_url(current_deps(), body.get("webhookUrl"))
         ticket = direct_upload.start(
             current_deps(), g.user_id, json_field(body, "fileName"), json_field(body, "newFormat"),
-            option_fields(body),
+            option_fields(body), webhook_url=webhook_url,
         )  # fmt: skip
         return jsonify(
             uploadId=ticket.upload_id,

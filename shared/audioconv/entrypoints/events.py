@@ -19,7 +19,8 @@ from cloudevents.http import CloudEvent
 from audioconv import bootstrap
 from audioconv.domain.errors import Unauthorized
 from audioconv.entrypoints import push_auth
-from audioconv.services import conversion, direct_upload, notification
+from audioconv.entrypoints.web import task_json
+from audioconv.services import conversion, direct_upload, notification, webhooks
 from audioconv.services.messages import TaskRef
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,28 @@ def authorize_push() -> None:
 
 
 def handle_finished(event: CloudEvent) -> None:
-    """A finished conversion: notify the task's owner."""
+    """A finished conversion: notify the task's owner. The notify service's one
+    function also gets the webhook attempts (their own topic): handed on."""
     message = _message(event)
+    if message is not None and webhooks.ATTEMPT in message[1]:
+        _deliver(event, message)
+        return
     ref = None if message is None else _task_ref(event, message[0])
     if ref is not None:
         notification.notify(bootstrap.deps(), ref)
+
+
+def handle_webhook(event: CloudEvent) -> None:
+    """One attempt at a webhook delivery (raises to be redelivered: not due yet)."""
+    message = _message(event)
+    if message is not None:
+        _deliver(event, message)
+
+
+def _deliver(event: CloudEvent, message: tuple[dict[str, Any], dict[str, str]]) -> None:
+    try:
+        delivery = webhooks.Delivery.from_message(*message)
+    except ValueError:
+        log.error("malformed event %s dropped", event.get("id"), exc_info=True)
+        return
+    webhooks.deliver(bootstrap.deps(), delivery, task_json)

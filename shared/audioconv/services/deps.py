@@ -8,7 +8,14 @@ from datetime import datetime
 
 from audioconv.config import Settings
 from audioconv.domain.model import utcnow
-from audioconv.ports import BlobStore, EventBus, Mailer, Transcoder, UnitOfWorkFactory
+from audioconv.ports import (
+    BlobStore,
+    EventBus,
+    Mailer,
+    Transcoder,
+    UnitOfWorkFactory,
+    WebhookSender,
+)
 
 
 @dataclass
@@ -19,6 +26,7 @@ class Deps:
     bus: EventBus
     mailer: Mailer
     transcoder: Transcoder
+    webhooks: WebhookSender
     clock: Callable[[], datetime] = field(default=utcnow)
     # Releases what the adapters hold (pools, threads); called once at shutdown.
     on_close: list[Callable[[], None]] = field(default_factory=list)

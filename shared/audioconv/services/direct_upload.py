@@ -104,6 +104,7 @@ def start(
     file_name: str,
     new_format: str,
     options: Mapping[str, Any] | None = None,
+    webhook_url: str | None = None,
 ) -> UploadTicket:
     """A signed URL the caller may PUT one file to; the task appears once it arrives.
 
@@ -114,6 +115,10 @@ def start(
     with deps.uow(readonly=True) as uow:  # the size is not known yet: checked on arrival
         check_quota(deps, uow, user_id, 0)
     direct = DirectKey(user_id, uuid.uuid4().hex, target, safe_file_name(file_name), chosen)
+    if webhook_url:  # kept until the file arrives and the task is made
+        with deps.uow() as uow:
+            uow.uploads.set_webhook(direct.upload_id, webhook_url, deps.clock())
+            uow.commit()
     ttl, limit = deps.settings.signed_url_ttl_seconds, deps.settings.max_upload_bytes
     url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl, max_bytes=limit)
     expires = deps.clock() + timedelta(seconds=ttl)
@@ -183,6 +188,7 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
         existing = uow.tasks.by_input_prefix(DirectKey.prefix(direct.user_id, direct.upload_id))
         owner = uow.users.get(direct.user_id)
         used = uow.uploads.used(direct.upload_id)
+        webhook_url = uow.uploads.webhook(direct.upload_id)
     if existing is not None:
         if existing.input_probe is None:  # refused at upload: whatever came again goes too
             deps.blobs.delete(key)
@@ -203,14 +209,16 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
             probe = check_audio(deps, path)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, probe, options=direct.options,
-                               size=size, upload_id=upload)  # fmt: skip
+                               size=size, upload_id=upload,
+                               webhook_url=webhook_url)  # fmt: skip
         except Conflict:  # the same announcement, handled at the same time elsewhere
             return find(deps, direct.user_id, upload)
         except AudioconvError as exc:  # not audio, too large, over quota: a failed task
             deps.blobs.delete(key)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, None, error=exc.message,
-                               options=direct.options, upload_id=upload)  # fmt: skip
+                               options=direct.options, upload_id=upload,
+                               webhook_url=webhook_url)  # fmt: skip
             publish_or_leave_to_sweep(deps, task, announce=True)
             return task
     publish_or_leave_to_sweep(deps, task)

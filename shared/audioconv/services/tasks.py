@@ -82,6 +82,7 @@ def create_task(
     new_format: str,
     options: Mapping[str, Any] | None = None,
     take_file: bool = False,
+    webhook_url: str | None = None,
 ) -> Task:
     """Check the upload by its content, store it and the task, and request the conversion.
 
@@ -100,7 +101,8 @@ def create_task(
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream", move=take_file)
     try:
-        task = record_task(deps, user_id, key, name, target, probe, options=chosen, size=size)
+        task = record_task(deps, user_id, key, name, target, probe, options=chosen, size=size,
+                           webhook_url=webhook_url)  # fmt: skip
     except BaseException:
         deps.blobs.delete(key)
         raise
@@ -143,6 +145,7 @@ def record_task(
     options: dict[str, Any] | None = None,
     size: int = 0,
     upload_id: str | None = None,
+    webhook_url: str | None = None,
 ) -> Task:
     """Insert the task for an input already stored under ``key`` (failed if ``error``).
 
@@ -164,6 +167,7 @@ def record_task(
             input_probe=probe.as_record() if probe else None,
             options=options,
             input_bytes=size,
+            webhook_url=webhook_url,
             created_at=now,
             updated_at=now,
         )
@@ -193,21 +197,30 @@ def get_task(deps: Deps, user_id: int, task_id: int) -> Task:
         return _owned(uow, user_id, task_id)
 
 
+# change_format's webhook_url when the request does not set it.
+UNCHANGED = "unchanged"
+
+
 def change_format(
     deps: Deps,
     user_id: int,
     task_id: int,
     new_format: str,
     options: Mapping[str, Any] | None = None,
+    webhook_url: str | None = UNCHANGED,
 ) -> Task:
     """Convert again to another format or with other options (none given: the
-    format's defaults); the old output is deleted."""
+    format's defaults); the old output is deleted. ``webhook_url``: the task's own
+    webhook from now on (None: none), unless UNCHANGED."""
     target = target_format(new_format)
     chosen = checked_options(options, target)
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
+        if webhook_url is not UNCHANGED:
+            task.webhook_url = webhook_url
         unchanged = target == task.output_format and chosen == task.options
         if unchanged and task.status is not TaskStatus.FAILED:
+            uow.commit()
             return task
         old_output = task.retarget(target, deps.clock(), chosen)
         uow.commit()

@@ -1,0 +1,48 @@
+"""signed webhooks: URLs on users and tasks, the signing secret, delivery records
+
+Revision ID: 0007
+Revises: 0005
+Create Date: 2026-11-28 23:00:00.000000
+
+A user's profile gets a webhook URL, the secret that signs its events and a
+switch for e-mail; a task its own webhook URL and the outcome of every delivery
+attempt; a direct upload keeps its webhook URL until its file arrives.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.add_column(sa.Column("webhook_url", sa.String(length=2048), nullable=True))
+        batch_op.add_column(sa.Column("webhook_secret", sa.String(length=64), nullable=True))
+        batch_op.add_column(
+            sa.Column("email_notifications", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
+    with op.batch_alter_table("tasks") as batch_op:
+        batch_op.add_column(sa.Column("webhook_url", sa.String(length=2048), nullable=True))
+        batch_op.add_column(sa.Column("webhook_deliveries", sa.JSON(), nullable=True))
+    op.create_table(
+        "upload_webhooks",
+        sa.Column("upload_id", sa.String(length=32), nullable=False),
+        sa.Column("url", sa.String(length=2048), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("upload_id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("upload_webhooks")
+    with op.batch_alter_table("tasks") as batch_op:
+        batch_op.drop_column("webhook_deliveries")
+        batch_op.drop_column("webhook_url")
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.drop_column("email_notifications")
+        batch_op.drop_column("webhook_secret")
+        batch_op.drop_column("webhook_url")
