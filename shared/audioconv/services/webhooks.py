@@ -65,13 +65,14 @@ def profile(deps: Deps, user_id: int) -> User:
 
 
 def update_profile(deps: Deps, user_id: int, changes: dict[str, Any]) -> User:
-    """Set ``webhookUrl`` (None clears it) and ``emailNotifications``, where given."""
+    """Set ``webhookUrl`` (None clears it) and ``emailNotifications`` (None: as it
+    is), where given."""
     unknown = sorted(set(changes) - {"webhookUrl", "emailNotifications"})
     if unknown:
         raise InvalidInput(f"unknown field(s) {', '.join(unknown)}: "
                            "only webhookUrl and emailNotifications can be changed")  # fmt: skip
-    mail = changes.get("emailNotifications")
-    if "emailNotifications" in changes and not isinstance(mail, bool):
+    mail = changes.get("emailNotifications")  # null: unchanged
+    if mail is not None and not isinstance(mail, bool):
         raise InvalidInput("emailNotifications must be true or false")
     url = checked_url(deps, changes["webhookUrl"]) if "webhookUrl" in changes else None
     with deps.uow() as uow:
