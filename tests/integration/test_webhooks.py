@@ -23,6 +23,7 @@ from audioconv import bootstrap
 from audioconv.adapters.webhook_sender import HttpWebhookSender
 from audioconv.config import Settings
 from audioconv.domain.model import as_utc
+from audioconv.entrypoints import schemas
 from audioconv.entrypoints.api import create_app
 from audioconv.services.deps import Deps
 from tests.support.api import ApiClient
@@ -135,6 +136,10 @@ def test_profile_webhook_gets_a_signed_event(
     (attempt,) = _deliveries(api, task["id"], 1)
     assert attempt["result"] == "delivered" and attempt["statusCode"] == 200
     assert attempt["eventId"] == event["id"] and attempt["nextAttemptAt"] is None
+    # The answers are what the OpenAPI document says.
+    schemas.Task.model_validate(api.get(f"/api/tasks/{task['id']}").get_json())
+    schemas.Profile.model_validate(api.get("/api/me").get_json())
+    schemas.WebhookSecret.model_validate(api.get("/api/me/webhook-secret").get_json())
 
 
 def test_failed_task_sends_task_failed(api: ApiClient, receiver: Receiver) -> None:
