@@ -96,7 +96,7 @@ def _subscribe(subscriber: _Subscriber, settings: Settings) -> None:
     slots = settings.conversion_slots
     subscriber.subscribe(settings.conversion_topic, events.handle_conversion, slots)
     subscriber.subscribe(settings.finished_topic, events.handle_finished, 2)
-    subscriber.subscribe(settings.webhook_topic, events.handle_webhook, 2)
+    subscriber.subscribe(settings.webhook_topic, events.handle_webhook, 4)
 
 
 def _mailer(settings: Settings) -> Mailer:
@@ -129,7 +129,7 @@ def queue_consumer(settings: Settings, deps: Deps) -> SqlQueueConsumer:
         settings.conversion_topic, events.handle_conversion, settings.conversion_slots
     )
     consumer.subscribe(settings.finished_topic, events.handle_finished, 2)
-    consumer.subscribe(settings.webhook_topic, events.handle_webhook, 2)
+    consumer.subscribe(settings.webhook_topic, events.handle_webhook, 4)
     deps.on_close.insert(1, consumer.shutdown)
     return consumer
 

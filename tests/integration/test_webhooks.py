@@ -9,13 +9,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine
 
@@ -426,3 +429,41 @@ def test_retried_through_the_queue(tmp_path: Path, database_url: str, receiver: 
     finally:
         deps.close()
         bootstrap.install(None)
+
+
+# --- the docs' receiver ------------------------------------------------------------------
+
+
+def _docs_receiver(secret: str) -> dict[str, Any]:
+    """The receiver example of docs/webhooks.md, run as written (but for its last line,
+    which serves on port 8000: the test serves it on a free port instead)."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    body, last = code.rstrip().rsplit("\n", 1)
+    assert last.startswith("HTTPServer(")
+    namespace: dict[str, Any] = {}
+    exec(compile(body, "docs/webhooks.md", "exec"), namespace)
+    namespace["SECRET"] = secret
+    return namespace
+
+
+def test_the_docs_receiver_accepts_our_events_and_refuses_forgeries(
+    api: ApiClient, song: Path
+) -> None:
+    docs = _docs_receiver(_secret(api))
+    server = HTTPServer(("127.0.0.1", 0), docs["Hook"])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        assert _put_profile(api, webhookUrl=url).status_code == 200
+        task = _upload(api, song)
+        (attempt,) = _deliveries(api, task["id"], 1)
+        assert attempt["statusCode"] == 204 and attempt["result"] == "delivered"
+        assert docs["seen"] == {f"evt_{task['id']}_1"}
+        forged = requests.post(url, data=b'{"id":"evt_x"}', timeout=10, headers={
+            "Audioconv-Signature": f"t={int(time.time())},v1={'0' * 64}",
+        })  # fmt: skip
+        assert forged.status_code == 400 and docs["seen"] == {f"evt_{task['id']}_1"}
+    finally:
+        server.shutdown()
+        server.server_close()
