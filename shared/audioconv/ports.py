@@ -118,6 +118,9 @@ class TaskRepository(Protocol):
     def unnotified(self) -> Sequence[Task]:
         """Finished tasks whose owner has not been told about this revision."""
 
+    def webhooks_due(self, before: datetime) -> Sequence[Task]:
+        """Finished tasks with a webhook attempt due before ``before``."""
+
 
 class ThrottleRepository(Protocol):
     def get(self, key: str) -> Throttle | None:

@@ -79,6 +79,12 @@ class FakeTasks:
     def unfinished(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if not t.finished]
 
+    def webhooks_due(self, before: datetime) -> Sequence[Task]:
+        return [
+            t for t in self.rows.values()
+            if t.finished and t.webhook_due_at is not None and t.webhook_due_at <= before
+        ]  # fmt: skip
+
     def unnotified(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if t.finished and t.notified_revision < t.revision]
 

@@ -16,7 +16,7 @@ from audioconv.domain import webhook
 from audioconv.domain.errors import RetryLater
 from audioconv.domain.model import Task
 from audioconv.domain.webhook import Outcome
-from audioconv.services import auth, conversion, notification, tasks, webhooks
+from audioconv.services import auth, conversion, notification, recovery, tasks, webhooks
 from audioconv.services.deps import Deps
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBus, FakeWebhooks, fake_deps
@@ -203,3 +203,34 @@ def test_delivery_message_is_checked() -> None:
         {"taskId": 1, "revision": 2, "attempt": 3}, {"notBefore": when.isoformat()}
     )
     assert found == webhooks.Delivery(1, 2, 3, when)
+
+
+def test_a_lost_attempt_is_republished_by_the_sweep(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks)
+    sender.outcomes = [Outcome(status=503)]
+    task = _finished(deps, tmp_path)
+    clock = deps.clock
+    assert isinstance(clock, Clock)
+    assert task.webhook_due_at == clock.now  # the first attempt: due at once
+    (first,) = _deliveries(deps)
+    webhooks.deliver(deps, first, _show)
+    assert task.webhook_due_at == clock.now + timedelta(seconds=10)
+    # The second attempt's message is lost; the sweep finds it due, once it is
+    # overdue by more than Pub/Sub's longest backoff.
+    clock.advance(60)
+    recovery.sweep(deps)
+    assert len(_deliveries(deps)) == 2
+    clock.advance(600)
+    recovery.sweep(deps)
+    again = _deliveries(deps)[-1]
+    assert again.attempt == 2 and again.not_before is None
+    webhooks.deliver(deps, again, _show)
+    webhooks.deliver(deps, _deliveries(deps)[1], _show)  # the lost one turns up: a copy
+    assert len(sender.posts) == 2
+    assert [a["result"] for a in task.webhook_deliveries or []] == ["retrying", "delivered"]
+    assert task.webhook_due_at is None
+    clock.advance(3600)
+    recovery.sweep(deps)
+    assert len(_deliveries(deps)) == 3  # nothing more

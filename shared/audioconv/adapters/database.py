@@ -194,6 +194,16 @@ class SqlTaskRepository:
             .order_by(orm.tasks.c.id)
         ).all()
 
+    def webhooks_due(self, before: datetime) -> Sequence[Task]:
+        t = orm.tasks.c
+        states = (TaskStatus.PROCESSED, TaskStatus.FAILED)
+        return self.session.scalars(
+            select(Task)
+            .where(t.webhook_due_at.is_not(None), t.webhook_due_at <= before)
+            .where(t.status.in_(states))
+            .order_by(t.id)
+        ).all()
+
 
 class SqlThrottleRepository:
     def __init__(self, session: Session) -> None:

@@ -94,6 +94,7 @@ tasks = Table(
     Column("notified_revision", Integer, nullable=False),
     Column("webhook_url", String(2048)),
     Column("webhook_deliveries", JSON),
+    Column("webhook_due_at", UtcDateTime()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("input_key", name="uq_tasks_input_key"),

@@ -86,6 +86,9 @@ class Task:
     # This task's own webhook (else its owner's), and every delivery attempt's outcome.
     webhook_url: str | None = None
     webhook_deliveries: list[dict[str, Any]] | None = None
+    # When this revision's webhook attempt is due (None: none is): the sweep
+    # republishes an attempt whose message was lost.
+    webhook_due_at: datetime | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

@@ -163,7 +163,7 @@ def record(
     next_at: datetime | None,
 ) -> Attempt:
     """Add one attempt's outcome to the task's record (a new list: JSON columns are
-    only saved when assigned)."""
+    only saved when assigned), and when the next is due (``next_at``; None: none)."""
     retrying = "retrying" if next_at is not None else "failed"
     result = "delivered" if outcome.delivered else retrying
     entry = Attempt(
@@ -173,7 +173,17 @@ def record(
     )  # fmt: skip
     kept = list(task.webhook_deliveries or [])[-(MAX_RECORDED_ATTEMPTS - 1) :]
     task.webhook_deliveries = [*kept, entry.as_json()]
+    task.webhook_due_at = next_at
     return entry
+
+
+def attempts_made(task: Task) -> int:
+    """How many attempts at this revision's event are recorded."""
+    current = event_id(task)
+    made = [
+        e.get("attempt", 0) for e in task.webhook_deliveries or [] if e.get("eventId") == current
+    ]
+    return max(made, default=0)
 
 
 def settled(task: Task) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from audioconv.domain import webhook
 from audioconv.domain.errors import MailRejected
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.services import webhooks
@@ -27,13 +28,15 @@ def notify(deps: Deps, ref: TaskRef) -> None:
         user = uow.users.get(task.user_id)
     if user is None:
         return
-    webhooks.announce(deps, task, user)
+    announced = webhooks.announce(deps, task, user)
     if user.email_notifications:
         _mail(deps, ref, task, user)
     with deps.uow() as uow:
         task = uow.tasks.get(ref.task_id, for_update=True)
         if task is not None and task.revision == ref.revision:
             task.notified_revision = ref.revision
+            if announced and webhook.attempts_made(task) == 0:
+                task.webhook_due_at = deps.clock()  # the sweep republishes a lost message
             uow.commit()
 
 

@@ -137,11 +137,17 @@ def _publish(deps: Deps, task: Task, attempt: int, not_before: datetime | None) 
 
 def announce(deps: Deps, task: Task, user: User) -> bool:
     """Queue the first delivery of this finished revision's event, if there is a URL
-    to send it to. Raises if the bus fails: the notification is then redelivered."""
+    to send it to (the caller records it as due). Raises if the bus fails: the
+    notification is then redelivered."""
     if not (task.webhook_url or user.webhook_url) or webhook.settled(task):
         return False
     _publish(deps, task, 1, None)
     return True
+
+
+def republish(deps: Deps, task: Task) -> None:
+    """Queue again the attempt due for ``task`` (its message was lost: the sweep)."""
+    _publish(deps, task, webhook.attempts_made(task) + 1, None)
 
 
 def deliver(deps: Deps, message: Delivery, show: Callable[[Task], dict[str, Any]]) -> None:
@@ -163,6 +169,9 @@ def deliver(deps: Deps, message: Delivery, show: Callable[[Task], dict[str, Any]
         return
     url = task.webhook_url or user.webhook_url
     if not url or webhook.settled(task):
+        _nothing_due(deps, task)
+        return
+    if webhook.attempts_made(task) >= message.attempt:  # a copy of an attempt made
         return
     shown = {k: v for k, v in show(task).items() if k not in _NOT_IN_EVENT}
     body = webhook.event_body(task, shown)
@@ -179,6 +188,8 @@ def deliver(deps: Deps, message: Delivery, show: Callable[[Task], dict[str, Any]
         current = uow.tasks.get(message.task_id, for_update=True)
         if current is None or current.revision != message.revision:
             return
+        if webhook.attempts_made(current) >= message.attempt:  # a copy made it meanwhile
+            return
         entry = webhook.record(current, url, message.attempt, outcome, now, next_at)
         uow.commit()
     host = urllib.parse.urlsplit(url).hostname  # not the URL: its query may hold a token
@@ -188,3 +199,14 @@ def deliver(deps: Deps, message: Delivery, show: Callable[[Task], dict[str, Any]
         _publish(deps, current, message.attempt + 1, next_at)
     elif entry.result == "failed":
         log.warning("webhook %s given up after attempt %d", event, message.attempt)
+
+
+def _nothing_due(deps: Deps, task: Task) -> None:
+    """No attempt is due for ``task``'s revision (its URL was removed, or it settled)."""
+    if task.webhook_due_at is None:
+        return
+    with deps.uow() as uow:
+        current = uow.tasks.get(task.id or 0, for_update=True)
+        if current is not None and current.revision == task.revision:
+            current.webhook_due_at = None
+            uow.commit()

@@ -6,7 +6,7 @@ Create Date: 2026-11-28 23:00:00.000000
 
 A user's profile gets a webhook URL, the secret that signs its events and a
 switch for e-mail; a task its own webhook URL and the outcome of every delivery
-attempt; a direct upload keeps its webhook URL until its file arrives.
+attempt and when the next is due; a direct upload keeps its webhook URL until its file arrives.
 """
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch_op:
         batch_op.add_column(sa.Column("webhook_url", sa.String(length=2048), nullable=True))
         batch_op.add_column(sa.Column("webhook_deliveries", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("webhook_due_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "upload_webhooks",
         sa.Column("upload_id", sa.String(length=32), nullable=False),
@@ -40,6 +41,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("upload_webhooks")
     with op.batch_alter_table("tasks") as batch_op:
+        batch_op.drop_column("webhook_due_at")
         batch_op.drop_column("webhook_deliveries")
         batch_op.drop_column("webhook_url")
     with op.batch_alter_table("users") as batch_op:
