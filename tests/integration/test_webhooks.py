@@ -28,6 +28,7 @@ from audioconv.config import Settings
 from audioconv.domain.model import as_utc
 from audioconv.entrypoints import schemas
 from audioconv.entrypoints.api import create_app
+from audioconv.services import recovery
 from audioconv.services.deps import Deps
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
@@ -467,3 +468,32 @@ def test_the_docs_receiver_accepts_our_events_and_refuses_forgeries(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_sweep_republishes_an_overdue_attempt(
+    tmp_path: Path, database_url: str, receiver: Receiver, song: Path
+) -> None:
+    """The second attempt is an hour away (its message held by the bus); two hours
+    later by the clock, the sweep finds it overdue and queues it again."""
+    deps = bootstrap.build(_settings(tmp_path, database_url, webhook_backoff_seconds=3600))
+    bootstrap.install(deps)
+    try:
+        api = ApiClient(create_app(lambda: deps).test_client())
+        receiver.script = [500]
+        task = _upload(api, song, webhookUrl=receiver.url)
+        deadline = time.monotonic() + 60
+        while not api.get(f"/api/tasks/{task['id']}").get_json()["webhookDeliveries"]:
+            assert time.monotonic() < deadline, "the first attempt was never recorded"
+            time.sleep(0.05)
+        assert recovery.sweep(deps).notifications == 0
+        assert len(receiver.requests) == 1  # not due yet: nothing sent
+        real = deps.clock
+        deps.clock = lambda: real() + timedelta(hours=2)
+        recovery.sweep(deps)
+        attempts = _deliveries(api, task["id"], 1)
+        assert [(a["attempt"], a["result"]) for a in attempts] == [
+            (1, "retrying"), (2, "delivered")
+        ]  # fmt: skip
+    finally:
+        deps.close()
+        bootstrap.install(None)
