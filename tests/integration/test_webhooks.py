@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+import trustme
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine
 
@@ -376,6 +377,37 @@ def test_guard_is_checked_again_at_delivery(
     assert attempt["result"] == "failed" and attempt["statusCode"] is None
     assert attempt["error"].startswith("refused") and "loopback" in attempt["error"]
     assert receiver.requests == []
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_host_name(tmp_path: Path) -> None:
+    """The connection goes to the address the guard checked, while TLS still checks
+    the certificate against the URL's host name (SNI and verification)."""
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    sender = HttpWebhookSender(allow_private=True, ca_certs=str(bundle))
+    with webhook_receiver(tls=ca.issue_cert("localhost"), host="localhost") as receiver:
+        assert receiver.url.startswith("https://localhost:")
+        outcome = sender.post(receiver.url, b"{}", {"Content-Type": "application/json"})
+        assert outcome.status == 200 and outcome.delivered
+        (request,) = receiver.requests
+        assert request.headers["Host"] == receiver.url.split("/")[2]
+    with webhook_receiver(tls=ca.issue_cert("elsewhere.example"), host="localhost") as other:
+        outcome = sender.post(other.url, b"{}", {"Content-Type": "application/json"})
+        assert outcome.status is None and outcome.error and "TLS error" in outcome.error
+        assert outcome.retryable and other.requests == []
+    with webhook_receiver(tls=ca.issue_cert("localhost"), host="localhost") as untrusted:
+        plain = HttpWebhookSender(allow_private=True)  # the system's CAs only
+        outcome = plain.post(untrusted.url, b"{}", {})
+        assert outcome.error and "certificate" in outcome.error
+
+
+def test_no_connection_is_tried_again() -> None:
+    with webhook_receiver() as closed:
+        url = closed.url
+    sender = HttpWebhookSender(allow_http=True, allow_private=True)
+    outcome = sender.post(url, b"{}", {})
+    assert outcome.error and "could not connect" in outcome.error and outcome.retryable
 
 
 def test_redirects_are_not_followed(receiver: Receiver) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -9,6 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import trustme
 
 
 @dataclass
@@ -38,7 +41,10 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(path: str = "/hooks/audioconv") -> Iterator[Receiver]:
+def webhook_receiver(
+    path: str = "/hooks/audioconv", tls: trustme.LeafCert | None = None, host: str = "127.0.0.1"
+) -> Iterator[Receiver]:
+    """The receiver, over HTTPS with ``tls`` (its URL then names ``host``)."""
     receiver: Receiver | None = None
 
     class Handler(BaseHTTPRequestHandler):
@@ -59,7 +65,13 @@ def webhook_receiver(path: str = "/hooks/audioconv") -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}{path}")
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.configure_cert(context)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    receiver = Receiver(f"{scheme}://{host}:{server.server_address[1]}{path}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
