@@ -278,6 +278,26 @@ def test_direct_upload_carries_its_webhook(api: ApiClient, receiver: Receiver, s
     assert event["data"]["task"]["fileName"] == song.name
 
 
+def test_raw_upload_takes_webhook_url_in_the_query(
+    api: ApiClient, receiver: Receiver, song: Path
+) -> None:
+    response = api.client.post(
+        "/api/tasks", data=song.read_bytes(), headers=api.headers,
+        content_type="application/octet-stream",
+        query_string={"fileName": song.name, "newFormat": "ogg", "webhookUrl": receiver.url},
+    )  # fmt: skip
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["webhookUrl"] == receiver.url
+    (request,) = receiver.wait_for(1)
+    assert json.loads(request.body)["data"]["task"]["newFormat"] == "ogg"
+    refused = api.client.post(
+        "/api/tasks", data=song.read_bytes(), headers=api.headers,
+        content_type="application/octet-stream",
+        query_string={"fileName": song.name, "newFormat": "ogg", "webhookUrl": "gopher://x"},
+    )  # fmt: skip
+    assert refused.status_code == 400 and "webhookUrl" in refused.get_json()["message"]
+
+
 # --- what is refused -------------------------------------------------------------------
 
 REFUSED = [
