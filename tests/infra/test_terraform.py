@@ -192,6 +192,7 @@ def test_topic_names_match_the_code_defaults(tf: Terraform) -> None:
     assert topics[topic("conversion_requests")] == fields["conversion_topic"].default
     assert topics[topic("conversion_finished")] == fields["finished_topic"].default
     assert topics[topic("webhook_deliveries")] == fields["webhook_topic"].default
+    assert topics[topic("direct_uploads")] == fields["direct_uploads_topic"].default
 
 
 # --- GCS --------------------------------------------------------------------

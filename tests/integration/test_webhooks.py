@@ -30,7 +30,7 @@ from audioconv.domain.model import as_utc
 from audioconv.entrypoints import schemas
 from audioconv.entrypoints.api import create_app
 from audioconv.services import recovery
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
 from tests.support.receiver import Received, Receiver, webhook_receiver
@@ -52,17 +52,15 @@ def _settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def wired(tmp_path: Path, database_url: str) -> Iterator[Deps]:
+def wired(tmp_path: Path, database_url: str) -> Iterator[Dependencies]:
     built = bootstrap.build(_settings(tmp_path, database_url))
-    bootstrap.install(built)
     yield built
     built.close()
-    bootstrap.install(None)
 
 
 @pytest.fixture
-def api(wired: Deps) -> ApiClient:
-    return ApiClient(create_app(lambda: wired).test_client())
+def api(wired: Dependencies) -> ApiClient:
+    return ApiClient(create_app(wired).test_client())
 
 
 @pytest.fixture
@@ -193,9 +191,8 @@ def test_attempts_stop_at_the_limit(
 ) -> None:
     settings = _settings(tmp_path, database_url, webhook_max_attempts=2)
     deps = bootstrap.build(settings)
-    bootstrap.install(deps)
     try:
-        api = ApiClient(create_app(lambda: deps).test_client())
+        api = ApiClient(create_app(deps).test_client())
         receiver.script = [503, 502, 500]
         task = _upload(api, song, webhookUrl=receiver.url)
         attempts = _deliveries(api, task["id"], 1)
@@ -205,7 +202,6 @@ def test_attempts_stop_at_the_limit(
         assert attempts[1]["nextAttemptAt"] is None
     finally:
         deps.close()
-        bootstrap.install(None)
     assert len(receiver.requests) == 2
 
 
@@ -246,7 +242,7 @@ def test_rotated_secret_signs_from_then_on(api: ApiClient, receiver: Receiver, s
 
 
 def test_email_stays_on_by_default_and_can_be_turned_off(
-    api: ApiClient, wired: Deps, receiver: Receiver, song: Path
+    api: ApiClient, wired: Dependencies, receiver: Receiver, song: Path
 ) -> None:
     mail = wired.settings.data_dir / "mail"
     profile = api.get("/api/me").get_json()
@@ -318,7 +314,7 @@ REFUSED = [
 def guarded(tmp_path: Path, database_url: str) -> Iterator[FlaskClient]:
     """The API with the guard as in the cloud: no private addresses."""
     deps = bootstrap.build(_settings(tmp_path, database_url, webhook_allow_private=False))
-    yield create_app(lambda: deps).test_client()
+    yield create_app(deps).test_client()
     deps.close()
 
 
@@ -378,7 +374,7 @@ def test_http_is_refused_in_the_cloud(tmp_path: Path, database_url: str) -> None
     assert _settings(tmp_path, database_url).resolved_webhook_allow_http  # embedded default
     deps = bootstrap.build(settings)
     try:
-        api = ApiClient(create_app(lambda: deps).test_client())
+        api = ApiClient(create_app(deps).test_client())
         response = _put_profile(api, webhookUrl="http://example.com/hook")
         assert response.status_code == 400
         assert "https" in response.get_json()["message"]
@@ -387,7 +383,7 @@ def test_http_is_refused_in_the_cloud(tmp_path: Path, database_url: str) -> None
 
 
 def test_guard_is_checked_again_at_delivery(
-    api: ApiClient, wired: Deps, receiver: Receiver, song: Path
+    api: ApiClient, wired: Dependencies, receiver: Receiver, song: Path
 ) -> None:
     """Allowed when registered, refused when sent (as if its DNS changed since)."""
     assert _put_profile(api, webhookUrl=receiver.url).status_code == 200
@@ -441,7 +437,7 @@ def test_redirects_are_not_followed(receiver: Receiver) -> None:
 # --- the embedded process tree's queue ---------------------------------------------------
 
 
-def test_queue_holds_an_attempt_until_its_time(wired: Deps, tmp_path: Path) -> None:
+def test_queue_holds_an_attempt_until_its_time(wired: Dependencies, tmp_path: Path) -> None:
     from sqlalchemy import select
 
     from audioconv.adapters.orm import messages
@@ -465,11 +461,10 @@ def test_retried_through_the_queue(tmp_path: Path, database_url: str, receiver: 
                                    song: Path) -> None:  # fmt: skip
     settings = _settings(tmp_path, database_url, event_backend="queue")
     deps = bootstrap.build(settings)
-    bootstrap.install(deps)
-    consumer = bootstrap.queue_consumer(settings, deps)
+    consumer = bootstrap.queue_consumer(deps)
     consumer.start()
     try:
-        api = ApiClient(create_app(lambda: deps).test_client())
+        api = ApiClient(create_app(deps).test_client())
         receiver.script = [503]
         task = _upload(api, song, webhookUrl=receiver.url)
         attempts = _deliveries(api, task["id"], 1)
@@ -481,7 +476,6 @@ def test_retried_through_the_queue(tmp_path: Path, database_url: str, receiver: 
         assert all(_verifies(_secret(api), r) for r in requests)
     finally:
         deps.close()
-        bootstrap.install(None)
 
 
 # --- the docs' receiver ------------------------------------------------------------------
@@ -528,9 +522,8 @@ def test_sweep_republishes_an_overdue_attempt(
     """The second attempt is an hour away (its message held by the bus); two hours
     later by the clock, the sweep finds it overdue and queues it again."""
     deps = bootstrap.build(_settings(tmp_path, database_url, webhook_backoff_seconds=3600))
-    bootstrap.install(deps)
     try:
-        api = ApiClient(create_app(lambda: deps).test_client())
+        api = ApiClient(create_app(deps).test_client())
         receiver.script = [500]
         task = _upload(api, song, webhookUrl=receiver.url)
         deadline = time.monotonic() + 60
@@ -548,4 +541,3 @@ def test_sweep_republishes_an_overdue_attempt(
         ]  # fmt: skip
     finally:
         deps.close()
-        bootstrap.install(None)

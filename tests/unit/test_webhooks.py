@@ -17,7 +17,7 @@ from audioconv.domain.errors import RetryLater
 from audioconv.domain.model import Task
 from audioconv.domain.webhook import Outcome
 from audioconv.services import auth, conversion, notification, recovery, tasks, webhooks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBus, FakeWebhooks, fake_deps
 
@@ -96,7 +96,7 @@ def test_backoff_doubles() -> None:
 # --- the service on fakes ---------------------------------------------------------------
 
 
-def _finished(deps: Deps, tmp_path: Path, url: str | None = URL) -> Task:
+def _finished(deps: Dependencies, tmp_path: Path, url: str | None = URL) -> Task:
     user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
     upload = tmp_path / "in.mp3"
     upload.write_bytes(b"AUDIO some samples")
@@ -108,7 +108,7 @@ def _finished(deps: Deps, tmp_path: Path, url: str | None = URL) -> Task:
     return task
 
 
-def _deliveries(deps: Deps) -> list[webhooks.Delivery]:
+def _deliveries(deps: Dependencies) -> list[webhooks.Delivery]:
     bus = deps.bus
     assert isinstance(bus, FakeBus)
     topic = deps.settings.webhook_topic

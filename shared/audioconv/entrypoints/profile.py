@@ -9,8 +9,9 @@ from flask import Flask, Response, g, jsonify
 from audioconv.domain.model import User
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.web import current_deps, json_body, login_required
+from audioconv.entrypoints.web import json_body, login_required
 from audioconv.services import webhooks
+from audioconv.services.dependencies import Dependencies
 
 
 def profile_json(user: User) -> dict[str, Any]:
@@ -23,13 +24,13 @@ def profile_json(user: User) -> dict[str, Any]:
     }
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, deps: Dependencies) -> None:
     @app.get("/api/me")
     @doc(Operation("Your profile", {200: Reply("the profile", s.Profile)}, (401, 404),
                    auth=True, tag="profile"))  # fmt: skip
     @login_required
     def get_profile() -> Response:
-        return jsonify(profile_json(webhooks.profile(current_deps(), g.user_id)))
+        return jsonify(profile_json(webhooks.profile(deps, g.user_id)))
 
     @app.put("/api/me")
     @doc(Operation(
@@ -42,7 +43,7 @@ def register(app: Flask) -> None:
     ))  # fmt: skip
     @login_required
     def put_profile() -> Response:
-        user = webhooks.update_profile(current_deps(), g.user_id, json_body())
+        user = webhooks.update_profile(deps, g.user_id, json_body())
         return jsonify(profile_json(user))
 
     @app.get("/api/me/webhook-secret")
@@ -53,7 +54,7 @@ def register(app: Flask) -> None:
     ))  # fmt: skip
     @login_required
     def webhook_secret() -> Response:
-        return jsonify(secret=webhooks.secret(current_deps(), g.user_id))
+        return jsonify(secret=webhooks.secret(deps, g.user_id))
 
     @app.post("/api/me/webhook-secret/rotate")
     @doc(Operation(
@@ -64,4 +65,4 @@ def register(app: Flask) -> None:
     ))  # fmt: skip
     @login_required
     def rotate_webhook_secret() -> Response:
-        return jsonify(secret=webhooks.secret(current_deps(), g.user_id, rotate=True))
+        return jsonify(secret=webhooks.secret(deps, g.user_id, rotate=True))

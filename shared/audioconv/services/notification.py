@@ -9,13 +9,13 @@ from audioconv.domain import webhook
 from audioconv.domain.errors import MailRejected
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.services import webhooks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 
 log = logging.getLogger(__name__)
 
 
-def notify(deps: Deps, ref: TaskRef) -> None:
+def notify(deps: Dependencies, ref: TaskRef) -> None:
     """Mail the owner once per revision and queue the webhook's delivery; repeated or
     stale events change nothing (a repeated webhook carries the same event id)."""
     with deps.uow() as uow:
@@ -40,7 +40,7 @@ def notify(deps: Deps, ref: TaskRef) -> None:
             uow.commit()
 
 
-def _mail(deps: Deps, ref: TaskRef, task: Task, user: User) -> None:
+def _mail(deps: Dependencies, ref: TaskRef, task: Task, user: User) -> None:
     base = deps.settings.resolved_public_url
     if task.status is TaskStatus.PROCESSED:
         subject = f"Your file {task.file_name} is ready as {task.output_format}"

@@ -21,7 +21,7 @@ from typing import Any
 from audioconv.domain import webhook
 from audioconv.domain.errors import InvalidInput, NotFound, RetryLater
 from audioconv.domain.model import Task, User, valid_id
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ ATTEMPT = "webhookAttempt"
 _NOT_IN_EVENT = ("webhookDeliveries",)
 
 
-def checked_url(deps: Deps, value: object) -> str | None:
+def checked_url(deps: Dependencies, value: object) -> str | None:
     """A webhook URL from a request: None for none (null or empty), else the URL if it
     may be called (scheme, and the SSRF guard on its addresses); InvalidInput if not."""
     if value is None or value == "":
@@ -59,12 +59,12 @@ def _user(uow: Any, user_id: int, for_update: bool = False) -> User:
     return user  # type: ignore[no-any-return]
 
 
-def profile(deps: Deps, user_id: int) -> User:
+def profile(deps: Dependencies, user_id: int) -> User:
     with deps.uow(readonly=True) as uow:
         return _user(uow, user_id)
 
 
-def update_profile(deps: Deps, user_id: int, changes: dict[str, Any]) -> User:
+def update_profile(deps: Dependencies, user_id: int, changes: dict[str, Any]) -> User:
     """Set ``webhookUrl`` (None clears it) and ``emailNotifications`` (None: as it
     is), where given."""
     unknown = sorted(set(changes) - {"webhookUrl", "emailNotifications"})
@@ -85,7 +85,7 @@ def update_profile(deps: Deps, user_id: int, changes: dict[str, Any]) -> User:
     return user
 
 
-def secret(deps: Deps, user_id: int, rotate: bool = False) -> str:
+def secret(deps: Dependencies, user_id: int, rotate: bool = False) -> str:
     """The user's signing secret, made on first use; ``rotate`` replaces it (events
     signed from then on use the new one)."""
     if not rotate:
@@ -127,7 +127,7 @@ class Delivery:
         return found
 
 
-def _publish(deps: Deps, task: Task, attempt: int, not_before: datetime | None) -> None:
+def _publish(deps: Dependencies, task: Task, attempt: int, not_before: datetime | None) -> None:
     data = {"taskId": task.id, "revision": task.revision, "attempt": attempt}
     attributes = {"taskId": str(task.id), "revision": str(task.revision), ATTEMPT: str(attempt)}
     if not_before is not None:
@@ -135,7 +135,7 @@ def _publish(deps: Deps, task: Task, attempt: int, not_before: datetime | None) 
     deps.bus.publish(deps.settings.webhook_topic, data, attributes)
 
 
-def announce(deps: Deps, task: Task, user: User) -> bool:
+def announce(deps: Dependencies, task: Task, user: User) -> bool:
     """Queue the first delivery of this finished revision's event, if there is a URL
     to send it to (the caller records it as due). Raises if the bus fails: the
     notification is then redelivered."""
@@ -145,12 +145,12 @@ def announce(deps: Deps, task: Task, user: User) -> bool:
     return True
 
 
-def republish(deps: Deps, task: Task) -> None:
+def republish(deps: Dependencies, task: Task) -> None:
     """Queue again the attempt due for ``task`` (its message was lost: the sweep)."""
     _publish(deps, task, webhook.attempts_made(task) + 1, None)
 
 
-def deliver(deps: Deps, message: Delivery, show: Callable[[Task], dict[str, Any]]) -> None:
+def deliver(deps: Dependencies, message: Delivery, show: Callable[[Task], dict[str, Any]]) -> None:
     """Make one attempt: POST the signed event, record the outcome, and queue the next
     attempt if this one may be tried again. ``show`` is the task as the API shows it.
 
@@ -201,7 +201,7 @@ def deliver(deps: Deps, message: Delivery, show: Callable[[Task], dict[str, Any]
         log.warning("webhook %s given up after attempt %d", event, message.attempt)
 
 
-def _nothing_due(deps: Deps, task: Task) -> None:
+def _nothing_due(deps: Dependencies, task: Task) -> None:
     """No attempt is due for ``task``'s revision (its URL was removed, or it settled)."""
     if task.webhook_due_at is None:
         return
