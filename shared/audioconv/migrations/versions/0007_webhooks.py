@@ -1,7 +1,7 @@
 """signed webhooks: URLs on users and tasks, the signing secret, delivery records
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-28 23:00:00.000000
 
 A user's profile gets a webhook URL, the secret that signs its events and a
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
