@@ -50,6 +50,7 @@ COMMON_FROM_TERRAFORM: dict[str, str] = {
     "AUDIOCONV_DB_PRIVATE_IP": "db_private_ip",
     "AUDIOCONV_CONVERSION_TOPIC": "conversion_topic",
     "AUDIOCONV_FINISHED_TOPIC": "finished_topic",
+    "AUDIOCONV_WEBHOOK_TOPIC": "webhook_topic",
     "AUDIOCONV_PUBLIC_URL": "api_url",
     "AUDIOCONV_SIGNING_SERVICE_ACCOUNT": "app_service_account_email",
     "AUDIOCONV_PUSH_SERVICE_ACCOUNT": "push_service_account_email",

@@ -1,4 +1,5 @@
-"""CloudEvent function: a conversion finished (Pub/Sub push) -> mail the task's owner."""
+"""CloudEvent function: a conversion finished (Pub/Sub push) -> mail the task's owner
+and queue its webhook; a webhook attempt (its own topic, pushed here too) -> POST it."""
 
 import functools
 

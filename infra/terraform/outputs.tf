@@ -101,6 +101,11 @@ output "finished_topic" {
   value       = google_pubsub_topic.topics["conversion_finished"].name
 }
 
+output "webhook_topic" {
+  description = "Topic of webhook delivery attempts (AUDIOCONV_WEBHOOK_TOPIC)."
+  value       = google_pubsub_topic.topics["webhook_deliveries"].name
+}
+
 output "direct_uploads_topic" {
   description = "Topic of the bucket's OBJECT_FINALIZE notifications for direct uploads."
   value       = google_pubsub_topic.topics["direct_uploads"].name

@@ -14,6 +14,12 @@ locals {
       name      = "${var.name_prefix}-conversion-finished"
       retention = var.message_retention_duration
     }
+    # Signed webhook attempts (docs/webhooks.md): a retry is published with a
+    # notBefore attribute, nacked until then, and redelivered by the retry policy.
+    webhook_deliveries = {
+      name      = "${var.name_prefix}-webhook-deliveries"
+      retention = var.message_retention_duration
+    }
     # GCS OBJECT_FINALIZE notifications for direct uploads (storage.tf).
     direct_uploads = {
       name      = "${var.name_prefix}-direct-uploads"
@@ -53,6 +59,13 @@ locals {
       name         = "${var.name_prefix}-conversion-finished-notify"
       service_url  = local.notify_url
       path         = "/pubsub/conversion-finished"
+      ack_deadline = var.notify_ack_deadline_seconds
+    }
+    # Webhook attempts -> notify service (one POST of at most 10 s each).
+    webhook_deliveries = {
+      name         = "${var.name_prefix}-webhook-deliveries-notify"
+      service_url  = local.notify_url
+      path         = "/pubsub/webhook-deliveries"
       ack_deadline = var.notify_ack_deadline_seconds
     }
   }

@@ -18,6 +18,7 @@ from audioconv.adapters.database import SqlUnitOfWork, make_engine, session_fact
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.adapters.inprocess_bus import InProcessBus
 from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
+from audioconv.adapters.webhook_sender import HttpWebhookSender
 from audioconv.config import Settings
 from audioconv.entrypoints import events
 from audioconv.ports import BlobStore, EventBus, Mailer, MessageHandler
@@ -49,6 +50,11 @@ def build(settings: Settings | None = None) -> Dependencies:
         bus=bus,
         mailer=_mailer(settings),
         transcoder=transcoder,
+        webhooks=HttpWebhookSender(
+            settings.resolved_webhook_allow_http,
+            settings.webhook_allow_private,
+            settings.webhook_timeout_seconds,
+        ),
         # Released last to first: kill ffmpeg children (their work is released for a
         # retry), let the bus's threads finish, then close the connection pool.
         on_close=[engine.dispose, bus.close, transcoder.kill_children],
@@ -103,6 +109,9 @@ class Subscriptions(NamedTuple):
     # are pushed to the worker function beside the conversion requests).
     uploads: Subscription
     finished: Subscription
+    # Webhook delivery attempts (in the cloud: pushed to the notify function, whose
+    # finished handler hands them on).
+    webhooks: Subscription
 
 
 def subscriptions(deps: Dependencies) -> Subscriptions:
@@ -120,6 +129,8 @@ def subscriptions(deps: Dependencies) -> Subscriptions:
             settings.conversion_slots,
         ),
         finished=Subscription(settings.finished_topic, partial(events.handle_finished, deps), 2),
+        # Each POST may wait up to its timeout: more threads than the notifier's.
+        webhooks=Subscription(settings.webhook_topic, partial(events.handle_webhook, deps), 4),
     )
 
 

@@ -147,6 +147,18 @@ class Settings(LogSettings):
     conversion_subscription: str = "audioconv-conversion-requests-worker"
     direct_upload_subscription: str = "audioconv-direct-uploads-worker"
     max_lease_seconds: int = 0
+    # Signed webhooks (docs/webhooks.md): the topic carrying delivery attempts, attempts
+    # per event, the wait before the second (doubled before each one after it), and
+    # how long one POST may take.
+    webhook_topic: str = "audioconv-webhook-deliveries"
+    webhook_max_attempts: int = Field(default=6, ge=1)
+    webhook_backoff_seconds: float = Field(default=10.0, ge=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # http:// webhook URLs; unset means allowed in the embedded mode only (else https).
+    webhook_allow_http: bool | None = None
+    # Webhooks to loopback and private addresses (a receiver on this machine or its
+    # network): for the embedded mode; link-local and the rest stay refused.
+    webhook_allow_private: bool = False
 
     port: int = Field(default=8080, validation_alias="PORT")
 
@@ -211,6 +223,18 @@ class Settings(LogSettings):
 
         logs.hide(self.secret_key, self.db_password, self.smtp_password, self.sweep_token)
         return self
+
+    @cached_property
+    def embedded(self) -> bool:
+        """No cloud backend configured: local disk, no Pub/Sub, no Cloud SQL."""
+        cloud = self.blob_backend == "gcs" or self.event_backend == "pubsub"
+        return not (cloud or self.cloud_sql_instance)
+
+    @cached_property
+    def resolved_webhook_allow_http(self) -> bool:
+        if self.webhook_allow_http is None:
+            return self.embedded
+        return self.webhook_allow_http
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -19,6 +19,7 @@ from audioconv.domain.media import Picture as Picture
 from audioconv.domain.media import Probe as Probe
 from audioconv.domain.model import Task, User
 from audioconv.domain.throttle import Throttle
+from audioconv.domain.webhook import Outcome
 
 
 class BlobStore(Protocol):
@@ -92,6 +93,18 @@ class EventBus(Protocol):
         """Release what the bus holds (its threads, its client); once, at shutdown."""
 
 
+class WebhookSender(Protocol):
+    """POSTs signed events to users' URLs, refusing addresses inside our network."""
+
+    def check(self, url: str) -> None:
+        """UnsafeWebhookUrl (a ValueError, in words) unless ``url`` may be called:
+        right scheme, and every address its host resolves to is a public one."""
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        """One POST, no redirects followed, to an address checked as ``check`` does
+        (connected to that very address); the outcome, never an exception."""
+
+
 class Mailer(Protocol):
     def send(self, to: str, subject: str, body: str) -> None:
         """Deliver one plain-text mail."""
@@ -134,6 +147,9 @@ class TaskRepository(Protocol):
     def unnotified(self) -> Sequence[Task]:
         """Finished tasks whose owner has not been told about this revision."""
 
+    def webhooks_due(self, before: datetime) -> Sequence[Task]:
+        """Finished tasks with a webhook attempt due before ``before``."""
+
 
 class ThrottleRepository(Protocol):
     def get(self, key: str) -> Throttle | None:
@@ -157,6 +173,12 @@ class UploadRepository(Protocol):
 
     def forget(self, upload_id: str) -> None:
         """Undo ``use`` (the upload failed before anything was stored)."""
+
+    def set_webhook(self, upload_id: str, url: str, now: datetime) -> None:
+        """Keep the webhook URL the upload's task will get when its file arrives."""
+
+    def webhook(self, upload_id: str) -> str | None:
+        """The webhook URL ``set_webhook`` kept for the upload, if any."""
 
 
 class UnitOfWork(Protocol):

@@ -105,6 +105,11 @@ DEFAULT_OK = {
     "AUDIOCONV_FFMPEG_CPU_FLOOR_SECONDS",
     "AUDIOCONV_LOG_FORMAT",  # auto: JSON lines on App Engine
     "AUDIOCONV_LOG_LEVEL",
+    "AUDIOCONV_WEBHOOK_MAX_ATTEMPTS",
+    "AUDIOCONV_WEBHOOK_BACKOFF_SECONDS",
+    "AUDIOCONV_WEBHOOK_TIMEOUT_SECONDS",
+    "AUDIOCONV_WEBHOOK_ALLOW_HTTP",  # unset: https only with a cloud backend
+    "AUDIOCONV_WEBHOOK_ALLOW_PRIVATE",  # off: the SSRF guard refuses internal addresses
 }
 PLATFORM = {"PORT"}  # set by App Engine / the container runtime
 # Read only by `audioconv serve`: setting it in a yaml would suggest an effect it

@@ -27,7 +27,10 @@ def topic(key: str) -> str:
 
 
 # Source topic -> App Engine service URL its push subscription must target.
-EXPECTED_PUSH_TARGETS = {topic("conversion_finished"): NOTIFY_URL}
+EXPECTED_PUSH_TARGETS = {
+    topic("conversion_finished"): NOTIFY_URL,
+    topic("webhook_deliveries"): NOTIFY_URL,
+}
 # Source topics the worker pulls (App Engine flexible; long conversions), and the
 # setting naming each subscription.
 EXPECTED_PULLS = {
@@ -239,6 +242,7 @@ def test_topic_names_match_the_code_defaults(tf: Terraform) -> None:
     topics = {n: tf.resolve(t["name"]) for n, t in tf.instances("google_pubsub_topic").items()}
     assert topics[topic("conversion_requests")] == fields["conversion_topic"].default
     assert topics[topic("conversion_finished")] == fields["finished_topic"].default
+    assert topics[topic("webhook_deliveries")] == fields["webhook_topic"].default
     assert topics[topic("direct_uploads")] == fields["direct_uploads_topic"].default
 
 
@@ -375,7 +379,9 @@ def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
         for b in tf.instances("google_pubsub_topic_iam_member").values()
         if b["member"] == app
     )
-    assert published == [topic("conversion_finished"), topic("conversion_requests")]
+    assert published == [
+        topic("conversion_finished"), topic("conversion_requests"), topic("webhook_deliveries")
+    ]  # fmt: skip
     for b in tf.instances("google_pubsub_topic_iam_member").values():
         if b["member"] == app:
             assert b["role"] == "roles/pubsub.publisher"

@@ -18,6 +18,7 @@ from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.media import Loudness
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.domain.throttle import Throttle
+from audioconv.domain.webhook import Outcome
 from audioconv.ports import Probe, ProgressCallback
 from audioconv.services.dependencies import Dependencies
 
@@ -82,6 +83,12 @@ class FakeTasks:
     def unfinished(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if not t.finished]
 
+    def webhooks_due(self, before: datetime) -> Sequence[Task]:
+        return [
+            t for t in self.rows.values()
+            if t.finished and t.webhook_due_at is not None and t.webhook_due_at <= before
+        ]  # fmt: skip
+
     def unnotified(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if t.finished and t.notified_revision < t.revision]
 
@@ -109,6 +116,7 @@ class FakeThrottles:
 class FakeUploads:
     def __init__(self) -> None:
         self.ids: set[str] = set()
+        self.webhooks: dict[str, str] = {}
 
     def use(self, upload_id: str, user_id: int, now: datetime) -> None:
         if upload_id in self.ids:
@@ -120,6 +128,12 @@ class FakeUploads:
 
     def forget(self, upload_id: str) -> None:
         self.ids.discard(upload_id)
+
+    def set_webhook(self, upload_id: str, url: str, now: datetime) -> None:
+        self.webhooks[upload_id] = url
+
+    def webhook(self, upload_id: str) -> str | None:
+        return self.webhooks.get(upload_id)
 
 
 class FakeUnitOfWork:
@@ -263,6 +277,21 @@ class FakeTranscoder:
         pass
 
 
+class FakeWebhooks:
+    """Records each POST and answers with the next of ``outcomes`` (then 200)."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
+        self.posts: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def check(self, url: str) -> None:
+        pass
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        self.posts.append((url, body, headers))
+        return self.outcomes.pop(0) if self.outcomes else Outcome(status=200)
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -279,7 +308,8 @@ def fake_deps(tmp_path: Path) -> Dependencies:
     uow = FakeUnitOfWork()
     return Dependencies(
         settings=settings, uow=lambda readonly=False: uow, blobs=FakeBlobs(), bus=FakeBus(),
-        mailer=FakeMailer(), transcoder=FakeTranscoder(), clock=Clock(),
+        mailer=FakeMailer(), transcoder=FakeTranscoder(), webhooks=FakeWebhooks(),
+        clock=Clock(),
     )  # fmt: skip
 
 

@@ -174,6 +174,16 @@ class SqlTaskRepository:
             .order_by(orm.tasks.c.id)
         ).all()
 
+    def webhooks_due(self, before: datetime) -> Sequence[Task]:
+        t = orm.tasks.c
+        states = (TaskStatus.PROCESSED, TaskStatus.FAILED)
+        return self.session.scalars(
+            select(Task)
+            .where(t.webhook_due_at.is_not(None), t.webhook_due_at <= before)
+            .where(t.status.in_(states))
+            .order_by(t.id)
+        ).all()
+
 
 class SqlThrottleRepository:
     def __init__(self, session: Session) -> None:
@@ -211,6 +221,15 @@ class SqlUploadRepository:
     def forget(self, upload_id: str) -> None:
         column = orm.used_uploads.c.upload_id
         self.session.execute(delete(orm.used_uploads).where(column == upload_id))
+
+    def set_webhook(self, upload_id: str, url: str, now: datetime) -> None:
+        self.session.execute(
+            insert(orm.upload_webhooks).values(upload_id=upload_id, url=url, created_at=now)
+        )
+
+    def webhook(self, upload_id: str) -> str | None:
+        table = orm.upload_webhooks
+        return self.session.scalar(select(table.c.url).where(table.c.upload_id == upload_id))
 
 
 class SqlUnitOfWork:

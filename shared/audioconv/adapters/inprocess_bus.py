@@ -2,7 +2,8 @@
 
 It hands each published message, as a ``Message``, to the topic's handler on a
 bounded thread pool per topic. A handler that raises is retried with backoff,
-like a nacked Pub/Sub message. The queue lives in memory only: the database is
+like a nacked Pub/Sub message. A message whose ``notBefore`` attribute names a
+later time is delivered then. The queue lives in memory only: the database is
 the record of what still has to run, and the start-up sweep republishes it.
 """
 
@@ -13,11 +14,24 @@ import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from audioconv.ports import Message, MessageHandler
 
 log = logging.getLogger(__name__)
+
+
+def not_before(attributes: dict[str, str]) -> datetime | None:
+    """When a message with a ``notBefore`` attribute (ISO 8601) is due; None: now."""
+    when = attributes.get("notBefore")
+    if not when:
+        return None
+    try:
+        due = datetime.fromisoformat(when)
+    except ValueError:
+        return None
+    return due if due.tzinfo else due.replace(tzinfo=UTC)
 
 
 class InProcessBus:
@@ -50,7 +64,13 @@ class InProcessBus:
             self._pending.add(key)
         # The handler gets its own copy, as JSON as any other transport would carry it.
         copy, copy_attributes = json.loads(key[1])
-        self._submit(topic, Message(message_id, copy, copy_attributes), 1, key)
+        message = Message(message_id, copy, copy_attributes)
+        due = not_before(attributes)
+        delay = (due - datetime.now(UTC)).total_seconds() if due else 0.0
+        if delay > 0:
+            self._later(delay, topic, message, 1, key)
+        else:
+            self._submit(topic, message, 1, key)
         return message_id
 
     def _submit(self, topic: str, message: Message, attempt: int, key: tuple[str, str]) -> None:
@@ -76,13 +96,18 @@ class InProcessBus:
                 "message %s on %s failed (attempt %d); retrying in %.0fs",
                 message.id, topic, attempt, delay, exc_info=True,
             )  # fmt: skip
-            timer = threading.Timer(delay, self._retry, (topic, message, attempt + 1, key))
-            timer.daemon = True
-            with self._lock:
-                self._timers.add(timer)
-            timer.start()
+            self._later(delay, topic, message, attempt + 1, key)
         else:
             self._done(key)
+
+    def _later(
+        self, delay: float, topic: str, message: Message, attempt: int, key: tuple[str, str]
+    ) -> None:
+        timer = threading.Timer(delay, self._retry, (topic, message, attempt, key))
+        timer.daemon = True
+        with self._lock:
+            self._timers.add(timer)
+        timer.start()
 
     def _done(self, key: tuple[str, str]) -> None:
         with self._lock:

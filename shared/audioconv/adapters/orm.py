@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Enum,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
+from sqlalchemy.sql.expression import true
 from sqlalchemy.types import TypeDecorator
 
 from audioconv.domain.model import Task, TaskStatus, User, as_utc
@@ -47,6 +49,9 @@ users = Table(
     Column("email", String(254), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("webhook_url", String(2048)),
+    Column("webhook_secret", String(64)),
+    Column("email_notifications", Boolean, nullable=False, server_default=true()),
     # SQLite: AUTOINCREMENT, so the id of a deleted row is never given out again.
     sqlite_autoincrement=True,
 )
@@ -89,6 +94,9 @@ tasks = Table(
     Column("input_bytes", BigInteger, nullable=False, server_default="0"),
     Column("output_bytes", BigInteger, nullable=False, server_default="0"),
     Column("notified_revision", Integer, nullable=False),
+    Column("webhook_url", String(2048)),
+    Column("webhook_deliveries", JSON),
+    Column("webhook_due_at", UtcDateTime()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("input_key", name="uq_tasks_input_key"),
@@ -113,6 +121,16 @@ used_uploads = Table(
     Column("upload_id", String(32), primary_key=True),
     Column("user_id", Integer, nullable=False),
     Column("used_at", UtcDateTime(), nullable=False),
+)
+
+# The webhook URL a direct upload's task gets, from the start of the upload until
+# the file arrives and the task is made.
+upload_webhooks = Table(
+    "upload_webhooks",
+    metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 # The embedded mode's event queue (adapters/sql_queue.py): one row per message.

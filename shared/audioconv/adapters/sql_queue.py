@@ -6,6 +6,8 @@ subscription it is at-least-once: a delivered row is hidden for a visibility
 timeout that is extended while its handler runs,
 deleted when the handler returns (ack), and shown again after a back-off when it
 raises (nack); a row whose process died comes back when its timeout runs out.
+A message whose ``notBefore`` attribute (ISO 8601) names a later time is held
+until then (a webhook's next attempt).
 Identical messages still queued are stored once, so republishing (the sweep) is
 cheap even with a long backlog.
 """
@@ -27,6 +29,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from audioconv.adapters.inprocess_bus import not_before
 from audioconv.adapters.orm import messages
 from audioconv.domain.model import utcnow
 from audioconv.ports import Message, MessageHandler
@@ -53,7 +56,7 @@ class SqlQueueBus:
         row = {
             "message_id": message_id, "topic": topic, "data": data, "attributes": attributes,
             "dedupe_key": _dedupe_key(topic, data, attributes), "attempts": 0,
-            "available_at": utcnow(), "created_at": utcnow(),
+            "available_at": not_before(attributes) or utcnow(), "created_at": utcnow(),
         }  # fmt: skip
         statement = self._insert(messages).values(row).on_conflict_do_nothing()
         with self.engine.begin() as conn:

@@ -44,6 +44,11 @@ class User:
     password_hash: str
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
+    # Where finished tasks are announced (a task's own URL wins), the key that signs
+    # those events (made on first use), and whether mails are sent too.
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    email_notifications: bool = True
 
 
 class Claim(enum.Enum):
@@ -78,6 +83,12 @@ class Task:
     input_bytes: int = 0
     output_bytes: int = 0
     notified_revision: int = 0
+    # This task's own webhook (else its owner's), and every delivery attempt's outcome.
+    webhook_url: str | None = None
+    webhook_deliveries: list[dict[str, Any]] | None = None
+    # When this revision's webhook attempt is due (None: none is): the sweep
+    # republishes an attempt whose message was lost.
+    webhook_due_at: datetime | None = None
     # A PNG of the input's and output's waveforms (made with the output), if any.
     waveform_key: str | None = None
     id: int | None = None

@@ -22,6 +22,7 @@ from audioconv.entrypoints import (
     health,
     openapi,
     pages,
+    profile,
     request_log,
     service_routes,
     task_routes,
@@ -40,6 +41,7 @@ ROUTE_GROUPS: tuple[Callable[[Flask, Dependencies], None], ...] = (
     service_routes.register,
     health.register,
     direct_uploads.register,
+    profile.register,
     pages.register,
     openapi.register,
 )

@@ -15,7 +15,7 @@ from audioconv.entrypoints.web import (
     option_fields,
     task_json,
 )
-from audioconv.services import direct_upload
+from audioconv.services import direct_upload, webhooks
 from audioconv.services.dependencies import Dependencies
 
 
@@ -29,9 +29,10 @@ def register(app: Flask, deps: Dependencies) -> None:
     @login_required
     def start_upload() -> tuple[Response, int]:
         body = json_body()
+        webhook_url = webhooks.checked_url(deps, body.get("webhookUrl"))
         ticket = direct_upload.start(
             deps, g.user_id, json_field(body, "fileName"), json_field(body, "newFormat"),
-            option_fields(body),
+            option_fields(body), webhook_url=webhook_url,
         )  # fmt: skip
         return jsonify(
             uploadId=ticket.upload_id,

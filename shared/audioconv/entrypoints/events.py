@@ -13,8 +13,9 @@ import logging
 
 from audioconv import logs
 from audioconv.entrypoints.event_log import logged
+from audioconv.entrypoints.web import task_json
 from audioconv.ports import Message
-from audioconv.services import conversion, direct_upload, notification
+from audioconv.services import conversion, direct_upload, notification, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef, UploadArrived
 
@@ -52,7 +53,21 @@ def handle_upload(deps: Dependencies, message: Message) -> None:
 
 @logged
 def handle_finished(deps: Dependencies, message: Message) -> None:
-    """A finished conversion: notify the task's owner."""
+    """A finished conversion: notify the task's owner. The notify function serves the
+    webhook attempts too (their own topic, pushed to the same service): handed on."""
+    if webhooks.ATTEMPT in message.attributes:
+        handle_webhook(deps, message)
+        return
     ref = _task_ref(message)
     if ref is not None:
         notification.notify(deps, ref)
+
+
+def handle_webhook(deps: Dependencies, message: Message) -> None:
+    """One webhook delivery attempt (raises to be redelivered: not due yet)."""
+    try:
+        delivery = webhooks.Delivery.from_message(message.data, message.attributes)
+    except ValueError:
+        log.error("malformed message %s dropped", message.id, exc_info=True)
+        return
+    webhooks.deliver(deps, delivery, task_json)

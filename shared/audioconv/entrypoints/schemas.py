@@ -16,6 +16,7 @@ from audioconv.domain.formats import FORMATS, Quality
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import MAX_ID, TaskStatus
 from audioconv.domain.options import ConversionOptions
+from audioconv.domain.webhook import MAX_URL_CHARS
 from audioconv.entrypoints.web import FIELD_CHARS, MAX_FIELD_CHARS, MAX_OPTION_CHARS
 from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
 
@@ -132,12 +133,26 @@ class _FileName(BaseModel):
     file_name: str = Field(alias="fileName", min_length=1, max_length=MAX_FIELD_CHARS)
 
 
+_WEBHOOK_URL = (
+    "https URL (http too in the embedded mode) to POST this task's signed "
+    "event to when it finishes, instead of the profile's (docs/webhooks.md)"
+)
+
+
+class _Webhook(BaseModel):
+    model_config = _camel
+
+    webhook_url: str | None = Field(
+        default=None, alias="webhookUrl", max_length=MAX_URL_CHARS, description=_WEBHOOK_URL
+    )
+
+
 # Bases listed last give the first fields: the file and the format, then the options.
-class UploadForm(Options, _Target, _File):
+class UploadForm(_Webhook, Options, _Target, _File):
     """``POST /api/tasks``: the file and what to make of it, as multipart form fields."""
 
 
-class RawUploadQuery(Options):
+class RawUploadQuery(_Webhook, Options):
     """``POST /api/tasks`` with the file as the raw body (``application/octet-stream`` or
     ``audio/*``): its name, the format and the options go in the query string."""
 
@@ -152,11 +167,12 @@ class RawUploadQuery(Options):
     )  # fmt: skip
 
 
-class ChangeFormatBody(Options, _Target):
-    """``PUT /api/tasks/{task_id}``: convert again (JSON or form fields)."""
+class ChangeFormatBody(_Webhook, Options, _Target):
+    """``PUT /api/tasks/{task_id}``: convert again (JSON or form fields); ``webhookUrl``,
+    when given, replaces the task's own (empty or null: none)."""
 
 
-class StartUploadBody(Options, _Target, _FileName):
+class StartUploadBody(_Webhook, Options, _Target, _FileName):
     """``POST /api/uploads``: announce a direct upload; PUT the file to the ticket's URL."""
 
 
@@ -198,6 +214,23 @@ class TaskLinks(BaseModel):
     )
 
 
+class WebhookAttempt(BaseModel):
+    """One attempt at delivering a finished revision's webhook event."""
+
+    model_config = _camel
+
+    event_id: str = Field(alias="eventId", description="the same on every attempt at one event")
+    attempt: int = Field(ge=1)
+    at: datetime
+    url: str
+    status_code: int | None = Field(alias="statusCode", description="the receiver's answer")
+    error: str | None = Field(description="what went wrong when there was no answer")
+    result: Literal["delivered", "retrying", "failed"]
+    next_attempt_at: datetime | None = Field(
+        alias="nextAttemptAt", description="when the next attempt is due, if retrying"
+    )
+
+
 class Task(BaseModel):
     """A conversion task, as every task route answers it."""
 
@@ -217,6 +250,12 @@ class Task(BaseModel):
     options: ConversionOptions = Field(description="the options asked for; only those set")
     created_at: datetime = Field(alias="createdAt")
     updated_at: datetime = Field(alias="updatedAt")
+    webhook_url: str | None = Field(
+        alias="webhookUrl", description="this task's own webhook; null: the profile's, if any"
+    )
+    webhook_deliveries: list[WebhookAttempt] = Field(
+        alias="webhookDeliveries", description="each webhook delivery attempt, oldest first"
+    )
     links: TaskLinks
 
 
@@ -313,8 +352,43 @@ class BlobQuery(BaseModel):
     token: str = Field(description="signed upload grant, part of the URL the ticket gave")
 
 
+class Profile(BaseModel):
+    """The signed-in user's profile."""
+
+    model_config = _camel
+
+    id: int = Field(ge=1)
+    username: str
+    email: str
+    webhook_url: str | None = Field(
+        alias="webhookUrl", description="where finished tasks' signed events are POSTed"
+    )
+    email_notifications: bool = Field(
+        alias="emailNotifications", description="whether finished tasks are also mailed"
+    )
+
+
+class ProfileBody(BaseModel):
+    """``PUT /api/me``: the fields to change; those left out stay as they are."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    webhook_url: str | None = Field(
+        default=None, alias="webhookUrl", max_length=MAX_URL_CHARS,
+        description="https URL (http too in the embedded mode); null or empty: none",
+    )  # fmt: skip
+    email_notifications: bool | None = Field(
+        default=None, alias="emailNotifications", description="false: no mails"
+    )
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(description="the key of the HMAC-SHA256 signature of every event")
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     Error, SignupBody, SignedUp, LoginBody, Token, UploadForm, ChangeFormatBody,
     StartUploadBody, MediaDetails, TaskLinks, Task, UploadTicket, UploadPending, BlobStored,
-    FormatInfo, Formats, ApiIndex, Health, Readiness, NotReady, SweepResult,
+    FormatInfo, Formats, ApiIndex, Health, Readiness, NotReady, SweepResult, WebhookAttempt,
+    Profile, ProfileBody, WebhookSecret,
 )  # fmt: skip

@@ -22,7 +22,7 @@ from audioconv.entrypoints.web import (
     task_json,
     text_field,
 )
-from audioconv.services import tasks
+from audioconv.services import tasks, webhooks
 from audioconv.services.dependencies import Dependencies
 
 
@@ -41,12 +41,15 @@ def register(app: Flask, deps: Dependencies) -> None:
     @login_required
     def create_task() -> tuple[Response, int]:
         spool = deps.settings.resolved_work_dir / INCOMING
-        upload = uploads.receive(spool, ("newFormat", *OPTION_FIELDS), MAX_FIELD_CHARS * 4)
+        fields = ("newFormat", "webhookUrl", *OPTION_FIELDS)
+        upload = uploads.receive(spool, fields, MAX_FIELD_CHARS * 4)
         try:
             file_name = text_field(upload.file_name, "fileName")
             new_format = text_field(upload.fields.get("newFormat"), "newFormat")
+            webhook_url = webhooks.checked_url(deps, upload.fields.get("webhookUrl"))
             task = tasks.create_task(deps, g.user_id, upload.path, file_name, new_format,
-                                     option_fields(upload.fields), take_file=True)  # fmt: skip
+                                     option_fields(upload.fields), take_file=True,
+                                     webhook_url=webhook_url)  # fmt: skip
         finally:
             upload.path.unlink(missing_ok=True)
         return jsonify(task_json(task)), 201
@@ -87,7 +90,11 @@ def register(app: Flask, deps: Dependencies) -> None:
         source = request.form if body is None else body
         new_format = text_field(source.get("newFormat"), "newFormat")
         fields = option_fields(source)
-        task = tasks.change_format(deps, g.user_id, task_id, new_format, fields)
+        webhook_url: str | None = tasks.UNCHANGED
+        if "webhookUrl" in source:
+            webhook_url = webhooks.checked_url(deps, source.get("webhookUrl"))
+        task = tasks.change_format(deps, g.user_id, task_id, new_format, fields,
+                                   webhook_url=webhook_url)  # fmt: skip
         return jsonify(task_json(task))
 
     @app.delete("/api/tasks/<int:task_id>")

@@ -214,6 +214,8 @@ def task_json(task: Task) -> dict[str, Any]:
         "options": task.options or {},
         "createdAt": task.created_at.isoformat(),
         "updatedAt": task.updated_at.isoformat(),
+        "webhookUrl": task.webhook_url,
+        "webhookDeliveries": task.webhook_deliveries or [],
         "links": {
             "self": base,
             "original": f"{base}/original",

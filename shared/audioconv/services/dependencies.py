@@ -12,7 +12,14 @@ from datetime import datetime
 
 from audioconv.config import Settings
 from audioconv.domain.model import utcnow
-from audioconv.ports import BlobStore, EventBus, Mailer, Transcoder, UnitOfWorkFactory
+from audioconv.ports import (
+    BlobStore,
+    EventBus,
+    Mailer,
+    Transcoder,
+    UnitOfWorkFactory,
+    WebhookSender,
+)
 
 
 @dataclass
@@ -23,6 +30,7 @@ class Dependencies:
     bus: EventBus
     mailer: Mailer
     transcoder: Transcoder
+    webhooks: WebhookSender
     clock: Callable[[], datetime] = field(default=utcnow)
     # Releases what the adapters hold (pools, threads), last to first; see ``close``.
     on_close: list[Callable[[], None]] = field(default_factory=list)

@@ -108,6 +108,7 @@ def start(
     file_name: str,
     new_format: str,
     options: Mapping[str, Any] | None = None,
+    webhook_url: str | None = None,
 ) -> UploadTicket:
     """A signed URL the caller may PUT one file to; the task appears once it arrives.
 
@@ -119,6 +120,10 @@ def start(
         check_quota(deps, uow, user_id, 0)
     name = safe_file_name(file_name)
     direct = DirectKey(user_id, uuid.uuid4().hex, target, name, chosen.as_json())
+    if webhook_url:  # kept until the file arrives and the task is made
+        with deps.uow() as uow:
+            uow.uploads.set_webhook(direct.upload_id, webhook_url, deps.clock())
+            uow.commit()
     ttl, limit = deps.settings.signed_url_ttl_seconds, deps.settings.max_upload_bytes
     url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl, max_bytes=limit)
     expires = deps.clock() + timedelta(seconds=ttl)
@@ -182,6 +187,7 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
         existing = uow.tasks.by_input_prefix(DirectKey.prefix(direct.user_id, direct.upload_id))
         owner = uow.users.get(direct.user_id)
         used = uow.uploads.used(direct.upload_id)
+        webhook_url = uow.uploads.webhook(direct.upload_id)
     if existing is not None:
         if existing.input_probe is None:  # refused at upload: whatever came again goes too
             deps.blobs.delete(key)
@@ -206,14 +212,16 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
             check_output_fits(deps, probe, size, direct.output_format, stored)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, probe, options=stored,
-                               size=size, upload_id=upload)  # fmt: skip
+                               size=size, upload_id=upload,
+                               webhook_url=webhook_url)  # fmt: skip
         except Conflict:  # the same announcement, handled at the same time elsewhere
             return find(deps, direct.user_id, upload)
         except AudioconvError as exc:  # not audio, too large, over quota: a failed task
             deps.blobs.delete(key)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, None, error=exc.message,
-                               options=options.as_json(), upload_id=upload)  # fmt: skip
+                               options=options.as_json(), upload_id=upload,
+                               webhook_url=webhook_url)  # fmt: skip
             announce_finished(deps, task)
             return task
     request_conversion(deps, task)

@@ -1,11 +1,14 @@
-"""Tell a task's owner that its conversion finished (processed or failed)."""
+"""Tell a task's owner that its conversion finished (processed or failed): by mail
+(unless the owner turned it off) and by webhook (services/webhooks.py) if one is set."""
 
 from __future__ import annotations
 
 import logging
 
+from audioconv.domain import webhook
 from audioconv.domain.errors import MailRejected
-from audioconv.domain.model import TaskStatus
+from audioconv.domain.model import Task, TaskStatus, User
+from audioconv.services import webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 
@@ -13,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 def notify(deps: Dependencies, ref: TaskRef) -> None:
-    """Mail the owner once per revision; repeated or stale events change nothing."""
+    """Mail the owner once per revision and queue the webhook's delivery; repeated or
+    stale events change nothing (a repeated webhook carries the same event id)."""
     with deps.uow() as uow:
         task = uow.tasks.get(ref.task_id)
         if task is None or task.revision != ref.revision or not task.finished:
@@ -24,6 +28,19 @@ def notify(deps: Dependencies, ref: TaskRef) -> None:
         user = uow.users.get(task.user_id)
     if user is None:
         return
+    announced = webhooks.announce(deps, task, user)
+    if user.email_notifications:
+        _mail(deps, ref, task, user)
+    with deps.uow() as uow:
+        task = uow.tasks.get(ref.task_id, for_update=True)
+        if task is not None and task.revision == ref.revision:
+            task.notified_revision = ref.revision
+            if announced and webhook.attempts_made(task) == 0:
+                task.webhook_due_at = deps.clock()  # the sweep republishes a lost message
+            uow.commit()
+
+
+def _mail(deps: Dependencies, ref: TaskRef, task: Task, user: User) -> None:
     base = deps.settings.resolved_public_url
     if task.status is TaskStatus.PROCESSED:
         subject = f"Your file {task.file_name} is ready as {task.output_format}"
@@ -45,8 +62,3 @@ def notify(deps: Dependencies, ref: TaskRef) -> None:
     except MailRejected as exc:
         # Sending again cannot help: record the revision as notified so the sweep stops.
         log.warning("task %s r%s: notification given up: %s", ref.task_id, ref.revision, exc)
-    with deps.uow() as uow:
-        task = uow.tasks.get(ref.task_id, for_update=True)
-        if task is not None and task.revision == ref.revision:
-            task.notified_revision = ref.revision
-            uow.commit()

@@ -1,4 +1,4 @@
-"""The sweep: republish every task the database says is still due.
+"""The sweep: republish every task (and webhook attempt) the database says is still due.
 
 Messages can be lost (a crash between commit and publish, an in-process queue
 that died with its process); the database cannot. Running the sweep is always
@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from audioconv.domain.model import TaskStatus, as_utc
-from audioconv.services import direct_upload
+from audioconv.services import direct_upload, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, request_conversion
 
 log = logging.getLogger(__name__)
+# Pub/Sub's longest retry backoff: a webhook attempt nacked because it came early
+# may come back this long after its time; only then is its message presumed lost.
+WEBHOOK_GRACE_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
         unnotified = [
             t for t in uow.tasks.unnotified() if reclaim or as_utc(t.updated_at) <= cutoff
         ]
+        # A webhook attempt may wait in Pub/Sub's retry backoff that long past its time.
+        hook_grace = max(grace_seconds, WEBHOOK_GRACE_SECONDS)
+        hooks = uow.tasks.webhooks_due(now - timedelta(seconds=hook_grace))
         uow.commit()
     if reclaim:
         _finalize_unannounced_uploads(deps)
@@ -50,8 +56,14 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
         request_conversion(deps, task)
     for task in unnotified:
         announce_finished(deps, task)
-    if due or unnotified:
-        log.info("sweep republished %d conversions, %d notifications", len(due), len(unnotified))
+    for task in hooks:
+        try:
+            webhooks.republish(deps, task)
+        except Exception:
+            log.exception("republishing task %s's webhook failed; the next sweep will", task.id)
+    if due or unnotified or hooks:
+        log.info("sweep republished %d conversions, %d notifications, %d webhook attempts",
+                 len(due), len(unnotified), len(hooks))  # fmt: skip
     return SweepResult(len(due), len(unnotified))
 
 

@@ -94,6 +94,7 @@ def create_task(
     new_format: str,
     options: Mapping[str, Any] | None = None,
     take_file: bool = False,
+    webhook_url: str | None = None,
 ) -> Task:
     """Check the upload by its content, store it and the task, and request the conversion.
 
@@ -114,7 +115,8 @@ def create_task(
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream", move=take_file)
     try:
-        task = record_task(deps, user_id, key, name, target, probe, options=stored, size=size)
+        task = record_task(deps, user_id, key, name, target, probe, options=stored, size=size,
+                           webhook_url=webhook_url)  # fmt: skip
     except BaseException:
         deps.blobs.delete(key)
         raise
@@ -178,6 +180,7 @@ def record_task(
     options: dict[str, Any] | None = None,
     size: int = 0,
     upload_id: str | None = None,
+    webhook_url: str | None = None,
 ) -> Task:
     """Insert the task for an input already stored under ``key`` (failed if ``error``).
 
@@ -199,6 +202,7 @@ def record_task(
             input_probe=probe.as_record() if probe else None,
             options=options,
             input_bytes=size,
+            webhook_url=webhook_url,
             created_at=now,
             updated_at=now,
         )
@@ -230,23 +234,32 @@ def get_task(deps: Dependencies, user_id: int, task_id: int) -> Task:
         return _owned(uow, user_id, task_id)
 
 
+# change_format's webhook_url when the request does not set it.
+UNCHANGED = "unchanged"
+
+
 def change_format(
     deps: Dependencies,
     user_id: int,
     task_id: int,
     new_format: str,
     options: Mapping[str, Any] | None = None,
+    webhook_url: str | None = UNCHANGED,
 ) -> Task:
     """Convert again to another format or with other options (none given: the
-    format's defaults); the old output is deleted."""
+    format's defaults); the old output is deleted. ``webhook_url``: the task's own
+    webhook from now on (None: none), unless UNCHANGED."""
     target = target_format(new_format)
     chosen = checked_options(options, target)
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
+        if webhook_url is not UNCHANGED:
+            task.webhook_url = webhook_url
         duration = (task.input_probe or {}).get("duration")
         stored = fitted_options(chosen, float(duration) if duration else None)
         unchanged = target == task.output_format and stored == task.options
         if unchanged and task.status is not TaskStatus.FAILED:
+            uow.commit()
             return task
         probe = Probe.from_record(task.input_probe)
         if probe is not None:  # (older tasks stored less: the worker checks those)

@@ -18,10 +18,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tasks", schema=None) as batch_op:
+    with op.batch_alter_table("tasks", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.add_column(sa.Column("waveform_key", sa.String(length=1024), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tasks", schema=None) as batch_op:
+    with op.batch_alter_table("tasks", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
         batch_op.drop_column("waveform_key")

@@ -1,0 +1,195 @@
+"""Signed webhooks: the event a finished task sends, its signature, and the record of
+each delivery attempt.
+
+The signature follows the scheme of the usual webhook senders (Stripe's): the
+receiver gets ``Audioconv-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>`` over
+``"<t>.<raw body>"`` with the user's secret, and refuses a timestamp too old (a
+replay) or a signature that does not match. ``Audioconv-Event-Id`` is the same on
+every attempt at one event, so a receiver can drop repeats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import urllib.parse
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from audioconv.domain.model import Task, TaskStatus
+
+SECRET_PREFIX = "whsec_"
+EVENT_ID_HEADER = "Audioconv-Event-Id"
+TIMESTAMP_HEADER = "Audioconv-Timestamp"
+SIGNATURE_HEADER = "Audioconv-Signature"
+# Longest webhook URL accepted.
+MAX_URL_CHARS = 2048
+# Delivery attempts kept on a task (the oldest go first).
+MAX_RECORDED_ATTEMPTS = 50
+# Receiver answers worth another attempt besides 5xx: timeout and slow-down.
+_RETRIED_STATUSES = frozenset({408, 429})
+
+
+def new_secret() -> str:
+    """A fresh signing secret (32 random bytes)."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def check_url_syntax(url: str, allow_http: bool) -> str:
+    """The URL, if it is an absolute https (or, with ``allow_http``, http) URL with a
+    host and no credentials or fragment; ValueError saying what is wrong otherwise."""
+    if len(url) > MAX_URL_CHARS:
+        raise ValueError(f"webhookUrl must be at most {MAX_URL_CHARS} characters")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError("webhookUrl is not a valid URL") from None
+    schemes = ("https", "http") if allow_http else ("https",)
+    if parts.scheme not in schemes:
+        raise ValueError(f"webhookUrl must be an {' or '.join(schemes)} URL")
+    if not parts.hostname:
+        raise ValueError("webhookUrl must name a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("webhookUrl must not carry a user name or password")
+    if parts.fragment or any(c.isspace() or ord(c) < 32 for c in url):
+        raise ValueError("webhookUrl must not have a fragment, spaces or control characters")
+    return url
+
+
+def event_id(task: Task) -> str:
+    """The event of one finished revision: the same on every attempt (ids are never reused)."""
+    return f"evt_{task.id}_{task.revision}"
+
+
+def event_type(task: Task) -> str:
+    return "task.processed" if task.status is TaskStatus.PROCESSED else "task.failed"
+
+
+def event_body(task: Task, shown: dict[str, Any]) -> bytes:
+    """The JSON body of the event of ``task``'s finished revision; ``shown`` is the task
+    as the API shows it. The same bytes on every attempt while the revision stands."""
+    event = {
+        "id": event_id(task),
+        "type": event_type(task),
+        "createdAt": task.updated_at.isoformat(),
+        "data": {"task": shown},
+    }
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """Hex HMAC-SHA256 of ``"<timestamp>.<body>"`` keyed with the secret."""
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, event: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Every header one attempt carries."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "audioconv-webhooks/1",
+        EVENT_ID_HEADER: event,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: f"t={timestamp},v1={signature(secret, timestamp, body)}",
+    }
+
+
+def verify(secret: str, header: str, body: bytes, now: int, tolerance: int = 300) -> bool:
+    """What a receiver does: the ``Audioconv-Signature`` header matches ``body`` and its
+    timestamp is within ``tolerance`` seconds of ``now``."""
+    fields = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+    try:
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    return hmac.compare_digest(fields.get("v1", ""), signature(secret, timestamp, body))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one POST came to: the receiver's status code, or an error in words
+    (``permanent`` when trying again cannot help: a refused address)."""
+
+    status: int | None = None
+    error: str | None = None
+    permanent: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def retryable(self) -> bool:
+        """Network errors, timeouts, 5xx (and 408/429); not a refused address or a 4xx."""
+        if self.status is None:
+            return not self.permanent
+        return self.status >= 500 or self.status in _RETRIED_STATUSES
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt, as the task shows it."""
+
+    eventId: str
+    attempt: int
+    at: str
+    url: str
+    statusCode: int | None
+    error: str | None
+    result: str  # delivered | retrying | failed
+    nextAttemptAt: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def backoff(attempt: int, base_seconds: float) -> timedelta:
+    """The wait after failed attempt ``attempt`` (1, 2, ...): base, 2 x base, 4 x base..."""
+    return timedelta(seconds=base_seconds * 2 ** (attempt - 1))
+
+
+def record(
+    task: Task,
+    url: str,
+    attempt: int,
+    outcome: Outcome,
+    now: datetime,
+    next_at: datetime | None,
+) -> Attempt:
+    """Add one attempt's outcome to the task's record (a new list: JSON columns are
+    only saved when assigned), and when the next is due (``next_at``; None: none)."""
+    retrying = "retrying" if next_at is not None else "failed"
+    result = "delivered" if outcome.delivered else retrying
+    entry = Attempt(
+        eventId=event_id(task), attempt=attempt, at=now.isoformat(), url=url,
+        statusCode=outcome.status, error=outcome.error, result=result,
+        nextAttemptAt=next_at.isoformat() if next_at else None,
+    )  # fmt: skip
+    kept = list(task.webhook_deliveries or [])[-(MAX_RECORDED_ATTEMPTS - 1) :]
+    task.webhook_deliveries = [*kept, entry.as_json()]
+    task.webhook_due_at = next_at
+    return entry
+
+
+def attempts_made(task: Task) -> int:
+    """How many attempts at this revision's event are recorded."""
+    current = event_id(task)
+    made = [
+        e.get("attempt", 0) for e in task.webhook_deliveries or [] if e.get("eventId") == current
+    ]
+    return max(made, default=0)
+
+
+def settled(task: Task) -> bool:
+    """Whether this revision's event was delivered or given up already."""
+    current = event_id(task)
+    return any(
+        entry.get("eventId") == current and entry.get("result") in ("delivered", "failed")
+        for entry in task.webhook_deliveries or []
+    )

@@ -1,0 +1,236 @@
+"""Webhooks on fakes of our own ports: signing, the SSRF rules, and the retry schedule."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from audioconv.adapters.address_guard import refusal
+from audioconv.domain import webhook
+from audioconv.domain.errors import RetryLater
+from audioconv.domain.model import Task
+from audioconv.domain.webhook import Outcome
+from audioconv.services import auth, conversion, notification, recovery, tasks, webhooks
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import TaskRef
+from tests.unit.fakes import Clock, FakeBus, FakeWebhooks, fake_deps
+
+URL = "https://hooks.example.com/audioconv"
+
+
+def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+    body = b'{"id":"evt_1_1"}'
+    headers = webhook.signed_headers("whsec_abc", "evt_1_1", 1700000000, body)
+    expected = hmac.new(b"whsec_abc", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert headers["Audioconv-Signature"] == f"t=1700000000,v1={expected}"
+    assert headers["Audioconv-Event-Id"] == "evt_1_1"
+    assert headers["Audioconv-Timestamp"] == "1700000000"
+    signature = headers["Audioconv-Signature"]
+    assert webhook.verify("whsec_abc", signature, body, now=1700000100)
+    assert not webhook.verify("whsec_abc", signature, body + b" ", now=1700000100)
+    assert not webhook.verify("whsec_other", signature, body, now=1700000100)
+    assert not webhook.verify("whsec_abc", signature, body, now=1700000000 + 301)  # a replay
+    assert not webhook.verify("whsec_abc", "v1=abc", body, now=1700000000)
+
+
+def test_secrets_are_random() -> None:
+    assert webhook.new_secret() != webhook.new_secret()
+    assert len(webhook.new_secret()) > 40
+
+
+@pytest.mark.parametrize(
+    ("address", "private_allowed", "refused"),
+    [
+        ("127.0.0.1", False, "loopback"),
+        ("127.0.0.1", True, None),
+        ("::1", False, "loopback"),
+        ("::ffff:10.0.0.1", False, "private"),
+        ("10.0.0.1", True, None),
+        ("172.16.5.4", False, "private"),
+        ("fd00::1", False, "private"),
+        ("100.64.0.1", False, "not a public address"),  # carrier-grade NAT
+        ("169.254.169.254", True, "link-local"),  # the metadata server, even when allowed
+        ("fe80::1", True, "link-local"),
+        ("224.0.0.251", True, "multicast"),
+        ("0.0.0.0", True, "unspecified"),
+        ("240.0.0.1", True, "reserved"),
+        ("8.8.8.8", False, None),
+        ("2001:4860:4860::8888", False, None),
+    ],
+)
+def test_which_addresses_are_refused(
+    address: str, private_allowed: bool, refused: str | None
+) -> None:
+    reason = refusal(ipaddress.ip_address(address), private_allowed)
+    assert (reason is None) if refused is None else (reason is not None and refused in reason)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "retried"),
+    [
+        (Outcome(status=500), True),
+        (Outcome(status=503), True),
+        (Outcome(status=429), True),
+        (Outcome(status=408), True),
+        (Outcome(error="timed out after 10 s"), True),
+        (Outcome(error="could not connect"), True),
+        (Outcome(status=404), False),
+        (Outcome(status=301), False),
+        (Outcome(error="refused: loopback", permanent=True), False),
+    ],
+)
+def test_what_is_tried_again(outcome: Outcome, retried: bool) -> None:
+    assert outcome.retryable is retried and not outcome.delivered
+
+
+def test_backoff_doubles() -> None:
+    assert [webhook.backoff(n, 10).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 40, 80]
+
+
+# --- the service on fakes ---------------------------------------------------------------
+
+
+def _finished(deps: Dependencies, tmp_path: Path, url: str | None = URL) -> Task:
+    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    upload = tmp_path / "in.mp3"
+    upload.write_bytes(b"AUDIO some samples")
+    task = tasks.create_task(deps, user.id or 0, upload, "a.mp3", "ogg", webhook_url=url)
+    bus = deps.bus
+    assert isinstance(bus, FakeBus)
+    conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))
+    notification.notify(deps, TaskRef.from_message(bus.published[-1][1]))
+    return task
+
+
+def _deliveries(deps: Dependencies) -> list[webhooks.Delivery]:
+    bus = deps.bus
+    assert isinstance(bus, FakeBus)
+    topic = deps.settings.webhook_topic
+    return [
+        webhooks.Delivery.from_message(data, attributes)
+        for name, data, attributes in bus.published
+        if name == topic
+    ]
+
+
+def _show(task: Task) -> dict[str, object]:
+    return {"id": task.id, "status": task.status.value, "webhookDeliveries": ["left out"]}
+
+
+def test_retries_are_published_for_later_until_the_limit(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    deps.settings.webhook_max_attempts = 3
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks)
+    sender.outcomes = [Outcome(status=500), Outcome(error="timed out"), Outcome(status=502)]
+    task = _finished(deps, tmp_path)
+    clock = deps.clock
+    assert isinstance(clock, Clock)
+    (first,) = _deliveries(deps)
+    assert first.attempt == 1 and first.not_before is None
+    webhooks.deliver(deps, first, _show)
+    second = _deliveries(deps)[-1]
+    assert second.attempt == 2
+    assert second.not_before == clock.now + timedelta(seconds=10)
+    with pytest.raises(RetryLater):  # on Pub/Sub: nacked, redelivered later
+        webhooks.deliver(deps, second, _show)
+    assert len(sender.posts) == 1
+    clock.advance(10)
+    webhooks.deliver(deps, second, _show)
+    third = _deliveries(deps)[-1]
+    assert third.not_before == clock.now + timedelta(seconds=20)
+    clock.advance(20)
+    webhooks.deliver(deps, third, _show)
+    assert len(_deliveries(deps)) == 3  # the limit: no fourth
+    results = [(a["attempt"], a["result"]) for a in task.webhook_deliveries or []]
+    assert results == [(1, "retrying"), (2, "retrying"), (3, "failed")]
+    bodies = {body for _, body, _ in sender.posts}
+    assert len(bodies) == 1  # every attempt sends the same event
+    event = json.loads(bodies.pop())
+    assert event == {
+        "id": f"evt_{task.id}_1", "type": "task.processed",
+        "createdAt": task.updated_at.isoformat(),
+        "data": {"task": {"id": task.id, "status": "processed"}},
+    }  # fmt: skip
+    webhooks.deliver(deps, third, _show)  # redelivered after giving up: nothing sent
+    assert len(sender.posts) == 3
+
+
+def test_delivered_event_is_not_sent_again(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    _finished(deps, tmp_path)
+    (first,) = _deliveries(deps)
+    webhooks.deliver(deps, first, _show)
+    webhooks.deliver(deps, first, _show)  # at-least-once: the message came twice
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks) and len(sender.posts) == 1
+
+
+def test_converted_again_stops_the_old_revisions_attempts(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    task = _finished(deps, tmp_path)
+    (first,) = _deliveries(deps)
+    tasks.change_format(deps, task.user_id, task.id or 0, "flac")
+    webhooks.deliver(deps, first, _show)
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks) and sender.posts == []
+
+
+def test_no_url_no_delivery_and_mail_as_before(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    _finished(deps, tmp_path, url=None)
+    assert _deliveries(deps) == []
+    assert len(deps.mailer.sent) == 1  # type: ignore[attr-defined]
+
+
+def test_delivery_message_is_checked() -> None:
+    with pytest.raises(ValueError):
+        webhooks.Delivery.from_message({"taskId": 1, "revision": 1}, {})
+    with pytest.raises(ValueError):
+        webhooks.Delivery.from_message({"taskId": 0, "revision": 1, "attempt": 1}, {})
+    with pytest.raises(ValueError):
+        webhooks.Delivery.from_message(
+            {"taskId": 1, "revision": 1, "attempt": 1}, {"notBefore": "soon"}
+        )
+    when = datetime(2026, 1, 1).astimezone()
+    found = webhooks.Delivery.from_message(
+        {"taskId": 1, "revision": 2, "attempt": 3}, {"notBefore": when.isoformat()}
+    )
+    assert found == webhooks.Delivery(1, 2, 3, when)
+
+
+def test_a_lost_attempt_is_republished_by_the_sweep(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks)
+    sender.outcomes = [Outcome(status=503)]
+    task = _finished(deps, tmp_path)
+    clock = deps.clock
+    assert isinstance(clock, Clock)
+    assert task.webhook_due_at == clock.now  # the first attempt: due at once
+    (first,) = _deliveries(deps)
+    webhooks.deliver(deps, first, _show)
+    assert task.webhook_due_at == clock.now + timedelta(seconds=10)
+    # The second attempt's message is lost; the sweep finds it due, once it is
+    # overdue by more than Pub/Sub's longest backoff.
+    clock.advance(60)
+    recovery.sweep(deps)
+    assert len(_deliveries(deps)) == 2
+    clock.advance(600)
+    recovery.sweep(deps)
+    again = _deliveries(deps)[-1]
+    assert again.attempt == 2 and again.not_before is None
+    webhooks.deliver(deps, again, _show)
+    webhooks.deliver(deps, _deliveries(deps)[1], _show)  # the lost one turns up: a copy
+    assert len(sender.posts) == 2
+    assert [a["result"] for a in task.webhook_deliveries or []] == ["retrying", "delivered"]
+    assert task.webhook_due_at is None
+    clock.advance(3600)
+    recovery.sweep(deps)
+    assert len(_deliveries(deps)) == 3  # nothing more
