@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +12,8 @@ from typing import IO, Any, Protocol, Self
 
 from werkzeug.http import dump_options_header
 
-from audioconv.domain.model import Task, User
+from audioconv.domain.batch import Batch
+from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.domain.options import ConversionOptions
 from audioconv.domain.throttle import Throttle
 
@@ -130,6 +131,23 @@ class UploadRepository(Protocol):
         """Undo ``use`` (the upload failed before anything was stored)."""
 
 
+class BatchRepository(Protocol):
+    """Batches of tasks (domain/batch.py)."""
+
+    def add(self, batch: Batch) -> None: ...
+
+    def get(self, batch_id: int) -> Batch | None: ...
+
+    def for_user(self, user_id: int) -> Sequence[Batch]:
+        """The user's batches, oldest first."""
+
+    def tasks(self, batch_id: int) -> Sequence[Task]:
+        """The batch's tasks, by id."""
+
+    def status_counts(self, batch_ids: Sequence[int]) -> Mapping[int, Mapping[TaskStatus, int]]:
+        """For each of these batches that has tasks, how many are in each status."""
+
+
 class UnitOfWork(Protocol):
     """One transaction; ``with uow:`` rolls back whatever was not committed."""
 
@@ -137,6 +155,7 @@ class UnitOfWork(Protocol):
     tasks: TaskRepository
     throttles: ThrottleRepository
     uploads: UploadRepository
+    batches: BatchRepository
 
     def __enter__(self) -> Self: ...
 

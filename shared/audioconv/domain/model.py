@@ -78,6 +78,8 @@ class Task:
     input_bytes: int = 0
     output_bytes: int = 0
     notified_revision: int = 0
+    # The batch it was uploaded in (domain/batch.py), if any.
+    batch_id: int | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

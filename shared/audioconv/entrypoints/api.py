@@ -25,8 +25,8 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import OPTION_FIELDS
+from audioconv.entrypoints import batch_routes, uploads
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints import uploads
 from audioconv.entrypoints.appengine import client_address, request_limit
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
@@ -71,6 +71,7 @@ def create_app(get_deps: Callable[[], Deps] = bootstrap.deps) -> Flask:
     from audioconv.entrypoints import direct_uploads, openapi, pages
 
     direct_uploads.register(app)
+    batch_routes.register(app)
     pages.register(app)
     openapi.register(app)
     return app
@@ -177,26 +178,35 @@ def _register_routes(app: Flask) -> None:
 
     @app.post("/api/tasks")
     @doc(Operation(
-        "Upload a file and convert it", {201: Reply("the task", s.Task)},
-        (400, 401, 413, 415, 429),
+        "Upload a file and convert it",
+        {201: Reply("the task; for several files, their batch", schema=batch_routes.TASK_OR_BATCH)},
+        (400, 401, 404, 413, 415, 429),
         Body(("multipart/form-data",), s.UploadForm, raw=("application/octet-stream",)),
         query=s.RawUploadQuery, auth=True,
         description="The file as a multipart form, or as the raw body (also `audio/*`) "
-        "with its fields in the query. 413 over the upload limit or the stored-bytes "
-        "quota; 429 with too many tasks in flight.",
+        "with its fields in the query. Several `fileName` parts: one task each, all in "
+        "one batch (`batch`, or a new one), answered with the batch; a file that is not "
+        "audio becomes a failed task there, with the reason. 404 for a `batch` that is "
+        "not yours; 413 over the upload limit or the stored-bytes quota; 429 with too "
+        "many tasks in flight.",
     ))  # fmt: skip
     @login_required
     def create_task() -> tuple[Response, int]:
         deps = current_deps()
         spool = deps.settings.data_dir / "work" / "incoming"
-        upload = uploads.receive(spool, ("newFormat", *OPTION_FIELDS), MAX_FIELD_CHARS * 4)
+        upload = uploads.receive(spool, ("newFormat", "batch", *OPTION_FIELDS),
+                                 MAX_FIELD_CHARS * 4)  # fmt: skip
         try:
+            if len(upload.files) > 1:
+                return batch_routes.create_many(upload)
             file_name = text_field(upload.file_name, "fileName")
             new_format = text_field(upload.fields.get("newFormat"), "newFormat")
+            batch_id = batch_routes.batch_field(upload.fields)
             task = tasks.create_task(deps, g.user_id, upload.path, file_name, new_format,
-                                     option_fields(upload.fields), take_file=True)  # fmt: skip
+                                     option_fields(upload.fields), take_file=True,
+                                     batch_id=batch_id)  # fmt: skip
         finally:
-            upload.path.unlink(missing_ok=True)
+            upload.discard()
         return jsonify(task_json(task)), 201
 
     @app.get("/api/tasks")

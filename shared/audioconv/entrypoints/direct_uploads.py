@@ -6,6 +6,7 @@ from flask import Flask, Response, g, jsonify, request
 
 from audioconv.adapters.local_blob import LocalBlobStore
 from audioconv.domain.errors import Forbidden, NotFound
+from audioconv.entrypoints import batch_routes
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
@@ -31,7 +32,7 @@ def register(app: Flask) -> None:
         body = json_body()
         ticket = direct_upload.start(
             current_deps(), g.user_id, json_field(body, "fileName"), json_field(body, "newFormat"),
-            option_fields(body),
+            option_fields(body), batch_routes.batch_field(body),
         )  # fmt: skip
         return jsonify(
             uploadId=ticket.upload_id,

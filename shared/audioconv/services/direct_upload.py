@@ -51,9 +51,10 @@ def upload_headers(max_bytes: int) -> dict[str, str]:
     return {**UPLOAD_HEADERS, LENGTH_RANGE: f"0,{max_bytes}"}
 
 
-# direct-uploads/<user>/<upload id>/<format>[+option=value...]/<file name>
+# direct-uploads/<user>/<upload id>/[batch-<batch id>/]<format>[+option=value...]/<file name>
 _KEY = re.compile(
-    rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9]+)*)/([^/]+)$"
+    rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/(?:batch-(\d+)/)?"
+    r"([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9]+)*)/([^/]+)$"
 )
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -67,13 +68,15 @@ class DirectKey:
     output_format: str
     file_name: str
     options: dict[str, Any] | None = None
+    batch_id: int | None = None
 
     @property
     def key(self) -> str:
         chosen = "".join(f"+{k}={v}" for k, v in sorted((self.options or {}).items()))
+        batch = f"batch-{self.batch_id}/" if self.batch_id is not None else ""
         return (
             f"{self.prefix(self.user_id, self.upload_id)}"
-            f"{self.output_format}{chosen}/{self.file_name}"
+            f"{batch}{self.output_format}{chosen}/{self.file_name}"
         )
 
     @staticmethod
@@ -85,9 +88,10 @@ class DirectKey:
         match = _KEY.match(key)
         if not match:
             raise ValueError(f"not a direct upload key: {key!r}")
-        pairs = (item.split("=", 1) for item in match[4].split("+")[1:])
+        pairs = (item.split("=", 1) for item in match[5].split("+")[1:])
         options = {k: int(v) if v.isdigit() else v for k, v in pairs}
-        return cls(int(match[1]), match[2], match[3], match[5], options or None)
+        batch = int(match[3]) if match[3] else None
+        return cls(int(match[1]), match[2], match[4], match[6], options or None, batch)
 
 
 @dataclass(frozen=True)
@@ -104,16 +108,19 @@ def start(
     file_name: str,
     new_format: str,
     options: Mapping[str, Any] | None = None,
+    batch_id: int | None = None,
 ) -> UploadTicket:
     """A signed URL the caller may PUT one file to; the task appears once it arrives.
 
-    The target format and options are checked now and ride in the signed key.
+    The target format, options and batch (one of the user's, checked by the caller)
+    are checked now and ride in the signed key.
     """
     target = target_format(new_format)
     chosen = checked_options(options, target)
     with deps.uow(readonly=True) as uow:  # the size is not known yet: checked on arrival
         check_quota(deps, uow, user_id, 0)
-    direct = DirectKey(user_id, uuid.uuid4().hex, target, safe_file_name(file_name), chosen)
+    name = safe_file_name(file_name)
+    direct = DirectKey(user_id, uuid.uuid4().hex, target, name, chosen, batch_id)
     ttl, limit = deps.settings.signed_url_ttl_seconds, deps.settings.max_upload_bytes
     url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl, max_bytes=limit)
     expires = deps.clock() + timedelta(seconds=ttl)
@@ -203,14 +210,15 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
             probe = check_audio(deps, path)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, probe, options=direct.options,
-                               size=size, upload_id=upload)  # fmt: skip
+                               size=size, upload_id=upload, batch_id=direct.batch_id)  # fmt: skip
         except Conflict:  # the same announcement, handled at the same time elsewhere
             return find(deps, direct.user_id, upload)
         except AudioconvError as exc:  # not audio, too large, over quota: a failed task
             deps.blobs.delete(key)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, None, error=exc.message,
-                               options=direct.options, upload_id=upload)  # fmt: skip
+                               options=direct.options, upload_id=upload,
+                               batch_id=direct.batch_id)  # fmt: skip
             publish_or_leave_to_sweep(deps, task, announce=True)
             return task
     publish_or_leave_to_sweep(deps, task)

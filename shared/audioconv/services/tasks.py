@@ -82,11 +82,13 @@ def create_task(
     new_format: str,
     options: Mapping[str, Any] | None = None,
     take_file: bool = False,
+    batch_id: int | None = None,
 ) -> Task:
     """Check the upload by its content, store it and the task, and request the conversion.
 
     ``take_file``: the store may move ``upload`` in (a rename on local disk) instead of
-    copying it; the caller's spool file is then gone.
+    copying it; the caller's spool file is then gone. ``batch_id``: a batch the caller
+    has checked is the user's (services/batches.py).
     """
     target = target_format(new_format)
     chosen = checked_options(options, target)
@@ -100,7 +102,8 @@ def create_task(
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream", move=take_file)
     try:
-        task = record_task(deps, user_id, key, name, target, probe, options=chosen, size=size)
+        task = record_task(deps, user_id, key, name, target, probe, options=chosen, size=size,
+                           batch_id=batch_id)  # fmt: skip
     except BaseException:
         deps.blobs.delete(key)
         raise
@@ -116,14 +119,16 @@ def check_audio(deps: Deps, path: Path) -> Probe:
     return probe
 
 
-def check_quota(deps: Deps, uow: UnitOfWork, user_id: int, size: int) -> None:
-    """TooManyRequests or PayloadTooLarge if one more task of ``size`` bytes is over quota."""
+def check_quota(deps: Deps, uow: UnitOfWork, user_id: int, size: int, count: int = 1) -> None:
+    """TooManyRequests or PayloadTooLarge if ``count`` more tasks of ``size`` bytes in
+    all are over quota."""
     in_flight, stored = uow.tasks.usage(user_id)
     most_tasks, most_bytes = deps.settings.quota_tasks_in_flight, deps.settings.quota_stored_bytes
-    if most_tasks and in_flight >= most_tasks:
+    if most_tasks and in_flight + count > most_tasks:
+        more = f" and these {count} files would make {in_flight + count}" if count > 1 else ""
         raise TooManyRequests(
-            f"you have {in_flight} conversions waiting or running, the limit is {most_tasks}; "
-            "send more when some have finished"
+            f"you have {in_flight} conversions waiting or running{more}, the limit is "
+            f"{most_tasks}; send more when some have finished"
         )
     if most_bytes and stored + size > most_bytes:
         raise PayloadTooLarge(
@@ -143,6 +148,7 @@ def record_task(
     options: dict[str, Any] | None = None,
     size: int = 0,
     upload_id: str | None = None,
+    batch_id: int | None = None,
 ) -> Task:
     """Insert the task for an input already stored under ``key`` (failed if ``error``).
 
@@ -164,6 +170,7 @@ def record_task(
             input_probe=probe.as_record() if probe else None,
             options=options,
             input_bytes=size,
+            batch_id=batch_id,
             created_at=now,
             updated_at=now,
         )
