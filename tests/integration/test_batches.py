@@ -17,6 +17,7 @@ from werkzeug.http import parse_options_header
 from audioconv.domain.model import Task
 from audioconv.services.deps import Deps
 from tests.integration.test_direct_uploads import _upload_status
+from tests.integration.test_openapi import _conforms
 from tests.support.api import ApiClient
 from tests.support.audio import decoded_duration, make_audio, probe
 
@@ -147,7 +148,10 @@ def test_a_batch_shared_by_several_requests(
     assert [(b["id"], b["name"], b["progress"]["total"]) for b in listed] == [
         (batch_id, "Album", 4)
     ]
-    assert "tasks" not in listed[0]
+    spec = alice.get("/api/openapi.json").get_json()
+    _conforms(spec, "BatchSummary", listed[0])  # so without its tasks
+    _conforms(spec, "Batch", batch)
+    _conforms(spec, "Batch", more.get_json())
 
     response = alice.get(f"/api/batches/{batch_id}/zip")
     disposition, params = parse_options_header(response.headers["Content-Disposition"])

@@ -86,7 +86,9 @@ def test_each_operation_says_what_it_takes_and_answers(spec: dict[str, Any]) -> 
     upload = spec["paths"]["/api/tasks"]["post"]
     form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
     fields = schemas[form.rsplit("/", 1)[1]]["properties"]
-    assert set(fields) == {"fileName", "newFormat", "bitrate", "sampleRate", "channels", "quality"}
+    assert set(fields) == {
+        "fileName", "newFormat", "bitrate", "sampleRate", "channels", "quality", "batch"
+    }  # fmt: skip
     assert fields["fileName"]["format"] == "binary"
     assert upload["security"] == [{"bearer": []}]
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request, stream_with_context
 
+from audioconv.domain.errors import PayloadTooLarge
 from audioconv.entrypoints import schemas as s
+from audioconv.entrypoints.appengine import MAX_RESPONSE_BYTES, on_app_engine
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.uploads import ReceivedUpload
 from audioconv.entrypoints.web import (
@@ -106,17 +108,24 @@ def register(app: Flask) -> None:
         {200: Reply("the ZIP, streamed (files stored, not compressed; ZIP64 when large)",
                     file=("application/zip",),
                     headers={"Content-Disposition": "attachment; filename=..."})},
-        (401, 404), auth=True, tag="batches",
+        (401, 404, 413), auth=True, tag="batches",
         description="Available at any time: `manifest.json` in it lists the files in "
         "(`files`: name in the ZIP, task, format, bytes), those that failed with the "
         "reason (`failed`) and those still pending (`pending`). Names are made unique: "
-        "`song.mp3`, `song (2).mp3`.",
+        "`song.mp3`, `song (2).mp3`. 413 on App Engine for a ZIP over its 32 MB "
+        "response limit.",
     ))  # fmt: skip
     @login_required
     def batch_zip_download(batch_id: int) -> Response:
         deps = current_deps()
         archive = batch_zip.batch_zip(deps, g.user_id, batch_id)
         stream = archive.stream(deps.blobs)
+        if on_app_engine() and len(stream) > MAX_RESPONSE_BYTES:
+            raise PayloadTooLarge(
+                f"this batch's ZIP would be {len(stream)} bytes, over the {MAX_RESPONSE_BYTES} "
+                "bytes App Engine lets a response carry; download its files one by one (each "
+                "task's links.converted), or put fewer files in a batch"
+            )
         response = Response(stream_with_context(iter(stream)), mimetype="application/zip")
         response.headers["Content-Length"] = str(len(stream))
         response.headers["Content-Disposition"] = attachment(archive.file_name)
