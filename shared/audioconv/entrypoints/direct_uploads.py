@@ -24,8 +24,10 @@ def register(app: Flask) -> None:
     @app.post("/api/uploads")
     @doc(Operation(
         "Start a direct upload: a signed URL to PUT the file to",
-        {201: Reply("where and how to PUT the file", s.UploadTicket)}, (400, 401, 413, 429),
+        {201: Reply("where and how to PUT the file", s.UploadTicket)},
+        (400, 401, 404, 413, 429),
         Body(("application/json",), s.StartUploadBody), auth=True, tag="uploads",
+        description="404 for a `batch` that is not yours.",
     ))  # fmt: skip
     @login_required
     def start_upload() -> tuple[Response, int]:

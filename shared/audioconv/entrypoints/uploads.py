@@ -96,6 +96,7 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
             ) from None
         except ParseFailedException:
             raise InvalidInput("the multipart body is malformed") from None
+        files.end()
         if not files.received:
             raise InvalidInput(f"missing file: send it as multipart field {FILE_FIELD!r}")
         fields = {}
@@ -177,6 +178,12 @@ class _SpoolFiles(BaseTarget):  # type: ignore[misc]
             self._current.path.unlink(missing_ok=True)
         self._current = None
         self.multipart_filename = None
+
+    def end(self) -> None:
+        """Keep a part the body ended without finishing (an empty file with no line
+        break before the closing boundary, as werkzeug writes it)."""
+        if self._out is not None:
+            self.on_finish()
 
     def discard(self) -> None:
         if self._out is not None:
