@@ -273,3 +273,21 @@ def test_a_direct_upload_joins_its_batch(alice: ApiClient, inputs: dict[str, Pat
     assert [(t["fileName"], t["status"]) for t in batch["tasks"]] == [("big.flac", "processed")]
     archive = zipfile.ZipFile(io.BytesIO(alice.get(f"/api/batches/{batch_id}/zip").data))
     assert sorted(archive.namelist()) == ["big.wav", "manifest.json"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_zip_member_names_are_safe_and_unique(
+    alice: ApiClient, inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    with inputs["wav"].open("rb") as one, inputs["wav"].open("rb") as two:
+        parts = [(one, "../../etc/evil.wav"), (two, "sub/EVIL.wav")]
+        created = alice.client.post(
+            "/api/tasks", data={"fileName": parts, "newFormat": "flac"},
+            headers=alice.headers, content_type="multipart/form-data",
+        )  # fmt: skip
+    assert created.status_code == 201, created.get_json()
+    batch_id = created.get_json()["id"]
+    _wait_batch(alice, batch_id)
+    archive, manifest = _zip(alice, batch_id)
+    assert archive.namelist() == ["manifest.json", "evil.flac", "EVIL (2).flac"]
+    assert [e["fileName"] for e in manifest["files"]] == ["evil.wav", "EVIL.wav"]
