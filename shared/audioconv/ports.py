@@ -1,4 +1,5 @@
-"""The ports the services talk through; each has a local and a cloud adapter."""
+"""The ports the services talk through (each has a local and a cloud adapter), and
+the plain values that cross them: a ``Message``, a ``Probe``, a ``Picture``."""
 
 from __future__ import annotations
 
@@ -56,12 +57,34 @@ class BlobStore(Protocol):
         """A short-lived URL that serves the blob as an attachment named ``filename``,
         or None when the store has none and the API streams the file itself."""
 
+    def key_for_upload(self, token: str) -> str | None:
+        """The key the token of one of this store's ``signed_put_url`` grants, when
+        those URLs point at the API itself (a PUT the API receives); None when they
+        point elsewhere (Cloud Storage). ValueError if the token is forged or expired."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message taken off a topic, decoded: what every transport (a Pub/Sub push,
+    the in-process bus, the database queue) hands a handler."""
+
+    id: str
+    data: dict[str, Any]
+    attributes: dict[str, str]
+
+
+# Handles one message: returning acknowledges it, raising asks for redelivery.
+MessageHandler = Callable[[Message], None]
+
 
 class EventBus(Protocol):
     """Publishes small JSON messages; returns once the publish is confirmed."""
 
     def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
         """Publish and return the message id."""
+
+    def close(self) -> None:
+        """Release what the bus holds (its threads, its client); once, at shutdown."""
 
 
 class Mailer(Protocol):

@@ -25,15 +25,15 @@ from audioconv.adapters.ffmpeg import MAX_TAG_CHARS, FfmpegTranscoder
 from audioconv.domain.errors import ConversionFailed
 from audioconv.domain.options import ConversionOptions
 from audioconv.entrypoints.api import create_app
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.support.audio import FFMPEG, decoded_duration, make_audio, probe, tags_of
 from tests.support.procs import fake_ffmpeg
 
 
 @pytest.fixture
-def alice(deps: Deps) -> ApiClient:
-    client: FlaskClient = create_app(lambda: deps).test_client()
+def alice(deps: Dependencies) -> ApiClient:
+    client: FlaskClient = create_app(deps).test_client()
     return ApiClient(client, "alice")
 
 
@@ -174,7 +174,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_file_is_refused_without_touching_anything_else(
     alice: ApiClient,
-    deps: Deps,
+    deps: Dependencies,
     tmp_path: Path,
     listener: tuple[int, list[Any]],
     tripwire: tuple[Path, list[str]],
@@ -194,7 +194,7 @@ def test_bad_file_is_refused_without_touching_anything_else(
 
 
 def test_playlist_slipped_past_the_upload_fails_the_task(
-    alice: ApiClient, deps: Deps, tmp_path: Path,
+    alice: ApiClient, deps: Dependencies, tmp_path: Path,
     listener: tuple[int, list[Any]], tripwire: tuple[Path, list[str]],
 ) -> None:  # fmt: skip
     """A stored original replaced by a playlist: the worker reads it with the demuxer

@@ -16,7 +16,7 @@ from audioconv.adapters.ffmpeg import FfmpegTranscoder, codec_args
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.options import ConversionOptions, parse_options
 from audioconv.entrypoints.api import create_app
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.engine.media import audio_stream
 from tests.support.api import ApiClient
 from tests.support.audio import decoded_duration, make_audio, probe
@@ -148,8 +148,8 @@ def test_migration_0002_adds_options_to_existing_tasks(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def alice(deps: Deps) -> ApiClient:
-    client: FlaskClient = create_app(lambda: deps).test_client()
+def alice(deps: Dependencies) -> ApiClient:
+    client: FlaskClient = create_app(deps).test_client()
     return ApiClient(client, "alice")
 
 

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from audioconv.domain.model import TaskStatus
 from audioconv.entrypoints.api import create_app
 from audioconv.services import conversion, tasks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
@@ -21,8 +21,8 @@ from tests.unit.fakes import FakeTranscoder, fake_deps
 LONG_SECONDS = 150.0  # a sine compresses to a small FLAC; Opus takes a few seconds
 
 
-def test_api_shows_intermediate_progress_on_a_long_file(deps: Deps, tmp_path: Path) -> None:
-    client: FlaskClient = create_app(lambda: deps).test_client()
+def test_api_shows_intermediate_progress_on_a_long_file(deps: Dependencies, tmp_path: Path) -> None:
+    client: FlaskClient = create_app(deps).test_client()
     alice = ApiClient(client, "alice")
     song = make_audio(tmp_path / "long.flac", LONG_SECONDS, (), None, 48000, 2)
     created = alice.upload(song, "opus").get_json()
@@ -70,7 +70,7 @@ def test_progress_is_written_at_most_once_a_second(
     real = conversion._heartbeat
 
     def recording(
-        deps_: Deps, held: conversion.Claimed, lease: object, percent: float | None = None
+        deps_: Dependencies, held: conversion.Claimed, lease: object, percent: float | None = None
     ) -> None:
         if percent is not None:  # progress writes (lease renewals around I/O carry none)
             writes.append((time.monotonic(), percent))

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from werkzeug.http import parse_options_header
 
 from audioconv.domain.model import Task
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.integration.test_direct_uploads import _upload_status
 from tests.integration.test_openapi import _conforms
 from tests.support.api import ApiClient
@@ -69,7 +69,7 @@ def _zip(api: ApiClient, batch_id: int) -> tuple[zipfile.ZipFile, dict[str, Any]
     return archive, json.loads(archive.read("manifest.json"))
 
 
-def _blob_files(deps: Deps) -> list[Path]:
+def _blob_files(deps: Dependencies) -> list[Path]:
     root = deps.settings.data_dir / "blobs"
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
@@ -114,7 +114,7 @@ def test_several_files_make_one_batch_and_one_zip(
 
 
 def test_a_batch_shared_by_several_requests(
-    alice: ApiClient, deps: Deps, inputs: dict[str, Path]
+    alice: ApiClient, deps: Dependencies, inputs: dict[str, Path]
 ) -> None:
     made = alice.client.post("/api/batches", json={"name": "Album"}, headers=alice.headers)
     assert made.status_code == 201, made.get_json()
@@ -163,7 +163,7 @@ def test_a_batch_shared_by_several_requests(
 
 
 def test_a_task_deleted_or_still_pending(
-    alice: ApiClient, deps: Deps, inputs: dict[str, Path]
+    alice: ApiClient, deps: Dependencies, inputs: dict[str, Path]
 ) -> None:
     created = _post_files(alice, [inputs["flac"], inputs["wav"]], newFormat="opus").get_json()
     batch_id = created["id"]
@@ -191,7 +191,7 @@ def test_a_task_deleted_or_still_pending(
 
 
 def test_someone_elses_batch_is_not_found(
-    client: FlaskClient, alice: ApiClient, deps: Deps, inputs: dict[str, Path]
+    client: FlaskClient, alice: ApiClient, deps: Dependencies, inputs: dict[str, Path]
 ) -> None:
     batch_id = _post_files(alice, [inputs["flac"], inputs["wav"]], newFormat="mp3").get_json()["id"]
     _wait_batch(alice, batch_id)
@@ -226,7 +226,7 @@ def test_someone_elses_batch_is_not_found(
     ],
 )
 def test_a_request_wide_mistake_refuses_every_file(
-    alice: ApiClient, deps: Deps, inputs: dict[str, Path],
+    alice: ApiClient, deps: Dependencies, inputs: dict[str, Path],
     fields: dict[str, str], status: int, needle: str,
 ) -> None:  # fmt: skip
     answer = _post_files(alice, [inputs["flac"], inputs["wav"]], **fields)
@@ -240,7 +240,7 @@ def test_a_request_wide_mistake_refuses_every_file(
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_quota_counts_every_file_before_any_is_stored(
-    alice: ApiClient, deps: Deps, inputs: dict[str, Path]
+    alice: ApiClient, deps: Dependencies, inputs: dict[str, Path]
 ) -> None:
     deps.settings.quota_tasks_in_flight = 2
     answer = _post_files(alice, [inputs["flac"], inputs["wav"], inputs["wav"]], newFormat="mp3")

@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from audioconv.services import direct_upload
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient, wait_for
 from tests.support.audio import decoded_duration, make_audio, probe
 
@@ -43,7 +43,9 @@ def _upload_status(api: ApiClient, upload_id: str) -> dict[str, Any]:
     return dict(response.get_json())
 
 
-def test_direct_upload_becomes_a_converted_task(ivy: ApiClient, deps: Deps, tmp_path: Path) -> None:
+def test_direct_upload_becomes_a_converted_task(
+    ivy: ApiClient, deps: Dependencies, tmp_path: Path
+) -> None:
     song = make_audio(tmp_path / "big.wav", 2.0)
     ticket = _start(ivy, "big.wav", "flac")
     assert ticket["method"] == "PUT" and ticket["url"].startswith("http://localhost:")
@@ -65,7 +67,7 @@ def test_direct_upload_becomes_a_converted_task(ivy: ApiClient, deps: Deps, tmp_
 
     # The finalize event again (at-least-once): the same task, no second one.
     key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/flac/big.wav"
-    again = direct_upload.finalize(deps, {"name": key})
+    again = direct_upload.finalize(deps, key)
     assert again is not None and again.id == task["id"]
     assert len(ivy.get("/api/tasks").get_json()) == 1
 
@@ -120,12 +122,14 @@ def test_forged_reused_or_foreign_upload_urls_are_refused(ivy: ApiClient, tmp_pa
     assert original.status_code == 200 and original.data == song.read_bytes()
 
 
-def _stored(deps: Deps) -> list[Path]:
+def _stored(deps: Dependencies) -> list[Path]:
     root = deps.settings.data_dir / "blobs"
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-def test_non_audio_direct_upload_ends_failed_with_reason(ivy: ApiClient, deps: Deps) -> None:
+def test_non_audio_direct_upload_ends_failed_with_reason(
+    ivy: ApiClient, deps: Dependencies
+) -> None:
     ticket = _start(ivy, "notes.mp3", "wav")
     assert _put(ivy, ticket, b"just some text, not audio at all" * 8).status_code == 200
     task = _upload_status(ivy, ticket["uploadId"])
@@ -138,19 +142,21 @@ def test_non_audio_direct_upload_ends_failed_with_reason(ivy: ApiClient, deps: D
     assert _stored(deps) == []
 
 
-def test_finalize_again_after_a_refused_upload_keeps_nothing(ivy: ApiClient, deps: Deps) -> None:
+def test_finalize_again_after_a_refused_upload_keeps_nothing(
+    ivy: ApiClient, deps: Dependencies
+) -> None:
     """On GCS a reused URL can write the key again once the refused file was deleted."""
     ticket = _start(ivy, "notes.mp3", "wav")
     assert _put(ivy, ticket, b"not audio" * 8).status_code == 200
     task = _upload_status(ivy, ticket["uploadId"])
     key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/wav/notes.mp3"
     deps.blobs.put_file(key, make_text(deps, b"written again through the same URL"), "x")
-    again = direct_upload.finalize(deps, {"name": key})
+    again = direct_upload.finalize(deps, key)
     assert again is not None and again.id == task["id"]
     assert _stored(deps) == []
 
 
-def make_text(deps: Deps, data: bytes) -> Path:
+def make_text(deps: Dependencies, data: bytes) -> Path:
     path = deps.settings.data_dir / "scratch.txt"
     path.write_bytes(data)
     return path

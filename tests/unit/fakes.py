@@ -10,13 +10,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Self
 
+from flask import Flask
+
 from audioconv.config import Settings
 from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.domain.options import ConversionOptions
 from audioconv.domain.throttle import Throttle
 from audioconv.ports import Probe, ProgressCallback
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 
 class FakeUsers:
@@ -184,6 +186,9 @@ class FakeBlobs:
     ) -> str | None:
         return None
 
+    def key_for_upload(self, token: str) -> str | None:
+        return None
+
 
 class FakeBus:
     def __init__(self) -> None:
@@ -198,6 +203,9 @@ class FakeBus:
 
     def topics(self) -> list[str]:
         return [topic for topic, _, _ in self.published]
+
+    def close(self) -> None:
+        self.down = True
 
 
 class FakeMailer:
@@ -256,13 +264,21 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def fake_deps(tmp_path: Path) -> Deps:
+def fake_deps(tmp_path: Path) -> Dependencies:
     settings = Settings(data_dir=tmp_path, secret_key="unit-test-secret-key-long-enough-x")
     uow = FakeUnitOfWork()
-    return Deps(
+    return Dependencies(
         settings=settings, uow=lambda readonly=False: uow, blobs=FakeBlobs(), bus=FakeBus(),
         mailer=FakeMailer(), transcoder=FakeTranscoder(), clock=Clock(),
     )  # fmt: skip
 
 
-__all__ = ["TaskStatus", "fake_deps"]
+def routes_app() -> Flask:
+    """The API over fakes, for tests that read its routes or its OpenAPI document
+    (neither depends on the adapters), not for serving requests."""
+    from audioconv.entrypoints.api import create_app
+
+    return create_app(fake_deps(Path("unused-data-dir")))
+
+
+__all__ = ["TaskStatus", "fake_deps", "routes_app"]

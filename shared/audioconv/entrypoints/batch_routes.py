@@ -14,7 +14,6 @@ from audioconv.entrypoints.appengine import MAX_RESPONSE_BYTES, on_app_engine
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.uploads import ReceivedUpload
 from audioconv.entrypoints.web import (
-    current_deps,
     json_body,
     login_required,
     option_fields,
@@ -23,6 +22,7 @@ from audioconv.entrypoints.web import (
 )
 from audioconv.ports import attachment
 from audioconv.services import batch_zip, batches
+from audioconv.services.dependencies import Dependencies
 
 # The answer of POST /api/tasks: one task, or (several files) their batch.
 TASK_OR_BATCH = {
@@ -48,25 +48,25 @@ def batch_json(view: batches.BatchView, with_tasks: bool = True) -> dict[str, An
     return out
 
 
-def batch_field(fields: Mapping[str, Any]) -> int | None:
+def batch_field(deps: Dependencies, fields: Mapping[str, Any]) -> int | None:
     """The request's ``batch``, checked to be one of the caller's batches."""
     batch_id = batches.parse_batch_id(fields.get("batch"))
-    batches.check_batch(current_deps(), g.user_id, batch_id)
+    batches.check_batch(deps, g.user_id, batch_id)
     return batch_id
 
 
-def create_many(upload: ReceivedUpload) -> tuple[Response, int]:
+def create_many(deps: Dependencies, upload: ReceivedUpload) -> tuple[Response, int]:
     """``POST /api/tasks`` with several files: a task each, in one batch."""
     new_format = text_field(upload.fields.get("newFormat"), "newFormat")
     files = [batches.Upload(f.path, text_field(f.file_name, "fileName")) for f in upload.files]
     view = batches.upload_files(
-        current_deps(), g.user_id, files, new_format, option_fields(upload.fields),
+        deps, g.user_id, files, new_format, option_fields(upload.fields),
         batches.parse_batch_id(upload.fields.get("batch")),
     )  # fmt: skip
     return jsonify(batch_json(view)), 201
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, deps: Dependencies) -> None:
     @app.post("/api/batches")
     @doc(Operation(
         "Start a batch to upload files into (`batch` on each upload)",
@@ -78,8 +78,8 @@ def register(app: Flask) -> None:
     def create_batch() -> tuple[Response, int]:
         body = json_body() if request.get_data(cache=True) else {}
         name = batches.batch_name(body.get("name"))
-        batch = batches.create_batch(current_deps(), g.user_id, name)
-        view = batches.get_batch(current_deps(), g.user_id, batch.id or 0)
+        batch = batches.create_batch(deps, g.user_id, name)
+        view = batches.get_batch(deps, g.user_id, batch.id or 0)
         return jsonify(batch_json(view)), 201
 
     @app.get("/api/batches")
@@ -90,7 +90,7 @@ def register(app: Flask) -> None:
     ))  # fmt: skip
     @login_required
     def list_batches() -> Response:
-        found = batches.list_batches(current_deps(), g.user_id)
+        found = batches.list_batches(deps, g.user_id)
         return jsonify([batch_json(view, with_tasks=False) for view in found])
 
     @app.get("/api/batches/<int:batch_id>")
@@ -100,7 +100,7 @@ def register(app: Flask) -> None:
     ))  # fmt: skip
     @login_required
     def get_batch(batch_id: int) -> Response:
-        return jsonify(batch_json(batches.get_batch(current_deps(), g.user_id, batch_id)))
+        return jsonify(batch_json(batches.get_batch(deps, g.user_id, batch_id)))
 
     @app.get("/api/batches/<int:batch_id>/zip")
     @doc(Operation(
@@ -117,7 +117,6 @@ def register(app: Flask) -> None:
     ))  # fmt: skip
     @login_required
     def batch_zip_download(batch_id: int) -> Response:
-        deps = current_deps()
         archive = batch_zip.batch_zip(deps, g.user_id, batch_id)
         stream = archive.stream(deps.blobs)
         if on_app_engine() and len(stream) > MAX_RESPONSE_BYTES:

@@ -16,6 +16,7 @@ from audioconv.domain.formats import FORMATS, QUALITIES, AudioFormat
 from audioconv.domain.options import ConversionOptions, _bitrate_range
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.openapi import Operation, Reply, doc
+from audioconv.services.dependencies import Dependencies
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -92,7 +93,7 @@ def format_catalog() -> list[dict[str, Any]]:
     ]
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, deps: Dependencies) -> None:
     @app.get("/")
     @doc(Operation("The web page", {200: Reply("the page", file=("text/html",))}, tag="page"))
     def page() -> Response:

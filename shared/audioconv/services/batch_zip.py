@@ -21,7 +21,7 @@ from audioconv.domain.batch import unique_names
 from audioconv.domain.model import Task, TaskStatus
 from audioconv.ports import BlobStore, iter_chunks
 from audioconv.services import batches
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.tasks import safe_file_name
 
 MANIFEST = "manifest.json"
@@ -57,7 +57,7 @@ def _chunks(blobs: BlobStore, key: str) -> Iterator[bytes]:
         yield from iter_chunks(stream)
 
 
-def batch_zip(deps: Deps, user_id: int, batch_id: int) -> BatchZip:
+def batch_zip(deps: Dependencies, user_id: int, batch_id: int) -> BatchZip:
     """What the ZIP of the user's batch holds now (NotFound if it is not theirs)."""
     view = batches.get_batch(deps, user_id, batch_id)
     files, failed, pending, present = [], [], [], []

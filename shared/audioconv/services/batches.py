@@ -21,8 +21,8 @@ from audioconv.domain.batch import MAX_BATCH_NAME_CHARS, Batch, BatchProgress
 from audioconv.domain.errors import AudioconvError, InvalidInput, NotFound
 from audioconv.domain.model import Task, valid_id
 from audioconv.ports import UnitOfWork
-from audioconv.services.deps import Deps
-from audioconv.services.messages import publish_or_leave_to_sweep
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import announce_finished
 from audioconv.services.tasks import (
     check_quota,
     checked_options,
@@ -85,14 +85,14 @@ def owned_batch(uow: UnitOfWork, user_id: int, batch_id: int) -> Batch:
     return batch
 
 
-def check_batch(deps: Deps, user_id: int, batch_id: int | None) -> None:
+def check_batch(deps: Dependencies, user_id: int, batch_id: int | None) -> None:
     """NotFound unless ``batch_id`` (when given) is one of the user's batches."""
     if batch_id is not None:
         with deps.uow(readonly=True) as uow:
             owned_batch(uow, user_id, batch_id)
 
 
-def create_batch(deps: Deps, user_id: int, name: str | None = None) -> Batch:
+def create_batch(deps: Dependencies, user_id: int, name: str | None = None) -> Batch:
     with deps.uow() as uow:
         batch = Batch(user_id=user_id, name=name, created_at=deps.clock())
         uow.batches.add(batch)
@@ -100,14 +100,14 @@ def create_batch(deps: Deps, user_id: int, name: str | None = None) -> Batch:
     return batch
 
 
-def get_batch(deps: Deps, user_id: int, batch_id: int) -> BatchView:
+def get_batch(deps: Dependencies, user_id: int, batch_id: int) -> BatchView:
     with deps.uow(readonly=True) as uow:
         batch = owned_batch(uow, user_id, batch_id)
         found = uow.batches.tasks(batch_id)
     return BatchView(batch, BatchProgress.of(t.status for t in found), found)
 
 
-def list_batches(deps: Deps, user_id: int) -> list[BatchView]:
+def list_batches(deps: Dependencies, user_id: int) -> list[BatchView]:
     """The user's batches, oldest first, each with its progress (not its tasks)."""
     with deps.uow(readonly=True) as uow:
         found = uow.batches.for_user(user_id)
@@ -124,7 +124,7 @@ class Upload:
 
 
 def upload_files(
-    deps: Deps,
+    deps: Dependencies,
     user_id: int,
     files: Sequence[Upload],
     new_format: str,
@@ -154,7 +154,7 @@ def upload_files(
 
 
 def _record_refused(
-    deps: Deps,
+    deps: Dependencies,
     user_id: int,
     file: Upload,
     target: str,
@@ -167,4 +167,4 @@ def _record_refused(
     key = f"uploads/{uuid.uuid4().hex}/{name}"  # names no blob: the file is not kept
     task = record_task(deps, user_id, key, name, target, None, error=error.message,
                        options=checked_options(options, target), batch_id=batch_id)  # fmt: skip
-    publish_or_leave_to_sweep(deps, task, announce=True)
+    announce_finished(deps, task)

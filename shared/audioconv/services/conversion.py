@@ -15,11 +15,13 @@ from audioconv.domain.formats import FORMATS
 from audioconv.domain.model import Claim, Task
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
-from audioconv.services.deps import Deps
-from audioconv.services.messages import TaskRef, publish_or_leave_to_sweep
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import TaskRef, announce_finished
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
+# The name of each conversion's temporary folder starts with this.
+WORK_PREFIX = "audioconv-"
 
 
 class LeaseLost(Exception):
@@ -43,7 +45,7 @@ class Claimed:
         return task is not None and task.holds(self.ref.revision, self.token)
 
 
-def convert(deps: Deps, ref: TaskRef) -> None:
+def convert(deps: Dependencies, ref: TaskRef) -> None:
     """Handle one conversion request. Idempotent: a repeated or stale request changes nothing.
 
     Raises RetryLater (or any error) when the request must be redelivered: it
@@ -64,7 +66,7 @@ def convert(deps: Deps, ref: TaskRef) -> None:
         if task.attempts > deps.settings.max_attempts:
             task.fail(f"conversion failed {task.attempts - 1} times; giving up", deps.clock())
             uow.commit()
-            publish_or_leave_to_sweep(deps, task, announce=True)
+            announce_finished(deps, task)
             return
         assert task.claim_token is not None
         uow.commit()
@@ -86,12 +88,12 @@ def convert(deps: Deps, ref: TaskRef) -> None:
 
 
 def _run(
-    deps: Deps, task: Task, held: Claimed, lease: timedelta
+    deps: Dependencies, task: Task, held: Claimed, lease: timedelta
 ) -> tuple[str, dict[str, object], int]:
     target = FORMATS[task.output_format]
-    work = deps.settings.data_dir / "work"
+    work = deps.settings.resolved_work_dir
     work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="audioconv-", dir=work) as tmp:
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=work) as tmp:
         src = Path(tmp) / "input"
         dst = Path(tmp) / f"output.{target.extension}"
         try:
@@ -120,7 +122,9 @@ def _run(
     return key, output_probe, size
 
 
-def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | None = None) -> None:
+def _heartbeat(
+    deps: Dependencies, held: Claimed, lease: timedelta, percent: float | None = None
+) -> None:
     """Extend the lease (and record progress); LeaseLost if another worker took over."""
     with deps.uow() as uow:
         task = uow.tasks.get(held.ref.task_id, for_update=True)
@@ -131,7 +135,7 @@ def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | Non
 
 
 def _finish(
-    deps: Deps, held: Claimed, change: Callable[[Task], None], announce: bool = True
+    deps: Dependencies, held: Claimed, change: Callable[[Task], None], announce: bool = True
 ) -> bool:
     """Apply ``change`` if this attempt still holds the task; False if it moved on."""
     with deps.uow() as uow:
@@ -142,5 +146,5 @@ def _finish(
         change(task)
         uow.commit()
     if announce:
-        publish_or_leave_to_sweep(deps, task, announce=True)
+        announce_finished(deps, task)
     return True

@@ -23,8 +23,8 @@ from audioconv.domain.formats import FORMATS, parse_format
 from audioconv.domain.model import Task, TaskStatus, valid_id
 from audioconv.domain.options import parse_options
 from audioconv.ports import Probe, UnitOfWork
-from audioconv.services.deps import Deps
-from audioconv.services.messages import publish_or_leave_to_sweep
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import request_conversion
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]&+,']+")
@@ -75,7 +75,7 @@ def checked_options(raw: Mapping[str, Any] | None, target: str) -> dict[str, Any
 
 
 def create_task(
-    deps: Deps,
+    deps: Dependencies,
     user_id: int,
     upload: Path,
     file_name: str,
@@ -107,11 +107,11 @@ def create_task(
     except BaseException:
         deps.blobs.delete(key)
         raise
-    publish_or_leave_to_sweep(deps, task)
+    request_conversion(deps, task)
     return task
 
 
-def check_audio(deps: Deps, path: Path) -> Probe:
+def check_audio(deps: Dependencies, path: Path) -> Probe:
     """Probe a file by its content; UnsupportedMedia unless it is audio we read."""
     probe = deps.transcoder.probe(path)
     if probe.format is None:
@@ -119,7 +119,9 @@ def check_audio(deps: Deps, path: Path) -> Probe:
     return probe
 
 
-def check_quota(deps: Deps, uow: UnitOfWork, user_id: int, size: int, count: int = 1) -> None:
+def check_quota(
+    deps: Dependencies, uow: UnitOfWork, user_id: int, size: int, count: int = 1
+) -> None:
     """TooManyRequests or PayloadTooLarge if ``count`` more tasks of ``size`` bytes in
     all are over quota."""
     in_flight, stored = uow.tasks.usage(user_id)
@@ -138,7 +140,7 @@ def check_quota(deps: Deps, uow: UnitOfWork, user_id: int, size: int, count: int
 
 
 def record_task(
-    deps: Deps,
+    deps: Dependencies,
     user_id: int,
     key: str,
     name: str,
@@ -183,7 +185,9 @@ def record_task(
     return task
 
 
-def list_tasks(deps: Deps, user_id: int, limit: int | None, descending: bool) -> Sequence[Task]:
+def list_tasks(
+    deps: Dependencies, user_id: int, limit: int | None, descending: bool
+) -> Sequence[Task]:
     with deps.uow(readonly=True) as uow:
         return uow.tasks.for_user(user_id, limit, descending)
 
@@ -195,13 +199,13 @@ def _owned(uow: UnitOfWork, user_id: int, task_id: int, for_update: bool = False
     return task
 
 
-def get_task(deps: Deps, user_id: int, task_id: int) -> Task:
+def get_task(deps: Dependencies, user_id: int, task_id: int) -> Task:
     with deps.uow(readonly=True) as uow:
         return _owned(uow, user_id, task_id)
 
 
 def change_format(
-    deps: Deps,
+    deps: Dependencies,
     user_id: int,
     task_id: int,
     new_format: str,
@@ -220,11 +224,11 @@ def change_format(
         uow.commit()
     if old_output:
         deps.blobs.delete(old_output)
-    publish_or_leave_to_sweep(deps, task)
+    request_conversion(deps, task)
     return task
 
 
-def delete_task(deps: Deps, user_id: int, task_id: int) -> None:
+def delete_task(deps: Dependencies, user_id: int, task_id: int) -> None:
     """Remove the task, then its files (a crash in between leaves only orphan files)."""
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
@@ -257,7 +261,7 @@ def _converted(task: Task) -> Download:
     return Download(task.output_key, task.output_name, FORMATS[task.output_format].mime_type, None)
 
 
-def task_download(deps: Deps, user_id: int, task_id: int, which: str) -> Download:
+def task_download(deps: Dependencies, user_id: int, task_id: int, which: str) -> Download:
     """The original or the converted file of one task."""
     pick = {"original": _original, "converted": _converted}.get(which)
     if pick is None:
@@ -267,7 +271,7 @@ def task_download(deps: Deps, user_id: int, task_id: int, which: str) -> Downloa
     return _sized(deps, pick(task))
 
 
-def file_download(deps: Deps, user_id: int, file_name: str) -> Download:
+def file_download(deps: Dependencies, user_id: int, file_name: str) -> Download:
     """By file name, as the older API did: the converted file once processed, else the original.
 
     The name may be the original one or the converted one (stem + new extension).
@@ -286,7 +290,7 @@ def file_download(deps: Deps, user_id: int, file_name: str) -> Download:
     return _sized(deps, _converted(task) if ready or wants_output else _original(task))
 
 
-def _sized(deps: Deps, download: Download) -> Download:
+def _sized(deps: Dependencies, download: Download) -> Download:
     """The download with its size and, where storage signs URLs, the URL to send the
     client to (App Engine caps a response at 32 MB: the API cannot send large files)."""
     size = deps.blobs.size(download.key)
