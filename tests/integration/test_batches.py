@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from werkzeug.http import parse_options_header
 
 from audioconv.domain.model import Task
+from audioconv.entrypoints.uploads import INCOMING, MAX_FILES
 from audioconv.services.dependencies import Dependencies
 from tests.integration.test_direct_uploads import _upload_status
 from tests.integration.test_openapi import _conforms
@@ -235,7 +236,7 @@ def test_a_request_wide_mistake_refuses_every_file(
     assert alice.get("/api/tasks").get_json() == []
     assert alice.get("/api/batches").get_json() == []
     assert _blob_files(deps) == []
-    assert list((deps.settings.data_dir / "work" / "incoming").iterdir()) == []
+    assert list((deps.settings.resolved_work_dir / INCOMING).iterdir()) == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -291,3 +292,18 @@ def test_zip_member_names_are_safe_and_unique(
     archive, manifest = _zip(alice, batch_id)
     assert archive.namelist() == ["manifest.json", "evil.flac", "EVIL (2).flac"]
     assert [e["fileName"] for e in manifest["files"]] == ["evil.wav", "EVIL.wav"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_form_with_too_many_files_is_refused_and_nothing_kept(
+    alice: ApiClient, deps: Dependencies
+) -> None:
+    parts = [(io.BytesIO(b"x"), f"f{i}.wav") for i in range(MAX_FILES + 1)]
+    answer = alice.client.post(
+        "/api/tasks", data={"fileName": parts, "newFormat": "mp3"},
+        headers=alice.headers, content_type="multipart/form-data",
+    )  # fmt: skip
+    assert answer.status_code == 413
+    assert answer.get_json() == {"message": f"the form has more than {MAX_FILES} files"}
+    assert alice.get("/api/tasks").get_json() == []
+    assert list((deps.settings.resolved_work_dir / INCOMING).iterdir()) == []
