@@ -8,7 +8,7 @@ import json
 import zipfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
@@ -16,6 +16,7 @@ from werkzeug.http import parse_options_header
 
 from audioconv.domain.model import Task
 from audioconv.entrypoints.uploads import INCOMING, MAX_FILES
+from audioconv.services import direct_upload
 from audioconv.services.dependencies import Dependencies
 from tests.integration.test_direct_uploads import _upload_status
 from tests.integration.test_openapi import _conforms
@@ -307,3 +308,37 @@ def test_a_form_with_too_many_files_is_refused_and_nothing_kept(
     assert answer.get_json() == {"message": f"the form has more than {MAX_FILES} files"}
     assert alice.get("/api/tasks").get_json() == []
     assert list((deps.settings.resolved_work_dir / INCOMING).iterdir()) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_deleting_a_batch_deletes_its_tasks_and_files(
+    client: FlaskClient, alice: ApiClient, deps: Dependencies, inputs: dict[str, Path]
+) -> None:
+    kept = alice.upload(inputs["wav"], "mp3").get_json()  # in no batch: not touched
+    batch_id = _post_files(alice, [inputs["flac"], inputs["wav"]], newFormat="mp3").get_json()["id"]
+    _wait_batch(alice, batch_id)
+    alice.wait(kept["id"])
+    ticket = alice.client.post(
+        "/api/uploads", json={"fileName": "late.wav", "newFormat": "mp3", "batch": batch_id},
+        headers=alice.headers,
+    ).get_json()  # fmt: skip
+    mallory = ApiClient(client, "mallory")
+    assert (
+        mallory.client.delete(f"/api/batches/{batch_id}", headers=mallory.headers).status_code
+        == 404
+    )
+
+    gone = alice.client.delete(f"/api/batches/{batch_id}", headers=alice.headers)
+    assert gone.status_code == 204
+    assert alice.get(f"/api/batches/{batch_id}").status_code == 404
+    assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"]]
+    assert len(_blob_files(deps)) == 2  # the kept task's input and output
+    # A direct upload into the batch that arrives after it was deleted is not kept.
+    url = urlsplit(ticket["url"])
+    put = alice.client.put(f"{url.path}?{url.query}", data=inputs["wav"].read_bytes(),
+                           headers=ticket["headers"])  # fmt: skip
+    assert put.status_code == 200
+    key = unquote(url.path.removeprefix("/api/blobs/"))
+    assert direct_upload.finalize(deps, key) is None  # as the upload's message does, again
+    assert len(_blob_files(deps)) == 2
+    assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"]]

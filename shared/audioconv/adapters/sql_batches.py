@@ -20,8 +20,11 @@ class SqlBatchRepository:
         self.session.add(batch)
         self.session.flush()
 
-    def get(self, batch_id: int) -> Batch | None:
-        return self.session.get(Batch, batch_id)
+    def get(self, batch_id: int, *, for_update: bool = False) -> Batch | None:
+        return self.session.get(Batch, batch_id, with_for_update=for_update or None)
+
+    def delete(self, batch: Batch) -> None:
+        self.session.delete(batch)
 
     def for_user(self, user_id: int) -> Sequence[Batch]:
         query = select(Batch).filter_by(user_id=user_id).order_by(orm.batches.c.id)

@@ -102,6 +102,16 @@ def register(app: Flask, deps: Dependencies) -> None:
     def get_batch(batch_id: int) -> Response:
         return jsonify(batch_json(batches.get_batch(deps, g.user_id, batch_id)))
 
+    @app.delete("/api/batches/<int:batch_id>")
+    @doc(Operation(
+        "Delete a batch with all its tasks and their files", {204: Reply("deleted")},
+        (401, 404), auth=True, tag="batches",
+    ))  # fmt: skip
+    @login_required
+    def delete_batch(batch_id: int) -> tuple[str, int]:
+        batches.delete_batch(deps, g.user_id, batch_id)
+        return "", 204
+
     @app.get("/api/batches/<int:batch_id>/zip")
     @doc(Operation(
         "Every converted file of a batch as one ZIP, with manifest.json",

@@ -77,9 +77,9 @@ def batch_name(value: object) -> str | None:
     return value
 
 
-def owned_batch(uow: UnitOfWork, user_id: int, batch_id: int) -> Batch:
+def owned_batch(uow: UnitOfWork, user_id: int, batch_id: int, for_update: bool = False) -> Batch:
     """The user's batch; NotFound for one that is missing or someone else's."""
-    batch = uow.batches.get(batch_id) if valid_id(batch_id) else None
+    batch = uow.batches.get(batch_id, for_update=for_update) if valid_id(batch_id) else None
     if batch is None or batch.user_id != user_id:
         raise NotFound(f"no batch {batch_id}")
     return batch
@@ -98,6 +98,21 @@ def create_batch(deps: Dependencies, user_id: int, name: str | None = None) -> B
         uow.batches.add(batch)
         uow.commit()
     return batch
+
+
+def delete_batch(deps: Dependencies, user_id: int, batch_id: int) -> None:
+    """Remove the batch and every task in it, then their files (a crash in between
+    leaves only orphan files, which the start-up sweep removes)."""
+    with deps.uow() as uow:
+        batch = owned_batch(uow, user_id, batch_id, for_update=True)
+        keys = []
+        for task in uow.batches.tasks(batch_id):
+            keys += [key for key in (task.input_key, task.output_key) if key]
+            uow.tasks.delete(task)
+        uow.batches.delete(batch)
+        uow.commit()
+    for key in keys:
+        deps.blobs.delete(key)
 
 
 def get_batch(deps: Dependencies, user_id: int, batch_id: int) -> BatchView:

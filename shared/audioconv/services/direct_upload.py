@@ -174,7 +174,8 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
     """Turn a finalized object into a task (once, however often it is announced).
 
     An upload id makes at most one task, ever: an object written again through
-    the same URL after its task was deleted is removed, not converted.
+    the same URL after its task was deleted is removed, not converted; so is one
+    whose batch was deleted meanwhile.
     """
     try:
         direct = DirectKey.parse(key)
@@ -185,11 +186,13 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
         existing = uow.tasks.by_input_prefix(DirectKey.prefix(direct.user_id, direct.upload_id))
         owner = uow.users.get(direct.user_id)
         used = uow.uploads.used(direct.upload_id)
+        # Its batch deleted since the upload started: the file goes with it.
+        batch_gone = direct.batch_id is not None and uow.batches.get(direct.batch_id) is None
     if existing is not None:
         if existing.input_probe is None:  # refused at upload: whatever came again goes too
             deps.blobs.delete(key)
         return existing
-    if owner is None or used:
+    if owner is None or used or batch_gone:
         deps.blobs.delete(key)
         return None
     size = deps.blobs.size(key)
