@@ -24,6 +24,7 @@ from audioconv.entrypoints import (
     pages,
     service_routes,
     task_routes,
+    waveforms,
 )
 from audioconv.entrypoints.appengine import request_limit
 from audioconv.entrypoints.web import DEPENDENCIES, body_limit
@@ -35,6 +36,7 @@ ROUTE_GROUPS: tuple[Callable[[Flask, Dependencies], None], ...] = (
     task_routes.register,
     batch_routes.register,
     download_routes.register,
+    waveforms.register,
     service_routes.register,
     direct_uploads.register,
     pages.register,

@@ -30,6 +30,7 @@ from audioconv.services.tasks import (
     has_control_characters,
     record_task,
     safe_file_name,
+    stored_files,
     target_format,
 )
 
@@ -107,7 +108,7 @@ def delete_batch(deps: Dependencies, user_id: int, batch_id: int) -> None:
         batch = owned_batch(uow, user_id, batch_id, for_update=True)
         keys = []
         for task in uow.batches.tasks(batch_id):
-            keys += [key for key in (task.input_key, task.output_key) if key]
+            keys += stored_files(task)
             uow.tasks.delete(task)
         uow.batches.delete(batch)
         uow.commit()
@@ -181,5 +182,6 @@ def _record_refused(
     name = safe_file_name(file.file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"  # names no blob: the file is not kept
     task = record_task(deps, user_id, key, name, target, None, error=error.message,
-                       options=checked_options(options, target), batch_id=batch_id)  # fmt: skip
+                       options=checked_options(options, target).as_json(),
+                       batch_id=batch_id)  # fmt: skip
     announce_finished(deps, task)

@@ -1,7 +1,7 @@
 """batches
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-28 23:00:00.000000
 
 Tasks uploaded together belong to a batch (domain/batch.py): a table of batches and
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
