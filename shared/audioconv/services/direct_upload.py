@@ -208,9 +208,10 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
                 raise PayloadTooLarge.over(deps.settings.max_upload_bytes)
             deps.blobs.download_to(key, path)
             probe = check_audio(deps, path)
-            fitted_options(stored_options(direct.options), probe.duration)
+            # As typed values (the key carries them as text: "-23.0").
+            options = fitted_options(stored_options(direct.options), probe.duration)
             task = record_task(deps, direct.user_id, key, direct.file_name,
-                               direct.output_format, probe, options=direct.options,
+                               direct.output_format, probe, options=options,
                                size=size, upload_id=upload, batch_id=direct.batch_id)  # fmt: skip
         except Conflict:  # the same announcement, handled at the same time elsewhere
             return find(deps, direct.user_id, upload)
@@ -218,7 +219,7 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
             deps.blobs.delete(key)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, None, error=exc.message,
-                               options=direct.options, upload_id=upload,
+                               options=stored_options(direct.options).as_json(), upload_id=upload,
                                batch_id=direct.batch_id)  # fmt: skip
             announce_finished(deps, task)
             return task
