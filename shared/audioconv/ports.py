@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,11 +13,12 @@ from typing import IO, Any, Protocol, Self
 
 from werkzeug.http import dump_options_header
 
+from audioconv.domain.batch import Batch
 from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.media import Loudness as Loudness
 from audioconv.domain.media import Picture as Picture
 from audioconv.domain.media import Probe as Probe
-from audioconv.domain.model import Task, User
+from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.domain.throttle import Throttle
 from audioconv.domain.webhook import Outcome
 
@@ -181,6 +182,25 @@ class UploadRepository(Protocol):
         """The webhook URL ``set_webhook`` kept for the upload, if any."""
 
 
+class BatchRepository(Protocol):
+    """Batches of tasks (domain/batch.py)."""
+
+    def add(self, batch: Batch) -> None: ...
+
+    def get(self, batch_id: int, *, for_update: bool = False) -> Batch | None: ...
+
+    def delete(self, batch: Batch) -> None: ...
+
+    def for_user(self, user_id: int) -> Sequence[Batch]:
+        """The user's batches, oldest first."""
+
+    def tasks(self, batch_id: int) -> Sequence[Task]:
+        """The batch's tasks, by id."""
+
+    def status_counts(self, batch_ids: Sequence[int]) -> Mapping[int, Mapping[TaskStatus, int]]:
+        """For each of these batches that has tasks, how many are in each status."""
+
+
 class UnitOfWork(Protocol):
     """One transaction; ``with uow:`` rolls back whatever was not committed."""
 
@@ -188,6 +208,7 @@ class UnitOfWork(Protocol):
     tasks: TaskRepository
     throttles: ThrottleRepository
     uploads: UploadRepository
+    batches: BatchRepository
 
     def __enter__(self) -> Self: ...
 

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +163,31 @@ def test_large_files_go_through_a_direct_upload_url(cli: Cli, tmp_path: Path) ->
     out = tmp_path / "big.m4a"
     assert probe(out)["streams"][0]["codec_name"] == "aac"
     assert abs(decoded_duration(out) - 2.0) < 0.1
+
+
+def test_several_files_in_one_batch_downloaded_as_one_zip(cli: Cli, tmp_path: Path) -> None:
+    flac = make_audio(tmp_path / "song.flac", 1.0)
+    wav = make_audio(tmp_path / "song.wav", 1.5)  # over the threshold: a direct upload
+    bogus = tmp_path / "x.mp3"  # a direct upload too: it becomes a failed task
+    bogus.write_bytes(bytes(range(256)) * 400)
+    result = cli("convert", str(flac), str(wav), str(bogus), "--to", "mp3", "--zip", "all.zip",
+                 AUDIOCONV_DIRECT_UPLOAD_BYTES="100000")  # fmt: skip
+    assert result.returncode == 1  # one file failed; the others are in the ZIP all the same
+    assert "batch " in result.stderr and "/api/batches/" in result.stderr
+    assert "song.wav: uploading directly 100% (" in result.stderr
+    assert f"  {bogus}: not an audio file" in result.stderr
+    assert not (tmp_path / "song.mp3").exists()  # not downloaded one by one
+    with zipfile.ZipFile(tmp_path / "all.zip") as archive:
+        assert sorted(archive.namelist()) == ["manifest.json", "song (2).mp3", "song.mp3"]
+        manifest = json.loads(archive.read("manifest.json"))
+        for entry in manifest["files"]:
+            out = tmp_path / entry["name"]
+            out.write_bytes(archive.read(entry["name"]))
+            assert probe(out)["streams"][0]["codec_name"] == "mp3"
+    assert sorted(e["fileName"] for e in manifest["files"]) == ["song.flac", "song.wav"]
+    assert [e["fileName"] for e in manifest["failed"]] == ["x.mp3"]
+    assert manifest["pending"] == []
+
+    again = cli("convert", str(flac), "--to", "mp3", "--zip", "all.zip")
+    assert again.returncode == 1
+    assert "all.zip exists (use --force to overwrite it)" in again.stderr

@@ -7,6 +7,7 @@ to the test's tmp_path (desktop.png, phone.png) for a person to look at.
 from __future__ import annotations
 
 import base64
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,20 +71,22 @@ def _sign_up(page: Page, username: str) -> None:
     expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
 
 
-def _drop(page: Page, path: Path) -> None:
-    """A synthetic drop of ``path`` on the page body, as a file manager would do."""
-    data = base64.b64encode(path.read_bytes()).decode()
+def _drop(page: Page, *paths: Path) -> None:
+    """A synthetic drop of ``paths`` on the page body, as a file manager would do."""
+    files = [[path.name, base64.b64encode(path.read_bytes()).decode()] for path in paths]
     page.evaluate(
-        """([name, data]) => {
-            const raw = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        """(files) => {
             const transfer = new DataTransfer();
-            transfer.items.add(new File([raw], name));
+            for (const [name, data] of files) {
+                const raw = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+                transfer.items.add(new File([raw], name));
+            }
             for (const type of ["dragenter", "dragover", "drop"]) {
                 document.body.dispatchEvent(new DragEvent(type,
                     {dataTransfer: transfer, bubbles: true, cancelable: true}));
             }
         }""",
-        [path.name, data],
+        files,
     )
 
 
@@ -189,3 +192,25 @@ def test_invalid_file_shows_the_reason_and_keyboard_login(page: Page, tmp_path: 
     # The browser logs the refused upload itself; nothing else may reach the console.
     refused = "Failed to load resource: the server responded with a status of 415"
     assert [e for e in console.errors if refused not in e] == []
+
+
+def test_files_dropped_together_download_as_one_zip(page: Page, tmp_path: Path) -> None:
+    console = Console(page)
+    first = make_audio(tmp_path / "one.flac", 1.0)
+    second = make_audio(tmp_path / "two.wav", 1.5)
+    _sign_up(page, "zoe")
+    page.get_by_label("To format").select_option("ogg")
+    _drop(page, first, second)
+    for name in ("one.flac", "two.wav"):
+        expect(_card(page, name).locator(".status")).to_have_text("processed", timeout=60_000)
+    row = page.locator("#batches .batch")
+    expect(row).to_contain_text("2 files sent together")
+    with page.expect_download() as info:
+        row.get_by_role("button", name="Download all as ZIP").click()
+    info.value.save_as(tmp_path / "all.zip")
+    with zipfile.ZipFile(tmp_path / "all.zip") as archive:
+        assert sorted(archive.namelist()) == ["manifest.json", "one.ogg", "two.ogg"]
+        (tmp_path / "two.ogg").write_bytes(archive.read("two.ogg"))
+    assert probe(tmp_path / "two.ogg")["streams"][0]["codec_name"] == "vorbis"
+    assert abs(decoded_duration(tmp_path / "two.ogg") - 1.5) < 0.1
+    assert console.errors == []

@@ -90,7 +90,7 @@ def test_each_operation_says_what_it_takes_and_answers(spec: dict[str, Any]) -> 
     fields = schemas[form.rsplit("/", 1)[1]]["properties"]
     assert set(fields) == {
         "fileName", "newFormat", "bitrate", "sampleRate", "channels", "quality",
-        "webhookUrl", "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut",
+        "webhookUrl", "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut", "batch",
     }  # fmt: skip
     assert fields["fileName"]["format"] == "binary"
     assert upload["security"] == [{"bearer": []}]

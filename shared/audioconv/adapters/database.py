@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audioconv.adapters import orm
 from audioconv.adapters.pg8000_ping import tolerate_dropped_sockets
+from audioconv.adapters.sql_batches import SqlBatchRepository
 from audioconv.config import Settings
 from audioconv.domain.errors import Conflict
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.domain.throttle import Throttle
 from audioconv.ports import (
+    BatchRepository,
     TaskRepository,
     ThrottleRepository,
     UploadRepository,
@@ -239,6 +241,7 @@ class SqlUnitOfWork:
     tasks: TaskRepository
     throttles: ThrottleRepository
     uploads: UploadRepository
+    batches: BatchRepository
 
     def __init__(self, session_factory: sessionmaker[Session], readonly: bool = False) -> None:
         self.session_factory = session_factory
@@ -252,6 +255,7 @@ class SqlUnitOfWork:
         self.tasks = SqlTaskRepository(self.session)
         self.throttles = SqlThrottleRepository(self.session)
         self.uploads = SqlUploadRepository(self.session)
+        self.batches = SqlBatchRepository(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import registry
 from sqlalchemy.sql.expression import true
 from sqlalchemy.types import TypeDecorator
 
+from audioconv.domain.batch import MAX_BATCH_NAME_CHARS, Batch
 from audioconv.domain.model import Task, TaskStatus, User, as_utc
 from audioconv.domain.throttle import Throttle
 
@@ -97,9 +98,28 @@ tasks = Table(
     Column("webhook_url", String(2048)),
     Column("webhook_deliveries", JSON),
     Column("webhook_due_at", UtcDateTime()),
+    Column(
+        "batch_id",
+        Integer,
+        ForeignKey("batches.id", name="fk_tasks_batch_id", ondelete="SET NULL"),
+        index=True,
+    ),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("input_key", name="uq_tasks_input_key"),
+    sqlite_autoincrement=True,
+)
+
+# Tasks uploaded together (domain/batch.py); a task names its batch.
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(MAX_BATCH_NAME_CHARS)),
+    Column("created_at", UtcDateTime(), nullable=False),
     sqlite_autoincrement=True,
 )
 
@@ -162,4 +182,5 @@ def start_mappers() -> None:
     mapper_registry.map_imperatively(User, users)
     mapper_registry.map_imperatively(Task, tasks)
     mapper_registry.map_imperatively(Throttle, throttles)
+    mapper_registry.map_imperatively(Batch, batches)
     _mapped = True

@@ -86,6 +86,11 @@ class Api:
     def delete(self, task_id: int) -> None:
         self.request("DELETE", f"/api/tasks/{task_id}")
 
+    def create_batch(self, name: str | None = None) -> int:
+        """A new, empty batch to upload files into (``batch`` on each upload)."""
+        body = {"name": name} if name else {}
+        return int(self.request("POST", "/api/batches", json=body).json()["id"])
+
     def upload(
         self, path: Path, new_format: str, options: Mapping[str, str], on_bytes: OnBytes
     ) -> dict[str, Any]:

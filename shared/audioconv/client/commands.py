@@ -7,6 +7,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,9 @@ def add_parsers(sub: Any) -> None:
                    help="folder for the converted files (default: beside each input)")  # fmt: skip
     p.add_argument("-j", "--jobs", type=int, default=2, metavar="N",
                    help="files converted at once (default 2)")  # fmt: skip
+    p.add_argument("--zip", type=Path, metavar="FILE",
+                   help="download the converted files as one ZIP at FILE (with manifest.json, "
+                   "which names any that failed) instead of one by one")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
     p = sub.add_parser("tasks", help="list your tasks")
@@ -169,10 +173,18 @@ def _convert(args: argparse.Namespace) -> int:
         parse_options(options, FORMATS[args.to])
     except ValueError as exc:
         raise Failure(str(exc)) from None
-    job = Job(args.to, options, args.output_dir, args.force)
+    zip_path: Path | None = args.zip
+    if zip_path is not None and zip_path.exists() and not args.force:
+        raise Failure(f"{zip_path} exists (use --force to overwrite it)")
+    job = Job(args.to, options, args.output_dir, args.force, download=zip_path is None)
+    if len(args.files) > 1 or zip_path is not None:
+        job = replace(job, batch_id=_batch(api, zip_path is not None))
     outcomes = convert_all(
         api.server, str(api.token), args.files, job, args.jobs, Progress(sys.stderr)
     )
+    if zip_path is not None and job.batch_id is not None:
+        api.download(f"/api/batches/{job.batch_id}/zip", zip_path)
+        print(f"converted files of batch {job.batch_id} -> {zip_path}", file=sys.stderr)
     failed = [o for o in outcomes if o.error is not None]
     if failed:
         print(f"{len(failed)} of {len(outcomes)} files failed:", file=sys.stderr)
@@ -180,6 +192,19 @@ def _convert(args: argparse.Namespace) -> int:
             print(f"  {outcome.source}: {outcome.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _batch(api: Api, needed: bool) -> int | None:
+    """A new batch for this run's files; None from a server without batches (unless
+    ``needed``: the ZIP comes from one)."""
+    try:
+        batch_id = api.create_batch()
+    except ApiError as exc:
+        if needed or exc.status not in (404, 405):
+            raise Failure(f"cannot start a batch: {exc.message}") from None
+        return None
+    print(f"batch {batch_id}: {api.server}/api/batches/{batch_id}", file=sys.stderr)
+    return batch_id
 
 
 def _tasks(args: argparse.Namespace) -> int:

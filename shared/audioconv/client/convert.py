@@ -24,6 +24,16 @@ class Job:
     options: Mapping[str, str]
     out_dir: Path | None
     force: bool
+    # The batch every upload goes into, if any.
+    batch_id: int | None = None
+    # Leave the converted files on the server (they come as one ZIP instead).
+    download: bool = True
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """What each upload sends beside the format: the options and the batch."""
+        batch = {"batch": str(self.batch_id)} if self.batch_id is not None else {}
+        return {**self.options, **batch}
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ def convert_one(server: str, token: str, source: Path, job: Job, progress: Progr
         if not source.is_file():
             return Outcome(source, error="no such file")
         dest = destination(source, job)
-        if dest.exists() and not job.force:
+        if job.download and dest.exists() and not job.force:
             return Outcome(source, error=f"{dest} exists (use --force to overwrite it)")
         api = Api(server, token)
 
@@ -63,10 +73,12 @@ def convert_one(server: str, token: str, source: Path, job: Job, progress: Progr
                 progress.update(name, "converting", float(task.get("progress") or 0))
 
         upload = api.direct_upload if direct else api.upload
-        task = upload(source, job.new_format, job.options, sent)
+        task = upload(source, job.new_format, job.fields, sent)
         task = api.wait(int(task["id"]), converting)
         if task["status"] != "processed":
             return Outcome(source, error=task.get("error") or "conversion failed")
+        if not job.download:
+            return Outcome(source)
         dest = destination(source, job, task["outputFileName"])
         if dest.exists() and not job.force:
             return Outcome(source, error=f"{dest} exists (use --force to overwrite it)")
@@ -85,7 +97,7 @@ def convert_all(
 
     claimed: dict[Path, Path] = {}
     clashes: dict[Path, Path] = {}
-    for source in sources:  # a.flac and a.wav would both become a.mp3
+    for source in sources if job.download else ():  # a.flac and a.wav would both be a.mp3
         dest = destination(source, job).resolve()
         if dest in claimed and claimed[dest] != source:
             clashes[source] = claimed[dest]
@@ -97,7 +109,7 @@ def convert_all(
         else:
             outcome = convert_one(server, token, source, job, progress)
         if outcome.error is None:
-            progress.line(f"{source}: converted -> {outcome.output}")
+            progress.line(f"{source}: converted -> {outcome.output or 'the ZIP'}")
         else:
             progress.line(f"{source}: FAILED: {outcome.error}")
         return outcome

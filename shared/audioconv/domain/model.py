@@ -91,6 +91,8 @@ class Task:
     webhook_due_at: datetime | None = None
     # A PNG of the input's and output's waveforms (made with the output), if any.
     waveform_key: str | None = None
+    # The batch it was uploaded in (domain/batch.py), if any.
+    batch_id: int | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

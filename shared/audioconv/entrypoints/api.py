@@ -16,6 +16,7 @@ from werkzeug.routing import IntegerConverter
 
 from audioconv.entrypoints import (
     auth_routes,
+    batch_routes,
     direct_uploads,
     download_routes,
     errors,
@@ -36,6 +37,7 @@ from audioconv.services.dependencies import Dependencies
 ROUTE_GROUPS: tuple[Callable[[Flask, Dependencies], None], ...] = (
     auth_routes.register,
     task_routes.register,
+    batch_routes.register,
     download_routes.register,
     waveforms.register,
     service_routes.register,

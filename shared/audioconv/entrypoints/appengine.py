@@ -14,6 +14,7 @@ def on_app_engine() -> bool:
 
 # App Engine refuses request bodies over 32 MB (and caps a dynamic response alike).
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
+MAX_RESPONSE_BYTES = MAX_REQUEST_BYTES
 
 
 def request_limit(limit: int) -> int:

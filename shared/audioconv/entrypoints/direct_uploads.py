@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask, Response, g, jsonify, request
 
 from audioconv.domain.errors import Forbidden, NotFound
+from audioconv.entrypoints import batch_routes
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
@@ -23,8 +24,10 @@ def register(app: Flask, deps: Dependencies) -> None:
     @app.post("/api/uploads")
     @doc(Operation(
         "Start a direct upload: a signed URL to PUT the file to",
-        {201: Reply("where and how to PUT the file", s.UploadTicket)}, (400, 401, 413, 429),
+        {201: Reply("where and how to PUT the file", s.UploadTicket)},
+        (400, 401, 404, 413, 429),
         Body(("application/json",), s.StartUploadBody), auth=True, tag="uploads",
+        description="404 for a `batch` that is not yours.",
     ))  # fmt: skip
     @login_required
     def start_upload() -> tuple[Response, int]:
@@ -33,6 +36,7 @@ def register(app: Flask, deps: Dependencies) -> None:
         ticket = direct_upload.start(
             deps, g.user_id, json_field(body, "fileName"), json_field(body, "newFormat"),
             option_fields(body), webhook_url=webhook_url,
+            batch_id=batch_routes.batch_field(deps, body),
         )  # fmt: skip
         return jsonify(
             uploadId=ticket.upload_id,

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from audioconv.domain.batch import MAX_BATCH_NAME_CHARS
 from audioconv.domain.formats import FORMATS, Quality
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import MAX_ID, TaskStatus
@@ -147,12 +148,27 @@ class _Webhook(BaseModel):
     )
 
 
+class _InBatch(BaseModel):
+    batch: (
+        Annotated[int, Field(ge=1, le=MAX_ID)]
+        | Annotated[str, Field(pattern=r"^\s*[0-9]+\s*$", max_length=MAX_OPTION_CHARS)]
+        | None
+    ) = Field(
+        default=None,
+        description="put the task in this batch of yours (`POST /api/batches`, or the "
+        "`batchId` of an earlier task); someone else's batch is not found (404)",
+    )
+
+
 # Bases listed last give the first fields: the file and the format, then the options.
-class UploadForm(_Webhook, Options, _Target, _File):
-    """``POST /api/tasks``: the file and what to make of it, as multipart form fields."""
+class UploadForm(_InBatch, _Webhook, Options, _Target, _File):
+    """``POST /api/tasks``: the file and what to make of it, as multipart form fields.
+
+    Several ``fileName`` parts make one task each, all in one batch (a new one, or
+    ``batch``), and the answer is that batch."""
 
 
-class RawUploadQuery(_Webhook, Options):
+class RawUploadQuery(_InBatch, _Webhook, Options):
     """``POST /api/tasks`` with the file as the raw body (``application/octet-stream`` or
     ``audio/*``): its name, the format and the options go in the query string."""
 
@@ -172,7 +188,7 @@ class ChangeFormatBody(_Webhook, Options, _Target):
     when given, replaces the task's own (empty or null: none)."""
 
 
-class StartUploadBody(_Webhook, Options, _Target, _FileName):
+class StartUploadBody(_InBatch, _Webhook, Options, _Target, _FileName):
     """``POST /api/uploads``: announce a direct upload; PUT the file to the ticket's URL."""
 
 
@@ -248,6 +264,7 @@ class Task(BaseModel):
     input: MediaDetails | None
     output: MediaDetails | None
     options: ConversionOptions = Field(description="the options asked for; only those set")
+    batch_id: int | None = Field(alias="batchId", description="its batch, if any")
     created_at: datetime = Field(alias="createdAt")
     updated_at: datetime = Field(alias="updatedAt")
     webhook_url: str | None = Field(
@@ -257,6 +274,47 @@ class Task(BaseModel):
         alias="webhookDeliveries", description="each webhook delivery attempt, oldest first"
     )
     links: TaskLinks
+
+
+class BatchProgress(BaseModel):
+    """How far a batch's tasks are."""
+
+    total: int = Field(ge=0, description="tasks in the batch")
+    uploaded: int = Field(ge=0)
+    processing: int = Field(ge=0)
+    processed: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    done: float = Field(ge=0, le=1, description="finished (processed or failed) / total; "
+                        "1 for an empty batch")  # fmt: skip
+
+
+class BatchLinks(BaseModel):
+    self: str
+    zip: str = Field(description="one ZIP of every converted file, with a manifest")
+
+
+class BatchSummary(BaseModel):
+    """A batch of tasks, as ``GET /api/batches`` lists it."""
+
+    model_config = _camel
+
+    id: int = Field(ge=1, le=MAX_ID)
+    name: str | None
+    created_at: datetime = Field(alias="createdAt")
+    progress: BatchProgress
+    links: BatchLinks
+
+
+class Batch(BatchSummary):
+    """A batch with its tasks (oldest first)."""
+
+    tasks: list[Task]
+
+
+class NewBatchBody(BaseModel):
+    """``POST /api/batches``: an optional name (the body may also be empty)."""
+
+    name: str | None = Field(default=None, max_length=MAX_BATCH_NAME_CHARS)
 
 
 class UploadTicket(BaseModel):
@@ -388,7 +446,8 @@ class WebhookSecret(BaseModel):
 
 MODELS: tuple[type[BaseModel], ...] = (
     Error, SignupBody, SignedUp, LoginBody, Token, UploadForm, ChangeFormatBody,
-    StartUploadBody, MediaDetails, TaskLinks, Task, UploadTicket, UploadPending, BlobStored,
+    StartUploadBody, MediaDetails, TaskLinks, Task, BatchProgress, BatchLinks, BatchSummary,
+    Batch, NewBatchBody, UploadTicket, UploadPending, BlobStored,
     FormatInfo, Formats, ApiIndex, Health, Readiness, NotReady, SweepResult, WebhookAttempt,
     Profile, ProfileBody, WebhookSecret,
 )  # fmt: skip

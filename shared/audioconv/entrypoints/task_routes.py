@@ -10,8 +10,8 @@ from flask import Flask, Response, g, jsonify, request
 from audioconv.domain.errors import InvalidInput
 from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import OPTION_FIELDS
+from audioconv.entrypoints import batch_routes, uploads
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints import uploads
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.uploads import INCOMING
 from audioconv.entrypoints.web import (
@@ -29,29 +29,36 @@ from audioconv.services.dependencies import Dependencies
 def register(app: Flask, deps: Dependencies) -> None:
     @app.post("/api/tasks")
     @doc(Operation(
-        "Upload a file and convert it", {201: Reply("the task", s.Task)},
-        (400, 401, 413, 415, 429),
+        "Upload a file and convert it",
+        {201: Reply("the task; for several files, their batch", schema=batch_routes.TASK_OR_BATCH)},
+        (400, 401, 404, 413, 415, 429),
         Body(("multipart/form-data",), s.UploadForm, raw=("application/octet-stream",)),
         query=s.RawUploadQuery, auth=True,
         description="The file as a multipart form, or as the raw body (also `audio/*`) "
-        "with its fields in the query. 413 over the upload limit or the stored-bytes "
-        "quota, or when the output could outgrow the output limit (the message says "
-        "what to choose instead); 429 with too many tasks in flight.",
+        "with its fields in the query. Several `fileName` parts: one task each, all in "
+        "one batch (`batch`, or a new one), answered with the batch; a file that is not "
+        "audio becomes a failed task there, with the reason. 404 for a `batch` that is "
+        "not yours; 413 over the upload limit or the stored-bytes quota, or when the "
+        "output could outgrow the output limit (the message says what to choose "
+        "instead); 429 with too many tasks in flight.",
     ))  # fmt: skip
     @login_required
     def create_task() -> tuple[Response, int]:
         spool = deps.settings.resolved_work_dir / INCOMING
-        fields = ("newFormat", "webhookUrl", *OPTION_FIELDS)
+        fields = ("newFormat", "webhookUrl", "batch", *OPTION_FIELDS)
         upload = uploads.receive(spool, fields, MAX_FIELD_CHARS * 4)
         try:
+            if len(upload.files) > 1:
+                return batch_routes.create_many(deps, upload)
             file_name = text_field(upload.file_name, "fileName")
             new_format = text_field(upload.fields.get("newFormat"), "newFormat")
             webhook_url = webhooks.checked_url(deps, upload.fields.get("webhookUrl"))
+            batch_id = batch_routes.batch_field(deps, upload.fields)
             task = tasks.create_task(deps, g.user_id, upload.path, file_name, new_format,
                                      option_fields(upload.fields), take_file=True,
-                                     webhook_url=webhook_url)  # fmt: skip
+                                     webhook_url=webhook_url, batch_id=batch_id)  # fmt: skip
         finally:
-            upload.path.unlink(missing_ok=True)
+            upload.discard()
         return jsonify(task_json(task)), 201
 
     @app.get("/api/tasks")

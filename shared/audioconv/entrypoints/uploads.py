@@ -2,8 +2,9 @@
 
 A multipart body is parsed as it streams in (streaming-form-data, in Cython); a raw
 one (``application/octet-stream`` or ``audio/*``, its fields in the query string) is
-copied as it streams in. Either way the file is written once, to a spool file on
-the data disk, from where the blob store can take it with a rename."""
+copied as it streams in. Either way each file is written once, to a spool file on
+the data disk, from where the blob store can take it with a rename. A form may carry
+several files, each its own ``fileName`` part (a batch)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from flask import request
 from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.parser import ParseFailedException
-from streaming_form_data.targets import FileTarget, ValueTarget
+from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
 
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
@@ -27,13 +29,39 @@ INCOMING = "incoming"
 CHUNK = 1 << 20
 
 
+# Most files one multipart request may carry.
+MAX_FILES = 1000
+
+
 @dataclass(frozen=True)
-class ReceivedUpload:
-    """The uploaded file on disk (the caller removes it), its name and the text fields."""
+class SpooledFile:
+    """One uploaded file on disk and the name the client gave it."""
 
     path: Path
     file_name: str
+
+
+@dataclass(frozen=True)
+class ReceivedUpload:
+    """The uploaded files on disk (the caller removes them: ``discard``), in the order
+    sent, and the text fields."""
+
+    files: tuple[SpooledFile, ...]
     fields: dict[str, str]
+
+    @property
+    def path(self) -> Path:
+        """The first (for most requests, the only) file."""
+        return self.files[0].path
+
+    @property
+    def file_name(self) -> str:
+        return self.files[0].file_name
+
+    def discard(self) -> None:
+        """Remove whatever spool files are still there."""
+        for file in self.files:
+            file.path.unlink(missing_ok=True)
 
 
 def is_raw() -> bool:
@@ -51,11 +79,10 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
             f"missing file: send it as multipart field {FILE_FIELD!r}, or as the body "
             f"(Content-Type: application/octet-stream) with ?{FILE_FIELD}=...&newFormat=..."
         )
-    path = _spool_file(spool)
+    files = _SpoolFiles(spool)
     try:
         parser = StreamingFormDataParser(headers={"Content-Type": request.content_type or ""})
-        file = FileTarget(str(path))
-        parser.register(FILE_FIELD, file)
+        parser.register(FILE_FIELD, files)
         values = {field: _Field(validator=MaxSizeValidator(max_field_bytes))
                   for field in text_fields}  # fmt: skip
         for field, target in values.items():
@@ -71,7 +98,8 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
             ) from None
         except ParseFailedException:
             raise InvalidInput("the multipart body is malformed") from None
-        if not file.multipart_filename:
+        files.end()
+        if not files.received:
             raise InvalidInput(f"missing file: send it as multipart field {FILE_FIELD!r}")
         fields = {}
         for field, target in values.items():
@@ -81,9 +109,9 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
                 fields[field] = target.value.decode()
             except UnicodeDecodeError:
                 raise InvalidInput(f"field {field!r} is not UTF-8 text") from None
-        return ReceivedUpload(path, file.multipart_filename, fields)
+        return ReceivedUpload(tuple(files.received), fields)
     except BaseException:
-        path.unlink(missing_ok=True)
+        files.discard()
         raise
 
 
@@ -98,7 +126,7 @@ def _receive_raw(spool: Path, text_fields: Iterable[str]) -> ReceivedUpload:
         with path.open("wb") as out:
             while chunk := stream.read(CHUNK):
                 out.write(chunk)
-        return ReceivedUpload(path, file_name, fields)
+        return ReceivedUpload((SpooledFile(path, file_name),), fields)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -118,3 +146,51 @@ class _Field(ValueTarget):  # type: ignore[misc]
 
     def on_start(self) -> None:
         self.present = True
+
+
+class _SpoolFiles(BaseTarget):  # type: ignore[misc]
+    """Every ``fileName`` part, each to its own spool file (a part with no file name,
+    as a form sends for a file input left empty, is dropped)."""
+
+    def __init__(self, spool: Path) -> None:
+        super().__init__()
+        self.spool = spool
+        self.received: list[SpooledFile] = []
+        self._current: SpooledFile | None = None
+        self._out: BinaryIO | None = None
+
+    def on_start(self) -> None:
+        if len(self.received) >= MAX_FILES:
+            raise PayloadTooLarge(f"the form has more than {MAX_FILES} files")
+        path = _spool_file(self.spool)
+        self._current = SpooledFile(path, self.multipart_filename or "")
+        self._out = path.open("wb")
+
+    def on_data_received(self, chunk: bytes) -> None:
+        assert self._out is not None
+        self._out.write(chunk)
+
+    def on_finish(self) -> None:
+        assert self._out is not None and self._current is not None
+        self._out.close()
+        self._out = None
+        if self._current.file_name:
+            self.received.append(self._current)
+        else:
+            self._current.path.unlink(missing_ok=True)
+        self._current = None
+        self.multipart_filename = None
+
+    def end(self) -> None:
+        """Keep a part the body ended without finishing (an empty file with no line
+        break before the closing boundary, as werkzeug writes it)."""
+        if self._out is not None:
+            self.on_finish()
+
+    def discard(self) -> None:
+        if self._out is not None:
+            self._out.close()
+        if self._current is not None:
+            self._current.path.unlink(missing_ok=True)
+        for file in self.received:
+            file.path.unlink(missing_ok=True)

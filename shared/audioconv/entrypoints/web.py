@@ -212,6 +212,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "input": Probe.shown(task.input_probe),
         "output": task.output_probe,
         "options": task.options or {},
+        "batchId": task.batch_id,
         "createdAt": task.created_at.isoformat(),
         "updatedAt": task.updated_at.isoformat(),
         "webhookUrl": task.webhook_url,

@@ -55,9 +55,10 @@ def upload_headers(max_bytes: int) -> dict[str, str]:
     return {**UPLOAD_HEADERS, LENGTH_RANGE: f"0,{max_bytes}"}
 
 
-# direct-uploads/<user>/<upload id>/<format>[+option=value...]/<file name>
+# direct-uploads/<user>/<upload id>/[batch-<batch id>/]<format>[+option=value...]/<file name>
 _KEY = re.compile(
-    rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9.-]+)*)/([^/]+)$"
+    rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/(?:batch-(\d+)/)?"
+    r"([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9.-]+)*)/([^/]+)$"
 )
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -71,13 +72,15 @@ class DirectKey:
     output_format: str
     file_name: str
     options: dict[str, Any] | None = None
+    batch_id: int | None = None
 
     @property
     def key(self) -> str:
         chosen = "".join(f"+{k}={v}" for k, v in sorted((self.options or {}).items()))
+        batch = f"batch-{self.batch_id}/" if self.batch_id is not None else ""
         return (
             f"{self.prefix(self.user_id, self.upload_id)}"
-            f"{self.output_format}{chosen}/{self.file_name}"
+            f"{batch}{self.output_format}{chosen}/{self.file_name}"
         )
 
     @staticmethod
@@ -89,9 +92,10 @@ class DirectKey:
         match = _KEY.match(key)
         if not match:
             raise ValueError(f"not a direct upload key: {key!r}")
-        pairs = (item.split("=", 1) for item in match[4].split("+")[1:])
+        pairs = (item.split("=", 1) for item in match[5].split("+")[1:])
         options = {k: int(v) if v.isdigit() else v for k, v in pairs}
-        return cls(int(match[1]), match[2], match[3], match[5], options or None)
+        batch = int(match[3]) if match[3] else None
+        return cls(int(match[1]), match[2], match[4], match[6], options or None, batch)
 
 
 @dataclass(frozen=True)
@@ -109,17 +113,19 @@ def start(
     new_format: str,
     options: Mapping[str, Any] | None = None,
     webhook_url: str | None = None,
+    batch_id: int | None = None,
 ) -> UploadTicket:
     """A signed URL the caller may PUT one file to; the task appears once it arrives.
 
-    The target format and options are checked now and ride in the signed key.
+    The target format, options and batch (one of the user's, checked by the caller)
+    are checked now and ride in the signed key.
     """
     target = target_format(new_format)
     chosen = checked_options(options, target)
     with deps.uow(readonly=True) as uow:  # the size is not known yet: checked on arrival
         check_quota(deps, uow, user_id, 0)
     name = safe_file_name(file_name)
-    direct = DirectKey(user_id, uuid.uuid4().hex, target, name, chosen.as_json())
+    direct = DirectKey(user_id, uuid.uuid4().hex, target, name, chosen.as_json(), batch_id)
     if webhook_url:  # kept until the file arrives and the task is made
         with deps.uow() as uow:
             uow.uploads.set_webhook(direct.upload_id, webhook_url, deps.clock())
@@ -176,7 +182,8 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
     """Turn a finalized object into a task (once, however often it is announced).
 
     An upload id makes at most one task, ever: an object written again through
-    the same URL after its task was deleted is removed, not converted.
+    the same URL after its task was deleted is removed, not converted; so is one
+    whose batch was deleted meanwhile.
     """
     try:
         direct = DirectKey.parse(key)
@@ -188,11 +195,13 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
         owner = uow.users.get(direct.user_id)
         used = uow.uploads.used(direct.upload_id)
         webhook_url = uow.uploads.webhook(direct.upload_id)
+        # Its batch deleted since the upload started: the file goes with it.
+        batch_gone = direct.batch_id is not None and uow.batches.get(direct.batch_id) is None
     if existing is not None:
         if existing.input_probe is None:  # refused at upload: whatever came again goes too
             deps.blobs.delete(key)
         return existing
-    if owner is None or used:
+    if owner is None or used or batch_gone:
         deps.blobs.delete(key)
         return None
     size = deps.blobs.size(key)
@@ -213,7 +222,7 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, probe, options=stored,
                                size=size, upload_id=upload,
-                               webhook_url=webhook_url)  # fmt: skip
+                               webhook_url=webhook_url, batch_id=direct.batch_id)  # fmt: skip
         except Conflict:  # the same announcement, handled at the same time elsewhere
             return find(deps, direct.user_id, upload)
         except AudioconvError as exc:  # not audio, too large, over quota: a failed task
@@ -221,7 +230,7 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, None, error=exc.message,
                                options=options.as_json(), upload_id=upload,
-                               webhook_url=webhook_url)  # fmt: skip
+                               webhook_url=webhook_url, batch_id=direct.batch_id)  # fmt: skip
             announce_finished(deps, task)
             return task
     request_conversion(deps, task)

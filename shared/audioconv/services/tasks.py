@@ -95,11 +95,13 @@ def create_task(
     options: Mapping[str, Any] | None = None,
     take_file: bool = False,
     webhook_url: str | None = None,
+    batch_id: int | None = None,
 ) -> Task:
     """Check the upload by its content, store it and the task, and request the conversion.
 
     ``take_file``: the store may move ``upload`` in (a rename on local disk) instead of
-    copying it; the caller's spool file is then gone.
+    copying it; the caller's spool file is then gone. ``batch_id``: a batch the caller
+    has checked is the user's (services/batches.py).
     """
     target = target_format(new_format)
     chosen = checked_options(options, target)
@@ -116,7 +118,7 @@ def create_task(
     deps.blobs.put_file(key, upload, "application/octet-stream", move=take_file)
     try:
         task = record_task(deps, user_id, key, name, target, probe, options=stored, size=size,
-                           webhook_url=webhook_url)  # fmt: skip
+                           webhook_url=webhook_url, batch_id=batch_id)  # fmt: skip
     except BaseException:
         deps.blobs.delete(key)
         raise
@@ -153,14 +155,18 @@ def check_output_fits(
         raise PayloadTooLarge(reason)
 
 
-def check_quota(deps: Dependencies, uow: UnitOfWork, user_id: int, size: int) -> None:
-    """TooManyRequests or PayloadTooLarge if one more task of ``size`` bytes is over quota."""
+def check_quota(
+    deps: Dependencies, uow: UnitOfWork, user_id: int, size: int, count: int = 1
+) -> None:
+    """TooManyRequests or PayloadTooLarge if ``count`` more tasks of ``size`` bytes in
+    all are over quota."""
     in_flight, stored = uow.tasks.usage(user_id)
     most_tasks, most_bytes = deps.settings.quota_tasks_in_flight, deps.settings.quota_stored_bytes
-    if most_tasks and in_flight >= most_tasks:
+    if most_tasks and in_flight + count > most_tasks:
+        more = f" and these {count} files would make {in_flight + count}" if count > 1 else ""
         raise TooManyRequests(
-            f"you have {in_flight} conversions waiting or running, the limit is {most_tasks}; "
-            "send more when some have finished"
+            f"you have {in_flight} conversions waiting or running{more}, the limit is "
+            f"{most_tasks}; send more when some have finished"
         )
     if most_bytes and stored + size > most_bytes:
         raise PayloadTooLarge(
@@ -181,6 +187,7 @@ def record_task(
     size: int = 0,
     upload_id: str | None = None,
     webhook_url: str | None = None,
+    batch_id: int | None = None,
 ) -> Task:
     """Insert the task for an input already stored under ``key`` (failed if ``error``).
 
@@ -203,6 +210,7 @@ def record_task(
             options=options,
             input_bytes=size,
             webhook_url=webhook_url,
+            batch_id=batch_id,
             created_at=now,
             updated_at=now,
         )
@@ -274,11 +282,16 @@ def change_format(
     return task
 
 
+def stored_files(task: Task) -> list[str]:
+    """The keys of every file the task has stored."""
+    return [k for k in (task.input_key, task.output_key, task.waveform_key) if k]
+
+
 def delete_task(deps: Dependencies, user_id: int, task_id: int) -> None:
     """Remove the task, then its files (a crash in between leaves only orphan files)."""
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
-        keys = [k for k in (task.input_key, task.output_key, task.waveform_key) if k]
+        keys = stored_files(task)
         uow.tasks.delete(task)
         uow.commit()
     for key in keys:

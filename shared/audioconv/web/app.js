@@ -115,6 +115,7 @@
     for (const xhr of uploads) xhr.abort();
     cards.clear();
     $("tasks").replaceChildren();
+    $("batches").replaceChildren();
     showSignedIn(false);
   }
 
@@ -504,8 +505,7 @@
 
   // ---- uploads ------------------------------------------------------------
 
-  function uploadFile(file) {
-    const values = chosen();
+  function uploadFile(file, values, batchId) {
     const li = el("li", { class: "task pending" });
     const bar = el("progress", { max: 100, value: 0, "aria-label": `uploading ${file.name}` });
     const label = el("span", { text: "0%" });
@@ -519,6 +519,7 @@
     const form = new FormData();
     form.append("fileName", file, file.name);
     for (const [key, value] of Object.entries(values)) form.append(key, value);
+    if (batchId) form.append("batch", String(batchId));
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/tasks");
     xhr.setRequestHeader("Authorization", `Bearer ${token()}`);
@@ -554,10 +555,50 @@
     xhr.send(form);
   }
 
-  function uploadFiles(files) {
+  // Several files at once go into one batch, which downloads as one ZIP.
+  async function uploadFiles(files) {
     if (!token()) { showNotice("Log in first, then drop your files."); return; }
     if (!formats.length) { showNotice("The list of formats has not loaded yet; try again in a moment."); return; }
-    for (const file of files) uploadFile(file);
+    const values = chosen();
+    let batch = null;
+    if (files.length > 1) {
+      try {
+        batch = await api("POST", "/api/batches", {});
+      } catch (err) {
+        showNotice(`Could not start a batch (the files are sent one by one): ${err.message}`);
+      }
+    }
+    for (const file of files) uploadFile(file, values, batch && batch.id);
+    if (batch) showBatch(batch.id, files.length);
+  }
+
+  function showBatch(id, count) {
+    const button = el("button", { type: "button", class: "secondary", text: "Download all as ZIP" });
+    const row = el("p", { class: "batch" }, `${count} files sent together (batch ${id}) `, button);
+    button.addEventListener("click", () => downloadZip(id, button));
+    $("batches").prepend(row);
+  }
+
+  async function downloadZip(id, button) {
+    button.disabled = true;
+    try {
+      const response = await fetch(`/api/batches/${id}/zip`, { headers: { Authorization: `Bearer ${token()}` } });
+      if (!response.ok) {
+        let data = null;
+        try { data = await response.json(); } catch (err) { data = null; }
+        throw new Error(messageOf(response.status, data, "download failed"));
+      }
+      const url = URL.createObjectURL(await response.blob());
+      const link = el("a", { href: url, download: `batch-${id}.zip`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (err) {
+      showNotice(`Could not download the ZIP: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   $("file-input").addEventListener("change", (event) => {

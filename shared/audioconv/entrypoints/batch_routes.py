@@ -1,0 +1,143 @@
+"""Routes for batches: create, list, show with progress, and download as one ZIP;
+and the multi-file form of ``POST /api/tasks`` (``create_many``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request, stream_with_context
+
+from audioconv.domain.errors import PayloadTooLarge
+from audioconv.entrypoints import schemas as s
+from audioconv.entrypoints.appengine import MAX_RESPONSE_BYTES, on_app_engine
+from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
+from audioconv.entrypoints.uploads import ReceivedUpload
+from audioconv.entrypoints.web import (
+    json_body,
+    login_required,
+    option_fields,
+    task_json,
+    text_field,
+)
+from audioconv.ports import attachment
+from audioconv.services import batch_zip, batches, webhooks
+from audioconv.services.dependencies import Dependencies
+
+# The answer of POST /api/tasks: one task, or (several files) their batch.
+TASK_OR_BATCH = {
+    "oneOf": [
+        {"$ref": "#/components/schemas/Task"},
+        {"$ref": "#/components/schemas/Batch"},
+    ]
+}
+
+
+def batch_json(view: batches.BatchView, with_tasks: bool = True) -> dict[str, Any]:
+    batch = view.batch
+    base = f"/api/batches/{batch.id}"
+    out: dict[str, Any] = {
+        "id": batch.id,
+        "name": batch.name,
+        "createdAt": batch.created_at.isoformat(),
+        "progress": view.progress.as_json(),
+        "links": {"self": base, "zip": f"{base}/zip"},
+    }
+    if with_tasks:
+        out["tasks"] = [task_json(task) for task in view.tasks]
+    return out
+
+
+def batch_field(deps: Dependencies, fields: Mapping[str, Any]) -> int | None:
+    """The request's ``batch``, checked to be one of the caller's batches."""
+    batch_id = batches.parse_batch_id(fields.get("batch"))
+    batches.check_batch(deps, g.user_id, batch_id)
+    return batch_id
+
+
+def create_many(deps: Dependencies, upload: ReceivedUpload) -> tuple[Response, int]:
+    """``POST /api/tasks`` with several files: a task each, in one batch."""
+    new_format = text_field(upload.fields.get("newFormat"), "newFormat")
+    files = [batches.Upload(f.path, text_field(f.file_name, "fileName")) for f in upload.files]
+    view = batches.upload_files(
+        deps, g.user_id, files, new_format, option_fields(upload.fields),
+        batches.parse_batch_id(upload.fields.get("batch")),
+        webhook_url=webhooks.checked_url(deps, upload.fields.get("webhookUrl")),
+    )  # fmt: skip
+    return jsonify(batch_json(view)), 201
+
+
+def register(app: Flask, deps: Dependencies) -> None:
+    @app.post("/api/batches")
+    @doc(Operation(
+        "Start a batch to upload files into (`batch` on each upload)",
+        {201: Reply("the new, empty batch", s.Batch)}, (400, 401, 413), auth=True,
+        body=Body(("application/json",), s.NewBatchBody, description="may be empty"),
+        tag="batches",
+    ))  # fmt: skip
+    @login_required
+    def create_batch() -> tuple[Response, int]:
+        body = json_body() if request.get_data(cache=True) else {}
+        name = batches.batch_name(body.get("name"))
+        batch = batches.create_batch(deps, g.user_id, name)
+        view = batches.get_batch(deps, g.user_id, batch.id or 0)
+        return jsonify(batch_json(view)), 201
+
+    @app.get("/api/batches")
+    @doc(Operation(
+        "Your batches, oldest first, with their progress",
+        {200: Reply("the batches (without their tasks)", s.BatchSummary, many=True)}, (401,),
+        auth=True, tag="batches",
+    ))  # fmt: skip
+    @login_required
+    def list_batches() -> Response:
+        found = batches.list_batches(deps, g.user_id)
+        return jsonify([batch_json(view, with_tasks=False) for view in found])
+
+    @app.get("/api/batches/<int:batch_id>")
+    @doc(Operation(
+        "One batch: its tasks and overall progress", {200: Reply("the batch", s.Batch)},
+        (401, 404), auth=True, tag="batches",
+    ))  # fmt: skip
+    @login_required
+    def get_batch(batch_id: int) -> Response:
+        return jsonify(batch_json(batches.get_batch(deps, g.user_id, batch_id)))
+
+    @app.delete("/api/batches/<int:batch_id>")
+    @doc(Operation(
+        "Delete a batch with all its tasks and their files", {204: Reply("deleted")},
+        (401, 404), auth=True, tag="batches",
+    ))  # fmt: skip
+    @login_required
+    def delete_batch(batch_id: int) -> tuple[str, int]:
+        batches.delete_batch(deps, g.user_id, batch_id)
+        return "", 204
+
+    @app.get("/api/batches/<int:batch_id>/zip")
+    @doc(Operation(
+        "Every converted file of a batch as one ZIP, with manifest.json",
+        {200: Reply("the ZIP, streamed (files stored, not compressed; ZIP64 when large)",
+                    file=("application/zip",),
+                    headers={"Content-Disposition": "attachment; filename=..."})},
+        (401, 404, 413), auth=True, tag="batches",
+        description="Available at any time: `manifest.json` in it lists the files in "
+        "(`files`: name in the ZIP, task, format, bytes), those that failed with the "
+        "reason (`failed`) and those still pending (`pending`). Names are made unique: "
+        "`song.mp3`, `song (2).mp3`. 413 on App Engine for a ZIP over its 32 MB "
+        "response limit.",
+    ))  # fmt: skip
+    @login_required
+    def batch_zip_download(batch_id: int) -> Response:
+        archive = batch_zip.batch_zip(deps, g.user_id, batch_id)
+        stream = archive.stream(deps.blobs)
+        if on_app_engine() and len(stream) > MAX_RESPONSE_BYTES:
+            raise PayloadTooLarge(
+                f"this batch's ZIP would be {len(stream)} bytes, over the {MAX_RESPONSE_BYTES} "
+                "bytes App Engine lets a response carry; download its files one by one (each "
+                "task's links.converted), or put fewer files in a batch"
+            )
+        response = Response(stream_with_context(iter(stream)), mimetype="application/zip")
+        response.headers["Content-Length"] = str(len(stream))
+        response.headers["Content-Disposition"] = attachment(archive.file_name)
+        response.headers["Cache-Control"] = "no-store"
+        return response

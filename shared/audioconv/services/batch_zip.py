@@ -1,0 +1,102 @@
+"""One ZIP of a batch's converted files, streamed as it is read, with a manifest.
+
+Nothing is held whole: each member is read from the blob store (local disk or Cloud
+Storage) in chunks only when the client has taken everything before it, and the
+files are stored, not deflated (audio does not compress), so the archive's size is
+known before the first byte (``Content-Length``). ZIP64 is used only when needed.
+The archive is there while tasks are still pending or have failed:
+``manifest.json`` says which files are in, which failed (and why), which are pending.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from zipstream import ZIP_STORED, ZipStream
+
+from audioconv.domain.batch import unique_names
+from audioconv.domain.model import Task, TaskStatus
+from audioconv.ports import BlobStore, iter_chunks
+from audioconv.services import batches
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.tasks import safe_file_name
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A converted file in the archive: its unique name, blob and size."""
+
+    name: str
+    key: str
+    size: int
+
+
+@dataclass(frozen=True)
+class BatchZip:
+    file_name: str  # what the download is called
+    members: tuple[Member, ...]
+    manifest: dict[str, Any]
+
+    def stream(self, blobs: BlobStore) -> ZipStream:
+        """The archive, ready to iterate (``len()`` is its size in bytes)."""
+        archive = ZipStream(compress_type=ZIP_STORED, sized=True)
+        archive.add(json.dumps(self.manifest, indent=2, ensure_ascii=False) + "\n", MANIFEST)
+        for member in self.members:
+            archive.add(_chunks(blobs, member.key), member.name, size=member.size)
+        return archive
+
+
+def _chunks(blobs: BlobStore, key: str) -> Iterator[bytes]:
+    """The blob's bytes, opened only when the archive reaches it."""
+    with blobs.open_read(key) as stream:
+        yield from iter_chunks(stream)
+
+
+def batch_zip(deps: Dependencies, user_id: int, batch_id: int) -> BatchZip:
+    """What the ZIP of the user's batch holds now (NotFound if it is not theirs)."""
+    view = batches.get_batch(deps, user_id, batch_id)
+    files, failed, pending, present = [], [], [], []
+    for task in view.tasks:
+        if task.status is TaskStatus.PROCESSED and task.output_key:
+            size = deps.blobs.size(task.output_key)
+            if size is not None:
+                present.append((task, task.output_key, size))
+                continue
+            # Converted again (or deleted) since the tasks were read: not there to send.
+            pending.append(
+                _entry(task)
+                | {
+                    "status": task.status.value,
+                    "progress": 100.0,
+                    "note": "its converted file is being replaced",
+                }
+            )
+        elif task.status is TaskStatus.FAILED:
+            failed.append(_entry(task) | {"error": task.error})
+        else:
+            pending.append(_entry(task) | {"status": task.status.value, "progress": task.progress})
+    names = unique_names((task.output_name for task, _, _ in present), taken=[MANIFEST])
+    members = []
+    for (task, key, size), name in zip(present, names, strict=True):
+        members.append(Member(name, key, size))
+        files.append({"name": name, **_entry(task), "format": task.output_format, "bytes": size})
+    batch = view.batch
+    manifest = {
+        "batch": {"id": batch.id, "name": batch.name, "createdAt": batch.created_at.isoformat()},
+        "madeAt": deps.clock().isoformat(),
+        "progress": view.progress.as_json(),
+        "files": files,
+        "failed": failed,
+        "pending": pending,
+    }
+    label = safe_file_name(batch.name) if batch.name else f"batch-{batch.id}"
+    return BatchZip(f"{label}.zip", tuple(members), manifest)
+
+
+def _entry(task: Task) -> dict[str, Any]:
+    return {"taskId": task.id, "fileName": task.file_name}
