@@ -12,7 +12,7 @@ from pathlib import Path
 
 from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
-from audioconv.domain.model import Claim, Task
+from audioconv.domain.model import ClaimOutcome, Task
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
 from audioconv.services.dependencies import Dependencies
@@ -29,7 +29,7 @@ class LeaseLost(Exception):
 
 
 @dataclass(frozen=True)
-class Claimed:
+class Attempt:
     """This worker's hold on one attempt at one revision of a task.
 
     ``token`` is the fencing token of the claim: every write checks that the task
@@ -58,10 +58,10 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
             log.info("task %s no longer exists; request dropped", ref.task_id)
             return
         claim = task.claim(ref.revision, deps.clock(), lease)
-        if claim is Claim.STALE:
+        if claim is ClaimOutcome.STALE:
             log.info("task %s r%s is stale or done; request dropped", ref.task_id, ref.revision)
             return
-        if claim is Claim.BUSY:
+        if claim is ClaimOutcome.BUSY:
             raise RetryLater(f"task {ref.task_id} is being converted by another worker")
         if task.attempts > deps.settings.max_attempts:
             task.fail(f"conversion failed {task.attempts - 1} times; giving up", deps.clock())
@@ -70,25 +70,27 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
             return
         assert task.claim_token is not None
         uow.commit()
-    held = Claimed(ref, task.claim_token)
+    attempt = Attempt(ref, task.claim_token)
     try:
-        output_key, output_probe, size = _run(deps, task, held, lease)
+        output_key, output_probe, size = _run(deps, task, attempt, lease)
     except LeaseLost:
         log.warning("task %s: lease lost to another worker; this attempt stops", ref.task_id)
         return
     except (ConversionFailed, AudioconvError) as exc:
         reason = exc.reason if isinstance(exc, ConversionFailed) else exc.message
-        _finish(deps, held, lambda t: t.fail(reason, deps.clock()))
+        _finish(deps, attempt, lambda t: t.fail(reason, deps.clock()))
         return
     except Exception:
-        _finish(deps, held, lambda t: t.release(deps.clock()), announce=False)
+        _apply(deps, attempt, lambda t: t.release(deps.clock()))  # due again, for a retry
         raise
-    if not _finish(deps, held, lambda t: t.succeed(output_key, output_probe, size, deps.clock())):
+    if not _finish(
+        deps, attempt, lambda t: t.succeed(output_key, output_probe, size, deps.clock())
+    ):
         deps.blobs.delete(output_key)
 
 
 def _run(
-    deps: Dependencies, task: Task, held: Claimed, lease: timedelta
+    deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta
 ) -> tuple[str, dict[str, object], int]:
     target = FORMATS[task.output_format]
     work = deps.settings.resolved_work_dir
@@ -100,7 +102,7 @@ def _run(
             deps.blobs.download_to(task.input_key, src)
         except KeyError:
             raise ConversionFailed("the uploaded file is no longer stored") from None
-        _heartbeat(deps, held, lease)
+        _heartbeat(deps, attempt, lease)
         # Probed when it was uploaded; older tasks stored less, so probe those again.
         probe = Probe.from_record(task.input_probe) or deps.transcoder.probe(src)
         last = time.monotonic()
@@ -109,42 +111,48 @@ def _run(
             nonlocal last
             if time.monotonic() - last >= PROGRESS_INTERVAL:
                 last = time.monotonic()
-                _heartbeat(deps, held, lease, percent)
+                _heartbeat(deps, attempt, lease, percent)
 
         options = stored_options(task.options)
         deps.transcoder.convert(src, probe, dst, target.name, on_progress, options)
         output_probe = deps.transcoder.probe(dst, limits=False).as_dict()
         # Each claim writes its own key: a late attempt can never clobber another's output.
-        key = f"outputs/{task.id}/r{held.ref.revision}/{held.token}/{task.output_name}"
-        _heartbeat(deps, held, lease)
+        key = f"outputs/{task.id}/r{attempt.ref.revision}/{attempt.token}/{task.output_name}"
+        _heartbeat(deps, attempt, lease)
         size = dst.stat().st_size
         deps.blobs.put_file(key, dst, target.mime_type)
     return key, output_probe, size
 
 
 def _heartbeat(
-    deps: Dependencies, held: Claimed, lease: timedelta, percent: float | None = None
+    deps: Dependencies, attempt: Attempt, lease: timedelta, percent: float | None = None
 ) -> None:
     """Extend the lease (and record progress); LeaseLost if another worker took over."""
     with deps.uow() as uow:
-        task = uow.tasks.get(held.ref.task_id, for_update=True)
-        if task is None or not held.holds(task):
-            raise LeaseLost(held.ref.task_id)
+        task = uow.tasks.get(attempt.ref.task_id, for_update=True)
+        if task is None or not attempt.holds(task):
+            raise LeaseLost(attempt.ref.task_id)
         task.renew(deps.clock(), lease, task.progress if percent is None else round(percent, 1))
         uow.commit()
 
 
-def _finish(
-    deps: Dependencies, held: Claimed, change: Callable[[Task], None], announce: bool = True
-) -> bool:
-    """Apply ``change`` if this attempt still holds the task; False if it moved on."""
+def _finish(deps: Dependencies, attempt: Attempt, change: Callable[[Task], None]) -> bool:
+    """Finish the task with ``change`` (succeed or fail) and announce it, if this attempt
+    still holds it; False if it moved on."""
+    task = _apply(deps, attempt, change)
+    if task is None:
+        return False
+    announce_finished(deps, task)
+    return True
+
+
+def _apply(deps: Dependencies, attempt: Attempt, change: Callable[[Task], None]) -> Task | None:
+    """Apply ``change`` if this attempt still holds the task; None if it moved on."""
     with deps.uow() as uow:
-        task = uow.tasks.get(held.ref.task_id, for_update=True)
-        if task is None or not held.holds(task):
-            log.info("task %s moved on during conversion; result discarded", held.ref.task_id)
-            return False
+        task = uow.tasks.get(attempt.ref.task_id, for_update=True)
+        if task is None or not attempt.holds(task):
+            log.info("task %s moved on during conversion; result discarded", attempt.ref.task_id)
+            return None
         change(task)
         uow.commit()
-    if announce:
-        announce_finished(deps, task)
-    return True
+    return task

@@ -179,7 +179,7 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
         owner = uow.users.get(direct.user_id)
         used = uow.uploads.used(direct.upload_id)
     if existing is not None:
-        if existing.input_probe is None:  # refused at upload: whatever came again goes too
+        if existing.refused:  # whatever came again through its URL goes too
             deps.blobs.delete(key)
         return existing
     if owner is None or used:
