@@ -40,6 +40,7 @@ def build(settings: Settings | None = None) -> Dependencies:
         memory_mb=settings.ffmpeg_memory_mb,
         cpu_seconds_per_input_second=settings.ffmpeg_cpu_seconds_per_input_second,
         cpu_floor_seconds=settings.ffmpeg_cpu_floor_seconds,
+        report_pass=settings.report_pass,
     )
     deps = Dependencies(
         settings=settings,

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # input, plus ffmpeg_cpu_floor_seconds. Encoders run 20-150x realtime on one core.
     ffmpeg_cpu_seconds_per_input_second: float = 0.5
     ffmpeg_cpu_floor_seconds: float = 30.0
+    # After converting, decode input and output once more to measure their loudness and
+    # exact length and draw the waveform picture (CPU about that of an mp3 encode).
+    # Off: tasks show neither (but the loudness option still measures its input).
+    report_pass: bool = True
     # A conversion is presumed dead if its lease is not renewed for this long.
     lease_seconds: int = 60
     max_attempts: int = 5

@@ -21,9 +21,9 @@ def ivy(client: FlaskClient) -> ApiClient:
     return ApiClient(client, "ivy")
 
 
-def _start(api: ApiClient, name: str, fmt: str) -> dict[str, Any]:
+def _start(api: ApiClient, name: str, fmt: str, **options: str) -> dict[str, Any]:
     response = api.client.post(
-        "/api/uploads", json={"fileName": name, "newFormat": fmt}, headers=api.headers
+        "/api/uploads", json={"fileName": name, "newFormat": fmt, **options}, headers=api.headers
     )
     assert response.status_code == 201, response.get_json()
     return dict(response.get_json())
@@ -90,6 +90,27 @@ def test_direct_upload_carries_its_options(ivy: ApiClient, tmp_path: Path) -> No
     stream = probe(out)["streams"][0]
     assert (stream["sample_rate"], stream["channels"]) == ("22050", 1)
     assert abs(int(stream["bit_rate"]) - 96000) < 8000
+
+
+def test_direct_upload_audio_options_ride_in_the_key_and_meet_the_file(
+    ivy: ApiClient, tmp_path: Path
+) -> None:
+    """Decimal and negative values survive the signed key; a trim past the file's end
+    (known only once it arrives) makes a failed task that says why."""
+    song = make_audio(tmp_path / "t.wav", 2.0)
+    fits = {"loudness": "-23", "start": "0.5", "fadeOut": "0.25"}
+    ticket = _start(ivy, "t.wav", "flac", **fits)
+    assert _put(ivy, ticket, song.read_bytes()).status_code == 200
+    task = _upload_status(ivy, ticket["uploadId"])
+    assert task["options"] == {"loudness": -23.0, "start": 0.5, "fadeOut": 0.25}
+    assert wait_for(lambda: ivy.get(f"/api/tasks/{task['id']}").get_json())["status"] == (
+        "processed"
+    )
+    late = _start(ivy, "u.wav", "flac", start="5")
+    assert _put(ivy, late, song.read_bytes()).status_code == 200
+    failed = _upload_status(ivy, late["uploadId"])
+    assert failed["status"] == "failed"
+    assert "start (5 s) is not before the audio's end (2 s)" in failed["error"]
 
 
 def test_direct_upload_options_are_checked_up_front(ivy: ApiClient) -> None:

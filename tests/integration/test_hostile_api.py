@@ -17,7 +17,7 @@ from audioconv.adapters.local_blob import LocalBlobStore
 from audioconv.domain.errors import ConversionFailed
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
-from tests.support.audio import make_audio
+from tests.support.audio import job, make_audio
 from tests.support.procs import fake_ffmpeg
 
 PASSWORD = "correct horse battery"
@@ -250,7 +250,7 @@ def test_ffmpeg_errors_name_no_path(tmp_path: Path, song: Path) -> None:
     fake = FfmpegTranscoder(ffmpeg_path=script, ffprobe_path=real.ffprobe)
     probe = real.probe(song)
     with pytest.raises(ConversionFailed) as failed:
-        fake.convert(song, probe, tmp_path / "work" / "output.wav", "wav", lambda _: None)
+        fake.convert(song, job(probe, "wav"), tmp_path / "work" / "output.wav", lambda _: None)
     assert "Permission denied" in failed.value.reason
     assert "file:/" not in failed.value.reason and str(tmp_path) not in failed.value.reason
 

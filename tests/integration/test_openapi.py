@@ -86,7 +86,10 @@ def test_each_operation_says_what_it_takes_and_answers(spec: dict[str, Any]) -> 
     upload = spec["paths"]["/api/tasks"]["post"]
     form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
     fields = schemas[form.rsplit("/", 1)[1]]["properties"]
-    assert set(fields) == {"fileName", "newFormat", "bitrate", "sampleRate", "channels", "quality"}
+    assert set(fields) == {
+        "fileName", "newFormat", "bitrate", "sampleRate", "channels", "quality",
+        "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut",
+    }  # fmt: skip
     assert fields["fileName"]["format"] == "binary"
     assert upload["security"] == [{"bearer": []}]
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
@@ -115,6 +118,9 @@ def test_real_answers_match_their_models(
     task = api.wait(created.get_json()["id"])
     assert task["status"] == "processed"
     _conforms(spec, "Task", task)
+    assert task["output"]["loudness"] and task["links"]["waveform"]  # measured and drawn
+    waveform = spec["paths"]["/api/tasks/{task_id}/waveform.png"]["get"]["responses"]
+    assert "image/png" in waveform["200"]["content"] and "404" in waveform
     start = {"fileName": "b.wav", "newFormat": "flac", "sampleRate": "48000"}
     ticket = client.post("/api/uploads", headers=api.headers, json=start)
     assert ticket.status_code == 201

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from audioconv import bootstrap
 from audioconv.config import Settings
+from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.entrypoints.api import create_app
 from audioconv.ports import Probe, ProgressCallback, Transcoder
@@ -76,12 +77,12 @@ class _GatedTranscoder:
     def probe(self, path: Path, limits: bool = True) -> Probe:
         return self.real.probe(path, limits)
 
-    def convert(self, src: Path, probe: Probe, dst: Path, target: str,
-                on_progress: ProgressCallback, options: Any = None) -> None:  # fmt: skip
+    def convert(self, src: Path, job: ConversionJob, dst: Path,
+                on_progress: ProgressCallback) -> ConversionResult:  # fmt: skip
         self.started.set()
         assert self.go.wait(30)
         try:
-            self.real.convert(src, probe, dst, target, on_progress, options)
+            return self.real.convert(src, job, dst, on_progress)
         except BaseException as exc:
             self.raised = exc
             raise

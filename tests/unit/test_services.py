@@ -293,7 +293,7 @@ def test_collect_garbage_removes_only_what_no_task_refers_to(
     orphans = ["uploads/x/orphan.mp3", "outputs/9/r1/t/o.ogg", "outputs/1/r1/.part-123"]
     store.files.update(dict.fromkeys([*orphans, waiting], b""))
     assert recovery.collect_garbage(deps) == 3
-    assert set(store.files) == {task.input_key, task.output_key, waiting}
+    assert set(store.files) == {task.input_key, task.output_key, task.waveform_key, waiting}
 
 
 def test_reclaim_turns_an_unannounced_direct_upload_into_its_task(
@@ -312,8 +312,71 @@ def test_each_file_is_probed_once(deps: Dependencies, upload: Path) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     transcoder = cast(FakeTranscoder, deps.transcoder)
-    assert transcoder.probed == ["in.mp3", "output.ogg"]  # the input once, then the output
+    assert transcoder.probed == ["in.mp3"]  # the input once; the output is never probed
     assert task.status is TaskStatus.PROCESSED
+
+
+def test_the_worker_hands_the_transcoder_one_job_of_objects(
+    deps: Dependencies, upload: Path
+) -> None:
+    """The stored probe, the format looked up once and the options as one object."""
+    options = {"bitrate": "160k", "loudness": "-16", "truePeak": -2, "fadeIn": "0.25"}
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg", options)
+    assert task.options == {"bitrate": 160, "loudness": -16.0, "truePeak": -2.0, "fadeIn": 0.25}
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    (job,) = cast(FakeTranscoder, deps.transcoder).jobs
+    assert job.format.name == "ogg" and job.format.codec == "libvorbis"
+    assert (job.options.bitrate, job.options.loudness, job.options.ceiling) == (160, -16.0, -2.0)
+    assert job.input.demuxer == "mp3" and job.input.duration == 1.0
+
+
+def test_measured_loudness_and_waveform_are_kept_and_go_with_the_task(
+    deps: Dependencies, upload: Path
+) -> None:
+    owner = user_id(deps)
+    task = tasks.create_task(deps, owner, upload, "a.mp3", "ogg")
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    done = tasks.get_task(deps, owner, task.id or 0)
+    assert done.input_probe and done.input_probe["loudness"] == {
+        "integrated": -23.0, "range": 6.0, "truePeak": -4.0,
+    }  # fmt: skip
+    assert done.output_probe and done.output_probe["loudness"]["integrated"] == -16.0
+    picture = tasks.task_waveform(deps, owner, task.id or 0)
+    assert (picture.mime_type, picture.name) == ("image/png", "a-waveform.png")
+    assert blobs(deps).files[picture.key] == b"PNG of input"
+    with pytest.raises(NotFound):
+        tasks.task_waveform(deps, user_id(deps, "bob"), task.id or 0)  # owner only
+    tasks.change_format(deps, owner, task.id or 0, "flac")  # the old picture goes
+    assert picture.key not in blobs(deps).files
+    with pytest.raises(NotFound, match="no waveform"):
+        tasks.task_waveform(deps, owner, task.id or 0)
+    conversion.convert(deps, last_ref(deps))
+    again = tasks.task_waveform(deps, owner, task.id or 0)
+    tasks.delete_task(deps, owner, task.id or 0)
+    assert again.key not in blobs(deps).files and not blobs(deps).files
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"start": "2"}, r"start \(2 s\) is not before the audio's end \(1 s\)"),
+        ({"end": "3"}, r"end \(3 s\) is past the audio's end \(1 s\)"),
+        ({"start": 0.5, "fadeIn": 0.4, "fadeOut": 0.4}, "must fit in the 0.5 s converted"),
+        ({"start": 0.5, "end": 0.5}, r"end \(0.5 s\) must come after start"),
+        ({"truePeak": -1}, "give loudness too"),
+        ({"loudness": -80}, "loudness: Input should be greater than or equal to -70"),
+    ],
+)
+def test_trims_and_fades_must_fit_the_input(
+    deps: Dependencies, upload: Path, options: dict[str, Any], reason: str
+) -> None:
+    owner = user_id(deps)
+    with pytest.raises(InvalidInput, match=reason):
+        tasks.create_task(deps, owner, upload, "a.mp3", "ogg", options)
+    assert not blobs(deps).files  # nothing stored for a refused upload
+    task = tasks.create_task(deps, owner, upload, "a.mp3", "ogg")
+    with pytest.raises(InvalidInput, match=reason):
+        tasks.change_format(deps, owner, task.id or 0, "ogg", options)
 
 
 def test_conversions_keep_their_files_in_the_work_folder_and_leave_none(

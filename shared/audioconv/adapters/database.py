@@ -145,7 +145,7 @@ class SqlTaskRepository:
 
     def stored_keys(self) -> set[str]:
         t = orm.tasks.c
-        rows = self.session.execute(select(t.input_key, t.output_key))
+        rows = self.session.execute(select(t.input_key, t.output_key, t.waveform_key))
         return {key for row in rows for key in row if key}
 
     def usage(self, user_id: int) -> tuple[int, int]:

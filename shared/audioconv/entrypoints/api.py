@@ -23,6 +23,7 @@ from audioconv.entrypoints import (
     pages,
     service_routes,
     task_routes,
+    waveforms,
 )
 from audioconv.entrypoints.appengine import request_limit
 from audioconv.entrypoints.web import DEPENDENCIES, body_limit
@@ -33,6 +34,7 @@ ROUTE_GROUPS: tuple[Callable[[Flask, Dependencies], None], ...] = (
     auth_routes.register,
     task_routes.register,
     download_routes.register,
+    waveforms.register,
     service_routes.register,
     direct_uploads.register,
     pages.register,

@@ -216,5 +216,6 @@ def task_json(task: Task) -> dict[str, Any]:
             "self": base,
             "original": f"{base}/original",
             "converted": f"{base}/converted" if task.output_key else None,
+            "waveform": f"{base}/waveform.png" if task.waveform_key else None,
         },
     }

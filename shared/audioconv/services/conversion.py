@@ -7,11 +7,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
+from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import ClaimOutcome, Task
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
@@ -72,7 +73,7 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
         uow.commit()
     attempt = Attempt(ref, task.claim_token)
     try:
-        output_key, output_probe, size = _run(deps, task, attempt, lease)
+        made = _run(deps, task, attempt, lease)
     except LeaseLost:
         log.warning("task %s: lease lost to another worker; this attempt stops", ref.task_id)
         return
@@ -83,15 +84,36 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
     except Exception:
         _apply(deps, attempt, lambda t: t.release(deps.clock()))  # due again, for a retry
         raise
-    if not _finish(
-        deps, attempt, lambda t: t.succeed(output_key, output_probe, size, deps.clock())
-    ):
-        deps.blobs.delete(output_key)
+    if not _finish(deps, attempt, made.apply_to(deps.clock())):
+        for key in (made.output_key, made.waveform_key):
+            if key:
+                deps.blobs.delete(key)
 
 
-def _run(
-    deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta
-) -> tuple[str, dict[str, object], int]:
+@dataclass(frozen=True)
+class Made:
+    """What one attempt stored: the output (and waveform) and what was measured."""
+
+    output_key: str
+    size: int
+    result: ConversionResult
+    waveform_key: str | None
+
+    def apply_to(self, now: datetime) -> Callable[[Task], None]:
+        """The change that records it on the task."""
+        loudness = self.result.input_loudness
+
+        def succeed(task: Task) -> None:
+            task.succeed(
+                self.output_key, self.result.output.as_dict(), self.size, now,
+                input_loudness=loudness.as_json() if loudness else None,
+                waveform_key=self.waveform_key,
+            )  # fmt: skip
+
+        return succeed
+
+
+def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> Made:
     target = FORMATS[task.output_format]
     work = deps.settings.resolved_work_dir
     work.mkdir(parents=True, exist_ok=True)
@@ -113,15 +135,19 @@ def _run(
                 last = time.monotonic()
                 _heartbeat(deps, attempt, lease, percent)
 
-        options = stored_options(task.options)
-        deps.transcoder.convert(src, probe, dst, target.name, on_progress, options)
-        output_probe = deps.transcoder.probe(dst, limits=False).as_dict()
-        # Each claim writes its own key: a late attempt can never clobber another's output.
-        key = f"outputs/{task.id}/r{attempt.ref.revision}/{attempt.token}/{task.output_name}"
+        job = ConversionJob(probe, target, stored_options(task.options))
+        result = deps.transcoder.convert(src, job, dst, on_progress)
+        # Each claim writes its own keys: a late attempt can never clobber another's output.
+        folder = f"outputs/{task.id}/r{attempt.ref.revision}/{attempt.token}"
+        key = f"{folder}/{task.output_name}"
         _heartbeat(deps, attempt, lease)
         size = dst.stat().st_size
         deps.blobs.put_file(key, dst, target.mime_type)
-    return key, output_probe, size
+        waveform_key = None
+        if result.waveform is not None:
+            waveform_key = f"{folder}/waveform.png"
+            deps.blobs.put_file(waveform_key, result.waveform, "image/png")
+    return Made(key, size, result, waveform_key)
 
 
 def _heartbeat(

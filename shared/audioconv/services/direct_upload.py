@@ -23,12 +23,14 @@ from typing import IO, Any
 
 from audioconv.domain.errors import AudioconvError, Conflict, NotFound, PayloadTooLarge
 from audioconv.domain.model import Task
+from audioconv.domain.options import stored_options
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, announce_upload, request_conversion
 from audioconv.services.tasks import (
     check_audio,
     check_quota,
     checked_options,
+    fitted_options,
     record_task,
     safe_file_name,
     target_format,
@@ -54,7 +56,7 @@ def upload_headers(max_bytes: int) -> dict[str, str]:
 
 # direct-uploads/<user>/<upload id>/<format>[+option=value...]/<file name>
 _KEY = re.compile(
-    rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9]+)*)/([^/]+)$"
+    rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9.-]+)*)/([^/]+)$"
 )
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -114,7 +116,8 @@ def start(
     chosen = checked_options(options, target)
     with deps.uow(readonly=True) as uow:  # the size is not known yet: checked on arrival
         check_quota(deps, uow, user_id, 0)
-    direct = DirectKey(user_id, uuid.uuid4().hex, target, safe_file_name(file_name), chosen)
+    name = safe_file_name(file_name)
+    direct = DirectKey(user_id, uuid.uuid4().hex, target, name, chosen.as_json())
     ttl, limit = deps.settings.signed_url_ttl_seconds, deps.settings.max_upload_bytes
     url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl, max_bytes=limit)
     expires = deps.clock() + timedelta(seconds=ttl)
@@ -196,6 +199,7 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
                 raise PayloadTooLarge.over(deps.settings.max_upload_bytes)
             deps.blobs.download_to(key, path)
             probe = check_audio(deps, path)
+            fitted_options(stored_options(direct.options), probe.duration)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, probe, options=direct.options,
                                size=size, upload_id=upload)  # fmt: skip

@@ -21,7 +21,7 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.formats import FORMATS, parse_format
 from audioconv.domain.model import Task, TaskStatus, valid_id
-from audioconv.domain.options import parse_options
+from audioconv.domain.options import ConversionOptions, parse_options
 from audioconv.ports import Probe, UnitOfWork
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import request_conversion
@@ -66,12 +66,23 @@ def target_format(value: object) -> str:
         raise InvalidInput(str(exc)) from None
 
 
-def checked_options(raw: Mapping[str, Any] | None, target: str) -> dict[str, Any] | None:
-    """Conversion options checked against the target, as stored on the task."""
+def checked_options(raw: Mapping[str, Any] | None, target: str) -> ConversionOptions:
+    """Conversion options checked against the target format."""
     try:
-        return parse_options(raw or {}, FORMATS[target]).as_json()
+        return parse_options(raw or {}, FORMATS[target])
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def fitted_options(options: ConversionOptions, duration: float | None) -> dict[str, Any] | None:
+    """Options checked against the input too (trim and fades within its ``duration``,
+    when known), as stored on the task."""
+    if duration is not None:
+        try:
+            options.checked_for_input(duration)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+    return options.as_json()
 
 
 def create_task(
@@ -96,11 +107,12 @@ def create_task(
     ) as uow:  # before the work of probing and storing; checked again below
         check_quota(deps, uow, user_id, size)
     probe = check_audio(deps, upload)
+    stored = fitted_options(chosen, probe.duration)
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream", move=take_file)
     try:
-        task = record_task(deps, user_id, key, name, target, probe, options=chosen, size=size)
+        task = record_task(deps, user_id, key, name, target, probe, options=stored, size=size)
     except BaseException:
         deps.blobs.delete(key)
         raise
@@ -208,13 +220,17 @@ def change_format(
     chosen = checked_options(options, target)
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
-        unchanged = target == task.output_format and chosen == task.options
+        duration = (task.input_probe or {}).get("duration")
+        stored = fitted_options(chosen, float(duration) if duration else None)
+        unchanged = target == task.output_format and stored == task.options
         if unchanged and task.status is not TaskStatus.FAILED:
             return task
-        old_output = task.retarget(target, deps.clock(), chosen)
+        old_waveform = task.waveform_key
+        old_output = task.retarget(target, deps.clock(), stored)
         uow.commit()
-    if old_output:
-        deps.blobs.delete(old_output)
+    for key in (old_output, old_waveform):
+        if key:
+            deps.blobs.delete(key)
     request_conversion(deps, task)
     return task
 
@@ -223,7 +239,7 @@ def delete_task(deps: Dependencies, user_id: int, task_id: int) -> None:
     """Remove the task, then its files (a crash in between leaves only orphan files)."""
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
-        keys = [k for k in (task.input_key, task.output_key) if k]
+        keys = [k for k in (task.input_key, task.output_key, task.waveform_key) if k]
         uow.tasks.delete(task)
         uow.commit()
     for key in keys:
@@ -260,6 +276,20 @@ def task_download(deps: Dependencies, user_id: int, task_id: int, which: str) ->
     with deps.uow(readonly=True) as uow:
         task = _owned(uow, user_id, task_id)
     return _sized(deps, pick(task))
+
+
+def task_waveform(deps: Dependencies, user_id: int, task_id: int) -> Download:
+    """The PNG of a task's input and output waveforms; NotFound until one was made."""
+    with deps.uow(readonly=True) as uow:
+        task = _owned(uow, user_id, task_id)
+    missing = NotFound(f"task {task_id} has no waveform image (made when it is converted)")
+    if not task.waveform_key:
+        raise missing
+    size = deps.blobs.size(task.waveform_key)
+    if size is None:
+        raise missing
+    name = f"{PurePosixPath(task.file_name).stem}-waveform.png"
+    return Download(task.waveform_key, name, "image/png", size)
 
 
 def file_download(deps: Dependencies, user_id: int, file_name: str) -> Download:
