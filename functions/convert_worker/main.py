@@ -8,9 +8,12 @@ import functools
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from audioconv import bootstrap
+from audioconv import bootstrap, logs
 from audioconv.config import Settings
 from audioconv.entrypoints import pubsub_push
+from audioconv.entrypoints.event_log import for_cloud_event
+
+logs.configure()  # on Google Cloud, one JSON line per entry; always redacted
 
 
 @functools.cache
@@ -23,6 +26,7 @@ def wired() -> tuple[Settings, bootstrap.Subscriptions]:
 
 
 @functions_framework.cloud_event
+@for_cloud_event
 def convert(cloud_event: CloudEvent) -> None:
     """Convert the task a conversion request names, or make the task of a direct upload
     the bucket announces; raising makes Pub/Sub redeliver the push."""

@@ -5,10 +5,13 @@ import functools
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from audioconv import bootstrap
+from audioconv import bootstrap, logs
 from audioconv.config import Settings
 from audioconv.entrypoints import pubsub_push
+from audioconv.entrypoints.event_log import for_cloud_event
 from audioconv.ports import MessageHandler
+
+logs.configure()  # on Google Cloud, one JSON line per entry; always redacted
 
 
 @functools.cache
@@ -21,6 +24,7 @@ def wired() -> tuple[Settings, MessageHandler]:
 
 
 @functions_framework.cloud_event
+@for_cloud_event
 def notify(cloud_event: CloudEvent) -> None:
     """Notify the owner of the task named in the pushed message."""
     settings, handle = wired()

@@ -5,8 +5,10 @@ import functools
 import functions_framework
 from flask import Flask, Request, Response
 
-from audioconv import bootstrap
+from audioconv import bootstrap, logs
 from audioconv.entrypoints.api import create_app
+
+logs.configure()  # on Google Cloud, one JSON line per entry; always redacted
 
 
 @functools.cache

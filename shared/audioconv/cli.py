@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
 from audioconv.client import commands as client
@@ -26,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command in client.COMMANDS:
         sys.exit(client.run(args))
-    logging.basicConfig(level=logging.INFO)
+    from audioconv import logs
+
+    logs.configure()
     if args.command == "serve":
         from audioconv.embedded import serve
 

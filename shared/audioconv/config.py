@@ -27,10 +27,23 @@ SECRET_REFERENCES = {
 _SECRET_VERSION = re.compile(r"projects/[^/]+/secrets/[^/]+/versions/[^/]+")
 
 
-class Settings(BaseSettings):
-    """All runtime settings. Field ``foo_bar`` is env var ``AUDIOCONV_FOO_BAR``."""
+class LogSettings(BaseSettings):
+    """What logging needs, readable before (and without) the rest: no secrets are
+    fetched to build it. Field ``foo_bar`` is env var ``AUDIOCONV_FOO_BAR``."""
 
     model_config = SettingsConfigDict(env_prefix="AUDIOCONV_", extra="ignore")
+
+    # text: readable lines; json: one Cloud Logging JSON object per line; auto: json
+    # on Google Cloud (App Engine, Cloud Run, Cloud Functions), text elsewhere.
+    log_format: Literal["auto", "text", "json"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Google Cloud project: of the Pub/Sub topics, and of the traces log lines link
+    # to (empty: GOOGLE_CLOUD_PROJECT, which App Engine sets).
+    gcp_project: str = ""
+
+
+class Settings(LogSettings):
+    """All runtime settings. Field ``foo_bar`` is env var ``AUDIOCONV_FOO_BAR``."""
 
     # Where the embedded mode keeps its database, blobs, mail and secret key.
     data_dir: Path = Path("data")
@@ -61,7 +74,6 @@ class Settings(BaseSettings):
     # in the database carries messages between the API processes and the worker
     # process (what `audioconv serve` runs); pubsub: Google Cloud.
     event_backend: Literal["inprocess", "queue", "pubsub"] = "inprocess"
-    gcp_project: str = ""
     conversion_topic: str = "audioconv-conversion-requests"
     finished_topic: str = "audioconv-conversion-finished"
     # Direct uploads that arrived (embedded; in the cloud the bucket notifies the worker).
@@ -192,6 +204,14 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _hide_secrets_from_logs(self) -> Settings:
+        """No log line shows a configured secret, whatever message carries it."""
+        from audioconv import logs
+
+        logs.hide(self.secret_key, self.db_password, self.smtp_password, self.sweep_token)
+        return self
+
     @cached_property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite inside data_dir."""
@@ -223,17 +243,22 @@ class Settings(BaseSettings):
         """The token signing key: configured, or generated once and kept in data_dir."""
         if self.secret_key:
             return self.secret_key
+        from audioconv import logs
+
         path = self.data_dir / "secret_key"
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            return path.read_text().strip()
+            key = path.read_text().strip()
+            logs.hide(key)
+            return key
         import secrets
 
         key = secrets.token_urlsafe(48)
         with os.fdopen(fd, "w") as out:
             out.write(key)
+        logs.hide(key)
         return key
 
 

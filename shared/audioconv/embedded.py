@@ -32,7 +32,7 @@ from typing import IO, Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from audioconv import bootstrap, migrate
+from audioconv import bootstrap, logs, migrate
 from audioconv.config import Settings
 from audioconv.entrypoints.uploads import INCOMING
 from audioconv.services import recovery
@@ -116,9 +116,7 @@ def start_sweeper(deps: Dependencies, stop: threading.Event) -> threading.Thread
 
 
 def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure()
 
 
 # --- the children --------------------------------------------------------------------
@@ -143,7 +141,9 @@ def run_api(settings: Settings) -> None:
             "timeout": 120,
             "graceful_timeout": 10,
             "when_ready": when_ready,
-            "accesslog": "-",
+            # The app logs each request (without its query string); gunicorn's
+            # errors go through our handler.
+            "logger_class": "audioconv.gunicorn_logging.GunicornLogger",
             "control_socket_disable": True,
         },
     ).run()

@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
+    from audioconv import logs
+
+    logs.configure()
     run(args)
 
 

@@ -60,6 +60,9 @@ class BlobStore(Protocol):
         """A short-lived URL that serves the blob as an attachment named ``filename``,
         or None when the store has none and the API streams the file itself."""
 
+    def check(self) -> None:
+        """Raise unless the store can be reached and used (one cheap call; readiness)."""
+
     def key_for_upload(self, token: str) -> str | None:
         """The key the token of one of this store's ``signed_put_url`` grants, when
         those URLs point at the API itself (a PUT the API receives); None when they
@@ -200,6 +203,9 @@ class Transcoder(Protocol):
         stream is copied, not re-encoded, when it already is what was asked for.
         The result describes the output (its true duration, measured loudness).
         """
+
+    def check(self) -> None:
+        """Raise unless the configured ffmpeg and ffprobe run (readiness)."""
 
 
 def attachment(filename: str) -> str:

@@ -174,5 +174,8 @@ def test_the_api_takes_no_upload_put_when_uploads_go_to_cloud_storage(
     key = f"direct-uploads/1/{'a' * 32}/mp3/a.wav"
     response = cloud_client.put(f"/api/blobs/{key}?token=anything", data=b"RIFF")
     assert response.status_code == 404
-    assert response.get_json() == {"message": "uploads go to Cloud Storage in this deployment"}
+    assert response.get_json() == {
+        "message": "uploads go to Cloud Storage in this deployment",
+        "requestId": response.headers["X-Request-Id"],
+    }
     assert [blob.name for blob in bucket.list_blobs()] == []

@@ -103,6 +103,8 @@ DEFAULT_OK = {
     "AUDIOCONV_FFMPEG_MEMORY_MB",
     "AUDIOCONV_FFMPEG_CPU_SECONDS_PER_INPUT_SECOND",
     "AUDIOCONV_FFMPEG_CPU_FLOOR_SECONDS",
+    "AUDIOCONV_LOG_FORMAT",  # auto: JSON lines on App Engine
+    "AUDIOCONV_LOG_LEVEL",
 }
 PLATFORM = {"PORT"}  # set by App Engine / the container runtime
 # Read only by `audioconv serve`: setting it in a yaml would suggest an effect it
@@ -257,6 +259,26 @@ def test_service_yaml_basics(name: str) -> None:
     assert not TERRAFORM_VARS & set(env), f"{name}: project values come from the rendered include"
     assert not EMBEDDED_ONLY & set(env), f"{name}: {EMBEDDED_ONLY & set(env)} do nothing here"
     assert data["includes"] == [f".deploy/{RENDER_SERVICE[name]}.env.yaml"]
+
+
+def test_the_api_warms_up_through_its_readiness_checks(gcloud_parsed: dict[str, Any]) -> None:
+    """App Engine standard sends GET /_ah/warmup to a new instance when the service
+    lists the warmup inbound service; readiness_check and liveness_check are settings
+    of the flexible environment (gcloud's parser takes them, standard ignores them),
+    so only the flexible worker has them: the API's warmup route runs the /readyz
+    checks."""
+    api = gcloud_parsed["app.yaml"]["parsed"]
+    assert "warmup" in api.get("inbound_services", [])
+    for name in YAML_SERVICE:
+        parsed = gcloud_parsed[name]["parsed"]
+        flexible = parsed.get("env") == "flex"
+        for check in ("readiness_check", "liveness_check"):
+            assert (check in parsed) == flexible, (name, check)
+    from tests.unit.fakes import routes_app
+
+    rules = {r.rule: r for r in routes_app().url_map.iter_rules()}
+    assert "GET" in (rules["/_ah/warmup"].methods or ())
+    assert "GET" in (rules["/readyz"].methods or ())
 
 
 def test_service_names_match_push_endpoints(tf: Terraform) -> None:

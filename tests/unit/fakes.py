@@ -188,6 +188,10 @@ class FakeBlobs:
     ) -> str | None:
         return None
 
+    def check(self) -> None:
+        if self.fail_puts:
+            raise OSError("storage is down")
+
     def key_for_upload(self, token: str) -> str | None:
         return None
 
@@ -254,6 +258,9 @@ class FakeTranscoder:
         output = Probe(target, target, job.format.probe_codec, 1.0, 128000, 44100, 2, {},
                        loudness=Loudness(-16.0, 4.0, -1.5))  # fmt: skip
         return ConversionResult(output, Loudness(-23.0, 6.0, -4.0), waveform)
+
+    def check(self) -> None:
+        pass
 
 
 class Clock:

@@ -41,7 +41,9 @@ def test_each_error_is_answered_with_its_status_and_message(
         raise error
 
     response = app.test_client().get("/raise")
-    assert (response.status_code, response.get_json()) == (status, {"message": error.message})
+    request_id = response.headers["X-Request-Id"]
+    expected = {"message": error.message, "requestId": request_id}
+    assert (response.status_code, response.get_json()) == (status, expected)
     if status == 429:
         assert response.headers["Retry-After"] == "7"
     if status == 413:

@@ -51,6 +51,8 @@ from audioconv.ports import ProgressCallback
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 30.0
+# Seconds ffmpeg -version may take (readiness).
+VERSION_TIMEOUT = 10.0
 # Cover images larger than this are not rebuilt into Vorbis comments.
 MAX_PICTURE_BYTES = 8 * 1024 * 1024
 # Lines of a run's log kept: enough for two loudnorm reports and the error at the end.
@@ -146,6 +148,15 @@ class FfmpegTranscoder:
         """A child that kill_children ended did not fail: its work must be redone."""
         if self._stopping:
             raise RetryLater("ffmpeg was stopped because the server is shutting down")
+
+    def check(self) -> None:
+        """OSError or CalledProcessError unless ffmpeg and ffprobe each answer ``-version``
+        within VERSION_TIMEOUT seconds."""
+        for binary in (self.ffmpeg, self.ffprobe):
+            subprocess.run(
+                [binary, "-version"], stdin=subprocess.DEVNULL, capture_output=True,
+                timeout=VERSION_TIMEOUT, check=True,
+            )  # fmt: skip
 
     def kill_children(self) -> None:
         """Kill every running ffmpeg/ffprobe child and start no new one (shutdown).

@@ -20,6 +20,8 @@ from audioconv.ports import attachment
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 # Ranged reads for open_read (the library default is 40 MiB per read).
 READ_CHUNK_BYTES = 4 * 1024 * 1024
+# Seconds the readiness check waits for Cloud Storage.
+CHECK_TIMEOUT = 5.0
 # Signed into upload URLs: the PUT only succeeds if the object does not exist yet.
 CREATE_ONLY = {"x-goog-if-generation-match": "0"}
 # Signed into upload URLs given a size limit: Cloud Storage refuses a larger body.
@@ -74,6 +76,17 @@ class GcsBlobStore:
     def keys(self, prefix: str) -> Iterator[str]:
         for blob in self.bucket.list_blobs(prefix=prefix):
             yield str(blob.name)
+
+    def check(self) -> None:
+        """List at most one object under a prefix nothing uses: NotFound for a missing
+        bucket, Forbidden without access, a connection error for an unreachable
+        service; at once (no retries) and within CHECK_TIMEOUT seconds. Listing
+        objects needs only what the services hold (roles/storage.objectAdmin), where
+        reading the bucket's own metadata would need storage.buckets.get."""
+        blobs = self.client.list_blobs(
+            self.bucket, prefix=".readyz/", max_results=1, timeout=CHECK_TIMEOUT, retry=None
+        )
+        next(iter(blobs), None)
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(NotFound):

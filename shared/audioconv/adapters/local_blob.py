@@ -130,6 +130,11 @@ class LocalBlobStore:
         """None: the embedded API streams downloads itself."""
         return None
 
+    def check(self) -> None:
+        """OSError unless the root folder is there and this process may write in it."""
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise OSError(f"the blob folder {self.root} is missing or not writable")
+
     def key_for_upload(self, token: str) -> str | None:
         """The key a signed upload URL's token grants; ValueError if forged or expired."""
         try:

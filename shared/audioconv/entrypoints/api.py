@@ -19,8 +19,10 @@ from audioconv.entrypoints import (
     direct_uploads,
     download_routes,
     errors,
+    health,
     openapi,
     pages,
+    request_log,
     service_routes,
     task_routes,
     waveforms,
@@ -36,6 +38,7 @@ ROUTE_GROUPS: tuple[Callable[[Flask, Dependencies], None], ...] = (
     download_routes.register,
     waveforms.register,
     service_routes.register,
+    health.register,
     direct_uploads.register,
     pages.register,
     openapi.register,
@@ -55,6 +58,7 @@ def create_app(deps: Dependencies) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["int"] = AsciiIntConverter
     app.extensions[DEPENDENCIES] = deps
+    request_log.install(app)
 
     @app.before_request
     def _cap_request_body() -> None:

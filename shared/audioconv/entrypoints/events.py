@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 
+from audioconv import logs
+from audioconv.entrypoints.event_log import logged
 from audioconv.ports import Message
 from audioconv.services import conversion, direct_upload, notification
 from audioconv.services.dependencies import Dependencies
@@ -21,12 +23,15 @@ log = logging.getLogger(__name__)
 
 def _task_ref(message: Message) -> TaskRef | None:
     try:
-        return TaskRef.from_message(message.data)
+        ref = TaskRef.from_message(message.data)
     except ValueError:
         log.error("malformed message %s dropped", message.id, exc_info=True)
         return None
+    logs.bind(task_id=ref.task_id)
+    return ref
 
 
+@logged
 def handle_conversion(deps: Dependencies, message: Message) -> None:
     """A conversion request: convert that revision of the task."""
     ref = _task_ref(message)
@@ -34,6 +39,7 @@ def handle_conversion(deps: Dependencies, message: Message) -> None:
         conversion.convert(deps, ref)
 
 
+@logged
 def handle_upload(deps: Dependencies, message: Message) -> None:
     """A direct upload's file arrived: make its task."""
     try:
@@ -44,6 +50,7 @@ def handle_upload(deps: Dependencies, message: Message) -> None:
     direct_upload.finalize(deps, arrived.key)
 
 
+@logged
 def handle_finished(deps: Dependencies, message: Message) -> None:
     """A finished conversion: notify the task's owner."""
     ref = _task_ref(message)

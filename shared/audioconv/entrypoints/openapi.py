@@ -148,7 +148,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
         openapi_version="3.1.0",
         info={
             "description": "Convert audio files between formats. Errors are JSON "
-            '`{"message": "..."}` with a 4xx status.'
+            '`{"message": "...", "requestId": "..."}` with a 4xx status. Every answer '
+            "carries an `X-Request-Id` header: the caller's own (up to 128 of "
+            "`A-Z a-z 0-9 . _ : + / = -`) or a new one."
         },
     )
     _, defs = models_json_schema(

@@ -44,6 +44,11 @@ class Error(BaseModel):
     """Every error: a 4xx status and a sentence a person can act on."""
 
     message: str = Field(min_length=1, description="what went wrong, in words")
+    requestId: str = Field(
+        min_length=1,
+        description="this request's id, as in the X-Request-Id response header and in "
+        "the server's log lines: quote it when reporting a problem",
+    )
 
 
 class SignupBody(BaseModel):
@@ -269,6 +274,27 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+_CheckState = Literal["ok", "failing", "timeout"]
+
+
+class ReadinessChecks(BaseModel):
+    database: _CheckState
+    blobStore: _CheckState
+    ffmpeg: _CheckState
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    checks: ReadinessChecks
+
+
+class NotReady(Error):
+    """An error (``message``, ``requestId``) with the state of each check."""
+
+    status: Literal["unavailable"]
+    checks: ReadinessChecks
+
+
 class SweepResult(BaseModel):
     conversions: int = Field(ge=0, description="conversions republished")
     notifications: int = Field(ge=0, description="notifications republished")
@@ -290,5 +316,5 @@ class BlobQuery(BaseModel):
 MODELS: tuple[type[BaseModel], ...] = (
     Error, SignupBody, SignedUp, LoginBody, Token, UploadForm, ChangeFormatBody,
     StartUploadBody, MediaDetails, TaskLinks, Task, UploadTicket, UploadPending, BlobStored,
-    FormatInfo, Formats, ApiIndex, Health, SweepResult,
+    FormatInfo, Formats, ApiIndex, Health, Readiness, NotReady, SweepResult,
 )  # fmt: skip

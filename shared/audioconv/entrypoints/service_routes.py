@@ -1,4 +1,5 @@
-"""Routes of the service itself, not of a user: liveness and the scheduler's sweep."""
+"""Routes of the service itself, not of a user: the scheduler's sweep (liveness and
+readiness are in ``health``)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,6 @@ from audioconv.services.dependencies import Dependencies
 
 
 def register(app: Flask, deps: Dependencies) -> None:
-    @app.get("/healthz")
-    @doc(Operation("Liveness", {200: Reply("alive", s.Health)}, tag="service"))
-    def health() -> Response:
-        return jsonify(status="ok")
-
     @app.route("/api/internal/sweep", methods=["GET", "POST"])
     @doc(Operation(
         "Republish what is due (the scheduler's route)",

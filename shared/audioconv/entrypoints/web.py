@@ -12,6 +12,7 @@ from typing import Any, TypeVar, cast
 from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from audioconv import logs
 from audioconv.config import Settings
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
@@ -151,6 +152,7 @@ def login_required(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         g.user_id = auth.authenticate(current_deps(), request.headers.get("Authorization"))
+        logs.bind(user_id=g.user_id)
         return view(*args, **kwargs)
 
     return cast(F, wrapper)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from audioconv import logs
 from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.job import ConversionJob, ConversionResult
@@ -59,6 +60,7 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
         if task is None:
             log.info("task %s no longer exists; request dropped", ref.task_id)
             return
+        logs.bind(user_id=task.user_id)  # this event's log lines name the owner
         claim = task.claim(ref.revision, deps.clock(), lease)
         if claim is ClaimOutcome.STALE:
             log.info("task %s r%s is stale or done; request dropped", ref.task_id, ref.revision)

@@ -1,0 +1,55 @@
+"""The readiness checks' bookkeeping, on fakes of the ports: a hung check is
+reported as a timeout and not started again while it runs; a pass is reused for a
+while; a failure is checked again at the next probe."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from audioconv.services.readiness import Readiness
+from tests.unit.fakes import FakeBlobs, fake_deps
+
+
+class CountingBlobs(FakeBlobs):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.release = threading.Event()
+        self.release.set()
+
+    def check(self) -> None:
+        self.calls += 1
+        self.release.wait(10)
+        super().check()
+
+
+def test_a_hung_check_times_out_and_is_not_piled_up(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    blobs = CountingBlobs()
+    deps.blobs = blobs
+    blobs.release.clear()
+    readiness = Readiness(timeout=0.2)
+    first = readiness.check(deps)
+    assert first.checks == {"database": "ok", "blobStore": "timeout", "ffmpeg": "ok"}
+    assert not first.ready and first.failing == ["blobStore"]
+    assert readiness.check(deps).checks["blobStore"] == "timeout"
+    assert blobs.calls == 1  # the running check was waited on again, not restarted
+    blobs.release.set()
+    readiness.timeout = 5.0
+    assert readiness.check(deps).ready
+
+
+def test_passes_are_reused_and_failures_checked_again(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    blobs = CountingBlobs()
+    deps.blobs = blobs
+    now = [100.0]
+    readiness = Readiness(clock=lambda: now[0])
+    assert readiness.check(deps).ready and blobs.calls == 1
+    blobs.fail_puts = True  # storage goes down...
+    assert readiness.check(deps).ready and blobs.calls == 1  # ...a recent pass still counts
+    now[0] += 6.0
+    assert readiness.check(deps).checks["blobStore"] == "failing" and blobs.calls == 2
+    blobs.fail_puts = False
+    assert readiness.check(deps).ready and blobs.calls == 3  # a failure is not reused
