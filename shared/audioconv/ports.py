@@ -1,5 +1,6 @@
 """The ports the services talk through (each has a local and a cloud adapter), and
-the plain values that cross them: a ``Message``, a ``Probe``, a ``Picture``."""
+the ``Message`` a bus hands its handlers. The media values the transcoder returns
+(``Probe``, ``Picture``, ``Loudness``) live in ``domain/media.py``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""Each function on its own under functions-framework, driven over HTTP as Pub/Sub push would."""
+"""The three functions under functions-framework, driven as Pub/Sub push and clients would.
+
+In process, as functions-framework's own tests do: ``create_app(target, source)``
+loads ``functions/<name>/main.py`` and its test client posts the HTTP request or
+the push. One upload goes from the API function through the queue to the worker
+function, and its announcement to the notifier. One smoke test runs the API
+function as deployed, in its own functions-framework process.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +16,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import functions_framework
 import pytest
 import requests
 from aiosmtpd.controller import Controller
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, select
 
 from audioconv import bootstrap
 from audioconv.adapters.inprocess_bus import InProcessBus
+from audioconv.adapters.orm import messages
 from audioconv.config import Settings
 from audioconv.domain.model import TaskStatus
 from audioconv.services import conversion, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.integration.test_adapters import _Inbox
+from tests.support.api import ApiClient
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe
 from tests.support.http_api import HttpApi
-from tests.support.procs import free_port, serve_function
+from tests.support.procs import ROOT, free_port, serve_function
 from tests.unit.fakes import FakeBus
 
 pytestmark = pytest.mark.slow
@@ -69,6 +81,21 @@ def push_envelope(data: dict[str, Any], message_id: str = "1") -> dict[str, Any]
     }
 
 
+def function(
+    name: str, target: str, kind: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> FlaskClient:
+    """``functions/<name>/main.py`` loaded by functions-framework in this process, with
+    ``env`` as its settings (read when the function builds its dependencies)."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    source = ROOT / "functions" / name / "main.py"
+    client = functions_framework.create_app(target, str(source), kind).test_client()
+    # As gunicorn (the deployed server) says: the body ends where the input ends. The
+    # framework reads the rest of the body after the API has streamed it all in.
+    client.environ_base["wsgi.input_terminated"] = True
+    return client
+
+
 def _serve(name: str, target: str, kind: str, env: dict[str, str], log: Path) -> Any:
     port = free_port()
     return port, serve_function(name, target, kind, env, port, log)
@@ -84,24 +111,20 @@ def _user_and_task(deps: Dependencies, song: Path, target: str) -> tuple[int, Ta
     return task.id or 0, TaskRef.from_message(data)
 
 
-def test_convert_worker_under_functions_framework(
-    tmp_path: Path, env: dict[str, str], seeded: Dependencies
+def test_convert_worker_in_process(
+    tmp_path: Path, env: dict[str, str], seeded: Dependencies, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     song = make_audio(tmp_path / "song.wav", 2.0, (), TAGS)
     task_id, ref = _user_and_task(seeded, song, "m4a")
-    port, server = _serve("convert_worker", "convert", "cloudevent",
-                                  {**env, "AUDIOCONV_MAIL_BACKEND": "console"},
-                                  tmp_path / "worker.log")  # fmt: skip
+    worker = function("convert_worker", "convert", "cloudevent",
+                      {**env, "AUDIOCONV_EVENT_BACKEND": "queue"}, monkeypatch)  # fmt: skip
     envelope = push_envelope({"taskId": ref.task_id, "revision": ref.revision})
-    with server:
-        response = requests.post(f"http://127.0.0.1:{port}/", json=envelope, timeout=60)
-        assert response.status_code == 200, (tmp_path / "worker.log").read_text()
-        # At-least-once: the same push again is acknowledged and changes nothing.
-        again = requests.post(f"http://127.0.0.1:{port}/", json=envelope, timeout=60)
-        assert again.status_code == 200
-        # A push that is not ours is acknowledged too (redelivering it can never help).
-        junk = push_envelope({"hello": "world"}, "2")
-        assert requests.post(f"http://127.0.0.1:{port}/", json=junk, timeout=10).ok
+    response = worker.post("/", json=envelope)
+    assert response.status_code == 200, response.text
+    # At-least-once: the same push again is acknowledged and changes nothing.
+    assert worker.post("/", json=envelope).status_code == 200
+    # A push that is not ours is acknowledged too (redelivering it can never help).
+    assert worker.post("/", json=push_envelope({"hello": "world"}, "2")).status_code == 200
     with seeded.uow() as uow:
         task = uow.tasks.get(task_id)
         assert task is not None
@@ -113,8 +136,50 @@ def test_convert_worker_under_functions_framework(
     assert abs(decoded_duration(out) - decoded_duration(song)) < 0.1
 
 
-def test_notify_under_functions_framework_sends_one_mail(
-    tmp_path: Path, env: dict[str, str], seeded: Dependencies
+def _queued(env: dict[str, str], topic: str) -> list[dict[str, Any]]:
+    """The data of the messages queued on ``topic`` (the embedded queue's table)."""
+    engine = create_engine(env["AUDIOCONV_DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(messages.c.data).where(messages.c.topic == topic))
+            return [dict(row.data) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def test_one_upload_through_the_three_functions_in_process(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API function stores the upload and queues its conversion request; pushed to
+    the worker function, it is converted and announced; pushed to the notifier, it is
+    mailed to its owner."""
+    song = make_audio(tmp_path / "song.flac", 1.5, (), TAGS)
+    settings = {**env, "AUDIOCONV_EVENT_BACKEND": "queue", "AUDIOCONV_MAIL_BACKEND": "folder",
+                "AUDIOCONV_PUBLIC_URL": "https://audio.example.com"}  # fmt: skip
+    api = ApiClient(function("upload_api", "api", "http", settings, monkeypatch), "ivy")
+    created = api.upload(song, "mp3")
+    assert created.status_code == 201, created.get_json()
+    task_id = created.get_json()["id"]
+    assert api.get(f"/api/tasks/{task_id}").get_json()["status"] == "uploaded"
+    (request,) = _queued(env, Settings().conversion_topic)
+    assert request == {"taskId": task_id, "revision": 1}
+
+    worker = function("convert_worker", "convert", "cloudevent", settings, monkeypatch)
+    assert worker.post("/", json=push_envelope(request)).status_code == 200
+    task = api.get(f"/api/tasks/{task_id}").get_json()
+    assert (task["status"], task["output"]["codec"]) == ("processed", "mp3")
+    (finished,) = _queued(env, Settings().finished_topic)
+
+    notifier = function("notify", "notify", "cloudevent", settings, monkeypatch)
+    assert notifier.post("/", json=push_envelope(finished, "3")).status_code == 200
+    (mail,) = (Path(env["AUDIOCONV_DATA_DIR"]) / "mail").glob("*.eml")
+    text = mail.read_text()
+    assert "To: ivy@example.com" in text and "ready as mp3" in text
+    assert f"https://audio.example.com/api/tasks/{task_id}/converted" in text
+
+
+def test_notify_in_process_sends_one_mail(
+    tmp_path: Path, env: dict[str, str], seeded: Dependencies, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     song = make_audio(tmp_path / "song.ogg", 1.0, ("-c:a", "libvorbis"))
     task_id, ref = _user_and_task(seeded, song, "wav")
@@ -129,15 +194,11 @@ def test_notify_under_functions_framework_sends_one_mail(
     smtp_env = {**env, "AUDIOCONV_MAIL_BACKEND": "smtp", "AUDIOCONV_SMTP_HOST": "127.0.0.1",
                 "AUDIOCONV_SMTP_PORT": str(smtp_port),
                 "AUDIOCONV_PUBLIC_URL": "https://audio.example.com"}  # fmt: skip
-    port, server = _serve("notify", "notify", "cloudevent", smtp_env,
-                                  tmp_path / "notify.log")  # fmt: skip
+    notifier = function("notify", "notify", "cloudevent", smtp_env, monkeypatch)
     try:
-        with server:
-            for message_id in ("10", "11"):  # a redelivery must not mail twice
-                response = requests.post(
-                    f"http://127.0.0.1:{port}/", json=push_envelope(data, message_id), timeout=30
-                )
-                assert response.status_code == 200, (tmp_path / "notify.log").read_text()
+        for message_id in ("10", "11"):  # a redelivery must not mail twice
+            response = notifier.post("/", json=push_envelope(data, message_id))
+            assert response.status_code == 200, response.text
     finally:
         controller.stop()
     (msg,) = inbox.messages
@@ -147,6 +208,7 @@ def test_notify_under_functions_framework_sends_one_mail(
 
 
 def test_upload_api_under_functions_framework(tmp_path: Path, env: dict[str, str]) -> None:
+    """The smoke test: the API function as deployed, in its own process."""
     song = make_audio(tmp_path / "song.mp3", 1.5, ("-c:a", "libmp3lame"))
     port, server = _serve("upload_api", "api", "http", env, tmp_path / "api.log")
     base = f"http://127.0.0.1:{port}"

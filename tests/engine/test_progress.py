@@ -74,11 +74,14 @@ def test_progress_is_written_at_most_once_a_second(
     real = conversion._heartbeat
 
     def recording(
-        deps_: Dependencies, held: conversion.Claimed, lease: object, percent: float | None = None
+        deps_: Dependencies,
+        attempt: conversion.Attempt,
+        lease: object,
+        percent: float | None = None,
     ) -> None:
         if percent is not None:  # progress writes (lease renewals around I/O carry none)
             writes.append((time.monotonic(), percent))
-        real(deps_, held, lease, percent)  # type: ignore[arg-type]
+        real(deps_, attempt, lease, percent)  # type: ignore[arg-type]
 
     monkeypatch.setattr(conversion, "_heartbeat", recording)
     conversion.convert(deps, TaskRef(task.id or 0, 1))

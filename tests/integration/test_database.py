@@ -122,7 +122,7 @@ def test_concurrent_claims_let_exactly_one_worker_run(database_url: str, tmp_pat
 
     from audioconv.adapters.database import make_engine
     from audioconv.config import Settings
-    from audioconv.domain.model import Claim
+    from audioconv.domain.model import ClaimOutcome
 
     engine = make_engine(Settings(database_url=database_url, data_dir=tmp_path))
     sessions = session_factory(engine)
@@ -131,7 +131,7 @@ def test_concurrent_claims_let_exactly_one_worker_run(database_url: str, tmp_pat
         uow.tasks.add(task)
         uow.commit()
     start, have_read = threading.Barrier(4), threading.Barrier(4)
-    results: list[Claim] = []
+    results: list[ClaimOutcome] = []
 
     def deliver() -> None:
         start.wait()

@@ -17,7 +17,7 @@ from audioconv.domain.errors import (
     Unauthorized,
     UnsupportedMedia,
 )
-from audioconv.domain.model import Claim, Task, TaskStatus, utcnow
+from audioconv.domain.model import ClaimOutcome, Task, TaskStatus, utcnow
 from audioconv.services import auth, conversion, notification, recovery, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
@@ -173,7 +173,7 @@ def test_worker_that_lost_its_lease_stops_and_changes_nothing(
 
     def takeover() -> None:  # while A converts, its lease expires and B claims the task
         clock(deps).advance(deps.settings.lease_seconds + 1)
-        assert task.claim(ref.revision, clock(deps).now, timedelta(seconds=60)) is Claim.RUN
+        assert task.claim(ref.revision, clock(deps).now, timedelta(seconds=60)) is ClaimOutcome.RUN
 
     fake.during_convert = takeover
     conversion.convert(deps, ref)  # A: its progress heartbeat finds B's attempt and stops

@@ -51,8 +51,8 @@ class User:
     email_notifications: bool = True
 
 
-class Claim(enum.Enum):
-    """What a conversion request for (task, revision) should do now."""
+class ClaimOutcome(enum.Enum):
+    """What ``Task.claim`` found: what a conversion request for (task, revision) does now."""
 
     RUN = "run"  # claimed: convert it
     STALE = "stale"  # an older revision, or already finished: acknowledge, do nothing
@@ -105,26 +105,32 @@ class Task:
         return f"{PurePath(self.file_name).stem}.{ext}"
 
     @property
+    def refused(self) -> bool:
+        """Refused when its file arrived (not audio, too large, over quota): no probe of
+        its input was ever stored, as there was none to make."""
+        return self.input_probe is None
+
+    @property
     def finished(self) -> bool:
         return self.status in (TaskStatus.PROCESSED, TaskStatus.FAILED)
 
-    def claim(self, revision: int, now: datetime, lease: timedelta) -> Claim:
+    def claim(self, revision: int, now: datetime, lease: timedelta) -> ClaimOutcome:
         """Take the task for converting ``revision``, if that is still due."""
         if revision != self.revision or self.finished:
-            return Claim.STALE
+            return ClaimOutcome.STALE
         if (
             self.status is TaskStatus.PROCESSING
             and self.lease_expires_at is not None
             and as_utc(self.lease_expires_at) > now
         ):
-            return Claim.BUSY
+            return ClaimOutcome.BUSY
         self.status = TaskStatus.PROCESSING
         self.attempts += 1
         self.claim_token = uuid.uuid4().hex
         self.progress = 0.0
         self.lease_expires_at = now + lease
         self.updated_at = now
-        return Claim.RUN
+        return ClaimOutcome.RUN
 
     def renew(self, now: datetime, lease: timedelta, progress: float) -> None:
         self.lease_expires_at = now + lease

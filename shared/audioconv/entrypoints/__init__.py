@@ -1,1 +1,2 @@
-"""Entry points: the HTTP API and the CloudEvent handlers the functions wrap."""
+"""Entry points: the HTTP API (its route groups), the message handlers, and the Pub/Sub
+push edge the functions wrap."""

@@ -14,7 +14,7 @@ from audioconv import logs
 from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.job import ConversionJob, ConversionResult
-from audioconv.domain.model import Claim, Task
+from audioconv.domain.model import ClaimOutcome, Task
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
 from audioconv.services.dependencies import Dependencies
@@ -32,7 +32,7 @@ class LeaseLost(Exception):
 
 
 @dataclass(frozen=True)
-class Claimed:
+class Attempt:
     """This worker's hold on one attempt at one revision of a task.
 
     ``token`` is the fencing token of the claim: every write checks that the task
@@ -62,10 +62,10 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
             return
         logs.bind(user_id=task.user_id)  # this event's log lines name the owner
         claim = task.claim(ref.revision, deps.clock(), lease)
-        if claim is Claim.STALE:
+        if claim is ClaimOutcome.STALE:
             log.info("task %s r%s is stale or done; request dropped", ref.task_id, ref.revision)
             return
-        if claim is Claim.BUSY:
+        if claim is ClaimOutcome.BUSY:
             raise RetryLater(f"task {ref.task_id} is being converted by another worker")
         if task.attempts > deps.settings.max_attempts:
             task.fail(f"conversion failed {task.attempts - 1} times; giving up", deps.clock())
@@ -74,20 +74,20 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
             return
         assert task.claim_token is not None
         uow.commit()
-    held = Claimed(ref, task.claim_token)
+    attempt = Attempt(ref, task.claim_token)
     try:
-        made = _run(deps, task, held, lease)
+        made = _run(deps, task, attempt, lease)
     except LeaseLost:
         log.warning("task %s: lease lost to another worker; this attempt stops", ref.task_id)
         return
     except (ConversionFailed, AudioconvError) as exc:
         reason = exc.reason if isinstance(exc, ConversionFailed) else exc.message
-        _finish(deps, held, lambda t: t.fail(reason, deps.clock()))
+        _finish(deps, attempt, lambda t: t.fail(reason, deps.clock()))
         return
     except Exception:
-        _finish(deps, held, lambda t: t.release(deps.clock()), announce=False)
+        _apply(deps, attempt, lambda t: t.release(deps.clock()))  # due again, for a retry
         raise
-    if not _finish(deps, held, made.apply_to(deps.clock())):
+    if not _finish(deps, attempt, made.apply_to(deps.clock())):
         for key in (made.output_key, made.waveform_key):
             if key:
                 deps.blobs.delete(key)
@@ -116,7 +116,7 @@ class Made:
         return succeed
 
 
-def _run(deps: Dependencies, task: Task, held: Claimed, lease: timedelta) -> Made:
+def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> Made:
     target = FORMATS[task.output_format]
     work = deps.settings.resolved_work_dir
     work.mkdir(parents=True, exist_ok=True)
@@ -131,7 +131,7 @@ def _run(deps: Dependencies, task: Task, held: Claimed, lease: timedelta) -> Mad
             deps.blobs.download_to(task.input_key, src)
         except KeyError:
             raise ConversionFailed("the uploaded file is no longer stored") from None
-        _heartbeat(deps, held, lease)
+        _heartbeat(deps, attempt, lease)
         probe = stored or deps.transcoder.probe(src)
         if stored is None:
             _check_fits(deps, task, probe)
@@ -141,14 +141,14 @@ def _run(deps: Dependencies, task: Task, held: Claimed, lease: timedelta) -> Mad
             nonlocal last
             if time.monotonic() - last >= PROGRESS_INTERVAL:
                 last = time.monotonic()
-                _heartbeat(deps, held, lease, percent)
+                _heartbeat(deps, attempt, lease, percent)
 
         job = ConversionJob(probe, target, stored_options(task.options))
         result = deps.transcoder.convert(src, job, dst, on_progress)
         # Each claim writes its own keys: a late attempt can never clobber another's output.
-        folder = f"outputs/{task.id}/r{held.ref.revision}/{held.token}"
+        folder = f"outputs/{task.id}/r{attempt.ref.revision}/{attempt.token}"
         key = f"{folder}/{task.output_name}"
-        _heartbeat(deps, held, lease)
+        _heartbeat(deps, attempt, lease)
         size = dst.stat().st_size
         deps.blobs.put_file(key, dst, target.mime_type)
         waveform_key = None
@@ -166,28 +166,34 @@ def _check_fits(deps: Dependencies, task: Task, probe: Probe) -> None:
 
 
 def _heartbeat(
-    deps: Dependencies, held: Claimed, lease: timedelta, percent: float | None = None
+    deps: Dependencies, attempt: Attempt, lease: timedelta, percent: float | None = None
 ) -> None:
     """Extend the lease (and record progress); LeaseLost if another worker took over."""
     with deps.uow() as uow:
-        task = uow.tasks.get(held.ref.task_id, for_update=True)
-        if task is None or not held.holds(task):
-            raise LeaseLost(held.ref.task_id)
+        task = uow.tasks.get(attempt.ref.task_id, for_update=True)
+        if task is None or not attempt.holds(task):
+            raise LeaseLost(attempt.ref.task_id)
         task.renew(deps.clock(), lease, task.progress if percent is None else round(percent, 1))
         uow.commit()
 
 
-def _finish(
-    deps: Dependencies, held: Claimed, change: Callable[[Task], None], announce: bool = True
-) -> bool:
-    """Apply ``change`` if this attempt still holds the task; False if it moved on."""
+def _finish(deps: Dependencies, attempt: Attempt, change: Callable[[Task], None]) -> bool:
+    """Finish the task with ``change`` (succeed or fail) and announce it, if this attempt
+    still holds it; False if it moved on."""
+    task = _apply(deps, attempt, change)
+    if task is None:
+        return False
+    announce_finished(deps, task)
+    return True
+
+
+def _apply(deps: Dependencies, attempt: Attempt, change: Callable[[Task], None]) -> Task | None:
+    """Apply ``change`` if this attempt still holds the task; None if it moved on."""
     with deps.uow() as uow:
-        task = uow.tasks.get(held.ref.task_id, for_update=True)
-        if task is None or not held.holds(task):
-            log.info("task %s moved on during conversion; result discarded", held.ref.task_id)
-            return False
+        task = uow.tasks.get(attempt.ref.task_id, for_update=True)
+        if task is None or not attempt.holds(task):
+            log.info("task %s moved on during conversion; result discarded", attempt.ref.task_id)
+            return None
         change(task)
         uow.commit()
-    if announce:
-        announce_finished(deps, task)
-    return True
+    return task

@@ -198,7 +198,7 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
         # Its batch deleted since the upload started: the file goes with it.
         batch_gone = direct.batch_id is not None and uow.batches.get(direct.batch_id) is None
     if existing is not None:
-        if existing.input_probe is None:  # refused at upload: whatever came again goes too
+        if existing.refused:  # whatever came again through its URL goes too
             deps.blobs.delete(key)
         return existing
     if owner is None or used or batch_gone:

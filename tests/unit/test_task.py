@@ -1,0 +1,127 @@
+"""The task state machine (domain/model.py) on plain objects: claim, renew, fence,
+finish, give back, convert again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from audioconv.domain.model import ClaimOutcome, Task, TaskStatus
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+LEASE = timedelta(seconds=60)
+
+
+def _task(**fields: object) -> Task:
+    return Task(user_id=1, file_name="song.flac", input_format="flac", output_format="mp3",
+                input_key="uploads/x/song.flac", **fields)  # type: ignore[arg-type]  # fmt: skip
+
+
+def _claimed() -> tuple[Task, str]:
+    task = _task()
+    assert task.claim(1, NOW, LEASE) is ClaimOutcome.RUN
+    assert task.claim_token is not None
+    return task, task.claim_token
+
+
+def test_a_claim_takes_an_uploaded_task_under_a_lease() -> None:
+    task, token = _claimed()
+    assert (task.status, task.attempts, task.progress) == (TaskStatus.PROCESSING, 1, 0.0)
+    assert task.lease_expires_at == NOW + LEASE
+    assert task.holds(1, token)
+    assert not task.is_due(NOW + LEASE - timedelta(seconds=1))
+
+
+def test_a_live_lease_makes_other_claims_busy_and_an_expired_one_is_taken_over() -> None:
+    task, first = _claimed()
+    assert task.claim(1, NOW + LEASE - timedelta(seconds=1), LEASE) is ClaimOutcome.BUSY
+    assert task.attempts == 1 and task.holds(1, first)
+    assert task.is_due(NOW + LEASE)  # the lease ran out: due again
+    assert task.claim(1, NOW + LEASE, LEASE) is ClaimOutcome.RUN
+    assert task.attempts == 2
+    # The first attempt is fenced off: its token no longer holds the task.
+    assert not task.holds(1, first) and task.holds(1, task.claim_token or "")
+
+
+def test_requests_for_another_revision_or_a_finished_task_are_stale() -> None:
+    task = _task(revision=2)
+    assert task.claim(1, NOW, LEASE) is ClaimOutcome.STALE
+    assert task.claim(3, NOW, LEASE) is ClaimOutcome.STALE
+    assert (task.status, task.attempts) == (TaskStatus.UPLOADED, 0)
+    task, token = _claimed()
+    task.succeed("outputs/1/r1/x/song.mp3", {"codec": "mp3"}, 123, NOW)
+    assert task.claim(1, NOW, LEASE) is ClaimOutcome.STALE
+    assert not task.holds(1, token)
+
+
+def test_renew_extends_the_lease_and_records_progress() -> None:
+    task, token = _claimed()
+    later = NOW + timedelta(seconds=50)
+    task.renew(later, LEASE, 42.5)
+    assert (task.lease_expires_at, task.progress) == (later + LEASE, 42.5)
+    assert not task.is_due(NOW + LEASE + timedelta(seconds=1))
+    assert task.claim(1, NOW + LEASE + timedelta(seconds=1), LEASE) is ClaimOutcome.BUSY
+    assert task.holds(1, token)
+
+
+def test_succeed_and_fail_finish_the_task_and_end_the_claim() -> None:
+    task, token = _claimed()
+    task.succeed("out/key", {"codec": "mp3"}, 321, NOW)
+    assert (task.status, task.output_key, task.output_bytes, task.progress, task.error) == (
+        TaskStatus.PROCESSED, "out/key", 321, 100.0, None)  # fmt: skip
+    assert task.finished and not task.is_due(NOW) and task.lease_expires_at is None
+    assert not task.holds(1, token)
+
+    task, token = _claimed()
+    task.fail("not audio", NOW)
+    assert (task.status, task.error, task.claim_token) == (TaskStatus.FAILED, "not audio", None)
+    assert task.finished and not task.is_due(NOW) and not task.holds(1, token)
+
+
+def test_release_gives_the_task_back_due_at_once_and_counts_the_attempt() -> None:
+    task, token = _claimed()
+    task.release(NOW)
+    assert (task.status, task.attempts, task.lease_expires_at) == (TaskStatus.UPLOADED, 1, None)
+    assert task.is_due(NOW) and not task.holds(1, token)
+
+
+def test_an_interrupted_attempt_is_given_back_and_not_counted() -> None:
+    task, token = _claimed()
+    task.interrupted(NOW)
+    assert (task.status, task.attempts) == (TaskStatus.UPLOADED, 0)
+    assert task.is_due(NOW) and not task.holds(1, token)
+    task.interrupted(NOW)  # never below zero
+    assert task.attempts == 0
+
+
+def test_retarget_starts_a_new_revision_from_scratch() -> None:
+    task, token = _claimed()
+    task.release(NOW)
+    assert task.claim(1, NOW, LEASE) is ClaimOutcome.RUN
+    task.succeed("outputs/old.mp3", {"codec": "mp3"}, 10, NOW)
+    later = NOW + timedelta(seconds=5)
+    old = task.retarget("ogg", later, {"quality": "high"})
+    assert old == "outputs/old.mp3"
+    assert (task.revision, task.status, task.output_format, task.options) == (
+        2, TaskStatus.UPLOADED, "ogg", {"quality": "high"})  # fmt: skip
+    assert (task.attempts, task.progress, task.output_key, task.output_bytes) == (0, 0.0, None, 0)
+    assert (task.output_probe, task.error, task.updated_at) == (None, None, later)
+    assert task.is_due(later) and not task.holds(1, token)
+    # A request for the old revision is stale; the new one runs.
+    assert task.claim(1, later, LEASE) is ClaimOutcome.STALE
+    assert task.claim(2, later, LEASE) is ClaimOutcome.RUN
+
+
+@pytest.mark.parametrize("status", [TaskStatus.PROCESSED, TaskStatus.FAILED])
+def test_finished_tasks_are_not_due(status: TaskStatus) -> None:
+    assert not _task(status=status).is_due(NOW)
+
+
+def test_processing_without_a_lease_is_due() -> None:
+    assert _task(status=TaskStatus.PROCESSING).is_due(NOW)
+
+
+def test_refused_means_no_probe_of_the_input_was_ever_stored() -> None:
+    assert _task(status=TaskStatus.FAILED, error="not audio").refused
+    assert not _task(input_probe={"format": "flac", "codec": "flac"}).refused
