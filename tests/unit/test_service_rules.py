@@ -1,0 +1,388 @@
+"""The services' rules at their edges, on fakes: sign-up limits and texts, target formats
+and options, file names, downloads, and uploads that fail half-way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from audioconv.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedMedia,
+)
+from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
+from audioconv.domain.model import TaskStatus
+from audioconv.ports import Probe
+from audioconv.services import auth, conversion, direct_upload, tasks
+from audioconv.services.deps import Deps
+from audioconv.services.messages import TaskRef
+from tests.unit.fakes import (
+    Clock,
+    FakeBlobs,
+    FakeBus,
+    FakeTasks,
+    FakeTranscoder,
+    FakeUnitOfWork,
+    fake_deps,
+)
+
+PASSWORD = "password1"
+
+
+@pytest.fixture
+def deps(tmp_path: Path) -> Deps:
+    return fake_deps(tmp_path)
+
+
+@pytest.fixture
+def upload(tmp_path: Path) -> Path:
+    path = tmp_path / "in.mp3"
+    path.write_bytes(b"AUDIO some samples")
+    return path
+
+
+def _signup(deps: Deps, username: str = "ann", email: str = "ann@example.com",
+            password1: str = PASSWORD, password2: str | None = None) -> Any:  # fmt: skip
+    return auth.signup(deps, username, email, password1,
+                       password1 if password2 is None else password2)  # fmt: skip
+
+
+def _user(deps: Deps, name: str = "ann") -> int:
+    user = _signup(deps, name, f"{name}@example.com")
+    assert user.id is not None
+    return int(user.id)
+
+
+def _blobs(deps: Deps) -> FakeBlobs:
+    return cast(FakeBlobs, deps.blobs)
+
+
+def _bus(deps: Deps) -> FakeBus:
+    return cast(FakeBus, deps.bus)
+
+
+def _email_of_length(length: int) -> str:
+    """A valid address of exactly ``length`` characters (labels of at most 63)."""
+    local = "a" * 64
+    labels, left = [], length - len(local) - 1
+    while left > 0:
+        label = min(63, left if not labels else left - 1)
+        labels.append("b" * label)
+        left -= label + (1 if len(labels) > 1 else 0)
+    address = f"{local}@{'.'.join(labels)}"
+    assert len(address) == length
+    return address
+
+
+# --- sign-up and log-in --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("username", ["", "   "])
+def test_an_empty_username_is_refused(deps: Deps, username: str) -> None:
+    with pytest.raises(InvalidInput, match=f"^username must be 1 to {MAX_USERNAME_CHARS} char"):
+        _signup(deps, username)
+
+
+def test_usernames_are_capped_at_their_limit(deps: Deps) -> None:
+    longest = "u" * MAX_USERNAME_CHARS
+    assert _signup(deps, longest, "long@example.com").username == longest
+    with pytest.raises(InvalidInput, match=r"^username must be 1 to 150 characters$"):
+        _signup(deps, longest + "u", "longer@example.com")
+    assert _signup(deps, "u", "short@example.com").username == "u"
+
+
+def test_emails_are_capped_at_their_limit(deps: Deps) -> None:
+    longest = _email_of_length(MAX_EMAIL_CHARS)
+    assert _signup(deps, "ann", longest).email == longest
+    with pytest.raises(InvalidInput, match=r"^email must be at most 254 characters$"):
+        _signup(deps, "bob", _email_of_length(MAX_EMAIL_CHARS + 1))
+
+
+def test_passwords_are_checked_at_both_ends(deps: Deps) -> None:
+    with pytest.raises(InvalidInput, match=r"^password must be at least 8 characters$"):
+        _signup(deps, "ann", "ann@example.com", "x" * 7)
+    with pytest.raises(InvalidInput, match=r"^password must be at most 1024 characters$"):
+        _signup(deps, "ann", "ann@example.com", "x" * 1025)
+    with pytest.raises(InvalidInput, match=r"^passwords do not match$"):
+        _signup(deps, "ann", "ann@example.com", "x" * 8, "x" * 7 + "y")
+    assert _signup(deps, "ann", "ann@example.com", "x" * 8).id is not None
+    assert _signup(deps, "bob", "bob@example.com", "y" * 1024).id is not None
+    assert auth.login(deps, "bob", "y" * 1024).username == "bob"
+
+
+def test_a_taken_username_or_email_is_a_conflict_saying_which(deps: Deps) -> None:
+    _user(deps)
+    with pytest.raises(Conflict, match=r"^username is already taken$"):
+        _signup(deps, "ANN", "other@example.com")
+    with pytest.raises(Conflict, match=r"^email is already registered$"):
+        _signup(deps, "bob", "Ann@Example.com")
+    users = cast(FakeUnitOfWork, deps.uow()).users
+    assert [u.username for u in users.rows.values()] == ["ann"]
+
+
+def test_a_new_account_is_stored_as_normalised(deps: Deps) -> None:
+    user = _signup(deps, " Ann ", "Ann@Example.COM")
+    assert (user.username, user.email, user.created_at) == ("ann", "ann@example.com", deps.clock())
+    assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
+    assert auth.login(deps, "ANN", PASSWORD).id == user.id
+
+
+def test_a_failed_login_says_only_that_it_failed(deps: Deps) -> None:
+    _user(deps)
+    for username, password in (("ann", "wrong password"), ("nobody", PASSWORD)):
+        with pytest.raises(Unauthorized) as refused:
+            auth.login(deps, username, password)
+        assert refused.value.message == "invalid username or password"
+
+
+def test_sign_ups_from_one_address_are_slowed_down(deps: Deps) -> None:
+    def signup(name: str, address: str) -> Any:
+        return auth.signup(deps, name, f"{name}@example.com", PASSWORD, PASSWORD, address)
+
+    for n in range(20):
+        signup(f"u{n}", "10.0.0.1")
+    with pytest.raises(TooManyRequests) as slowed:
+        signup("late", "10.0.0.1")
+    assert slowed.value.message == "too many sign-ups from your address; try again in 30 s"
+    assert slowed.value.retry_after == 30
+    assert signup("elsewhere", "10.0.0.2").username == "elsewhere"
+    cast(Clock, deps.clock).advance(30)
+    assert signup("late", "10.0.0.1").username == "late"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "reason"),
+    [("", "missing bearer token"), ("Basic abc", "missing bearer token"),
+     ("Bearer ", "missing bearer token"), ("Bearer not.a.jwt", "invalid token")],
+)  # fmt: skip
+def test_tokens_are_refused_with_a_reason(deps: Deps, authorization: str, reason: str) -> None:
+    with pytest.raises(Unauthorized, match=reason):
+        auth.authenticate(deps, authorization)
+
+
+# --- target formats and options ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("new_format", [".mp3", "MP3", " mp3 ", ".MP3"])
+def test_the_target_format_is_read_as_people_write_it(
+    deps: Deps, upload: Path, new_format: str
+) -> None:
+    task = tasks.create_task(deps, _user(deps), upload, "song.flac", new_format)
+    assert (task.output_format, task.output_name) == ("mp3", "song.mp3")
+
+
+@pytest.mark.parametrize("new_format", ["", "exe", "mp3x", "..mp3x"])
+def test_an_unknown_target_format_lists_the_known_ones(
+    deps: Deps, upload: Path, new_format: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        tasks.create_task(deps, _user(deps), upload, "song.flac", new_format)
+    assert refused.value.message == (
+        f"unknown format {new_format!r}; supported: aac, aiff, alac, flac, m4a, mp3, ogg, "
+        "opus, wav, wma"
+    )
+    assert _blobs(deps).files == {} and _bus(deps).published == []
+
+
+def test_options_are_checked_and_stored_with_the_task(deps: Deps, upload: Path) -> None:
+    uid = _user(deps)
+    task = tasks.create_task(deps, uid, upload, "a.flac", "mp3", {"bitrate": "192k"})
+    assert task.options == {"bitrate": 192}
+    with pytest.raises(InvalidInput, match=r"^wav is lossless: it has no bitrate to choose$"):
+        tasks.create_task(deps, uid, upload, "a.flac", "wav", {"bitrate": "192"})
+    assert tasks.create_task(deps, uid, upload, "a.flac", "wav", None).options is None
+
+
+# --- file names ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("..", "audio"), ("...", "audio"), ("", "audio"), (" . ", "audio"),
+     ("song.mp3.", "song.mp3"), ("song.mp3. . ", "song.mp3"), (" .song.mp3", "song.mp3"),
+     ("Xmas Song.mp3", "Xmas Song.mp3"), ("../../etc/passwd", "passwd"),
+     ("C:\\Music\\song.wav", "song.wav"), ("a<b>|c.mp3", "a_b_c.mp3"),
+     ("tab\there.mp3", "tab_here.mp3"), ("Cafe\u0301.mp3", "Caf\u00e9.mp3"),
+     ("(live) [2019] Tom & Jerry's, +1.flac", "(live) [2019] Tom & Jerry's, +1.flac")],
+)  # fmt: skip
+def test_file_names_lose_folders_odd_symbols_and_edge_dots(given: str, kept: str) -> None:
+    assert tasks.safe_file_name(given) == kept
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("a" * 195 + ". " + "z" * 100 + ".mp3", "a" * 195 + ".mp3"),  # no dot before the extension
+     ("x" * 250 + "." + "y" * 20, "x" * 200),  # no extension that long: cut as one stem
+     ("x" * 250 + "." + "y" * 16, "x" * 183 + "." + "y" * 16),
+     ("." + "e" * 300, "e" * 200), ("\u00e9" * 150, "\u00e9" * 100)],
+)  # fmt: skip
+def test_long_file_names_are_cut_to_the_byte_limit(given: str, kept: str) -> None:
+    assert tasks.safe_file_name(given) == kept
+    assert len(kept.encode()) <= tasks.MAX_FILE_NAME_BYTES
+
+
+def test_names_of_exactly_the_limit_are_kept_whole() -> None:
+    exact = "\u00e9" * 98 + ".mp3"  # 196 + 4 bytes
+    assert len(exact.encode()) == tasks.MAX_FILE_NAME_BYTES
+    assert tasks.safe_file_name(exact) == exact
+    assert tasks.safe_file_name("\u00e9" * 99 + ".mp3") == "\u00e9" * 98 + ".mp3"
+
+
+def test_control_characters_are_found_anywhere() -> None:
+    assert tasks.has_control_characters("a\x00b") and tasks.has_control_characters("\x1b[31m")
+    assert not tasks.has_control_characters("Caf\u00e9 (live).mp3")
+
+
+# --- uploads that fail half-way ------------------------------------------------------------
+
+
+class _RefusingTasks(FakeTasks):
+    def add(self, task: Any) -> None:
+        raise OSError("the database went away")
+
+
+def test_an_upload_whose_task_is_not_recorded_leaves_no_file(deps: Deps, upload: Path) -> None:
+    uid = _user(deps)
+    cast(FakeUnitOfWork, deps.uow()).tasks = _RefusingTasks()
+    with pytest.raises(OSError, match="database went away"):
+        tasks.create_task(deps, uid, upload, "song.mp3", "ogg")
+    assert _blobs(deps).files == {} and _bus(deps).published == []
+
+
+class _UnknownAudio(FakeTranscoder):
+    """Reads the file but finds audio in a container we do not take."""
+
+    def probe(self, path: Path, limits: bool = True) -> Probe:
+        return Probe(None, "xyz", "abc", 1.0, None, None, None, {})
+
+
+def test_audio_in_a_format_we_do_not_read_is_a_415_naming_it(deps: Deps, upload: Path) -> None:
+    deps.transcoder = _UnknownAudio()
+    with pytest.raises(UnsupportedMedia) as refused:
+        tasks.create_task(deps, _user(deps), upload, "song.xyz", "ogg")
+    assert refused.value.message == "audio in xyz/abc is not a format we read"
+    assert refused.value.status == 415
+    assert _blobs(deps).files == {}
+
+
+def test_quotas_are_checked_before_anything_is_stored(deps: Deps, upload: Path) -> None:
+    deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": 1,
+                                                     "quota_stored_bytes": 40})  # fmt: skip
+    uid = _user(deps)
+    first = tasks.create_task(deps, uid, upload, "a.mp3", "ogg")
+    with pytest.raises(TooManyRequests) as busy:
+        tasks.create_task(deps, uid, upload, "b.mp3", "ogg")
+    assert busy.value.message == (
+        "you have 1 conversions waiting or running, the limit is 1; "
+        "send more when some have finished"
+    )
+    conversion.convert(deps, TaskRef(first.id or 0, 1))
+    size = upload.stat().st_size
+    stored = first.input_bytes + first.output_bytes
+    with pytest.raises(PayloadTooLarge) as full:
+        tasks.create_task(deps, uid, upload, "b.mp3", "ogg")
+    assert full.value.message == (
+        f"your files would take {stored + size} bytes, over your storage quota of 40 bytes; "
+        "delete some tasks first"
+    )
+    assert set(_blobs(deps).files) == {first.input_key, first.output_key}
+    tasks.delete_task(deps, uid, first.id or 0)
+    assert tasks.create_task(deps, uid, upload, "c.mp3", "ogg").input_bytes == size
+
+
+# --- downloads ----------------------------------------------------------------------------
+
+
+def test_the_original_download_keeps_its_name_and_is_sent_as_bytes(
+    deps: Deps, upload: Path
+) -> None:
+    uid = _user(deps)
+    task = tasks.create_task(deps, uid, upload, "My Song.flac", "mp3")
+    original = tasks.task_download(deps, uid, task.id or 0, "original")
+    expected = (task.input_key, "My Song.flac", "application/octet-stream", upload.stat().st_size)
+    assert (original.key, original.name, original.mime_type, original.size) == expected
+    assert original.url is None  # the fake store signs no URLs: the API streams it
+    assert tasks.file_download(deps, uid, "My Song.flac") == original
+
+
+def test_the_converted_download_has_the_new_name_and_type(deps: Deps, upload: Path) -> None:
+    uid = _user(deps)
+    task = tasks.create_task(deps, uid, upload, "My Song.flac", "opus")
+    with pytest.raises(Conflict, match=f"^task {task.id} is uploaded, not processed yet$"):
+        tasks.task_download(deps, uid, task.id or 0, "converted")
+    with pytest.raises(Conflict):  # the converted name asks for the converted file alone
+        tasks.file_download(deps, uid, "My Song.opus")
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    converted = tasks.task_download(deps, uid, task.id or 0, "converted")
+    assert (converted.key, converted.name, converted.mime_type) == (
+        task.output_key, "My Song.opus", "audio/ogg; codecs=opus")  # fmt: skip
+    assert converted.size == len(_blobs(deps).files[task.output_key or ""])
+    # Once converted, the original name gives the converted file too; the original stays.
+    assert tasks.file_download(deps, uid, "My Song.flac") == converted
+    assert tasks.file_download(deps, uid, "My Song.opus") == converted
+    assert tasks.task_download(deps, uid, task.id or 0, "original").name == "My Song.flac"
+
+
+def test_downloads_of_what_is_not_there_are_not_found(deps: Deps, upload: Path) -> None:
+    uid = _user(deps)
+    task = tasks.create_task(deps, uid, upload, "a.flac", "mp3")
+    with pytest.raises(NotFound, match=r"^no file 'input'; use 'original' or 'converted'$"):
+        tasks.task_download(deps, uid, task.id or 0, "input")
+    with pytest.raises(NotFound, match=r"^no file named 'b.flac'$"):
+        tasks.file_download(deps, uid, "b.flac")
+    with pytest.raises(NotFound, match="no file named"):
+        tasks.file_download(deps, uid, "a.flac\x00")
+    with pytest.raises(NotFound, match=f"^no task {task.id}$"):
+        tasks.task_download(deps, _user(deps, "bob"), task.id or 0, "original")
+    del _blobs(deps).files[task.input_key]
+    with pytest.raises(NotFound, match=r"^the file 'a.flac' is no longer stored$"):
+        tasks.task_download(deps, uid, task.id or 0, "original")
+
+
+# --- direct uploads -------------------------------------------------------------------------
+
+
+def _direct(deps: Deps, upload: Path, uid: int, options: dict[str, Any]) -> Any:
+    ticket = direct_upload.start(deps, uid, "song.wav", "mp3", options)
+    key = unquote(urlsplit(ticket.url).path).removeprefix("/")
+    _blobs(deps).files[key] = upload.read_bytes()  # the client's PUT
+    return direct_upload.finalize(deps, {"name": key})
+
+
+@pytest.mark.parametrize(
+    ("options", "stored"),
+    [({"quality": "high"}, {"quality": "high"}), ({"quality": " Best "}, {"quality": "best"}),
+     ({"bitrate": "96k", "sampleRate": "22050", "channels": 1},
+      {"bitrate": 96, "sampleRate": 22050, "channels": 1}),
+     ({}, None)],
+)  # fmt: skip
+def test_direct_uploads_carry_their_options_numbers_and_words(
+    deps: Deps, upload: Path, options: dict[str, Any], stored: dict[str, Any] | None
+) -> None:
+    task = _direct(deps, upload, _user(deps), options)
+    assert task is not None and task.options == stored
+    assert (task.status, task.file_name, task.output_format) == (
+        TaskStatus.UPLOADED, "song.wav", "mp3")  # fmt: skip
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    (used,) = cast(FakeTranscoder, deps.transcoder).options  # what the worker converted with
+    assert used is not None and used.as_json() == stored
+
+
+def test_a_direct_upload_key_reads_back_as_it_was_made() -> None:
+    made = direct_upload.DirectKey(
+        12, "f" * 32, "ogg", "a b.wav", {"quality": "low", "channels": 2}
+    )
+    assert made.key == f"direct-uploads/12/{'f' * 32}/ogg+channels=2+quality=low/a b.wav"
+    assert direct_upload.DirectKey.parse(made.key) == made
+    plain = direct_upload.DirectKey(3, "0" * 32, "wav", "x.flac")
+    assert direct_upload.DirectKey.parse(plain.key) == plain
+    with pytest.raises(ValueError, match="not a direct upload key"):
+        direct_upload.DirectKey.parse("uploads/3/x.flac")
