@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 export PORT
 
-.PHONY: run test lint check-infra system-deps clean
+.PHONY: run test lint check-infra system-deps mutation clean
 
 # Runtime only: what `make run` needs (ffmpeg comes from a pinned pip wheel).
 $(BIN)/.runtime: requirements.txt pyproject.toml
@@ -42,6 +42,18 @@ check-infra:
 
 test: system-deps $(BIN)/.dev lint check-infra
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Mutation score of domain/ and services/ (docs/testing.md): slow, so not part of `test`.
+# mutmut names a module by its path: it runs in build/mutation/, where src/ is shared/.
+MUTANTS ?=
+MUTMUT_CHILDREN ?= 2
+mutation: $(BIN)/.dev
+	mkdir -p build/mutation
+	ln -sfn ../../shared build/mutation/src
+	ln -sfn ../../tests build/mutation/tests
+	ln -sfn ../../pyproject.toml build/mutation/pyproject.toml
+	cd build/mutation && nice -n 19 ../../$(BIN)/mutmut run --max-children $(MUTMUT_CHILDREN) $(MUTANTS)
+	cd build/mutation && ../../$(BIN)/mutmut results --all | ../../$(BIN)/python ../../scripts/mutation_score.py --minimum 90
 
 clean:
 	rm -rf $(VENV) .venv-checkov build .pytest_cache .mypy_cache .ruff_cache
