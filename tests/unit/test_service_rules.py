@@ -386,3 +386,83 @@ def test_a_direct_upload_key_reads_back_as_it_was_made() -> None:
     assert direct_upload.DirectKey.parse(plain.key) == plain
     with pytest.raises(ValueError, match="not a direct upload key"):
         direct_upload.DirectKey.parse("uploads/3/x.flac")
+
+
+# --- log-in throttling, hashes and tokens ----------------------------------------------------
+
+
+def test_wrong_passwords_slow_the_guesser_and_a_success_forgives_the_account(
+    deps: Deps,
+) -> None:
+    _user(deps)
+    clock = cast(Clock, deps.clock)
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            auth.login(deps, "ann", "wrong password", "10.0.0.9")
+    with pytest.raises(TooManyRequests) as slowed:
+        auth.login(deps, "ann", PASSWORD, "10.0.0.9")  # even the right one waits
+    assert slowed.value.message == "too many failed log-ins; try again in 1 s"
+    assert auth.login(deps, "ann", PASSWORD, "10.0.0.1").username == "ann"  # the owner
+    clock.advance(1)
+    assert auth.login(deps, "ann", PASSWORD, "10.0.0.9").username == "ann"
+    throttles = cast(FakeUnitOfWork, deps.uow()).throttles
+    # The account's counts are forgiven; the guessing address's own count stays.
+    assert sorted(throttles.rows) == ["login-ip:10.0.0.9", "signup-ip:"]
+    assert throttles.rows["login-ip:10.0.0.9"].count == 5
+    for _ in range(4):  # forgiven: four more wrong guesses are not slowed down
+        with pytest.raises(Unauthorized):
+            auth.login(deps, "ann", "wrong password", "10.0.0.9")
+
+
+def test_an_unknown_user_is_counted_like_a_wrong_password(deps: Deps) -> None:
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            auth.login(deps, "nobody", PASSWORD, "10.0.0.9")
+    with pytest.raises(TooManyRequests):
+        auth.login(deps, "nobody", PASSWORD, "10.0.0.9")
+
+
+def test_a_hash_made_with_older_parameters_is_upgraded_at_log_in(deps: Deps) -> None:
+    from argon2 import PasswordHasher
+
+    user = _signup(deps)
+    user.password_hash = old = PasswordHasher(time_cost=3).hash(PASSWORD)
+    assert auth.login(deps, "ann", PASSWORD).id == user.id
+    assert user.password_hash != old and "m=19456,t=2,p=1" in user.password_hash
+    assert auth.login(deps, "ann", PASSWORD).password_hash == user.password_hash
+
+
+def test_a_token_names_its_user_until_it_expires(deps: Deps) -> None:
+    import jwt
+
+    from audioconv.domain.model import utcnow
+
+    user = _signup(deps)
+    cast(Clock, deps.clock).now = now = utcnow().replace(microsecond=0)
+    token = auth.issue_token(deps, user)
+    claims = jwt.decode(token, deps.settings.signing_key, algorithms=["HS256"])
+    ttl = deps.settings.token_ttl_seconds
+    assert claims == {"sub": str(user.id), "iat": int(now.timestamp()),
+                      "exp": int(now.timestamp()) + ttl}  # fmt: skip
+    assert auth.authenticate(deps, f"bearer  {token} ") == user.id
+
+    def forged(**claims: object) -> str:
+        return "Bearer " + jwt.encode(claims, deps.settings.signing_key, algorithm="HS256")
+
+    exp = now.timestamp() + 60
+    for sub in ("x", "0", str(2**31), "99"):  # not a number, out of range, no such user
+        with pytest.raises(Unauthorized, match=r"^invalid token$"):
+            auth.authenticate(deps, forged(sub=sub, exp=exp))
+    with pytest.raises(Unauthorized, match=r"^invalid token$"):
+        auth.authenticate(deps, forged(sub=str(user.id)))  # no expiry
+    with pytest.raises(Unauthorized, match=r"^token has expired; log in again$"):
+        auth.authenticate(deps, forged(sub=str(user.id), exp=now.timestamp() - 60))
+    with pytest.raises(Unauthorized, match=r"^missing bearer token: send 'Authorization: Bearer"):
+        auth.authenticate(deps, token)
+
+
+def test_closing_releases_what_the_adapters_hold_last_first(deps: Deps) -> None:
+    released: list[str] = []
+    deps.on_close += [lambda: released.append("pool"), lambda: released.append("threads")]
+    deps.close()
+    assert released == ["threads", "pool"]
