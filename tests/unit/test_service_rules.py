@@ -466,3 +466,26 @@ def test_closing_releases_what_the_adapters_hold_last_first(deps: Deps) -> None:
     deps.on_close += [lambda: released.append("pool"), lambda: released.append("threads")]
     deps.close()
     assert released == ["threads", "pool"]
+
+
+# --- listing and reading tasks ----------------------------------------------------------------
+
+
+def test_each_user_lists_and_reads_only_their_own_tasks(deps: Deps, upload: Path) -> None:
+    ann, bob = _user(deps), _user(deps, "bob")
+    made = [tasks.create_task(deps, ann, upload, f"{n}.mp3", "ogg") for n in "abc"]
+    theirs = tasks.create_task(deps, bob, upload, "b.mp3", "ogg")
+    ids = [t.id for t in made]
+    assert [t.id for t in tasks.list_tasks(deps, ann, None, descending=False)] == ids
+    assert [t.id for t in tasks.list_tasks(deps, ann, None, descending=True)] == ids[::-1]
+    assert [t.id for t in tasks.list_tasks(deps, ann, 2, descending=True)] == ids[:0:-1]
+    assert [t.id for t in tasks.list_tasks(deps, bob, 10, descending=False)] == [theirs.id]
+    assert tasks.get_task(deps, ann, made[1].id or 0) is made[1]
+    for task_id in (theirs.id or 0, 0, -1, 2**31, 999):
+        with pytest.raises(NotFound, match=rf"^no task {task_id}$"):
+            tasks.get_task(deps, ann, task_id)
+    with pytest.raises(NotFound):
+        tasks.delete_task(deps, ann, theirs.id or 0)
+    with pytest.raises(NotFound):
+        tasks.change_format(deps, ann, theirs.id or 0, "wav")
+    assert tasks.get_task(deps, bob, theirs.id or 0).output_format == "ogg"
