@@ -214,7 +214,8 @@ def test_errors_carry_what_the_user_reads() -> None:
     busy = TooManyRequests("slow down", retry_after=7)
     assert (busy.message, busy.retry_after, str(busy)) == ("slow down", 7, "slow down")
     assert TooManyRequests("later").retry_after == 0
-    assert ConversionFailed("broken file").reason == "broken file"
+    failed = ConversionFailed("broken file")
+    assert (failed.reason, str(failed)) == ("broken file", "broken file")
 
 
 @pytest.mark.parametrize(

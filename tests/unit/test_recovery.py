@@ -172,3 +172,17 @@ def test_garbage_collection_keeps_every_file_a_task_refers_to(deps: Deps, upload
     store.files[unfinished] = b"half"
     assert recovery.collect_garbage(deps) == 1
     assert set(store.files) == {task.input_key, task.output_key}
+
+
+def test_a_retargeted_task_is_due_after_the_grace_period(deps: Deps, upload: Path) -> None:
+    task = _new_task(deps, upload)
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    task.notified_revision = 1
+    _clock(deps).advance(10 * GRACE)
+    _bus(deps).published.clear()
+    tasks.change_format(deps, task.user_id, task.id or 0, "flac", {"sampleRate": 48000})
+    assert (task.updated_at, task.options) == (_clock(deps).now, {"sampleRate": 48000})
+    assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 0  # its message is on the way
+    _clock(deps).advance(GRACE)
+    assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 1
+    assert _republished(deps)[-1] == (deps.settings.conversion_topic, TaskRef(task.id or 0, 2))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from audioconv.domain.model import MAX_ID, Claim, Task, TaskStatus, as_utc, valid_id
+from audioconv.domain.model import MAX_ID, Claim, Task, TaskStatus, as_utc, utcnow, valid_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -183,3 +183,9 @@ def test_the_output_is_named_for_the_format_extension(
                                               (MAX_ID + 1, False), (-1, False)])  # fmt: skip
 def test_ids_are_positive_32_bit_integers(value: int, valid: bool) -> None:
     assert valid_id(value) is valid
+
+
+def test_times_are_taken_in_utc() -> None:
+    task = _task()
+    assert task.created_at.tzinfo is UTC and task.updated_at.tzinfo is UTC
+    assert utcnow().tzinfo is UTC
