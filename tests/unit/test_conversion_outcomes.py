@@ -3,6 +3,7 @@ reason of a failure, giving up, and the mail the owner gets either way."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
@@ -10,11 +11,11 @@ import pytest
 
 from audioconv.domain.errors import InvalidInput
 from audioconv.domain.model import Task, TaskStatus
-from audioconv.ports import Probe
+from audioconv.ports import Probe, ProgressCallback
 from audioconv.services import auth, conversion, notification, tasks
 from audioconv.services.deps import Deps
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps
 
 
 @pytest.fixture
@@ -217,3 +218,34 @@ def test_no_mail_for_an_account_deleted_since(deps: Deps, upload: Path) -> None:
     del users.rows[task.user_id]  # type: ignore[attr-defined]
     notification.notify(deps, _ref(task))
     assert _mails(deps) == []
+
+
+class _ReportingTranscoder(FakeTranscoder):
+    """Reports progress the way ffmpeg does, many times, with more digits than shown."""
+
+    def __init__(self, clock: Clock, seen: list[tuple[float, object]], task: Task) -> None:
+        super().__init__()
+        self.clock, self.seen, self.task = clock, seen, task
+
+    def convert(self, src: Path, probe: Probe, dst: Path, target: str,
+                on_progress: ProgressCallback, options: object = None) -> None:  # type: ignore[override]  # fmt: skip
+        for percent in (12.345, 67.891):
+            self.clock.advance(30)
+            on_progress(percent)
+            self.seen.append((self.task.progress, self.task.lease_expires_at))
+        dst.write_bytes(b"AUDIO " + src.read_bytes())
+
+
+def test_progress_is_recorded_rounded_and_extends_the_lease(
+    deps: Deps, upload: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(conversion, "PROGRESS_INTERVAL", 0.0)  # record every report
+    task = _task(deps, upload)
+    seen: list[tuple[float, object]] = []
+    deps.transcoder = _ReportingTranscoder(cast(Clock, deps.clock), seen, task)
+    start = cast(Clock, deps.clock).now
+    lease = timedelta(seconds=deps.settings.lease_seconds)
+    conversion.convert(deps, _ref(task))
+    assert seen == [(12.3, start + timedelta(seconds=30) + lease),
+                    (67.9, start + timedelta(seconds=60) + lease)]  # fmt: skip
+    assert (task.status, task.progress) == (TaskStatus.PROCESSED, 100.0)
