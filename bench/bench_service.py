@@ -2,9 +2,13 @@
 
 Prints:
 - throughput at each parallelism in ``--jobs`` (default 1..cores): ``--files-per-job``
-  files per conversion slot through the API (upload -> processed), against the same
-  conversions by bare ffmpeg at the same parallelism, and the ratio bare/ours
-  (1.0 = the pipeline adds nothing);
+  files per conversion slot, against the same conversions by bare ffmpeg at the same
+  parallelism, measured two ways:
+  - drain: the files are uploaded while the worker process is stopped (SIGSTOP), then
+    the clock runs from SIGCONT until the last one is processed: the queue draining,
+    as after a load; ratio ours/bare in files per minute (1.0 = the pipeline adds
+    nothing);
+  - end to end: upload -> processed with conversions running as the uploads arrive;
 - API latency (p50/p95 of GET /api/tasks) idle and while conversions saturate the cores;
 - memory: the API processes' PSS while they receive a long WAV (``--long-hours``,
   2 h = 1.3 GB), and the worker's while it converts it (ffmpeg children apart).
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -31,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
 
-from sampling import PeakSampler, ffmpeg_rss_kib, role_pss_kib  # noqa: E402
+from sampling import PeakSampler, ffmpeg_rss_kib, role_pids, role_pss_kib  # noqa: E402
 
 from audioconv.adapters.ffmpeg import wheel_binaries  # noqa: E402
 from tests.support.http_api import HttpApi  # noqa: E402
@@ -95,12 +100,29 @@ def bare_ffmpeg(files: list[Path], out_dir: Path, parallel: int) -> float:
     return time.perf_counter() - start
 
 
-def convert_all(client: Client, files: list[Path]) -> float:
-    start = time.perf_counter()
-    pending = {client.upload(f, "mp3")["id"] for f in files}
+def wait_done(client: Client, pending: set[int]) -> None:
     while pending:
         pending = {i for i in pending if client.status(i) not in ("processed", "failed")}
         time.sleep(0.05)
+
+
+def convert_all(client: Client, files: list[Path]) -> float:
+    """Upload -> processed, conversions running as the uploads arrive."""
+    start = time.perf_counter()
+    wait_done(client, {client.upload(f, "mp3")["id"] for f in files})
+    return time.perf_counter() - start
+
+
+def drain(client: Client, server: Any, files: list[Path]) -> float:
+    """Seconds from resuming a stopped worker until the files it finds queued are done."""
+    (worker,) = role_pids("audioconv.embedded worker", under=server.pid)
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        queued = {client.upload(f, "mp3")["id"] for f in files}
+    finally:
+        start = time.perf_counter()
+        os.kill(worker, signal.SIGCONT)
+    wait_done(client, queued)
     return time.perf_counter() - start
 
 
@@ -143,31 +165,37 @@ def main() -> None:
             bare = bare_ffmpeg(batch, tmp, parallel)
             slots = {"AUDIOCONV_MAX_CONCURRENT_CONVERSIONS": str(parallel)}
             server, url = serve(tmp, f"jobs{parallel}", **slots)
-            with server:
+            with server as proc:
                 client = Client(url, f"bench{parallel}")
+                drained = drain(client, proc, batch)
                 ours = convert_all(client, batch)
                 if parallel == max(jobs):
                     idle, loaded = latency_idle_and_loaded(client, batch)
             minutes = len(batch) * args.seconds / 60
-            print(f"--jobs {parallel}: {len(batch)} files; bare ffmpeg {bare:6.2f} s, "
-                  f"audioconv {ours:6.2f} s ({minutes / ours * 60:6.1f} audio-min/min); "
-                  f"bare/ours {bare / ours:.2f}")  # fmt: skip
+            print(f"--jobs {parallel}: {len(batch)} files; bare ffmpeg {bare:6.2f} s; "
+                  f"drain {drained:6.2f} s ({minutes / drained * 60:6.1f} audio-min/min), "
+                  f"ours/bare {bare / drained:.2f}; upload -> processed {ours:6.2f} s, "
+                  f"ours/bare {bare / ours:.2f}")  # fmt: skip
         print(f"API latency idle:              {describe(idle)}")
         print(f"API latency under conversions: {describe(loaded)}")
 
         if args.long_hours:
             long = make_wav(tmp / "long.wav", args.long_hours * 3600)
             server, url = serve(tmp, "memory")
-            with server:
+            with server as proc:
                 client = Client(url, "memory")
-                api_idle, worker_idle = (
-                    role_pss_kib("embedded api"),
-                    role_pss_kib("embedded worker"),
-                )
-                with PeakSampler(lambda: role_pss_kib("embedded api")) as api_peak:
+
+                def api() -> int:
+                    return role_pss_kib("embedded api", under=proc.pid)
+
+                def worker() -> int:
+                    return role_pss_kib("embedded worker", under=proc.pid)
+
+                api_idle, worker_idle = api(), worker()
+                with PeakSampler(api) as api_peak:
                     task_id = client.upload(long, "mp3")["id"]
                 with (
-                    PeakSampler(lambda: role_pss_kib("embedded worker")) as worker_peak,
+                    PeakSampler(worker) as worker_peak,
                     PeakSampler(ffmpeg_rss_kib) as ffmpeg_peak,
                 ):
                     while client.status(task_id) not in ("processed", "failed"):

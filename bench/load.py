@@ -100,22 +100,47 @@ def bare_rate(upload: Path, out: Path, parallel: int, seconds: float) -> float:
     return done[0] / (time.monotonic() - start) * 60
 
 
+def start_locust(
+    scenario: str, url: str, args: argparse.Namespace, tmp: Path, upload: Path
+) -> subprocess.Popen[bytes]:
+    """locust headless on ``url`` for ``args.seconds`` with ``args.users`` users; its
+    figures go to ``tmp``/<scenario>_stats.csv."""
+    return subprocess.Popen(
+        [str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
+         "-u", str(args.users), "-r", str(args.users), "-t", f"{args.seconds:.0f}s",
+         "--host", url, "--csv", str(tmp / scenario),
+         "--only-summary", "--loglevel", "WARNING", scenario],
+        env={**os.environ, "AUDIOCONV_BENCH_FILE": str(upload)},
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def print_stats(stats_csv: Path, seconds: float) -> dict[str, float]:
+    """Print requests/min, failures and p50/p95 per route; return the aggregated row's
+    requests/min, failures and p95 (ms)."""
+    with stats_csv.open() as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        count = int(row["Request Count"])
+        print(f"{row['Type']:6} {row['Name'][:34]:34} {count / seconds * 60:8.0f}/min  "
+              f"failures {int(row['Failure Count']):4}  p50 {row['50%']:>6} ms  "
+              f"p95 {row['95%']:>6} ms")  # fmt: skip
+    total = rows[-1]
+    return {
+        "rpm": int(total["Request Count"]) / seconds * 60,
+        "failures": float(total["Failure Count"]),
+        "p95": float(total["95%"] or "nan"),
+    }
+
+
 def run(scenario: str, args: argparse.Namespace, tmp: Path, upload: Path) -> None:
     data = tmp / f"data-{scenario}"
     port = free_port()
     env = {"AUDIOCONV_DATA_DIR": str(data), "AUDIOCONV_QUOTA_TASKS_IN_FLIGHT": "0"}
     log = tmp / f"server-{scenario}.log"
     with running([str(BIN / "audioconv"), "serve"], env, port, log) as server:
-        csv_prefix = tmp / scenario
         before = cpu_seconds(tree(server.pid))
-        locust = subprocess.Popen(
-            [str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
-             "-u", str(args.users), "-r", str(args.users), "-t", f"{args.seconds}s",
-             "--host", f"http://127.0.0.1:{port}", "--csv", str(csv_prefix),
-             "--only-summary", "--loglevel", "WARNING", scenario],
-            env={**os.environ, "AUDIOCONV_BENCH_FILE": str(upload)},
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        locust = start_locust(scenario, f"http://127.0.0.1:{port}", args, tmp, upload)
         load = psutil.Process(locust.pid)
         load_cpu = 0.0
         server_procs: dict[int, psutil.Process] = {}
@@ -139,13 +164,7 @@ def run(scenario: str, args: argparse.Namespace, tmp: Path, upload: Path) -> Non
         drain_rate = drained / (time.monotonic() - drain_start) * 60
 
     print(f"\n== {scenario}: {args.users} users, {args.seconds:.0f} s, locust on the same machine")
-    with (tmp / f"{scenario}_stats.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        count = int(row["Request Count"])
-        print(f"{row['Type']:6} {row['Name'][:34]:34} {count / args.seconds * 60:8.0f}/min  "
-              f"failures {int(row['Failure Count']):4}  p50 {row['50%']:>6} ms  "
-              f"p95 {row['95%']:>6} ms")  # fmt: skip
+    print_stats(tmp / f"{scenario}_stats.csv", args.seconds)
     cpu = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
     print("CPU seconds during the load: " + ", ".join(
         f"{k} {v:.0f}" for k, v in sorted(cpu.items())) + f", locust {load_cpu:.0f} "

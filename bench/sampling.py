@@ -82,9 +82,9 @@ def _pss_kib(proc_dir: Path) -> int:
     return 0
 
 
-def role_pss_kib(marker: str) -> int:
-    """PSS of the processes whose command line holds ``marker`` (e.g. ``embedded api``)
-    and of their descendants, ffmpeg children excluded."""
+def role_pids(marker: str, under: int | None = None) -> list[int]:
+    """The topmost processes whose command line holds ``marker`` (e.g. ``embedded api``),
+    only among ``under``'s descendants when given (other servers may run beside ours)."""
     parents: dict[int, int] = {}
     marked: set[int] = set()
     for entry in Path("/proc").iterdir():
@@ -96,8 +96,23 @@ def role_pss_kib(marker: str) -> int:
                     marked.add(pid)
             except OSError:
                 continue
-    tops = [pid for pid in marked if parents.get(pid) not in marked]
-    return sum(tree_pss_kib(pid) for pid in tops)
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == under:
+                return True
+        return False
+
+    return [
+        pid for pid in marked if parents.get(pid) not in marked and (under is None or descends(pid))
+    ]
+
+
+def role_pss_kib(marker: str, under: int | None = None) -> int:
+    """PSS of the processes ``role_pids`` finds and of their descendants, ffmpeg
+    children excluded."""
+    return sum(tree_pss_kib(pid) for pid in role_pids(marker, under))
 
 
 def ffmpeg_rss_kib() -> int:

@@ -92,6 +92,9 @@ class SqlQueueConsumer:
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # Set when a slot frees or on stop: a busy queue takes its next message at once
+        # instead of at the next poll (with 1-second conversions, a 0.1 s poll was ~5 %).
+        self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def subscribe(self, topic: str, handler: Handler, workers: int) -> None:
@@ -107,6 +110,7 @@ class SqlQueueConsumer:
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking messages; with ``wait``, let running handlers finish."""
         self._stop.set()
+        self._wake.set()
         for thread in self._threads:
             thread.join()
         for sub in self._subscriptions.values():
@@ -124,7 +128,8 @@ class SqlQueueConsumer:
                 log.exception("reading the queue failed; trying again")
                 self._stop.wait(1.0)
             if not taken:
-                self._stop.wait(self.poll_seconds)
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
 
     def _take(self, topic: str, sub: _Subscription) -> int:
         with self._lock:
@@ -165,6 +170,7 @@ class SqlQueueConsumer:
             with self._lock:
                 sub.busy -= 1
                 self._in_flight.discard(row_id)
+            self._wake.set()
 
     def _nack(self, row_id: int, attempt: int, event: CloudEvent) -> None:
         if attempt >= self.max_attempts:
