@@ -126,9 +126,9 @@ def test_an_ordinary_sweep_waits_out_the_grace_period(deps: Deps, upload: Path) 
     the task has been due for ``grace_seconds``."""
     task = _new_task(deps, upload)
     _clock(deps).advance(GRACE - 1)
-    assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 0
+    assert recovery.sweep(deps).conversions == 0  # a minute by default
     _clock(deps).advance(1)
-    assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 1
+    assert recovery.sweep(deps).conversions == 1
     assert _republished(deps) == [(deps.settings.conversion_topic, TaskRef(task.id or 0, 1))]
 
 
@@ -170,7 +170,8 @@ def test_garbage_collection_keeps_every_file_a_task_refers_to(deps: Deps, upload
     assert recovery.collect_garbage(deps) == 0
     unfinished = "direct-uploads/1/" + "c" * 32 + "/ogg/.part-77"
     store.files[unfinished] = b"half"
-    assert recovery.collect_garbage(deps) == 1
+    store.files[".part-78"] = b"half, at the top"
+    assert recovery.collect_garbage(deps) == 2
     assert set(store.files) == {task.input_key, task.output_key}
 
 
@@ -186,3 +187,18 @@ def test_a_retargeted_task_is_due_after_the_grace_period(deps: Deps, upload: Pat
     _clock(deps).advance(GRACE)
     assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 1
     assert _republished(deps)[-1] == (deps.settings.conversion_topic, TaskRef(task.id or 0, 2))
+
+
+def test_a_reclaimed_task_whose_request_was_lost_waits_for_the_next_sweep(
+    deps: Deps, upload: Path
+) -> None:
+    task = _new_task(deps, upload)
+    task.claim(1, _clock(deps).now, _lease(deps))
+    _bus(deps).down = True  # the start-up reclaim frees it, but cannot ask for it
+    assert recovery.sweep(deps, grace_seconds=GRACE, reclaim=True).conversions == 1
+    assert task.status is TaskStatus.UPLOADED and task.updated_at == _clock(deps).now
+    _bus(deps).down = False
+    assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 0
+    _clock(deps).advance(GRACE)
+    assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 1
+    assert _republished(deps) == [(deps.settings.conversion_topic, TaskRef(task.id or 0, 1))]
