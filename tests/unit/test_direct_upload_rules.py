@@ -173,3 +173,49 @@ def test_a_refused_upload_is_a_failed_task_with_its_reason_and_no_file(
     assert _arrive(deps, _key(ticket), AUDIO) is task
     assert _blobs(deps).files == {}
     assert direct_upload.find(deps, uid, ticket.upload_id) is task
+
+
+def test_a_refused_uploads_url_takes_nothing_more_not_even_its_body(deps: Deps) -> None:
+    ticket = direct_upload.start(deps, _user(deps), "a.wav", "mp3")
+    key = _key(ticket)
+    task = _arrive(deps, key, b"plain text")  # refused: its file is gone, its id used up
+    assert task.status is TaskStatus.FAILED and _blobs(deps).files == {}
+    body = io.BytesIO(AUDIO)
+    with pytest.raises(Conflict):
+        direct_upload.receive(deps, key, body)
+    assert body.tell() == 0 and _blobs(deps).files == {}
+    stored = direct_upload.start(deps, task.user_id, "b.wav", "mp3")
+    direct_upload.receive(deps, _key(stored), io.BytesIO(AUDIO))  # stored, not yet a task
+    again = io.BytesIO(b"AUDIO again")
+    with pytest.raises(Conflict):
+        direct_upload.receive(deps, _key(stored), again)
+    assert again.tell() == 0
+
+
+class _RacingBody(io.BytesIO):
+    """A PUT body that is still streaming when another PUT of the same URL is stored."""
+
+    def __init__(self, data: bytes, store: FakeBlobs, key: str) -> None:
+        super().__init__(data)
+        self.store, self.key = store, key
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.key not in self.store.files:
+            self.store.files[self.key] = b"AUDIO the other PUT, stored first"
+        return super().read(size)
+
+
+def test_of_two_puts_at_once_only_the_first_to_finish_is_kept(deps: Deps) -> None:
+    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    with pytest.raises(Conflict, match="already been used"):
+        direct_upload.receive(deps, key, _RacingBody(AUDIO, _blobs(deps), key))
+    assert _blobs(deps).files[key] == b"AUDIO the other PUT, stored first"
+
+
+def test_the_upload_limit_counts_every_chunk_of_a_large_body(deps: Deps) -> None:
+    limit = 3 << 19  # 1.5 MiB: each 1 MiB chunk fits, the body does not
+    deps.settings = deps.settings.model_copy(update={"max_upload_bytes": limit})
+    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    with pytest.raises(PayloadTooLarge):
+        direct_upload.receive(deps, key, io.BytesIO(b"AUDIO" + bytes(2 << 20)))
+    assert _blobs(deps).files == {}

@@ -40,7 +40,8 @@ def test_an_unknown_format_is_refused_listing_the_known_ones(name: Any) -> None:
      ("mov,mp4,m4a,3gp,3g2,mj2", "alac", "alac"), ("ogg", "vorbis", "ogg"),
      ("ogg", "opus", "opus"), ("asf", "wmav2", "wma"), ("wav", "pcm_s16le", "wav"),
      ("flac", "flac", "flac"), ("aiff", "pcm_s16be", "aiff"),
-     ("matroska,webm", "opus", "mka"), ("webm", "vorbis", "mka"), ("caf", "alac", "caf"),
+     ("matroska,webm", "opus", "mka"), ("webm", "vorbis", "mka"),
+     ("matroska", "flac", "mka"), ("caf", "alac", "caf"),
      ("hls", "aac", None), ("image2", "", None), ("", "", None)],
 )  # fmt: skip
 def test_inputs_are_known_by_container_and_codec(
