@@ -489,3 +489,27 @@ def test_each_user_lists_and_reads_only_their_own_tasks(deps: Deps, upload: Path
     with pytest.raises(NotFound):
         tasks.change_format(deps, ann, theirs.id or 0, "wav")
     assert tasks.get_task(deps, bob, theirs.id or 0).output_format == "ogg"
+
+
+class _SigningBlobs(FakeBlobs):
+    """A store that signs download URLs, as Cloud Storage does."""
+
+    def signed_get_url(
+        self, key: str, filename: str, content_type: str, ttl_seconds: int
+    ) -> str | None:
+        return f"https://storage.test/{key}?name={filename}&type={content_type}&ttl={ttl_seconds}"
+
+
+def test_downloads_from_a_signing_store_carry_a_signed_url(deps: Deps, upload: Path) -> None:
+    deps.blobs = _SigningBlobs()
+    uid = _user(deps)
+    task = tasks.create_task(deps, uid, upload, "My Song.flac", "mp3")
+    ttl = deps.settings.download_url_ttl_seconds
+    original = tasks.task_download(deps, uid, task.id or 0, "original")
+    assert original.url == (f"https://storage.test/{task.input_key}?name=My Song.flac"
+                            f"&type=application/octet-stream&ttl={ttl}")  # fmt: skip
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    converted = tasks.file_download(deps, uid, "My Song.mp3")
+    assert converted.url == (f"https://storage.test/{task.output_key}?name=My Song.mp3"
+                             f"&type=audio/mpeg&ttl={ttl}")  # fmt: skip
+    assert converted.size == len(_blobs(deps).files[task.output_key or ""])
