@@ -1,5 +1,8 @@
 """Benchmark: FfmpegTranscoder.convert against bare ffmpeg with the same arguments.
 
+"ours" is the whole conversion: the encode plus the report pass (loudness of input
+and output, waveform picture), so ours/bare shows what that pass costs.
+
 Generates an N-minute tagged stereo file, converts it to a few targets both ways
 in the same run, and prints wall time, realtime factor, peak RSS of the ffmpeg
 child and the ratio ours/bare. Not part of the test suite.
@@ -25,9 +28,10 @@ sys.path.insert(0, str(ROOT / "shared"))
 from sampling import PeakSampler, ffmpeg_children_hwm_kib  # noqa: E402
 
 from audioconv.adapters.ffmpeg import FfmpegTranscoder  # noqa: E402
+from audioconv.adapters.ffmpeg_command import conversion_command  # noqa: E402
 from audioconv.domain.formats import FORMATS  # noqa: E402
-from audioconv.domain.options import ConversionOptions  # noqa: E402
-from audioconv.ports import Probe  # noqa: E402
+from audioconv.domain.job import ConversionJob  # noqa: E402
+from audioconv.domain.media import Probe  # noqa: E402
 
 
 def make_input(folder: Path, minutes: float, ffmpeg: str) -> Path:
@@ -57,11 +61,12 @@ def one(mode: str, src: Path, target: str, dst: Path, probe_json: str) -> None:
     """Convert once (ours or bare) and print wall seconds and peak child RSS in MiB."""
     transcoder = FfmpegTranscoder()
     probe = Probe(**json.loads(probe_json))
-    cmd = transcoder.command(src, probe, dst, FORMATS[target], ConversionOptions())
+    job = ConversionJob(probe, FORMATS[target])
+    cmd = conversion_command(transcoder.ffmpeg, src, job, dst)
     with PeakSampler(ffmpeg_children_hwm_kib) as rss:
         started = time.perf_counter()
         if mode == "ours":
-            transcoder.convert(src, probe, dst, target, lambda _: None)
+            transcoder.convert(src, job, dst, lambda _: None)
         else:
             subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - started

@@ -13,7 +13,7 @@ from audioconv import bootstrap, migrate
 from audioconv.adapters import orm
 from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.db import fresh_postgres_database
 
 DB_KINDS = ("sqlite", "postgresql")
@@ -67,17 +67,15 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def deps(settings: Settings) -> Iterator[Deps]:
-    """Real adapters (database, disk, in-process bus, ffmpeg, mail folder), installed
-    as the process-wide dependencies so the event handlers use them too."""
+def deps(settings: Settings) -> Iterator[Dependencies]:
+    """Real adapters (database, disk, in-process bus, ffmpeg, mail folder), the event
+    handlers subscribed to the bus with them."""
     built = bootstrap.build(settings)
-    bootstrap.install(built)
     yield built
     built.close()
-    bootstrap.install(None)
 
 
 @pytest.fixture
-def client(deps: Deps) -> FlaskClient:
+def client(deps: Dependencies) -> FlaskClient:
     """The API as a Flask test client over ``deps``."""
-    return create_app(lambda: deps).test_client()
+    return create_app(deps).test_client()

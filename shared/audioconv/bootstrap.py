@@ -1,27 +1,31 @@
-"""The composition root: read the configuration once and wire one adapter per port."""
+"""The composition root: read the settings once, wire one adapter per port, and bind
+the message handlers to those adapters.
+
+Each process calls ``build`` once where it starts (``functions/*/main.py``, the
+embedded server's children, the command line) and hands the result on: to
+``create_app`` for the API, to ``subscriptions`` for the handlers. Nothing is
+kept in a process global.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Protocol
+from functools import partial
+from typing import NamedTuple, Protocol
 
-from cloudevents.http import CloudEvent
 from sqlalchemy import Engine
 
 from audioconv.adapters.database import SqlUnitOfWork, make_engine, session_factory
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
+from audioconv.adapters.inprocess_bus import InProcessBus
 from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
 from audioconv.config import Settings
-from audioconv.ports import BlobStore, EventBus, Mailer
-from audioconv.services.deps import Deps
-
-_lock = threading.Lock()
-_deps: Deps | None = None
+from audioconv.entrypoints import events
+from audioconv.ports import BlobStore, EventBus, Mailer, MessageHandler
+from audioconv.services.dependencies import Dependencies
 
 
-def build(settings: Settings | None = None) -> Deps:
-    """Wire the adapters the settings choose."""
+def build(settings: Settings | None = None) -> Dependencies:
+    """Wire the adapters the settings choose (the in-process bus subscribed to the handlers)."""
     settings = settings or Settings()
     engine = make_engine(settings)
     sessions = session_factory(engine)
@@ -36,8 +40,9 @@ def build(settings: Settings | None = None) -> Deps:
         memory_mb=settings.ffmpeg_memory_mb,
         cpu_seconds_per_input_second=settings.ffmpeg_cpu_seconds_per_input_second,
         cpu_floor_seconds=settings.ffmpeg_cpu_floor_seconds,
+        report_pass=settings.report_pass,
     )
-    return Deps(
+    deps = Dependencies(
         settings=settings,
         uow=lambda readonly=False: SqlUnitOfWork(sessions, readonly=readonly),
         blobs=_blobs(settings),
@@ -46,8 +51,11 @@ def build(settings: Settings | None = None) -> Deps:
         transcoder=transcoder,
         # Released last to first: kill ffmpeg children (their work is released for a
         # retry), let the bus's threads finish, then close the connection pool.
-        on_close=[engine.dispose, getattr(bus, "shutdown", lambda: None), transcoder.kill_children],
+        on_close=[engine.dispose, bus.close, transcoder.kill_children],
     )
+    if isinstance(bus, InProcessBus):
+        subscribe(bus, deps)
+    return deps
 
 
 def _blobs(settings: Settings) -> BlobStore:
@@ -71,25 +79,59 @@ def _bus(settings: Settings, engine: Engine) -> EventBus:
         return PubSubBus(settings.gcp_project)
     if settings.event_backend == "queue":
         return SqlQueueBus(engine)
-    from audioconv.adapters.inprocess_bus import InProcessBus
+    return InProcessBus(max_attempts=settings.max_attempts)
 
-    bus = InProcessBus(max_attempts=settings.max_attempts)
-    _subscribe(bus, settings)
-    return bus
+
+class Subscription(NamedTuple):
+    """A topic, the handler bound to it, and how many messages it may handle at once."""
+
+    topic: str
+    handler: MessageHandler
+    workers: int
+
+
+class Subscriptions(NamedTuple):
+    """Every topic this service consumes, each with its handler bound to ``deps``.
+
+    The one place a topic meets its handler: the embedded buses subscribe them
+    all, and each cloud function serves one (``functions/*/main.py``). A new
+    topic is a new field here.
+    """
+
+    conversion: Subscription
+    # Direct uploads that arrived (in the cloud: the bucket's notifications, which
+    # are pushed to the worker function beside the conversion requests).
+    uploads: Subscription
+    finished: Subscription
+
+
+def subscriptions(deps: Dependencies) -> Subscriptions:
+    """The handlers of ``events``, bound to ``deps`` and to their topics."""
+    settings = deps.settings
+    return Subscriptions(
+        conversion=Subscription(
+            settings.conversion_topic,
+            partial(events.handle_conversion, deps),
+            settings.conversion_slots,
+        ),
+        uploads=Subscription(
+            settings.direct_uploads_topic,
+            partial(events.handle_upload, deps),
+            settings.conversion_slots,
+        ),
+        finished=Subscription(settings.finished_topic, partial(events.handle_finished, deps), 2),
+    )
 
 
 class _Subscriber(Protocol):
-    def subscribe(self, topic: str, handler: Callable[[CloudEvent], None], workers: int) -> None:
+    def subscribe(self, topic: str, handler: MessageHandler, workers: int) -> None:
         """Deliver ``topic``'s messages to ``handler`` on ``workers`` threads."""
 
 
-def _subscribe(subscriber: _Subscriber, settings: Settings) -> None:
-    """The worker's and the notifier's handlers, on the embedded mode's bus or queue."""
-    from audioconv.entrypoints import events
-
-    slots = settings.conversion_slots
-    subscriber.subscribe(settings.conversion_topic, events.handle_conversion, slots)
-    subscriber.subscribe(settings.finished_topic, events.handle_finished, 2)
+def subscribe(subscriber: _Subscriber, deps: Dependencies) -> None:
+    """Subscribe every handler, bound to ``deps``, on an embedded bus or queue consumer."""
+    for subscription in subscriptions(deps):
+        subscriber.subscribe(*subscription)
 
 
 def _mailer(settings: Settings) -> Mailer:
@@ -109,35 +151,13 @@ def _mailer(settings: Settings) -> Mailer:
     return mail.FolderMailer(settings.data_dir / "mail", settings.mail_from)
 
 
-def queue_consumer(settings: Settings, deps: Deps) -> SqlQueueConsumer:
+def queue_consumer(deps: Dependencies) -> SqlQueueConsumer:
     """The consumer of the embedded queue (the worker process), subscribed to the handlers.
 
     It is stopped with ``deps``: after the ffmpeg children, before the database.
     """
-    from audioconv.entrypoints import events
-
     assert isinstance(deps.bus, SqlQueueBus)
-    consumer = SqlQueueConsumer(deps.bus.engine, max_attempts=settings.max_attempts)
-    consumer.subscribe(
-        settings.conversion_topic, events.handle_conversion, settings.conversion_slots
-    )
-    consumer.subscribe(settings.finished_topic, events.handle_finished, 2)
+    consumer = SqlQueueConsumer(deps.bus.engine, max_attempts=deps.settings.max_attempts)
+    subscribe(consumer, deps)
     deps.on_close.insert(1, consumer.shutdown)
     return consumer
-
-
-def deps() -> Deps:
-    """The process-wide dependencies, built on first use."""
-    global _deps
-    if _deps is None:
-        with _lock:
-            if _deps is None:
-                _deps = build()
-    return _deps
-
-
-def install(new: Deps | None) -> None:
-    """Replace the process-wide dependencies (tests, the embedded server)."""
-    global _deps
-    with _lock:
-        _deps = new

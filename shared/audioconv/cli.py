@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> None:
         from audioconv import bootstrap
         from audioconv.services.recovery import sweep
 
-        result = sweep(bootstrap.deps())
+        deps = bootstrap.build()
+        try:
+            result = sweep(deps)
+        finally:
+            deps.close()
         print(
             json.dumps({"conversions": result.conversions, "notifications": result.notifications})
         )

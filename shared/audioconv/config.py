@@ -34,6 +34,9 @@ class Settings(BaseSettings):
 
     # Where the embedded mode keeps its database, blobs, mail and secret key.
     data_dir: Path = Path("data")
+    # Temporary files of uploads being received and of conversions; empty means
+    # data_dir/work (on the data disk, so a received upload is moved into the store).
+    work_dir: Path | None = None
     # SQLAlchemy URL; empty means SQLite in data_dir. Ignored when cloud_sql_instance is set.
     database_url: str = ""
     db_pool_size: int = 5
@@ -61,6 +64,8 @@ class Settings(BaseSettings):
     gcp_project: str = ""
     conversion_topic: str = "audioconv-conversion-requests"
     finished_topic: str = "audioconv-conversion-finished"
+    # Direct uploads that arrived (embedded; in the cloud the bucket notifies the worker).
+    direct_uploads_topic: str = "audioconv-direct-uploads"
 
     mail_backend: Literal["console", "folder", "smtp"] = "folder"
     mail_from: str = "audioconv <noreply@localhost>"
@@ -94,6 +99,10 @@ class Settings(BaseSettings):
     # input, plus ffmpeg_cpu_floor_seconds. Encoders run 20-150x realtime on one core.
     ffmpeg_cpu_seconds_per_input_second: float = 0.5
     ffmpeg_cpu_floor_seconds: float = 30.0
+    # After converting, decode input and output once more to measure their loudness and
+    # exact length and draw the waveform picture (CPU about that of an mp3 encode).
+    # Off: tasks show neither (but the loudness option still measures its input).
+    report_pass: bool = True
     # A conversion is presumed dead if its lease is not renewed for this long.
     lease_seconds: int = 60
     max_attempts: int = 5
@@ -178,6 +187,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'audioconv.db').resolve()}"
+
+    @cached_property
+    def resolved_work_dir(self) -> Path:
+        """The folder for temporary files, defaulting to ``work`` inside data_dir."""
+        return self.work_dir or self.data_dir / "work"
 
     @cached_property
     def resolved_public_url(self) -> str:

@@ -34,7 +34,10 @@ from gunicorn.http import wsgi as gunicorn_wsgi
 
 from audioconv import bootstrap, migrate
 from audioconv.config import Settings
+from audioconv.entrypoints.uploads import INCOMING
 from audioconv.services import recovery
+from audioconv.services.conversion import WORK_PREFIX
+from audioconv.services.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 30.0
@@ -42,18 +45,30 @@ CHILDREN = ("api", "worker")
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    """gunicorn serving the API; each worker process builds its own dependencies."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings = settings
         self.options = options
+        self.deps: Dependencies | None = None
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        self.cfg.set("worker_exit", lambda _arbiter, _worker: self.close())
 
     def load(self) -> Any:
+        """In the worker process, after the fork: its adapters and its app."""
         from audioconv.entrypoints.api import create_app
 
-        return create_app()
+        self.deps = bootstrap.build(self.settings)
+        return create_app(self.deps)
+
+    def close(self) -> None:
+        """In the worker process, as it exits: release what ``load`` built."""
+        if self.deps is not None:
+            self.deps.close()
 
 
 class _Response(gunicorn_wsgi.Response):  # type: ignore[misc]
@@ -81,14 +96,14 @@ def _lock_data_dir(settings: Settings) -> IO[str]:
     return handle
 
 
-def start_background(stop: threading.Event) -> threading.Thread:
+def start_sweeper(deps: Dependencies, stop: threading.Event) -> threading.Thread:
     """Reclaim what a previous run left unfinished, then sweep periodically."""
 
     def loop() -> None:
         reclaim = True  # until the start-up reclaim has succeeded once
         while True:
             try:
-                recovery.sweep(bootstrap.deps(), reclaim=reclaim)
+                recovery.sweep(deps, reclaim=reclaim)
                 reclaim = False
             except Exception:
                 log.exception("sweep failed; retried in %.0f s", SWEEP_INTERVAL)
@@ -112,9 +127,6 @@ def _logging() -> None:
 def run_api(settings: Settings) -> None:
     """The HTTP API: gunicorn, one process per core, threads for slow clients."""
 
-    def worker_exit(server: Any, worker: Any) -> None:
-        bootstrap.deps().close()
-
     # gunicorn builds each response from this module attribute (wsgi.create).
     gunicorn_wsgi.Response = _Response
 
@@ -122,6 +134,7 @@ def run_api(settings: Settings) -> None:
         print(f"audioconv is running: open http://localhost:{settings.port}/", flush=True)
 
     _Server(
+        settings,
         {
             "bind": f"0.0.0.0:{settings.port}",
             "workers": settings.api_workers or (os.cpu_count() or 1),
@@ -129,24 +142,22 @@ def run_api(settings: Settings) -> None:
             "threads": 8,
             "timeout": 120,
             "graceful_timeout": 10,
-            "worker_exit": worker_exit,
             "when_ready": when_ready,
             "accesslog": "-",
             "control_socket_disable": True,
-        }
+        },
     ).run()
 
 
 def run_worker(settings: Settings) -> None:
     """Conversions and notifications from the queue, and the sweeper, until SIGTERM."""
     deps = bootstrap.build(settings)
-    bootstrap.install(deps)
-    consumer = bootstrap.queue_consumer(settings, deps)
+    consumer = bootstrap.queue_consumer(deps)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     consumer.start()
-    sweeper = start_background(stop)
+    sweeper = start_sweeper(deps, stop)
     stop.wait()
     # Kills running ffmpeg children (their tasks are released, their messages come
     # back), lets the consumer's threads finish, and closes the database pool.
@@ -174,8 +185,12 @@ def serve(settings: Settings | None = None) -> None:
     settings = settings or Settings()
     _logging()
     lock = _lock_data_dir(settings)
-    # Temporary files of conversions a previous run was killed in (we hold the lock).
-    shutil.rmtree(settings.data_dir / "work", ignore_errors=True)
+    # Temporary files of uploads and conversions a previous run was killed in (we hold
+    # the lock); only ours: the work folder may be shared.
+    work = settings.resolved_work_dir
+    shutil.rmtree(work / INCOMING, ignore_errors=True)
+    for folder in work.glob(f"{WORK_PREFIX}*"):
+        shutil.rmtree(folder, ignore_errors=True)
     migrate.upgrade()
     # Files a killed run stored but never recorded; before serving, as nothing writes yet.
     cleaner = bootstrap.build(settings)

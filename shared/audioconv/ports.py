@@ -1,4 +1,5 @@
-"""The ports the services talk through; each has a local and a cloud adapter."""
+"""The ports the services talk through (each has a local and a cloud adapter), and
+the plain values that cross them: a ``Message``, a ``Probe``, a ``Picture``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from typing import IO, Any, Protocol, Self
 
 from werkzeug.http import dump_options_header
 
+from audioconv.domain.job import ConversionJob, ConversionResult
+from audioconv.domain.media import Loudness as Loudness
+from audioconv.domain.media import Picture as Picture
+from audioconv.domain.media import Probe as Probe
 from audioconv.domain.model import Task, User
-from audioconv.domain.options import ConversionOptions
 from audioconv.domain.throttle import Throttle
 
 
@@ -55,12 +59,34 @@ class BlobStore(Protocol):
         """A short-lived URL that serves the blob as an attachment named ``filename``,
         or None when the store has none and the API streams the file itself."""
 
+    def key_for_upload(self, token: str) -> str | None:
+        """The key the token of one of this store's ``signed_put_url`` grants, when
+        those URLs point at the API itself (a PUT the API receives); None when they
+        point elsewhere (Cloud Storage). ValueError if the token is forged or expired."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message taken off a topic, decoded: what every transport (a Pub/Sub push,
+    the in-process bus, the database queue) hands a handler."""
+
+    id: str
+    data: dict[str, Any]
+    attributes: dict[str, str]
+
+
+# Handles one message: returning acknowledges it, raising asks for redelivery.
+MessageHandler = Callable[[Message], None]
+
 
 class EventBus(Protocol):
     """Publishes small JSON messages; returns once the publish is confirmed."""
 
     def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
         """Publish and return the message id."""
+
+    def close(self) -> None:
+        """Release what the bus holds (its threads, its client); once, at shutdown."""
 
 
 class Mailer(Protocol):
@@ -154,79 +180,6 @@ class UnitOfWorkFactory(Protocol):
         writers (on SQLite they read a snapshot instead of taking the write lock)."""
 
 
-@dataclass(frozen=True)
-class Probe:
-    """What ffprobe says about a file's container and first audio stream."""
-
-    format: str | None  # our format name (mp3, m4a, ...) or None if not one we know
-    demuxer: str  # ffmpeg demuxer to force when reading it
-    codec: str
-    duration: float
-    bitrate: int | None
-    sample_rate: int | None
-    channels: int | None
-    tags: dict[str, str]
-    # The embedded cover image (an attached-picture stream), if any.
-    picture: Picture | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """What users see of a file (the task's ``input`` and ``output``)."""
-        return {key: getattr(self, attribute) for key, attribute in _SHOWN.items()}
-
-    @staticmethod
-    def shown(record: dict[str, Any] | None) -> dict[str, Any] | None:
-        """What users see of a stored probe (``as_record`` holds more, for the worker)."""
-        return None if record is None else {key: record.get(key) for key in _SHOWN}
-
-    def as_record(self) -> dict[str, Any]:
-        """All of it, stored with the task, so the worker converts without probing again."""
-        picture = self.picture
-        return {
-            **self.as_dict(),
-            "demuxer": self.demuxer,
-            "tags": self.tags,
-            "picture": None if picture is None else [picture.codec, picture.width, picture.height],
-        }
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any] | None) -> Probe | None:
-        """The probe ``as_record`` stored; None for none, or one stored before it held all."""
-        if not record or "demuxer" not in record:
-            return None
-        picture = record.get("picture")
-        return cls(
-            format=record["format"],
-            demuxer=record["demuxer"],
-            codec=record["codec"],
-            duration=float(record["duration"]),
-            bitrate=record["bitrate"],
-            sample_rate=record["sampleRate"],
-            channels=record["channels"],
-            tags=dict(record.get("tags") or {}),
-            picture=Picture(picture[0], int(picture[1]), int(picture[2])) if picture else None,
-        )
-
-
-# The probe's fields users see, by their JSON names.
-_SHOWN = {
-    "format": "format",
-    "codec": "codec",
-    "duration": "duration",
-    "bitrate": "bitrate",
-    "sampleRate": "sample_rate",
-    "channels": "channels",
-}
-
-
-@dataclass(frozen=True)
-class Picture:
-    """Cover art: ffmpeg's codec name (mjpeg, png, ...) and size in pixels."""
-
-    codec: str
-    width: int
-    height: int
-
-
 ProgressCallback = Callable[[float], None]
 
 
@@ -238,18 +191,13 @@ class Transcoder(Protocol):
         """
 
     def convert(
-        self,
-        src: Path,
-        probe: Probe,
-        dst: Path,
-        target: str,
-        on_progress: ProgressCallback,
-        options: ConversionOptions | None = None,
-    ) -> None:
-        """Convert ``src`` to format ``target`` at ``dst``; ConversionFailed on bad input.
+        self, src: Path, job: ConversionJob, dst: Path, on_progress: ProgressCallback
+    ) -> ConversionResult:
+        """Convert ``src`` as ``job`` says, to ``dst``; ConversionFailed on bad input.
 
         Tags and cover art are carried over where the target can hold them; the
         stream is copied, not re-encoded, when it already is what was asked for.
+        The result describes the output (its true duration, measured loudness).
         """
 
 

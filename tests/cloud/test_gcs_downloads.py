@@ -28,7 +28,7 @@ from audioconv import bootstrap
 from audioconv.adapters.gcs_blob import GcsBlobStore
 from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.cloud.test_gcs_blob import SIGNER, rsa_key, sa_credentials  # noqa: F401
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
@@ -107,19 +107,17 @@ def cloud_deps(
     settings: Settings,
     bucket: Bucket,
     rsa_key: rsa.RSAPrivateKey,  # noqa: F811
-) -> Iterator[Deps]:
+) -> Iterator[Dependencies]:
     """The real services, with files in the (emulated) bucket and a key that signs."""
     built = bootstrap.build(settings)
     built.blobs = GcsBlobStore(bucket.name, client=signing_client(rsa_key))
-    bootstrap.install(built)
     yield built
     built.close()
-    bootstrap.install(None)
 
 
 @pytest.fixture
-def cloud_client(cloud_deps: Deps) -> FlaskClient:
-    return create_app(lambda: cloud_deps).test_client()
+def cloud_client(cloud_deps: Dependencies) -> FlaskClient:
+    return create_app(cloud_deps).test_client()
 
 
 def test_downloads_redirect_to_signed_urls(
@@ -167,3 +165,14 @@ def test_downloads_redirect_to_signed_urls(
 
     # Not processed yet, or not there: the API still answers, in JSON.
     assert api.get(f"/api/tasks/{task['id'] + 1}/converted").status_code == 404
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_api_takes_no_upload_put_when_uploads_go_to_cloud_storage(
+    cloud_client: FlaskClient, bucket: Bucket
+) -> None:
+    key = f"direct-uploads/1/{'a' * 32}/mp3/a.wav"
+    response = cloud_client.put(f"/api/blobs/{key}?token=anything", data=b"RIFF")
+    assert response.status_code == 404
+    assert response.get_json() == {"message": "uploads go to Cloud Storage in this deployment"}
+    assert [blob.name for blob in bucket.list_blobs()] == []

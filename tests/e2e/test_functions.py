@@ -18,7 +18,7 @@ from audioconv.adapters.inprocess_bus import InProcessBus
 from audioconv.config import Settings
 from audioconv.domain.model import TaskStatus
 from audioconv.services import conversion, tasks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.integration.test_adapters import _Inbox
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe
@@ -41,7 +41,7 @@ def env(tmp_path: Path, clean_postgres_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def seeded(env: dict[str, str]) -> Iterator[Deps]:
+def seeded(env: dict[str, str]) -> Iterator[Dependencies]:
     """The test's own view of the same database and blobs, with a bus that only records."""
     settings = Settings(
         database_url=env["AUDIOCONV_DATABASE_URL"],
@@ -51,7 +51,7 @@ def seeded(env: dict[str, str]) -> Iterator[Deps]:
     built = bootstrap.build(settings)
     # Drop the in-process bus, keep the rest (closing all would also stop the transcoder).
     assert isinstance(built.bus, InProcessBus)
-    built.bus.shutdown()
+    built.bus.close()
     deps = replace(built, bus=FakeBus(), on_close=[])
     yield deps
     built.close()
@@ -74,7 +74,7 @@ def _serve(name: str, target: str, kind: str, env: dict[str, str], log: Path) ->
     return port, serve_function(name, target, kind, env, port, log)
 
 
-def _user_and_task(deps: Deps, song: Path, target: str) -> tuple[int, TaskRef]:
+def _user_and_task(deps: Dependencies, song: Path, target: str) -> tuple[int, TaskRef]:
     from audioconv.services import auth
 
     user = auth.signup(deps, "gina", "gina@example.com", "password-1", "password-1")
@@ -85,7 +85,7 @@ def _user_and_task(deps: Deps, song: Path, target: str) -> tuple[int, TaskRef]:
 
 
 def test_convert_worker_under_functions_framework(
-    tmp_path: Path, env: dict[str, str], seeded: Deps
+    tmp_path: Path, env: dict[str, str], seeded: Dependencies
 ) -> None:
     song = make_audio(tmp_path / "song.wav", 2.0, (), TAGS)
     task_id, ref = _user_and_task(seeded, song, "m4a")
@@ -114,7 +114,7 @@ def test_convert_worker_under_functions_framework(
 
 
 def test_notify_under_functions_framework_sends_one_mail(
-    tmp_path: Path, env: dict[str, str], seeded: Deps
+    tmp_path: Path, env: dict[str, str], seeded: Dependencies
 ) -> None:
     song = make_audio(tmp_path / "song.ogg", 1.0, ("-c:a", "libvorbis"))
     task_id, ref = _user_and_task(seeded, song, "wav")

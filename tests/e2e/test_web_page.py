@@ -138,6 +138,11 @@ def test_drop_convert_download_convert_again_delete(page: Page, tmp_path: Path) 
     expect(card.locator("table")).to_contain_text("flac")
     expect(card.locator("table")).to_contain_text("3.00 s")
     expect(card.locator("table")).to_contain_text(f"{mp3.stat().st_size / 1000:.1f} kB")
+    expect(card.locator("table")).to_contain_text("LUFS")  # measured loudness of both
+    # The waveform picture (fetched with the token) once the worker made it.
+    picture = card.locator("img.waveform")
+    expect(picture).to_be_visible(timeout=30_000)
+    assert picture.evaluate("image => image.naturalWidth") == 1200
 
     page.screenshot(path=tmp_path / "desktop.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})

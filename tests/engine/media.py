@@ -8,7 +8,7 @@ from typing import Any
 
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.domain.formats import FORMATS
-from tests.support.audio import FFMPEG, probe
+from tests.support.audio import FFMPEG, job, probe
 
 FULL_TAGS = {
     "title": "Test Tone", "artist": "audioconv", "album": "Fixtures", "track": "3",
@@ -50,7 +50,7 @@ def make_sources(
     sources = {}
     for name, fmt in FORMATS.items():
         path = folder / f"source-{name}.{fmt.extension}"
-        transcoder.convert(master, found, path, name, lambda _: None)
+        transcoder.convert(master, job(found, name), path, lambda _: None)
         sources[name] = path
     return sources
 

@@ -22,18 +22,18 @@ import pytest
 from flask.testing import FlaskClient
 
 from audioconv.adapters.ffmpeg import MAX_TAG_CHARS, FfmpegTranscoder
+from audioconv.adapters.ffmpeg_command import conversion_command
 from audioconv.domain.errors import ConversionFailed
-from audioconv.domain.options import ConversionOptions
 from audioconv.entrypoints.api import create_app
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
-from tests.support.audio import FFMPEG, decoded_duration, make_audio, probe, tags_of
+from tests.support.audio import FFMPEG, decoded_duration, job, make_audio, probe, tags_of
 from tests.support.procs import fake_ffmpeg
 
 
 @pytest.fixture
-def alice(deps: Deps) -> ApiClient:
-    client: FlaskClient = create_app(lambda: deps).test_client()
+def alice(deps: Dependencies) -> ApiClient:
+    client: FlaskClient = create_app(deps).test_client()
     return ApiClient(client, "alice")
 
 
@@ -174,7 +174,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_file_is_refused_without_touching_anything_else(
     alice: ApiClient,
-    deps: Deps,
+    deps: Dependencies,
     tmp_path: Path,
     listener: tuple[int, list[Any]],
     tripwire: tuple[Path, list[str]],
@@ -194,7 +194,7 @@ def test_bad_file_is_refused_without_touching_anything_else(
 
 
 def test_playlist_slipped_past_the_upload_fails_the_task(
-    alice: ApiClient, deps: Deps, tmp_path: Path,
+    alice: ApiClient, deps: Dependencies, tmp_path: Path,
     listener: tuple[int, list[Any]], tripwire: tuple[Path, list[str]],
 ) -> None:  # fmt: skip
     """A stored original replaced by a playlist: the worker reads it with the demuxer
@@ -287,7 +287,7 @@ def test_children_run_with_cpu_and_memory_limits(
         cpu_seconds_per_input_second=2.0, cpu_floor_seconds=10,
     )  # fmt: skip
     with pytest.raises(ConversionFailed) as failed:
-        transcoder.convert(src, real.probe(src), tmp_path / "o.mp3", "mp3", lambda _: None)
+        transcoder.convert(src, job(real.probe(src), "mp3"), tmp_path / "o.mp3", lambda _: None)
     assert f"cpu=12 as={300 * 1024} nice=7" in failed.value.reason
 
 
@@ -310,7 +310,7 @@ def test_a_runaway_ffmpeg_is_stopped_with_a_reason(
     transcoder = FfmpegTranscoder(fake_ffmpeg(tmp_path, script), real.ffprobe, **limits)
     started = time.monotonic()
     with pytest.raises(ConversionFailed, match=message):
-        transcoder.convert(src, real.probe(src), tmp_path / "o.mp3", "mp3", lambda _: None)
+        transcoder.convert(src, job(real.probe(src), "mp3"), tmp_path / "o.mp3", lambda _: None)
     assert time.monotonic() - started < 10
 
 
@@ -319,16 +319,14 @@ def test_memory_limit_fails_cleanly(tmp_path: Path) -> None:
     transcoder = FfmpegTranscoder(memory_mb=16)
     found = FfmpegTranscoder().probe(src)
     with pytest.raises(ConversionFailed, match="memory limit is 16 MiB"):
-        transcoder.convert(src, found, tmp_path / "o.mp3", "mp3", lambda _: None)
+        transcoder.convert(src, job(found, "mp3"), tmp_path / "o.mp3", lambda _: None)
 
 
 def test_command_is_confined(tmp_path: Path) -> None:
     src = make_audio(tmp_path / "a.ogg", 1.0, ("-c:a", "libvorbis"))
     transcoder = FfmpegTranscoder()
     found = transcoder.probe(src)
-    from audioconv.domain.formats import FORMATS
-
-    cmd = transcoder.command(src, found, tmp_path / "o.mp3", FORMATS["mp3"], ConversionOptions())
+    cmd = conversion_command(transcoder.ffmpeg, src, job(found, "mp3"), tmp_path / "o.mp3")
     before_input = cmd[: cmd.index("-i")]
     assert "-nostdin" in before_input
     assert before_input[before_input.index("-protocol_whitelist") + 1] == "file,pipe"

@@ -16,7 +16,7 @@ from tests.engine.media import (
     cover_streams,
     make_sources,
 )
-from tests.support.audio import decoded_duration, probe, tags_of
+from tests.support.audio import decoded_duration, job, probe, tags_of
 
 MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
 CONTAINER = {
@@ -59,7 +59,7 @@ def test_every_input_to_every_output(
     src_duration = decoded_duration(src)
     for dst_name, fmt in sorted(FORMATS.items()):
         dst = tmp_path / f"{dst_name}.{fmt.extension}"
-        transcoder.convert(src, found, dst, dst_name, lambda _: None)
+        transcoder.convert(src, job(found, dst_name), dst, lambda _: None)
         info = probe(dst)
         stream = audio_stream(info)
         where = f"{src_name} -> {dst_name}"

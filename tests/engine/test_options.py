@@ -12,14 +12,15 @@ from alembic import command
 from flask.testing import FlaskClient
 
 from audioconv import migrate
-from audioconv.adapters.ffmpeg import FfmpegTranscoder, codec_args
+from audioconv.adapters.ffmpeg import FfmpegTranscoder
+from audioconv.adapters.ffmpeg_command import codec_args
 from audioconv.domain.formats import FORMATS
-from audioconv.domain.options import ConversionOptions, parse_options
+from audioconv.domain.options import parse_options
 from audioconv.entrypoints.api import create_app
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.engine.media import audio_stream
 from tests.support.api import ApiClient
-from tests.support.audio import decoded_duration, make_audio, probe
+from tests.support.audio import decoded_duration, job, make_audio, probe
 
 
 @pytest.mark.parametrize(
@@ -91,14 +92,18 @@ def test_options_reach_the_output(
     raw: dict[str, Any], rate: int, channels: int, kbps: tuple[int, int] | None,
 ) -> None:  # fmt: skip
     dst = tmp_path / f"out.{FORMATS[fmt].extension}"
-    options = parse_options(raw, FORMATS[fmt])
-    transcoder.convert(tone, transcoder.probe(tone), dst, fmt, lambda _: None, options)
+    result = transcoder.convert(tone, job(transcoder.probe(tone), fmt, **raw), dst, lambda _: None)
     stream = audio_stream(probe(dst))
     assert (int(stream["sample_rate"]), stream["channels"]) == (rate, channels)
     if kbps is not None:
         measured = transcoder.probe(dst).bitrate or 0
         assert kbps[0] * 1000 * 0.95 <= measured <= kbps[1] * 1000 * 1.05, measured
     assert abs(decoded_duration(dst) - 2.0) < 0.1
+    # What the task will show of the output, without probing it.
+    shown = result.output
+    assert (shown.format, shown.codec, shown.channels) == (fmt, FORMATS[fmt].probe_codec, channels)
+    assert shown.sample_rate == (raw.get("sampleRate") or 44100)
+    assert abs(shown.duration - decoded_duration(dst)) < 0.05
 
 
 def test_same_codec_and_no_changes_copies_the_stream(
@@ -106,18 +111,16 @@ def test_same_codec_and_no_changes_copies_the_stream(
 ) -> None:
     adts = make_audio(tmp_path / "in.aac", 2.0, ("-c:a", "aac"))
     found = transcoder.probe(adts)
-    none = ConversionOptions()
-    assert codec_args(FORMATS["m4a"], none, found) == ["-c:a", "copy"]
+    assert codec_args(job(found, "m4a")) == ["-c:a", "copy"]
     # ADTS -> MP4 needs aac_adtstoasc; ffmpeg 6.0's mp4 muxer inserts it by itself.
     dst = tmp_path / "out.m4a"
-    transcoder.convert(adts, found, dst, "m4a", lambda _: None)
+    transcoder.convert(adts, job(found, "m4a"), dst, lambda _: None)
     assert audio_stream(probe(dst))["codec_name"] == "aac"
     assert abs(decoded_duration(dst) - decoded_duration(adts)) < 0.05
     # Anything asked that the input is not means encoding.
     for raw in ({"bitrate": 128}, {"quality": "high"}, {"channels": 1}, {"sampleRate": 48000}):
-        args = codec_args(FORMATS["m4a"], parse_options(raw, FORMATS["m4a"]), found)
-        assert args[:2] == ["-c:a", "aac"], raw
-    assert codec_args(FORMATS["mp3"], none, found)[:2] == ["-c:a", "libmp3lame"]
+        assert codec_args(job(found, "m4a", **raw))[:2] == ["-c:a", "aac"], raw
+    assert codec_args(job(found, "mp3"))[:2] == ["-c:a", "libmp3lame"]
 
 
 def test_migration_0002_adds_options_to_existing_tasks(tmp_path: Path) -> None:
@@ -148,8 +151,8 @@ def test_migration_0002_adds_options_to_existing_tasks(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def alice(deps: Deps) -> ApiClient:
-    client: FlaskClient = create_app(lambda: deps).test_client()
+def alice(deps: Dependencies) -> ApiClient:
+    client: FlaskClient = create_app(deps).test_client()
     return ApiClient(client, "alice")
 
 

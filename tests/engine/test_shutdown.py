@@ -13,7 +13,7 @@ from audioconv import bootstrap
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.config import Settings
 from audioconv.domain.errors import RetryLater
-from tests.support.audio import make_audio
+from tests.support.audio import job, make_audio
 from tests.support.procs import fake_ffmpeg
 
 
@@ -35,7 +35,7 @@ def test_kill_children_stops_a_running_conversion(tmp_path: Path) -> None:
 
     def convert() -> None:
         try:
-            transcoder.convert(src, probe, tmp_path / "o.mp3", "mp3", lambda _: None)
+            transcoder.convert(src, job(probe, "mp3"), tmp_path / "o.mp3", lambda _: None)
         except BaseException as exc:
             raised.append(exc)
 

@@ -292,9 +292,9 @@ def test_cron_calls_the_sweep_route() -> None:
     cron = load_yaml("cron.yaml")["cron"]
     sweep = [c for c in cron if c["url"] == "/api/internal/sweep"]
     assert len(sweep) == 1 and sweep[0]["target"] == "default"
-    from audioconv.entrypoints.api import create_app
+    from tests.unit.fakes import routes_app
 
-    rules = [r for r in create_app().url_map.iter_rules() if r.rule == "/api/internal/sweep"]
+    rules = [r for r in routes_app().url_map.iter_rules() if r.rule == "/api/internal/sweep"]
     assert rules, "the API has no /api/internal/sweep route"
     assert any("GET" in (r.methods or ()) for r in rules), "App Engine cron sends GET"
 

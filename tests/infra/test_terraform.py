@@ -190,6 +190,7 @@ def test_topic_names_match_the_code_defaults(tf: Terraform) -> None:
     topics = {n: tf.resolve(t["name"]) for n, t in tf.instances("google_pubsub_topic").items()}
     assert topics[topic("conversion_requests")] == fields["conversion_topic"].default
     assert topics[topic("conversion_finished")] == fields["finished_topic"].default
+    assert topics[topic("direct_uploads")] == fields["direct_uploads_topic"].default
 
 
 # --- GCS --------------------------------------------------------------------

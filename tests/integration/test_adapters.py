@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
-from cloudevents.http import CloudEvent
 
 from audioconv.adapters.inprocess_bus import InProcessBus
 from audioconv.adapters.local_blob import LocalBlobStore
 from audioconv.adapters.mail import FolderMailer, SmtpMailer
-from audioconv.entrypoints.events import pubsub_message
+from audioconv.entrypoints import pubsub_push
+from audioconv.ports import Message as BusMessage
 
 
 def test_local_blob_store_streams_and_confines_keys(tmp_path: Path) -> None:
@@ -85,15 +85,16 @@ def test_smtp_mailer_delivers_to_a_real_smtp_server() -> None:
     assert "It worked" in msg.get_payload()
 
 
-def test_inprocess_bus_delivers_what_functions_framework_makes_of_a_push() -> None:
-    """The embedded bus and a real Pub/Sub push produce the same CloudEvent for a handler."""
+def test_inprocess_bus_delivers_what_the_push_edge_makes_of_a_push() -> None:
+    """The embedded bus hands a handler the very Message that the push edge decodes
+    from what functions-framework makes of a real Pub/Sub push."""
     import functions_framework
 
-    seen: list[CloudEvent] = []
+    seen: list[BusMessage] = []
     bus = InProcessBus()
     bus.subscribe("topic", seen.append, 1)
     message_id = bus.publish("topic", {"taskId": 7, "revision": 2}, {"taskId": "7"})
-    bus.shutdown(wait=True)
+    bus.close(wait=True)
     (ours,) = seen
 
     source = Path(__file__).parent / "_capture_function.py"
@@ -110,16 +111,15 @@ def test_inprocess_bus_delivers_what_functions_framework_makes_of_a_push() -> No
     response = app.test_client().post("/", json=envelope)
     assert response.status_code == 200
     theirs = app.config["captured"]
-    assert theirs["type"] == ours["type"] == "google.cloud.pubsub.topic.v1.messagePublished"
-    assert theirs["id"] == ours["id"] == message_id
-    assert pubsub_message(theirs) == pubsub_message(ours)
-    assert set(theirs.data["message"]) <= set(ours.data["message"])
+    assert theirs["type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    assert pubsub_push.decode(theirs) == ours
+    assert ours == BusMessage(message_id, {"taskId": 7, "revision": 2}, {"taskId": "7"})
 
 
 def test_inprocess_bus_retries_a_failing_handler() -> None:
     calls: list[float] = []
 
-    def flaky(event: CloudEvent) -> None:
+    def flaky(message: BusMessage) -> None:
         calls.append(time.monotonic())
         if len(calls) < 3:
             raise RuntimeError("transient")
@@ -130,7 +130,7 @@ def test_inprocess_bus_retries_a_failing_handler() -> None:
     deadline = time.monotonic() + 5
     while len(calls) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
-    bus.shutdown(wait=True)
+    bus.close(wait=True)
     assert len(calls) == 3
 
 
@@ -139,10 +139,10 @@ def test_inprocess_bus_skips_copies_of_a_message_still_pending() -> None:
     import threading
 
     gate = threading.Event()
-    seen: list[CloudEvent] = []
+    seen: list[BusMessage] = []
 
-    def slow(event: CloudEvent) -> None:
-        seen.append(event)
+    def slow(message: BusMessage) -> None:
+        seen.append(message)
         gate.wait(5)
 
     bus = InProcessBus()
@@ -157,8 +157,8 @@ def test_inprocess_bus_skips_copies_of_a_message_still_pending() -> None:
     bus.publish("t", {"taskId": 1, "revision": 1}, {})  # done by now: delivered again
     while len(seen) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
-    bus.shutdown(wait=True)
-    revisions = [pubsub_message(e)[0]["revision"] for e in seen]
+    bus.close(wait=True)
+    revisions = [message.data["revision"] for message in seen]
     assert revisions == [1, 2, 1]
 
 

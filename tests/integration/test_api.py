@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from audioconv.domain.model import Task
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe, tags_of
 
@@ -25,7 +25,7 @@ def song(tmp_path: Path) -> Path:
     return make_audio(tmp_path / "song.mp3", 2.0, ("-c:a", "libmp3lame"), TAGS)
 
 
-def _blob_files(deps: Deps) -> list[Path]:
+def _blob_files(deps: Dependencies) -> list[Path]:
     root = deps.settings.data_dir / "blobs"
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
@@ -33,7 +33,7 @@ def _blob_files(deps: Deps) -> list[Path]:
 # --- auth -------------------------------------------------------------------------------
 
 
-def test_signup_then_login_and_password_is_hashed(client: FlaskClient, deps: Deps) -> None:
+def test_signup_then_login_and_password_is_hashed(client: FlaskClient, deps: Dependencies) -> None:
     ApiClient(client, "bob")
     response = client.post(
         "/api/auth/login", json={"username": "bob", "password": "correct horse battery"}
@@ -91,7 +91,7 @@ def test_bad_json_is_a_400(client: FlaskClient, data: bytes) -> None:
     assert "JSON object" in response.get_json()["message"]
 
 
-def test_routes_need_a_valid_unexpired_token(client: FlaskClient, deps: Deps) -> None:
+def test_routes_need_a_valid_unexpired_token(client: FlaskClient, deps: Dependencies) -> None:
     assert client.get("/api/tasks").status_code == 401
     bad = client.get("/api/tasks", headers={"Authorization": "Bearer nonsense"})
     assert bad.status_code == 401
@@ -135,7 +135,9 @@ def test_upload_convert_download(alice: ApiClient, song: Path, tmp_path: Path) -
     assert original.data == song.read_bytes()
 
 
-def test_failed_conversion_has_a_readable_reason(alice: ApiClient, deps: Deps, song: Path) -> None:
+def test_failed_conversion_has_a_readable_reason(
+    alice: ApiClient, deps: Dependencies, song: Path
+) -> None:
     created = alice.upload(song, "mp3").get_json()
     alice.wait(created["id"])
     # Corrupt the stored original, then ask for another format.
@@ -163,7 +165,7 @@ def test_failed_conversion_has_a_readable_reason(alice: ApiClient, deps: Deps, s
     ],
 )
 def test_non_audio_upload_is_refused_and_nothing_stored(
-    alice: ApiClient, deps: Deps, tmp_path: Path, content: bytes, status: int, needle: str
+    alice: ApiClient, deps: Dependencies, tmp_path: Path, content: bytes, status: int, needle: str
 ) -> None:
     fake = tmp_path / "fake.mp3"
     fake.write_bytes(content)
@@ -172,11 +174,11 @@ def test_non_audio_upload_is_refused_and_nothing_stored(
     assert needle in response.get_json()["message"]
     assert alice.get("/api/tasks").get_json() == []
     assert _blob_files(deps) == []
-    spool = deps.settings.data_dir / "work" / "incoming"
+    spool = deps.settings.resolved_work_dir / "incoming"
     assert not spool.exists() or list(spool.iterdir()) == []  # the spooled body is gone
 
 
-def test_video_is_refused(alice: ApiClient, deps: Deps, tmp_path: Path) -> None:
+def test_video_is_refused(alice: ApiClient, deps: Dependencies, tmp_path: Path) -> None:
     import subprocess
 
     from tests.support.audio import FFMPEG
@@ -234,7 +236,7 @@ def test_list_order_max_and_isolation(client: FlaskClient, alice: ApiClient, son
 
 
 def test_change_format_reconverts_and_deletes_old_output(
-    alice: ApiClient, deps: Deps, song: Path, tmp_path: Path
+    alice: ApiClient, deps: Dependencies, song: Path, tmp_path: Path
 ) -> None:
     created = alice.upload(song, "wav").get_json()
     first = alice.wait(created["id"])
@@ -265,10 +267,11 @@ def test_change_format_reconverts_and_deletes_old_output(
     assert missing.status_code == 400
 
 
-def test_delete_removes_task_and_files(alice: ApiClient, deps: Deps, song: Path) -> None:
+def test_delete_removes_task_and_files(alice: ApiClient, deps: Dependencies, song: Path) -> None:
     created = alice.upload(song, "m4a").get_json()
     alice.wait(created["id"])
-    assert len(_blob_files(deps)) == 2
+    stored = {path.name for path in _blob_files(deps)}
+    assert stored == {"song.mp3", "song.m4a", "waveform.png"}  # input, output, its picture
     response = alice.client.delete(f"/api/tasks/{created['id']}", headers=alice.headers)
     assert response.status_code == 204
     assert alice.get(f"/api/tasks/{created['id']}").status_code == 404
@@ -276,7 +279,7 @@ def test_delete_removes_task_and_files(alice: ApiClient, deps: Deps, song: Path)
 
 
 def test_before_processing_downloads_give_the_original(
-    alice: ApiClient, deps: Deps, song: Path
+    alice: ApiClient, deps: Dependencies, song: Path
 ) -> None:
     deps.blobs.put_file("uploads/x/waiting.mp3", song, "audio/mpeg")
     with deps.uow() as uow:  # a task no worker has picked up yet
@@ -292,7 +295,7 @@ def test_before_processing_downloads_give_the_original(
     assert alice.get(f"/api/tasks/{task.id}/nonsense").status_code == 404
 
 
-def test_mail_arrives_in_the_mail_folder(alice: ApiClient, deps: Deps, song: Path) -> None:
+def test_mail_arrives_in_the_mail_folder(alice: ApiClient, deps: Dependencies, song: Path) -> None:
     created = alice.upload(song, "opus").get_json()
     assert alice.wait(created["id"])["status"] == "processed"
     folder = deps.settings.data_dir / "mail"
@@ -315,7 +318,7 @@ def _wait_files(folder: Path, timeout: float = 10) -> list[Path]:
 
 
 def test_file_removed_while_a_download_starts_is_a_404(
-    alice: ApiClient, deps: Deps, song: Path, monkeypatch: pytest.MonkeyPatch
+    alice: ApiClient, deps: Dependencies, song: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     task = alice.upload(song, "wav").get_json()
 
@@ -330,7 +333,7 @@ def test_file_removed_while_a_download_starts_is_a_404(
 
 
 def test_output_larger_than_the_upload_limit_is_fine(
-    client: FlaskClient, deps: Deps, tmp_path: Path
+    client: FlaskClient, deps: Dependencies, tmp_path: Path
 ) -> None:
     """Limits guard what users send, not what we make: a small mp3 may become a big wav."""
     deps.settings.max_upload_bytes = 200_000

@@ -8,7 +8,7 @@ import jwt
 import pytest
 from flask.testing import FlaskClient
 
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 
 HUGE = "99999999999999999999"
@@ -49,7 +49,9 @@ def test_a_non_numeric_max_is_a_400(dan: ApiClient) -> None:
 
 
 @pytest.mark.parametrize("sub", [HUGE, str(2**31), "-1", "0"])
-def test_token_for_an_impossible_user_is_invalid(client: FlaskClient, deps: Deps, sub: str) -> None:
+def test_token_for_an_impossible_user_is_invalid(
+    client: FlaskClient, deps: Dependencies, sub: str
+) -> None:
     now = deps.clock()
     token = jwt.encode(
         {"sub": sub, "iat": now, "exp": now + timedelta(hours=1)},

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, inspect
 from audioconv.adapters.database import SqlUnitOfWork, session_factory
 from audioconv.domain.errors import Conflict
 from audioconv.domain.model import Task, TaskStatus, User, utcnow
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ def test_concurrent_claims_let_exactly_one_worker_run(database_url: str, tmp_pat
     assert final is not None and final.attempts == 1
 
 
-def test_read_only_work_runs_while_a_writer_holds_the_lock(deps: Deps) -> None:
+def test_read_only_work_runs_while_a_writer_holds_the_lock(deps: Dependencies) -> None:
     """On SQLite every other unit of work takes the write lock at its start; read-only
     ones read a snapshot beside the writer instead of waiting for it."""
     with deps.uow() as writer:

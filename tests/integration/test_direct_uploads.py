@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from audioconv.services import direct_upload
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient, wait_for
 from tests.support.audio import decoded_duration, make_audio, probe
 
@@ -21,9 +21,9 @@ def ivy(client: FlaskClient) -> ApiClient:
     return ApiClient(client, "ivy")
 
 
-def _start(api: ApiClient, name: str, fmt: str) -> dict[str, Any]:
+def _start(api: ApiClient, name: str, fmt: str, **options: str) -> dict[str, Any]:
     response = api.client.post(
-        "/api/uploads", json={"fileName": name, "newFormat": fmt}, headers=api.headers
+        "/api/uploads", json={"fileName": name, "newFormat": fmt, **options}, headers=api.headers
     )
     assert response.status_code == 201, response.get_json()
     return dict(response.get_json())
@@ -43,7 +43,9 @@ def _upload_status(api: ApiClient, upload_id: str) -> dict[str, Any]:
     return dict(response.get_json())
 
 
-def test_direct_upload_becomes_a_converted_task(ivy: ApiClient, deps: Deps, tmp_path: Path) -> None:
+def test_direct_upload_becomes_a_converted_task(
+    ivy: ApiClient, deps: Dependencies, tmp_path: Path
+) -> None:
     song = make_audio(tmp_path / "big.wav", 2.0)
     ticket = _start(ivy, "big.wav", "flac")
     assert ticket["method"] == "PUT" and ticket["url"].startswith("http://localhost:")
@@ -65,7 +67,7 @@ def test_direct_upload_becomes_a_converted_task(ivy: ApiClient, deps: Deps, tmp_
 
     # The finalize event again (at-least-once): the same task, no second one.
     key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/flac/big.wav"
-    again = direct_upload.finalize(deps, {"name": key})
+    again = direct_upload.finalize(deps, key)
     assert again is not None and again.id == task["id"]
     assert len(ivy.get("/api/tasks").get_json()) == 1
 
@@ -88,6 +90,27 @@ def test_direct_upload_carries_its_options(ivy: ApiClient, tmp_path: Path) -> No
     stream = probe(out)["streams"][0]
     assert (stream["sample_rate"], stream["channels"]) == ("22050", 1)
     assert abs(int(stream["bit_rate"]) - 96000) < 8000
+
+
+def test_direct_upload_audio_options_ride_in_the_key_and_meet_the_file(
+    ivy: ApiClient, tmp_path: Path
+) -> None:
+    """Decimal and negative values survive the signed key; a trim past the file's end
+    (known only once it arrives) makes a failed task that says why."""
+    song = make_audio(tmp_path / "t.wav", 2.0)
+    fits = {"loudness": "-23", "start": "0.5", "fadeOut": "0.25"}
+    ticket = _start(ivy, "t.wav", "flac", **fits)
+    assert _put(ivy, ticket, song.read_bytes()).status_code == 200
+    task = _upload_status(ivy, ticket["uploadId"])
+    assert task["options"] == {"loudness": -23.0, "start": 0.5, "fadeOut": 0.25}
+    assert wait_for(lambda: ivy.get(f"/api/tasks/{task['id']}").get_json())["status"] == (
+        "processed"
+    )
+    late = _start(ivy, "u.wav", "flac", start="5")
+    assert _put(ivy, late, song.read_bytes()).status_code == 200
+    failed = _upload_status(ivy, late["uploadId"])
+    assert failed["status"] == "failed"
+    assert "start (5 s) is not before the audio's end (2 s)" in failed["error"]
 
 
 def test_direct_upload_options_are_checked_up_front(ivy: ApiClient) -> None:
@@ -120,12 +143,14 @@ def test_forged_reused_or_foreign_upload_urls_are_refused(ivy: ApiClient, tmp_pa
     assert original.status_code == 200 and original.data == song.read_bytes()
 
 
-def _stored(deps: Deps) -> list[Path]:
+def _stored(deps: Dependencies) -> list[Path]:
     root = deps.settings.data_dir / "blobs"
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-def test_non_audio_direct_upload_ends_failed_with_reason(ivy: ApiClient, deps: Deps) -> None:
+def test_non_audio_direct_upload_ends_failed_with_reason(
+    ivy: ApiClient, deps: Dependencies
+) -> None:
     ticket = _start(ivy, "notes.mp3", "wav")
     assert _put(ivy, ticket, b"just some text, not audio at all" * 8).status_code == 200
     task = _upload_status(ivy, ticket["uploadId"])
@@ -138,19 +163,21 @@ def test_non_audio_direct_upload_ends_failed_with_reason(ivy: ApiClient, deps: D
     assert _stored(deps) == []
 
 
-def test_finalize_again_after_a_refused_upload_keeps_nothing(ivy: ApiClient, deps: Deps) -> None:
+def test_finalize_again_after_a_refused_upload_keeps_nothing(
+    ivy: ApiClient, deps: Dependencies
+) -> None:
     """On GCS a reused URL can write the key again once the refused file was deleted."""
     ticket = _start(ivy, "notes.mp3", "wav")
     assert _put(ivy, ticket, b"not audio" * 8).status_code == 200
     task = _upload_status(ivy, ticket["uploadId"])
     key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/wav/notes.mp3"
     deps.blobs.put_file(key, make_text(deps, b"written again through the same URL"), "x")
-    again = direct_upload.finalize(deps, {"name": key})
+    again = direct_upload.finalize(deps, key)
     assert again is not None and again.id == task["id"]
     assert _stored(deps) == []
 
 
-def make_text(deps: Deps, data: bytes) -> Path:
+def make_text(deps: Dependencies, data: bytes) -> Path:
     path = deps.settings.data_dir / "scratch.txt"
     path.write_bytes(data)
     return path

@@ -10,7 +10,7 @@ import pytest
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.domain.errors import ConversionFailed, UnsupportedMedia
 from audioconv.domain.formats import FORMATS
-from tests.support.audio import decoded_duration, make_audio, probe
+from tests.support.audio import decoded_duration, job, make_audio, probe
 from tests.support.procs import fake_ffmpeg
 
 SECONDS = 1.5
@@ -60,7 +60,7 @@ def test_each_format_converts_to_and_from_wav_and_mp3(
         src = sources[src_name]
         dst = tmp_path / f"out-{src_name}.{FORMATS[dst_name].extension}"
         progress: list[float] = []
-        transcoder.convert(src, transcoder.probe(src), dst, dst_name, progress.append)
+        transcoder.convert(src, job(transcoder.probe(src), dst_name), dst, progress.append)
         info = probe(dst)
         stream = info["streams"][0]
         assert info["format"]["format_name"] == CONTAINER[dst_name]
@@ -100,6 +100,6 @@ def test_conversions_run_at_the_idle_cpu_priority(tmp_path: Path) -> None:
     script = fake_ffmpeg(tmp_path, f"chrt -p $$ > {seen}; exit 1")
     with pytest.raises(ConversionFailed):
         FfmpegTranscoder(script, real.ffprobe).convert(
-            src, real.probe(src), tmp_path / "o.mp3", "mp3", lambda _: None
+            src, job(real.probe(src), "mp3"), tmp_path / "o.mp3", lambda _: None
         )
     assert "SCHED_IDLE" in seen.read_text()

@@ -21,9 +21,9 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from audioconv.entrypoints.api import create_app
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
+from tests.unit.fakes import routes_app
 
 # The API's background threads (conversions, retries with jitter) draw from `random` while
 # hypothesis generates; that is not the strategies' doing.
@@ -85,7 +85,7 @@ def _has_surrogate(text: str) -> bool:
 
 
 # Every route of the API: its rules do not depend on the dependencies it is built with.
-RULES = [rule for rule in create_app().url_map.iter_rules() if rule.endpoint != "static"]
+RULES = [rule for rule in routes_app().url_map.iter_rules() if rule.endpoint != "static"]
 
 
 @st.composite

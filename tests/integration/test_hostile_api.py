@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.adapters.local_blob import LocalBlobStore
 from audioconv.domain.errors import ConversionFailed
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
-from tests.support.audio import make_audio
+from tests.support.audio import job, make_audio
 from tests.support.procs import fake_ffmpeg
 
 PASSWORD = "correct horse battery"
@@ -45,7 +45,7 @@ def _message(response: Any) -> str:
     return str(body["message"])
 
 
-def _blob_tree(deps: Deps) -> list[Path]:
+def _blob_tree(deps: Dependencies) -> list[Path]:
     root = deps.settings.data_dir / "blobs"
     return sorted(root.rglob("*")) if root.exists() else []
 
@@ -186,7 +186,7 @@ ACCENTED = "é" * 126 + ".mp3"  # 126 characters of stem, 252 bytes: with ".mp3"
 
 
 def test_a_long_accented_name_uploads_and_keeps_its_extension(
-    eve: ApiClient, deps: Deps, song: Path
+    eve: ApiClient, deps: Dependencies, song: Path
 ) -> None:
     response = eve.upload(song, "wav", name=ACCENTED)
     assert response.status_code == 201, response.get_json()
@@ -224,13 +224,15 @@ def test_a_failed_store_leaves_no_folder_behind(tmp_path: Path, song: Path) -> N
 # --- 7. no internal paths in answers --------------------------------------------------------
 
 
-def _has_path(text: str, deps: Deps) -> bool:
+def _has_path(text: str, deps: Dependencies) -> bool:
     return any(
         needle in text for needle in ("file:/", "/tmp", "audioconv-", str(deps.settings.data_dir))
     )
 
 
-def test_a_non_audio_upload_names_no_path(eve: ApiClient, deps: Deps, tmp_path: Path) -> None:
+def test_a_non_audio_upload_names_no_path(
+    eve: ApiClient, deps: Dependencies, tmp_path: Path
+) -> None:
     fake = tmp_path / "fake.mp3"
     fake.write_bytes(b"plainly not audio " * 50)
     response = eve.upload(fake, "wav")
@@ -248,7 +250,7 @@ def test_ffmpeg_errors_name_no_path(tmp_path: Path, song: Path) -> None:
     fake = FfmpegTranscoder(ffmpeg_path=script, ffprobe_path=real.ffprobe)
     probe = real.probe(song)
     with pytest.raises(ConversionFailed) as failed:
-        fake.convert(song, probe, tmp_path / "work" / "output.wav", "wav", lambda _: None)
+        fake.convert(song, job(probe, "wav"), tmp_path / "work" / "output.wav", lambda _: None)
     assert "Permission denied" in failed.value.reason
     assert "file:/" not in failed.value.reason and str(tmp_path) not in failed.value.reason
 
@@ -298,7 +300,7 @@ def test_malformed_emails_are_refused(client: FlaskClient, email: str) -> None:
     assert "email" in _message(response)
 
 
-def test_emails_are_stored_normalised(client: FlaskClient, deps: Deps) -> None:
+def test_emails_are_stored_normalised(client: FlaskClient, deps: Dependencies) -> None:
     assert _signup(client, "anna", "Anna@Example.COM").status_code == 201
     with deps.uow() as uow:
         user = uow.users.by_username("anna")
@@ -332,7 +334,7 @@ def test_sweep_header_is_trusted_on_app_engine(
 
 
 def test_sweep_takes_the_configured_token_or_loopback(
-    client: FlaskClient, deps: Deps, monkeypatch: pytest.MonkeyPatch
+    client: FlaskClient, deps: Dependencies, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GAE_APPLICATION", raising=False)
     monkeypatch.delenv("GAE_ENV", raising=False)
@@ -377,7 +379,7 @@ def test_a_huge_form_field_names_that_limit(eve: ApiClient, song: Path) -> None:
 
 
 def test_an_upload_over_the_limit_names_the_upload_limit(
-    eve: ApiClient, deps: Deps, song: Path
+    eve: ApiClient, deps: Dependencies, song: Path
 ) -> None:
     deps.settings.max_upload_bytes = 1000
     response = eve.upload(song, "wav")

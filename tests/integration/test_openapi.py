@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from audioconv.entrypoints.api import create_app
 from audioconv.entrypoints.openapi import build_spec
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
+from tests.unit.fakes import routes_app
 
 # Not API: static files, and the docs page with its Swagger UI files.
 NOT_API = {"static", "openapi_docs", "openapi_docs_file"}
@@ -36,7 +36,7 @@ def spec(client: FlaskClient) -> dict[str, Any]:
 def _registered() -> set[tuple[str, str]]:
     """(METHOD, path in OpenAPI's {name} spelling) of every API route Flask routes."""
     routes = set()
-    for rule in create_app().url_map.iter_rules():
+    for rule in routes_app().url_map.iter_rules():
         if rule.endpoint in NOT_API:
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
@@ -57,7 +57,7 @@ def _documented(spec: dict[str, Any]) -> set[tuple[str, str]]:
 def test_the_document_is_valid_openapi_3_1(spec: dict[str, Any]) -> None:
     assert spec["openapi"].startswith("3.1")
     validate(spec)  # raises with the first violation
-    assert spec == build_spec(create_app())  # what test_schemathesis.py fuzzes
+    assert spec == build_spec(routes_app())  # what test_schemathesis.py fuzzes
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -86,7 +86,10 @@ def test_each_operation_says_what_it_takes_and_answers(spec: dict[str, Any]) -> 
     upload = spec["paths"]["/api/tasks"]["post"]
     form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
     fields = schemas[form.rsplit("/", 1)[1]]["properties"]
-    assert set(fields) == {"fileName", "newFormat", "bitrate", "sampleRate", "channels", "quality"}
+    assert set(fields) == {
+        "fileName", "newFormat", "bitrate", "sampleRate", "channels", "quality",
+        "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut",
+    }  # fmt: skip
     assert fields["fileName"]["format"] == "binary"
     assert upload["security"] == [{"bearer": []}]
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
@@ -115,6 +118,9 @@ def test_real_answers_match_their_models(
     task = api.wait(created.get_json()["id"])
     assert task["status"] == "processed"
     _conforms(spec, "Task", task)
+    assert task["output"]["loudness"] and task["links"]["waveform"]  # measured and drawn
+    waveform = spec["paths"]["/api/tasks/{task_id}/waveform.png"]["get"]["responses"]
+    assert "image/png" in waveform["200"]["content"] and "404" in waveform
     start = {"fileName": "b.wav", "newFormat": "flac", "sampleRate": "48000"}
     ticket = client.post("/api/uploads", headers=api.headers, json=start)
     assert ticket.status_code == 201

@@ -31,8 +31,13 @@ def test_formats_lists_every_format_with_extension_and_mime_type(client: FlaskCl
     assert catalog["alac"]["extension"] == "m4a"
     assert catalog["mp3"]["mimeType"] == "audio/mpeg"
     assert catalog["flac"]["lossless"] is True
-    assert set(catalog["flac"]["options"]) == {"sampleRate", "channels"}
-    assert set(catalog["opus"]["options"]) == {"bitrate", "sampleRate", "channels", "quality"}
+    audio = {"loudness", "truePeak", "start", "end", "fadeIn", "fadeOut"}  # every format's
+    assert set(catalog["flac"]["options"]) == {"sampleRate", "channels", *audio}
+    assert set(catalog["opus"]["options"]) == {"bitrate", "sampleRate", "channels", "quality",
+                                               *audio}  # fmt: skip
+    assert catalog["wav"]["options"]["loudness"] == {
+        "type": "number", "unit": "LUFS", "min": -70.0, "max": -5.0, "default": None,
+    }  # fmt: skip
     assert catalog["mp3"]["options"]["quality"]["default"] == "standard"
 
 
@@ -45,6 +50,11 @@ def test_formats_advertise_exactly_what_the_api_accepts(client: FlaskClient) -> 
         for rate in options["sampleRate"]["values"]:
             assert _accepted(name, sampleRate=rate), (name, rate)
         assert not _accepted(name, sampleRate=44101)
+        loud, peak = options["loudness"], options["truePeak"]
+        assert _accepted(name, loudness=loud["min"]) and _accepted(name, loudness=loud["max"])
+        assert not _accepted(name, loudness=loud["max"] + 1)
+        assert _accepted(name, loudness=-16, truePeak=peak["min"])
+        assert not _accepted(name, loudness=-16, truePeak=peak["max"] + 0.5)
         if "bitrate" not in options:
             assert not _accepted(name, bitrate=128)
             assert not _accepted(name, quality="high")

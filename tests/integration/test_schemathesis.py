@@ -27,8 +27,9 @@ from sqlalchemy import create_engine
 from audioconv import migrate
 from audioconv.entrypoints.api import create_app
 from audioconv.entrypoints.openapi import build_spec
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
+from tests.unit.fakes import routes_app
 
 # The API's background threads draw from `random` while hypothesis generates.
 pytestmark = pytest.mark.filterwarnings("ignore:Do not use the `random` module")
@@ -55,8 +56,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def app(deps: Deps) -> Flask:
-    return create_app(lambda: deps)
+def app(deps: Dependencies) -> Flask:
+    return create_app(deps)
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def token_headers(app: Flask) -> dict[str, str]:
 # The document as /api/openapi.json serves it (test_openapi.py checks they are one).
 # Loaded here rather than from a fixture: schemathesis' lazy fixture loader does not
 # work with this pytest. Requests go to each test's own app through WSGI (``app=``).
-schema = schemathesis.openapi.from_dict(build_spec(create_app()))
+schema = schemathesis.openapi.from_dict(build_spec(routes_app()))
 
 
 def error_has_message(ctx: Any, response: Any, case: Any) -> None:

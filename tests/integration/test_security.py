@@ -15,12 +15,13 @@ from flask.testing import FlaskClient
 
 from audioconv import bootstrap
 from audioconv.config import Settings
+from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.entrypoints.api import create_app
 from audioconv.ports import Probe, ProgressCallback, Transcoder
 from audioconv.services import conversion, direct_upload, tasks
 from audioconv.services.conversion import LeaseLost
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
@@ -29,7 +30,7 @@ from tests.unit.fakes import Clock, FakeBus
 PASSWORD = "correct horse battery"
 
 
-def _user(deps: Deps, name: str) -> int:
+def _user(deps: Dependencies, name: str) -> int:
     with deps.uow() as uow:
         user = User(username=name, email=f"{name}@example.com", password_hash="x")
         uow.users.add(user)
@@ -38,7 +39,7 @@ def _user(deps: Deps, name: str) -> int:
     return user.id
 
 
-def _blob_keys(deps: Deps) -> set[str]:
+def _blob_keys(deps: Dependencies) -> set[str]:
     root = deps.settings.data_dir / "blobs"
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
@@ -46,7 +47,7 @@ def _blob_keys(deps: Deps) -> set[str]:
 # --- ids and fences ----------------------------------------------------------------------
 
 
-def test_ids_of_deleted_rows_are_never_given_out_again(deps: Deps, tmp_path: Path) -> None:
+def test_ids_of_deleted_rows_are_never_given_out_again(deps: Dependencies, tmp_path: Path) -> None:
     deps.bus = FakeBus()
     song = make_audio(tmp_path / "a.mp3", 0.5, ("-c:a", "libmp3lame"))
     alice = _user(deps, "alice")
@@ -76,19 +77,19 @@ class _GatedTranscoder:
     def probe(self, path: Path, limits: bool = True) -> Probe:
         return self.real.probe(path, limits)
 
-    def convert(self, src: Path, probe: Probe, dst: Path, target: str,
-                on_progress: ProgressCallback, options: Any = None) -> None:  # fmt: skip
+    def convert(self, src: Path, job: ConversionJob, dst: Path,
+                on_progress: ProgressCallback) -> ConversionResult:  # fmt: skip
         self.started.set()
         assert self.go.wait(30)
         try:
-            self.real.convert(src, probe, dst, target, on_progress, options)
+            return self.real.convert(src, job, dst, on_progress)
         except BaseException as exc:
             self.raised = exc
             raise
 
 
 def test_deleted_tasks_running_conversion_stops_and_never_writes(
-    deps: Deps, tmp_path: Path
+    deps: Dependencies, tmp_path: Path
 ) -> None:
     """A deletes a task while it converts and B uploads at once: B must never get A's file."""
     deps.bus = FakeBus()
@@ -143,10 +144,10 @@ def _put(client: FlaskClient, ticket: dict[str, Any], data: bytes) -> int:
 
 
 def test_an_upload_url_takes_one_body_once_for_good(
-    deps: Deps, settings: Settings, tmp_path: Path
+    deps: Dependencies, settings: Settings, tmp_path: Path
 ) -> None:
     deps.bus = FakeBus()  # finalize is called below, as the event would
-    app = create_app(lambda: deps)
+    app = create_app(deps)
     ivy = ApiClient(app.test_client(), "ivy")
     ticket = ivy.client.post("/api/uploads", headers=ivy.headers,
                              json={"fileName": "s.wav", "newFormat": "mp3"}).get_json()  # fmt: skip
@@ -162,7 +163,7 @@ def test_an_upload_url_takes_one_body_once_for_good(
     stored = (deps.settings.data_dir / "blobs" / key).read_bytes()
     assert stored == bodies[statuses.index(200)]  # the file kept is the one that was accepted
 
-    task = direct_upload.finalize(deps, {"name": key})
+    task = direct_upload.finalize(deps, key)
     assert task is not None and task.input_bytes == len(stored)
     assert ivy.client.delete(f"/api/tasks/{task.id}", headers=ivy.headers).status_code == 204
     # After the task is gone the URL is still dead, in the embedded store...
@@ -171,7 +172,7 @@ def test_an_upload_url_takes_one_body_once_for_good(
     # is removed, not turned into a second task.
     (deps.settings.data_dir / "blobs" / key).parent.mkdir(parents=True, exist_ok=True)
     (deps.settings.data_dir / "blobs" / key).write_bytes(bodies[0])
-    assert direct_upload.finalize(deps, {"name": key}) is None
+    assert direct_upload.finalize(deps, key) is None
     assert _blob_keys(deps) == set()
     assert ivy.get("/api/tasks").get_json() == []
 
@@ -188,10 +189,10 @@ def _login(client: FlaskClient, password: str, address: str = "10.0.0.1", **head
     )
 
 
-def test_password_guessing_is_slowed_down_and_forgiven(deps: Deps) -> None:
+def test_password_guessing_is_slowed_down_and_forgiven(deps: Dependencies) -> None:
     clock = Clock()
     deps.clock = clock
-    client = create_app(lambda: deps).test_client()
+    client = create_app(deps).test_client()
     ApiClient(client, "alice")
     statuses = [_login(client, f"guess-{i}").status_code for i in range(8)]
     assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
@@ -219,7 +220,7 @@ def test_throttles_hold_across_processes(settings: Settings) -> None:
     """Two separately built services on one database (two processes, or instances)."""
     one, two = bootstrap.build(settings), bootstrap.build(settings)
     try:
-        first, second = create_app(lambda: one).test_client(), create_app(lambda: two).test_client()
+        first, second = create_app(one).test_client(), create_app(two).test_client()
         ApiClient(first, "alice")
         for i in range(5):
             assert _login(first if i % 2 else second, f"guess-{i}").status_code == 401
@@ -242,7 +243,7 @@ def test_signup_bursts_from_one_address_are_slowed_down(client: FlaskClient) -> 
 
 
 def test_old_password_hashes_are_upgraded_at_the_next_login(
-    deps: Deps, client: FlaskClient
+    deps: Dependencies, client: FlaskClient
 ) -> None:
     with deps.uow() as uow:
         uow.users.add(User(username="old", email="old@example.com",
@@ -269,9 +270,9 @@ def small_quota(settings: Settings) -> Settings:
     return settings
 
 
-def test_quotas_name_their_limit(small_quota: Settings, deps: Deps, tmp_path: Path) -> None:
+def test_quotas_name_their_limit(small_quota: Settings, deps: Dependencies, tmp_path: Path) -> None:
     deps.bus = FakeBus()  # nothing converts: the tasks stay in flight
-    api = ApiClient(create_app(lambda: deps).test_client(), "quinn")
+    api = ApiClient(create_app(deps).test_client(), "quinn")
     song = make_audio(tmp_path / "s.mp3", 1.0, ("-c:a", "libmp3lame"))
     assert [api.upload(song, "aac").status_code for _ in range(2)] == [201, 201]
     third = api.upload(song, "aac")

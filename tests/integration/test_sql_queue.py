@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cloudevents.http import CloudEvent
 from sqlalchemy import Engine, create_engine, func, select
 
 from audioconv.adapters.database import make_engine
 from audioconv.adapters.orm import messages
 from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
 from audioconv.config import Settings
-from audioconv.entrypoints.events import pubsub_message
+from audioconv.ports import Message
 
 
 @pytest.fixture
@@ -43,12 +42,12 @@ def _wait(condition: Any, timeout: float = 10) -> None:
         time.sleep(0.01)
 
 
-def test_delivers_the_pubsub_cloud_event_once_and_acks(engine: Engine) -> None:
-    got: list[tuple[dict[str, Any], dict[str, str]]] = []
+def test_delivers_the_message_once_and_acks(engine: Engine) -> None:
+    got: list[Message] = []
     consumer = _consumer(engine)
-    consumer.subscribe("topic-a", lambda event: got.append(pubsub_message(event)), 2)
+    consumer.subscribe("topic-a", got.append, 2)
     bus = SqlQueueBus(engine)
-    bus.publish("topic-a", {"taskId": 1, "revision": 1}, {"taskId": "1"})
+    message_id = bus.publish("topic-a", {"taskId": 1, "revision": 1}, {"taskId": "1"})
     bus.publish("topic-a", {"taskId": 1, "revision": 1}, {"taskId": "1"})  # a copy: kept once
     assert _rows(engine) == 1
     consumer.start()
@@ -56,15 +55,15 @@ def test_delivers_the_pubsub_cloud_event_once_and_acks(engine: Engine) -> None:
         assert consumer.wait_idle(10)
     finally:
         consumer.shutdown()
-    assert got == [({"taskId": 1, "revision": 1}, {"taskId": "1"})]
+    assert got == [Message(message_id, {"taskId": 1, "revision": 1}, {"taskId": "1"})]
     assert _rows(engine) == 0
 
 
 def test_a_failing_handler_is_retried_then_left_to_the_sweep(engine: Engine) -> None:
     calls: list[str] = []
 
-    def flaky(event: CloudEvent) -> None:
-        calls.append(event["id"])
+    def flaky(message: Message) -> None:
+        calls.append(message.id)
         if len(calls) < 3:
             raise ConnectionError("not yet")
 
@@ -76,7 +75,7 @@ def test_a_failing_handler_is_retried_then_left_to_the_sweep(engine: Engine) -> 
         assert consumer.wait_idle(10)
         assert len(calls) == 3 and len(set(calls)) == 1  # the same message each time
 
-        def broken(event: CloudEvent) -> None:
+        def broken(message: Message) -> None:
             raise ConnectionError("never")
 
         consumer._subscriptions["topic-b"].handler = broken
@@ -90,7 +89,7 @@ def test_no_more_handlers_run_at_once_than_the_topic_has_slots(engine: Engine) -
     running, most, release = [0], [0], threading.Event()
     lock = threading.Lock()
 
-    def slow(event: CloudEvent) -> None:
+    def slow(message: Message) -> None:
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
@@ -122,7 +121,7 @@ def test_what_a_dead_consumer_held_comes_back_after_its_visibility_timeout(
     held, release, second = threading.Event(), threading.Event(), []
     dead = _consumer(engine, visibility_seconds=0.6)
 
-    def hang(event: CloudEvent) -> None:
+    def hang(message: Message) -> None:
         held.set()
         release.wait(10)
 
@@ -133,7 +132,7 @@ def test_what_a_dead_consumer_held_comes_back_after_its_visibility_timeout(
         assert held.wait(10)
         dead._stop.set()  # it stops taking and extending, as if its process had died
         alive = _consumer(engine, visibility_seconds=0.6)
-        alive.subscribe("topic-d", lambda event: second.append(event["id"]), 1)
+        alive.subscribe("topic-d", lambda message: second.append(message.id), 1)
         alive.start()
         try:
             _wait(lambda: bool(second))

@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from audioconv.adapters.ffmpeg import wheel_binaries
+from audioconv.domain.formats import FORMATS
+from audioconv.domain.job import ConversionJob
+from audioconv.domain.media import Probe
+from audioconv.domain.options import parse_options
 
 FFMPEG, FFPROBE = wheel_binaries()
 
@@ -61,3 +65,9 @@ def tags_of(info: dict[str, Any]) -> dict[str, str]:
             tags.update(stream.get("tags", {}))
             break
     return {k.lower(): v for k, v in tags.items()}
+
+
+def job(found: Probe, target: str, **options: Any) -> ConversionJob:
+    """A conversion of the probed file to ``target``, with options as a client gives them."""
+    fmt = FORMATS[target]
+    return ConversionJob(found, fmt, parse_options(options, fmt))

@@ -10,13 +10,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Self
 
+from flask import Flask
+
 from audioconv.config import Settings
 from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
+from audioconv.domain.job import ConversionJob, ConversionResult
+from audioconv.domain.media import Loudness
 from audioconv.domain.model import Task, TaskStatus, User
-from audioconv.domain.options import ConversionOptions
 from audioconv.domain.throttle import Throttle
 from audioconv.ports import Probe, ProgressCallback
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 
 class FakeUsers:
@@ -68,7 +71,8 @@ class FakeTasks:
         del self.rows[task.id]
 
     def stored_keys(self) -> set[str]:
-        return {k for t in self.rows.values() for k in (t.input_key, t.output_key) if k}
+        files = ((t.input_key, t.output_key, t.waveform_key) for t in self.rows.values())
+        return {k for keys in files for k in keys if k}
 
     def usage(self, user_id: int) -> tuple[int, int]:
         mine = [t for t in self.rows.values() if t.user_id == user_id]
@@ -186,6 +190,9 @@ class FakeBlobs:
     ) -> str | None:
         return None
 
+    def key_for_upload(self, token: str) -> str | None:
+        return None
+
 
 class FakeBus:
     def __init__(self) -> None:
@@ -200,6 +207,9 @@ class FakeBus:
 
     def topics(self) -> list[str]:
         return [topic for topic, _, _ in self.published]
+
+    def close(self) -> None:
+        self.down = True
 
 
 class FakeMailer:
@@ -218,7 +228,7 @@ class FakeTranscoder:
         # Runs inside convert(), to play what another worker does meanwhile.
         self.during_convert: Callable[[], None] | None = None
         self.progress_during_convert = True
-        self.options: list[ConversionOptions | None] = []
+        self.jobs: list[ConversionJob] = []
         self.probed: list[str] = []  # names of the files probed, in order
 
     def probe(self, path: Path, limits: bool = True) -> Probe:
@@ -229,22 +239,23 @@ class FakeTranscoder:
         return Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, 2, {})
 
     def convert(
-        self,
-        src: Path,
-        probe: Probe,
-        dst: Path,
-        target: str,
-        on_progress: ProgressCallback,
-        options: ConversionOptions | None = None,
-    ) -> None:
-        self.options.append(options)
+        self, src: Path, job: ConversionJob, dst: Path, on_progress: ProgressCallback
+    ) -> ConversionResult:
+        """Writes the output and a waveform 'picture'; measures a fixed loudness."""
+        self.jobs.append(job)
         if self.during_convert:
             self.during_convert()
         if self.fail_with:
             raise ConversionFailed(self.fail_with)
         if self.progress_during_convert:
             on_progress(50.0)
+        target = job.format.name
         dst.write_bytes(b"AUDIO " + target.encode() + b" " + src.read_bytes())
+        waveform = dst.with_name("waveform.png")
+        waveform.write_bytes(b"PNG of " + src.name.encode())
+        output = Probe(target, target, job.format.probe_codec, 1.0, 128000, 44100, 2, {},
+                       loudness=Loudness(-16.0, 4.0, -1.5))  # fmt: skip
+        return ConversionResult(output, Loudness(-23.0, 6.0, -4.0), waveform)
 
 
 class Clock:
@@ -258,13 +269,21 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def fake_deps(tmp_path: Path) -> Deps:
+def fake_deps(tmp_path: Path) -> Dependencies:
     settings = Settings(data_dir=tmp_path, secret_key="unit-test-secret-key-long-enough-x")
     uow = FakeUnitOfWork()
-    return Deps(
+    return Dependencies(
         settings=settings, uow=lambda readonly=False: uow, blobs=FakeBlobs(), bus=FakeBus(),
         mailer=FakeMailer(), transcoder=FakeTranscoder(), clock=Clock(),
     )  # fmt: skip
 
 
-__all__ = ["TaskStatus", "fake_deps"]
+def routes_app() -> Flask:
+    """The API over fakes, for tests that read its routes or its OpenAPI document
+    (neither depends on the adapters), not for serving requests."""
+    from audioconv.entrypoints.api import create_app
+
+    return create_app(fake_deps(Path("unused-data-dir")))
+
+
+__all__ = ["TaskStatus", "fake_deps", "routes_app"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from audioconv import bootstrap, embedded
+from audioconv import embedded
 from audioconv.services import recovery
 from tests.unit.fakes import fake_deps
 
@@ -27,17 +27,15 @@ def test_sweeper_survives_a_failed_start_up_reclaim(
 
     monkeypatch.setattr(recovery, "sweep", sweep)
     monkeypatch.setattr(embedded, "SWEEP_INTERVAL", 0.01)
-    bootstrap.install(fake_deps(tmp_path))
     stop = threading.Event()
     try:
-        thread = embedded.start_background(stop)
+        thread = embedded.start_sweeper(fake_deps(tmp_path), stop)
         deadline = time.monotonic() + 5
         while len(calls) < 3:
             assert time.monotonic() < deadline, calls
             time.sleep(0.01)
     finally:
         stop.set()
-        bootstrap.install(None)
     thread.join(timeout=5)
     assert not thread.is_alive()
     # The reclaim failed, so it was tried again; then plain sweeps follow.

@@ -9,7 +9,7 @@ import pytest
 from audioconv.domain.errors import MailRejected
 from audioconv.domain.model import TaskStatus
 from audioconv.services import auth, conversion, notification, recovery, tasks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBus, fake_deps
 
@@ -24,7 +24,7 @@ class RefusingMailer:
         raise self.error
 
 
-def _finished_task(deps: Deps, tmp_path: Path) -> TaskRef:
+def _finished_task(deps: Dependencies, tmp_path: Path) -> TaskRef:
     user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
     upload = tmp_path / "in.mp3"
     upload.write_bytes(b"AUDIO some samples")
@@ -36,7 +36,7 @@ def _finished_task(deps: Deps, tmp_path: Path) -> TaskRef:
     return TaskRef.from_message(bus.published[-1][1])
 
 
-def _sweep_later(deps: Deps) -> recovery.SweepResult:
+def _sweep_later(deps: Dependencies) -> recovery.SweepResult:
     clock = deps.clock
     assert isinstance(clock, Clock)
     clock.advance(3600)

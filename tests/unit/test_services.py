@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 
+from audioconv.config import Settings
 from audioconv.domain.errors import (
     Conflict,
     InvalidInput,
@@ -18,13 +19,13 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.model import Claim, Task, TaskStatus, utcnow
 from audioconv.services import auth, conversion, notification, recovery, tasks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps
 
 
 @pytest.fixture
-def deps(tmp_path: Path) -> Deps:
+def deps(tmp_path: Path) -> Dependencies:
     return fake_deps(tmp_path)
 
 
@@ -35,29 +36,29 @@ def upload(tmp_path: Path) -> Path:
     return path
 
 
-def bus(deps: Deps) -> FakeBus:
+def bus(deps: Dependencies) -> FakeBus:
     return cast(FakeBus, deps.bus)
 
 
-def blobs(deps: Deps) -> FakeBlobs:
+def blobs(deps: Dependencies) -> FakeBlobs:
     return cast(FakeBlobs, deps.blobs)
 
 
-def clock(deps: Deps) -> Clock:
+def clock(deps: Dependencies) -> Clock:
     return cast(Clock, deps.clock)
 
 
-def user_id(deps: Deps, name: str = "ann") -> int:
+def user_id(deps: Dependencies, name: str = "ann") -> int:
     user = auth.signup(deps, name, f"{name}@example.com", "password1", "password1")
     assert user.id is not None
     return user.id
 
 
-def last_ref(deps: Deps) -> TaskRef:
+def last_ref(deps: Dependencies) -> TaskRef:
     return TaskRef.from_message(bus(deps).published[-1][1])
 
 
-def test_tokens_round_trip_and_expire(deps: Deps) -> None:
+def test_tokens_round_trip_and_expire(deps: Dependencies) -> None:
     uid = user_id(deps)
     user = auth.login(deps, "ann", "password1")
     clock(deps).now = utcnow()  # PyJWT checks expiry against the real clock
@@ -71,7 +72,7 @@ def test_tokens_round_trip_and_expire(deps: Deps) -> None:
         auth.authenticate(deps, None)
 
 
-def test_login_rejects_unknown_user_and_wrong_password_alike(deps: Deps) -> None:
+def test_login_rejects_unknown_user_and_wrong_password_alike(deps: Dependencies) -> None:
     user_id(deps)
     with pytest.raises(Unauthorized) as unknown:
         auth.login(deps, "nobody", "password1")
@@ -80,13 +81,13 @@ def test_login_rejects_unknown_user_and_wrong_password_alike(deps: Deps) -> None
     assert unknown.value.message == wrong.value.message
 
 
-def test_signup_conflict(deps: Deps) -> None:
+def test_signup_conflict(deps: Dependencies) -> None:
     user_id(deps)
     with pytest.raises(Conflict):
         auth.signup(deps, "ann", "other@example.com", "password1", "password1")
 
 
-def test_create_task_stores_then_publishes(deps: Deps, upload: Path) -> None:
+def test_create_task_stores_then_publishes(deps: Dependencies, upload: Path) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "../../etc/My Song.mp3", "WAV")
     assert task.status is TaskStatus.UPLOADED
     assert (task.file_name, task.output_format, task.output_name) == (
@@ -94,12 +95,14 @@ def test_create_task_stores_then_publishes(deps: Deps, upload: Path) -> None:
     assert blobs(deps).files[task.input_key] == upload.read_bytes()
     assert bus(deps).published == [
         (deps.settings.conversion_topic,
-         {"taskId": task.id, "revision": 1, "format": "wav"},
+         {"taskId": task.id, "revision": 1},
          {"taskId": str(task.id), "revision": "1"}),
     ]  # fmt: skip
 
 
-def test_create_task_refuses_non_audio_and_stores_nothing(deps: Deps, tmp_path: Path) -> None:
+def test_create_task_refuses_non_audio_and_stores_nothing(
+    deps: Dependencies, tmp_path: Path
+) -> None:
     text = tmp_path / "x.mp3"
     text.write_bytes(b"not audio")
     with pytest.raises(UnsupportedMedia):
@@ -109,7 +112,7 @@ def test_create_task_refuses_non_audio_and_stores_nothing(deps: Deps, tmp_path: 
     assert blobs(deps).files == {} and bus(deps).published == []
 
 
-def test_publish_failure_leaves_task_due_for_the_sweep(deps: Deps, upload: Path) -> None:
+def test_publish_failure_leaves_task_due_for_the_sweep(deps: Dependencies, upload: Path) -> None:
     bus(deps).down = True
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     assert task.status is TaskStatus.UPLOADED
@@ -120,7 +123,7 @@ def test_publish_failure_leaves_task_due_for_the_sweep(deps: Deps, upload: Path)
     assert last_ref(deps) == TaskRef(task.id or 0, 1)
 
 
-def test_conversion_happy_path_and_duplicate_delivery(deps: Deps, upload: Path) -> None:
+def test_conversion_happy_path_and_duplicate_delivery(deps: Dependencies, upload: Path) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     ref = last_ref(deps)
     conversion.convert(deps, ref)
@@ -132,7 +135,7 @@ def test_conversion_happy_path_and_duplicate_delivery(deps: Deps, upload: Path) 
     assert task.attempts == 1
 
 
-def test_stale_revision_is_ignored_and_old_output_deleted(deps: Deps, upload: Path) -> None:
+def test_stale_revision_is_ignored_and_old_output_deleted(deps: Dependencies, upload: Path) -> None:
     uid = user_id(deps)
     task = tasks.create_task(deps, uid, upload, "a.mp3", "ogg")
     first = last_ref(deps)
@@ -147,7 +150,9 @@ def test_stale_revision_is_ignored_and_old_output_deleted(deps: Deps, upload: Pa
     assert (task.status, task.output_format) == (TaskStatus.PROCESSED, "flac")
 
 
-def test_busy_task_is_redelivered_and_expired_lease_taken_over(deps: Deps, upload: Path) -> None:
+def test_busy_task_is_redelivered_and_expired_lease_taken_over(
+    deps: Dependencies, upload: Path
+) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     ref = last_ref(deps)
     task.claim(ref.revision, clock(deps).now, timedelta(seconds=60))
@@ -158,7 +163,9 @@ def test_busy_task_is_redelivered_and_expired_lease_taken_over(deps: Deps, uploa
     assert task.status is TaskStatus.PROCESSED
 
 
-def test_worker_that_lost_its_lease_stops_and_changes_nothing(deps: Deps, upload: Path) -> None:
+def test_worker_that_lost_its_lease_stops_and_changes_nothing(
+    deps: Dependencies, upload: Path
+) -> None:
     """Worker A's lease runs out mid-conversion and B takes over: A must not touch B's attempt."""
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     ref = last_ref(deps)
@@ -177,7 +184,7 @@ def test_worker_that_lost_its_lease_stops_and_changes_nothing(deps: Deps, upload
 
 
 def test_late_failure_of_a_superseded_attempt_does_not_overwrite_success(
-    deps: Deps, upload: Path
+    deps: Dependencies, upload: Path
 ) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     ref = last_ref(deps)
@@ -197,7 +204,7 @@ def test_late_failure_of_a_superseded_attempt_does_not_overwrite_success(
     assert task.output_key in blobs(deps).files
 
 
-def test_bad_input_fails_with_reason_and_is_announced(deps: Deps, upload: Path) -> None:
+def test_bad_input_fails_with_reason_and_is_announced(deps: Dependencies, upload: Path) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     cast(FakeTranscoder, deps.transcoder).fail_with = "ffmpeg could not convert the file: boom"
     conversion.convert(deps, last_ref(deps))
@@ -206,7 +213,7 @@ def test_bad_input_fails_with_reason_and_is_announced(deps: Deps, upload: Path) 
     assert bus(deps).topics()[-1] == deps.settings.finished_topic
 
 
-def test_transient_failure_releases_task_for_retry(deps: Deps, upload: Path) -> None:
+def test_transient_failure_releases_task_for_retry(deps: Dependencies, upload: Path) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     blobs(deps).fail_puts = True
     with pytest.raises(OSError):
@@ -217,7 +224,7 @@ def test_transient_failure_releases_task_for_retry(deps: Deps, upload: Path) -> 
     assert task.status is TaskStatus.PROCESSED
 
 
-def test_gives_up_after_max_attempts(deps: Deps, upload: Path) -> None:
+def test_gives_up_after_max_attempts(deps: Dependencies, upload: Path) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     blobs(deps).fail_puts = True
     for _ in range(deps.settings.max_attempts):
@@ -228,7 +235,7 @@ def test_gives_up_after_max_attempts(deps: Deps, upload: Path) -> None:
     assert "giving up" in (task.error or "")
 
 
-def test_deleted_task_request_is_dropped(deps: Deps, upload: Path) -> None:
+def test_deleted_task_request_is_dropped(deps: Dependencies, upload: Path) -> None:
     uid = user_id(deps)
     task = tasks.create_task(deps, uid, upload, "a.mp3", "ogg")
     tasks.delete_task(deps, uid, task.id or 0)
@@ -238,7 +245,7 @@ def test_deleted_task_request_is_dropped(deps: Deps, upload: Path) -> None:
         tasks.get_task(deps, uid, task.id or 0)
 
 
-def test_notify_once_per_revision(deps: Deps, upload: Path) -> None:
+def test_notify_once_per_revision(deps: Dependencies, upload: Path) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     conversion.convert(deps, last_ref(deps))
     ref = last_ref(deps)
@@ -252,7 +259,9 @@ def test_notify_once_per_revision(deps: Deps, upload: Path) -> None:
     assert task.notified_revision == 1
 
 
-def test_sweep_after_crash_reclaims_processing_and_unsent_mail(deps: Deps, upload: Path) -> None:
+def test_sweep_after_crash_reclaims_processing_and_unsent_mail(
+    deps: Dependencies, upload: Path
+) -> None:
     first = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     second = tasks.create_task(deps, first.user_id, upload, "b.mp3", "wav")
     conversion.convert(deps, TaskRef(second.id or 0, 1))  # processed, mail not yet sent
@@ -275,17 +284,21 @@ def test_task_output_name() -> None:
     assert task.output_name == "a.b.m4a"
 
 
-def test_collect_garbage_removes_only_what_no_task_refers_to(deps: Deps, upload: Path) -> None:
+def test_collect_garbage_removes_only_what_no_task_refers_to(
+    deps: Dependencies, upload: Path
+) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     store, waiting = blobs(deps), f"direct-uploads/1/{'a' * 32}/mp3/w.wav"
     orphans = ["uploads/x/orphan.mp3", "outputs/9/r1/t/o.ogg", "outputs/1/r1/.part-123"]
     store.files.update(dict.fromkeys([*orphans, waiting], b""))
     assert recovery.collect_garbage(deps) == 3
-    assert set(store.files) == {task.input_key, task.output_key, waiting}
+    assert set(store.files) == {task.input_key, task.output_key, task.waveform_key, waiting}
 
 
-def test_reclaim_turns_an_unannounced_direct_upload_into_its_task(deps: Deps, upload: Path) -> None:
+def test_reclaim_turns_an_unannounced_direct_upload_into_its_task(
+    deps: Dependencies, upload: Path
+) -> None:
     owner = user_id(deps)
     key = f"direct-uploads/{owner}/{'b' * 32}/ogg/w.mp3"
     blobs(deps).files[key] = upload.read_bytes()  # stored; its finalize event died with us
@@ -294,10 +307,91 @@ def test_reclaim_turns_an_unannounced_direct_upload_into_its_task(deps: Deps, up
     assert (made.input_key, made.status, made.output_format) == (key, TaskStatus.UPLOADED, "ogg")
 
 
-def test_each_file_is_probed_once(deps: Deps, upload: Path) -> None:
+def test_each_file_is_probed_once(deps: Dependencies, upload: Path) -> None:
     """The upload's probe is stored with the task; the worker converts from it."""
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     transcoder = cast(FakeTranscoder, deps.transcoder)
-    assert transcoder.probed == ["in.mp3", "output.ogg"]  # the input once, then the output
+    assert transcoder.probed == ["in.mp3"]  # the input once; the output is never probed
     assert task.status is TaskStatus.PROCESSED
+
+
+def test_the_worker_hands_the_transcoder_one_job_of_objects(
+    deps: Dependencies, upload: Path
+) -> None:
+    """The stored probe, the format looked up once and the options as one object."""
+    options = {"bitrate": "160k", "loudness": "-16", "truePeak": -2, "fadeIn": "0.25"}
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg", options)
+    assert task.options == {"bitrate": 160, "loudness": -16.0, "truePeak": -2.0, "fadeIn": 0.25}
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    (job,) = cast(FakeTranscoder, deps.transcoder).jobs
+    assert job.format.name == "ogg" and job.format.codec == "libvorbis"
+    assert (job.options.bitrate, job.options.loudness, job.options.ceiling) == (160, -16.0, -2.0)
+    assert job.input.demuxer == "mp3" and job.input.duration == 1.0
+
+
+def test_measured_loudness_and_waveform_are_kept_and_go_with_the_task(
+    deps: Dependencies, upload: Path
+) -> None:
+    owner = user_id(deps)
+    task = tasks.create_task(deps, owner, upload, "a.mp3", "ogg")
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    done = tasks.get_task(deps, owner, task.id or 0)
+    assert done.input_probe and done.input_probe["loudness"] == {
+        "integrated": -23.0, "range": 6.0, "truePeak": -4.0,
+    }  # fmt: skip
+    assert done.output_probe and done.output_probe["loudness"]["integrated"] == -16.0
+    picture = tasks.task_waveform(deps, owner, task.id or 0)
+    assert (picture.mime_type, picture.name) == ("image/png", "a-waveform.png")
+    assert blobs(deps).files[picture.key] == b"PNG of input"
+    with pytest.raises(NotFound):
+        tasks.task_waveform(deps, user_id(deps, "bob"), task.id or 0)  # owner only
+    tasks.change_format(deps, owner, task.id or 0, "flac")  # the old picture goes
+    assert picture.key not in blobs(deps).files
+    with pytest.raises(NotFound, match="no waveform"):
+        tasks.task_waveform(deps, owner, task.id or 0)
+    conversion.convert(deps, last_ref(deps))
+    again = tasks.task_waveform(deps, owner, task.id or 0)
+    tasks.delete_task(deps, owner, task.id or 0)
+    assert again.key not in blobs(deps).files and not blobs(deps).files
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"start": "2"}, r"start \(2 s\) is not before the audio's end \(1 s\)"),
+        ({"end": "3"}, r"end \(3 s\) is past the audio's end \(1 s\)"),
+        ({"start": 0.5, "fadeIn": 0.4, "fadeOut": 0.4}, "must fit in the 0.5 s converted"),
+        ({"start": 0.5, "end": 0.5}, r"end \(0.5 s\) must come after start"),
+        ({"truePeak": -1}, "give loudness too"),
+        ({"loudness": -80}, "loudness: Input should be greater than or equal to -70"),
+    ],
+)
+def test_trims_and_fades_must_fit_the_input(
+    deps: Dependencies, upload: Path, options: dict[str, Any], reason: str
+) -> None:
+    owner = user_id(deps)
+    with pytest.raises(InvalidInput, match=reason):
+        tasks.create_task(deps, owner, upload, "a.mp3", "ogg", options)
+    assert not blobs(deps).files  # nothing stored for a refused upload
+    task = tasks.create_task(deps, owner, upload, "a.mp3", "ogg")
+    with pytest.raises(InvalidInput, match=reason):
+        tasks.change_format(deps, owner, task.id or 0, "ogg", options)
+
+
+def test_conversions_keep_their_files_in_the_work_folder_and_leave_none(
+    tmp_path: Path, upload: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    deps = fake_deps(tmp_path)
+    deps.settings = Settings(data_dir=tmp_path / "data", work_dir=scratch,
+                             secret_key=deps.settings.secret_key)  # fmt: skip
+    seen: list[list[Path]] = []
+    transcoder = cast(FakeTranscoder, deps.transcoder)
+    transcoder.during_convert = lambda: seen.append(list(scratch.iterdir()))
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    (folders,) = seen
+    assert [folder.name.startswith(conversion.WORK_PREFIX) for folder in folders] == [True]
+    assert list(scratch.iterdir()) == []
+    assert Settings(data_dir=tmp_path).resolved_work_dir == tmp_path / "work"

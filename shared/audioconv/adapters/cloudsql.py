@@ -15,7 +15,7 @@ from typing import Any
 from google.cloud.sql.connector import Connector, IPTypes, RefreshStrategy
 from sqlalchemy import Engine, create_engine
 
-from audioconv.adapters.database import tolerate_dropped_sockets
+from audioconv.adapters.pg8000_ping import tolerate_dropped_sockets
 from audioconv.config import Settings
 
 _lock = threading.Lock()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import struct
 
-from audioconv.ports import Picture
+from audioconv.domain.media import Picture
 
 MIME_TYPES = {"mjpeg": "image/jpeg", "png": "image/png"}
 FRONT_COVER = 3

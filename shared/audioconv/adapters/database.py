@@ -7,12 +7,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Self
 
-import pg8000.dbapi
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audioconv.adapters import orm
+from audioconv.adapters.pg8000_ping import tolerate_dropped_sockets
 from audioconv.config import Settings
 from audioconv.domain.errors import Conflict
 from audioconv.domain.model import Task, TaskStatus, User
@@ -47,26 +47,6 @@ def make_engine(settings: Settings) -> Engine:
     if engine.dialect.driver == "pg8000":
         tolerate_dropped_sockets(engine)
     return engine
-
-
-def tolerate_dropped_sockets(engine: Engine) -> None:
-    """Make pool_pre_ping replace pg8000 connections whose socket the server reset.
-
-    pg8000 1.31 leaves the first socket read of a reply unguarded, so a connection
-    the server has reset raises a bare ConnectionResetError instead of its DB-API
-    InterfaceError("network error"). SQLAlchemy's pre-ping only recognises DB-API
-    errors, so the dead pooled connection would fail the request instead of being
-    replaced. Translate it to the error pg8000 raises everywhere else.
-    """
-    ping = engine.dialect.do_ping
-
-    def do_ping(dbapi_connection: Any) -> bool:
-        try:
-            return ping(dbapi_connection)
-        except OSError as exc:
-            raise pg8000.dbapi.InterfaceError("network error") from exc
-
-    setattr(engine.dialect, "do_ping", do_ping)  # noqa: B010
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -165,7 +145,7 @@ class SqlTaskRepository:
 
     def stored_keys(self) -> set[str]:
         t = orm.tasks.c
-        rows = self.session.execute(select(t.input_key, t.output_key))
+        rows = self.session.execute(select(t.input_key, t.output_key, t.waveform_key))
         return {key for row in rows for key in row if key}
 
     def usage(self, user_id: int) -> tuple[int, int]:

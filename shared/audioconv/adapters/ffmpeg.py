@@ -1,58 +1,61 @@
 """ffprobe and ffmpeg as child processes, confined to their own input and output.
 
-Each run gets ``-nostdin``, a protocol whitelist of ``file`` (and ``pipe`` for
-progress), the input demuxer forced to the probed audio format (probing itself
-only admits the audio demuxers in INPUT_DEMUXERS: no playlists, concat lists or
-image sequences), a wall-clock limit and a CPU-time limit (RLIMIT_CPU) scaled
-to the input's duration, an address-space limit (RLIMIT_AS), and a lower CPU
-priority than the API.
+Each run gets a lower CPU priority than the API (SCHED_IDLE for conversions where
+``chrt`` exists), a wall-clock limit and a CPU-time limit (RLIMIT_CPU) scaled to
+the input's duration, and an address-space limit (RLIMIT_AS); shutting down kills
+every child. What each run does is in ``ffmpeg_command`` (command lines) and
+``ffmpeg_parse`` (reading their output): both pure, tested without ffmpeg.
+
+A conversion is up to three runs: loudnorm's measuring pass (only with the
+``loudness`` option), the conversion itself, and a report pass that measures the
+loudness of input and output and draws their waveforms.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import re
 import resource
 import shutil
 import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from audioconv.adapters import ffmpeg_command as command
 from audioconv.adapters.cover_art import MIME_TYPES, vorbis_picture_metadata
-from audioconv.domain.errors import (
-    ConversionFailed,
-    InvalidInput,
-    PayloadTooLarge,
-    RetryLater,
-    UnsupportedMedia,
+from audioconv.adapters.ffmpeg_parse import (
+    LoudnormStats,
+    ProbeLimits,
+    last_line,
+    parse_ebur128,
+    parse_loudnorm,
+    parse_probe,
+    parse_probe_json,
+    parse_sample_count,
+    progress_seconds,
+    scrub,
 )
-from audioconv.domain.formats import (
-    FORMATS,
-    INPUT_DEMUXERS,
-    VORBIS_LEVELS,
-    AudioFormat,
-    detect_format,
-)
-from audioconv.domain.options import ConversionOptions
-from audioconv.ports import Picture, Probe, ProgressCallback
+from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLater, UnsupportedMedia
+from audioconv.domain.formats import INPUT_DEMUXERS
+from audioconv.domain.job import ConversionJob, ConversionResult
+from audioconv.domain.media import Loudness, Probe
+from audioconv.ports import ProgressCallback
 
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 30.0
-# Text tags longer than this are dropped, not copied (lyrics fit; a 1 MB blob does not).
-MAX_TAG_CHARS = 64 * 1024
 # Cover images larger than this are not rebuilt into Vorbis comments.
 MAX_PICTURE_BYTES = 8 * 1024 * 1024
-# An absolute path left in a message (``file:/tmp/...``, ``/srv/data/...``), not ``kb/s``.
-_ABSOLUTE_PATH = re.compile(r"(?:file:)?(?<![\w.])/[^\s:'\",]+")
+# Lines of a run's log kept: enough for two loudnorm reports and the error at the end.
+LOG_LINES = 200
+MAX_TAG_CHARS = command.MAX_TAG_CHARS
 
 
 def wheel_binaries() -> tuple[str, str]:
@@ -69,6 +72,23 @@ _LIMIT_TOOLS: tuple[str, str] | None = (_TOOLS[0], _TOOLS[1]) if _TOOLS[0] and _
 _CHRT = shutil.which("chrt") if sys.platform == "linux" else None
 
 
+@dataclass(frozen=True)
+class Run:
+    """What one finished ffmpeg run left: its log's last lines, its last output time."""
+
+    log: str
+    out_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the report pass measured (all None if it failed: they are nice to have)."""
+
+    input_loudness: Loudness | None = None
+    output_loudness: Loudness | None = None
+    output_seconds: float | None = None
+
+
 class FfmpegTranscoder:
     def __init__(
         self,
@@ -83,6 +103,7 @@ class FfmpegTranscoder:
         cpu_seconds_per_input_second: float = 0.5,
         cpu_floor_seconds: float = 30.0,
         wall_floor_seconds: float = 60.0,
+        report_pass: bool = True,
     ) -> None:
         if not (ffmpeg_path and ffprobe_path):
             wheel_ffmpeg, wheel_ffprobe = wheel_binaries()
@@ -91,18 +112,21 @@ class FfmpegTranscoder:
         self.ffmpeg = ffmpeg_path
         self.ffprobe = ffprobe_path
         self.nice = nice
-        self.max_seconds = max_seconds
         self.max_bytes = max_bytes
-        self.max_streams = max_streams
+        self.limits = ProbeLimits(max_streams, max_seconds)
         self.memory_mb = memory_mb
         self.cpu_per_second = cpu_seconds_per_input_second
         self.cpu_floor = cpu_floor_seconds
         # Wall-clock limit of a conversion: this floor plus twice the input's duration.
         self.wall_floor = wall_floor_seconds
+        # Loudness, exact length and waveform of every conversion (see Settings.report_pass).
+        self.report_pass = report_pass
         # Live children, so that shutting down can stop them (kill_children).
         self._children: set[subprocess.Popen[bytes]] = set()
         self._children_lock = threading.Lock()
         self._stopping = False
+
+    # --- the children ---------------------------------------------------------------
 
     @contextmanager
     def _child(self, **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
@@ -168,7 +192,7 @@ class FfmpegTranscoder:
 
         return {"args": cmd, "preexec_fn": apply}
 
-    def _quick(self, cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
+    def _run_short(self, cmd: list[str]) -> subprocess.CompletedProcess[bytes]:
         """Run a short, confined child (probe, cover extraction) and capture its output."""
         popen = self._confine(cmd, PROBE_TIMEOUT)
         pipes = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
@@ -188,140 +212,108 @@ class FfmpegTranscoder:
         size = path.stat().st_size if path.exists() else 0
         if limits and self.max_bytes is not None and size > self.max_bytes:
             raise PayloadTooLarge.over(self.max_bytes)
-        cmd = [
-            self.ffprobe, "-v", "error",
-            "-protocol_whitelist", "file",
-            "-format_whitelist", ",".join(INPUT_DEMUXERS),
-            "-show_format", "-show_streams", "-of", "json",
-            f"file:{path}",
-        ]  # fmt: skip
         try:
-            proc = self._quick(cmd)
+            proc = self._run_short(command.probe_command(self.ffprobe, path))
         except subprocess.TimeoutExpired:
             raise UnsupportedMedia("the file could not be read as audio in time") from None
         if proc.returncode != 0:
-            detail = _scrub(_last_line(proc.stderr.decode(errors="replace")), {path: "the file"})
+            detail = scrub(last_line(proc.stderr.decode(errors="replace")), {path: "the file"})
             if proc.returncode < 0:
                 detail = f"ffprobe stopped by signal {-proc.returncode}"
             raise UnsupportedMedia(f"not an audio file we can read ({detail})")
-        try:
-            info = json.loads(proc.stdout or b"{}")
-        except ValueError:
-            raise UnsupportedMedia("not an audio file we can read (unreadable probe)") from None
-        return self._parse_probe(info, limits)
-
-    def _parse_probe(self, info: dict[str, Any], limits: bool = True) -> Probe:
-        streams = info.get("streams", [])
-        fmt = info.get("format", {})
-        if limits and len(streams) > self.max_streams:
-            raise UnsupportedMedia(
-                f"the file has {len(streams)} streams; the limit is {self.max_streams}"
-            )
-        audio = [s for s in streams if s.get("codec_type") == "audio"]
-        pictures = [
-            s for s in streams
-            if s.get("codec_type") == "video" and s.get("disposition", {}).get("attached_pic")
-        ]  # fmt: skip
-        if not audio:
-            raise UnsupportedMedia("the file contains no audio stream")
-        if any(s.get("codec_type") == "video" for s in streams if s not in pictures):
-            raise UnsupportedMedia("the file contains video; upload an audio file")
-        stream = audio[0]
-        format_name = str(fmt.get("format_name", ""))
-        codec = str(stream.get("codec_name", ""))
-        duration = _float(fmt.get("duration")) or _float(stream.get("duration"))
-        if not duration or duration <= 0 or not math.isfinite(duration):
-            raise UnsupportedMedia("the audio has no measurable duration")
-        if limits and duration > self.max_seconds:
-            raise InvalidInput(
-                f"the audio lasts {duration:.0f} s; the limit is {self.max_seconds:.0f} s"
-            )
-        # Ogg keeps its comments on the stream, most containers on the file: take both.
-        tags = {str(k).lower(): str(v) for k, v in (stream.get("tags") or {}).items()}
-        tags.update({str(k).lower(): str(v) for k, v in (fmt.get("tags") or {}).items()})
-        return Probe(
-            format=detect_format(format_name, codec),
-            demuxer=format_name.split(",")[0],
-            codec=codec,
-            duration=duration,
-            bitrate=_int(stream.get("bit_rate")) or _int(fmt.get("bit_rate")),
-            sample_rate=_int(stream.get("sample_rate")),
-            channels=_int(stream.get("channels")),
-            tags=tags,
-            picture=_picture(pictures[0]) if pictures else None,
-        )
+        return parse_probe(parse_probe_json(proc.stdout), self.limits if limits else None)
 
     # --- convert ----------------------------------------------------------------------
 
     def convert(
-        self,
-        src: Path,
-        probe: Probe,
-        dst: Path,
-        target: str,
-        on_progress: ProgressCallback,
-        options: ConversionOptions | None = None,
-    ) -> None:
-        if probe.demuxer not in INPUT_DEMUXERS:
-            raise ConversionFailed(f"input format {probe.demuxer!r} is not one we read")
-        fmt = FORMATS[target]
-        try:
-            options = (options or ConversionOptions()).checked_for(fmt)
-        except ValueError as exc:
-            raise ConversionFailed(str(exc)) from None
+        self, src: Path, job: ConversionJob, dst: Path, on_progress: ProgressCallback
+    ) -> ConversionResult:
+        if job.input.demuxer not in INPUT_DEMUXERS:
+            raise ConversionFailed(f"input format {job.input.demuxer!r} is not one we read")
         meta = dst.with_name(dst.name + ".ffmetadata")
+        png = dst.with_name(dst.name + ".waveform.png")
+        names = {src: "the input", dst: "the output", meta: "the metadata", png: "the waveform"}
+        normalise = job.options.loudness is not None
+        # Progress: the measuring pass (if any), the conversion, then the report.
+        spans = ((0.0, 40.0), (40.0, 90.0)) if normalise else ((0.0, 0.0), (0.0, 90.0))
         try:
-            extra_inputs = self._vorbis_cover(src, probe, fmt, meta)
-            cmd = self.command(src, probe, dst, fmt, options, extra_inputs)
-            self._run(cmd, probe.duration, on_progress)
+            measured = self._measure(src, job, on_progress, spans[0]) if normalise else None
+            extra_inputs = self._vorbis_cover(src, job, meta)
+            cmd = command.conversion_command(self.ffmpeg, src, job, dst, extra_inputs, measured)
+            run = self._run(cmd, job.input.duration, on_progress, spans[1])
         except ConversionFailed as exc:  # users see the reason, never our paths
-            names = {src: "the input", dst: "the output", meta: "the metadata"}
-            raise ConversionFailed(_scrub(exc.reason, names)) from None
+            raise ConversionFailed(scrub(exc.reason, names)) from None
         finally:
             meta.unlink(missing_ok=True)
+        # The encoder's count (its last packet's time: short by up to one packet), then
+        # the exact count of the decoded samples, if the report pass made one.
+        duration = run.out_seconds or self.probe(dst, limits=False).duration
+        size = dst.stat().st_size
+        if self.report_pass:
+            report = self._report(src, job, duration, dst, png, on_progress)
+        else:
+            report = Report(measured.loudness if measured else None)
+        output = command.output_probe(job, report.output_seconds or duration, size)
+        return ConversionResult(
+            output=replace(output, loudness=report.output_loudness),
+            input_loudness=report.input_loudness,
+            waveform=png if png.exists() else None,
+        )
 
-    def command(
+    def _measure(
         self,
         src: Path,
-        probe: Probe,
-        dst: Path,
-        fmt: AudioFormat,
-        options: ConversionOptions,
-        extra_inputs: list[str] | None = None,
-    ) -> list[str]:
-        """The ffmpeg command line for one conversion (the benchmark runs it bare, too)."""
-        cover = probe.picture is not None and probe.picture.codec in MIME_TYPES
-        cmd = [
-            self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-nostats", "-y",
-            "-protocol_whitelist", "file,pipe",
-            "-f", probe.demuxer, "-i", f"file:{src}", *(extra_inputs or []),
-            "-map", "0:a:0",
-        ]  # fmt: skip
-        if cover and fmt.cover == "stream":
-            cmd += ["-map", "0:v:0", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
-        cmd += ["-map_metadata", "0", "-map_metadata:g", "0:s:a:0"]
-        if extra_inputs:
-            cmd += ["-map_metadata", "1"]
-        for key, value in probe.tags.items():
-            if len(value) > MAX_TAG_CHARS:  # an empty value removes the tag
-                cmd += ["-metadata", f"{key}=", "-metadata:s:a:0", f"{key}="]
-        cmd += [*codec_args(fmt, options, probe), *fmt.muxer_args]
-        cmd += ["-progress", "pipe:1", "-f", fmt.muxer, f"file:{dst}"]
-        return cmd
+        job: ConversionJob,
+        on_progress: ProgressCallback,
+        span: tuple[float, float],
+    ) -> LoudnormStats:
+        """loudnorm's first pass over what will be converted."""
+        cmd = command.measure_command(self.ffmpeg, src, job)
+        run = self._run(cmd, job.input.duration, on_progress, span)
+        reports = parse_loudnorm(run.log)
+        if not reports:
+            raise ConversionFailed("the loudness of the input could not be measured")
+        return reports[0]
 
-    def _vorbis_cover(self, src: Path, probe: Probe, fmt: AudioFormat, meta: Path) -> list[str]:
+    def _report(
+        self,
+        src: Path,
+        job: ConversionJob,
+        output_seconds: float,
+        dst: Path,
+        png: Path,
+        on_progress: ProgressCallback,
+    ) -> Report:
+        """Measure input and output loudness and the output's length, and draw the
+        waveforms: nice to have, so a failure here leaves them out and the conversion
+        stands."""
+        seconds = (job.input.duration, output_seconds)
+        cmd = command.report_command(self.ffmpeg, src, job.input.demuxer, dst, png, seconds)
+        try:
+            # Two decodes and two loudness meters: twice a conversion's CPU budget.
+            run = self._run(cmd, job.input.duration, on_progress, (90.0, 99.9), cpu_factor=2)
+        except ConversionFailed as exc:
+            log.warning("no loudness or waveform for %s: %s", dst.name, exc.reason)
+            png.unlink(missing_ok=True)
+            return Report()
+        samples = parse_sample_count(run.log)
+        length = samples / command.WAVEFORM_RATE if samples else None
+        loudness = parse_ebur128(run.log)
+        if len(loudness) != 2:
+            log.warning("loudness of %s not reported (%d reports)", dst.name, len(loudness))
+            return Report(output_seconds=length)
+        return Report(loudness[0], loudness[1], length)
+
+    def _vorbis_cover(self, src: Path, job: ConversionJob, meta: Path) -> list[str]:
         """For Ogg targets: the extra ffmetadata input carrying the cover, if there is one."""
-        picture = probe.picture
-        if fmt.cover != "vorbis" or picture is None or picture.codec not in MIME_TYPES:
+        picture = job.input.picture
+        if job.format.cover != "vorbis" or picture is None or picture.codec not in MIME_TYPES:
             return []
         image = meta.with_suffix(".cover")
-        cmd = [
-            self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-            "-protocol_whitelist", "file", "-f", probe.demuxer, "-i", f"file:{src}",
-            "-map", "0:v:0", "-c", "copy", "-frames:v", "1", "-f", "rawvideo", f"file:{image}",
-        ]  # fmt: skip
         try:
-            proc = self._quick(cmd)
+            proc = self._run_short(
+                command.cover_command(self.ffmpeg, src, job.input.demuxer, image)
+            )
             data = image.read_bytes() if proc.returncode == 0 and image.exists() else b""
         except subprocess.TimeoutExpired:
             data = b""
@@ -333,16 +325,24 @@ class FfmpegTranscoder:
         meta.write_text(vorbis_picture_metadata(data, picture))
         return ["-f", "ffmetadata", "-i", f"file:{meta}"]
 
-    def _run(self, cmd: list[str], duration: float, on_progress: ProgressCallback) -> None:
-        limit = self.wall_floor + duration * 2
-        cpu_limit = math.ceil(self.cpu_floor + duration * self.cpu_per_second)
+    def _run(
+        self,
+        cmd: list[str],
+        duration: float,
+        on_progress: ProgressCallback,
+        span: tuple[float, float] = (0.0, 99.9),
+        cpu_factor: float = 1.0,
+    ) -> Run:
+        """Run one long ffmpeg child under its limits, reporting progress within ``span``."""
+        limit = self.wall_floor + duration * 2 * cpu_factor
+        cpu_limit = math.ceil((self.cpu_floor + duration * self.cpu_per_second) * cpu_factor)
         with self._child(
             **self._confine(cmd, cpu_limit, idle=True),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         ) as proc:
-            self._watch(proc, limit, cpu_limit, duration, on_progress)
+            return self._watch(proc, limit, cpu_limit, duration, on_progress, span)
 
     def _watch(
         self,
@@ -351,9 +351,11 @@ class FfmpegTranscoder:
         cpu_limit: int,
         duration: float,
         on_progress: ProgressCallback,
-    ) -> None:
+        span: tuple[float, float],
+    ) -> Run:
+        """Follow a child's progress under a watchdog; ConversionFailed saying why it failed."""
         assert proc.stdout is not None and proc.stderr is not None
-        stderr_tail: deque[str] = deque(maxlen=20)
+        stderr_tail: deque[str] = deque(maxlen=LOG_LINES)
         err_reader = threading.Thread(
             target=lambda: stderr_tail.extend(
                 line.decode(errors="replace").rstrip()
@@ -370,12 +372,17 @@ class FfmpegTranscoder:
 
         watchdog = threading.Timer(limit, kill)
         watchdog.start()
+        low, high = span
+        out_seconds: float | None = None
         try:
             for raw in proc.stdout:
-                key, _, value = raw.decode(errors="replace").strip().partition("=")
-                if key == "out_time_us" and value.isdigit():
-                    done = int(value) / 1e6 / duration * 100
-                    on_progress(max(0.0, min(99.9, done)))
+                line = raw.decode(errors="replace")
+                seconds = progress_seconds(line)
+                if seconds is not None:
+                    out_seconds = seconds
+                elif line.startswith("progress="):  # once per block, even when time stands
+                    done = (out_seconds or 0.0) / duration
+                    on_progress(max(0.0, min(99.9, low + (high - low) * min(done, 1.0))))
             proc.wait()
         finally:
             watchdog.cancel()
@@ -393,74 +400,14 @@ class FfmpegTranscoder:
                 f"ffmpeg stopped by signal {-proc.returncode} "
                 f"(its memory limit is {self.memory_mb} MiB)"
             )
+        log_text = "\n".join(stderr_tail)
         if proc.returncode != 0:
-            detail = _last_line("\n".join(stderr_tail)) or f"exit code {proc.returncode}"
+            detail = last_line(_errors_only(log_text)) or f"exit code {proc.returncode}"
             raise ConversionFailed(f"ffmpeg could not convert the file: {detail}")
+        return Run(log_text, out_seconds)
 
 
-def codec_args(fmt: AudioFormat, options: ConversionOptions, probe: Probe) -> list[str]:
-    """Encoder arguments: a stream copy when the input already is what was asked for."""
-    rate = options.sample_rate
-    if rate is None and probe.sample_rate and probe.sample_rate not in fmt.sample_rates:
-        rate = min(fmt.sample_rates, key=lambda r: abs(r - (probe.sample_rate or 0)))
-    channels = options.channels
-    if channels is None and probe.channels and probe.channels > fmt.max_channels:
-        channels = fmt.max_channels
-    same = (
-        probe.codec == fmt.probe_codec
-        and options.bitrate is None
-        and options.quality is None
-        and rate in (None, probe.sample_rate)
-        and channels in (None, probe.channels)
-    )
-    if same:
-        return ["-c:a", "copy"]
-    args = ["-c:a", fmt.codec]
-    if options.quality is not None:
-        args += fmt.presets[options.quality]
-    elif options.bitrate is not None and fmt.name == "ogg":
-        level = min(VORBIS_LEVELS, key=lambda q: abs(VORBIS_LEVELS[q] - (options.bitrate or 0)))
-        args += ["-q:a", str(level)]
-    elif options.bitrate is not None:
-        args += ["-b:a", f"{options.bitrate}k"]
-    else:
-        args += fmt.default_args
-    if rate is not None:
-        args += ["-ar", str(rate)]
-    if channels is not None:
-        args += ["-ac", str(channels)]
-    return args
-
-
-def _picture(stream: dict[str, Any]) -> Picture:
-    return Picture(
-        str(stream.get("codec_name", "")),
-        _int(stream.get("width")) or 0,
-        _int(stream.get("height")) or 0,
-    )
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "unknown error"
-
-
-def _scrub(text: str, names: Mapping[Path, str]) -> str:
-    """ffmpeg's message without paths: ``file:/w/input: Invalid data`` -> ``Invalid data``;
-    a known path elsewhere becomes its name, any other absolute path ``a file``."""
-    for path, name in names.items():
-        for spelled in (f"file:{path}", str(path)):
-            text = text.replace(f"{spelled}: ", "").replace(spelled, name)
-    return _ABSOLUTE_PATH.sub("a file", text)
-
-
-def _float(value: object) -> float | None:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-
-
-def _int(value: object) -> int | None:
-    number = _float(value)
-    return int(number) if number is not None and math.isfinite(number) else None
+def _errors_only(text: str) -> str:
+    """The log without loudnorm's reports (the measuring runs log at info level)."""
+    report = ('"', "{", "}")
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(report))

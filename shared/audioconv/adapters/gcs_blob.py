@@ -95,6 +95,10 @@ class GcsBlobStore:
             headers[LENGTH_RANGE] = f"0,{max_bytes}"
         return self._sign(key, "PUT", ttl_seconds, content_type=content_type, headers=headers)
 
+    def key_for_upload(self, token: str) -> str | None:
+        """None: signed upload URLs point at Cloud Storage, never at the API."""
+        return None
+
     def signed_get_url(
         self, key: str, filename: str, content_type: str, ttl_seconds: int
     ) -> str | None:

@@ -1,63 +1,32 @@
-"""In-process event bus for the embedded mode.
+"""In-process event bus for the embedded mode (one process, nothing to install).
 
-It delivers the very CloudEvents that a Pub/Sub push delivers through
-functions-framework (``google.cloud.pubsub.topic.v1.messagePublished``) to the
-very same handlers, on a bounded thread pool per topic. A handler that raises
-is retried with backoff, like a nacked Pub/Sub message. The queue lives in
-memory only: the database is the record of what still has to run, and the
-start-up sweep republishes it.
+It hands each published message, as a ``Message``, to the topic's handler on a
+bounded thread pool per topic. A handler that raises is retried with backoff,
+like a nacked Pub/Sub message. The queue lives in memory only: the database is
+the record of what still has to run, and the start-up sweep republishes it.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
-from cloudevents.http import CloudEvent
+from audioconv.ports import Message, MessageHandler
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[CloudEvent], None]
-
-
-def pubsub_cloud_event(
-    topic: str, data: dict[str, Any], attributes: dict[str, str], message_id: str
-) -> CloudEvent:
-    """The CloudEvent functions-framework makes of a Pub/Sub push of this message."""
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    return CloudEvent(
-        {
-            "id": message_id,
-            "type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "source": f"//pubsub.googleapis.com/projects/local/topics/{topic}",
-            "time": now,
-            "datacontenttype": "application/json",
-            "specversion": "1.0",
-        },
-        {
-            "message": {
-                "@type": "type.googleapis.com/google.pubsub.v1.PubsubMessage",
-                "data": base64.b64encode(json.dumps(data).encode()).decode(),
-                "attributes": attributes,
-                "messageId": message_id,
-                "publishTime": now,
-            }
-        },
-    )
-
 
 class InProcessBus:
+    """Publishes to handlers in this process; ``subscribe`` before publishing."""
+
     def __init__(self, max_attempts: int = 5, backoff_seconds: float = 2.0) -> None:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
-        self._subscribers: dict[str, tuple[Handler, ThreadPoolExecutor]] = {}
+        self._subscribers: dict[str, tuple[MessageHandler, ThreadPoolExecutor]] = {}
         self._timers: set[threading.Timer] = set()
         # Messages queued, running or waiting to retry; a copy published meanwhile
         # (the sweep republishing what is still due) would only be duplicate work.
@@ -65,7 +34,7 @@ class InProcessBus:
         self._lock = threading.Lock()
         self._closed = False
 
-    def subscribe(self, topic: str, handler: Handler, workers: int) -> None:
+    def subscribe(self, topic: str, handler: MessageHandler, workers: int) -> None:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"bus-{topic}")
         self._subscribers[topic] = (handler, pool)
 
@@ -79,34 +48,35 @@ class InProcessBus:
             if key in self._pending:
                 return message_id
             self._pending.add(key)
-        event = pubsub_cloud_event(topic, data, attributes, message_id)
-        self._submit(topic, event, 1, key)
+        # The handler gets its own copy, as JSON as any other transport would carry it.
+        copy, copy_attributes = json.loads(key[1])
+        self._submit(topic, Message(message_id, copy, copy_attributes), 1, key)
         return message_id
 
-    def _submit(self, topic: str, event: CloudEvent, attempt: int, key: tuple[str, str]) -> None:
+    def _submit(self, topic: str, message: Message, attempt: int, key: tuple[str, str]) -> None:
         with self._lock:
             if self._closed:
                 return
-            self._subscribers[topic][1].submit(self._deliver, topic, event, attempt, key)
+            self._subscribers[topic][1].submit(self._deliver, topic, message, attempt, key)
 
-    def _deliver(self, topic: str, event: CloudEvent, attempt: int, key: tuple[str, str]) -> None:
+    def _deliver(self, topic: str, message: Message, attempt: int, key: tuple[str, str]) -> None:
         handler = self._subscribers[topic][0]
         try:
-            handler(event)
+            handler(message)
         except Exception:
             if attempt >= self.max_attempts:
                 log.exception(
                     "message %s on %s failed %d times; left to the sweep",
-                    event["id"], topic, attempt,
+                    message.id, topic, attempt,
                 )  # fmt: skip
                 self._done(key)
                 return
             delay = self.backoff_seconds * 2 ** (attempt - 1)
             log.warning(
                 "message %s on %s failed (attempt %d); retrying in %.0fs",
-                event["id"], topic, attempt, delay, exc_info=True,
+                message.id, topic, attempt, delay, exc_info=True,
             )  # fmt: skip
-            timer = threading.Timer(delay, self._retry, (topic, event, attempt + 1, key))
+            timer = threading.Timer(delay, self._retry, (topic, message, attempt + 1, key))
             timer.daemon = True
             with self._lock:
                 self._timers.add(timer)
@@ -118,12 +88,13 @@ class InProcessBus:
         with self._lock:
             self._pending.discard(key)
 
-    def _retry(self, topic: str, event: CloudEvent, attempt: int, key: tuple[str, str]) -> None:
+    def _retry(self, topic: str, message: Message, attempt: int, key: tuple[str, str]) -> None:
         with self._lock:
             self._timers = {t for t in self._timers if t.is_alive()}
-        self._submit(topic, event, attempt, key)
+        self._submit(topic, message, attempt, key)
 
-    def shutdown(self, wait: bool = True) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop delivering; with ``wait``, let running handlers finish."""
         with self._lock:
             self._closed = True
             for timer in self._timers:

@@ -130,7 +130,7 @@ class LocalBlobStore:
         """None: the embedded API streams downloads itself."""
         return None
 
-    def key_for_upload(self, token: str) -> str:
+    def key_for_upload(self, token: str) -> str | None:
         """The key a signed upload URL's token grants; ValueError if forged or expired."""
         try:
             claims = self._signer.loads(token)

@@ -63,6 +63,8 @@ tasks = Table(
     Column("output_format", String(16), nullable=False),
     Column("input_key", String(1024), nullable=False),
     Column("output_key", String(1024)),
+    # A PNG of input and output waveforms, stored beside the output (when made).
+    Column("waveform_key", String(1024)),
     Column(
         "status",
         Enum(

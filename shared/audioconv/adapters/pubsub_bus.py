@@ -44,3 +44,7 @@ class PubSubBus:
         payload = json.dumps(data, separators=(",", ":")).encode()
         future = self.publisher.publish(self._topic_path(topic), payload, **attributes)
         return str(future.result(timeout=self.timeout))
+
+    def close(self) -> None:
+        """Send what is batched and stop the publisher's threads."""
+        self.publisher.stop()

@@ -1,9 +1,9 @@
 """An event bus in a database table, for the embedded mode's process tree.
 
 The API processes publish by inserting a row; one worker process consumes the
-rows and delivers each as the very CloudEvent a Pub/Sub push makes, to the very
-same handlers. Like a Pub/Sub subscription it is at-least-once: a delivered row
-is hidden for a visibility timeout that is extended while its handler runs,
+rows and hands each, as a ``Message``, to the topic's handler. Like a Pub/Sub
+subscription it is at-least-once: a delivered row is hidden for a visibility
+timeout that is extended while its handler runs,
 deleted when the handler returns (ack), and shown again after a back-off when it
 raises (nack); a row whose process died comes back when its timeout runs out.
 Identical messages still queued are stored once, so republishing (the sweep) is
@@ -18,23 +18,20 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from cloudevents.http import CloudEvent
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from audioconv.adapters.inprocess_bus import pubsub_cloud_event
 from audioconv.adapters.orm import messages
 from audioconv.domain.model import utcnow
+from audioconv.ports import Message, MessageHandler
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[CloudEvent], None]
 
 
 def _dedupe_key(topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
@@ -63,10 +60,13 @@ class SqlQueueBus:
             conn.execute(statement)
         return message_id
 
+    def close(self) -> None:
+        """Nothing to release: the engine belongs to the composition root."""
+
 
 @dataclass
 class _Subscription:
-    handler: Handler
+    handler: MessageHandler
     pool: ThreadPoolExecutor
     slots: int
     busy: int = 0
@@ -97,7 +97,7 @@ class SqlQueueConsumer:
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def subscribe(self, topic: str, handler: Handler, workers: int) -> None:
+    def subscribe(self, topic: str, handler: MessageHandler, workers: int) -> None:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"queue-{topic}")
         self._subscriptions[topic] = _Subscription(handler, pool, workers)
 
@@ -155,15 +155,15 @@ class SqlQueueConsumer:
             sub.busy += len(rows)
             self._in_flight.update(ids)
         for row in rows:
-            event = pubsub_cloud_event(topic, row.data, row.attributes, row.message_id)
-            sub.pool.submit(self._deliver, sub, row.id, row.attempts + 1, event)
+            message = Message(row.message_id, row.data, row.attributes)
+            sub.pool.submit(self._deliver, sub, row.id, row.attempts + 1, message)
         return len(rows)
 
-    def _deliver(self, sub: _Subscription, row_id: int, attempt: int, event: CloudEvent) -> None:
+    def _deliver(self, sub: _Subscription, row_id: int, attempt: int, message: Message) -> None:
         try:
-            sub.handler(event)
+            sub.handler(message)
         except Exception:
-            self._nack(row_id, attempt, event)
+            self._nack(row_id, attempt, message)
         else:
             self._settle(row_id, delete(messages))
         finally:
@@ -172,14 +172,14 @@ class SqlQueueConsumer:
                 self._in_flight.discard(row_id)
             self._wake.set()
 
-    def _nack(self, row_id: int, attempt: int, event: CloudEvent) -> None:
+    def _nack(self, row_id: int, attempt: int, message: Message) -> None:
         if attempt >= self.max_attempts:
-            log.exception("message %s failed %d times; left to the sweep", event["id"], attempt)
+            log.exception("message %s failed %d times; left to the sweep", message.id, attempt)
             self._settle(row_id, delete(messages))
             return
         delay = self.backoff * 2 ** (attempt - 1)
         log.warning("message %s failed (attempt %d); retrying in %.0fs",
-                    event["id"], attempt, delay, exc_info=True)  # fmt: skip
+                    message.id, attempt, delay, exc_info=True)  # fmt: skip
         later = utcnow() + timedelta(seconds=delay)
         self._settle(row_id, update(messages).values(available_at=later))
 

@@ -1,4 +1,6 @@
-"""Errors the services raise; the API maps each to an HTTP status."""
+"""Errors the services raise, each saying what went wrong in words a user can read.
+
+They know nothing of HTTP: ``entrypoints/errors.py`` maps each to a status."""
 
 from __future__ import annotations
 
@@ -6,35 +8,33 @@ from __future__ import annotations
 class AudioconvError(Exception):
     """Base of all expected errors: each carries a message a user can read."""
 
-    status = 400
-
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
 class InvalidInput(AudioconvError):
-    status = 400
+    """A missing or malformed field, an unknown format, an option the format cannot do."""
 
 
 class Unauthorized(AudioconvError):
-    status = 401
+    """No credentials, or wrong or expired ones."""
 
 
 class Forbidden(AudioconvError):
-    status = 403
+    """Known, but not allowed to do this."""
 
 
 class NotFound(AudioconvError):
-    status = 404
+    """No such thing, or not the caller's."""
 
 
 class Conflict(AudioconvError):
-    status = 409
+    """Conflicts with the current state (taken, used already, not ready)."""
 
 
 class PayloadTooLarge(AudioconvError):
-    status = 413
+    """Larger than a limit (a file, a request, a quota); the message names it."""
 
     @classmethod
     def over(cls, limit: int) -> PayloadTooLarge:
@@ -43,13 +43,11 @@ class PayloadTooLarge(AudioconvError):
 
 
 class UnsupportedMedia(AudioconvError):
-    status = 415
+    """Not audio we can read, judged by its content."""
 
 
 class TooManyRequests(AudioconvError):
     """Slow down: try again in ``retry_after`` seconds (0: when something finishes)."""
-
-    status = 429
 
     def __init__(self, message: str, retry_after: int = 0) -> None:
         super().__init__(message)

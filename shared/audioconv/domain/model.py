@@ -78,6 +78,8 @@ class Task:
     input_bytes: int = 0
     output_bytes: int = 0
     notified_revision: int = 0
+    # A PNG of the input's and output's waveforms (made with the output), if any.
+    waveform_key: str | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -140,12 +142,26 @@ class Task:
         self.release(now)
         self.attempts = max(0, self.attempts - 1)
 
-    def succeed(self, output_key: str, probe: dict[str, Any], size: int, now: datetime) -> None:
+    def succeed(
+        self,
+        output_key: str,
+        probe: dict[str, Any],
+        size: int,
+        now: datetime,
+        *,
+        input_loudness: dict[str, float] | None = None,
+        waveform_key: str | None = None,
+    ) -> None:
+        """Converted: the output and what was measured on the way (the input's
+        loudness joins its stored probe, since the input stays the same file)."""
         self.status = TaskStatus.PROCESSED
         self.claim_token = None
         self.output_key = output_key
         self.output_bytes = size
         self.output_probe = probe
+        self.waveform_key = waveform_key
+        if input_loudness is not None and self.input_probe is not None:
+            self.input_probe = {**self.input_probe, "loudness": input_loudness}
         self.error = None
         self.progress = 100.0
         self.lease_expires_at = None
@@ -161,7 +177,8 @@ class Task:
     def retarget(
         self, output_format: str, now: datetime, options: dict[str, Any] | None = None
     ) -> str | None:
-        """Convert again to ``output_format``; returns the old output key to delete."""
+        """Convert again to ``output_format``; returns the old output key to delete
+        (read ``waveform_key`` before: it goes too)."""
         old = self.output_key
         self.output_format = output_format
         self.options = options
@@ -170,6 +187,7 @@ class Task:
         self.output_key = None
         self.output_bytes = 0
         self.output_probe = None
+        self.waveform_key = None
         self.claim_token = None
         self.error = None
         self.progress = 0.0

@@ -1,5 +1,6 @@
-"""Per-task conversion options (bitrate, sample rate, channels, quality preset),
-checked against the target format."""
+"""Per-task conversion options, checked against the target format and the input: the
+encoding (bitrate, sample rate, channels, quality preset) and the audio itself
+(loudness normalisation, trim, fades)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,23 @@ from pydantic_core import ErrorDetails
 from audioconv.domain.formats import QUALITIES, AudioFormat, Quality
 
 # Request field names (multipart form or JSON), in the API's camelCase.
-OPTION_FIELDS = ("bitrate", "sampleRate", "channels", "quality")
+OPTION_FIELDS = (
+    "bitrate", "sampleRate", "channels", "quality",
+    "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut",
+)  # fmt: skip
+# loudnorm's ranges: integrated target -70..-5 LUFS, true-peak ceiling -9..0 dBTP.
+LOUDNESS_RANGE = (-70.0, -5.0)
+TRUE_PEAK_RANGE = (-9.0, 0.0)
+DEFAULT_TRUE_PEAK = -1.0
+# Longest trim or fade position accepted, in seconds (longer than any input we take).
+MAX_SECONDS = 24 * 3600.0
+
+
+def _seconds(alias: str | None = None, description: str = "seconds") -> Any:
+    return Field(
+        default=None, alias=alias, ge=0, le=MAX_SECONDS, allow_inf_nan=False,
+        description=description,
+    )  # fmt: skip
 
 
 class ConversionOptions(BaseModel):
@@ -24,6 +41,18 @@ class ConversionOptions(BaseModel):
     sample_rate: int | None = Field(default=None, alias="sampleRate", ge=1000, le=384000)
     channels: int | None = Field(default=None, ge=1, le=8)
     quality: Quality | None = None
+    loudness: float | None = Field(
+        default=None, ge=LOUDNESS_RANGE[0], le=LOUDNESS_RANGE[1], allow_inf_nan=False,
+        description="target integrated loudness, LUFS",
+    )  # fmt: skip
+    true_peak: float | None = Field(
+        default=None, alias="truePeak", ge=TRUE_PEAK_RANGE[0], le=TRUE_PEAK_RANGE[1],
+        allow_inf_nan=False, description="true-peak ceiling with loudness, dBTP",
+    )  # fmt: skip
+    start: float | None = _seconds(description="trim: seconds into the input to start at")
+    end: float | None = _seconds(description="trim: seconds into the input to end at")
+    fade_in: float | None = _seconds("fadeIn", "fade-in length, seconds")
+    fade_out: float | None = _seconds("fadeOut", "fade-out length, seconds")
 
     @field_validator("bitrate", mode="before")
     @classmethod
@@ -61,7 +90,45 @@ class ConversionOptions(BaseModel):
             raise ValueError(f"{name} sample rate must be one of {rates} Hz")
         if self.channels is not None and self.channels > fmt.max_channels:
             raise ValueError(f"{name} allows at most {fmt.max_channels} channels")
+        if self.true_peak is not None and self.loudness is None:
+            raise ValueError("truePeak is the ceiling of loudness normalisation: give loudness too")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end:g} s) must come after start ({self.start:g} s)")
         return self
+
+    def checked_for_input(self, duration: float) -> ConversionOptions:
+        """These options if an input lasting ``duration`` seconds allows them, else
+        ValueError saying why (trim and fades must fall within the audio)."""
+        start = self.start or 0.0
+        if start >= duration:
+            raise ValueError(f"start ({start:g} s) is not before the audio's end ({duration:g} s)")
+        if self.end is not None and self.end > duration + END_SLACK:
+            raise ValueError(f"end ({self.end:g} s) is past the audio's end ({duration:g} s)")
+        length = min(self.end or duration, duration) - start
+        fades = (self.fade_in or 0.0) + (self.fade_out or 0.0)
+        if fades > length:
+            raise ValueError(
+                f"fadeIn and fadeOut ({fades:g} s together) must fit in the {length:g} s converted"
+            )
+        return self
+
+    @property
+    def filtered(self) -> bool:
+        """Whether the audio itself is changed (so it must be decoded, never copied)."""
+        return any(
+            value is not None
+            for value in (self.loudness, self.start, self.end, self.fade_in, self.fade_out)
+        )
+
+    @property
+    def ceiling(self) -> float:
+        """The true-peak ceiling of loudness normalisation, dBTP."""
+        return DEFAULT_TRUE_PEAK if self.true_peak is None else self.true_peak
+
+
+# An end this far past a probed duration is still taken (durations are rounded, and
+# some containers' durations are estimates).
+END_SLACK = 0.5
 
 
 def _bitrate_range(fmt: AudioFormat, sample_rate: int | None) -> tuple[int, int]:

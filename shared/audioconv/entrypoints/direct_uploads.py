@@ -1,15 +1,14 @@
-"""Routes for direct uploads (signed URLs), beside the main API."""
+"""Routes of direct uploads: a signed URL to PUT a file to, the task it became, and
+(embedded) the PUT itself."""
 
 from __future__ import annotations
 
 from flask import Flask, Response, g, jsonify, request
 
-from audioconv.adapters.local_blob import LocalBlobStore
 from audioconv.domain.errors import Forbidden, NotFound
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
-    current_deps,
     json_body,
     json_field,
     login_required,
@@ -17,9 +16,10 @@ from audioconv.entrypoints.web import (
     task_json,
 )
 from audioconv.services import direct_upload
+from audioconv.services.dependencies import Dependencies
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, deps: Dependencies) -> None:
     @app.post("/api/uploads")
     @doc(Operation(
         "Start a direct upload: a signed URL to PUT the file to",
@@ -30,7 +30,7 @@ def register(app: Flask) -> None:
     def start_upload() -> tuple[Response, int]:
         body = json_body()
         ticket = direct_upload.start(
-            current_deps(), g.user_id, json_field(body, "fileName"), json_field(body, "newFormat"),
+            deps, g.user_id, json_field(body, "fileName"), json_field(body, "newFormat"),
             option_fields(body),
         )  # fmt: skip
         return jsonify(
@@ -51,7 +51,7 @@ def register(app: Flask) -> None:
     ))  # fmt: skip
     @login_required
     def upload_status(upload_id: str) -> Response | tuple[Response, int]:
-        task = direct_upload.find(current_deps(), g.user_id, upload_id)
+        task = direct_upload.find(deps, g.user_id, upload_id)
         if task is None:
             return jsonify(uploadId=upload_id, status="pending"), 202
         return jsonify(task_json(task))
@@ -67,14 +67,13 @@ def register(app: Flask) -> None:
     ))  # fmt: skip
     def put_blob(key: str) -> tuple[Response, int]:
         """The embedded mode's stand-in for a PUT to a signed Cloud Storage URL."""
-        blobs = current_deps().blobs
-        if not isinstance(blobs, LocalBlobStore):
-            raise NotFound("uploads go to Cloud Storage in this deployment")
         try:
-            granted = blobs.key_for_upload(request.args.get("token", ""))
+            granted = deps.blobs.key_for_upload(request.args.get("token", ""))
         except ValueError as exc:
             raise Forbidden(str(exc)) from None
+        if granted is None:
+            raise NotFound("uploads go to Cloud Storage in this deployment")
         if granted != key:
             raise Forbidden("upload URL is not valid for this object")
-        size = direct_upload.receive(current_deps(), key, request.stream)
+        size = direct_upload.receive(deps, key, request.stream)
         return jsonify(key=key, size=size), 200

@@ -1,93 +1,51 @@
-"""CloudEvent handlers for the worker and the notifier.
+"""The message handlers of the worker and the notifier.
 
-They accept the CloudEvent that functions-framework makes of a Pub/Sub push
-(``google.cloud.pubsub.topic.v1.messagePublished``); the in-process bus
-delivers the same events. Returning acknowledges; raising asks for redelivery.
+Each takes the process's ``Dependencies`` and one decoded ``Message``, whatever
+brought it (a Pub/Sub push, the in-process bus, the database queue);
+``bootstrap.subscriptions`` binds them to their dependencies and topics.
+Returning acknowledges; raising asks for redelivery. A malformed message is
+logged and acknowledged: redelivering it can never help.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
-from typing import Any
 
-import flask
-from cloudevents.http import CloudEvent
-
-from audioconv import bootstrap
-from audioconv.domain.errors import Unauthorized
-from audioconv.entrypoints import push_auth
+from audioconv.ports import Message
 from audioconv.services import conversion, direct_upload, notification
-from audioconv.services.messages import TaskRef
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import TaskRef, UploadArrived
 
 log = logging.getLogger(__name__)
 
 
-def pubsub_message(event: CloudEvent) -> tuple[dict[str, Any], dict[str, str]]:
-    """Data (decoded JSON) and attributes of the Pub/Sub message inside ``event``."""
+def _task_ref(message: Message) -> TaskRef | None:
     try:
-        message = event.data["message"]
-        data = json.loads(base64.b64decode(message.get("data") or b"e30=", validate=True))
-        attributes = dict(message.get("attributes") or {})
-    except (TypeError, KeyError, ValueError, binascii.Error) as exc:
-        raise ValueError("not a Pub/Sub message event") from exc
-    if not isinstance(data, dict):
-        raise ValueError("Pub/Sub message data is not a JSON object")
-    return data, attributes
-
-
-def _message(event: CloudEvent) -> tuple[dict[str, Any], dict[str, str]] | None:
-    """The decoded Pub/Sub message, or None (logged) for a malformed one.
-
-    Redelivering a malformed message can never help: it is acknowledged.
-    """
-    try:
-        return pubsub_message(event)
+        return TaskRef.from_message(message.data)
     except ValueError:
-        log.error("malformed event %s dropped", event.get("id"), exc_info=True)
+        log.error("malformed message %s dropped", message.id, exc_info=True)
         return None
 
 
-def _task_ref(event: CloudEvent, data: dict[str, Any]) -> TaskRef | None:
-    try:
-        return TaskRef.from_message(data)
-    except ValueError:
-        log.error("malformed event %s dropped", event.get("id"), exc_info=True)
-        return None
-
-
-def handle_conversion(event: CloudEvent) -> None:
-    """A conversion request, or a finalized direct upload: convert, or make the task."""
-    message = _message(event)
-    if message is None:
-        return
-    data, attributes = message
-    if "eventType" in attributes:  # a Cloud Storage notification
-        if attributes["eventType"] == "OBJECT_FINALIZE":
-            direct_upload.finalize(bootstrap.deps(), data)
-        return
-    ref = _task_ref(event, data)
+def handle_conversion(deps: Dependencies, message: Message) -> None:
+    """A conversion request: convert that revision of the task."""
+    ref = _task_ref(message)
     if ref is not None:
-        conversion.convert(bootstrap.deps(), ref)
+        conversion.convert(deps, ref)
 
 
-def authorize_push() -> None:
-    """Before anything else, check the push's OIDC token (when push auth is on).
-
-    Call it from a function serving Pub/Sub push; it answers 401 with a JSON
-    message when the token is missing or wrong.
-    """
+def handle_upload(deps: Dependencies, message: Message) -> None:
+    """A direct upload's file arrived: make its task."""
     try:
-        push_auth.verify_push(flask.request.headers.get("Authorization"), bootstrap.deps().settings)
-    except Unauthorized as exc:
-        flask.abort(flask.make_response(flask.jsonify(message=exc.message), exc.status))
+        arrived = UploadArrived.from_message(message.data)
+    except ValueError:
+        log.error("malformed message %s dropped", message.id, exc_info=True)
+        return
+    direct_upload.finalize(deps, arrived.key)
 
 
-def handle_finished(event: CloudEvent) -> None:
+def handle_finished(deps: Dependencies, message: Message) -> None:
     """A finished conversion: notify the task's owner."""
-    message = _message(event)
-    ref = None if message is None else _task_ref(event, message[0])
+    ref = _task_ref(message)
     if ref is not None:
-        notification.notify(bootstrap.deps(), ref)
+        notification.notify(deps, ref)

@@ -28,6 +28,7 @@ from werkzeug.routing import Rule
 
 from audioconv.entrypoints import schemas
 from audioconv.entrypoints.web import MAX_FIELD_CHARS
+from audioconv.services.dependencies import Dependencies
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -251,7 +252,7 @@ def _responses(operation: Operation) -> dict[str, Any]:
     return responses
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, deps: Dependencies) -> None:
     """``GET /api/openapi.json`` (built once, on first request) and ``GET /api/docs``."""
     built: list[dict[str, Any]] = []
 

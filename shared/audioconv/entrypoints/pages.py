@@ -13,9 +13,10 @@ from typing import Any
 from flask import Flask, Response, jsonify, send_from_directory
 
 from audioconv.domain.formats import FORMATS, QUALITIES, AudioFormat
-from audioconv.domain.options import ConversionOptions, _bitrate_range
+from audioconv.domain.options import DEFAULT_TRUE_PEAK, ConversionOptions, _bitrate_range
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.openapi import Operation, Reply, doc
+from audioconv.services.dependencies import Dependencies
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -73,7 +74,29 @@ def format_options(fmt: AudioFormat) -> dict[str, Any]:
             "type": "string", "values": list(QUALITIES), "default": "standard",
             "notWith": "bitrate",
         }  # fmt: skip
-    return options
+    return {**options, **_audio_options()}
+
+
+def _audio_options() -> dict[str, Any]:
+    """Loudness, trim and fades: every format takes them, within the input's duration."""
+    low, high = _field_bounds("loudness")
+    peak_low, peak_high = _field_bounds("true_peak")
+    seconds = {"type": "number", "unit": "s", "min": 0, "default": None}
+    return {
+        "loudness": {"type": "number", "unit": "LUFS", "min": low, "max": high, "default": None},
+        "truePeak": {
+            "type": "number",
+            "unit": "dBTP",
+            "min": peak_low,
+            "max": peak_high,
+            "default": DEFAULT_TRUE_PEAK,
+            "with": "loudness",
+        },
+        "start": seconds,
+        "end": {**seconds, "after": "start"},
+        "fadeIn": seconds,
+        "fadeOut": seconds,
+    }
 
 
 def format_catalog() -> list[dict[str, Any]]:
@@ -92,13 +115,13 @@ def format_catalog() -> list[dict[str, Any]]:
     ]
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, deps: Dependencies) -> None:
     @app.get("/")
     @doc(Operation("The web page", {200: Reply("the page", file=("text/html",))}, tag="page"))
     def page() -> Response:
         response = send_from_directory(WEB_DIR, "index.html", max_age=0)
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+            "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; "
             "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
         )
         return response

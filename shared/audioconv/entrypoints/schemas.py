@@ -23,16 +23,21 @@ _camel = ConfigDict(populate_by_name=True)
 _FORMAT_NAMES: Any = {"enum": sorted(FORMATS), "maxLength": FIELD_CHARS["newFormat"]}
 
 
-def _number(name: str, pattern: str = r"^\s*[0-9]+\s*$") -> Any:
-    """A conversion option as a whole number in ``ConversionOptions``' bounds, or as
-    text (form fields are text) of at most MAX_OPTION_CHARS characters."""
+def _number(name: str, pattern: str = r"^\s*[0-9]+\s*$", kind: type = int) -> Any:
+    """A conversion option as a number (``kind``) in ``ConversionOptions``' bounds, or
+    as text (form fields are text) of at most MAX_OPTION_CHARS characters."""
     bounds: dict[str, Any] = {}
     for item in ConversionOptions.model_fields[name].metadata:
         for key in ("ge", "le"):
             if getattr(item, key, None) is not None:
                 bounds[key] = getattr(item, key)
     text = Annotated[str, Field(pattern=pattern, max_length=MAX_OPTION_CHARS)]
-    return Annotated[int, Field(**bounds)] | text | None
+    return Annotated[kind, Field(**bounds)] | text | None
+
+
+def _decimal(name: str) -> Any:
+    """A conversion option in seconds, LUFS or dB: a decimal number."""
+    return _number(name, r"^\s*-?[0-9]+(\.[0-9]+)?\s*$", float)
 
 
 class Error(BaseModel):
@@ -79,6 +84,27 @@ class Options(BaseModel):
     )
     channels: _number("channels") = Field(default=None)  # type: ignore[valid-type]
     quality: Quality | None = Field(default=None, description="preset of lossy formats")
+    loudness: _decimal("loudness") = Field(  # type: ignore[valid-type]
+        default=None,
+        description="normalise to this integrated loudness (LUFS, EBU R128; e.g. -16, -23): "
+        "measured first, then adjusted linearly with the measured values",
+    )
+    true_peak: _decimal("true_peak") = Field(  # type: ignore[valid-type]
+        default=None, alias="truePeak",
+        description="true-peak ceiling of `loudness` (dBTP; default -1)",
+    )  # fmt: skip
+    start: _decimal("start") = Field(  # type: ignore[valid-type]
+        default=None, description="trim: seconds into the input to start at"
+    )
+    end: _decimal("end") = Field(  # type: ignore[valid-type]
+        default=None, description="trim: seconds into the input to end at (after `start`)"
+    )
+    fade_in: _decimal("fade_in") = Field(  # type: ignore[valid-type]
+        default=None, alias="fadeIn", description="fade-in length, seconds"
+    )
+    fade_out: _decimal("fade_out") = Field(  # type: ignore[valid-type]
+        default=None, alias="fadeOut", description="fade-out length, seconds"
+    )
 
 
 class _Target(BaseModel):
@@ -129,23 +155,42 @@ class StartUploadBody(Options, _Target, _FileName):
     """``POST /api/uploads``: announce a direct upload; PUT the file to the ticket's URL."""
 
 
+class Loudness(BaseModel):
+    """EBU R128 figures of a file, measured when the task was converted."""
+
+    model_config = _camel
+
+    integrated: float = Field(description="integrated loudness, LUFS")
+    range: float = Field(description="loudness range, LU")
+    true_peak: float = Field(alias="truePeak", description="true peak, dBTP")
+
+
 class MediaDetails(BaseModel):
-    """What ffprobe found in a file."""
+    """What we found in a file: the input as probed at upload; the output as the
+    encoder made it (its duration is the encoder's own count of what it wrote)."""
 
     model_config = _camel
 
     format: str | None
     codec: str
     duration: float = Field(description="seconds")
-    bitrate: int | None = Field(description="bit/s")
+    bitrate: int | None = Field(
+        description="bit/s: the input's stream bitrate; the output's average, the whole file"
+    )
     sample_rate: int | None = Field(alias="sampleRate", description="Hz")
     channels: int | None
+    loudness: Loudness | None = Field(
+        default=None, description="measured loudness; null until the task is converted"
+    )
 
 
 class TaskLinks(BaseModel):
     self: str
     original: str
     converted: str | None = Field(description="null until the task is processed")
+    waveform: str | None = Field(
+        default=None, description="PNG of input and output waveforms; null until made"
+    )
 
 
 class Task(BaseModel):

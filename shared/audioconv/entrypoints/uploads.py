@@ -22,6 +22,8 @@ from streaming_form_data.validators import MaxSizeValidator, ValidationError
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 
 FILE_FIELD = "fileName"
+# The folder, inside the work folder, of uploads being received.
+INCOMING = "incoming"
 CHUNK = 1 << 20
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import g, request
+from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from audioconv.config import Settings
@@ -21,7 +21,7 @@ from audioconv.entrypoints.appengine import MAX_REQUEST_BYTES, on_app_engine, re
 from audioconv.entrypoints.uploads import is_raw
 from audioconv.ports import Probe
 from audioconv.services import auth
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.tasks import has_control_characters
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,8 +40,13 @@ FIELD_CHARS = {
 }
 
 
-def current_deps() -> Deps:
-    return cast(Deps, g.deps)
+# Where ``create_app`` keeps the app's dependencies (``app.extensions``).
+DEPENDENCIES = "audioconv"
+
+
+def current_deps() -> Dependencies:
+    """The dependencies of the app serving this request."""
+    return cast(Dependencies, current_app.extensions[DEPENDENCIES])
 
 
 def body_limit(settings: Settings) -> int:
@@ -211,5 +216,6 @@ def task_json(task: Task) -> dict[str, Any]:
             "self": base,
             "original": f"{base}/original",
             "converted": f"{base}/converted" if task.output_key else None,
+            "waveform": f"{base}/waveform.png" if task.waveform_key else None,
         },
     }

@@ -1,1 +1,1 @@
-"""Use cases. Pure Python: they talk only to the ports in ``Deps``."""
+"""Use cases. Pure Python: they talk only to the ports in ``Dependencies``."""

@@ -13,7 +13,7 @@ from audioconv.domain.errors import Conflict, InvalidInput, Unauthorized
 from audioconv.domain.identity import normalise_email, normalise_username
 from audioconv.domain.model import User, valid_id
 from audioconv.services import throttling
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 MIN_PASSWORD_LENGTH = 8
 # argon2 needs no more; a longer one is refused before any hashing.
@@ -27,7 +27,7 @@ BAD_LOGIN = "invalid username or password"
 
 
 def signup(
-    deps: Deps, username: str, email: str, password1: str, password2: str, client: str = ""
+    deps: Dependencies, username: str, email: str, password1: str, password2: str, client: str = ""
 ) -> User:
     """Make an account. Sign-ups from one client address are throttled (made or not)."""
     guards = [throttle.SIGNUP_FROM_ADDRESS.on(client)]
@@ -65,7 +65,7 @@ def _login_guards(username: str, client: str) -> list[throttling.Guard]:
     ]
 
 
-def login(deps: Deps, username: str, password: str, client: str = "") -> User:
+def login(deps: Dependencies, username: str, password: str, client: str = "") -> User:
     """The user these credentials name; Unauthorized if wrong, TooManyRequests if
     this client or account has failed too often lately."""
     username = normalise_username(username)
@@ -88,7 +88,7 @@ def login(deps: Deps, username: str, password: str, client: str = "") -> User:
     return user
 
 
-def _rehash(deps: Deps, user: User, password: str) -> None:
+def _rehash(deps: Dependencies, user: User, password: str) -> None:
     """Store the password again under the current hashing parameters."""
     assert user.id is not None
     with deps.uow() as uow:
@@ -98,7 +98,7 @@ def _rehash(deps: Deps, user: User, password: str) -> None:
             uow.commit()
 
 
-def issue_token(deps: Deps, user: User) -> str:
+def issue_token(deps: Dependencies, user: User) -> str:
     now = deps.clock()
     claims = {
         "sub": str(user.id),
@@ -108,7 +108,7 @@ def issue_token(deps: Deps, user: User) -> str:
     return jwt.encode(claims, deps.settings.signing_key, algorithm="HS256")
 
 
-def authenticate(deps: Deps, authorization: str | None) -> int:
+def authenticate(deps: Dependencies, authorization: str | None) -> int:
     """The user id a ``Bearer`` token stands for; Unauthorized if none is valid."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

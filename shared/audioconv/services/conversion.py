@@ -7,19 +7,22 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
+from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import Claim, Task
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
-from audioconv.services.deps import Deps
-from audioconv.services.messages import TaskRef, publish_or_leave_to_sweep
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import TaskRef, announce_finished
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
+# The name of each conversion's temporary folder starts with this.
+WORK_PREFIX = "audioconv-"
 
 
 class LeaseLost(Exception):
@@ -43,7 +46,7 @@ class Claimed:
         return task is not None and task.holds(self.ref.revision, self.token)
 
 
-def convert(deps: Deps, ref: TaskRef) -> None:
+def convert(deps: Dependencies, ref: TaskRef) -> None:
     """Handle one conversion request. Idempotent: a repeated or stale request changes nothing.
 
     Raises RetryLater (or any error) when the request must be redelivered: it
@@ -64,13 +67,13 @@ def convert(deps: Deps, ref: TaskRef) -> None:
         if task.attempts > deps.settings.max_attempts:
             task.fail(f"conversion failed {task.attempts - 1} times; giving up", deps.clock())
             uow.commit()
-            publish_or_leave_to_sweep(deps, task, announce=True)
+            announce_finished(deps, task)
             return
         assert task.claim_token is not None
         uow.commit()
     held = Claimed(ref, task.claim_token)
     try:
-        output_key, output_probe, size = _run(deps, task, held, lease)
+        made = _run(deps, task, held, lease)
     except LeaseLost:
         log.warning("task %s: lease lost to another worker; this attempt stops", ref.task_id)
         return
@@ -81,17 +84,40 @@ def convert(deps: Deps, ref: TaskRef) -> None:
     except Exception:
         _finish(deps, held, lambda t: t.release(deps.clock()), announce=False)
         raise
-    if not _finish(deps, held, lambda t: t.succeed(output_key, output_probe, size, deps.clock())):
-        deps.blobs.delete(output_key)
+    if not _finish(deps, held, made.apply_to(deps.clock())):
+        for key in (made.output_key, made.waveform_key):
+            if key:
+                deps.blobs.delete(key)
 
 
-def _run(
-    deps: Deps, task: Task, held: Claimed, lease: timedelta
-) -> tuple[str, dict[str, object], int]:
+@dataclass(frozen=True)
+class Made:
+    """What one attempt stored: the output (and waveform) and what was measured."""
+
+    output_key: str
+    size: int
+    result: ConversionResult
+    waveform_key: str | None
+
+    def apply_to(self, now: datetime) -> Callable[[Task], None]:
+        """The change that records it on the task."""
+        loudness = self.result.input_loudness
+
+        def succeed(task: Task) -> None:
+            task.succeed(
+                self.output_key, self.result.output.as_dict(), self.size, now,
+                input_loudness=loudness.as_json() if loudness else None,
+                waveform_key=self.waveform_key,
+            )  # fmt: skip
+
+        return succeed
+
+
+def _run(deps: Dependencies, task: Task, held: Claimed, lease: timedelta) -> Made:
     target = FORMATS[task.output_format]
-    work = deps.settings.data_dir / "work"
+    work = deps.settings.resolved_work_dir
     work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="audioconv-", dir=work) as tmp:
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=work) as tmp:
         src = Path(tmp) / "input"
         dst = Path(tmp) / f"output.{target.extension}"
         try:
@@ -109,18 +135,24 @@ def _run(
                 last = time.monotonic()
                 _heartbeat(deps, held, lease, percent)
 
-        options = stored_options(task.options)
-        deps.transcoder.convert(src, probe, dst, target.name, on_progress, options)
-        output_probe = deps.transcoder.probe(dst, limits=False).as_dict()
-        # Each claim writes its own key: a late attempt can never clobber another's output.
-        key = f"outputs/{task.id}/r{held.ref.revision}/{held.token}/{task.output_name}"
+        job = ConversionJob(probe, target, stored_options(task.options))
+        result = deps.transcoder.convert(src, job, dst, on_progress)
+        # Each claim writes its own keys: a late attempt can never clobber another's output.
+        folder = f"outputs/{task.id}/r{held.ref.revision}/{held.token}"
+        key = f"{folder}/{task.output_name}"
         _heartbeat(deps, held, lease)
         size = dst.stat().st_size
         deps.blobs.put_file(key, dst, target.mime_type)
-    return key, output_probe, size
+        waveform_key = None
+        if result.waveform is not None:
+            waveform_key = f"{folder}/waveform.png"
+            deps.blobs.put_file(waveform_key, result.waveform, "image/png")
+    return Made(key, size, result, waveform_key)
 
 
-def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | None = None) -> None:
+def _heartbeat(
+    deps: Dependencies, held: Claimed, lease: timedelta, percent: float | None = None
+) -> None:
     """Extend the lease (and record progress); LeaseLost if another worker took over."""
     with deps.uow() as uow:
         task = uow.tasks.get(held.ref.task_id, for_update=True)
@@ -131,7 +163,7 @@ def _heartbeat(deps: Deps, held: Claimed, lease: timedelta, percent: float | Non
 
 
 def _finish(
-    deps: Deps, held: Claimed, change: Callable[[Task], None], announce: bool = True
+    deps: Dependencies, held: Claimed, change: Callable[[Task], None], announce: bool = True
 ) -> bool:
     """Apply ``change`` if this attempt still holds the task; False if it moved on."""
     with deps.uow() as uow:
@@ -142,5 +174,5 @@ def _finish(
         change(task)
         uow.commit()
     if announce:
-        publish_or_leave_to_sweep(deps, task, announce=True)
+        announce_finished(deps, task)
     return True

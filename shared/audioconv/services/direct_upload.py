@@ -3,9 +3,10 @@
 This is how files larger than App Engine's 32 MB request limit get in. The
 object key carries everything the task needs (owner, upload id, target format,
 file name), and the signature covers the key, so nothing is stored until the
-file arrives. Storage then announces the object (GCS ``OBJECT_FINALIZE``
-through Pub/Sub; the embedded API publishes the same event), and ``finalize``
-turns it into a task, idempotently.
+file arrives. Its arrival is then announced (an ``UploadArrived`` message: the
+embedded API publishes one, and in the cloud the push edge makes one of the
+bucket's ``OBJECT_FINALIZE`` notification), and ``finalize`` turns it into a
+task, idempotently.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from typing import IO, Any
 
 from audioconv.domain.errors import AudioconvError, Conflict, NotFound, PayloadTooLarge
 from audioconv.domain.model import Task
-from audioconv.services.deps import Deps
-from audioconv.services.messages import publish_or_leave_to_sweep
+from audioconv.domain.options import stored_options
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import announce_finished, announce_upload, request_conversion
 from audioconv.services.tasks import (
     check_audio,
     check_quota,
     checked_options,
+    fitted_options,
     record_task,
     safe_file_name,
     target_format,
@@ -53,7 +56,7 @@ def upload_headers(max_bytes: int) -> dict[str, str]:
 
 # direct-uploads/<user>/<upload id>/<format>[+option=value...]/<file name>
 _KEY = re.compile(
-    rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9]+)*)/([^/]+)$"
+    rf"^{PREFIX}(\d+)/([0-9a-f]{{32}})/([a-z0-9]+)((?:\+[A-Za-z]+=[a-z0-9.-]+)*)/([^/]+)$"
 )
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -99,7 +102,7 @@ class UploadTicket:
 
 
 def start(
-    deps: Deps,
+    deps: Dependencies,
     user_id: int,
     file_name: str,
     new_format: str,
@@ -113,14 +116,15 @@ def start(
     chosen = checked_options(options, target)
     with deps.uow(readonly=True) as uow:  # the size is not known yet: checked on arrival
         check_quota(deps, uow, user_id, 0)
-    direct = DirectKey(user_id, uuid.uuid4().hex, target, safe_file_name(file_name), chosen)
+    name = safe_file_name(file_name)
+    direct = DirectKey(user_id, uuid.uuid4().hex, target, name, chosen.as_json())
     ttl, limit = deps.settings.signed_url_ttl_seconds, deps.settings.max_upload_bytes
     url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl, max_bytes=limit)
     expires = deps.clock() + timedelta(seconds=ttl)
     return UploadTicket(direct.upload_id, url, upload_headers(limit), expires)
 
 
-def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:
+def find(deps: Dependencies, user_id: int, upload_id: str) -> Task | None:
     """The task a direct upload became, or None while the file has not arrived.
 
     NotFound for an id that ``start`` can never have given out.
@@ -131,8 +135,9 @@ def find(deps: Deps, user_id: int, upload_id: str) -> Task | None:
         return uow.tasks.by_input_prefix(DirectKey.prefix(user_id, upload_id))
 
 
-def receive(deps: Deps, key: str, body: IO[bytes]) -> int:
-    """Store a PUT body under ``key`` and announce it as GCS would (the embedded mode).
+def receive(deps: Dependencies, key: str, body: IO[bytes]) -> int:
+    """Store a PUT body under ``key`` and announce it (the embedded mode; Cloud Storage
+    announces what is PUT to it itself).
 
     Each upload URL works once, for good: Conflict if its object exists or a task
     was ever made of it. Concurrent PUTs of one URL may all stream, but only the
@@ -158,28 +163,21 @@ def receive(deps: Deps, key: str, body: IO[bytes]) -> int:
             deps.blobs.put_file(key, Path(tmp.name), CONTENT_TYPE, if_absent=True)
         except FileExistsError:
             raise used from None
-    attributes = {"eventType": "OBJECT_FINALIZE", "objectId": key, "bucketId": "local",
-                  "payloadFormat": "JSON_API_V1"}  # fmt: skip
-    data = {"name": key, "bucket": "local", "size": str(size)}
-    try:
-        deps.bus.publish(deps.settings.conversion_topic, data, attributes)
-    except Exception:
-        log.exception("announcing %s failed; it waits for the next upload event", key)
+    announce_upload(deps, key)
     return size
 
 
-def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
+def finalize(deps: Dependencies, key: str) -> Task | None:
     """Turn a finalized object into a task (once, however often it is announced).
 
     An upload id makes at most one task, ever: an object written again through
     the same URL after its task was deleted is removed, not converted.
     """
     try:
-        direct = DirectKey.parse(str(data.get("name", "")))
+        direct = DirectKey.parse(key)
     except ValueError:
-        log.info("finalized object %r is not a direct upload; ignored", data.get("name"))
+        log.info("stored object %r is not a direct upload; ignored", key)
         return None
-    key = direct.key
     with deps.uow() as uow:
         existing = uow.tasks.by_input_prefix(DirectKey.prefix(direct.user_id, direct.upload_id))
         owner = uow.users.get(direct.user_id)
@@ -202,6 +200,7 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
                 raise PayloadTooLarge.over(deps.settings.max_upload_bytes)
             deps.blobs.download_to(key, path)
             probe = check_audio(deps, path)
+            fitted_options(stored_options(direct.options), probe.duration)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, probe, options=direct.options,
                                size=size, upload_id=upload)  # fmt: skip
@@ -212,7 +211,7 @@ def finalize(deps: Deps, data: dict[str, Any]) -> Task | None:
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, None, error=exc.message,
                                options=direct.options, upload_id=upload)  # fmt: skip
-            publish_or_leave_to_sweep(deps, task, announce=True)
+            announce_finished(deps, task)
             return task
-    publish_or_leave_to_sweep(deps, task)
+    request_conversion(deps, task)
     return task

@@ -1,4 +1,14 @@
-"""The two messages of the pipeline: small JSON with ids and revision, never bytes."""
+"""What goes on the topics: small JSON with ids, never file contents.
+
+- a conversion request and a finished announcement: a ``TaskRef``,
+  ``{"taskId": 12, "revision": 2}``, on the conversion or the finished topic;
+- a direct upload whose file arrived in storage: an ``UploadArrived``,
+  ``{"key": "direct-uploads/..."}``, on the uploads topic (in the cloud the
+  bucket's own notification, which the push edge turns into one).
+
+Everything is published after its commit; if the bus fails, the database still
+says what is due and the sweep publishes it again.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audioconv.domain.model import Task, valid_id
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +40,56 @@ class TaskRef:
             raise ValueError(f"task message out of range: {data!r:.200}")
         return ref
 
+    @classmethod
+    def of(cls, task: Task) -> TaskRef:
+        assert task.id is not None
+        return cls(task.id, task.revision)
 
-def _publish(deps: Deps, topic: str, task: Task) -> str:
-    assert task.id is not None
-    data = {"taskId": task.id, "revision": task.revision, "format": task.output_format}
-    attributes = {"taskId": str(task.id), "revision": str(task.revision)}
-    return deps.bus.publish(topic, data, attributes)
-
-
-def request_conversion(deps: Deps, task: Task) -> None:
-    """Ask a worker to convert this revision of the task."""
-    _publish(deps, deps.settings.conversion_topic, task)
+    def as_message(self) -> dict[str, Any]:
+        return {"taskId": self.task_id, "revision": self.revision}
 
 
-def announce_finished(deps: Deps, task: Task) -> None:
-    """Tell the notifier that this revision of the task is done (processed or failed)."""
-    _publish(deps, deps.settings.finished_topic, task)
+@dataclass(frozen=True)
+class UploadArrived:
+    """A direct upload's file is stored under ``key``: make its task."""
+
+    key: str
+
+    @classmethod
+    def from_message(cls, data: dict[str, Any]) -> UploadArrived:
+        """Parse message data; ValueError if it is not ours."""
+        key = data.get("key")
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"not an upload message: {data!r:.200}")
+        return cls(key)
+
+    def as_message(self) -> dict[str, Any]:
+        return {"key": self.key}
 
 
-def publish_or_leave_to_sweep(deps: Deps, task: Task, announce: bool = False) -> None:
-    """Publish after commit; if the bus fails, the task stays due and the sweep republishes it."""
+def _publish_task(deps: Dependencies, topic: str, task: Task) -> None:
+    ref = TaskRef.of(task)
+    attributes = {"taskId": str(ref.task_id), "revision": str(ref.revision)}
     try:
-        (announce_finished if announce else request_conversion)(deps, task)
+        deps.bus.publish(topic, ref.as_message(), attributes)
     except Exception:
         log.exception("publish for task %s failed; the sweep will republish it", task.id)
+
+
+def request_conversion(deps: Dependencies, task: Task) -> None:
+    """Ask a worker to convert this revision of the task (after the commit)."""
+    _publish_task(deps, deps.settings.conversion_topic, task)
+
+
+def announce_finished(deps: Dependencies, task: Task) -> None:
+    """Tell the notifier this revision of the task is done, processed or failed."""
+    _publish_task(deps, deps.settings.finished_topic, task)
+
+
+def announce_upload(deps: Dependencies, key: str) -> None:
+    """Say that a direct upload's file is stored (the embedded mode: Cloud Storage
+    says it itself). If the bus fails, the next start-up reclaim finds the file."""
+    try:
+        deps.bus.publish(deps.settings.direct_uploads_topic, UploadArrived(key).as_message(), {})
+    except Exception:
+        log.exception("announcing %s failed; the start-up reclaim will find it", key)

@@ -6,13 +6,13 @@ import logging
 
 from audioconv.domain.errors import MailRejected
 from audioconv.domain.model import TaskStatus
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 
 log = logging.getLogger(__name__)
 
 
-def notify(deps: Deps, ref: TaskRef) -> None:
+def notify(deps: Dependencies, ref: TaskRef) -> None:
     """Mail the owner once per revision; repeated or stale events change nothing."""
     with deps.uow() as uow:
         task = uow.tasks.get(ref.task_id)

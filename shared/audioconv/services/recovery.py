@@ -13,8 +13,8 @@ from datetime import timedelta
 
 from audioconv.domain.model import TaskStatus, as_utc
 from audioconv.services import direct_upload
-from audioconv.services.deps import Deps
-from audioconv.services.messages import publish_or_leave_to_sweep
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import announce_finished, request_conversion
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class SweepResult:
     notifications: int
 
 
-def sweep(deps: Deps, grace_seconds: float = 60, reclaim: bool = False) -> SweepResult:
+def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) -> SweepResult:
     """Republish due conversions and unsent notifications older than ``grace_seconds``.
 
     ``reclaim`` frees tasks that a dead process left ``processing`` (the embedded
@@ -47,25 +47,25 @@ def sweep(deps: Deps, grace_seconds: float = 60, reclaim: bool = False) -> Sweep
     if reclaim:
         _finalize_unannounced_uploads(deps)
     for task in due:
-        publish_or_leave_to_sweep(deps, task)
+        request_conversion(deps, task)
     for task in unnotified:
-        publish_or_leave_to_sweep(deps, task, announce=True)
+        announce_finished(deps, task)
     if due or unnotified:
         log.info("sweep republished %d conversions, %d notifications", len(due), len(unnotified))
     return SweepResult(len(due), len(unnotified))
 
 
-def _finalize_unannounced_uploads(deps: Deps) -> None:
+def _finalize_unannounced_uploads(deps: Dependencies) -> None:
     """Direct uploads stored but never made into tasks (the process died before its
     finalize event was handled): handle them now, as the event would have."""
     with deps.uow() as uow:
         known = uow.tasks.stored_keys()
     for key in deps.blobs.keys(direct_upload.PREFIX):
         if key not in known:
-            direct_upload.finalize(deps, {"name": key})
+            direct_upload.finalize(deps, key)
 
 
-def collect_garbage(deps: Deps) -> int:
+def collect_garbage(deps: Dependencies) -> int:
     """Delete stored files no task refers to; returns how many.
 
     A crash can leave them: between storing an upload and recording its task, between

@@ -21,10 +21,10 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.formats import FORMATS, parse_format
 from audioconv.domain.model import Task, TaskStatus, valid_id
-from audioconv.domain.options import parse_options
+from audioconv.domain.options import ConversionOptions, parse_options
 from audioconv.ports import Probe, UnitOfWork
-from audioconv.services.deps import Deps
-from audioconv.services.messages import publish_or_leave_to_sweep
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import request_conversion
 
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]&+,']+")
@@ -66,16 +66,27 @@ def target_format(value: object) -> str:
         raise InvalidInput(str(exc)) from None
 
 
-def checked_options(raw: Mapping[str, Any] | None, target: str) -> dict[str, Any] | None:
-    """Conversion options checked against the target, as stored on the task."""
+def checked_options(raw: Mapping[str, Any] | None, target: str) -> ConversionOptions:
+    """Conversion options checked against the target format."""
     try:
-        return parse_options(raw or {}, FORMATS[target]).as_json()
+        return parse_options(raw or {}, FORMATS[target])
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
 
 
+def fitted_options(options: ConversionOptions, duration: float | None) -> dict[str, Any] | None:
+    """Options checked against the input too (trim and fades within its ``duration``,
+    when known), as stored on the task."""
+    if duration is not None:
+        try:
+            options.checked_for_input(duration)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+    return options.as_json()
+
+
 def create_task(
-    deps: Deps,
+    deps: Dependencies,
     user_id: int,
     upload: Path,
     file_name: str,
@@ -96,19 +107,20 @@ def create_task(
     ) as uow:  # before the work of probing and storing; checked again below
         check_quota(deps, uow, user_id, size)
     probe = check_audio(deps, upload)
+    stored = fitted_options(chosen, probe.duration)
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream", move=take_file)
     try:
-        task = record_task(deps, user_id, key, name, target, probe, options=chosen, size=size)
+        task = record_task(deps, user_id, key, name, target, probe, options=stored, size=size)
     except BaseException:
         deps.blobs.delete(key)
         raise
-    publish_or_leave_to_sweep(deps, task)
+    request_conversion(deps, task)
     return task
 
 
-def check_audio(deps: Deps, path: Path) -> Probe:
+def check_audio(deps: Dependencies, path: Path) -> Probe:
     """Probe a file by its content; UnsupportedMedia unless it is audio we read."""
     probe = deps.transcoder.probe(path)
     if probe.format is None:
@@ -116,7 +128,7 @@ def check_audio(deps: Deps, path: Path) -> Probe:
     return probe
 
 
-def check_quota(deps: Deps, uow: UnitOfWork, user_id: int, size: int) -> None:
+def check_quota(deps: Dependencies, uow: UnitOfWork, user_id: int, size: int) -> None:
     """TooManyRequests or PayloadTooLarge if one more task of ``size`` bytes is over quota."""
     in_flight, stored = uow.tasks.usage(user_id)
     most_tasks, most_bytes = deps.settings.quota_tasks_in_flight, deps.settings.quota_stored_bytes
@@ -133,7 +145,7 @@ def check_quota(deps: Deps, uow: UnitOfWork, user_id: int, size: int) -> None:
 
 
 def record_task(
-    deps: Deps,
+    deps: Dependencies,
     user_id: int,
     key: str,
     name: str,
@@ -176,7 +188,9 @@ def record_task(
     return task
 
 
-def list_tasks(deps: Deps, user_id: int, limit: int | None, descending: bool) -> Sequence[Task]:
+def list_tasks(
+    deps: Dependencies, user_id: int, limit: int | None, descending: bool
+) -> Sequence[Task]:
     with deps.uow(readonly=True) as uow:
         return uow.tasks.for_user(user_id, limit, descending)
 
@@ -188,13 +202,13 @@ def _owned(uow: UnitOfWork, user_id: int, task_id: int, for_update: bool = False
     return task
 
 
-def get_task(deps: Deps, user_id: int, task_id: int) -> Task:
+def get_task(deps: Dependencies, user_id: int, task_id: int) -> Task:
     with deps.uow(readonly=True) as uow:
         return _owned(uow, user_id, task_id)
 
 
 def change_format(
-    deps: Deps,
+    deps: Dependencies,
     user_id: int,
     task_id: int,
     new_format: str,
@@ -206,22 +220,26 @@ def change_format(
     chosen = checked_options(options, target)
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
-        unchanged = target == task.output_format and chosen == task.options
+        duration = (task.input_probe or {}).get("duration")
+        stored = fitted_options(chosen, float(duration) if duration else None)
+        unchanged = target == task.output_format and stored == task.options
         if unchanged and task.status is not TaskStatus.FAILED:
             return task
-        old_output = task.retarget(target, deps.clock(), chosen)
+        old_waveform = task.waveform_key
+        old_output = task.retarget(target, deps.clock(), stored)
         uow.commit()
-    if old_output:
-        deps.blobs.delete(old_output)
-    publish_or_leave_to_sweep(deps, task)
+    for key in (old_output, old_waveform):
+        if key:
+            deps.blobs.delete(key)
+    request_conversion(deps, task)
     return task
 
 
-def delete_task(deps: Deps, user_id: int, task_id: int) -> None:
+def delete_task(deps: Dependencies, user_id: int, task_id: int) -> None:
     """Remove the task, then its files (a crash in between leaves only orphan files)."""
     with deps.uow() as uow:
         task = _owned(uow, user_id, task_id, for_update=True)
-        keys = [k for k in (task.input_key, task.output_key) if k]
+        keys = [k for k in (task.input_key, task.output_key, task.waveform_key) if k]
         uow.tasks.delete(task)
         uow.commit()
     for key in keys:
@@ -250,7 +268,7 @@ def _converted(task: Task) -> Download:
     return Download(task.output_key, task.output_name, FORMATS[task.output_format].mime_type, None)
 
 
-def task_download(deps: Deps, user_id: int, task_id: int, which: str) -> Download:
+def task_download(deps: Dependencies, user_id: int, task_id: int, which: str) -> Download:
     """The original or the converted file of one task."""
     pick = {"original": _original, "converted": _converted}.get(which)
     if pick is None:
@@ -260,7 +278,21 @@ def task_download(deps: Deps, user_id: int, task_id: int, which: str) -> Downloa
     return _sized(deps, pick(task))
 
 
-def file_download(deps: Deps, user_id: int, file_name: str) -> Download:
+def task_waveform(deps: Dependencies, user_id: int, task_id: int) -> Download:
+    """The PNG of a task's input and output waveforms; NotFound until one was made."""
+    with deps.uow(readonly=True) as uow:
+        task = _owned(uow, user_id, task_id)
+    missing = NotFound(f"task {task_id} has no waveform image (made when it is converted)")
+    if not task.waveform_key:
+        raise missing
+    size = deps.blobs.size(task.waveform_key)
+    if size is None:
+        raise missing
+    name = f"{PurePosixPath(task.file_name).stem}-waveform.png"
+    return Download(task.waveform_key, name, "image/png", size)
+
+
+def file_download(deps: Dependencies, user_id: int, file_name: str) -> Download:
     """By file name, as the older API did: the converted file once processed, else the original.
 
     The name may be the original one or the converted one (stem + new extension).
@@ -279,7 +311,7 @@ def file_download(deps: Deps, user_id: int, file_name: str) -> Download:
     return _sized(deps, _converted(task) if ready or wants_output else _original(task))
 
 
-def _sized(deps: Deps, download: Download) -> Download:
+def _sized(deps: Dependencies, download: Download) -> Download:
     """The download with its size and, where storage signs URLs, the URL to send the
     client to (App Engine caps a response at 32 MB: the API cannot send large files)."""
     size = deps.blobs.size(download.key)

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from audioconv.domain.errors import Conflict, TooManyRequests
 from audioconv.domain.throttle import Rule, Throttle
 from audioconv.ports import UnitOfWork
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 Guard = tuple[Rule, str]  # a rule and the key it counts
 
 
-def check(deps: Deps, uow: UnitOfWork, guards: Sequence[Guard], message: str) -> bool:
+def check(deps: Dependencies, uow: UnitOfWork, guards: Sequence[Guard], message: str) -> bool:
     """TooManyRequests (with the wait) if any key is blocked; whether any is counted."""
     now = deps.clock()
     found = uow.throttles.many([key for _, key in guards])
@@ -22,7 +22,7 @@ def check(deps: Deps, uow: UnitOfWork, guards: Sequence[Guard], message: str) ->
     return bool(found)
 
 
-def record(deps: Deps, guards: Sequence[Guard]) -> None:
+def record(deps: Dependencies, guards: Sequence[Guard]) -> None:
     """Count one event on every key (a concurrent first event is retried once)."""
     for attempt in (1, 2):
         try:
@@ -41,7 +41,7 @@ def record(deps: Deps, guards: Sequence[Guard]) -> None:
                 raise
 
 
-def forgive(deps: Deps, guards: Sequence[Guard]) -> None:
+def forgive(deps: Dependencies, guards: Sequence[Guard]) -> None:
     """Forget the counts of these keys (the owner proved who they are)."""
     with deps.uow() as uow:
         uow.throttles.clear([key for _, key in guards])

@@ -219,6 +219,20 @@
       box.append(optionField("opt-channels", "Channels",
         choiceSelect("opt-channels", "channels", "as the input", counts, (n) => names[n] || String(n))));
     }
+    if (opts.loudness) {
+      box.append(optionField("opt-loudness", "Loudness",
+        choiceSelect("opt-loudness", "loudness", "as it is", [-14, -16, -23],
+          (l) => `${l} LUFS${l === -23 ? " (EBU R128)" : ""}`)));
+    }
+    const seconds = [["start", "Start at (s)"], ["end", "End at (s)"],
+      ["fadeIn", "Fade in (s)"], ["fadeOut", "Fade out (s)"]];
+    for (const [name, label] of seconds) {
+      if (!opts[name]) continue;
+      box.append(optionField(`opt-${name}`, label, el("input", {
+        id: `opt-${name}`, name, type: "number", inputmode: "decimal", min: 0, step: "any",
+        placeholder: name === "end" ? "the end" : name === "start" ? "0" : "none",
+      })));
+    }
     for (const button of document.querySelectorAll("button[data-again]")) {
       button.textContent = `Convert to ${fmt.name}`;
     }
@@ -268,6 +282,9 @@
       ["Bitrate", (p) => (p.bitrate ? `${Math.round(p.bitrate / 1000)} kbit/s` : undefined)],
       ["Sample rate", (p) => (p.sampleRate ? `${p.sampleRate} Hz` : undefined)],
       ["Channels", (p) => p.channels],
+      ["Loudness", (p) => (p.loudness ? `${p.loudness.integrated.toFixed(1)} LUFS` : undefined)],
+      ["Loudness range", (p) => (p.loudness ? `${p.loudness.range.toFixed(1)} LU` : undefined)],
+      ["True peak", (p) => (p.loudness ? `${p.loudness.truePeak.toFixed(1)} dBTP` : undefined)],
     ];
     const body = el("tbody");
     for (const [name, pick] of rows) {
@@ -329,6 +346,12 @@
     }
     if (task.status === "failed" && task.error) parts.push(el("p", { class: "error", text: task.error }));
     parts.push(detailsTable(task, card.sizes));
+    if (task.links.waveform && card.waveform && card.waveform.image && card.waveform.url === task.links.waveform) {
+      parts.push(el("img", {
+        class: "waveform", src: card.waveform.image, width: 1200, height: 320,
+        alt: `Waveforms of ${task.fileName}: the input above, the output below`,
+      }));
+    }
     const actions = el("div", { class: "actions" });
     if (task.status === "processed" && task.links.converted) {
       actions.append(el("button", {
@@ -353,6 +376,21 @@
     }
     if (task.status === "processed") fetchSize(card, "converted");
     fetchSize(card, "original");
+    fetchWaveform(card);
+  }
+
+  // The waveform picture needs the token, so it is fetched and shown from a blob URL.
+  async function fetchWaveform(card) {
+    const url = card.task.links.waveform;
+    if (!url || (card.waveform && card.waveform.url === url)) return;
+    if (card.waveform) URL.revokeObjectURL(card.waveform.image);
+    card.waveform = { url, image: "" };
+    try {
+      const response = await fetch(url, { headers: { Authorization: `Bearer ${token()}` } });
+      if (!response.ok) { card.waveform = null; return; }
+      card.waveform.image = URL.createObjectURL(await response.blob());
+      renderTask(card);
+    } catch (err) { card.waveform = null; /* a nicety: the card works without it */ }
   }
 
   // Show a task: in place if it has a card, else where an upload's placeholder was,

@@ -1,4 +1,8 @@
-"""What every service needs, wired once by the composition root (bootstrap)."""
+"""What every service needs: the settings, one adapter per port, and the clock.
+
+The composition root (``bootstrap.build``) makes one per process; tests make
+theirs from fakes. Services take it as their first argument (``deps``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from audioconv.ports import BlobStore, EventBus, Mailer, Transcoder, UnitOfWorkF
 
 
 @dataclass
-class Deps:
+class Dependencies:
     settings: Settings
     uow: UnitOfWorkFactory
     blobs: BlobStore
@@ -20,9 +24,10 @@ class Deps:
     mailer: Mailer
     transcoder: Transcoder
     clock: Callable[[], datetime] = field(default=utcnow)
-    # Releases what the adapters hold (pools, threads); called once at shutdown.
+    # Releases what the adapters hold (pools, threads), last to first; see ``close``.
     on_close: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
+        """Release everything, once, at shutdown."""
         for release in reversed(self.on_close):
             release()

@@ -1,0 +1,288 @@
+"""The command lines of every ffmpeg and ffprobe run, and what a conversion will make.
+
+Pure functions of a ``ConversionJob`` and paths: no process is started here (that is
+``adapters/ffmpeg.py``), so every choice (stream copy or encoder, sample rate,
+channels, the filter chain of loudness, trim and fades) is tested on plain data.
+
+Every command reads only ``file:`` (and writes progress to ``pipe:``), forces the
+input demuxer to the probed one (or admits only the audio demuxers in
+INPUT_DEMUXERS), and never reads stdin. Audio decoders run on one thread (decoding
+is cheap): each decoder thread's memory arenas count against the children's
+address-space limit, and loudnorm's 192 kHz buffers need that room.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from audioconv.adapters.cover_art import MIME_TYPES
+from audioconv.adapters.ffmpeg_parse import LoudnormStats
+from audioconv.domain.formats import INPUT_DEMUXERS, VORBIS_LEVELS
+from audioconv.domain.job import ConversionJob
+from audioconv.domain.media import Probe
+
+# Text tags longer than this are dropped, not copied (lyrics fit; a 1 MB blob does not).
+MAX_TAG_CHARS = 64 * 1024
+# loudnorm's largest loudness-range target: normalisation stays linear whatever the
+# input's range (only a true peak over the ceiling makes loudnorm compress).
+LOUDNORM_MAX_LRA = 50.0
+# The waveform picture: one band per file, the input's above the output's.
+WAVEFORM_WIDTH, WAVEFORM_BAND = 1200, 160
+WAVEFORM_COLORS = ("0x6b7280", "0x2563eb")
+# The rate the waveforms are drawn from (Hz): enough for the shape of the sound.
+WAVEFORM_RATE = 8000
+
+_BASE = ("-nostdin", "-hide_banner", "-nostats", "-y")
+
+
+def probe_command(ffprobe: str, path: Path) -> list[str]:
+    """ffprobe's JSON description of a file, admitting only the audio demuxers."""
+    return [
+        ffprobe, "-v", "error",
+        "-protocol_whitelist", "file",
+        "-format_whitelist", ",".join(INPUT_DEMUXERS),
+        "-show_format", "-show_streams", "-of", "json",
+        f"file:{path}",
+    ]  # fmt: skip
+
+
+def cover_command(ffmpeg: str, src: Path, demuxer: str, image: Path) -> list[str]:
+    """Copy the attached picture's bytes out of ``src`` into ``image``."""
+    return [
+        ffmpeg, *_BASE, "-loglevel", "error",
+        "-protocol_whitelist", "file", "-f", demuxer, "-i", f"file:{src}",
+        "-map", "0:v:0", "-c", "copy", "-frames:v", "1", "-f", "rawvideo", f"file:{image}",
+    ]  # fmt: skip
+
+
+def conversion_command(
+    ffmpeg: str,
+    src: Path,
+    job: ConversionJob,
+    dst: Path,
+    extra_inputs: list[str] | None = None,
+    measured: LoudnormStats | None = None,
+) -> list[str]:
+    """The ffmpeg command line for one conversion (the benchmark runs it bare, too).
+
+    ``measured``: the input's loudness (``measure_command``), when normalising it.
+    """
+    probe, fmt = job.input, job.format
+    cover = probe.picture is not None and probe.picture.codec in MIME_TYPES
+    cmd = [
+        ffmpeg, *_BASE, "-loglevel", "error",
+        "-protocol_whitelist", "file,pipe",
+        "-threads", "1", "-f", probe.demuxer, "-i", f"file:{src}", *(extra_inputs or []),
+        "-map", "0:a:0",
+    ]  # fmt: skip
+    if cover and fmt.cover == "stream":
+        cmd += ["-map", "0:v:0", "-c:v", "copy", "-disposition:v:0", "attached_pic"]
+    cmd += ["-map_metadata", "0", "-map_metadata:g", "0:s:a:0"]
+    if extra_inputs:
+        cmd += ["-map_metadata", "1"]
+    for key, value in probe.tags.items():
+        if len(value) > MAX_TAG_CHARS:  # an empty value removes the tag
+            cmd += ["-metadata", f"{key}=", "-metadata:s:a:0", f"{key}="]
+    chain = audio_filters(job, measured)
+    if chain:
+        cmd += ["-af", chain]
+    cmd += [*codec_args(job), *fmt.muxer_args]
+    cmd += ["-progress", "pipe:1", "-f", fmt.muxer, f"file:{dst}"]
+    return cmd
+
+
+def measure_command(ffmpeg: str, src: Path, job: ConversionJob) -> list[str]:
+    """loudnorm's first pass: measure the audio the conversion will normalise (after
+    trim and fades), printing its report (JSON) to the log; writes nothing."""
+    chain = [*edit_filters(job), loudnorm_filter(job, None)]
+    return [
+        ffmpeg, *_BASE, "-loglevel", "info",
+        "-protocol_whitelist", "file,pipe",
+        "-threads", "1", "-f", job.input.demuxer, "-i", f"file:{src}",
+        "-map", "0:a:0", "-af", ",".join(chain),
+        "-progress", "pipe:1", "-f", "null", "-",
+    ]  # fmt: skip
+
+
+def report_command(
+    ffmpeg: str, src: Path, demuxer: str, dst: Path, png: Path, seconds: tuple[float, float]
+) -> list[str]:
+    """One pass over the input and the output (lasting about ``seconds``): each one's
+    loudness (ebur128 summaries, input first), a PNG of their waveforms (input above
+    output), and the output's true length: its decoded samples counted (astats) at
+    WAVEFORM_RATE, to the millisecond.
+
+    The waveforms are drawn as they stream (showwaves, a column per ``n`` samples at
+    WAVEFORM_RATE), so memory stays flat however long the file; decoders run on one
+    thread each, which keeps the run inside the children's address-space limit.
+    """
+    inputs = zip(("in", "out"), WAVEFORM_COLORS, seconds, strict=True)
+    graph = ";".join(
+        [
+            "[0:a:0]asplit=2[in_m][in_w]",
+            "[1:a:0]asplit=2[out_m][out_w]",
+            "[in_m]ebur128=peak=true:framelog=verbose,anullsink",
+            "[out_m]ebur128=peak=true:framelog=verbose,anullsink",
+            *(
+                f"[{name}_w]aformat=channel_layouts=mono,aresample={WAVEFORM_RATE},"
+                + (
+                    "astats=measure_perchannel=none:measure_overall=Number_of_samples,"
+                    if name == "out"
+                    else ""
+                )
+                + f"showwaves=s={WAVEFORM_WIDTH}x{WAVEFORM_BAND}:mode=cline:draw=full"
+                f":scale=sqrt:n={_columns(length)}:colors={color}[{name}_pic]"
+                for name, color, length in inputs
+            ),
+            "[in_pic][out_pic]vstack=inputs=2,format=rgba[wave]",
+        ]
+    )
+    return [
+        ffmpeg, *_BASE, "-loglevel", "info",
+        "-protocol_whitelist", "file,pipe",
+        "-threads", "1", "-f", demuxer, "-i", f"file:{src}",
+        "-threads", "1", "-format_whitelist", ",".join(INPUT_DEMUXERS), "-i", f"file:{dst}",
+        "-filter_complex", graph, "-map", "[wave]", "-frames:v", "1",
+        "-c:v", "png", "-progress", "pipe:1", "-f", "image2", "-update", "1", f"file:{png}",
+    ]  # fmt: skip
+
+
+def _columns(seconds: float) -> int:
+    """Samples per waveform column, so that the whole file fills one picture."""
+    return max(1, math.ceil(seconds * WAVEFORM_RATE / WAVEFORM_WIDTH))
+
+
+def edit_filters(job: ConversionJob) -> list[str]:
+    """Trim (``start``/``end``) and fades, in that order, as ffmpeg audio filters."""
+    options = job.options
+    chain: list[str] = []
+    if options.start is not None or options.end is not None:
+        bounds = [f"start={_seconds(options.start)}"] if options.start else []
+        if options.end is not None:
+            bounds.append(f"end={_seconds(options.end)}")
+        chain += [f"atrim={':'.join(bounds)}", "asetpts=PTS-STARTPTS"]
+    if options.fade_in:
+        chain.append(f"afade=t=in:st=0:d={_seconds(options.fade_in)}")
+    if options.fade_out:
+        start = max(0.0, converted_seconds(job) - options.fade_out)
+        chain.append(f"afade=t=out:st={_seconds(start)}:d={_seconds(options.fade_out)}")
+    return chain
+
+
+def loudnorm_filter(job: ConversionJob, measured: LoudnormStats | None) -> str:
+    """EBU R128 normalisation to the job's target: the measuring pass without
+    ``measured``, the linear second pass with it."""
+    options = job.options
+    assert options.loudness is not None
+    target = f"I={options.loudness:g}:TP={options.ceiling:g}:LRA={LOUDNORM_MAX_LRA:g}"
+    if measured is None:
+        return f"loudnorm={target}:print_format=json"
+    return (
+        f"loudnorm={target}"
+        f":measured_I={_clamp(measured.integrated, -99, 0):.2f}"
+        f":measured_TP={_clamp(measured.true_peak, -99, 99):.2f}"
+        f":measured_LRA={_clamp(measured.range, 0, 99):.2f}"
+        f":measured_thresh={_clamp(measured.threshold, -99, 0):.2f}"
+        f":offset={_clamp(measured.offset, -99, 99):.2f}"
+        ":linear=true:print_format=none"
+    )
+
+
+def audio_filters(job: ConversionJob, measured: LoudnormStats | None) -> str:
+    """The whole ``-af`` chain of the conversion ('' for none).
+
+    Loudness is normalised only with a measurement of audible sound (silence has no
+    loudness to bring anywhere).
+    """
+    chain = edit_filters(job)
+    if job.options.loudness is not None and measured is not None and measured.loudness:
+        chain.append(loudnorm_filter(job, measured))
+    return ",".join(chain)
+
+
+def converted_seconds(job: ConversionJob) -> float:
+    """How long the converted part of the input is, by its probed duration."""
+    duration = job.input.duration
+    end = min(job.options.end, duration) if job.options.end is not None else duration
+    return max(0.0, end - (job.options.start or 0.0))
+
+
+def output_sample_rate(job: ConversionJob) -> int | None:
+    """The rate asked for, else the input's if the format has it, else the nearest."""
+    rate, allowed = job.input.sample_rate, job.format.sample_rates
+    if job.options.sample_rate is not None:
+        return job.options.sample_rate
+    if rate and rate not in allowed:
+        return min(allowed, key=lambda r: abs(r - rate))
+    return rate
+
+
+def output_channels(job: ConversionJob) -> int | None:
+    """The channels asked for, else the input's, at most what the format holds."""
+    if job.options.channels is not None:
+        return job.options.channels
+    channels = job.input.channels
+    return min(channels, job.format.max_channels) if channels else channels
+
+
+def copies_stream(job: ConversionJob) -> bool:
+    """Whether the input already is what was asked for, so its stream is copied."""
+    probe, options = job.input, job.options
+    return (
+        probe.codec == job.format.probe_codec
+        and options.bitrate is None
+        and options.quality is None
+        and not options.filtered
+        and output_sample_rate(job) == probe.sample_rate
+        and output_channels(job) == probe.channels
+    )
+
+
+def codec_args(job: ConversionJob) -> list[str]:
+    """Encoder arguments: a stream copy when the input already is what was asked for."""
+    if copies_stream(job):
+        return ["-c:a", "copy"]
+    fmt, options, probe = job.format, job.options, job.input
+    args = ["-c:a", fmt.codec]
+    if options.quality is not None:
+        args += fmt.presets[options.quality]
+    elif options.bitrate is not None and fmt.name == "ogg":
+        level = min(VORBIS_LEVELS, key=lambda q: abs(VORBIS_LEVELS[q] - (options.bitrate or 0)))
+        args += ["-q:a", str(level)]
+    elif options.bitrate is not None:
+        args += ["-b:a", f"{options.bitrate}k"]
+    else:
+        args += fmt.default_args
+    rate, channels = output_sample_rate(job), output_channels(job)
+    # Filters (loudnorm resamples) may change the rate: always name it then.
+    if rate is not None and (rate != probe.sample_rate or options.filtered):
+        args += ["-ar", str(rate)]
+    if channels is not None and channels != probe.channels:
+        args += ["-ac", str(channels)]
+    return args
+
+
+def output_probe(job: ConversionJob, duration: float, size: int) -> Probe:
+    """What the conversion made, from what it was told to make and what the encoder
+    reported (its output time): no second probe of the output."""
+    copied = copies_stream(job)
+    return Probe(
+        format=job.format.name,
+        demuxer=job.format.muxer,
+        codec=job.input.codec if copied else job.format.probe_codec,
+        duration=round(duration, 3),
+        bitrate=round(size * 8 / duration) if duration > 0 else None,
+        sample_rate=output_sample_rate(job),
+        channels=output_channels(job),
+        tags={},
+    )
+
+
+def _seconds(value: float | None) -> str:
+    """Seconds as ffmpeg reads them, to the microsecond."""
+    return f"{value or 0.0:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(high, max(low, value))

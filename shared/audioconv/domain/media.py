@@ -1,0 +1,106 @@
+"""What we know of one audio file: its probe (container, codec, duration, tags, cover)
+and its measured loudness, as value objects that the services store and the transcoder
+reads, so no later step has to probe or measure the same file again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """EBU R128 figures of a file, as ffmpeg's loudnorm measured them."""
+
+    integrated: float  # LUFS
+    range: float  # LU
+    true_peak: float  # dBTP
+
+    def as_json(self) -> dict[str, float]:
+        return {"integrated": self.integrated, "range": self.range, "truePeak": self.true_peak}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> Loudness | None:
+        if not value:
+            return None
+        return cls(float(value["integrated"]), float(value["range"]), float(value["truePeak"]))
+
+
+@dataclass(frozen=True)
+class Picture:
+    """Cover art: ffmpeg's codec name (mjpeg, png, ...) and size in pixels."""
+
+    codec: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What ffprobe says about a file's container and first audio stream."""
+
+    format: str | None  # our format name (mp3, m4a, ...) or None if not one we know
+    demuxer: str  # ffmpeg demuxer to force when reading it
+    codec: str
+    duration: float
+    bitrate: int | None
+    sample_rate: int | None
+    channels: int | None
+    tags: dict[str, str]
+    # The embedded cover image (an attached-picture stream), if any.
+    picture: Picture | None = None
+    # Measured when the file was converted (or made); None until then.
+    loudness: Loudness | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """What users see of a file (the task's ``input`` and ``output``)."""
+        shown = {key: getattr(self, attribute) for key, attribute in _SHOWN.items()}
+        shown["loudness"] = self.loudness.as_json() if self.loudness else None
+        return shown
+
+    @staticmethod
+    def shown(record: dict[str, Any] | None) -> dict[str, Any] | None:
+        """What users see of a stored probe (``as_record`` holds more, for the worker)."""
+        if record is None:
+            return None
+        return {**{key: record.get(key) for key in _SHOWN}, "loudness": record.get("loudness")}
+
+    def as_record(self) -> dict[str, Any]:
+        """All of it, stored with the task, so the worker converts without probing again."""
+        picture = self.picture
+        return {
+            **self.as_dict(),
+            "demuxer": self.demuxer,
+            "tags": self.tags,
+            "picture": None if picture is None else [picture.codec, picture.width, picture.height],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> Probe | None:
+        """The probe ``as_record`` stored; None for none, or one stored before it held all."""
+        if not record or "demuxer" not in record:
+            return None
+        picture = record.get("picture")
+        return cls(
+            format=record["format"],
+            demuxer=record["demuxer"],
+            codec=record["codec"],
+            duration=float(record["duration"]),
+            bitrate=record["bitrate"],
+            sample_rate=record["sampleRate"],
+            channels=record["channels"],
+            tags=dict(record.get("tags") or {}),
+            picture=Picture(picture[0], int(picture[1]), int(picture[2])) if picture else None,
+            loudness=Loudness.from_json(record.get("loudness")),
+        )
+
+
+# The probe's fields users see, by their JSON names (and ``loudness``).
+_SHOWN = {
+    "format": "format",
+    "codec": "codec",
+    "duration": "duration",
+    "bitrate": "bitrate",
+    "sampleRate": "sample_rate",
+    "channels": "channels",
+}
