@@ -7,10 +7,10 @@ from pathlib import Path
 
 from audioconv.domain.model import Task
 from audioconv.services import auth, direct_upload, tasks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 
 
-def test_reads_go_on_while_a_task_is_held_for_update(deps: Deps, tmp_path: Path) -> None:
+def test_reads_go_on_while_a_task_is_held_for_update(deps: Dependencies, tmp_path: Path) -> None:
     user = auth.signup(deps, "rita", "rita@example.com", "password1", "password1")
     uid = user.id or 0
     token = auth.issue_token(deps, user)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient, wait_for
 from tests.support.audio import make_audio
 
@@ -108,7 +108,9 @@ def test_the_target_format_may_be_written_like_an_extension(
     assert converted.headers["Content-Disposition"] == "attachment; filename=song.mp3"
 
 
-def test_a_direct_upload_keeps_a_quality_preset(uma: ApiClient, song: Path, deps: Deps) -> None:
+def test_a_direct_upload_keeps_a_quality_preset(
+    uma: ApiClient, song: Path, deps: Dependencies
+) -> None:
     started = uma.client.post(
         "/api/uploads", headers=uma.headers,
         json={"fileName": "song.wav", "newFormat": ".ogg", "quality": "High"},

@@ -11,7 +11,7 @@ import pytest
 from audioconv.domain.errors import ConversionFailed, InvalidInput, PayloadTooLarge, TooManyRequests
 from audioconv.domain.formats import FORMATS, detect_format, parse_format
 from audioconv.domain.identity import normalise_username
-from audioconv.domain.options import ConversionOptions, parse_options, stored_options
+from audioconv.domain.options import OPTION_FIELDS, ConversionOptions, parse_options, stored_options
 from audioconv.domain.throttle import LOGIN_ACCOUNT, Rule, Throttle
 from audioconv.services.messages import TaskRef
 
@@ -70,8 +70,7 @@ def test_lossless_formats_have_no_presets_and_lossy_ones_a_standard_one() -> Non
 
 @pytest.mark.parametrize(
     ("fmt", "raw", "message"),
-    [("mp3", {"speed": 2}, "unknown option 'speed'; options are bitrate, sampleRate, channels, "
-                           "quality"),
+    [("mp3", {"speed": 2}, f"unknown option 'speed'; options are {', '.join(OPTION_FIELDS)}"),
      ("mp3", {"quality": "ultra"}, "quality must be one of low, standard, high, best"),
      ("mp3", {"quality": 3}, "quality must be one of low, standard, high, best"),
      ("mp3", {"bitrate": 0}, "bitrate must be a whole number of kbit/s (e.g. 192): "
@@ -90,7 +89,7 @@ def test_lossless_formats_have_no_presets_and_lossy_ones_a_standard_one() -> Non
      ("mp3", {"bitrate": 65, "sampleRate": 12000}, "mp3 bitrate at 12000 Hz must be 8-64 kbit/s"),
      ("mp3", {"speed": 1, "quality": "x"},
       "quality must be one of low, standard, high, best; "
-      "unknown option 'speed'; options are bitrate, sampleRate, channels, quality")],
+      f"unknown option 'speed'; options are {', '.join(OPTION_FIELDS)}")],
 )  # fmt: skip
 def test_options_a_format_cannot_honour_are_refused_saying_why(
     fmt: str, raw: dict[str, Any], message: str

@@ -14,18 +14,18 @@ import pytest
 from audioconv.domain.errors import MailRejected
 from audioconv.domain.model import Task
 from audioconv.services import auth, conversion, direct_upload, notification, recovery, tasks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps
 
 
 @pytest.fixture
-def deps(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Deps:
+def deps(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Dependencies:
     caplog.set_level(logging.INFO, logger="audioconv")
     return fake_deps(tmp_path)
 
 
-def _task(deps: Deps, tmp_path: Path) -> Task:
+def _task(deps: Dependencies, tmp_path: Path) -> Task:
     upload = tmp_path / "in.mp3"
     upload.write_bytes(b"AUDIO some samples")
     user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
@@ -37,7 +37,7 @@ def _said(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
 
 
 def test_requests_for_deleted_or_finished_work_are_dropped_saying_so(
-    deps: Deps, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     task = _task(deps, tmp_path)
     conversion.convert(deps, TaskRef(task.id or 0, 1))
@@ -53,7 +53,7 @@ def test_requests_for_deleted_or_finished_work_are_dropped_saying_so(
 
 
 def test_a_worker_that_lost_its_lease_says_it_stops(
-    deps: Deps, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     task = _task(deps, tmp_path)
 
@@ -70,7 +70,7 @@ def test_a_worker_that_lost_its_lease_says_it_stops(
 
 
 def test_a_result_for_a_task_that_moved_on_is_discarded_saying_so(
-    deps: Deps, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     task = _task(deps, tmp_path)
     store = cast(FakeBlobs, deps.blobs)
@@ -90,7 +90,7 @@ def test_a_result_for_a_task_that_moved_on_is_discarded_saying_so(
 
 
 def test_a_lost_publish_says_the_sweep_will_redo_it(
-    deps: Deps, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cast(FakeBus, deps.bus).down = True
     task = _task(deps, tmp_path)
@@ -108,7 +108,7 @@ def test_a_lost_publish_says_the_sweep_will_redo_it(
 
 
 def test_a_sweep_with_nothing_to_do_says_nothing(
-    deps: Deps, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert recovery.sweep(deps) == recovery.SweepResult(0, 0)
     assert recovery.collect_garbage(deps) == 0
@@ -116,7 +116,7 @@ def test_a_sweep_with_nothing_to_do_says_nothing(
 
 
 def test_mail_given_up_for_good_is_logged_with_the_servers_reason(
-    deps: Deps, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Refusing:
         def send(self, to: str, subject: str, body: str) -> None:
@@ -133,22 +133,22 @@ def test_mail_given_up_for_good_is_logged_with_the_servers_reason(
 
 
 def test_uploads_that_are_not_ours_or_not_announced_are_logged(
-    deps: Deps, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert direct_upload.finalize(deps, {"name": "uploads/x/a.wav"}) is None
+    assert direct_upload.finalize(deps, "uploads/x/a.wav") is None
     owner = auth.signup(deps, "ann", "ann@example.com", "password1", "password1").id or 0
     ticket = direct_upload.start(deps, owner, "a.wav", "mp3")
     key = ticket.url.split("storage.test/", 1)[1].split("?", 1)[0].replace("%20", " ")
     cast(FakeBus, deps.bus).down = True
     direct_upload.receive(deps, key, io.BytesIO(b"AUDIO"))
     assert _said(caplog) == [
-        (logging.INFO, "finalized object 'uploads/x/a.wav' is not a direct upload; ignored"),
-        (logging.ERROR, f"announcing {key} failed; it waits for the next upload event"),
+        (logging.INFO, "stored object 'uploads/x/a.wav' is not a direct upload; ignored"),
+        (logging.ERROR, f"announcing {key} failed; the start-up reclaim will find it"),
     ]
 
 
 def test_removed_files_are_counted_in_the_log(
-    deps: Deps, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cast(FakeBlobs, deps.blobs).files.update({"uploads/x/a.mp3": b"", "uploads/y/b.mp3": b""})
     assert recovery.collect_garbage(deps) == 2

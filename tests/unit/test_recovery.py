@@ -11,7 +11,7 @@ import pytest
 
 from audioconv.domain.model import Claim, Task, TaskStatus
 from audioconv.services import auth, conversion, recovery, tasks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps
 
@@ -19,7 +19,7 @@ GRACE = 60
 
 
 @pytest.fixture
-def deps(tmp_path: Path) -> Deps:
+def deps(tmp_path: Path) -> Dependencies:
     return fake_deps(tmp_path)
 
 
@@ -30,19 +30,19 @@ def upload(tmp_path: Path) -> Path:
     return path
 
 
-def _clock(deps: Deps) -> Clock:
+def _clock(deps: Dependencies) -> Clock:
     return cast(Clock, deps.clock)
 
 
-def _bus(deps: Deps) -> FakeBus:
+def _bus(deps: Dependencies) -> FakeBus:
     return cast(FakeBus, deps.bus)
 
 
-def _lease(deps: Deps) -> timedelta:
+def _lease(deps: Dependencies) -> timedelta:
     return timedelta(seconds=deps.settings.lease_seconds)
 
 
-def _new_task(deps: Deps, upload: Path, name: str = "a.mp3") -> Task:
+def _new_task(deps: Dependencies, upload: Path, name: str = "a.mp3") -> Task:
     user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
     assert user.id is not None
     task = tasks.create_task(deps, user.id, upload, name, "ogg")
@@ -50,11 +50,13 @@ def _new_task(deps: Deps, upload: Path, name: str = "a.mp3") -> Task:
     return task
 
 
-def _republished(deps: Deps) -> list[tuple[str, TaskRef]]:
+def _republished(deps: Dependencies) -> list[tuple[str, TaskRef]]:
     return [(topic, TaskRef.from_message(data)) for topic, data, _ in _bus(deps).published]
 
 
-def test_an_ordinary_sweep_leaves_a_task_under_a_live_lease_alone(deps: Deps, upload: Path) -> None:
+def test_an_ordinary_sweep_leaves_a_task_under_a_live_lease_alone(
+    deps: Dependencies, upload: Path
+) -> None:
     """A worker is converting it (its lease still runs): nothing to republish or release,
     however long ago the task last changed."""
     task = _new_task(deps, upload)
@@ -67,7 +69,7 @@ def test_an_ordinary_sweep_leaves_a_task_under_a_live_lease_alone(deps: Deps, up
     assert _bus(deps).published == []
 
 
-def test_an_expired_lease_is_republished_but_not_released(deps: Deps, upload: Path) -> None:
+def test_an_expired_lease_is_republished_but_not_released(deps: Dependencies, upload: Path) -> None:
     """The worker died mid-conversion: the sweep asks again, and the next worker takes
     the task over by its expired lease (the dead attempt still counts)."""
     task = _new_task(deps, upload)
@@ -81,7 +83,7 @@ def test_an_expired_lease_is_republished_but_not_released(deps: Deps, upload: Pa
     assert (task.status, task.attempts) == (TaskStatus.PROCESSED, 2)
 
 
-def test_a_sweep_during_a_long_conversion_changes_nothing(deps: Deps, upload: Path) -> None:
+def test_a_sweep_during_a_long_conversion_changes_nothing(deps: Dependencies, upload: Path) -> None:
     task = _new_task(deps, upload)
     sweeps: list[recovery.SweepResult] = []
 
@@ -96,7 +98,7 @@ def test_a_sweep_during_a_long_conversion_changes_nothing(deps: Deps, upload: Pa
     assert [topic for topic, _ in _republished(deps)] == [deps.settings.finished_topic]
 
 
-def test_the_heartbeat_keeps_a_long_conversion_leased(deps: Deps, upload: Path) -> None:
+def test_the_heartbeat_keeps_a_long_conversion_leased(deps: Dependencies, upload: Path) -> None:
     """The heartbeat after ffmpeg extends the lease: while the result is stored, past the
     first lease, no other worker may take the task and no sweep republishes it."""
     task = _new_task(deps, upload)
@@ -117,11 +119,11 @@ def test_the_heartbeat_keeps_a_long_conversion_leased(deps: Deps, upload: Path) 
     cast(FakeTranscoder, deps.transcoder).during_convert = slow_convert
     store.put_file = slow_store  # type: ignore[method-assign]
     conversion.convert(deps, TaskRef(task.id or 0, 1))
-    assert seen == [Claim.BUSY, 0]
+    assert seen[:2] == [Claim.BUSY, 0]  # while the output is stored (then its waveform)
     assert (task.status, task.attempts, task.progress) == (TaskStatus.PROCESSED, 1, 100.0)
 
 
-def test_an_ordinary_sweep_waits_out_the_grace_period(deps: Deps, upload: Path) -> None:
+def test_an_ordinary_sweep_waits_out_the_grace_period(deps: Dependencies, upload: Path) -> None:
     """A task just made has its own message on the way: the sweep only asks again once
     the task has been due for ``grace_seconds``."""
     task = _new_task(deps, upload)
@@ -132,7 +134,9 @@ def test_an_ordinary_sweep_waits_out_the_grace_period(deps: Deps, upload: Path) 
     assert _republished(deps) == [(deps.settings.conversion_topic, TaskRef(task.id or 0, 1))]
 
 
-def test_unsent_notifications_wait_out_the_grace_period_too(deps: Deps, upload: Path) -> None:
+def test_unsent_notifications_wait_out_the_grace_period_too(
+    deps: Dependencies, upload: Path
+) -> None:
     task = _new_task(deps, upload)
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     _bus(deps).published.clear()
@@ -143,7 +147,9 @@ def test_unsent_notifications_wait_out_the_grace_period_too(deps: Deps, upload: 
     assert _republished(deps) == [(deps.settings.finished_topic, TaskRef(task.id or 0, 1))]
 
 
-def test_the_start_up_reclaim_takes_back_even_a_live_lease(deps: Deps, upload: Path) -> None:
+def test_the_start_up_reclaim_takes_back_even_a_live_lease(
+    deps: Dependencies, upload: Path
+) -> None:
     """At start-up no other process can hold a task: whatever was processing died with
     the last run, and is due again at once, its attempt not counted."""
     task = _new_task(deps, upload)
@@ -154,7 +160,9 @@ def test_the_start_up_reclaim_takes_back_even_a_live_lease(deps: Deps, upload: P
     assert _republished(deps) == [(deps.settings.conversion_topic, TaskRef(task.id or 0, 1))]
 
 
-def test_finished_tasks_are_not_republished_for_conversion(deps: Deps, upload: Path) -> None:
+def test_finished_tasks_are_not_republished_for_conversion(
+    deps: Dependencies, upload: Path
+) -> None:
     task = _new_task(deps, upload)
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     task.notified_revision = task.revision
@@ -163,7 +171,9 @@ def test_finished_tasks_are_not_republished_for_conversion(deps: Deps, upload: P
     assert recovery.sweep(deps, reclaim=True) == recovery.SweepResult(0, 0)
 
 
-def test_garbage_collection_keeps_every_file_a_task_refers_to(deps: Deps, upload: Path) -> None:
+def test_garbage_collection_keeps_every_file_a_task_refers_to(
+    deps: Dependencies, upload: Path
+) -> None:
     task = _new_task(deps, upload)
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     store = cast(FakeBlobs, deps.blobs)
@@ -172,10 +182,10 @@ def test_garbage_collection_keeps_every_file_a_task_refers_to(deps: Deps, upload
     store.files[unfinished] = b"half"
     store.files[".part-78"] = b"half, at the top"
     assert recovery.collect_garbage(deps) == 2
-    assert set(store.files) == {task.input_key, task.output_key}
+    assert set(store.files) == {task.input_key, task.output_key, task.waveform_key}
 
 
-def test_a_retargeted_task_is_due_after_the_grace_period(deps: Deps, upload: Path) -> None:
+def test_a_retargeted_task_is_due_after_the_grace_period(deps: Dependencies, upload: Path) -> None:
     task = _new_task(deps, upload)
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     task.notified_revision = 1
@@ -190,7 +200,7 @@ def test_a_retargeted_task_is_due_after_the_grace_period(deps: Deps, upload: Pat
 
 
 def test_a_reclaimed_task_whose_request_was_lost_waits_for_the_next_sweep(
-    deps: Deps, upload: Path
+    deps: Dependencies, upload: Path
 ) -> None:
     task = _new_task(deps, upload)
     task.claim(1, _clock(deps).now, _lease(deps))

@@ -22,7 +22,7 @@ from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import TaskStatus
 from audioconv.ports import Probe
 from audioconv.services import auth, conversion, direct_upload, tasks
-from audioconv.services.deps import Deps
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import (
     Clock,
@@ -38,7 +38,7 @@ PASSWORD = "password1"
 
 
 @pytest.fixture
-def deps(tmp_path: Path) -> Deps:
+def deps(tmp_path: Path) -> Dependencies:
     return fake_deps(tmp_path)
 
 
@@ -49,23 +49,23 @@ def upload(tmp_path: Path) -> Path:
     return path
 
 
-def _signup(deps: Deps, username: str = "ann", email: str = "ann@example.com",
+def _signup(deps: Dependencies, username: str = "ann", email: str = "ann@example.com",
             password1: str = PASSWORD, password2: str | None = None) -> Any:  # fmt: skip
     return auth.signup(deps, username, email, password1,
                        password1 if password2 is None else password2)  # fmt: skip
 
 
-def _user(deps: Deps, name: str = "ann") -> int:
+def _user(deps: Dependencies, name: str = "ann") -> int:
     user = _signup(deps, name, f"{name}@example.com")
     assert user.id is not None
     return int(user.id)
 
 
-def _blobs(deps: Deps) -> FakeBlobs:
+def _blobs(deps: Dependencies) -> FakeBlobs:
     return cast(FakeBlobs, deps.blobs)
 
 
-def _bus(deps: Deps) -> FakeBus:
+def _bus(deps: Dependencies) -> FakeBus:
     return cast(FakeBus, deps.bus)
 
 
@@ -86,12 +86,12 @@ def _email_of_length(length: int) -> str:
 
 
 @pytest.mark.parametrize("username", ["", "   "])
-def test_an_empty_username_is_refused(deps: Deps, username: str) -> None:
+def test_an_empty_username_is_refused(deps: Dependencies, username: str) -> None:
     with pytest.raises(InvalidInput, match=f"^username must be 1 to {MAX_USERNAME_CHARS} char"):
         _signup(deps, username)
 
 
-def test_usernames_are_capped_at_their_limit(deps: Deps) -> None:
+def test_usernames_are_capped_at_their_limit(deps: Dependencies) -> None:
     longest = "u" * MAX_USERNAME_CHARS
     assert _signup(deps, longest, "long@example.com").username == longest
     with pytest.raises(InvalidInput, match=r"^username must be 1 to 150 characters$"):
@@ -99,14 +99,14 @@ def test_usernames_are_capped_at_their_limit(deps: Deps) -> None:
     assert _signup(deps, "u", "short@example.com").username == "u"
 
 
-def test_emails_are_capped_at_their_limit(deps: Deps) -> None:
+def test_emails_are_capped_at_their_limit(deps: Dependencies) -> None:
     longest = _email_of_length(MAX_EMAIL_CHARS)
     assert _signup(deps, "ann", longest).email == longest
     with pytest.raises(InvalidInput, match=r"^email must be at most 254 characters$"):
         _signup(deps, "bob", _email_of_length(MAX_EMAIL_CHARS + 1))
 
 
-def test_passwords_are_checked_at_both_ends(deps: Deps) -> None:
+def test_passwords_are_checked_at_both_ends(deps: Dependencies) -> None:
     with pytest.raises(InvalidInput, match=r"^password must be at least 8 characters$"):
         _signup(deps, "ann", "ann@example.com", "x" * 7)
     with pytest.raises(InvalidInput, match=r"^password must be at most 1024 characters$"):
@@ -118,7 +118,7 @@ def test_passwords_are_checked_at_both_ends(deps: Deps) -> None:
     assert auth.login(deps, "bob", "y" * 1024).username == "bob"
 
 
-def test_a_taken_username_or_email_is_a_conflict_saying_which(deps: Deps) -> None:
+def test_a_taken_username_or_email_is_a_conflict_saying_which(deps: Dependencies) -> None:
     _user(deps)
     with pytest.raises(Conflict, match=r"^username is already taken$"):
         _signup(deps, "ANN", "other@example.com")
@@ -128,14 +128,14 @@ def test_a_taken_username_or_email_is_a_conflict_saying_which(deps: Deps) -> Non
     assert [u.username for u in users.rows.values()] == ["ann"]
 
 
-def test_a_new_account_is_stored_as_normalised(deps: Deps) -> None:
+def test_a_new_account_is_stored_as_normalised(deps: Dependencies) -> None:
     user = _signup(deps, " Ann ", "Ann@Example.COM")
     assert (user.username, user.email, user.created_at) == ("ann", "ann@example.com", deps.clock())
     assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
     assert auth.login(deps, "ANN", PASSWORD).id == user.id
 
 
-def test_a_failed_login_says_only_that_it_failed(deps: Deps) -> None:
+def test_a_failed_login_says_only_that_it_failed(deps: Dependencies) -> None:
     _user(deps)
     for username, password in (("ann", "wrong password"), ("nobody", PASSWORD)):
         with pytest.raises(Unauthorized) as refused:
@@ -143,7 +143,7 @@ def test_a_failed_login_says_only_that_it_failed(deps: Deps) -> None:
         assert refused.value.message == "invalid username or password"
 
 
-def test_sign_ups_from_one_address_are_slowed_down(deps: Deps) -> None:
+def test_sign_ups_from_one_address_are_slowed_down(deps: Dependencies) -> None:
     def signup(name: str, address: str) -> Any:
         return auth.signup(deps, name, f"{name}@example.com", PASSWORD, PASSWORD, address)
 
@@ -163,7 +163,9 @@ def test_sign_ups_from_one_address_are_slowed_down(deps: Deps) -> None:
     [("", "missing bearer token"), ("Basic abc", "missing bearer token"),
      ("Bearer ", "missing bearer token"), ("Bearer not.a.jwt", "invalid token")],
 )  # fmt: skip
-def test_tokens_are_refused_with_a_reason(deps: Deps, authorization: str, reason: str) -> None:
+def test_tokens_are_refused_with_a_reason(
+    deps: Dependencies, authorization: str, reason: str
+) -> None:
     with pytest.raises(Unauthorized, match=reason):
         auth.authenticate(deps, authorization)
 
@@ -173,7 +175,7 @@ def test_tokens_are_refused_with_a_reason(deps: Deps, authorization: str, reason
 
 @pytest.mark.parametrize("new_format", [".mp3", "MP3", " mp3 ", ".MP3"])
 def test_the_target_format_is_read_as_people_write_it(
-    deps: Deps, upload: Path, new_format: str
+    deps: Dependencies, upload: Path, new_format: str
 ) -> None:
     task = tasks.create_task(deps, _user(deps), upload, "song.flac", new_format)
     assert (task.output_format, task.output_name) == ("mp3", "song.mp3")
@@ -181,7 +183,7 @@ def test_the_target_format_is_read_as_people_write_it(
 
 @pytest.mark.parametrize("new_format", ["", "exe", "mp3x", "..mp3x"])
 def test_an_unknown_target_format_lists_the_known_ones(
-    deps: Deps, upload: Path, new_format: str
+    deps: Dependencies, upload: Path, new_format: str
 ) -> None:
     with pytest.raises(InvalidInput) as refused:
         tasks.create_task(deps, _user(deps), upload, "song.flac", new_format)
@@ -192,7 +194,7 @@ def test_an_unknown_target_format_lists_the_known_ones(
     assert _blobs(deps).files == {} and _bus(deps).published == []
 
 
-def test_options_are_checked_and_stored_with_the_task(deps: Deps, upload: Path) -> None:
+def test_options_are_checked_and_stored_with_the_task(deps: Dependencies, upload: Path) -> None:
     uid = _user(deps)
     task = tasks.create_task(deps, uid, upload, "a.flac", "mp3", {"bitrate": "192k"})
     assert task.options == {"bitrate": 192}
@@ -249,7 +251,9 @@ class _RefusingTasks(FakeTasks):
         raise OSError("the database went away")
 
 
-def test_an_upload_whose_task_is_not_recorded_leaves_no_file(deps: Deps, upload: Path) -> None:
+def test_an_upload_whose_task_is_not_recorded_leaves_no_file(
+    deps: Dependencies, upload: Path
+) -> None:
     uid = _user(deps)
     cast(FakeUnitOfWork, deps.uow()).tasks = _RefusingTasks()
     with pytest.raises(OSError, match="database went away"):
@@ -264,16 +268,17 @@ class _UnknownAudio(FakeTranscoder):
         return Probe(None, "xyz", "abc", 1.0, None, None, None, {})
 
 
-def test_audio_in_a_format_we_do_not_read_is_a_415_naming_it(deps: Deps, upload: Path) -> None:
+def test_audio_in_a_format_we_do_not_read_is_a_415_naming_it(
+    deps: Dependencies, upload: Path
+) -> None:
     deps.transcoder = _UnknownAudio()
     with pytest.raises(UnsupportedMedia) as refused:
         tasks.create_task(deps, _user(deps), upload, "song.xyz", "ogg")
     assert refused.value.message == "audio in xyz/abc is not a format we read"
-    assert refused.value.status == 415
     assert _blobs(deps).files == {}
 
 
-def test_quotas_are_checked_before_anything_is_stored(deps: Deps, upload: Path) -> None:
+def test_quotas_are_checked_before_anything_is_stored(deps: Dependencies, upload: Path) -> None:
     deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": 1,
                                                      "quota_stored_bytes": 40})  # fmt: skip
     uid = _user(deps)
@@ -293,7 +298,7 @@ def test_quotas_are_checked_before_anything_is_stored(deps: Deps, upload: Path) 
         f"your files would take {stored + size} bytes, over your storage quota of 40 bytes; "
         "delete some tasks first"
     )
-    assert set(_blobs(deps).files) == {first.input_key, first.output_key}
+    assert set(_blobs(deps).files) == {first.input_key, first.output_key, first.waveform_key}
     tasks.delete_task(deps, uid, first.id or 0)
     assert tasks.create_task(deps, uid, upload, "c.mp3", "ogg").input_bytes == size
 
@@ -302,7 +307,7 @@ def test_quotas_are_checked_before_anything_is_stored(deps: Deps, upload: Path) 
 
 
 def test_the_original_download_keeps_its_name_and_is_sent_as_bytes(
-    deps: Deps, upload: Path
+    deps: Dependencies, upload: Path
 ) -> None:
     uid = _user(deps)
     task = tasks.create_task(deps, uid, upload, "My Song.flac", "mp3")
@@ -313,7 +318,7 @@ def test_the_original_download_keeps_its_name_and_is_sent_as_bytes(
     assert tasks.file_download(deps, uid, "My Song.flac") == original
 
 
-def test_the_converted_download_has_the_new_name_and_type(deps: Deps, upload: Path) -> None:
+def test_the_converted_download_has_the_new_name_and_type(deps: Dependencies, upload: Path) -> None:
     uid = _user(deps)
     task = tasks.create_task(deps, uid, upload, "My Song.flac", "opus")
     with pytest.raises(Conflict, match=f"^task {task.id} is uploaded, not processed yet$"):
@@ -331,7 +336,7 @@ def test_the_converted_download_has_the_new_name_and_type(deps: Deps, upload: Pa
     assert tasks.task_download(deps, uid, task.id or 0, "original").name == "My Song.flac"
 
 
-def test_downloads_of_what_is_not_there_are_not_found(deps: Deps, upload: Path) -> None:
+def test_downloads_of_what_is_not_there_are_not_found(deps: Dependencies, upload: Path) -> None:
     uid = _user(deps)
     task = tasks.create_task(deps, uid, upload, "a.flac", "mp3")
     with pytest.raises(NotFound, match=r"^no file 'input'; use 'original' or 'converted'$"):
@@ -350,11 +355,11 @@ def test_downloads_of_what_is_not_there_are_not_found(deps: Deps, upload: Path) 
 # --- direct uploads -------------------------------------------------------------------------
 
 
-def _direct(deps: Deps, upload: Path, uid: int, options: dict[str, Any]) -> Any:
+def _direct(deps: Dependencies, upload: Path, uid: int, options: dict[str, Any]) -> Any:
     ticket = direct_upload.start(deps, uid, "song.wav", "mp3", options)
     key = unquote(urlsplit(ticket.url).path).removeprefix("/")
     _blobs(deps).files[key] = upload.read_bytes()  # the client's PUT
-    return direct_upload.finalize(deps, {"name": key})
+    return direct_upload.finalize(deps, key)
 
 
 @pytest.mark.parametrize(
@@ -365,15 +370,15 @@ def _direct(deps: Deps, upload: Path, uid: int, options: dict[str, Any]) -> Any:
      ({}, None)],
 )  # fmt: skip
 def test_direct_uploads_carry_their_options_numbers_and_words(
-    deps: Deps, upload: Path, options: dict[str, Any], stored: dict[str, Any] | None
+    deps: Dependencies, upload: Path, options: dict[str, Any], stored: dict[str, Any] | None
 ) -> None:
     task = _direct(deps, upload, _user(deps), options)
     assert task is not None and task.options == stored
     assert (task.status, task.file_name, task.output_format) == (
         TaskStatus.UPLOADED, "song.wav", "mp3")  # fmt: skip
     conversion.convert(deps, TaskRef(task.id or 0, 1))
-    (used,) = cast(FakeTranscoder, deps.transcoder).options  # what the worker converted with
-    assert used is not None and used.as_json() == stored
+    (job,) = cast(FakeTranscoder, deps.transcoder).jobs  # what the worker converted with
+    assert job.options.as_json() == stored
 
 
 def test_a_direct_upload_key_reads_back_as_it_was_made() -> None:
@@ -392,7 +397,7 @@ def test_a_direct_upload_key_reads_back_as_it_was_made() -> None:
 
 
 def test_wrong_passwords_slow_the_guesser_and_a_success_forgives_the_account(
-    deps: Deps,
+    deps: Dependencies,
 ) -> None:
     _user(deps)
     clock = cast(Clock, deps.clock)
@@ -414,7 +419,7 @@ def test_wrong_passwords_slow_the_guesser_and_a_success_forgives_the_account(
             auth.login(deps, "ann", "wrong password", "10.0.0.9")
 
 
-def test_an_unknown_user_is_counted_like_a_wrong_password(deps: Deps) -> None:
+def test_an_unknown_user_is_counted_like_a_wrong_password(deps: Dependencies) -> None:
     for _ in range(5):
         with pytest.raises(Unauthorized):
             auth.login(deps, "nobody", PASSWORD, "10.0.0.9")
@@ -422,7 +427,7 @@ def test_an_unknown_user_is_counted_like_a_wrong_password(deps: Deps) -> None:
         auth.login(deps, "nobody", PASSWORD, "10.0.0.9")
 
 
-def test_a_hash_made_with_older_parameters_is_upgraded_at_log_in(deps: Deps) -> None:
+def test_a_hash_made_with_older_parameters_is_upgraded_at_log_in(deps: Dependencies) -> None:
     from argon2 import PasswordHasher
 
     user = _signup(deps)
@@ -432,7 +437,7 @@ def test_a_hash_made_with_older_parameters_is_upgraded_at_log_in(deps: Deps) -> 
     assert auth.login(deps, "ann", PASSWORD).password_hash == user.password_hash
 
 
-def test_a_token_names_its_user_until_it_expires(deps: Deps) -> None:
+def test_a_token_names_its_user_until_it_expires(deps: Dependencies) -> None:
     import jwt
 
     from audioconv.domain.model import utcnow
@@ -461,7 +466,7 @@ def test_a_token_names_its_user_until_it_expires(deps: Deps) -> None:
         auth.authenticate(deps, token)
 
 
-def test_closing_releases_what_the_adapters_hold_last_first(deps: Deps) -> None:
+def test_closing_releases_what_the_adapters_hold_last_first(deps: Dependencies) -> None:
     released: list[str] = []
     deps.on_close += [lambda: released.append("pool"), lambda: released.append("threads")]
     deps.close()
@@ -471,7 +476,7 @@ def test_closing_releases_what_the_adapters_hold_last_first(deps: Deps) -> None:
 # --- listing and reading tasks ----------------------------------------------------------------
 
 
-def test_each_user_lists_and_reads_only_their_own_tasks(deps: Deps, upload: Path) -> None:
+def test_each_user_lists_and_reads_only_their_own_tasks(deps: Dependencies, upload: Path) -> None:
     ann, bob = _user(deps), _user(deps, "bob")
     made = [tasks.create_task(deps, ann, upload, f"{n}.mp3", "ogg") for n in "abc"]
     theirs = tasks.create_task(deps, bob, upload, "b.mp3", "ogg")
@@ -500,7 +505,9 @@ class _SigningBlobs(FakeBlobs):
         return f"https://storage.test/{key}?name={filename}&type={content_type}&ttl={ttl_seconds}"
 
 
-def test_downloads_from_a_signing_store_carry_a_signed_url(deps: Deps, upload: Path) -> None:
+def test_downloads_from_a_signing_store_carry_a_signed_url(
+    deps: Dependencies, upload: Path
+) -> None:
     deps.blobs = _SigningBlobs()
     uid = _user(deps)
     task = tasks.create_task(deps, uid, upload, "My Song.flac", "mp3")
