@@ -60,10 +60,14 @@ COMMON_FROM_TERRAFORM: dict[str, str] = {
     "AUDIOCONV_SMTP_STARTTLS": "smtp_starttls",
 }
 
-# Env var -> terraform output, per service: the OIDC audience of the pushes.
+# Env var -> terraform output, per service: the notifier's OIDC push audience,
+# the worker's pull subscriptions.
 SERVICE_FROM_TERRAFORM: dict[str, dict[str, str]] = {
     "api": {},
-    "worker": {"AUDIOCONV_PUSH_AUDIENCE": "worker_url"},
+    "worker": {
+        "AUDIOCONV_CONVERSION_SUBSCRIPTION": "conversion_subscription",
+        "AUDIOCONV_DIRECT_UPLOAD_SUBSCRIPTION": "direct_upload_subscription",
+    },
     "notify": {"AUDIOCONV_PUSH_AUDIENCE": "notify_url"},
 }
 

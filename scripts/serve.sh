@@ -5,6 +5,10 @@
 #   AUDIOCONV_FUNCTION=api|convert|notify  (or that as the first argument)
 #                  one function under functions-framework, against the cloud
 #                  settings; its database must be migrated (`migrate` below)
+#   AUDIOCONV_FUNCTION=convert-pull
+#                  the cloud worker as a Pub/Sub streaming-pull process, health
+#                  checks answered on PORT (what worker.yaml runs on App Engine
+#                  flexible); same cloud settings
 #   migrate [ARGS] `python -m audioconv.migrate ARGS` against the configured database
 # PORT (default 8080); WORKERS / THREADS tune functions-framework's gunicorn.
 # The function mapping is the App Engine yaml entrypoints' (tests/infra checks both).
@@ -17,14 +21,9 @@ case "$fn" in
     exec python3 -m audioconv.cli serve ;;
   migrate)
     exec python3 -m audioconv.migrate "$@" ;;
-  api)
-    set -- --source=functions/upload_api/main.py --target=api --signature-type=http ;;
-  convert)
-    set -- --source=functions/convert_worker/main.py --target=convert --signature-type=cloudevent ;;
-  notify)
-    set -- --source=functions/notify/main.py --target=notify --signature-type=cloudevent ;;
+  api|convert|notify|convert-pull) ;;
   *)
-    echo "serve.sh: AUDIOCONV_FUNCTION is api, convert, notify or unset (the whole service); got '${fn}'" >&2
+    echo "serve.sh: AUDIOCONV_FUNCTION is api, convert, notify, convert-pull or unset (the whole service); got '${fn}'" >&2
     exit 64 ;;
 esac
 
@@ -37,4 +36,14 @@ if [ -z "${AUDIOCONV_CLOUD_SQL_INSTANCE:-}${AUDIOCONV_DATABASE_URL:-}" ]; then
   exit 64
 fi
 
+case "$fn" in
+  convert-pull)
+    exec python3 -m audioconv.entrypoints.pull_worker ;;
+  api)
+    set -- --source=functions/upload_api/main.py --target=api --signature-type=http ;;
+  convert)
+    set -- --source=functions/convert_worker/main.py --target=convert --signature-type=cloudevent ;;
+  notify)
+    set -- --source=functions/notify/main.py --target=notify --signature-type=cloudevent ;;
+esac
 exec functions-framework "$@" --port="${PORT:-8080}"

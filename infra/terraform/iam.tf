@@ -1,7 +1,8 @@
 # Service accounts with least privilege, and the grants Google's service agents
 # need for dead letters, OIDC push and GCS notifications.
 
-# Runtime identity of the three App Engine services (service_account in the yaml).
+# Runtime identity of the three App Engine services (named by gcloud app deploy
+# --service-account; on App Engine flexible, the worker's VMs run as it too).
 resource "google_service_account" "app" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-app"
@@ -116,7 +117,7 @@ resource "google_service_account_iam_member" "token_creators" {
 }
 
 # The Pub/Sub service agent acknowledges dead-lettered messages on their source
-# (push) subscriptions.
+# subscriptions: the notifier's push one and the worker's pull ones.
 resource "google_pubsub_subscription_iam_member" "pubsub_acks" {
   for_each = local.push_subscriptions
 
@@ -126,6 +127,28 @@ resource "google_pubsub_subscription_iam_member" "pubsub_acks" {
   member       = local.pubsub_service_agent
 
   depends_on = [google_project_service_identity.pubsub]
+}
+
+resource "google_pubsub_subscription_iam_member" "pubsub_acks_pull" {
+  for_each = local.pull_subscriptions
+
+  project      = var.project_id
+  subscription = google_pubsub_subscription.pull[each.key].name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+
+  depends_on = [google_project_service_identity.pubsub]
+}
+
+# The worker pulls (and acks) its two subscriptions as the app service account,
+# and nothing else: Subscriber on each subscription, not on the project.
+resource "google_pubsub_subscription_iam_member" "worker_pulls" {
+  for_each = local.pull_subscriptions
+
+  project      = var.project_id
+  subscription = google_pubsub_subscription.pull[each.key].name
+  role         = "roles/pubsub.subscriber"
+  member       = local.app_member
 }
 
 # The Pub/Sub service agent (service-PROJECT_NUMBER@gcp-sa-pubsub) is created

@@ -1,5 +1,6 @@
-# audioconv on Google Cloud: App Engine services (default = API, worker, notify)
-# joined by Pub/Sub push subscriptions, files in Cloud Storage, state in Cloud SQL.
+# audioconv on Google Cloud: App Engine services (default = API and notify on
+# standard, worker on flexible) joined by Pub/Sub (the worker pulls, notify is
+# pushed to), files in Cloud Storage, state in Cloud SQL.
 # Split by concern: storage.tf, sql.tf, pubsub.tf, iam.tf, secrets.tf.
 
 data "google_project" "this" {
@@ -9,6 +10,8 @@ data "google_project" "this" {
 locals {
   services = toset([
     "appengine.googleapis.com",
+    # The worker runs on App Engine flexible (worker.yaml: env flex, our image).
+    "appengineflex.googleapis.com",
     # App Engine standard builds store their images in Artifact Registry.
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",

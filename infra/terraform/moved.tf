@@ -32,6 +32,18 @@ moved {
   to   = google_pubsub_subscription.push["direct_uploads"]
 }
 
+# The worker's subscriptions became pull subscriptions (same names): Terraform
+# updates them in place, dropping their push_config (a chain of moves).
+moved {
+  from = google_pubsub_subscription.push["conversion_requests"]
+  to   = google_pubsub_subscription.pull["conversion_requests"]
+}
+
+moved {
+  from = google_pubsub_subscription.push["direct_uploads"]
+  to   = google_pubsub_subscription.pull["direct_uploads"]
+}
+
 moved {
   from = google_pubsub_subscription.conversion_finished_push
   to   = google_pubsub_subscription.push["conversion_finished"]
@@ -66,6 +78,17 @@ moved {
 moved {
   from = google_pubsub_subscription_iam_member.pubsub_acks_direct_uploads
   to   = google_pubsub_subscription_iam_member.pubsub_acks["direct_uploads"]
+}
+
+# The worker's subscriptions are pull subscriptions now (pubsub.tf).
+moved {
+  from = google_pubsub_subscription_iam_member.pubsub_acks["conversion_requests"]
+  to   = google_pubsub_subscription_iam_member.pubsub_acks_pull["conversion_requests"]
+}
+
+moved {
+  from = google_pubsub_subscription_iam_member.pubsub_acks["direct_uploads"]
+  to   = google_pubsub_subscription_iam_member.pubsub_acks_pull["direct_uploads"]
 }
 
 moved {

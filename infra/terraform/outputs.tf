@@ -22,7 +22,7 @@ output "api_url" {
 }
 
 output "worker_url" {
-  description = "URL of the worker service; OIDC audience of the pushes to it (AUDIOCONV_PUSH_AUDIENCE of worker.yaml)."
+  description = "URL of the worker service (App Engine flexible; it answers health checks only: it pulls its work)."
   value       = local.worker_url
 }
 
@@ -32,8 +32,18 @@ output "notify_url" {
 }
 
 output "push_endpoints" {
-  description = "Push endpoint of each push subscription."
+  description = "Push endpoint of each push subscription (the notifier's)."
   value       = { for sub in google_pubsub_subscription.push : sub.name => sub.push_config[0].push_endpoint }
+}
+
+output "conversion_subscription" {
+  description = "Pull subscription of conversion requests (AUDIOCONV_CONVERSION_SUBSCRIPTION of the worker)."
+  value       = google_pubsub_subscription.pull["conversion_requests"].name
+}
+
+output "direct_upload_subscription" {
+  description = "Pull subscription of the bucket's finalize notifications (AUDIOCONV_DIRECT_UPLOAD_SUBSCRIPTION of the worker)."
+  value       = google_pubsub_subscription.pull["direct_uploads"].name
 }
 
 output "bucket_name" {
@@ -97,7 +107,7 @@ output "direct_uploads_topic" {
 }
 
 output "dead_letter_topic" {
-  description = "Dead-letter topic shared by the push subscriptions."
+  description = "Dead-letter topic shared by the worker's pull and the notifier's push subscriptions."
   value       = google_pubsub_topic.topics["dead_letters"].name
 }
 

@@ -1,5 +1,5 @@
-# Topics, OIDC-authenticated push subscriptions to the App Engine services, and
-# a shared dead-letter topic whose pull subscription keeps what could not be
+# Topics, the worker's pull subscriptions, an OIDC-authenticated push
+# subscription to the notify service, and a shared dead-letter topic whose pull subscription keeps what could not be
 # delivered (the CloudPubSubDeadLetterSourceSubscription attribute says where
 # each message came from).
 
@@ -25,27 +25,30 @@ locals {
     }
   }
 
+  # Source topic key -> the worker's pull subscription. The worker (App Engine
+  # flexible, worker.yaml) pulls with the client library's streaming pull, which
+  # extends each message's ack deadline while its conversion runs, for hours if
+  # need be: a push would be cut at 600 s (the longest push ack deadline) and at
+  # App Engine's 10-minute request limit. The ack deadline here is only how soon
+  # a message held by a worker that died comes back.
+  pull_subscriptions = {
+    # Conversion requests -> worker service.
+    conversion_requests = {
+      name = "${var.name_prefix}-conversion-requests-worker"
+    }
+    # Finalized direct uploads (GCS notifications) -> worker service.
+    direct_uploads = {
+      name = "${var.name_prefix}-direct-uploads-worker"
+    }
+  }
+
   # Source topic key -> its push subscription: the App Engine service it pushes
   # to and the path there. functions-framework serves a CloudEvent function on
   # every path; the paths only tell the subscriptions apart in request logs. The
   # OIDC audience is the service URL, the same for every subscription pushing to
   # that service, and the service checks it (AUDIOCONV_PUSH_AUDIENCE).
   push_subscriptions = {
-    # Conversion requests -> worker service.
-    conversion_requests = {
-      name         = "${var.name_prefix}-conversion-requests-worker"
-      service_url  = local.worker_url
-      path         = "/pubsub/conversion-requests"
-      ack_deadline = var.conversion_ack_deadline_seconds
-    }
-    # Finalized direct uploads (GCS notifications) -> worker service.
-    direct_uploads = {
-      name         = "${var.name_prefix}-direct-uploads-worker"
-      service_url  = local.worker_url
-      path         = "/pubsub/direct-uploads"
-      ack_deadline = var.conversion_ack_deadline_seconds
-    }
-    # Conversion finished -> notify service.
+    # Conversion finished -> notify service (one mail: short).
     conversion_finished = {
       name         = "${var.name_prefix}-conversion-finished-notify"
       service_url  = local.notify_url
@@ -80,6 +83,34 @@ resource "google_pubsub_subscription" "dead_letters" {
   expiration_policy {
     ttl = ""
   }
+}
+
+resource "google_pubsub_subscription" "pull" {
+  for_each = local.pull_subscriptions
+
+  name                       = each.value.name
+  project                    = var.project_id
+  topic                      = google_pubsub_topic.topics[each.key].id
+  labels                     = var.labels
+  ack_deadline_seconds       = var.conversion_ack_deadline_seconds
+  message_retention_duration = var.message_retention_duration
+
+  retry_policy {
+    minimum_backoff = var.retry_minimum_backoff
+    maximum_backoff = var.retry_maximum_backoff
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.topics["dead_letters"].id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  # The Pub/Sub service agent must be able to publish dead letters first.
+  depends_on = [google_pubsub_topic_iam_member.publishers]
 }
 
 resource "google_pubsub_subscription" "push" {

@@ -195,8 +195,8 @@ variable "deletion_protection" {
 
 variable "conversion_ack_deadline_seconds" {
   type        = number
-  description = "Ack deadline of the worker push subscriptions: how long Pub/Sub waits for a conversion to answer before redelivering (max 600; longer conversions are redelivered and deduplicated by the task lease)."
-  default     = 600
+  description = "Ack deadline of the worker's pull subscriptions. The worker's client library extends it while a conversion runs (up to AUDIOCONV_MAX_LEASE_SECONDS), so it only says how soon the message of a worker that died is delivered again."
+  default     = 60
 
   validation {
     condition     = var.conversion_ack_deadline_seconds >= 10 && var.conversion_ack_deadline_seconds <= 600

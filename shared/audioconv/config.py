@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # Every body but an upload's (JSON, forms of other routes) is capped at this.
     max_json_bytes: int = 64 * 1024
     max_input_seconds: float = 6 * 3600
+    # Largest output one conversion may make, bounded before it starts
+    # (audioconv.domain.output_size): the worker's disk holds it beside the input.
+    # 4 GiB is also as large as a WAV or AIFF file can be.
+    max_output_bytes: int = 4 * 1024**3
     # Inputs with more streams than this (audio + cover images) are refused.
     max_streams: int = 8
     # Address-space limit (RLIMIT_AS) of each ffmpeg/ffprobe child, in MiB; 0 = none.
@@ -124,6 +128,13 @@ class Settings(BaseSettings):
     download_url_ttl_seconds: int = 300
     # Bearer token that lets a caller off App Engine and off loopback run the sweep route.
     sweep_token: str = ""
+
+    # The Pub/Sub pull worker (cloud): its subscriptions, and how long the client
+    # library keeps extending a message's ack deadline while its conversion runs;
+    # 0 means long enough for the longest input allowed (see resolved_max_lease_seconds).
+    conversion_subscription: str = "audioconv-conversion-requests-worker"
+    direct_upload_subscription: str = "audioconv-direct-uploads-worker"
+    max_lease_seconds: int = 0
 
     port: int = Field(default=8080, validation_alias="PORT")
 
@@ -200,6 +211,12 @@ class Settings(BaseSettings):
     @cached_property
     def conversion_slots(self) -> int:
         return self.max_concurrent_conversions or (os.cpu_count() or 1)
+
+    @cached_property
+    def resolved_max_lease_seconds(self) -> int:
+        """Long enough for the slowest conversion allowed: ffmpeg's wall-clock limit
+        (a minute plus twice the input's duration) and 15 minutes for the transfers."""
+        return self.max_lease_seconds or int(60 + 2 * self.max_input_seconds + 900)
 
     @cached_property
     def signing_key(self) -> str:

@@ -1,11 +1,14 @@
 """The cloud topology end to end, on this machine's stand-ins for Google Cloud.
 
-Three functions, each served over HTTP by functions-framework as App Engine runs
-them, in cloud mode: PostgreSQL for Cloud SQL, gcp-storage-emulator for GCS,
-pstest for Pub/Sub, an aiosmtpd server for mail. pstest does not push, so a
-relay pulls each subscription and POSTs the real push envelope, with an OIDC
-token signed by a local stand-in for Google's keys, to the service the
-Terraform push subscription targets. From upload to converted to notified.
+Three functions, each served over HTTP by functions-framework, in cloud mode:
+PostgreSQL for Cloud SQL, gcp-storage-emulator for GCS, pstest for Pub/Sub, an
+aiosmtpd server for mail. pstest does not push, so a relay pulls each
+subscription and POSTs the real push envelope, with an OIDC token signed by a
+local stand-in for Google's keys, to each function. From upload to converted
+to notified. On App Engine only the notifier is pushed to (the worker pulls:
+test_topology_emulator.py); the worker's push function is the same handler
+for push deployments (the image's AUDIOCONV_FUNCTION=convert, e.g. on Cloud
+Run), and its push authentication is the notifier's.
 
 This relay stays for what Google's Pub/Sub emulator does not do: it pushes with
 no OIDC token, so push authentication (unsigned pushes refused, Google-signed

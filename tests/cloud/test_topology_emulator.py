@@ -1,14 +1,24 @@
-"""The cloud topology on Google's own Pub/Sub emulator, which really pushes.
+"""The cloud topology on Google's own Pub/Sub emulator, which really pushes and
+serves streaming pull.
+
+The deployed shape (infra/terraform/pubsub.tf, worker.yaml): the API as its
+function; the worker as a long-running streaming-pull process
+(audioconv.entrypoints.pull_worker, App Engine flexible) on two pull
+subscriptions, conversion requests and direct-upload notifications; the notifier
+as a function the finished topic pushes to.
 
 What each stand-in covers here and in test_topology.py:
 
-- Google's Pub/Sub emulator (this test): topics and push subscriptions as
-  Terraform makes them (infra/terraform/pubsub.tf: one per endpoint of the
-  worker and the notifier), the push envelope each service receives, and
-  acknowledgement by HTTP status: a push that fails (here: the notifier is not
-  up yet) is delivered again until a 2xx acknowledges it.
+- Google's Pub/Sub emulator (this test): topics and subscriptions as Terraform
+  makes them; streaming pull with the client library's lease management (its
+  ack-deadline extensions), acknowledgement, and redelivery of a message whose
+  worker died; for the notifier, push delivery of the envelope functions-framework
+  turns into a CloudEvent, acknowledgement by HTTP status, and redelivery of a
+  failed push. The subscriptions' ack deadline is cut to 10 s (Terraform's is
+  60 s) and ffmpeg is throttled (a wrapper that sleeps before it runs the real
+  one), so every conversion outlives the deadline several times over.
 - What the emulator does not do: it sends no OIDC token with a push. So the
-  services here run with push authentication off, and test_topology.py keeps a
+  notifier here runs with push authentication off, and test_topology.py keeps a
   relay over ``pstest`` that signs each push as Google would, which shows an
   unsigned push refused and signed ones accepted.
 - gcp-storage-emulator for Cloud Storage, PostgreSQL for Cloud SQL, an aiosmtpd
@@ -17,30 +27,37 @@ What each stand-in covers here and in test_topology.py:
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Bucket
+from sqlalchemy import create_engine, text
 
+from audioconv.adapters.ffmpeg import wheel_binaries
 from tests.integration.test_adapters import _Inbox
 from tests.support.audio import decoded_duration, make_audio, probe
 from tests.support.http_api import HttpApi
-from tests.support.procs import free_port, serve_function
+from tests.support.procs import fake_ffmpeg, free_port, kill_group, running, serve_function
 
 pytestmark = pytest.mark.slow
 PROJECT = "test-project"
-# Push endpoints, as Terraform's push subscriptions name them.
-ENDPOINTS = {
-    "requests": ("worker", "/pubsub/conversion-requests"),
-    "uploads": ("worker", "/pubsub/direct-uploads"),
-    "finished": ("notify", "/pubsub/conversion-finished"),
-}
+# The worker's pull subscriptions' ack deadline here: every conversion outlasts it.
+ACK_DEADLINE = 10
+# How long the throttled ffmpeg sleeps before it converts: well past ACK_DEADLINE
+# and past the task's lease in the database (LEASE), which nothing renews while
+# ffmpeg sleeps, so any second delivery of the request would convert again.
+THROTTLE = 25
+LEASE = 15
 
 
 @pytest.fixture
@@ -50,45 +67,70 @@ def emulator(pubsub_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @contextmanager
-def push_topics(urls: dict[str, str]) -> Iterator[dict[str, str]]:
-    """Fresh topics, each with a push subscription to its service's endpoint."""
+def topics(notify_url: str) -> Iterator[dict[str, str]]:
+    """Fresh topics: pull subscriptions for the worker, a push one to the notifier."""
     suffix = uuid.uuid4().hex[:8]
     publisher, subscriber = PublisherClient(), SubscriberClient()
     names: dict[str, str] = {}
     try:
-        for key, (service, path) in ENDPOINTS.items():
+        for key in ("requests", "uploads", "finished"):
             topic = publisher.topic_path(PROJECT, f"{key}-{suffix}")
             publisher.create_topic(name=topic)
+            subscription = f"{key}-{suffix}-sub"
+            push = {"push_endpoint": f"{notify_url}/pubsub/conversion-finished"}
             subscriber.create_subscription(
-                name=subscriber.subscription_path(PROJECT, f"{key}-{suffix}-push"),
+                name=subscriber.subscription_path(PROJECT, subscription),
                 topic=topic,
-                push_config={"push_endpoint": f"{urls[service]}{path}"},
-                ack_deadline_seconds=60,
+                push_config=push if key == "finished" else None,
+                ack_deadline_seconds=60 if key == "finished" else ACK_DEADLINE,
             )
-            names[key] = f"{key}-{suffix}"
+            names[key], names[f"{key}_sub"] = f"{key}-{suffix}", subscription
         yield names
     finally:
         publisher.stop()
         subscriber.close()
 
 
-def test_pushes_convert_and_notify_and_a_failed_push_comes_again(
-    tmp_path: Path,
-    clean_postgres_url: str,
-    gcs_emulator: str,
-    bucket: Bucket,
-    emulator: str,
-) -> None:
-    song = make_audio(tmp_path / "song.flac", 2.0)
-    ports = {name: free_port() for name in ("api", "worker", "notify")}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+class Topology:
+    """The API and notifier functions and the pull worker, each its own process."""
+
+    def __init__(self, stack: ExitStack, tmp: Path, env: dict[str, str]) -> None:
+        self.stack, self.tmp, self.env = stack, tmp, env
+        self.ports = {name: free_port() for name in ("api", "worker", "notify")}
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self, name: str) -> Any:
+        """Start the API or the notifier (under functions-framework) or a worker."""
+        log = self.tmp / f"{name}.log"
+        if name == "worker":  # as the image starts it on App Engine flexible (worker.yaml)
+            env = {**self.env, "AUDIOCONV_FUNCTION": "convert-pull",
+                   "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+            args = ["sh", "scripts/serve.sh"]
+            return self.stack.enter_context(running(args, env, self.ports[name], log))
+        source, target, kind = {
+            "api": ("upload_api", "api", "http"),
+            "notify": ("notify", "notify", "cloudevent"),
+        }[name]
+        return self.stack.enter_context(
+            serve_function(source, target, kind, self.env, self.ports[name], log)
+        )
+
+
+@pytest.fixture
+def topology(
+    tmp_path: Path, clean_postgres_url: str, gcs_emulator: str, bucket: Bucket, emulator: str
+) -> Iterator[tuple[Topology, _Inbox]]:
     inbox, smtp_port = _Inbox(), free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-
+    ffmpeg, _ = wheel_binaries()
+    runs = tmp_path / "ffmpeg-runs"
     with ExitStack() as stack:
         stack.callback(smtp.stop)
-        topics = stack.enter_context(push_topics(urls))
+        notify_port = free_port()
+        names = stack.enter_context(topics(f"http://127.0.0.1:{notify_port}"))
         env = {
             "AUDIOCONV_DATABASE_URL": clean_postgres_url,
             "AUDIOCONV_DATA_DIR": str(tmp_path / "data"),
@@ -99,42 +141,107 @@ def test_pushes_convert_and_notify_and_a_failed_push_comes_again(
             "AUDIOCONV_EVENT_BACKEND": "pubsub",
             "AUDIOCONV_GCP_PROJECT": PROJECT,
             "PUBSUB_EMULATOR_HOST": emulator,
-            "AUDIOCONV_CONVERSION_TOPIC": topics["requests"],
-            "AUDIOCONV_FINISHED_TOPIC": topics["finished"],
+            "AUDIOCONV_CONVERSION_TOPIC": names["requests"],
+            "AUDIOCONV_FINISHED_TOPIC": names["finished"],
+            "AUDIOCONV_CONVERSION_SUBSCRIPTION": names["requests_sub"],
+            "AUDIOCONV_DIRECT_UPLOAD_SUBSCRIPTION": names["uploads_sub"],
+            "AUDIOCONV_MAX_CONCURRENT_CONVERSIONS": "2",
+            "AUDIOCONV_LEASE_SECONDS": str(LEASE),
+            "AUDIOCONV_FFMPEG_PATH": fake_ffmpeg(
+                tmp_path, f'echo "$$" >> {runs}\nsleep {THROTTLE}\nexec {ffmpeg} "$@"'
+            ),
             "AUDIOCONV_MAIL_BACKEND": "smtp",
             "AUDIOCONV_SMTP_HOST": "127.0.0.1",
             "AUDIOCONV_SMTP_PORT": str(smtp_port),
             "AUDIOCONV_PUSH_AUTH": "false",  # the emulator signs nothing
         }
-        functions = {
-            "api": ("upload_api", "api", "http"),
-            "worker": ("convert_worker", "convert", "cloudevent"),
-            "notify": ("notify", "notify", "cloudevent"),
-        }
+        top = Topology(stack, tmp_path, env)
+        top.ports["notify"] = notify_port
+        yield top, inbox
 
-        def start(name: str) -> None:
-            source, target, kind = functions[name]
-            log = tmp_path / f"{name}.log"
-            stack.enter_context(serve_function(source, target, kind, env, ports[name], log))
 
-        start("api")
-        start("worker")  # the notifier is not up yet: its pushes fail
+def ffmpeg_runs(top: Topology) -> int:
+    runs = top.tmp / "ffmpeg-runs"
+    return len(runs.read_text().splitlines()) if runs.exists() else 0
 
-        api = HttpApi(urls["api"], "lee")
-        task = api.wait(api.upload(song, "mp3")["id"], timeout=90)
-        assert task["status"] == "processed", (task, (tmp_path / "worker.log").read_text())
-        out = api.download(task["links"]["converted"], tmp_path / "song.mp3")
-        assert not inbox.messages  # the finished event could not be delivered
 
-        start("notify")  # the emulator pushes the finished event again: now acknowledged
-        deadline = time.monotonic() + 120
-        while not inbox.messages:
-            assert time.monotonic() < deadline, "the failed push was never delivered again"
-            time.sleep(0.2)
+def claims(url: str, task_id: int) -> tuple[str, int]:
+    """The task's status and how many times a worker claimed it, from the database."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT status, attempts FROM tasks WHERE id = :id"), {"id": task_id}
+            ).one()
+    finally:
+        engine.dispose()
+    return str(row[0]), int(row[1])
 
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def check_mp3(out: Path, song: Path) -> None:
     info = probe(out)
     assert (info["format"]["format_name"], info["streams"][0]["codec_name"]) == ("mp3", "mp3")
     assert abs(decoded_duration(out) - decoded_duration(song)) < 0.1
+
+
+def test_a_conversion_outliving_the_ack_deadline_finishes_exactly_once(
+    tmp_path: Path, topology: tuple[Topology, _Inbox], bucket: Bucket, clean_postgres_url: str
+) -> None:
+    """The notifier is not up at first: its push fails and is delivered again."""
+    top, inbox = topology
+    song = make_audio(tmp_path / "song.flac", 2.0)
+    top.start("api")
+    top.start("worker")
+    api = HttpApi(top.url("api"), "lee")
+    task_id = api.upload(song, "mp3")["id"]
+    task = api.wait(task_id, timeout=THROTTLE * 4)
+    assert task["status"] == "processed", (task, (tmp_path / "worker.log").read_text())
+    out = api.download(task["links"]["converted"], tmp_path / "song.mp3")
+    check_mp3(out, song)
+    # One delivery converted it: one ffmpeg run, one claim, one output stored,
+    # although the conversion took 2.5 ack deadlines and outlived its DB lease.
+    assert ffmpeg_runs(top) == 1
+    assert claims(clean_postgres_url, task_id) == ("processed", 1)
+    assert len(list(bucket.list_blobs(prefix=f"outputs/{task_id}/"))) == 1
+    assert not inbox.messages  # the finished event could not be delivered yet
+
+    top.start("notify")  # the emulator pushes the finished event again: now acknowledged
+    wait_for(lambda: inbox.messages, 120, "the failed push was never delivered again")
+    time.sleep(ACK_DEADLINE + 2)  # nothing more arrives: no second delivery, no second mail
     (mail,) = inbox.messages
     assert mail["To"] == "lee@example.com"
+    assert mail["Subject"] == "Your file song.flac is ready as mp3"
+    assert ffmpeg_runs(top) == 1
+
+
+def test_a_worker_killed_mid_conversion_leaves_it_to_the_next(
+    tmp_path: Path, topology: tuple[Topology, _Inbox], bucket: Bucket, clean_postgres_url: str
+) -> None:
+    top, inbox = topology
+    song = make_audio(tmp_path / "song.flac", 2.0)
+    top.start("api")
+    top.start("notify")
+    first = top.start("worker")
+    api = HttpApi(top.url("api"), "kim")
+    task_id = api.upload(song, "mp3")["id"]
+    wait_for(lambda: ffmpeg_runs(top) == 1, 60, "the worker never started ffmpeg")
+    kill_group(first, signal.SIGKILL)  # mid-conversion, nothing acked
+    assert api.task(task_id)["status"] == "processing"
+
+    top.start("worker")  # the request comes back once its ack deadline has passed
+    task = api.wait(task_id, timeout=THROTTLE * 6)
+    assert task["status"] == "processed", (task, (tmp_path / "worker.log").read_text())
+    check_mp3(api.download(task["links"]["converted"], tmp_path / "song.mp3"), song)
+    assert ffmpeg_runs(top) == 2
+    assert claims(clean_postgres_url, task_id) == ("processed", 2)
+    assert len(list(bucket.list_blobs(prefix=f"outputs/{task_id}/"))) == 1
+    wait_for(lambda: inbox.messages, 60, "no mail")
+    (mail,) = inbox.messages
     assert mail["Subject"] == "Your file song.flac is ready as mp3"

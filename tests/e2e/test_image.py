@@ -25,7 +25,9 @@ from typing import Any
 
 import pytest
 import requests
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
+from tests.cloud.conftest import pubsub_emulator  # noqa: F401 (the fixture)
 from tests.support.audio import make_audio, probe
 from tests.support.http_api import HttpApi
 from tests.support.procs import ROOT, free_port, kill_group, wait_http
@@ -146,3 +148,46 @@ def test_one_function_runs_against_the_cloud_settings(
         wait_http(f"http://127.0.0.1:{port}/healthz", proc, log, timeout=60)
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
         HttpApi(f"http://127.0.0.1:{port}", "jan")  # signs up and logs in: 201, 200
+
+
+def test_the_image_runs_the_cloud_pull_worker(
+    image: tuple[Path, dict[str, Any]],
+    tmp_path: Path,
+    clean_postgres_url: str,
+    pubsub_emulator: str,  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """AUDIOCONV_FUNCTION=convert-pull (worker.yaml on App Engine flexible): it pulls
+    its subscriptions on Google's Pub/Sub emulator, answers health checks, and
+    handles a message (one for a task that does not exist is dropped, acked)."""
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)
+    publisher, subscriber = PublisherClient(), SubscriberClient()
+    names = {}
+    for key in ("requests", "uploads"):
+        topic = publisher.topic_path("test-project", f"image-{key}")
+        publisher.create_topic(name=topic)
+        names[key] = subscriber.subscription_path("test-project", f"image-{key}-worker")
+        subscriber.create_subscription(name=names[key], topic=topic, ack_deadline_seconds=10)
+    port, log = free_port(), tmp_path / "image.log"
+    env = {
+        "AUDIOCONV_FUNCTION": "convert-pull", "PORT": str(port),
+        "AUDIOCONV_DATABASE_URL": clean_postgres_url,
+        "AUDIOCONV_SECRET_KEY": "image-pull-worker-secret-key-0123456789",
+        "AUDIOCONV_EVENT_BACKEND": "pubsub", "AUDIOCONV_GCP_PROJECT": "test-project",
+        "PUBSUB_EMULATOR_HOST": pubsub_emulator,
+        "AUDIOCONV_CONVERSION_SUBSCRIPTION": "image-requests-worker",
+        "AUDIOCONV_DIRECT_UPLOAD_SUBSCRIPTION": "image-uploads-worker",
+    }  # fmt: skip
+    with run_image(image, tmp_path / "v", log, env) as proc:
+        wait_http(f"http://127.0.0.1:{port}/readiness_check", proc, log, timeout=60)
+        health = requests.get(f"http://127.0.0.1:{port}/liveness_check", timeout=10)
+        assert (health.status_code, health.json()) == (200, {"status": "pulling"})
+        publisher.publish(
+            publisher.topic_path("test-project", "image-requests"), b'{"taskId":7,"revision":1}'
+        ).result(timeout=30)
+        deadline = time.monotonic() + 60
+        while "task 7 no longer exists" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    publisher.stop()
+    subscriber.close()

@@ -50,12 +50,17 @@ render = _load_render()
 
 YAML_SERVICE = {"app.yaml": "default", "worker.yaml": "worker", "notify.yaml": "notify"}
 RENDER_SERVICE = {"app.yaml": "api", "worker.yaml": "worker", "notify.yaml": "notify"}
-# Function each App Engine service runs: (source, target, signature type).
+# Function each App Engine standard service runs: (source, target, signature type).
 FUNCTIONS = {
     "app.yaml": ("functions/upload_api/main.py", "api", "http"),
-    "worker.yaml": ("functions/convert_worker/main.py", "convert", "cloudevent"),
     "notify.yaml": ("functions/notify/main.py", "notify", "cloudevent"),
 }
+# The worker runs on App Engine flexible from our image (Dockerfile), as the
+# streaming-pull process scripts/serve.sh starts for this AUDIOCONV_FUNCTION.
+FLEX = {"worker.yaml"}
+PULL_WORKER_FUNCTION = "convert-pull"
+# What the flexible instance's disk holds besides conversions: the OS and the image.
+FLEX_SYSTEM_GB = 10
 DECORATOR = {"http": "http", "cloudevent": "cloud_event"}
 
 # Settings every service must set in its committed yaml, with the cloud value.
@@ -66,7 +71,7 @@ STATIC_REQUIRED = {
     "AUDIOCONV_MAIL_BACKEND": "smtp",
     "AUDIOCONV_PUSH_AUTH": None,  # true on push receivers, checked below
 }
-PUSH_RECEIVERS = {"worker.yaml", "notify.yaml"}
+PUSH_RECEIVERS = {"notify.yaml"}
 # Code defaults that are right in the cloud too (a yaml may still tune them).
 DEFAULT_OK = {
     "AUDIOCONV_DATABASE_URL",  # ignored when CLOUD_SQL_INSTANCE is set
@@ -78,6 +83,11 @@ DEFAULT_OK = {
     "AUDIOCONV_MAX_CONCURRENT_CONVERSIONS",
     "AUDIOCONV_FFMPEG_NICE",
     "AUDIOCONV_MAX_UPLOAD_BYTES",
+    "AUDIOCONV_MAX_OUTPUT_BYTES",
+    "AUDIOCONV_MAX_LEASE_SECONDS",  # long enough for the longest input allowed
+    "AUDIOCONV_WORK_DIR",  # DATA_DIR/work: /tmp on standard, the disk on the worker
+    "AUDIOCONV_DIRECT_UPLOADS_TOPIC",  # embedded only: the bucket notifies the cloud worker
+    "AUDIOCONV_REPORT_PASS",  # loudness, exact length and waveform of every file
     "AUDIOCONV_MAX_JSON_BYTES",
     "AUDIOCONV_MAX_INPUT_SECONDS",
     "AUDIOCONV_LEASE_SECONDS",
@@ -95,9 +105,9 @@ DEFAULT_OK = {
     "AUDIOCONV_FFMPEG_CPU_FLOOR_SECONDS",
 }
 PLATFORM = {"PORT"}  # set by App Engine / the container runtime
-# Read only by the embedded in-process bus: setting it in a yaml would suggest an
-# effect it does not have (App Engine's max_concurrent_requests bounds the worker).
-EMBEDDED_ONLY = {"AUDIOCONV_MAX_CONCURRENT_CONVERSIONS", "AUDIOCONV_API_WORKERS"}
+# Read only by `audioconv serve`: setting it in a yaml would suggest an effect it
+# does not have.
+EMBEDDED_ONLY = {"AUDIOCONV_API_WORKERS"}
 # The settings that name a Secret Manager version, and those read from it at start-up.
 SECRET_VARS = {var for per in render.SECRETS.values() for var in per}
 FROM_SECRET_MANAGER = {f"AUDIOCONV_{field.upper()}" for field in SECRET_REFERENCES}
@@ -134,6 +144,8 @@ def fake_outputs(tf: Terraform, *, iam_auth: bool = False) -> dict[str, Any]:
         "api_url": f"https://{host}",
         "worker_url": f"https://worker-dot-{host}",
         "notify_url": f"https://notify-dot-{host}",
+        "conversion_subscription": "audioconv-conversion-requests-worker",
+        "direct_upload_subscription": "audioconv-direct-uploads-worker",
         "sql_instance_connection_name": "proj:us-central1:audioconv-pg",
         "db_iam_auth": iam_auth,
         "db_private_ip": False,
@@ -221,26 +233,30 @@ def test_render_reads_only_declared_terraform_outputs(tf: Terraform) -> None:
 @pytest.mark.parametrize("name", sorted(YAML_SERVICE))
 def test_service_yaml_basics(name: str) -> None:
     data = load_yaml(name)
-    assert data["runtime"] == "python311"
     assert data.get("service", "default") == YAML_SERVICE[name]
     env = data["env_variables"]
-    assert env["PYTHONPATH"] == "shared"
+    if name in FLEX:  # the image sets PYTHONPATH; its entrypoint picks the function
+        assert (data["runtime"], data["env"]) == ("custom", "flex")
+        assert env["AUDIOCONV_FUNCTION"] == PULL_WORKER_FUNCTION
+    else:
+        assert data["runtime"] == "python311"
+        assert env["PYTHONPATH"] == "shared"
+        assert env["AUDIOCONV_DATA_DIR"].startswith("/tmp/"), "only /tmp is writable there"
+        assert all(h.get("secure") == "always" for h in data["handlers"])
     for key, value in env.items():
         assert isinstance(value, str), f"{name}: {key} must be a quoted string"
-        if key.startswith("AUDIOCONV_"):
+        if key.startswith("AUDIOCONV_") and key != "AUDIOCONV_FUNCTION":  # the image's
             assert key in ALL_SETTINGS, f"{name}: {key} is not a setting of the code"
     for key, value in STATIC_REQUIRED.items():
         assert key in env, f"{name}: {key} missing"
         if value is not None:
             assert env[key] == value, (name, key)
-    assert env["AUDIOCONV_DATA_DIR"].startswith("/tmp/"), "only /tmp is writable on App Engine"
     push = "true" if name in PUSH_RECEIVERS else "false"
     assert env["AUDIOCONV_PUSH_AUTH"] == push, name
     assert not SECRET_VARS & set(env), f"{name}: secrets must come from the rendered include"
     assert not TERRAFORM_VARS & set(env), f"{name}: project values come from the rendered include"
     assert not EMBEDDED_ONLY & set(env), f"{name}: {EMBEDDED_ONLY & set(env)} do nothing here"
     assert data["includes"] == [f".deploy/{RENDER_SERVICE[name]}.env.yaml"]
-    assert all(h.get("secure") == "always" for h in data["handlers"])
 
 
 def test_service_names_match_push_endpoints(tf: Terraform) -> None:
@@ -250,10 +266,34 @@ def test_service_names_match_push_endpoints(tf: Terraform) -> None:
 
 
 def test_worker_can_run_long_conversions() -> None:
+    """App Engine flexible: no request limit (it pulls), a disk for every slot's input
+    and largest output, and a lease as long as the slowest conversion allowed."""
     worker = load_yaml("worker.yaml")
-    assert worker["instance_class"].startswith(("F4", "B4", "B8"))
-    if "automatic_scaling" in worker:
-        assert worker["automatic_scaling"]["max_concurrent_requests"] <= 4
+    env = worker["env_variables"]
+    settings = Settings(
+        max_concurrent_conversions=int(env["AUDIOCONV_MAX_CONCURRENT_CONVERSIONS"]),
+        max_upload_bytes=int(env["AUDIOCONV_MAX_UPLOAD_BYTES"]),
+        max_output_bytes=int(env["AUDIOCONV_MAX_OUTPUT_BYTES"]),
+        max_input_seconds=float(env["AUDIOCONV_MAX_INPUT_SECONDS"]),
+    )
+    resources = worker["resources"]
+    per_slot = settings.max_upload_bytes + settings.max_output_bytes
+    needed_gb = settings.conversion_slots * per_slot / 1024**3 + FLEX_SYSTEM_GB
+    assert resources["disk_size_gb"] >= needed_gb, (resources, needed_gb)
+    assert resources["cpu"] >= settings.conversion_slots  # one core per ffmpeg
+    ffmpeg_memory = settings.conversion_slots * settings.ffmpeg_memory_mb / 1024
+    assert resources["memory_gb"] >= ffmpeg_memory + 1  # plus the Python process
+    # A 2-hour input converts: it is allowed, and its lease outlasts ffmpeg's limit.
+    assert settings.max_input_seconds >= 2 * 3600
+    assert settings.resolved_max_lease_seconds > 60 + 2 * settings.max_input_seconds
+    assert worker["automatic_scaling"]["min_num_instances"] >= 1, "someone must pull"
+
+
+def test_the_api_refuses_what_the_worker_cannot_convert() -> None:
+    """The API bounds inputs and outputs at upload with the worker's own limits."""
+    api, worker = (load_yaml(n)["env_variables"] for n in ("app.yaml", "worker.yaml"))
+    for var in ("AUDIOCONV_MAX_OUTPUT_BYTES", "AUDIOCONV_MAX_INPUT_SECONDS"):
+        assert api[var] == worker[var], var
 
 
 def test_direct_uploads_are_signed_for_what_the_worker_takes() -> None:
@@ -307,8 +347,11 @@ def test_gcloudignore_uploads_only_what_runs() -> None:
     }
     for excluded in (".git/", ".venv/", "tests/", "infra/", "bench/", "/data/", ".deploy/"):
         assert excluded in lines, f".gcloudignore must exclude {excluded}"
-    for needed in ("functions", "shared", "requirements.txt", "app.yaml"):
+    for needed in ("functions", "shared", "requirements.txt", "app.yaml", "Dockerfile",
+                   ".dockerignore"):  # fmt: skip
         assert not any(line.strip("/").startswith(needed) for line in lines), needed
+    # The worker's image build needs its entrypoint script, and only that of scripts/.
+    assert "scripts/" not in lines and {"scripts/*", "!scripts/serve.sh"} <= lines
 
 
 # --- rendered includes --------------------------------------------------------
@@ -331,7 +374,7 @@ def test_rendered_env_completes_each_service(
 
     env = merged_env(name, rendered)
     for key in list(os.environ):
-        if key.startswith("AUDIOCONV_"):
+        if key.startswith("AUDIOCONV_") and key != "AUDIOCONV_FUNCTION":  # the image's
             monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -357,10 +400,12 @@ def test_rendered_env_completes_each_service(
     if name in PUSH_RECEIVERS:
         assert settings.push_auth is True
         assert settings.push_service_account == outputs["push_service_account_email"]
-        expected = outputs["worker_url" if name == "worker.yaml" else "notify_url"]
-        assert settings.push_audience == expected
+        assert settings.push_audience == outputs["notify_url"]
     else:
         assert settings.push_auth is False
+    if name == "worker.yaml":
+        assert settings.conversion_subscription == outputs["conversion_subscription"]
+        assert settings.direct_upload_subscription == outputs["direct_upload_subscription"]
     if name == "notify.yaml":
         assert settings.smtp_password == "smtp: pass"
 
@@ -432,8 +477,10 @@ def test_render_cli_offline(tf: Terraform, tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+    env = yaml.safe_load((tmp_path / ".deploy" / "notify.env.yaml").read_text())["env_variables"]
+    assert env["AUDIOCONV_PUSH_AUDIENCE"] == "https://notify-dot-proj.uc.r.appspot.com"
     env = yaml.safe_load((tmp_path / ".deploy" / "worker.env.yaml").read_text())["env_variables"]
-    assert env["AUDIOCONV_PUSH_AUDIENCE"] == "https://worker-dot-proj.uc.r.appspot.com"
+    assert env["AUDIOCONV_CONVERSION_SUBSCRIPTION"] == "audioconv-conversion-requests-worker"
 
 
 # --- docs -------------------------------------------------------------------
@@ -521,8 +568,26 @@ def test_gcloud_accepts_every_yaml(gcloud_parsed: dict[str, Any]) -> None:
     for name, service in YAML_SERVICE.items():
         parsed = gcloud_parsed[name]
         assert parsed["service"] == service
-        assert parsed["environment"] == "STANDARD" and parsed["second_generation"]
-        assert parsed["runtime"] == "python311"
+        if name in FLEX:
+            # gcloud deploys a custom runtime on flexible as runtime "vm".
+            assert parsed["environment"] == "FLEX" and parsed["parsed"]["env"] == "flex"
+            assert load_yaml(name)["runtime"] == "custom"
+        else:
+            assert parsed["environment"] == "STANDARD" and parsed["second_generation"]
+            assert parsed["runtime"] == "python311"
+
+
+def test_gcloud_reads_the_flexible_worker_as_we_do(gcloud_parsed: dict[str, Any]) -> None:
+    """Resources, scaling and health checks are what gcloud deploys (not dropped as
+    unknown), and the container's entrypoint runs the pull worker."""
+    parsed = gcloud_parsed["worker.yaml"]["parsed"]
+    worker = load_yaml("worker.yaml")
+    assert int(parsed["resources"]["disk_size_gb"]) == worker["resources"]["disk_size_gb"]
+    assert int(parsed["resources"]["cpu"]) == worker["resources"]["cpu"]
+    assert int(parsed["automatic_scaling"]["min_num_instances"]) >= 1
+    assert parsed["liveness_check"]["path"] and parsed["readiness_check"]["path"]
+    assert parsed.get("entrypoint") is None, "a custom runtime runs the image's ENTRYPOINT"
+    assert parsed["env_variables"]["AUDIOCONV_FUNCTION"] == PULL_WORKER_FUNCTION
     assert gcloud_parsed["cron.yaml"]["config"] == "cron"
 
 
@@ -562,6 +627,8 @@ def test_gcloud_deploys_the_env_we_check(name: str, gcloud_parsed: dict[str, Any
 
 @pytest.mark.parametrize("name", sorted(YAML_SERVICE))
 def test_instance_class_fits_the_scaling_type(name: str, gcloud_parsed: dict[str, Any]) -> None:
+    if name in FLEX:
+        pytest.skip("App Engine flexible sizes instances by resources, not classes")
     service = gcloud_parsed[name]
     scaling = scaling_of(service)
     instance_class = service["instance_class"] or DEFAULT_INSTANCE_CLASS[scaling]
@@ -614,3 +681,34 @@ def test_cron_targets_a_deployed_service(gcloud_parsed: dict[str, Any]) -> None:
     for job in jobs:
         assert job.get("target", "default") in services, job
         assert job["schedule"].startswith("every "), job
+
+
+_IGNORE_CHECK = """
+import json, sys
+from googlecloudsdk.command_lib.util import gcloudignore
+chooser = gcloudignore.GetFileChooserForDir(sys.argv[1], write_on_disk=False)
+print(json.dumps({path: chooser.IsIncluded(path) for path in sys.argv[2:]}))
+"""
+
+
+def test_gcloud_uploads_what_the_worker_image_needs() -> None:
+    """gcloud's own .gcloudignore reading: the flexible worker's build gets its
+    Dockerfile and entrypoint; tests, infra and the rendered secrets stay home."""
+    sdk = gcloud_sdk()
+    if sdk is None:
+        pytest.skip("google-cloud-cli is not installed")
+    root, python = sdk
+    wanted = {
+        "Dockerfile": True, ".dockerignore": True, "scripts/serve.sh": True,
+        "requirements.txt": True, "shared/audioconv/config.py": True,
+        "functions/convert_worker/main.py": True, "worker.yaml": True,
+        "scripts/build_image.sh": False, "tests/conftest.py": False,
+        "infra/terraform/main.tf": False, ".deploy/worker.env.yaml": False,
+    }  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": f"{root / 'lib'}:{root / 'lib' / 'third_party'}"}
+    proc = subprocess.run(
+        [python, "-c", _IGNORE_CHECK, str(ROOT), *wanted],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == wanted

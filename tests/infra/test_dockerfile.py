@@ -9,6 +9,7 @@ import pytest
 
 from tests.infra.test_appengine import (
     FUNCTIONS,
+    PULL_WORKER_FUNCTION,
     assert_function_exists,
     load_yaml,
     parse_entrypoint,
@@ -88,6 +89,20 @@ def test_serve_maps_each_function_like_app_engine() -> None:
 @pytest.mark.parametrize("name", ["api", "convert", "notify"])
 def test_serve_targets_exist(name: str) -> None:
     assert_function_exists(*serve_mapping()[name])
+
+
+def test_the_flexible_worker_runs_the_pull_worker() -> None:
+    """worker.yaml (App Engine flexible, runtime custom) is this image: its
+    AUDIOCONV_FUNCTION makes serve.sh start the streaming-pull process."""
+    branch = re.search(rf"^\s*{PULL_WORKER_FUNCTION}\)\s*\n\s*exec (.+?) ;;", SERVE, re.M)
+    assert branch, f"serve.sh has no {PULL_WORKER_FUNCTION} branch"
+    args = shlex.split(branch.group(1))
+    assert args[:2] == ["python3", "-m"]
+    module = ROOT / "shared" / (args[2].replace(".", "/") + ".py")
+    assert "def main() -> None:" in module.read_text() and '__name__ == "__main__"' in (
+        module.read_text()
+    )
+    assert load_yaml("worker.yaml")["env_variables"]["AUDIOCONV_FUNCTION"] == PULL_WORKER_FUNCTION
 
 
 def test_dockerignore_keeps_the_image_small() -> None:

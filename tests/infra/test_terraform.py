@@ -27,11 +27,14 @@ def topic(key: str) -> str:
 
 
 # Source topic -> App Engine service URL its push subscription must target.
-EXPECTED_PUSH_TARGETS = {
-    topic("conversion_requests"): WORKER_URL,
-    topic("direct_uploads"): WORKER_URL,
-    topic("conversion_finished"): NOTIFY_URL,
+EXPECTED_PUSH_TARGETS = {topic("conversion_finished"): NOTIFY_URL}
+# Source topics the worker pulls (App Engine flexible; long conversions), and the
+# setting naming each subscription.
+EXPECTED_PULLS = {
+    topic("conversion_requests"): "conversion_subscription",
+    topic("direct_uploads"): "direct_upload_subscription",
 }
+APP_MEMBER = "serviceAccount:${google_service_account.app.email}"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,18 @@ def tf() -> Terraform:
 def push_subscriptions(tf: Terraform) -> dict[str, dict]:
     subs = tf.instances("google_pubsub_subscription")
     return {n: s for n, s in subs.items() if "push_config" in s}
+
+
+def source_subscriptions(tf: Terraform) -> dict[str, dict]:
+    """Every subscription delivering work (push or pull), not the dead letters' own."""
+    subs = tf.instances("google_pubsub_subscription")
+    return {n: s for n, s in subs.items() if "dead_letter_policy" in s}
+
+
+def worker_pulls(tf: Terraform) -> dict[str, tuple[str, dict]]:
+    """Source topic -> address and body of the pull subscription the worker takes it from."""
+    subs = source_subscriptions(tf)
+    return {topic_of(s): (a, s) for a, s in subs.items() if "push_config" not in s}
 
 
 def topic_of(sub: dict) -> str:
@@ -82,6 +97,8 @@ def test_required_apis_are_enabled(tf: Terraform) -> None:
     services = tf.locals["services"]
     for api in (
         "appengine",
+        # worker.yaml: env flex, from our image.
+        "appengineflex",
         "sqladmin",
         "pubsub",
         "secretmanager",
@@ -119,9 +136,41 @@ def test_push_subscriptions_target_the_right_service(tf: Terraform) -> None:
         assert oidc["service_account_email"] == PUSH_SA
 
 
-def test_push_subscriptions_retry_and_dead_letter(tf: Terraform) -> None:
+def test_the_worker_pulls_its_work_with_leases_it_can_extend(tf: Terraform) -> None:
+    """Pull, not push: a push is cut at 600 s. The client library extends the ack
+    deadline while a conversion runs; the deadline only says how soon the work of a
+    worker that died comes back. Names are the code's defaults and the outputs."""
+    pulls = worker_pulls(tf)
+    assert set(pulls) == set(EXPECTED_PULLS)
+    fields = Settings.model_fields
+    for source, setting in EXPECTED_PULLS.items():
+        address, sub = pulls[source]
+        name = tf.resolve(sub["name"])
+        assert name == fields[setting].default, (source, name)
+        deadline = tf.resolve(sub["ack_deadline_seconds"])
+        assert isinstance(deadline, int) and 10 <= deadline <= 120, (source, deadline)
+        output = tf.outputs[setting]["value"]
+        assert ref_name(output, "google_pubsub_subscription") == address, (setting, output)
+
+
+def test_the_worker_may_pull_its_subscriptions_and_nothing_more(tf: Terraform) -> None:
+    grants = {
+        (ref_name(b["subscription"], "google_pubsub_subscription"), b["role"])
+        for b in tf.instances("google_pubsub_subscription_iam_member").values()
+        if tf.resolve(b["member"]) == APP_MEMBER
+    }
+    addresses = {address for address, _ in worker_pulls(tf).values()}
+    assert len(addresses) == len(EXPECTED_PULLS)
+    assert grants == {(a, "roles/pubsub.subscriber") for a in addresses}
+    project_roles = {tf.resolve(r) for r in tf.locals["app_project_roles"] if isinstance(r, str)}
+    assert not any("pubsub" in str(r) for r in project_roles)
+
+
+def test_source_subscriptions_retry_and_dead_letter(tf: Terraform) -> None:
     dead_letter_topics = set()
-    for name, sub in push_subscriptions(tf).items():
+    subs = source_subscriptions(tf)
+    assert {topic_of(s) for s in subs.values()} == set(EXPECTED_PUSH_TARGETS) | set(EXPECTED_PULLS)
+    for name, sub in subs.items():
         deadline = tf.resolve(sub["ack_deadline_seconds"])
         assert isinstance(deadline, int) and 10 <= deadline <= 600, (name, deadline)
         retry = sub["retry_policy"][0]
@@ -139,7 +188,7 @@ def test_push_subscriptions_retry_and_dead_letter(tf: Terraform) -> None:
 def test_every_dead_letter_topic_keeps_its_messages(tf: Terraform) -> None:
     dl_topics = {
         ref_name(s["dead_letter_policy"][0]["dead_letter_topic"], "google_pubsub_topic")
-        for s in push_subscriptions(tf).values()
+        for s in source_subscriptions(tf).values()
     }
     pulls = {
         topic_of(s)
@@ -169,11 +218,11 @@ def test_pubsub_service_agent_can_dead_letter_and_mint_tokens(tf: Terraform) -> 
         for address, b in tf.instances("google_pubsub_topic_iam_member").items()
         if tf.resolve(b["member"]) == PUBSUB_AGENT and b["role"] == "roles/pubsub.publisher"
     }
-    for name, sub in push_subscriptions(tf).items():
+    for name, sub in source_subscriptions(tf).items():
         dl = ref_name(sub["dead_letter_policy"][0]["dead_letter_topic"], "google_pubsub_topic")
         assert (dl, "roles/pubsub.publisher") in topic_grants
         assert any(depends_on(sub, "google_pubsub_topic_iam_member", g) for g in dl_grants), name
-    for name in push_subscriptions(tf):
+    for name in source_subscriptions(tf):
         assert (name, "roles/pubsub.subscriber") in sub_grants, name
     minting = [
         b
@@ -254,7 +303,7 @@ def test_direct_uploads_are_announced_to_the_worker(tf: Terraform) -> None:
     assert "direct_upload_prefix" not in tf.variables, "a variable could drift from the code"
     assert ref_name(note["bucket"], "google_storage_bucket") == "files"
     note_topic = ref_name(note["topic"], "google_pubsub_topic")
-    assert EXPECTED_PUSH_TARGETS[note_topic] == WORKER_URL
+    assert note_topic in EXPECTED_PULLS, "the worker pulls the notifications"
     gcs_publishers = [
         address
         for address, b in tf.instances("google_pubsub_topic_iam_member").items()
@@ -400,7 +449,8 @@ def test_moved_blocks_map_old_addresses_onto_declared_instances(tf: Terraform) -
     assert len(set(sources)) == len(sources) and len(set(targets)) == len(targets)
     for source, target in zip(sources, targets, strict=True):
         assert source not in declared, f"{source} is still declared"
-        assert target in declared, f"moved to {target}, which is not declared"
+        # A chain of moves (A -> B, B -> C) ends at a declared instance.
+        assert target in declared or target in sources, f"moved to {target}, not declared"
     for rtype, named in {
         "google_pubsub_topic": ["conversion_requests", "conversion_finished", "direct_uploads"],
         "google_pubsub_subscription": ["conversion_requests_push", "conversion_finished_push"],
@@ -410,6 +460,6 @@ def test_moved_blocks_map_old_addresses_onto_declared_instances(tf: Terraform) -
 
 
 def test_outputs_point_at_the_push_audiences(tf: Terraform) -> None:
-    assert tf.resolve(tf.outputs["worker_url"]["value"]) == WORKER_URL
+    assert tf.resolve(tf.outputs["worker_url"]["value"]) == WORKER_URL  # its health checks
     assert tf.resolve(tf.outputs["notify_url"]["value"]) == NOTIFY_URL
     assert tf.outputs["push_service_account_email"]["value"] == PUSH_SA

@@ -168,3 +168,19 @@ def test_read_only_work_runs_while_a_writer_holds_the_lock(deps: Dependencies) -
         assert reader.users.by_username("w") is not None
         with pytest.raises(AssertionError):
             reader.commit()
+
+
+def test_migration_0006_adds_and_removes_the_waveform_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from alembic import command
+
+    from audioconv import migrate
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    cfg = migrate.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        assert "waveform_key" in {c["name"] for c in inspect(conn).get_columns("tasks")}
+        command.downgrade(cfg, "0005")
+        assert "waveform_key" not in {c["name"] for c in inspect(conn).get_columns("tasks")}
+    engine.dispose()

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from audioconv.adapters.cover_art import MIME_TYPES
 from audioconv.adapters.ffmpeg_parse import LoudnormStats
-from audioconv.domain.formats import INPUT_DEMUXERS, VORBIS_LEVELS
+from audioconv.domain import output_size
+from audioconv.domain.formats import INPUT_DEMUXERS, vorbis_level
 from audioconv.domain.job import ConversionJob
 from audioconv.domain.media import Probe
 
@@ -209,21 +210,19 @@ def converted_seconds(job: ConversionJob) -> float:
 
 
 def output_sample_rate(job: ConversionJob) -> int | None:
-    """The rate asked for, else the input's if the format has it, else the nearest."""
-    rate, allowed = job.input.sample_rate, job.format.sample_rates
-    if job.options.sample_rate is not None:
-        return job.options.sample_rate
-    if rate and rate not in allowed:
-        return min(allowed, key=lambda r: abs(r - rate))
-    return rate
+    """The rate asked for, else the input's if the format has it, else the nearest
+    (None when neither is known: ffmpeg keeps the input's)."""
+    if job.options.sample_rate is None and not job.input.sample_rate:
+        return None
+    return output_size.output_rate(job.format, job.options, job.input.sample_rate)
 
 
 def output_channels(job: ConversionJob) -> int | None:
-    """The channels asked for, else the input's, at most what the format holds."""
-    if job.options.channels is not None:
-        return job.options.channels
-    channels = job.input.channels
-    return min(channels, job.format.max_channels) if channels else channels
+    """The channels asked for, else the input's, at most what the format holds (None
+    when neither is known)."""
+    if job.options.channels is None and not job.input.channels:
+        return None
+    return output_size.output_channels(job.format, job.options, job.input.channels)
 
 
 def copies_stream(job: ConversionJob) -> bool:
@@ -248,8 +247,7 @@ def codec_args(job: ConversionJob) -> list[str]:
     if options.quality is not None:
         args += fmt.presets[options.quality]
     elif options.bitrate is not None and fmt.name == "ogg":
-        level = min(VORBIS_LEVELS, key=lambda q: abs(VORBIS_LEVELS[q] - (options.bitrate or 0)))
-        args += ["-q:a", str(level)]
+        args += ["-q:a", str(vorbis_level(options.bitrate))]
     elif options.bitrate is not None:
         args += ["-b:a", f"{options.bitrate}k"]
     else:

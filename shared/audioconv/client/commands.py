@@ -42,6 +42,12 @@ def _option_help() -> dict[str, tuple[str, str]]:
         "sampleRate": ("HZ", "sample rate in Hz, e.g. 44100"),
         "channels": ("N", f"1-{most}" + (f" ({limits})" if limits else "")),
         "quality": ("PRESET", f"{', '.join(QUALITIES)} (lossy formats; not with --bitrate)"),
+        "loudness": ("LUFS", "normalise to this integrated loudness, e.g. -16 or -23"),
+        "truePeak": ("DBTP", "true-peak ceiling of --loudness (default -1)"),
+        "start": ("SECONDS", "trim: start this far into each file"),
+        "end": ("SECONDS", "trim: end this far into each file"),
+        "fadeIn": ("SECONDS", "fade in over this long"),
+        "fadeOut": ("SECONDS", "fade out over this long"),
     }
 
 

@@ -127,6 +127,11 @@ VORBIS_LEVELS = {-1: 45, 0: 64, 1: 80, 2: 96, 3: 112, 4: 128, 5: 160, 6: 192, 7:
                  8: 256, 9: 320, 10: 500}  # fmt: skip
 
 
+def vorbis_level(kbps: int) -> int:
+    """The Vorbis quality level nearest a bitrate asked for an ogg target."""
+    return min(VORBIS_LEVELS, key=lambda q: abs(VORBIS_LEVELS[q] - kbps))
+
+
 def parse_format(value: object) -> AudioFormat:
     """The format named by a client, or ValueError with a readable message."""
     name = str(value or "").strip().lower().lstrip(".")

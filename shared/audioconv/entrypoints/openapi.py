@@ -61,7 +61,7 @@ _ERRORS: dict[int, str] = {
     404: "no such thing, or not yours",
     409: "conflicts with the current state",
     413: "larger than the limit that applied, named in the message (the body's, the "
-    "form's, or the stored-bytes quota)",
+    "form's, the stored-bytes quota, or the output a conversion could make)",
     415: "not audio we can read (checked by its content)",
     429: "too many attempts or too much in flight; retry after `Retry-After` seconds",
 }

@@ -35,7 +35,8 @@ def register(app: Flask, deps: Dependencies) -> None:
         query=s.RawUploadQuery, auth=True,
         description="The file as a multipart form, or as the raw body (also `audio/*`) "
         "with its fields in the query. 413 over the upload limit or the stored-bytes "
-        "quota; 429 with too many tasks in flight.",
+        "quota, or when the output could outgrow the output limit (the message says "
+        "what to choose instead); 429 with too many tasks in flight.",
     ))  # fmt: skip
     @login_required
     def create_task() -> tuple[Response, int]:

@@ -18,6 +18,7 @@ from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef, announce_finished
+from audioconv.services.tasks import output_too_large
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
@@ -117,6 +118,10 @@ def _run(deps: Dependencies, task: Task, held: Claimed, lease: timedelta) -> Mad
     target = FORMATS[task.output_format]
     work = deps.settings.resolved_work_dir
     work.mkdir(parents=True, exist_ok=True)
+    # Probed when it was uploaded; older tasks stored less, so probe those again.
+    stored = Probe.from_record(task.input_probe)
+    if stored is not None:  # before anything lands on disk (limits may have changed)
+        _check_fits(deps, task, stored)
     with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=work) as tmp:
         src = Path(tmp) / "input"
         dst = Path(tmp) / f"output.{target.extension}"
@@ -125,8 +130,9 @@ def _run(deps: Dependencies, task: Task, held: Claimed, lease: timedelta) -> Mad
         except KeyError:
             raise ConversionFailed("the uploaded file is no longer stored") from None
         _heartbeat(deps, held, lease)
-        # Probed when it was uploaded; older tasks stored less, so probe those again.
-        probe = Probe.from_record(task.input_probe) or deps.transcoder.probe(src)
+        probe = stored or deps.transcoder.probe(src)
+        if stored is None:
+            _check_fits(deps, task, probe)
         last = time.monotonic()
 
         def on_progress(percent: float) -> None:
@@ -148,6 +154,13 @@ def _run(deps: Dependencies, task: Task, held: Claimed, lease: timedelta) -> Mad
             waveform_key = f"{folder}/waveform.png"
             deps.blobs.put_file(waveform_key, result.waveform, "image/png")
     return Made(key, size, result, waveform_key)
+
+
+def _check_fits(deps: Dependencies, task: Task, probe: Probe) -> None:
+    """ConversionFailed, with what to choose instead, if the output could outgrow the limit."""
+    reason = output_too_large(deps, probe, task.input_bytes or 0, task.output_format, task.options)
+    if reason is not None:
+        raise ConversionFailed(reason)
 
 
 def _heartbeat(

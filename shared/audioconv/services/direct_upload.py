@@ -28,6 +28,7 @@ from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, announce_upload, request_conversion
 from audioconv.services.tasks import (
     check_audio,
+    check_output_fits,
     check_quota,
     checked_options,
     fitted_options,
@@ -193,6 +194,8 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
     if size is None:  # deleted since: nothing to do
         return None
     upload = direct.upload_id
+    # The options ride in the key as text, checked against the format when it was signed.
+    options = stored_options(direct.options)
     with tempfile.TemporaryDirectory(prefix="audioconv-") as tmp:
         path = Path(tmp) / "upload"
         try:
@@ -200,9 +203,10 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
                 raise PayloadTooLarge.over(deps.settings.max_upload_bytes)
             deps.blobs.download_to(key, path)
             probe = check_audio(deps, path)
-            fitted_options(stored_options(direct.options), probe.duration)
+            stored = fitted_options(options, probe.duration)
+            check_output_fits(deps, probe, size, direct.output_format, stored)
             task = record_task(deps, direct.user_id, key, direct.file_name,
-                               direct.output_format, probe, options=direct.options,
+                               direct.output_format, probe, options=stored,
                                size=size, upload_id=upload)  # fmt: skip
         except Conflict:  # the same announcement, handled at the same time elsewhere
             return find(deps, direct.user_id, upload)
@@ -210,7 +214,7 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
             deps.blobs.delete(key)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, None, error=exc.message,
-                               options=direct.options, upload_id=upload)  # fmt: skip
+                               options=options.as_json(), upload_id=upload)  # fmt: skip
             announce_finished(deps, task)
             return task
     request_conversion(deps, task)

@@ -21,7 +21,8 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.formats import FORMATS, parse_format
 from audioconv.domain.model import Task, TaskStatus, valid_id
-from audioconv.domain.options import ConversionOptions, parse_options
+from audioconv.domain.options import ConversionOptions, parse_options, stored_options
+from audioconv.domain.output_size import InputShape, output_bound, too_large_reason
 from audioconv.ports import Probe, UnitOfWork
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import request_conversion
@@ -108,6 +109,7 @@ def create_task(
         check_quota(deps, uow, user_id, size)
     probe = check_audio(deps, upload)
     stored = fitted_options(chosen, probe.duration)
+    check_output_fits(deps, probe, size, target, stored)
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream", move=take_file)
@@ -126,6 +128,27 @@ def check_audio(deps: Dependencies, path: Path) -> Probe:
     if probe.format is None:
         raise UnsupportedMedia(f"audio in {probe.demuxer}/{probe.codec} is not a format we read")
     return probe
+
+
+def output_too_large(
+    deps: Dependencies, probe: Probe, size: int, target: str, options: Mapping[str, Any] | None
+) -> str | None:
+    """Why converting this input to ``target`` cannot fit the output limit, or None."""
+    source = InputShape(
+        probe.duration, probe.sample_rate, probe.channels, probe.codec, size,
+        has_picture=probe.picture is not None,
+    )  # fmt: skip
+    bound = output_bound(FORMATS[target], stored_options(options), source)
+    return too_large_reason(bound, source, deps.settings.max_output_bytes)
+
+
+def check_output_fits(
+    deps: Dependencies, probe: Probe, size: int, target: str, options: Mapping[str, Any] | None
+) -> None:
+    """PayloadTooLarge, saying what to choose instead, if the output could outgrow the limit."""
+    reason = output_too_large(deps, probe, size, target, options)
+    if reason is not None:
+        raise PayloadTooLarge(reason)
 
 
 def check_quota(deps: Dependencies, uow: UnitOfWork, user_id: int, size: int) -> None:
@@ -225,6 +248,9 @@ def change_format(
         unchanged = target == task.output_format and stored == task.options
         if unchanged and task.status is not TaskStatus.FAILED:
             return task
+        probe = Probe.from_record(task.input_probe)
+        if probe is not None:  # (older tasks stored less: the worker checks those)
+            check_output_fits(deps, probe, task.input_bytes or 0, target, stored)
         old_waveform = task.waveform_key
         old_output = task.retarget(target, deps.clock(), stored)
         uow.commit()
