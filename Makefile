@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 export PORT
 
-.PHONY: run test lint check-infra system-deps clean
+.PHONY: run test lint check-infra system-deps mutation clean
 
 # Runtime only: what `make run` needs (ffmpeg comes from a pinned pip wheel).
 $(BIN)/.runtime: requirements.txt pyproject.toml
@@ -42,6 +42,25 @@ check-infra:
 
 test: system-deps $(BIN)/.dev lint check-infra
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Mutation score of domain/ and services/ (docs/testing.md): slow, so not part of `test`.
+# mutmut names a module by its path: it runs in build/mutation/, where src/ is shared/.
+# QUICK=1 runs the unit tests only (build/mutation-unit/): a lower bound, in far less time.
+MUTANTS ?=
+MUTMUT_CHILDREN ?= 2
+MUTATION_DIR := build/mutation$(if $(QUICK),-unit)
+mutation: $(BIN)/.dev
+	mkdir -p $(MUTATION_DIR)
+	ln -sfn ../../shared $(MUTATION_DIR)/src
+	ln -sfn ../../tests $(MUTATION_DIR)/tests
+	rm -f $(MUTATION_DIR)/pyproject.toml
+	if [ -n "$(QUICK)" ]; then \
+	  sed 's|"tests/unit", "tests/integration",|"tests/unit",|' pyproject.toml \
+	    > $(MUTATION_DIR)/pyproject.toml; \
+	else ln -s ../../pyproject.toml $(MUTATION_DIR)/pyproject.toml; fi
+	cd $(MUTATION_DIR) && nice -n 19 ../../$(BIN)/mutmut run --max-children $(MUTMUT_CHILDREN) $(MUTANTS)
+	cd $(MUTATION_DIR) && ../../$(BIN)/mutmut results --all true \
+	  | ../../$(BIN)/python ../../scripts/mutation_score.py --minimum 90
 
 clean:
 	rm -rf $(VENV) .venv-checkov build .pytest_cache .mypy_cache .ruff_cache

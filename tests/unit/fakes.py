@@ -162,6 +162,7 @@ class FakeUnitOfWork:
 class FakeBlobs:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
         self.fail_puts = False
 
     def put_file(
@@ -173,6 +174,7 @@ class FakeBlobs:
         if if_absent and key in self.files:
             raise FileExistsError(key)
         self.files[key] = path.read_bytes()
+        self.content_types[key] = content_type
 
     def download_to(self, key: str, path: Path) -> None:
         with self.open_read(key) as src, path.open("wb") as out:

@@ -90,7 +90,7 @@ def collect_garbage(deps: Dependencies) -> int:
         known = uow.tasks.stored_keys()
     removed = 0
     for key in list(deps.blobs.keys("")):
-        unfinished_write = key.rsplit("/", 1)[-1].startswith(".part-")
+        unfinished_write = key.rpartition("/")[2].startswith(".part-")
         waiting = key.startswith(direct_upload.PREFIX) and not unfinished_write
         if key not in known and not waiting:
             deps.blobs.delete(key)

@@ -1,0 +1,220 @@
+"""Direct uploads on fakes: the ticket, the one PUT each URL takes, and what an
+announced object becomes (a task, a failed task, or nothing)."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from audioconv.domain.errors import Conflict, NotFound, PayloadTooLarge, TooManyRequests
+from audioconv.domain.model import TaskStatus
+from audioconv.services import auth, direct_upload, tasks
+from audioconv.services.dependencies import Dependencies
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, fake_deps
+
+AUDIO = b"AUDIO some samples"
+
+
+@pytest.fixture
+def deps(tmp_path: Path) -> Dependencies:
+    return fake_deps(tmp_path)
+
+
+def _user(deps: Dependencies, name: str = "ann") -> int:
+    return auth.signup(deps, name, f"{name}@example.com", "password1", "password1").id or 0
+
+
+def _blobs(deps: Dependencies) -> FakeBlobs:
+    return cast(FakeBlobs, deps.blobs)
+
+
+def _bus(deps: Dependencies) -> FakeBus:
+    return cast(FakeBus, deps.bus)
+
+
+def _key(ticket: direct_upload.UploadTicket) -> str:
+    return unquote(urlsplit(ticket.url).path).removeprefix("/")
+
+
+def test_a_ticket_names_the_url_its_headers_and_when_it_expires(deps: Dependencies) -> None:
+    uid = _user(deps)
+    ticket = direct_upload.start(deps, uid, "../My Song.wav", ".FLAC")
+    key = f"direct-uploads/{uid}/{ticket.upload_id}/flac/My Song.wav"
+    ttl, limit = deps.settings.signed_url_ttl_seconds, deps.settings.max_upload_bytes
+    assert _key(ticket) == key and urlsplit(ticket.url).query == f"ttl={ttl}&max={limit}"
+    assert ticket.headers == {"Content-Type": "application/octet-stream",
+                              "x-goog-if-generation-match": "0",
+                              "x-goog-content-length-range": f"0,{limit}"}  # fmt: skip
+    assert ticket.expires_at == cast(Clock, deps.clock).now + timedelta(seconds=ttl)
+    assert len(ticket.upload_id) == 32
+    assert direct_upload.find(deps, uid, ticket.upload_id) is None  # not arrived yet
+
+
+def test_a_ticket_is_refused_to_a_user_at_the_task_quota(
+    deps: Dependencies, tmp_path: Path
+) -> None:
+    deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": 1})
+    uid = _user(deps)
+    upload = tmp_path / "a.mp3"
+    upload.write_bytes(AUDIO)
+    tasks.create_task(deps, uid, upload, "a.mp3", "ogg")
+    with pytest.raises(TooManyRequests):
+        direct_upload.start(deps, uid, "b.wav", "mp3")
+
+
+def test_an_upload_id_never_given_out_is_not_found(deps: Dependencies) -> None:
+    with pytest.raises(NotFound, match="no upload 'ABC'"):
+        direct_upload.find(deps, 1, "ABC")
+    with pytest.raises(NotFound):
+        direct_upload.find(deps, 1, "a" * 33)
+
+
+def test_the_put_body_is_stored_and_announced_once(deps: Dependencies) -> None:
+    ticket = direct_upload.start(deps, _user(deps), "a.wav", "mp3")
+    key = _key(ticket)
+    assert direct_upload.receive(deps, key, io.BytesIO(AUDIO)) == len(AUDIO)
+    assert _blobs(deps).files[key] == AUDIO
+    assert _blobs(deps).content_types[key] == "application/octet-stream"
+    assert _bus(deps).published == [(deps.settings.direct_uploads_topic, {"key": key}, {})]
+    with pytest.raises(Conflict, match=r"^this upload URL has already been used; start a new"):
+        direct_upload.receive(deps, key, io.BytesIO(b"AUDIO another body"))
+    assert _blobs(deps).files[key] == AUDIO
+
+
+def test_a_put_over_the_limit_stores_nothing(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"max_upload_bytes": len(AUDIO)})
+    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    with pytest.raises(PayloadTooLarge, match=f"limit of {len(AUDIO)} bytes"):
+        direct_upload.receive(deps, key, io.BytesIO(AUDIO + b"!"))
+    assert _blobs(deps).files == {} and _bus(deps).published == []
+    assert direct_upload.receive(deps, key, io.BytesIO(AUDIO)) == len(AUDIO)  # exactly fits
+
+
+def test_a_failed_announcement_still_stores_the_body(deps: Dependencies) -> None:
+    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    _bus(deps).down = True
+    assert direct_upload.receive(deps, key, io.BytesIO(AUDIO)) == len(AUDIO)
+    assert _blobs(deps).files[key] == AUDIO
+
+
+def _arrive(deps: Dependencies, key: str, body: bytes = AUDIO) -> Any:
+    _blobs(deps).files[key] = body
+    return direct_upload.finalize(deps, key)
+
+
+def test_an_announced_upload_becomes_its_task_once(deps: Dependencies) -> None:
+    uid = _user(deps)
+    ticket = direct_upload.start(deps, uid, "a.wav", "mp3")
+    task = _arrive(deps, _key(ticket))
+    assert (task.status, task.input_key, task.input_bytes) == (
+        TaskStatus.UPLOADED, _key(ticket), len(AUDIO))  # fmt: skip
+    assert direct_upload.find(deps, uid, ticket.upload_id) is task
+    assert direct_upload.finalize(deps, _key(ticket)) is task
+    assert len(tasks.list_tasks(deps, uid, None, False)) == 1
+    topics = [topic for topic, _, _ in _bus(deps).published]
+    assert topics == [deps.settings.conversion_topic]
+
+
+def test_objects_that_are_not_direct_uploads_are_ignored(deps: Dependencies) -> None:
+    _blobs(deps).files["uploads/x/a.wav"] = AUDIO
+    assert direct_upload.finalize(deps, "uploads/x/a.wav") is None
+    assert direct_upload.finalize(deps, "") is None
+    assert set(_blobs(deps).files) == {"uploads/x/a.wav"}
+
+
+def test_an_upload_for_no_account_is_removed(deps: Dependencies) -> None:
+    key = f"direct-uploads/42/{'a' * 32}/mp3/a.wav"
+    assert _arrive(deps, key) is None
+    assert _blobs(deps).files == {}
+
+
+def test_an_upload_deleted_before_its_announcement_is_nothing(deps: Dependencies) -> None:
+    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    assert direct_upload.finalize(deps, key) is None
+    assert _bus(deps).published == []
+
+
+def test_a_used_upload_written_again_after_its_task_was_deleted_is_removed(
+    deps: Dependencies,
+) -> None:
+    uid = _user(deps)
+    key = _key(direct_upload.start(deps, uid, "a.wav", "mp3"))
+    task = _arrive(deps, key)
+    tasks.delete_task(deps, uid, task.id)
+    assert _arrive(deps, key) is None
+    assert _blobs(deps).files == {} and tasks.list_tasks(deps, uid, None, False) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "limit", "reason"),
+    [(b"plain text", None, "not an audio file we can read (fake)"),
+     (AUDIO, 4, "upload is larger than the limit of 4 bytes")],
+)  # fmt: skip
+def test_a_refused_upload_is_a_failed_task_with_its_reason_and_no_file(
+    deps: Dependencies, body: bytes, limit: int | None, reason: str
+) -> None:
+    if limit is not None:
+        deps.settings = deps.settings.model_copy(update={"max_upload_bytes": limit})
+    uid = _user(deps)
+    ticket = direct_upload.start(deps, uid, "a.wav", "mp3", {"quality": "high"})
+    task = _arrive(deps, _key(ticket), body)
+    assert (task.status, task.error, task.options) == (
+        TaskStatus.FAILED, reason, {"quality": "high"})  # fmt: skip
+    assert task.input_probe is None and task.input_bytes == 0
+    assert _blobs(deps).files == {}
+    assert [topic for topic, _, _ in _bus(deps).published] == [deps.settings.finished_topic]
+    # Announced again, or written again through the same URL: the same task, nothing kept.
+    assert _arrive(deps, _key(ticket), AUDIO) is task
+    assert _blobs(deps).files == {}
+    assert direct_upload.find(deps, uid, ticket.upload_id) is task
+
+
+def test_a_refused_uploads_url_takes_nothing_more_not_even_its_body(deps: Dependencies) -> None:
+    ticket = direct_upload.start(deps, _user(deps), "a.wav", "mp3")
+    key = _key(ticket)
+    task = _arrive(deps, key, b"plain text")  # refused: its file is gone, its id used up
+    assert task.status is TaskStatus.FAILED and _blobs(deps).files == {}
+    body = io.BytesIO(AUDIO)
+    with pytest.raises(Conflict):
+        direct_upload.receive(deps, key, body)
+    assert body.tell() == 0 and _blobs(deps).files == {}
+    stored = direct_upload.start(deps, task.user_id, "b.wav", "mp3")
+    direct_upload.receive(deps, _key(stored), io.BytesIO(AUDIO))  # stored, not yet a task
+    again = io.BytesIO(b"AUDIO again")
+    with pytest.raises(Conflict):
+        direct_upload.receive(deps, _key(stored), again)
+    assert again.tell() == 0
+
+
+class _RacingBody(io.BytesIO):
+    """A PUT body that is still streaming when another PUT of the same URL is stored."""
+
+    def __init__(self, data: bytes, store: FakeBlobs, key: str) -> None:
+        super().__init__(data)
+        self.store, self.key = store, key
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.key not in self.store.files:
+            self.store.files[self.key] = b"AUDIO the other PUT, stored first"
+        return super().read(size)
+
+
+def test_of_two_puts_at_once_only_the_first_to_finish_is_kept(deps: Dependencies) -> None:
+    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    with pytest.raises(Conflict, match="already been used"):
+        direct_upload.receive(deps, key, _RacingBody(AUDIO, _blobs(deps), key))
+    assert _blobs(deps).files[key] == b"AUDIO the other PUT, stored first"
+
+
+def test_the_upload_limit_counts_every_chunk_of_a_large_body(deps: Dependencies) -> None:
+    limit = 3 << 19  # 1.5 MiB: each 1 MiB chunk fits, the body does not
+    deps.settings = deps.settings.model_copy(update={"max_upload_bytes": limit})
+    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    with pytest.raises(PayloadTooLarge):
+        direct_upload.receive(deps, key, io.BytesIO(b"AUDIO" + bytes(2 << 20)))
+    assert _blobs(deps).files == {}
