@@ -47,7 +47,7 @@ def test_sign_up_refusals_say_what_is_wrong(
     client: FlaskClient, uma: ApiClient, fields: dict[str, str], status: int, message: str
 ) -> None:
     response = _signup(client, **fields)
-    assert (response.status_code, response.get_json()) == (status, {"message": message})
+    assert (response.status_code, response.get_json()["message"]) == (status, message)
 
 
 def test_a_username_of_exactly_the_limit_signs_up_and_logs_in(client: FlaskClient) -> None:
@@ -65,7 +65,7 @@ def test_a_failed_login_says_the_same_either_way(
 ) -> None:
     response = client.post("/api/auth/login", json={"username": username, "password": password})
     assert response.status_code == 401
-    assert response.get_json() == {"message": "invalid username or password"}
+    assert response.get_json()["message"] == "invalid username or password"
 
 
 def test_a_non_audio_upload_is_a_415_saying_why(uma: ApiClient, tmp_path: Path) -> None:

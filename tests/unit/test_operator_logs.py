@@ -101,10 +101,14 @@ def test_a_lost_publish_says_the_sweep_will_redo_it(
     cast(Clock, deps.clock).advance(60)
     caplog.clear()
     recovery.sweep(deps)
-    assert _said(caplog) == [(logging.INFO, "sweep republished 1 conversions, 0 notifications")]
+    assert _said(caplog) == [
+        (logging.INFO, "sweep republished 1 conversions, 0 notifications, 0 webhook attempts")
+    ]
     caplog.clear()
     recovery.sweep(deps, reclaim=True)  # nothing finished, so nothing to mail either
-    assert _said(caplog) == [(logging.INFO, "sweep republished 1 conversions, 0 notifications")]
+    assert _said(caplog) == [
+        (logging.INFO, "sweep republished 1 conversions, 0 notifications, 0 webhook attempts")
+    ]
 
 
 def test_a_sweep_with_nothing_to_do_says_nothing(

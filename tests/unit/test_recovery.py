@@ -9,7 +9,7 @@ from typing import cast
 
 import pytest
 
-from audioconv.domain.model import Claim, Task, TaskStatus
+from audioconv.domain.model import ClaimOutcome, Task, TaskStatus
 from audioconv.services import auth, conversion, recovery, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
@@ -60,7 +60,7 @@ def test_an_ordinary_sweep_leaves_a_task_under_a_live_lease_alone(
     """A worker is converting it (its lease still runs): nothing to republish or release,
     however long ago the task last changed."""
     task = _new_task(deps, upload)
-    assert task.claim(1, _clock(deps).now, _lease(deps)) is Claim.RUN
+    assert task.claim(1, _clock(deps).now, _lease(deps)) is ClaimOutcome.RUN
     token = task.claim_token
     _clock(deps).advance(deps.settings.lease_seconds - 1)  # well past the grace period
     result = recovery.sweep(deps, grace_seconds=GRACE)
@@ -119,7 +119,7 @@ def test_the_heartbeat_keeps_a_long_conversion_leased(deps: Dependencies, upload
     cast(FakeTranscoder, deps.transcoder).during_convert = slow_convert
     store.put_file = slow_store  # type: ignore[method-assign]
     conversion.convert(deps, TaskRef(task.id or 0, 1))
-    assert seen[:2] == [Claim.BUSY, 0]  # while the output is stored (then its waveform)
+    assert seen[:2] == [ClaimOutcome.BUSY, 0]  # while the output is stored (then its waveform)
     assert (task.status, task.attempts, task.progress) == (TaskStatus.PROCESSED, 1, 100.0)
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from audioconv.domain.model import MAX_ID, Claim, Task, TaskStatus, as_utc, utcnow, valid_id
+from audioconv.domain.model import MAX_ID, ClaimOutcome, Task, TaskStatus, as_utc, utcnow, valid_id
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -23,7 +23,7 @@ def _task(**fields: object) -> Task:
 
 def _claimed(now: datetime = T0) -> Task:
     task = _task(id=7)
-    assert task.claim(1, now, LEASE) is Claim.RUN
+    assert task.claim(1, now, LEASE) is ClaimOutcome.RUN
     return task
 
 
@@ -35,7 +35,7 @@ def test_a_new_task_is_due_and_unfinished() -> None:
 
 def test_a_claim_takes_the_task_under_a_lease() -> None:
     task = _task(progress=40.0)
-    assert task.claim(1, T0, LEASE) is Claim.RUN
+    assert task.claim(1, T0, LEASE) is ClaimOutcome.RUN
     assert task.status is TaskStatus.PROCESSING
     assert (task.attempts, task.progress, task.lease_expires_at) == (1, 0.0, T0 + LEASE)
     assert task.updated_at == T0
@@ -46,7 +46,7 @@ def test_a_claim_takes_the_task_under_a_lease() -> None:
 def test_every_claim_has_its_own_token() -> None:
     task = _claimed()
     first = task.claim_token
-    assert task.claim(1, T0 + LEASE, LEASE) is Claim.RUN  # the lease ran out: taken over
+    assert task.claim(1, T0 + LEASE, LEASE) is ClaimOutcome.RUN  # the lease ran out: taken over
     assert task.claim_token != first and task.attempts == 2
     assert first is not None and not task.holds(1, first)
 
@@ -55,17 +55,17 @@ def test_a_live_lease_makes_other_claims_wait_until_it_runs_out() -> None:
     task = _claimed()
     token = task.claim_token
     assert not task.is_due(T0 + LEASE - timedelta(seconds=1))
-    assert task.claim(1, T0 + LEASE - timedelta(seconds=1), LEASE) is Claim.BUSY
+    assert task.claim(1, T0 + LEASE - timedelta(seconds=1), LEASE) is ClaimOutcome.BUSY
     assert (task.claim_token, task.attempts) == (token, 1)  # a busy answer changes nothing
     assert task.is_due(T0 + LEASE)  # runs out at its very second
-    assert task.claim(1, T0 + LEASE, LEASE) is Claim.RUN
+    assert task.claim(1, T0 + LEASE, LEASE) is ClaimOutcome.RUN
 
 
 def test_a_processing_task_without_a_lease_is_due() -> None:
     task = _claimed()
     task.lease_expires_at = None
     assert task.is_due(T0)
-    assert task.claim(1, T0, LEASE) is Claim.RUN
+    assert task.claim(1, T0, LEASE) is ClaimOutcome.RUN
 
 
 def test_naive_lease_times_from_sqlite_read_as_utc() -> None:
@@ -84,20 +84,20 @@ def test_a_heartbeat_extends_the_lease_and_records_progress() -> None:
     assert (task.lease_expires_at, task.progress) == (beat + LEASE, 42.5)
     later = T0 + LEASE + timedelta(seconds=30)  # past the first lease, within the renewed one
     assert not task.is_due(later)
-    assert task.claim(1, later, LEASE) is Claim.BUSY
+    assert task.claim(1, later, LEASE) is ClaimOutcome.BUSY
     assert task.status is TaskStatus.PROCESSING and task.attempts == 1
 
 
 def test_stale_revisions_and_finished_tasks_are_not_claimed() -> None:
     task = _task()
-    assert task.claim(2, T0, LEASE) is Claim.STALE
-    assert task.claim(0, T0, LEASE) is Claim.STALE
+    assert task.claim(2, T0, LEASE) is ClaimOutcome.STALE
+    assert task.claim(0, T0, LEASE) is ClaimOutcome.STALE
     assert (task.status, task.attempts) == (TaskStatus.UPLOADED, 0)
     task.fail("broken", T0)
-    assert task.claim(1, T0, LEASE) is Claim.STALE
+    assert task.claim(1, T0, LEASE) is ClaimOutcome.STALE
     done = _claimed()
     done.succeed("outputs/7/song.mp3", {"codec": "mp3"}, 10, T0)
-    assert done.claim(1, T0 + LEASE, LEASE) is Claim.STALE
+    assert done.claim(1, T0 + LEASE, LEASE) is ClaimOutcome.STALE
 
 
 def test_release_makes_it_due_again_at_once_and_counts_the_attempt() -> None:
@@ -156,8 +156,8 @@ def test_retarget_starts_a_new_revision_from_scratch() -> None:
     assert (task.output_key, task.output_bytes, task.output_probe) == (None, 0, None)
     assert (task.error, task.claim_token, task.lease_expires_at) == (None, None, None)
     assert task.updated_at == later and task.is_due(later)
-    assert task.claim(1, later, LEASE) is Claim.STALE  # the old revision's work is moot
-    assert task.claim(2, later, LEASE) is Claim.RUN and task.attempts == 1
+    assert task.claim(1, later, LEASE) is ClaimOutcome.STALE  # the old revision's work is moot
+    assert task.claim(2, later, LEASE) is ClaimOutcome.RUN and task.attempts == 1
     assert task.output_name == "song.ogg"
 
 
