@@ -15,19 +15,7 @@ from audioconv.ports import Probe, ProgressCallback
 from audioconv.services import auth, conversion, notification, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps
-
-
-@pytest.fixture
-def deps(tmp_path: Path) -> Dependencies:
-    return fake_deps(tmp_path)
-
-
-@pytest.fixture
-def upload(tmp_path: Path) -> Path:
-    path = tmp_path / "in.mp3"
-    path.write_bytes(b"AUDIO some samples")
-    return path
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeMailer, FakeTranscoder
 
 
 def _task(deps: Dependencies, upload: Path, target: str = "opus", name: str = "Song.flac") -> Task:

@@ -7,27 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
-import pytest
-
 from audioconv.domain.model import ClaimOutcome, Task, TaskStatus
 from audioconv.services import auth, conversion, recovery, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder
 
 GRACE = 60
-
-
-@pytest.fixture
-def deps(tmp_path: Path) -> Dependencies:
-    return fake_deps(tmp_path)
-
-
-@pytest.fixture
-def upload(tmp_path: Path) -> Path:
-    path = tmp_path / "in.mp3"
-    path.write_bytes(b"AUDIO some samples")
-    return path
 
 
 def _clock(deps: Dependencies) -> Clock:

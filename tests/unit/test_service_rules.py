@@ -31,22 +31,9 @@ from tests.unit.fakes import (
     FakeTasks,
     FakeTranscoder,
     FakeUnitOfWork,
-    fake_deps,
 )
 
 PASSWORD = "password1"
-
-
-@pytest.fixture
-def deps(tmp_path: Path) -> Dependencies:
-    return fake_deps(tmp_path)
-
-
-@pytest.fixture
-def upload(tmp_path: Path) -> Path:
-    path = tmp_path / "in.mp3"
-    path.write_bytes(b"AUDIO some samples")
-    return path
 
 
 def _signup(deps: Dependencies, username: str = "ann", email: str = "ann@example.com",

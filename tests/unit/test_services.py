@@ -24,18 +24,6 @@ from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps
 
 
-@pytest.fixture
-def deps(tmp_path: Path) -> Dependencies:
-    return fake_deps(tmp_path)
-
-
-@pytest.fixture
-def upload(tmp_path: Path) -> Path:
-    path = tmp_path / "in.mp3"
-    path.write_bytes(b"AUDIO some samples")
-    return path
-
-
 def bus(deps: Dependencies) -> FakeBus:
     return cast(FakeBus, deps.bus)
 

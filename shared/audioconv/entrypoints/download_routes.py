@@ -55,16 +55,27 @@ def _send(deps: Dependencies, download: tasks.Download) -> Response:
     if download.url and request.method != "HEAD":
         # No-store: the URL expires.
         return Response(status=302, headers={"Location": download.url, "Cache-Control": "no-store"})
+    response = streamed_blob(
+        deps, download.key, download.mime_type, download.size,
+        f"the file {download.name!r} is no longer stored",
+    )  # fmt: skip
+    response.headers["Content-Disposition"] = attachment(download.name)
+    return response
+
+
+def streamed_blob(deps: Dependencies, key: str, mime_type: str, size: int, gone: str) -> Response:
+    """The stored blob ``key`` as a streamed response of ``size`` bytes; 404 saying
+    ``gone`` if it was deleted since its size was looked up."""
     try:
-        stream = deps.blobs.open_read(download.key)
-    except KeyError:  # deleted since its size was looked up
-        raise NotFound(f"the file {download.name!r} is no longer stored") from None
+        stream = deps.blobs.open_read(key)
+    except KeyError:
+        raise NotFound(gone) from None
 
     def body() -> Any:
         with stream:
             yield from iter_chunks(stream)
 
-    response = Response(stream_with_context(body()), mimetype=download.mime_type)
-    response.headers["Content-Length"] = str(download.size)
-    response.headers["Content-Disposition"] = attachment(download.name)
+    response = Response(stream_with_context(body()), mimetype=mime_type)
+    if size is not None:
+        response.headers["Content-Length"] = str(size)
     return response

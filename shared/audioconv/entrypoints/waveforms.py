@@ -3,14 +3,11 @@ output waveforms, streamed by the API (small, and shown inline by the web page).
 
 from __future__ import annotations
 
-from typing import Any
+from flask import Flask, Response, g
 
-from flask import Flask, Response, g, stream_with_context
-
-from audioconv.domain.errors import NotFound
+from audioconv.entrypoints.download_routes import streamed_blob
 from audioconv.entrypoints.openapi import Operation, Reply, doc
 from audioconv.entrypoints.web import login_required
-from audioconv.ports import iter_chunks
 from audioconv.services import tasks
 from audioconv.services.dependencies import Dependencies
 
@@ -28,16 +25,9 @@ def register(app: Flask, deps: Dependencies) -> None:
     @login_required
     def task_waveform(task_id: int) -> Response:
         picture = tasks.task_waveform(deps, g.user_id, task_id)
-        try:
-            stream = deps.blobs.open_read(picture.key)
-        except KeyError:  # deleted since its size was looked up
-            raise NotFound(f"task {task_id} has no waveform image") from None
-
-        def body() -> Any:
-            with stream:
-                yield from iter_chunks(stream)
-
-        response = Response(stream_with_context(body()), mimetype=picture.mime_type)
-        response.headers["Content-Length"] = str(picture.size)
+        response = streamed_blob(
+            deps, picture.key, picture.mime_type, picture.size,
+            f"task {task_id} has no waveform image",
+        )  # fmt: skip
         response.headers["Cache-Control"] = "private, no-cache"
         return response
