@@ -63,7 +63,9 @@ def _send(deps: Dependencies, download: tasks.Download) -> Response:
     return response
 
 
-def streamed_blob(deps: Dependencies, key: str, mime_type: str, size: int, gone: str) -> Response:
+def streamed_blob(
+    deps: Dependencies, key: str, mime_type: str, size: int | None, gone: str
+) -> Response:
     """The stored blob ``key`` as a streamed response of ``size`` bytes; 404 saying
     ``gone`` if it was deleted since its size was looked up."""
     try:
