@@ -147,6 +147,9 @@ def topology(
             "AUDIOCONV_DIRECT_UPLOAD_SUBSCRIPTION": names["uploads_sub"],
             "AUDIOCONV_MAX_CONCURRENT_CONVERSIONS": "2",
             "AUDIOCONV_LEASE_SECONDS": str(LEASE),
+            # One ffmpeg run per conversion (no report pass, so no waveform beside the
+            # output): the runs counted are deliveries converted.
+            "AUDIOCONV_REPORT_PASS": "false",
             "AUDIOCONV_FFMPEG_PATH": fake_ffmpeg(
                 tmp_path, f'echo "$$" >> {runs}\nsleep {THROTTLE}\nexec {ffmpeg} "$@"'
             ),
