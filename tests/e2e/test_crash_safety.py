@@ -116,10 +116,11 @@ def test_twenty_sigkills_lose_nothing_and_leak_nothing(tmp_path: Path) -> None:
     with _server(tmp_path, port):
         pass
     db = sqlite3.connect(tmp_path / "data" / "audioconv.db")
-    referenced = {k for row in db.execute("SELECT input_key, output_key FROM tasks")
-                  for k in row if k}  # fmt: skip
+    rows = db.execute("SELECT input_key, output_key, waveform_key FROM tasks").fetchall()
     db.close()
+    referenced = {k for row in rows for k in row if k}
     root = tmp_path / "data" / "blobs"
     stored = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     assert stored == referenced
-    assert len([k for k in stored if k.startswith("outputs/")]) == len(seen)  # one each
+    outputs = {k for k in stored if k.startswith("outputs/") and k not in {r[2] for r in rows}}
+    assert len(outputs) == len(seen)  # one output each (beside it, its waveform picture)
