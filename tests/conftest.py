@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine
 
-from audioconv import bootstrap, migrate
+from audioconv import bootstrap, logs, migrate
 from audioconv.adapters import orm
 from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
@@ -17,6 +17,18 @@ from audioconv.services.dependencies import Dependencies
 from tests.support.db import fresh_postgres_database
 
 DB_KINDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_state() -> Iterator[None]:
+    """Each test starts with no log context and no secrets to redact from an earlier
+    one (a test's throwaway password "ignored" must not hide that word in another's)."""
+    literals = dict(logs._literals)
+    token = logs.start()
+    yield
+    logs.finish(token)
+    logs._literals.clear()
+    logs._literals.update(literals)
 
 
 @pytest.fixture(scope="session")

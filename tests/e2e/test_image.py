@@ -126,7 +126,7 @@ def test_docker_run_with_no_settings_is_the_whole_service(
     volume = tmp_path / "volume"
     assert (volume / "audioconv.db").is_file() and (volume / "secret_key").is_file()
     stored = sorted(p.name for p in (volume / "blobs").rglob("*") if p.is_file())
-    assert stored == ["song.opus", "song.wav"]
+    assert stored == ["song.opus", "song.wav", "waveform.png"]
     assert (volume / "audioconv.db").stat().st_uid == int(image[1]["User"].partition(":")[0])
 
 
