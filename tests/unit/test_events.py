@@ -41,10 +41,15 @@ def test_a_published_request_is_converted_and_its_owner_mailed(tmp_path: Path) -
     assert topic == deps.settings.conversion_topic
     events.handle_conversion(deps, Message("m1", data, attributes))
     assert tasks.get_task(deps, user.id or 0, task.id or 0).status is TaskStatus.PROCESSED
-    topic, data, attributes = bus.published[-1]
+    (topic, data, attributes), report = bus.published[-2:]
     assert topic == deps.settings.finished_topic
     events.handle_finished(deps, Message("m2", data, attributes))
     assert [to for to, _, _ in mailer.sent] == ["ann@example.com"]
+    topic, data, attributes = report
+    assert topic == deps.settings.report_topic
+    events.handle_report(deps, Message("m3", data, attributes))
+    done = tasks.get_task(deps, user.id or 0, task.id or 0)
+    assert done.waveform_key and not done.report_due
 
 
 @pytest.mark.parametrize("task_id", [0, -1, 2**31, 10**30])

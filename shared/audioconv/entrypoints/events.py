@@ -15,7 +15,7 @@ from audioconv import logs
 from audioconv.entrypoints.event_log import logged
 from audioconv.entrypoints.web import task_json
 from audioconv.ports import Message
-from audioconv.services import conversion, direct_upload, notification, webhooks
+from audioconv.services import conversion, direct_upload, notification, report, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef, UploadArrived
 
@@ -38,6 +38,14 @@ def handle_conversion(deps: Dependencies, message: Message) -> None:
     ref = _task_ref(message)
     if ref is not None:
         conversion.convert(deps, ref)
+
+
+@logged
+def handle_report(deps: Dependencies, message: Message) -> None:
+    """A report request: run the report pass of that revision's output."""
+    ref = _task_ref(message)
+    if ref is not None:
+        report.run_report(deps, ref)
 
 
 @logged
