@@ -42,18 +42,23 @@ class ApiClient:
     def get(self, url: str) -> Any:
         return self.client.get(url, headers=self.headers)
 
-    def wait(self, task_id: int, timeout: float = 60) -> dict[str, Any]:
-        return wait_for(lambda: self.get(f"/api/tasks/{task_id}").get_json(), timeout)
+    def wait(self, task_id: int, timeout: float = 60, report: bool = False) -> dict[str, Any]:
+        fetch = lambda: self.get(f"/api/tasks/{task_id}").get_json()  # noqa: E731
+        return wait_for(fetch, timeout, report=report)
 
 
 def wait_for(
-    fetch: Callable[[], dict[str, Any]], timeout: float = 60, revision: int | None = None
+    fetch: Callable[[], dict[str, Any]],
+    timeout: float = 60,
+    revision: int | None = None,
+    report: bool = False,
 ) -> dict[str, Any]:
-    """Poll a task until it is processed or failed (at the given revision)."""
+    """Poll a task until it is processed or failed (at the given revision); with
+    ``report``, until its report pass ran too (loudness, exact duration, waveform)."""
     deadline = time.monotonic() + timeout
     while True:
         task = fetch()
-        done = task["status"] in TERMINAL
+        done = task["status"] in TERMINAL and not (report and task.get("report") == "due")
         if done and (revision is None or task["revision"] == revision):
             return task
         if time.monotonic() > deadline:
