@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
@@ -135,16 +136,20 @@ def convert_all(client: Client, files: list[Path], target: str) -> float:
     return wait_done(client, {client.upload(f, target)["id"] for f in files}) - start
 
 
-def drain(client: Client, server: Any, files: list[Path], target: str) -> float:
-    """Seconds from resuming a stopped worker until the files it finds queued are done."""
-    (worker,) = role_pids("audioconv.embedded worker", under=server.pid)
-    os.kill(worker, signal.SIGSTOP)
+def drain(client: Client, server: Any, files: list[Path], target: str) -> tuple[float, float]:
+    """Seconds from resuming a stopped worker until the files it finds queued are done,
+    and the CPU seconds the worker process itself (not its ffmpeg children) used."""
+    (pid,) = role_pids("audioconv.embedded worker", under=server.pid)
+    worker = psutil.Process(pid)
+    worker.suspend()
     try:
         queued = {client.upload(f, target)["id"] for f in files}
     finally:
+        cpu = sum(worker.cpu_times()[:2])
         start = time.time()
-        os.kill(worker, signal.SIGCONT)
-    return wait_done(client, queued) - start
+        worker.resume()
+    done = wait_done(client, queued)
+    return done - start, sum(worker.cpu_times()[:2]) - cpu
 
 
 def latency_idle_and_loaded(
@@ -195,13 +200,12 @@ def main() -> None:
                 client = Client(url, f"bench{parallel}")
                 for _ in range(args.rounds):
                     bare = bare_ffmpeg(batch, tmp, parallel, args.target)
-                    drained = drain(client, proc, batch, args.target)
+                    drained, feeding = drain(client, proc, batch, args.target)
                     ratios.append(bare / drained)
-                    print(
-                        f"--jobs {parallel}: {len(batch)} files; bare ffmpeg {bare:6.2f} s, "
-                        f"drain {drained:6.2f} s: bare/ours {ratios[-1]:.2f}",
-                        flush=True,
-                    )
+                    print(f"--jobs {parallel}: {len(batch)} files; bare ffmpeg {bare:6.2f} s, "
+                          f"drain {drained:6.2f} s: bare/ours {ratios[-1]:.2f}; the worker "
+                          f"process's own CPU {feeding / len(batch) * 1000:.0f} ms a file",
+                          flush=True)  # fmt: skip
                 ours = convert_all(client, batch, args.target)
                 if parallel == max(jobs):
                     idle, loaded = latency_idle_and_loaded(client, batch, args.target)
