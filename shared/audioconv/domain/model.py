@@ -207,7 +207,6 @@ class Task:
 
     def reported(
         self,
-        now: datetime,
         *,
         input_loudness: dict[str, float] | None = None,
         output_loudness: dict[str, float] | None = None,
@@ -215,7 +214,8 @@ class Task:
         waveform_key: str | None = None,
     ) -> None:
         """The report pass ran: record what it measured (any of it may be missing: a
-        failed pass records nothing) and the waveform picture it drew."""
+        failed pass records nothing) and the waveform picture it drew. ``updated_at``
+        stays the time the task finished (its events' time, the sweep's grace)."""
         self.report_due = False
         self.waveform_key = waveform_key
         self._input_loudness(input_loudness)
@@ -227,7 +227,6 @@ class Task:
                 probe["duration"] = round(output_seconds, 3)
                 probe["bitrate"] = average_bitrate(self.output_bytes, output_seconds)
             self.output_probe = probe
-        self.updated_at = now
 
     def fail(self, reason: str, now: datetime) -> None:
         self.status = TaskStatus.FAILED

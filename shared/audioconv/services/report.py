@@ -99,7 +99,6 @@ def _record(
             log.info("task %s moved on during its report; report discarded", ref.task_id)
             return waveform is not None and task.waveform_key == waveform
         task.reported(
-            deps.clock(),
             input_loudness=_json(report.input_loudness),
             output_loudness=_json(report.output_loudness),
             output_seconds=report.output_seconds,
