@@ -191,6 +191,7 @@ def test_without_the_report_pass_only_the_loudness_option_measures(
 
 
 @SQLITE_ONLY
+@pytest.mark.report_pass
 def test_the_task_shows_loudness_true_durations_and_a_waveform(
     alice: ApiClient, deps: Dependencies, tmp_path: Path
 ) -> None:
@@ -221,6 +222,7 @@ def test_the_task_shows_loudness_true_durations_and_a_waveform(
 
 
 @SQLITE_ONLY
+@pytest.mark.report_pass
 def test_no_waveform_before_the_conversion_is_a_404(alice: ApiClient, tmp_path: Path) -> None:
     song = make_noise(tmp_path / "s.wav", 1.0)
     missing = alice.get("/api/tasks/999/waveform.png")
