@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.domain.errors import ConversionFailed
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.job import ConversionResult, MediaReport
-from audioconv.entrypoints.api import create_app
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.support.audio import FFMPEG, decoded_duration, job, probe
@@ -225,26 +223,13 @@ def test_a_failed_report_pass_says_why_without_our_paths(
 # --- through the API ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def alice(deps: Dependencies) -> ApiClient:
-    client: FlaskClient = create_app(deps).test_client()
-    return ApiClient(client, "alice")
-
-
-def _upload(alice: ApiClient, song: Path, **form: str) -> Any:
-    with song.open("rb") as fh:
-        return alice.client.post(
-            "/api/tasks", data={"fileName": (fh, song.name), **form},
-            headers=alice.headers, content_type="multipart/form-data",
-        )  # fmt: skip
-
-
 @SQLITE_ONLY
+@pytest.mark.report_pass
 def test_the_task_shows_loudness_true_durations_and_a_waveform(
     alice: ApiClient, deps: Dependencies, tmp_path: Path
 ) -> None:
     song = make_noise(tmp_path / "long.flac", 161.3, gain_db=-26.0)
-    created = _upload(alice, song, newFormat="aac", loudness="-16", start="0.5")
+    created = alice.upload(song, "aac", loudness="-16", start="0.5")
     assert created.status_code == 201, created.get_json()
     assert created.get_json()["options"] == {"loudness": -16.0, "start": 0.5}
     assert created.get_json()["links"]["waveform"] is None
@@ -270,11 +255,12 @@ def test_the_task_shows_loudness_true_durations_and_a_waveform(
 
 
 @SQLITE_ONLY
+@pytest.mark.report_pass
 def test_no_waveform_before_the_conversion_is_a_404(alice: ApiClient, tmp_path: Path) -> None:
     song = make_noise(tmp_path / "s.wav", 1.0)
     missing = alice.get("/api/tasks/999/waveform.png")
     assert missing.status_code == 404 and missing.get_json()["message"] == "no task 999"
-    created = _upload(alice, song, newFormat="wav").get_json()
+    created = alice.upload(song, "wav").get_json()
     url = f"/api/tasks/{created['id']}"
     first = alice.get(f"{url}/waveform.png")
     if first.status_code == 404:  # not converted yet
@@ -309,7 +295,7 @@ def test_nonsense_audio_options_are_a_400(
     alice: ApiClient, tmp_path: Path, form: dict[str, str], needle: str
 ) -> None:
     song = make_noise(tmp_path / "s.wav", 2.0)
-    response = _upload(alice, song, newFormat="mp3", **form)
+    response = alice.upload(song, "mp3", **form)
     assert response.status_code == 400, response.get_json()
     assert needle in response.get_json()["message"]
     assert alice.get("/api/tasks").get_json() == []

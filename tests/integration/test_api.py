@@ -269,6 +269,7 @@ def test_change_format_reconverts_and_deletes_old_output(
     assert missing.status_code == 400
 
 
+@pytest.mark.report_pass
 def test_delete_removes_task_and_files(alice: ApiClient, deps: Dependencies, song: Path) -> None:
     created = alice.upload(song, "m4a").get_json()
     alice.wait(created["id"], report=True)

@@ -30,11 +30,12 @@ class ApiClient:
         self.user_id = response.get_json()["id"]
         self.headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
 
-    def upload(self, path: Path, new_format: str, name: str | None = None) -> Any:
+    def upload(self, path: Path, new_format: str, name: str | None = None, **fields: str) -> Any:
+        """POST the file as a form, with its target format and any other form fields."""
         with path.open("rb") as fh:
             return self.client.post(
                 "/api/tasks",
-                data={"fileName": (fh, name or path.name), "newFormat": new_format},
+                data={"fileName": (fh, name or path.name), "newFormat": new_format, **fields},
                 headers=self.headers,
                 content_type="multipart/form-data",
             )
