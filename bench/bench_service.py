@@ -130,6 +130,13 @@ def wait_done(client: Client, pending: set[int]) -> float:
         time.sleep(0.2)
 
 
+def settle(client: Client) -> None:
+    """Wait until no task has a report pass due: the reports that follow one round's
+    conversions would otherwise run in the next round's slots and time."""
+    while any(t.get("report") for t in client.get(f"/api/tasks?max={MAX_TASKS}").json()):
+        time.sleep(0.5)
+
+
 def convert_all(client: Client, files: list[Path], target: str) -> float:
     """Upload -> processed, conversions running as the uploads arrive."""
     start = time.time()
@@ -156,6 +163,7 @@ def latency_idle_and_loaded(
     client: Client, files: list[Path], target: str
 ) -> tuple[list[float], list[float]]:
     """GET /api/tasks latency idle, then while the files convert."""
+    settle(client)
     idle = latency(client, 5)
     loaded: list[float] = []
     load = threading.Thread(target=lambda: loaded.extend(latency(client, 5)))
@@ -202,6 +210,7 @@ def main() -> None:
                 # stopped, or the first drain would time its start as well.
                 convert_all(client, batch[:1], args.target)
                 for _ in range(args.rounds):
+                    settle(client)
                     bare = bare_ffmpeg(batch, tmp, parallel, args.target)
                     drained, feeding = drain(client, proc, batch, args.target)
                     ratios.append(bare / drained)
@@ -209,6 +218,7 @@ def main() -> None:
                           f"drain {drained:6.2f} s: bare/ours {ratios[-1]:.2f}; the worker "
                           f"process's own CPU {feeding / len(batch) * 1000:.0f} ms a file",
                           flush=True)  # fmt: skip
+                settle(client)
                 ours = convert_all(client, batch, args.target)
                 if parallel == max(jobs):
                     idle, loaded = latency_idle_and_loaded(client, batch, args.target)
