@@ -87,7 +87,7 @@ def test_a_stored_probe_without_tags_reads_back_with_no_tags() -> None:
 
 
 def test_the_stored_tags_are_a_copy_of_the_records() -> None:
-    record = PROBE.as_record()
+    record = {**PROBE.as_record(), "tags": {"title": "Song"}}
     probe = Probe.from_record(record)
     record["tags"]["title"] = "Changed"
     assert probe is not None and probe.tags["title"] == "Song"
