@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import itertools
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Self
@@ -13,6 +14,7 @@ from typing import IO, Any, Self
 from flask import Flask
 
 from audioconv.config import Settings
+from audioconv.domain.batch import Batch
 from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
 from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.media import Loudness
@@ -136,6 +138,37 @@ class FakeUploads:
         return self.webhooks.get(upload_id)
 
 
+class FakeBatches:
+    def __init__(self, tasks: FakeTasks) -> None:
+        self.rows: dict[int, Batch] = {}
+        self.ids = itertools.count(1)
+        self.all_tasks = tasks
+
+    def add(self, batch: Batch) -> None:
+        batch.id = next(self.ids)
+        self.rows[batch.id] = batch
+
+    def get(self, batch_id: int, *, for_update: bool = False) -> Batch | None:
+        return self.rows.get(batch_id)
+
+    def delete(self, batch: Batch) -> None:
+        assert batch.id is not None
+        del self.rows[batch.id]
+
+    def for_user(self, user_id: int) -> Sequence[Batch]:
+        return [b for b in self.rows.values() if b.user_id == user_id]
+
+    def tasks(self, batch_id: int) -> Sequence[Task]:
+        return [t for t in self.all_tasks.rows.values() if t.batch_id == batch_id]
+
+    def status_counts(self, batch_ids: Sequence[int]) -> Mapping[int, Mapping[TaskStatus, int]]:
+        counts: dict[int, Counter[TaskStatus]] = {}
+        for task in self.all_tasks.rows.values():
+            if task.batch_id is not None and task.batch_id in batch_ids:
+                counts.setdefault(task.batch_id, Counter())[task.status] += 1
+        return counts
+
+
 class FakeUnitOfWork:
     """Shares its repositories across units of work; counts commits."""
 
@@ -144,6 +177,7 @@ class FakeUnitOfWork:
         self.tasks = FakeTasks()
         self.throttles = FakeThrottles()
         self.uploads = FakeUploads()
+        self.batches = FakeBatches(self.tasks)
         self.commits = 0
 
     def __enter__(self) -> Self:
