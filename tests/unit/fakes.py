@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import shutil
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -319,9 +320,13 @@ class FakeWebhooks:
     def __init__(self) -> None:
         self.outcomes: list[Outcome] = []
         self.posts: list[tuple[str, bytes, dict[str, str]]] = []
+        # Hosts the SSRF guard refuses (the adapter: loopback, private, link-local ones).
+        self.refused_hosts: set[str] = set()
 
     def check(self, url: str) -> None:
-        pass
+        host = urllib.parse.urlsplit(url).hostname
+        if host in self.refused_hosts:
+            raise ValueError(f"webhookUrl: {host} is a private address (fake)")
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         self.posts.append((url, body, headers))
