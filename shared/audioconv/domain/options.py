@@ -26,7 +26,9 @@ MAX_SECONDS = 24 * 3600.0
 
 
 def _seconds(alias: str | None = None, description: str = "seconds") -> Any:
-    return Field(
+    # Not mutated: it runs once, at import, before mutmut can switch a mutant on (what
+    # it builds is checked: tests/unit/test_options_limits.py, the trim and fade limits).
+    return Field(  # pragma: no mutate block
         default=None, alias=alias, ge=0, le=MAX_SECONDS, allow_inf_nan=False,
         description=description,
     )  # fmt: skip
