@@ -393,3 +393,39 @@ def test_a_webhook_removed_before_its_attempt_is_no_longer_due(tmp_path: Path) -
     sender = deps.webhooks
     assert isinstance(sender, FakeWebhooks) and sender.posts == []
     assert task.webhook_due_at is None  # the sweep will not republish it
+
+
+def test_an_event_is_settled_once_delivered_or_given_up_not_while_retrying() -> None:
+    task = Task(user_id=1, file_name="a.mp3", input_format="mp3", output_format="ogg",
+                input_key="k", id=4, revision=2)  # fmt: skip
+    assert not webhook.settled(task)
+    for result, settled in (("retrying", False), ("delivered", True), ("failed", True)):
+        task.webhook_deliveries = [{"eventId": "evt_4_2", "attempt": 1, "result": result}]
+        assert webhook.settled(task) is settled, result
+        task.webhook_deliveries = [{"eventId": "evt_4_1", "attempt": 1, "result": result}]
+        assert not webhook.settled(task)  # the previous revision's event
+
+
+def test_each_attempt_and_giving_up_are_logged_without_the_urls_query(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="audioconv")
+    deps = fake_deps(tmp_path)
+    deps.settings.webhook_max_attempts = 2
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks)
+    sender.outcomes = [Outcome(status=500), Outcome(error="timed out")]
+    task = _finished(deps, tmp_path, url=URL + "?token=s3cret")
+    webhooks.deliver(deps, _deliveries(deps)[0], _show)
+    clock = deps.clock
+    assert isinstance(clock, Clock)
+    clock.advance(10)
+    webhooks.deliver(deps, _deliveries(deps)[1], _show)
+    said = [
+        (r.levelname, r.getMessage()) for r in caplog.records if "webhook evt" in r.getMessage()
+    ]
+    event = f"evt_{task.id}_1"
+    assert said == [("INFO", f"webhook {event} attempt 1 to hooks.example.com: 500"),
+                    ("INFO", f"webhook {event} attempt 2 to hooks.example.com: timed out"),
+                    ("WARNING", f"webhook {event} given up after attempt 2")]  # fmt: skip
+    assert [a["url"] for a in task.webhook_deliveries or []] == [URL + "?token=s3cret"] * 2
