@@ -170,8 +170,14 @@ class FakeBatches:
         return counts
 
 
+class DatabaseBusy(Exception):
+    """What a write transaction meets while another process holds the write lock."""
+
+
 class FakeUnitOfWork:
-    """Shares its repositories across units of work; counts commits."""
+    """Shares its repositories across units of work; counts commits. Like the database
+    adapter, a read-only one cannot commit and takes no write lock: while ``busy`` (another
+    process is writing), reads go on and a transaction that could write fails."""
 
     def __init__(self) -> None:
         self.users = FakeUsers()
@@ -180,6 +186,14 @@ class FakeUnitOfWork:
         self.uploads = FakeUploads()
         self.batches = FakeBatches(self.tasks)
         self.commits = 0
+        self.busy = False
+        self.readonly = False
+
+    def begin(self, readonly: bool = False) -> Self:
+        if self.busy and not readonly:
+            raise DatabaseBusy("database is locked (fake)")
+        self.readonly = readonly
+        return self
 
     def __enter__(self) -> Self:
         return self
@@ -188,6 +202,7 @@ class FakeUnitOfWork:
         pass
 
     def commit(self) -> None:
+        assert not self.readonly, "a read-only unit of work cannot commit"
         self.commits += 1
 
     def rollback(self) -> None:
@@ -348,7 +363,7 @@ def fake_deps(tmp_path: Path) -> Dependencies:
     settings = Settings(data_dir=tmp_path, secret_key="unit-test-secret-key-long-enough-x")
     uow = FakeUnitOfWork()
     return Dependencies(
-        settings=settings, uow=lambda readonly=False: uow, blobs=FakeBlobs(), bus=FakeBus(),
+        settings=settings, uow=uow.begin, blobs=FakeBlobs(), bus=FakeBus(),
         mailer=FakeMailer(), transcoder=FakeTranscoder(), webhooks=FakeWebhooks(),
         clock=Clock(),
     )  # fmt: skip
