@@ -97,7 +97,16 @@ def test_lossy_advice_names_bitrate() -> None:
 
 @pytest.mark.parametrize(
     ("count", "shown"),
-    [(1_382_400_000, "1.4 GB"), (350_000_000, "350.0 MB"), (12_345, "12.3 kB"), (12, "12 bytes")],
+    [
+        (1_382_400_000, "1.4 GB"),
+        (350_000_000, "350.0 MB"),
+        (12_345, "12.3 kB"),
+        (12, "12 bytes"),
+        (1_000_000_000, "1.0 GB"),
+        (1_000_000, "1.0 MB"),
+        (1_000, "1.0 kB"),
+        (999, "999 bytes"),
+    ],
 )
 def test_human_bytes(count: int, shown: str) -> None:
     assert human_bytes(count) == shown

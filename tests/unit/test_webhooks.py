@@ -190,9 +190,9 @@ def test_no_url_no_delivery_and_mail_as_before(tmp_path: Path) -> None:
 
 
 def test_delivery_message_is_checked() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^not a webhook delivery message: \{'taskId': 1, "):
         webhooks.Delivery.from_message({"taskId": 1, "revision": 1}, {})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^webhook delivery message out of range: \{'taskId': 0"):
         webhooks.Delivery.from_message({"taskId": 0, "revision": 1, "attempt": 1}, {})
     with pytest.raises(ValueError):
         webhooks.Delivery.from_message(
