@@ -13,7 +13,7 @@ import pytest
 
 from audioconv.domain.errors import Conflict, NotFound, PayloadTooLarge, TooManyRequests
 from audioconv.domain.model import TaskStatus
-from audioconv.services import auth, direct_upload, tasks
+from audioconv.services import auth, batches, direct_upload, tasks
 from audioconv.services.dependencies import Dependencies
 from tests.unit.fakes import Clock, FakeBlobs, FakeBus, fake_deps
 
@@ -218,3 +218,60 @@ def test_the_upload_limit_counts_every_chunk_of_a_large_body(deps: Dependencies)
     with pytest.raises(PayloadTooLarge):
         direct_upload.receive(deps, key, io.BytesIO(b"AUDIO" + bytes(2 << 20)))
     assert _blobs(deps).files == {}
+
+
+def test_an_arrived_upload_keeps_its_webhook_batch_and_probe(deps: Dependencies) -> None:
+    uid = _user(deps)
+    batch = batches.create_batch(deps, uid, "album")
+    hook = "https://hooks.example.com/x"
+    ticket = direct_upload.start(deps, uid, "a.wav", "ogg", {"quality": "low"}, webhook_url=hook,
+                                 batch_id=batch.id)  # fmt: skip
+    task = _arrive(deps, _key(ticket))
+    assert (task.file_name, task.output_format, task.status) == ("a.wav", "ogg",
+                                                                TaskStatus.UPLOADED)  # fmt: skip
+    assert task.webhook_url == "https://hooks.example.com/x" and task.batch_id == batch.id
+    assert task.input_probe is not None and task.input_probe["codec"] == "mp3"
+    assert task.options == {"quality": "low"}
+
+
+def test_a_refused_upload_keeps_its_name_format_webhook_and_batch(deps: Dependencies) -> None:
+    uid = _user(deps)
+    batch = batches.create_batch(deps, uid)
+    ticket = direct_upload.start(deps, uid, "a.wav", "ogg", webhook_url="https://h.example/",
+                                 batch_id=batch.id)  # fmt: skip
+    task = _arrive(deps, _key(ticket), b"plain text")
+    assert (task.status, task.file_name, task.output_format) == (TaskStatus.FAILED, "a.wav", "ogg")
+    assert task.webhook_url == "https://h.example/" and task.batch_id == batch.id
+
+
+def test_an_upload_whose_batch_was_deleted_meanwhile_is_removed(deps: Dependencies) -> None:
+    uid = _user(deps)
+    batch = batches.create_batch(deps, uid)
+    other = batches.create_batch(deps, uid)
+    gone = _key(direct_upload.start(deps, uid, "a.wav", "mp3", batch_id=batch.id))
+    kept = _key(direct_upload.start(deps, uid, "b.wav", "mp3", batch_id=other.id))
+    batches.delete_batch(deps, uid, batch.id or 0)
+    assert _arrive(deps, gone) is None and gone not in _blobs(deps).files
+    assert _arrive(deps, kept).batch_id == other.id
+
+
+def test_an_upload_of_exactly_the_limit_is_taken(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"max_upload_bytes": len(AUDIO)})
+    task = _arrive(deps, _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3")))
+    assert task.status is TaskStatus.UPLOADED
+
+
+def test_an_uploads_trim_is_checked_against_its_audio_when_it_arrives(deps: Dependencies) -> None:
+    uid = _user(deps)
+    fits = _arrive(deps, _key(direct_upload.start(deps, uid, "a.wav", "mp3", {"end": 1})))
+    assert fits.status is TaskStatus.UPLOADED and fits.options == {"end": 1.0}
+    past = _arrive(deps, _key(direct_upload.start(deps, uid, "b.wav", "mp3", {"end": 5})))
+    assert past.status is TaskStatus.FAILED
+    assert past.error == "end (5 s) is past the audio's end (1 s)"  # the fake's audio: 1 s
+
+
+def test_an_output_too_large_for_the_limit_is_refused_when_it_arrives(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 1000})
+    task = _arrive(deps, _key(direct_upload.start(deps, _user(deps), "a.wav", "wav")))
+    assert task.status is TaskStatus.FAILED and task.error is not None
+    assert "wav" in task.error and _blobs(deps).files == {}
