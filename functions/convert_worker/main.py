@@ -3,8 +3,6 @@
 The bucket's finalize notifications for direct uploads are pushed here too.
 """
 
-import functools
-
 import functions_framework
 from cloudevents.http import CloudEvent
 
@@ -16,7 +14,7 @@ from audioconv.entrypoints.event_log import for_cloud_event
 logs.configure()  # on Google Cloud, one JSON line per entry; always redacted
 
 
-@functools.cache
+@bootstrap.once
 def wired() -> tuple[Settings, bootstrap.Subscriptions]:
     """The handlers, bound to this process's adapters; built on the first push, in the
     process that serves it (gRPC channels and the Cloud SQL connector's thread do not

@@ -1,8 +1,6 @@
 """CloudEvent function: a conversion finished (Pub/Sub push) -> mail the task's owner
 and queue its webhook; a webhook attempt (its own topic, pushed here too) -> POST it."""
 
-import functools
-
 import functions_framework
 from cloudevents.http import CloudEvent
 
@@ -15,7 +13,7 @@ from audioconv.ports import MessageHandler
 logs.configure()  # on Google Cloud, one JSON line per entry; always redacted
 
 
-@functools.cache
+@bootstrap.once
 def wired() -> tuple[Settings, MessageHandler]:
     """The handler, bound to this process's adapters; built on the first push, in the
     process that serves it (gRPC channels and the Cloud SQL connector's thread do not

@@ -1,7 +1,5 @@
 """HTTP function: the audioconv API (auth, tasks, uploads, downloads)."""
 
-import functools
-
 import functions_framework
 from flask import Flask, Request, Response
 
@@ -11,7 +9,7 @@ from audioconv.entrypoints.api import create_app
 logs.configure()  # on Google Cloud, one JSON line per entry; always redacted
 
 
-@functools.cache
+@bootstrap.once
 def wired() -> Flask:
     """The API's Flask app over this process's adapters; built on the first request, in
     the process that serves it (gRPC channels and the Cloud SQL connector's thread do

@@ -9,8 +9,10 @@ kept in a process global.
 
 from __future__ import annotations
 
-from functools import partial
-from typing import NamedTuple, Protocol
+import threading
+from collections.abc import Callable
+from functools import partial, wraps
+from typing import NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import Engine
 
@@ -23,6 +25,29 @@ from audioconv.config import Settings
 from audioconv.entrypoints import events
 from audioconv.ports import BlobStore, EventBus, Mailer, MessageHandler
 from audioconv.services.dependencies import Dependencies
+
+T = TypeVar("T")
+
+
+def once(factory: Callable[[], T]) -> Callable[[], T]:
+    """``factory``'s result, made on the first call in this process and shared after.
+
+    For the functions, which build on their first request: a server with several
+    threads takes several first requests at once, and each must not build its own
+    adapters (``functools.cache`` lets them all run the factory).
+    """
+    lock = threading.Lock()
+    made: list[T] = []
+
+    @wraps(factory)
+    def get() -> T:
+        if not made:
+            with lock:
+                if not made:
+                    made.append(factory())
+        return made[0]
+
+    return get
 
 
 def build(settings: Settings | None = None) -> Dependencies:

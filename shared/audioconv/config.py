@@ -119,6 +119,9 @@ class Settings(LogSettings):
     # exact length and draw the waveform picture (CPU about that of an mp3 encode).
     # Off: tasks show neither (but the loudness option still measures its input).
     report_pass: bool = True
+    # After argon2 accepts a password, each API process accepts the same password for
+    # the same account without argon2 for this long (services/recent_logins.py); 0 = off.
+    login_cache_seconds: int = Field(default=600, ge=0)
     # A conversion is presumed dead if its lease is not renewed for this long.
     lease_seconds: int = 60
     max_attempts: int = 5

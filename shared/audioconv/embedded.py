@@ -145,6 +145,9 @@ def run_api(settings: Settings) -> None:
             # errors go through our handler.
             "logger_class": "audioconv.gunicorn_logging.GunicornLogger",
             "control_socket_disable": True,
+            # With setproctitle installed, gunicorn renames its processes: keep the
+            # role in the name ("gunicorn: worker [audioconv.embedded api]").
+            "proc_name": "audioconv.embedded api",
         },
     ).run()
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -224,3 +227,35 @@ def test_upload_api_under_functions_framework(tmp_path: Path, env: dict[str, str
         out = tmp_path / "song.opus"
         api.download(task["links"]["converted"], out)
     assert probe(out)["streams"][0]["codec_name"] == "opus"
+
+
+def test_first_requests_at_once_build_one_set_of_adapters(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A threaded server takes several first requests at once: they share one build
+    (two at once used to map the ORM twice, and the loser answered 500)."""
+    app = function("upload_api", "api", "http", env, monkeypatch)
+    builds: list[Dependencies] = []
+    real_build = bootstrap.build
+
+    def slow_build(settings: Settings | None = None) -> Dependencies:
+        time.sleep(0.3)  # every thread arrives while the first is still building
+        builds.append(real_build(settings))
+        return builds[-1]
+
+    monkeypatch.setattr(bootstrap, "build", slow_build)
+    start = threading.Barrier(6)
+
+    def sign_up(n: int) -> int:
+        body = {"username": f"ivy{n}", "email": f"ivy{n}@example.com",
+                "password1": "password-1", "password2": "password-1"}  # fmt: skip
+        client = app.application.test_client()
+        client.environ_base.update(app.environ_base)
+        start.wait()
+        return client.post("/api/auth/signup", json=body).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(sign_up, range(6)))
+    assert codes == [201] * 6
+    assert len(builds) == 1
+    builds[0].close()

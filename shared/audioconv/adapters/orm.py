@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 from sqlalchemy import (
@@ -172,15 +173,17 @@ messages = Table(
 
 mapper_registry = registry(metadata=metadata)
 _mapped = False
+_mapping = threading.Lock()
 
 
 def start_mappers() -> None:
-    """Map the domain classes onto the tables (once per process)."""
+    """Map the domain classes onto the tables (once per process, whichever thread asks)."""
     global _mapped
-    if _mapped:
-        return
-    mapper_registry.map_imperatively(User, users)
-    mapper_registry.map_imperatively(Task, tasks)
-    mapper_registry.map_imperatively(Throttle, throttles)
-    mapper_registry.map_imperatively(Batch, batches)
-    _mapped = True
+    with _mapping:
+        if _mapped:
+            return
+        mapper_registry.map_imperatively(User, users)
+        mapper_registry.map_imperatively(Task, tasks)
+        mapper_registry.map_imperatively(Throttle, throttles)
+        mapper_registry.map_imperatively(Batch, batches)
+        _mapped = True

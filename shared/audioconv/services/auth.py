@@ -73,19 +73,33 @@ def login(deps: Dependencies, username: str, password: str, client: str = "") ->
     with deps.uow(readonly=True) as uow:
         user = uow.users.by_username(username)
         counted = throttling.check(deps, uow, guards, "too many failed log-ins")
-    try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        throttling.record(deps, guards)
-        raise Unauthorized(BAD_LOGIN) from None
-    if user is None:
-        throttling.record(deps, guards)
-        raise Unauthorized(BAD_LOGIN)
+    if user is None or not _recently_verified(deps, user, password):
+        try:
+            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            throttling.record(deps, guards)
+            raise Unauthorized(BAD_LOGIN) from None
+        if user is None:
+            throttling.record(deps, guards)
+            raise Unauthorized(BAD_LOGIN)
+        if _hasher.check_needs_rehash(user.password_hash):
+            _rehash(deps, user, password)
+        if deps.settings.login_cache_seconds > 0:
+            assert user.id is not None
+            deps.recent_logins.remember(user.id, user.password_hash, password, deps.clock())
     if counted:  # the address's own count stays: it may be guessing at other accounts
         throttling.forgive(deps, guards[1:])
-    if _hasher.check_needs_rehash(user.password_hash):
-        _rehash(deps, user, password)
     return user
+
+
+def _recently_verified(deps: Dependencies, user: User, password: str) -> bool:
+    """Whether argon2 accepted this password for this user (and its stored hash)
+    within ``login_cache_seconds`` in this process (services/recent_logins.py)."""
+    ttl = timedelta(seconds=deps.settings.login_cache_seconds)
+    assert user.id is not None
+    return ttl > timedelta(0) and deps.recent_logins.remembers(
+        user.id, user.password_hash, password, deps.clock(), ttl
+    )
 
 
 def _rehash(deps: Dependencies, user: User, password: str) -> None:

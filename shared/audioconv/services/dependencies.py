@@ -20,6 +20,7 @@ from audioconv.ports import (
     UnitOfWorkFactory,
     WebhookSender,
 )
+from audioconv.services.recent_logins import RecentLogins
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Dependencies:
     transcoder: Transcoder
     webhooks: WebhookSender
     clock: Callable[[], datetime] = field(default=utcnow)
+    # Passwords argon2 accepted lately in this process (settings.login_cache_seconds).
+    recent_logins: RecentLogins = field(default_factory=RecentLogins)
     # Releases what the adapters hold (pools, threads), last to first; see ``close``.
     on_close: list[Callable[[], None]] = field(default_factory=list)
 
