@@ -1,0 +1,111 @@
+"""Service rules at their edges, on fakes of every port: a retarget's webhook, a direct
+upload's key and quota, what a notification leaves due, and what a sweep logs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from audioconv.domain.model import Task
+from audioconv.domain.webhook import Outcome
+from audioconv.services import (
+    auth,
+    conversion,
+    direct_upload,
+    notification,
+    recovery,
+    tasks,
+    webhooks,
+)
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.direct_upload import DirectKey
+from audioconv.services.messages import TaskRef
+from tests.unit.fakes import Clock, FakeBus, FakeWebhooks
+
+URL = "https://hooks.example.com/in"
+
+
+def _user(deps: Dependencies) -> int:
+    return auth.signup(deps, "ann", "ann@example.com", "password1", "password1").id or 0
+
+
+def _finished(deps: Dependencies, upload: Path, url: str | None) -> Task:
+    task = tasks.create_task(deps, _user(deps), upload, "a.mp3", "ogg", webhook_url=url)
+    bus = cast(FakeBus, deps.bus)
+    conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))
+    notification.notify(deps, TaskRef.from_message(bus.published[-1][1]))
+    return task
+
+
+def test_a_retarget_keeps_sets_or_clears_the_tasks_webhook(
+    deps: Dependencies, upload: Path
+) -> None:
+    task = tasks.create_task(deps, _user(deps), upload, "a.mp3", "ogg", webhook_url=URL)
+    tasks.change_format(deps, task.user_id, task.id or 0, "flac")
+    assert task.webhook_url == URL
+    tasks.change_format(deps, task.user_id, task.id or 0, "mp3", webhook_url="https://b.example/")
+    assert task.webhook_url == "https://b.example/"
+    tasks.change_format(deps, task.user_id, task.id or 0, "wav", webhook_url=None)
+    assert task.webhook_url is None
+
+
+@pytest.mark.parametrize(
+    "direct",
+    [DirectKey(3, "a" * 32, "mp3", "song.wav"),
+     DirectKey(3, "b" * 32, "ogg", "x y.flac", {"quality": "high", "sampleRate": 44100}, 12),
+     DirectKey(2**31 - 1, "c" * 32, "m4a", "a.mp3", {"bitrate": 256, "loudness": "-16.5"}, 1)],
+)  # fmt: skip
+def test_a_direct_uploads_key_reads_back_as_what_was_signed(direct: DirectKey) -> None:
+    assert DirectKey.parse(direct.key) == direct
+
+
+def test_a_direct_upload_can_start_with_the_storage_quota_full(deps: Dependencies) -> None:
+    # Its size is not known until it arrives (it is checked then).
+    deps.settings = deps.settings.model_copy(update={"quota_stored_bytes": 10})
+    uid = _user(deps)
+    upload = deps.settings.data_dir / "full.mp3"
+    upload.write_bytes(b"AUDIO 6789")  # exactly 10 bytes: the quota
+    tasks.create_task(deps, uid, upload, "full.mp3", "ogg")
+    assert direct_upload.start(deps, uid, "b.wav", "mp3").upload_id
+
+
+def test_a_task_without_a_webhook_leaves_no_attempt_due(deps: Dependencies, upload: Path) -> None:
+    task = _finished(deps, upload, url=None)
+    assert task.notified_revision == 1 and task.webhook_due_at is None
+
+
+def test_a_sweep_logs_what_it_republished_and_a_webhook_it_could_not(
+    deps: Dependencies, upload: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="audioconv")
+    cast(FakeWebhooks, deps.webhooks).outcomes = [Outcome(status=503)]
+    task = _finished(deps, upload, url=URL)
+    bus = cast(FakeBus, deps.bus)
+    *_, (_topic, data, attributes) = bus.published
+    webhooks.deliver(deps, webhooks.Delivery.from_message(data, attributes), lambda t: {})
+    cast(Clock, deps.clock).advance(3600)
+    caplog.clear()
+    bus.down = True
+    assert recovery.sweep(deps) == recovery.SweepResult(0, 0)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert ("ERROR", f"republishing task {task.id}'s webhook failed; the next sweep will") in said
+    assert said[-1] == ("INFO", "sweep republished 0 conversions, 0 notifications, "
+                                "1 webhook attempts")  # fmt: skip
+
+
+def test_a_sweep_logs_unsent_notifications_it_republished(
+    deps: Dependencies, upload: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="audioconv")
+    tasks.create_task(deps, _user(deps), upload, "a.mp3", "ogg")
+    bus = cast(FakeBus, deps.bus)
+    conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))  # its event is lost
+    cast(Clock, deps.clock).advance(3600)
+    caplog.clear()
+    assert recovery.sweep(deps) == recovery.SweepResult(0, 1)
+    assert [r.getMessage() for r in caplog.records] == [
+        "sweep republished 0 conversions, 1 notifications, 0 webhook attempts"
+    ]
