@@ -94,3 +94,10 @@ def test_an_unknown_token_is_refused_while_another_process_writes(deps: Dependen
     busy(deps)
     with pytest.raises(Unauthorized):
         auth.authenticate(deps, "Bearer not-a-token")
+
+
+def test_a_stale_webhook_message_is_dropped_while_another_process_writes(
+    deps: Dependencies,
+) -> None:
+    busy(deps)
+    webhooks.deliver(deps, webhooks.Delivery(task_id=7, revision=1, attempt=1), lambda t: {})

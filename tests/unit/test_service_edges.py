@@ -109,3 +109,11 @@ def test_a_sweep_logs_unsent_notifications_it_republished(
     assert [r.getMessage() for r in caplog.records] == [
         "sweep republished 0 conversions, 1 notifications, 0 webhook attempts"
     ]
+
+
+def test_a_waveform_download_says_its_size_and_name(deps: Dependencies, upload: Path) -> None:
+    task = _finished(deps, upload, url=None)
+    image = tasks.task_waveform(deps, task.user_id, task.id or 0)
+    assert image.key == task.waveform_key and image.mime_type == "image/png"
+    assert image.name == "a-waveform.png"
+    assert image.size == len(deps.blobs.open_read(task.waveform_key or "").read())
