@@ -19,11 +19,21 @@ from audioconv.domain.batch import Batch
 from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
 from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.media import Loudness
-from audioconv.domain.model import Task, TaskStatus, User
+from audioconv.domain.model import MAX_ID, Task, TaskStatus, User
 from audioconv.domain.throttle import Throttle
 from audioconv.domain.webhook import Outcome
 from audioconv.ports import Probe, ProgressCallback
 from audioconv.services.dependencies import Dependencies
+
+
+class IdOutOfRange(Exception):
+    """What PostgreSQL says of a lookup by an id outside its 32-bit integer column."""
+
+
+def _checked_id(row_id: int) -> int:
+    if not -(2**31) <= row_id <= MAX_ID:
+        raise IdOutOfRange(f"integer out of range: {row_id}")
+    return row_id
 
 
 class FakeUsers:
@@ -36,7 +46,7 @@ class FakeUsers:
         self.rows[user.id] = user
 
     def get(self, user_id: int, *, for_update: bool = False) -> User | None:
-        return self.rows.get(user_id)
+        return self.rows.get(_checked_id(user_id))
 
     def by_username(self, username: str) -> User | None:
         return next((u for u in self.rows.values() if u.username == username), None)
@@ -55,7 +65,7 @@ class FakeTasks:
         self.rows[task.id] = task
 
     def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
-        return self.rows.get(task_id)
+        return self.rows.get(_checked_id(task_id))
 
     def for_user(self, user_id: int, limit: int | None, descending: bool) -> Sequence[Task]:
         found = sorted((t for t in self.rows.values() if t.user_id == user_id),
@@ -150,7 +160,7 @@ class FakeBatches:
         self.rows[batch.id] = batch
 
     def get(self, batch_id: int, *, for_update: bool = False) -> Batch | None:
-        return self.rows.get(batch_id)
+        return self.rows.get(_checked_id(batch_id))
 
     def delete(self, batch: Batch) -> None:
         assert batch.id is not None

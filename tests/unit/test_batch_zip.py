@@ -126,3 +126,14 @@ def test_someone_elses_batch_has_no_zip(deps: Dependencies, tmp_path: Path) -> N
     batch_id, _ = upload_batch(deps, tmp_path, ["a.mp3"])
     with pytest.raises(NotFound, match=f"no batch {batch_id}"):
         batch_zip.batch_zip(deps, BOB, batch_id)
+
+
+def test_the_manifest_is_readable_json_keeping_accented_names(
+    deps: Dependencies, tmp_path: Path
+) -> None:
+    batch_id, _ = upload_batch(deps, tmp_path, ["Café.mp3"], "Été")
+    data = b"".join(batch_zip.batch_zip(deps, ANN, batch_id).stream(deps.blobs))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        text = archive.read("manifest.json").decode()
+    assert text.startswith('{\n  "batch": {\n    "id": ') and text.endswith("}\n")
+    assert '"name": "Été"' in text and '"fileName": "Café.mp3"' in text

@@ -217,3 +217,33 @@ def test_refused_files_are_kept_apart_from_each_other(deps: Dependencies, tmp_pa
     files = [spooled(tmp_path, "x.txt", b"text"), spooled(tmp_path, "x.txt", b"text")]
     first, second = batches.upload_files(deps, ANN, files, "ogg").tasks
     assert first.input_key != second.input_key
+
+
+def test_an_id_no_row_can_have_is_not_found(deps: Dependencies) -> None:
+    for missing in (0, 2**31, -(2**31) - 1):
+        with pytest.raises(NotFound, match=f"^no batch {missing}$"):
+            batches.get_batch(deps, ANN, missing)
+
+
+def test_the_files_uploaded_together_are_the_uploaders_tasks_refused_ones_too(
+    deps: Dependencies, tmp_path: Path
+) -> None:
+    files = [spooled(tmp_path, "a.mp3"), spooled(tmp_path, "notes.txt", b"plain text")]
+    view = batches.upload_files(deps, ANN, files, "ogg")
+    assert [t.user_id for t in view.tasks] == [ANN, ANN]
+    assert tasks.list_tasks(deps, ANN, None, False) == list(view.tasks)
+    assert tasks.list_tasks(deps, BOB, None, False) == []
+
+
+def test_the_quota_counts_the_uploaders_conversions_already_waiting(
+    deps: Dependencies, tmp_path: Path
+) -> None:
+    deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": 2})
+    batches.upload_files(deps, ANN, [spooled(tmp_path, "a.mp3")], "ogg")
+    batches.upload_files(deps, BOB, [spooled(tmp_path, "b.mp3")], "ogg")
+    with pytest.raises(TooManyRequests) as many:
+        batches.upload_files(deps, ANN, [spooled(tmp_path, "c.mp3"), spooled(tmp_path, "d.mp3")],
+                             "ogg")  # fmt: skip
+    assert many.value.message.startswith(
+        "you have 1 conversions waiting or running and these 2 files would make 3"
+    )

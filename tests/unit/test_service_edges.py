@@ -9,6 +9,7 @@ from typing import cast
 
 import pytest
 
+from audioconv.domain.errors import NotFound
 from audioconv.domain.model import Task
 from audioconv.domain.webhook import Outcome
 from audioconv.services import (
@@ -117,3 +118,10 @@ def test_a_waveform_download_says_its_size_and_name(deps: Dependencies, upload: 
     assert image.key == task.waveform_key and image.mime_type == "image/png"
     assert image.name == "a-waveform.png"
     assert image.size == len(deps.blobs.open_read(task.waveform_key or "").read())
+
+
+def test_an_id_no_row_can_have_is_not_found(deps: Dependencies) -> None:
+    uid = _user(deps)
+    for missing in (0, 2**31, -(2**31) - 1):
+        with pytest.raises(NotFound, match=f"^no task {missing}$"):
+            tasks.get_task(deps, uid, missing)
