@@ -4,6 +4,7 @@ announced object becomes (a task, a failed task, or nothing)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -13,9 +14,10 @@ import pytest
 
 from audioconv.domain.errors import Conflict, NotFound, PayloadTooLarge, TooManyRequests
 from audioconv.domain.model import TaskStatus
+from audioconv.ports import Probe
 from audioconv.services import auth, batches, direct_upload, tasks
 from audioconv.services.dependencies import Dependencies
-from tests.unit.fakes import Clock, FakeBlobs, FakeBus, fake_deps
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps
 
 AUDIO = b"AUDIO some samples"
 
@@ -275,3 +277,38 @@ def test_an_output_too_large_for_the_limit_is_refused_when_it_arrives(deps: Depe
     task = _arrive(deps, _key(direct_upload.start(deps, _user(deps), "a.wav", "wav")))
     assert task.status is TaskStatus.FAILED and task.error is not None
     assert "wav" in task.error and _blobs(deps).files == {}
+
+
+def test_the_chosen_options_can_make_an_uploads_output_fit_the_limit(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 200_000})
+    uid = _user(deps)  # the fake's audio: 1 s at 44.1 kHz, stereo (176,400 bytes as wav)
+    whole = _arrive(deps, _key(direct_upload.start(deps, uid, "a.wav", "wav")))
+    assert whole.status is TaskStatus.FAILED
+    mono = _arrive(deps, _key(direct_upload.start(deps, uid, "b.wav", "wav", {"channels": 1})))
+    assert mono.status is TaskStatus.UPLOADED
+
+
+class _RacingTranscoder(FakeTranscoder):
+    """Another worker handles the same announcement while this one probes the file."""
+
+    def __init__(self, race: Callable[[], object]) -> None:
+        super().__init__()
+        self.race: Callable[[], object] | None = race
+
+    def probe(self, path: Path, limits: bool = True) -> Probe:
+        race, self.race = self.race, None
+        if race is not None:
+            race()
+        return super().probe(path, limits)
+
+
+def test_an_upload_announced_twice_at_once_makes_one_task(deps: Dependencies) -> None:
+    uid = _user(deps)
+    key = _key(direct_upload.start(deps, uid, "a.wav", "mp3"))
+    _blobs(deps).files[key] = AUDIO
+    other: list[Any] = []
+    deps.transcoder = _RacingTranscoder(lambda: other.append(direct_upload.finalize(deps, key)))
+    task = direct_upload.finalize(deps, key)
+    assert task is not None and task is other[0]
+    assert tasks.list_tasks(deps, uid, None, False) == [task]
+    assert _blobs(deps).files == {key: AUDIO}
