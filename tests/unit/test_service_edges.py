@@ -9,7 +9,7 @@ from typing import cast
 
 import pytest
 
-from audioconv.domain.errors import NotFound
+from audioconv.domain.errors import NotFound, PayloadTooLarge
 from audioconv.domain.model import Task
 from audioconv.domain.webhook import Outcome
 from audioconv.services import (
@@ -125,3 +125,27 @@ def test_an_id_no_row_can_have_is_not_found(deps: Dependencies) -> None:
     for missing in (0, 2**31, -(2**31) - 1):
         with pytest.raises(NotFound, match=f"^no task {missing}$"):
             tasks.get_task(deps, uid, missing)
+
+
+def test_a_retarget_whose_output_could_not_fit_is_refused_and_changes_nothing(
+    deps: Dependencies, upload: Path
+) -> None:
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 200_000})
+    task = tasks.create_task(deps, _user(deps), upload, "a.mp3", "ogg")
+    # The fake's audio: 1 s at 44.1 kHz, stereo (176,400 bytes as wav, half that in mono).
+    with pytest.raises(PayloadTooLarge):
+        tasks.change_format(deps, task.user_id, task.id or 0, "wav")
+    assert (task.output_format, task.revision) == ("ogg", 1)
+    tasks.change_format(deps, task.user_id, task.id or 0, "wav", {"channels": 1})
+    assert (task.output_format, task.revision, task.options) == ("wav", 2, {"channels": 1})
+
+
+def test_a_retarget_to_a_stream_copy_counts_the_inputs_size(
+    deps: Dependencies, upload: Path
+) -> None:
+    task = tasks.create_task(deps, _user(deps), upload, "a.mp3", "ogg")
+    task.input_bytes = 10**9  # as if the input were that large (a copy can be as large)
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 10**8})
+    with pytest.raises(PayloadTooLarge):
+        tasks.change_format(deps, task.user_id, task.id or 0, "mp3")
+    assert task.output_format == "ogg"
