@@ -4,12 +4,13 @@ upload's key and quota, what a notification leaves due, and what a sweep logs.""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from audioconv.domain.errors import NotFound, PayloadTooLarge
+from audioconv.domain.errors import NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
 from audioconv.domain.model import Task
 from audioconv.domain.webhook import Outcome
 from audioconv.services import (
@@ -149,3 +150,59 @@ def test_a_retarget_to_a_stream_copy_counts_the_inputs_size(
     with pytest.raises(PayloadTooLarge):
         tasks.change_format(deps, task.user_id, task.id or 0, "mp3")
     assert task.output_format == "ogg"
+
+
+def test_an_unknown_user_is_refused_even_with_the_dummy_hashs_password(
+    deps: Dependencies,
+) -> None:
+    # Unknown names are checked against a dummy hash (same time as a known one); its
+    # password must not let anyone in, and counts as a failure like any other.
+    for _ in range(5):
+        with pytest.raises(Unauthorized) as refused:
+            auth.login(deps, "nobody", "not-a-real-password", "1.2.3.4")
+        assert refused.value.message == "invalid username or password"
+    with pytest.raises(TooManyRequests, match="too many failed log-ins"):
+        for _ in range(50):
+            with pytest.raises(Unauthorized):
+                auth.login(deps, "nobody", "not-a-real-password", "1.2.3.4")
+
+
+class _RacingWebhooks(FakeWebhooks):
+    """Runs ``during_post`` (what another process does meanwhile) inside the first POST."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.during_post: Callable[[], object] | None = None
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        meanwhile, self.during_post = self.during_post, None
+        if meanwhile is not None:
+            meanwhile()
+        return super().post(url, body, headers)
+
+
+def _first_delivery(deps: Dependencies, upload: Path) -> tuple[Task, webhooks.Delivery]:
+    deps.webhooks = _RacingWebhooks()
+    task = _finished(deps, upload, url=URL)
+    *_, (_topic, data, attributes) = cast(FakeBus, deps.bus).published
+    return task, webhooks.Delivery.from_message(data, attributes)
+
+
+def test_an_attempt_whose_copy_was_recorded_meanwhile_is_recorded_once(
+    deps: Dependencies, upload: Path
+) -> None:
+    task, first = _first_delivery(deps, upload)
+    sender = cast(_RacingWebhooks, deps.webhooks)
+    sender.during_post = lambda: webhooks.deliver(deps, first, lambda t: {})
+    webhooks.deliver(deps, first, lambda t: {})
+    assert [a["attempt"] for a in task.webhook_deliveries or []] == [1]
+
+
+def test_an_attempt_at_a_task_deleted_meanwhile_records_nothing(
+    deps: Dependencies, upload: Path
+) -> None:
+    task, first = _first_delivery(deps, upload)
+    sender = cast(_RacingWebhooks, deps.webhooks)
+    sender.during_post = lambda: tasks.delete_task(deps, task.user_id, task.id or 0)
+    webhooks.deliver(deps, first, lambda t: {})
+    assert len(sender.posts) == 1 and tasks.list_tasks(deps, task.user_id, None, False) == []
