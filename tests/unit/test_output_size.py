@@ -118,3 +118,24 @@ def test_human_bytes(count: int, shown: str) -> None:
 )
 def test_human_duration(seconds: float, shown: str) -> None:
     assert human_duration(seconds) == shown
+
+
+def kbps(fmt: str, source: InputShape | None = None, **options: object) -> int | None:
+    chosen = ConversionOptions.model_validate(options)
+    return output_bound(FORMATS[fmt], chosen, source or shape()).kbps
+
+
+def test_the_bitrate_assumed_for_each_lossy_target() -> None:
+    # LAME VBR: its largest frame, 320 kbit/s from 32 kHz up, 160 below.
+    assert kbps("mp3", shape(sample_rate=32000)) == 320
+    assert kbps("mp3", shape(sample_rate=24000)) == 160
+    assert kbps("mp3", bitrate=96) == 96  # CBR: what was asked
+    # Vorbis levels are nominal for stereo, with 25 % headroom.
+    assert kbps("ogg") == 200  # standard: level 5, 160 kbit/s
+    assert kbps("ogg", shape(channels=6)) == 600
+    assert kbps("ogg", shape(channels=1)) == 200
+    assert kbps("ogg", bitrate=200) == 240  # the nearest level: 6, 192 kbit/s
+    # Others: the bitrate asked or the preset's, with 25 % headroom.
+    assert kbps("aac") == 240 and kbps("aac", quality="low") == 120
+    assert kbps("opus", bitrate=100) == 125
+    assert kbps("wav") is None
