@@ -22,7 +22,7 @@ from audioconv.domain.media import Loudness
 from audioconv.domain.model import MAX_ID, Task, TaskStatus, User
 from audioconv.domain.throttle import Throttle
 from audioconv.domain.webhook import Outcome
-from audioconv.ports import Probe, ProgressCallback
+from audioconv.ports import Picture, Probe, ProgressCallback
 from audioconv.services.dependencies import Dependencies
 
 
@@ -308,13 +308,14 @@ class FakeTranscoder:
         self.progress_during_convert = True
         self.jobs: list[ConversionJob] = []
         self.probed: list[str] = []  # names of the files probed, in order
+        self.picture: Picture | None = None  # the cover art probes find
 
     def probe(self, path: Path, limits: bool = True) -> Probe:
         self.probed.append(path.name)
         data = path.read_bytes()
         if not data.startswith(b"AUDIO"):
             raise UnsupportedMedia("not an audio file we can read (fake)")
-        return Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, 2, {})
+        return Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, 2, {}, picture=self.picture)
 
     def convert(
         self, src: Path, job: ConversionJob, dst: Path, on_progress: ProgressCallback

@@ -11,6 +11,7 @@ from typing import cast
 import pytest
 
 from audioconv.domain.errors import NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
+from audioconv.domain.media import Picture
 from audioconv.domain.model import Task
 from audioconv.domain.webhook import Outcome
 from audioconv.services import (
@@ -25,7 +26,7 @@ from audioconv.services import (
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.direct_upload import DirectKey
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBus, FakeWebhooks
+from tests.unit.fakes import Clock, FakeBus, FakeTranscoder, FakeWebhooks
 
 URL = "https://hooks.example.com/in"
 
@@ -206,3 +207,18 @@ def test_an_attempt_at_a_task_deleted_meanwhile_records_nothing(
     sender.during_post = lambda: tasks.delete_task(deps, task.user_id, task.id or 0)
     webhooks.deliver(deps, first, lambda t: {})
     assert len(sender.posts) == 1 and tasks.list_tasks(deps, task.user_id, None, False) == []
+
+
+def test_an_inputs_cover_art_counts_in_the_output_size_check(
+    deps: Dependencies, tmp_path: Path
+) -> None:
+    # flac of the fake's audio: 1 s at 44.1 kHz, stereo, 24 bits: about 330 kB; the
+    # cover art carried over may take as much as the input itself (100 kB here).
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 400_000})
+    uid = _user(deps)
+    upload = tmp_path / "big.mp3"
+    upload.write_bytes(b"AUDIO" + bytes(100_000))
+    assert tasks.create_task(deps, uid, upload, "a.mp3", "flac").output_format == "flac"
+    cast(FakeTranscoder, deps.transcoder).picture = Picture("mjpeg", 600, 600)
+    with pytest.raises(PayloadTooLarge):
+        tasks.create_task(deps, uid, upload, "b.mp3", "flac")
