@@ -139,3 +139,19 @@ def test_the_bitrate_assumed_for_each_lossy_target() -> None:
     assert kbps("aac") == 240 and kbps("aac", quality="low") == 120
     assert kbps("opus", bitrate=100) == 125
     assert kbps("wav") is None
+
+
+def test_the_reason_for_a_mono_lossy_output_and_the_limits_edge() -> None:
+    source = shape(duration=3600.0, channels=1, sample_rate=44100)
+    mp3 = output_bound(FORMATS["mp3"], ConversionOptions(bitrate=320), source)
+    assert too_large_reason(mp3, source, mp3.bytes) is None  # exactly at the limit fits
+    assert too_large_reason(mp3, source, mp3.bytes - 1) == (
+        "a 1 h 00 min input as mp3 at 44100 Hz, 1 channel, ~320 kbit/s would be up to "
+        "145.5 MB; the limit for one output is 145.5 MB: choose a lower bitrate or quality, "
+        "or fewer channels, or split the file"
+    )
+
+
+def test_a_short_input_is_bounded_by_its_own_length() -> None:
+    half = output_bound(FORMATS["wav"], ConversionOptions(), shape(duration=0.5, channels=1))
+    assert half.bytes == int(48000 * 2 * 0.5 * 1.01 + 65536)
