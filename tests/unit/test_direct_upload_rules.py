@@ -312,3 +312,18 @@ def test_an_upload_announced_twice_at_once_makes_one_task(deps: Dependencies) ->
     assert task is not None and task is other[0]
     assert tasks.list_tasks(deps, uid, None, False) == [task]
     assert _blobs(deps).files == {key: AUDIO}
+
+
+def test_the_quota_is_checked_again_when_an_upload_arrives(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": 1})
+    uid = _user(deps)
+    audio = _key(direct_upload.start(deps, uid, "a.wav", "mp3"))
+    text = _key(direct_upload.start(deps, uid, "b.wav", "mp3"))
+    _arrive(deps, _key(direct_upload.start(deps, uid, "c.wav", "mp3")))  # now at the quota
+    over = _arrive(deps, audio)
+    assert over.status is TaskStatus.FAILED and over.error == (
+        "you have 1 conversions waiting or running, the limit is 1; send more when some "
+        "have finished"
+    )
+    refused = _arrive(deps, text, b"plain text")  # refused anyway: recorded, not counted
+    assert refused.error == "not an audio file we can read (fake)"
