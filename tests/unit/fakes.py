@@ -309,13 +309,15 @@ class FakeTranscoder:
         self.jobs: list[ConversionJob] = []
         self.probed: list[str] = []  # names of the files probed, in order
         self.picture: Picture | None = None  # the cover art probes find
+        self.channels = 2  # the channel count probes find
 
     def probe(self, path: Path, limits: bool = True) -> Probe:
         self.probed.append(path.name)
         data = path.read_bytes()
         if not data.startswith(b"AUDIO"):
             raise UnsupportedMedia("not an audio file we can read (fake)")
-        return Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, 2, {}, picture=self.picture)
+        return Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, self.channels, {},
+                     picture=self.picture)  # fmt: skip
 
     def convert(
         self, src: Path, job: ConversionJob, dst: Path, on_progress: ProgressCallback

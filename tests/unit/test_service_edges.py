@@ -222,3 +222,22 @@ def test_an_inputs_cover_art_counts_in_the_output_size_check(
     cast(FakeTranscoder, deps.transcoder).picture = Picture("mjpeg", 600, 600)
     with pytest.raises(PayloadTooLarge):
         tasks.create_task(deps, uid, upload, "b.mp3", "flac")
+
+
+def test_the_output_size_check_uses_the_inputs_rate_channels_and_codec(
+    deps: Dependencies, tmp_path: Path
+) -> None:
+    # The fake's audio: 1 s of mp3 at 44.1 kHz. As wav: 176,400 bytes in stereo (at the
+    # 48 kHz assumed when a probe says nothing, 192,000), 88,200 in mono.
+    uid = _user(deps)
+    upload = tmp_path / "big.mp3"
+    upload.write_bytes(b"AUDIO" + bytes(100_000))
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 250_000})
+    assert tasks.create_task(deps, uid, upload, "a.mp3", "wav").output_format == "wav"
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 200_000})
+    cast(FakeTranscoder, deps.transcoder).channels = 1
+    assert tasks.create_task(deps, uid, upload, "b.mp3", "wav").output_format == "wav"
+    # mp3 to mp3 may be a stream copy: as large as the input (100 kB), not 40 kB.
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 150_000})
+    with pytest.raises(PayloadTooLarge):
+        tasks.create_task(deps, uid, upload, "c.mp3", "mp3")
