@@ -198,6 +198,9 @@ def main() -> None:
             ratios = []
             with server as proc:
                 client = Client(url, f"bench{parallel}")
+                # The worker must have started (imports, start-up sweep) before it is
+                # stopped, or the first drain would time its start as well.
+                convert_all(client, batch[:1], args.target)
                 for _ in range(args.rounds):
                     bare = bare_ffmpeg(batch, tmp, parallel, args.target)
                     drained, feeding = drain(client, proc, batch, args.target)

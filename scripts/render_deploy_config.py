@@ -50,6 +50,7 @@ COMMON_FROM_TERRAFORM: dict[str, str] = {
     "AUDIOCONV_DB_PRIVATE_IP": "db_private_ip",
     "AUDIOCONV_CONVERSION_TOPIC": "conversion_topic",
     "AUDIOCONV_FINISHED_TOPIC": "finished_topic",
+    "AUDIOCONV_REPORT_TOPIC": "report_topic",
     "AUDIOCONV_WEBHOOK_TOPIC": "webhook_topic",
     "AUDIOCONV_PUBLIC_URL": "api_url",
     "AUDIOCONV_SIGNING_SERVICE_ACCOUNT": "app_service_account_email",
@@ -68,6 +69,7 @@ SERVICE_FROM_TERRAFORM: dict[str, dict[str, str]] = {
     "worker": {
         "AUDIOCONV_CONVERSION_SUBSCRIPTION": "conversion_subscription",
         "AUDIOCONV_DIRECT_UPLOAD_SUBSCRIPTION": "direct_upload_subscription",
+        "AUDIOCONV_REPORT_SUBSCRIPTION": "report_subscription",
     },
     "notify": {"AUDIOCONV_PUSH_AUDIENCE": "notify_url"},
 }

@@ -68,13 +68,16 @@ def _empty(engine: Engine) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """The report pass (a second ffmpeg run per conversion: loudness, exact length,
+    waveform) only for tests marked ``report_pass``: those that check what it makes."""
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         max_concurrent_conversions=2,
         mail_backend="folder",
+        report_pass=request.node.get_closest_marker("report_pass") is not None,
     )
 
 

@@ -1,6 +1,7 @@
 """CloudEvent function: a conversion request arrives (Pub/Sub push) -> ffmpeg -> result.
 
-The bucket's finalize notifications for direct uploads are pushed here too.
+The bucket's finalize notifications for direct uploads are pushed here too, and so
+may report-pass requests be (told apart by their ``report`` attribute).
 """
 
 import functions_framework

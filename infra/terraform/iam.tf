@@ -58,9 +58,10 @@ locals {
 
   # Publisher grants, grant -> topic key (pubsub.tf) and member.
   topic_publishers = {
-    # The app publishes on the three topics the code publishes to, nothing else.
+    # The app publishes on the four topics the code publishes to, nothing else.
     app_conversion_requests = { topic = "conversion_requests", member = local.app_member }
     app_conversion_finished = { topic = "conversion_finished", member = local.app_member }
+    app_report_requests     = { topic = "report_requests", member = local.app_member }
     app_webhook_deliveries  = { topic = "webhook_deliveries", member = local.app_member }
     # The Pub/Sub service agent forwards undeliverable messages to the dead-letter topic.
     pubsub_dead_letters = { topic = "dead_letters", member = local.pubsub_service_agent }

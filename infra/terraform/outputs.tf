@@ -41,6 +41,11 @@ output "conversion_subscription" {
   value       = google_pubsub_subscription.pull["conversion_requests"].name
 }
 
+output "report_subscription" {
+  description = "Pull subscription of report-pass requests (AUDIOCONV_REPORT_SUBSCRIPTION of the worker)."
+  value       = google_pubsub_subscription.pull["report_requests"].name
+}
+
 output "direct_upload_subscription" {
   description = "Pull subscription of the bucket's finalize notifications (AUDIOCONV_DIRECT_UPLOAD_SUBSCRIPTION of the worker)."
   value       = google_pubsub_subscription.pull["direct_uploads"].name
@@ -99,6 +104,11 @@ output "conversion_topic" {
 output "finished_topic" {
   description = "Topic of finished conversions (AUDIOCONV_FINISHED_TOPIC)."
   value       = google_pubsub_topic.topics["conversion_finished"].name
+}
+
+output "report_topic" {
+  description = "Topic of report-pass requests (AUDIOCONV_REPORT_TOPIC)."
+  value       = google_pubsub_topic.topics["report_requests"].name
 }
 
 output "webhook_topic" {

@@ -14,6 +14,12 @@ locals {
       name      = "${var.name_prefix}-conversion-finished"
       retention = var.message_retention_duration
     }
+    # Report passes (loudness, exact length, waveform) the worker runs after each
+    # conversion, when no conversion is waiting (services/report.py).
+    report_requests = {
+      name      = "${var.name_prefix}-report-requests"
+      retention = var.message_retention_duration
+    }
     # Signed webhook attempts (docs/webhooks.md): a retry is published with a
     # notBefore attribute, nacked until then, and redelivered by the retry policy.
     webhook_deliveries = {
@@ -45,6 +51,10 @@ locals {
     # Finalized direct uploads (GCS notifications) -> worker service.
     direct_uploads = {
       name = "${var.name_prefix}-direct-uploads-worker"
+    }
+    # Report requests -> worker service (pulled beside the conversions, fewer at once).
+    report_requests = {
+      name = "${var.name_prefix}-report-requests-worker"
     }
   }
 

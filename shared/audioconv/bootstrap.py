@@ -66,7 +66,6 @@ def build(settings: Settings | None = None) -> Dependencies:
         memory_mb=settings.ffmpeg_memory_mb,
         cpu_seconds_per_input_second=settings.ffmpeg_cpu_seconds_per_input_second,
         cpu_floor_seconds=settings.ffmpeg_cpu_floor_seconds,
-        report_pass=settings.report_pass,
     )
     deps = Dependencies(
         settings=settings,
@@ -114,11 +113,16 @@ def _bus(settings: Settings, engine: Engine) -> EventBus:
 
 
 class Subscription(NamedTuple):
-    """A topic, the handler bound to it, and how many messages it may handle at once."""
+    """A topic, the handler bound to it, and how many messages it may handle at once.
+
+    ``after``: another topic whose slots this one shares, served only when a slot is
+    free and none of that topic's messages is waiting (lower priority).
+    """
 
     topic: str
     handler: MessageHandler
     workers: int
+    after: str | None = None
 
 
 class Subscriptions(NamedTuple):
@@ -134,6 +138,9 @@ class Subscriptions(NamedTuple):
     # are pushed to the worker function beside the conversion requests).
     uploads: Subscription
     finished: Subscription
+    # Report passes, in the conversions' slots once no conversion waits (in the cloud:
+    # pulled by the worker beside the conversion requests).
+    report: Subscription
     # Webhook delivery attempts (in the cloud: pushed to the notify function, whose
     # finished handler hands them on).
     webhooks: Subscription
@@ -154,14 +161,23 @@ def subscriptions(deps: Dependencies) -> Subscriptions:
             settings.conversion_slots,
         ),
         finished=Subscription(settings.finished_topic, partial(events.handle_finished, deps), 2),
+        report=Subscription(
+            settings.report_topic,
+            partial(events.handle_report, deps),
+            settings.conversion_slots,
+            after=settings.conversion_topic,
+        ),
         # Each POST may wait up to its timeout: more threads than the notifier's.
         webhooks=Subscription(settings.webhook_topic, partial(events.handle_webhook, deps), 4),
     )
 
 
 class _Subscriber(Protocol):
-    def subscribe(self, topic: str, handler: MessageHandler, workers: int) -> None:
-        """Deliver ``topic``'s messages to ``handler`` on ``workers`` threads."""
+    def subscribe(
+        self, topic: str, handler: MessageHandler, workers: int, after: str | None = None
+    ) -> None:
+        """Deliver ``topic``'s messages to ``handler`` on ``workers`` threads (those of
+        ``after``'s, and only when none of its messages waits, if ``after`` is given)."""
 
 
 def subscribe(subscriber: _Subscriber, deps: Dependencies) -> None:

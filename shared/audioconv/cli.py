@@ -43,9 +43,7 @@ def main(argv: list[str] | None = None) -> None:
             result = sweep(deps)
         finally:
             deps.close()
-        print(
-            json.dumps({"conversions": result.conversions, "notifications": result.notifications})
-        )
+        print(json.dumps(result.as_json()))
 
 
 if __name__ == "__main__":

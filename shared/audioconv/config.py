@@ -78,6 +78,9 @@ class Settings(LogSettings):
     finished_topic: str = "audioconv-conversion-finished"
     # Direct uploads that arrived (embedded; in the cloud the bucket notifies the worker).
     direct_uploads_topic: str = "audioconv-direct-uploads"
+    # Report passes to run after their conversions (report_pass): served by the worker
+    # in its conversion slots, only when no conversion is waiting.
+    report_topic: str = "audioconv-report-requests"
 
     mail_backend: Literal["console", "folder", "smtp"] = "folder"
     mail_from: str = "audioconv <noreply@localhost>"
@@ -115,9 +118,11 @@ class Settings(LogSettings):
     # input, plus ffmpeg_cpu_floor_seconds. Encoders run 20-150x realtime on one core.
     ffmpeg_cpu_seconds_per_input_second: float = 0.5
     ffmpeg_cpu_floor_seconds: float = 30.0
-    # After converting, decode input and output once more to measure their loudness and
-    # exact length and draw the waveform picture (CPU about that of an mp3 encode).
-    # Off: tasks show neither (but the loudness option still measures its input).
+    # After each conversion, measure the loudness of input and output and the output's
+    # exact length and draw the waveform picture: a report pass (CPU about twice that of
+    # an mp3 encode) that runs after the task is processed, at a lower priority than
+    # conversions (report_topic). Off: tasks show neither (but the loudness option
+    # still measures its input).
     report_pass: bool = True
     # After argon2 accepts a password, each API process accepts the same password for
     # the same account without argon2 for this long (services/recent_logins.py); 0 = off.
@@ -149,6 +154,7 @@ class Settings(LogSettings):
     # 0 means long enough for the longest input allowed (see resolved_max_lease_seconds).
     conversion_subscription: str = "audioconv-conversion-requests-worker"
     direct_upload_subscription: str = "audioconv-direct-uploads-worker"
+    report_subscription: str = "audioconv-report-requests-worker"
     max_lease_seconds: int = 0
     # Signed webhooks (docs/webhooks.md): the topic carrying delivery attempts, attempts
     # per event, the wait before the second (doubled before each one after it), and

@@ -15,7 +15,7 @@ from typing import IO, Any, Protocol, Self
 from werkzeug.http import dump_options_header
 
 from audioconv.domain.batch import Batch
-from audioconv.domain.job import ConversionJob, ConversionResult
+from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Loudness as Loudness
 from audioconv.domain.media import Picture as Picture
 from audioconv.domain.media import Probe as Probe
@@ -40,6 +40,10 @@ class BlobStore(Protocol):
 
     def open_read(self, key: str) -> IO[bytes]:
         """A readable binary stream of the blob; KeyError if it does not exist."""
+
+    def local_path(self, key: str) -> Path | None:
+        """The blob's own file, when the store keeps it on this machine's disk (to read,
+        never to write: no copy needed); None when it does not (then ``download_to``)."""
 
     def size(self, key: str) -> int | None:
         """Size in bytes, or None if there is no such blob."""
@@ -149,6 +153,9 @@ class TaskRepository(Protocol):
     def unnotified(self) -> Sequence[Task]:
         """Finished tasks whose owner has not been told about this revision."""
 
+    def reports_due(self) -> Sequence[Task]:
+        """Processed tasks whose report pass is still due."""
+
     def webhooks_due(self, before: datetime) -> Sequence[Task]:
         """Finished tasks with a webhook attempt due before ``before``."""
 
@@ -246,6 +253,13 @@ class Transcoder(Protocol):
         stream is copied, not re-encoded, when it already is what was asked for.
         The result describes the output (its true duration, measured loudness).
         """
+
+    def report(
+        self, src: Path, source: Probe, dst: Path, output_seconds: float, png: Path
+    ) -> MediaReport:
+        """Measure the loudness of ``src`` (described by ``source``) and of its
+        conversion ``dst`` (about ``output_seconds`` long), count the output's exact
+        length, and draw both waveforms to ``png``; ConversionFailed if that fails."""
 
     def check(self) -> None:
         """Raise unless the configured ffmpeg and ffprobe run (readiness)."""

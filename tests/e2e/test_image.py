@@ -112,7 +112,7 @@ def test_docker_run_with_no_settings_is_the_whole_service(
     with run_image(image, tmp_path / "volume", log, {"PORT": str(port)}) as proc:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc, log, timeout=120)
         api = HttpApi(f"http://127.0.0.1:{port}", "ida")  # the database was migrated
-        task = api.wait(api.upload(song, "opus")["id"], timeout=120)
+        task = api.wait(api.upload(song, "opus")["id"], timeout=120, report=True)
         assert task["status"] == "processed", (task, log.read_text())
         out = api.download(task["links"]["converted"], tmp_path / "song.opus")
         deadline = time.monotonic() + 30  # the notifier runs just after the conversion

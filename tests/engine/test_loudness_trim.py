@@ -1,6 +1,7 @@
 """Loudness normalisation, trim and fades on real ffmpeg, checked by measuring the
 output independently (ffmpeg's ebur128 meter, decoded durations, levels); the true
-duration of raw AAC; the waveform picture. Through the transcoder and the API."""
+duration of raw AAC; the report pass (loudness of both files, exact length, the
+waveform picture). Through the transcoder and the API."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
+from audioconv.domain.errors import ConversionFailed
 from audioconv.domain.formats import FORMATS
-from audioconv.entrypoints.api import create_app
+from audioconv.domain.job import ConversionResult, MediaReport
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.support.audio import FFMPEG, decoded_duration, job, probe
@@ -60,6 +61,14 @@ def mean_volume(path: Path, start: float, end: float) -> float:
     return float(found[1])
 
 
+def report_of(
+    transcoder: FfmpegTranscoder, src: Path, result: ConversionResult, dst: Path
+) -> MediaReport:
+    """The report pass over a conversion's input and output (the waveform beside it)."""
+    png = dst.with_name("waveform.png")
+    return transcoder.report(src, transcoder.probe(src), dst, result.output.duration, png)
+
+
 @pytest.fixture(scope="module")
 def transcoder() -> FfmpegTranscoder:
     return FfmpegTranscoder()
@@ -83,9 +92,12 @@ def test_loudness_reaches_its_target_within_1_lu(
     integrated, peak = ebur128(dst)
     assert abs(integrated - target) <= 1.0, integrated
     assert peak <= -1.0 + 0.5, peak  # the default ceiling, -1 dBTP (lossy codecs overshoot a bit)
-    # What the task shows: both files as measured, the output near the target.
+    # The measuring pass tells the input's loudness; the report both, the output's near
+    # the target.
     assert result.input_loudness and abs(result.input_loudness.integrated - before) <= 0.5
-    assert result.output.loudness and abs(result.output.loudness.integrated - target) <= 1.0
+    report = report_of(transcoder, quiet, result, dst)
+    assert report.input_loudness and abs(report.input_loudness.integrated - before) <= 0.5
+    assert report.output_loudness and abs(report.output_loudness.integrated - target) <= 1.0
     assert abs(decoded_duration(dst) - 8.0) < 0.05
 
 
@@ -104,7 +116,8 @@ def test_the_true_peak_ceiling_holds(
     integrated, peak = ebur128(dst)
     assert peak <= ceiling + 0.2, peak
     assert abs(integrated - target) <= 1.0, integrated
-    assert result.output.loudness and result.output.loudness.true_peak <= ceiling + 0.2
+    report = report_of(transcoder, quiet, result, dst)
+    assert report.output_loudness and report.output_loudness.true_peak <= ceiling + 0.2
 
 
 @pytest.mark.parametrize(
@@ -124,7 +137,11 @@ def test_trims_are_within_50_ms(
     result = transcoder.convert(quiet, job(transcoder.probe(quiet), fmt, **options), dst,
                                 lambda _: None)  # fmt: skip
     assert abs(decoded_duration(dst) - seconds) <= 0.05
-    assert abs(result.output.duration - seconds) <= 0.05  # what the task shows
+    # What the task shows at first: the encoder's count, short by at most one packet
+    # (56 ms for wav); then the report pass's count of the samples, exact.
+    assert abs(result.output.duration - seconds) <= 0.06
+    exact = report_of(transcoder, quiet, result, dst).output_seconds
+    assert exact is not None and abs(exact - seconds) <= 0.05
 
 
 def test_a_trim_starts_where_it_was_asked(transcoder: FfmpegTranscoder, tmp_path: Path) -> None:
@@ -168,56 +185,57 @@ def test_the_waveform_is_a_png_of_both_files(
 ) -> None:
     dst = tmp_path / "out.ogg"
     result = transcoder.convert(quiet, job(transcoder.probe(quiet), "ogg"), dst, lambda _: None)
-    assert result.waveform is not None
-    (picture,) = probe(result.waveform)["streams"]
+    report = report_of(transcoder, quiet, result, dst)
+    assert report.waveform == tmp_path / "waveform.png"
+    (picture,) = probe(report.waveform)["streams"]
     assert (picture["codec_name"], picture["width"], picture["height"]) == ("png", 1200, 320)
 
 
-def test_without_the_report_pass_only_the_loudness_option_measures(
-    quiet: Path, tmp_path: Path
+def test_a_conversion_alone_measures_only_with_the_loudness_option(
+    transcoder: FfmpegTranscoder, quiet: Path, tmp_path: Path
 ) -> None:
-    """AUDIOCONV_REPORT_PASS=false: no picture, no output loudness; the loudness option's
-    measuring pass still tells the input's; the duration is the encoder's count."""
-    lean = FfmpegTranscoder(report_pass=False)
-    found = lean.probe(quiet)
-    plain = lean.convert(quiet, job(found, "flac"), tmp_path / "a.flac", lambda _: None)
-    assert (plain.waveform, plain.input_loudness, plain.output.loudness) == (None, None, None)
+    """No report pass in the conversion: no output loudness, no picture; the loudness
+    option's measuring pass still tells the input's; the duration is the encoder's count."""
+    found = transcoder.probe(quiet)
+    plain = transcoder.convert(quiet, job(found, "flac"), tmp_path / "a.flac", lambda _: None)
+    assert (plain.input_loudness, plain.output.loudness) == (None, None)
     assert abs(plain.output.duration - 8.0) <= 0.1
-    louder = lean.convert(quiet, job(found, "flac", loudness=-20), tmp_path / "b.flac",
-                          lambda _: None)  # fmt: skip
+    assert list(tmp_path.iterdir()) == [tmp_path / "a.flac"]  # no picture drawn
+    louder = transcoder.convert(quiet, job(found, "flac", loudness=-20), tmp_path / "b.flac",
+                                lambda _: None)  # fmt: skip
     assert louder.input_loudness and abs(louder.input_loudness.integrated - ebur128(quiet)[0]) < 0.5
-    assert louder.waveform is None and abs(ebur128(tmp_path / "b.flac")[0] + 20) <= 1.0
+    assert abs(ebur128(tmp_path / "b.flac")[0] + 20) <= 1.0
+
+
+def test_a_failed_report_pass_says_why_without_our_paths(
+    transcoder: FfmpegTranscoder, quiet: Path, tmp_path: Path
+) -> None:
+    """An output ffmpeg cannot read: ConversionFailed (the service records no figures),
+    naming no file of ours, and no picture left behind."""
+    dst = tmp_path / "out.mp3"
+    dst.write_bytes(b"not audio at all" * 100)
+    png = tmp_path / "waveform.png"
+    with pytest.raises(ConversionFailed) as failed:
+        transcoder.report(quiet, transcoder.probe(quiet), dst, 8.0, png)
+    assert str(tmp_path) not in failed.value.reason and not png.exists()
 
 
 # --- through the API ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def alice(deps: Dependencies) -> ApiClient:
-    client: FlaskClient = create_app(deps).test_client()
-    return ApiClient(client, "alice")
-
-
-def _upload(alice: ApiClient, song: Path, **form: str) -> Any:
-    with song.open("rb") as fh:
-        return alice.client.post(
-            "/api/tasks", data={"fileName": (fh, song.name), **form},
-            headers=alice.headers, content_type="multipart/form-data",
-        )  # fmt: skip
-
-
 @SQLITE_ONLY
+@pytest.mark.report_pass
 def test_the_task_shows_loudness_true_durations_and_a_waveform(
     alice: ApiClient, deps: Dependencies, tmp_path: Path
 ) -> None:
     song = make_noise(tmp_path / "long.flac", 161.3, gain_db=-26.0)
-    created = _upload(alice, song, newFormat="aac", loudness="-16", start="0.5")
+    created = alice.upload(song, "aac", loudness="-16", start="0.5")
     assert created.status_code == 201, created.get_json()
     assert created.get_json()["options"] == {"loudness": -16.0, "start": 0.5}
     assert created.get_json()["links"]["waveform"] is None
     url = f"/api/tasks/{created.get_json()['id']}"
-    task = alice.wait(created.get_json()["id"], timeout=180)
-    assert task["status"] == "processed", task
+    task = alice.wait(created.get_json()["id"], timeout=180, report=True)
+    assert (task["status"], task["report"]) == ("processed", None), task
     assert abs(task["output"]["duration"] - 160.8) <= 0.1, task["output"]
     shown_in, shown_out = task["input"]["loudness"], task["output"]["loudness"]
     assert set(shown_in) == {"integrated", "range", "truePeak"}
@@ -237,22 +255,23 @@ def test_the_task_shows_loudness_true_durations_and_a_waveform(
 
 
 @SQLITE_ONLY
+@pytest.mark.report_pass
 def test_no_waveform_before_the_conversion_is_a_404(alice: ApiClient, tmp_path: Path) -> None:
     song = make_noise(tmp_path / "s.wav", 1.0)
     missing = alice.get("/api/tasks/999/waveform.png")
     assert missing.status_code == 404 and missing.get_json()["message"] == "no task 999"
-    created = _upload(alice, song, newFormat="wav").get_json()
+    created = alice.upload(song, "wav").get_json()
     url = f"/api/tasks/{created['id']}"
     first = alice.get(f"{url}/waveform.png")
     if first.status_code == 404:  # not converted yet
         assert "no waveform image" in first.get_json()["message"]
-    alice.wait(created["id"])
+    alice.wait(created["id"], report=True)
     before = alice.get(f"{url}/waveform.png").data
     assert before.startswith(b"\x89PNG")
     # Converted again (trimmed): the old picture, of the old output, goes with it.
     again = alice.client.put(url, json={"newFormat": "flac", "end": "0.5"}, headers=alice.headers)
     assert again.status_code == 200 and again.get_json()["links"]["waveform"] is None
-    task = alice.wait(created["id"])
+    task = alice.wait(created["id"], report=True)
     assert (task["revision"], task["links"]["waveform"]) == (2, f"{url}/waveform.png")
     assert alice.get(f"{url}/waveform.png").data != before
 
@@ -276,7 +295,7 @@ def test_nonsense_audio_options_are_a_400(
     alice: ApiClient, tmp_path: Path, form: dict[str, str], needle: str
 ) -> None:
     song = make_noise(tmp_path / "s.wav", 2.0)
-    response = _upload(alice, song, newFormat="mp3", **form)
+    response = alice.upload(song, "mp3", **form)
     assert response.status_code == 400, response.get_json()
     assert needle in response.get_json()["message"]
     assert alice.get("/api/tasks").get_json() == []

@@ -29,6 +29,8 @@ WITH_COVER = {name for name, fmt in FORMATS.items() if fmt.cover != "none"}
 
 @pytest.fixture(scope="module")
 def transcoder() -> FfmpegTranscoder:
+    # A conversion runs no report pass: the checks below measure each output themselves
+    # (ffprobe and a full decode); test_loudness_trim.py and the API tests cover it.
     return FfmpegTranscoder()
 
 

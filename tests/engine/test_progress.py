@@ -7,11 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
 
 from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import TaskStatus
-from audioconv.entrypoints.api import create_app
 from audioconv.ports import ProgressCallback
 from audioconv.services import conversion, tasks
 from audioconv.services.dependencies import Dependencies
@@ -23,9 +21,7 @@ from tests.unit.fakes import FakeTranscoder, fake_deps
 LONG_SECONDS = 150.0  # a sine compresses to a small FLAC; Opus takes a few seconds
 
 
-def test_api_shows_intermediate_progress_on_a_long_file(deps: Dependencies, tmp_path: Path) -> None:
-    client: FlaskClient = create_app(deps).test_client()
-    alice = ApiClient(client, "alice")
+def test_api_shows_intermediate_progress_on_a_long_file(alice: ApiClient, tmp_path: Path) -> None:
     song = make_audio(tmp_path / "long.flac", LONG_SECONDS, (), None, 48000, 2)
     created = alice.upload(song, "opus").get_json()
     seen: list[float] = []

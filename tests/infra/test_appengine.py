@@ -154,6 +154,7 @@ def fake_outputs(tf: Terraform, *, iam_auth: bool = False) -> dict[str, Any]:
         "notify_url": f"https://notify-dot-{host}",
         "conversion_subscription": "audioconv-conversion-requests-worker",
         "direct_upload_subscription": "audioconv-direct-uploads-worker",
+        "report_subscription": "audioconv-report-requests-worker",
         "sql_instance_connection_name": "proj:us-central1:audioconv-pg",
         "db_iam_auth": iam_auth,
         "db_private_ip": False,
@@ -509,6 +510,7 @@ def test_render_cli_offline(tf: Terraform, tmp_path: Path) -> None:
     assert env["AUDIOCONV_PUSH_AUDIENCE"] == "https://notify-dot-proj.uc.r.appspot.com"
     env = yaml.safe_load((tmp_path / ".deploy" / "worker.env.yaml").read_text())["env_variables"]
     assert env["AUDIOCONV_CONVERSION_SUBSCRIPTION"] == "audioconv-conversion-requests-worker"
+    assert env["AUDIOCONV_REPORT_SUBSCRIPTION"] == "audioconv-report-requests-worker"
 
 
 # --- docs -------------------------------------------------------------------

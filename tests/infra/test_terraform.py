@@ -36,6 +36,7 @@ EXPECTED_PUSH_TARGETS = {
 EXPECTED_PULLS = {
     topic("conversion_requests"): "conversion_subscription",
     topic("direct_uploads"): "direct_upload_subscription",
+    topic("report_requests"): "report_subscription",
 }
 APP_MEMBER = "serviceAccount:${google_service_account.app.email}"
 
@@ -244,6 +245,7 @@ def test_topic_names_match_the_code_defaults(tf: Terraform) -> None:
     assert topics[topic("conversion_finished")] == fields["finished_topic"].default
     assert topics[topic("webhook_deliveries")] == fields["webhook_topic"].default
     assert topics[topic("direct_uploads")] == fields["direct_uploads_topic"].default
+    assert topics[topic("report_requests")] == fields["report_topic"].default
 
 
 # --- GCS --------------------------------------------------------------------
@@ -380,7 +382,8 @@ def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
         if b["member"] == app
     )
     assert published == [
-        topic("conversion_finished"), topic("conversion_requests"), topic("webhook_deliveries")
+        topic("conversion_finished"), topic("conversion_requests"), topic("report_requests"),
+        topic("webhook_deliveries"),
     ]  # fmt: skip
     for b in tf.instances("google_pubsub_topic_iam_member").values():
         if b["member"] == app:

@@ -269,9 +269,10 @@ def test_change_format_reconverts_and_deletes_old_output(
     assert missing.status_code == 400
 
 
+@pytest.mark.report_pass
 def test_delete_removes_task_and_files(alice: ApiClient, deps: Dependencies, song: Path) -> None:
     created = alice.upload(song, "m4a").get_json()
-    alice.wait(created["id"])
+    alice.wait(created["id"], report=True)
     stored = {path.name for path in _blob_files(deps)}
     assert stored == {"song.mp3", "song.m4a", "waveform.png"}  # input, output, its picture
     response = alice.client.delete(f"/api/tasks/{created['id']}", headers=alice.headers)

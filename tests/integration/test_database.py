@@ -184,3 +184,38 @@ def test_migration_0006_adds_and_removes_the_waveform_key(tmp_path) -> None:  # 
         command.downgrade(cfg, "0005")
         assert "waveform_key" not in {c["name"] for c in inspect(conn).get_columns("tasks")}
     engine.dispose()
+
+
+def test_migration_0009_adds_report_due_and_keeps_ids_unique(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The column, false for the tasks already there; SQLite's rebuild of the table keeps
+    AUTOINCREMENT (ids never reused), both ways."""
+    from alembic import command
+
+    from audioconv import migrate
+
+    def tasks_sql(conn) -> str:  # type: ignore[no-untyped-def]
+        row = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'tasks'").one()
+        return str(row[0])
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    cfg = migrate.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+        conn.exec_driver_sql(
+            "INSERT INTO users (username, email, password_hash, created_at) "
+            "VALUES ('u', 'u@example.com', 'x', '2026-01-01')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO tasks (user_id, file_name, input_format, output_format, input_key, "
+            "status, revision, progress, attempts, notified_revision, created_at, updated_at) "
+            "VALUES (1, 'a.mp3', 'mp3', 'ogg', 'k', 'processed', 1, 100, 1, 1, "
+            "'2026-01-01', '2026-01-01')"
+        )
+        command.upgrade(cfg, "0009")
+        assert conn.exec_driver_sql("SELECT report_due FROM tasks").scalar_one() in (0, False)
+        assert "AUTOINCREMENT" in tasks_sql(conn)
+        command.downgrade(cfg, "0008")
+        assert "report_due" not in {c["name"] for c in inspect(conn).get_columns("tasks")}
+        assert "AUTOINCREMENT" in tasks_sql(conn)
+    engine.dispose()

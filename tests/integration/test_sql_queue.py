@@ -141,3 +141,55 @@ def test_what_a_dead_consumer_held_comes_back_after_its_visibility_timeout(
     finally:
         release.set()
         dead.shutdown()
+
+
+def test_a_due_conversion_is_taken_before_any_report(engine: Engine) -> None:
+    """Reports share the conversions' slots and wait for their backlog: queued first,
+    they still run last."""
+    order: list[str] = []
+    consumer = _consumer(engine)
+    consumer.subscribe("conversions", lambda m: order.append(m.data["name"]), 1)
+    consumer.subscribe("reports", lambda m: order.append(m.data["name"]), 1, after="conversions")
+    bus = SqlQueueBus(engine)
+    for name in ("report 1", "report 2"):
+        bus.publish("reports", {"name": name}, {})
+    for name in ("conversion 1", "conversion 2", "conversion 3"):
+        bus.publish("conversions", {"name": name}, {})
+    consumer.start()
+    try:
+        assert consumer.wait_idle(10)
+    finally:
+        consumer.shutdown()
+    assert order == ["conversion 1", "conversion 2", "conversion 3", "report 1", "report 2"]
+
+
+def test_a_report_waits_while_every_slot_is_busy(engine: Engine) -> None:
+    """Two slots for the machine: two conversions running leave none for a report; the
+    first to finish frees one, and with no conversion waiting the report takes it."""
+    running: list[str] = []
+    release = {name: threading.Event() for name in ("conversion 1", "conversion 2")}
+
+    def convert(message: Message) -> None:
+        running.append(message.data["name"])
+        release[message.data["name"]].wait(10)
+
+    consumer = _consumer(engine)
+    consumer.subscribe("conversions", convert, 2)
+    consumer.subscribe("reports", lambda m: running.append(m.data["name"]), 2, after="conversions")
+    bus = SqlQueueBus(engine)
+    for name in release:
+        bus.publish("conversions", {"name": name}, {})
+    consumer.start()
+    try:
+        _wait(lambda: len(running) == 2)
+        bus.publish("reports", {"name": "report"}, {})
+        time.sleep(0.3)
+        assert "report" not in running and _rows(engine) == 3  # held, waiting for a slot
+        release["conversion 1"].set()
+        _wait(lambda: "report" in running)
+        assert not release["conversion 2"].is_set()  # in the slot conversion 1 freed
+    finally:
+        for event in release.values():
+            event.set()
+        consumer.shutdown()
+    assert sorted(running) == ["conversion 1", "conversion 2", "report"]

@@ -30,11 +30,12 @@ class ApiClient:
         self.user_id = response.get_json()["id"]
         self.headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
 
-    def upload(self, path: Path, new_format: str, name: str | None = None) -> Any:
+    def upload(self, path: Path, new_format: str, name: str | None = None, **fields: str) -> Any:
+        """POST the file as a form, with its target format and any other form fields."""
         with path.open("rb") as fh:
             return self.client.post(
                 "/api/tasks",
-                data={"fileName": (fh, name or path.name), "newFormat": new_format},
+                data={"fileName": (fh, name or path.name), "newFormat": new_format, **fields},
                 headers=self.headers,
                 content_type="multipart/form-data",
             )
@@ -42,18 +43,23 @@ class ApiClient:
     def get(self, url: str) -> Any:
         return self.client.get(url, headers=self.headers)
 
-    def wait(self, task_id: int, timeout: float = 60) -> dict[str, Any]:
-        return wait_for(lambda: self.get(f"/api/tasks/{task_id}").get_json(), timeout)
+    def wait(self, task_id: int, timeout: float = 60, report: bool = False) -> dict[str, Any]:
+        fetch = lambda: self.get(f"/api/tasks/{task_id}").get_json()  # noqa: E731
+        return wait_for(fetch, timeout, report=report)
 
 
 def wait_for(
-    fetch: Callable[[], dict[str, Any]], timeout: float = 60, revision: int | None = None
+    fetch: Callable[[], dict[str, Any]],
+    timeout: float = 60,
+    revision: int | None = None,
+    report: bool = False,
 ) -> dict[str, Any]:
-    """Poll a task until it is processed or failed (at the given revision)."""
+    """Poll a task until it is processed or failed (at the given revision); with
+    ``report``, until its report pass ran too (loudness, exact duration, waveform)."""
     deadline = time.monotonic() + timeout
     while True:
         task = fetch()
-        done = task["status"] in TERMINAL
+        done = task["status"] in TERMINAL and not (report and task.get("report") == "due")
         if done and (revision is None or task["revision"] == revision):
             return task
         if time.monotonic() > deadline:

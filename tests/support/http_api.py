@@ -48,8 +48,8 @@ class HttpApi:
     def task(self, task_id: int) -> dict[str, Any]:
         return dict(self.get(f"/api/tasks/{task_id}").json())
 
-    def wait(self, task_id: int, timeout: float = 60) -> dict[str, Any]:
-        return wait_for(lambda: self.task(task_id), timeout)
+    def wait(self, task_id: int, timeout: float = 60, report: bool = False) -> dict[str, Any]:
+        return wait_for(lambda: self.task(task_id), timeout, report=report)
 
     def download(self, url: str, dest: Path) -> Path:
         with self.get(url, stream=True) as response:

@@ -17,7 +17,7 @@ from flask import Flask
 from audioconv.config import Settings
 from audioconv.domain.batch import Batch
 from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
-from audioconv.domain.job import ConversionJob, ConversionResult
+from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Loudness
 from audioconv.domain.model import MAX_ID, Task, TaskStatus, User
 from audioconv.domain.throttle import Throttle
@@ -104,6 +104,9 @@ class FakeTasks:
 
     def unnotified(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if t.finished and t.notified_revision < t.revision]
+
+    def reports_due(self) -> Sequence[Task]:
+        return [t for t in self.rows.values() if t.report_due and t.status is TaskStatus.PROCESSED]
 
 
 class FakeThrottles:
@@ -248,6 +251,9 @@ class FakeBlobs:
     def size(self, key: str) -> int | None:
         return len(self.files[key]) if key in self.files else None
 
+    def local_path(self, key: str) -> Path | None:
+        return None  # as Cloud Storage: the report pass downloads
+
     def delete(self, key: str) -> None:
         self.files.pop(key, None)
 
@@ -307,6 +313,11 @@ class FakeTranscoder:
         self.during_convert: Callable[[], None] | None = None
         self.progress_during_convert = True
         self.jobs: list[ConversionJob] = []
+        # The report pass: the (input, output) contents of each run; how it fails; what
+        # another worker does meanwhile.
+        self.reports: list[tuple[bytes, bytes]] = []
+        self.fail_report_with: str | None = None
+        self.during_report: Callable[[], None] | None = None
         self.probed: list[str] = []  # names of the files probed, in order
         self.picture: Picture | None = None  # the cover art probes find
         self.channels = 2  # the channel count probes find
@@ -322,7 +333,7 @@ class FakeTranscoder:
     def convert(
         self, src: Path, job: ConversionJob, dst: Path, on_progress: ProgressCallback
     ) -> ConversionResult:
-        """Writes the output and a waveform 'picture'; measures a fixed loudness."""
+        """Writes the output; with the ``loudness`` option, measures a fixed input loudness."""
         self.jobs.append(job)
         if self.during_convert:
             self.during_convert()
@@ -332,11 +343,23 @@ class FakeTranscoder:
             on_progress(50.0)
         target = job.format.name
         dst.write_bytes(b"AUDIO " + target.encode() + b" " + src.read_bytes())
-        waveform = dst.with_name("waveform.png")
-        waveform.write_bytes(b"PNG of " + src.name.encode())
-        output = Probe(target, target, job.format.probe_codec, 1.0, 128000, 44100, 2, {},
-                       loudness=Loudness(-16.0, 4.0, -1.5))  # fmt: skip
-        return ConversionResult(output, Loudness(-23.0, 6.0, -4.0), waveform)
+        output = Probe(target, target, job.format.probe_codec, 1.0, 128000, 44100, 2, {})
+        measured = Loudness(-20.0, 5.0, -3.0) if job.options.loudness is not None else None
+        return ConversionResult(output, measured)
+
+    def report(
+        self, src: Path, source: Probe, dst: Path, output_seconds: float, png: Path
+    ) -> MediaReport:
+        """Draws a waveform 'picture' of both files; measures fixed figures (the output
+        0.5 s longer than the encoder said); fails as ``fail_report_with`` says."""
+        self.reports.append((src.read_bytes(), dst.read_bytes()))
+        if self.during_report:
+            self.during_report()
+        if self.fail_report_with:
+            raise ConversionFailed(self.fail_report_with)
+        png.write_bytes(b"PNG of " + src.read_bytes() + b" and " + dst.read_bytes())
+        loudness = (Loudness(-23.0, 6.0, -4.0), Loudness(-16.0, 4.0, -1.5))
+        return MediaReport(*loudness, output_seconds + 0.5, png)
 
     def check(self) -> None:
         pass

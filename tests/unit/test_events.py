@@ -17,7 +17,7 @@ from audioconv.services import auth, conversion, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.direct_upload import DirectKey
 from audioconv.services.messages import UploadArrived
-from tests.unit.fakes import FakeBlobs, FakeBus, FakeMailer, fake_deps
+from tests.unit.fakes import FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps
 
 
 def _push(data: Any, message_id: str = "1") -> CloudEvent:
@@ -41,10 +41,36 @@ def test_a_published_request_is_converted_and_its_owner_mailed(tmp_path: Path) -
     assert topic == deps.settings.conversion_topic
     events.handle_conversion(deps, Message("m1", data, attributes))
     assert tasks.get_task(deps, user.id or 0, task.id or 0).status is TaskStatus.PROCESSED
-    topic, data, attributes = bus.published[-1]
+    (topic, data, attributes), report = bus.published[-2:]
     assert topic == deps.settings.finished_topic
     events.handle_finished(deps, Message("m2", data, attributes))
     assert [to for to, _, _ in mailer.sent] == ["ann@example.com"]
+    topic, data, attributes = report
+    assert topic == deps.settings.report_topic
+    events.handle_report(deps, Message("m3", data, attributes))
+    done = tasks.get_task(deps, user.id or 0, task.id or 0)
+    assert done.waveform_key and not done.report_due
+
+
+def test_a_report_request_pushed_to_the_worker_function_runs_the_report(
+    tmp_path: Path,
+) -> None:
+    """The worker's push function serves one handler: it tells a report request from a
+    conversion request by its attribute."""
+    deps = fake_deps(tmp_path)
+    bus = cast(FakeBus, deps.bus)
+    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    upload = tmp_path / "in.mp3"
+    upload.write_bytes(b"AUDIO samples")
+    task = tasks.create_task(deps, user.id or 0, upload, "in.mp3", "ogg")
+    events.handle_conversion(deps, Message("m1", *bus.published[-1][1:]))
+    topic, data, attributes = bus.published[-1]
+    assert topic == deps.settings.report_topic and attributes["report"] == "true"
+    events.handle_conversion(deps, Message("m2", data, attributes))
+    done = tasks.get_task(deps, user.id or 0, task.id or 0)
+    assert done.status is TaskStatus.PROCESSED
+    assert len(cast(FakeTranscoder, deps.transcoder).jobs) == 1  # not converted again
+    assert done.waveform_key and not done.report_due
 
 
 @pytest.mark.parametrize("task_id", [0, -1, 2**31, 10**30])

@@ -102,12 +102,18 @@ def test_a_lost_publish_says_the_sweep_will_redo_it(
     caplog.clear()
     recovery.sweep(deps)
     assert _said(caplog) == [
-        (logging.INFO, "sweep republished 1 conversions, 0 notifications, 0 webhook attempts")
+        (
+            logging.INFO,
+            "sweep republished 1 conversions, 0 notifications, 0 report passes, 0 webhook attempts",
+        )
     ]
     caplog.clear()
     recovery.sweep(deps, reclaim=True)  # nothing finished, so nothing to mail either
     assert _said(caplog) == [
-        (logging.INFO, "sweep republished 1 conversions, 0 notifications, 0 webhook attempts")
+        (
+            logging.INFO,
+            "sweep republished 1 conversions, 0 notifications, 0 report passes, 0 webhook attempts",
+        )
     ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import cast
 
 from audioconv.domain.model import ClaimOutcome, Task, TaskStatus
-from audioconv.services import auth, conversion, recovery, tasks
+from audioconv.services import auth, conversion, recovery, report, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder
@@ -81,7 +81,11 @@ def test_a_sweep_during_a_long_conversion_changes_nothing(deps: Dependencies, up
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     assert sweeps == [recovery.SweepResult(0, 0)]
     assert (task.status, task.attempts) == (TaskStatus.PROCESSED, 1)
-    assert [topic for topic, _ in _republished(deps)] == [deps.settings.finished_topic]
+    settings = deps.settings
+    assert [topic for topic, _ in _republished(deps)] == [
+        settings.finished_topic,
+        settings.report_topic,
+    ]
 
 
 def test_the_heartbeat_keeps_a_long_conversion_leased(deps: Dependencies, upload: Path) -> None:
@@ -125,6 +129,7 @@ def test_unsent_notifications_wait_out_the_grace_period_too(
 ) -> None:
     task = _new_task(deps, upload)
     conversion.convert(deps, TaskRef(task.id or 0, 1))
+    report.run_report(deps, TaskRef(task.id or 0, 1))
     _bus(deps).published.clear()
     _clock(deps).advance(GRACE - 1)
     assert recovery.sweep(deps, grace_seconds=GRACE) == recovery.SweepResult(0, 0)
@@ -151,6 +156,7 @@ def test_finished_tasks_are_not_republished_for_conversion(
 ) -> None:
     task = _new_task(deps, upload)
     conversion.convert(deps, TaskRef(task.id or 0, 1))
+    report.run_report(deps, TaskRef(task.id or 0, 1))
     task.notified_revision = task.revision
     _clock(deps).advance(10 * GRACE)
     assert recovery.sweep(deps, grace_seconds=GRACE) == recovery.SweepResult(0, 0)
@@ -162,6 +168,7 @@ def test_garbage_collection_keeps_every_file_a_task_refers_to(
 ) -> None:
     task = _new_task(deps, upload)
     conversion.convert(deps, TaskRef(task.id or 0, 1))
+    report.run_report(deps, TaskRef(task.id or 0, 1))
     store = cast(FakeBlobs, deps.blobs)
     assert recovery.collect_garbage(deps) == 0
     unfinished = "direct-uploads/1/" + "c" * 32 + "/ogg/.part-77"

@@ -21,7 +21,7 @@ from audioconv.domain.errors import (
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import TaskStatus
 from audioconv.ports import Probe
-from audioconv.services import auth, conversion, direct_upload, tasks
+from audioconv.services import auth, conversion, direct_upload, report, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import (
@@ -277,6 +277,7 @@ def test_quotas_are_checked_before_anything_is_stored(deps: Dependencies, upload
         "send more when some have finished"
     )
     conversion.convert(deps, TaskRef(first.id or 0, 1))
+    report.run_report(deps, TaskRef(first.id or 0, 1))
     size = upload.stat().st_size
     stored = first.input_bytes + first.output_bytes
     with pytest.raises(PayloadTooLarge) as full:

@@ -18,7 +18,7 @@ from audioconv.domain.errors import (
     UnsupportedMedia,
 )
 from audioconv.domain.model import ClaimOutcome, Task, TaskStatus, utcnow
-from audioconv.services import auth, conversion, notification, recovery, tasks
+from audioconv.services import auth, conversion, notification, recovery, report, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps
@@ -117,9 +117,15 @@ def test_conversion_happy_path_and_duplicate_delivery(deps: Dependencies, upload
     conversion.convert(deps, ref)
     assert task.status is TaskStatus.PROCESSED
     assert task.output_key and blobs(deps).files[task.output_key].startswith(b"AUDIO ogg")
-    assert bus(deps).topics() == [deps.settings.conversion_topic, deps.settings.finished_topic]
+    settings = deps.settings
+    assert bus(deps).topics() == [
+        settings.conversion_topic,
+        settings.finished_topic,
+        settings.report_topic,
+    ]
     conversion.convert(deps, ref)  # at-least-once: the repeat changes nothing
     assert bus(deps).topics().count(deps.settings.finished_topic) == 1
+    assert bus(deps).topics().count(deps.settings.report_topic) == 1
     assert task.attempts == 1
 
 
@@ -256,13 +262,14 @@ def test_sweep_after_crash_reclaims_processing_and_unsent_mail(
     first.claim(1, clock(deps).now, timedelta(seconds=600))
     bus(deps).published.clear()
     result = recovery.sweep(deps, reclaim=True)
-    assert (result.conversions, result.notifications) == (1, 1)
+    assert (result.conversions, result.notifications, result.reports) == (1, 1, 1)
     assert first.status is TaskStatus.UPLOADED
     assert first.attempts == 0  # the server died, not the file: not counted as an attempt
     published: list[tuple[str, Any, Any]] = bus(deps).published
     assert {(t, d["taskId"]) for t, d, _ in published} == {
         (deps.settings.conversion_topic, first.id),
         (deps.settings.finished_topic, second.id),
+        (deps.settings.report_topic, second.id),
     }
 
 
@@ -277,6 +284,7 @@ def test_collect_garbage_removes_only_what_no_task_refers_to(
 ) -> None:
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     conversion.convert(deps, TaskRef(task.id or 0, 1))
+    report.run_report(deps, TaskRef(task.id or 0, 1))
     store, waiting = blobs(deps), f"direct-uploads/1/{'a' * 32}/mp3/w.wav"
     orphans = ["uploads/x/orphan.mp3", "outputs/9/r1/t/o.ogg", "outputs/1/r1/.part-123"]
     store.files.update(dict.fromkeys([*orphans, waiting], b""))
@@ -324,6 +332,7 @@ def test_measured_loudness_and_waveform_are_kept_and_go_with_the_task(
     owner = user_id(deps)
     task = tasks.create_task(deps, owner, upload, "a.mp3", "ogg")
     conversion.convert(deps, TaskRef(task.id or 0, 1))
+    report.run_report(deps, TaskRef(task.id or 0, 1))
     done = tasks.get_task(deps, owner, task.id or 0)
     assert done.input_probe and done.input_probe["loudness"] == {
         "integrated": -23.0, "range": 6.0, "truePeak": -4.0,
@@ -331,7 +340,7 @@ def test_measured_loudness_and_waveform_are_kept_and_go_with_the_task(
     assert done.output_probe and done.output_probe["loudness"]["integrated"] == -16.0
     picture = tasks.task_waveform(deps, owner, task.id or 0)
     assert (picture.mime_type, picture.name) == ("image/png", "a-waveform.png")
-    assert blobs(deps).files[picture.key] == b"PNG of input"
+    assert blobs(deps).files[picture.key].startswith(b"PNG of AUDIO")
     with pytest.raises(NotFound):
         tasks.task_waveform(deps, user_id(deps, "bob"), task.id or 0)  # owner only
     tasks.change_format(deps, owner, task.id or 0, "flac")  # the old picture goes
@@ -339,6 +348,7 @@ def test_measured_loudness_and_waveform_are_kept_and_go_with_the_task(
     with pytest.raises(NotFound, match="no waveform"):
         tasks.task_waveform(deps, owner, task.id or 0)
     conversion.convert(deps, last_ref(deps))
+    report.run_report(deps, last_ref(deps))
     again = tasks.task_waveform(deps, owner, task.id or 0)
     tasks.delete_task(deps, owner, task.id or 0)
     assert again.key not in blobs(deps).files and not blobs(deps).files

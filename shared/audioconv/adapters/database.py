@@ -181,6 +181,14 @@ class SqlTaskRepository:
             .order_by(orm.tasks.c.id)
         ).all()
 
+    def reports_due(self) -> Sequence[Task]:
+        t = orm.tasks.c
+        return self.session.scalars(
+            select(Task)
+            .where(t.report_due.is_(True), t.status == TaskStatus.PROCESSED)
+            .order_by(t.id)
+        ).all()
+
     def webhooks_due(self, before: datetime) -> Sequence[Task]:
         t = orm.tasks.c
         states = (TaskStatus.PROCESSED, TaskStatus.FAILED)

@@ -6,9 +6,10 @@ the input's duration, and an address-space limit (RLIMIT_AS); shutting down kill
 every child. What each run does is in ``ffmpeg_command`` (command lines) and
 ``ffmpeg_parse`` (reading their output): both pure, tested without ffmpeg.
 
-A conversion is up to three runs: loudnorm's measuring pass (only with the
-``loudness`` option), the conversion itself, and a report pass that measures the
-loudness of input and output and draws their waveforms.
+A conversion is one or two runs: loudnorm's measuring pass (only with the
+``loudness`` option) and the conversion itself. The report pass, which measures
+the loudness of input and output and draws their waveforms, is a run of its own
+(``report``), after the conversion and off its path (services/report.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,8 @@ from audioconv.adapters.ffmpeg_parse import (
 )
 from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLater, UnsupportedMedia
 from audioconv.domain.formats import INPUT_DEMUXERS
-from audioconv.domain.job import ConversionJob, ConversionResult
-from audioconv.domain.media import Loudness, Probe
+from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
+from audioconv.domain.media import Probe
 from audioconv.ports import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -82,15 +83,6 @@ class Run:
     out_seconds: float | None
 
 
-@dataclass(frozen=True)
-class Report:
-    """What the report pass measured (all None if it failed: they are nice to have)."""
-
-    input_loudness: Loudness | None = None
-    output_loudness: Loudness | None = None
-    output_seconds: float | None = None
-
-
 class FfmpegTranscoder:
     def __init__(
         self,
@@ -105,7 +97,6 @@ class FfmpegTranscoder:
         cpu_seconds_per_input_second: float = 0.5,
         cpu_floor_seconds: float = 30.0,
         wall_floor_seconds: float = 60.0,
-        report_pass: bool = True,
     ) -> None:
         if not (ffmpeg_path and ffprobe_path):
             wheel_ffmpeg, wheel_ffprobe = wheel_binaries()
@@ -121,8 +112,6 @@ class FfmpegTranscoder:
         self.cpu_floor = cpu_floor_seconds
         # Wall-clock limit of a conversion: this floor plus twice the input's duration.
         self.wall_floor = wall_floor_seconds
-        # Loudness, exact length and waveform of every conversion (see Settings.report_pass).
-        self.report_pass = report_pass
         # Live children, so that shutting down can stop them (kill_children).
         self._children: set[subprocess.Popen[bytes]] = set()
         self._children_lock = threading.Lock()
@@ -239,14 +228,12 @@ class FfmpegTranscoder:
     def convert(
         self, src: Path, job: ConversionJob, dst: Path, on_progress: ProgressCallback
     ) -> ConversionResult:
-        if job.input.demuxer not in INPUT_DEMUXERS:
-            raise ConversionFailed(f"input format {job.input.demuxer!r} is not one we read")
+        _check_demuxer(job.input)
         meta = dst.with_name(dst.name + ".ffmetadata")
-        png = dst.with_name(dst.name + ".waveform.png")
-        names = {src: "the input", dst: "the output", meta: "the metadata", png: "the waveform"}
+        names = {src: "the input", dst: "the output", meta: "the metadata"}
         normalise = job.options.loudness is not None
-        # Progress: the measuring pass (if any), the conversion, then the report.
-        spans = ((0.0, 40.0), (40.0, 90.0)) if normalise else ((0.0, 0.0), (0.0, 90.0))
+        # Progress: the measuring pass (if any), then the conversion.
+        spans = ((0.0, 40.0), (40.0, 99.9)) if normalise else ((0.0, 0.0), (0.0, 99.9))
         try:
             measured = self._measure(src, job, on_progress, spans[0]) if normalise else None
             extra_inputs = self._vorbis_cover(src, job, meta)
@@ -256,20 +243,11 @@ class FfmpegTranscoder:
             raise ConversionFailed(scrub(exc.reason, names)) from None
         finally:
             meta.unlink(missing_ok=True)
-        # The encoder's count (its last packet's time: short by up to one packet), then
-        # the exact count of the decoded samples, if the report pass made one.
+        # The encoder's count: its last packet's time, short by up to one packet (the
+        # report pass counts the samples exactly).
         duration = run.out_seconds or self.probe(dst, limits=False).duration
-        size = dst.stat().st_size
-        if self.report_pass:
-            report = self._report(src, job, duration, dst, png, on_progress)
-        else:
-            report = Report(measured.loudness if measured else None)
-        output = command.output_probe(job, report.output_seconds or duration, size)
-        return ConversionResult(
-            output=replace(output, loudness=report.output_loudness),
-            input_loudness=report.input_loudness,
-            waveform=png if png.exists() else None,
-        )
+        output = command.output_probe(job, duration, dst.stat().st_size)
+        return ConversionResult(output, measured.loudness if measured else None)
 
     def _measure(
         self,
@@ -286,34 +264,30 @@ class FfmpegTranscoder:
             raise ConversionFailed("the loudness of the input could not be measured")
         return reports[0]
 
-    def _report(
-        self,
-        src: Path,
-        job: ConversionJob,
-        output_seconds: float,
-        dst: Path,
-        png: Path,
-        on_progress: ProgressCallback,
-    ) -> Report:
-        """Measure input and output loudness and the output's length, and draw the
-        waveforms: nice to have, so a failure here leaves them out and the conversion
-        stands."""
-        seconds = (job.input.duration, output_seconds)
-        cmd = command.report_command(self.ffmpeg, src, job.input.demuxer, dst, png, seconds)
+    # --- report -----------------------------------------------------------------------
+
+    def report(
+        self, src: Path, source: Probe, dst: Path, output_seconds: float, png: Path
+    ) -> MediaReport:
+        """One pass over input and output: their loudness, the output's exact length,
+        and the waveforms drawn to ``png``; ConversionFailed if ffmpeg fails."""
+        _check_demuxer(source)
+        seconds = (source.duration, output_seconds)
+        cmd = command.report_command(self.ffmpeg, src, source.demuxer, dst, png, seconds)
         try:
             # Two decodes and two loudness meters: twice a conversion's CPU budget.
-            run = self._run(cmd, job.input.duration, on_progress, (90.0, 99.9), cpu_factor=2)
+            run = self._run(cmd, source.duration, _ignore_progress, cpu_factor=2)
         except ConversionFailed as exc:
-            log.warning("no loudness or waveform for %s: %s", dst.name, exc.reason)
             png.unlink(missing_ok=True)
-            return Report()
+            names = {src: "the input", dst: "the output", png: "the waveform"}
+            raise ConversionFailed(scrub(exc.reason, names)) from None
         samples = parse_sample_count(run.log)
         length = samples / command.WAVEFORM_RATE if samples else None
         loudness = parse_ebur128(run.log)
         if len(loudness) != 2:
             log.warning("loudness of %s not reported (%d reports)", dst.name, len(loudness))
-            return Report(output_seconds=length)
-        return Report(loudness[0], loudness[1], length)
+            loudness = [None, None]
+        return MediaReport(loudness[0], loudness[1], length, png if png.exists() else None)
 
     def _vorbis_cover(self, src: Path, job: ConversionJob, meta: Path) -> list[str]:
         """For Ogg targets: the extra ffmetadata input carrying the cover, if there is one."""
@@ -416,6 +390,15 @@ class FfmpegTranscoder:
             detail = last_line(_errors_only(log_text)) or f"exit code {proc.returncode}"
             raise ConversionFailed(f"ffmpeg could not convert the file: {detail}")
         return Run(log_text, out_seconds)
+
+
+def _check_demuxer(probe: Probe) -> None:
+    if probe.demuxer not in INPUT_DEMUXERS:
+        raise ConversionFailed(f"input format {probe.demuxer!r} is not one we read")
+
+
+def _ignore_progress(percent: float) -> None:
+    """The report pass's progress: nobody watches it."""
 
 
 def _errors_only(text: str) -> str:

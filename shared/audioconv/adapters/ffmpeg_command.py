@@ -21,7 +21,7 @@ from audioconv.adapters.ffmpeg_parse import LoudnormStats
 from audioconv.domain import output_size
 from audioconv.domain.formats import INPUT_DEMUXERS, vorbis_level
 from audioconv.domain.job import ConversionJob
-from audioconv.domain.media import Probe
+from audioconv.domain.media import Probe, average_bitrate
 
 # Text tags longer than this are dropped, not copied (lyrics fit; a 1 MB blob does not).
 MAX_TAG_CHARS = 64 * 1024
@@ -270,7 +270,7 @@ def output_probe(job: ConversionJob, duration: float, size: int) -> Probe:
         demuxer=job.format.muxer,
         codec=job.input.codec if copied else job.format.probe_codec,
         duration=round(duration, 3),
-        bitrate=round(size * 8 / duration) if duration > 0 else None,
+        bitrate=average_bitrate(size, duration),
         sample_rate=output_sample_rate(job),
         channels=output_channels(job),
         tags={},

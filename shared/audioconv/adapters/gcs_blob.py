@@ -53,6 +53,10 @@ class GcsBlobStore:
         except PreconditionFailed:
             raise FileExistsError(key) from None
 
+    def local_path(self, key: str) -> Path | None:
+        """None: the blobs are in Cloud Storage (``download_to`` fetches one)."""
+        return None
+
     def download_to(self, key: str, path: Path) -> None:
         blob = self._blob(key)
         blob.chunk_size = None  # one streamed GET instead of many ranged ones

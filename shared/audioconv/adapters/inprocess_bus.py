@@ -48,8 +48,16 @@ class InProcessBus:
         self._lock = threading.Lock()
         self._closed = False
 
-    def subscribe(self, topic: str, handler: MessageHandler, workers: int) -> None:
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"bus-{topic}")
+    def subscribe(
+        self, topic: str, handler: MessageHandler, workers: int, after: str | None = None
+    ) -> None:
+        """Deliver ``topic``'s messages to ``handler`` on ``workers`` threads; with
+        ``after`` (a topic subscribed before), on that topic's threads instead, in the
+        order published (this bus keeps no priorities: the database queue does)."""
+        if after in self._subscribers:
+            pool = self._subscribers[after][1]
+        else:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"bus-{topic}")
         self._subscribers[topic] = (handler, pool)
 
     def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
@@ -124,5 +132,5 @@ class InProcessBus:
             self._closed = True
             for timer in self._timers:
                 timer.cancel()
-        for _, pool in self._subscribers.values():
+        for pool in {id(pool): pool for _, pool in self._subscribers.values()}.values():
             pool.shutdown(wait=wait, cancel_futures=True)

@@ -77,6 +77,11 @@ class LocalBlobStore:
             raise
         return True
 
+    def local_path(self, key: str) -> Path | None:
+        """The blob's file itself (None if there is no such blob)."""
+        path = self._path(key)
+        return path if path.is_file() else None
+
     def download_to(self, key: str, path: Path) -> None:
         with self.open_read(key) as src, path.open("wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
-from sqlalchemy.sql.expression import true
+from sqlalchemy.sql.expression import false, true
 from sqlalchemy.types import TypeDecorator
 
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS, Batch
@@ -70,8 +70,11 @@ tasks = Table(
     Column("output_format", String(16), nullable=False),
     Column("input_key", String(1024), nullable=False),
     Column("output_key", String(1024)),
-    # A PNG of input and output waveforms, stored beside the output (when made).
+    # A PNG of input and output waveforms, stored beside the output (when the report
+    # pass made one).
     Column("waveform_key", String(1024)),
+    # Its report pass (loudness, exact length, waveform) is still to run.
+    Column("report_due", Boolean, nullable=False, server_default=false()),
     Column(
         "status",
         Enum(

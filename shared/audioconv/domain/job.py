@@ -27,10 +27,21 @@ class ConversionJob:
 
 @dataclass(frozen=True)
 class ConversionResult:
-    """What a conversion made: the output (its true duration and, when measured, its
-    loudness), the input's measured loudness, and a waveform image of both."""
+    """What a conversion made: the output (its duration as the encoder counted it), and
+    the input's loudness when the ``loudness`` option measured it."""
 
     output: Probe
     input_loudness: Loudness | None = None
-    # A PNG of the input's waveform above the output's, beside the output; None if not made.
+
+
+@dataclass(frozen=True)
+class MediaReport:
+    """What the report pass measured of an input and its output (services/report.py):
+    each one's loudness, the output's exact length (its decoded samples counted), and
+    a PNG of both waveforms. Any of them may be missing (silence has no loudness)."""
+
+    input_loudness: Loudness | None = None
+    output_loudness: Loudness | None = None
+    output_seconds: float | None = None
+    # The input's waveform above the output's, where the transcoder was told to draw it.
     waveform: Path | None = None

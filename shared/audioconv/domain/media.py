@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 
+def average_bitrate(size: int, seconds: float) -> int | None:
+    """A file's average bit rate (bit/s) over its whole length, if it has one."""
+    return round(size * 8 / seconds) if seconds > 0 else None
+
+
 @dataclass(frozen=True)
 class Loudness:
     """EBU R128 figures of a file, as ffmpeg's loudnorm measured them."""

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import Any
 
 from audioconv.domain.formats import FORMATS
+from audioconv.domain.media import average_bitrate
 
 # Ids are 32-bit integer columns: anything outside this range names no row.
 MAX_ID = 2**31 - 1
@@ -89,8 +90,11 @@ class Task:
     # When this revision's webhook attempt is due (None: none is): the sweep
     # republishes an attempt whose message was lost.
     webhook_due_at: datetime | None = None
-    # A PNG of the input's and output's waveforms (made with the output), if any.
+    # A PNG of the input's and output's waveforms (made by the report pass), if any.
     waveform_key: str | None = None
+    # The report pass (loudness, exact length, waveform) of this revision's output is
+    # still to run: the sweep republishes its request while this holds.
+    report_due: bool = False
     # The batch it was uploaded in (domain/batch.py), if any.
     batch_id: int | None = None
     id: int | None = None
@@ -169,26 +173,65 @@ class Task:
         now: datetime,
         *,
         input_loudness: dict[str, float] | None = None,
-        waveform_key: str | None = None,
+        report_due: bool = False,
     ) -> None:
         """Converted: the output and what was measured on the way (the input's
-        loudness joins its stored probe, since the input stays the same file)."""
+        loudness joins its stored probe, since the input stays the same file);
+        ``report_due``: its report pass is still to run."""
         self.status = TaskStatus.PROCESSED
         self.claim_token = None
         self.output_key = output_key
         self.output_bytes = size
         self.output_probe = probe
-        self.waveform_key = waveform_key
-        if input_loudness is not None and self.input_probe is not None:
-            self.input_probe = {**self.input_probe, "loudness": input_loudness}
+        self.waveform_key = None
+        self.report_due = report_due
+        self._input_loudness(input_loudness)
         self.error = None
         self.progress = 100.0
         self.lease_expires_at = None
         self.updated_at = now
 
+    def _input_loudness(self, loudness: dict[str, float] | None) -> None:
+        if loudness is not None and self.input_probe is not None:
+            self.input_probe = {**self.input_probe, "loudness": loudness}
+
+    def awaits_report(self, revision: int, output_key: str | None = None) -> bool:
+        """Whether the report pass of ``revision`` (of its output ``output_key``, when
+        given) is still due: not once done, retargeted or finished otherwise."""
+        return (
+            self.report_due
+            and self.status is TaskStatus.PROCESSED
+            and self.revision == revision
+            and (output_key is None or self.output_key == output_key)
+        )
+
+    def reported(
+        self,
+        *,
+        input_loudness: dict[str, float] | None = None,
+        output_loudness: dict[str, float] | None = None,
+        output_seconds: float | None = None,
+        waveform_key: str | None = None,
+    ) -> None:
+        """The report pass ran: record what it measured (any of it may be missing: a
+        failed pass records nothing) and the waveform picture it drew. ``updated_at``
+        stays the time the task finished (its events' time, the sweep's grace)."""
+        self.report_due = False
+        self.waveform_key = waveform_key
+        self._input_loudness(input_loudness)
+        if self.output_probe is not None:
+            probe = dict(self.output_probe)
+            if output_loudness is not None:
+                probe["loudness"] = output_loudness
+            if output_seconds:
+                probe["duration"] = round(output_seconds, 3)
+                probe["bitrate"] = average_bitrate(self.output_bytes, output_seconds)
+            self.output_probe = probe
+
     def fail(self, reason: str, now: datetime) -> None:
         self.status = TaskStatus.FAILED
         self.claim_token = None
+        self.report_due = False
         self.error = reason
         self.lease_expires_at = None
         self.updated_at = now
@@ -207,6 +250,7 @@ class Task:
         self.output_bytes = 0
         self.output_probe = None
         self.waveform_key = None
+        self.report_due = False
         self.claim_token = None
         self.error = None
         self.progress = 0.0

@@ -15,9 +15,9 @@ from audioconv import logs
 from audioconv.entrypoints.event_log import logged
 from audioconv.entrypoints.web import task_json
 from audioconv.ports import Message
-from audioconv.services import conversion, direct_upload, notification, webhooks
+from audioconv.services import conversion, direct_upload, notification, report, webhooks
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.messages import TaskRef, UploadArrived
+from audioconv.services.messages import REPORT, TaskRef, UploadArrived
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,22 @@ def _task_ref(message: Message) -> TaskRef | None:
 
 @logged
 def handle_conversion(deps: Dependencies, message: Message) -> None:
-    """A conversion request: convert that revision of the task."""
+    """A conversion request: convert that revision of the task. A report request pushed
+    to the worker function (its own topic, pushed to the same service) is handed on."""
+    if REPORT in message.attributes:
+        handle_report(deps, message)
+        return
     ref = _task_ref(message)
     if ref is not None:
         conversion.convert(deps, ref)
+
+
+@logged
+def handle_report(deps: Dependencies, message: Message) -> None:
+    """A report request: run the report pass of that revision's output."""
+    ref = _task_ref(message)
+    if ref is not None:
+        report.run_report(deps, ref)
 
 
 @logged

@@ -2,9 +2,11 @@
 
 ``python -m audioconv.entrypoints.pull_worker`` (the image's
 ``AUDIOCONV_FUNCTION=convert-pull``, what worker.yaml runs on App Engine
-flexible). It pulls conversion requests and the bucket's finalize notifications
-of direct uploads, hands each to the same handler the push function calls
-(bootstrap.subscriptions), as many at once as there are conversion slots, and
+flexible). It pulls conversion requests, report-pass requests and the bucket's
+finalize notifications of direct uploads, hands each to the same handler the
+push function calls (bootstrap.subscriptions), and runs conversions and report
+passes in one set of slots (``Slots``: as many at once as there are conversion
+slots; a report in hand, one at a time, waits for a free one), and
 answers the platform's health checks on $PORT: 200 while its streams are open,
 503 once one has closed (App Engine then restarts the instance). SIGTERM stops
 taking messages, kills running ffmpeg children (their tasks are released and
@@ -43,14 +45,60 @@ def storage_notifications(uploads: MessageHandler) -> MessageHandler:
     return handle
 
 
+class Slots:
+    """The instance's conversion slots, shared by conversions and report passes: at
+    most ``slots`` ffmpeg runs at once, and a report takes a free slot only when no
+    conversion waits for one. Pub/Sub has no priorities, so the report subscription
+    takes one message at a time (its FlowControl) and that report waits in hand (its
+    ack deadline extended) while conversions hold every slot; a conversion arriving
+    while a report runs waits for at most that one report."""
+
+    def __init__(self, slots: int) -> None:
+        self._changed = threading.Condition()
+        self._free = slots
+        self._conversions_waiting = 0
+
+    def guard(self, handler: MessageHandler, first: bool = True) -> MessageHandler:
+        """``handler`` run in a slot: taken before any report's if ``first``."""
+
+        def run(message: Message) -> None:
+            self._take(first)
+            try:
+                handler(message)
+            finally:
+                with self._changed:
+                    self._free += 1
+                    self._changed.notify_all()
+
+        return run
+
+    def _take(self, first: bool) -> None:
+        with self._changed:
+            self._conversions_waiting += first
+            try:
+                self._changed.wait_for(
+                    lambda: self._free > 0 and (first or not self._conversions_waiting)
+                )
+            finally:
+                self._conversions_waiting -= first
+            self._free -= 1
+
+
 def puller(deps: Dependencies) -> PubSubPuller:
-    """The worker's two subscriptions, each bound to its handler."""
+    """The worker's subscriptions (the report passes' with ``report_pass``), each bound
+    to its handler."""
     settings = deps.settings
     handlers = bootstrap.subscriptions(deps)
     pull = PubSubPuller(settings.gcp_project, settings.resolved_max_lease_seconds)
+    slots = Slots(handlers.conversion.workers)
     pull.subscribe(
-        settings.conversion_subscription, handlers.conversion.handler, handlers.conversion.workers
+        settings.conversion_subscription,
+        slots.guard(handlers.conversion.handler),
+        handlers.conversion.workers,
     )
+    if settings.report_pass:  # else none is asked for
+        report = slots.guard(handlers.report.handler, first=False)
+        pull.subscribe(settings.report_subscription, report, 1)
     # A finalize probes the upload and records the task: short, one at a time is enough.
     pull.subscribe(
         settings.direct_upload_subscription, storage_notifications(handlers.uploads.handler), 1

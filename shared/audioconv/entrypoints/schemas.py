@@ -204,7 +204,8 @@ class Loudness(BaseModel):
 
 class MediaDetails(BaseModel):
     """What we found in a file: the input as probed at upload; the output as the
-    encoder made it (its duration is the encoder's own count of what it wrote)."""
+    encoder made it (its duration is the encoder's own count of what it wrote, and
+    its exact count of samples once the report pass ran)."""
 
     model_config = _camel
 
@@ -217,7 +218,7 @@ class MediaDetails(BaseModel):
     sample_rate: int | None = Field(alias="sampleRate", description="Hz")
     channels: int | None
     loudness: Loudness | None = Field(
-        default=None, description="measured loudness; null until the task is converted"
+        default=None, description="measured loudness; null until the report pass ran"
     )
 
 
@@ -226,7 +227,8 @@ class TaskLinks(BaseModel):
     original: str
     converted: str | None = Field(description="null until the task is processed")
     waveform: str | None = Field(
-        default=None, description="PNG of input and output waveforms; null until made"
+        default=None,
+        description="PNG of input and output waveforms; null until the report pass made it",
     )
 
 
@@ -263,6 +265,12 @@ class Task(BaseModel):
     error: str | None = Field(description="why the task failed, in words")
     input: MediaDetails | None
     output: MediaDetails | None
+    report: Literal["due"] | None = Field(
+        default=None,
+        description="`due` while the report pass (loudness of input and output, the "
+        "output's exact duration, the waveform picture) is still to run after the "
+        "conversion; null once it ran (or when none is made)",
+    )
     options: ConversionOptions = Field(description="the options asked for; only those set")
     batch_id: int | None = Field(alias="batchId", description="its batch, if any")
     created_at: datetime = Field(alias="createdAt")
@@ -395,6 +403,7 @@ class NotReady(Error):
 class SweepResult(BaseModel):
     conversions: int = Field(ge=0, description="conversions republished")
     notifications: int = Field(ge=0, description="notifications republished")
+    reports: int = Field(ge=0, description="report passes republished")
 
 
 class TaskQuery(BaseModel):

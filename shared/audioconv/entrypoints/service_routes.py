@@ -28,4 +28,4 @@ def register(app: Flask, deps: Dependencies) -> None:
                 "the sweep token (AUDIOCONV_SWEEP_TOKEN), or one on this machine"
             )
         result = recovery.sweep(deps)
-        return jsonify(conversions=result.conversions, notifications=result.notifications)
+        return jsonify(result.as_json())

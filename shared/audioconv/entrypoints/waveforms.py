@@ -20,7 +20,8 @@ def register(app: Flask, deps: Dependencies) -> None:
     @app.get("/api/tasks/<int:task_id>/waveform.png")
     @doc(Operation(
         "The waveforms of a task's input and output", _PNG, (401, 404), auth=True,
-        description="Made by the worker with the converted file; 404 before that.",
+        description="Made by the report pass after the conversion (the task's `report` "
+        "is `due` until then); 404 before that.",
     ))  # fmt: skip
     @login_required
     def task_waveform(task_id: int) -> Response:

@@ -211,6 +211,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "error": task.error,
         "input": Probe.shown(task.input_probe),
         "output": task.output_probe,
+        "report": "due" if task.report_due else None,
         "options": task.options or {},
         "batchId": task.batch_id,
         "createdAt": task.created_at.isoformat(),

@@ -1,4 +1,5 @@
-"""Convert one revision of a task: claim it, run ffmpeg, store the result, announce it."""
+"""Convert one revision of a task: claim it, run ffmpeg, store the result, announce it
+(and, with ``report_pass``, ask for its report pass: services/report.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from audioconv.domain.model import ClaimOutcome, Task
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.messages import TaskRef, announce_finished
+from audioconv.services.messages import TaskRef, announce_finished, request_report
 from audioconv.services.tasks import output_too_large
 
 log = logging.getLogger(__name__)
@@ -87,30 +88,27 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
     except Exception:
         _apply(deps, attempt, lambda t: t.release(deps.clock()))  # due again, for a retry
         raise
-    if not _finish(deps, attempt, made.apply_to(deps.clock())):
-        for key in (made.output_key, made.waveform_key):
-            if key:
-                deps.blobs.delete(key)
+    if not _finish(deps, attempt, made.apply_to(deps.clock(), deps.settings.report_pass)):
+        deps.blobs.delete(made.output_key)
 
 
 @dataclass(frozen=True)
 class Made:
-    """What one attempt stored: the output (and waveform) and what was measured."""
+    """What one attempt stored: the output and what was measured."""
 
     output_key: str
     size: int
     result: ConversionResult
-    waveform_key: str | None
 
-    def apply_to(self, now: datetime) -> Callable[[Task], None]:
-        """The change that records it on the task."""
+    def apply_to(self, now: datetime, report_due: bool) -> Callable[[Task], None]:
+        """The change that records it on the task (its report pass still due, or not)."""
         loudness = self.result.input_loudness
 
         def succeed(task: Task) -> None:
             task.succeed(
                 self.output_key, self.result.output.as_dict(), self.size, now,
                 input_loudness=loudness.as_json() if loudness else None,
-                waveform_key=self.waveform_key,
+                report_due=report_due,
             )  # fmt: skip
 
         return succeed
@@ -151,11 +149,7 @@ def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> 
         _heartbeat(deps, attempt, lease)
         size = dst.stat().st_size
         deps.blobs.put_file(key, dst, target.mime_type)
-        waveform_key = None
-        if result.waveform is not None:
-            waveform_key = f"{folder}/waveform.png"
-            deps.blobs.put_file(waveform_key, result.waveform, "image/png")
-    return Made(key, size, result, waveform_key)
+    return Made(key, size, result)
 
 
 def _check_fits(deps: Dependencies, task: Task, probe: Probe) -> None:
@@ -178,12 +172,14 @@ def _heartbeat(
 
 
 def _finish(deps: Dependencies, attempt: Attempt, change: Callable[[Task], None]) -> bool:
-    """Finish the task with ``change`` (succeed or fail) and announce it, if this attempt
-    still holds it; False if it moved on."""
+    """Finish the task with ``change`` (succeed or fail) and announce it (then ask for
+    its report pass, if due), if this attempt still holds it; False if it moved on."""
     task = _apply(deps, attempt, change)
     if task is None:
         return False
     announce_finished(deps, task)
+    if task.report_due:
+        request_report(deps, task)
     return True
 
 

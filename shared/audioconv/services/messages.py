@@ -1,7 +1,8 @@
 """What goes on the topics: small JSON with ids, never file contents.
 
-- a conversion request and a finished announcement: a ``TaskRef``,
-  ``{"taskId": 12, "revision": 2}``, on the conversion or the finished topic;
+- a conversion request, a report request and a finished announcement: a
+  ``TaskRef``, ``{"taskId": 12, "revision": 2}``, on the conversion, report or
+  finished topic;
 - a direct upload whose file arrived in storage: an ``UploadArrived``,
   ``{"key": "direct-uploads/..."}``, on the uploads topic (in the cloud the
   bucket's own notification, which the push edge turns into one).
@@ -20,6 +21,9 @@ from audioconv.domain.model import Task, valid_id
 from audioconv.services.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
+# The attribute that marks a report request: a push subscription of the report topic
+# may push to the conversion worker's function, which tells the two apart by it.
+REPORT = "report"
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,11 @@ class UploadArrived:
         return {"key": self.key}
 
 
-def _publish_task(deps: Dependencies, topic: str, task: Task) -> None:
+def _publish_task(
+    deps: Dependencies, topic: str, task: Task, extra: dict[str, str] | None = None
+) -> None:
     ref = TaskRef.of(task)
-    attributes = {"taskId": str(ref.task_id), "revision": str(ref.revision)}
+    attributes = {"taskId": str(ref.task_id), "revision": str(ref.revision), **(extra or {})}
     try:
         deps.bus.publish(topic, ref.as_message(), attributes)
     except Exception:
@@ -79,6 +85,11 @@ def _publish_task(deps: Dependencies, topic: str, task: Task) -> None:
 def request_conversion(deps: Dependencies, task: Task) -> None:
     """Ask a worker to convert this revision of the task (after the commit)."""
     _publish_task(deps, deps.settings.conversion_topic, task)
+
+
+def request_report(deps: Dependencies, task: Task) -> None:
+    """Ask a worker to run the report pass of this revision's output (after the commit)."""
+    _publish_task(deps, deps.settings.report_topic, task, {REPORT: "true"})
 
 
 def announce_finished(deps: Dependencies, task: Task) -> None:

@@ -1,4 +1,5 @@
-"""The sweep: republish every task (and webhook attempt) the database says is still due.
+"""The sweep: republish every task (conversion, report pass, notification, webhook
+attempt) the database says is still due.
 
 Messages can be lost (a crash between commit and publish, an in-process queue
 that died with its process); the database cannot. Running the sweep is always
@@ -14,7 +15,7 @@ from datetime import timedelta
 from audioconv.domain.model import TaskStatus, as_utc
 from audioconv.services import direct_upload, webhooks
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.messages import announce_finished, request_conversion
+from audioconv.services.messages import announce_finished, request_conversion, request_report
 
 log = logging.getLogger(__name__)
 # Pub/Sub's longest retry backoff: a webhook attempt nacked because it came early
@@ -26,10 +27,20 @@ WEBHOOK_GRACE_SECONDS = 600
 class SweepResult:
     conversions: int
     notifications: int
+    reports: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        """What the sweep route and command answer."""
+        return {
+            "conversions": self.conversions,
+            "notifications": self.notifications,
+            "reports": self.reports,
+        }
 
 
 def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) -> SweepResult:
-    """Republish due conversions and unsent notifications older than ``grace_seconds``.
+    """Republish due conversions, report passes and unsent notifications older than
+    ``grace_seconds``.
 
     ``reclaim`` frees tasks that a dead process left ``processing`` (the embedded
     mode at start-up, when no other process can hold them).
@@ -46,6 +57,7 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
         unnotified = [
             t for t in uow.tasks.unnotified() if reclaim or as_utc(t.updated_at) <= cutoff
         ]
+        reports = [t for t in uow.tasks.reports_due() if reclaim or as_utc(t.updated_at) <= cutoff]
         # A webhook attempt may wait in Pub/Sub's retry backoff that long past its time.
         hook_grace = max(grace_seconds, WEBHOOK_GRACE_SECONDS)
         hooks = uow.tasks.webhooks_due(now - timedelta(seconds=hook_grace))
@@ -56,15 +68,18 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
         request_conversion(deps, task)
     for task in unnotified:
         announce_finished(deps, task)
+    for task in reports:
+        request_report(deps, task)
     for task in hooks:
         try:
             webhooks.republish(deps, task)
         except Exception:
             log.exception("republishing task %s's webhook failed; the next sweep will", task.id)
-    if due or unnotified or hooks:
-        log.info("sweep republished %d conversions, %d notifications, %d webhook attempts",
-                 len(due), len(unnotified), len(hooks))  # fmt: skip
-    return SweepResult(len(due), len(unnotified))
+    if due or unnotified or reports or hooks:
+        log.info("sweep republished %d conversions, %d notifications, %d report passes, "
+                 "%d webhook attempts", len(due), len(unnotified), len(reports),
+                 len(hooks))  # fmt: skip
+    return SweepResult(len(due), len(unnotified), len(reports))
 
 
 def _finalize_unannounced_uploads(deps: Dependencies) -> None:

@@ -424,15 +424,20 @@
     } catch (err) { if (token()) showNotice(`Could not load your files: ${err.message}`); }
   }
 
+  // Still changing: converting, or converted with its report (loudness, waveform) to come.
+  function pending(task) {
+    return task.status === "uploaded" || task.status === "processing" || task.report === "due";
+  }
+
   function schedulePoll() {
     clearTimeout(pollTimer);
-    const busy = [...cards.values()].some((c) => c.task.status === "uploaded" || c.task.status === "processing");
+    const busy = [...cards.values()].some((c) => pending(c.task));
     if (busy && token()) pollTimer = setTimeout(poll, POLL_MS);
   }
 
   async function poll() {
     for (const card of cards.values()) {
-      if (card.task.status !== "uploaded" && card.task.status !== "processing") continue;
+      if (!pending(card.task)) continue;
       try {
         card.task = await api("GET", `/api/tasks/${card.task.id}`);
         card.message = null;

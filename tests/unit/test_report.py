@@ -1,0 +1,224 @@
+"""The report pass on fakes (services/report.py): it follows the conversion, records
+what it measured on the revision and output it measured only, once, and leaves
+nothing behind when the task moved on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from audioconv.domain.errors import NotFound, RetryLater
+from audioconv.domain.model import Task, TaskStatus
+from audioconv.services import auth, conversion, recovery, report, tasks
+from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import TaskRef
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder
+
+
+def _bus(deps: Dependencies) -> FakeBus:
+    return cast(FakeBus, deps.bus)
+
+
+def _blobs(deps: Dependencies) -> FakeBlobs:
+    return cast(FakeBlobs, deps.blobs)
+
+
+def _transcoder(deps: Dependencies) -> FakeTranscoder:
+    return cast(FakeTranscoder, deps.transcoder)
+
+
+def _owner(deps: Dependencies, name: str = "ann") -> int:
+    user = auth.signup(deps, name, f"{name}@example.com", "password1", "password1")
+    assert user.id is not None
+    return user.id
+
+
+def _converted(deps: Dependencies, upload: Path) -> tuple[int, Task, TaskRef]:
+    """A task converted to ogg, its report request the last message published."""
+    owner = _owner(deps)
+    task = tasks.create_task(deps, owner, upload, "a.mp3", "ogg")
+    ref = TaskRef(task.id or 0, 1)
+    conversion.convert(deps, ref)
+    return owner, task, ref
+
+
+def _waveforms(deps: Dependencies) -> list[str]:
+    return [key for key in _blobs(deps).files if key.endswith("waveform.png")]
+
+
+def test_a_conversion_is_processed_and_announced_before_its_report(
+    deps: Dependencies, upload: Path
+) -> None:
+    owner, task, ref = _converted(deps, upload)
+    assert (task.status, task.report_due, task.waveform_key) == (TaskStatus.PROCESSED, True, None)
+    assert task.output_probe and task.output_probe["loudness"] is None
+    assert _transcoder(deps).reports == []  # not run by the conversion
+    settings = deps.settings
+    assert [(t, d) for t, d, _ in _bus(deps).published][-2:] == [
+        (settings.finished_topic, ref.as_message()),
+        (settings.report_topic, ref.as_message()),
+    ]
+    shown = tasks.get_task(deps, owner, ref.task_id)
+    assert shown.report_due
+    with pytest.raises(NotFound, match="no waveform"):
+        tasks.task_waveform(deps, owner, ref.task_id)
+
+
+def test_the_report_records_loudness_exact_length_and_waveform(
+    deps: Dependencies, upload: Path
+) -> None:
+    owner, task, ref = _converted(deps, upload)
+    output, finished = task.output_probe, task.updated_at
+    assert output is not None
+    cast(Clock, deps.clock).advance(5)
+    report.run_report(deps, ref)
+    assert task.updated_at == finished  # still when it finished (its events say so)
+    (ran,) = _transcoder(deps).reports
+    assert ran == (upload.read_bytes(), _blobs(deps).files[task.output_key or ""])
+    assert task.report_due is False
+    assert task.input_probe and task.input_probe["loudness"] == {
+        "integrated": -23.0, "range": 6.0, "truePeak": -4.0,
+    }  # fmt: skip
+    assert task.output_probe and task.output_probe["loudness"] == {
+        "integrated": -16.0, "range": 4.0, "truePeak": -1.5,
+    }  # fmt: skip
+    assert task.output_probe["duration"] == output["duration"] + 0.5  # the exact count
+    assert task.output_probe["bitrate"] == round(task.output_bytes * 8 / 1.5)
+    picture = tasks.task_waveform(deps, owner, ref.task_id)
+    assert picture.key == f"{(task.output_key or '').rpartition('/')[0]}/waveform.png"
+    assert _blobs(deps).files[picture.key].startswith(b"PNG of AUDIO")
+    assert _blobs(deps).content_types[picture.key] == "image/png"
+    tasks.delete_task(deps, owner, ref.task_id)
+    assert not _blobs(deps).files  # the picture goes with the task
+
+
+def test_a_repeated_request_runs_nothing_again(deps: Dependencies, upload: Path) -> None:
+    _, task, ref = _converted(deps, upload)
+    report.run_report(deps, ref)
+    recorded = (task.input_probe, task.output_probe, task.waveform_key)
+    report.run_report(deps, ref)
+    assert len(_transcoder(deps).reports) == 1
+    assert (task.input_probe, task.output_probe, task.waveform_key) == recorded
+    assert _waveforms(deps) == [task.waveform_key]
+
+
+def test_a_request_for_an_older_revision_is_dropped(deps: Dependencies, upload: Path) -> None:
+    owner, task, ref = _converted(deps, upload)
+    tasks.change_format(deps, owner, ref.task_id, "flac")
+    conversion.convert(deps, TaskRef(ref.task_id, 2))
+    report.run_report(deps, ref)  # r1's request, late
+    assert _transcoder(deps).reports == []
+    assert (task.report_due, task.waveform_key) == (True, None)
+    report.run_report(deps, TaskRef(ref.task_id, 2))
+    assert task.report_due is False and task.waveform_key is not None
+    assert "/r2/" in task.waveform_key
+
+
+def test_a_retarget_during_the_report_wins(deps: Dependencies, upload: Path) -> None:
+    owner, task, ref = _converted(deps, upload)
+    transcoder = _transcoder(deps)
+    transcoder.during_report = lambda: tasks.change_format(deps, owner, ref.task_id, "flac")
+    report.run_report(deps, ref)
+    assert (task.revision, task.status, task.waveform_key) == (2, TaskStatus.UPLOADED, None)
+    assert task.output_probe is None and task.report_due is False
+    assert _waveforms(deps) == []  # the picture it stored for nothing is gone
+
+
+def test_a_new_output_of_the_same_revision_is_not_given_the_old_ones_report(
+    deps: Dependencies, upload: Path
+) -> None:
+    """Same revision, another output (another claim's folder): the report measured the
+    old file, so it records nothing and its picture goes."""
+    _, task, ref = _converted(deps, upload)
+
+    def converted_again() -> None:
+        task.output_key = f"outputs/{ref.task_id}/r1/other/a.ogg"
+        _blobs(deps).files[task.output_key] = b"AUDIO other"
+
+    _transcoder(deps).during_report = converted_again
+    report.run_report(deps, ref)
+    assert task.report_due is True and task.waveform_key is None
+    assert task.output_probe and task.output_probe["loudness"] is None
+    assert _waveforms(deps) == []
+
+
+def test_a_task_deleted_during_its_report_leaves_nothing(deps: Dependencies, upload: Path) -> None:
+    owner, _, ref = _converted(deps, upload)
+    _transcoder(deps).during_report = lambda: tasks.delete_task(deps, owner, ref.task_id)
+    report.run_report(deps, ref)
+    assert not _blobs(deps).files
+
+
+def test_a_task_deleted_before_its_report_is_skipped(deps: Dependencies, upload: Path) -> None:
+    owner, _, ref = _converted(deps, upload)
+    tasks.delete_task(deps, owner, ref.task_id)
+    report.run_report(deps, ref)
+    assert _transcoder(deps).reports == [] and not _blobs(deps).files
+
+
+def test_a_failed_report_ends_with_nothing_measured(deps: Dependencies, upload: Path) -> None:
+    """A bad ffmpeg run is not retried: the task stays processed without figures."""
+    _, task, ref = _converted(deps, upload)
+    duration = (task.output_probe or {})["duration"]
+    _transcoder(deps).fail_report_with = "ffmpeg could not read the output"
+    report.run_report(deps, ref)
+    assert (task.status, task.report_due, task.waveform_key) == (TaskStatus.PROCESSED, False, None)
+    assert task.output_probe and task.output_probe["loudness"] is None
+    assert task.output_probe["duration"] == duration
+    assert _waveforms(deps) == []
+    _bus(deps).published.clear()
+    cast(Clock, deps.clock).advance(3600)
+    assert recovery.sweep(deps).reports == 0  # nothing left to ask for
+
+
+def test_storage_down_is_raised_for_a_retry(deps: Dependencies, upload: Path) -> None:
+    _, task, ref = _converted(deps, upload)
+    _blobs(deps).fail_puts = True
+    with pytest.raises(OSError, match="storage is down"):
+        report.run_report(deps, ref)
+    assert task.report_due is True  # still due: the redelivery (or the sweep) runs it
+    _blobs(deps).fail_puts = False
+    report.run_report(deps, ref)
+    assert task.report_due is False and task.waveform_key is not None
+
+
+def test_shutting_down_during_the_report_leaves_it_due(deps: Dependencies, upload: Path) -> None:
+    _, task, ref = _converted(deps, upload)
+
+    def stopped() -> None:
+        raise RetryLater("shutting down")
+
+    _transcoder(deps).during_report = stopped
+    with pytest.raises(RetryLater):
+        report.run_report(deps, ref)
+    assert task.report_due is True and _waveforms(deps) == []
+
+
+def test_no_report_is_asked_for_when_the_report_pass_is_off(
+    deps: Dependencies, upload: Path
+) -> None:
+    deps.settings.report_pass = False
+    _, task, ref = _converted(deps, upload)
+    assert task.status is TaskStatus.PROCESSED and task.report_due is False
+    assert deps.settings.report_topic not in _bus(deps).topics()
+    report.run_report(deps, ref)
+    assert _transcoder(deps).reports == []
+
+
+def test_the_sweep_asks_again_for_a_report_still_due(deps: Dependencies, upload: Path) -> None:
+    _, task, ref = _converted(deps, upload)
+    task.notified_revision = task.revision  # its announcement went out
+    _bus(deps).published.clear()
+    clock = cast(Clock, deps.clock)
+    clock.advance(59)
+    assert recovery.sweep(deps, grace_seconds=60).reports == 0  # its own message is on the way
+    clock.advance(1)
+    assert recovery.sweep(deps, grace_seconds=60) == recovery.SweepResult(0, 0, 1)
+    assert [(t, d) for t, d, _ in _bus(deps).published] == [
+        (deps.settings.report_topic, ref.as_message())
+    ]
+    report.run_report(deps, ref)
+    clock.advance(3600)
+    assert recovery.sweep(deps, reclaim=True).reports == 0
