@@ -17,7 +17,15 @@ from audioconv.domain.errors import (
     Unauthorized,
 )
 from audioconv.domain.model import utcnow
-from audioconv.services import auth, batches, conversion, direct_upload, tasks, webhooks
+from audioconv.services import (
+    auth,
+    batches,
+    conversion,
+    direct_upload,
+    report,
+    tasks,
+    webhooks,
+)
 from audioconv.services.batches import Upload
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
@@ -58,6 +66,7 @@ def test_tasks_and_their_files_are_served_while_another_process_writes(
     uid = user.id or 0
     task = tasks.create_task(deps, uid, upload, "in.mp3", "ogg")
     conversion.convert(deps, TaskRef.from_message(cast(FakeBus, deps.bus).published[-1][1]))
+    report.run_report(deps, TaskRef.of(task))  # makes the waveform
     ticket = direct_upload.start(deps, uid, "b.wav", "mp3")
     batch = batches.create_batch(deps, uid, "album")
     key = webhooks.secret(deps, uid)

@@ -20,6 +20,7 @@ from audioconv.services import (
     direct_upload,
     notification,
     recovery,
+    report,
     tasks,
     webhooks,
 )
@@ -36,10 +37,13 @@ def _user(deps: Dependencies) -> int:
 
 
 def _finished(deps: Dependencies, upload: Path, url: str | None) -> Task:
+    """Converted, notified and reported on (its waveform made)."""
     task = tasks.create_task(deps, _user(deps), upload, "a.mp3", "ogg", webhook_url=url)
     bus = cast(FakeBus, deps.bus)
     conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))
-    notification.notify(deps, TaskRef.from_message(bus.published[-1][1]))
+    ref = TaskRef.of(task)
+    notification.notify(deps, ref)
+    report.run_report(deps, ref)
     return task
 
 
@@ -96,7 +100,7 @@ def test_a_sweep_logs_what_it_republished_and_a_webhook_it_could_not(
     said = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert ("ERROR", f"republishing task {task.id}'s webhook failed; the next sweep will") in said
     assert said[-1] == ("INFO", "sweep republished 0 conversions, 0 notifications, "
-                                "1 webhook attempts")  # fmt: skip
+                                "0 report passes, 1 webhook attempts")  # fmt: skip
 
 
 def test_a_sweep_logs_unsent_notifications_it_republished(
@@ -105,12 +109,12 @@ def test_a_sweep_logs_unsent_notifications_it_republished(
     caplog.set_level(logging.INFO, logger="audioconv")
     tasks.create_task(deps, _user(deps), upload, "a.mp3", "ogg")
     bus = cast(FakeBus, deps.bus)
-    conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))  # its event is lost
+    conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))  # its events are lost
     cast(Clock, deps.clock).advance(3600)
     caplog.clear()
-    assert recovery.sweep(deps) == recovery.SweepResult(0, 1)
+    assert recovery.sweep(deps) == recovery.SweepResult(0, 1, 1)
     assert [r.getMessage() for r in caplog.records] == [
-        "sweep republished 0 conversions, 1 notifications, 0 webhook attempts"
+        "sweep republished 0 conversions, 1 notifications, 1 report passes, 0 webhook attempts"
     ]
 
 
