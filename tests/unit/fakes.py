@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import itertools
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Self
@@ -13,14 +15,25 @@ from typing import IO, Any, Self
 from flask import Flask
 
 from audioconv.config import Settings
+from audioconv.domain.batch import Batch
 from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Loudness
-from audioconv.domain.model import Task, TaskStatus, User
+from audioconv.domain.model import MAX_ID, Task, TaskStatus, User
 from audioconv.domain.throttle import Throttle
 from audioconv.domain.webhook import Outcome
-from audioconv.ports import Probe, ProgressCallback
+from audioconv.ports import Picture, Probe, ProgressCallback
 from audioconv.services.dependencies import Dependencies
+
+
+class IdOutOfRange(Exception):
+    """What PostgreSQL says of a lookup by an id outside its 32-bit integer column."""
+
+
+def _checked_id(row_id: int) -> int:
+    if not -(2**31) <= row_id <= MAX_ID:
+        raise IdOutOfRange(f"integer out of range: {row_id}")
+    return row_id
 
 
 class FakeUsers:
@@ -33,7 +46,7 @@ class FakeUsers:
         self.rows[user.id] = user
 
     def get(self, user_id: int, *, for_update: bool = False) -> User | None:
-        return self.rows.get(user_id)
+        return self.rows.get(_checked_id(user_id))
 
     def by_username(self, username: str) -> User | None:
         return next((u for u in self.rows.values() if u.username == username), None)
@@ -52,7 +65,7 @@ class FakeTasks:
         self.rows[task.id] = task
 
     def get(self, task_id: int, *, for_update: bool = False) -> Task | None:
-        return self.rows.get(task_id)
+        return self.rows.get(_checked_id(task_id))
 
     def for_user(self, user_id: int, limit: int | None, descending: bool) -> Sequence[Task]:
         found = sorted((t for t in self.rows.values() if t.user_id == user_id),
@@ -139,15 +152,61 @@ class FakeUploads:
         return self.webhooks.get(upload_id)
 
 
+class FakeBatches:
+    def __init__(self, tasks: FakeTasks) -> None:
+        self.rows: dict[int, Batch] = {}
+        self.ids = itertools.count(1)
+        self.all_tasks = tasks
+
+    def add(self, batch: Batch) -> None:
+        batch.id = next(self.ids)
+        self.rows[batch.id] = batch
+
+    def get(self, batch_id: int, *, for_update: bool = False) -> Batch | None:
+        return self.rows.get(_checked_id(batch_id))
+
+    def delete(self, batch: Batch) -> None:
+        assert batch.id is not None
+        del self.rows[batch.id]
+
+    def for_user(self, user_id: int) -> Sequence[Batch]:
+        return [b for b in self.rows.values() if b.user_id == user_id]
+
+    def tasks(self, batch_id: int) -> Sequence[Task]:
+        return [t for t in self.all_tasks.rows.values() if t.batch_id == batch_id]
+
+    def status_counts(self, batch_ids: Sequence[int]) -> Mapping[int, Mapping[TaskStatus, int]]:
+        counts: dict[int, Counter[TaskStatus]] = {}
+        for task in self.all_tasks.rows.values():
+            if task.batch_id is not None and task.batch_id in batch_ids:
+                counts.setdefault(task.batch_id, Counter())[task.status] += 1
+        return counts
+
+
+class DatabaseBusy(Exception):
+    """What a write transaction meets while another process holds the write lock."""
+
+
 class FakeUnitOfWork:
-    """Shares its repositories across units of work; counts commits."""
+    """Shares its repositories across units of work; counts commits. Like the database
+    adapter, a read-only one cannot commit and takes no write lock: while ``busy`` (another
+    process is writing), reads go on and a transaction that could write fails."""
 
     def __init__(self) -> None:
         self.users = FakeUsers()
         self.tasks = FakeTasks()
         self.throttles = FakeThrottles()
         self.uploads = FakeUploads()
+        self.batches = FakeBatches(self.tasks)
         self.commits = 0
+        self.busy = False
+        self.readonly = False
+
+    def begin(self, readonly: bool = False) -> Self:
+        if self.busy and not readonly:
+            raise DatabaseBusy("database is locked (fake)")
+        self.readonly = readonly
+        return self
 
     def __enter__(self) -> Self:
         return self
@@ -156,6 +215,7 @@ class FakeUnitOfWork:
         pass
 
     def commit(self) -> None:
+        assert not self.readonly, "a read-only unit of work cannot commit"
         self.commits += 1
 
     def rollback(self) -> None:
@@ -259,13 +319,16 @@ class FakeTranscoder:
         self.fail_report_with: str | None = None
         self.during_report: Callable[[], None] | None = None
         self.probed: list[str] = []  # names of the files probed, in order
+        self.picture: Picture | None = None  # the cover art probes find
+        self.channels = 2  # the channel count probes find
 
     def probe(self, path: Path, limits: bool = True) -> Probe:
         self.probed.append(path.name)
         data = path.read_bytes()
         if not data.startswith(b"AUDIO"):
             raise UnsupportedMedia("not an audio file we can read (fake)")
-        return Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, 2, {})
+        return Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, self.channels, {},
+                     picture=self.picture)  # fmt: skip
 
     def convert(
         self, src: Path, job: ConversionJob, dst: Path, on_progress: ProgressCallback
@@ -308,9 +371,13 @@ class FakeWebhooks:
     def __init__(self) -> None:
         self.outcomes: list[Outcome] = []
         self.posts: list[tuple[str, bytes, dict[str, str]]] = []
+        # Hosts the SSRF guard refuses (the adapter: loopback, private, link-local ones).
+        self.refused_hosts: set[str] = set()
 
     def check(self, url: str) -> None:
-        pass
+        host = urllib.parse.urlsplit(url).hostname
+        if host in self.refused_hosts:
+            raise ValueError(f"webhookUrl: {host} is a private address (fake)")
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         self.posts.append((url, body, headers))
@@ -332,7 +399,7 @@ def fake_deps(tmp_path: Path) -> Dependencies:
     settings = Settings(data_dir=tmp_path, secret_key="unit-test-secret-key-long-enough-x")
     uow = FakeUnitOfWork()
     return Dependencies(
-        settings=settings, uow=lambda readonly=False: uow, blobs=FakeBlobs(), bus=FakeBus(),
+        settings=settings, uow=uow.begin, blobs=FakeBlobs(), bus=FakeBus(),
         mailer=FakeMailer(), transcoder=FakeTranscoder(), webhooks=FakeWebhooks(),
         clock=Clock(),
     )  # fmt: skip

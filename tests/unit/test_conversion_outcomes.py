@@ -253,3 +253,18 @@ def test_progress_is_recorded_rounded_and_extends_the_lease(
     assert seen == [(12.3, start + timedelta(seconds=30) + lease),
                     (67.9, start + timedelta(seconds=60) + lease)]  # fmt: skip
     assert (task.status, task.progress) == (TaskStatus.PROCESSED, 100.0)
+
+
+def test_the_worker_refuses_an_output_that_no_longer_fits_saying_why(
+    deps: Dependencies, upload: Path
+) -> None:
+    task = _task(deps, upload, target="wav")
+    # The limit was lowered since the upload was accepted: 1 s of 44.1 kHz stereo wav
+    # (the fake's audio) may take about 244 kB.
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 100_000})
+    clock = cast(Clock, deps.clock)
+    clock.advance(5)
+    conversion.convert(deps, _ref(task))
+    assert task.status is TaskStatus.FAILED and task.updated_at == clock.now
+    assert task.error is not None and task.error.startswith("a 1 s input as wav at 44100 Hz")
+    assert _transcoder(deps).jobs == []  # refused before converting anything

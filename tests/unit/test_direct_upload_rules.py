@@ -4,6 +4,7 @@ announced object becomes (a task, a failed task, or nothing)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -13,9 +14,10 @@ import pytest
 
 from audioconv.domain.errors import Conflict, NotFound, PayloadTooLarge, TooManyRequests
 from audioconv.domain.model import TaskStatus
-from audioconv.services import auth, direct_upload, tasks
+from audioconv.ports import Probe
+from audioconv.services import auth, batches, direct_upload, tasks
 from audioconv.services.dependencies import Dependencies
-from tests.unit.fakes import Clock, FakeBlobs, FakeBus, fake_deps
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps
 
 AUDIO = b"AUDIO some samples"
 
@@ -218,3 +220,110 @@ def test_the_upload_limit_counts_every_chunk_of_a_large_body(deps: Dependencies)
     with pytest.raises(PayloadTooLarge):
         direct_upload.receive(deps, key, io.BytesIO(b"AUDIO" + bytes(2 << 20)))
     assert _blobs(deps).files == {}
+
+
+def test_an_arrived_upload_keeps_its_webhook_batch_and_probe(deps: Dependencies) -> None:
+    uid = _user(deps)
+    batch = batches.create_batch(deps, uid, "album")
+    hook = "https://hooks.example.com/x"
+    ticket = direct_upload.start(deps, uid, "a.wav", "ogg", {"quality": "low"}, webhook_url=hook,
+                                 batch_id=batch.id)  # fmt: skip
+    task = _arrive(deps, _key(ticket))
+    assert (task.file_name, task.output_format, task.status) == ("a.wav", "ogg",
+                                                                TaskStatus.UPLOADED)  # fmt: skip
+    assert task.webhook_url == "https://hooks.example.com/x" and task.batch_id == batch.id
+    assert task.input_probe is not None and task.input_probe["codec"] == "mp3"
+    assert task.options == {"quality": "low"}
+
+
+def test_a_refused_upload_keeps_its_name_format_webhook_and_batch(deps: Dependencies) -> None:
+    uid = _user(deps)
+    batch = batches.create_batch(deps, uid)
+    ticket = direct_upload.start(deps, uid, "a.wav", "ogg", webhook_url="https://h.example/",
+                                 batch_id=batch.id)  # fmt: skip
+    task = _arrive(deps, _key(ticket), b"plain text")
+    assert (task.status, task.file_name, task.output_format) == (TaskStatus.FAILED, "a.wav", "ogg")
+    assert task.webhook_url == "https://h.example/" and task.batch_id == batch.id
+
+
+def test_an_upload_whose_batch_was_deleted_meanwhile_is_removed(deps: Dependencies) -> None:
+    uid = _user(deps)
+    batch = batches.create_batch(deps, uid)
+    other = batches.create_batch(deps, uid)
+    gone = _key(direct_upload.start(deps, uid, "a.wav", "mp3", batch_id=batch.id))
+    kept = _key(direct_upload.start(deps, uid, "b.wav", "mp3", batch_id=other.id))
+    batches.delete_batch(deps, uid, batch.id or 0)
+    assert _arrive(deps, gone) is None and gone not in _blobs(deps).files
+    assert _arrive(deps, kept).batch_id == other.id
+
+
+def test_an_upload_of_exactly_the_limit_is_taken(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"max_upload_bytes": len(AUDIO)})
+    task = _arrive(deps, _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3")))
+    assert task.status is TaskStatus.UPLOADED
+
+
+def test_an_uploads_trim_is_checked_against_its_audio_when_it_arrives(deps: Dependencies) -> None:
+    uid = _user(deps)
+    fits = _arrive(deps, _key(direct_upload.start(deps, uid, "a.wav", "mp3", {"end": 1})))
+    assert fits.status is TaskStatus.UPLOADED and fits.options == {"end": 1.0}
+    past = _arrive(deps, _key(direct_upload.start(deps, uid, "b.wav", "mp3", {"end": 5})))
+    assert past.status is TaskStatus.FAILED
+    assert past.error == "end (5 s) is past the audio's end (1 s)"  # the fake's audio: 1 s
+
+
+def test_an_output_too_large_for_the_limit_is_refused_when_it_arrives(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 1000})
+    task = _arrive(deps, _key(direct_upload.start(deps, _user(deps), "a.wav", "wav")))
+    assert task.status is TaskStatus.FAILED and task.error is not None
+    assert "wav" in task.error and _blobs(deps).files == {}
+
+
+def test_the_chosen_options_can_make_an_uploads_output_fit_the_limit(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 200_000})
+    uid = _user(deps)  # the fake's audio: 1 s at 44.1 kHz, stereo (176,400 bytes as wav)
+    whole = _arrive(deps, _key(direct_upload.start(deps, uid, "a.wav", "wav")))
+    assert whole.status is TaskStatus.FAILED
+    mono = _arrive(deps, _key(direct_upload.start(deps, uid, "b.wav", "wav", {"channels": 1})))
+    assert mono.status is TaskStatus.UPLOADED
+
+
+class _RacingTranscoder(FakeTranscoder):
+    """Another worker handles the same announcement while this one probes the file."""
+
+    def __init__(self, race: Callable[[], object]) -> None:
+        super().__init__()
+        self.race: Callable[[], object] | None = race
+
+    def probe(self, path: Path, limits: bool = True) -> Probe:
+        race, self.race = self.race, None
+        if race is not None:
+            race()
+        return super().probe(path, limits)
+
+
+def test_an_upload_announced_twice_at_once_makes_one_task(deps: Dependencies) -> None:
+    uid = _user(deps)
+    key = _key(direct_upload.start(deps, uid, "a.wav", "mp3"))
+    _blobs(deps).files[key] = AUDIO
+    other: list[Any] = []
+    deps.transcoder = _RacingTranscoder(lambda: other.append(direct_upload.finalize(deps, key)))
+    task = direct_upload.finalize(deps, key)
+    assert task is not None and task is other[0]
+    assert tasks.list_tasks(deps, uid, None, False) == [task]
+    assert _blobs(deps).files == {key: AUDIO}
+
+
+def test_the_quota_is_checked_again_when_an_upload_arrives(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": 1})
+    uid = _user(deps)
+    audio = _key(direct_upload.start(deps, uid, "a.wav", "mp3"))
+    text = _key(direct_upload.start(deps, uid, "b.wav", "mp3"))
+    _arrive(deps, _key(direct_upload.start(deps, uid, "c.wav", "mp3")))  # now at the quota
+    over = _arrive(deps, audio)
+    assert over.status is TaskStatus.FAILED and over.error == (
+        "you have 1 conversions waiting or running, the limit is 1; send more when some "
+        "have finished"
+    )
+    refused = _arrive(deps, text, b"plain text")  # refused anyway: recorded, not counted
+    assert refused.error == "not an audio file we can read (fake)"

@@ -147,3 +147,12 @@ def test_a_malformed_upload_message_is_dropped(tmp_path: Path, data: dict[str, A
     deps = fake_deps(tmp_path)
     events.handle_upload(deps, Message("u1", data, {}))
     assert cast(FakeBus, deps.bus).published == []
+
+
+@pytest.mark.parametrize("data", [{}, {"key": ""}, {"key": 5}])
+def test_a_message_that_is_not_an_upload_is_refused_saying_what_it_was(
+    data: dict[str, object],
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        UploadArrived.from_message(data)
+    assert str(refused.value) == f"not an upload message: {data!r}"

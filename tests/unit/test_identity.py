@@ -72,3 +72,33 @@ def test_long_names_are_cut_by_bytes_keeping_the_extension(name: str) -> None:
 def test_short_names_are_kept() -> None:
     assert safe_file_name("../Caf\u00e9 del Mar (live).mp3") == "Caf\u00e9 del Mar (live).mp3"
     assert safe_file_name("...") == "audio"
+
+
+def test_username_limits_at_their_edges_with_the_messages_users_see() -> None:
+    assert normalise_username("a" * 150) == "a" * 150
+    assert normalise_username("x\u0301\u0302\u0303") == "x\u0301\u0302\u0303"  # three marks
+    assert normalise_username("1") == "1"
+    refusals = {
+        "a" * 151: "username must be 1 to 150 characters",
+        "   ": "username must be 1 to 150 characters",
+        "x\u0301\u0302\u0303\u0304": "username has too many combining marks",
+        "\u0301": "username has too many combining marks",
+        "a b": "username may contain letters, digits and . _ - @ + ' only (no spaces or "
+        "invisible characters)",
+        "\u0410nn": "username mixes Latin and Cyrillic letters, which look alike; use one script",
+    }
+    for raw, message in refusals.items():
+        with pytest.raises(InvalidInput) as refused:
+            normalise_username(raw)
+        assert refused.value.message == message, raw
+
+
+def test_email_limits_at_their_edges_with_the_messages_users_see() -> None:
+    longest = "a" * 64 + "@" + ".".join(["b" * 61] * 3) + ".com"  # 254 characters
+    assert len(longest) == 254 and normalise_email(longest) == longest
+    with pytest.raises(InvalidInput) as long:
+        normalise_email(longest + "m")
+    assert long.value.message == "email must be at most 254 characters"
+    with pytest.raises(InvalidInput) as bad:
+        normalise_email("a@@x.com")
+    assert bad.value.message.startswith("email is not a valid address: ")

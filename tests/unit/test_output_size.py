@@ -97,7 +97,16 @@ def test_lossy_advice_names_bitrate() -> None:
 
 @pytest.mark.parametrize(
     ("count", "shown"),
-    [(1_382_400_000, "1.4 GB"), (350_000_000, "350.0 MB"), (12_345, "12.3 kB"), (12, "12 bytes")],
+    [
+        (1_382_400_000, "1.4 GB"),
+        (350_000_000, "350.0 MB"),
+        (12_345, "12.3 kB"),
+        (12, "12 bytes"),
+        (1_000_000_000, "1.0 GB"),
+        (1_000_000, "1.0 MB"),
+        (1_000, "1.0 kB"),
+        (999, "999 bytes"),
+    ],
 )
 def test_human_bytes(count: int, shown: str) -> None:
     assert human_bytes(count) == shown
@@ -109,3 +118,40 @@ def test_human_bytes(count: int, shown: str) -> None:
 )
 def test_human_duration(seconds: float, shown: str) -> None:
     assert human_duration(seconds) == shown
+
+
+def kbps(fmt: str, source: InputShape | None = None, **options: object) -> int | None:
+    chosen = ConversionOptions.model_validate(options)
+    return output_bound(FORMATS[fmt], chosen, source or shape()).kbps
+
+
+def test_the_bitrate_assumed_for_each_lossy_target() -> None:
+    # LAME VBR: its largest frame, 320 kbit/s from 32 kHz up, 160 below.
+    assert kbps("mp3", shape(sample_rate=32000)) == 320
+    assert kbps("mp3", shape(sample_rate=24000)) == 160
+    assert kbps("mp3", bitrate=96) == 96  # CBR: what was asked
+    # Vorbis levels are nominal for stereo, with 25 % headroom.
+    assert kbps("ogg") == 200  # standard: level 5, 160 kbit/s
+    assert kbps("ogg", shape(channels=6)) == 600
+    assert kbps("ogg", shape(channels=1)) == 200
+    assert kbps("ogg", bitrate=200) == 240  # the nearest level: 6, 192 kbit/s
+    # Others: the bitrate asked or the preset's, with 25 % headroom.
+    assert kbps("aac") == 240 and kbps("aac", quality="low") == 120
+    assert kbps("opus", bitrate=100) == 125
+    assert kbps("wav") is None
+
+
+def test_the_reason_for_a_mono_lossy_output_and_the_limits_edge() -> None:
+    source = shape(duration=3600.0, channels=1, sample_rate=44100)
+    mp3 = output_bound(FORMATS["mp3"], ConversionOptions(bitrate=320), source)
+    assert too_large_reason(mp3, source, mp3.bytes) is None  # exactly at the limit fits
+    assert too_large_reason(mp3, source, mp3.bytes - 1) == (
+        "a 1 h 00 min input as mp3 at 44100 Hz, 1 channel, ~320 kbit/s would be up to "
+        "145.5 MB; the limit for one output is 145.5 MB: choose a lower bitrate or quality, "
+        "or fewer channels, or split the file"
+    )
+
+
+def test_a_short_input_is_bounded_by_its_own_length() -> None:
+    half = output_bound(FORMATS["wav"], ConversionOptions(), shape(duration=0.5, channels=1))
+    assert half.bytes == int(48000 * 2 * 0.5 * 1.01 + 65536)

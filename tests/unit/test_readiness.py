@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from audioconv.services.readiness import Readiness
 from tests.unit.fakes import FakeBlobs, fake_deps
 
@@ -53,3 +55,32 @@ def test_passes_are_reused_and_failures_checked_again(tmp_path: Path) -> None:
     assert readiness.check(deps).checks["blobStore"] == "failing" and blobs.calls == 2
     blobs.fail_puts = False
     assert readiness.check(deps).ready and blobs.calls == 3  # a failure is not reused
+
+
+def test_a_check_is_run_until_it_first_passes_and_failures_are_logged_with_their_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="audioconv")
+    deps = fake_deps(tmp_path)
+    blobs = CountingBlobs()
+    deps.blobs = blobs
+    blobs.fail_puts = True
+    readiness = Readiness(clock=lambda: 0.0)  # the monotonic clock may start at zero
+    assert readiness.check(deps).checks["blobStore"] == "failing" and blobs.calls == 1
+    said = [r.getMessage() for r in caplog.records]
+    assert said == ["readiness: blobStore is not ready: OSError: storage is down"]
+
+
+def test_a_hung_check_is_logged_as_still_running(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="audioconv")
+    deps = fake_deps(tmp_path)
+    blobs = CountingBlobs()
+    deps.blobs = blobs
+    blobs.release.clear()
+    assert Readiness(timeout=0.2).check(deps).checks["blobStore"] == "timeout"
+    blobs.release.set()
+    assert "readiness: the blobStore check is still running after 0 s" in [
+        r.getMessage() for r in caplog.records
+    ]

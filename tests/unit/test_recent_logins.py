@@ -113,3 +113,11 @@ def test_zero_seconds_turns_the_memory_off(deps: Dependencies, argon2: CountingH
     for _ in range(3):
         auth.login(deps, "ann", "password1")
     assert argon2.verifies == 3
+
+
+def test_one_second_of_memory_is_memory(deps: Dependencies, argon2: CountingHasher) -> None:
+    deps.settings = deps.settings.model_copy(update={"login_cache_seconds": 1})
+    auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    auth.login(deps, "ann", "password1")
+    auth.login(deps, "ann", "password1")
+    assert argon2.verifies == 1

@@ -125,3 +125,14 @@ def test_processing_without_a_lease_is_due() -> None:
 def test_refused_means_no_probe_of_the_input_was_ever_stored() -> None:
     assert _task(status=TaskStatus.FAILED, error="not audio").refused
     assert not _task(input_probe={"format": "flac", "codec": "flac"}).refused
+
+
+def test_success_without_a_measured_input_keeps_the_inputs_stored_loudness() -> None:
+    task, _ = _claimed()
+    task.input_probe = {"codec": "flac", "loudness": {"integrated": -20.0}}
+    task.succeed("out", {"codec": "mp3"}, 10, NOW)
+    assert task.input_probe == {"codec": "flac", "loudness": {"integrated": -20.0}}
+    task.retarget("ogg", NOW)
+    task.claim(task.revision, NOW, LEASE)
+    task.succeed("out2", {"codec": "vorbis"}, 10, NOW, input_loudness={"integrated": -18.0})
+    assert task.input_probe == {"codec": "flac", "loudness": {"integrated": -18.0}}

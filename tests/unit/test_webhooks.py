@@ -190,9 +190,9 @@ def test_no_url_no_delivery_and_mail_as_before(tmp_path: Path) -> None:
 
 
 def test_delivery_message_is_checked() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^not a webhook delivery message: \{'taskId': 1, "):
         webhooks.Delivery.from_message({"taskId": 1, "revision": 1}, {})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^webhook delivery message out of range: \{'taskId': 0"):
         webhooks.Delivery.from_message({"taskId": 0, "revision": 1, "attempt": 1}, {})
     with pytest.raises(ValueError):
         webhooks.Delivery.from_message(
@@ -234,3 +234,198 @@ def test_a_lost_attempt_is_republished_by_the_sweep(tmp_path: Path) -> None:
     clock.advance(3600)
     recovery.sweep(deps)
     assert len(_deliveries(deps)) == 3  # nothing more
+
+
+# --- what a receiver gets, and what the task records --------------------------------------
+
+
+def test_every_attempt_carries_a_json_event_signed_and_identified() -> None:
+    signed = webhook.signature("whsec_abc", 1700000000, b"{}")
+    headers = webhook.signed_headers("whsec_abc", "evt_7_2", 1700000000, b"{}")
+    assert headers == {
+        "Content-Type": "application/json",
+        "User-Agent": "audioconv-webhooks/1",
+        "Audioconv-Event-Id": "evt_7_2",
+        "Audioconv-Timestamp": "1700000000",
+        "Audioconv-Signature": f"t=1700000000,v1={signed}",
+    }
+
+
+def test_a_receiver_accepts_a_signature_up_to_the_tolerance_and_nothing_malformed() -> None:
+    body = b'{"id":"evt_1_1"}'
+    header = webhook.signed_headers("whsec_abc", "evt_1_1", 1700000000, body)["Audioconv-Signature"]
+    assert webhook.verify("whsec_abc", header, body, now=1700000000 + 300)
+    assert webhook.verify("whsec_abc", header, body, now=1700000000 - 300)
+    assert not webhook.verify("whsec_abc", header, body, now=1700000000 - 301)
+    assert not webhook.verify("whsec_abc", "t=1700000000", body, now=1700000000)  # no v1
+    assert not webhook.verify("whsec_abc", "t=soon," + header.split(",")[1], body, now=0)
+    assert not webhook.verify("whsec_abc", "t=1700000000,v1=ab=cd,junk", body, now=1700000000)
+
+
+def test_a_secret_is_the_prefix_and_32_random_bytes() -> None:
+    made = webhook.new_secret()
+    assert made.startswith("whsec_") and len(made) == len("whsec_") + 43  # base64url of 32
+
+
+def test_a_failed_task_sends_a_compact_task_failed_event(tmp_path: Path) -> None:
+    task = Task(user_id=1, file_name="a.mp3", input_format="mp3", output_format="ogg",
+                input_key="k", id=4)  # fmt: skip
+    task.fail("not audio", task.updated_at)
+    body = webhook.event_body(task, {"id": 4})
+    assert body == (
+        b'{"id":"evt_4_1","type":"task.failed","createdAt":"'
+        + task.updated_at.isoformat().encode()
+        + b'","data":{"task":{"id":4}}}'
+    )
+
+
+def test_each_attempt_is_recorded_as_the_task_shows_it_and_only_the_last_50_kept() -> None:
+    task = Task(user_id=1, file_name="a.mp3", input_format="mp3", output_format="ogg",
+                input_key="k", id=4)  # fmt: skip
+    now = datetime(2026, 1, 1, 12, 0)
+    later = now + timedelta(seconds=10)
+    task.webhook_deliveries = [{"eventId": "old", "attempt": n} for n in range(60)]
+    entry = webhook.record(task, URL, 3, Outcome(status=503, error="busy"), now, later)
+    assert entry.as_json() == {
+        "eventId": "evt_4_1", "attempt": 3, "at": now.isoformat(), "url": URL,
+        "statusCode": 503, "error": "busy", "result": "retrying",
+        "nextAttemptAt": later.isoformat(),
+    }  # fmt: skip
+    assert len(task.webhook_deliveries) == 50
+    assert task.webhook_deliveries[0] == {"eventId": "old", "attempt": 11}
+    assert task.webhook_deliveries[-1] == entry.as_json() and task.webhook_due_at == later
+    last = webhook.record(task, URL, 4, Outcome(error="timed out"), later, None)
+    assert (last.result, last.nextAttemptAt, last.statusCode) == ("failed", None, None)
+    assert task.webhook_due_at is None
+
+
+def test_a_delivery_message_names_the_task_revision_and_attempt(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    task = _finished(deps, tmp_path)
+    bus = deps.bus
+    assert isinstance(bus, FakeBus)
+    topic = deps.settings.webhook_topic
+    ((_, data, attributes),) = [m for m in bus.published if m[0] == topic]
+    assert data == {"taskId": task.id, "revision": 1, "attempt": 1}
+    assert attributes == {"taskId": str(task.id), "revision": "1", "webhookAttempt": "1"}
+
+
+def test_the_posted_event_carries_its_id_and_the_users_signature(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    task = _finished(deps, tmp_path)
+    webhooks.deliver(deps, _deliveries(deps)[0], _show)
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks)
+    ((url, body, headers),) = sender.posts
+    assert url == URL and headers["Audioconv-Event-Id"] == f"evt_{task.id}_1"
+    key = webhooks.secret(deps, task.user_id)
+    assert webhook.verify(key, headers["Audioconv-Signature"], body,
+                          now=int(deps.clock().timestamp()))  # fmt: skip
+
+
+def test_a_secret_is_made_once_and_replaced_only_when_rotated(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    first = webhooks.secret(deps, user.id or 0)
+    assert webhooks.secret(deps, user.id or 0) == first
+    rotated = webhooks.secret(deps, user.id or 0, rotate=True)
+    assert rotated != first and rotated.startswith("whsec_")
+    assert webhooks.secret(deps, user.id or 0) == rotated
+
+
+def test_an_early_attempt_is_refused_saying_when_it_is_due(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    task = _finished(deps, tmp_path)
+    due = deps.clock() + timedelta(seconds=5)
+    with pytest.raises(RetryLater) as early:
+        webhooks.deliver(deps, webhooks.Delivery(task.id or 0, 1, 2, due), _show)
+    assert str(early.value) == f"webhook attempt 2 is due at {due}"
+
+
+def test_a_copy_of_a_failed_attempt_is_not_sent_again(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks)
+    sender.outcomes = [Outcome(status=500)]
+    _finished(deps, tmp_path)
+    (first,) = _deliveries(deps)
+    webhooks.deliver(deps, first, _show)
+    webhooks.deliver(deps, first, _show)  # the same message again, before the retry
+    assert len(sender.posts) == 1 and len(_deliveries(deps)) == 2
+
+
+def test_messages_for_a_deleted_task_or_an_older_revision_are_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="audioconv")
+    deps = fake_deps(tmp_path)
+    task = _finished(deps, tmp_path)
+    (first,) = _deliveries(deps)
+    tasks.change_format(deps, task.user_id, task.id or 0, "flac")
+    bus = deps.bus
+    assert isinstance(bus, FakeBus)
+    conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))  # revision 2, done
+    assert task.finished and task.revision == 2
+    webhooks.deliver(deps, first, _show)
+    webhooks.deliver(deps, webhooks.Delivery(999, 1, 1), _show)
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks) and sender.posts == []
+    dropped = [r.getMessage() for r in caplog.records if "is stale" in r.getMessage()]
+    assert dropped == [f"webhook for task {task.id} r1 is stale; dropped",
+                       "webhook for task 999 r1 is stale; dropped"]  # fmt: skip
+
+
+def test_a_webhook_removed_before_its_attempt_is_no_longer_due(tmp_path: Path) -> None:
+    deps = fake_deps(tmp_path)
+    other = _finished(deps, tmp_path, url=None)  # so that the task in question is not id 1
+    user = auth.signup(deps, "bob", "bob@example.com", "password1", "password1")
+    webhooks.update_profile(deps, user.id or 0, {"webhookUrl": URL})
+    upload = tmp_path / "b.mp3"
+    upload.write_bytes(b"AUDIO other samples")
+    task = tasks.create_task(deps, user.id or 0, upload, "b.mp3", "ogg")
+    bus = deps.bus
+    assert isinstance(bus, FakeBus)
+    conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))
+    notification.notify(deps, TaskRef.from_message(bus.published[-1][1]))
+    assert task.id != other.id and task.webhook_due_at is not None
+    webhooks.update_profile(deps, user.id or 0, {"webhookUrl": None})
+    webhooks.deliver(deps, _deliveries(deps)[-1], _show)
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks) and sender.posts == []
+    assert task.webhook_due_at is None  # the sweep will not republish it
+
+
+def test_an_event_is_settled_once_delivered_or_given_up_not_while_retrying() -> None:
+    task = Task(user_id=1, file_name="a.mp3", input_format="mp3", output_format="ogg",
+                input_key="k", id=4, revision=2)  # fmt: skip
+    assert not webhook.settled(task)
+    for result, settled in (("retrying", False), ("delivered", True), ("failed", True)):
+        task.webhook_deliveries = [{"eventId": "evt_4_2", "attempt": 1, "result": result}]
+        assert webhook.settled(task) is settled, result
+        task.webhook_deliveries = [{"eventId": "evt_4_1", "attempt": 1, "result": result}]
+        assert not webhook.settled(task)  # the previous revision's event
+
+
+def test_each_attempt_and_giving_up_are_logged_without_the_urls_query(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="audioconv")
+    deps = fake_deps(tmp_path)
+    deps.settings.webhook_max_attempts = 2
+    sender = deps.webhooks
+    assert isinstance(sender, FakeWebhooks)
+    sender.outcomes = [Outcome(status=500), Outcome(error="timed out")]
+    task = _finished(deps, tmp_path, url=URL + "?token=s3cret")
+    webhooks.deliver(deps, _deliveries(deps)[0], _show)
+    clock = deps.clock
+    assert isinstance(clock, Clock)
+    clock.advance(10)
+    webhooks.deliver(deps, _deliveries(deps)[1], _show)
+    said = [
+        (r.levelname, r.getMessage()) for r in caplog.records if "webhook evt" in r.getMessage()
+    ]
+    event = f"evt_{task.id}_1"
+    assert said == [("INFO", f"webhook {event} attempt 1 to hooks.example.com: 500"),
+                    ("INFO", f"webhook {event} attempt 2 to hooks.example.com: timed out"),
+                    ("WARNING", f"webhook {event} given up after attempt 2")]  # fmt: skip
+    assert [a["url"] for a in task.webhook_deliveries or []] == [URL + "?token=s3cret"] * 2

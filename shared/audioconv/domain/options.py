@@ -25,11 +25,17 @@ DEFAULT_TRUE_PEAK = -1.0
 MAX_SECONDS = 24 * 3600.0
 
 
+# Not mutated: _seconds runs once, at import, before mutmut can switch a mutant on (what
+# it builds is checked: tests/unit/test_options_limits.py, the trim and fade limits).
+# pragma: no mutate start
 def _seconds(alias: str | None = None, description: str = "seconds") -> Any:
     return Field(
         default=None, alias=alias, ge=0, le=MAX_SECONDS, allow_inf_nan=False,
         description=description,
     )  # fmt: skip
+
+
+# pragma: no mutate end
 
 
 class ConversionOptions(BaseModel):
