@@ -5,12 +5,12 @@ while; a failure is checked again at the next probe."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
+from audioconv.services.dependencies import Dependencies
 from audioconv.services.readiness import Readiness
-from tests.unit.fakes import FakeBlobs, fake_deps
+from tests.unit.fakes import FakeBlobs
 
 
 class CountingBlobs(FakeBlobs):
@@ -26,10 +26,16 @@ class CountingBlobs(FakeBlobs):
         super().check()
 
 
-def test_a_hung_check_times_out_and_is_not_piled_up(tmp_path: Path) -> None:
-    deps = fake_deps(tmp_path)
-    blobs = CountingBlobs()
-    deps.blobs = blobs
+@pytest.fixture
+def blobs(deps: Dependencies) -> CountingBlobs:
+    """The deps fixture's store, counting its checks (and able to hang them)."""
+    deps.blobs = CountingBlobs()
+    return deps.blobs
+
+
+def test_a_hung_check_times_out_and_is_not_piled_up(
+    deps: Dependencies, blobs: CountingBlobs
+) -> None:
     blobs.release.clear()
     readiness = Readiness(timeout=0.2)
     first = readiness.check(deps)
@@ -42,10 +48,9 @@ def test_a_hung_check_times_out_and_is_not_piled_up(tmp_path: Path) -> None:
     assert readiness.check(deps).ready
 
 
-def test_passes_are_reused_and_failures_checked_again(tmp_path: Path) -> None:
-    deps = fake_deps(tmp_path)
-    blobs = CountingBlobs()
-    deps.blobs = blobs
+def test_passes_are_reused_and_failures_checked_again(
+    deps: Dependencies, blobs: CountingBlobs
+) -> None:
     now = [100.0]
     readiness = Readiness(clock=lambda: now[0])
     assert readiness.check(deps).ready and blobs.calls == 1
@@ -58,12 +63,9 @@ def test_passes_are_reused_and_failures_checked_again(tmp_path: Path) -> None:
 
 
 def test_a_check_is_run_until_it_first_passes_and_failures_are_logged_with_their_reason(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    deps: Dependencies, blobs: CountingBlobs, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("WARNING", logger="audioconv")
-    deps = fake_deps(tmp_path)
-    blobs = CountingBlobs()
-    deps.blobs = blobs
     blobs.fail_puts = True
     readiness = Readiness(clock=lambda: 0.0)  # the monotonic clock may start at zero
     assert readiness.check(deps).checks["blobStore"] == "failing" and blobs.calls == 1
@@ -72,12 +74,9 @@ def test_a_check_is_run_until_it_first_passes_and_failures_are_logged_with_their
 
 
 def test_a_hung_check_is_logged_as_still_running(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    deps: Dependencies, blobs: CountingBlobs, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("WARNING", logger="audioconv")
-    deps = fake_deps(tmp_path)
-    blobs = CountingBlobs()
-    deps.blobs = blobs
     blobs.release.clear()
     assert Readiness(timeout=0.2).check(deps).checks["blobStore"] == "timeout"
     blobs.release.set()

@@ -11,33 +11,20 @@ import pytest
 
 from audioconv.domain.errors import NotFound, RetryLater
 from audioconv.domain.model import Task, TaskStatus
-from audioconv.services import auth, conversion, recovery, report, tasks
+from audioconv.services import conversion, recovery, report, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder
-
-
-def _bus(deps: Dependencies) -> FakeBus:
-    return cast(FakeBus, deps.bus)
-
-
-def _blobs(deps: Dependencies) -> FakeBlobs:
-    return cast(FakeBlobs, deps.blobs)
+from tests.unit.fakes import Clock, FakeTranscoder
+from tests.unit.test_services import blobs, bus, user_id
 
 
 def _transcoder(deps: Dependencies) -> FakeTranscoder:
     return cast(FakeTranscoder, deps.transcoder)
 
 
-def _owner(deps: Dependencies, name: str = "ann") -> int:
-    user = auth.signup(deps, name, f"{name}@example.com", "password1", "password1")
-    assert user.id is not None
-    return user.id
-
-
 def _converted(deps: Dependencies, upload: Path) -> tuple[int, Task, TaskRef]:
     """A task converted to ogg, its report request the last message published."""
-    owner = _owner(deps)
+    owner = user_id(deps)
     task = tasks.create_task(deps, owner, upload, "a.mp3", "ogg")
     ref = TaskRef(task.id or 0, 1)
     conversion.convert(deps, ref)
@@ -45,7 +32,7 @@ def _converted(deps: Dependencies, upload: Path) -> tuple[int, Task, TaskRef]:
 
 
 def _waveforms(deps: Dependencies) -> list[str]:
-    return [key for key in _blobs(deps).files if key.endswith("waveform.png")]
+    return [key for key in blobs(deps).files if key.endswith("waveform.png")]
 
 
 def test_a_conversion_is_processed_and_announced_before_its_report(
@@ -56,7 +43,7 @@ def test_a_conversion_is_processed_and_announced_before_its_report(
     assert task.output_probe and task.output_probe["loudness"] is None
     assert _transcoder(deps).reports == []  # not run by the conversion
     settings = deps.settings
-    assert [(t, d) for t, d, _ in _bus(deps).published][-2:] == [
+    assert [(t, d) for t, d, _ in bus(deps).published][-2:] == [
         (settings.finished_topic, ref.as_message()),
         (settings.report_topic, ref.as_message()),
     ]
@@ -76,7 +63,7 @@ def test_the_report_records_loudness_exact_length_and_waveform(
     report.run_report(deps, ref)
     assert task.updated_at == finished  # still when it finished (its events say so)
     (ran,) = _transcoder(deps).reports
-    assert ran == (upload.read_bytes(), _blobs(deps).files[task.output_key or ""])
+    assert ran == (upload.read_bytes(), blobs(deps).files[task.output_key or ""])
     assert task.report_due is False
     assert task.input_probe and task.input_probe["loudness"] == {
         "integrated": -23.0, "range": 6.0, "truePeak": -4.0,
@@ -88,10 +75,10 @@ def test_the_report_records_loudness_exact_length_and_waveform(
     assert task.output_probe["bitrate"] == round(task.output_bytes * 8 / 1.5)
     picture = tasks.task_waveform(deps, owner, ref.task_id)
     assert picture.key == f"{(task.output_key or '').rpartition('/')[0]}/waveform.png"
-    assert _blobs(deps).files[picture.key].startswith(b"PNG of AUDIO")
-    assert _blobs(deps).content_types[picture.key] == "image/png"
+    assert blobs(deps).files[picture.key].startswith(b"PNG of AUDIO")
+    assert blobs(deps).content_types[picture.key] == "image/png"
     tasks.delete_task(deps, owner, ref.task_id)
-    assert not _blobs(deps).files  # the picture goes with the task
+    assert not blobs(deps).files  # the picture goes with the task
 
 
 def test_a_repeated_request_runs_nothing_again(deps: Dependencies, upload: Path) -> None:
@@ -135,7 +122,7 @@ def test_a_new_output_of_the_same_revision_is_not_given_the_old_ones_report(
 
     def converted_again() -> None:
         task.output_key = f"outputs/{ref.task_id}/r1/other/a.ogg"
-        _blobs(deps).files[task.output_key] = b"AUDIO other"
+        blobs(deps).files[task.output_key] = b"AUDIO other"
 
     _transcoder(deps).during_report = converted_again
     report.run_report(deps, ref)
@@ -148,14 +135,14 @@ def test_a_task_deleted_during_its_report_leaves_nothing(deps: Dependencies, upl
     owner, _, ref = _converted(deps, upload)
     _transcoder(deps).during_report = lambda: tasks.delete_task(deps, owner, ref.task_id)
     report.run_report(deps, ref)
-    assert not _blobs(deps).files
+    assert not blobs(deps).files
 
 
 def test_a_task_deleted_before_its_report_is_skipped(deps: Dependencies, upload: Path) -> None:
     owner, _, ref = _converted(deps, upload)
     tasks.delete_task(deps, owner, ref.task_id)
     report.run_report(deps, ref)
-    assert _transcoder(deps).reports == [] and not _blobs(deps).files
+    assert _transcoder(deps).reports == [] and not blobs(deps).files
 
 
 def test_a_failed_report_ends_with_nothing_measured(deps: Dependencies, upload: Path) -> None:
@@ -168,18 +155,18 @@ def test_a_failed_report_ends_with_nothing_measured(deps: Dependencies, upload: 
     assert task.output_probe and task.output_probe["loudness"] is None
     assert task.output_probe["duration"] == duration
     assert _waveforms(deps) == []
-    _bus(deps).published.clear()
+    bus(deps).published.clear()
     cast(Clock, deps.clock).advance(3600)
     assert recovery.sweep(deps).reports == 0  # nothing left to ask for
 
 
 def test_storage_down_is_raised_for_a_retry(deps: Dependencies, upload: Path) -> None:
     _, task, ref = _converted(deps, upload)
-    _blobs(deps).fail_puts = True
+    blobs(deps).fail_puts = True
     with pytest.raises(OSError, match="storage is down"):
         report.run_report(deps, ref)
     assert task.report_due is True  # still due: the redelivery (or the sweep) runs it
-    _blobs(deps).fail_puts = False
+    blobs(deps).fail_puts = False
     report.run_report(deps, ref)
     assert task.report_due is False and task.waveform_key is not None
 
@@ -202,7 +189,7 @@ def test_no_report_is_asked_for_when_the_report_pass_is_off(
     deps.settings.report_pass = False
     _, task, ref = _converted(deps, upload)
     assert task.status is TaskStatus.PROCESSED and task.report_due is False
-    assert deps.settings.report_topic not in _bus(deps).topics()
+    assert deps.settings.report_topic not in bus(deps).topics()
     report.run_report(deps, ref)
     assert _transcoder(deps).reports == []
 
@@ -210,13 +197,13 @@ def test_no_report_is_asked_for_when_the_report_pass_is_off(
 def test_the_sweep_asks_again_for_a_report_still_due(deps: Dependencies, upload: Path) -> None:
     _, task, ref = _converted(deps, upload)
     task.notified_revision = task.revision  # its announcement went out
-    _bus(deps).published.clear()
+    bus(deps).published.clear()
     clock = cast(Clock, deps.clock)
     clock.advance(59)
     assert recovery.sweep(deps, grace_seconds=60).reports == 0  # its own message is on the way
     clock.advance(1)
     assert recovery.sweep(deps, grace_seconds=60) == recovery.SweepResult(0, 0, 1)
-    assert [(t, d) for t, d, _ in _bus(deps).published] == [
+    assert [(t, d) for t, d, _ in bus(deps).published] == [
         (deps.settings.report_topic, ref.as_message())
     ]
     report.run_report(deps, ref)
