@@ -158,12 +158,13 @@ def test_the_image_runs_the_cloud_pull_worker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """AUDIOCONV_FUNCTION=convert-pull (worker.yaml on App Engine flexible): it pulls
-    its subscriptions on Google's Pub/Sub emulator, answers health checks, and
+    its three subscriptions (conversions, direct uploads, report passes) on Google's
+    Pub/Sub emulator, answers health checks, and
     handles a message (one for a task that does not exist is dropped, acked)."""
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)
     publisher, subscriber = PublisherClient(), SubscriberClient()
     names = {}
-    for key in ("requests", "uploads"):
+    for key in ("requests", "uploads", "reports"):
         topic = publisher.topic_path("test-project", f"image-{key}")
         publisher.create_topic(name=topic)
         names[key] = subscriber.subscription_path("test-project", f"image-{key}-worker")
@@ -177,6 +178,7 @@ def test_the_image_runs_the_cloud_pull_worker(
         "PUBSUB_EMULATOR_HOST": pubsub_emulator,
         "AUDIOCONV_CONVERSION_SUBSCRIPTION": "image-requests-worker",
         "AUDIOCONV_DIRECT_UPLOAD_SUBSCRIPTION": "image-uploads-worker",
+        "AUDIOCONV_REPORT_SUBSCRIPTION": "image-reports-worker",  # the report pass's
     }  # fmt: skip
     with run_image(image, tmp_path / "v", log, env) as proc:
         wait_http(f"http://127.0.0.1:{port}/readiness_check", proc, log, timeout=60)
