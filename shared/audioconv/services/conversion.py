@@ -126,7 +126,7 @@ def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> 
         src = Path(tmp) / "input"
         dst = Path(tmp) / f"output.{target.extension}"
         try:
-            deps.blobs.download_to(task.input_key, src)
+            src = local_file(deps, task.input_key, src)
         except KeyError:
             raise ConversionFailed("the uploaded file is no longer stored") from None
         _heartbeat(deps, attempt, lease)
@@ -150,6 +150,16 @@ def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> 
         size = dst.stat().st_size
         deps.blobs.put_file(key, dst, target.mime_type)
     return Made(key, size, result)
+
+
+def local_file(deps: Dependencies, key: str, fallback: Path) -> Path:
+    """The blob as a file on this disk: the store's own (read in place, no copy), or a
+    copy at ``fallback``; KeyError if there is no such blob."""
+    path = deps.blobs.local_path(key)
+    if path is not None:
+        return path
+    deps.blobs.download_to(key, fallback)
+    return fallback
 
 
 def _check_fits(deps: Dependencies, task: Task, probe: Probe) -> None:

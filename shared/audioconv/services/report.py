@@ -26,7 +26,7 @@ from audioconv.domain.errors import ConversionFailed
 from audioconv.domain.job import MediaReport
 from audioconv.domain.media import Loudness, Probe
 from audioconv.domain.model import Task
-from audioconv.services.conversion import WORK_PREFIX
+from audioconv.services.conversion import WORK_PREFIX, local_file
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 
@@ -61,8 +61,8 @@ def _measure(deps: Dependencies, task: Task, output_key: str, folder: Path) -> M
     """Run the transcoder's report over the task's stored input and output (read in
     place when the store keeps them on this disk); an empty report if it fails."""
     try:
-        src = _local_file(deps, task.input_key, folder / "input")
-        dst = _local_file(deps, output_key, folder / f"output{Path(output_key).suffix}")
+        src = local_file(deps, task.input_key, folder / "input")
+        dst = local_file(deps, output_key, folder / f"output{Path(output_key).suffix}")
     except KeyError:  # deleted or retargeted meanwhile (recording will find out)
         log.info("task %s: its files are gone; no report", task.id)
         return MediaReport()
@@ -73,16 +73,6 @@ def _measure(deps: Dependencies, task: Task, output_key: str, folder: Path) -> M
     except ConversionFailed as exc:
         log.warning("task %s: no loudness or waveform: %s", task.id, exc.reason)
         return MediaReport()
-
-
-def _local_file(deps: Dependencies, key: str, fallback: Path) -> Path:
-    """The blob as a file on this disk: its own, or a copy at ``fallback``; KeyError if
-    there is no such blob."""
-    path = deps.blobs.local_path(key)
-    if path is not None:
-        return path
-    deps.blobs.download_to(key, fallback)
-    return fallback
 
 
 def _record(
