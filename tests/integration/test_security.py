@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from audioconv import bootstrap
 from audioconv.config import Settings
+from audioconv.domain.errors import ConversionFailed
 from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.entrypoints.api import create_app
@@ -66,10 +67,12 @@ def test_ids_of_deleted_rows_are_never_given_out_again(deps: Dependencies, tmp_p
 
 
 class _GatedTranscoder:
-    """The real transcoder, but each conversion waits for ``go`` before it starts."""
+    """The real transcoder, but each conversion waits for ``go``: before ffmpeg starts
+    (``while_running`` false), or at ffmpeg's first progress line, its input open."""
 
-    def __init__(self, real: Transcoder) -> None:
+    def __init__(self, real: Transcoder, while_running: bool) -> None:
         self.real = real
+        self.while_running = while_running
         self.started = threading.Event()
         self.go = threading.Event()
         self.raised: BaseException | None = None
@@ -77,23 +80,39 @@ class _GatedTranscoder:
     def probe(self, path: Path, limits: bool = True) -> Probe:
         return self.real.probe(path, limits)
 
+    def _hold(self) -> None:
+        if not self.started.is_set():
+            self.started.set()
+            assert self.go.wait(30)
+
     def convert(self, src: Path, job: ConversionJob, dst: Path,
                 on_progress: ProgressCallback) -> ConversionResult:  # fmt: skip
-        self.started.set()
-        assert self.go.wait(30)
+        def gated(percent: float) -> None:
+            self._hold()
+            on_progress(percent)
+
+        if not self.while_running:
+            self._hold()
         try:
-            return self.real.convert(src, job, dst, on_progress)
+            return self.real.convert(src, job, dst, gated if self.while_running else on_progress)
         except BaseException as exc:
             self.raised = exc
             raise
 
 
+@pytest.mark.parametrize(
+    "while_running",
+    [
+        pytest.param(True, id="ffmpeg-running"),  # stopped at its first heartbeat
+        pytest.param(False, id="before-ffmpeg"),  # the stored input is gone when it starts
+    ],
+)
 def test_deleted_tasks_running_conversion_stops_and_never_writes(
-    deps: Dependencies, tmp_path: Path
+    deps: Dependencies, tmp_path: Path, while_running: bool
 ) -> None:
     """A deletes a task while it converts and B uploads at once: B must never get A's file."""
     deps.bus = FakeBus()
-    gate = _GatedTranscoder(deps.transcoder)
+    gate = _GatedTranscoder(deps.transcoder, while_running)
     deps.transcoder = gate
     conversion.PROGRESS_INTERVAL = 0.0  # heartbeat on every progress line
     try:
@@ -113,7 +132,10 @@ def test_deleted_tasks_running_conversion_stops_and_never_writes(
         assert not worker.is_alive()
     finally:
         conversion.PROGRESS_INTERVAL = 1.0
-    assert isinstance(gate.raised, LeaseLost)  # ffmpeg was stopped at its first heartbeat
+    if while_running:
+        assert isinstance(gate.raised, LeaseLost)
+    else:
+        assert isinstance(gate.raised, ConversionFailed), gate.raised
     got = tasks.get_task(deps, bob, b_task.id or 0)
     assert (got.status, got.output_key, got.claim_token) == (TaskStatus.UPLOADED, None, None)
     assert _blob_keys(deps) == {b_task.input_key}  # nothing of A's left, no output written
