@@ -209,7 +209,10 @@ def queue_consumer(deps: Dependencies) -> SqlQueueConsumer:
     It is stopped with ``deps``: after the ffmpeg children, before the database.
     """
     assert isinstance(deps.bus, SqlQueueBus)
-    consumer = SqlQueueConsumer(deps.bus.engine, max_attempts=deps.settings.max_attempts)
+    settings = deps.settings
+    consumer = SqlQueueConsumer(
+        deps.bus.engine, max_attempts=settings.max_attempts, holder=settings.worker_id or None
+    )
     subscribe(consumer, deps)
     deps.on_close.insert(1, consumer.shutdown)
     return consumer

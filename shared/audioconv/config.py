@@ -15,6 +15,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Conversion slots one worker process of `audioconv serve` feeds when worker_processes
+# is 0 (auto): its own CPU is ~65-90 ms per ~2.3 s conversion, so 8 slots keep it near
+# a third of one core (docs/performance.md, "What limits scaling").
+SLOTS_PER_WORKER_PROCESS = 8
 # Shortest token signing key accepted once a cloud backend is configured.
 MIN_CLOUD_SECRET_CHARS = 32
 # Secret settings that may instead name a Secret Manager version, read at start-up:
@@ -100,6 +104,12 @@ class Settings(LogSettings):
     max_concurrent_conversions: int = 0
     # API processes of `audioconv serve`; 0 means one per CPU core.
     api_workers: int = 0
+    # Worker processes of `audioconv serve`, sharing max_concurrent_conversions between
+    # them; 0 means one per 8 slots (SLOTS_PER_WORKER_PROCESS), never more than slots.
+    worker_processes: int = Field(default=0, ge=0)
+    # Set by `audioconv serve` for each worker process it starts (not by hand): the
+    # prefix of that process's claims, so its tasks can be released if it dies.
+    worker_id: str = Field(default="", pattern=r"^[a-z0-9]{0,12}$")
     # Nice level of ffmpeg children, so the API stays responsive under load.
     ffmpeg_nice: int = 10
     max_upload_bytes: int = 2 * 1024**3
@@ -264,6 +274,17 @@ class Settings(LogSettings):
     @cached_property
     def conversion_slots(self) -> int:
         return self.max_concurrent_conversions or (os.cpu_count() or 1)
+
+    @cached_property
+    def worker_slot_shares(self) -> list[int]:
+        """Each worker process's conversion slots: ``conversion_slots`` split as evenly
+        as it goes (they add up to it), one process per ``SLOTS_PER_WORKER_PROCESS``
+        slots unless ``worker_processes`` says how many, never a process without one."""
+        slots = self.conversion_slots
+        wanted = self.worker_processes or -(-slots // SLOTS_PER_WORKER_PROCESS)
+        processes = max(1, min(wanted, slots))
+        share, extra = divmod(slots, processes)
+        return [share + (i < extra) for i in range(processes)]
 
     @cached_property
     def resolved_max_lease_seconds(self) -> int:

@@ -1,47 +1,52 @@
-"""The embedded default: API, worker and notifier as a small process tree, no cloud.
+"""The embedded default: API, workers and notifier as a small process tree, no cloud.
 
 ``audioconv serve`` is a supervisor. It holds the data folder's lock, migrates
-the database, removes what a killed run left half-stored, then runs two
-children and restarts either if it dies:
+the database, removes what a killed run left half-stored, then runs its children
+and restarts any that dies:
 
 - ``api``: gunicorn with one process per core (``api_workers``), each publishing
   conversion requests into the database's message queue;
-- ``worker``: one process for the machine that consumes the queue with a
-  bounded pool (``max_concurrent_conversions``), runs ffmpeg at the lowest CPU
-  priority, sends the notifications, and sweeps: at start-up it gives back every
-  task a dead process left behind, then every half minute it republishes
-  whatever the database says is still due.
+- ``worker``: K processes (``worker_processes``; auto: one per
+  ``SLOTS_PER_WORKER_PROCESS`` slots, so one on a small machine) that share the
+  machine's conversion slots (``max_concurrent_conversions``) exactly, each
+  consuming the queue with its share, running ffmpeg at the lowest CPU priority
+  and sending the notifications. Each gets a name from the supervisor
+  (``worker_id``, new at every start) that its task claims and queue rows carry.
+
+The supervisor itself sweeps. Before any worker starts it gives back every task
+and message a previous run left held (no process can be converting them: it
+holds the lock); then every ``SWEEP_INTERVAL`` it republishes whatever the
+database says is still due. When a worker process dies alone (a crash, a kill),
+the supervisor gives back exactly that process's tasks and messages before
+starting its replacement, so they run again at once, not after their lease;
+the other workers' claims carry other names and are never touched.
 
 The database is the record of what is due, so any process may die at any moment.
 """
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import logging
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
-import time
 from typing import IO, Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from audioconv import bootstrap, logs, migrate
+from audioconv import bootstrap, logs, migrate, supervisor
 from audioconv.config import Settings
 from audioconv.entrypoints.uploads import INCOMING
 from audioconv.services import recovery
 from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
+from audioconv.supervisor import Child, Children
 
 log = logging.getLogger(__name__)
-SWEEP_INTERVAL = 30.0
-CHILDREN = ("api", "worker")
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -96,25 +101,6 @@ def _lock_data_dir(settings: Settings) -> IO[str]:
     return handle
 
 
-def start_sweeper(deps: Dependencies, stop: threading.Event) -> threading.Thread:
-    """Reclaim what a previous run left unfinished, then sweep periodically."""
-
-    def loop() -> None:
-        reclaim = True  # until the start-up reclaim has succeeded once
-        while True:
-            try:
-                recovery.sweep(deps, reclaim=reclaim)
-                reclaim = False
-            except Exception:
-                log.exception("sweep failed; retried in %.0f s", SWEEP_INTERVAL)
-            if stop.wait(SWEEP_INTERVAL):
-                return
-
-    thread = threading.Thread(target=loop, name="sweeper", daemon=True)
-    thread.start()
-    return thread
-
-
 def _logging() -> None:
     logs.configure()
 
@@ -153,34 +139,32 @@ def run_api(settings: Settings) -> None:
 
 
 def run_worker(settings: Settings) -> None:
-    """Conversions and notifications from the queue, and the sweeper, until SIGTERM."""
+    """Conversions and notifications from the queue, in this process's share of the
+    slots, until SIGTERM (the supervisor sweeps)."""
     deps = bootstrap.build(settings)
     consumer = bootstrap.queue_consumer(deps)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     consumer.start()
-    sweeper = start_sweeper(deps, stop)
+    log.info("worker process %s: %d conversion slots", settings.worker_id or "-",
+             settings.conversion_slots)  # fmt: skip
     stop.wait()
     # Kills running ffmpeg children (their tasks are released, their messages come
     # back), lets the consumer's threads finish, and closes the database pool.
     deps.close()
-    sweeper.join(timeout=5)
 
 
 # --- the supervisor ------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when the supervisor dies, even by SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _spawn(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    preexec = _die_with_parent if sys.platform == "linux" else None
-    args = [sys.executable, "-m", "audioconv.embedded", name]
-    return subprocess.Popen(args, env=env, preexec_fn=preexec)
+def _remove_temporary_files(settings: Settings) -> None:
+    """Temporary files of uploads and conversions a previous run was killed in (we hold
+    the lock); only ours: the work folder may be shared."""
+    work = settings.resolved_work_dir
+    shutil.rmtree(work / INCOMING, ignore_errors=True)
+    for folder in work.glob(f"{WORK_PREFIX}*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def serve(settings: Settings | None = None) -> None:
@@ -188,47 +172,36 @@ def serve(settings: Settings | None = None) -> None:
     settings = settings or Settings()
     _logging()
     lock = _lock_data_dir(settings)
-    # Temporary files of uploads and conversions a previous run was killed in (we hold
-    # the lock); only ours: the work folder may be shared.
-    work = settings.resolved_work_dir
-    shutil.rmtree(work / INCOMING, ignore_errors=True)
-    for folder in work.glob(f"{WORK_PREFIX}*"):
-        shutil.rmtree(folder, ignore_errors=True)
+    _remove_temporary_files(settings)
     migrate.upgrade()
-    # Files a killed run stored but never recorded; before serving, as nothing writes yet.
-    cleaner = bootstrap.build(settings)
-    try:
-        recovery.collect_garbage(cleaner)
-    finally:
-        cleaner.close()
-
     env = dict(os.environ)
     if settings.event_backend == "inprocess":  # across processes: the database queue
         env["AUDIOCONV_EVENT_BACKEND"] = "queue"
+        settings = settings.model_copy(update={"event_backend": "queue"})
+    deps = bootstrap.build(settings)  # the supervisor's own: the sweeps and releases
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    children = {name: _spawn(name, env) for name in CHILDREN}
-    while not stopping.wait(0.5):
-        for name, proc in children.items():
-            if proc.poll() is not None:
-                log.error("the %s process exited with %s; restarting it", name, proc.returncode)
-                time.sleep(1.0)
-                children[name] = _spawn(name, env)
-    for proc in children.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in children.values():
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    lock.close()
+    children = Children(deps, env)
+    try:
+        # Files a killed run stored but never recorded; before serving, as nothing writes.
+        recovery.collect_garbage(deps)
+        children.start(Child("api"))
+        if supervisor.reclaim_at_start_up(deps, stopping):
+            for slots in settings.worker_slot_shares:
+                children.start(Child("worker", slots))
+            sweeper = supervisor.start_sweeper(deps, stopping)
+            while not stopping.wait(0.5):
+                children.restart_dead()
+            sweeper.join(timeout=10)
+        children.stop()
+    finally:
+        deps.close()
+        lock.close()
 
 
 def main(argv: list[str]) -> None:
-    """Entry point of the children: ``python -m audioconv.embedded api|worker``."""
+    """Entry point of the children: ``python -m audioconv.embedded api|worker [name]``."""
     _logging()
     settings = Settings()
     {"api": run_api, "worker": run_worker}[argv[0]](settings)

@@ -150,6 +150,10 @@ class TaskRepository(Protocol):
     def unfinished(self) -> Sequence[Task]:
         """Tasks in uploaded or processing state."""
 
+    def claimed_by(self, claimant: str) -> Sequence[Task]:
+        """Processing tasks under a claim of ``claimant`` (a worker process), locked
+        for update (``Task.claimed_by``)."""
+
     def unnotified(self) -> Sequence[Task]:
         """Finished tasks whose owner has not been told about this revision."""
 

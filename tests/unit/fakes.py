@@ -96,6 +96,9 @@ class FakeTasks:
     def unfinished(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if not t.finished]
 
+    def claimed_by(self, claimant: str) -> Sequence[Task]:
+        return [t for t in self.rows.values() if t.claimed_by(claimant)]
+
     def webhooks_due(self, before: datetime) -> Sequence[Task]:
         return [
             t for t in self.rows.values()

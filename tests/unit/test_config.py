@@ -39,3 +39,31 @@ def test_the_environment_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("AUDIOCONV_SECRET_KEY", "change-me")
     with pytest.raises(ValidationError, match="too short"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("slots", "processes", "shares"),
+    [
+        (2, 0, [2]),  # auto: one process per 8 slots
+        (8, 0, [8]),
+        (9, 0, [5, 4]),
+        (17, 0, [6, 6, 5]),
+        (64, 0, [8] * 8),
+        (4, 3, [2, 1, 1]),  # as many as asked, the slots split exactly
+        (2, 5, [1, 1]),  # never a process without a slot
+        (1, 1, [1]),
+    ],
+)
+def test_worker_processes_share_the_conversion_slots_exactly(
+    slots: int, processes: int, shares: list[int]
+) -> None:
+    settings = Settings(max_concurrent_conversions=slots, worker_processes=processes)
+    assert settings.worker_slot_shares == shares
+    assert sum(shares) == settings.conversion_slots
+
+
+def test_a_worker_id_is_short_lowercase_without_separator() -> None:
+    assert Settings(worker_id="w17").worker_id == "w17"
+    for bad in ("w.1", "W1", "a" * 13):
+        with pytest.raises(ValidationError):
+            Settings(worker_id=bad)

@@ -3,6 +3,7 @@ reclaim may take back."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import cast
@@ -205,3 +206,41 @@ def test_a_reclaimed_task_whose_request_was_lost_waits_for_the_next_sweep(
     _clock(deps).advance(GRACE)
     assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 1
     assert _republished(deps) == [(deps.settings.conversion_topic, TaskRef(task.id or 0, 1))]
+
+
+def test_a_dead_workers_claims_and_only_those_are_released_and_republished(
+    deps: Dependencies, upload: Path
+) -> None:
+    """A worker process died alone: its tasks are due again at once (the attempt still
+    counts), while a live worker's claim, and an unnamed one, are left alone."""
+    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    assert user.id is not None
+    made = [tasks.create_task(deps, user.id, upload, f"{n}.mp3", "ogg") for n in range(4)]
+    dead, live, unnamed, waiting = made
+    now, lease = _clock(deps).now, _lease(deps)
+    dead.claim(1, now, lease, claimant="w1")
+    live.claim(1, now, lease, claimant="w10")  # starts like "w1": another process
+    unnamed.claim(1, now, lease)
+    _bus(deps).published.clear()
+    assert recovery.release_claims(deps, "w1") == 1
+    assert (dead.status, dead.claim_token, dead.attempts) == (TaskStatus.UPLOADED, None, 1)
+    assert dead.is_due(now)
+    assert _republished(deps) == [(deps.settings.conversion_topic, TaskRef(dead.id or 0, 1))]
+    assert [t.status for t in (live, unnamed)] == [TaskStatus.PROCESSING] * 2
+    assert live.claimed_by("w10") and waiting.status is TaskStatus.UPLOADED
+    _bus(deps).published.clear()
+    assert recovery.release_claims(deps, "w1") == 0  # nothing left: nothing published
+    assert _bus(deps).published == []
+    conversion.convert(deps, TaskRef(dead.id or 0, 1))
+    assert (dead.status, dead.attempts) == (TaskStatus.PROCESSED, 2)
+
+
+def test_a_worker_names_its_claims_with_its_worker_id(deps: Dependencies, upload: Path) -> None:
+    task = _new_task(deps, upload)
+    named = replace(deps, settings=deps.settings.model_copy(update={"worker_id": "w3"}))
+    seen: list[bool] = []
+    cast(FakeTranscoder, deps.transcoder).during_convert = lambda: seen.append(
+        task.claimed_by("w3")
+    )
+    conversion.convert(named, TaskRef(task.id or 0, 1))
+    assert seen == [True] and task.status is TaskStatus.PROCESSED

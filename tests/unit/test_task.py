@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from audioconv.domain.model import ClaimOutcome, Task, TaskStatus
+from audioconv.domain.model import (
+    CLAIMANT_MAX_CHARS,
+    ClaimOutcome,
+    Task,
+    TaskStatus,
+    claim_prefix,
+    new_claim_token,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -136,3 +143,39 @@ def test_success_without_a_measured_input_keeps_the_inputs_stored_loudness() -> 
     task.claim(task.revision, NOW, LEASE)
     task.succeed("out2", {"codec": "vorbis"}, 10, NOW, input_loudness={"integrated": -18.0})
     assert task.input_probe == {"codec": "flac", "loudness": {"integrated": -18.0}}
+
+
+def test_a_claim_by_a_named_worker_carries_its_name_and_stays_unique() -> None:
+    task = _task()
+    assert task.claim(1, NOW, LEASE, claimant="w12") is ClaimOutcome.RUN
+    token = task.claim_token
+    assert token is not None and token.startswith("w12.") and len(token) == 32
+    assert task.claimed_by("w12")
+    # Another name that only starts the same way, or none, is not this claimant.
+    assert not task.claimed_by("w1") and not task.claimed_by("w123")
+    task.release(NOW)
+    assert not task.claimed_by("w12")  # given back: nobody holds it
+    task.claim(1, NOW, LEASE, claimant="w12")
+    assert task.claim_token != token  # a new claim, a new token
+    task.fail("broken", NOW)
+    assert not task.claimed_by("w12")
+
+
+def test_an_unnamed_claim_is_plain_hex_and_belongs_to_no_worker() -> None:
+    task, token = _claimed()
+    assert len(token) == 32 and int(token, 16) >= 0
+    assert not task.claimed_by("w1")
+
+
+def test_claim_tokens_keep_76_random_bits_for_the_longest_name() -> None:
+    name = "a" * CLAIMANT_MAX_CHARS
+    tokens = {new_claim_token(name) for _ in range(100)}
+    assert len(tokens) == 100
+    assert all(t.startswith(name + ".") and len(t) == 32 for t in tokens)
+    assert len(new_claim_token(name)) - len(name) - 1 == 19  # hex digits: 76 bits
+
+
+@pytest.mark.parametrize("name", ["", "w.1", "a" * (CLAIMANT_MAX_CHARS + 1)])
+def test_a_claimant_name_is_short_and_has_no_separator(name: str) -> None:
+    with pytest.raises(ValueError, match="claimant"):
+        claim_prefix(name)

@@ -16,7 +16,7 @@ from audioconv.adapters.pg8000_ping import tolerate_dropped_sockets
 from audioconv.adapters.sql_batches import SqlBatchRepository
 from audioconv.config import Settings
 from audioconv.domain.errors import Conflict
-from audioconv.domain.model import Task, TaskStatus, User
+from audioconv.domain.model import Task, TaskStatus, User, claim_prefix
 from audioconv.domain.throttle import Throttle
 from audioconv.ports import (
     BatchRepository,
@@ -170,6 +170,16 @@ class SqlTaskRepository:
         states = (TaskStatus.UPLOADED, TaskStatus.PROCESSING)
         return self.session.scalars(
             select(Task).where(orm.tasks.c.status.in_(states)).order_by(orm.tasks.c.id)
+        ).all()
+
+    def claimed_by(self, claimant: str) -> Sequence[Task]:
+        t = orm.tasks.c
+        return self.session.scalars(
+            select(Task)
+            .where(t.status == TaskStatus.PROCESSING)
+            .where(t.claim_token.startswith(claim_prefix(claimant), autoescape=True))
+            .order_by(t.id)
+            .with_for_update()
         ).all()
 
     def unnotified(self) -> Sequence[Task]:

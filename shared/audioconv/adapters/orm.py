@@ -170,6 +170,8 @@ messages = Table(
     Column("attempts", Integer, nullable=False),
     Column("available_at", UtcDateTime(), nullable=False, index=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    # The worker process handling it (its worker_id), while one is.
+    Column("holder", String(16)),
     UniqueConstraint("topic", "dedupe_key", name="uq_messages_topic_dedupe_key"),
     sqlite_autoincrement=True,
 )

@@ -11,6 +11,12 @@ until then (a webhook's next attempt).
 Identical messages still queued are stored once, so republishing (the sweep) is
 cheap even with a long backlog.
 
+Several worker processes may consume the same table: a row is claimed under
+SQLite's write lock (BEGIN IMMEDIATE) or PostgreSQL's row locks (``FOR UPDATE SKIP
+LOCKED``), so each message goes to one of them at a time. A consumer with a
+``holder`` name marks the rows it handles with it, and ``SqlQueueBus.release_held``
+shows a dead consumer's rows again at once (the supervisor, ``embedded.py``).
+
 A topic may be served ``after`` another (report passes after conversions): in the
 same slots (the same threads: one pool for the machine), and only when a slot is
 free and none of the other topic's messages is due, so a backlog of the first
@@ -69,6 +75,17 @@ class SqlQueueBus:
             conn.execute(statement)
         return message_id
 
+    def release_held(self, holder: str | None) -> int:
+        """Show again at once the messages ``holder`` (a consumer) was handling, or, with
+        None, those of every named consumer (at start-up, when none runs); returns how many.
+        Only for consumers known to be dead: a live one would see its messages twice."""
+        held = messages.c.holder.is_not(None) if holder is None else messages.c.holder == holder
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(messages).where(held).values(available_at=utcnow(), holder=None)
+            )
+        return int(result.rowcount)
+
     def close(self) -> None:
         """Nothing to release: the engine belongs to the composition root."""
 
@@ -101,8 +118,11 @@ class SqlQueueConsumer:
         backoff_seconds: float = 2.0,
         visibility_seconds: float = 60.0,
         poll_seconds: float = 0.1,
+        holder: str | None = None,
     ) -> None:
         self.engine = engine
+        # This consumer's name on the rows it handles (``SqlQueueBus.release_held``).
+        self.holder = holder
         self.max_attempts = max_attempts
         self.backoff = backoff_seconds
         self.visibility = timedelta(seconds=visibility_seconds)
@@ -195,7 +215,8 @@ class SqlQueueConsumer:
             ids = [row.id for row in rows]
             conn.execute(
                 update(messages).where(messages.c.id.in_(ids))
-                .values(available_at=now + self.visibility, attempts=messages.c.attempts + 1)
+                .values(available_at=now + self.visibility, attempts=messages.c.attempts + 1,
+                        holder=self.holder)
             )  # fmt: skip
         with self._lock:
             sub.slots.busy += len(rows)
@@ -227,7 +248,7 @@ class SqlQueueConsumer:
         log.warning("message %s failed (attempt %d); retrying in %.0fs",
                     message.id, attempt, delay, exc_info=True)  # fmt: skip
         later = utcnow() + timedelta(seconds=delay)
-        self._settle(row_id, update(messages).values(available_at=later))
+        self._settle(row_id, update(messages).values(available_at=later, holder=None))
 
     def _settle(self, row_id: int, statement: Any) -> None:
         """Ack or nack one row; if the database is away, its visibility timeout redelivers it."""

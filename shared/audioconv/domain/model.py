@@ -118,8 +118,11 @@ class Task:
     def finished(self) -> bool:
         return self.status in (TaskStatus.PROCESSED, TaskStatus.FAILED)
 
-    def claim(self, revision: int, now: datetime, lease: timedelta) -> ClaimOutcome:
-        """Take the task for converting ``revision``, if that is still due."""
+    def claim(
+        self, revision: int, now: datetime, lease: timedelta, claimant: str = ""
+    ) -> ClaimOutcome:
+        """Take the task for converting ``revision``, if that is still due; the claim's
+        token names ``claimant`` (a worker process), if given (see ``claim_prefix``)."""
         if revision != self.revision or self.finished:
             return ClaimOutcome.STALE
         if (
@@ -130,7 +133,7 @@ class Task:
             return ClaimOutcome.BUSY
         self.status = TaskStatus.PROCESSING
         self.attempts += 1
-        self.claim_token = uuid.uuid4().hex
+        self.claim_token = new_claim_token(claimant)
         self.progress = 0.0
         self.lease_expires_at = now + lease
         self.updated_at = now
@@ -150,6 +153,14 @@ class Task:
             self.status is TaskStatus.PROCESSING
             and self.revision == revision
             and self.claim_token == claim_token
+        )
+
+    def claimed_by(self, claimant: str) -> bool:
+        """Whether a claim of ``claimant`` (a worker process) holds the task now."""
+        return (
+            self.status is TaskStatus.PROCESSING
+            and self.claim_token is not None
+            and self.claim_token.startswith(claim_prefix(claimant))
         )
 
     def release(self, now: datetime) -> None:
@@ -266,6 +277,28 @@ class Task:
         return self.status is TaskStatus.PROCESSING and (
             self.lease_expires_at is None or as_utc(self.lease_expires_at) <= now
         )
+
+
+# The claim token column's width: a claimant's name and the separator take from the
+# random part, which keeps at least 19 hex digits (76 bits) for the longest name.
+CLAIM_TOKEN_CHARS = 32
+CLAIMANT_MAX_CHARS = 12
+
+
+def claim_prefix(claimant: str) -> str:
+    """How every claim token of ``claimant`` starts; no other claimant's token (nor an
+    unnamed one, plain hex) starts the same way, as names hold no separator."""
+    if not claimant or len(claimant) > CLAIMANT_MAX_CHARS or "." in claimant:
+        raise ValueError(f"not a claimant's name: {claimant!r}")
+    return f"{claimant}."
+
+
+def new_claim_token(claimant: str = "") -> str:
+    """A token unique to one claim, naming ``claimant`` if given."""
+    random = uuid.uuid4().hex
+    if not claimant:
+        return random
+    return (claim_prefix(claimant) + random)[:CLAIM_TOKEN_CHARS]
 
 
 def as_utc(value: datetime) -> datetime:

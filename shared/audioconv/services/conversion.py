@@ -62,7 +62,7 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
             log.info("task %s no longer exists; request dropped", ref.task_id)
             return
         logs.bind(user_id=task.user_id)  # this event's log lines name the owner
-        claim = task.claim(ref.revision, deps.clock(), lease)
+        claim = task.claim(ref.revision, deps.clock(), lease, deps.settings.worker_id)
         if claim is ClaimOutcome.STALE:
             log.info("task %s r%s is stale or done; request dropped", ref.task_id, ref.revision)
             return

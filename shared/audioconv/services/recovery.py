@@ -82,6 +82,27 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
     return SweepResult(len(due), len(unnotified), len(reports))
 
 
+def release_claims(deps: Dependencies, claimant: str) -> int:
+    """Give back every task a claim of ``claimant`` holds (a worker process that died
+    while the others run on) and ask for its conversion again; returns how many.
+
+    Only the dead process's tasks: the claim token names its claimant, so a live
+    process's claims are never touched. The attempt counts (unlike the start-up
+    reclaim's): a process that died alone may have died of its task.
+    """
+    now = deps.clock()
+    with deps.uow() as uow:
+        held = list(uow.tasks.claimed_by(claimant))
+        for task in held:
+            task.release(now)
+        uow.commit()
+    for task in held:
+        request_conversion(deps, task)
+    if held:
+        log.info("released %d tasks of the dead worker process %s", len(held), claimant)
+    return len(held)
+
+
 def _finalize_unannounced_uploads(deps: Dependencies) -> None:
     """Direct uploads stored but never made into tasks (the process died before its
     finalize event was handled): handle them now, as the event would have."""
