@@ -6,15 +6,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, create_engine, func, select, update
 
 from audioconv.adapters.database import make_engine
 from audioconv.adapters.orm import messages
 from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
 from audioconv.config import Settings
+from audioconv.domain.model import utcnow
 from audioconv.ports import Message
 
 
@@ -193,3 +195,106 @@ def test_a_report_waits_while_every_slot_is_busy(engine: Engine) -> None:
             event.set()
         consumer.shutdown()
     assert sorted(running) == ["conversion 1", "conversion 2", "report"]
+
+
+def _holders(engine: Engine) -> list[str | None]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(messages.c.holder).order_by(messages.c.id)).scalars())
+
+
+def test_a_dead_consumers_messages_come_back_at_once_when_released(engine: Engine) -> None:
+    """Named consumers (worker processes) mark what they hold; releasing one dead
+    consumer's name shows exactly its rows again, long before their visibility timeout,
+    and leaves another's hidden."""
+    held, release, second = threading.Barrier(3, timeout=10), threading.Event(), []
+
+    def hang(message: Message) -> None:
+        held.wait()
+        release.wait(10)
+
+    bus = SqlQueueBus(engine)
+    dead, live = _consumer(engine, holder="w1"), _consumer(engine, holder="w2")
+    for consumer in (dead, live):
+        consumer.subscribe("topic-e", hang, 1)
+    bus.publish("topic-e", {"n": 1}, {})
+    bus.publish("topic-e", {"n": 2}, {})
+    dead.start()
+    live.start()
+    try:
+        held.wait()  # each holds one (one slot each)
+        assert sorted(h or "" for h in _holders(engine)) == ["w1", "w2"]
+        dead._stop.set()  # it stops taking and extending, as if its process had died
+        assert bus.release_held("w3") == 0  # nobody of that name holds anything
+        assert bus.release_held("w1") == 1
+        assert sorted(h or "" for h in _holders(engine)) == ["", "w2"]
+        alive = _consumer(engine, holder="w3")
+        alive.subscribe("topic-e", lambda message: second.append(message.data["n"]), 1)
+        alive.start()
+        try:
+            _wait(lambda: bool(second))  # the visibility timeout is a minute
+            assert _holders(engine) == ["w2"]  # the live one's row was not shown again
+        finally:
+            alive.shutdown()
+    finally:
+        release.set()
+        dead.shutdown()
+        live.shutdown()
+    assert len(second) == 1
+
+
+def test_the_start_up_release_shows_every_held_message_but_no_waiting_retry(
+    engine: Engine,
+) -> None:
+    bus = SqlQueueBus(engine)
+    for n in range(3):
+        bus.publish("topic-f", {"n": n}, {})
+    later = utcnow() + timedelta(minutes=5)
+    with engine.begin() as conn:  # two held by dead processes; one nacked, in its backoff
+        for row_id, holder in zip(_ids(conn), ("w1", "w2", None), strict=True):
+            conn.execute(
+                update(messages).where(messages.c.id == row_id)
+                .values(available_at=later, holder=holder)
+            )  # fmt: skip
+    assert bus.release_held(None) == 2
+    with engine.connect() as conn:
+        due = conn.execute(
+            select(messages.c.holder).where(messages.c.available_at <= utcnow())
+        ).all()
+    assert len(due) == 2 and _holders(engine) == [None, None, None]
+
+
+def _ids(conn: Any) -> list[int]:
+    return list(conn.execute(select(messages.c.id).order_by(messages.c.id)).scalars())
+
+
+def test_consumers_in_several_processes_take_each_message_once(settings: Settings) -> None:
+    """Two consumers, each with its own engine (its own connections, as two worker
+    processes have), on one table: every message is handled once, by one of them."""
+    engines = [make_engine(settings) for _ in range(2)]
+    got: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def handler(name: str) -> Any:
+        def handle(message: Message) -> None:
+            time.sleep(0.005)
+            with lock:
+                got.append((name, message.data["n"]))
+
+        return handle
+
+    consumers = [_consumer(e, holder=f"w{i}") for i, e in enumerate(engines)]
+    for i, consumer in enumerate(consumers):
+        consumer.subscribe("topic-g", handler(f"w{i}"), 3)
+    bus = SqlQueueBus(engines[0])
+    for n in range(40):
+        bus.publish("topic-g", {"n": n}, {})
+    for consumer in consumers:
+        consumer.start()
+    try:
+        assert consumers[0].wait_idle(30)
+    finally:
+        for consumer in consumers:
+            consumer.shutdown()
+        for e in engines:
+            e.dispose()
+    assert sorted(n for _, n in got) == list(range(40))
