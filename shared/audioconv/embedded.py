@@ -46,7 +46,7 @@ from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
 from audioconv.supervisor import Child, Children
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("audioconv.embedded")  # also when run as __main__
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
