@@ -5,7 +5,7 @@ Prints:
   files per conversion slot (the issue's shape: 180 s MP3s to m4a, four per core),
   against the same conversions (the same encoder arguments) by bare ffmpeg at the same
   parallelism, measured two ways:
-  - drain: the files are uploaded while the worker process is stopped (SIGSTOP), then
+  - drain: the files are uploaded while the worker processes are stopped (SIGSTOP), then
     the clock runs from SIGCONT until the last one is processed (the tasks' own finish
     times): the queue draining, as after a load. ``--rounds`` rounds of bare ffmpeg then
     the drain, alternated so that both see the same machine; each round's ratio
@@ -15,8 +15,12 @@ Prints:
 - memory: the API processes' PSS while they receive a long WAV (``--long-hours``,
   2 h = 1.3 GB), and the worker's while it converts it (ffmpeg children apart).
 
+``--worker-processes`` sets how many worker processes share the slots (0, the default:
+the server's own choice, one per 8 slots), so the drain can be run at --jobs 1..N with
+one process or several; the worker CPU figure is all of them together.
+
 Usage: .venv/bin/python bench/bench_service.py [--jobs 1,2] [--files-per-job 4]
-       [--seconds 180] [--target m4a] [--rounds 3] [--long-hours 2]
+       [--seconds 180] [--target m4a] [--rounds 3] [--long-hours 2] [--worker-processes 0]
 Not part of the test suite; the figures are for reading, not asserting.
 """
 
@@ -144,19 +148,26 @@ def convert_all(client: Client, files: list[Path], target: str) -> float:
 
 
 def drain(client: Client, server: Any, files: list[Path], target: str) -> tuple[float, float]:
-    """Seconds from resuming a stopped worker until the files it finds queued are done,
-    and the CPU seconds the worker process itself (not its ffmpeg children) used."""
-    (pid,) = role_pids("audioconv.embedded worker", under=server.pid)
-    worker = psutil.Process(pid)
-    worker.suspend()
+    """Seconds from resuming the stopped workers until the files they find queued are
+    done, and the CPU seconds the worker processes themselves (not their ffmpeg
+    children) used."""
+    pids = role_pids("audioconv.embedded worker", under=server.pid)
+    workers = [psutil.Process(pid) for pid in pids]
+
+    def cpu() -> float:
+        return sum(sum(w.cpu_times()[:2]) for w in workers)
+
+    for worker in workers:
+        worker.suspend()
     try:
         queued = {client.upload(f, target)["id"] for f in files}
     finally:
-        cpu = sum(worker.cpu_times()[:2])
+        before = cpu()
         start = time.time()
-        worker.resume()
+        for worker in workers:
+            worker.resume()
     done = wait_done(client, queued)
-    return done - start, sum(worker.cpu_times()[:2]) - cpu
+    return done - start, cpu() - before
 
 
 def latency_idle_and_loaded(
@@ -190,6 +201,8 @@ def main() -> None:
     parser.add_argument("--target", default="m4a", choices=sorted(FORMATS))
     parser.add_argument("--rounds", type=int, default=3, help="bare/drain rounds per --jobs")
     parser.add_argument("--long-hours", type=float, default=2.0, help="0 skips the memory run")
+    parser.add_argument("--worker-processes", type=int, default=0,
+                        help="worker processes sharing the slots; 0: the server's")  # fmt: skip
     args = parser.parse_args()
     jobs = [int(j) for j in args.jobs.split(",")]
 
@@ -201,7 +214,8 @@ def main() -> None:
                             for i in range(1, max(jobs) * args.files_per_job)]  # fmt: skip
         for parallel in jobs:
             batch = files[: parallel * args.files_per_job]
-            slots = {"AUDIOCONV_MAX_CONCURRENT_CONVERSIONS": str(parallel)}
+            slots = {"AUDIOCONV_MAX_CONCURRENT_CONVERSIONS": str(parallel),
+                     "AUDIOCONV_WORKER_PROCESSES": str(args.worker_processes)}  # fmt: skip
             server, url = serve(tmp, f"jobs{parallel}", **slots)
             ratios = []
             with server as proc:
@@ -209,6 +223,7 @@ def main() -> None:
                 # The worker must have started (imports, start-up sweep) before it is
                 # stopped, or the first drain would time its start as well.
                 convert_all(client, batch[:1], args.target)
+                workers = len(role_pids("audioconv.embedded worker", under=proc.pid))
                 for _ in range(args.rounds):
                     settle(client)
                     bare = bare_ffmpeg(batch, tmp, parallel, args.target)
@@ -216,7 +231,8 @@ def main() -> None:
                     ratios.append(bare / drained)
                     print(f"--jobs {parallel}: {len(batch)} files; bare ffmpeg {bare:6.2f} s, "
                           f"drain {drained:6.2f} s: bare/ours {ratios[-1]:.2f}; the worker "
-                          f"process's own CPU {feeding / len(batch) * 1000:.0f} ms a file",
+                          f"processes' own CPU ({workers} of them) "
+                          f"{feeding / len(batch) * 1000:.0f} ms a file",
                           flush=True)  # fmt: skip
                 settle(client)
                 ours = convert_all(client, batch, args.target)
