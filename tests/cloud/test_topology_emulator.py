@@ -58,6 +58,8 @@ ACK_DEADLINE = 10
 # ffmpeg sleeps, so any second delivery of the request would convert again.
 THROTTLE = 25
 LEASE = 15
+# How long after a nack the emulator delivers the message again (measured: ~60 s).
+NACK_REDELIVERY = 60
 
 
 @pytest.fixture
@@ -239,7 +241,13 @@ def test_a_worker_killed_mid_conversion_leaves_it_to_the_next(
     assert api.task(task_id)["status"] == "processing"
 
     top.start("worker")  # the request comes back once its ack deadline has passed
-    task = api.wait(task_id, timeout=THROTTLE * 6)
+    # A copy that comes back before the dead worker's lease (LEASE) has run out finds
+    # the task busy and is nacked; the emulator redelivers a nacked message about a
+    # minute later (seen: one or two such rounds), then the conversion is throttled.
+    try:
+        task = api.wait(task_id, timeout=ACK_DEADLINE + 3 * NACK_REDELIVERY + THROTTLE * 2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{(tmp_path / 'worker.log').read_text()}") from exc
     assert task["status"] == "processed", (task, (tmp_path / "worker.log").read_text())
     check_mp3(api.download(task["links"]["converted"], tmp_path / "song.mp3"), song)
     assert ffmpeg_runs(top) == 2

@@ -148,7 +148,7 @@ def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> 
         key = f"{folder}/{task.output_name}"
         _heartbeat(deps, attempt, lease)
         size = dst.stat().st_size
-        deps.blobs.put_file(key, dst, target.mime_type)
+        deps.blobs.put_file(key, dst, target.mime_type, move=True)  # ours to give away
     return Made(key, size, result)
 
 
