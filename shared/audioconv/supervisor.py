@@ -72,10 +72,15 @@ def start_sweeper(deps: Dependencies, stop: threading.Event) -> threading.Thread
     return thread
 
 
+# Loaded before any fork: the supervisor has threads (the sweeper), and a child between
+# fork and exec must not take the dynamic loader's lock another thread may have held.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM it when the supervisor dies, even by SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    assert _LIBC is not None
+    _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass(eq=False)
