@@ -13,6 +13,7 @@ from audioconv.domain.model import Task
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe, tags_of
+from tests.support.blobs import stored_files
 
 
 @pytest.fixture
@@ -23,11 +24,6 @@ def alice(client: FlaskClient) -> ApiClient:
 @pytest.fixture
 def song(tmp_path: Path) -> Path:
     return make_audio(tmp_path / "song.mp3", 2.0, ("-c:a", "libmp3lame"), TAGS)
-
-
-def _blob_files(deps: Dependencies) -> list[Path]:
-    root = deps.settings.data_dir / "blobs"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 # --- auth -------------------------------------------------------------------------------
@@ -175,7 +171,7 @@ def test_non_audio_upload_is_refused_and_nothing_stored(
     assert response.status_code == status
     assert needle in response.get_json()["message"]
     assert alice.get("/api/tasks").get_json() == []
-    assert _blob_files(deps) == []
+    assert stored_files(deps) == []
     spool = deps.settings.resolved_work_dir / "incoming"
     assert not spool.exists() or list(spool.iterdir()) == []  # the spooled body is gone
 
@@ -194,7 +190,7 @@ def test_video_is_refused(alice: ApiClient, deps: Dependencies, tmp_path: Path) 
     response = alice.upload(video, "mp3")
     assert response.status_code == 415
     assert "video" in response.get_json()["message"]
-    assert _blob_files(deps) == []
+    assert stored_files(deps) == []
 
 
 @pytest.mark.parametrize(
@@ -273,12 +269,12 @@ def test_change_format_reconverts_and_deletes_old_output(
 def test_delete_removes_task_and_files(alice: ApiClient, deps: Dependencies, song: Path) -> None:
     created = alice.upload(song, "m4a").get_json()
     alice.wait(created["id"], report=True)
-    stored = {path.name for path in _blob_files(deps)}
+    stored = {path.name for path in stored_files(deps)}
     assert stored == {"song.mp3", "song.m4a", "waveform.png"}  # input, output, its picture
     response = alice.client.delete(f"/api/tasks/{created['id']}", headers=alice.headers)
     assert response.status_code == 204
     assert alice.get(f"/api/tasks/{created['id']}").status_code == 404
-    assert _blob_files(deps) == []
+    assert stored_files(deps) == []
 
 
 def test_before_processing_downloads_give_the_original(

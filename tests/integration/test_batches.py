@@ -22,6 +22,7 @@ from tests.integration.test_direct_uploads import _upload_status
 from tests.integration.test_openapi import _conforms
 from tests.support.api import ApiClient
 from tests.support.audio import decoded_duration, make_audio, probe
+from tests.support.blobs import stored_files
 
 
 @pytest.fixture
@@ -69,11 +70,6 @@ def _zip(api: ApiClient, batch_id: int) -> tuple[zipfile.ZipFile, dict[str, Any]
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     assert archive.testzip() is None  # every member's CRC checks out
     return archive, json.loads(archive.read("manifest.json"))
-
-
-def _blob_files(deps: Dependencies) -> list[Path]:
-    root = deps.settings.data_dir / "blobs"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def test_several_files_make_one_batch_and_one_zip(
@@ -197,7 +193,7 @@ def test_someone_elses_batch_is_not_found(
 ) -> None:
     batch_id = _post_files(alice, [inputs["flac"], inputs["wav"]], newFormat="mp3").get_json()["id"]
     _wait_batch(alice, batch_id)
-    stored = sorted(_blob_files(deps))
+    stored = sorted(stored_files(deps))
     mallory = ApiClient(client, "mallory")
     for route in (f"/api/batches/{batch_id}", f"/api/batches/{batch_id}/zip"):
         answer = mallory.get(route)
@@ -214,7 +210,7 @@ def test_someone_elses_batch_is_not_found(
     )  # fmt: skip
     assert ticket.status_code == 404
     assert mallory.get("/api/tasks").get_json() == []
-    assert sorted(_blob_files(deps)) == stored  # nothing of mallory's was kept
+    assert sorted(stored_files(deps)) == stored  # nothing of mallory's was kept
     assert len(alice.get(f"/api/batches/{batch_id}").get_json()["tasks"]) == 2
 
 
@@ -236,7 +232,7 @@ def test_a_request_wide_mistake_refuses_every_file(
     assert needle in answer.get_json()["message"]
     assert alice.get("/api/tasks").get_json() == []
     assert alice.get("/api/batches").get_json() == []
-    assert _blob_files(deps) == []
+    assert stored_files(deps) == []
     assert list((deps.settings.resolved_work_dir / INCOMING).iterdir()) == []
 
 
@@ -254,7 +250,7 @@ def test_the_quota_counts_every_file_before_any_is_stored(
     assert answer.status_code == 413
     assert "storage quota" in answer.get_json()["message"]
     assert alice.get("/api/tasks").get_json() == []
-    assert _blob_files(deps) == []
+    assert stored_files(deps) == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -316,7 +312,7 @@ def test_deleting_a_batch_deletes_its_tasks_and_files(
 ) -> None:
     kept = alice.upload(inputs["wav"], "mp3").get_json()  # in no batch: not touched
     alice.wait(kept["id"])
-    kept_files = set(_blob_files(deps))
+    kept_files = set(stored_files(deps))
     batch_id = _post_files(alice, [inputs["flac"], inputs["wav"]], newFormat="mp3").get_json()["id"]
     _wait_batch(alice, batch_id)
     ticket = alice.client.post(
@@ -333,7 +329,7 @@ def test_deleting_a_batch_deletes_its_tasks_and_files(
     assert gone.status_code == 204
     assert alice.get(f"/api/batches/{batch_id}").status_code == 404
     assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"]]
-    assert set(_blob_files(deps)) == kept_files
+    assert set(stored_files(deps)) == kept_files
     # A direct upload into the batch that arrives after it was deleted is not kept.
     url = urlsplit(ticket["url"])
     put = alice.client.put(f"{url.path}?{url.query}", data=inputs["wav"].read_bytes(),
@@ -341,5 +337,5 @@ def test_deleting_a_batch_deletes_its_tasks_and_files(
     assert put.status_code == 200
     key = unquote(url.path.removeprefix("/api/blobs/"))
     assert direct_upload.finalize(deps, key) is None  # as the upload's message does, again
-    assert set(_blob_files(deps)) == kept_files
+    assert set(stored_files(deps)) == kept_files
     assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"]]

@@ -14,6 +14,7 @@ from audioconv.services import direct_upload
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient, wait_for
 from tests.support.audio import decoded_duration, make_audio, probe
+from tests.support.blobs import stored_files
 
 
 @pytest.fixture
@@ -143,11 +144,6 @@ def test_forged_reused_or_foreign_upload_urls_are_refused(ivy: ApiClient, tmp_pa
     assert original.status_code == 200 and original.data == song.read_bytes()
 
 
-def _stored(deps: Dependencies) -> list[Path]:
-    root = deps.settings.data_dir / "blobs"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
 def test_non_audio_direct_upload_ends_failed_with_reason(
     ivy: ApiClient, deps: Dependencies
 ) -> None:
@@ -157,10 +153,10 @@ def test_non_audio_direct_upload_ends_failed_with_reason(
     assert task["status"] == "failed"
     assert "not an audio file" in task["error"]
     assert ivy.get(task["links"]["original"]).status_code == 404  # nothing kept
-    assert _stored(deps) == []
+    assert stored_files(deps) == []
     # Its URL cannot put anything back either (the object is gone, but the upload is used).
     assert _put(ivy, ticket, b"more text").status_code == 409
-    assert _stored(deps) == []
+    assert stored_files(deps) == []
 
 
 def test_finalize_again_after_a_refused_upload_keeps_nothing(
@@ -174,7 +170,7 @@ def test_finalize_again_after_a_refused_upload_keeps_nothing(
     deps.blobs.put_file(key, make_text(deps, b"written again through the same URL"), "x")
     again = direct_upload.finalize(deps, key)
     assert again is not None and again.id == task["id"]
-    assert _stored(deps) == []
+    assert stored_files(deps) == []
 
 
 def make_text(deps: Dependencies, data: bytes) -> Path:

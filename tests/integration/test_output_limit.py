@@ -14,6 +14,7 @@ from audioconv.services.messages import TaskRef
 from tests.integration.test_direct_uploads import _put, _start, _upload_status
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio, probe
+from tests.support.blobs import stored_files
 
 # 4 s of 48 kHz stereo: 768 kB as 16-bit WAV, about 160 kB as mp3 at its ceiling.
 LIMIT = 500_000
@@ -30,11 +31,6 @@ def song(tmp_path: Path) -> Path:
     return make_audio(tmp_path / "song.flac", 4.0, ("-c:a", "flac"), rate=48000)
 
 
-def _blobs(deps: Dependencies) -> list[Path]:
-    root = deps.settings.data_dir / "blobs"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
 def test_an_upload_whose_output_cannot_fit_is_refused_with_what_to_do(
     ola: ApiClient, deps: Dependencies, song: Path
 ) -> None:
@@ -46,7 +42,7 @@ def test_an_upload_whose_output_cannot_fit_is_refused_with_what_to_do(
         "sample rate or fewer channels, or split the file"
     )
     assert ola.get("/api/tasks").get_json() == []
-    assert _blobs(deps) == []  # nothing kept
+    assert stored_files(deps) == []  # nothing kept
 
 
 def test_a_retarget_is_checked_too_and_smaller_options_fit(
@@ -110,4 +106,4 @@ def test_a_direct_upload_that_cannot_fit_ends_failed_with_the_reason(
     task = _upload_status(ola, ticket["uploadId"])
     assert task["status"] == "failed"
     assert "wav at 48000 Hz, 2 channels would be up to 841.2 kB" in task["error"]
-    assert _blobs(deps) == []  # the upload is not kept
+    assert stored_files(deps) == []  # the upload is not kept

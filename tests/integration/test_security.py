@@ -26,6 +26,7 @@ from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
+from tests.support.blobs import stored_files
 from tests.unit.fakes import Clock, FakeBus
 
 PASSWORD = "correct horse battery"
@@ -42,7 +43,7 @@ def _user(deps: Dependencies, name: str) -> int:
 
 def _blob_keys(deps: Dependencies) -> set[str]:
     root = deps.settings.data_dir / "blobs"
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    return {str(p.relative_to(root)) for p in stored_files(deps)}
 
 
 # --- ids and fences ----------------------------------------------------------------------

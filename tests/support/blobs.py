@@ -1,0 +1,15 @@
+"""The files the local blob store holds, as the tests that count them see them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from audioconv.services.dependencies import Dependencies
+
+
+def stored_files(deps: Dependencies) -> list[Path]:
+    """Every file under the data folder's blob store. os.walk, not rglob: a bus thread
+    may be pruning a folder it just emptied meanwhile, which breaks rglob's walk."""
+    root = deps.settings.data_dir / "blobs"
+    return [Path(top, name) for top, _, names in os.walk(root) for name in names]
