@@ -3,13 +3,14 @@
 Prints:
 - throughput at each parallelism in ``--jobs`` (default 1..cores): ``--files-per-job``
   files per conversion slot (the issue's shape: 180 s MP3s to m4a, four per core),
-  against the same conversions (the same encoder arguments) by bare ffmpeg at the same
-  parallelism, measured two ways:
+  against the same conversions by bare ffmpeg (the worker's very command line, at
+  normal priority, without limits) at the same parallelism, measured two ways:
   - drain: the files are uploaded while the worker processes are stopped (SIGSTOP), then
     the clock runs from SIGCONT until the last one is processed (seen in the server's
-    database file, read every 50 ms): the queue draining, as after a load. ``--rounds`` rounds of bare ffmpeg then
-    the drain, alternated so that both see the same machine; each round's ratio
-    bare/ours in time (1.0 = the pipeline adds nothing) and their median;
+    database file, read every 50 ms): the queue draining, as after a load. ``--rounds``
+    rounds of bare ffmpeg then the drain, alternated so that both see the same machine;
+    each round's ratio bare/ours in time (1.0 = the pipeline adds nothing) and their
+    median;
   - end to end: upload -> processed with conversions running as the uploads arrive;
 - API latency (p50/p95 of GET /api/tasks) idle and while conversions saturate the cores;
 - memory: the API processes' PSS while they receive a long WAV (``--long-hours``,
@@ -46,18 +47,15 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
 
-from load import make_upload  # noqa: E402
+from load import make_upload, worker_command  # noqa: E402
 from sampling import PeakSampler, ffmpeg_rss_kib, role_pids, role_pss_kib  # noqa: E402
 
-from audioconv.adapters import ffmpeg_command as command  # noqa: E402
-from audioconv.adapters.ffmpeg import FfmpegTranscoder, wheel_binaries  # noqa: E402
+from audioconv.adapters.ffmpeg import wheel_binaries  # noqa: E402
 from audioconv.domain.formats import FORMATS  # noqa: E402
-from tests.support.audio import job  # noqa: E402
 from tests.support.http_api import HttpApi  # noqa: E402
 from tests.support.procs import BIN, free_port, running  # noqa: E402
 
 FFMPEG, _ = wheel_binaries()
-Transcoder = FfmpegTranscoder()
 FINISHED = ("processed", "failed")
 MAX_TASKS = 1000
 
@@ -103,19 +101,17 @@ def describe(samples: list[float]) -> str:
 
 def bare_ffmpeg(files: list[Path], out_dir: Path, parallel: int, target: str) -> float:
     """The same conversions by bare ffmpeg at the same parallelism: the very command
-    line the worker runs (adapters/ffmpeg_command.py), without its limits or its low
-    priority, its progress lines thrown away; seconds."""
-    conversion = job(Transcoder.probe(files[0]), target)  # the files are copies of one
+    line the worker runs, without its limits or its low priority, its progress lines
+    thrown away; seconds."""
     extension = FORMATS[target].extension
+    commands = [worker_command(f, target, out_dir / f"{f.stem}.{extension}") for f in files]
 
-    def one(path: Path) -> None:
-        dst = out_dir / f"{path.stem}.{extension}"
-        cmd = command.conversion_command(FFMPEG, path, conversion, dst)
+    def one(cmd: list[str]) -> None:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
     start = time.perf_counter()
     with ThreadPoolExecutor(parallel) as pool:
-        list(pool.map(one, files))
+        list(pool.map(one, commands))
     return time.perf_counter() - start
 
 
