@@ -51,7 +51,11 @@ def test_http_is_accepted_only_where_allowed() -> None:
      ("https://example.com/a b", "webhookUrl must not have a fragment, spaces or control "
       "characters"),
      ("https://example.com/a\tb", "webhookUrl must not have a fragment, spaces or control "
-      "characters")],
+      "characters"),
+     ("https://example.com/a\x7fb", "webhookUrl must not have a fragment, spaces or control "
+      "characters"),  # DEL
+     ("https://example.com/a\x85b", "webhookUrl must not have a fragment, spaces or control "
+      "characters")],  # a C1 control
 )  # fmt: skip
 def test_a_url_that_cannot_be_a_webhook_is_refused_saying_why(url: str, message: str) -> None:
     with pytest.raises(ValueError) as refused:

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import unicodedata
 import urllib.parse
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -55,7 +56,7 @@ def check_url_syntax(url: str, allow_http: bool) -> str:
         raise ValueError("webhookUrl must name a host")
     if parts.username is not None or parts.password is not None:
         raise ValueError("webhookUrl must not carry a user name or password")
-    if parts.fragment or any(c.isspace() or ord(c) < 32 for c in url):
+    if parts.fragment or any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
         raise ValueError("webhookUrl must not have a fragment, spaces or control characters")
     return url
 
