@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,3 +68,11 @@ def test_a_worker_id_is_short_lowercase_without_separator() -> None:
     for bad in ("w.1", "W1", "a" * 13):
         with pytest.raises(ValidationError):
             Settings(worker_id=bad)
+
+
+def test_a_copy_works_out_its_derived_values_from_its_own_settings(tmp_path: Path) -> None:
+    settings = Settings(max_concurrent_conversions=2, data_dir=tmp_path / "a")
+    assert (settings.conversion_slots, settings.resolved_work_dir) == (2, tmp_path / "a" / "work")
+    copy = settings.model_copy(update={"max_concurrent_conversions": 5, "data_dir": tmp_path / "b"})
+    assert (copy.conversion_slots, copy.resolved_work_dir) == (5, tmp_path / "b" / "work")
+    assert settings.conversion_slots == 2  # the original keeps its own
