@@ -66,6 +66,25 @@ def _converting(workers: dict[str, int]) -> dict[str, str]:
     }
 
 
+def _ffmpeg_of(worker: int) -> int:
+    """The pid of the ffmpeg that ``worker`` runs."""
+    (pid,) = (
+        pid
+        for pid, (parent, argv) in _processes().items()
+        if parent == worker and Path(argv[0]).name.startswith("ffmpeg")
+    )
+    return pid
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, nor a zombie left to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 def _claimant(data: Path, task_id: int) -> str:
     """The worker id that named the claim whose output the task keeps (its key holds
     the claim token: outputs/<id>/r<revision>/<token>/<name>)."""
@@ -95,7 +114,13 @@ def test_two_workers_convert_and_a_killed_ones_task_comes_back_at_once(tmp_path:
             time.sleep(0.05)
         assert set(converting) == {"one.flac", "two.flac"} and len(set(converting.values())) == 2
         killed, survivor = converting["one.flac"], converting["two.flac"]
+        orphan = _ffmpeg_of(workers[killed])
         os.kill(workers[killed], signal.SIGKILL)
+        # Its ffmpeg dies with it (parent-death signal), seconds before it could finish.
+        deadline = time.monotonic() + 5
+        while _running(orphan):
+            assert time.monotonic() < deadline, "the killed worker's ffmpeg runs on"
+            time.sleep(0.05)
         extra = api.upload(short, "m4a")["id"]  # taken by whichever slot frees first
         tasks = {task_id: api.wait(task_id, timeout=150) for task_id in (one, two, extra)}
         assert _workers(proc.pid)[survivor] == workers[survivor]  # the same process

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,22 @@ def test_conversions_run_at_the_idle_cpu_priority(tmp_path: Path) -> None:
             src, job(real.probe(src), "mp3"), tmp_path / "o.mp3", lambda _: None
         )
     assert "SCHED_IDLE" in seen.read_text()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux setpriv")
+def test_ffmpeg_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """Its parent-death signal is SIGKILL: a worker killed outright leaves no ffmpeg."""
+    src = make_audio(tmp_path / "a.wav", 0.5)
+    seen = tmp_path / "privileges.txt"
+    real = FfmpegTranscoder()
+    # exec: a child of the script would not inherit it (fork clears it).
+    asks = (
+        "import ctypes, sys; libc = ctypes.CDLL(None); sig = ctypes.c_int();"
+        " libc.prctl(2, ctypes.byref(sig)); sys.stdout.write(str(sig.value)); sys.exit(1)"
+    )  # PR_GET_PDEATHSIG
+    script = fake_ffmpeg(tmp_path, f"exec {sys.executable} -c '{asks}' > {seen}")
+    with pytest.raises(ConversionFailed):
+        FfmpegTranscoder(script, real.ffprobe).convert(
+            src, job(real.probe(src), "mp3"), tmp_path / "o.mp3", lambda _: None
+        )
+    assert seen.read_text() == str(int(signal.SIGKILL))

@@ -73,6 +73,9 @@ _TOOLS = (shutil.which("prlimit"), shutil.which("nice"))
 _LIMIT_TOOLS: tuple[str, str] | None = (_TOOLS[0], _TOOLS[1]) if _TOOLS[0] and _TOOLS[1] else None
 # util-linux chrt: conversions run under SCHED_IDLE (only on CPU time nothing else wants).
 _CHRT = shutil.which("chrt") if sys.platform == "linux" else None
+# util-linux setpriv: the child gets SIGKILL when the thread that started it dies (that
+# thread waits for it), so a worker killed outright leaves no ffmpeg running for nobody.
+_SETPRIV = shutil.which("setpriv") if sys.platform == "linux" else None
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,8 @@ class FfmpegTranscoder:
         The limits are set by util-linux ``prlimit`` and coreutils ``nice`` exec'ing
         into the command, so nothing runs in the forked child of this multi-threaded
         process (a preexec function could deadlock there). Only where those tools
-        are missing does it fall back to a preexec function.
+        are missing does it fall back to a preexec function. Where util-linux
+        ``setpriv`` exists the child also dies with the thread that started it.
         """
         cpu = max(1, math.ceil(cpu_seconds))
         memory = self.memory_mb * 1024 * 1024
@@ -182,6 +186,8 @@ class FfmpegTranscoder:
             prefix = [_LIMIT_TOOLS[0], *limits, "--", _LIMIT_TOOLS[1], "-n", str(self.nice)]
             if idle and _CHRT:
                 prefix += [_CHRT, "--idle", "0"]
+            if _SETPRIV:
+                prefix += [_SETPRIV, "--pdeathsig", "KILL", "--"]
             return {"args": [*prefix, *cmd]}
 
         def apply() -> None:
