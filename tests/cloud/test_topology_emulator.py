@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from aiosmtpd.controller import Controller
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Bucket
@@ -60,6 +61,8 @@ THROTTLE = 25
 LEASE = 15
 # How long after a nack the emulator delivers the message again (measured: ~60 s).
 NACK_REDELIVERY = 60
+# How often the test calls the sweep Cloud Scheduler calls every 5 minutes in production.
+SWEEP_EVERY = 15
 
 
 @pytest.fixture
@@ -183,6 +186,36 @@ def claims(url: str, task_id: int) -> tuple[str, int]:
     return str(row[0]), int(row[1])
 
 
+def claims_detail(url: str, task_id: int) -> dict[str, Any]:
+    """The task's claim as the database holds it, and the database's clock."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT status, attempts, claim_token, lease_expires_at, now() AS now "
+                     "FROM tasks WHERE id = :id"), {"id": task_id},
+            ).one()  # fmt: skip
+    finally:
+        engine.dispose()
+    return dict(row._mapping)
+
+
+def _wait_sweeping(api: HttpApi, top: Topology, task_id: int, timeout: float) -> dict[str, Any]:
+    """The task once finished, the API's sweep called every SWEEP_EVERY seconds meanwhile
+    (from loopback, which may call it, as Cloud Scheduler does in production)."""
+    deadline = time.monotonic() + timeout
+    next_sweep = time.monotonic() + SWEEP_EVERY
+    while (task := api.task(task_id))["status"] not in ("processed", "failed"):
+        if time.monotonic() >= deadline:
+            return task
+        if time.monotonic() >= next_sweep:
+            swept = requests.post(f"{top.url('api')}/api/internal/sweep", timeout=30)
+            assert swept.status_code == 200, swept.text
+            next_sweep = time.monotonic() + SWEEP_EVERY
+        time.sleep(0.5)
+    return task
+
+
 def wait_for(condition: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -240,18 +273,27 @@ def test_a_worker_killed_mid_conversion_leaves_it_to_the_next(
     kill_group(first, signal.SIGKILL)  # mid-conversion, nothing acked
     assert api.task(task_id)["status"] == "processing"
 
-    top.start("worker")  # the request comes back once its ack deadline has passed
-    # A copy that comes back before the dead worker's lease (LEASE) has run out finds
-    # the task busy and is nacked; the emulator redelivers a nacked message about a
-    # minute later (seen: one or two such rounds), then the conversion is throttled.
-    try:
-        task = api.wait(task_id, timeout=ACK_DEADLINE + 3 * NACK_REDELIVERY + THROTTLE * 2)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{(tmp_path / 'worker.log').read_text()}") from exc
-    assert task["status"] == "processed", (task, (tmp_path / "worker.log").read_text())
+    top.start("worker")
+    # The request comes back once its ack deadline has passed; a copy that comes back
+    # before the dead worker's lease (LEASE) has run out finds the task busy and is
+    # nacked, and the emulator brings a nacked message back at once (twenty times a
+    # second until the lease ends) or only a minute or more later (seen: up to three).
+    # In production Cloud Scheduler's sweep (cron.yaml) republishes a task whose lease
+    # ran out: imitated here, compressed, so the test does not wait on the emulator.
+    task = _wait_sweeping(
+        api, top, task_id, timeout=ACK_DEADLINE + 3 * NACK_REDELIVERY + 2 * THROTTLE
+    )
+    assert task["status"] == "processed", (
+        task,
+        claims_detail(clean_postgres_url, task_id),
+        (tmp_path / "worker.log").read_text(),
+    )
     check_mp3(api.download(task["links"]["converted"], tmp_path / "song.mp3"), song)
-    assert ffmpeg_runs(top) == 2
-    assert claims(clean_postgres_url, task_id) == ("processed", 2)
+    # Converted again by the second worker: once, or more if the sweep's copy and the
+    # redelivered one both found the lease run out (nothing renews it while the
+    # throttled ffmpeg sleeps); each run was a claim, and one output is kept.
+    runs = ffmpeg_runs(top)
+    assert runs >= 2 and claims(clean_postgres_url, task_id) == ("processed", runs)
     assert len(list(bucket.list_blobs(prefix=f"outputs/{task_id}/"))) == 1
     wait_for(lambda: inbox.messages, 60, "no mail")
     (mail,) = inbox.messages

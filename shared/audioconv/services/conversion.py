@@ -67,7 +67,10 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
             log.info("task %s r%s is stale or done; request dropped", ref.task_id, ref.revision)
             return
         if claim is ClaimOutcome.BUSY:
-            raise RetryLater(f"task {ref.task_id} is being converted by another worker")
+            raise RetryLater(
+                f"task {ref.task_id} is being converted by another worker (its lease runs "
+                f"until {task.lease_expires_at:%H:%M:%S} UTC; now {deps.clock():%H:%M:%S})"
+            )
         if task.attempts > deps.settings.max_attempts:
             task.fail(f"conversion failed {task.attempts - 1} times; giving up", deps.clock())
             uow.commit()
