@@ -17,8 +17,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Conversion slots one worker process of `audioconv serve` feeds when worker_processes
-# is 0 (auto): its own CPU is ~65-90 ms per ~2.3 s conversion, so 8 slots keep it near
-# a third of one core (docs/performance.md, "What limits scaling").
+# is 0 (auto): its own CPU is ~25-40 ms per ~2.1 s conversion, so 8 slots keep it near
+# an eighth of one core (docs/performance.md, "What limits scaling").
 SLOTS_PER_WORKER_PROCESS = 8
 # Shortest token signing key accepted once a cloud backend is configured.
 MIN_CLOUD_SECRET_CHARS = 32
