@@ -53,6 +53,7 @@ mutation: $(BIN)/.dev
 	mkdir -p $(MUTATION_DIR)
 	ln -sfn ../../shared $(MUTATION_DIR)/src
 	ln -sfn ../../tests $(MUTATION_DIR)/tests
+	ln -sfn ../../docs $(MUTATION_DIR)/docs
 	rm -f $(MUTATION_DIR)/pyproject.toml
 	if [ -n "$(QUICK)" ]; then \
 	  sed 's|"tests/unit", "tests/integration",|"tests/unit",|' pyproject.toml \
