@@ -3,10 +3,13 @@ reclaim may take back."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import cast
+
+import pytest
 
 from audioconv.domain.model import ClaimOutcome, Task, TaskStatus
 from audioconv.services import auth, conversion, recovery, report, tasks
@@ -244,3 +247,64 @@ def test_a_worker_names_its_claims_with_its_worker_id(deps: Dependencies, upload
     )
     conversion.convert(named, TaskRef(task.id or 0, 1))
     assert seen == [True] and task.status is TaskStatus.PROCESSED
+
+
+def test_a_released_task_whose_request_was_lost_waits_for_the_next_sweep(
+    deps: Dependencies, upload: Path
+) -> None:
+    """Released at the time of the release: an ordinary sweep asks for it again once the
+    grace period has run from then."""
+    task = _new_task(deps, upload)
+    task.claim(1, _clock(deps).now, _lease(deps), claimant="w1")
+    _clock(deps).advance(5)
+    released_at = _clock(deps).now
+    _bus(deps).down = True  # freed, but its request is lost
+    assert recovery.release_claims(deps, "w1") == 1
+    assert (task.status, task.updated_at) == (TaskStatus.UPLOADED, released_at)
+    _bus(deps).down = False
+    _clock(deps).advance(GRACE - 1)
+    assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 0
+    _clock(deps).advance(1)
+    assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 1
+    assert _republished(deps) == [(deps.settings.conversion_topic, TaskRef(task.id or 0, 1))]
+
+
+def test_the_sweeps_answer_counts_each_kind_of_request(deps: Dependencies, upload: Path) -> None:
+    """What the sweep route and command answer: one conversion and one report pass due."""
+    waiting = _new_task(deps, upload, "a.mp3")
+    done = tasks.create_task(deps, waiting.user_id, upload, "b.mp3", "ogg")
+    conversion.convert(deps, TaskRef(done.id or 0, 1))
+    done.notified_revision = done.revision
+    _clock(deps).advance(GRACE)
+    result = recovery.sweep(deps, grace_seconds=GRACE)
+    assert result.as_json() == {"conversions": 1, "notifications": 0, "reports": 1}
+
+
+def _said(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == recovery.__name__]
+
+
+def test_releasing_a_dead_workers_claims_is_logged_when_there_were_any(
+    deps: Dependencies, upload: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=recovery.__name__)
+    task = _new_task(deps, upload)
+    task.claim(1, _clock(deps).now, _lease(deps), claimant="w1")
+    assert recovery.release_claims(deps, "w2") == 0
+    assert recovery.release_claims(deps, "w1") == 1
+    assert _said(caplog) == [(logging.INFO, "released 1 tasks of the dead worker process w1")]
+
+
+def test_a_sweep_that_only_republishes_notifications_says_so(
+    deps: Dependencies, upload: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=recovery.__name__)
+    task = _new_task(deps, upload)
+    conversion.convert(deps, TaskRef(task.id or 0, 1))
+    report.run_report(deps, TaskRef(task.id or 0, 1))
+    _clock(deps).advance(GRACE)
+    assert recovery.sweep(deps, grace_seconds=GRACE) == recovery.SweepResult(0, 1)
+    assert _said(caplog) == [
+        (logging.INFO, "sweep republished 0 conversions, 1 notifications, 0 report passes, "
+                       "0 webhook attempts"),
+    ]  # fmt: skip

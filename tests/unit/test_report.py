@@ -4,17 +4,23 @@ nothing behind when the task moved on."""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from audioconv.domain.errors import NotFound, RetryLater
+from audioconv import logs
+from audioconv.domain.errors import NotFound, RetryLater, UnsupportedMedia
+from audioconv.domain.job import MediaReport
+from audioconv.domain.media import Probe
 from audioconv.domain.model import Task, TaskStatus
 from audioconv.services import conversion, recovery, report, tasks
+from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeTranscoder
+from tests.unit.fakes import Clock, FakeTasks, FakeTranscoder, FakeUnitOfWork
 from tests.unit.test_services import blobs, bus, user_id
 
 
@@ -209,3 +215,170 @@ def test_the_sweep_asks_again_for_a_report_still_due(deps: Dependencies, upload:
     report.run_report(deps, ref)
     clock.advance(3600)
     assert recovery.sweep(deps, reclaim=True).reports == 0
+
+
+def _measured_with(deps: Dependencies) -> list[tuple[Probe, float]]:
+    """The input probe and output length each report run is given."""
+    transcoder = _transcoder(deps)
+    measure = transcoder.report
+    given: list[tuple[Probe, float]] = []
+
+    def recording(src: Path, source: Probe, dst: Path, seconds: float, png: Path) -> MediaReport:
+        given.append((source, seconds))
+        return measure(src, source, dst, seconds, png)
+
+    transcoder.report = recording  # type: ignore[method-assign]
+    return given
+
+
+def test_the_report_measures_against_the_stored_input_probe_and_the_encoders_length(
+    deps: Dependencies, upload: Path
+) -> None:
+    """A 3 s input trimmed to 1 s: the report is told the output's own length (not the
+    input's), and reuses the input's stored probe rather than running ffprobe again."""
+    _, task, ref = _converted(deps, upload)
+    assert task.input_probe and task.output_probe
+    task.input_probe = {**task.input_probe, "duration": 3.0}
+    probed = list(_transcoder(deps).probed)
+    given = _measured_with(deps)
+    report.run_report(deps, ref)
+    ((source, seconds),) = given
+    assert (source.duration, source.format, seconds) == (3.0, "mp3", 1.0)
+    assert _transcoder(deps).probed == probed  # no second probe of the input
+    assert task.output_probe["duration"] == 1.5  # the encoder's 1 s, counted exactly
+
+
+def test_an_input_without_a_whole_stored_probe_is_probed_without_the_upload_limits(
+    deps: Dependencies, upload: Path
+) -> None:
+    """A task recorded before whole probes were stored: the report probes its input
+    itself, and an input already accepted is not refused by the upload limits now."""
+    _, task, ref = _converted(deps, upload)
+    task.input_probe = {"duration": 1.0}  # an older, partial record
+    transcoder = _transcoder(deps)
+    probe = transcoder.probe
+
+    def limited(path: Path, limits: bool = True) -> Probe:
+        if limits:
+            raise UnsupportedMedia("longer than uploads may be (fake)")
+        return probe(path, limits)
+
+    transcoder.probe = limited  # type: ignore[method-assign]
+    given = _measured_with(deps)
+    report.run_report(deps, ref)
+    ((source, _),) = given
+    assert source.format == "mp3" and transcoder.probed[-1:] == ["input"]
+    assert task.report_due is False and task.waveform_key is not None
+    assert task.output_probe and task.output_probe["loudness"] is not None
+
+
+def test_two_deliveries_of_one_report_running_at_once_keep_its_picture(
+    deps: Dependencies, upload: Path
+) -> None:
+    """At-least-once delivery: a second copy of the request runs and records first; the
+    first copy then finds the report done, with the very picture it stored, and keeps it."""
+    _, task, ref = _converted(deps, upload)
+    transcoder = _transcoder(deps)
+
+    def the_other_copy() -> None:
+        transcoder.during_report = None
+        report.run_report(deps, ref)
+
+    transcoder.during_report = the_other_copy
+    report.run_report(deps, ref)
+    assert len(transcoder.reports) == 2
+    assert task.report_due is False and task.waveform_key is not None
+    assert _waveforms(deps) == [task.waveform_key]
+    assert tasks.task_waveform(deps, task.user_id, ref.task_id).key == task.waveform_key
+
+
+def test_a_request_with_no_report_due_is_dropped_while_another_process_writes(
+    deps: Dependencies, upload: Path
+) -> None:
+    """Finding out that nothing is due only reads: it needs no write lock."""
+    _, _, ref = _converted(deps, upload)
+    report.run_report(deps, ref)
+    cast(FakeUnitOfWork, deps.uow()).busy = True
+    report.run_report(deps, ref)  # the repeated request: dropped, not "database is locked"
+    assert len(_transcoder(deps).reports) == 1
+
+
+def test_the_record_locks_the_task_before_checking_it(deps: Dependencies, upload: Path) -> None:
+    """The check that the task still awaits this report and the write that records it are
+    one locked step, so a retarget in another process cannot slip between them."""
+    _, _, ref = _converted(deps, upload)
+    rows = cast(FakeTasks, cast(FakeUnitOfWork, deps.uow()).tasks)
+    get = rows.get
+    locked: list[bool] = []
+
+    def get_recording(task_id: int, *, for_update: bool = False) -> Task | None:
+        locked.append(for_update)
+        return get(task_id, for_update=for_update)
+
+    rows.get = get_recording  # type: ignore[method-assign]
+    report.run_report(deps, ref)
+    assert locked[-1] is True
+
+
+def test_the_reports_scratch_files_go_where_the_start_up_clears_leftovers(
+    deps: Dependencies, upload: Path, tmp_path: Path
+) -> None:
+    """In a folder of its own in the work folder (made, parents and all, if missing),
+    named as the start-up's clean-up of a killed run looks for; gone afterwards."""
+    _, task, ref = _converted(deps, upload)
+    work = tmp_path / "not" / "yet" / "work"
+    deps = replace(deps, settings=deps.settings.model_copy(update={"work_dir": work}))
+    seen: list[list[Path]] = []
+    _transcoder(deps).during_report = lambda: seen.append(list(work.glob(f"{WORK_PREFIX}*")))
+    report.run_report(deps, ref)
+    ((folder,),) = seen
+    assert task.report_due is False and task.waveform_key is not None
+    assert not folder.exists() and list(work.iterdir()) == []
+
+
+def test_what_the_report_logs_carries_the_tasks_user(deps: Dependencies, upload: Path) -> None:
+    owner, _, ref = _converted(deps, upload)
+    users: list[object] = []
+    _transcoder(deps).during_report = lambda: users.append(logs.current().get("user_id"))
+    with logs.bound():
+        report.run_report(deps, ref)
+    assert users == [owner]
+
+
+def _said(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == report.__name__]
+
+
+def test_a_report_not_run_or_not_recorded_says_why(
+    deps: Dependencies, upload: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What an operator reads when a report request is dropped, finds its files gone,
+    fails in ffmpeg, or is outrun by a retarget or a deletion."""
+    caplog.set_level(logging.INFO, logger=report.__name__)
+    owner, task, ref = _converted(deps, upload)
+    n = ref.task_id
+    transcoder = _transcoder(deps)
+    transcoder.fail_report_with = "ffmpeg could not read the output"
+    report.run_report(deps, ref)
+    report.run_report(deps, ref)
+    transcoder.fail_report_with = None
+    tasks.change_format(deps, owner, n, "flac")
+    conversion.convert(deps, TaskRef(n, 2))
+    del blobs(deps).files[task.input_key]
+    report.run_report(deps, TaskRef(n, 2))
+    blobs(deps).files[task.input_key] = upload.read_bytes()
+    tasks.change_format(deps, owner, n, "wav")
+    conversion.convert(deps, TaskRef(n, 3))
+    assert task.report_due is True
+    transcoder.during_report = lambda: tasks.change_format(deps, owner, n, "flac")
+    report.run_report(deps, TaskRef(n, 3))
+    conversion.convert(deps, TaskRef(n, 4))
+    transcoder.during_report = lambda: tasks.delete_task(deps, owner, n)
+    report.run_report(deps, TaskRef(n, 4))
+    assert _said(caplog) == [
+        (logging.WARNING, f"task {n}: no loudness or waveform: ffmpeg could not read the output"),
+        (logging.INFO, f"task {n} r1 has no report due; request dropped"),
+        (logging.INFO, f"task {n}: its files are gone; no report"),
+        (logging.INFO, f"task {n} moved on during its report; report discarded"),
+        (logging.INFO, f"task {n} was deleted during its report; report discarded"),
+    ]

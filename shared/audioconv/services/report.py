@@ -61,7 +61,9 @@ def _measure(deps: Dependencies, task: Task, output_key: str, folder: Path) -> M
     """Run the transcoder's report over the task's stored input and output (read in
     place when the store keeps them on this disk); an empty report if it fails."""
     try:
-        src = local_file(deps, task.input_key, folder / "input")
+        # Any name but the output's or the picture's will do: ffmpeg reads it by content.
+        scratch_input = folder / "input"  # pragma: no mutate
+        src = local_file(deps, task.input_key, scratch_input)
         dst = local_file(deps, output_key, folder / f"output{Path(output_key).suffix}")
     except KeyError:  # deleted or retargeted meanwhile (recording will find out)
         log.info("task %s: its files are gone; no report", task.id)
