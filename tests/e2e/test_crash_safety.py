@@ -31,6 +31,7 @@ import pytest
 import requests
 
 from tests.support.audio import decoded_duration, make_audio
+from tests.support.blobs import mail_files
 from tests.support.http_api import HttpApi
 from tests.support.procs import BIN, free_port, kill_group, running
 
@@ -121,7 +122,7 @@ def test_sigkills_at_random_moments_lose_nothing_and_leak_nothing(tmp_path: Path
             out = api.download(task["links"]["converted"], tmp_path / f"out{task_id}")
             expected = decoded_duration(accepted[task_id])
             assert abs(decoded_duration(out) - expected) < 0.5, (task, expected)
-        mails = [m.read_text() for m in (tmp_path / "data" / "mail").glob("*.eml")]
+        mails = [m.read_text() for m in mail_files(tmp_path / "data" / "mail")]
         for task in seen.values():
             assert any(task["fileName"] in m for m in mails), f"no mail for {task}"
 

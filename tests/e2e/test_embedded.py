@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe, tags_of
+from tests.support.blobs import mail_files
 from tests.support.http_api import HttpApi
 from tests.support.procs import BIN, free_port, kill_group, running
 
@@ -34,7 +35,7 @@ def test_sign_up_upload_convert_download_and_mail(tmp_path: Path) -> None:
         out = api.download(task["links"]["converted"], tmp_path / "song.mp3")
         mails = tmp_path / "data" / "mail"
         deadline = time.monotonic() + 30  # the notifier runs just after the conversion
-        while not list(mails.glob("*.eml")):
+        while not mail_files(mails):
             assert time.monotonic() < deadline, "no mail arrived"
             time.sleep(0.1)
     info = probe(out)
@@ -43,7 +44,7 @@ def test_sign_up_upload_convert_download_and_mail(tmp_path: Path) -> None:
     assert abs(decoded_duration(out) - decoded_duration(song)) < 0.1
     assert abs(float(info["format"]["duration"]) - 3.0) < 0.1
     assert tags_of(info)["artist"] == TAGS["artist"]
-    (mail,) = (tmp_path / "data" / "mail").glob("*.eml")
+    (mail,) = mail_files(tmp_path / "data" / "mail")
     msg = email.message_from_bytes(mail.read_bytes())
     assert msg["To"] == "erin@example.com"
     assert "song.flac" in msg["Subject"]

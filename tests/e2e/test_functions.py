@@ -37,6 +37,7 @@ from audioconv.services.messages import TaskRef
 from tests.integration.test_adapters import _Inbox
 from tests.support.api import ApiClient
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe
+from tests.support.blobs import mail_files
 from tests.support.http_api import HttpApi
 from tests.support.procs import ROOT, free_port, serve_function
 from tests.unit.fakes import FakeBus
@@ -175,7 +176,7 @@ def test_one_upload_through_the_three_functions_in_process(
 
     notifier = function("notify", "notify", "cloudevent", settings, monkeypatch)
     assert notifier.post("/", json=push_envelope(finished, "3")).status_code == 200
-    (mail,) = (Path(env["AUDIOCONV_DATA_DIR"]) / "mail").glob("*.eml")
+    (mail,) = mail_files(Path(env["AUDIOCONV_DATA_DIR"]) / "mail")
     text = mail.read_text()
     assert "To: ivy@example.com" in text and "ready as mp3" in text
     assert f"https://audio.example.com/api/tasks/{task_id}/converted" in text

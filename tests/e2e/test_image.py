@@ -29,6 +29,7 @@ from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from tests.cloud.conftest import pubsub_emulator  # noqa: F401 (the fixture)
 from tests.support.audio import make_audio, probe
+from tests.support.blobs import mail_files
 from tests.support.http_api import HttpApi
 from tests.support.procs import ROOT, free_port, kill_group, wait_http
 
@@ -116,7 +117,7 @@ def test_docker_run_with_no_settings_is_the_whole_service(
         assert task["status"] == "processed", (task, log.read_text())
         out = api.download(task["links"]["converted"], tmp_path / "song.opus")
         deadline = time.monotonic() + 30  # the notifier runs just after the conversion
-        while not list((tmp_path / "volume" / "mail").glob("*.eml")):
+        while not mail_files(tmp_path / "volume" / "mail"):
             assert time.monotonic() < deadline, f"no mail arrived:\n{log.read_text()}"
             time.sleep(0.2)
     info = probe(out)

@@ -20,6 +20,7 @@ from audioconv.adapters.local_blob import LocalBlobStore
 from audioconv.adapters.mail import FolderMailer, SmtpMailer
 from audioconv.entrypoints import pubsub_push
 from audioconv.ports import Message as BusMessage
+from tests.support.blobs import mail_files
 
 
 def test_local_blob_store_streams_and_confines_keys(tmp_path: Path) -> None:
@@ -50,7 +51,7 @@ def test_local_blob_store_streams_and_confines_keys(tmp_path: Path) -> None:
 
 def test_folder_mailer_writes_eml(tmp_path: Path) -> None:
     FolderMailer(tmp_path / "mail", "svc <svc@x.org>").send("u@x.org", "Hi", "Body text")
-    (eml,) = (tmp_path / "mail").glob("*.eml")
+    (eml,) = mail_files(tmp_path / "mail")
     msg = email.message_from_bytes(eml.read_bytes())
     assert (msg["To"], msg["Subject"]) == ("u@x.org", "Hi")
     assert "Body text" in msg.get_payload()

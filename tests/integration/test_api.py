@@ -13,7 +13,7 @@ from audioconv.domain.model import Task
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe, tags_of
-from tests.support.blobs import stored_files
+from tests.support.blobs import mail_files, stored_files
 
 
 @pytest.fixture
@@ -309,7 +309,7 @@ def _wait_files(folder: Path, timeout: float = 10) -> list[Path]:
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        files = sorted(folder.glob("*.eml")) if folder.exists() else []
+        files = mail_files(folder) if folder.exists() else []
         if files:
             return files
         time.sleep(0.05)

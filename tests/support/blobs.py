@@ -1,4 +1,4 @@
-"""The files the local blob store holds, as the tests that count them see them."""
+"""The files the local blob store and the embedded mailer hold, as the tests see them."""
 
 from __future__ import annotations
 
@@ -13,3 +13,10 @@ def stored_files(deps: Dependencies) -> list[Path]:
     may be pruning a folder it just emptied meanwhile, which breaks rglob's walk."""
     root = deps.settings.data_dir / "blobs"
     return [Path(top, name) for top, _, names in os.walk(root) for name in names]
+
+
+def mail_files(folder: Path) -> list[Path]:
+    """The mails the embedded mailer has written to ``folder``, oldest name first; not
+    the hidden ``.name.eml`` it writes first and then renames (pathlib's ``*`` matches
+    dot-files, so a plain glob can list one that is gone a moment later)."""
+    return sorted(folder.glob("[!.]*.eml"))
