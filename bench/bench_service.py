@@ -121,8 +121,9 @@ def wait_done(db: Path, pending: set[int]) -> float:
 
     Read from the server's own SQLite file, read-only (WAL lets it beside the writers),
     every 50 ms: asking the API instead made it work for the benchmark, and ffmpeg runs
-    under SCHED_IDLE, so every cycle that took was taken from what is measured (one
-    list request every 0.2 s cost the drain several percent; flat-out polling a third).
+    at the lowest priority, so every cycle that took was taken from what is measured
+    (under SCHED_IDLE, one list request every 0.2 s cost the drain several percent;
+    flat-out polling a third).
     """
     ids = sorted(pending)
     query = (f"SELECT count(*) FROM tasks WHERE status IN ('processed', 'failed') "

@@ -111,7 +111,8 @@ class Settings(LogSettings):
     # Set by `audioconv serve` for each worker process it starts (not by hand): the
     # prefix of that process's claims, so its tasks can be released if it dies.
     worker_id: str = Field(default="", pattern=r"^[a-z0-9]{0,12}$")
-    # Nice level of ffmpeg children, so the API stays responsive under load.
+    # Nice level of ffprobe and short ffmpeg runs (on an upload's path); conversions
+    # always run at nice 19 (adapters/ffmpeg.py CONVERSION_NICE).
     ffmpeg_nice: int = 10
     max_upload_bytes: int = 2 * 1024**3
     # Every body but an upload's (JSON, forms of other routes) is capped at this.

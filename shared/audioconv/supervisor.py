@@ -8,7 +8,7 @@ at once (``release_worker``) before its replacement starts.
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import itertools
 import logging
 import signal
@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from audioconv.adapters.sql_queue import SqlQueueBus
+from audioconv.parent_death import die_with_parent
 from audioconv.services import recovery
 from audioconv.services.dependencies import Dependencies
 
@@ -74,15 +75,6 @@ def start_sweeper(deps: Dependencies, stop: threading.Event) -> threading.Thread
 
 # Loaded before any fork: the supervisor has threads (the sweeper), and a child between
 # fork and exec must not take the dynamic loader's lock another thread may have held.
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when the supervisor dies, even by SIGKILL."""
-    assert _LIBC is not None
-    _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @dataclass(eq=False)
 class Child:
     """One child of the supervisor; a worker's name changes at each start."""
@@ -110,7 +102,8 @@ class Children:
             env["AUDIOCONV_WORKER_ID"] = child.worker_id
             env["AUDIOCONV_MAX_CONCURRENT_CONVERSIONS"] = str(child.slots)
             args.append(child.worker_id)  # for ps; the process reads its settings
-        preexec = _die_with_parent if sys.platform == "linux" else None
+        # SIGTERM when the supervisor dies, even by SIGKILL: the child stops cleanly.
+        preexec = functools.partial(die_with_parent, signal.SIGTERM)
         child.proc = subprocess.Popen(args, env=env, preexec_fn=preexec)
         if child not in self.children:
             self.children.append(child)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from audioconv.adapters import ffmpeg as ffmpeg_adapter
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.domain.errors import ConversionFailed, UnsupportedMedia
 from audioconv.domain.formats import FORMATS
@@ -93,34 +95,58 @@ def test_env_may_point_at_another_binary(tmp_path: Path) -> None:
         FfmpegTranscoder(ffprobe_path=str(fake)).probe(tmp_path / "x")
 
 
-@pytest.mark.skipif(shutil.which("chrt") is None, reason="needs util-linux chrt")
-def test_conversions_run_at_the_idle_cpu_priority(tmp_path: Path) -> None:
-    """ffmpeg converts under SCHED_IDLE: it only gets CPU time the API does not want."""
+# What a child reports of itself: scheduling policy, nice level, parent-death signal.
+_SELF_REPORT = (
+    "import ctypes, os, sys; sig = ctypes.c_int();"
+    " ctypes.CDLL(None).prctl(2, ctypes.byref(sig));"  # PR_GET_PDEATHSIG
+    " sys.stdout.write(' '.join(map(str, (os.sched_getscheduler(0),"
+    " os.getpriority(os.PRIO_PROCESS, 0), sig.value)))); sys.exit(1)"
+)
+
+
+@pytest.fixture(params=["exec chain", "preexec fallback"])
+def confinement(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a child is confined: tools exec'ing into it, or a preexec function."""
+    if request.param == "exec chain":
+        if not all(map(shutil.which, ("prlimit", "nice", "setpriv"))):
+            pytest.skip("needs util-linux prlimit and setpriv, and coreutils nice")
+    else:
+        monkeypatch.setattr(ffmpeg_adapter, "_LIMIT_TOOLS", None)
+    return str(request.param)
+
+
+def niced(adjustment: int) -> str:
+    """The nice level ``nice -n adjustment`` gives a child of this process."""
+    return str(min(19, os.getpriority(os.PRIO_PROCESS, 0) + adjustment))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="prctl is Linux's")
+def test_conversions_run_at_the_lowest_priority_and_die_with_the_worker(
+    tmp_path: Path, confinement: str
+) -> None:
+    """ffmpeg converts at nice 19, not SCHED_IDLE (it gets the CPU the API leaves), and
+    its parent-death signal is SIGKILL: a worker killed outright leaves no ffmpeg."""
     src = make_audio(tmp_path / "a.wav", 0.5)
-    seen = tmp_path / "policy.txt"
+    seen = tmp_path / "self.txt"
     real = FfmpegTranscoder()
-    script = fake_ffmpeg(tmp_path, f"chrt -p $$ > {seen}; exit 1")
+    # exec: a child of the script would not inherit the parent-death signal.
+    script = fake_ffmpeg(tmp_path, f'exec {sys.executable} -c "{_SELF_REPORT}" > {seen}')
     with pytest.raises(ConversionFailed):
         FfmpegTranscoder(script, real.ffprobe).convert(
             src, job(real.probe(src), "mp3"), tmp_path / "o.mp3", lambda _: None
         )
-    assert "SCHED_IDLE" in seen.read_text()
+    assert seen.read_text().split() == [
+        str(os.SCHED_OTHER),
+        niced(ffmpeg_adapter.CONVERSION_NICE),
+        str(int(signal.SIGKILL)),
+    ]
 
 
-@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux setpriv")
-def test_ffmpeg_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
-    """Its parent-death signal is SIGKILL: a worker killed outright leaves no ffmpeg."""
-    src = make_audio(tmp_path / "a.wav", 0.5)
-    seen = tmp_path / "privileges.txt"
-    real = FfmpegTranscoder()
-    # exec: a child of the script would not inherit it (fork clears it).
-    asks = (
-        "import ctypes, sys; libc = ctypes.CDLL(None); sig = ctypes.c_int();"
-        " libc.prctl(2, ctypes.byref(sig)); sys.stdout.write(str(sig.value)); sys.exit(1)"
-    )  # PR_GET_PDEATHSIG
-    script = fake_ffmpeg(tmp_path, f"exec {sys.executable} -c '{asks}' > {seen}")
-    with pytest.raises(ConversionFailed):
-        FfmpegTranscoder(script, real.ffprobe).convert(
-            src, job(real.probe(src), "mp3"), tmp_path / "o.mp3", lambda _: None
-        )
-    assert seen.read_text() == str(int(signal.SIGKILL))
+@pytest.mark.skipif(sys.platform != "linux", reason="prctl is Linux's")
+def test_probes_run_at_the_configured_nice_level(tmp_path: Path, confinement: str) -> None:
+    """A probe is on an upload's path: ``nice`` (AUDIOCONV_FFMPEG_NICE), not the lowest."""
+    seen = tmp_path / "self.txt"
+    script = fake_ffmpeg(tmp_path, f'exec {sys.executable} -c "{_SELF_REPORT}" > {seen}')
+    with pytest.raises(UnsupportedMedia):
+        FfmpegTranscoder(script, script, nice=7).probe(make_audio(tmp_path / "a.wav", 0.5))
+    assert seen.read_text().split() == [str(os.SCHED_OTHER), niced(7), str(int(signal.SIGKILL))]

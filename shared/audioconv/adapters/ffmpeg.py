@@ -1,10 +1,11 @@
 """ffprobe and ffmpeg as child processes, confined to their own input and output.
 
-Each run gets a lower CPU priority than the API (SCHED_IDLE for conversions where
-``chrt`` exists), a wall-clock limit and a CPU-time limit (RLIMIT_CPU) scaled to
-the input's duration, and an address-space limit (RLIMIT_AS); shutting down kills
-every child. What each run does is in ``ffmpeg_command`` (command lines) and
-``ffmpeg_parse`` (reading their output): both pure, tested without ffmpeg.
+Each run gets a lower CPU priority than the API (conversions the lowest nice
+level), a wall-clock limit and a CPU-time
+limit (RLIMIT_CPU) scaled to the input's duration, and an address-space limit
+(RLIMIT_AS); shutting down kills every child. What each run does is in
+``ffmpeg_command`` (command lines) and ``ffmpeg_parse`` (reading their output):
+both pure, tested without ffmpeg.
 
 A conversion is one or two runs: loudnorm's measuring pass (only with the
 ``loudness`` option) and the conversion itself. The report pass, which measures
@@ -19,6 +20,7 @@ import math
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -47,6 +49,7 @@ from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLate
 from audioconv.domain.formats import INPUT_DEMUXERS
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Probe
+from audioconv.parent_death import die_with_parent
 from audioconv.ports import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -71,8 +74,12 @@ def wheel_binaries() -> tuple[str, str]:
 # util-linux prlimit and coreutils nice: present wherever Debian or Ubuntu is.
 _TOOLS = (shutil.which("prlimit"), shutil.which("nice"))
 _LIMIT_TOOLS: tuple[str, str] | None = (_TOOLS[0], _TOOLS[1]) if _TOOLS[0] and _TOOLS[1] else None
-# util-linux chrt: conversions run under SCHED_IDLE (only on CPU time nothing else wants).
-_CHRT = shutil.which("chrt") if sys.platform == "linux" else None
+# Conversions run at the lowest nice level: ~1.5 % of a core against one busy API
+# thread. Not SCHED_IDLE: Linux counts a CPU that runs only SCHED_IDLE work as idle
+# when it places a waking thread, so every wake-up (even of the thread reading its
+# progress) pre-empted ffmpeg while the other core sat idle: 3-9 % slower
+# (bench/bench_priority.py, docs/performance.md).
+CONVERSION_NICE = 19
 # util-linux setpriv: the child gets SIGKILL when the thread that started it dies (that
 # thread waits for it), so a worker killed outright leaves no ffmpeg running for nobody.
 _SETPRIV = shutil.which("setpriv") if sys.platform == "linux" else None
@@ -170,31 +177,31 @@ class FfmpegTranscoder:
     def _confine(self, cmd: list[str], cpu_seconds: float, idle: bool = False) -> dict[str, Any]:
         """Popen arguments that run ``cmd`` at lower priority with CPU and memory limits.
 
-        ``idle`` (conversions) runs it under Linux's SCHED_IDLE where ``chrt`` exists,
-        so the API is never slowed by conversions; elsewhere at ``nice``.
+        Short runs (probes, on an upload's path) get ``nice``; ``idle`` ones
+        (conversions) the lowest nice level, so they use the CPU the API leaves.
 
         The limits are set by util-linux ``prlimit`` and coreutils ``nice`` exec'ing
         into the command, so nothing runs in the forked child of this multi-threaded
         process (a preexec function could deadlock there). Only where those tools
-        are missing does it fall back to a preexec function. Where util-linux
-        ``setpriv`` exists the child also dies with the thread that started it.
+        are missing does it fall back to a preexec function. On Linux the child also
+        dies with the thread that started it (util-linux ``setpriv``, or ``prctl``).
         """
         cpu = max(1, math.ceil(cpu_seconds))
         memory = self.memory_mb * 1024 * 1024
+        nice = CONVERSION_NICE if idle else self.nice
         if _LIMIT_TOOLS:
             limits = [f"--cpu={cpu}:{cpu + 5}"] + ([f"--as={memory}"] if memory > 0 else [])
-            prefix = [_LIMIT_TOOLS[0], *limits, "--", _LIMIT_TOOLS[1], "-n", str(self.nice)]
-            if idle and _CHRT:
-                prefix += [_CHRT, "--idle", "0"]
+            prefix = [_LIMIT_TOOLS[0], *limits, "--", _LIMIT_TOOLS[1], "-n", str(nice)]
             if _SETPRIV:
                 prefix += [_SETPRIV, "--pdeathsig", "KILL", "--"]
             return {"args": [*prefix, *cmd]}
 
         def apply() -> None:
-            os.nice(self.nice)
+            os.nice(nice)
             resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
             if memory > 0:
                 resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+            die_with_parent(signal.SIGKILL)
 
         return {"args": cmd, "preexec_fn": apply}
 
