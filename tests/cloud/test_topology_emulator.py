@@ -281,8 +281,9 @@ def test_a_worker_killed_mid_conversion_leaves_it_to_the_next(
     # In production Cloud Scheduler's sweep (cron.yaml) republishes a task whose lease
     # ran out: imitated here, compressed. Its copies, like any redelivery after LEASE,
     # may take the task over from a conversion the throttled ffmpeg keeps from renewing
-    # its lease, so the run time still varies (seen: 50 s, or 110 s when a sweep copy took over); the timeout keeps
-    # room for a nack's redelivery, which a RetryLater without a time still gets.
+    # its lease, so the run time still varies (seen: 50 s, or 110 s when a sweep copy
+    # took over); the timeout keeps room for a nack's redelivery, which a RetryLater
+    # without a time still gets.
     task = _wait_sweeping(
         api, top, task_id, timeout=ACK_DEADLINE + 3 * NACK_REDELIVERY + 2 * THROTTLE
     )
