@@ -276,10 +276,14 @@ def test_a_worker_killed_mid_conversion_leaves_it_to_the_next(
     top.start("worker")
     # The request comes back once its ack deadline has passed; a copy that comes back
     # before the dead worker's lease (LEASE) has run out finds the task busy and is
-    # nacked, and the emulator brings a nacked message back at once (twenty times a
-    # second until the lease ends) or only a minute or more later (seen: up to three).
+    # deferred: its ack deadline set to just after that lease ends (at least 10 s), so
+    # it comes back then, not at once in a loop nor minutes later as a nacked one can.
     # In production Cloud Scheduler's sweep (cron.yaml) republishes a task whose lease
-    # ran out: imitated here, compressed, so the test does not wait on the emulator.
+    # ran out: imitated here, compressed. Its copies, like any redelivery after LEASE,
+    # may take the task over from a conversion the throttled ffmpeg keeps from renewing
+    # its lease, so the run time still varies (seen: 50 s, or 110 s when a sweep copy
+    # took over); the timeout keeps room for a nack's redelivery, which a RetryLater
+    # without a time still gets.
     task = _wait_sweeping(
         api, top, task_id, timeout=ACK_DEADLINE + 3 * NACK_REDELIVERY + 2 * THROTTLE
     )

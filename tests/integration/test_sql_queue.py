@@ -16,7 +16,8 @@ from audioconv.adapters.database import make_engine
 from audioconv.adapters.orm import messages
 from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
 from audioconv.config import Settings
-from audioconv.domain.model import utcnow
+from audioconv.domain.errors import RetryLater
+from audioconv.domain.model import as_utc, utcnow
 from audioconv.ports import Message
 
 
@@ -85,6 +86,44 @@ def test_a_failing_handler_is_retried_then_left_to_the_sweep(engine: Engine) -> 
         assert consumer.wait_idle(10)  # given up after max_attempts: the row is gone
     finally:
         consumer.shutdown()
+
+
+def _row(engine: Engine) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(select(messages)).one()
+
+
+@pytest.mark.parametrize(("after", "held"), [(30, 30), (0, 0.05), (5000, 600)])
+def test_a_retry_later_saying_when_is_held_till_then_without_using_an_attempt(
+    engine: Engine, after: float, held: float
+) -> None:
+    """A busy task's request waits for the lease to end (clamped to the back-off and
+    ten minutes) and is not a failure: with one attempt allowed it is not dropped."""
+    calls: list[float] = []
+
+    def busy_once(message: Message) -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RetryLater("busy", after_seconds=after)
+
+    consumer = _consumer(engine, max_attempts=1)
+    consumer.subscribe("topic-h", busy_once, 1)
+    SqlQueueBus(engine).publish("topic-h", {"n": 1}, {})
+    consumer.start()
+    try:
+        if held > 1:
+            _wait(lambda: calls and _row(engine).attempts == 0)  # deferred, attempt given back
+            row = _row(engine)
+            wait = (as_utc(row.available_at) - utcnow()).total_seconds()
+            assert held - 3 < wait <= held
+            time.sleep(0.3)
+            assert len(calls) == 1  # not before its time
+            with engine.begin() as conn:  # its time comes
+                conn.execute(update(messages).values(available_at=utcnow()))
+        assert consumer.wait_idle(10)
+    finally:
+        consumer.shutdown()
+    assert len(calls) == 2
 
 
 def test_no_more_handlers_run_at_once_than_the_topic_has_slots(engine: Engine) -> None:

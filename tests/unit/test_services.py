@@ -150,9 +150,12 @@ def test_busy_task_is_redelivered_and_expired_lease_taken_over(
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg")
     ref = last_ref(deps)
     task.claim(ref.revision, clock(deps).now, timedelta(seconds=60))
-    with pytest.raises(RetryLater):
+    clock(deps).advance(20)
+    with pytest.raises(RetryLater) as busy:
         conversion.convert(deps, ref)
-    clock(deps).advance(61)  # the other worker died: its lease ran out
+    # Due again just after the other worker's lease ends, not after a blind back-off.
+    assert busy.value.after_seconds == 40 + conversion.BUSY_MARGIN_SECONDS
+    clock(deps).advance(41)  # the other worker died: its lease ran out
     conversion.convert(deps, ref)
     assert task.status is TaskStatus.PROCESSED
 

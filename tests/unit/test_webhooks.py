@@ -340,6 +340,7 @@ def test_an_early_attempt_is_refused_saying_when_it_is_due(tmp_path: Path) -> No
     with pytest.raises(RetryLater) as early:
         webhooks.deliver(deps, webhooks.Delivery(task.id or 0, 1, 2, due), _show)
     assert str(early.value) == f"webhook attempt 2 is due at {due}"
+    assert early.value.after_seconds == 5  # redelivered when it is due
 
 
 def test_a_copy_of_a_failed_attempt_is_not_sent_again(tmp_path: Path) -> None:

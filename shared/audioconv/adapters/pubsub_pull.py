@@ -5,7 +5,9 @@ shape). Long conversions cannot live on push: App Engine cuts a request at 10
 minutes and a push ack deadline is at most 600 s. Here the client library holds
 each message under lease, extending its ack deadline for as long as the handler
 runs (up to ``max_lease_seconds``); the handler's return acks it, an exception
-nacks it (Pub/Sub redelivers it with the subscription's retry policy), and a
+nacks it (Pub/Sub redelivers it with the subscription's retry policy), a
+``RetryLater`` that says when a retry can succeed (a busy task's lease end) sets
+its ack deadline to then and lets go of it (``defer``), and a
 worker that dies simply stops extending, so the message comes back once its ack
 deadline passes. ``slots`` bounds the messages in hand (FlowControl) and the
 threads running them, so an instance never takes more work than it has slots.
@@ -27,9 +29,12 @@ from google.cloud.pubsub_v1.subscriber.message import Message as Received
 from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 from google.cloud.pubsub_v1.types import FlowControl
 
+from audioconv.domain.errors import RetryLater
 from audioconv.ports import Message, MessageHandler
 
 log = logging.getLogger(__name__)
+# The ack deadlines Pub/Sub allows a deferred message (below 10 s is advised against).
+MIN_DEFER_SECONDS, MAX_DEFER_SECONDS = 10, 600
 
 
 def decode(received: Received) -> Message:
@@ -41,6 +46,17 @@ def decode(received: Received) -> Message:
     if not isinstance(data, dict):
         raise ValueError("Pub/Sub message data is not a JSON object")
     return Message(received.message_id, data, dict(received.attributes))
+
+
+def defer(received: Received, after_seconds: float) -> None:
+    """Have Pub/Sub redeliver ``received`` in about ``after_seconds`` (clamped to
+    MIN_DEFER_SECONDS..MAX_DEFER_SECONDS): its ack deadline is set to then and the
+    client stops extending it. A nack would bring it back per the subscription's
+    retry policy instead, or at once on the emulator."""
+    seconds = round(min(max(after_seconds, MIN_DEFER_SECONDS), MAX_DEFER_SECONDS))
+    log.info("message %s deferred %d s", received.message_id, seconds)
+    received.modify_ack_deadline(seconds)
+    received.drop()
 
 
 class PubSubPuller:
@@ -92,6 +108,13 @@ class PubSubPuller:
                 return
             try:
                 handler(message)
+            except RetryLater as exc:
+                if exc.after_seconds is None:
+                    log.warning("message %s cannot be handled yet; nacked for redelivery",
+                                received.message_id, exc_info=True)  # fmt: skip
+                    received.nack()
+                else:
+                    defer(received, exc.after_seconds)
             except Exception:
                 log.warning("message %s failed; nacked for redelivery", received.message_id,
                             exc_info=True)  # fmt: skip

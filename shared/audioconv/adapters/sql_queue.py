@@ -5,7 +5,9 @@ rows and hands each, as a ``Message``, to the topic's handler. Like a Pub/Sub
 subscription it is at-least-once: a delivered row is hidden for a visibility
 timeout that is extended while its handler runs,
 deleted when the handler returns (ack), and shown again after a back-off when it
-raises (nack); a row whose process died comes back when its timeout runs out.
+raises (nack), or, for a ``RetryLater`` that says when a retry can succeed (a
+busy task's lease end), at that time, without counting it as a failed attempt;
+a row whose process died comes back when its timeout runs out.
 A message whose ``notBefore`` attribute (ISO 8601) names a later time is held
 until then (a webhook's next attempt).
 Identical messages still queued are stored once, so republishing (the sweep) is
@@ -43,10 +45,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from audioconv.adapters.inprocess_bus import not_before
 from audioconv.adapters.orm import messages
+from audioconv.domain.errors import RetryLater
 from audioconv.domain.model import utcnow
 from audioconv.ports import Message, MessageHandler
 
 log = logging.getLogger(__name__)
+# The longest a handler's RetryLater(after_seconds=...) holds a message back; a handler
+# that needs longer finds it early and defers it again.
+MAX_DEFER_SECONDS = 600.0
 
 
 def _dedupe_key(topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
@@ -229,6 +235,11 @@ class SqlQueueConsumer:
     def _deliver(self, sub: _Subscription, row_id: int, attempt: int, message: Message) -> None:
         try:
             sub.handler(message)
+        except RetryLater as exc:
+            if exc.after_seconds is None:
+                self._nack(row_id, attempt, message)
+            else:
+                self._defer(row_id, message, exc)
         except Exception:
             self._nack(row_id, attempt, message)
         else:
@@ -249,6 +260,24 @@ class SqlQueueConsumer:
                     message.id, attempt, delay, exc_info=True)  # fmt: skip
         later = utcnow() + timedelta(seconds=delay)
         self._settle(row_id, update(messages).values(available_at=later, holder=None))
+
+    def _defer(self, row_id: int, message: Message, exc: RetryLater) -> None:
+        """Show the row again when its handler said a retry can succeed (a busy task's
+        lease end, a webhook attempt's due time), clamped to [backoff, MAX_DEFER_SECONDS].
+
+        Not a failure, so it gives back the attempt its delivery took: waiting cannot
+        drop the message. It cannot wait forever either: the handlers defer only until
+        a time they know, and that time is bounded (a webhook attempt's due time is
+        fixed; a task is busy only while another worker's lease runs, renewed only
+        while its conversion makes progress, and each new lease is a claim the task's
+        own ``max_attempts`` counts)."""
+        assert exc.after_seconds is not None
+        delay = min(max(exc.after_seconds, self.backoff), MAX_DEFER_SECONDS)
+        log.info("message %s deferred %.1fs: %s", message.id, delay, exc)
+        later = utcnow() + timedelta(seconds=delay)
+        self._settle(row_id, update(messages).values(
+            available_at=later, holder=None, attempts=messages.c.attempts - 1
+        ))  # fmt: skip
 
     def _settle(self, row_id: int, statement: Any) -> None:
         """Ack or nack one row; if the database is away, its visibility timeout redelivers it."""

@@ -68,4 +68,12 @@ class MailRejected(Exception):
 
 
 class RetryLater(Exception):
-    """The work cannot be done now but may succeed later: the event must be redelivered."""
+    """The work cannot be done now but may succeed later: the event must be redelivered.
+
+    ``after_seconds``, when the raiser knows it (a busy task's lease end, a webhook
+    attempt's due time), is when a retry can first succeed: the consumers redeliver
+    then instead of after their usual back-off."""
+
+    def __init__(self, message: str, after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.after_seconds = after_seconds

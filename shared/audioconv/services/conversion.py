@@ -15,7 +15,7 @@ from audioconv import logs
 from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.job import ConversionJob, ConversionResult
-from audioconv.domain.model import ClaimOutcome, Task
+from audioconv.domain.model import ClaimOutcome, Task, as_utc
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
 from audioconv.services.dependencies import Dependencies
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
 # The name of each conversion's temporary folder starts with this.
 WORK_PREFIX = "audioconv-"
+# A request that finds the task busy is due again this long after the lease ends.
+BUSY_MARGIN_SECONDS = 1.0
 
 
 class LeaseLost(Exception):
@@ -67,9 +69,14 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
             log.info("task %s r%s is stale or done; request dropped", ref.task_id, ref.revision)
             return
         if claim is ClaimOutcome.BUSY:
+            assert task.lease_expires_at is not None  # BUSY: an unexpired lease
+            now = deps.clock()
             raise RetryLater(
                 f"task {ref.task_id} is being converted by another worker (its lease runs "
-                f"until {task.lease_expires_at:%H:%M:%S} UTC; now {deps.clock():%H:%M:%S})"
+                f"until {task.lease_expires_at:%H:%M:%S} UTC; now {now:%H:%M:%S})",
+                # Due again just after the lease ends, when a claim can succeed.
+                after_seconds=(as_utc(task.lease_expires_at) - now).total_seconds()
+                + BUSY_MARGIN_SECONDS,
             )
         if task.attempts > deps.settings.max_attempts:
             task.fail(f"conversion failed {task.attempts - 1} times; giving up", deps.clock())

@@ -160,7 +160,10 @@ def deliver(deps: Dependencies, message: Delivery, show: Callable[[Task], dict[s
     """
     now = deps.clock()
     if message.not_before is not None and now < message.not_before:
-        raise RetryLater(f"webhook attempt {message.attempt} is due at {message.not_before}")
+        raise RetryLater(
+            f"webhook attempt {message.attempt} is due at {message.not_before}",
+            after_seconds=(message.not_before - now).total_seconds(),
+        )
     with deps.uow(readonly=True) as uow:
         task = uow.tasks.get(message.task_id)
         user = uow.users.get(task.user_id) if task is not None else None
