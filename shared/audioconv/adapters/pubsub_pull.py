@@ -48,12 +48,25 @@ def decode(received: Received) -> Message:
     return Message(received.message_id, data, dict(received.attributes))
 
 
+def defer_seconds(after_seconds: float, delivery_attempt: int | None) -> int:
+    """The ack deadline for a message deferred ``after_seconds``: at least the
+    subscription's retry back-off would give (MIN_DEFER_SECONDS doubling with each
+    delivery, as Pub/Sub's exponential back-off does), within what Pub/Sub allows.
+
+    Each deferral is a delivery, and the conversion subscriptions dead-letter after
+    a few: a duplicate request for a long conversion (its lease renewed every
+    minute) would otherwise reach the dead-letter topic within ten minutes instead
+    of the ~40 its nacks would take."""
+    backoff: float = MIN_DEFER_SECONDS * 2 ** max(0, (delivery_attempt or 1) - 1)
+    return round(min(max(after_seconds, backoff), MAX_DEFER_SECONDS))
+
+
 def defer(received: Received, after_seconds: float) -> None:
-    """Have Pub/Sub redeliver ``received`` in about ``after_seconds`` (clamped to
-    MIN_DEFER_SECONDS..MAX_DEFER_SECONDS): its ack deadline is set to then and the
-    client stops extending it. A nack would bring it back per the subscription's
-    retry policy instead, or at once on the emulator."""
-    seconds = round(min(max(after_seconds, MIN_DEFER_SECONDS), MAX_DEFER_SECONDS))
+    """Have Pub/Sub redeliver ``received`` in about ``after_seconds`` (``defer_seconds``):
+    its ack deadline is set to then and the client stops extending it. A nack would
+    bring it back per the subscription's retry policy instead, or at once on the
+    emulator."""
+    seconds = defer_seconds(after_seconds, received.delivery_attempt)
     log.info("message %s deferred %d s", received.message_id, seconds)
     received.modify_ack_deadline(seconds)
     received.drop()
