@@ -1,11 +1,10 @@
 """ffprobe and ffmpeg as child processes, confined to their own input and output.
 
 Each run gets a lower CPU priority than the API (conversions the lowest nice
-level), a wall-clock limit and a CPU-time
-limit (RLIMIT_CPU) scaled to the input's duration, and an address-space limit
-(RLIMIT_AS); shutting down kills every child. What each run does is in
-``ffmpeg_command`` (command lines) and ``ffmpeg_parse`` (reading their output):
-both pure, tested without ffmpeg.
+level), a wall-clock limit and a CPU-time limit (RLIMIT_CPU) scaled to the input's
+duration, and an address-space limit (RLIMIT_AS); shutting down kills every child.
+What each run does is in ``ffmpeg_command`` (command lines) and ``ffmpeg_parse``
+(reading their output): both pure, tested without ffmpeg.
 
 A conversion is one or two runs: loudnorm's measuring pass (only with the
 ``loudness`` option) and the conversion itself. The report pass, which measures

@@ -29,7 +29,7 @@ from google.cloud.pubsub_v1.subscriber.message import Message as Received
 from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 from google.cloud.pubsub_v1.types import FlowControl
 
-from audioconv.domain.errors import RetryLater
+from audioconv.domain.errors import retry_delay
 from audioconv.ports import Message, MessageHandler
 
 log = logging.getLogger(__name__)
@@ -121,14 +121,11 @@ class PubSubPuller:
                 return
             try:
                 handler(message)
-            except RetryLater as exc:
-                if exc.after_seconds is None:
-                    log.warning("message %s cannot be handled yet; nacked for redelivery",
-                                received.message_id, exc_info=True)  # fmt: skip
-                    received.nack()
-                else:
-                    defer(received, exc.after_seconds)
-            except Exception:
+            except Exception as exc:
+                delay = retry_delay(exc)
+                if delay is not None:
+                    defer(received, delay)
+                    return
                 log.warning("message %s failed; nacked for redelivery", received.message_id,
                             exc_info=True)  # fmt: skip
                 received.nack()

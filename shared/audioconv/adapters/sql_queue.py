@@ -45,7 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from audioconv.adapters.inprocess_bus import not_before
 from audioconv.adapters.orm import messages
-from audioconv.domain.errors import RetryLater
+from audioconv.domain.errors import retry_delay
 from audioconv.domain.model import utcnow
 from audioconv.ports import Message, MessageHandler
 
@@ -235,13 +235,12 @@ class SqlQueueConsumer:
     def _deliver(self, sub: _Subscription, row_id: int, attempt: int, message: Message) -> None:
         try:
             sub.handler(message)
-        except RetryLater as exc:
-            if exc.after_seconds is None:
+        except Exception as exc:
+            delay = retry_delay(exc)
+            if delay is None:
                 self._nack(row_id, attempt, message)
             else:
-                self._defer(row_id, message, exc)
-        except Exception:
-            self._nack(row_id, attempt, message)
+                self._defer(row_id, message, delay, exc)
         else:
             self._settle(row_id, delete(messages))
         finally:
@@ -261,7 +260,7 @@ class SqlQueueConsumer:
         later = utcnow() + timedelta(seconds=delay)
         self._settle(row_id, update(messages).values(available_at=later, holder=None))
 
-    def _defer(self, row_id: int, message: Message, exc: RetryLater) -> None:
+    def _defer(self, row_id: int, message: Message, after: float, exc: Exception) -> None:
         """Show the row again when its handler said a retry can succeed (a busy task's
         lease end, a webhook attempt's due time), clamped to [backoff, MAX_DEFER_SECONDS].
 
@@ -271,8 +270,7 @@ class SqlQueueConsumer:
         fixed; a task is busy only while another worker's lease runs, renewed only
         while its conversion makes progress, and each new lease is a claim the task's
         own ``max_attempts`` counts)."""
-        assert exc.after_seconds is not None
-        delay = min(max(exc.after_seconds, self.backoff), MAX_DEFER_SECONDS)
+        delay = min(max(after, self.backoff), MAX_DEFER_SECONDS)
         log.info("message %s deferred %.1fs: %s", message.id, delay, exc)
         later = utcnow() + timedelta(seconds=delay)
         self._settle(row_id, update(messages).values(

@@ -77,3 +77,9 @@ class RetryLater(Exception):
     def __init__(self, message: str, after_seconds: float | None = None) -> None:
         super().__init__(message)
         self.after_seconds = after_seconds
+
+
+def retry_delay(exc: BaseException) -> float | None:
+    """Seconds after which a handler's failure can first succeed, if it said so (a
+    ``RetryLater`` with ``after_seconds``); None: an ordinary failure, to back off."""
+    return exc.after_seconds if isinstance(exc, RetryLater) else None
