@@ -75,7 +75,11 @@ source_hash() {
 }
 # The hash of one service's deployed configuration (its rendered yaml and include).
 config_hash() {
-  cat "$ROOT/$1" "$DEPLOY_DIR/$2" | sha256sum | cut -c1-8
+  if [[ -f "$ROOT/$1" && -f "$DEPLOY_DIR/$2" ]]; then
+    cat "$ROOT/$1" "$DEPLOY_DIR/$2" | sha256sum | cut -c1-8
+  else
+    echo new  # a dry run before the first render
+  fi
 }
 
 # --- rollback -----------------------------------------------------------------
@@ -183,7 +187,7 @@ else
   if [[ "$DRY_RUN" == false ]]; then cat "$DEPLOY_DIR/render.err" >&2; exit 1; fi
   # Before the first apply there are no outputs: show the names the apply makes.
   echo "+ python3 scripts/render_deploy_config.py"
-  PROJECT_ID="$PROJECT" API_URL="<api_url>" IMAGE_REPOSITORY="$REGION-docker.pkg.dev/$PROJECT/audioconv"
+  PROJECT_ID="$PROJECT" API_URL="<terraform output api_url>" IMAGE_REPOSITORY="$REGION-docker.pkg.dev/$PROJECT/audioconv"
   for key in api worker notify sweep migrate scheduler; do
     printf -v "SA_${key^^}" '%s' "audioconv-$key@$PROJECT.iam.gserviceaccount.com"
   done
@@ -247,7 +251,7 @@ say "9. App Engine services"
 deploy_service() { # SERVICE DEPLOYABLE INCLUDE [gcloud args...]
   local service=$1 deployable=$2 include=$3 version serving
   shift 3
-  version="v-$SOURCE-$(config_hash "$deployable" "$include" 2>/dev/null || echo new)"
+  version="v-$SOURCE-$(config_hash "$deployable" "$include")"
   version=${version:0:63}
   serving=$(look "${GCLOUD[@]}" app services describe "$service" \
     --format='value(split.allocations)' || true)

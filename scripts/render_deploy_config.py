@@ -129,7 +129,13 @@ SWEEP_KEYS = [
 ]
 # What every job sets besides: Cloud Run jobs set no GAE_* or K_SERVICE variable,
 # so "auto" would log text; the data folder is the job's in-memory /tmp.
-JOB_STATIC = {"AUDIOCONV_LOG_FORMAT": "json", "AUDIOCONV_DATA_DIR": "/tmp/audioconv"}
+# One unit of work at a time: two connections (tests/infra/test_capacity.py).
+JOB_STATIC = {
+    "AUDIOCONV_LOG_FORMAT": "json",
+    "AUDIOCONV_DATA_DIR": "/tmp/audioconv",
+    "AUDIOCONV_DB_POOL_SIZE": "1",
+    "AUDIOCONV_DB_MAX_OVERFLOW": "1",
+}
 # App Engine service -> runtime account key (`service_accounts`, `db_users`).
 ACCOUNT = {"api": "api", "worker": "worker", "notify": "notify"}
 # Where each service's deployable goes, beside its committed yaml.
