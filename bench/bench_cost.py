@@ -103,8 +103,10 @@ def main() -> None:
         print(f"input: {args.minutes:g} min pink noise, FLAC 44.1 kHz stereo; "
               f"{os.cpu_count()} CPUs; load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
               f"median of {args.rounds} alternating rounds")  # fmt: skip
-        print(f"{'target':7} {'bare cpu':>9} {'ours cpu':>9} {'ours/bare':>9} "
-              f"{'report cpu':>10} {'cpu-s/h conv':>12} {'cpu-s/h +rep':>12} {'ours x rt':>9}")
+        print(
+            f"{'target':7} {'bare cpu':>9} {'ours cpu':>9} {'ours/bare':>9} "
+            f"{'report cpu':>10} {'cpu-s/h conv':>12} {'cpu-s/h +rep':>12} {'ours x rt':>9}"
+        )
         for target in args.targets.split(","):
             dst = folder / f"out.{FORMATS[target].extension}"
             runs: dict[str, list[tuple[float, float]]] = {"bare": [], "ours": [], "report": []}
@@ -116,7 +118,8 @@ def main() -> None:
             per_hour = 3600 / seconds
             print(f"{target:7} {cpu['bare']:9.2f} {cpu['ours']:9.2f} "
                   f"{cpu['ours'] / cpu['bare']:9.2f} {cpu['report']:10.2f} "
-                  f"{cpu['ours'] * per_hour:12.0f} {(cpu['ours'] + cpu['report']) * per_hour:12.0f} "
+                  f"{cpu['ours'] * per_hour:12.0f} "
+                  f"{(cpu['ours'] + cpu['report']) * per_hour:12.0f} "
                   f"{seconds / wall:8.0f}x")  # fmt: skip
         print(f"load after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 

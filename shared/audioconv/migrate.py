@@ -61,9 +61,7 @@ def grant_data_access(conn: Connection, role: str) -> bool:
     return True
 
 
-def upgrade(
-    engine: Engine | None = None, *, grant_to: str | Sequence[str] | None = None
-) -> None:
+def upgrade(engine: Engine | None = None, *, grant_to: str | Sequence[str] | None = None) -> None:
     """Bring the database to the newest schema; with no engine, the configured one.
 
     With grant_to (one role or several), then grant each role data access

@@ -156,8 +156,11 @@ def test_the_migrate_job_migrates_and_grants_as_deployed(
     for role in iam_users:
         engine = create_engine(database.replace(f"{PG_USER}@", f"{role}@"))
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO users (username, email, password_hash, created_at) "
-                              "VALUES (:u, :u || '@example.com', 'x', now())"), {"u": role[:20]})  # fmt: skip
+            insert = text(
+                "INSERT INTO users (username, email, password_hash, created_at) "
+                "VALUES (:u, :u || '@example.com', 'x', now())"
+            )
+            conn.execute(insert, {"u": role[:20]})
             assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() >= 1
         with pytest.raises(ProgrammingError, match="permission denied"), engine.begin() as conn:
             conn.execute(text("CREATE TABLE not_allowed (id int)"))

@@ -674,6 +674,7 @@ def test_each_deployed_version_runs_as_its_own_account(
     account = fake_outputs(tf)["service_accounts"][render.ACCOUNT[RENDER_SERVICE[name]]]
     assert deployed["service_account"] == account
     assert committed["service_account"] is None, "the committed yaml holds no project"
+
     def config(parsed: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in parsed.items() if k != "service_account"}
         out.get("vm_settings", {}).pop("module_yaml_path", None)  # the file's own name

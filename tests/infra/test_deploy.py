@@ -97,10 +97,11 @@ def printed(proc: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 # Each step of a deploy from an empty project, as the start of its command line.
+STATE = "gs://audioconv-test-1-tfstate"
 FROM_ZERO = [
     "gcloud --project=audioconv-test-1 --quiet services enable serviceusage.googleapis.com",
-    "gcloud --project=audioconv-test-1 --quiet storage buckets create gs://audioconv-test-1-tfstate",
-    "gcloud --project=audioconv-test-1 --quiet storage buckets update gs://audioconv-test-1-tfstate --versioning",
+    f"gcloud --project=audioconv-test-1 --quiet storage buckets create {STATE}",
+    f"gcloud --project=audioconv-test-1 --quiet storage buckets update {STATE} --versioning",
     "terraform -chdir=",  # init, with the state bucket
     "terraform -chdir=",  # apply of the plan
     "gcloud --project=audioconv-test-1 --quiet builds submit",
@@ -126,9 +127,12 @@ def test_a_dry_run_prints_every_command_and_changes_nothing(cloud: Cloud) -> Non
     assert commands[4].endswith("apply -input=false " + str(cloud.repo / ".deploy" / "tfplan"))
     deploys = [c for c in commands if " app deploy " in c]
     assert [c.split(" app deploy ")[1].split()[0] for c in deploys] == [
-        str(cloud.repo / name) for name in ("app.deploy.yaml", "worker.deploy.yaml", "notify.deploy.yaml")
+        str(cloud.repo / name)
+        for name in ("app.deploy.yaml", "worker.deploy.yaml", "notify.deploy.yaml")
     ]
-    assert "--image-url=us-central1-docker.pkg.dev/audioconv-test-1/audioconv/audioconv:" in deploys[1]
+    assert (
+        "--image-url=us-central1-docker.pkg.dev/audioconv-test-1/audioconv/audioconv:" in deploys[1]
+    )
     assert "--wait" in commands[9]
     assert cloud.changes() == [], "a dry run changed the project"
     # Before the first apply the URL is not known yet (its region ID is Google's).

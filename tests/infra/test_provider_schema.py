@@ -243,7 +243,8 @@ def test_catches_misspelt_write_only_ephemeral_and_backend_arguments(
     fails here as `terraform validate` would fail."""
     versions = VERSIONS.replace(
         "  required_providers {",
-        '  backend "gcs" {\n    prefix = "audioconv"\n    bukcet = "x"\n  }\n  required_providers {',
+        '  backend "gcs" {\n    prefix = "audioconv"\n    bukcet = "x"\n  }\n'
+        "  required_providers {",
     ).replace(
         "    google = {",
         '    random = {\n      source  = "hashicorp/random"\n      version = "~> 3.7"\n    }\n'

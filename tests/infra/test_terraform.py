@@ -111,7 +111,7 @@ def test_required_apis_are_enabled(tf: Terraform) -> None:
         "iamcredentials",
         "cloudbuild",
         "artifactregistry",
-        # `gcloud app deploy cron.yaml` creates Cloud Scheduler jobs.
+        # The sweep job runs on a Cloud Scheduler schedule (scheduler.tf).
         "cloudscheduler",
     ):
         assert f"{api}.googleapis.com" in services
@@ -443,7 +443,9 @@ def test_each_process_has_its_own_account_with_least_privilege(tf: Terraform) ->
     publishers = tf.instances("google_pubsub_topic_iam_member")
     # With IAM database authentication (the default) only migrate reads the password.
     readers = locals_["secret_readers"]
-    db_readers = re.fullmatch(r'\$\{var\.db_iam_auth \? (\[.*?\]) : (\[.*?\])\}', readers["db_password"])
+    db_readers = re.fullmatch(
+        r"\$\{var\.db_iam_auth \? (\[.*?\]) : (\[.*?\])\}", readers["db_password"]
+    )
     assert db_readers, readers["db_password"]
     assert json.loads(db_readers.group(1)) == ["migrate"]
     assert set(json.loads(db_readers.group(2))) == set(LEAST_PRIVILEGE)
@@ -457,7 +459,9 @@ def test_each_process_has_its_own_account_with_least_privilege(tf: Terraform) ->
             if b["member"] == member
         }
         assert topics == {topic(t) for t in wanted["publishes"]}, key
-        secrets = {s for s, accounts in readers.items() if isinstance(accounts, list) and key in accounts}
+        secrets = {
+            s for s, accounts in readers.items() if isinstance(accounts, list) and key in accounts
+        }
         assert secrets | ({"db_password"} if key == "migrate" else set()) == wanted["secrets"], key
     for b in publishers.values():
         assert b["role"] == "roles/pubsub.publisher"

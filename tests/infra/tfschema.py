@@ -144,7 +144,11 @@ def extract(assembly: dict[str, Any], package: str) -> dict[str, Any]:
     resources: dict[str, str] = {}
     data_sources: dict[str, str] = {}
     ephemeral: dict[str, str] = {}
-    readable: dict[str, dict[str, list[str]]] = {"resources": {}, "data_sources": {}, "ephemeral": {}}
+    readable: dict[str, dict[str, list[str]]] = {
+        "resources": {},
+        "data_sources": {},
+        "ephemeral": {},
+    }
     kinds = {"resources": resources, "data-sources": data_sources, "ephemeral-resources": ephemeral}
     for cls in types.values():
         base = cls.get("base")
