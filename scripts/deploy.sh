@@ -163,7 +163,7 @@ set +e
 if [[ "$DRY_RUN" == true ]]; then
   look "${plan[@]}" >/dev/null
 else
-  "${plan[@]}" >/dev/null
+  "${plan[@]}"  # the plan is shown: what the apply below will change
 fi
 planned=$?
 set -e
@@ -187,7 +187,7 @@ else
   if [[ "$DRY_RUN" == false ]]; then cat "$DEPLOY_DIR/render.err" >&2; exit 1; fi
   # Before the first apply there are no outputs: show the names the apply makes.
   echo "+ python3 scripts/render_deploy_config.py"
-  PROJECT_ID="$PROJECT" API_URL="<terraform output api_url>" IMAGE_REPOSITORY="$REGION-docker.pkg.dev/$PROJECT/audioconv"
+  API_URL="<terraform output api_url>" IMAGE_REPOSITORY="$REGION-docker.pkg.dev/$PROJECT/audioconv"
   for key in api worker notify sweep migrate scheduler; do
     printf -v "SA_${key^^}" '%s' "audioconv-$key@$PROJECT.iam.gserviceaccount.com"
   done
