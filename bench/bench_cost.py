@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "shared"))
 
+from bench_convert import make_input  # noqa: E402 (pink noise, as the other bench uses)
+
 from audioconv.adapters.ffmpeg import FfmpegTranscoder  # noqa: E402
 from audioconv.adapters.ffmpeg_command import conversion_command  # noqa: E402
 from audioconv.domain.formats import FORMATS  # noqa: E402
@@ -39,18 +41,6 @@ from audioconv.domain.media import Probe  # noqa: E402
 # One target per format family (the others share their encoder: m4a is aac in MP4,
 # aiff is PCM like wav).
 FAMILIES = "mp3,aac,ogg,opus,wma,flac,alac,wav"
-
-
-def make_input(folder: Path, minutes: float, ffmpeg: str) -> Path:
-    """Pink noise (a realistic encoder load), tagged, as 44.1 kHz stereo FLAC."""
-    path = folder / "input.flac"
-    subprocess.run(
-        [ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi",
-         "-i", f"anoisesrc=color=pink:sample_rate=44100:duration={minutes * 60}",
-         "-ac", "2", "-c:a", "flac", "-metadata", "title=Bench", str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
 
 
 def children_cpu() -> float:

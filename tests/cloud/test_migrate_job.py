@@ -12,10 +12,8 @@ account's IAM database user is a LOGIN role of the same name.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,23 +33,12 @@ from sqlalchemy.exc import ProgrammingError
 from audioconv import migrate
 from audioconv.adapters import cloudsql
 from tests.infra.secret_stub import StubSecretManager
-from tests.infra.test_appengine import fake_outputs
+from tests.infra.test_appengine import fake_outputs, render
 from tests.infra.tfmodel import ROOT, Terraform
 from tests.support.db import PG_HOST, PG_PORT, PG_USER, fresh_postgres_database
 
 SERVICES = ("api", "notify", "sweep", "worker")
 SECRET_IDS = {"audioconv-db-password", "audioconv-secret-key", "audioconv-smtp-password"}
-
-
-def _render_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "render_for_migrate_job", ROOT / "scripts" / "render_deploy_config.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -108,7 +95,6 @@ def test_the_migrate_job_migrates_and_grants_as_deployed(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    render = _render_module()
     outputs = fake_outputs(Terraform.load(), project=project)
     render.render(outputs, lambda _p, secret: secret in SECRET_IDS, tmp_path / ".deploy", tmp_path)
     env = yaml.safe_load((tmp_path / ".deploy" / "migrate.env.yaml").read_text())

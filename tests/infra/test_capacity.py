@@ -14,9 +14,6 @@ development machine (docs/cost.md has the runs): change them with a new run.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -24,7 +21,7 @@ import yaml
 
 from audioconv.config import Settings
 from audioconv.entrypoints.appengine import MAX_REQUEST_BYTES
-from tests.infra.test_appengine import fake_has_version, fake_outputs
+from tests.infra.test_appengine import fake_has_version, fake_outputs, render
 from tests.infra.tfmodel import ROOT, Terraform
 
 MIB = 1024 * 1024
@@ -49,20 +46,6 @@ WORST_CPU_SECONDS_PER_AUDIO_HOUR = 151
 TRANSFER_BYTES_PER_SECOND = 50 * 10**6
 WEEK_SECONDS = 7 * 24 * 3600
 SERVICES = ("app.yaml", "notify.yaml", "worker.yaml")
-
-
-def _load_render() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "render_for_capacity", ROOT / "scripts" / "render_deploy_config.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-render = _load_render()
 
 
 def load(name: str) -> dict[str, Any]:
