@@ -53,6 +53,12 @@ done
 [[ "$PROJECT" =~ ^[a-z][a-z0-9-]{4,28}[a-z0-9]$ ]] || {
   echo "deploy.sh: give a project ID (6-30 lower-case letters, digits, dashes)" >&2; usage; }
 
+# App Engine's location IDs are the region's name, but for these two.
+case "$REGION" in
+  us-central1) APP_LOCATION=us-central ;;
+  europe-west1) APP_LOCATION=europe-west ;;
+  *) APP_LOCATION="$REGION" ;;
+esac
 STATE_BUCKET="${PROJECT}-tfstate"
 STATE_PREFIX="audioconv"
 GCLOUD=(gcloud --project="$PROJECT" --quiet)
@@ -158,7 +164,8 @@ else
 fi
 mkdir -p "$DEPLOY_DIR"
 plan=("${TF[@]}" plan -input=false -detailed-exitcode -out="$DEPLOY_DIR/tfplan"
-  -var "project_id=$PROJECT" -var "region=$REGION" "${TF_ARGS[@]}")
+  -var "project_id=$PROJECT" -var "region=$REGION" -var "app_engine_location=$APP_LOCATION"
+  "${TF_ARGS[@]}")
 set +e
 if [[ "$DRY_RUN" == true ]]; then
   look "${plan[@]}" >/dev/null

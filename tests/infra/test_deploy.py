@@ -221,3 +221,21 @@ def test_rollback_returns_each_service_to_its_previous_version(cloud: Cloud) -> 
     ]
     cloud.deploy("--rollback")
     assert cloud.project()["traffic"] == first
+
+
+def test_with_a_private_ip_the_jobs_egress_through_the_vpc(cloud: Cloud) -> None:
+    """Issue 22, item 4: migrations reach a private-IP-only instance from the cloud."""
+    project = cloud.project()
+    network = f"projects/{PROJECT}/global/networks/private"
+    subnet = f"projects/{PROJECT}/regions/us-central1/subnetworks/jobs"
+    project["outputs"] |= {"db_private_ip": True, "db_private_network": network,
+                           "job_subnetwork": subnet}  # fmt: skip
+    cloud.state.write_text(json.dumps(project))
+    cloud.deploy()
+    deploys = [c for c in cloud.changes() if c[3:6] == ["run", "jobs", "deploy"]]
+    assert len(deploys) == 2
+    for call in deploys:
+        assert f"--network={network}" in call and f"--subnet={subnet}" in call, call
+        assert "--vpc-egress=private-ranges-only" in call
+    env = (cloud.repo / ".deploy" / "migrate.env.yaml").read_text()
+    assert 'AUDIOCONV_DB_PRIVATE_IP: "true"' in env
