@@ -98,7 +98,8 @@ if [[ "$ROLLBACK" == true ]]; then
     for line in "${versions[@]}"; do
       read -r id split <<<"$line"
       if [[ -z "$serving" ]]; then
-        [[ "${split:-0}" != "0" && "${split:-0}" != "0.0" ]] && serving="$id"
+        # gcloud prints the share as 1.00, 0.50, 0.00 ...
+        if awk -v share="${split:-0}" 'BEGIN { exit !(share + 0 > 0) }'; then serving="$id"; fi
       elif [[ -z "$previous" ]]; then
         previous="$id"
       fi

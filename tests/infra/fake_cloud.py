@@ -155,7 +155,7 @@ class Cloud:
         elif cmd.startswith("app versions list"):
             service = flag(args, "service") or ""
             for v in sorted(s["versions"].get(service, []), key=lambda v: -v["created"]):
-                split = "1.0" if s["traffic"].get(service) == v["id"] else "0.0"
+                split = "1.00" if s["traffic"].get(service) == v["id"] else "0.00"
                 print(f"{v['id']}\t{split}")
         elif cmd.startswith("app versions start"):
             self._version(flag(args, "service") or "", w[3])["status"] = "SERVING"
