@@ -16,7 +16,8 @@
 #      once per image;
 #   8. the application's default service account (the API's, not the Editor default);
 #   9. the three App Engine services, each as a version named after what it runs,
-#      skipped when that version already serves;
+#      skipped when that version already serves; versions past the newest five
+#      without traffic are deleted;
 #  10. prints the URL.
 # A second run with nothing changed changes nothing: every step first looks at what
 # is there. --dry-run runs those look-ups (read-only) and prints, instead of
@@ -272,10 +273,29 @@ deploy_service() { # SERVICE DEPLOYABLE INCLUDE [gcloud args...]
     change "${GCLOUD[@]}" app deploy "$ROOT/$deployable" --version="$version" --promote "$@"
   fi
 }
+# Old versions without traffic beyond the newest KEEP_VERSIONS go: App Engine caps
+# versions per application, and the images of older ones are gone anyway (the
+# registry's cleanup policy keeps as many).
+KEEP_VERSIONS=5
+prune_versions() { # SERVICE
+  local service=$1 kept=0 id split old=()
+  while read -r id split; do
+    [[ -n "$id" ]] || continue
+    kept=$((kept + 1))
+    if ((kept > KEEP_VERSIONS)) && ! awk -v share="${split:-0}" 'BEGIN { exit !(share + 0 > 0) }'; then
+      old+=("$id")
+    fi
+  done < <(look "${GCLOUD[@]}" app versions list --service="$service" \
+    --sort-by=~version.createTime --format='value(version.id,traffic_split)' || true)
+  if [[ ${#old[@]} -gt 0 ]]; then
+    change "${GCLOUD[@]}" app versions delete "${old[@]}" --service="$service"
+  fi
+}
 # The default service first: App Engine refuses another service before it exists.
 deploy_service default app.deploy.yaml api.env.yaml
 deploy_service worker worker.deploy.yaml worker.env.yaml --image-url="$IMAGE"
 deploy_service notify notify.deploy.yaml notify.env.yaml
+for service in default worker notify; do prune_versions "$service"; done
 
 # --- 10. ------------------------------------------------------------------------------
 echo "audioconv is deployed: $API_URL"

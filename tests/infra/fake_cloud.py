@@ -24,7 +24,7 @@ CHANGES = {
         "services enable", "storage buckets create", "storage buckets update",
         "builds submit", "run jobs deploy", "run jobs add-iam-policy-binding",
         "run jobs execute", "storage cp", "app update", "app deploy",
-        "app services set-traffic", "app versions start",
+        "app services set-traffic", "app versions start", "app versions delete",
     ],
     "terraform": ["apply"],
 }  # fmt: skip
@@ -157,6 +157,9 @@ class Cloud:
             for v in sorted(s["versions"].get(service, []), key=lambda v: -v["created"]):
                 split = "1.00" if s["traffic"].get(service) == v["id"] else "0.00"
                 print(f"{v['id']}\t{split}")
+        elif cmd.startswith("app versions delete"):
+            service = flag(args, "service") or ""
+            s["versions"][service] = [v for v in s["versions"][service] if v["id"] not in w[3:]]
         elif cmd.startswith("app versions start"):
             self._version(flag(args, "service") or "", w[3])["status"] = "SERVING"
         elif cmd.startswith("app deploy"):

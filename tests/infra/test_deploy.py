@@ -239,3 +239,17 @@ def test_with_a_private_ip_the_jobs_egress_through_the_vpc(cloud: Cloud) -> None
         assert "--vpc-egress=private-ranges-only" in call
     env = (cloud.repo / ".deploy" / "migrate.env.yaml").read_text()
     assert 'AUDIOCONV_DB_PRIVATE_IP: "true"' in env
+
+
+def test_versions_past_the_newest_five_without_traffic_are_deleted(cloud: Cloud) -> None:
+    project = cloud.project()
+    project["versions"] = {
+        "notify": [{"id": f"old-{n}", "created": -10 + n, "status": "SERVING"} for n in range(6)]
+    }
+    project["traffic"] = {"notify": "old-5"}
+    cloud.state.write_text(json.dumps(project))
+    cloud.deploy()  # a new notify version, then the oldest two beyond five go
+    left = [v["id"] for v in cloud.project()["versions"]["notify"]]
+    assert left == ["old-2", "old-3", "old-4", "old-5", cloud.project()["traffic"]["notify"]]
+    cloud.deploy()
+    assert cloud.changes() == []
