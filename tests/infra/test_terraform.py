@@ -441,7 +441,13 @@ def test_each_process_has_its_own_account_with_least_privilege(tf: Terraform) ->
         "${var.name_prefix}-${each.key}"
     )
     publishers = tf.instances("google_pubsub_topic_iam_member")
-    # With IAM database authentication (the default) only migrate reads the password.
+    # Issue 22, item 7: by default the services log in as their own IAM database
+    # users (data access only, granted by the migrate job), not as the schema owner;
+    # then only migrate reads the owner's password.
+    assert tf.default("db_iam_auth") is True
+    iam_users = tf.resource("google_sql_user.iam")
+    assert iam_users["type"] == "CLOUD_IAM_SERVICE_ACCOUNT"
+    assert '["api", "worker", "notify", "sweep"]' in iam_users["for_each"]
     readers = locals_["secret_readers"]
     db_readers = re.fullmatch(
         r"\$\{var\.db_iam_auth \? (\[.*?\]) : (\[.*?\])\}", readers["db_password"]
