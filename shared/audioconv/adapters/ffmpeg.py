@@ -44,6 +44,8 @@ from audioconv.adapters.ffmpeg_parse import (
     progress_seconds,
     scrub,
 )
+from audioconv.adapters.ffmpeg_fidelity import flac_md5, parse_md5
+from audioconv.domain import fidelity
 from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLater, UnsupportedMedia
 from audioconv.domain.formats import INPUT_DEMUXERS
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
@@ -242,24 +244,65 @@ class FfmpegTranscoder:
     ) -> ConversionResult:
         _check_demuxer(job.input)
         meta = dst.with_name(dst.name + ".ffmetadata")
-        names = {src: "the input", dst: "the output", meta: "the metadata"}
+        md5 = dst.with_name(dst.name + ".md5")
+        names = {src: "the input", dst: "the output", meta: "the metadata", md5: "the hash"}
         normalise = job.options.loudness is not None
         # Progress: the measuring pass (if any), then the conversion.
         spans = ((0.0, 40.0), (40.0, 99.9)) if normalise else ((0.0, 0.0), (0.0, 99.9))
         try:
             measured = self._measure(src, job, on_progress, spans[0]) if normalise else None
             extra_inputs = self._vorbis_cover(src, job, meta)
-            cmd = command.conversion_command(self.ffmpeg, src, job, dst, extra_inputs, measured)
+            cmd = command.conversion_command(
+                self.ffmpeg, src, job, dst, extra_inputs, measured, md5=md5
+            )
             run = self._run(cmd, job.input.duration, on_progress, spans[1])
+            verified = self._verify(job, dst, md5)
         except ConversionFailed as exc:  # users see the reason, never our paths
             raise ConversionFailed(scrub(exc.reason, names)) from None
         finally:
             meta.unlink(missing_ok=True)
+            md5.unlink(missing_ok=True)
         # The encoder's count: its last packet's time, short by up to one packet (the
         # report pass counts the samples exactly).
         duration = run.out_seconds or self.probe(dst, limits=False).duration
         output = command.output_probe(job, duration, dst.stat().st_size)
-        return ConversionResult(output, measured.loudness if measured else None)
+        copied = command.copies_stream(job)
+        return ConversionResult(
+            output,
+            measured.loudness if measured else None,
+            warnings=tuple(fidelity.warnings(job, copied, command.output_sample_rate(job))),
+            verified=verified,
+            inexact=job.format.inexact,
+        )
+
+    def _verify(self, job: ConversionJob, dst: Path, md5: Path) -> bool | None:
+        """Whether the output decodes to the input's very samples, when the job promises
+        it (None when it does not); ConversionFailed when it does not keep the promise.
+
+        The input's MD5 came from the conversion's own decode (a second output). FLAC
+        keeps the MD5 of its samples in STREAMINFO, so a flac output is not decoded
+        again; any other output is (PCM is only read; ALAC decodes at a few hundred
+        times real time): docs/performance.md, "Verifying lossless conversions".
+        """
+        codec = command.verify_codec(job)
+        if codec is None:
+            return None
+        expected = parse_md5(md5.read_text() if md5.exists() else "")
+        found = flac_md5(dst) if job.format.name == "flac" else None
+        if found is None:
+            decoded = md5.with_suffix(".out.md5")
+            try:
+                cmd = command.decoded_md5_command(self.ffmpeg, dst, codec, decoded)
+                self._run(cmd, job.input.duration, _ignore_progress)
+                found = parse_md5(decoded.read_text() if decoded.exists() else "")
+            finally:
+                decoded.unlink(missing_ok=True)
+        if expected is None or found is None or expected != found:
+            raise ConversionFailed(
+                "the converted file does not decode to the input's samples (MD5 "
+                f"{found or 'missing'} instead of {expected or 'missing'}): nothing was kept"
+            )
+        return True
 
     def _measure(
         self,
