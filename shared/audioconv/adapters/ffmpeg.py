@@ -48,6 +48,7 @@ from audioconv.adapters.ffmpeg_fidelity import flac_md5, parse_md5
 from audioconv.domain import fidelity
 from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLater, UnsupportedMedia
 from audioconv.domain.formats import INPUT_DEMUXERS
+from audioconv.domain.refused_formats import refusal
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Probe
 from audioconv.parent_death import die_with_parent
@@ -231,10 +232,10 @@ class FfmpegTranscoder:
         except subprocess.TimeoutExpired:
             raise UnsupportedMedia("the file could not be read as audio in time") from None
         if proc.returncode != 0:
-            detail = scrub(last_line(proc.stderr.decode(errors="replace")), {path: "the file"})
             if proc.returncode < 0:
                 detail = f"ffprobe stopped by signal {-proc.returncode}"
-            raise UnsupportedMedia(f"not an audio file we can read ({detail})")
+                raise UnsupportedMedia(f"not an audio file we can read ({detail})")
+            raise UnsupportedMedia(_unreadable(path))
         return parse_probe(parse_probe_json(proc.stdout), self.limits if limits else None)
 
     # --- convert ----------------------------------------------------------------------
@@ -445,6 +446,23 @@ class FfmpegTranscoder:
             detail = last_line(_errors_only(log_text)) or f"exit code {proc.returncode}"
             raise ConversionFailed(f"ffmpeg could not convert the file: {detail}")
         return Run(log_text, out_seconds)
+
+
+# Bytes read to name a file ffprobe would not read.
+_HEAD_BYTES = 64
+
+
+def _unreadable(path: Path) -> str:
+    """Why a file ffprobe does not read as audio is refused: what its first bytes say it
+    is, where they say it; never ffmpeg's error number, which says nothing to a user."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(_HEAD_BYTES)
+    except OSError:
+        head = b""
+    return refusal(head) or (
+        "not an audio file we can read: the formats we read are listed at GET /api/formats"
+    )
 
 
 def _check_demuxer(probe: Probe) -> None:

@@ -252,8 +252,8 @@ def resample_filter(job: ConversionJob) -> str:
     probe = job.input
     rate, layout = output_sample_rate(job), output_layout(job)
     parts: list[str] = []
-    # Filters may change the rate (loudnorm works at 192 kHz): always name it then.
-    if rate is not None and (rate != probe.sample_rate or job.options.filtered):
+    # loudnorm works at 192 kHz: name the rate then.
+    if rate is not None and (rate != probe.sample_rate or job.options.loudness is not None):
         parts += [f"osr={rate}", "resampler=soxr", f"precision={fidelity.SOXR_PRECISION}"]
         cutoff = fidelity.resample_cutoff(probe, rate)
         if cutoff is not None:
@@ -279,7 +279,7 @@ def output_layout(job: ConversionJob) -> str | None:
     named = (fmt.layouts or VORBIS_LAYOUTS).get(channels)
     if fmt.layouts is not None:
         return named if named != probe.layout else None
-    if channels != probe.channels or (probe.layout is None and not fmt.lossless):
+    if channels != probe.channels or (probe.layout == "unknown" and not fmt.lossless):
         return named
     return None
 

@@ -138,8 +138,10 @@ def sample_format(stream: Mapping[str, Any]) -> str | None:
 
 
 def _layout(stream: Mapping[str, Any]) -> str | None:
+    """The layout ffprobe names; ``unknown`` when the decoder says it has none (ffmpeg
+    then cannot guess one, and a lossy encoder refuses it); None when not said."""
     layout = str(stream.get("channel_layout") or "")
-    return layout if layout and not layout.endswith(" channels") else None
+    return "unknown" if layout.endswith(" channels") else layout or None
 
 
 def parse_probe_json(text: bytes) -> dict[str, Any]:

@@ -182,7 +182,7 @@ INPUTS: dict[str, InputFormat] = {
         InputFormat("wma", "Windows Media Audio", ("asf",)),
         InputFormat("aiff", "AIFF / AIFF-C", ("aiff",)),
         InputFormat("caf", "Apple CAF", ("caf",)),
-        InputFormat("mka", "Matroska / WebM audio", ("matroska",)),
+        InputFormat("mka", "Matroska / WebM audio", ("matroska", "webm")),
         InputFormat("au", "Sun AU", ("au",)),
         InputFormat("amr", "AMR", ("amr", "amrnb", "amrwb")),
         InputFormat("ac3", "Dolby Digital (AC-3)", ("ac3",)),

@@ -78,6 +78,7 @@ class Probe:
         """What users see of a file (the task's ``input`` and ``output``)."""
         shown = {key: getattr(self, attribute) for key, attribute in _SHOWN.items()}
         shown["loudness"] = self.loudness.as_json() if self.loudness else None
+        shown["loudnessReason"] = None  # set by the report pass when it cannot measure
         shown["bitDepth"] = self.bit_depth
         shown["sampleFormat"] = self.sample_format
         return shown
@@ -102,8 +103,9 @@ class Probe:
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> Probe | None:
-        """The probe ``as_record`` stored; None for none, or one stored before it held all."""
-        if not record or "demuxer" not in record:
+        """The probe ``as_record`` stored; None for none, or one stored before it held all
+        (before it kept the resolution, which the conversion must not guess)."""
+        if not record or "demuxer" not in record or "sampleFormat" not in record:
             return None
         picture = record.get("picture")
         return cls(
