@@ -32,6 +32,7 @@ from typing import Any
 
 from audioconv.adapters import ffmpeg_command as command
 from audioconv.adapters.cover_art import MIME_TYPES, vorbis_picture_metadata
+from audioconv.adapters.ffmpeg_fidelity import flac_md5, parse_md5
 from audioconv.adapters.ffmpeg_parse import (
     LoudnormStats,
     ProbeLimits,
@@ -44,13 +45,12 @@ from audioconv.adapters.ffmpeg_parse import (
     progress_seconds,
     scrub,
 )
-from audioconv.adapters.ffmpeg_fidelity import flac_md5, parse_md5
 from audioconv.domain import fidelity
 from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLater, UnsupportedMedia
 from audioconv.domain.formats import INPUT_DEMUXERS
-from audioconv.domain.refused_formats import refusal
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Probe
+from audioconv.domain.refused_formats import refusal
 from audioconv.parent_death import die_with_parent
 from audioconv.ports import ProgressCallback
 

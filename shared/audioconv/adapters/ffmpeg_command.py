@@ -262,7 +262,10 @@ def resample_filter(job: ConversionJob) -> str:
         parts.append(f"ochl={layout}")
     bits = fidelity.dither_bits(job)
     if bits is not None:
-        parts += [f"osf={'s16' if bits <= 16 else 's32'}", f"dither_method={fidelity.DITHER_METHOD}"]
+        parts += [
+            f"osf={'s16' if bits <= 16 else 's32'}",
+            f"dither_method={fidelity.DITHER_METHOD}",
+        ]
         if 16 < bits < 32:
             parts.append(f"output_sample_bits={bits}")
     return f"aresample={':'.join(parts)}" if parts else ""

@@ -22,7 +22,7 @@ def flac_md5(path: Path) -> str | None:
     """The MD5 of the decoded samples a FLAC file's STREAMINFO keeps (None when unset,
     as an encoder that could not seek back leaves it, or unreadable)."""
     try:
-        signature = FLAC(path).info.md5_signature
+        signature = FLAC(path).info.md5_signature  # type: ignore[no-untyped-call]
     except (MutagenError, OSError):
         return None
     return f"{signature:032x}" if signature else None

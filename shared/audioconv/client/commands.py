@@ -49,8 +49,11 @@ def _option_help() -> dict[str, tuple[str, str]]:
         "end": ("SECONDS", "trim: end this far into each file"),
         "fadeIn": ("SECONDS", "fade in over this long"),
         "fadeOut": ("SECONDS", "fade out over this long"),
-        "bitDepth": ("BITS", "16, 24 or 32 (32-bit float; wav, aiff) for lossless formats "
-                     "(default: the input's; a reduction is dithered)"),
+        "bitDepth": (
+            "BITS",
+            "16, 24 or 32 (32-bit float; wav, aiff) for lossless formats "
+            "(default: the input's; a reduction is dithered)",
+        ),
     }
 
 

@@ -80,14 +80,15 @@ def convert_one(server: str, token: str, source: Path, job: Job, progress: Progr
         task = api.wait(int(task["id"]), converting)
         if task["status"] != "processed":
             return Outcome(source, error=task.get("error") or "conversion failed")
-        said = {"warnings": tuple(task.get("warnings") or ()), "verified": bool(task.get("verified"))}
+        warnings = tuple(str(w) for w in task.get("warnings") or ())
+        verified = bool(task.get("verified"))
         if not job.download:
-            return Outcome(source, **said)
+            return Outcome(source, warnings=warnings, verified=verified)
         dest = destination(source, job, task["outputFileName"])
         if dest.exists() and not job.force:
             return Outcome(source, error=f"{dest} exists (use --force to overwrite it)")
         api.download(task["links"]["converted"], dest)
-        return Outcome(source, output=dest, **said)
+        return Outcome(source, output=dest, warnings=warnings, verified=verified)
     except ApiError as exc:
         return Outcome(source, error=exc.message)
     except OSError as exc:

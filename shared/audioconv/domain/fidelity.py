@@ -109,7 +109,9 @@ def dither_bits(job: ConversionJob) -> int | None:
     return SAMPLE_FORMATS[target][0] if reduces(source, target) else None
 
 
-def verify_codec(job: ConversionJob, output_rate: int | None, output_channels: int | None) -> str | None:
+def verify_codec(
+    job: ConversionJob, output_rate: int | None, output_channels: int | None
+) -> str | None:
     """The PCM codec whose MD5 both the input and the output must decode to, when
     ``job`` promises bit-identical audio; None when it does not promise it.
 
@@ -196,9 +198,7 @@ def warnings(job: ConversionJob, copied: bool, output_rate: int | None) -> list[
             found.append(f"the input is {what}: {target_kbps} kbit/s adds size, not quality")
     rate = source_rate(probe)
     if options.sample_rate is not None and rate and output_rate and output_rate > rate:
-        found.append(
-            f"the input is at {rate} Hz: {output_rate} Hz adds size, not bandwidth"
-        )
+        found.append(f"the input is at {rate} Hz: {output_rate} Hz adds size, not bandwidth")
     target = job_sample_format(job)
     if (
         options.bit_depth is not None

@@ -156,6 +156,7 @@ FORMATS: dict[str, AudioFormat] = {
     )
 }  # fmt: skip
 
+
 # Every input we take: our name for it, what people call it, and the ffmpeg demuxers
 # that read it. Each reads one file and nothing else: never hls, concat, image2 or any
 # other demuxer that opens further files or URLs.

@@ -146,8 +146,7 @@ def format_catalog() -> list[dict[str, Any]]:
 def input_catalog() -> list[dict[str, Any]]:
     """Every input we read: our name, what people call it, ffmpeg's demuxers."""
     return [
-        {"name": i.name, "title": i.title, "demuxers": list(i.demuxers)}
-        for i in INPUTS.values()
+        {"name": i.name, "title": i.title, "demuxers": list(i.demuxers)} for i in INPUTS.values()
     ]
 
 

@@ -535,6 +535,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     Error, SignupBody, SignedUp, LoginBody, Token, UploadForm, ChangeFormatBody,
     StartUploadBody, MediaDetails, TaskLinks, Task, BatchProgress, BatchLinks, BatchSummary,
     Batch, NewBatchBody, UploadTicket, UploadPending, BlobStored,
-    FormatKeeps, FormatInfo, InputInfo, Formats, ApiIndex, Health, Readiness, NotReady, SweepResult, WebhookAttempt,
+    FormatKeeps, FormatInfo, InputInfo,
+    Formats, ApiIndex, Health, Readiness, NotReady, SweepResult, WebhookAttempt,
     Profile, ProfileBody, WebhookSecret,
 )  # fmt: skip

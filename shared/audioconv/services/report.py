@@ -24,9 +24,9 @@ from pathlib import Path
 from audioconv import logs
 from audioconv.domain.errors import ConversionFailed
 from audioconv.domain.job import MediaReport
-from audioconv.domain.report_findings import report_findings
 from audioconv.domain.media import Loudness, Probe
 from audioconv.domain.model import Task
+from audioconv.domain.report_findings import report_findings
 from audioconv.services.conversion import WORK_PREFIX, local_file
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
