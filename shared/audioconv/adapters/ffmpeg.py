@@ -36,6 +36,7 @@ from audioconv.adapters.ffmpeg_fidelity import flac_md5, parse_md5
 from audioconv.adapters.ffmpeg_parse import (
     LoudnormStats,
     ProbeLimits,
+    lacks_duration,
     last_line,
     parse_ebur128,
     parse_loudnorm,
@@ -44,6 +45,7 @@ from audioconv.adapters.ffmpeg_parse import (
     parse_sample_count,
     progress_seconds,
     scrub,
+    with_duration,
 )
 from audioconv.domain import fidelity
 from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLater, UnsupportedMedia
@@ -236,7 +238,23 @@ class FfmpegTranscoder:
                 detail = f"ffprobe stopped by signal {-proc.returncode}"
                 raise UnsupportedMedia(f"not an audio file we can read ({detail})")
             raise UnsupportedMedia(_unreadable(path))
-        return parse_probe(parse_probe_json(proc.stdout), self.limits if limits else None)
+        info = parse_probe_json(proc.stdout)
+        demuxer = lacks_duration(info)
+        if demuxer is not None and demuxer in INPUT_DEMUXERS:  # TrueHD, MLP, Musepack SV8
+            info = with_duration(info, self._decoded_seconds(path, demuxer))
+        return parse_probe(info, self.limits if limits else None)
+
+    def _decoded_seconds(self, path: Path, demuxer: str) -> float | None:
+        """How long a file's first audio stream lasts, decoded (these decoders run at
+        hundreds of times real time: an hour of TrueHD or Musepack in seconds)."""
+        cmd = command.decoded_time_command(self.ffmpeg, path, demuxer)
+        try:
+            proc = self._run_short(cmd)
+        except subprocess.TimeoutExpired:
+            return None
+        times = [progress_seconds(line) for line in proc.stdout.decode(errors="replace").splitlines()]
+        found = [t for t in times if t is not None]
+        return found[-1] if proc.returncode == 0 and found else None
 
     # --- convert ----------------------------------------------------------------------
 

@@ -54,6 +54,16 @@ def probe_command(ffprobe: str, path: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def decoded_time_command(ffmpeg: str, path: Path, demuxer: str) -> list[str]:
+    """Decode a file's first audio stream into nothing, printing the time reached
+    (``-progress``): the length of a stream whose container does not say it right."""
+    return [
+        ffmpeg, *_BASE, "-loglevel", "error",
+        "-protocol_whitelist", "file,pipe", "-threads", "1", "-f", demuxer, "-i", f"file:{path}",
+        "-map", "0:a:0", "-progress", "pipe:1", "-f", "null", "-",
+    ]  # fmt: skip
+
+
 def cover_command(ffmpeg: str, src: Path, demuxer: str, image: Path) -> list[str]:
     """Copy the attached picture's bytes out of ``src`` into ``image``."""
     return [

@@ -144,6 +144,30 @@ def _layout(stream: Mapping[str, Any]) -> str | None:
     return "unknown" if layout.endswith(" channels") else layout or None
 
 
+# Demuxers whose stated duration is missing or wrong (ffmpeg 6.0's mpc8 reads a 10 s
+# SV8 file as 8.36 s): their files are measured by decoding them.
+MEASURED_DEMUXERS = frozenset({"mpc8", "truehd", "mlp"})
+
+
+def lacks_duration(info: Mapping[str, Any]) -> str | None:
+    """The demuxer of a probed file whose container says no duration, or one not to
+    trust (MEASURED_DEMUXERS), so it must be measured; None otherwise (or no audio)."""
+    fmt = info.get("format") or {}
+    streams = [s for s in info.get("streams") or [] if s.get("codec_type") == "audio"]
+    demuxer = str(fmt.get("format_name", "")).split(",")[0]
+    if not streams or not demuxer:
+        return None
+    said = as_float(fmt.get("duration")) or as_float(streams[0].get("duration"))
+    return demuxer if demuxer in MEASURED_DEMUXERS or not said else None
+
+
+def with_duration(info: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+    """``info`` with the duration measured for it (unchanged if none was)."""
+    if not seconds:
+        return info
+    return {**info, "format": {**(info.get("format") or {}), "duration": str(seconds)}}
+
+
 def parse_probe_json(text: bytes) -> dict[str, Any]:
     """ffprobe's JSON answer; UnsupportedMedia if it is not JSON."""
     try:
