@@ -36,9 +36,7 @@ def write_dsf(path: Path, seconds: float = 0.3, channels: int = 2) -> Path:
     data = modulate(seconds)
     blocks = -(-len(data) // DSF_BLOCK)
     padded = data.ljust(blocks * DSF_BLOCK, b"\x69")  # DSD silence pattern
-    body = b"".join(
-        padded[i * DSF_BLOCK : (i + 1) * DSF_BLOCK] * channels for i in range(blocks)
-    )
+    body = b"".join(padded[i * DSF_BLOCK : (i + 1) * DSF_BLOCK] * channels for i in range(blocks))
     fmt = struct.pack(
         "<4sQIIIIIIQII", b"fmt ", 52, 1, 0, 2 if channels == 2 else 1, channels,
         DSD64, 1, len(data) * 8, DSF_BLOCK, 0,

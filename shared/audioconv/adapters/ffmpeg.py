@@ -252,7 +252,9 @@ class FfmpegTranscoder:
             proc = self._run_short(cmd)
         except subprocess.TimeoutExpired:
             return None
-        times = [progress_seconds(line) for line in proc.stdout.decode(errors="replace").splitlines()]
+        times = [
+            progress_seconds(line) for line in proc.stdout.decode(errors="replace").splitlines()
+        ]
         found = [t for t in times if t is not None]
         return found[-1] if proc.returncode == 0 and found else None
 

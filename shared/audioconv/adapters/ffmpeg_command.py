@@ -292,7 +292,7 @@ def output_layout(job: ConversionJob) -> str | None:
     named = (fmt.layouts or VORBIS_LAYOUTS).get(channels)
     if fmt.layouts is not None:
         return named if named != probe.layout else None
-    if channels != probe.channels or (probe.layout == "unknown" and not fmt.lossless):
+    if channels != probe.channels or (probe.layout in (None, "unknown") and not fmt.lossless):
         return named
     return None
 
