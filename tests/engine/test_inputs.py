@@ -92,8 +92,8 @@ def test_every_input_ffmpeg_decodes_is_read_and_converted(
     [
         (b"#EXTM3U\n#EXTINF:10,\nhttp://example.invalid/a.mp3\n", "an M3U/HLS playlist is"),
         (b"ffconcat version 1.0\nfile 'a.wav'\n", "an ffmpeg concat script is"),
-        (b"ajkg\x02" + bytes(200), "Shorten (SHN) audio is not supported"),
-        (b"MThd\x00\x00\x00\x06" + bytes(100), "a MIDI file is not supported"),
+        (b"ajkg\x02" + bytes(200), "Shorten (SHN) is not supported"),
+        (b"MThd\x00\x00\x00\x06" + bytes(100), "MIDI is not supported"),
         (b"just some text, not audio at all\n" * 10, "not an audio file we can read: "),
     ],
 )

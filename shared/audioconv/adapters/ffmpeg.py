@@ -480,9 +480,7 @@ def _unreadable(path: Path) -> str:
             head = file.read(_HEAD_BYTES)
     except OSError:
         head = b""
-    return refusal(head) or (
-        "not an audio file we can read: the formats we read are listed at GET /api/formats"
-    )
+    return refusal(head)
 
 
 def _check_demuxer(probe: Probe) -> None:

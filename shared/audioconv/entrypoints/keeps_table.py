@@ -29,7 +29,7 @@ def markdown(catalog: list[dict[str, Any]]) -> str:
         keeps = fmt["keeps"]
         depths = keeps["sampleFormats"]
         depth = (
-            "the input's: " + ", ".join(_SAMPLE_FORMATS[d] for d in depths)
+            "the input's: " + ", ".join(_SAMPLE_FORMATS[d] for d in _SAMPLE_FORMATS if d in depths)
             if depths
             else "lossy (decoded as floating point)"
         )
