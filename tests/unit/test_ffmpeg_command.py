@@ -100,7 +100,8 @@ def test_loudness_is_measured_on_what_is_converted_then_applied_linearly() -> No
         "atrim=start=1,asetpts=PTS-STARTPTS,loudnorm=I=-23:TP=-2:LRA=50"
         ":measured_I=-27.61:measured_TP=-4.47:measured_LRA=8.20:measured_thresh=-39.20"
         ":offset=0.58:linear=true:print_format=none"
-        ",aresample=osr=44100:resampler=soxr:precision=28"  # loudnorm works at 192 kHz
+        # loudnorm works at 192 kHz and leaves the layout for the next filter to pick
+        ",aresample=osr=44100:resampler=soxr:precision=28:ochl=stereo"
     )
     assert "TP=-1:" in audio_filters(job("mp3", loudness=-16), MEASURED)  # the default ceiling
 
@@ -108,7 +109,7 @@ def test_loudness_is_measured_on_what_is_converted_then_applied_linearly() -> No
 def test_silence_is_not_normalised() -> None:
     silent = LoudnormStats(float("-inf"), 0.0, float("-inf"), -70.0, 0.0)
     assert audio_filters(job("mp3", loudness=-16), silent) == (
-        "aresample=osr=44100:resampler=soxr:precision=28"
+        "aresample=osr=44100:resampler=soxr:precision=28:ochl=stereo"
     )
 
 

@@ -268,6 +268,11 @@ def resample_filter(job: ConversionJob) -> str:
         cutoff = fidelity.resample_cutoff(probe, rate)
         if cutoff is not None:
             parts.append(f"cutoff={cutoff:.4f}")
+    if layout is None and job.options.loudness is not None and parts:
+        # loudnorm leaves the layout for the next filter to pick, and aresample cannot.
+        channels = output_channels(job) or 2
+        named = probe.layout not in (None, "unknown")
+        layout = probe.layout if named else VORBIS_LAYOUTS.get(channels, "stereo")
     if layout is not None:
         parts.append(f"ochl={layout}")
     bits = fidelity.dither_bits(job)
