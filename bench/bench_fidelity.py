@@ -82,10 +82,8 @@ def cases(src: Path, folder: Path) -> dict[str, tuple[Callable[[], float], Calla
     plain = without(ours, "resampler", "precision", "dither_method")
     found_cases["soxr+dither"] = (lambda: run(ours), lambda p=plain: run(p))
     lossy = command.conversion_command(FFMPEG, src, job("mp3"), folder / "a.mp3")
-    found_cases["soxr (mp3)"] = (
-        lambda: run(lossy),
-        lambda p=without(lossy, "resampler", "precision"): run(p),
-    )
+    swr = without(lossy, "resampler", "precision")
+    found_cases["soxr (mp3)"] = (lambda: run(lossy), lambda: run(swr))
     for target in ("flac", "wav", "alac"):
         dst = folder / f"v.{FORMATS[target].extension}"
         md5 = folder / "v.md5"
@@ -95,11 +93,13 @@ def cases(src: Path, folder: Path) -> dict[str, tuple[Callable[[], float], Calla
         check = command.verify_codec(job(target))
         assert check is not None
 
-        def verified(c: list[str] = checked, t: str = target, d: Path = dst) -> float:
+        def verified(
+            c: list[str] = checked, t: str = target, d: Path = dst, k: str = check
+        ) -> float:
             took = run(c)
             if t != "flac":
                 out = folder / "o.md5"
-                took += run(command.decoded_md5_command(FFMPEG, d, str(check), out))
+                took += run(command.decoded_md5_command(FFMPEG, d, k, out))
             return took
 
         found_cases[f"verify {target}"] = (verified, lambda a=alone: run(a))

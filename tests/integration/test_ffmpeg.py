@@ -93,7 +93,7 @@ def test_env_may_point_at_another_binary(tmp_path: Path) -> None:
     fake.write_text(f"#!/bin/sh\ntouch '{ran}'\necho 'Invalid argument' >&2\nexit 1\n")
     fake.chmod(0o755)
     # Its refusal is ours, never ffprobe's error number.
-    with pytest.raises(UnsupportedMedia, match="^not an audio file we can read: the formats"):
+    with pytest.raises(UnsupportedMedia, match=r"^not an audio file we can read: the formats"):
         FfmpegTranscoder(ffprobe_path=str(fake)).probe(tmp_path / "x")
     assert ran.exists()
 
