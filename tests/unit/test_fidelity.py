@@ -172,3 +172,12 @@ def test_a_report_pass_shows_what_it_measured_and_warns_of_clipping() -> None:
 )  # fmt: skip
 def test_a_refused_file_is_named_by_its_first_bytes(head: bytes, said: str) -> None:
     assert refusal(head).startswith(f"not an audio file we can read: {said}")
+
+
+@pytest.mark.parametrize(
+    ("peak", "cut"), [(-0.5, 0.55), (-0.95, None), (-0.9, None), (-0.89, 0.16), (None, None)]
+)
+def test_an_output_over_its_ceiling_is_made_again_that_much_quieter(
+    peak: float | None, cut: float | None
+) -> None:
+    assert fidelity.ceiling_cut(-1.0, peak) == cut

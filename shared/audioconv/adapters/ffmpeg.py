@@ -277,6 +277,8 @@ class FfmpegTranscoder:
                 self.ffmpeg, src, job, dst, extra_inputs, measured, md5=md5
             )
             run = self._run(cmd, job.input.duration, on_progress, spans[1])
+            if measured is not None and measured.loudness is not None:
+                run = self._hold_ceiling(src, job, dst, extra_inputs, measured, run)
             verified = self._verify(job, dst, md5)
         except ConversionFailed as exc:  # users see the reason, never our paths
             raise ConversionFailed(scrub(exc.reason, names)) from None
@@ -295,6 +297,38 @@ class FfmpegTranscoder:
             verified=verified,
             inexact=job.format.inexact,
         )
+
+    def _hold_ceiling(
+        self,
+        src: Path,
+        job: ConversionJob,
+        dst: Path,
+        extra_inputs: list[str],
+        measured: LoudnormStats,
+        run: Run,
+    ) -> Run:
+        """Lossy encoders overshoot the true-peak ceiling loudnorm kept (by up to a dB),
+        and loudnorm's own limiter by a few tenths: measure the output's true peak and,
+        while it is over the ceiling by more than fidelity.CEILING_TOLERANCE, encode
+        again that much quieter (the loudness moves by as much: a few tenths of a LU)."""
+        gain = 0.0
+        for attempt in range(fidelity.CEILING_RETRIES + 1):
+            peak = self._true_peak(dst, job.input.duration)
+            cut = fidelity.ceiling_cut(job.options.ceiling, peak)
+            if cut is None or attempt == fidelity.CEILING_RETRIES:
+                break
+            gain -= cut
+            cmd = command.conversion_command(
+                self.ffmpeg, src, job, dst, extra_inputs, measured, gain_db=gain
+            )
+            run = self._run(cmd, job.input.duration, _ignore_progress)
+        return run
+
+    def _true_peak(self, path: Path, duration: float) -> float | None:
+        """A file's true peak (dBTP), by ebur128's meter over its decoded audio."""
+        run = self._run(command.true_peak_command(self.ffmpeg, path), duration, _ignore_progress)
+        found = parse_ebur128(run.log)
+        return found[0].true_peak if found and found[0] is not None else None
 
     def _verify(self, job: ConversionJob, dst: Path, md5: Path) -> bool | None:
         """Whether the output decodes to the input's very samples, when the job promises

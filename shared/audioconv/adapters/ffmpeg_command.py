@@ -81,12 +81,15 @@ def conversion_command(
     extra_inputs: list[str] | None = None,
     measured: LoudnormStats | None = None,
     md5: Path | None = None,
+    gain_db: float = 0.0,
 ) -> list[str]:
     """The ffmpeg command line for one conversion (the benchmark runs it bare, too).
 
     ``measured``: the input's loudness (``measure_command``), when normalising it.
     ``md5``: where to write the MD5 of the input's decoded samples, from the same
     decode (a second output), when the job promises bit-identical audio.
+    ``gain_db``: a gain after loudness normalisation (a lossy encode that overshot its
+    true-peak ceiling is made again this much quieter).
     """
     probe, fmt = job.input, job.format
     cover = probe.picture is not None and probe.picture.codec in MIME_TYPES
@@ -104,7 +107,7 @@ def conversion_command(
     for key, value in probe.tags.items():
         if len(value) > MAX_TAG_CHARS:  # an empty value removes the tag
             cmd += ["-metadata", f"{key}=", "-metadata:s:a:0", f"{key}="]
-    chain = audio_filters(job, measured)
+    chain = audio_filters(job, measured, gain_db)
     if chain:
         cmd += ["-af", chain]
     cmd += [*codec_args(job), *fmt.muxer_args, *exact_length_args(job)]
@@ -113,6 +116,16 @@ def conversion_command(
     if md5 is not None and check is not None:
         cmd += ["-map", "0:a:0", "-map_metadata", "-1", "-c:a", check, "-f", "md5", f"file:{md5}"]
     return cmd
+
+
+def true_peak_command(ffmpeg: str, path: Path) -> list[str]:
+    """ebur128's summary (true peak included) of a file's decoded audio, in the log."""
+    return [
+        ffmpeg, *_BASE, "-loglevel", "info",
+        "-protocol_whitelist", "file,pipe",
+        "-threads", "1", "-format_whitelist", ",".join(INPUT_DEMUXERS), "-i", f"file:{path}",
+        "-map", "0:a:0", "-af", "ebur128=peak=true", "-progress", "pipe:1", "-f", "null", "-",
+    ]  # fmt: skip
 
 
 def decoded_md5_command(ffmpeg: str, path: Path, codec: str, md5: Path) -> list[str]:
@@ -236,7 +249,7 @@ def loudnorm_filter(job: ConversionJob, measured: LoudnormStats | None) -> str:
     )
 
 
-def audio_filters(job: ConversionJob, measured: LoudnormStats | None) -> str:
+def audio_filters(job: ConversionJob, measured: LoudnormStats | None, gain_db: float = 0.0) -> str:
     """The whole ``-af`` chain of the conversion ('' for none).
 
     Loudness is normalised only with a measurement of audible sound (silence has no
@@ -247,6 +260,8 @@ def audio_filters(job: ConversionJob, measured: LoudnormStats | None) -> str:
     chain = edit_filters(job)
     if job.options.loudness is not None and measured is not None and measured.loudness:
         chain.append(loudnorm_filter(job, measured))
+    if gain_db:
+        chain.append(f"volume={gain_db:.2f}dB")
     final = resample_filter(job)
     if final:
         chain.append(final)

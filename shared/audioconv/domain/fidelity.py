@@ -17,6 +17,10 @@
   warning; ``upscale: false`` caps the bitrate at the input's instead.
 - **What was measured.** The loudness of audio shorter than one 400 ms block of BS.1770
   is not measured; a lossy output whose true peak goes over 0 dBTP is clipping.
+- **The ceiling holds.** With ``loudness``, the output's true peak stays within 0.1 dB
+  of ``truePeak``: lossy encoders overshoot what loudnorm kept (and loudnorm's limiter
+  by a little), so the output is measured and made again that much quieter where it
+  went over.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ SOXR_CUTOFF = 0.91
 MIN_LOUDNESS_SECONDS = 0.4
 # ebur128's floor: an integrated loudness at or below it is silence, not a measurement.
 LOUDNESS_FLOOR = -70.0
+# With ``loudness``, the output's true peak stays within this of the ceiling (dB):
+# the encode is redone, aiming lower, at most CEILING_RETRIES times.
+CEILING_TOLERANCE = 0.1
+CEILING_RETRIES = 2
 # A target bitrate this far above the input's is an upscale (VBR averages wander).
 UPSCALE_MARGIN = 1.1
 # Nominal bitrates (kbit/s) of the LAME VBR levels of our presets.
@@ -242,6 +250,14 @@ def clipping_warning(fmt: AudioFormat, true_peak: float | None) -> str | None:
         f"the output's true peak is {true_peak:+.1f} dBTP: it clips between samples when "
         "played (lower the level, or use loudness with a truePeak ceiling)"
     )
+
+
+def ceiling_cut(ceiling: float, peak: float | None) -> float | None:
+    """How many dB quieter to encode again a lossy output that peaked at ``peak`` dBTP,
+    over the ``ceiling`` by more than CEILING_TOLERANCE (None: it is within it)."""
+    if peak is None or peak <= ceiling + CEILING_TOLERANCE:
+        return None
+    return round(peak - ceiling + CEILING_TOLERANCE / 2, 2)
 
 
 def resample_cutoff(probe: Probe, output_rate: int) -> float | None:
