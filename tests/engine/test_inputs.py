@@ -34,6 +34,9 @@ BY_FFMPEG: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "webm": ("a.webm", ("-c:a", "libopus"), False),
 }
 OURS = {"webm": "mka"}  # our name for what was written, where it differs
+# Written by other tools: Debian's musepack-tools and libjmac-java.
+BY_OTHERS = {"musepack": False, "ape": True}
+JMAC = Path("/usr/share/java/jmac.jar")
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +64,21 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             ["mpcenc", "--silent", "--overwrite", str(tone), str(files["musepack"])],
             check=True,
         )
+    if shutil.which("java") and JMAC.exists():  # libjmac-java: Monkey's Audio's encoder
+        files["ape"] = folder / "a.ape"
+        subprocess.run(
+            ["java", "-jar", str(JMAC), "c2", str(tone), str(files["ape"])],
+            check=True, capture_output=True,
+        )  # fmt: skip
     return files
 
 
-@pytest.mark.parametrize("name", [*BY_FFMPEG, "dsf", "dff", "musepack"])
+@pytest.mark.parametrize("name", [*BY_FFMPEG, "dsf", "dff", *BY_OTHERS])
 def test_every_input_ffmpeg_decodes_is_read_and_converted(
     transcoder: FfmpegTranscoder, written: dict[str, Path], tmp_path: Path, name: str
 ) -> None:
     if name not in written:
-        pytest.skip("mpcenc (Debian musepack-tools) is not installed")
+        pytest.skip("its writer is not installed (scripts/install_system_deps.sh)")
     src = written[name]
     found = transcoder.probe(src)
     assert found.format == OURS.get(name, name)
@@ -78,7 +87,7 @@ def test_every_input_ffmpeg_decodes_is_read_and_converted(
     stream = next(s for s in probe(dst)["streams"] if s["codec_type"] == "audio")
     assert stream["codec_name"] == "flac"
     assert abs(decoded_duration(dst) - SECONDS) < 0.1
-    lossless = name in BY_FFMPEG and BY_FFMPEG[name][2]
+    lossless = BY_FFMPEG[name][2] if name in BY_FFMPEG else BY_OTHERS.get(name, False)
     # Lossless inputs come out bit-identical, and the conversion proves it.
     assert result.verified is (True if lossless else None), name
     if found.is_dsd:  # DSD64 becomes 88.2 kHz 24-bit PCM
