@@ -167,6 +167,30 @@ def test_drop_convert_download_convert_again_delete(page: Page, tmp_path: Path) 
     assert console.errors == []
 
 
+def test_the_card_shows_the_verified_mark_and_the_warnings(page: Page, tmp_path: Path) -> None:
+    console = Console(page)
+    hires = make_audio(tmp_path / "hires.wav", 1.0, ("-c:a", "pcm_s24le"), rate=96000)
+    low = make_audio(tmp_path / "low.mp3", 1.0, ("-c:a", "libmp3lame", "-b:a", "96k"))
+    _sign_up(page, "vera")
+    page.get_by_label("To format").select_option("flac")
+    assert page.get_by_label("Bit depth").locator("option").all_inner_texts() == [
+        "as the input", "16-bit", "24-bit",
+    ]  # fmt: skip
+    page.locator("#file-input").set_input_files(hires)
+    page.get_by_label("To format").select_option("mp3")
+    page.get_by_label("Bitrate (kbit/s)").fill("320")
+    page.locator("#file-input").set_input_files(low)
+    verified = _card(page, "hires.wav")
+    expect(verified.locator(".verified")).to_contain_text("Verified", timeout=60_000)
+    expect(verified.locator("table")).to_contain_text("24-bit")
+    warned = _card(page, "low.mp3")
+    expect(warned.locator(".warnings")).to_contain_text(
+        "the input is 96 kbit/s MP3: 320 kbit/s adds size, not quality", timeout=60_000
+    )
+    page.screenshot(path=tmp_path / "fidelity.png", full_page=True)
+    assert console.errors == []
+
+
 def test_invalid_file_shows_the_reason_and_keyboard_login(page: Page, tmp_path: Path) -> None:
     console = Console(page)
     _sign_up(page, "xavier")

@@ -227,7 +227,7 @@
     }
     if (opts.upscale) {
       box.append(optionField("opt-upscale", "Above the input's bitrate",
-        choiceSelect("opt-upscale", "upscale", "allowed (with a warning)", ["false"],
+        choiceSelect("opt-upscale", "upscale", "allowed, warned", ["false"],
           () => "never: cap at the input's")));
     }
     if (opts.loudness) {
