@@ -1,6 +1,7 @@
 """Every kind of input we read, written by the tool that writes it (ffmpeg where it has
-the encoder, Debian's mpcenc for Musepack, tests/support/dsd.py for DSD from the
-specifications), probed by content and converted; what we do not read is named."""
+the encoder, Debian's mpcenc for Musepack SV8 and libjmac-java for Monkey's Audio;
+tests/support/dsd.py and tak.py from the formats, for DSD and TAK, which nothing here
+writes), probed by content and converted; what we do not read is named."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.domain.errors import UnsupportedMedia
 from tests.support.audio import FFMPEG, decoded_duration, job, make_audio, probe
 from tests.support.dsd import write_dff, write_dsf
+from tests.support.tak import write_tak
 
 SECONDS = 0.5
 # name -> (file name, ffmpeg arguments, lossless): written by the pinned ffmpeg.
@@ -34,8 +36,9 @@ BY_FFMPEG: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "webm": ("a.webm", ("-c:a", "libopus"), False),
 }
 OURS = {"webm": "mka"}  # our name for what was written, where it differs
-# Written by other tools: Debian's musepack-tools and libjmac-java.
-BY_OTHERS = {"musepack": False, "ape": True}
+# Written by other tools (Debian's musepack-tools and libjmac-java) or from the format
+# (tests/support: TAK, DSF, DFF): lossless or not.
+BY_OTHERS = {"musepack": False, "ape": True, "tak": True, "dsf": False, "dff": False}
 JMAC = Path("/usr/share/java/jmac.jar")
 
 
@@ -56,6 +59,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
              "-metadata", "title=Tone", str(files[name])],
             check=True,
         )  # fmt: skip
+    files["tak"] = write_tak(folder / "a.tak", SECONDS)
     files["dsf"] = write_dsf(folder / "a.dsf", SECONDS)
     files["dff"] = write_dff(folder / "a.dff", SECONDS)
     if shutil.which("mpcenc"):  # musepack-tools (scripts/install_system_deps.sh)
@@ -73,7 +77,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.parametrize("name", [*BY_FFMPEG, "dsf", "dff", *BY_OTHERS])
+@pytest.mark.parametrize("name", [*BY_FFMPEG, *BY_OTHERS])
 def test_every_input_ffmpeg_decodes_is_read_and_converted(
     transcoder: FfmpegTranscoder, written: dict[str, Path], tmp_path: Path, name: str
 ) -> None:
