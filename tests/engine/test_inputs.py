@@ -1,7 +1,8 @@
 """Every kind of input we read, written by the tool that writes it (ffmpeg where it has
 the encoder, Debian's mpcenc for Musepack SV8 and libjmac-java for Monkey's Audio;
-tests/support/dsd.py and tak.py from the formats, for DSD and TAK, which nothing here
-writes), probed by content and converted; what we do not read is named."""
+tests/support/dsd.py, tak.py and musepack7.py from the formats, for DSD, TAK and
+Musepack SV7, which nothing here writes), probed by content and converted; what we do
+not read is named."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.domain.errors import UnsupportedMedia
 from tests.support.audio import FFMPEG, decoded_duration, job, make_audio, probe
 from tests.support.dsd import write_dff, write_dsf
+from tests.support.musepack7 import write_mpc7
 from tests.support.tak import write_tak
 
 SECONDS = 0.5
@@ -35,10 +37,12 @@ BY_FFMPEG: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "mka": ("a.mka", ("-c:a", "flac"), True),
     "webm": ("a.webm", ("-c:a", "libopus"), False),
 }
-OURS = {"webm": "mka"}  # our name for what was written, where it differs
+OURS = {"webm": "mka", "musepack7": "musepack"}  # our name, where it differs
 # Written by other tools (Debian's musepack-tools and libjmac-java) or from the format
 # (tests/support: TAK, DSF, DFF): lossless or not.
-BY_OTHERS = {"musepack": False, "ape": True, "tak": True, "dsf": False, "dff": False}
+BY_OTHERS = {
+    "musepack": False, "musepack7": False, "ape": True, "tak": True, "dsf": False, "dff": False,
+}  # fmt: skip
 JMAC = Path("/usr/share/java/jmac.jar")
 
 
@@ -60,6 +64,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             check=True,
         )  # fmt: skip
     files["tak"] = write_tak(folder / "a.tak", SECONDS)
+    files["musepack7"] = write_mpc7(folder / "a7.mpc", SECONDS)
     files["dsf"] = write_dsf(folder / "a.dsf", SECONDS)
     files["dff"] = write_dff(folder / "a.dff", SECONDS)
     if shutil.which("mpcenc"):  # musepack-tools (scripts/install_system_deps.sh)
