@@ -4,12 +4,13 @@ other options, and a report pass that shows only what it measured."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.api import ApiClient
-from tests.support.audio import make_audio, probe
+from tests.support.audio import FFMPEG, make_audio, probe
 
 
 def test_a_24_bit_upload_comes_back_24_bit_and_verified(alice: ApiClient, tmp_path: Path) -> None:
@@ -60,3 +61,25 @@ def test_a_file_too_short_for_a_loudness_says_so(alice: ApiClient, tmp_path: Pat
         assert task[side]["loudness"] is None, side
         assert task[side]["loudnessReason"] == "too short to measure", side
     assert probe(tmp_path / "blip.wav")["streams"][0]["codec_name"] == "pcm_s16le"
+
+
+@pytest.mark.report_pass
+def test_a_lossy_output_that_clips_between_samples_says_so(
+    alice: ApiClient, tmp_path: Path
+) -> None:
+    square = tmp_path / "square.wav"  # a full-scale square wave: its encode overshoots
+    subprocess.run(
+        [FFMPEG, "-nostdin", "-v", "error", "-y", "-f", "lavfi",
+         "-i", "aevalsrc='0.99*sgn(sin(2*PI*1000*t))':s=44100:d=1", "-c:a", "pcm_s16le",
+         str(square)],
+        check=True,
+    )  # fmt: skip
+    task = alice.wait(alice.upload(square, "mp3").get_json()["id"], report=True)
+    peak = task["output"]["loudness"]["truePeak"]
+    assert peak > 0, task["output"]
+    assert task["warnings"] == [
+        f"the output's true peak is {peak:+.1f} dBTP: it clips between samples when played "
+        "(lower the level, or use loudness with a truePeak ceiling)"
+    ]
+    lossless = alice.wait(alice.upload(square, "flac").get_json()["id"], report=True)
+    assert lossless["warnings"] == [] and lossless["verified"] is True
