@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from audioconv.adapters import ffmpeg as ffmpeg_adapter
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
+from audioconv.domain.errors import ConversionFailed
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.job import ConversionResult
 from tests.support.audio import FFMPEG, job, probe
@@ -264,3 +266,16 @@ def _elst_duration(path: Path) -> int:
     at = data.index(b"elst")
     (duration,) = struct.unpack(">I", data[at + 12 : at + 16])
     return int(duration)
+
+
+def test_a_lossless_output_that_does_not_decode_to_the_input_fails(
+    transcoder: FfmpegTranscoder,
+    sources: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The proof is checked, not assumed: a STREAMINFO MD5 that differs from the input's
+    decoded samples (as a broken encoder would leave it) fails the conversion."""
+    monkeypatch.setattr(ffmpeg_adapter, "flac_md5", lambda path: "0" * 32)
+    with pytest.raises(ConversionFailed, match="does not decode to the input's samples"):
+        convert(transcoder, sources["s24-96k-stereo"], tmp_path / "bad.flac", "flac")
