@@ -181,3 +181,9 @@ def test_an_output_over_its_ceiling_is_made_again_that_much_quieter(
     peak: float | None, cut: float | None
 ) -> None:
     assert fidelity.ceiling_cut(-1.0, peak) == cut
+
+
+def test_upscale_is_refused_where_there_is_no_bitrate_to_cap() -> None:
+    with pytest.raises(ValueError, match="flac is lossless: upscale caps the bitrate"):
+        parse_options({"upscale": "false"}, FORMATS["flac"])
+    assert parse_options({"upscale": "false"}, FORMATS["ogg"]).upscale is False

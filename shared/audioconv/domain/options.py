@@ -94,6 +94,8 @@ class ConversionOptions(BaseModel):
                 raise ValueError(f"{name} is lossless: it has no bitrate to choose")
             if self.quality is not None:
                 raise ValueError(f"{name} is lossless: quality presets apply to lossy formats")
+            if self.upscale is not None:
+                raise ValueError(f"{name} is lossless: upscale caps the bitrate of lossy formats")
         elif self.bitrate is not None:
             low, high = _bitrate_range(fmt, self.sample_rate)
             if not low <= self.bitrate <= high:
