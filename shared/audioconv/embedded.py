@@ -40,10 +40,10 @@ from gunicorn.http import wsgi as gunicorn_wsgi
 
 from audioconv import bootstrap, logs, migrate, supervisor
 from audioconv.config import Settings
-from audioconv.entrypoints.uploads import INCOMING
 from audioconv.services import recovery
 from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
+from audioconv.services.direct_upload import INCOMING
 from audioconv.supervisor import Child, Children
 
 log = logging.getLogger("audioconv.embedded")  # also when run as __main__

@@ -186,7 +186,7 @@ def test_the_quota_is_checked_for_all_the_files_together(
         "is 2; send more when some have finished"
     )
     two = [spooled(tmp_path, n, b"AUDIO 6789 12345") for n in ("a.mp3", "b.mp3")]  # 16 each
-    with pytest.raises(PayloadTooLarge, match="your files would take 32 bytes"):
+    with pytest.raises(PayloadTooLarge, match="your files would take up to 32 bytes"):
         batches.upload_files(deps, ANN, two, "ogg")
     assert blobs(deps).files == {} and batches.list_batches(deps, ANN) == []
 

@@ -257,9 +257,17 @@ class FfmpegTranscoder:
             meta.unlink(missing_ok=True)
         # The encoder's count: its last packet's time, short by up to one packet (the
         # report pass counts the samples exactly).
-        duration = run.out_seconds or self.probe(dst, limits=False).duration
+        duration = run.out_seconds or self._output_seconds(dst)
         output = command.output_probe(job, duration, dst.stat().st_size)
         return ConversionResult(output, measured.loudness if measured else None)
+
+    def _output_seconds(self, dst: Path) -> float:
+        """The written output's duration; ConversionFailed (never the input's fault)
+        when ffmpeg wrote no audio."""
+        try:
+            return self.probe(dst, limits=False).duration
+        except UnsupportedMedia:
+            raise ConversionFailed("the conversion produced no audio") from None
 
     def _measure(
         self,

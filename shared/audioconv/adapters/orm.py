@@ -108,6 +108,12 @@ tasks = Table(
         ForeignKey("batches.id", name="fk_tasks_batch_id", ondelete="SET NULL"),
         index=True,
     ),
+    # An earlier revision's output, kept until a new one replaces it (migration 0011).
+    Column("kept_output_key", String(1024)),
+    Column("kept_output_format", String(16)),
+    Column("kept_output_bytes", BigInteger, nullable=False, server_default="0"),
+    # Quota held for the output being made (its predicted upper bound).
+    Column("reserved_bytes", BigInteger, nullable=False, server_default="0"),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("input_key", name="uq_tasks_input_key"),

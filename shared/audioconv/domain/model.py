@@ -97,6 +97,15 @@ class Task:
     report_due: bool = False
     # The batch it was uploaded in (domain/batch.py), if any.
     batch_id: int | None = None
+    # The output of an earlier revision, kept (downloadable) while this revision is
+    # converted, and after it failed, until a new output replaces it: a convert-again
+    # never loses what the user had. Its format names its file and type.
+    kept_output_key: str | None = None
+    kept_output_format: str | None = None
+    kept_output_bytes: int = 0
+    # Bytes held against the owner's storage quota for the output to come (its
+    # predicted upper bound, domain/output_size.py) while the task is in flight.
+    reserved_bytes: int = 0
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -107,6 +116,21 @@ class Task:
         fmt = FORMATS.get(self.output_format)
         ext = fmt.extension if fmt else self.output_format
         return f"{PurePath(self.file_name).stem}.{ext}"
+
+    @property
+    def kept_output_name(self) -> str | None:
+        """File name of the kept output (its own format's extension), if one is kept."""
+        if not self.kept_output_key or not self.kept_output_format:
+            return None
+        fmt = FORMATS.get(self.kept_output_format)
+        ext = fmt.extension if fmt else self.kept_output_format
+        return f"{PurePath(self.file_name).stem}.{ext}"
+
+    @property
+    def stored_bytes(self) -> int:
+        """What the task counts against its owner's storage quota: its files, and the
+        room reserved for the output it is converting."""
+        return self.input_bytes + self.output_bytes + self.kept_output_bytes + self.reserved_bytes
 
     @property
     def refused(self) -> bool:
@@ -185,10 +209,14 @@ class Task:
         *,
         input_loudness: dict[str, float] | None = None,
         report_due: bool = False,
-    ) -> None:
+    ) -> str | None:
         """Converted: the output and what was measured on the way (the input's
         loudness joins its stored probe, since the input stays the same file);
-        ``report_due``: its report pass is still to run."""
+        ``report_due``: its report pass is still to run. Returns the key of the
+        output it replaces (kept until now), to delete once this is committed."""
+        replaced = self.kept_output_key
+        self.kept_output_key = self.kept_output_format = None
+        self.kept_output_bytes = self.reserved_bytes = 0
         self.status = TaskStatus.PROCESSED
         self.claim_token = None
         self.output_key = output_key
@@ -201,6 +229,7 @@ class Task:
         self.progress = 100.0
         self.lease_expires_at = None
         self.updated_at = now
+        return replaced
 
     def _input_loudness(self, loudness: dict[str, float] | None) -> None:
         if loudness is not None and self.input_probe is not None:
@@ -240,7 +269,9 @@ class Task:
             self.output_probe = probe
 
     def fail(self, reason: str, now: datetime) -> None:
+        """Failed: ``reason`` says why; a kept output stays (still downloadable)."""
         self.status = TaskStatus.FAILED
+        self.reserved_bytes = 0
         self.claim_token = None
         self.report_due = False
         self.error = reason
@@ -248,11 +279,21 @@ class Task:
         self.updated_at = now
 
     def retarget(
-        self, output_format: str, now: datetime, options: dict[str, Any] | None = None
-    ) -> str | None:
-        """Convert again to ``output_format``; returns the old output key to delete
-        (read ``waveform_key`` before: it goes too)."""
-        old = self.output_key
+        self,
+        output_format: str,
+        now: datetime,
+        options: dict[str, Any] | None = None,
+        reserve: int = 0,
+    ) -> None:
+        """Convert again to ``output_format``, holding ``reserve`` bytes of quota for the
+        new output. The current output (if any) is kept, downloadable, until the new one
+        replaces it (``succeed``); an output kept from before stays kept. Read
+        ``waveform_key`` before: the waveform is not kept (it goes with its revision)."""
+        if self.output_key:
+            self.kept_output_key = self.output_key
+            self.kept_output_format = self.output_format
+            self.kept_output_bytes = self.output_bytes
+        self.reserved_bytes = reserve
         self.output_format = output_format
         self.options = options
         self.revision += 1
@@ -268,7 +309,6 @@ class Task:
         self.attempts = 0
         self.lease_expires_at = None
         self.updated_at = now
-        return old
 
     def is_due(self, now: datetime) -> bool:
         """Still has to run: uploaded, or processing under a lease that ran out."""

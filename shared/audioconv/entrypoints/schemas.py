@@ -225,7 +225,10 @@ class MediaDetails(BaseModel):
 class TaskLinks(BaseModel):
     self: str
     original: str
-    converted: str | None = Field(description="null until the task is processed")
+    converted: str | None = Field(
+        description="null until the task is processed (or while a convert-again runs: the "
+        "kept output, see `keptOutput`)"
+    )
     waveform: str | None = Field(
         default=None,
         description="PNG of input and output waveforms; null until the report pass made it",
@@ -247,6 +250,16 @@ class WebhookAttempt(BaseModel):
     next_attempt_at: datetime | None = Field(
         alias="nextAttemptAt", description="when the next attempt is due, if retrying"
     )
+
+
+class KeptOutput(BaseModel):
+    """An earlier revision's converted file, kept until a new one replaces it."""
+
+    model_config = _camel
+
+    format: str
+    file_name: str = Field(alias="fileName")
+    bytes: int = Field(ge=0)
 
 
 class Task(BaseModel):
@@ -281,6 +294,12 @@ class Task(BaseModel):
     webhook_deliveries: list[WebhookAttempt] = Field(
         alias="webhookDeliveries", description="each webhook delivery attempt, oldest first"
     )
+    kept_output: KeptOutput | None = Field(
+        default=None, alias="keptOutput",
+        description="the output of an earlier revision, still downloadable at "
+        "`links.converted` while a convert-again runs or after it failed; null once the "
+        "new output replaced it (or when there was none)",
+    )  # fmt: skip
     links: TaskLinks
 
 

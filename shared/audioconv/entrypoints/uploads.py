@@ -20,12 +20,11 @@ from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.parser import ParseFailedException
 from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
+from werkzeug.datastructures import MultiDict
 
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 
 FILE_FIELD = "fileName"
-# The folder, inside the work folder, of uploads being received.
-INCOMING = "incoming"
 CHUNK = 1 << 20
 
 
@@ -105,6 +104,8 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
         for field, target in values.items():
             if not target.present:
                 continue
+            if target.parts > 1:  # the parser would join them: "mp" + "3" is "mp3"
+                raise InvalidInput(f"field {field!r} is given {target.parts} times; send it once")
             try:
                 fields[field] = target.value.decode()
             except UnicodeDecodeError:
@@ -119,7 +120,8 @@ def _receive_raw(spool: Path, text_fields: Iterable[str]) -> ReceivedUpload:
     file_name = request.args.get(FILE_FIELD)
     if not file_name:
         raise InvalidInput(f"missing query parameter {FILE_FIELD!r}: the file's name")
-    fields = {field: request.args[field] for field in text_fields if field in request.args}
+    fields = one_value_each(request.args, (FILE_FIELD, *text_fields))
+    fields.pop(FILE_FIELD, None)
     path = _spool_file(spool)
     try:
         stream = request.stream  # limited to the upload size: RequestEntityTooLarge past it
@@ -130,6 +132,19 @@ def _receive_raw(spool: Path, text_fields: Iterable[str]) -> ReceivedUpload:
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+def one_value_each(source: MultiDict[str, str], names: Iterable[str]) -> dict[str, str]:
+    """The named fields of a query or form, each given at most once (InvalidInput
+    otherwise: which of two values was meant is anyone's guess)."""
+    fields = {}
+    for name in names:
+        values = source.getlist(name)
+        if len(values) > 1:
+            raise InvalidInput(f"field {name!r} is given {len(values)} times; send it once")
+        if values:
+            fields[name] = values[0]
+    return fields
 
 
 def _spool_file(spool: Path) -> Path:
@@ -143,9 +158,11 @@ class _Field(ValueTarget):  # type: ignore[misc]
     """A text field, remembering whether the body had it at all (it may be empty)."""
 
     present = False
+    parts = 0
 
     def on_start(self) -> None:
         self.present = True
+        self.parts += 1
 
 
 class _SpoolFiles(BaseTarget):  # type: ignore[misc]

@@ -99,7 +99,7 @@ def json_body() -> dict[str, Any]:
     if not request.is_json:
         raise InvalidInput("request body must be a JSON object (Content-Type: application/json)")
     try:
-        body = json.loads(request.get_data(cache=True))
+        body = json.loads(request.get_data(cache=True), object_pairs_hook=_one_value_each)
     except RecursionError:
         raise InvalidInput(
             "request body must be a JSON object; this JSON is nested too deeply"
@@ -109,6 +109,16 @@ def json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
     _refuse_surrogates(body)
+    return body
+
+
+def _one_value_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (json.loads keeps the last)."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        keys = [key for key, _ in pairs]
+        twice = next(key for key in keys if keys.count(key) > 1)
+        raise InvalidInput(f"field {twice!r} is given more than once; send it once")
     return body
 
 
@@ -218,10 +228,19 @@ def task_json(task: Task) -> dict[str, Any]:
         "updatedAt": task.updated_at.isoformat(),
         "webhookUrl": task.webhook_url,
         "webhookDeliveries": task.webhook_deliveries or [],
+        # The previous output, still downloadable (links.converted) while a convert-again
+        # runs or after it failed, until a new output replaces it.
+        "keptOutput": {
+            "format": task.kept_output_format,
+            "fileName": task.kept_output_name,
+            "bytes": task.kept_output_bytes,
+        }
+        if task.kept_output_key
+        else None,
         "links": {
             "self": base,
             "original": f"{base}/original",
-            "converted": f"{base}/converted" if task.output_key else None,
+            "converted": f"{base}/converted" if task.output_key or task.kept_output_key else None,
             "waveform": f"{base}/waveform.png" if task.waveform_key else None,
         },
     }

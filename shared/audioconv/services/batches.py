@@ -24,6 +24,7 @@ from audioconv.ports import UnitOfWork
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished
 from audioconv.services.tasks import (
+    BatchGone,
     check_quota,
     checked_options,
     create_task,
@@ -164,6 +165,8 @@ def upload_files(
         try:
             create_task(deps, user_id, file.path, file.file_name, new_format, options,
                         take_file=True, batch_id=batch_id, webhook_url=webhook_url)  # fmt: skip
+        except BatchGone:  # deleted meanwhile, with the tasks made so far: 404
+            raise
         except AudioconvError as exc:
             _record_refused(deps, user_id, file, target, options, exc, batch_id)
     assert batch_id is not None
