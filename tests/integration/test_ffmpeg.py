@@ -87,12 +87,13 @@ def test_probe_refuses_what_is_not_audio(
         transcoder.probe(path)
 
 
-def test_env_may_point_at_another_binary(tmp_path: Path) -> None:
+def test_env_may_point_at_another_binary(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fake = tmp_path / "ffprobe"
     fake.write_text("#!/bin/sh\necho 'custom ffprobe says no' >&2\nexit 1\n")
     fake.chmod(0o755)
-    with pytest.raises(UnsupportedMedia, match="custom ffprobe says no"):
+    with pytest.raises(UnsupportedMedia, match="could not be read as audio"):
         FfmpegTranscoder(ffprobe_path=str(fake)).probe(tmp_path / "x")
+    assert "custom ffprobe says no" in caplog.text  # its words go to the log only
 
 
 # What a child reports of itself: scheduling policy, nice level, parent-death signal.

@@ -6,6 +6,7 @@ first PUT, batches deleted under an upload."""
 from __future__ import annotations
 
 import io
+import struct
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -419,3 +420,30 @@ def test_a_token_subject_in_another_spelling_is_refused(
     token = jwt.encode(claims, deps.settings.signing_key, algorithm="HS256")
     response = mo.client.get("/api/tasks", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401 and _message(response) == "invalid token"
+
+
+# --- 14. ffmpeg's own words never reach a user ------------------------------------------
+
+
+def _wav_header(channels: int, data: bytes) -> bytes:
+    rate, bits = 8000, 8
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * bits // 8,
+                      channels * bits // 8, bits)  # fmt: skip
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_a_wav_with_65535_channels_gets_our_words_not_ffmpegs(
+    mo: ApiClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "many.wav"
+    path.write_bytes(_wav_header(65535, b"\0" * 65535 * 4))
+    response = mo.upload(path, "mp3")
+    assert response.status_code == 415, response.get_json()
+    message = _message(response)
+    assert message == (
+        "not an audio file we can read (the file declares a channel layout we cannot decode)"
+    )
+    assert "0x" not in message and "pcm_" not in message and "@" not in message
+    assert "Too many channels" in caplog.text  # the operator still sees what ffmpeg said

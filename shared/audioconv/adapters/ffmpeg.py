@@ -42,6 +42,7 @@ from audioconv.adapters.ffmpeg_parse import (
     parse_probe_json,
     parse_sample_count,
     progress_seconds,
+    reason_for,
     scrub,
 )
 from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLater, UnsupportedMedia
@@ -229,10 +230,13 @@ class FfmpegTranscoder:
         except subprocess.TimeoutExpired:
             raise UnsupportedMedia("the file could not be read as audio in time") from None
         if proc.returncode != 0:
-            detail = scrub(last_line(proc.stderr.decode(errors="replace")), {path: "the file"})
+            said = proc.stderr.decode(errors="replace")
+            log.warning("ffprobe failed (exit %s): %s", proc.returncode,
+                        scrub(last_line(said), {path: "the file"}))  # fmt: skip
             if proc.returncode < 0:
-                detail = f"ffprobe stopped by signal {-proc.returncode}"
-            raise UnsupportedMedia(f"not an audio file we can read ({detail})")
+                raise UnsupportedMedia("the file could not be read as audio within our limits")
+            generic = "it could not be read as audio"
+            raise UnsupportedMedia(f"not an audio file we can read ({reason_for(said, generic)})")
         return parse_probe(parse_probe_json(proc.stdout), self.limits if limits else None)
 
     # --- convert ----------------------------------------------------------------------
@@ -407,8 +411,11 @@ class FfmpegTranscoder:
             )
         log_text = "\n".join(stderr_tail)
         if proc.returncode != 0:
-            detail = last_line(_errors_only(log_text)) or f"exit code {proc.returncode}"
-            raise ConversionFailed(f"ffmpeg could not convert the file: {detail}")
+            errors = _errors_only(log_text)
+            log.warning("ffmpeg failed (exit %s): %s", proc.returncode,
+                        scrub(last_line(errors), {}))  # fmt: skip
+            reason = reason_for(errors, "ffmpeg failed on it (the details are in the log)")
+            raise ConversionFailed(f"the file could not be converted: {reason}")
         return Run(log_text, out_seconds)
 
 
