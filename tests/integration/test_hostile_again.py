@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import struct
 import threading
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from audioconv.entrypoints.api import create_app
 from audioconv.services import batches, conversion, recovery
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.support.api import ApiClient
+from tests.support.api import ApiClient, wait_for
 from tests.support.audio import make_audio, probe
 from tests.support.blobs import stored_files
 from tests.unit.fakes import Clock, FakeBus
@@ -447,3 +448,33 @@ def test_a_wav_with_65535_channels_gets_our_words_not_ffmpegs(
     )
     assert "0x" not in message and "pcm_" not in message and "@" not in message
     assert "Too many channels" in caplog.text  # the operator still sees what ffmpeg said
+
+
+# --- 10. a batch's ZIP is sent whole while its tasks are converted again ---------------
+
+
+def test_a_zip_stays_whole_when_a_task_is_converted_again_during_the_download(
+    deps: Dependencies, mo: ApiClient, two_seconds: Path
+) -> None:
+    with two_seconds.open("rb") as one, two_seconds.open("rb") as two:
+        data = {"fileName": [(one, "a.mp3"), (two, "b.mp3")], "newFormat": "wav"}
+        batch = mo.client.post("/api/tasks", data=data, headers=mo.headers,
+                               content_type="multipart/form-data").get_json()  # fmt: skip
+    ids = [task["id"] for task in batch["tasks"]]
+    for task_id in ids:
+        assert mo.wait(task_id)["status"] == "processed"
+    response = mo.client.get(f"/api/batches/{batch['id']}/zip", headers=mo.headers,
+                             buffered=False)  # fmt: skip
+    assert response.status_code == 200
+    chunks = iter(response.response)
+    received = next(chunks)  # the download has begun
+    for task_id in ids:  # both outputs replaced (and deleted) while it goes on
+        assert _put_task(mo, task_id, newFormat="flac").status_code == 200
+        fetch = lambda: mo.get(f"/api/tasks/{task_id}").get_json()  # noqa: B023, E731
+        assert wait_for(fetch, revision=2)["status"] == "processed"
+    received += b"".join(chunks)
+    response.close()
+    assert len(received) == int(response.headers["Content-Length"])
+    with zipfile.ZipFile(io.BytesIO(received)) as archive:
+        assert archive.testzip() is None
+        assert sorted(archive.namelist()) == ["a.wav", "b.wav", "manifest.json"]
