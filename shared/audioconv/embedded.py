@@ -38,7 +38,7 @@ from typing import IO, Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from audioconv import bootstrap, logs, migrate, supervisor
+from audioconv import bootstrap, logs, migrate, spool, supervisor
 from audioconv.config import Settings
 from audioconv.services import recovery
 from audioconv.services.conversion import WORK_PREFIX
@@ -117,6 +117,10 @@ def run_api(settings: Settings) -> None:
     def when_ready(server: Any) -> None:
         print(f"audioconv is running: open http://localhost:{settings.port}/", flush=True)
 
+    def child_exit(server: Any, worker: Any) -> None:
+        """In the master, when a worker exits (also killed): its spool files go now."""
+        spool.sweep(settings.resolved_work_dir / INCOMING, dead=worker.pid)
+
     _Server(
         settings,
         {
@@ -127,6 +131,7 @@ def run_api(settings: Settings) -> None:
             "timeout": 120,
             "graceful_timeout": 10,
             "when_ready": when_ready,
+            "child_exit": child_exit,
             # The app logs each request (without its query string); gunicorn's
             # errors go through our handler.
             "logger_class": "audioconv.gunicorn_logging.GunicornLogger",

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -15,9 +19,22 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with embedded_server(tmp_path_factory.mktemp("embedded")) as url:
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("embedded")
+
+
+@pytest.fixture(scope="module")
+def base(folder: Path) -> Iterator[str]:
+    with embedded_server(folder) as url:
         yield url
+
+
+def _token(base: str, name: str) -> str:
+    body = {"username": name, "email": f"{name}@example.com",
+            "password1": "correct horse battery", "password2": "correct horse battery"}  # fmt: skip
+    response = requests.post(f"{base}/api/auth/signup", json=body, timeout=30)
+    assert response.status_code == 201, response.text
+    return str(response.json()["token"])
 
 
 def _exchange(base: str, request: bytes) -> tuple[bytes, bytes]:
@@ -95,3 +112,42 @@ def test_sweep_from_outside_needs_more_than_the_cron_header(base: str) -> None:
                            headers={"X-Appengine-Cron": "true"})  # fmt: skip
     assert forged.status_code == 403
     assert "scheduler" in forged.json()["message"]
+
+
+# --- issue 18 ---------------------------------------------------------------------------
+
+
+def test_the_spool_file_of_a_killed_api_process_is_removed_at_once(base: str, folder: Path) -> None:
+    """An upload's body, half received, by an API process killed with SIGKILL: gunicorn's
+    master reports the death and the file goes then, not at the next start."""
+    token = _token(base, "spooler")
+    host, port = base.removeprefix("http://").split(":")
+    part = (b"--b\r\nContent-Disposition: form-data; name=\"fileName\"; filename=\"a.wav\"\r\n"
+            b"Content-Type: application/octet-stream\r\n\r\n")  # fmt: skip
+    head = (f"POST /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: {len(part) + 10_000_000}\r\n\r\n").encode()  # fmt: skip
+    spool = folder / "data" / "work" / "incoming"
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + part + b"\0" * 3_000_000)  # past one read of the spooler
+        deadline = time.monotonic() + 30
+        while not (found := sorted(spool.glob("upload-*"))):
+            assert time.monotonic() < deadline, "the upload never reached the spool"
+            time.sleep(0.05)
+        os.kill(_writer_of(found[0]), signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while found[0].exists():
+            assert time.monotonic() < deadline, f"{found[0]} is still there"
+            time.sleep(0.1)
+    assert requests.get(f"{base}/healthz", timeout=30).status_code == 200
+
+
+def _writer_of(path: Path) -> int:
+    """The process that has ``path`` open (the API worker receiving the upload)."""
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) == str(path):
+                return int(fd.parts[2])
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    raise AssertionError(f"no process has {path} open")

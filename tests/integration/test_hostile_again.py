@@ -6,6 +6,7 @@ first PUT, batches deleted under an upload."""
 from __future__ import annotations
 
 import io
+import os
 import struct
 import threading
 import zipfile
@@ -239,7 +240,10 @@ def test_a_direct_upload_url_is_claimed_by_its_first_put(
         assert held.sent.wait(30)
         # The body arrives on the data disk, not in /tmp.
         spool = deps.settings.resolved_work_dir / "incoming"
-        assert [p.name for p in spool.iterdir()] == [f"direct-{ticket['uploadId']}"]
+        upload_id = ticket["uploadId"]
+        claim, body = sorted(p.name for p in spool.iterdir())
+        assert claim == f"claim-{upload_id}"
+        assert body.startswith(f"direct-{os.getpid()}-{upload_id}-")
         second = mo.client.put(target, data=data, headers=ticket["headers"])
         assert second.status_code == 409, second.get_json()
         assert "being used" in _message(second)

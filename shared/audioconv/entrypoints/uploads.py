@@ -8,8 +8,6 @@ several files, each its own ``fileName`` part (a batch)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from streaming_form_data.validators import MaxSizeValidator, ValidationError
 from werkzeug.datastructures import MultiDict
 
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
+from audioconv.spool import new_file
 
 FILE_FIELD = "fileName"
 CHUNK = 1 << 20
@@ -148,10 +147,7 @@ def one_value_each(source: MultiDict[str, str], names: Iterable[str]) -> dict[st
 
 
 def _spool_file(spool: Path) -> Path:
-    spool.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=spool, prefix="upload-")
-    os.close(fd)
-    return Path(name)
+    return new_file(spool)  # named for this process: swept if it dies (spool.py)
 
 
 class _Field(ValueTarget):  # type: ignore[misc]

@@ -37,6 +37,7 @@ from audioconv.services.tasks import (
     safe_file_name,
     target_format,
 )
+from audioconv.spool import Claimed, claim
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,8 @@ def receive(deps: Dependencies, key: str, body: IO[bytes]) -> int:
 
     Each upload URL works once, for good: Conflict if its object exists or a task
     was ever made of it, or if another PUT of it is still arriving (the URL is
-    claimed when a PUT starts: its spool file, made exclusively, on the data disk;
-    a PUT that fails gives the claim back). NotFound if its batch was deleted.
+    claimed when a PUT starts, in the spool on the data disk: audioconv/spool.py; a
+    PUT that fails gives the claim back). NotFound if its batch was deleted.
     """
     direct = DirectKey.parse(key)
     used = Conflict("this upload URL has already been used; start a new upload")
@@ -172,29 +173,24 @@ def receive(deps: Dependencies, key: str, body: IO[bytes]) -> int:
         _refused(deps, direct, key, stored_options(direct.options), webhook_url, reason)
         raise NotFound(f"batch {direct.batch_id} was deleted; start a new upload")
     spool = deps.settings.resolved_work_dir / INCOMING
-    spool.mkdir(parents=True, exist_ok=True)
-    path = spool / f"direct-{direct.upload_id}"
-    try:
-        out = path.open("xb")  # one PUT at a time per URL: the claim
-    except FileExistsError:
-        raise Conflict(
-            "this upload URL is being used by another request; start a new upload"
-        ) from None
     limit = deps.settings.max_upload_bytes
     try:
-        with out:
+        with claim(spool, direct.upload_id) as (path, out):  # one PUT at a time per URL
             size = 0
             while chunk := body.read(1 << 20):  # pragma: no mutate (the chunk size)
                 size += len(chunk)
                 if size > limit:
                     raise PayloadTooLarge.over(limit)
                 out.write(chunk)
-        try:
-            deps.blobs.put_file(key, path, CONTENT_TYPE, if_absent=True)
-        except FileExistsError:
-            raise used from None
-    finally:
-        path.unlink(missing_ok=True)
+            out.flush()
+            try:
+                deps.blobs.put_file(key, path, CONTENT_TYPE, if_absent=True)
+            except FileExistsError:
+                raise used from None
+    except Claimed:
+        raise Conflict(
+            "this upload URL is being used by another request; start a new upload"
+        ) from None
     announce_upload(deps, key)
     return size
 
