@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.audio import make_audio
 from tests.support.procs import embedded_server
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("embedded")
+    folder = tmp_path_factory.mktemp("embedded")
+    # What an older run left readable by everyone (issue 18: 0644 files, 0755 folders).
+    old = folder / "data" / "mail"
+    old.mkdir(parents=True)
+    (old / "old.eml").write_text("To: someone")
+    for path, mode in ((folder / "data", 0o755), (old, 0o755), (old / "old.eml", 0o644)):
+        path.chmod(mode)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +159,25 @@ def _writer_of(path: Path) -> int:
         except OSError:  # gone meanwhile, or not ours to read
             continue
     raise AssertionError(f"no process has {path} open")
+
+
+def test_the_data_folder_is_private_to_the_server(base: str, folder: Path) -> None:
+    token = _token(base, "private")
+    song = make_audio(folder / "song.wav", 0.5)
+    with song.open("rb") as fh:
+        created = requests.post(f"{base}/api/tasks", headers={"Authorization": f"Bearer {token}"},
+                                files={"fileName": ("song.wav", fh)}, data={"newFormat": "mp3"},
+                                timeout=60)  # fmt: skip
+    assert created.status_code == 201, created.text
+    task_url = f"{base}/api/tasks/{created.json()['id']}"
+    deadline = time.monotonic() + 60
+    while requests.get(task_url, headers={"Authorization": f"Bearer {token}"},
+                       timeout=30).json()["status"] != "processed":  # fmt: skip
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    data = folder / "data"
+    found = [data, *data.rglob("*")]
+    assert any(p.name == "audioconv.db" for p in found) and any(p.suffix == ".mp3" for p in found)
+    loose = [f"{p} {p.stat().st_mode & 0o777:o}" for p in found
+             if not p.is_symlink() and p.stat().st_mode & 0o077]  # fmt: skip
+    assert loose == []

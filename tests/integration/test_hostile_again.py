@@ -482,3 +482,46 @@ def test_a_zip_stays_whole_when_a_task_is_converted_again_during_the_download(
     with zipfile.ZipFile(io.BytesIO(received)) as archive:
         assert archive.testzip() is None
         assert sorted(archive.namelist()) == ["a.wav", "b.wav", "manifest.json"]
+
+
+# --- 15. webhook secrets sealed at rest --------------------------------------------------
+
+
+def test_webhook_secrets_are_stored_sealed(deps: Dependencies, mo: ApiClient) -> None:
+    shown = mo.get("/api/me/webhook-secret").get_json()["secret"]
+    assert shown.startswith("whsec_")
+    with deps.uow(readonly=True) as uow:
+        stored = uow.users.get(mo.user_id)
+        assert stored is not None and stored.webhook_secret is not None
+    assert shown not in stored.webhook_secret and not stored.webhook_secret.startswith("whsec_")
+    assert mo.get("/api/me/webhook-secret").get_json()["secret"] == shown  # opens again
+
+
+def test_migration_0011_seals_the_secrets_stored_in_plain_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from audioconv import migrate
+    from audioconv.domain.webhook import open_secret
+
+    key = "a-signing-key-for-this-test-that-is-long-enough"
+    monkeypatch.setenv("AUDIOCONV_SECRET_KEY", key)
+    monkeypatch.setenv("AUDIOCONV_DATA_DIR", str(tmp_path / "data"))
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    cfg = migrate.alembic_config()
+    plain = "whsec_" + "x" * 43
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0010")
+        conn.exec_driver_sql(
+            "INSERT INTO users (username, email, password_hash, created_at, webhook_secret) "
+            f"VALUES ('u', 'u@example.com', 'x', '2026-01-01', '{plain}')"
+        )
+        command.upgrade(cfg, "0011")
+        sealed = conn.exec_driver_sql("SELECT webhook_secret FROM users").scalar_one()
+    engine.dispose()
+    assert sealed != plain and "x" * 43 not in sealed
+    assert open_secret(sealed, key) == plain
+    assert open_secret(sealed, "another key of the same length, but not ours!!") is None

@@ -52,7 +52,8 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("webhook_url", String(2048)),
-    Column("webhook_secret", String(64)),
+    # Sealed (Fernet, domain/webhook.seal_secret): migration 0011 sealed older ones.
+    Column("webhook_secret", String(255)),
     Column("email_notifications", Boolean, nullable=False, server_default=true()),
     # SQLite: AUTOINCREMENT, so the id of a deleted row is never given out again.
     sqlite_autoincrement=True,
