@@ -38,7 +38,7 @@ from typing import IO, Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from audioconv import bootstrap, logs, migrate, spool, supervisor
+from audioconv import bootstrap, gunicorn_worker, logs, migrate, spool, supervisor
 from audioconv.config import Settings
 from audioconv.services import recovery
 from audioconv.services.conversion import WORK_PREFIX
@@ -140,6 +140,7 @@ def run_api(settings: Settings) -> None:
 
     # gunicorn builds each response from this module attribute (wsgi.create).
     gunicorn_wsgi.Response = _Response
+    gunicorn_worker.install()
 
     def when_ready(server: Any) -> None:
         print(f"audioconv is running: open http://localhost:{settings.port}/", flush=True)
@@ -153,7 +154,9 @@ def run_api(settings: Settings) -> None:
         {
             "bind": f"0.0.0.0:{settings.port}",
             "workers": settings.api_workers or (os.cpu_count() or 1),
-            "worker_class": "gthread",
+            # gthread, reading each request whole in its event loop before a thread
+            # takes it (slow clients hold no thread: gunicorn_worker.py).
+            "worker_class": "audioconv.gunicorn_worker.BufferingThreadWorker",
             "threads": 8,
             "timeout": 120,
             "graceful_timeout": 10,

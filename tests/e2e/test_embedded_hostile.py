@@ -181,3 +181,130 @@ def test_the_data_folder_is_private_to_the_server(base: str, folder: Path) -> No
     loose = [f"{p} {p.stat().st_mode & 0o777:o}" for p in found
              if not p.is_symlink() and p.stat().st_mode & 0o077]  # fmt: skip
     assert loose == []
+
+
+def _answer(base: str, request: bytes, timeout: float = 30) -> tuple[bytes, bytes]:
+    """The first answer to ``request`` on a fresh connection: its head (every interim
+    answer, such as 100 Continue, before it) and its body."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(request)
+        data = b""
+        while True:
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(65536)
+                assert chunk, f"closed before an answer: {data!r}"
+                data += chunk
+            head, _, rest = data.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 1"):
+                break
+            data = rest  # an interim answer: the real one follows
+        length = int(next(
+            line.split(b":", 1)[1] for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ))  # fmt: skip
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            assert chunk
+            rest += chunk
+    return head, rest[:length]
+
+
+def _json_error(head: bytes, body: bytes, status: int) -> str:
+    assert head.startswith(b"HTTP/1.1 %d" % status), head
+    lines = [line.lower() for line in head.split(b"\r\n")]
+    assert b"content-type: application/json" in lines, head
+    assert b"x-content-type-options: nosniff" in lines, head
+    answer = json.loads(body)
+    assert set(answer) == {"message", "requestId"}, answer
+    return str(answer["message"])
+
+
+LOGIN = b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        # A chunk size that is no number.
+        LOGIN + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        # A 70 KB chunk extension.
+        LOGIN + b"Transfer-Encoding: chunked\r\n\r\n2;" + b"x" * 70_000 + b"\r\n{}\r\n0\r\n\r\n",
+        # multipart with no boundary, or an empty one.
+        b"POST /api/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+        b"Content-Type: multipart/form-data\r\nContent-Length: 4\r\n\r\n--x\n",
+    ],
+    ids=["chunk-size-zz", "chunk-extension-70k", "multipart-without-boundary"],
+)
+def test_malformed_bodies_are_a_json_400(base: str, request_bytes: bytes) -> None:
+    if b"%s" in request_bytes:
+        request_bytes = request_bytes.replace(b"%s", _token(base, "multi").encode())
+    head, body = _answer(base, request_bytes)
+    assert _json_error(head, body, 400)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+     (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
+     (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n", 400),
+     (b"BREW /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 400)],
+)  # fmt: skip
+def test_the_servers_own_errors_are_json_too(base: str, request_bytes: bytes, status: int) -> None:
+    head, body = _answer(base, request_bytes)
+    assert _json_error(head, body, status)
+
+
+def test_chunked_json_over_the_limit_is_a_413(base: str) -> None:
+    chunk = b'{"username": "' + b"a" * 70_000 + b'", "password": "x"}'
+    request = LOGIN + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+        len(chunk),
+        chunk,
+    )
+    head, body = _answer(base, request)
+    assert "65536 bytes" in _json_error(head, body, 413)
+
+
+def test_expect_100_continue_over_the_limit_is_a_413_at_once(base: str) -> None:
+    request = LOGIN + b"Content-Length: 200000\r\nExpect: 100-continue\r\n\r\n"
+    head, body = _answer(base, request)  # no body is sent: it waits for our answer
+    assert b"100 Continue" not in head
+    assert "65536 bytes" in _json_error(head, body, 413)
+    # A body within the limit is asked for, and read.
+    small = b'{"username": "nobody", "password": "wrong-pass"}'
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(LOGIN + b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % len(small))
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(small)
+        assert sock.recv(100).startswith(b"HTTP/1.1 401")
+
+
+def test_a_wrong_method_says_which_are_allowed(base: str) -> None:
+    response = requests.delete(f"{base}/api/tasks", timeout=30)
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert set(response.json()) == {"message", "requestId"}
+
+
+def test_healthz_answers_while_200_slow_clients_trickle_their_bodies(base: str) -> None:
+    """Issue 18: connections that send a login body a byte at a time once took every
+    thread. Here 200 of them are open (and trickling) while /healthz is asked 20 times;
+    no test times anything: each answer must come, and the slow ones are cut in time."""
+    host, port = base.removeprefix("http://").split(":")
+    body = b'{"username": "slow", "password": "slow-slow-slow"}'
+    request = LOGIN + b"Content-Length: %d\r\n\r\n" % len(body)
+    slow = []
+    try:
+        for _ in range(200):
+            sock = socket.create_connection((host, int(port)), timeout=30)
+            sock.sendall(request + body[:1])
+            slow.append(sock)
+        for round_ in range(20):
+            for sock in slow[round_ * 10 : round_ * 10 + 10]:
+                sock.sendall(body[1:2])  # still trickling
+            assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+    finally:
+        for sock in slow:
+            sock.close()

@@ -525,3 +525,25 @@ def test_migration_0011_seals_the_secrets_stored_in_plain_text(
     assert sealed != plain and "x" * 43 not in sealed
     assert open_secret(sealed, key) == plain
     assert open_secret(sealed, "another key of the same length, but not ours!!") is None
+
+
+# --- 9. malformed multipart bodies are a 400 ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data", "multipart/form-data; boundary=", 'multipart/form-data; boundary="'],
+)
+def test_multipart_without_a_boundary_is_a_400(mo: ApiClient, content_type: str) -> None:
+    response = mo.client.post("/api/tasks", data=b"--x\r\n",
+                              headers={**mo.headers, "Content-Type": content_type})  # fmt: skip
+    assert response.status_code == 400 and "boundary" in _message(response)
+
+
+def test_a_file_name_that_is_not_utf8_is_a_400(deps: Dependencies, mo: ApiClient) -> None:
+    part = b'--b\r\nContent-Disposition: form-data; name="fileName"; filename="\xff.mp3"\r\n\r\n'
+    rest = b'abc\r\n--b\r\nContent-Disposition: form-data; name="newFormat"\r\n\r\nmp3\r\n--b--\r\n'
+    headers = {**mo.headers, "Content-Type": "multipart/form-data; boundary=b"}
+    response = mo.client.post("/api/tasks", data=part + rest, headers=headers)
+    assert response.status_code == 400 and "not UTF-8" in _message(response)
+    assert not list((deps.settings.resolved_work_dir / "incoming").glob("upload-*"))

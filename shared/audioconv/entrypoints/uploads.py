@@ -79,7 +79,13 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
         )
     files = _SpoolFiles(spool)
     try:
-        parser = StreamingFormDataParser(headers={"Content-Type": request.content_type or ""})
+        try:
+            parser = StreamingFormDataParser(headers={"Content-Type": request.content_type or ""})
+        except ParseFailedException:
+            raise InvalidInput(
+                "the multipart body needs a boundary: Content-Type: multipart/form-data; "
+                "boundary=..."
+            ) from None
         parser.register(FILE_FIELD, files)
         values = {field: _Field(validator=MaxSizeValidator(max_field_bytes))
                   for field in text_fields}  # fmt: skip
@@ -96,6 +102,10 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
             ) from None
         except ParseFailedException:
             raise InvalidInput("the multipart body is malformed") from None
+        except UnicodeDecodeError:  # a part's header (its file name) is not UTF-8
+            raise InvalidInput(
+                "a part of the multipart body has a name that is not UTF-8"
+            ) from None
         files.end()
         if not files.received:
             raise InvalidInput(f"missing file: send it as multipart field {FILE_FIELD!r}")
