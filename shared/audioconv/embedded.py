@@ -156,7 +156,8 @@ def run_api(settings: Settings) -> None:
             "workers": settings.api_workers or (os.cpu_count() or 1),
             # gthread, reading each request whole in its event loop before a thread
             # takes it (slow clients hold no thread: gunicorn_worker.py).
-            "worker_class": "audioconv.gunicorn_worker.BufferingThreadWorker",
+            "worker_class": settings.api_worker_class
+            or "audioconv.gunicorn_worker.BufferingThreadWorker",
             "threads": 8,
             "timeout": 120,
             "graceful_timeout": 10,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import threading
 import zipfile
@@ -547,3 +548,28 @@ def test_a_file_name_that_is_not_utf8_is_a_400(deps: Dependencies, mo: ApiClient
     response = mo.client.post("/api/tasks", data=part + rest, headers=headers)
     assert response.status_code == 400 and "not UTF-8" in _message(response)
     assert not list((deps.settings.resolved_work_dir / "incoming").glob("upload-*"))
+
+
+# --- 17. /api lists every route; nosniff; 405 with Allow --------------------------------
+
+
+def test_the_api_index_lists_every_route(client: FlaskClient) -> None:
+    listed = client.get("/api").get_json()["endpoints"]
+    app = client.application
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"<\1>", rule.rule)
+        line = next((e for e in listed if e.split(" ", 1)[1] == path), None)
+        assert line is not None, f"{path} is not listed"
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
+            assert method in line.split(" ", 1)[0].split("|"), line
+
+
+def test_every_answer_says_nosniff_and_a_wrong_method_says_allow(mo: ApiClient) -> None:
+    for response in (mo.get("/api/tasks"), mo.get("/api/tasks/999"), mo.client.get("/"),
+                     mo.client.get("/nowhere"), mo.client.patch("/api/tasks")):  # fmt: skip
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    wrong = mo.client.patch("/api/tasks", headers=mo.headers)
+    assert wrong.status_code == 405
+    assert set(wrong.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}

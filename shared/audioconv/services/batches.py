@@ -57,6 +57,8 @@ def parse_batch_id(value: object) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
+    elif isinstance(value, float) and value.is_integer():  # JSON's 7.0 is the integer 7
+        number = int(value)
     elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         number = int(value.strip())
     else:
