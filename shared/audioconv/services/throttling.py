@@ -24,21 +24,7 @@ def check(deps: Dependencies, uow: UnitOfWork, guards: Sequence[Guard], message:
 
 def record(deps: Dependencies, guards: Sequence[Guard]) -> None:
     """Count one event on every key (a concurrent first event is retried once)."""
-    for attempt in (1, 2):
-        try:
-            with deps.uow() as uow:
-                now = deps.clock()
-                for rule, key in guards:
-                    throttle = uow.throttles.get(key)
-                    if throttle is None:
-                        throttle = Throttle(key=key, count=0, window_started_at=now)
-                        uow.throttles.add(throttle)
-                    throttle.record(rule, now)
-                uow.commit()
-            return
-        except Conflict:
-            if attempt == 2:
-                raise
+    _count(deps, guards, refuse=None)
 
 
 def attempt(deps: Dependencies, guards: Sequence[Guard], message: str) -> None:
@@ -46,15 +32,21 @@ def attempt(deps: Dependencies, guards: Sequence[Guard], message: str) -> None:
     TooManyRequests (with the wait, counting nothing) if any key is blocked. The keys'
     rows are locked, so concurrent attempts are counted one after the other and no
     more get through than the rules allow; the caller gives the count back when the
-    attempt succeeds (``give_back``)."""
-    for turn in (1, 2):  # a concurrent first attempt is retried once
+    attempt succeeds (``settle``)."""
+    _count(deps, guards, refuse=message)
+
+
+def _count(deps: Dependencies, guards: Sequence[Guard], refuse: str | None) -> None:
+    """Count one event on every key, their rows locked; with ``refuse``, first refuse
+    (TooManyRequests with that message) if any key is blocked."""
+    for turn in (1, 2):  # a concurrent first event is retried once
         try:
             with deps.uow() as uow:
                 now = deps.clock()
                 rows = [(rule, key, uow.throttles.get(key)) for rule, key in guards]
                 wait = max((t.wait_seconds(now) for _, _, t in rows if t), default=0)
-                if wait:
-                    raise TooManyRequests(f"{message}; try again in {wait} s", retry_after=wait)
+                if refuse is not None and wait:
+                    raise TooManyRequests(f"{refuse}; try again in {wait} s", retry_after=wait)
                 for rule, key, throttle in rows:
                     if throttle is None:
                         throttle = Throttle(key=key, count=0, window_started_at=now)
