@@ -105,6 +105,10 @@ class Settings(LogSettings):
     max_concurrent_conversions: int = 0
     # API processes of `audioconv serve`; 0 means one per CPU core.
     api_workers: int = 0
+    # Their gunicorn worker class; empty means ours, which reads each request whole
+    # before a thread takes it (audioconv/gunicorn_worker.py). "gthread" is enough
+    # behind a buffering proxy.
+    api_worker_class: str = ""
     # Worker processes of `audioconv serve`, sharing max_concurrent_conversions between
     # them; 0 means one per 8 slots (SLOTS_PER_WORKER_PROCESS), never more than slots.
     worker_processes: int = Field(default=0, ge=0)

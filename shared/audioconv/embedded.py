@@ -38,12 +38,12 @@ from typing import IO, Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from audioconv import bootstrap, logs, migrate, supervisor
+from audioconv import bootstrap, gunicorn_worker, logs, migrate, spool, supervisor
 from audioconv.config import Settings
-from audioconv.entrypoints.uploads import INCOMING
 from audioconv.services import recovery
 from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
+from audioconv.services.direct_upload import INCOMING
 from audioconv.supervisor import Child, Children
 
 log = logging.getLogger("audioconv.embedded")  # also when run as __main__
@@ -90,6 +90,33 @@ class _Response(gunicorn_wsgi.Response):  # type: ignore[misc]
         return [h for h in super().default_headers() if not h.startswith("Server:")]
 
 
+# Files the server writes (database, blobs, mails, keys, spool) are its own alone:
+# 0600 files, 0700 folders; the database holds password hashes and webhook secrets.
+PRIVATE_UMASK = 0o077
+
+
+def _private_data_dir(settings: Settings) -> None:
+    """Make what is written from now on private to this user, and what an older run
+    left readable by others private too (files 0600, folders 0700)."""
+    os.umask(PRIVATE_UMASK)
+    for root in dict.fromkeys((settings.data_dir, settings.resolved_work_dir)):
+        root.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        for top, folders, files in os.walk(root):
+            for name in folders:
+                _restrict(os.path.join(top, name), 0o700)
+            for name in files:
+                _restrict(os.path.join(top, name), 0o600)
+
+
+def _restrict(path: str, mode: int) -> None:
+    try:
+        if os.lstat(path).st_mode & 0o077:
+            os.chmod(path, mode, follow_symlinks=False)
+    except (FileNotFoundError, NotImplementedError):  # gone, or a symlink on Linux
+        pass
+
+
 def _lock_data_dir(settings: Settings) -> IO[str]:
     """One embedded server per data folder: it alone may reclaim unfinished tasks."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,24 +140,34 @@ def run_api(settings: Settings) -> None:
 
     # gunicorn builds each response from this module attribute (wsgi.create).
     gunicorn_wsgi.Response = _Response
+    gunicorn_worker.install()
 
     def when_ready(server: Any) -> None:
         print(f"audioconv is running: open http://localhost:{settings.port}/", flush=True)
+
+    def child_exit(server: Any, worker: Any) -> None:
+        """In the master, when a worker exits (also killed): its spool files go now."""
+        spool.sweep(settings.resolved_work_dir / INCOMING, dead=worker.pid)
 
     _Server(
         settings,
         {
             "bind": f"0.0.0.0:{settings.port}",
             "workers": settings.api_workers or (os.cpu_count() or 1),
-            "worker_class": "gthread",
+            # gthread, reading each request whole in its event loop before a thread
+            # takes it (slow clients hold no thread: gunicorn_worker.py).
+            "worker_class": settings.api_worker_class
+            or "audioconv.gunicorn_worker.BufferingThreadWorker",
             "threads": 8,
             "timeout": 120,
             "graceful_timeout": 10,
             "when_ready": when_ready,
+            "child_exit": child_exit,
             # The app logs each request (without its query string); gunicorn's
             # errors go through our handler.
             "logger_class": "audioconv.gunicorn_logging.GunicornLogger",
             "control_socket_disable": True,
+            "umask": PRIVATE_UMASK,
             # With setproctitle installed, gunicorn renames its processes: keep the
             # role in the name ("gunicorn: worker [audioconv.embedded api]").
             "proc_name": "audioconv.embedded api",
@@ -171,6 +208,7 @@ def serve(settings: Settings | None = None) -> None:
     """Run the process tree until SIGINT or SIGTERM; restart a child that dies."""
     settings = settings or Settings()
     _logging()
+    _private_data_dir(settings)
     lock = _lock_data_dir(settings)
     _remove_temporary_files(settings)
     migrate.upgrade()
@@ -203,6 +241,7 @@ def serve(settings: Settings | None = None) -> None:
 def main(argv: list[str]) -> None:
     """Entry point of the children: ``python -m audioconv.embedded api|worker [name]``."""
     _logging()
+    os.umask(PRIVATE_UMASK)  # (inherited from the supervisor too)
     settings = Settings()
     {"api": run_api, "worker": run_worker}[argv[0]](settings)
 

@@ -175,6 +175,10 @@ class ThrottleRepository(Protocol):
 
     def clear(self, keys: Sequence[str]) -> None: ...
 
+    def expire(self, quiet_since: datetime, now: datetime) -> int:
+        """Delete the keys whose window started before ``quiet_since`` and that are not
+        blocked at ``now``; how many."""
+
 
 class UploadRepository(Protocol):
     """Direct-upload ids that have been used: each signed URL works once, for good."""

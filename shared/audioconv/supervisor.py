@@ -18,10 +18,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+from audioconv import spool
 from audioconv.adapters.sql_queue import SqlQueueBus
 from audioconv.parent_death import die_with_parent
 from audioconv.services import recovery
 from audioconv.services.dependencies import Dependencies
+from audioconv.services.direct_upload import INCOMING
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 30.0
@@ -58,12 +60,18 @@ def release_worker(deps: Dependencies, worker_id: str) -> None:
         log.exception("releasing worker process %s's work failed; left to the sweep", worker_id)
 
 
+def sweep_spool(deps: Dependencies) -> None:
+    """Remove the request bodies API processes that died were receiving (spool.py)."""
+    spool.sweep(deps.settings.resolved_work_dir / INCOMING)
+
+
 def start_sweeper(deps: Dependencies, stop: threading.Event) -> threading.Thread:
     """Sweep every ``SWEEP_INTERVAL`` until ``stop`` (the supervisor's thread)."""
 
     def loop() -> None:
         while not stop.wait(SWEEP_INTERVAL):
             try:
+                sweep_spool(deps)
                 recovery.sweep(deps)
             except Exception:
                 log.exception("sweep failed; retried in %.0f s", SWEEP_INTERVAL)
@@ -118,6 +126,8 @@ class Children:
             log.error("the %s process exited with %s; restarting it", name, child.proc.returncode)
             if child.worker_id:
                 release_worker(self.deps, child.worker_id)
+            else:  # the API: what its processes were receiving
+                sweep_spool(self.deps)
             time.sleep(1.0)
             self.start(child)
 

@@ -288,7 +288,7 @@ def test_no_waveform_before_the_conversion_is_a_404(alice: ApiClient, tmp_path: 
     ("form", "needle"),
     [
         ({"loudness": "-80"}, "loudness: Input should be greater than or equal to -70"),
-        ({"loudness": "loud"}, "loudness: Input should be a valid number"),
+        ({"loudness": "loud"}, "loudness: must be a number in plain ASCII digits"),
         ({"truePeak": "-1"}, "truePeak is the ceiling of loudness normalisation"),
         ({"loudness": "-16", "truePeak": "3"}, "truePeak: Input should be less than or equal"),
         ({"start": "5"}, "start (5 s) is not before the audio's end (2 s)"),

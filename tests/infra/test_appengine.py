@@ -99,6 +99,7 @@ DEFAULT_OK = {
     "AUDIOCONV_QUOTA_TASKS_IN_FLIGHT",
     "AUDIOCONV_QUOTA_STORED_BYTES",
     "AUDIOCONV_API_WORKERS",  # read only by `audioconv serve`
+    "AUDIOCONV_API_WORKER_CLASS",
     "AUDIOCONV_WORKER_PROCESSES",  # read only by `audioconv serve`
     "AUDIOCONV_WORKER_ID",  # set by `audioconv serve` for each of its worker processes
     "AUDIOCONV_SWEEP_TOKEN",  # App Engine cron's header is trusted on App Engine
@@ -120,7 +121,8 @@ DEFAULT_OK = {
 PLATFORM = {"PORT"}  # set by App Engine / the container runtime
 # Read only by `audioconv serve`: setting it in a yaml would suggest an effect it
 # does not have.
-EMBEDDED_ONLY = {"AUDIOCONV_API_WORKERS", "AUDIOCONV_WORKER_PROCESSES", "AUDIOCONV_WORKER_ID"}
+EMBEDDED_ONLY = {"AUDIOCONV_API_WORKERS", "AUDIOCONV_API_WORKER_CLASS",
+                 "AUDIOCONV_WORKER_PROCESSES", "AUDIOCONV_WORKER_ID"}  # fmt: skip
 # The settings that name a Secret Manager version, and those read from it at start-up.
 SECRET_VARS = {var for per in render.SECRETS.values() for var in per}
 FROM_SECRET_MANAGER = {f"AUDIOCONV_{field.upper()}" for field in SECRET_REFERENCES}

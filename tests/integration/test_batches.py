@@ -15,9 +15,10 @@ from flask.testing import FlaskClient
 from werkzeug.http import parse_options_header
 
 from audioconv.domain.model import Task
-from audioconv.entrypoints.uploads import INCOMING, MAX_FILES
+from audioconv.entrypoints.uploads import MAX_FILES
 from audioconv.services import direct_upload
 from audioconv.services.dependencies import Dependencies
+from audioconv.services.direct_upload import INCOMING
 from tests.integration.test_direct_uploads import _upload_status
 from tests.integration.test_openapi import _conforms
 from tests.support.api import ApiClient
@@ -330,12 +331,14 @@ def test_deleting_a_batch_deletes_its_tasks_and_files(
     assert alice.get(f"/api/batches/{batch_id}").status_code == 404
     assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"]]
     assert set(stored_files(deps)) == kept_files
-    # A direct upload into the batch that arrives after it was deleted is not kept.
+    # A direct upload into the batch that arrives after it was deleted is not kept: it is
+    # refused (404), and its status says why (a failed task in no batch, no file).
     url = urlsplit(ticket["url"])
     put = alice.client.put(f"{url.path}?{url.query}", data=inputs["wav"].read_bytes(),
                            headers=ticket["headers"])  # fmt: skip
-    assert put.status_code == 200
+    assert put.status_code == 404
     key = unquote(url.path.removeprefix("/api/blobs/"))
-    assert direct_upload.finalize(deps, key) is None  # as the upload's message does, again
+    refused = direct_upload.finalize(deps, key)  # as an upload's message would, again
+    assert refused is not None and refused.status.value == "failed" and refused.batch_id is None
     assert set(stored_files(deps)) == kept_files
-    assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"]]
+    assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"], refused.id]

@@ -87,15 +87,16 @@ def test_probe_refuses_what_is_not_audio(
         transcoder.probe(path)
 
 
-def test_env_may_point_at_another_binary(tmp_path: Path) -> None:
+def test_env_may_point_at_another_binary(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fake = tmp_path / "ffprobe"
     ran = tmp_path / "custom ffprobe ran"
     fake.write_text(f"#!/bin/sh\ntouch '{ran}'\necho 'Invalid argument' >&2\nexit 1\n")
     fake.chmod(0o755)
-    # Its refusal is ours, never ffprobe's error number.
+    # Its refusal is ours, never ffprobe's error number; its words go to the log only.
     with pytest.raises(UnsupportedMedia, match=r"^not an audio file we can read: the formats"):
         FfmpegTranscoder(ffprobe_path=str(fake)).probe(tmp_path / "x")
     assert ran.exists()
+    assert "Invalid argument" in caplog.text
 
 
 # What a child reports of itself: scheduling policy, nice level, parent-death signal.

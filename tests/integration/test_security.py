@@ -289,7 +289,7 @@ def test_old_password_hashes_are_upgraded_at_the_next_login(
 @pytest.fixture
 def small_quota(settings: Settings) -> Settings:
     settings.quota_tasks_in_flight = 2
-    settings.quota_stored_bytes = 200_000
+    settings.quota_stored_bytes = 400_000  # two inputs and the room for their outputs
     return settings
 
 
@@ -308,5 +308,5 @@ def test_quotas_name_their_limit(small_quota: Settings, deps: Dependencies, tmp_
     big = make_audio(tmp_path / "big.wav", 3.0)  # ~260 kB
     refused = api.upload(big, "aac")
     assert refused.status_code == 413
-    assert "storage quota of 200000 bytes" in refused.get_json()["message"]
+    assert "storage quota of 400000 bytes" in refused.get_json()["message"]
     assert len(api.get("/api/tasks").get_json()) == 2  # the refused upload left nothing

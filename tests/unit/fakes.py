@@ -19,7 +19,7 @@ from audioconv.domain.batch import Batch
 from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Loudness
-from audioconv.domain.model import MAX_ID, Task, TaskStatus, User
+from audioconv.domain.model import MAX_ID, Task, TaskStatus, User, as_utc
 from audioconv.domain.throttle import Throttle
 from audioconv.domain.webhook import Outcome
 from audioconv.ports import Picture, Probe, ProgressCallback
@@ -85,13 +85,16 @@ class FakeTasks:
         del self.rows[task.id]
 
     def stored_keys(self) -> set[str]:
-        files = ((t.input_key, t.output_key, t.waveform_key) for t in self.rows.values())
+        files = (
+            (t.input_key, t.output_key, t.waveform_key, t.kept_output_key)
+            for t in self.rows.values()
+        )
         return {k for keys in files for k in keys if k}
 
     def usage(self, user_id: int) -> tuple[int, int]:
         mine = [t for t in self.rows.values() if t.user_id == user_id]
         return (sum(not t.finished for t in mine),
-                sum(t.input_bytes + t.output_bytes for t in mine))  # fmt: skip
+                sum(t.stored_bytes for t in mine))  # fmt: skip
 
     def unfinished(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if not t.finished]
@@ -130,6 +133,15 @@ class FakeThrottles:
     def clear(self, keys: Sequence[str]) -> None:
         for key in keys:
             self.rows.pop(key, None)
+
+    def expire(self, quiet_since: datetime, now: datetime) -> int:
+        stale = [
+            k for k, t in self.rows.items()
+            if as_utc(t.window_started_at) < quiet_since and t.wait_seconds(now) == 0
+        ]  # fmt: skip
+        for key in stale:
+            del self.rows[key]
+        return len(stale)
 
 
 class FakeUploads:

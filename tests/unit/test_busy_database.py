@@ -43,8 +43,9 @@ def test_signing_in_and_tokens_work_while_another_process_writes(deps: Dependenc
     user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
     cast(Clock, deps.clock).now = utcnow()  # PyJWT checks expiry against the real clock
     token = auth.issue_token(deps, user)
+    assert auth.login(deps, "ann", "password1") is user  # counted before argon2: a write
     busy(deps)
-    assert auth.login(deps, "ann", "password1") is user
+    assert auth.login(deps, "ann", "password1") is user  # checked lately: a read
     assert auth.authenticate(deps, f"Bearer {token}") == user.id
     with pytest.raises(DatabaseBusy):  # a new account has to wait
         auth.signup(deps, "bob", "bob@example.com", "password1", "password1")

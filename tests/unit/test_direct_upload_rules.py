@@ -253,7 +253,9 @@ def test_an_upload_whose_batch_was_deleted_meanwhile_is_removed(deps: Dependenci
     gone = _key(direct_upload.start(deps, uid, "a.wav", "mp3", batch_id=batch.id))
     kept = _key(direct_upload.start(deps, uid, "b.wav", "mp3", batch_id=other.id))
     batches.delete_batch(deps, uid, batch.id or 0)
-    assert _arrive(deps, gone) is None and gone not in _blobs(deps).files
+    refused = _arrive(deps, gone)  # a failed task, so its upload does not stay "pending"
+    assert refused.status is TaskStatus.FAILED and "was deleted" in (refused.error or "")
+    assert refused.batch_id is None and gone not in _blobs(deps).files
     assert _arrive(deps, kept).batch_id == other.id
 
 

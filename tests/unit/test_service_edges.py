@@ -71,10 +71,11 @@ def test_a_direct_uploads_key_reads_back_as_what_was_signed(direct: DirectKey) -
 
 def test_a_direct_upload_can_start_with_the_storage_quota_full(deps: Dependencies) -> None:
     # Its size is not known until it arrives (it is checked then).
-    deps.settings = deps.settings.model_copy(update={"quota_stored_bytes": 10})
     uid = _user(deps)
     upload = deps.settings.data_dir / "full.mp3"
-    upload.write_bytes(b"AUDIO 6789")  # exactly 10 bytes: the quota
+    upload.write_bytes(b"AUDIO 6789")  # 10 bytes, and room for its output: the quota
+    bound, _ = tasks.predicted_output(deps, deps.transcoder.probe(upload), 10, "ogg", None)
+    deps.settings = deps.settings.model_copy(update={"quota_stored_bytes": 10 + bound})
     tasks.create_task(deps, uid, upload, "full.mp3", "ogg")
     assert direct_upload.start(deps, uid, "b.wav", "mp3").upload_id
 

@@ -266,10 +266,15 @@ def test_audio_in_a_format_we_do_not_read_is_a_415_naming_it(
 
 
 def test_quotas_are_checked_before_anything_is_stored(deps: Dependencies, upload: Path) -> None:
+    size = upload.stat().st_size
+    # Room for one input and its output to come (the output's upper bound), just.
+    bound, _ = tasks.predicted_output(deps, deps.transcoder.probe(upload), size, "ogg", None)
+    quota = size + bound + 10
     deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": 1,
-                                                     "quota_stored_bytes": 40})  # fmt: skip
+                                                     "quota_stored_bytes": quota})  # fmt: skip
     uid = _user(deps)
     first = tasks.create_task(deps, uid, upload, "a.mp3", "ogg")
+    assert first.reserved_bytes == bound
     with pytest.raises(TooManyRequests) as busy:
         tasks.create_task(deps, uid, upload, "b.mp3", "ogg")
     assert busy.value.message == (
@@ -278,13 +283,13 @@ def test_quotas_are_checked_before_anything_is_stored(deps: Dependencies, upload
     )
     conversion.convert(deps, TaskRef(first.id or 0, 1))
     report.run_report(deps, TaskRef(first.id or 0, 1))
-    size = upload.stat().st_size
     stored = first.input_bytes + first.output_bytes
     with pytest.raises(PayloadTooLarge) as full:
         tasks.create_task(deps, uid, upload, "b.mp3", "ogg")
     assert full.value.message == (
-        f"your files would take {stored + size} bytes, over your storage quota of 40 bytes; "
-        "delete some tasks first"
+        f"your files would take up to {stored + size + bound} bytes (uploads, converted "
+        "files and room for the conversions still running), over your storage quota of "
+        f"{quota} bytes; delete some tasks, or choose a smaller output format"
     )
     assert set(_blobs(deps).files) == {first.input_key, first.output_key, first.waveform_key}
     tasks.delete_task(deps, uid, first.id or 0)

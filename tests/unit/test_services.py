@@ -129,19 +129,22 @@ def test_conversion_happy_path_and_duplicate_delivery(deps: Dependencies, upload
     assert task.attempts == 1
 
 
-def test_stale_revision_is_ignored_and_old_output_deleted(deps: Dependencies, upload: Path) -> None:
+def test_stale_revision_is_ignored_and_old_output_deleted_once_replaced(
+    deps: Dependencies, upload: Path
+) -> None:
     uid = user_id(deps)
     task = tasks.create_task(deps, uid, upload, "a.mp3", "ogg")
     first = last_ref(deps)
     conversion.convert(deps, first)
     old_output = task.output_key
     tasks.change_format(deps, uid, task.id or 0, "flac")
-    assert old_output not in blobs(deps).files
+    assert old_output in blobs(deps).files and task.kept_output_key == old_output
     assert (task.revision, task.status) == (2, TaskStatus.UPLOADED)
     conversion.convert(deps, first)  # a late copy of the old request
     assert task.status is TaskStatus.UPLOADED
     conversion.convert(deps, last_ref(deps))
     assert (task.status, task.output_format) == (TaskStatus.PROCESSED, "flac")
+    assert old_output not in blobs(deps).files and task.kept_output_key is None
 
 
 def test_busy_task_is_redelivered_and_expired_lease_taken_over(

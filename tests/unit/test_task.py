@@ -108,8 +108,10 @@ def test_retarget_starts_a_new_revision_from_scratch() -> None:
     assert task.claim(1, NOW, LEASE) is ClaimOutcome.RUN
     task.succeed("outputs/old.mp3", {"codec": "mp3"}, 10, NOW)
     later = NOW + timedelta(seconds=5)
-    old = task.retarget("ogg", later, {"quality": "high"})
-    assert old == "outputs/old.mp3"
+    task.retarget("ogg", later, {"quality": "high"})
+    # The old output is kept (downloadable) until the new one replaces it.
+    assert task.kept_output_key == "outputs/old.mp3" and task.kept_output_format == "mp3"
+    assert task.kept_output_bytes == 10 and task.output_key is None
     assert (task.revision, task.status, task.output_format, task.options) == (
         2, TaskStatus.UPLOADED, "ogg", {"quality": "high"})  # fmt: skip
     assert (task.attempts, task.progress, task.output_key, task.output_bytes) == (0, 0.0, None, 0)

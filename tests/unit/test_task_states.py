@@ -149,8 +149,8 @@ def test_retarget_starts_a_new_revision_from_scratch() -> None:
     task.attempts = 5
     task.error = "left over"
     later = T0 + 2 * LEASE
-    old = task.retarget("ogg", later, {"quality": "high"})
-    assert old == "outputs/7/song.mp3"
+    task.retarget("ogg", later, {"quality": "high"})
+    assert task.kept_output_key == "outputs/7/song.mp3" and task.output_key is None
     assert (task.output_format, task.options, task.revision) == ("ogg", {"quality": "high"}, 2)
     assert (task.status, task.attempts, task.progress) == (TaskStatus.UPLOADED, 0, 0.0)
     assert (task.output_key, task.output_bytes, task.output_probe) == (None, 0, None)
@@ -161,9 +161,10 @@ def test_retarget_starts_a_new_revision_from_scratch() -> None:
     assert task.output_name == "song.ogg"
 
 
-def test_retarget_of_a_task_never_converted_has_no_output_to_delete() -> None:
+def test_retarget_of_a_task_never_converted_has_no_output_to_keep() -> None:
     task = _task()
-    assert task.retarget("wav", T0) is None
+    task.retarget("wav", T0)
+    assert task.kept_output_key is None
     assert (task.options, task.revision) == (None, 2)
 
 

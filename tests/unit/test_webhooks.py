@@ -62,6 +62,23 @@ def test_secrets_are_random() -> None:
         ("240.0.0.1", True, "reserved"),
         ("8.8.8.8", False, None),
         ("2001:4860:4860::8888", False, None),
+        # IPv6 addresses that carry an IPv4 one are judged by it (issue 18).
+        ("2002:7f00:1::", False, "loopback address inside 6to4"),
+        (
+            "2002:a9fe:a9fe::",
+            True,
+            "link-local address (such as the cloud metadata server) inside 6to4",
+        ),
+        ("2002:808:808::", False, None),  # 6to4 of 8.8.8.8
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False, "loopback address inside Teredo"),
+        (
+            "64:ff9b::a9fe:a9fe",
+            True,
+            "link-local address (such as the cloud metadata server) inside NAT64",
+        ),
+        ("64:ff9b::808:808", False, None),
+        ("64:ff9b:1::1", True, "local NAT64"),
+        ("fec0::1", True, "site-local"),
     ],
 )
 def test_which_addresses_are_refused(

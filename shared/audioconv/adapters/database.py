@@ -152,7 +152,9 @@ class SqlTaskRepository:
 
     def stored_keys(self) -> set[str]:
         t = orm.tasks.c
-        rows = self.session.execute(select(t.input_key, t.output_key, t.waveform_key))
+        rows = self.session.execute(
+            select(t.input_key, t.output_key, t.waveform_key, t.kept_output_key)
+        )
         return {key for row in rows for key in row if key}
 
     def usage(self, user_id: int) -> tuple[int, int]:
@@ -161,7 +163,12 @@ class SqlTaskRepository:
         row = self.session.execute(
             select(
                 func.count().filter(in_flight),
-                func.coalesce(func.sum(t.input_bytes + t.output_bytes), 0),
+                func.coalesce(
+                    func.sum(
+                        t.input_bytes + t.output_bytes + t.kept_output_bytes + t.reserved_bytes
+                    ),
+                    0,
+                ),
             ).where(t.user_id == user_id)
         ).one()
         return int(row[0]), int(row[1])
@@ -227,6 +234,14 @@ class SqlThrottleRepository:
 
     def clear(self, keys: Sequence[str]) -> None:
         self.session.execute(delete(orm.throttles).where(orm.throttles.c.key.in_(keys)))
+
+    def expire(self, quiet_since: datetime, now: datetime) -> int:
+        t = orm.throttles.c
+        stale = delete(orm.throttles).where(
+            t.window_started_at < quiet_since,
+            or_(t.blocked_until.is_(None), t.blocked_until <= now),
+        )
+        return int(self.session.execute(stale).rowcount or 0)  # type: ignore[attr-defined]
 
 
 class SqlUploadRepository:

@@ -34,6 +34,7 @@ from audioconv.adapters import ffmpeg_command as command
 from audioconv.adapters.cover_art import MIME_TYPES, vorbis_picture_metadata
 from audioconv.adapters.ffmpeg_fidelity import flac_md5, parse_md5
 from audioconv.adapters.ffmpeg_parse import (
+    DAMAGED,
     LoudnormStats,
     ProbeLimits,
     lacks_duration,
@@ -44,6 +45,7 @@ from audioconv.adapters.ffmpeg_parse import (
     parse_probe_json,
     parse_sample_count,
     progress_seconds,
+    reason_for,
     scrub,
     with_duration,
 )
@@ -234,10 +236,12 @@ class FfmpegTranscoder:
         except subprocess.TimeoutExpired:
             raise UnsupportedMedia("the file could not be read as audio in time") from None
         if proc.returncode != 0:
+            said = proc.stderr.decode(errors="replace")
+            log.warning("ffprobe failed (exit %s): %s", proc.returncode,
+                        scrub(last_line(said), {path: "the file"}))  # fmt: skip
             if proc.returncode < 0:
-                detail = f"ffprobe stopped by signal {-proc.returncode}"
-                raise UnsupportedMedia(f"not an audio file we can read ({detail})")
-            raise UnsupportedMedia(_unreadable(path))
+                raise UnsupportedMedia("the file could not be read as audio within our limits")
+            raise UnsupportedMedia(_unreadable(path, reason_for(said, DAMAGED)))
         info = parse_probe_json(proc.stdout)
         demuxer = lacks_duration(info)
         if demuxer is not None and demuxer in INPUT_DEMUXERS:  # TrueHD, MLP, Musepack SV8
@@ -287,7 +291,7 @@ class FfmpegTranscoder:
             md5.unlink(missing_ok=True)
         # The encoder's count: its last packet's time, short by up to one packet (the
         # report pass counts the samples exactly).
-        duration = run.out_seconds or self.probe(dst, limits=False).duration
+        duration = run.out_seconds or self._output_seconds(dst)
         output = command.output_probe(job, duration, dst.stat().st_size)
         copied = command.copies_stream(job)
         return ConversionResult(
@@ -358,6 +362,14 @@ class FfmpegTranscoder:
                 f"{found or 'missing'} instead of {expected or 'missing'}): nothing was kept"
             )
         return True
+
+    def _output_seconds(self, dst: Path) -> float:
+        """The written output's duration; ConversionFailed (never the input's fault)
+        when ffmpeg wrote no audio."""
+        try:
+            return self.probe(dst, limits=False).duration
+        except UnsupportedMedia:
+            raise ConversionFailed("the conversion produced no audio") from None
 
     def _measure(
         self,
@@ -497,8 +509,11 @@ class FfmpegTranscoder:
             )
         log_text = "\n".join(stderr_tail)
         if proc.returncode != 0:
-            detail = last_line(_errors_only(log_text)) or f"exit code {proc.returncode}"
-            raise ConversionFailed(f"ffmpeg could not convert the file: {detail}")
+            errors = _errors_only(log_text)
+            log.warning("ffmpeg failed (exit %s): %s", proc.returncode,
+                        scrub(last_line(errors), {}))  # fmt: skip
+            reason = reason_for(errors, "ffmpeg failed on it (the details are in the log)")
+            raise ConversionFailed(f"the file could not be converted: {reason}")
         return Run(log_text, out_seconds)
 
 
@@ -506,15 +521,16 @@ class FfmpegTranscoder:
 _HEAD_BYTES = 64
 
 
-def _unreadable(path: Path) -> str:
+def _unreadable(path: Path, reason: str) -> str:
     """Why a file ffprobe does not read as audio is refused: what its first bytes say it
-    is, where they say it; never ffmpeg's error number, which says nothing to a user."""
+    is, where they say it, else ``reason`` (ffprobe's log in our words) if any; never
+    ffmpeg's error number, which says nothing to a user."""
     try:
         with path.open("rb") as file:
             head = file.read(_HEAD_BYTES)
     except OSError:
         head = b""
-    return refusal(head)
+    return refusal(head, None if reason == DAMAGED else reason)
 
 
 def _check_demuxer(probe: Probe) -> None:

@@ -262,3 +262,38 @@ def _picture(stream: Mapping[str, Any]) -> Picture:
         as_int(stream.get("width")) or 0,
         as_int(stream.get("height")) or 0,
     )
+
+
+# What ffmpeg and ffprobe say when they fail, in our words: their own text names heap
+# addresses (``[pcm_s16le @ 0x55d0...]``), codecs' internals and paths, and is logged,
+# never shown (issue 18). The first pattern found in the log wins.
+# What ffmpeg says of any input it does not recognise: a probe says more than that
+# (domain/refused_formats.py), a conversion no more.
+DAMAGED = "the file is damaged or not audio we can read"
+_REASONS = (
+    (re.compile(r"too many channels|invalid channel|channel layout|channel count", re.I),
+     "the file declares a channel layout we cannot decode"),
+    (re.compile(r"sample rate|invalid sample", re.I),
+     "the file declares a sample rate we cannot decode"),
+    (re.compile(r"moov atom not found|no (?:moov|header)|invalid (?:header|riff)", re.I),
+     "the file is incomplete or its header is damaged"),
+    (re.compile(r"does not contain any stream|no audio|Output file is empty|"
+                r"nothing was encoded", re.I),
+     "the file has no audio we can convert"),
+    (re.compile(r"end of file|truncat|premature", re.I),
+     "the file ends before its audio does (it may be cut short)"),
+    (re.compile(r"invalid data found|error while decoding|decoding error|invalid frame|"
+                r"could not find codec parameters|unknown format|not supported", re.I),
+     DAMAGED),
+    (re.compile(r"cannot allocate memory|out of memory", re.I),
+     "the file needs more memory than a conversion may use"),
+)  # fmt: skip
+
+
+def reason_for(log: str, generic: str) -> str:
+    """Our message for what an ffmpeg log says went wrong; ``generic`` when it is none
+    we know (the log itself is for the operator's log, not for users)."""
+    for pattern, reason in _REASONS:
+        if pattern.search(log):
+            return reason
+    return generic

@@ -52,7 +52,8 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("webhook_url", String(2048)),
-    Column("webhook_secret", String(64)),
+    # Sealed (Fernet, domain/webhook.seal_secret): migration 0011 sealed older ones.
+    Column("webhook_secret", String(255)),
     Column("email_notifications", Boolean, nullable=False, server_default=true()),
     # SQLite: AUTOINCREMENT, so the id of a deleted row is never given out again.
     sqlite_autoincrement=True,
@@ -108,6 +109,12 @@ tasks = Table(
         ForeignKey("batches.id", name="fk_tasks_batch_id", ondelete="SET NULL"),
         index=True,
     ),
+    # An earlier revision's output, kept until a new one replaces it (migration 0011).
+    Column("kept_output_key", String(1024)),
+    Column("kept_output_format", String(16)),
+    Column("kept_output_bytes", BigInteger, nullable=False, server_default="0"),
+    # Quota held for the output being made (its predicted upper bound).
+    Column("reserved_bytes", BigInteger, nullable=False, server_default="0"),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     # What the output keeps and warns of (domain/fidelity.py), for its revision.

@@ -2,7 +2,8 @@
 
 A username is NFKC-normalised and case-folded (``Ann``, ``ann`` and ``Ann`` in
 fullwidth letters are one name), and refused if it has invisible or format
-characters (zero-width joiners, byte order marks, spaces) or mixes look-alike
+characters (zero-width joiners, byte order marks, spaces, default-ignorable code
+points such as U+034F, variation selectors such as U+FE0F) or mixes look-alike
 scripts (Latin with Cyrillic or Greek: ``Ann`` spelled with a Cyrillic capital A).
 E-mail addresses are checked and normalised by ``email-validator``, with no DNS
 lookups.
@@ -26,6 +27,10 @@ _CONFUSABLE_SCRIPTS = {
     script: regex.compile(rf"\p{{Script={script}}}")
     for script in ("Latin", "Cyrillic", "Greek", "Armenian", "Cherokee", "Coptic")
 }
+# Invisible code points that would make a second spelling of a name (UTS #39's
+# identifier profile leaves them out): default-ignorables (U+034F, U+200D, U+00AD...)
+# and variation selectors (U+FE0E, U+FE0F, U+E0100...), most of them marks (Mn).
+_INVISIBLE = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{Variation_Selector}]")
 # Combining marks in a row after one letter: more only stack into an unreadable smear.
 _MAX_MARKS = 3
 
@@ -35,6 +40,11 @@ def normalise_username(raw: str) -> str:
     name = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw.strip()).casefold())
     if not name or len(name) > MAX_USERNAME_CHARS:
         raise InvalidInput(f"username must be 1 to {MAX_USERNAME_CHARS} characters")
+    if _INVISIBLE.search(name):
+        raise InvalidInput(
+            "username may contain letters, digits and "
+            f"{' '.join(USERNAME_PUNCTUATION)} only (no spaces or invisible characters)"
+        )
     marks = 0
     for index, char in enumerate(name):
         category = unicodedata.category(char)

@@ -105,6 +105,15 @@ class Task:
     verified: bool | None = None
     exact_length: bool | None = None
     exact_length_reason: str | None = None
+    # The output of an earlier revision, kept (downloadable) while this revision is
+    # converted, and after it failed, until a new output replaces it: a convert-again
+    # never loses what the user had. Its format names its file and type.
+    kept_output_key: str | None = None
+    kept_output_format: str | None = None
+    kept_output_bytes: int = 0
+    # Bytes held against the owner's storage quota for the output to come (its
+    # predicted upper bound, domain/output_size.py) while the task is in flight.
+    reserved_bytes: int = 0
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -115,6 +124,21 @@ class Task:
         fmt = FORMATS.get(self.output_format)
         ext = fmt.extension if fmt else self.output_format
         return f"{PurePath(self.file_name).stem}.{ext}"
+
+    @property
+    def kept_output_name(self) -> str | None:
+        """File name of the kept output (its own format's extension), if one is kept."""
+        if not self.kept_output_key or not self.kept_output_format:
+            return None
+        fmt = FORMATS.get(self.kept_output_format)
+        ext = fmt.extension if fmt else self.kept_output_format
+        return f"{PurePath(self.file_name).stem}.{ext}"
+
+    @property
+    def stored_bytes(self) -> int:
+        """What the task counts against its owner's storage quota: its files, and the
+        room reserved for the output it is converting."""
+        return self.input_bytes + self.output_bytes + self.kept_output_bytes + self.reserved_bytes
 
     @property
     def refused(self) -> bool:
@@ -194,16 +218,20 @@ class Task:
         input_loudness: dict[str, float] | None = None,
         report_due: bool = False,
         fidelity: Fidelity | None = None,
-    ) -> None:
+    ) -> str | None:
         """Converted: the output and what was measured on the way (the input's
         loudness joins its stored probe, since the input stays the same file);
         ``report_due``: its report pass is still to run; ``fidelity``: what the
-        conversion kept and warns of."""
+        conversion kept and warns of. Returns the key of the output it replaces
+        (kept until now), to delete once this is committed."""
         kept = fidelity or Fidelity()
         self.warnings = list(kept.warnings) or None
         self.verified = kept.verified
         self.exact_length = kept.inexact is None
         self.exact_length_reason = kept.inexact
+        replaced = self.kept_output_key
+        self.kept_output_key = self.kept_output_format = None
+        self.kept_output_bytes = self.reserved_bytes = 0
         self.status = TaskStatus.PROCESSED
         self.claim_token = None
         self.output_key = output_key
@@ -216,6 +244,7 @@ class Task:
         self.progress = 100.0
         self.lease_expires_at = None
         self.updated_at = now
+        return replaced
 
     def _input_loudness(self, loudness: dict[str, float] | None) -> None:
         if loudness is not None and self.input_probe is not None:
@@ -265,7 +294,9 @@ class Task:
             self.output_probe = probe
 
     def fail(self, reason: str, now: datetime) -> None:
+        """Failed: ``reason`` says why; a kept output stays (still downloadable)."""
         self.status = TaskStatus.FAILED
+        self.reserved_bytes = 0
         self.claim_token = None
         self.report_due = False
         self._forget_fidelity()
@@ -274,11 +305,21 @@ class Task:
         self.updated_at = now
 
     def retarget(
-        self, output_format: str, now: datetime, options: dict[str, Any] | None = None
-    ) -> str | None:
-        """Convert again to ``output_format``; returns the old output key to delete
-        (read ``waveform_key`` before: it goes too)."""
-        old = self.output_key
+        self,
+        output_format: str,
+        now: datetime,
+        options: dict[str, Any] | None = None,
+        reserve: int = 0,
+    ) -> None:
+        """Convert again to ``output_format``, holding ``reserve`` bytes of quota for the
+        new output. The current output (if any) is kept, downloadable, until the new one
+        replaces it (``succeed``); an output kept from before stays kept. Read
+        ``waveform_key`` before: the waveform is not kept (it goes with its revision)."""
+        if self.output_key:
+            self.kept_output_key = self.output_key
+            self.kept_output_format = self.output_format
+            self.kept_output_bytes = self.output_bytes
+        self.reserved_bytes = reserve
         self.output_format = output_format
         self.options = options
         self.revision += 1
@@ -295,7 +336,6 @@ class Task:
         self.attempts = 0
         self.lease_expires_at = None
         self.updated_at = now
-        return old
 
     def _forget_fidelity(self) -> None:
         """No output: nothing to warn of, prove or measure."""

@@ -4,6 +4,7 @@ encoding (bitrate, sample rate, channels, quality preset) and the audio itself
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,12 @@ TRUE_PEAK_RANGE = (-9.0, 0.0)
 DEFAULT_TRUE_PEAK = -1.0
 # Longest trim or fade position accepted, in seconds (longer than any input we take).
 MAX_SECONDS = 24 * 3600.0
+# The least audio a trim may keep, in seconds: longer than one frame of any format we
+# write (an MP3 frame is 24-72 ms), so a trim that is accepted always makes audio.
+MIN_TRIM_SECONDS = 0.1
+# The finest step of a number option: ffmpeg's time base is 1 microsecond, and a
+# smaller non-zero value (1e-320, a denormal) only ever meant 0 or a mistake.
+RESOLUTION = 1e-6
 
 
 # Not mutated: _seconds runs once, at import, before mutmut can switch a mutant on (what
@@ -72,7 +79,24 @@ class ConversionOptions(BaseModel):
     @classmethod
     def _kilo_suffix(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower().endswith("k"):
-            return value.strip()[:-1]
+            value = value.strip()[:-1]
+        return _plain_number(value, _INTEGER)
+
+    @field_validator("sample_rate", "channels", mode="before")
+    @classmethod
+    def _plain_integer(cls, value: Any) -> Any:
+        return _plain_number(value, _INTEGER)
+
+    @field_validator("loudness", "true_peak", "start", "end", "fade_in", "fade_out", mode="before")
+    @classmethod
+    def _plain_decimal(cls, value: Any) -> Any:
+        return _plain_number(value, _DECIMAL)
+
+    @field_validator("loudness", "true_peak", "start", "end", "fade_in", "fade_out")
+    @classmethod
+    def _resolution(cls, value: float | None) -> float | None:
+        if value is not None and value != 0 and abs(value) < RESOLUTION:
+            raise ValueError(f"must be 0 or at least {RESOLUTION:f} in size")
         return value
 
     @field_validator("quality", mode="before")
@@ -108,8 +132,10 @@ class ConversionOptions(BaseModel):
             raise ValueError(f"{name} allows at most {fmt.max_channels} channels")
         if self.true_peak is not None and self.loudness is None:
             raise ValueError("truePeak is the ceiling of loudness normalisation: give loudness too")
-        if self.start is not None and self.end is not None and self.end <= self.start:
-            raise ValueError(f"end ({self.end:g} s) must come after start ({self.start:g} s)")
+        if self.end is not None and self.end <= (self.start or 0.0):
+            raise ValueError(f"end ({self.end:g} s) must come after start ({self.start or 0:g} s)")
+        if self.end is not None and round(self.end - (self.start or 0.0), 6) < MIN_TRIM_SECONDS:
+            raise ValueError(_too_short("start and end", self.end - (self.start or 0.0)))
         if self.bit_depth is not None:
             self._check_bit_depth(fmt)
         return self
@@ -132,12 +158,19 @@ class ConversionOptions(BaseModel):
         if self.end is not None and self.end > duration + END_SLACK:
             raise ValueError(f"end ({self.end:g} s) is past the audio's end ({duration:g} s)")
         length = min(self.end or duration, duration) - start
+        if self.trims and round(length, 6) < MIN_TRIM_SECONDS:
+            raise ValueError(_too_short("start" if self.end is None else "start and end", length))
         fades = (self.fade_in or 0.0) + (self.fade_out or 0.0)
         if fades > length:
             raise ValueError(
                 f"fadeIn and fadeOut ({fades:g} s together) must fit in the {length:g} s converted"
             )
         return self
+
+    @property
+    def trims(self) -> bool:
+        """Whether a trim (``start`` or ``end``) was asked for."""
+        return self.start is not None or self.end is not None
 
     @property
     def filtered(self) -> bool:
@@ -156,6 +189,25 @@ class ConversionOptions(BaseModel):
 # An end this far past a probed duration is still taken (durations are rounded, and
 # some containers' durations are estimates).
 END_SLACK = 0.5
+
+
+# Numbers as text: ASCII digits only, one spelling (no ``1_0``, no spaces, no Arabic-
+# Indic or fullwidth digits, which Python's own parsing takes).
+_INTEGER = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _plain_number(value: Any, spelling: re.Pattern[str]) -> Any:
+    if isinstance(value, str) and not spelling.fullmatch(value):
+        raise ValueError("must be a number in plain ASCII digits (such as 192 or 1.5)")
+    return value
+
+
+def _too_short(fields: str, length: float) -> str:
+    return (
+        f"{fields} leave {max(length, 0.0):.6g} s of audio; a trim must keep at least "
+        f"{MIN_TRIM_SECONDS:g} s"
+    )
 
 
 def _bitrate_range(fmt: AudioFormat, sample_rate: int | None) -> tuple[int, int]:
@@ -197,4 +249,4 @@ def _describe(err: ErrorDetails) -> str:
         return f"bitDepth must be one of {', '.join(map(str, BIT_DEPTHS))} bits: {err['msg']}"
     if field == "upscale":
         return "upscale must be true or false"
-    return f"{field}: {err['msg']}"
+    return f"{field}: {err['msg'].removeprefix('Value error, ')}"

@@ -33,10 +33,11 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
 _ELSE = "the formats we read are listed at GET /api/formats"
 
 
-def refusal(head: bytes) -> str:
+def refusal(head: bytes, reason: str | None = None) -> str:
     """Why a file starting with ``head`` that ffprobe would not read is refused: what its
-    first bytes say it is, where they say it."""
+    first bytes say it is, where they say it; else ``reason`` (what ffmpeg's log said,
+    in our words), if known; else where to look."""
     for magic, offset, what in _SIGNATURES:
         if head[offset : offset + len(magic)] == magic:
             return f"{NOT_AUDIO}: {what}"
-    return f"{NOT_AUDIO}: {_ELSE}"
+    return f"{NOT_AUDIO} ({reason})" if reason else f"{NOT_AUDIO}: {_ELSE}"

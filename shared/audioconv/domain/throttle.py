@@ -41,6 +41,11 @@ LOGIN_ACCOUNT_FROM_ADDRESS = Rule("login-user-ip", free=5)
 LOGIN_ACCOUNT = Rule("login-user", free=50, ceiling=timedelta(minutes=5))
 # Sign-ups (made or refused) from one client address.
 SIGNUP_FROM_ADDRESS = Rule("signup-ip", free=20, base=timedelta(seconds=30))
+# The longest window of any rule: a key quiet for longer, and not blocked, counts 0.
+LONGEST_WINDOW = max(
+    rule.window for rule in (LOGIN_FROM_ADDRESS, LOGIN_ACCOUNT_FROM_ADDRESS, LOGIN_ACCOUNT,
+                             SIGNUP_FROM_ADDRESS)
+)  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -57,6 +62,13 @@ class Throttle:
         if self.blocked_until is None:
             return 0
         return max(0, math.ceil((as_utc(self.blocked_until) - now).total_seconds()))
+
+    def give_back(self, rule: Rule) -> None:
+        """Uncount one event (an attempt counted before it succeeded); under the
+        rule's free allowance again, the key is not blocked."""
+        self.count = max(0, self.count - 1)
+        if self.count < rule.free:
+            self.blocked_until = None
 
     def record(self, rule: Rule, now: datetime) -> None:
         """Count one event; past the rule's free allowance, block the key a while."""

@@ -10,6 +10,7 @@ every attempt at one event, so a receiver can drop repeats.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -19,6 +20,10 @@ import urllib.parse
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from audioconv.domain.model import Task, TaskStatus
 
@@ -37,6 +42,32 @@ _RETRIED_STATUSES = frozenset({408, 429})
 def new_secret() -> str:
     """A fresh signing secret (32 random bytes)."""
     return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+# Secrets as stored: Fernet (AES-128-CBC + HMAC-SHA256) under a key derived from the
+# service's signing key, so a copy of the database alone does not give them away.
+_SEAL_INFO = b"audioconv webhook secrets v1"
+
+
+def _sealer(signing_key: str) -> Fernet:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_INFO)
+    return Fernet(base64.urlsafe_b64encode(derived.derive(signing_key.encode())))
+
+
+def seal_secret(secret: str, signing_key: str) -> str:
+    """``secret`` encrypted for storing."""
+    return _sealer(signing_key).encrypt(secret.encode()).decode()
+
+
+def open_secret(stored: str, signing_key: str) -> str | None:
+    """The secret ``seal_secret`` stored (one stored in plain text before secrets were
+    sealed is itself); None if it cannot be opened (the signing key changed)."""
+    if stored.startswith(SECRET_PREFIX):
+        return stored
+    try:
+        return _sealer(signing_key).decrypt(stored.encode()).decode()
+    except InvalidToken:
+        return None
 
 
 def check_url_syntax(url: str, allow_http: bool) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
 from audioconv.entrypoints import (
@@ -30,7 +30,7 @@ from audioconv.entrypoints import (
     waveforms,
 )
 from audioconv.entrypoints.appengine import request_limit
-from audioconv.entrypoints.web import DEPENDENCIES, body_limit
+from audioconv.entrypoints.web import DEPENDENCIES, body_limit, buffer_chunked_body
 from audioconv.services.dependencies import Dependencies
 
 # Every group of routes, in the order the OpenAPI document lists them.
@@ -66,7 +66,17 @@ def create_app(deps: Dependencies) -> Flask:
 
     @app.before_request
     def _cap_request_body() -> None:
-        request.max_content_length = request_limit(body_limit(deps.settings))
+        limit = request_limit(body_limit(deps.settings))
+        request.max_content_length = limit
+        if limit <= deps.settings.max_json_bytes:  # not an upload: small, read whole
+            buffer_chunked_body(limit)
+
+    @app.after_request
+    def _no_sniffing(response: Response) -> Response:
+        # Every answer is what its Content-Type says: a browser must not guess
+        # (an uploaded file served back is never run as a page or script).
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     errors.register(app, deps)
     for register in ROUTE_GROUPS:

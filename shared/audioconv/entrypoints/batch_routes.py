@@ -131,6 +131,7 @@ def register(app: Flask, deps: Dependencies) -> None:
         archive = batch_zip.batch_zip(deps, g.user_id, batch_id)
         stream = archive.stream(deps.blobs)
         if on_app_engine() and len(stream) > MAX_RESPONSE_BYTES:
+            archive.close()
             raise PayloadTooLarge(
                 f"this batch's ZIP would be {len(stream)} bytes, over the {MAX_RESPONSE_BYTES} "
                 "bytes App Engine lets a response carry; download its files one by one (each "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from audioconv.domain.errors import (
@@ -72,7 +73,28 @@ def register(app: Flask, deps: Dependencies) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:
-        return _answer(exc.code or 500, exc.description or exc.name)
+        response, status = _answer(exc.code or 500, exc.description or exc.name)
+        for name, value in exc.get_headers():  # 405's Allow, 401's WWW-Authenticate ...
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
+
+    @app.errorhandler(ParseException)
+    def _malformed_body(exc: ParseException) -> tuple[Response, int]:
+        """A chunked body the server could not parse while the app read it (a chunk size
+        of ``zz``, a 70 KB chunk extension): the client's fault, and the connection
+        cannot carry another request."""
+        log.info("malformed request body: %s", exc)
+        response, status = _answer(400, f"the request body is malformed ({type(exc).__name__})")
+        response.headers["Connection"] = "close"
+        return response, status
+
+    @app.errorhandler(TimeoutError)
+    def _slow_body(exc: TimeoutError) -> tuple[Response, int]:
+        """The rest of the body did not come in time (gunicorn_worker.READ_SECONDS)."""
+        response, status = _answer(408, "the request body did not arrive in time")
+        response.headers["Connection"] = "close"
+        return response, status
 
     @app.errorhandler(Exception)
     def _bug(exc: Exception) -> tuple[Response, int]:

@@ -8,10 +8,11 @@ conversion keeps" table (entrypoints/keeps_table.py) take them from here.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, send_from_directory
+from flask import Flask, Response, current_app, jsonify, send_from_directory
 
 from audioconv.domain.fidelity import exact_length
 from audioconv.domain.formats import BIT_DEPTHS, FORMATS, INPUTS, QUALITIES, AudioFormat
@@ -22,21 +23,22 @@ from audioconv.services.dependencies import Dependencies
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
-ENDPOINTS = (
-    "GET /api/formats",
-    "POST /api/auth/signup",
-    "POST /api/auth/login",
-    "POST /api/tasks",
-    "GET /api/tasks?max=N&order=0|1",
-    "GET|PUT|DELETE /api/tasks/<id>",
-    "GET /api/tasks/<id>/original",
-    "GET /api/tasks/<id>/converted",
-    "GET /api/files/<filename>",
-    "POST /api/uploads",
-    "GET /api/uploads/<uploadId>",
-    "GET /api/openapi.json",
-    "GET /api/docs",
-)
+_CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+
+
+def endpoints(app: Flask) -> list[str]:
+    """Every route the app serves, as ``GET|PUT /api/tasks/<task_id>``, in path order
+    (from the app's own URL map, so none is ever left out)."""
+    methods: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = _CONVERTER.sub(r"<\1>", rule.rule)
+        methods.setdefault(path, set()).update(rule.methods or ())
+    order = ("GET", "POST", "PUT", "PATCH", "DELETE")
+    return [
+        f"{'|'.join(m for m in order if m in methods[path])} {path}" for path in sorted(methods)
+    ]
 
 
 def _field_bounds(name: str) -> tuple[int, int]:
@@ -173,7 +175,7 @@ def register(app: Flask, deps: Dependencies) -> None:
         return jsonify(
             service="audioconv",
             formats=sorted(FORMATS),
-            endpoints=list(ENDPOINTS),
+            endpoints=endpoints(current_app),
             docs="/api/docs (OpenAPI 3.1: /api/openapi.json); README.md, 'Using it'",
         )
 

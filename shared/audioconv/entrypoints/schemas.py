@@ -22,10 +22,21 @@ from audioconv.entrypoints.web import FIELD_CHARS, MAX_FIELD_CHARS, MAX_OPTION_C
 from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
 
 _camel = ConfigDict(populate_by_name=True)
+# A pattern's end that is the text's end: ``$`` alone also matches before a final line
+# break in Python's regular expressions (and so in what test generators make of it).
+_END = r"(?!\n)$"
 _FORMAT_NAMES: Any = {"enum": sorted(FORMATS), "maxLength": FIELD_CHARS["newFormat"]}
 
 
-def _number(name: str, pattern: str = r"^\s*[0-9]+\s*$", kind: type = int) -> Any:
+def _text(pattern: str) -> Any:
+    """Text matching ``pattern`` (in the document only: pydantic's regular expressions
+    have no look-ahead), at most MAX_OPTION_CHARS long."""
+    return Annotated[
+        str, Field(max_length=MAX_OPTION_CHARS, json_schema_extra={"pattern": pattern})
+    ]
+
+
+def _number(name: str, pattern: str = r"^[0-9]+" + _END, kind: type = int) -> Any:
     """A conversion option as a number (``kind``) in ``ConversionOptions``' bounds, or
     as text (form fields are text) of at most MAX_OPTION_CHARS characters."""
     bounds: dict[str, Any] = {}
@@ -33,13 +44,13 @@ def _number(name: str, pattern: str = r"^\s*[0-9]+\s*$", kind: type = int) -> An
         for key in ("ge", "le"):
             if getattr(item, key, None) is not None:
                 bounds[key] = getattr(item, key)
-    text = Annotated[str, Field(pattern=pattern, max_length=MAX_OPTION_CHARS)]
+    text = _text(pattern)
     return Annotated[kind, Field(**bounds)] | text | None
 
 
 def _decimal(name: str) -> Any:
     """A conversion option in seconds, LUFS or dB: a decimal number."""
-    return _number(name, r"^\s*-?[0-9]+(\.[0-9]+)?\s*$", float)
+    return _number(name, r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?" + _END, float)
 
 
 class Error(BaseModel):
@@ -54,8 +65,15 @@ class Error(BaseModel):
 
 
 class SignupBody(BaseModel):
-    username: str = Field(min_length=1, max_length=MAX_USERNAME_CHARS)
-    email: str = Field(min_length=1, max_length=MAX_EMAIL_CHARS)
+    username: str = Field(
+        min_length=1, max_length=MAX_USERNAME_CHARS, pattern=r"^[^\s\x00-\x1f]+$",
+        description="letters, marks and digits of one script, and . _ - @ + ' (stored "
+        "NFKC-normalised and case-folded; no invisible characters, no mixing of look-alike "
+        "scripts)",
+    )  # fmt: skip
+    email: str = Field(
+        min_length=3, max_length=MAX_EMAIL_CHARS, json_schema_extra={"format": "email"}
+    )
     password1: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
     password2: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
 
@@ -83,7 +101,7 @@ class Options(BaseModel):
 
     model_config = _camel
 
-    bitrate: _number("bitrate", r"^\s*[0-9]+\s*[kK]?\s*$") = Field(  # type: ignore[valid-type]
+    bitrate: _number("bitrate", r"^ *[0-9]+[kK]? *" + _END) = Field(  # type: ignore[valid-type]
         default=None, description="kbit/s: a whole number, or with a `k` suffix (`192k`)"
     )
     sample_rate: _number("sample_rate") = Field(  # type: ignore[valid-type]
@@ -155,16 +173,16 @@ class _Webhook(BaseModel):
     model_config = _camel
 
     webhook_url: str | None = Field(
-        default=None, alias="webhookUrl", max_length=MAX_URL_CHARS, description=_WEBHOOK_URL
-    )
+        default=None, alias="webhookUrl", max_length=MAX_URL_CHARS, description=_WEBHOOK_URL,
+        pattern=r"^(https?://[^\s/?#@]+[^\s#]*)?$",
+    )  # fmt: skip
+
+
+_BATCH_ID: Any = Annotated[int, Field(ge=1, le=MAX_ID)] | _text(r"^[0-9]+" + _END) | None
 
 
 class _InBatch(BaseModel):
-    batch: (
-        Annotated[int, Field(ge=1, le=MAX_ID)]
-        | Annotated[str, Field(pattern=r"^\s*[0-9]+\s*$", max_length=MAX_OPTION_CHARS)]
-        | None
-    ) = Field(
+    batch: _BATCH_ID = Field(
         default=None,
         description="put the task in this batch of yours (`POST /api/batches`, or the "
         "`batchId` of an earlier task); someone else's batch is not found (404)",
@@ -252,7 +270,10 @@ class MediaDetails(BaseModel):
 class TaskLinks(BaseModel):
     self: str
     original: str
-    converted: str | None = Field(description="null until the task is processed")
+    converted: str | None = Field(
+        description="null until the task is processed (or while a convert-again runs: the "
+        "kept output, see `keptOutput`)"
+    )
     waveform: str | None = Field(
         default=None,
         description="PNG of input and output waveforms; null until the report pass made it",
@@ -274,6 +295,16 @@ class WebhookAttempt(BaseModel):
     next_attempt_at: datetime | None = Field(
         alias="nextAttemptAt", description="when the next attempt is due, if retrying"
     )
+
+
+class KeptOutput(BaseModel):
+    """An earlier revision's converted file, kept until a new one replaces it."""
+
+    model_config = _camel
+
+    format: str
+    file_name: str = Field(alias="fileName")
+    bytes: int = Field(ge=0)
 
 
 class Task(BaseModel):
@@ -329,6 +360,12 @@ class Task(BaseModel):
     webhook_deliveries: list[WebhookAttempt] = Field(
         alias="webhookDeliveries", description="each webhook delivery attempt, oldest first"
     )
+    kept_output: KeptOutput | None = Field(
+        default=None, alias="keptOutput",
+        description="the output of an earlier revision, still downloadable at "
+        "`links.converted` while a convert-again runs or after it failed; null once the "
+        "new output replaced it (or when there was none)",
+    )  # fmt: skip
     links: TaskLinks
 
 
@@ -521,6 +558,7 @@ class ProfileBody(BaseModel):
     webhook_url: str | None = Field(
         default=None, alias="webhookUrl", max_length=MAX_URL_CHARS,
         description="https URL (http too in the embedded mode); null or empty: none",
+        pattern=r"^(https?://[^\s/?#@]+[^\s#]*)?$",
     )  # fmt: skip
     email_notifications: bool | None = Field(
         default=None, alias="emailNotifications", description="false: no mails"

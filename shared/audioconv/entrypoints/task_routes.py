@@ -13,7 +13,6 @@ from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints import batch_routes, uploads
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.uploads import INCOMING
 from audioconv.entrypoints.web import (
     MAX_FIELD_CHARS,
     json_body,
@@ -24,6 +23,7 @@ from audioconv.entrypoints.web import (
 )
 from audioconv.services import tasks, webhooks
 from audioconv.services.dependencies import Dependencies
+from audioconv.services.direct_upload import INCOMING
 
 
 def register(app: Flask, deps: Dependencies) -> None:
@@ -94,7 +94,8 @@ def register(app: Flask, deps: Dependencies) -> None:
     @login_required
     def change_format(task_id: int) -> Response:
         body = json_body() if request.is_json else None
-        source = request.form if body is None else body
+        names = ("newFormat", "webhookUrl", *OPTION_FIELDS)
+        source = uploads.one_value_each(request.form, names) if body is None else body
         new_format = text_field(source.get("newFormat"), "newFormat")
         fields = option_fields(source)
         webhook_url: str | None = tasks.UNCHANGED

@@ -8,8 +8,6 @@ several files, each its own ``fileName`` part (a batch)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +18,12 @@ from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.parser import ParseFailedException
 from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
+from werkzeug.datastructures import MultiDict
 
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
+from audioconv.spool import new_file
 
 FILE_FIELD = "fileName"
-# The folder, inside the work folder, of uploads being received.
-INCOMING = "incoming"
 CHUNK = 1 << 20
 
 
@@ -81,7 +79,13 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
         )
     files = _SpoolFiles(spool)
     try:
-        parser = StreamingFormDataParser(headers={"Content-Type": request.content_type or ""})
+        try:
+            parser = StreamingFormDataParser(headers={"Content-Type": request.content_type or ""})
+        except ParseFailedException:
+            raise InvalidInput(
+                "the multipart body needs a boundary: Content-Type: multipart/form-data; "
+                "boundary=..."
+            ) from None
         parser.register(FILE_FIELD, files)
         values = {field: _Field(validator=MaxSizeValidator(max_field_bytes))
                   for field in text_fields}  # fmt: skip
@@ -98,6 +102,10 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
             ) from None
         except ParseFailedException:
             raise InvalidInput("the multipart body is malformed") from None
+        except UnicodeDecodeError:  # a part's header (its file name) is not UTF-8
+            raise InvalidInput(
+                "a part of the multipart body has a name that is not UTF-8"
+            ) from None
         files.end()
         if not files.received:
             raise InvalidInput(f"missing file: send it as multipart field {FILE_FIELD!r}")
@@ -105,6 +113,8 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
         for field, target in values.items():
             if not target.present:
                 continue
+            if target.parts > 1:  # the parser would join them: "mp" + "3" is "mp3"
+                raise InvalidInput(f"field {field!r} is given {target.parts} times; send it once")
             try:
                 fields[field] = target.value.decode()
             except UnicodeDecodeError:
@@ -119,7 +129,8 @@ def _receive_raw(spool: Path, text_fields: Iterable[str]) -> ReceivedUpload:
     file_name = request.args.get(FILE_FIELD)
     if not file_name:
         raise InvalidInput(f"missing query parameter {FILE_FIELD!r}: the file's name")
-    fields = {field: request.args[field] for field in text_fields if field in request.args}
+    fields = one_value_each(request.args, (FILE_FIELD, *text_fields))
+    fields.pop(FILE_FIELD, None)
     path = _spool_file(spool)
     try:
         stream = request.stream  # limited to the upload size: RequestEntityTooLarge past it
@@ -132,20 +143,32 @@ def _receive_raw(spool: Path, text_fields: Iterable[str]) -> ReceivedUpload:
         raise
 
 
+def one_value_each(source: MultiDict[str, str], names: Iterable[str]) -> dict[str, str]:
+    """The named fields of a query or form, each given at most once (InvalidInput
+    otherwise: which of two values was meant is anyone's guess)."""
+    fields = {}
+    for name in names:
+        values = source.getlist(name)
+        if len(values) > 1:
+            raise InvalidInput(f"field {name!r} is given {len(values)} times; send it once")
+        if values:
+            fields[name] = values[0]
+    return fields
+
+
 def _spool_file(spool: Path) -> Path:
-    spool.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=spool, prefix="upload-")
-    os.close(fd)
-    return Path(name)
+    return new_file(spool)  # named for this process: swept if it dies (spool.py)
 
 
 class _Field(ValueTarget):  # type: ignore[misc]
     """A text field, remembering whether the body had it at all (it may be empty)."""
 
     present = False
+    parts = 0
 
     def on_start(self) -> None:
         self.present = True
+        self.parts += 1
 
 
 class _SpoolFiles(BaseTarget):  # type: ignore[misc]

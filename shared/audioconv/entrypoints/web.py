@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import io
 import ipaddress
 import json
 from collections.abc import Callable, Mapping
@@ -84,6 +85,24 @@ def too_large(exc: RequestEntityTooLarge, settings: Settings) -> PayloadTooLarge
     return PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
 
 
+def buffer_chunked_body(limit: int) -> None:
+    """Read a chunked body of at most ``limit`` bytes whole, before anyone parses it:
+    werkzeug cuts a chunked body silently at its limit (a 70 KB JSON body was "not a
+    JSON object"), where a body with a length is a 413. PayloadTooLarge past it."""
+    if (
+        request.content_length is not None
+        or "chunked" not in request.headers.get("Transfer-Encoding", "").lower()
+    ):
+        return
+    stream = request.environ["wsgi.input"]
+    data = b""
+    while len(data) <= limit and (chunk := stream.read(limit + 1 - len(data))):
+        data += chunk
+    if len(data) > limit:
+        raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+    request.environ["wsgi.input"] = io.BytesIO(data)
+
+
 def _raising_function(exc: BaseException) -> str:
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
@@ -99,7 +118,7 @@ def json_body() -> dict[str, Any]:
     if not request.is_json:
         raise InvalidInput("request body must be a JSON object (Content-Type: application/json)")
     try:
-        body = json.loads(request.get_data(cache=True))
+        body = json.loads(request.get_data(cache=True), object_pairs_hook=_one_value_each)
     except RecursionError:
         raise InvalidInput(
             "request body must be a JSON object; this JSON is nested too deeply"
@@ -109,6 +128,16 @@ def json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object")
     _refuse_surrogates(body)
+    return body
+
+
+def _one_value_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (json.loads keeps the last)."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        keys = [key for key, _ in pairs]
+        twice = next(key for key in keys if keys.count(key) > 1)
+        raise InvalidInput(f"field {twice!r} is given more than once; send it once")
     return body
 
 
@@ -222,10 +251,19 @@ def task_json(task: Task) -> dict[str, Any]:
         "updatedAt": task.updated_at.isoformat(),
         "webhookUrl": task.webhook_url,
         "webhookDeliveries": task.webhook_deliveries or [],
+        # The previous output, still downloadable (links.converted) while a convert-again
+        # runs or after it failed, until a new output replaces it.
+        "keptOutput": {
+            "format": task.kept_output_format,
+            "fileName": task.kept_output_name,
+            "bytes": task.kept_output_bytes,
+        }
+        if task.kept_output_key
+        else None,
         "links": {
             "self": base,
             "original": f"{base}/original",
-            "converted": f"{base}/converted" if task.output_key else None,
+            "converted": f"{base}/converted" if task.output_key or task.kept_output_key else None,
             "waveform": f"{base}/waveform.png" if task.waveform_key else None,
         },
     }

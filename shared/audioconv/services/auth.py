@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import jwt
@@ -24,6 +25,8 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Verified against when the user does not exist, so both cases take as long.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 BAD_LOGIN = "invalid username or password"
+# A token's subject, as issue_token writes it: a user id in ASCII digits.
+_SUBJECT = re.compile(r"[1-9][0-9]{0,9}")
 
 
 def signup(
@@ -73,22 +76,27 @@ def login(deps: Dependencies, username: str, password: str, client: str = "") ->
     with deps.uow(readonly=True) as uow:
         user = uow.users.by_username(username)
         counted = throttling.check(deps, uow, guards, "too many failed log-ins")
-    if user is None or not _recently_verified(deps, user, password):
-        try:
-            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
-            throttling.record(deps, guards)
-            raise Unauthorized(BAD_LOGIN) from None
-        if user is None:
-            throttling.record(deps, guards)
-            raise Unauthorized(BAD_LOGIN)
-        if _hasher.check_needs_rehash(user.password_hash):
-            _rehash(deps, user, password)
-        if deps.settings.login_cache_seconds > 0:
-            assert user.id is not None
-            deps.recent_logins.remember(user.id, user.password_hash, password, deps.clock())
-    if counted:  # the address's own count stays: it may be guessing at other accounts
-        throttling.forgive(deps, guards[1:])
+    if user is not None and _recently_verified(deps, user, password):
+        if counted:  # (a password argon2 accepted lately: no guess, nothing to count)
+            throttling.forgive(deps, guards[1:])
+        return user
+    # Counted before argon2 runs, atomically: concurrent guesses cannot all slip in
+    # under one count. A right password gives the count back below.
+    throttling.attempt(deps, guards, "too many failed log-ins")
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        raise Unauthorized(BAD_LOGIN) from None
+    if user is None:
+        raise Unauthorized(BAD_LOGIN)
+    if _hasher.check_needs_rehash(user.password_hash):
+        _rehash(deps, user, password)
+    if deps.settings.login_cache_seconds > 0:
+        assert user.id is not None
+        deps.recent_logins.remember(user.id, user.password_hash, password, deps.clock())
+    # The account's counts are forgiven; the address's loses only this attempt (it may
+    # be guessing at other accounts).
+    throttling.settle(deps, forgiven=guards[1:], taken_back=guards[:1])
     return user
 
 
@@ -139,10 +147,11 @@ def authenticate(deps: Dependencies, authorization: str | None) -> int:
         raise Unauthorized("token has expired; log in again") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("invalid token") from None
-    try:
-        user_id = int(claims["sub"])
-    except ValueError:
-        raise Unauthorized("invalid token") from None
+    subject = claims["sub"]
+    # Our own spelling only: int() also takes " 1 ", "0_1" and other scripts' digits.
+    if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
+        raise Unauthorized("invalid token")
+    user_id = int(subject)
     if not valid_id(user_id):
         raise Unauthorized("invalid token")
     with deps.uow(readonly=True) as uow:

@@ -1,7 +1,9 @@
 """One ZIP of a batch's converted files, streamed as it is read, with a manifest.
 
-Nothing is held whole: each member is read from the blob store (local disk or Cloud
-Storage) in chunks only when the client has taken everything before it, and the
+Nothing is held whole: each member is opened when the archive is made (so a file
+replaced by a convert-again during the download is still sent whole from local disk),
+and read from the blob store (local disk or Cloud Storage) in chunks only when the
+client has taken everything before it, and the
 files are stored, not deflated (audio does not compress), so the archive's size is
 known before the first byte (``Content-Length``). ZIP64 is used only when needed.
 The archive is there while tasks are still pending or have failed:
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from zipstream import ZIP_STORED, ZipStream
 
@@ -29,11 +31,13 @@ MANIFEST = "manifest.json"
 
 @dataclass(frozen=True)
 class Member:
-    """A converted file in the archive: its unique name, blob and size."""
+    """A converted file in the archive: its unique name, blob and size, and the blob
+    opened when the archive was made (``source``)."""
 
     name: str
     key: str
     size: int
+    source: IO[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,21 @@ class BatchZip:
         archive = ZipStream(compress_type=ZIP_STORED, sized=True)
         archive.add(json.dumps(self.manifest, indent=2, ensure_ascii=False) + "\n", MANIFEST)
         for member in self.members:
-            archive.add(_chunks(blobs, member.key), member.name, size=member.size)
+            archive.add(_chunks(blobs, member), member.name, size=member.size)
         return archive
 
+    def close(self) -> None:
+        """Close the members' blobs (an archive that will not be sent)."""
+        for member in self.members:
+            if member.source is not None:
+                member.source.close()
 
-def _chunks(blobs: BlobStore, key: str) -> Iterator[bytes]:
-    """The blob's bytes, opened only when the archive reaches it."""
-    with blobs.open_read(key) as stream:
+
+def _chunks(blobs: BlobStore, member: Member) -> Iterator[bytes]:
+    """The blob's bytes: from the file opened when the archive was made (a file the
+    local store deletes meanwhile, a convert-again having replaced it, stays readable
+    through it), else opened when the archive reaches it."""
+    with member.source or blobs.open_read(member.key) as stream:
         yield from iter_chunks(stream)
 
 
@@ -64,8 +76,9 @@ def batch_zip(deps: Dependencies, user_id: int, batch_id: int) -> BatchZip:
     for task in view.tasks:
         if task.status is TaskStatus.PROCESSED and task.output_key:
             size = deps.blobs.size(task.output_key)
-            if size is not None:
-                present.append((task, task.output_key, size))
+            source = _opened(deps.blobs, task.output_key) if size is not None else None
+            if size is not None and source is not None:
+                present.append((task, task.output_key, size, source))
                 continue
             # Converted again (or deleted) since the tasks were read: not there to send.
             pending.append(
@@ -80,10 +93,10 @@ def batch_zip(deps: Dependencies, user_id: int, batch_id: int) -> BatchZip:
             failed.append(_entry(task) | {"error": task.error})
         else:
             pending.append(_entry(task) | {"status": task.status.value, "progress": task.progress})
-    names = unique_names((task.output_name for task, _, _ in present), taken=[MANIFEST])
+    names = unique_names((task.output_name for task, *_ in present), taken=[MANIFEST])
     members = []
-    for (task, key, size), name in zip(present, names, strict=True):
-        members.append(Member(name, key, size))
+    for (task, key, size, source), name in zip(present, names, strict=True):
+        members.append(Member(name, key, size, source))
         files.append({"name": name, **_entry(task), "format": task.output_format, "bytes": size})
     batch = view.batch
     manifest = {
@@ -96,6 +109,16 @@ def batch_zip(deps: Dependencies, user_id: int, batch_id: int) -> BatchZip:
     }
     label = safe_file_name(batch.name) if batch.name else f"batch-{batch.id}"
     return BatchZip(f"{label}.zip", tuple(members), manifest)
+
+
+def _opened(blobs: BlobStore, key: str) -> IO[bytes] | None:
+    """The blob, open for reading now (None if it is gone): every member is opened
+    before the first byte is sent, so the archive the headers promise is the one sent
+    (issue 18: a convert-again during a download cut the ZIP mid-stream)."""
+    try:
+        return blobs.open_read(key)
+    except KeyError:
+        return None
 
 
 def _entry(task: Task) -> dict[str, Any]:

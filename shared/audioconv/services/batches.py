@@ -24,6 +24,7 @@ from audioconv.ports import UnitOfWork
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished
 from audioconv.services.tasks import (
+    BatchGone,
     check_quota,
     checked_options,
     create_task,
@@ -56,6 +57,8 @@ def parse_batch_id(value: object) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
+    elif isinstance(value, float) and value.is_integer():  # JSON's 7.0 is the integer 7
+        number = int(value)
     elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         number = int(value.strip())
     else:
@@ -164,6 +167,8 @@ def upload_files(
         try:
             create_task(deps, user_id, file.path, file.file_name, new_format, options,
                         take_file=True, batch_id=batch_id, webhook_url=webhook_url)  # fmt: skip
+        except BatchGone:  # deleted meanwhile, with the tasks made so far: 404
+            raise
         except AudioconvError as exc:
             _record_refused(deps, user_id, file, target, options, exc, batch_id)
     assert batch_id is not None

@@ -20,7 +20,7 @@ from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef, announce_finished, request_report
-from audioconv.services.tasks import output_too_large
+from audioconv.services.tasks import predicted_output, quota_message
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
@@ -98,8 +98,11 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
     except Exception:
         _apply(deps, attempt, lambda t: t.release(deps.clock()))  # due again, for a retry
         raise
-    if not _finish(deps, attempt, made.apply_to(deps.clock(), deps.settings.report_pass)):
+    replaced: list[str] = []
+    if not _finish(deps, attempt, made.apply_to(deps.clock(), deps.settings.report_pass, replaced)):
         deps.blobs.delete(made.output_key)
+    for key in replaced:  # the output kept from an earlier revision, now replaced
+        deps.blobs.delete(key)
 
 
 @dataclass(frozen=True)
@@ -110,18 +113,22 @@ class Made:
     size: int
     result: ConversionResult
 
-    def apply_to(self, now: datetime, report_due: bool) -> Callable[[Task], None]:
-        """The change that records it on the task (its report pass still due, or not)."""
+    def apply_to(
+        self, now: datetime, report_due: bool, replaced: list[str]
+    ) -> Callable[[Task], None]:
+        """The change that records it on the task (its report pass still due, or not);
+        the key of the output it replaces, if any, goes into ``replaced``."""
         result = self.result
         loudness = result.input_loudness
         kept = Fidelity(result.warnings, result.verified, result.inexact)
 
         def succeed(task: Task) -> None:
-            task.succeed(
+            old = task.succeed(
                 self.output_key, result.output.as_dict(), self.size, now,
                 input_loudness=loudness.as_json() if loudness else None,
                 report_due=report_due, fidelity=kept,
             )  # fmt: skip
+            replaced.extend([old] if old else [])
 
         return succeed
 
@@ -175,10 +182,21 @@ def local_file(deps: Dependencies, key: str, fallback: Path) -> Path:
 
 
 def _check_fits(deps: Dependencies, task: Task, probe: Probe) -> None:
-    """ConversionFailed, with what to choose instead, if the output could outgrow the limit."""
-    reason = output_too_large(deps, probe, task.input_bytes or 0, task.output_format, task.options)
+    """ConversionFailed, with what to choose instead, if the output could outgrow the
+    limit, or the owner's storage quota (beside everything else they store), before
+    anything is written."""
+    bound, reason = predicted_output(
+        deps, probe, task.input_bytes or 0, task.output_format, task.options
+    )
     if reason is not None:
         raise ConversionFailed(reason)
+    quota = deps.settings.quota_stored_bytes
+    if quota:
+        with deps.uow(readonly=True) as uow:
+            _, stored = uow.tasks.usage(task.user_id)
+        others = stored - task.reserved_bytes  # what it stores beside this output's room
+        if others + bound > quota:
+            raise ConversionFailed(quota_message(others + bound, quota))
 
 
 def _heartbeat(

@@ -23,10 +23,11 @@ from typing import IO, Any
 
 from audioconv.domain.errors import AudioconvError, Conflict, NotFound, PayloadTooLarge
 from audioconv.domain.model import Task
-from audioconv.domain.options import stored_options
+from audioconv.domain.options import ConversionOptions, stored_options
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, announce_upload, request_conversion
 from audioconv.services.tasks import (
+    BatchGone,
     check_audio,
     check_output_fits,
     check_quota,
@@ -36,9 +37,13 @@ from audioconv.services.tasks import (
     safe_file_name,
     target_format,
 )
+from audioconv.spool import Claimed, claim
 
 log = logging.getLogger(__name__)
 
+# The folder, inside the work folder, of request bodies being received (uploads and
+# direct uploads' PUTs): on the data disk, removed when a request ends, and swept.
+INCOMING = "incoming"
 PREFIX = "direct-uploads/"
 CONTENT_TYPE = "application/octet-stream"
 # What the client must send with its PUT. Cloud Storage's signed URL covers these
@@ -152,29 +157,40 @@ def receive(deps: Dependencies, key: str, body: IO[bytes]) -> int:
     announces what is PUT to it itself).
 
     Each upload URL works once, for good: Conflict if its object exists or a task
-    was ever made of it. Concurrent PUTs of one URL may all stream, but only the
-    first to finish is stored (as ``x-goog-if-generation-match: 0`` makes Cloud
-    Storage refuse the others), so the file that is probed is the file that is kept.
+    was ever made of it, or if another PUT of it is still arriving (the URL is
+    claimed when a PUT starts, in the spool on the data disk: audioconv/spool.py; a
+    PUT that fails gives the claim back). NotFound if its batch was deleted.
     """
     direct = DirectKey.parse(key)
     used = Conflict("this upload URL has already been used; start a new upload")
     with deps.uow() as uow:
         if uow.uploads.used(direct.upload_id) or deps.blobs.size(key) is not None:
             raise used
+        batch_gone = direct.batch_id is not None and uow.batches.get(direct.batch_id) is None
+        webhook_url = uow.uploads.webhook(direct.upload_id)
+    if batch_gone:  # its status says so too (a failed task), not "pending" for ever
+        reason = f"its batch {direct.batch_id} was deleted before the file arrived"
+        _refused(deps, direct, key, stored_options(direct.options), webhook_url, reason)
+        raise NotFound(f"batch {direct.batch_id} was deleted; start a new upload")
+    spool = deps.settings.resolved_work_dir / INCOMING
     limit = deps.settings.max_upload_bytes
-    # Equivalent mutants: the spool file's name and the chunk size change nothing.
-    with tempfile.NamedTemporaryFile(prefix="audioconv-direct-") as tmp:  # pragma: no mutate
-        size = 0
-        while chunk := body.read(1 << 20):  # pragma: no mutate
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge.over(limit)
-            tmp.write(chunk)
-        tmp.flush()
-        try:
-            deps.blobs.put_file(key, Path(tmp.name), CONTENT_TYPE, if_absent=True)
-        except FileExistsError:
-            raise used from None
+    try:
+        with claim(spool, direct.upload_id) as (path, out):  # one PUT at a time per URL
+            size = 0
+            while chunk := body.read(1 << 20):  # pragma: no mutate (the chunk size)
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge.over(limit)
+                out.write(chunk)
+            out.flush()
+            try:
+                deps.blobs.put_file(key, path, CONTENT_TYPE, if_absent=True)
+            except FileExistsError:
+                raise used from None
+    except Claimed:
+        raise Conflict(
+            "this upload URL is being used by another request; start a new upload"
+        ) from None
     announce_upload(deps, key)
     return size
 
@@ -202,9 +218,13 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
         if existing.refused:  # whatever came again through its URL goes too
             deps.blobs.delete(key)
         return existing
-    if owner is None or used or batch_gone:
+    if owner is None or used:
         deps.blobs.delete(key)
         return None
+    if batch_gone:  # a failed task (in no batch), so the upload does not stay pending
+        deps.blobs.delete(key)
+        reason = f"its batch {direct.batch_id} was deleted before the file arrived"
+        return _refused(deps, direct, key, stored_options(direct.options), webhook_url, reason)
     size = deps.blobs.size(key)
     if size is None:  # deleted since: nothing to do
         return None
@@ -219,20 +239,34 @@ def finalize(deps: Dependencies, key: str) -> Task | None:
             deps.blobs.download_to(key, path)
             probe = check_audio(deps, path)
             stored = fitted_options(options, probe.duration)
-            check_output_fits(deps, probe, size, direct.output_format, stored)
+            reserve = check_output_fits(deps, probe, size, direct.output_format, stored)
             task = record_task(deps, direct.user_id, key, direct.file_name,
                                direct.output_format, probe, options=stored,
-                               size=size, upload_id=upload,
-                               webhook_url=webhook_url, batch_id=direct.batch_id)  # fmt: skip
+                               size=size, upload_id=upload, webhook_url=webhook_url,
+                               batch_id=direct.batch_id, reserve=reserve)  # fmt: skip
         except Conflict:  # the same announcement, handled at the same time elsewhere
             return find(deps, direct.user_id, upload)
         except AudioconvError as exc:  # not audio, too large, over quota: a failed task
             deps.blobs.delete(key)
-            task = record_task(deps, direct.user_id, key, direct.file_name,
-                               direct.output_format, None, error=exc.message,
-                               options=options.as_json(), upload_id=upload,
-                               webhook_url=webhook_url, batch_id=direct.batch_id)  # fmt: skip
-            announce_finished(deps, task)
-            return task
+            batch = None if isinstance(exc, BatchGone) else direct.batch_id
+            return _refused(deps, direct, key, options, webhook_url, exc.message, batch)
     request_conversion(deps, task)
+    return task
+
+
+def _refused(
+    deps: Dependencies,
+    direct: DirectKey,
+    key: str,
+    options: ConversionOptions,
+    webhook_url: str | None,
+    reason: str,
+    batch_id: int | None = None,
+) -> Task:
+    """The failed task of an upload that arrived but was refused (its file deleted)."""
+    task = record_task(deps, direct.user_id, key, direct.file_name, direct.output_format,
+                       None, error=reason, options=options.as_json(),
+                       upload_id=direct.upload_id, webhook_url=webhook_url,
+                       batch_id=batch_id)  # fmt: skip
+    announce_finished(deps, task)
     return task

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from audioconv.domain.model import TaskStatus, as_utc
-from audioconv.services import direct_upload, webhooks
+from audioconv.services import direct_upload, throttling, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, request_conversion, request_report
 
@@ -64,6 +64,10 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
         uow.commit()
     if reclaim:
         _finalize_unannounced_uploads(deps)
+    try:  # log-in counts nobody needs any more (unknown usernames' among them)
+        throttling.expire(deps)
+    except Exception:
+        log.exception("expiring stale throttle counts failed; the next sweep will")
     for task in due:
         request_conversion(deps, task)
     for task in unnotified:

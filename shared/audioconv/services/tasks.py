@@ -87,6 +87,10 @@ def fitted_options(options: ConversionOptions, duration: float | None) -> dict[s
     return options.as_json()
 
 
+class BatchGone(NotFound):
+    """The batch a file was being added to has been deleted meanwhile."""
+
+
 def create_task(
     deps: Dependencies,
     user_id: int,
@@ -113,13 +117,14 @@ def create_task(
         check_quota(deps, uow, user_id, size)
     probe = check_audio(deps, upload)
     stored = fitted_options(chosen, probe.duration)
-    check_output_fits(deps, probe, size, target, stored)
+    reserve = check_output_fits(deps, probe, size, target, stored)
     name = safe_file_name(file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"
     deps.blobs.put_file(key, upload, "application/octet-stream", move=take_file)
     try:
         task = record_task(deps, user_id, key, name, target, probe, options=stored, size=size,
-                           webhook_url=webhook_url, batch_id=batch_id)  # fmt: skip
+                           webhook_url=webhook_url, batch_id=batch_id,
+                           reserve=reserve)  # fmt: skip
     except BaseException:
         deps.blobs.delete(key)
         raise
@@ -135,26 +140,36 @@ def check_audio(deps: Dependencies, path: Path) -> Probe:
     return probe
 
 
-def output_too_large(
+def predicted_output(
     deps: Dependencies, probe: Probe, size: int, target: str, options: Mapping[str, Any] | None
-) -> str | None:
-    """Why converting this input to ``target`` cannot fit the output limit, or None."""
+) -> tuple[int, str | None]:
+    """The most bytes converting this input to ``target`` can write (the room its
+    output takes in the owner's quota), and why it cannot fit the output limit, or None."""
     source = InputShape(
         probe.duration, source_rate(probe), probe.channels, probe.codec, size,
         has_picture=probe.picture is not None, sample_format=probe.sample_format,
         dsd=probe.is_dsd,
     )  # fmt: skip
     bound = output_bound(FORMATS[target], stored_options(options), source)
-    return too_large_reason(bound, source, deps.settings.max_output_bytes)
+    return bound.bytes, too_large_reason(bound, source, deps.settings.max_output_bytes)
+
+
+def output_too_large(
+    deps: Dependencies, probe: Probe, size: int, target: str, options: Mapping[str, Any] | None
+) -> str | None:
+    """Why converting this input to ``target`` cannot fit the output limit, or None."""
+    return predicted_output(deps, probe, size, target, options)[1]
 
 
 def check_output_fits(
     deps: Dependencies, probe: Probe, size: int, target: str, options: Mapping[str, Any] | None
-) -> None:
-    """PayloadTooLarge, saying what to choose instead, if the output could outgrow the limit."""
-    reason = output_too_large(deps, probe, size, target, options)
+) -> int:
+    """The output's predicted upper bound in bytes; PayloadTooLarge, saying what to
+    choose instead, if the output could outgrow the limit."""
+    bound, reason = predicted_output(deps, probe, size, target, options)
     if reason is not None:
         raise PayloadTooLarge(reason)
+    return bound
 
 
 def check_quota(
@@ -164,17 +179,23 @@ def check_quota(
     all are over quota."""
     in_flight, stored = uow.tasks.usage(user_id)
     most_tasks, most_bytes = deps.settings.quota_tasks_in_flight, deps.settings.quota_stored_bytes
-    if most_tasks and in_flight + count > most_tasks:
+    if most_tasks and count > 0 and in_flight + count > most_tasks:
         more = f" and these {count} files would make {in_flight + count}" if count > 1 else ""
         raise TooManyRequests(
             f"you have {in_flight} conversions waiting or running{more}, the limit is "
             f"{most_tasks}; send more when some have finished"
         )
-    if most_bytes and stored + size > most_bytes:
-        raise PayloadTooLarge(
-            f"your files would take {stored + size} bytes, over your storage quota of "
-            f"{most_bytes} bytes; delete some tasks first"
-        )
+    if most_bytes and size > 0 and stored + size > most_bytes:
+        raise PayloadTooLarge(quota_message(stored + size, most_bytes))
+
+
+def quota_message(total: int, quota: int) -> str:
+    """Why ``total`` bytes do not fit a storage quota of ``quota``."""
+    return (
+        f"your files would take up to {total} bytes (uploads, converted files and room "
+        f"for the conversions still running), over your storage quota of {quota} bytes; "
+        "delete some tasks, or choose a smaller output format"
+    )
 
 
 def record_task(
@@ -190,18 +211,24 @@ def record_task(
     upload_id: str | None = None,
     webhook_url: str | None = None,
     batch_id: int | None = None,
+    reserve: int = 0,
 ) -> Task:
     """Insert the task for an input already stored under ``key`` (failed if ``error``).
 
-    Within the owner's quota (checked with the owner's row locked, so concurrent
-    uploads cannot both slip under it); a refused upload (``error``) stores nothing.
-    ``upload_id`` (a direct upload) is used up in the same transaction.
+    Within the owner's quota, counting ``reserve`` bytes held for its output (checked
+    with the owner's row locked, so concurrent uploads cannot both slip under it); a
+    refused upload (``error``) stores nothing. ``upload_id`` (a direct upload) is used
+    up in the same transaction.
     """
     now = deps.clock()
     with deps.uow() as uow:
         if error is None:
             uow.users.get(user_id, for_update=True)
-            check_quota(deps, uow, user_id, size)
+            check_quota(deps, uow, user_id, size + reserve)
+        # Its batch, locked so that it cannot be deleted before this task is committed
+        # (a deleted one is a clear 404, not a foreign key's conflict).
+        if batch_id is not None and uow.batches.get(batch_id, for_update=True) is None:
+            raise BatchGone(f"no batch {batch_id}: it was deleted")
         task = Task(
             user_id=user_id,
             file_name=name,
@@ -213,6 +240,7 @@ def record_task(
             input_bytes=size,
             webhook_url=webhook_url,
             batch_id=batch_id,
+            reserved_bytes=0 if error else reserve,
             created_at=now,
             updated_at=now,
         )
@@ -257,11 +285,14 @@ def change_format(
     webhook_url: str | None = UNCHANGED,
 ) -> Task:
     """Convert again to another format or with other options (none given: the
-    format's defaults); the old output is deleted. ``webhook_url``: the task's own
-    webhook from now on (None: none), unless UNCHANGED."""
+    format's defaults). The current output stays, downloadable, until the new one
+    replaces it (a failed conversion keeps it: ``Task.kept_output_key``). Within the
+    owner's quotas: one more task in flight, room for the new output.
+    ``webhook_url``: the task's own webhook from now on (None: none), unless UNCHANGED."""
     target = target_format(new_format)
     chosen = checked_options(options, target)
     with deps.uow() as uow:
+        uow.users.get(user_id, for_update=True)  # quotas: as record_task, owner first
         task = _owned(uow, user_id, task_id, for_update=True)
         if webhook_url is not UNCHANGED:
             task.webhook_url = webhook_url
@@ -272,21 +303,26 @@ def change_format(
             uow.commit()
             return task
         probe = Probe.from_record(task.input_probe)
+        reserve = 0
         if probe is not None:  # (older tasks stored less: the worker checks those)
-            check_output_fits(deps, probe, task.input_bytes or 0, target, stored)
+            reserve = check_output_fits(deps, probe, task.input_bytes or 0, target, stored)
+        # Quota after the change: one more in flight if it had finished; the new
+        # output's room instead of whatever the task held for one before.
+        check_quota(deps, uow, user_id, reserve - task.reserved_bytes,
+                    count=1 if task.finished else 0)  # fmt: skip
         old_waveform = task.waveform_key
-        old_output = task.retarget(target, deps.clock(), stored)
+        task.retarget(target, deps.clock(), stored, reserve=reserve)
         uow.commit()
-    for key in (old_output, old_waveform):
-        if key:
-            deps.blobs.delete(key)
+    if old_waveform:
+        deps.blobs.delete(old_waveform)
     request_conversion(deps, task)
     return task
 
 
 def stored_files(task: Task) -> list[str]:
     """The keys of every file the task has stored."""
-    return [k for k in (task.input_key, task.output_key, task.waveform_key) if k]
+    keys = (task.input_key, task.output_key, task.waveform_key, task.kept_output_key)
+    return [k for k in keys if k]
 
 
 def delete_task(deps: Dependencies, user_id: int, task_id: int) -> None:
@@ -317,9 +353,15 @@ def _original(task: Task) -> Download:
 
 
 def _converted(task: Task) -> Download:
-    if task.status is not TaskStatus.PROCESSED or not task.output_key:
-        raise Conflict(f"task {task.id} is {task.status.value}, not processed yet")
-    return Download(task.output_key, task.output_name, FORMATS[task.output_format].mime_type, None)
+    """The converted file: this revision's output, else the one kept from before
+    (while a convert-again runs, or after it failed)."""
+    if task.status is TaskStatus.PROCESSED and task.output_key:
+        fmt = FORMATS[task.output_format]
+        return Download(task.output_key, task.output_name, fmt.mime_type, None)
+    if task.kept_output_key and task.kept_output_name and task.kept_output_format in FORMATS:
+        fmt = FORMATS[task.kept_output_format]
+        return Download(task.kept_output_key, task.kept_output_name, fmt.mime_type, None)
+    raise Conflict(f"task {task.id} is {task.status.value}, not processed yet")
 
 
 def task_download(deps: Dependencies, user_id: int, task_id: int, which: str) -> Download:
@@ -359,7 +401,7 @@ def file_download(deps: Dependencies, user_id: int, file_name: str) -> Download:
             task = uow.tasks.by_file_name(user_id, file_name)
     if task is None:
         raise NotFound(f"no file named {file_name!r}")
-    ready = task.status is TaskStatus.PROCESSED and task.output_key
+    ready = (task.status is TaskStatus.PROCESSED and task.output_key) or task.kept_output_key
     # The converted file's own name asks for it alone: 409 until it exists.
     wants_output = file_name != task.file_name
     return _sized(deps, _converted(task) if ready or wants_output else _original(task))

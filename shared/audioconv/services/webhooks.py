@@ -87,18 +87,26 @@ def update_profile(deps: Dependencies, user_id: int, changes: dict[str, Any]) ->
 
 def secret(deps: Dependencies, user_id: int, rotate: bool = False) -> str:
     """The user's signing secret, made on first use; ``rotate`` replaces it (events
-    signed from then on use the new one)."""
+    signed from then on use the new one). Stored sealed (domain/webhook.seal_secret);
+    one that no longer opens (the service's signing key changed) is replaced."""
+    key = deps.settings.signing_key
     if not rotate:
         with deps.uow(readonly=True) as uow:
-            current = _user(uow, user_id).webhook_secret
+            stored = _user(uow, user_id).webhook_secret
+        current = webhook.open_secret(stored, key) if stored else None
         if current:
             return current
     with deps.uow() as uow:
         user = _user(uow, user_id, for_update=True)
-        if rotate or not user.webhook_secret:
-            user.webhook_secret = webhook.new_secret()
+        current = webhook.open_secret(user.webhook_secret, key) if user.webhook_secret else None
+        if rotate or not current:
+            if user.webhook_secret and not current:
+                log.warning("user %s's webhook secret no longer opens; a new one is made",
+                            user_id)  # fmt: skip
+            current = webhook.new_secret()
+            user.webhook_secret = webhook.seal_secret(current, key)
             uow.commit()
-        return user.webhook_secret
+        return current
 
 
 # --- delivery --------------------------------------------------------------------------
