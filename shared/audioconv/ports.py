@@ -160,6 +160,10 @@ class TaskRepository(Protocol):
     def reports_due(self) -> Sequence[Task]:
         """Processed tasks whose report pass is still due."""
 
+    def conversions_by_owner(self) -> tuple[dict[int, int], set[int]]:
+        """Conversions running per owner (processing), and the owners with one waiting
+        (uploaded): fair share between users (domain/fair_share.py)."""
+
     def webhooks_due(self, before: datetime) -> Sequence[Task]:
         """Finished tasks with a webhook attempt due before ``before``."""
 

@@ -111,6 +111,14 @@ class FakeTasks:
     def reports_due(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if t.report_due and t.status is TaskStatus.PROCESSED]
 
+    def conversions_by_owner(self) -> tuple[dict[int, int], set[int]]:
+        running: dict[int, int] = {}
+        for t in self.rows.values():
+            if t.status is TaskStatus.PROCESSING:
+                running[t.user_id] = running.get(t.user_id, 0) + 1
+        waiting = {t.user_id for t in self.rows.values() if t.status is TaskStatus.UPLOADED}
+        return running, waiting
+
 
 class FakeThrottles:
     def __init__(self) -> None:

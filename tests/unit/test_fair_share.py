@@ -45,3 +45,10 @@ def test_nobody_runs_beyond_the_slots_when_nobody_borrows() -> None:
 
 def test_the_default_cap_is_half_the_slots_and_at_least_one() -> None:
     assert [default_cap(n) for n in (1, 2, 3, 8)] == [1, 1, 1, 4]
+
+
+def test_users_waiting_elsewhere_hold_back_a_user_at_its_cap() -> None:
+    """The pull worker sees only the requests in its hand; the database says who else waits."""
+    assert choose(1, 2, {"a": 1}, [("a", 3)], cap=1) == ["a"]
+    assert choose(1, 2, {"a": 1}, [("a", 3)], cap=1, elsewhere={"b"}) == []
+    assert choose(1, 2, {"a": 1}, [("a", 3)], cap=1, elsewhere={"a"}) == ["a"]

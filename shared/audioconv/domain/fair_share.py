@@ -20,7 +20,7 @@ adapters/sql_queue.py; the Pub/Sub pull worker, entrypoints/pull_worker.py):
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from typing import TypeVar
 
 G = TypeVar("G", bound=Hashable)
@@ -38,6 +38,7 @@ def choose(
     waiting: Sequence[tuple[G, int]],
     cap: int,
     beyond: int = 0,
+    elsewhere: Collection[G] = (),
 ) -> list[G]:
     """Whose requests to start now, one entry per slot handed out (a user may appear
     more than once).
@@ -45,7 +46,9 @@ def choose(
     ``free``: slots free here; ``spare``: how many more it may start beyond them;
     ``running``: conversions running per user (everywhere the share is kept);
     ``waiting``: each waiting user with how many requests are due, oldest first;
-    ``beyond``: how many it runs beyond its slots already (they repay borrowed ones).
+    ``beyond``: how many it runs beyond its slots already (they repay borrowed ones);
+    ``elsewhere``: users whose requests wait where this consumer cannot take them yet
+    (another instance, or not yet delivered): they count as waiting, nothing more.
     """
     running = dict(running)
     due = dict(waiting)
@@ -53,7 +56,9 @@ def choose(
     picks: list[G] = []
 
     def others_wait(group: G) -> bool:
-        return any(count > 0 for other, count in due.items() if other != group)
+        return any(count > 0 for other, count in due.items() if other != group) or any(
+            other != group for other in elsewhere
+        )
 
     while free > 0:
         eligible = [
