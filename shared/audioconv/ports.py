@@ -263,11 +263,19 @@ class Transcoder(Protocol):
         """
 
     def report(
-        self, src: Path, source: Probe, dst: Path, output_seconds: float, png: Path
+        self,
+        src: Path,
+        source: Probe,
+        dst: Path,
+        output_seconds: float,
+        png: Path,
+        output_is_input: bool = False,
     ) -> MediaReport:
         """Measure the loudness of ``src`` (described by ``source``) and of its
         conversion ``dst`` (about ``output_seconds`` long), count the output's exact
-        length, and draw both waveforms to ``png``; ConversionFailed if that fails."""
+        length, and draw both waveforms to ``png``; ConversionFailed if that fails.
+        ``output_is_input``: ``dst`` decodes to ``src``'s very samples, so decoding
+        ``src`` once tells both."""
 
     def check(self) -> None:
         """Raise unless the configured ffmpeg and ffprobe run (readiness)."""

@@ -327,6 +327,8 @@ class FakeTranscoder:
         # The report pass: the (input, output) contents of each run; how it fails; what
         # another worker does meanwhile.
         self.reports: list[tuple[bytes, bytes]] = []
+        # Per report: whether it was told the output decodes to the input's samples.
+        self.decoded_once: list[bool] = []
         self.fail_report_with: str | None = None
         self.during_report: Callable[[], None] | None = None
         self.probed: list[str] = []  # names of the files probed, in order
@@ -359,11 +361,18 @@ class FakeTranscoder:
         return ConversionResult(output, measured)
 
     def report(
-        self, src: Path, source: Probe, dst: Path, output_seconds: float, png: Path
+        self,
+        src: Path,
+        source: Probe,
+        dst: Path,
+        output_seconds: float,
+        png: Path,
+        output_is_input: bool = False,
     ) -> MediaReport:
         """Draws a waveform 'picture' of both files; measures fixed figures (the output
         0.5 s longer than the encoder said); fails as ``fail_report_with`` says."""
         self.reports.append((src.read_bytes(), dst.read_bytes()))
+        self.decoded_once.append(output_is_input)
         if self.during_report:
             self.during_report()
         if self.fail_report_with:
