@@ -15,10 +15,14 @@ cost as a fraction of the encode's:
 - ``report_pass``: the report pass as it runs today (both files, both meters, waveform);
 - ``py_decode``: the output decoded to float samples on a pipe, read by this process;
 - ``py_lufs``: the same, into libebur128 (PyPI ``pyebur128``) for I and LRA, no true peak;
-- ``py_lufs_tp``: the same, libebur128 with its true peak on every sample;
-- ``py_tp_bound``: the same decode into our own meter (adapters/meters.py: libebur128
-  for I/LRA, true peak only in blocks whose sample peak times the interpolator's
-  bound could beat the running maximum) plus the waveform columns.
+- ``py_lufs_tp``: the same, libebur128 with its true peak on every sample (its 4x
+  interpolator: 0.5-0.7 dB below ffmpeg's on hot or bright material, so it cannot stand
+  in for ffmpeg's figures);
+- ``report_once``: the report pass of an output that decodes to the input's samples
+  (``report_command`` without the output: a stream copy or a lossless target).
+
+The ``py_`` variants need numpy and pyebur128 (``pip install numpy pyebur128``); they
+are skipped without them.
 
 Usage: .venv/bin/python bench/bench_meters.py [--rounds 5] [--seconds 160]
        [--targets mp3,m4a,opus] [--input FILE]
@@ -83,17 +87,19 @@ def decode(out: Path, *filters: str) -> list[str]:
             "-f", "null", "-"]  # fmt: skip
 
 
+CHUNK_BYTES = 1 << 20
+
+
 def python_meter(out: Path, meter: Callable[[int, int], object]) -> float:
     """CPU of decoding ``out`` to f32 samples on a pipe plus this process's meter."""
-    from audioconv.adapters import meters
-
-    args = meters.decode_command(FFMPEG, out, None)
+    args = [FFMPEG, "-nostdin", "-v", "error", "-threads", "1", "-i", str(out),
+            "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "f32le", "pipe:1"]  # fmt: skip
     self_before = resource.getrusage(resource.RUSAGE_SELF)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     sink = meter(*RATE_CHANNELS)
     feed = getattr(sink, "feed", None)
-    while chunk := proc.stdout.read(meters.CHUNK_BYTES):
+    while chunk := proc.stdout.read(CHUNK_BYTES):
         if feed is not None:
             feed(chunk)
     if hasattr(sink, "finish"):
@@ -126,15 +132,15 @@ class _Lufs:
 
 
 def variants(src: Path, target: str, tmp: Path) -> dict[str, Callable[[], float]]:
-    from audioconv.adapters import meters
-
     out = tmp / f"out.{FORMATS[target].extension}"
     encode = worker_command(src, target, out)
     subprocess.run(encode, check=True, stdout=subprocess.DEVNULL)
     probe = FfmpegTranscoder().probe(src)
     png = tmp / "wave.png"
-    report = command.report_command(FFMPEG, src, probe.demuxer, out, png, (probe.duration,) * 2)
-    return {
+    seconds = (probe.duration,) * 2
+    report = command.report_command(FFMPEG, src, probe.demuxer, out, png, seconds)
+    once = command.report_command(FFMPEG, src, probe.demuxer, None, png, seconds)
+    runs: dict[str, Callable[[], float]] = {
         "encode": lambda: child_cpu(encode),
         "encode+in_ebur128tp": lambda: child_cpu(with_input_meter(encode, "true")),
         "encode+in_ebur128": lambda: child_cpu(with_input_meter(encode, "none")),
@@ -142,12 +148,19 @@ def variants(src: Path, target: str, tmp: Path) -> dict[str, Callable[[], float]
         "out_ebur128tp": lambda: child_cpu(decode(out, "ebur128=peak=true")),
         "out_ebur128": lambda: child_cpu(decode(out, "ebur128=peak=none")),
         "report_pass": lambda: child_cpu(report),
+        "report_once": lambda: child_cpu(once),
+    }
+    try:
+        import numpy  # noqa: F401
+        import pyebur128  # noqa: F401
+    except ImportError:
+        print("numpy or pyebur128 missing: the py_ variants are skipped")
+        return runs
+    return {
+        **runs,
         "py_decode": lambda: python_meter(out, lambda r, c: object()),
         "py_lufs": lambda: python_meter(out, lambda r, c: _Lufs(r, c, False)),
         "py_lufs_tp": lambda: python_meter(out, lambda r, c: _Lufs(r, c, True)),
-        "py_tp_bound": lambda: python_meter(
-            out, lambda r, c: meters.Meter(r, c, probe.duration)
-        ),
     }
 
 
@@ -169,7 +182,10 @@ def main() -> None:
                 for name in random.sample(list(runs), len(runs)):
                     times[name].append(runs[name]())
             encode = statistics.median(times["encode"])
-            print(f"--- {src.name} -> {target}: CPU seconds, median of {args.rounds}")
+            report = statistics.median(times["report_pass"])
+            print(f"--- {src.name} -> {target}: CPU seconds, median of {args.rounds}; the "
+                  f"whole job's CPU bound (encode / (encode + report pass)): "
+                  f"{encode / (encode + report):.2f}")  # fmt: skip
             for name, seconds in times.items():
                 median = statistics.median(seconds)
                 print(f"{name:>20}: {median:6.3f} s  {median / encode:5.2f} of the encode  "
