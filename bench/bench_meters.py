@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
 
-from load import worker_command  # noqa: E402
+from load import make_flac, worker_command  # noqa: E402
 
 from audioconv.adapters import ffmpeg_command as command  # noqa: E402
 from audioconv.adapters.ffmpeg import FfmpegTranscoder, wheel_binaries  # noqa: E402
@@ -53,15 +53,6 @@ from audioconv.domain.formats import FORMATS  # noqa: E402
 
 FFMPEG, _ = wheel_binaries()
 RATE_CHANNELS = (44100, 2)
-
-
-def make_flac(path: Path, seconds: float) -> Path:
-    subprocess.run(
-        [FFMPEG, "-nostdin", "-v", "error", "-y", "-f", "lavfi",
-         "-i", f"anoisesrc=d={seconds}:c=pink:r=44100:a=0.3", "-ac", "2", str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
 
 
 def child_cpu(args: list[str], stdout: int | None = subprocess.DEVNULL) -> float:

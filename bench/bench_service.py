@@ -51,7 +51,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "shared")]
 
-from load import make_upload, worker_command  # noqa: E402
+from load import make_flac, make_upload, worker_command  # noqa: E402
 from sampling import PeakSampler, ffmpeg_rss_kib, role_pids, role_pss_kib  # noqa: E402
 
 from audioconv.adapters.ffmpeg import wheel_binaries  # noqa: E402
@@ -68,16 +68,6 @@ def make_wav(path: Path, seconds: float) -> Path:
     subprocess.run(
         [FFMPEG, "-nostdin", "-v", "error", "-y", "-f", "lavfi",
          "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}", "-ac", "2", str(path)],
-        check=True,
-    )  # fmt: skip
-    return path
-
-
-def make_flac(path: Path, seconds: float) -> Path:
-    """Stereo pink noise as FLAC (44.1 kHz), as docs/performance.md's per-run table uses."""
-    subprocess.run(
-        [FFMPEG, "-nostdin", "-v", "error", "-y", "-f", "lavfi",
-         "-i", f"anoisesrc=d={seconds}:c=pink:r=44100:a=0.3", "-ac", "2", str(path)],
         check=True,
     )  # fmt: skip
     return path
