@@ -161,29 +161,53 @@ def server(
         yield f"http://127.0.0.1:{port}", Tasks(url, data / "audioconv.db"), workers
 
 
+def timing_wrapper(tmp: Path) -> tuple[Path, Path]:
+    """A shell script that runs the real ffmpeg and appends ``start end`` (ns) to a log."""
+    log = tmp / "ffmpeg-times.log"
+    script = tmp / "ffmpeg-timed"
+    script.write_text(
+        "#!/bin/sh\n"
+        "start=$(date +%s%N)\n"
+        f'"{FFMPEG}" "$@"\n'
+        "rc=$?\n"
+        f'echo "$start $(date +%s%N)" >> "{log}"\n'
+        "exit $rc\n"
+    )
+    script.chmod(0o755)
+    return script, log
+
+
 def latency(args: argparse.Namespace, tmp: Path) -> None:
     clip = make(tmp / "clip.wav", 10.0)
+    wrapper, times = timing_wrapper(tmp)
     for postgres in [False, True] if args.postgres else [False]:
         kind = "PostgreSQL" if postgres else "SQLite"
-        with server(tmp, f"latency-{kind}", postgres) as (url, tasks, _):
+        env = {"AUDIOCONV_FFMPEG_PATH": str(wrapper)}
+        with server(tmp, f"latency-{kind}", postgres, **env) as (url, tasks, _):
             client = HttpApi(url, f"lat{kind.lower()}")
             # Warm up: the worker's imports, the first ffmpeg start.
             tasks.processed_at(client.upload(clip, "mp3")["id"])
-            overheads, bares = [], []
+            overheads, bares, around = [], [], []
             for _ in range(args.tries):
                 tasks.report_settled()
                 time.sleep(0.3)  # an idle server
                 bare_seconds = bare(clip, "mp3", tmp / "bare.mp3")
                 time.sleep(0.3)
+                times.write_text("")
                 task_id = client.upload(clip, "mp3")["id"]
                 answered = time.time()
                 done = tasks.processed_at(task_id)
                 overheads.append((done - answered - bare_seconds) * 1000)
                 bares.append(bare_seconds * 1000)
+                start, end = (int(t) / 1e9 for t in times.read_text().split()[:2])
+                around.append((done - answered - (end - start)) * 1000)
             print(f"{kind}: 10 s clip -> mp3, {args.tries} tries; bare ffmpeg median "
                   f"{statistics.median(bares):.0f} ms; overhead (answer -> processed minus bare) "
                   f"p50 {percentile(overheads, 50):.1f} ms, p90 {percentile(overheads, 90):.1f} "
-                  f"ms (all: {', '.join(f'{o:.0f}' for o in overheads)})", flush=True)  # fmt: skip
+                  f"ms (all: {', '.join(f'{o:.0f}' for o in overheads)}); minus the worker's "
+                  f"own ffmpeg run: p50 {percentile(around, 50):.1f} ms, p90 "
+                  f"{percentile(around, 90):.1f} ms (all: {', '.join(f'{o:.0f}' for o in around)})",
+                  flush=True)  # fmt: skip
 
 
 def bare_files_per_minute(src: Path, tmp: Path, seconds: float) -> float:
