@@ -123,12 +123,14 @@ def _listen(engine: Engine, wake: Callable[[], None], stop: threading.Event) -> 
         cursor = driver.cursor()
         cursor.execute(f"LISTEN {CHANNEL}")
         wake()
-        # pg8000 reads a notification while it runs a statement: wait until the socket
-        # has something, then run an empty one to take it in.
+        # An idle LISTENing connection receives nothing but notifications: wake as soon
+        # as its socket has something (a round trip sooner), then let pg8000 read it in
+        # by running a statement.
         sock = driver._usock
         while not stop.is_set():
             readable, _, _ = select.select([sock], [], [], _LISTEN_TIMEOUT)
             if readable:
+                wake()
                 cursor.execute("SELECT 1")
             if driver.notifications:
                 driver.notifications.clear()
