@@ -41,6 +41,7 @@ from gunicorn.http import wsgi as gunicorn_wsgi
 from audioconv import bootstrap, logs, migrate, supervisor
 from audioconv.adapters import queue_wakeup
 from audioconv.config import Settings
+from audioconv.domain import fair_share
 from audioconv.entrypoints.uploads import INCOMING
 from audioconv.services import recovery
 from audioconv.services.conversion import WORK_PREFIX
@@ -179,6 +180,10 @@ def serve(settings: Settings | None = None) -> None:
     if settings.event_backend == "inprocess":  # across processes: the database queue
         env["AUDIOCONV_EVENT_BACKEND"] = "queue"
         settings = settings.model_copy(update={"event_backend": "queue"})
+    # Fair share counts every worker process's conversions: its default cap is half of
+    # the machine's slots, not of one process's share.
+    cap = settings.user_conversion_slots or fair_share.default_cap(settings.conversion_slots)
+    env["AUDIOCONV_USER_CONVERSION_SLOTS"] = str(cap)
     # SQLite has no NOTIFY: a socket pair per worker process wakes it when a message is
     # queued (the API processes, the workers and the sweeps hold the sending ends).
     sqlite = settings.resolved_database_url.startswith("sqlite")
