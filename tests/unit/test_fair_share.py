@@ -52,3 +52,22 @@ def test_users_waiting_elsewhere_hold_back_a_user_at_its_cap() -> None:
     assert choose(1, 2, {"a": 1}, [("a", 3)], cap=1) == ["a"]
     assert choose(1, 2, {"a": 1}, [("a", 3)], cap=1, elsewhere={"b"}) == []
     assert choose(1, 2, {"a": 1}, [("a", 3)], cap=1, elsewhere={"a"}) == ["a"]
+
+
+def test_each_user_is_counted_as_it_is_handed_slots() -> None:
+    # b runs nothing, a two: b takes two slots before a gets its turn again.
+    assert choose(3, 3, {"a": 2}, [("a", 9), ("b", 9)], cap=9) == ["b", "b", "a"]
+    # The fewest running first, the oldest request on a tie.
+    assert choose(3, 2, {"a": 1}, [("a", 9), ("b", 9)], cap=5) == ["b", "a", "b"]
+    # No more than a user has due.
+    assert choose(3, 2, {}, [("a", 2)], cap=5) == ["a", "a"]
+    assert choose(3, 2, {}, [("b", 1), ("a", 5)], cap=2) == ["b", "a", "a"]
+
+
+def test_one_waiting_request_of_another_user_is_enough_to_hold_a_user_at_its_cap() -> None:
+    assert choose(1, 2, {"a": 1, "b": 1}, [("a", 5), ("b", 1)], cap=1) == []
+
+
+def test_as_many_newcomers_start_beside_borrowers_as_slots_are_borrowed() -> None:
+    assert choose(0, 2, {"a": 3}, [("a", 9), ("b", 1), ("c", 1)], cap=1) == ["b", "c"]
+    assert choose(0, 1, {"a": 3}, [("a", 9), ("b", 1), ("c", 1)], cap=1) == ["b"]

@@ -411,3 +411,15 @@ def test_an_output_with_the_inputs_samples_is_not_decoded_again(
     conversion.convert(deps, ref)
     report.run_report(deps, ref)
     assert _transcoder(deps).decoded_once == [once]
+
+
+def test_the_database_says_who_converts_and_who_waits(deps: Dependencies, upload: Path) -> None:
+    """What the pull worker's fair share reads (services/slots.py)."""
+    from audioconv.services.slots import conversions_by_owner
+
+    owner = user_id(deps)
+    assert conversions_by_owner(deps) == ({}, set())
+    tasks.create_task(deps, owner, upload, "a.mp3", "ogg")
+    # A read: it runs while another process holds the database's write lock.
+    cast(FakeUnitOfWork, deps.uow()).busy = True
+    assert conversions_by_owner(deps) == ({}, {owner})

@@ -45,7 +45,7 @@ def choose(
 
     ``free``: slots free here; ``spare``: how many more it may start beyond them;
     ``running``: conversions running per user (everywhere the share is kept);
-    ``waiting``: each waiting user with how many requests are due, oldest first;
+    ``waiting``: each waiting user with how many requests are due (> 0), oldest first;
     ``beyond``: how many it runs beyond its slots already (they repay borrowed ones);
     ``elsewhere``: users whose requests wait where this consumer cannot take them yet
     (another instance, or not yet delivered): they count as waiting, nothing more.
@@ -73,13 +73,6 @@ def choose(
         due[group] -= 1
         free -= 1
     borrowed = sum(max(0, count - cap) for count in running.values())
-    extra = min(spare, borrowed - beyond)
-    for group, _ in waiting:
-        if extra <= 0:
-            break
-        if due[group] > 0 and running.get(group, 0) == 0:
-            picks.append(group)
-            running[group] = 1
-            due[group] -= 1
-            extra -= 1
-    return picks
+    # Every user running nothing still has all its requests due (``waiting`` counts > 0).
+    newcomers = [group for group, _ in waiting if running.get(group, 0) == 0]
+    return picks + newcomers[: max(0, min(spare, borrowed - beyond))]
