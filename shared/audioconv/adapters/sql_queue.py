@@ -80,6 +80,9 @@ MAX_DEFER_SECONDS = 600.0
 GROUP_ATTRIBUTE = "userId"
 # A holder name for a consumer given none: its rows still count as in flight.
 _UNNAMED = "-"
+# With every slot of a fair topic busy, how often it looks for a newcomer to start
+# beside a borrower (fair_share): well within the seconds such a user may wait.
+OVERCOMMIT_CHECK_SECONDS = 1.0
 
 
 def _dedupe_key(topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
@@ -178,6 +181,7 @@ class SqlQueueConsumer:
         # Topics whose slots are shared between groups (fair_share), and the cap.
         self.fair = set(fair)
         self.user_slots = user_slots
+        self._next_overcommit_check = 0.0
         self.max_attempts = max_attempts
         self.backoff = backoff_seconds
         self.visibility = timedelta(seconds=visibility_seconds)
@@ -276,18 +280,37 @@ class SqlQueueConsumer:
         with self._lock:
             busy = sub.slots.busy
         free = sub.slots.total - busy
-        if free <= 0 and topic not in self.fair:
-            return 0
         now = utcnow()
         due = (messages.c.topic == topic) & (messages.c.available_at <= now)
+        picks: Counter[str | None] | None = None
+        if topic in self.fair:
+            # With every slot busy only a newcomer beside a borrower may start: looked
+            # for at most once a second (each publish wakes the consumer, and with a long
+            # backlog the counting is the costly part).
+            if free <= 0 and time.monotonic() < self._next_overcommit_check:
+                return 0
+            if free <= 0:
+                self._next_overcommit_check = time.monotonic() + OVERCOMMIT_CHECK_SECONDS
+            picks = self._fair_picks(topic, due, now, sub.slots.total, busy)
+            if not picks:
+                return 0
+        elif free <= 0:
+            return 0
         with self.engine.begin() as conn:
-            if topic in self.fair:
-                rows = self._fair_rows(conn, topic, due, now, sub.slots.total, busy)
-            else:
+            if picks is None:
                 rows = list(conn.execute(
                     select(messages).where(due).order_by(messages.c.id).limit(free)
                     .with_for_update(skip_locked=True)
                 ).all())  # fmt: skip
+            else:
+                rows = []
+                for key, count in picks.items():
+                    group = messages.c.group_key
+                    mine = group.is_(None) if key is None else group == key
+                    rows += conn.execute(
+                        select(messages).where(due & mine).order_by(messages.c.id)
+                        .limit(count).with_for_update(skip_locked=True)
+                    ).all()  # fmt: skip
             ids = [row.id for row in rows]
             if ids:
                 conn.execute(
@@ -303,37 +326,31 @@ class SqlQueueConsumer:
             sub.slots.pool.submit(self._deliver, sub, row.id, row.attempts + 1, message)
         return len(rows)
 
-    def _fair_rows(
-        self, conn: Any, topic: str, due: ColumnElement[bool], now: Any, total: int, busy: int
-    ) -> list[Any]:
-        """The due rows of a fair topic that fair_share hands slots to: it sees every
-        group's running messages (all consumers') and waiting ones."""
+    def _fair_picks(
+        self, topic: str, due: ColumnElement[bool], now: Any, total: int, busy: int
+    ) -> Counter[str | None]:
+        """How many of each group's due messages fair_share hands slots to: it sees every
+        group's running messages (all consumers') and waiting ones, in a read of a
+        snapshot (no write lock while it counts: the API's uploads take turns with it)."""
         group = messages.c.group_key
         in_flight = (
             (messages.c.topic == topic)
             & messages.c.holder.is_not(None)
             & (messages.c.available_at > now)
         )
-        running = dict(
-            conn.execute(select(group, func.count()).where(in_flight).group_by(group)).all()
-        )
-        waiting = conn.execute(
-            select(group, func.count()).where(due).group_by(group).order_by(func.min(messages.c.id))
-        ).all()
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            counted = conn.execute(select(group, func.count()).where(in_flight).group_by(group))
+            running: dict[str | None, int] = {key: int(n) for key, n in counted.all()}
+            waiting = conn.execute(
+                select(group, func.count()).where(due).group_by(group)
+                .order_by(func.min(messages.c.id))
+            ).all()  # fmt: skip
         beyond = max(0, busy - total)
         cap = self.user_slots or fair_share.default_cap(total)
-        picks = fair_share.choose(
+        return Counter(fair_share.choose(
             max(0, total - busy), total - beyond, running, [(g, n) for g, n in waiting], cap,
             beyond,
-        )  # fmt: skip
-        rows: list[Any] = []
-        for key, count in Counter(picks).items():
-            mine = group.is_(None) if key is None else group == key
-            rows += conn.execute(
-                select(messages).where(due & mine).order_by(messages.c.id).limit(count)
-                .with_for_update(skip_locked=True)
-            ).all()  # fmt: skip
-        return rows
+        ))  # fmt: skip
 
     def _deliver(self, sub: _Subscription, row_id: int, attempt: int, message: Message) -> None:
         try:
