@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 export PORT
 
-.PHONY: run test lint check-infra system-deps mutation clean
+.PHONY: run test lint check-infra system-deps mutation clean deploy
 
 # Runtime only: what `make run` needs (ffmpeg comes from a pinned pip wheel).
 $(BIN)/.runtime: requirements.txt pyproject.toml
@@ -39,6 +39,12 @@ lint: $(BIN)/.dev
 
 check-infra:
 	scripts/check_infra.sh
+
+# From an empty Google Cloud project to a serving one (docs/deploy.md):
+#   make deploy PROJECT=my-project [DEPLOY_ARGS="--dry-run"]
+deploy:
+	@test -n "$(PROJECT)" || { echo "make deploy PROJECT=my-project" >&2; exit 64; }
+	scripts/deploy.sh $(PROJECT) $(DEPLOY_ARGS)
 
 test: system-deps $(BIN)/.dev lint check-infra
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -3,9 +3,12 @@
 # (to build the pstest Pub/Sub fake offline), Chromium (the web page's end-to-end
 # tests drive it with Playwright; nothing downloads a browser), and podman with
 # mmdebstrap (the container image is built from a local Debian base and smoke-tested:
-# scripts/build_image.sh). apt-get only as root; idempotent.
+# scripts/build_image.sh), and musepack-tools (mpcenc writes the Musepack files the
+# engine tests read: ffmpeg decodes Musepack but cannot write it) and libjmac-java with
+# a Java runtime (its encoder writes the Monkey's Audio files they read). apt-get only as
+# root; idempotent.
 set -eu
-pkgs="chromium golang-go golang-google-cloud-dev mmdebstrap podman"
+pkgs="chromium default-jre-headless golang-go golang-google-cloud-dev libjmac-java mmdebstrap musepack-tools podman"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

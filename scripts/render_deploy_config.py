@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render the per-service App Engine env files from Terraform outputs.
+"""Render what a deploy needs from Terraform outputs (scripts/deploy.sh runs it).
 
 Values such as the bucket or the Cloud SQL connection name are known only after
 ``terraform apply``. So app.yaml, worker.yaml and notify.yaml hold the static
@@ -8,8 +8,14 @@ settings and ``includes:`` one generated file each:
     .deploy/api.env.yaml  .deploy/worker.env.yaml  .deploy/notify.env.yaml
 
 (mode 0600, in a directory that ignores itself in git and that .gcloudignore
-keeps out of the uploaded source). It also writes ``.deploy/migrate.env``, shell
-exports for running ``audioconv migrate`` against Cloud SQL.
+keeps out of the uploaded source). Each service's deployable is its yaml with
+its own ``service_account:`` added (the e-mail holds the project ID, so the
+committed yaml cannot name it): ``app.deploy.yaml``, ``worker.deploy.yaml``,
+``notify.deploy.yaml`` beside the originals (gcloud takes a service's source
+folder from its yaml's). It also writes the Cloud Run jobs' environments,
+``.deploy/migrate.env.yaml`` and ``.deploy/sweep.env.yaml`` (``gcloud run jobs
+deploy --env-vars-file``), ``.deploy/migrate.args`` (the migrate job's
+arguments), and ``.deploy/deploy.env``, the names scripts/deploy.sh uses.
 
 No secret value is written: each secret setting is rendered as the resource name
 of its Secret Manager version (``AUDIOCONV_SECRET_KEY_SECRET=projects/P/secrets/
@@ -45,7 +51,6 @@ COMMON_FROM_TERRAFORM: dict[str, str] = {
     "AUDIOCONV_GCS_BUCKET": "bucket_name",
     "AUDIOCONV_CLOUD_SQL_INSTANCE": "sql_instance_connection_name",
     "AUDIOCONV_DB_NAME": "db_name",
-    "AUDIOCONV_DB_USER": "db_user",
     "AUDIOCONV_DB_IAM_AUTH": "db_iam_auth",
     "AUDIOCONV_DB_PRIVATE_IP": "db_private_ip",
     "AUDIOCONV_CONVERSION_TOPIC": "conversion_topic",
@@ -53,7 +58,6 @@ COMMON_FROM_TERRAFORM: dict[str, str] = {
     "AUDIOCONV_REPORT_TOPIC": "report_topic",
     "AUDIOCONV_WEBHOOK_TOPIC": "webhook_topic",
     "AUDIOCONV_PUBLIC_URL": "api_url",
-    "AUDIOCONV_SIGNING_SERVICE_ACCOUNT": "app_service_account_email",
     "AUDIOCONV_PUSH_SERVICE_ACCOUNT": "push_service_account_email",
     "AUDIOCONV_MAIL_FROM": "mail_from",
     "AUDIOCONV_SMTP_HOST": "smtp_host",
@@ -96,7 +100,13 @@ SECRETS: dict[str, dict[str, str]] = {
 # Secrets that may have no version yet (an SMTP relay without authentication).
 OPTIONAL_SECRETS = {"smtp_password"}
 
-# What `audioconv migrate` needs, taken from the api service's env.
+# Env var -> key of the `service_accounts` output: the API signs upload and
+# download URLs as itself (IAM signBlob).
+SIGNER = {"api": {"AUDIOCONV_SIGNING_SERVICE_ACCOUNT": "api"}, "worker": {}, "notify": {}}
+
+# What `python -m audioconv.migrate` needs (the migrate job), taken from the api
+# service's env. The secret key too: Settings refuses to start without one once
+# a Cloud SQL instance is configured (issue 22, item 1).
 MIGRATE_KEYS = [
     "AUDIOCONV_GCP_PROJECT",
     "AUDIOCONV_CLOUD_SQL_INSTANCE",
@@ -105,7 +115,31 @@ MIGRATE_KEYS = [
     "AUDIOCONV_DB_PASSWORD_SECRET",
     "AUDIOCONV_DB_IAM_AUTH",
     "AUDIOCONV_DB_PRIVATE_IP",
+    "AUDIOCONV_SECRET_KEY_SECRET",
 ]
+# And the sweep job (`python -m audioconv.cli sweep`): the database and the topics
+# it republishes to.
+SWEEP_KEYS = [
+    *MIGRATE_KEYS,
+    "AUDIOCONV_CONVERSION_TOPIC",
+    "AUDIOCONV_FINISHED_TOPIC",
+    "AUDIOCONV_REPORT_TOPIC",
+    "AUDIOCONV_WEBHOOK_TOPIC",
+    "AUDIOCONV_PUBLIC_URL",
+]
+# What every job sets besides: Cloud Run jobs set no GAE_* or K_SERVICE variable,
+# so "auto" would log text; the data folder is the job's in-memory /tmp.
+# One unit of work at a time: two connections (tests/infra/test_capacity.py).
+JOB_STATIC = {
+    "AUDIOCONV_LOG_FORMAT": "json",
+    "AUDIOCONV_DATA_DIR": "/tmp/audioconv",
+    "AUDIOCONV_DB_POOL_SIZE": "1",
+    "AUDIOCONV_DB_MAX_OVERFLOW": "1",
+}
+# App Engine service -> runtime account key (`service_accounts`, `db_users`).
+ACCOUNT = {"api": "api", "worker": "worker", "notify": "notify"}
+# Where each service's deployable goes, beside its committed yaml.
+DEPLOYABLE = {svc: yaml.replace(".yaml", ".deploy.yaml") for svc, yaml in SERVICES.items()}
 
 # (project, secret id) -> whether the secret has an enabled latest version.
 SecretChecker = Callable[[str, str], bool]
@@ -184,6 +218,9 @@ def render_env(
     if missing:
         raise RenderError(f"terraform outputs missing: {', '.join(missing)} (run terraform apply)")
     env = {var: env_value(outputs[out]) for var, out in mapping.items()}
+    env["AUDIOCONV_DB_USER"] = env_value(_map(outputs, "db_users")[ACCOUNT[service]])
+    for var, key in SIGNER[service].items():
+        env[var] = env_value(_map(outputs, "service_accounts")[key])
 
     secret_ids = outputs.get("secret_ids")
     if not isinstance(secret_ids, Mapping):
@@ -202,18 +239,78 @@ def render_env(
     return env
 
 
+def _map(outputs: Mapping[str, object], name: str) -> Mapping[str, object]:
+    value = outputs.get(name)
+    if not isinstance(value, Mapping):
+        raise RenderError(f"terraform output {name} is missing (run terraform apply)")
+    return value
+
+
 def migrate_as_owner(
     env: dict[str, str], outputs: Mapping[str, object], has_version: SecretChecker
 ) -> None:
-    """Point migrate.env at the built-in user (db_admin_user) and its password's secret."""
-    secret_ids = outputs["secret_ids"]
-    assert isinstance(secret_ids, Mapping)
+    """Point the migrate job at the built-in user (db_admin_user), which owns schema
+    public, and its password's secret."""
+    secret_ids = _map(outputs, "secret_ids")
     project, secret_id = str(outputs["project_id"]), str(secret_ids["db_password"])
     if not has_version(project, secret_id):
         raise RenderError(f"secret {secret_id} has no enabled version")
     env["AUDIOCONV_DB_USER"] = env_value(outputs["db_admin_user"])
     env["AUDIOCONV_DB_IAM_AUTH"] = "false"
     env["AUDIOCONV_DB_PASSWORD_SECRET"] = secret_version(project, secret_id)
+
+
+def migrate_args(outputs: Mapping[str, object]) -> list[str]:
+    """The migrate job's arguments (the image's entrypoint, scripts/serve.sh): migrate,
+    then grant data access to every login that is not the owner."""
+    owner = str(outputs["db_admin_user"])
+    logins = sorted({str(u) for u in _map(outputs, "db_users").values()} - {owner})
+    return ["migrate", *(f"--grant-to={login}" for login in logins)]
+
+
+def sweep_env(api: Mapping[str, str], outputs: Mapping[str, object]) -> dict[str, str]:
+    """The sweep job's environment: the API's database settings and topics, logged in
+    as the sweep's own account."""
+    env = {k: api[k] for k in SWEEP_KEYS if k in api} | JOB_STATIC
+    env["AUDIOCONV_EVENT_BACKEND"] = "pubsub"
+    env["AUDIOCONV_DB_USER"] = env_value(_map(outputs, "db_users")["sweep"])
+    return env
+
+
+def deployable(service: str, outputs: Mapping[str, object]) -> str:
+    """A service's committed yaml with its runtime account added."""
+    text = (ROOT / SERVICES[service]).read_text()
+    account = env_value(_map(outputs, "service_accounts")[ACCOUNT[service]])
+    return (
+        f"# Generated by scripts/render_deploy_config.py from {SERVICES[service]}: do not edit.\n"
+        f"{text.rstrip()}\n\n"
+        "# The version's runtime identity (Terraform output service_accounts).\n"
+        f"service_account: {account}\n"
+    )
+
+
+def deploy_names(outputs: Mapping[str, object]) -> dict[str, str]:
+    """What scripts/deploy.sh reads from .deploy/deploy.env."""
+    accounts, jobs = _map(outputs, "service_accounts"), _map(outputs, "jobs")
+    names = {f"SA_{key.upper()}": env_value(email) for key, email in accounts.items()}
+    names |= {f"JOB_{key.upper()}": env_value(name) for key, name in jobs.items()}
+    names |= {
+        "PROJECT_ID": env_value(outputs["project_id"]),
+        "REGION": env_value(outputs["region"]),
+        "API_URL": env_value(outputs["api_url"]),
+        "SA_SCHEDULER": env_value(outputs["scheduler_service_account_email"]),
+        "IMAGE_REPOSITORY": env_value(outputs["image_repository"]),
+        "JOB_NETWORK": env_value(outputs.get("db_private_network")),
+        "JOB_SUBNET": env_value(outputs.get("job_subnetwork")),
+    }
+    return names
+
+
+def yaml_map(env: Mapping[str, str]) -> str:
+    """A flat YAML map of strings (gcloud run jobs deploy --env-vars-file)."""
+    lines = ["# Generated by scripts/render_deploy_config.py; do not edit or commit."]
+    lines += [f"{key}: {json.dumps(value)}" for key, value in sorted(env.items())]
+    return "\n".join(lines) + "\n"
 
 
 def write_private(path: Path, text: str) -> None:
@@ -235,9 +332,14 @@ def yaml_env_file(env: Mapping[str, str]) -> str:
 
 
 def render(
-    outputs: Mapping[str, object], has_version: SecretChecker, out_dir: Path
+    outputs: Mapping[str, object],
+    has_version: SecretChecker,
+    out_dir: Path,
+    deployables_dir: Path | None = None,
 ) -> dict[str, Path]:
-    """Write every service's include file and migrate.env; return service -> path."""
+    """Write every service's include file and deployable, the jobs' environments and
+    deploy.env; return service -> include path. Deployables go beside the committed
+    yaml (``deployables_dir``, by default the repository root)."""
     written: dict[str, Path] = {}
     envs = {svc: render_env(svc, outputs, has_version) for svc in SERVICES}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -246,15 +348,17 @@ def render(
         path = out_dir / f"{svc}.env.yaml"
         write_private(path, yaml_env_file(env))
         written[svc] = path
-    migrate = {k: envs["api"][k] for k in MIGRATE_KEYS if k in envs["api"]}
-    if outputs.get("db_iam_auth") is True:
-        # The IAM user may not create tables in schema public (PostgreSQL 15):
-        # migrate as the built-in user that owns it, then grant the IAM user
-        # data access (`python -m audioconv.migrate --grant-to`, docs/deploy.md).
-        migrate_as_owner(migrate, outputs, has_version)
+        write_private((deployables_dir or ROOT) / DEPLOYABLE[svc], deployable(svc, outputs))
+    migrate = {k: envs["api"][k] for k in MIGRATE_KEYS if k in envs["api"]} | JOB_STATIC
+    # The IAM users may not create tables in schema public (PostgreSQL 15): migrate
+    # as the built-in user that owns it, then grant the others data access.
+    migrate_as_owner(migrate, outputs, has_version)
+    write_private(out_dir / "migrate.env.yaml", yaml_map(migrate))
+    write_private(out_dir / "migrate.args", ",".join(migrate_args(outputs)) + "\n")
+    write_private(out_dir / "sweep.env.yaml", yaml_map(sweep_env(envs["api"], outputs)))
     write_private(
-        out_dir / "migrate.env",
-        "".join(f"export {k}={shlex.quote(v)}\n" for k, v in migrate.items()),
+        out_dir / "deploy.env",
+        "".join(f"{k}={shlex.quote(v)}\n" for k, v in sorted(deploy_names(outputs).items())),
     )
     return written
 
@@ -274,6 +378,12 @@ def main(argv: list[str] | None = None) -> int:
         "gcloud (only the ids are used)",
     )
     parser.add_argument("--out-dir", type=Path, default=ROOT / ".deploy")
+    parser.add_argument(
+        "--deployables-dir",
+        type=Path,
+        default=ROOT,
+        help="where the *.deploy.yaml files go (beside the committed yaml)",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -288,13 +398,13 @@ def main(argv: list[str] | None = None) -> int:
             def has_version(_project: str, secret_id: str) -> bool:
                 return secret_id in given
 
-        written = render(outputs, has_version, args.out_dir)
+        written = render(outputs, has_version, args.out_dir, args.deployables_dir)
     except (RenderError, subprocess.CalledProcessError, OSError, ValueError) as exc:
         print(f"render_deploy_config: {exc}", file=sys.stderr)
         return 1
     for svc, path in written.items():
-        print(f"{SERVICES[svc]} includes {path}")
-    print(f"migration env: source {args.out_dir / 'migrate.env'}")
+        print(f"{DEPLOYABLE[svc]}: {SERVICES[svc]} with its service account, including {path}")
+    print(f"jobs: {args.out_dir / 'migrate.env.yaml'}, {args.out_dir / 'sweep.env.yaml'}")
     return 0
 
 

@@ -10,6 +10,9 @@
 #                  checks answered on PORT (what worker.yaml runs on App Engine
 #                  flexible); same cloud settings
 #   migrate [ARGS] `python -m audioconv.migrate ARGS` against the configured database
+#                  (the migrate Cloud Run job of scripts/deploy.sh)
+#   sweep          `python -m audioconv.cli sweep`: republish what is still due, then
+#                  exit (the sweep Cloud Run job, started by Cloud Scheduler)
 # PORT (default 8080); WORKERS / THREADS tune functions-framework's gunicorn.
 # The function mapping is the App Engine yaml entrypoints' (tests/infra checks both).
 set -eu
@@ -21,6 +24,8 @@ case "$fn" in
     exec python3 -m audioconv.cli serve ;;
   migrate)
     exec python3 -m audioconv.migrate "$@" ;;
+  sweep)
+    exec python3 -m audioconv.cli sweep "$@" ;;
   api|convert|notify|convert-pull) ;;
   *)
     echo "serve.sh: AUDIOCONV_FUNCTION is api, convert, notify, convert-pull or unset (the whole service); got '${fn}'" >&2

@@ -1,12 +1,107 @@
-# Service accounts with least privilege, and the grants Google's service agents
-# need for dead letters, OIDC push and GCS notifications.
+# Service accounts with least privilege: one per process that runs our code, each
+# with only what that process uses (tests/infra/test_terraform.py checks the
+# table below against what the code does), and the grants Google's service
+# agents need for dead letters, OIDC push and GCS notifications.
 
-# Runtime identity of the three App Engine services (named by gcloud app deploy
-# --service-account; on App Engine flexible, the worker's VMs run as it too).
-resource "google_service_account" "app" {
+locals {
+  # Runtime account key -> what runs as it. The App Engine services name theirs
+  # in their rendered yaml (service_account:, scripts/render_deploy_config.py);
+  # the Cloud Run jobs with --service-account (scripts/deploy.sh).
+  runtimes = {
+    api     = "audioconv API (App Engine default service)"
+    worker  = "audioconv conversion worker (App Engine flexible)"
+    notify  = "audioconv notifier (App Engine)"
+    sweep   = "audioconv recovery sweep (Cloud Run job)"
+    migrate = "audioconv migrations (Cloud Run job)"
+  }
+
+  # Project-level roles per account (Cloud SQL client cannot be granted on one
+  # instance). cloudsql.instanceUser: logging in as its IAM database user.
+  runtime_project_roles = {
+    api     = ["roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudtrace.agent"]
+    worker  = ["roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudtrace.agent"]
+    notify  = ["roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudtrace.agent"]
+    sweep   = ["roles/cloudsql.client", "roles/cloudsql.instanceUser", "roles/logging.logWriter"]
+    migrate = ["roles/cloudsql.client", "roles/logging.logWriter"]
+  }
+  runtime_project_grants = merge([
+    for key, roles in local.runtime_project_roles : {
+      for role in roles : "${key} ${role}" => { account = key, role = role }
+    }
+  ]...)
+
+  # Objects in the one bucket: the API receives uploads, signs downloads and
+  # deletes; the worker reads inputs and writes outputs. The notifier and the
+  # jobs never touch a file. objectUser: objects only, no IAM on them.
+  bucket_users = ["api", "worker"]
+
+  # Secret -> the accounts that read it at start-up. Every cloud process needs the
+  # token signing key (audioconv.config refuses to start without one); the DB
+  # password only the migrate job (it logs in as the owner), or everyone when the
+  # services log in with the password (db_iam_auth = false); SMTP only notify.
+  secret_readers = {
+    secret_key    = ["api", "worker", "notify", "sweep", "migrate"]
+    db_password   = var.db_iam_auth ? ["migrate"] : ["api", "worker", "notify", "sweep", "migrate"]
+    smtp_password = ["notify"]
+  }
+  secret_grants = merge([
+    for secret, accounts in local.secret_readers : {
+      for key in accounts : "${secret} ${key}" => { secret = secret, account = key }
+    }
+  ]...)
+
+  gcs_service_agent = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+
+  # Publisher grants, grant -> topic key (pubsub.tf) and member: each account on
+  # the topics its code publishes to (services/messages.py, services/webhooks.py).
+  topic_publishers = {
+    # Uploads and retargets request conversions; the cron sweep runs here too.
+    api_conversion_requests = { topic = "conversion_requests", member = local.members.api }
+    api_conversion_finished = { topic = "conversion_finished", member = local.members.api }
+    api_report_requests     = { topic = "report_requests", member = local.members.api }
+    api_webhook_deliveries  = { topic = "webhook_deliveries", member = local.members.api }
+    # A finalized direct upload requests its conversion; a conversion announces its
+    # end and asks for its report pass.
+    worker_conversion_requests = { topic = "conversion_requests", member = local.members.worker }
+    worker_conversion_finished = { topic = "conversion_finished", member = local.members.worker }
+    worker_report_requests     = { topic = "report_requests", member = local.members.worker }
+    # A finished conversion's webhook, and each retry of it.
+    notify_webhook_deliveries = { topic = "webhook_deliveries", member = local.members.notify }
+    # The sweep republishes whatever the database says is still due.
+    sweep_conversion_requests = { topic = "conversion_requests", member = local.members.sweep }
+    sweep_conversion_finished = { topic = "conversion_finished", member = local.members.sweep }
+    sweep_report_requests     = { topic = "report_requests", member = local.members.sweep }
+    sweep_webhook_deliveries  = { topic = "webhook_deliveries", member = local.members.sweep }
+    # The Pub/Sub service agent forwards undeliverable messages to the dead-letter topic.
+    pubsub_dead_letters = { topic = "dead_letters", member = local.pubsub_service_agent }
+    # The Cloud Storage service agent publishes the bucket's finalize notifications.
+    gcs_direct_uploads = { topic = "direct_uploads", member = local.gcs_service_agent }
+  }
+
+  members = { for key, account in google_service_account.runtime : key => "serviceAccount:${account.email}" }
+
+  # Token Creator grants on a service account, grant -> account and member.
+  token_creators = {
+    # V4 signed upload and download URLs without a key file: the API signs with
+    # IAM signBlob as itself, which needs Token Creator on its own account.
+    api_signs_as_itself = {
+      service_account_id = google_service_account.runtime["api"].name
+      member             = local.members.api
+    }
+    # The Pub/Sub service agent mints the OIDC tokens of the push account.
+    pubsub_mints_push_tokens = {
+      service_account_id = google_service_account.push.name
+      member             = local.pubsub_service_agent
+    }
+  }
+}
+
+resource "google_service_account" "runtime" {
+  for_each = local.runtimes
+
   project      = var.project_id
-  account_id   = "${var.name_prefix}-app"
-  display_name = "audioconv App Engine runtime"
+  account_id   = "${var.name_prefix}-${each.key}"
+  display_name = each.value
 }
 
 # Identity that Pub/Sub puts in the OIDC token of every push; the services
@@ -17,72 +112,20 @@ resource "google_service_account" "push" {
   display_name = "audioconv Pub/Sub push invoker"
 }
 
-locals {
-  app_member = "serviceAccount:${google_service_account.app.email}"
-
-  # Account Cloud Build runs App Engine builds as.
-  build_service_account = coalesce(
-    var.build_service_account,
-    "${data.google_project.this.number}-compute@developer.gserviceaccount.com",
-  )
-
-  # Project-level roles: Cloud SQL client cannot be granted on one instance.
-  app_project_roles = concat(
-    [
-      "roles/cloudsql.client",
-      "roles/logging.logWriter",
-      "roles/monitoring.metricWriter",
-      "roles/cloudtrace.agent",
-    ],
-    var.db_iam_auth ? ["roles/cloudsql.instanceUser"] : [],
-  )
-}
-
-resource "google_project_iam_member" "app" {
-  for_each = toset(local.app_project_roles)
+resource "google_project_iam_member" "runtime" {
+  for_each = local.runtime_project_grants
 
   project = var.project_id
-  role    = each.value
-  member  = local.app_member
+  role    = each.value.role
+  member  = local.members[each.value.account]
 }
 
-# Objects in the one bucket, nothing else in Cloud Storage.
-resource "google_storage_bucket_iam_member" "app_objects" {
+resource "google_storage_bucket_iam_member" "objects" {
+  for_each = toset(local.bucket_users)
+
   bucket = google_storage_bucket.files.name
-  role   = "roles/storage.objectAdmin"
-  member = local.app_member
-}
-
-locals {
-  gcs_service_agent = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
-
-  # Publisher grants, grant -> topic key (pubsub.tf) and member.
-  topic_publishers = {
-    # The app publishes on the four topics the code publishes to, nothing else.
-    app_conversion_requests = { topic = "conversion_requests", member = local.app_member }
-    app_conversion_finished = { topic = "conversion_finished", member = local.app_member }
-    app_report_requests     = { topic = "report_requests", member = local.app_member }
-    app_webhook_deliveries  = { topic = "webhook_deliveries", member = local.app_member }
-    # The Pub/Sub service agent forwards undeliverable messages to the dead-letter topic.
-    pubsub_dead_letters = { topic = "dead_letters", member = local.pubsub_service_agent }
-    # The Cloud Storage service agent publishes the bucket's finalize notifications.
-    gcs_direct_uploads = { topic = "direct_uploads", member = local.gcs_service_agent }
-  }
-
-  # Token Creator grants on a service account, grant -> account and member.
-  token_creators = {
-    # V4 signed upload URLs without a key file: the app signs with IAM signBlob
-    # as itself, which needs Token Creator on its own account.
-    app_signs_as_itself = {
-      service_account_id = google_service_account.app.name
-      member             = local.app_member
-    }
-    # The Pub/Sub service agent mints the OIDC tokens of the push account.
-    pubsub_mints_push_tokens = {
-      service_account_id = google_service_account.push.name
-      member             = local.pubsub_service_agent
-    }
-  }
+  role   = "roles/storage.objectUser"
+  member = local.members[each.key]
 }
 
 resource "google_pubsub_topic_iam_member" "publishers" {
@@ -97,14 +140,14 @@ resource "google_pubsub_topic_iam_member" "publishers" {
   depends_on = [google_project_service_identity.pubsub]
 }
 
-# Read its own secrets (for code or jobs that fetch them at run time).
-resource "google_secret_manager_secret_iam_member" "app" {
-  for_each = google_secret_manager_secret.app
+# Each account reads only its own secrets, one secret at a time.
+resource "google_secret_manager_secret_iam_member" "readers" {
+  for_each = local.secret_grants
 
   project   = var.project_id
-  secret_id = each.value.secret_id
+  secret_id = google_secret_manager_secret.app[each.value.secret].secret_id
   role      = "roles/secretmanager.secretAccessor"
-  member    = local.app_member
+  member    = local.members[each.value.account]
 }
 
 resource "google_service_account_iam_member" "token_creators" {
@@ -142,15 +185,15 @@ resource "google_pubsub_subscription_iam_member" "pubsub_acks_pull" {
   depends_on = [google_project_service_identity.pubsub]
 }
 
-# The worker pulls (and acks) its two subscriptions as the app service account,
-# and nothing else: Subscriber on each subscription, not on the project.
+# The worker pulls (and acks) its subscriptions, and nothing else: Subscriber on
+# each subscription, not on the project.
 resource "google_pubsub_subscription_iam_member" "worker_pulls" {
   for_each = local.pull_subscriptions
 
   project      = var.project_id
   subscription = google_pubsub_subscription.pull[each.key].name
   role         = "roles/pubsub.subscriber"
-  member       = local.app_member
+  member       = local.members.worker
 }
 
 # The Pub/Sub service agent (service-PROJECT_NUMBER@gcp-sa-pubsub) is created
@@ -165,23 +208,6 @@ resource "google_project_service_identity" "pubsub" {
 
   project = var.project_id
   service = "pubsub.googleapis.com"
-
-  depends_on = [google_project_service.apis]
-}
-
-# App Engine deploys build each version with Cloud Build. Since 2024 new
-# projects run builds as the Compute Engine default service account and, where
-# the organization disables automatic grants to default service accounts, that
-# account has no role: Google's documented fix is the Cloud Build Service
-# Account role on it (or on the account in var.build_service_account).
-resource "google_project_iam_member" "build" {
-  #checkov:skip=CKV_GCP_46:The default build account is the Compute Engine default service account on new projects; this grants it the one role Google documents for App Engine builds (set build_service_account to build as another account).
-  #checkov:skip=CKV_GCP_49:roles/cloudbuild.builds.builder is the role Cloud Build's build account needs; the build account is not a runtime identity of the app.
-  count = var.grant_build_roles ? 1 : 0
-
-  project = var.project_id
-  role    = "roles/cloudbuild.builds.builder"
-  member  = "serviceAccount:${local.build_service_account}"
 
   depends_on = [google_project_service.apis]
 }

@@ -15,12 +15,14 @@ locals {
     # App Engine standard builds store their images in Artifact Registry.
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
-    # cron.yaml is deployed as Cloud Scheduler jobs.
+    # The recovery sweep runs on a Cloud Scheduler schedule (scheduler.tf).
     "cloudscheduler.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
     "logging.googleapis.com",
     "pubsub.googleapis.com",
+    # Migrations and the recovery sweep run as Cloud Run jobs from our image.
+    "run.googleapis.com",
     "secretmanager.googleapis.com",
     "sqladmin.googleapis.com",
     "storage.googleapis.com",
@@ -51,9 +53,16 @@ locals {
   worker_url   = "https://worker-dot-${local.app_hostname}"
   notify_url   = "https://notify-dot-${local.app_hostname}"
 
-  # Login of the app service account as a Cloud SQL IAM database user.
-  db_iam_user = trimsuffix(google_service_account.app.email, ".gserviceaccount.com")
-  db_app_user = var.db_iam_auth ? local.db_iam_user : var.db_user
+  # Database login of each runtime account: its Cloud SQL IAM user (the e-mail
+  # without .gserviceaccount.com) with db_iam_auth, else the built-in user. The
+  # migrate job always logs in as the built-in user, which owns schema public.
+  db_users = {
+    for key in keys(local.runtimes) : key => (
+      var.db_iam_auth && key != "migrate"
+      ? trimsuffix(google_service_account.runtime[key].email, ".gserviceaccount.com")
+      : var.db_user
+    )
+  }
 }
 
 resource "google_project_service" "apis" {
@@ -66,8 +75,9 @@ resource "google_project_service" "apis" {
 
 # One App Engine application per project, and it can never be deleted: if the
 # project already has one, import it (docs/deploy.md). The provider cannot set
-# the application's default service account; each deploy names the runtime
-# identity with `gcloud app deploy --service-account` (docs/deploy.md).
+# the application's default service account (no such argument in 8.x):
+# scripts/deploy.sh makes it the API's account (`gcloud app update
+# --service-account`), and every version names its own in its rendered yaml.
 resource "google_app_engine_application" "app" {
   project     = var.project_id
   location_id = var.app_engine_location

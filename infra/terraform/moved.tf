@@ -105,3 +105,35 @@ moved {
   from = google_service_account_iam_member.pubsub_mints_push_tokens
   to   = google_service_account_iam_member.token_creators["pubsub_mints_push_tokens"]
 }
+
+# One service account per process (iam.tf): the former shared account's grants
+# became the API's. (The API's account has a new id, so Terraform replaces it.)
+moved {
+  from = google_service_account.app
+  to   = google_service_account.runtime["api"]
+}
+
+moved {
+  from = google_service_account_iam_member.token_creators["app_signs_as_itself"]
+  to   = google_service_account_iam_member.token_creators["api_signs_as_itself"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.publishers["app_conversion_requests"]
+  to   = google_pubsub_topic_iam_member.publishers["api_conversion_requests"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.publishers["app_conversion_finished"]
+  to   = google_pubsub_topic_iam_member.publishers["api_conversion_finished"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.publishers["app_report_requests"]
+  to   = google_pubsub_topic_iam_member.publishers["api_report_requests"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.publishers["app_webhook_deliveries"]
+  to   = google_pubsub_topic_iam_member.publishers["api_webhook_deliveries"]
+}

@@ -81,9 +81,9 @@ output "db_name" {
   value       = google_sql_database.app.name
 }
 
-output "db_user" {
-  description = "Database login of the services (AUDIOCONV_DB_USER): the IAM user of the app service account when db_iam_auth, else the built-in user."
-  value       = local.db_app_user
+output "db_users" {
+  description = "Database login of each runtime account (AUDIOCONV_DB_USER of each service and job): its IAM database user when db_iam_auth (migrate: always the built-in owner)."
+  value       = local.db_users
 }
 
 output "db_admin_user" {
@@ -136,9 +136,34 @@ output "push_service_account_email" {
   value       = google_service_account.push.email
 }
 
-output "app_service_account_email" {
-  description = "Runtime account of the services (service_account in the yaml) and signer of upload URLs (AUDIOCONV_SIGNING_SERVICE_ACCOUNT)."
-  value       = google_service_account.app.email
+output "service_accounts" {
+  description = "Runtime account of each service and job (api, worker, notify: service_account of the rendered yaml; sweep, migrate: the Cloud Run jobs'). The API's also signs upload and download URLs (AUDIOCONV_SIGNING_SERVICE_ACCOUNT)."
+  value       = { for key, account in google_service_account.runtime : key => account.email }
+}
+
+output "scheduler_service_account_email" {
+  description = "Account Cloud Scheduler starts the sweep job as (scripts/deploy.sh grants it roles/run.invoker on that job)."
+  value       = google_service_account.scheduler.email
+}
+
+output "jobs" {
+  description = "Names of the Cloud Run jobs scripts/deploy.sh makes from the image: migrate (run once per release), sweep (started by Cloud Scheduler)."
+  value       = local.jobs
+}
+
+output "image_repository" {
+  description = "Artifact Registry path images are pushed to (REGION-docker.pkg.dev/PROJECT_ID/REPOSITORY)."
+  value       = "${google_artifact_registry_repository.images.location}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
+}
+
+output "db_private_network" {
+  description = "VPC network of the instance's private IP (null: public IP through the connector); the jobs reach it by Direct VPC egress."
+  value       = var.db_private_network
+}
+
+output "job_subnetwork" {
+  description = "Subnetwork the Cloud Run jobs egress through when db_private_network is set."
+  value       = var.job_subnetwork
 }
 
 output "secret_ids" {

@@ -56,6 +56,12 @@ resource "google_sql_database_instance" "main" {
       name  = "cloudsql.iam_authentication"
       value = "on"
     }
+    # Stated, not left to the tier's default: the services' pools are sized
+    # against it (tests/infra/test_capacity.py adds them up).
+    database_flags {
+      name  = "max_connections"
+      value = tostring(var.db_max_connections)
+    }
     database_flags {
       name  = "log_checkpoints"
       value = "on"
@@ -113,28 +119,32 @@ resource "google_sql_database" "app" {
   name     = var.db_name
   project  = var.project_id
   instance = google_sql_database_instance.main.name
+  # terraform destroy (or a renamed database) leaves the data where it is: the
+  # instance's deletion protection does not cover its databases.
+  deletion_policy = "ABANDON"
 }
 
-resource "random_password" "db" {
-  length  = 32
-  special = false
-}
-
-# Built-in user: the app's login unless db_iam_auth, and the admin login in any case.
+# Built-in user: owner of schema public, the migrate job's login (and the
+# services' when db_iam_auth is false). Its password is the ephemeral one of
+# secrets.tf, written only (never in the state), again when db_password_version
+# changes.
 resource "google_sql_user" "app" {
-  name     = var.db_user
-  project  = var.project_id
-  instance = google_sql_database_instance.main.name
-  password = random_password.db.result
+  name                = var.db_user
+  project             = var.project_id
+  instance            = google_sql_database_instance.main.name
+  password_wo         = ephemeral.random_password.db.result
+  password_wo_version = var.db_password_version
   # A PostgreSQL role that owns the schema cannot be dropped; leave it on destroy.
   deletion_policy = "ABANDON"
 }
 
-# IAM database user for the app service account (IAM database authentication).
-resource "google_sql_user" "app_iam" {
-  count = var.db_iam_auth ? 1 : 0
+# IAM database users of the accounts that log in with IAM database authentication
+# (the services and the sweep; not migrate, which owns the schema). The migrate
+# job grants them data access, no DDL (python -m audioconv.migrate --grant-to).
+resource "google_sql_user" "iam" {
+  for_each = var.db_iam_auth ? toset(["api", "worker", "notify", "sweep"]) : toset([])
 
-  name            = local.db_iam_user
+  name            = local.db_users[each.key]
   project         = var.project_id
   instance        = google_sql_database_instance.main.name
   type            = "CLOUD_IAM_SERVICE_ACCOUNT"

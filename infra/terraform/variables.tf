@@ -44,6 +44,42 @@ variable "build_service_account" {
   default     = null
 }
 
+variable "compute_default_account_wait" {
+  type        = string
+  description = "How long to wait after enabling the Compute Engine API for Google to create its default service account (the build account) before granting it a role."
+  default     = "90s"
+}
+
+variable "deprivilege_default_service_accounts" {
+  type        = bool
+  description = "Remove roles/editor from the App Engine and Compute Engine default service accounts (no code of ours runs as them). Set false when a platform team manages those bindings."
+  default     = true
+}
+
+variable "image_keep_count" {
+  type        = number
+  description = "Newest images the Artifact Registry cleanup policy always keeps (rollback targets)."
+  default     = 5
+}
+
+variable "image_retention_days" {
+  type        = number
+  description = "Images older than this (and not among the newest image_keep_count) are deleted by the cleanup policy."
+  default     = 30
+}
+
+variable "sweep_schedule" {
+  type        = string
+  description = "Cron schedule (UTC) of the recovery sweep job: how soon a lost message or an expired lease is retried."
+  default     = "*/5 * * * *"
+}
+
+variable "job_subnetwork" {
+  type        = string
+  description = "Subnetwork (self link or name) in db_private_network the Cloud Run jobs (migrations, sweep) reach the private IP through, by Direct VPC egress; needed when db_private_network is set."
+  default     = null
+}
+
 variable "grant_build_roles" {
   type        = bool
   description = "Grant the build service account the Cloud Build Service Account role (roles/cloudbuild.builds.builder) that App Engine builds need; new projects no longer grant it automatically. Set false when a platform team manages it."
@@ -128,8 +164,19 @@ variable "sql_instance_name" {
 
 variable "db_tier" {
   type        = string
-  description = "Cloud SQL machine tier."
-  default     = "db-custom-1-3840"
+  description = "Cloud SQL machine tier. db-g1-small (shared core, 1.7 GB) is the cheapest that holds the services' connections (docs/cost.md); it has no SLA: use db-custom-1-3840 or larger for one, and raise db_max_connections with it."
+  default     = "db-g1-small"
+}
+
+variable "db_max_connections" {
+  type        = number
+  description = "PostgreSQL max_connections (a database flag). The services' pools times their scaling caps must fit under it (tests/infra/test_capacity.py); Cloud SQL's default for db-g1-small is 50, for 3.75-6 GB tiers 100."
+  default     = 50
+
+  validation {
+    condition     = var.db_max_connections >= 25
+    error_message = "db_max_connections must be at least 25."
+  }
 }
 
 variable "db_availability_type" {
@@ -169,8 +216,20 @@ variable "db_user" {
 
 variable "db_iam_auth" {
   type        = bool
-  description = "Also create a Cloud SQL IAM user for the app service account and make the services log in with IAM database authentication (no password). Migrations still run as the built-in user, which owns schema public, and grant the IAM user data access (python -m audioconv.migrate --grant-to, docs/deploy.md)."
-  default     = false
+  description = "The services and the sweep log in as their service accounts' Cloud SQL IAM users (IAM database authentication, no password), with data access only. Migrations run as the built-in user, which owns schema public, and grant the IAM users that access (python -m audioconv.migrate --grant-to, docs/deploy.md). false: everything logs in as the built-in owner with its password."
+  default     = true
+}
+
+variable "db_password_version" {
+  type        = number
+  description = "Version of the built-in user's generated password: raise it to rotate (a new ephemeral password is written to the SQL user and to the secret; nothing is stored in the state)."
+  default     = 1
+}
+
+variable "secret_key_version" {
+  type        = number
+  description = "Version of the generated token signing key: raise it to rotate (logs every user out once instances restart)."
+  default     = 1
 }
 
 variable "db_backup_retained_count" {
@@ -284,7 +343,14 @@ variable "smtp_starttls" {
 
 variable "smtp_password" {
   type        = string
-  description = "SMTP password stored as the first version of the smtp-password secret; empty creates the secret without a version (add one with gcloud, see docs/deploy.md)."
+  description = "SMTP password, written to the smtp-password secret when smtp_password_version changes (write-only: never in the state or a plan). Or add a version with gcloud (docs/deploy.md)."
   default     = ""
   sensitive   = true
+  ephemeral   = true
+}
+
+variable "smtp_password_version" {
+  type        = number
+  description = "0: Terraform writes no SMTP password (an unauthenticated relay, or one added with gcloud). Set 1 with smtp_password to write it, and raise it to write a new one."
+  default     = 0
 }

@@ -6,13 +6,17 @@ tables in schema ``public`` (only its owner may), so migrations run as the
 built-in user that owns the schema, and ``grant_to`` gives the services' role
 the data privileges it needs, and no more:
 
-    python -m audioconv.migrate --grant-to "$(terraform output -raw db_user)"
+    python -m audioconv.migrate --grant-to ROLE [--grant-to ROLE ...]
+
+(in the cloud, the migrate job of scripts/deploy.sh, one ``--grant-to`` per
+service account's IAM database user).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,14 +61,16 @@ def grant_data_access(conn: Connection, role: str) -> bool:
     return True
 
 
-def upgrade(engine: Engine | None = None, *, grant_to: str | None = None) -> None:
+def upgrade(engine: Engine | None = None, *, grant_to: str | Sequence[str] | None = None) -> None:
     """Bring the database to the newest schema; with no engine, the configured one.
 
-    With grant_to, then grant that role data access (``grant_data_access``)."""
+    With grant_to (one role or several), then grant each role data access
+    (``grant_data_access``)."""
     from alembic import command
 
     cfg = alembic_config()
-    if engine is None and grant_to is None:
+    roles = [grant_to] if isinstance(grant_to, str) else list(grant_to or [])
+    if engine is None and not roles:
         command.upgrade(cfg, "head")
         return
     own = engine is None
@@ -77,8 +83,9 @@ def upgrade(engine: Engine | None = None, *, grant_to: str | None = None) -> Non
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
-            if grant_to is not None and grant_data_access(conn, grant_to):
-                log.info("granted data access in schema %s to %s", SCHEMA, grant_to)
+            for role in roles:
+                if grant_data_access(conn, role):
+                    log.info("granted data access in schema %s to %s", SCHEMA, role)
     finally:
         if own:
             engine.dispose()
@@ -102,8 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--grant-to",
         metavar="ROLE",
-        help="PostgreSQL role the services log in as, when it is not the migrating user "
-        "(the Cloud SQL IAM user with db_iam_auth): give it data access, no DDL",
+        action="append",
+        help="PostgreSQL role a service logs in as, when it is not the migrating user "
+        "(a Cloud SQL IAM user with db_iam_auth): give it data access, no DDL; "
+        "repeat for each",
     )
 
 

@@ -278,7 +278,7 @@ def test_a_worker_killed_mid_conversion_leaves_it_to_the_next(
     # before the dead worker's lease (LEASE) has run out finds the task busy and is
     # deferred: its ack deadline set to just after that lease ends (at least 10 s), so
     # it comes back then, not at once in a loop nor minutes later as a nacked one can.
-    # In production Cloud Scheduler's sweep (cron.yaml) republishes a task whose lease
+    # In production the scheduled sweep job republishes a task whose lease
     # ran out: imitated here, compressed. Its copies, like any redelivery after LEASE,
     # may take the task over from a conversion the throttled ffmpeg keeps from renewing
     # its lease, so the run time still varies (seen: 50 s, or 110 s when a sweep copy

@@ -134,6 +134,21 @@ def test_convert_files_with_plain_progress_then_tasks_get_rm(cli: Cli, tmp_path:
     assert gone.returncode == 1
     assert f"no task {first_id}" in gone.stderr
 
+    # What the server says of each output is printed: the verified mark, the warnings.
+    kept = cli("convert", "first.flac", "--to", "wav")
+    assert kept.returncode == 0, kept.stderr
+    assert "first.flac: converted -> first.wav (verified: decodes to the input's very samples)" in (
+        kept.stderr
+    )
+    mp3 = str(out / "first.mp3")
+    up = cli("convert", mp3, "--to", "m4a", "--bitrate", "320")
+    assert f"{mp3}: warning: the input is 128 kbit/s MP3: 320 kbit/s adds size, not quality" in (
+        up.stderr
+    )
+    capped = cli("convert", mp3, "--to", "opus", "--bitrate", "320", "--no-upscale", "--force")
+    assert capped.returncode == 0, capped.stderr
+    assert int(probe(out / "first.opus")["format"]["bit_rate"]) < 160_000
+
 
 def test_failures_exit_non_zero_and_say_why(cli: Cli, tmp_path: Path) -> None:
     good = make_audio(tmp_path / "good.flac", 1.0)

@@ -51,6 +51,7 @@ def test_noise_stays_under_the_bound(
     shape = InputShape(
         found.duration, found.sample_rate, found.channels, found.codec,
         noise.stat().st_size, has_picture=found.picture is not None,
+        sample_format=found.sample_format, dsd=found.is_dsd,
     )  # fmt: skip
     bound = output_bound(target, options, shape).bytes
     size = out.stat().st_size

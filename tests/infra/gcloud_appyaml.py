@@ -4,7 +4,7 @@ Run by tests/infra/test_appengine.py under gcloud's Python, with the SDK's
 ``lib`` and ``lib/third_party`` first on sys.path (this file imports nothing
 from the project, and keeps to what every Python gcloud supports)::
 
-    python3 gcloud_appyaml.py SDK_ROOT app.yaml worker.yaml ... cron.yaml
+    python3 gcloud_appyaml.py SDK_ROOT app.yaml worker.yaml ... app.deploy.yaml ...
 
 ``googlecloudsdk.api_lib.app.yaml_parsing`` is what ``gcloud app deploy``
 parses deployables with: it validates them with ``appinfo`` / ``croninfo`` and

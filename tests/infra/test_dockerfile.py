@@ -109,3 +109,21 @@ def test_dockerignore_keeps_the_image_small() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     assert lines[lines.index("*")] == "*"
     assert {"!requirements.txt", "!functions/", "!shared/", "!scripts/serve.sh"} <= set(lines)
+
+
+@pytest.mark.parametrize(("word", "module"), [("migrate", "audioconv.migrate"),
+                                              ("sweep", "audioconv.cli")])  # fmt: skip
+def test_the_jobs_commands_run_their_modules(word: str, module: str) -> None:
+    """The Cloud Run jobs of scripts/deploy.sh run the image with ``migrate ARGS`` and
+    ``sweep``: serve.sh runs them before it asks for a function's cloud settings."""
+    branch = re.search(rf"^\s*{word}\)\s*\n\s*exec (.+?) ;;", SERVE, re.M)
+    assert branch, f"serve.sh has no {word} branch"
+    args = shlex.split(branch.group(1))
+    assert args[:3] == ["python3", "-m", module]
+    assert SERVE.index(f"  {word})") < SERVE.index("# One function alone")
+    if word == "sweep":  # the command exists (its help exits 0)
+        from audioconv import cli
+
+        with pytest.raises(SystemExit) as done:
+            cli.main(["sweep", "--help"])
+        assert done.value.code == 0

@@ -4,7 +4,8 @@ There is no provider download here, so no ``terraform validate``. The schemas
 come from the cdktn prebuilt provider packages pinned in requirements-dev.txt
 (``cdktn-provider-google`` 21.1.0 is generated from hashicorp/google 8.7.0,
 ``-google-beta`` 21.1.0 from google-beta 8.7.0, ``-random`` 15.0.1 from random
-3.9.1); see tests/infra/tfschema.py.
+3.9.1, ``-time`` 14.0.2 from time 0.14.2; the gcs backend's arguments come from
+the cdktn core package); see tests/infra/tfschema.py.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ RELEASES = {
     "hashicorp/google": "8.7.0",
     "hashicorp/google-beta": "8.7.0",
     "hashicorp/random": "3.9.1",
+    "hashicorp/time": "0.14.2",
 }
 
 
@@ -231,3 +233,94 @@ def test_catches_references_to_missing_resources_and_attributes(
         "main.tf: reference to undeclared data.google_project.this",
         "main.tf: reference to undeclared google_app_engine_application.app",
     ]
+
+
+def test_catches_misspelt_write_only_ephemeral_and_backend_arguments(
+    schemas: dict[str, tfschema.ProviderSchema],
+) -> None:
+    """What issue 22 added: the state backend, ephemeral passwords, write-only
+    arguments, Artifact Registry cleanup policies, the scheduler job. A misspelt one
+    fails here as `terraform validate` would fail."""
+    versions = VERSIONS.replace(
+        "  required_providers {",
+        '  backend "gcs" {\n    prefix = "audioconv"\n    bukcet = "x"\n  }\n'
+        "  required_providers {",
+    ).replace(
+        "    google = {",
+        '    random = {\n      source  = "hashicorp/random"\n      version = "~> 3.7"\n    }\n'
+        "    google = {",
+    )
+    snippet = """
+        ephemeral "random_password" "db" {
+          length  = 32
+          specail = false
+        }
+        ephemeral "random_pasword" "typo" {
+          length = 8
+        }
+        resource "google_secret_manager_secret_version" "v" {
+          secret                 = "s"
+          secret_data_wo         = ephemeral.random_password.db.result
+          secret_data_wo_verison = 1
+        }
+        resource "google_sql_user" "u" {
+          name        = "u"
+          instance    = "i"
+          password_wo = ephemeral.random_password.db.reslt
+        }
+        resource "google_artifact_registry_repository" "r" {
+          format        = "DOCKER"
+          repository_id = "r"
+          cleanup_policies {
+            id     = "keep"
+            action = "KEEP"
+            most_recent_versions {
+              keep_cuont = 5
+            }
+          }
+        }
+        resource "google_cloud_scheduler_job" "j" {
+          name = "j"
+          http_target {
+            uri = "https://run.googleapis.com/"
+            oauth_token {
+              service_acount_email = "a@b"
+            }
+          }
+        }
+    """
+    errors = check({"versions.tf": parse(versions), "main.tf": parse(snippet)}, schemas)
+    assert sorted(errors) == sorted(
+        [
+            "versions.tf: backend 'gcs': unsupported argument 'bukcet'",
+            "main.tf: ephemeral.random_password.db: unsupported argument 'specail'",
+            "main.tf: ephemeral.random_pasword.typo: hashicorp/random 3.9.1 has no "
+            "ephemeral resource type 'random_pasword'",
+            "main.tf: google_secret_manager_secret_version.v: unsupported argument "
+            "'secret_data_wo_verison'",
+            "main.tf: google_artifact_registry_repository.r.cleanup_policies"
+            ".most_recent_versions: unsupported argument 'keep_cuont'",
+            "main.tf: google_cloud_scheduler_job.j.http_target.oauth_token: unsupported "
+            "argument 'service_acount_email'",
+            "main.tf: google_cloud_scheduler_job.j.http_target.oauth_token: missing required "
+            "argument 'service_account_email'",
+            "main.tf: ephemeral.random_password.db has no attribute 'reslt'",
+        ]
+    )
+
+
+def test_the_terraform_uses_what_issue_22_relies_on(
+    schemas: dict[str, tfschema.ProviderSchema],
+) -> None:
+    """The arguments the fixes of issue 22 rest on exist in the pinned releases."""
+    google, random = schemas["hashicorp/google"], schemas["hashicorp/random"]
+    version = google.resources["google_secret_manager_secret_version"].attributes
+    assert {"secret_data_wo", "secret_data_wo_version"} <= set(version)
+    sql_user = google.resources["google_sql_user"].attributes
+    assert {"password_wo", "password_wo_version"} <= set(sql_user)
+    assert "deletion_policy" in google.resources["google_sql_database"].attributes
+    assert "google_project_iam_member_remove" in google.resources
+    assert "cleanup_policies" in google.resources["google_artifact_registry_repository"].blocks
+    assert "random_password" in random.ephemeral_resources
+    assert "result" in random.ephemeral_attributes["random_password"]
+    assert "time_sleep" in schemas["hashicorp/time"].resources

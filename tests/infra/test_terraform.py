@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -38,7 +39,7 @@ EXPECTED_PULLS = {
     topic("direct_uploads"): "direct_upload_subscription",
     topic("report_requests"): "report_subscription",
 }
-APP_MEMBER = "serviceAccount:${google_service_account.app.email}"
+WORKER_MEMBER = "${local.members.worker}"
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_required_apis_are_enabled(tf: Terraform) -> None:
         "iamcredentials",
         "cloudbuild",
         "artifactregistry",
-        # `gcloud app deploy cron.yaml` creates Cloud Scheduler jobs.
+        # The sweep job runs on a Cloud Scheduler schedule (scheduler.tf).
         "cloudscheduler",
     ):
         assert f"{api}.googleapis.com" in services
@@ -159,15 +160,15 @@ def test_the_worker_pulls_its_work_with_leases_it_can_extend(tf: Terraform) -> N
 
 def test_the_worker_may_pull_its_subscriptions_and_nothing_more(tf: Terraform) -> None:
     grants = {
-        (ref_name(b["subscription"], "google_pubsub_subscription"), b["role"])
+        (ref_name(b["subscription"], "google_pubsub_subscription"), b["role"], b["member"])
         for b in tf.instances("google_pubsub_subscription_iam_member").values()
-        if tf.resolve(b["member"]) == APP_MEMBER
+        if b["member"] != "${local.pubsub_service_agent}"
     }
     addresses = {address for address, _ in worker_pulls(tf).values()}
     assert len(addresses) == len(EXPECTED_PULLS)
-    assert grants == {(a, "roles/pubsub.subscriber") for a in addresses}
-    project_roles = {tf.resolve(r) for r in tf.locals["app_project_roles"] if isinstance(r, str)}
-    assert not any("pubsub" in str(r) for r in project_roles)
+    assert grants == {(a, "roles/pubsub.subscriber", WORKER_MEMBER) for a in addresses}
+    for roles in tf.locals["runtime_project_roles"].values():
+        assert not any("pubsub" in r for r in roles)
 
 
 def test_source_subscriptions_retry_and_dead_letter(tf: Terraform) -> None:
@@ -339,71 +340,212 @@ def test_cloud_sql_is_postgres15_with_backups_and_protection(tf: Terraform) -> N
     assert flags["cloudsql.iam_authentication"] == "on"
 
 
-def test_db_password_is_generated_and_kept_in_secret_manager(tf: Terraform) -> None:
+def test_no_secret_value_reaches_the_state(tf: Terraform) -> None:
+    """Issue 22, item 5: the passwords and the signing key are ephemeral (never
+    stored) and written only through write-only arguments; the state itself lives
+    in a versioned Cloud Storage bucket, not on a laptop."""
+    assert "random_password" not in tf.resources, "a random_password resource is stored"
+    ephemeral = sorted(
+        (rtype, name)
+        for doc in tf.files.values()
+        for entry in doc.get("ephemeral", [])
+        for rtype, named in entry.items()
+        for name in named
+    )
+    assert ephemeral == [("random_password", "db"), ("random_password", "secret_key")]
     user = tf.resource("google_sql_user.app")
-    assert user["password"] == "${random_password.db.result}"
-    version = tf.resource("google_secret_manager_secret_version.db_password")
-    assert version["secret_data"] == "${random_password.db.result}"
-    secrets = tf.locals["secrets"]
-    assert set(secrets) == {"db_password", "secret_key", "smtp_password"}
+    assert "password" not in user
+    assert user["password_wo"] == "${ephemeral.random_password.db.result}"
+    assert user["password_wo_version"] == "${var.db_password_version}"
+    db = tf.resource("google_secret_manager_secret_version.db_password")
+    assert "secret_data" not in db
+    assert db["secret_data_wo"] == "${ephemeral.random_password.db.result}"
+    assert db["secret_data_wo_version"] == "${var.db_password_version}"
+    key = tf.resource("google_secret_manager_secret_version.secret_key")
+    assert key["secret_data_wo"] == "${ephemeral.random_password.secret_key.result}"
+    assert tf.variables["smtp_password"]["ephemeral"] is True
+    # Every use of an ephemeral value is a write-only argument.
+    uses = 0
+    for rtype, named in tf.resources.items():
+        for name, body in named.items():
+            for arg, value in body.items():
+                text = str(value)
+                if "ephemeral." in text or "var.smtp_password}" in text:
+                    assert arg.endswith("_wo"), f"{rtype}.{name}.{arg} would store {text}"
+                    uses += 1
+    assert uses == 4
+    assert set(tf.locals["secrets"]) == {"db_password", "secret_key", "smtp_password"}
+    block = next(b for b in tf.terraform_blocks if "backend" in b)
+    assert list(block["backend"][0]) == ["gcs"], "state in Cloud Storage"
+    assert block["required_version"] == ">= 1.11.0", "write-only arguments need 1.11"
+
+
+def test_the_database_outlives_terraform_destroy(tf: Terraform) -> None:
+    """Issue 22, item 8: google_sql_database deletes by default."""
+    assert tf.resource("google_sql_database.app")["deletion_policy"] == "ABANDON"
+    for name, user in tf.of_type("google_sql_user").items():
+        assert user["deletion_policy"] == "ABANDON", name
 
 
 # --- service accounts --------------------------------------------------------
 
-ALLOWED_APP_PROJECT_ROLES = {
+SERVICE_ROLES = [
     "roles/cloudsql.client",
     "roles/cloudsql.instanceUser",
     "roles/logging.logWriter",
     "roles/monitoring.metricWriter",
     "roles/cloudtrace.agent",
-}
+]
+# Issue 22, item 9: each account and what its code uses, nothing more.
+LEAST_PRIVILEGE = {
+    "api": {
+        "project": SERVICE_ROLES,
+        "bucket": True,
+        "publishes": {"conversion_requests", "conversion_finished", "report_requests",
+                      "webhook_deliveries"},
+        "secrets": {"secret_key"},
+    },
+    "worker": {
+        "project": SERVICE_ROLES,
+        "bucket": True,
+        "publishes": {"conversion_requests", "conversion_finished", "report_requests"},
+        "secrets": {"secret_key"},
+    },
+    "notify": {
+        "project": SERVICE_ROLES,
+        "bucket": False,
+        "publishes": {"webhook_deliveries"},
+        "secrets": {"secret_key", "smtp_password"},
+    },
+    "sweep": {
+        "project": ["roles/cloudsql.client", "roles/cloudsql.instanceUser",
+                    "roles/logging.logWriter"],
+        "bucket": False,
+        "publishes": {"conversion_requests", "conversion_finished", "report_requests",
+                      "webhook_deliveries"},
+        "secrets": {"secret_key"},
+    },
+    "migrate": {
+        "project": ["roles/cloudsql.client", "roles/logging.logWriter"],
+        "bucket": False,
+        "publishes": set(),
+        "secrets": {"secret_key", "db_password"},
+    },
+}  # fmt: skip
 
 
-def test_app_service_account_has_least_privilege(tf: Terraform) -> None:
-    app = "${local.app_member}"
-    roles = re.findall(r'"(roles/[A-Za-z.]+)"', tf.locals["app_project_roles"])
-    assert set(roles) <= ALLOWED_APP_PROJECT_ROLES
-    assert "roles/cloudsql.client" in roles
-    for name, b in tf.of_type("google_project_iam_member").items():
-        if name == "build":
-            assert b["member"] != app and b["role"] == "roles/cloudbuild.builds.builder"
-            continue
-        assert "local.app_project_roles" in b["for_each"], f"unexpected project grant {name}"
-
-    bucket = [
-        b for b in tf.of_type("google_storage_bucket_iam_member").values() if b["member"] == app
-    ]
-    assert [(b["bucket"], b["role"]) for b in bucket] == [
-        ("${google_storage_bucket.files.name}", "roles/storage.objectAdmin")
-    ]
-    published = sorted(
-        ref_name(b["topic"], "google_pubsub_topic")
-        for b in tf.instances("google_pubsub_topic_iam_member").values()
-        if b["member"] == app
+def test_each_process_has_its_own_account_with_least_privilege(tf: Terraform) -> None:
+    locals_ = tf.locals
+    assert set(locals_["runtimes"]) == set(LEAST_PRIVILEGE)
+    assert tf.resource("google_service_account.runtime")["account_id"] == (
+        "${var.name_prefix}-${each.key}"
     )
-    assert published == [
-        topic("conversion_finished"), topic("conversion_requests"), topic("report_requests"),
-        topic("webhook_deliveries"),
-    ]  # fmt: skip
-    for b in tf.instances("google_pubsub_topic_iam_member").values():
-        if b["member"] == app:
-            assert b["role"] == "roles/pubsub.publisher"
+    publishers = tf.instances("google_pubsub_topic_iam_member")
+    # Issue 22, item 7: by default the services log in as their own IAM database
+    # users (data access only, granted by the migrate job), not as the schema owner;
+    # then only migrate reads the owner's password.
+    assert tf.default("db_iam_auth") is True
+    iam_users = tf.resource("google_sql_user.iam")
+    assert iam_users["type"] == "CLOUD_IAM_SERVICE_ACCOUNT"
+    assert '["api", "worker", "notify", "sweep"]' in iam_users["for_each"]
+    readers = locals_["secret_readers"]
+    db_readers = re.fullmatch(
+        r"\$\{var\.db_iam_auth \? (\[.*?\]) : (\[.*?\])\}", readers["db_password"]
+    )
+    assert db_readers, readers["db_password"]
+    assert json.loads(db_readers.group(1)) == ["migrate"]
+    assert set(json.loads(db_readers.group(2))) == set(LEAST_PRIVILEGE)
+    for key, wanted in LEAST_PRIVILEGE.items():
+        member = f"${{local.members.{key}}}"
+        assert locals_["runtime_project_roles"][key] == wanted["project"], key
+        assert (key in locals_["bucket_users"]) == wanted["bucket"], key
+        topics = {
+            ref_name(b["topic"], "google_pubsub_topic")
+            for b in publishers.values()
+            if b["member"] == member
+        }
+        assert topics == {topic(t) for t in wanted["publishes"]}, key
+        secrets = {
+            s for s, accounts in readers.items() if isinstance(accounts, list) and key in accounts
+        }
+        assert secrets | ({"db_password"} if key == "migrate" else set()) == wanted["secrets"], key
+    for b in publishers.values():
+        assert b["role"] == "roles/pubsub.publisher"
+    # Project grants: the runtime table and the build account's role, nothing else.
+    assert set(tf.of_type("google_project_iam_member")) == {"runtime", "build"}
+    assert tf.resource("google_project_iam_member.runtime")["for_each"] == (
+        "${local.runtime_project_grants}"
+    )
+    bucket = tf.resource("google_storage_bucket_iam_member.objects")
+    assert bucket["role"] == "roles/storage.objectUser", "objects only, no IAM on them"
+    assert bucket["member"] == "${local.members[each.key]}"
+    secret = tf.resource("google_secret_manager_secret_iam_member.readers")
+    assert secret["role"] == "roles/secretmanager.secretAccessor"
+    assert secret["for_each"] == "${local.secret_grants}", "one secret at a time"
+    # Only the API signs, and only as itself.
+    signers = {
+        (b["service_account_id"], b["member"])
+        for b in tf.instances("google_service_account_iam_member").values()
+        if b["member"].startswith("${local.members")
+    }
+    assert signers == {('${google_service_account.runtime["api"].name}', "${local.members.api}")}
 
-    secret_grants = [
-        b
-        for b in tf.of_type("google_secret_manager_secret_iam_member").values()
-        if b["member"] == app
-    ]
-    assert len(secret_grants) == 1
-    assert secret_grants[0]["for_each"] == "${google_secret_manager_secret.app}"
-    assert secret_grants[0]["role"] == "roles/secretmanager.secretAccessor"
 
-    self_sign = [
-        b for b in tf.instances("google_service_account_iam_member").values() if b["member"] == app
-    ]
-    assert [(b["service_account_id"], b["role"]) for b in self_sign] == [
-        ("${google_service_account.app.name}", "roles/iam.serviceAccountTokenCreator")
-    ]
+def test_the_worker_may_pull_its_image(tf: Terraform) -> None:
+    """Issue 22, item 3: a flexible VM pulls the image as the version's account."""
+    grant = tf.resource("google_artifact_registry_repository_iam_member.worker_pulls")
+    assert grant["role"] == "roles/artifactregistry.reader"
+    assert grant["member"] == WORKER_MEMBER
+    assert grant["repository"] == "${google_artifact_registry_repository.images.name}"
+    repo = tf.resource("google_artifact_registry_repository.images")
+    assert repo["format"] == "DOCKER" and repo["cleanup_policy_dry_run"] is False
+    policies = {p["id"]: p for p in repo["cleanup_policies"]}
+    assert policies["keep-recent"]["action"] == "KEEP"
+    assert policies["delete-old"]["action"] == "DELETE"
+    assert tf.default("image_keep_count") >= 2, "the previous image, for a rollback"
+
+
+def test_default_accounts_lose_editor(tf: Terraform) -> None:
+    """Issue 22, item 6: nothing runs as an Editor by default any more."""
+    remove = tf.resource("google_project_iam_member_remove.default_editors")
+    assert remove["role"] == "roles/editor"
+    assert "local.default_service_accounts" in remove["for_each"]
+    assert tf.default("deprivilege_default_service_accounts") is True
+    members = tf.locals["default_service_accounts"]
+    assert members["app_engine"] == "serviceAccount:${var.project_id}@appspot.gserviceaccount.com"
+    assert members["compute"].endswith("-compute@developer.gserviceaccount.com")
+    for dependency in ("google_app_engine_application.app", "time_sleep.compute_default_account"):
+        assert f"${{{dependency}}}" in remove["depends_on"], dependency
+
+
+def test_the_build_grant_waits_for_the_compute_default_account(tf: Terraform) -> None:
+    """Issue 22, item 2: Google creates the account after the API call returns."""
+    wait = tf.resource("time_sleep.compute_default_account")
+    assert wait["depends_on"] == ["${google_project_service.apis}"]
+    assert wait["count"] == "${var.build_service_account == null ? 1 : 0}"
+    assert int(tf.default("compute_default_account_wait").removesuffix("s")) >= 60
+    for address in ("google_project_iam_member.build",
+                    "google_artifact_registry_repository_iam_member.build_pushes"):  # fmt: skip
+        assert "${time_sleep.compute_default_account}" in tf.resource(address)["depends_on"]
+
+
+def test_the_sweep_is_a_scheduled_job_of_the_image(tf: Terraform) -> None:
+    """Issue 22, item 13: the schedule is Terraform's; no cron.yaml keeps the API warm."""
+    assert not (TF_DIR.parents[1] / "cron.yaml").exists()
+    job = tf.resource("google_cloud_scheduler_job.sweep")
+    target = job["http_target"][0]
+    assert tf.resolve(target["uri"]).endswith(":run")
+    assert "/jobs/${local.jobs.sweep}:run" in target["uri"]
+    assert target["http_method"] == "POST"
+    assert target["oauth_token"][0]["service_account_email"] == (
+        "${google_service_account.scheduler.email}"
+    )
+    assert tf.resolve(job["schedule"]) == "*/5 * * * *"
+    serve = (TF_DIR.parents[1] / "scripts" / "serve.sh").read_text()
+    assert "sweep)\n    exec python3 -m audioconv.cli sweep" in serve
+    deploy = (TF_DIR.parents[1] / "scripts" / "deploy.sh").read_text()
+    assert 'deploy_job "$JOB_SWEEP" "$SA_SWEEP" "$DEPLOY_DIR/sweep.env.yaml" "sweep"' in deploy
+    assert '--member="$invoker" --role=roles/run.invoker' in deploy
 
 
 def test_app_engine_application_sets_no_runtime_identity(tf: Terraform) -> None:

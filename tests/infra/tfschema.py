@@ -28,18 +28,21 @@ from typing import Any
 from tests.infra.tfmodel import ROOT
 
 CACHE_DIR = ROOT / "build" / "tfschema"
-FORMAT = 2  # bump when the cached layout changes
+FORMAT = 3  # bump when the cached layout changes
 
 # Provider source -> the PyPI distribution that carries its schema.
 PACKAGES = {
     "hashicorp/google": "cdktn-provider-google",
     "hashicorp/google-beta": "cdktn-provider-google-beta",
     "hashicorp/random": "cdktn-provider-random",
+    "hashicorp/time": "cdktn-provider-time",
 }
+# Backend type -> the cdktn core struct of its arguments (``terraform { backend "gcs" {} }``).
+BACKENDS = {"gcs": "cdktn.GcsBackendConfig"}
 
 _CLASS_DOC = re.compile(
     r"\{@link https://registry\.terraform\.io/providers/([\w-]+/[\w-]+)/([\w.]+)/docs/"
-    r"(resources|data-sources)/\w+ (\w+)\}"
+    r"(resources|data-sources|ephemeral-resources)/\w+ (\w+)\}"
 )
 _ANCHOR = re.compile(r"/docs(?:/[\w-]+/\w+)?#(\w+) ")
 
@@ -68,9 +71,11 @@ class ProviderSchema:
     provider: Block
     resources: dict[str, Block]
     data_sources: dict[str, Block]
+    ephemeral_resources: dict[str, Block]
     # Type -> every attribute a reference may read (arguments and computed ones).
     resource_attributes: dict[str, frozenset[str]]
     data_source_attributes: dict[str, frozenset[str]]
+    ephemeral_attributes: dict[str, frozenset[str]]
 
 
 def _snake(name: str) -> str:
@@ -138,20 +143,29 @@ def extract(assembly: dict[str, Any], package: str) -> dict[str, Any]:
     out: dict[str, Any] = {"format": FORMAT, "package": package, "structs": table}
     resources: dict[str, str] = {}
     data_sources: dict[str, str] = {}
-    readable: dict[str, dict[str, list[str]]] = {"resources": {}, "data_sources": {}}
+    ephemeral: dict[str, str] = {}
+    readable: dict[str, dict[str, list[str]]] = {
+        "resources": {},
+        "data_sources": {},
+        "ephemeral": {},
+    }
+    kinds = {"resources": resources, "data-sources": data_sources, "ephemeral-resources": ephemeral}
     for cls in types.values():
         base = cls.get("base")
         if cls.get("kind") != "class" or "initializer" not in cls:
             continue
         summary = cls.get("docs", {}).get("summary", "")
-        if base in ("cdktn.TerraformResource", "cdktn.TerraformDataSource"):
+        if base in (
+            "cdktn.TerraformResource",
+            "cdktn.TerraformDataSource",
+            "cdktn.TerraformEphemeralResource",
+        ):
             m = _CLASS_DOC.search(summary)
             assert m, f"no Terraform type in the docs of {cls['fqn']}"
             out["source"], out["version"], kind, tf_type = m.groups()
-            target = resources if kind == "resources" else data_sources
-            target[tf_type] = _config_fqn(cls)
+            kinds[kind][tf_type] = _config_fqn(cls)
             _struct_json(_config_fqn(cls), types, table)
-            key = "resources" if kind == "resources" else "data_sources"
+            key = {"resources": "resources", "data-sources": "data_sources"}.get(kind, "ephemeral")
             readable[key][tf_type] = _readable(cls, table[_config_fqn(cls)])
         elif base == "cdktn.TerraformProvider":
             out["provider"] = _config_fqn(cls)
@@ -159,6 +173,7 @@ def extract(assembly: dict[str, Any], package: str) -> dict[str, Any]:
     assert "provider" in out and resources, f"{package}: not a Terraform provider assembly"
     out["resources"] = resources
     out["data_sources"] = data_sources
+    out["ephemeral_resources"] = ephemeral
     out["readable"] = readable
     return out
 
@@ -179,8 +194,10 @@ def _from_json(data: dict[str, Any]) -> ProviderSchema:
         table[data["provider"]],
         {k: table[v] for k, v in data["resources"].items()},
         {k: table[v] for k, v in data["data_sources"].items()},
+        {k: table[v] for k, v in data["ephemeral_resources"].items()},
         {k: frozenset(v) for k, v in data["readable"]["resources"].items()},
         {k: frozenset(v) for k, v in data["readable"]["data_sources"].items()},
+        {k: frozenset(v) for k, v in data["readable"]["ephemeral"].items()},
     )
 
 
@@ -212,3 +229,32 @@ def load(source: str, cache_dir: Path = CACHE_DIR) -> ProviderSchema:
     tmp.write_text(json.dumps(data))
     tmp.replace(cached)
     return _from_json(data)
+
+
+def backend(name: str, cache_dir: Path = CACHE_DIR) -> Block | None:
+    """The arguments of a backend (``gcs``), from the cdktn core package's assembly;
+    None for a backend we have no schema of."""
+    fqn = BACKENDS.get(name)
+    if fqn is None:
+        return None
+    dist = importlib.metadata.distribution("cdktn")
+    cached = cache_dir / f"cdktn-{dist.version}-backend-{name}.json"
+    if cached.is_file():
+        data = json.loads(cached.read_text())
+    else:
+        types = json.load(io.BytesIO(_assembly_bytes(dist)))["types"]
+        data = {}
+        _struct_json(fqn, types, data)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(cached)
+    table: dict[str, Block] = {}
+    for key, struct in data.items():
+        table[key] = Block(
+            dict(struct["attributes"]),
+            {n: b[0] for n, b in struct["blocks"].items()},
+            {n: b[1] for n, b in struct["blocks"].items()},
+            table,
+        )
+    return table[fqn]

@@ -1,7 +1,8 @@
 """Check Terraform configuration against the providers' real schemas, offline.
 
 What ``terraform validate`` would reject without a provider download: an
-unknown resource or data source type, an argument or nested block the
+unknown resource, data source or ephemeral resource type, an unknown backend or
+backend argument, an argument or nested block the
 provider does not have, a block written as an argument (or the reverse), a
 missing required argument or block, a resource of a provider that is not in
 ``required_providers``, version constraints that exclude the release the
@@ -18,6 +19,7 @@ from typing import Any
 
 import hcl2
 
+from tests.infra import tfschema
 from tests.infra.tfschema import Block, ProviderSchema
 
 # Meta-arguments Terraform itself accepts in resource and data blocks.
@@ -26,11 +28,12 @@ RESOURCE_META_BLOCKS = {"lifecycle", "provisioner", "connection"}
 DATA_META_BLOCKS = {"lifecycle"}
 _META_KEYS = {"__is_block__", "__comments__", "__start_line__", "__end_line__"}
 _PROVIDER_REF = re.compile(r"\$\{([A-Za-z][\w-]*)(?:\.[\w-]+)?\}")
-# TYPE.NAME[KEY].ATTR or data.TYPE.NAME.ATTR inside an expression.
+# TYPE.NAME[KEY].ATTR, data.TYPE.NAME.ATTR or ephemeral.TYPE.NAME.ATTR in an expression.
 _REFERENCE = re.compile(
-    r"(?<![\w.-])(data\.)?((?:google|random)_[a-z0-9_]+)\.([A-Za-z_][\w-]*)"
+    r"(?<![\w.-])(data\.|ephemeral\.)?((?:google|random|time)_[a-z0-9_]+)\.([A-Za-z_][\w-]*)"
     r"(?:\[[^\]]*\])?(?:\.([A-Za-z_]\w*))?"
 )
+KINDS = ("resource", "data", "ephemeral")
 
 
 def _unquote(value: str) -> str:
@@ -174,9 +177,9 @@ def check_references(
     """References to undeclared resources, or to attributes their type does not have.
 
     ``moved`` blocks are skipped: their ``from`` addresses are gone on purpose."""
-    declared: dict[tuple[str, str], set[str]] = {("resource", ""): set(), ("data", ""): set()}
+    declared: dict[tuple[str, str], set[str]] = {(kind, ""): set() for kind in KINDS}
     for doc in docs.values():
-        for kind in ("resource", "data"):
+        for kind in KINDS:
             for entry in doc.get(kind, []):
                 for rtype, named in entry.items():
                     names = {_unquote(n) for n in named if n not in _META_KEYS}
@@ -187,19 +190,47 @@ def check_references(
             attributes.setdefault(("resource", rtype), attrs)
         for rtype, attrs in schema.data_source_attributes.items():
             attributes.setdefault(("data", rtype), attrs)
+        for rtype, attrs in schema.ephemeral_attributes.items():
+            attributes.setdefault(("ephemeral", rtype), attrs)
     errors: set[str] = set()
     for file, doc in sorted(docs.items()):
         body = {k: v for k, v in doc.items() if k != "moved"}
         for text in _strings(body):
             for m in _REFERENCE.finditer(text):
-                data, rtype, name, attr = m.groups()
-                kind = "data" if data else "resource"
-                address = f"{'data.' if data else ''}{rtype}.{name}"
+                prefix, rtype, name, attr = m.groups()
+                kind = prefix.rstrip(".") if prefix else "resource"
+                address = f"{prefix or ''}{rtype}.{name}"
                 if name not in declared.get((kind, rtype), set()):
                     errors.add(f"{file}: reference to undeclared {address}")
                 elif attr and (kind, rtype) in attributes and attr not in attributes[(kind, rtype)]:
                     errors.add(f"{file}: {address} has no attribute {attr!r}")
     return sorted(errors)
+
+
+def check_backends(file: str, doc: Mapping[str, Any]) -> list[str]:
+    """Each ``backend`` of a ``terraform`` block against that backend's arguments. A
+    required one may be missing: it can be given at ``terraform init``
+    (``-backend-config``, a partial configuration)."""
+    errors: list[str] = []
+    for block in doc.get("terraform", []):
+        for entry in block.get("backend", []):
+            for name_q, body in entry.items():
+                if name_q in _META_KEYS:
+                    continue
+                name = _unquote(name_q)
+                where = f"{file}: backend {name!r}"
+                schema = tfschema.backend(name)
+                if schema is None:
+                    errors.append(f"{where}: no offline schema for this backend")
+                    continue
+                optional = Block(
+                    dict.fromkeys(schema.attributes, False),
+                    dict.fromkeys(schema.blocks, False),
+                    schema.struct_ids,
+                    schema.table,
+                )
+                errors += check_block(body, optional, where)
+    return errors
 
 
 def _provider_name(rtype: str, body: Mapping[str, Any]) -> str:
@@ -238,32 +269,37 @@ def check(
             return None
         return schemas.get(required[provider].get("source", f"hashicorp/{provider}"))
 
+    def table_of(schema: ProviderSchema, kind: str) -> dict[str, Block]:
+        return {
+            "resource": schema.resources,
+            "data": schema.data_sources,
+            "ephemeral": schema.ephemeral_resources,
+        }[kind]
+
+    noun = {"resource": "resource", "data": "data source", "ephemeral": "ephemeral resource"}
     for file, doc in sorted(docs.items()):
-        for kind in ("resource", "data"):
+        for kind in KINDS:
             for entry in doc.get(kind, []):
                 for rtype_q, named in entry.items():
                     rtype = _unquote(rtype_q)
                     for name_q, body in named.items():
                         if name_q in _META_KEYS:
                             continue
-                        prefix = "" if kind == "resource" else "data."
+                        prefix = "" if kind == "resource" else f"{kind}."
                         where = f"{file}: {prefix}{rtype}.{_unquote(name_q)}"
                         provider = _provider_name(rtype, body)
                         schema = schema_for(provider, where)
                         if schema is None:
                             continue
-                        table = schema.resources if kind == "resource" else schema.data_sources
+                        table = table_of(schema, kind)
                         if rtype not in table:
                             elsewhere = [
-                                s.source
-                                for s in schemas.values()
-                                if rtype in (s.resources if kind == "resource" else s.data_sources)
+                                s.source for s in schemas.values() if rtype in table_of(s, kind)
                             ]
                             hint = f" (it is in {', '.join(elsewhere)})" if elsewhere else ""
                             errors.append(
                                 f"{where}: {schema.source} {schema.version} has no "
-                                f"{'resource' if kind == 'resource' else 'data source'} "
-                                f"type {rtype!r}{hint}"
+                                f"{noun[kind]} type {rtype!r}{hint}"
                             )
                             continue
                         errors += check_block(
@@ -273,6 +309,7 @@ def check(
                             RESOURCE_META_ARGS,
                             RESOURCE_META_BLOCKS if kind == "resource" else DATA_META_BLOCKS,
                         )
+        errors += check_backends(file, doc)
         for entry in doc.get("provider", []):
             for name_q, body in entry.items():
                 if name_q in _META_KEYS:

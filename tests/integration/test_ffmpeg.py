@@ -89,10 +89,13 @@ def test_probe_refuses_what_is_not_audio(
 
 def test_env_may_point_at_another_binary(tmp_path: Path) -> None:
     fake = tmp_path / "ffprobe"
-    fake.write_text("#!/bin/sh\necho 'custom ffprobe says no' >&2\nexit 1\n")
+    ran = tmp_path / "custom ffprobe ran"
+    fake.write_text(f"#!/bin/sh\ntouch '{ran}'\necho 'Invalid argument' >&2\nexit 1\n")
     fake.chmod(0o755)
-    with pytest.raises(UnsupportedMedia, match="custom ffprobe says no"):
+    # Its refusal is ours, never ffprobe's error number.
+    with pytest.raises(UnsupportedMedia, match=r"^not an audio file we can read: the formats"):
         FfmpegTranscoder(ffprobe_path=str(fake)).probe(tmp_path / "x")
+    assert ran.exists()
 
 
 # What a child reports of itself: scheduling policy, nice level, parent-death signal.

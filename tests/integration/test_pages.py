@@ -32,9 +32,16 @@ def test_formats_lists_every_format_with_extension_and_mime_type(client: FlaskCl
     assert catalog["mp3"]["mimeType"] == "audio/mpeg"
     assert catalog["flac"]["lossless"] is True
     audio = {"loudness", "truePeak", "start", "end", "fadeIn", "fadeOut"}  # every format's
-    assert set(catalog["flac"]["options"]) == {"sampleRate", "channels", *audio}
+    assert set(catalog["flac"]["options"]) == {"sampleRate", "channels", "bitDepth", *audio}
     assert set(catalog["opus"]["options"]) == {"bitrate", "sampleRate", "channels", "quality",
-                                               *audio}  # fmt: skip
+                                               "upscale", *audio}  # fmt: skip
+    assert catalog["flac"]["options"]["bitDepth"]["values"] == [16, 24]
+    assert catalog["wav"]["options"]["bitDepth"]["values"] == [16, 24, 32]
+    assert catalog["wav"]["keeps"]["sampleFormats"][:3] == ["s16", "u8", "s24"]
+    assert catalog["wma"]["keeps"]["exactLength"] is False
+    inputs = {i["name"]: i for i in client.get("/api/formats").get_json()["inputs"]}
+    assert {"wavpack", "ape", "tak", "musepack", "dsf", "dff", "truehd", "ac3"} <= set(inputs)
+    assert "hls" not in {d for i in inputs.values() for d in i["demuxers"]}
     assert catalog["wav"]["options"]["loudness"] == {
         "type": "number", "unit": "LUFS", "min": -70.0, "max": -5.0, "default": None,
     }  # fmt: skip
@@ -50,6 +57,10 @@ def test_formats_advertise_exactly_what_the_api_accepts(client: FlaskClient) -> 
         for rate in options["sampleRate"]["values"]:
             assert _accepted(name, sampleRate=rate), (name, rate)
         assert not _accepted(name, sampleRate=44101)
+        for bits in options.get("bitDepth", {}).get("values", []):
+            assert _accepted(name, bitDepth=bits), (name, bits)
+        assert not _accepted(name, bitDepth=8)
+        assert _accepted(name, upscale=False) == ("upscale" in options), name
         loud, peak = options["loudness"], options["truePeak"]
         assert _accepted(name, loudness=loud["min"]) and _accepted(name, loudness=loud["max"])
         assert not _accepted(name, loudness=loud["max"] + 1)

@@ -74,7 +74,9 @@ def test_a_non_audio_upload_is_a_415_saying_why(uma: ApiClient, tmp_path: Path) 
     response = uma.upload(fake, "ogg")
     assert response.status_code == 415
     message = response.get_json()["message"]
-    assert message.startswith("not an audio file we can read (") and message.endswith(")")
+    assert message == (
+        "not an audio file we can read: the formats we read are listed at GET /api/formats"
+    )
     assert uma.get("/api/tasks").get_json() == []
 
 

@@ -34,7 +34,17 @@ def test_users_see_a_files_format_codec_length_quality_and_loudness() -> None:
         "sampleRate": 44100,
         "channels": 2,
         "loudness": {"integrated": -14.5, "range": 6.25, "truePeak": -1.0},
+        "loudnessReason": None,
+        "bitDepth": None,
+        "sampleFormat": None,
     }
+
+
+def test_users_see_the_resolution_of_lossless_audio() -> None:
+    hires = Probe("flac", "flac", "flac", 1.0, None, 96000, 2, {}, sample_format="s24")
+    assert (hires.as_dict()["bitDepth"], hires.as_dict()["sampleFormat"]) == (24, "s24")
+    floating = Probe("wav", "wav", "pcm_f32le", 1.0, None, 48000, 2, {}, sample_format="f32")
+    assert (floating.bit_depth, floating.as_dict()["sampleFormat"]) == (32, "f32")
 
 
 def test_a_file_not_measured_yet_shows_no_loudness() -> None:
@@ -48,6 +58,7 @@ def test_the_stored_probe_holds_what_the_worker_needs_besides_what_users_see() -
         **PROBE.as_dict(),
         "demuxer": "mov,mp4,m4a,3gp,3g2,mj2",
         "tags": {"title": "Song", "artist": "Band"},
+        "layout": None,
         "picture": ["mjpeg", 600, 400],
     }
     bare = Probe("wav", "wav", "pcm_s16le", 1.0, None, None, None, {})
@@ -93,7 +104,11 @@ def test_the_stored_tags_are_a_copy_of_the_records() -> None:
     assert probe is not None and probe.tags["title"] == "Song"
 
 
-@pytest.mark.parametrize("record", [None, {}, PROBE.as_dict()])
+@pytest.mark.parametrize(
+    "record",
+    [None, {}, PROBE.as_dict(),
+     {k: v for k, v in PROBE.as_record().items() if k != "sampleFormat"}],
+)  # fmt: skip
 def test_no_probe_or_one_stored_before_it_held_all_reads_back_as_none(
     record: dict[str, Any] | None,
 ) -> None:
@@ -110,5 +125,6 @@ def test_users_see_of_a_stored_probe_what_they_see_of_the_probe() -> None:
     assert Probe.shown(None) is None
     assert Probe.shown({}) == {
         "format": None, "codec": None, "duration": None, "bitrate": None,
-        "sampleRate": None, "channels": None, "loudness": None,
+        "sampleRate": None, "channels": None, "loudness": None, "loudnessReason": None,
+        "bitDepth": None, "sampleFormat": None,
     }  # fmt: skip

@@ -21,7 +21,7 @@ GB = 10**9
 def shape(**changes: object) -> InputShape:
     base: dict[str, object] = {
         "duration": TWO_HOURS, "sample_rate": 48000, "channels": 2, "codec": "flac",
-        "size": 900 * 10**6,
+        "size": 900 * 10**6, "sample_format": "s16",
     }  # fmt: skip
     return InputShape(**{**base, **changes})  # type: ignore[arg-type]
 
@@ -62,9 +62,21 @@ def test_options_change_the_bound() -> None:
 
 
 def test_lossless_compression_is_not_counted_on() -> None:
-    """A FLAC or ALAC of noise is as large as PCM, at up to 24 bits a sample."""
-    assert bound("flac") == pytest.approx(bound("wav") * 1.5, rel=1e-3)
-    assert bound("alac") == bound("flac")
+    """A FLAC or ALAC of noise is as large as PCM at the resolution it keeps."""
+    assert bound("flac") == bound("alac") == bound("wav")
+    hires = shape(sample_format="s24")
+    assert bound("flac", hires) == pytest.approx(bound("wav") * 1.5, rel=1e-3)
+    assert bound("flac", hires, bitDepth=16) == bound("wav")
+
+
+def test_the_output_keeps_the_inputs_resolution_in_the_bound() -> None:
+    floating = shape(sample_format="f32")
+    assert bound("wav", floating) == pytest.approx(bound("wav") * 2, rel=1e-3)  # float stays
+    assert bound("flac", floating) == pytest.approx(bound("wav") * 1.5, rel=1e-3)  # 24-bit
+    lossy = shape(sample_format=None, codec="mp3")
+    assert bound("wav", lossy) == bound("wav")  # a lossy input becomes 16-bit
+    dsd = shape(sample_format=None, codec="dsd_lsbf_planar", dsd=True, sample_rate=88200)
+    assert bound("wav", dsd) == pytest.approx(bound("wav") * 1.5 * 88200 / 48000, rel=1e-3)
 
 
 def test_rate_and_channels_follow_what_the_format_allows() -> None:

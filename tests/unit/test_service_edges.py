@@ -216,9 +216,9 @@ def test_an_attempt_at_a_task_deleted_meanwhile_records_nothing(
 def test_an_inputs_cover_art_counts_in_the_output_size_check(
     deps: Dependencies, tmp_path: Path
 ) -> None:
-    # flac of the fake's audio: 1 s at 44.1 kHz, stereo, 24 bits: about 330 kB; the
-    # cover art carried over may take as much as the input itself (100 kB here).
-    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 400_000})
+    # flac of the fake's audio (lossy: 16-bit): 1 s at 44.1 kHz, stereo: about 244 kB;
+    # the cover art carried over may take as much as the input itself (100 kB here).
+    deps.settings = deps.settings.model_copy(update={"max_output_bytes": 300_000})
     uid = _user(deps)
     upload = tmp_path / "big.mp3"
     upload.write_bytes(b"AUDIO" + bytes(100_000))

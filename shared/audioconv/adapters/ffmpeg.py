@@ -32,9 +32,11 @@ from typing import Any
 
 from audioconv.adapters import ffmpeg_command as command
 from audioconv.adapters.cover_art import MIME_TYPES, vorbis_picture_metadata
+from audioconv.adapters.ffmpeg_fidelity import flac_md5, parse_md5
 from audioconv.adapters.ffmpeg_parse import (
     LoudnormStats,
     ProbeLimits,
+    lacks_duration,
     last_line,
     parse_ebur128,
     parse_loudnorm,
@@ -43,11 +45,14 @@ from audioconv.adapters.ffmpeg_parse import (
     parse_sample_count,
     progress_seconds,
     scrub,
+    with_duration,
 )
+from audioconv.domain import fidelity
 from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLater, UnsupportedMedia
 from audioconv.domain.formats import INPUT_DEMUXERS
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Probe
+from audioconv.domain.refused_formats import refusal
 from audioconv.parent_death import die_with_parent
 from audioconv.ports import ProgressCallback
 
@@ -229,11 +234,29 @@ class FfmpegTranscoder:
         except subprocess.TimeoutExpired:
             raise UnsupportedMedia("the file could not be read as audio in time") from None
         if proc.returncode != 0:
-            detail = scrub(last_line(proc.stderr.decode(errors="replace")), {path: "the file"})
             if proc.returncode < 0:
                 detail = f"ffprobe stopped by signal {-proc.returncode}"
-            raise UnsupportedMedia(f"not an audio file we can read ({detail})")
-        return parse_probe(parse_probe_json(proc.stdout), self.limits if limits else None)
+                raise UnsupportedMedia(f"not an audio file we can read ({detail})")
+            raise UnsupportedMedia(_unreadable(path))
+        info = parse_probe_json(proc.stdout)
+        demuxer = lacks_duration(info)
+        if demuxer is not None and demuxer in INPUT_DEMUXERS:  # TrueHD, MLP, Musepack SV8
+            info = with_duration(info, self._decoded_seconds(path, demuxer))
+        return parse_probe(info, self.limits if limits else None)
+
+    def _decoded_seconds(self, path: Path, demuxer: str) -> float | None:
+        """How long a file's first audio stream lasts, decoded (these decoders run at
+        hundreds of times real time: an hour of TrueHD or Musepack in seconds)."""
+        cmd = command.decoded_time_command(self.ffmpeg, path, demuxer)
+        try:
+            proc = self._run_short(cmd)
+        except subprocess.TimeoutExpired:
+            return None
+        times = [
+            progress_seconds(line) for line in proc.stdout.decode(errors="replace").splitlines()
+        ]
+        found = [t for t in times if t is not None]
+        return found[-1] if proc.returncode == 0 and found else None
 
     # --- convert ----------------------------------------------------------------------
 
@@ -242,24 +265,99 @@ class FfmpegTranscoder:
     ) -> ConversionResult:
         _check_demuxer(job.input)
         meta = dst.with_name(dst.name + ".ffmetadata")
-        names = {src: "the input", dst: "the output", meta: "the metadata"}
+        md5 = dst.with_name(dst.name + ".md5")
+        names = {src: "the input", dst: "the output", meta: "the metadata", md5: "the hash"}
         normalise = job.options.loudness is not None
         # Progress: the measuring pass (if any), then the conversion.
         spans = ((0.0, 40.0), (40.0, 99.9)) if normalise else ((0.0, 0.0), (0.0, 99.9))
         try:
             measured = self._measure(src, job, on_progress, spans[0]) if normalise else None
             extra_inputs = self._vorbis_cover(src, job, meta)
-            cmd = command.conversion_command(self.ffmpeg, src, job, dst, extra_inputs, measured)
+            cmd = command.conversion_command(
+                self.ffmpeg, src, job, dst, extra_inputs, measured, md5=md5
+            )
             run = self._run(cmd, job.input.duration, on_progress, spans[1])
+            if measured is not None and measured.loudness is not None:
+                run = self._hold_ceiling(src, job, dst, extra_inputs, measured, run)
+            verified = self._verify(job, dst, md5)
         except ConversionFailed as exc:  # users see the reason, never our paths
             raise ConversionFailed(scrub(exc.reason, names)) from None
         finally:
             meta.unlink(missing_ok=True)
+            md5.unlink(missing_ok=True)
         # The encoder's count: its last packet's time, short by up to one packet (the
         # report pass counts the samples exactly).
         duration = run.out_seconds or self.probe(dst, limits=False).duration
         output = command.output_probe(job, duration, dst.stat().st_size)
-        return ConversionResult(output, measured.loudness if measured else None)
+        copied = command.copies_stream(job)
+        return ConversionResult(
+            output,
+            measured.loudness if measured else None,
+            warnings=tuple(fidelity.warnings(job, copied, command.output_sample_rate(job))),
+            verified=verified,
+            inexact=job.format.inexact,
+        )
+
+    def _hold_ceiling(
+        self,
+        src: Path,
+        job: ConversionJob,
+        dst: Path,
+        extra_inputs: list[str],
+        measured: LoudnormStats,
+        run: Run,
+    ) -> Run:
+        """Lossy encoders overshoot the true-peak ceiling loudnorm kept (by up to a dB),
+        and loudnorm's own limiter by a few tenths: measure the output's true peak and,
+        while it is over the ceiling by more than fidelity.CEILING_TOLERANCE, encode
+        again that much quieter (the loudness moves by as much: a few tenths of a LU)."""
+        gain = 0.0
+        for attempt in range(fidelity.CEILING_RETRIES + 1):
+            peak = self._true_peak(dst, job.input.duration)
+            cut = fidelity.ceiling_cut(job.options.ceiling, peak)
+            if cut is None or attempt == fidelity.CEILING_RETRIES:
+                break
+            gain -= cut
+            cmd = command.conversion_command(
+                self.ffmpeg, src, job, dst, extra_inputs, measured, gain_db=gain
+            )
+            run = self._run(cmd, job.input.duration, _ignore_progress)
+        return run
+
+    def _true_peak(self, path: Path, duration: float) -> float | None:
+        """A file's true peak (dBTP), by ebur128's meter over its decoded audio."""
+        run = self._run(command.true_peak_command(self.ffmpeg, path), duration, _ignore_progress)
+        found = parse_ebur128(run.log)
+        return found[0].true_peak if found and found[0] is not None else None
+
+    def _verify(self, job: ConversionJob, dst: Path, md5: Path) -> bool | None:
+        """Whether the output decodes to the input's very samples, when the job promises
+        it (None when it does not); ConversionFailed when it does not keep the promise.
+
+        The input's MD5 came from the conversion's own decode (a second output). FLAC
+        keeps the MD5 of its samples in STREAMINFO, so a flac output is not decoded
+        again; any other output is (PCM is only read; ALAC decodes at a few hundred
+        times real time): docs/performance.md, "Verifying lossless conversions".
+        """
+        codec = command.verify_codec(job)
+        if codec is None:
+            return None
+        expected = parse_md5(md5.read_text() if md5.exists() else "")
+        found = flac_md5(dst) if job.format.name == "flac" else None
+        if found is None:
+            decoded = md5.with_suffix(".out.md5")
+            try:
+                cmd = command.decoded_md5_command(self.ffmpeg, dst, codec, decoded)
+                self._run(cmd, job.input.duration, _ignore_progress)
+                found = parse_md5(decoded.read_text() if decoded.exists() else "")
+            finally:
+                decoded.unlink(missing_ok=True)
+        if expected is None or found is None or expected != found:
+            raise ConversionFailed(
+                "the converted file does not decode to the input's samples (MD5 "
+                f"{found or 'missing'} instead of {expected or 'missing'}): nothing was kept"
+            )
+        return True
 
     def _measure(
         self,
@@ -413,6 +511,21 @@ class FfmpegTranscoder:
             detail = last_line(_errors_only(log_text)) or f"exit code {proc.returncode}"
             raise ConversionFailed(f"ffmpeg could not convert the file: {detail}")
         return Run(log_text, out_seconds)
+
+
+# Bytes read to name a file ffprobe would not read.
+_HEAD_BYTES = 64
+
+
+def _unreadable(path: Path) -> str:
+    """Why a file ffprobe does not read as audio is refused: what its first bytes say it
+    is, where they say it; never ffmpeg's error number, which says nothing to a user."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(_HEAD_BYTES)
+    except OSError:
+        head = b""
+    return refusal(head)
 
 
 def _check_demuxer(probe: Probe) -> None:

@@ -18,8 +18,14 @@ from pathlib import Path
 
 from audioconv.adapters.cover_art import MIME_TYPES
 from audioconv.adapters.ffmpeg_parse import LoudnormStats
-from audioconv.domain import output_size
-from audioconv.domain.formats import INPUT_DEMUXERS, vorbis_level
+from audioconv.domain import fidelity, output_size
+from audioconv.domain.formats import (
+    INPUT_DEMUXERS,
+    SAMPLE_FORMATS,
+    VORBIS_LAYOUTS,
+    VORBIS_LEVELS,
+    vorbis_level,
+)
 from audioconv.domain.job import ConversionJob
 from audioconv.domain.media import Probe, average_bitrate
 
@@ -48,6 +54,16 @@ def probe_command(ffprobe: str, path: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def decoded_time_command(ffmpeg: str, path: Path, demuxer: str) -> list[str]:
+    """Decode a file's first audio stream into nothing, printing the time reached
+    (``-progress``): the length of a stream whose container does not say it right."""
+    return [
+        ffmpeg, *_BASE, "-loglevel", "error",
+        "-protocol_whitelist", "file,pipe", "-threads", "1", "-f", demuxer, "-i", f"file:{path}",
+        "-map", "0:a:0", "-progress", "pipe:1", "-f", "null", "-",
+    ]  # fmt: skip
+
+
 def cover_command(ffmpeg: str, src: Path, demuxer: str, image: Path) -> list[str]:
     """Copy the attached picture's bytes out of ``src`` into ``image``."""
     return [
@@ -64,10 +80,16 @@ def conversion_command(
     dst: Path,
     extra_inputs: list[str] | None = None,
     measured: LoudnormStats | None = None,
+    md5: Path | None = None,
+    gain_db: float = 0.0,
 ) -> list[str]:
     """The ffmpeg command line for one conversion (the benchmark runs it bare, too).
 
     ``measured``: the input's loudness (``measure_command``), when normalising it.
+    ``md5``: where to write the MD5 of the input's decoded samples, from the same
+    decode (a second output), when the job promises bit-identical audio.
+    ``gain_db``: a gain after loudness normalisation (a lossy encode that overshot its
+    true-peak ceiling is made again this much quieter).
     """
     probe, fmt = job.input, job.format
     cover = probe.picture is not None and probe.picture.codec in MIME_TYPES
@@ -85,12 +107,49 @@ def conversion_command(
     for key, value in probe.tags.items():
         if len(value) > MAX_TAG_CHARS:  # an empty value removes the tag
             cmd += ["-metadata", f"{key}=", "-metadata:s:a:0", f"{key}="]
-    chain = audio_filters(job, measured)
+    chain = audio_filters(job, measured, gain_db)
     if chain:
         cmd += ["-af", chain]
-    cmd += [*codec_args(job), *fmt.muxer_args]
+    cmd += [*codec_args(job), *fmt.muxer_args, *exact_length_args(job)]
     cmd += ["-progress", "pipe:1", "-f", fmt.muxer, f"file:{dst}"]
+    check = verify_codec(job)
+    if md5 is not None and check is not None:
+        cmd += ["-map", "0:a:0", "-map_metadata", "-1", "-c:a", check, "-f", "md5", f"file:{md5}"]
     return cmd
+
+
+def true_peak_command(ffmpeg: str, path: Path) -> list[str]:
+    """ebur128's summary (true peak included) of a file's decoded audio, in the log."""
+    return [
+        ffmpeg, *_BASE, "-loglevel", "info",
+        "-protocol_whitelist", "file,pipe",
+        "-threads", "1", "-format_whitelist", ",".join(INPUT_DEMUXERS), "-i", f"file:{path}",
+        "-map", "0:a:0", "-af", "ebur128=peak=true", "-progress", "pipe:1", "-f", "null", "-",
+    ]  # fmt: skip
+
+
+def decoded_md5_command(ffmpeg: str, path: Path, codec: str, md5: Path) -> list[str]:
+    """The MD5 of a file's decoded samples as ``codec`` (PCM), written to ``md5``."""
+    return [
+        ffmpeg, *_BASE, "-loglevel", "error",
+        "-protocol_whitelist", "file",
+        "-threads", "1", "-format_whitelist", ",".join(INPUT_DEMUXERS), "-i", f"file:{path}",
+        "-map", "0:a:0", "-map_metadata", "-1", "-c:a", codec, "-f", "md5", f"file:{md5}",
+    ]  # fmt: skip
+
+
+def verify_codec(job: ConversionJob) -> str | None:
+    """The PCM codec the input and output are compared as, if ``job`` promises that
+    they decode to the same samples (domain/fidelity.py)."""
+    return fidelity.verify_codec(job, output_sample_rate(job), output_channels(job))
+
+
+def exact_length_args(job: ConversionJob) -> list[str]:
+    """MP4's edit list in samples (its default, milliseconds, cannot say every length)."""
+    rate = output_sample_rate(job)
+    if job.format.muxer == "ipod" and rate:
+        return ["-movie_timescale", str(rate)]
+    return []
 
 
 def measure_command(ffmpeg: str, src: Path, job: ConversionJob) -> list[str]:
@@ -211,16 +270,80 @@ def loudnorm_filter(job: ConversionJob, measured: LoudnormStats | None) -> str:
     )
 
 
-def audio_filters(job: ConversionJob, measured: LoudnormStats | None) -> str:
+def audio_filters(job: ConversionJob, measured: LoudnormStats | None, gain_db: float = 0.0) -> str:
     """The whole ``-af`` chain of the conversion ('' for none).
 
     Loudness is normalised only with a measurement of audible sound (silence has no
     loudness to bring anywhere).
     """
+    if copies_stream(job):
+        return ""
     chain = edit_filters(job)
     if job.options.loudness is not None and measured is not None and measured.loudness:
         chain.append(loudnorm_filter(job, measured))
+    if gain_db:
+        chain.append(f"volume={gain_db:.2f}dB")
+    final = resample_filter(job)
+    if final:
+        chain.append(final)
+    if job.format.name == "wma":
+        chain.append(wma_delay_filter(job))
     return ",".join(chain)
+
+
+def resample_filter(job: ConversionJob) -> str:
+    """The one resampler at the end of the chain ('' when none is needed): soxr at high
+    precision to the output rate, the layout the encoder takes, and TPDF dither to the
+    output's resolution; each part only where it changes something."""
+    probe = job.input
+    rate, layout = output_sample_rate(job), output_layout(job)
+    parts: list[str] = []
+    # loudnorm works at 192 kHz: name the rate then.
+    if rate is not None and (rate != probe.sample_rate or job.options.loudness is not None):
+        parts += [f"osr={rate}", "resampler=soxr", f"precision={fidelity.SOXR_PRECISION}"]
+        cutoff = fidelity.resample_cutoff(probe, rate)
+        if cutoff is not None:
+            parts.append(f"cutoff={cutoff:.4f}")
+    if layout is None and job.options.loudness is not None and parts:
+        # loudnorm leaves the layout for the next filter to pick, and aresample cannot.
+        channels = output_channels(job) or 2
+        named = probe.layout not in (None, "unknown")
+        layout = probe.layout if named else VORBIS_LAYOUTS.get(channels, "stereo")
+    if layout is not None:
+        parts.append(f"ochl={layout}")
+    bits = fidelity.dither_bits(job)
+    if bits is not None:
+        parts += [
+            f"osf={'s16' if bits <= 16 else 's32'}",
+            f"dither_method={fidelity.DITHER_METHOD}",
+        ]
+        if 16 < bits < 32:
+            parts.append(f"output_sample_bits={bits}")
+    return f"aresample={':'.join(parts)}" if parts else ""
+
+
+def output_layout(job: ConversionJob) -> str | None:
+    """The channel layout to remix to, where the encoder needs one it is not given: the
+    layouts the format defines (multichannel Opus, Vorbis), a change of channel count,
+    or a lossy encoder fed a layout ffmpeg cannot name (Speex). None: keep it."""
+    probe, fmt = job.input, job.format
+    channels = output_channels(job)
+    if channels is None:
+        return None
+    named = (fmt.layouts or VORBIS_LAYOUTS).get(channels)
+    if fmt.layouts is not None:
+        return named if named != probe.layout else None
+    if channels != probe.channels or (probe.layout in (None, "unknown") and not fmt.lossless):
+        return named
+    return None
+
+
+def wma_delay_filter(job: ConversionJob) -> str:
+    """Silence the length of one WMA frame before the audio: decoders drop the first
+    frame (the encoder's delay), which would otherwise take the input's first 46 ms."""
+    rate = output_sample_rate(job) or 44100
+    frame = 512 if rate <= 16000 else 1024 if rate <= 22050 else 2048
+    return f"adelay=delays={frame}S:all=1"
 
 
 def converted_seconds(job: ConversionJob) -> float:
@@ -233,9 +356,10 @@ def converted_seconds(job: ConversionJob) -> float:
 def output_sample_rate(job: ConversionJob) -> int | None:
     """The rate asked for, else the input's if the format has it, else the nearest
     (None when neither is known: ffmpeg keeps the input's)."""
-    if job.options.sample_rate is None and not job.input.sample_rate:
+    rate = fidelity.source_rate(job.input)
+    if job.options.sample_rate is None and not rate:
         return None
-    return output_size.output_rate(job.format, job.options, job.input.sample_rate)
+    return output_size.output_rate(job.format, job.options, rate)
 
 
 def output_channels(job: ConversionJob) -> int | None:
@@ -250,13 +374,25 @@ def copies_stream(job: ConversionJob) -> bool:
     """Whether the input already is what was asked for, so its stream is copied."""
     probe, options = job.input, job.options
     return (
-        probe.codec == job.format.probe_codec
+        probe.codec == output_codec(job)
         and options.bitrate is None
         and options.quality is None
         and not options.filtered
+        and not probe.is_dsd
+        and fidelity.job_sample_format(job) == probe.sample_format
         and output_sample_rate(job) == probe.sample_rate
         and output_channels(job) == probe.channels
+        and output_layout(job) is None
     )
+
+
+def output_codec(job: ConversionJob) -> str:
+    """The codec the output is written with (as ffprobe names it): for lossless
+    targets, the one for the output's resolution (pcm_s24le for 24-bit wav)."""
+    sample_format = fidelity.job_sample_format(job)
+    if sample_format is None:
+        return job.format.probe_codec
+    return job.format.depths[sample_format]
 
 
 def codec_args(job: ConversionJob) -> list[str]:
@@ -264,8 +400,15 @@ def codec_args(job: ConversionJob) -> list[str]:
     if copies_stream(job):
         return ["-c:a", "copy"]
     fmt, options, probe = job.format, job.options, job.input
-    args = ["-c:a", fmt.codec]
-    if options.quality is not None:
+    sample_format = fidelity.job_sample_format(job)
+    encoder = fmt.depths[sample_format] if sample_format is not None else fmt.codec
+    args = ["-c:a", encoder]
+    capped = fidelity.capped_kbps(job, copied=False)
+    if capped is not None and fmt.name == "ogg":
+        args += ["-q:a", str(vorbis_floor_level(capped))]
+    elif capped is not None:
+        args += ["-b:a", f"{capped}k"]
+    elif options.quality is not None:
         args += fmt.presets[options.quality]
     elif options.bitrate is not None and fmt.name == "ogg":
         args += ["-q:a", str(vorbis_level(options.bitrate))]
@@ -273,13 +416,25 @@ def codec_args(job: ConversionJob) -> list[str]:
         args += ["-b:a", f"{options.bitrate}k"]
     else:
         args += fmt.default_args
+    if encoder in ("flac", "alac") and sample_format is not None:
+        bits = SAMPLE_FORMATS[sample_format][0]
+        planar = "p" if encoder == "alac" else ""
+        args += ["-sample_fmt", f"s{16 if bits <= 16 else 32}{planar}"]
+        args += ["-bits_per_raw_sample", str(bits)]
     rate, channels = output_sample_rate(job), output_channels(job)
-    # Filters (loudnorm resamples) may change the rate: always name it then.
     if rate is not None and (rate != probe.sample_rate or options.filtered):
         args += ["-ar", str(rate)]
     if channels is not None and channels != probe.channels:
         args += ["-ac", str(channels)]
+    if fmt.name == "opus" and (channels or 0) > 2:
+        args += ["-mapping_family", "1"]  # Vorbis channel order, up to 8 channels
     return args
+
+
+def vorbis_floor_level(kbps: int) -> int:
+    """The highest Vorbis quality level whose nominal bitrate is at most ``kbps``."""
+    fitting = [level for level, nominal in VORBIS_LEVELS.items() if nominal <= kbps]
+    return max(fitting) if fitting else min(VORBIS_LEVELS)
 
 
 def output_probe(job: ConversionJob, duration: float, size: int) -> Probe:
@@ -289,12 +444,14 @@ def output_probe(job: ConversionJob, duration: float, size: int) -> Probe:
     return Probe(
         format=job.format.name,
         demuxer=job.format.muxer,
-        codec=job.input.codec if copied else job.format.probe_codec,
+        codec=job.input.codec if copied else output_codec(job),
         duration=round(duration, 3),
         bitrate=average_bitrate(size, duration),
         sample_rate=output_sample_rate(job),
         channels=output_channels(job),
         tags={},
+        sample_format=fidelity.job_sample_format(job),
+        layout=output_layout(job) or job.input.layout,
     )
 
 

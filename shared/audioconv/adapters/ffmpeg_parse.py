@@ -101,7 +101,71 @@ def parse_probe(info: Mapping[str, Any], limits: ProbeLimits | None) -> Probe:
         channels=as_int(stream.get("channels")),
         tags=tags,
         picture=_picture(pictures[0]) if pictures else None,
+        sample_format=sample_format(stream),
+        layout=_layout(stream),
     )
+
+
+# Codecs that decode to exactly the samples that were encoded (PCM of every kind is
+# ``pcm_*``): their sample format is the input's resolution.
+LOSSLESS_CODECS = frozenset(
+    {"flac", "alac", "wavpack", "ape", "tak", "tta", "truehd", "mlp", "shorten"}
+)
+# 8-bit codes that decode to 16-bit samples.
+_COMPANDED = frozenset({"pcm_mulaw", "pcm_alaw", "pcm_vidc"})
+_INTEGER_BITS = {"u8": 8, "u8p": 8, "s16": 16, "s16p": 16, "s32": 32, "s32p": 32, "s64": 32}
+
+
+def sample_format(stream: Mapping[str, Any]) -> str | None:
+    """The resolution of a lossless stream (s16, s24, f32, ...; formats.SAMPLE_FORMATS):
+    its decoder's sample format, narrowed by the bits the file says it uses (24-bit
+    audio decodes into 32-bit samples). None for lossy codecs and DSD."""
+    codec = str(stream.get("codec_name", ""))
+    if not (codec.startswith("pcm_") or codec in LOSSLESS_CODECS):
+        return None
+    decoded = str(stream.get("sample_fmt", ""))
+    if decoded in ("flt", "fltp"):
+        return "f32"
+    if decoded in ("dbl", "dblp"):
+        return "f64"
+    if decoded not in _INTEGER_BITS:
+        return None
+    bits = as_int(stream.get("bits_per_raw_sample"))
+    if codec.startswith("pcm_") and codec not in _COMPANDED:
+        bits = bits or as_int(stream.get("bits_per_sample"))
+    bits = min(bits or _INTEGER_BITS[decoded], _INTEGER_BITS[decoded])
+    return "u8" if bits <= 8 else "s16" if bits <= 16 else "s24" if bits <= 24 else "s32"
+
+
+def _layout(stream: Mapping[str, Any]) -> str | None:
+    """The layout ffprobe names; ``unknown`` when the decoder says it has none (ffmpeg
+    then cannot guess one, and a lossy encoder refuses it); None when not said."""
+    layout = str(stream.get("channel_layout") or "")
+    return "unknown" if layout.endswith(" channels") else layout or None
+
+
+# Demuxers whose stated duration is missing or wrong (ffmpeg 6.0's mpc8 reads a 10 s
+# SV8 file as 8.36 s): their files are measured by decoding them.
+MEASURED_DEMUXERS = frozenset({"mpc8", "truehd", "mlp"})
+
+
+def lacks_duration(info: Mapping[str, Any]) -> str | None:
+    """The demuxer of a probed file whose container says no duration, or one not to
+    trust (MEASURED_DEMUXERS), so it must be measured; None otherwise (or no audio)."""
+    fmt = info.get("format") or {}
+    streams = [s for s in info.get("streams") or [] if s.get("codec_type") == "audio"]
+    demuxer = str(fmt.get("format_name", "")).split(",")[0]
+    if not streams or not demuxer:
+        return None
+    said = as_float(fmt.get("duration")) or as_float(streams[0].get("duration"))
+    return demuxer if demuxer in MEASURED_DEMUXERS or not said else None
+
+
+def with_duration(info: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+    """``info`` with the duration measured for it (unchanged if none was)."""
+    if not seconds:
+        return info
+    return {**info, "format": {**(info.get("format") or {}), "duration": str(seconds)}}
 
 
 def parse_probe_json(text: bytes) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from sqlalchemy.sql.expression import false, true
 from sqlalchemy.types import TypeDecorator
 
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS, Batch
-from audioconv.domain.model import Task, TaskStatus, User, as_utc
+from audioconv.domain.model import EXACT_LENGTH_REASON_CHARS, Task, TaskStatus, User, as_utc
 from audioconv.domain.throttle import Throttle
 
 metadata = MetaData()
@@ -110,6 +110,11 @@ tasks = Table(
     ),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # What the output keeps and warns of (domain/fidelity.py), for its revision.
+    Column("warnings", JSON),
+    Column("verified", Boolean),
+    Column("exact_length", Boolean),
+    Column("exact_length_reason", String(EXACT_LENGTH_REASON_CHARS)),
     UniqueConstraint("input_key", name="uq_tasks_input_key"),
     sqlite_autoincrement=True,
 )

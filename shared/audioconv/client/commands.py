@@ -49,6 +49,11 @@ def _option_help() -> dict[str, tuple[str, str]]:
         "end": ("SECONDS", "trim: end this far into each file"),
         "fadeIn": ("SECONDS", "fade in over this long"),
         "fadeOut": ("SECONDS", "fade out over this long"),
+        "bitDepth": (
+            "BITS",
+            "16, 24 or 32 (32-bit float; wav, aiff) for lossless formats "
+            "(default: the input's; a reduction is dithered)",
+        ),
     }
 
 
@@ -68,7 +73,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--to", required=True, choices=sorted(FORMATS), metavar="FORMAT",
                    help=f"target format: {', '.join(sorted(FORMATS))}")  # fmt: skip
     helps = _option_help()
+    p.add_argument("--no-upscale", dest="upscale", action="store_const", const="false",
+                   help="never encode above a lossy input's bitrate: cap it at the input's "
+                   "(without it, such a conversion carries a warning)")  # fmt: skip
     for field in OPTION_FIELDS:
+        if field == "upscale":
+            continue
         metavar, text = helps.get(field, (field.upper(), ""))
         kwargs: dict[str, Any] = {"dest": field, "metavar": metavar, "help": text}
         if field == "quality":

@@ -41,6 +41,9 @@ class Outcome:
     source: Path
     output: Path | None = None
     error: str | None = None
+    # What the server said of the output: its warnings, and whether it was verified.
+    warnings: tuple[str, ...] = ()
+    verified: bool = False
 
 
 def destination(source: Path, job: Job, name: str | None = None) -> Path:
@@ -77,13 +80,15 @@ def convert_one(server: str, token: str, source: Path, job: Job, progress: Progr
         task = api.wait(int(task["id"]), converting)
         if task["status"] != "processed":
             return Outcome(source, error=task.get("error") or "conversion failed")
+        warnings = tuple(str(w) for w in task.get("warnings") or ())
+        verified = bool(task.get("verified"))
         if not job.download:
-            return Outcome(source)
+            return Outcome(source, warnings=warnings, verified=verified)
         dest = destination(source, job, task["outputFileName"])
         if dest.exists() and not job.force:
             return Outcome(source, error=f"{dest} exists (use --force to overwrite it)")
         api.download(task["links"]["converted"], dest)
-        return Outcome(source, output=dest)
+        return Outcome(source, output=dest, warnings=warnings, verified=verified)
     except ApiError as exc:
         return Outcome(source, error=exc.message)
     except OSError as exc:
@@ -109,7 +114,10 @@ def convert_all(
         else:
             outcome = convert_one(server, token, source, job, progress)
         if outcome.error is None:
-            progress.line(f"{source}: converted -> {outcome.output or 'the ZIP'}")
+            mark = " (verified: decodes to the input's very samples)" if outcome.verified else ""
+            progress.line(f"{source}: converted -> {outcome.output or 'the ZIP'}{mark}")
+            for warning in outcome.warnings:
+                progress.line(f"{source}: warning: {warning}")
         else:
             progress.line(f"{source}: FAILED: {outcome.error}")
         return outcome

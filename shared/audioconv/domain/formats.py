@@ -15,6 +15,11 @@ What survives a conversion (``-map_metadata``; checked in tests/engine):
   Not carried: aac (ADTS has no place for a picture), wav (one stream only),
   wma (ffmpeg's ASF muxer writes a picture as a one-frame video stream, not as
   WM/Picture, so we leave it out).
+
+What each lossless target holds (``depths``: sample format -> encoder) and whether
+each target can say its exact length (``exact_length``) are part of the same table,
+so ``GET /api/formats`` and README's "What a conversion keeps" say the same
+(domain/fidelity.py decides what a conversion does with them).
 """
 
 from __future__ import annotations
@@ -51,6 +56,14 @@ class AudioFormat:
     sample_rates: tuple[int, ...] = HIGH_RATES
     max_channels: int = 8
     cover: CoverMode = "none"
+    # Lossless targets: the encoder for each sample format the file can hold
+    # (SAMPLE_FORMATS), the first the one a lossy input is decoded to.
+    depths: dict[str, str] = field(default_factory=dict)
+    # None: the container says exactly how many samples there are (a sine of N
+    # samples decodes to N); else why it cannot.
+    inexact: str | None = None
+    # The channel layouts the encoder takes, by channel count (None: any named layout).
+    layouts: dict[int, str] | None = None
 
     @property
     def lossless(self) -> bool:
@@ -71,6 +84,20 @@ def _vbr(*levels: int) -> dict[Quality, tuple[str, ...]]:
 
 _M4A_MUX = ("-movflags", "+faststart")
 
+# Sample formats of lossless audio, as Probe.sample_format names them: bits per sample,
+# and whether they are floating point.
+SAMPLE_FORMATS: dict[str, tuple[int, bool]] = {
+    "u8": (8, False), "s16": (16, False), "s24": (24, False), "s32": (32, False),
+    "f32": (32, True), "f64": (64, True),
+}  # fmt: skip
+# The ``bitDepth`` option's values and the sample format each asks for: 32 is 32-bit
+# floating point (what audio editors call 32-bit), kept only where the format has it.
+BIT_DEPTHS = {16: "s16", 24: "s24", 32: "f32"}
+# The layouts Vorbis and multichannel Opus (mapping family 1) define, by channel count.
+VORBIS_LAYOUTS = {
+    1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1",
+}  # fmt: skip
+
 FORMATS: dict[str, AudioFormat] = {
     f.name: f
     for f in (
@@ -83,6 +110,8 @@ FORMATS: dict[str, AudioFormat] = {
         AudioFormat(
             "aac", "aac", "adts", "aac", "aac", "audio/aac",
             _kbps(96, 192, 256, 320), ("-write_id3v2", "1"), (16, 512), HIGH_RATES[:12],
+            inexact="raw ADTS AAC has no field for the encoder's delay and padding: "
+            "players add about 1024 samples of silence before the audio and up to 1024 after",
         ),
         AudioFormat(
             "m4a", "m4a", "ipod", "aac", "aac", "audio/mp4",
@@ -90,35 +119,94 @@ FORMATS: dict[str, AudioFormat] = {
         ),
         AudioFormat(
             "alac", "m4a", "ipod", "alac", "alac", "audio/mp4",
-            muxer_args=_M4A_MUX, cover="stream",
+            muxer_args=_M4A_MUX, cover="stream", depths={"s16": "alac", "s24": "alac"},
         ),
         # Vorbis VBR quality: 3 ~112, 5 ~160, 7 ~224, 9 ~320 kbit/s.
         AudioFormat(
             "ogg", "ogg", "ogg", "libvorbis", "vorbis", "audio/ogg",
-            _vbr(3, 5, 7, 9), (), (45, 500), cover="vorbis",
+            _vbr(3, 5, 7, 9), (), (45, 500), cover="vorbis", layouts=VORBIS_LAYOUTS,
         ),
         AudioFormat(
             "opus", "opus", "opus", "libopus", "opus", "audio/ogg; codecs=opus",
             _kbps(64, 128, 192, 256), (), (6, 510), (8000, 12000, 16000, 24000, 48000),
-            cover="vorbis",
+            cover="vorbis", layouts=VORBIS_LAYOUTS,
         ),
-        AudioFormat("wav", "wav", "wav", "pcm_s16le", "pcm_s16le", "audio/wav"),
-        AudioFormat("flac", "flac", "flac", "flac", "flac", "audio/flac", cover="stream"),
+        AudioFormat(
+            "wav", "wav", "wav", "pcm_s16le", "pcm_s16le", "audio/wav",
+            depths={"s16": "pcm_s16le", "u8": "pcm_u8", "s24": "pcm_s24le",
+                    "s32": "pcm_s32le", "f32": "pcm_f32le", "f64": "pcm_f64le"},
+        ),
+        AudioFormat(
+            "flac", "flac", "flac", "flac", "flac", "audio/flac", cover="stream",
+            depths={"s16": "flac", "s24": "flac"},
+        ),
         AudioFormat(
             "wma", "wma", "asf", "wmav2", "wmav2", "audio/x-ms-wma",
             _kbps(96, 128, 192, 256), (), (24, 320),
             (8000, 11025, 16000, 22050, 32000, 44100, 48000), 2,
+            inexact="ASF cannot say where the audio ends: the last WMA frame is padded "
+            "with silence (up to 2047 samples)",
         ),
         AudioFormat(
             "aiff", "aiff", "aiff", "pcm_s16be", "pcm_s16be", "audio/aiff",
             muxer_args=("-write_id3v2", "1"), cover="stream",
+            depths={"s16": "pcm_s16be", "u8": "pcm_s8", "s24": "pcm_s24be",
+                    "s32": "pcm_s32be", "f32": "pcm_f32be"},
         ),
     )
 }  # fmt: skip
 
+
+# Every input we take: our name for it, what people call it, and the ffmpeg demuxers
+# that read it. Each reads one file and nothing else: never hls, concat, image2 or any
+# other demuxer that opens further files or URLs.
+@dataclass(frozen=True)
+class InputFormat:
+    name: str
+    title: str
+    demuxers: tuple[str, ...]
+
+
+INPUTS: dict[str, InputFormat] = {
+    i.name: i
+    for i in (
+        InputFormat("mp3", "MP3", ("mp3",)),
+        InputFormat("mp2", "MPEG audio layer 2", ("mp3",)),
+        InputFormat("aac", "AAC (ADTS)", ("aac",)),
+        InputFormat("m4a", "AAC in MP4", ("mov",)),
+        InputFormat("alac", "Apple Lossless", ("mov",)),
+        InputFormat("ogg", "Ogg Vorbis", ("ogg",)),
+        InputFormat("opus", "Opus", ("ogg",)),
+        InputFormat("wav", "WAV (also RF64)", ("wav",)),
+        InputFormat("w64", "Sony Wave64", ("w64",)),
+        InputFormat("flac", "FLAC", ("flac",)),
+        InputFormat("wma", "Windows Media Audio", ("asf",)),
+        InputFormat("aiff", "AIFF / AIFF-C", ("aiff",)),
+        InputFormat("caf", "Apple CAF", ("caf",)),
+        InputFormat("mka", "Matroska / WebM audio", ("matroska", "webm")),
+        InputFormat("au", "Sun AU", ("au",)),
+        InputFormat("amr", "AMR", ("amr", "amrnb", "amrwb")),
+        InputFormat("ac3", "Dolby Digital (AC-3)", ("ac3",)),
+        InputFormat("eac3", "Dolby Digital Plus (E-AC-3)", ("eac3",)),
+        InputFormat("dts", "DTS", ("dts", "dtshd")),
+        InputFormat("truehd", "Dolby TrueHD", ("truehd",)),
+        InputFormat("mlp", "Meridian Lossless Packing", ("mlp",)),
+        InputFormat("wavpack", "WavPack", ("wv",)),
+        InputFormat("ape", "Monkey's Audio (APE)", ("ape",)),
+        InputFormat("tak", "TAK", ("tak",)),
+        InputFormat("tta", "True Audio (TTA)", ("tta",)),
+        InputFormat("musepack", "Musepack (SV7, SV8)", ("mpc", "mpc8")),
+        InputFormat("dsf", "DSD (DSF)", ("dsf",)),
+        InputFormat("dff", "DSD (DSDIFF)", ("iff",)),
+    )
+}
+
 # ffprobe demuxer names we accept as input (ffmpeg's -format_whitelist syntax).
-# Never: hls, concat, image2 and other formats that open further files or URLs.
-INPUT_DEMUXERS = ("mp3", "aac", "mov", "ogg", "wav", "flac", "asf", "aiff", "matroska", "caf")
+INPUT_DEMUXERS = tuple(dict.fromkeys(d for i in INPUTS.values() for d in i.demuxers))
+# Our name of an input, by the demuxer that read it (where the demuxer alone says it).
+_BY_DEMUXER = {
+    d: i.name for i in INPUTS.values() for d in i.demuxers if d not in ("mp3", "mov", "ogg")
+}
 
 # Vorbis quality levels and their nominal bitrates (kbit/s, 44.1 kHz stereo): a
 # bitrate asked for an ogg target picks the nearest level, since libvorbis's own
@@ -144,20 +232,14 @@ def detect_format(format_name: str, codec_name: str) -> str | None:
     """Our name for an input, from ffprobe's container and first audio codec."""
     demuxers = set(format_name.split(","))
     if "mp3" in demuxers:
-        return "mp3"
-    if "aac" in demuxers:
-        return "aac"
+        return "mp2" if codec_name in ("mp1", "mp2") else "mp3"
     if "mov" in demuxers:
         return "alac" if codec_name == "alac" else "m4a"
     if "ogg" in demuxers:
         return "opus" if codec_name == "opus" else "ogg"
-    if "asf" in demuxers:
-        return "wma"
-    for name in ("wav", "flac", "aiff"):
-        if name in demuxers:
-            return name
-    if demuxers & {"matroska", "webm"}:
-        return "mka"
-    if "caf" in demuxers:
-        return "caf"
+    if "iff" in demuxers and not codec_name.startswith("dsd_"):
+        return None  # 8SVX, not DSD
+    for demuxer in format_name.split(","):
+        if demuxer in _BY_DEMUXER:
+            return _BY_DEMUXER[demuxer]
     return None

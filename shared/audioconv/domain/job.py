@@ -28,10 +28,16 @@ class ConversionJob:
 @dataclass(frozen=True)
 class ConversionResult:
     """What a conversion made: the output (its duration as the encoder counted it), and
-    the input's loudness when the ``loudness`` option measured it."""
+    the input's loudness when the ``loudness`` option measured it; what the user should
+    know (``warnings``, domain/fidelity.py); whether the output was proven to decode to
+    the input's very samples (``verified``: None when no such promise was made); and
+    whether its container says its exact length (else ``inexact`` says why not)."""
 
     output: Probe
     input_loudness: Loudness | None = None
+    warnings: tuple[str, ...] = ()
+    verified: bool | None = None
+    inexact: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from audioconv.domain.formats import SAMPLE_FORMATS
+
 
 def average_bitrate(size: int, seconds: float) -> int | None:
     """A file's average bit rate (bit/s) over its whole length, if it has one."""
@@ -56,11 +58,29 @@ class Probe:
     picture: Picture | None = None
     # Measured when the file was converted (or made); None until then.
     loudness: Loudness | None = None
+    # Lossless audio: its sample format as formats.SAMPLE_FORMATS names it (s16, s24,
+    # f32, ...); None for lossy audio (decoded to floating point) and DSD.
+    sample_format: str | None = None
+    # The channel layout ffprobe names (stereo, 5.1(side), ...), if it names one.
+    layout: str | None = None
+
+    @property
+    def bit_depth(self) -> int | None:
+        """Bits per sample of lossless audio (32 for 32-bit float too)."""
+        return SAMPLE_FORMATS[self.sample_format][0] if self.sample_format else None
+
+    @property
+    def is_dsd(self) -> bool:
+        """1-bit DSD (DSF, DSDIFF): neither PCM nor lossy."""
+        return self.codec.startswith("dsd_")
 
     def as_dict(self) -> dict[str, Any]:
         """What users see of a file (the task's ``input`` and ``output``)."""
         shown = {key: getattr(self, attribute) for key, attribute in _SHOWN.items()}
         shown["loudness"] = self.loudness.as_json() if self.loudness else None
+        shown["loudnessReason"] = None  # set by the report pass when it cannot measure
+        shown["bitDepth"] = self.bit_depth
+        shown["sampleFormat"] = self.sample_format
         return shown
 
     @staticmethod
@@ -68,7 +88,7 @@ class Probe:
         """What users see of a stored probe (``as_record`` holds more, for the worker)."""
         if record is None:
             return None
-        return {**{key: record.get(key) for key in _SHOWN}, "loudness": record.get("loudness")}
+        return {key: record.get(key) for key in (*_SHOWN, *_EXTRA)}
 
     def as_record(self) -> dict[str, Any]:
         """All of it, stored with the task, so the worker converts without probing again."""
@@ -77,13 +97,15 @@ class Probe:
             **self.as_dict(),
             "demuxer": self.demuxer,
             "tags": self.tags,
+            "layout": self.layout,
             "picture": None if picture is None else [picture.codec, picture.width, picture.height],
         }
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> Probe | None:
-        """The probe ``as_record`` stored; None for none, or one stored before it held all."""
-        if not record or "demuxer" not in record:
+        """The probe ``as_record`` stored; None for none, or one stored before it held all
+        (before it kept the resolution, which the conversion must not guess)."""
+        if not record or "demuxer" not in record or "sampleFormat" not in record:
             return None
         picture = record.get("picture")
         return cls(
@@ -97,6 +119,8 @@ class Probe:
             tags=dict(record.get("tags") or {}),
             picture=Picture(picture[0], int(picture[1]), int(picture[2])) if picture else None,
             loudness=Loudness.from_json(record.get("loudness")),
+            sample_format=record.get("sampleFormat"),
+            layout=record.get("layout"),
         )
 
 
@@ -109,3 +133,6 @@ _SHOWN = {
     "sampleRate": "sample_rate",
     "channels": "channels",
 }
+# Shown too: what was measured (``loudnessReason``: why ``loudness`` is null, when the
+# report pass could not measure it) and its resolution.
+_EXTRA = ("loudness", "loudnessReason", "bitDepth", "sampleFormat")

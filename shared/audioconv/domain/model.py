@@ -97,6 +97,14 @@ class Task:
     report_due: bool = False
     # The batch it was uploaded in (domain/batch.py), if any.
     batch_id: int | None = None
+    # What the user should know about this revision's output (domain/fidelity.py: an
+    # upscale, a lossy input made lossless, clipping), whether it was proven to decode
+    # to the input's very samples (None: no such promise), and whether its container
+    # says its exact length (None until converted; the reason when it cannot).
+    warnings: list[str] | None = None
+    verified: bool | None = None
+    exact_length: bool | None = None
+    exact_length_reason: str | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -185,10 +193,17 @@ class Task:
         *,
         input_loudness: dict[str, float] | None = None,
         report_due: bool = False,
+        fidelity: Fidelity | None = None,
     ) -> None:
         """Converted: the output and what was measured on the way (the input's
         loudness joins its stored probe, since the input stays the same file);
-        ``report_due``: its report pass is still to run."""
+        ``report_due``: its report pass is still to run; ``fidelity``: what the
+        conversion kept and warns of."""
+        kept = fidelity or Fidelity()
+        self.warnings = list(kept.warnings) or None
+        self.verified = kept.verified
+        self.exact_length = kept.inexact is None
+        self.exact_length_reason = kept.inexact
         self.status = TaskStatus.PROCESSED
         self.claim_token = None
         self.output_key = output_key
@@ -223,17 +238,27 @@ class Task:
         output_loudness: dict[str, float] | None = None,
         output_seconds: float | None = None,
         waveform_key: str | None = None,
+        loudness_reasons: tuple[str | None, str | None] = (None, None),
+        warning: str | None = None,
     ) -> None:
         """The report pass ran: record what it measured (any of it may be missing: a
-        failed pass records nothing) and the waveform picture it drew. ``updated_at``
-        stays the time the task finished (its events' time, the sweep's grace)."""
+        failed pass records nothing) and the waveform picture it drew; why the input's
+        and the output's loudness were not measured (``loudness_reasons``), and a
+        ``warning`` of what it found. ``updated_at`` stays the time the task finished
+        (its events' time, the sweep's grace)."""
         self.report_due = False
         self.waveform_key = waveform_key
         self._input_loudness(input_loudness)
+        if loudness_reasons[0] is not None and self.input_probe is not None:
+            self.input_probe = {**self.input_probe, "loudnessReason": loudness_reasons[0]}
+        if warning is not None:
+            self.warnings = [*(self.warnings or []), warning]
         if self.output_probe is not None:
             probe = dict(self.output_probe)
             if output_loudness is not None:
                 probe["loudness"] = output_loudness
+            if loudness_reasons[1] is not None:
+                probe["loudnessReason"] = loudness_reasons[1]
             if output_seconds:
                 probe["duration"] = round(output_seconds, 3)
                 probe["bitrate"] = average_bitrate(self.output_bytes, output_seconds)
@@ -243,6 +268,7 @@ class Task:
         self.status = TaskStatus.FAILED
         self.claim_token = None
         self.report_due = False
+        self._forget_fidelity()
         self.error = reason
         self.lease_expires_at = None
         self.updated_at = now
@@ -262,6 +288,7 @@ class Task:
         self.output_probe = None
         self.waveform_key = None
         self.report_due = False
+        self._forget_fidelity()
         self.claim_token = None
         self.error = None
         self.progress = 0.0
@@ -270,6 +297,13 @@ class Task:
         self.updated_at = now
         return old
 
+    def _forget_fidelity(self) -> None:
+        """No output: nothing to warn of, prove or measure."""
+        self.warnings = None
+        self.verified = None
+        self.exact_length = None
+        self.exact_length_reason = None
+
     def is_due(self, now: datetime) -> bool:
         """Still has to run: uploaded, or processing under a lease that ran out."""
         if self.status is TaskStatus.UPLOADED:
@@ -277,6 +311,19 @@ class Task:
         return self.status is TaskStatus.PROCESSING and (
             self.lease_expires_at is None or as_utc(self.lease_expires_at) <= now
         )
+
+
+# The longest reason a format gives for not saying its exact length.
+EXACT_LENGTH_REASON_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """What a conversion kept and warns of (domain/fidelity.py decides it)."""
+
+    warnings: tuple[str, ...] = ()
+    verified: bool | None = None
+    inexact: str | None = None
 
 
 # The claim token column's width: a claimant's name and the separator take from the

@@ -10,12 +10,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from audioconv.domain.formats import QUALITIES, AudioFormat, Quality
+from audioconv.domain.formats import BIT_DEPTHS, QUALITIES, AudioFormat, Quality
 
 # Request field names (multipart form or JSON), in the API's camelCase.
 OPTION_FIELDS = (
     "bitrate", "sampleRate", "channels", "quality",
-    "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut",
+    "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut", "bitDepth", "upscale",
 )  # fmt: skip
 # loudnorm's ranges: integrated target -70..-5 LUFS, true-peak ceiling -9..0 dBTP.
 LOUDNESS_RANGE = (-70.0, -5.0)
@@ -59,6 +59,14 @@ class ConversionOptions(BaseModel):
     end: float | None = _seconds(description="trim: seconds into the input to end at")
     fade_in: float | None = _seconds("fadeIn", "fade-in length, seconds")
     fade_out: float | None = _seconds("fadeOut", "fade-out length, seconds")
+    bit_depth: int | None = Field(
+        default=None, alias="bitDepth", ge=1, le=64,
+        description="bits per sample of a lossless target: 16, 24, or 32 (32-bit float)",
+    )  # fmt: skip
+    upscale: bool | None = Field(
+        default=None,
+        description="false: never encode a lossy target above the lossy input's bitrate",
+    )
 
     @field_validator("bitrate", mode="before")
     @classmethod
@@ -86,6 +94,8 @@ class ConversionOptions(BaseModel):
                 raise ValueError(f"{name} is lossless: it has no bitrate to choose")
             if self.quality is not None:
                 raise ValueError(f"{name} is lossless: quality presets apply to lossy formats")
+            if self.upscale is not None:
+                raise ValueError(f"{name} is lossless: upscale caps the bitrate of lossy formats")
         elif self.bitrate is not None:
             low, high = _bitrate_range(fmt, self.sample_rate)
             if not low <= self.bitrate <= high:
@@ -100,7 +110,18 @@ class ConversionOptions(BaseModel):
             raise ValueError("truePeak is the ceiling of loudness normalisation: give loudness too")
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ValueError(f"end ({self.end:g} s) must come after start ({self.start:g} s)")
+        if self.bit_depth is not None:
+            self._check_bit_depth(fmt)
         return self
+
+    def _check_bit_depth(self, fmt: AudioFormat) -> None:
+        """ValueError unless ``fmt`` holds the ``bitDepth`` asked for."""
+        if fmt.lossless is False:
+            raise ValueError(f"{fmt.name} is lossy: bitDepth applies to lossless formats")
+        held = [bits for bits, sample_format in BIT_DEPTHS.items() if sample_format in fmt.depths]
+        if self.bit_depth not in held:
+            allowed = ", ".join(str(bits) for bits in held)
+            raise ValueError(f"{fmt.name} bitDepth must be one of {allowed}")
 
     def checked_for_input(self, duration: float) -> ConversionOptions:
         """These options if an input lasting ``duration`` seconds allows them, else
@@ -172,4 +193,8 @@ def _describe(err: ErrorDetails) -> str:
         return f"quality must be one of {', '.join(QUALITIES)}"
     if field == "bitrate":
         return f"bitrate must be a whole number of kbit/s (e.g. 192): {err['msg']}"
+    if field == "bitDepth":
+        return f"bitDepth must be one of {', '.join(map(str, BIT_DEPTHS))} bits: {err['msg']}"
+    if field == "upscale":
+        return "upscale must be true or false"
     return f"{field}: {err['msg']}"

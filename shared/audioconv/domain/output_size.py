@@ -8,9 +8,10 @@ data out: the API checks it at upload and retarget, the worker again before it
 downloads anything (settings may have changed since).
 
 The bound is deliberately generous:
-- PCM (wav, aiff): exactly rate x channels x 2 bytes (16-bit) per second.
-- flac, alac: never more than PCM at 24 bits (their encoders fall back to
-  verbatim frames; ffmpeg keeps 24 bits from a float or 24-bit input).
+- PCM (wav, aiff): exactly rate x channels x bytes per sample per second, at the
+  resolution the output gets (domain/fidelity.py: the input's, or ``bitDepth``).
+- flac, alac: never more than PCM at that resolution (their encoders fall back to
+  verbatim frames).
 - lossy: the bitrate asked (or the preset's), with 25 % headroom for VBR and
   ABR encoders; LAME VBR at its ceiling of 320 kbit/s (160 below 32 kHz); the
   Vorbis levels' nominal stereo rates scaled by channels.
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audioconv.domain.formats import VORBIS_LEVELS, AudioFormat, vorbis_level
+from audioconv.domain.fidelity import output_sample_format
+from audioconv.domain.formats import SAMPLE_FORMATS, VORBIS_LEVELS, AudioFormat, vorbis_level
 from audioconv.domain.options import ConversionOptions
 
 LOSSY_HEADROOM = 1.25
@@ -32,7 +34,6 @@ CONTAINER_BYTES = 64 * 1024
 COVER_BYTES = 16 * 1024 * 1024
 # When the input does not say (it always does for audio we accept).
 FALLBACK_RATE, FALLBACK_CHANNELS = 48000, 2
-_LOSSLESS_BYTES_PER_SAMPLE = {"wav": 2, "aiff": 2, "flac": 3, "alac": 3}
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class InputShape:
     codec: str
     size: int
     has_picture: bool = False
+    # The input's resolution (Probe.sample_format; None: lossy), and whether it is DSD.
+    sample_format: str | None = None
+    dsd: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,11 @@ def output_rate(fmt: AudioFormat, options: ConversionOptions, input_rate: int | 
     if options.sample_rate is not None:
         return options.sample_rate
     rate = input_rate or FALLBACK_RATE
-    return rate if rate in fmt.sample_rates else min(fmt.sample_rates, key=lambda r: abs(r - rate))
+    if rate in fmt.sample_rates:
+        return rate
+    # The nearest of the same family (88.2 kHz -> 44.1, not 48 kHz), else the nearest.
+    family = [r for r in fmt.sample_rates if rate % r == 0 or r % rate == 0]
+    return min(family or fmt.sample_rates, key=lambda r: abs(r - rate))
 
 
 def output_channels(
@@ -103,7 +111,10 @@ def output_bound(fmt: AudioFormat, options: ConversionOptions, source: InputShap
     seconds = max(source.duration, 0.0)
     kbps: int | None = None
     if fmt.lossless:
-        audio = rate * channels * _LOSSLESS_BYTES_PER_SAMPLE[fmt.name] * seconds
+        sample_format = output_sample_format(fmt, options, source.sample_format, source.dsd)
+        assert sample_format is not None  # every lossless format holds one
+        bytes_per_sample = -(-SAMPLE_FORMATS[sample_format][0] // 8)
+        audio = rate * channels * bytes_per_sample * seconds
     else:
         kbps = _lossy_kbps(fmt, options, rate, channels)
         audio = kbps * 1000 / 8 * seconds

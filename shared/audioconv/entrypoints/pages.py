@@ -1,8 +1,9 @@
 """The web page at ``/``, its static files, and what it reads: the format catalog.
 
-``GET /api/formats`` describes every target format and the options it accepts,
-built from ``domain/formats.py`` and ``domain/options.py``: the page and the
-command-line client take their choices from here, never from a copy.
+``GET /api/formats`` describes every target format, the options it accepts and what
+a conversion to it keeps, and every input we read, built from ``domain/formats.py``
+and ``domain/options.py``: the page, the command-line client and README's "What a
+conversion keeps" table (entrypoints/keeps_table.py) take them from here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, send_from_directory
 
-from audioconv.domain.formats import FORMATS, QUALITIES, AudioFormat
+from audioconv.domain.fidelity import exact_length
+from audioconv.domain.formats import BIT_DEPTHS, FORMATS, INPUTS, QUALITIES, AudioFormat
 from audioconv.domain.options import DEFAULT_TRUE_PEAK, ConversionOptions, _bitrate_range
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.openapi import Operation, Reply, doc
@@ -74,7 +76,32 @@ def format_options(fmt: AudioFormat) -> dict[str, Any]:
             "type": "string", "values": list(QUALITIES), "default": "standard",
             "notWith": "bitrate",
         }  # fmt: skip
+        options["upscale"] = {"type": "boolean", "default": True}
+    else:
+        options["bitDepth"] = {
+            "type": "integer", "unit": "bit", "values": bit_depths(fmt), "default": None,
+        }  # fmt: skip
     return {**options, **_audio_options()}
+
+
+def bit_depths(fmt: AudioFormat) -> list[int]:
+    """The ``bitDepth`` values ``fmt`` takes (32: floating point)."""
+    return [bits for bits, sample_format in BIT_DEPTHS.items() if sample_format in fmt.depths]
+
+
+def format_keeps(fmt: AudioFormat) -> dict[str, Any]:
+    """What a conversion to ``fmt`` keeps of the input (README's "What a conversion
+    keeps" is made from this)."""
+    exact, reason = exact_length(fmt)
+    return {
+        "sampleFormats": list(fmt.depths),
+        "sampleRates": list(fmt.sample_rates),
+        "maxChannels": fmt.max_channels,
+        "tags": True,
+        "coverArt": fmt.cover != "none",
+        "exactLength": exact,
+        "exactLengthReason": reason,
+    }
 
 
 def _audio_options() -> dict[str, Any]:
@@ -110,8 +137,16 @@ def format_catalog() -> list[dict[str, Any]]:
             "lossless": fmt.lossless,
             "coverArt": fmt.cover != "none",
             "options": format_options(fmt),
+            "keeps": format_keeps(fmt),
         }
         for fmt in sorted(FORMATS.values(), key=lambda f: f.name)
+    ]
+
+
+def input_catalog() -> list[dict[str, Any]]:
+    """Every input we read: our name, what people call it, ffmpeg's demuxers."""
+    return [
+        {"name": i.name, "title": i.title, "demuxers": list(i.demuxers)} for i in INPUTS.values()
     ]
 
 
@@ -148,4 +183,4 @@ def register(app: Flask, deps: Dependencies) -> None:
         {200: Reply("the formats", s.Formats)}, tag="formats",
     ))  # fmt: skip
     def formats() -> Response:
-        return jsonify(formats=format_catalog())
+        return jsonify(formats=format_catalog(), inputs=input_catalog())

@@ -25,7 +25,7 @@ from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 
-from audioconv import bootstrap
+from audioconv import bootstrap, logs
 from audioconv.adapters.pubsub_pull import PubSubPuller
 from audioconv.domain import fair_share
 from audioconv.domain.errors import RetryLater
@@ -210,7 +210,9 @@ def health_server(port: int, pull: PubSubPuller) -> ThreadingHTTPServer:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Like every other process: one redacting handler, JSON lines for Cloud Logging
+    # (worker.yaml sets AUDIOCONV_LOG_FORMAT=json: flexible sets no GAE_ENV).
+    logs.configure()
     deps = bootstrap.build()
     settings = deps.settings
     pull = puller(deps)

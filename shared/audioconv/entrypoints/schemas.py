@@ -112,6 +112,17 @@ class Options(BaseModel):
     fade_out: _decimal("fade_out") = Field(  # type: ignore[valid-type]
         default=None, alias="fadeOut", description="fade-out length, seconds"
     )
+    bit_depth: _number("bit_depth") = Field(  # type: ignore[valid-type]
+        default=None, alias="bitDepth",
+        description="bits per sample of a lossless target: 16, 24, or 32 (32-bit float; "
+        "wav and aiff); default: the input's, or the nearest the format holds. A reduction "
+        "is dithered (TPDF)",
+    )  # fmt: skip
+    upscale: bool | Literal["true", "false", "1", "0"] | None = Field(
+        default=None,
+        description="false: never encode a lossy target above the lossy input's bitrate "
+        "(the bitrate is capped at the input's); default true, with a warning",
+    )
 
 
 class _Target(BaseModel):
@@ -218,8 +229,24 @@ class MediaDetails(BaseModel):
     sample_rate: int | None = Field(alias="sampleRate", description="Hz")
     channels: int | None
     loudness: Loudness | None = Field(
-        default=None, description="measured loudness; null until the report pass ran"
-    )
+        default=None, description="measured loudness; null until the report pass ran, "
+        "or when it could not be measured (`loudnessReason` says why)",
+    )  # fmt: skip
+    loudness_reason: str | None = Field(
+        default=None, alias="loudnessReason",
+        description="why `loudness` is null after the report pass: `too short to measure` "
+        "(BS.1770 needs 400 ms) or `too quiet to measure` (silence)",
+    )  # fmt: skip
+    bit_depth: int | None = Field(
+        default=None, alias="bitDepth",
+        description="bits per sample of lossless audio (32 also for 32-bit float); "
+        "null for lossy audio",
+    )  # fmt: skip
+    sample_format: str | None = Field(
+        default=None, alias="sampleFormat",
+        description="lossless audio's sample format: u8, s16, s24, s32 (integers), f32, "
+        "f64 (floating point); null for lossy audio",
+    )  # fmt: skip
 
 
 class TaskLinks(BaseModel):
@@ -272,6 +299,27 @@ class Task(BaseModel):
         "conversion; null once it ran (or when none is made)",
     )
     options: ConversionOptions = Field(description="the options asked for; only those set")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what to know about the output before trusting it: a bitrate above "
+        "the lossy input's, a lossy input made lossless, clipping (a true peak over 0 dBTP "
+        "after a lossy encode); empty when there is nothing to say",
+    )
+    verified: bool | None = Field(
+        default=None,
+        description="true: the output was proven to decode to the input's very samples "
+        "(MD5 of the decoded audio; a mismatch fails the task); null when the conversion "
+        "promises no such thing (a lossy side, or a change of rate, depth or channels)",
+    )
+    exact_length: bool | None = Field(
+        default=None, alias="exactLength",
+        description="whether the output's container says exactly how many samples it has; "
+        "null until processed",
+    )  # fmt: skip
+    exact_length_reason: str | None = Field(
+        default=None, alias="exactLengthReason",
+        description="why not, when `exactLength` is false",
+    )  # fmt: skip
     batch_id: int | None = Field(alias="batchId", description="its batch, if any")
     created_at: datetime = Field(alias="createdAt")
     updated_at: datetime = Field(alias="updatedAt")
@@ -350,6 +398,26 @@ class BlobStored(BaseModel):
     size: int = Field(ge=0, description="bytes stored")
 
 
+class FormatKeeps(BaseModel):
+    """What a conversion to a format keeps of its input."""
+
+    model_config = _camel
+
+    sample_formats: list[str] = Field(
+        alias="sampleFormats",
+        description="lossless formats: the sample formats it holds (the input's is kept "
+        "where it is one of them; the first is what a lossy input becomes); empty for lossy",
+    )
+    sample_rates: list[int] = Field(alias="sampleRates", description="Hz")
+    max_channels: int = Field(alias="maxChannels")
+    tags: bool
+    cover_art: bool = Field(alias="coverArt")
+    exact_length: bool = Field(
+        alias="exactLength", description="its files say exactly how many samples they have"
+    )
+    exact_length_reason: str | None = Field(alias="exactLengthReason")
+
+
 class FormatInfo(BaseModel):
     model_config = _camel
 
@@ -362,10 +430,20 @@ class FormatInfo(BaseModel):
     options: dict[str, dict[str, Any]] = Field(
         description="each option it takes, with its type, unit, values or range, default"
     )
+    keeps: FormatKeeps
+
+
+class InputInfo(BaseModel):
+    """An input format we read (by content, whatever the file's name)."""
+
+    name: str = Field(description="as tasks name it in `inputFormat`")
+    title: str
+    demuxers: list[str] = Field(description="the ffmpeg demuxers that read it")
 
 
 class Formats(BaseModel):
     formats: list[FormatInfo]
+    inputs: list[InputInfo]
 
 
 class ApiIndex(BaseModel):
@@ -457,6 +535,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     Error, SignupBody, SignedUp, LoginBody, Token, UploadForm, ChangeFormatBody,
     StartUploadBody, MediaDetails, TaskLinks, Task, BatchProgress, BatchLinks, BatchSummary,
     Batch, NewBatchBody, UploadTicket, UploadPending, BlobStored,
-    FormatInfo, Formats, ApiIndex, Health, Readiness, NotReady, SweepResult, WebhookAttempt,
+    FormatKeeps, FormatInfo, InputInfo,
+    Formats, ApiIndex, Health, Readiness, NotReady, SweepResult, WebhookAttempt,
     Profile, ProfileBody, WebhookSecret,
 )  # fmt: skip

@@ -15,7 +15,7 @@ from audioconv import logs
 from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.job import ConversionJob, ConversionResult
-from audioconv.domain.model import ClaimOutcome, Task, as_utc
+from audioconv.domain.model import ClaimOutcome, Fidelity, Task, as_utc
 from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
 from audioconv.services.dependencies import Dependencies
@@ -112,13 +112,15 @@ class Made:
 
     def apply_to(self, now: datetime, report_due: bool) -> Callable[[Task], None]:
         """The change that records it on the task (its report pass still due, or not)."""
-        loudness = self.result.input_loudness
+        result = self.result
+        loudness = result.input_loudness
+        kept = Fidelity(result.warnings, result.verified, result.inexact)
 
         def succeed(task: Task) -> None:
             task.succeed(
-                self.output_key, self.result.output.as_dict(), self.size, now,
+                self.output_key, result.output.as_dict(), self.size, now,
                 input_loudness=loudness.as_json() if loudness else None,
-                report_due=report_due,
+                report_due=report_due, fidelity=kept,
             )  # fmt: skip
 
         return succeed

@@ -28,6 +28,7 @@ from audioconv.domain.job import MediaReport
 from audioconv.domain.media import Loudness, Probe
 from audioconv.domain.model import Task
 from audioconv.domain.options import stored_options
+from audioconv.domain.report_findings import report_findings
 from audioconv.services.conversion import WORK_PREFIX, local_file
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
@@ -114,11 +115,14 @@ def _record(
         if not task.awaits_report(ref.revision, output_key):
             log.info("task %s moved on during its report; report discarded", ref.task_id)
             return waveform is not None and task.waveform_key == waveform
+        measured = report_findings(task, report)
         task.reported(
-            input_loudness=_json(report.input_loudness),
-            output_loudness=_json(report.output_loudness),
+            input_loudness=_json(measured.input_loudness),
+            output_loudness=_json(measured.output_loudness),
             output_seconds=report.output_seconds,
             waveform_key=waveform,
+            loudness_reasons=measured.reasons,
+            warning=measured.warning,
         )
         uow.commit()
     return True

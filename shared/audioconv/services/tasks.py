@@ -19,6 +19,7 @@ from audioconv.domain.errors import (
     TooManyRequests,
     UnsupportedMedia,
 )
+from audioconv.domain.fidelity import source_rate
 from audioconv.domain.formats import FORMATS, parse_format
 from audioconv.domain.model import Task, TaskStatus, valid_id
 from audioconv.domain.options import ConversionOptions, parse_options, stored_options
@@ -139,8 +140,9 @@ def output_too_large(
 ) -> str | None:
     """Why converting this input to ``target`` cannot fit the output limit, or None."""
     source = InputShape(
-        probe.duration, probe.sample_rate, probe.channels, probe.codec, size,
-        has_picture=probe.picture is not None,
+        probe.duration, source_rate(probe), probe.channels, probe.codec, size,
+        has_picture=probe.picture is not None, sample_format=probe.sample_format,
+        dsd=probe.is_dsd,
     )  # fmt: skip
     bound = output_bound(FORMATS[target], stored_options(options), source)
     return too_large_reason(bound, source, deps.settings.max_output_bytes)

@@ -220,6 +220,16 @@
       box.append(optionField("opt-channels", "Channels",
         choiceSelect("opt-channels", "channels", "as the input", counts, (n) => names[n] || String(n))));
     }
+    if (opts.bitDepth) {
+      box.append(optionField("opt-bitDepth", "Bit depth",
+        choiceSelect("opt-bitDepth", "bitDepth", "as the input", opts.bitDepth.values,
+          (b) => (b === 32 ? "32-bit float" : `${b}-bit`))));
+    }
+    if (opts.upscale) {
+      box.append(optionField("opt-upscale", "Above the input's bitrate",
+        choiceSelect("opt-upscale", "upscale", "allowed, warned", ["false"],
+          () => "never: cap at the input's")));
+    }
     if (opts.loudness) {
       box.append(optionField("opt-loudness", "Loudness",
         choiceSelect("opt-loudness", "loudness", "as it is", [-14, -16, -23],
@@ -273,6 +283,28 @@
     return el("div", { class: "progress" }, bar, el("span", { text: label }));
   }
 
+  function depthName(sampleFormat) {
+    const bits = sampleFormat.replace(/^[a-z]+/, "");
+    return sampleFormat.startsWith("f") ? `${bits}-bit float` : `${bits}-bit`;
+  }
+
+  // What the conversion proved (verified), could not say (exact length) and warns of.
+  function fidelityNotes(task) {
+    const notes = [];
+    if (task.verified) {
+      notes.push(el("p", { class: "verified", text: "✓ Verified: the output decodes to the input's very samples" }));
+    }
+    const warnings = task.warnings || [];
+    if (warnings.length) {
+      notes.push(el("ul", { class: "warnings", "aria-label": "Warnings" },
+        ...warnings.map((w) => el("li", { text: `⚠ ${w}` }))));
+    }
+    if (task.exactLength === false && task.exactLengthReason) {
+      notes.push(el("p", { class: "muted", text: `Length not exact: ${task.exactLengthReason}` }));
+    }
+    return notes;
+  }
+
   function detailsTable(task, sizes) {
     const input = task.input || {};
     const output = task.output || {};
@@ -283,7 +315,8 @@
       ["Bitrate", (p) => (p.bitrate ? `${Math.round(p.bitrate / 1000)} kbit/s` : undefined)],
       ["Sample rate", (p) => (p.sampleRate ? `${p.sampleRate} Hz` : undefined)],
       ["Channels", (p) => p.channels],
-      ["Loudness", (p) => (p.loudness ? `${p.loudness.integrated.toFixed(1)} LUFS` : undefined)],
+      ["Bit depth", (p) => (p.sampleFormat ? depthName(p.sampleFormat) : undefined)],
+      ["Loudness", (p) => (p.loudness ? `${p.loudness.integrated.toFixed(1)} LUFS` : p.loudnessReason)],
       ["Loudness range", (p) => (p.loudness ? `${p.loudness.range.toFixed(1)} LU` : undefined)],
       ["True peak", (p) => (p.loudness ? `${p.loudness.truePeak.toFixed(1)} dBTP` : undefined)],
     ];
@@ -346,6 +379,7 @@
       parts.push(progressRow(pct, task.status === "uploaded" ? "waiting…" : `converting ${pct.toFixed(0)}%`));
     }
     if (task.status === "failed" && task.error) parts.push(el("p", { class: "error", text: task.error }));
+    parts.push(...fidelityNotes(task));
     parts.push(detailsTable(task, card.sizes));
     if (task.links.waveform && card.waveform && card.waveform.image && card.waveform.url === task.links.waveform) {
       parts.push(el("img", {
