@@ -1,7 +1,7 @@
 """message group
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0013
 Create Date: 2026-11-30 09:00:00.000000
 
 Fair share of the conversion slots between users (domain/fair_share.py): each queued
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0010"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
