@@ -52,6 +52,17 @@ def make_upload(path: Path, seconds: float = 160.0) -> Path:
     return path
 
 
+def make_flac(path: Path, seconds: float) -> Path:
+    """Stereo pink noise as FLAC (44.1 kHz), as docs/performance.md's per-run table uses:
+    a source every target re-encodes (an MP3 to mp3 is a stream copy)."""
+    subprocess.run(
+        [FFMPEG, "-nostdin", "-v", "error", "-y", "-f", "lavfi",
+         "-i", f"anoisesrc=d={seconds}:c=pink:r=44100:a=0.3", "-ac", "2", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
 def cpu_seconds(procs: list[psutil.Process]) -> dict[str, float]:
     """CPU time by role: each API or worker process with the children it reaped
     (ffprobe for the API, ffmpeg for the worker); running children are counted apart."""

@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import Engine
 
+from audioconv.adapters import queue_wakeup
 from audioconv.adapters.database import SqlUnitOfWork, make_engine, session_factory
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.adapters.inprocess_bus import InProcessBus
@@ -108,7 +109,8 @@ def _bus(settings: Settings, engine: Engine) -> EventBus:
 
         return PubSubBus(settings.gcp_project)
     if settings.event_backend == "queue":
-        return SqlQueueBus(engine)
+        fds = queue_wakeup.parse_fds(settings.wake_fds)
+        return SqlQueueBus(engine, queue_wakeup.SocketWaker(fds).wake if fds else None)
     return InProcessBus(max_attempts=settings.max_attempts)
 
 
@@ -211,7 +213,12 @@ def queue_consumer(deps: Dependencies) -> SqlQueueConsumer:
     assert isinstance(deps.bus, SqlQueueBus)
     settings = deps.settings
     consumer = SqlQueueConsumer(
-        deps.bus.engine, max_attempts=settings.max_attempts, holder=settings.worker_id or None
+        deps.bus.engine,
+        max_attempts=settings.max_attempts,
+        holder=settings.worker_id or None,
+        wake_fd=settings.wake_fd,
+        fair=[settings.conversion_topic],
+        user_slots=settings.user_conversion_slots,
     )
     subscribe(consumer, deps)
     deps.on_close.insert(1, consumer.shutdown)

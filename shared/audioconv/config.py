@@ -115,6 +115,15 @@ class Settings(LogSettings):
     # Set by `audioconv serve` for each worker process it starts (not by hand): the
     # prefix of that process's claims, so its tasks can be released if it dies.
     worker_id: str = Field(default="", pattern=r"^[a-z0-9]{0,12}$")
+    # Fair share: conversion slots one user may hold while another user's conversions
+    # wait (domain/fair_share.py); alone, a user takes them all. 0 means half of the
+    # slots, at least 1.
+    user_conversion_slots: int = Field(default=0, ge=0)
+    # Set by `audioconv serve` (not by hand): the inherited sockets that wake the
+    # worker processes when a message is queued (SQLite; PostgreSQL uses NOTIFY):
+    # a worker's receiving end, and every sending end (the API processes).
+    wake_fd: int | None = None
+    wake_fds: str = Field(default="", pattern=r"^[0-9,]*$")
     # Nice level of ffprobe and short ffmpeg runs (on an upload's path); conversions
     # always run at nice 19 (adapters/ffmpeg.py CONVERSION_NICE).
     ffmpeg_nice: int = 10

@@ -39,7 +39,9 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_wsgi
 
 from audioconv import bootstrap, gunicorn_worker, logs, migrate, spool, supervisor
+from audioconv.adapters import queue_wakeup
 from audioconv.config import Settings
+from audioconv.domain import fair_share
 from audioconv.services import recovery
 from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
@@ -216,6 +218,18 @@ def serve(settings: Settings | None = None) -> None:
     if settings.event_backend == "inprocess":  # across processes: the database queue
         env["AUDIOCONV_EVENT_BACKEND"] = "queue"
         settings = settings.model_copy(update={"event_backend": "queue"})
+    # Fair share counts every worker process's conversions: its default cap is half of
+    # the machine's slots, not of one process's share.
+    cap = settings.user_conversion_slots or fair_share.default_cap(settings.conversion_slots)
+    env["AUDIOCONV_USER_CONVERSION_SLOTS"] = str(cap)
+    # SQLite has no NOTIFY: a socket pair per worker process wakes it when a message is
+    # queued (the API processes, the workers and the sweeps hold the sending ends).
+    sqlite = settings.resolved_database_url.startswith("sqlite")
+    pairs = queue_wakeup.socket_pairs(len(settings.worker_slot_shares) if sqlite else 0)
+    senders = tuple(sending.fileno() for _, sending in pairs)
+    if senders:
+        env["AUDIOCONV_WAKE_FDS"] = ",".join(map(str, senders))
+        settings = settings.model_copy(update={"wake_fds": env["AUDIOCONV_WAKE_FDS"]})
     deps = bootstrap.build(settings)  # the supervisor's own: the sweeps and releases
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -224,10 +238,11 @@ def serve(settings: Settings | None = None) -> None:
     try:
         # Files a killed run stored but never recorded; before serving, as nothing writes.
         recovery.collect_garbage(deps)
-        children.start(Child("api"))
+        children.start(Child("api", fds=senders))
         if supervisor.reclaim_at_start_up(deps, stopping):
-            for slots in settings.worker_slot_shares:
-                children.start(Child("worker", slots))
+            for index, slots in enumerate(settings.worker_slot_shares):
+                wake = pairs[index][0].fileno() if pairs else None
+                children.start(Child("worker", slots, fds=senders, wake_fd=wake))
             sweeper = supervisor.start_sweeper(deps, stopping)
             while not stopping.wait(0.5):
                 children.restart_dead()
@@ -235,6 +250,9 @@ def serve(settings: Settings | None = None) -> None:
         children.stop()
     finally:
         deps.close()
+        for pair in pairs:
+            for end in pair:
+                end.close()
         lock.close()
 
 

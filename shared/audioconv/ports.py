@@ -160,6 +160,10 @@ class TaskRepository(Protocol):
     def reports_due(self) -> Sequence[Task]:
         """Processed tasks whose report pass is still due."""
 
+    def conversions_by_owner(self) -> tuple[dict[int, int], set[int]]:
+        """Conversions running per owner (processing), and the owners with one waiting
+        (uploaded): fair share between users (domain/fair_share.py)."""
+
     def webhooks_due(self, before: datetime) -> Sequence[Task]:
         """Finished tasks with a webhook attempt due before ``before``."""
 
@@ -263,11 +267,19 @@ class Transcoder(Protocol):
         """
 
     def report(
-        self, src: Path, source: Probe, dst: Path, output_seconds: float, png: Path
+        self,
+        src: Path,
+        source: Probe,
+        dst: Path,
+        output_seconds: float,
+        png: Path,
+        output_is_input: bool = False,
     ) -> MediaReport:
         """Measure the loudness of ``src`` (described by ``source``) and of its
         conversion ``dst`` (about ``output_seconds`` long), count the output's exact
-        length, and draw both waveforms to ``png``; ConversionFailed if that fails."""
+        length, and draw both waveforms to ``png``; ConversionFailed if that fails.
+        ``output_is_input``: ``dst`` decodes to ``src``'s very samples, so decoding
+        ``src`` once tells both."""
 
     def check(self) -> None:
         """Raise unless the configured ffmpeg and ffprobe run (readiness)."""

@@ -91,6 +91,10 @@ class Child:
     slots: int = 0  # a worker's share of the conversion slots
     worker_id: str = ""
     proc: subprocess.Popen[bytes] | None = None
+    # The queue's wake-up sockets it inherits (queue_wakeup): the sending ends, and a
+    # worker's own receiving end (kept across restarts: nothing is lost between).
+    fds: tuple[int, ...] = ()
+    wake_fd: int | None = None
 
 
 class Children:
@@ -110,9 +114,13 @@ class Children:
             env["AUDIOCONV_WORKER_ID"] = child.worker_id
             env["AUDIOCONV_MAX_CONCURRENT_CONVERSIONS"] = str(child.slots)
             args.append(child.worker_id)  # for ps; the process reads its settings
+        fds = child.fds
+        if child.wake_fd is not None:
+            env["AUDIOCONV_WAKE_FD"] = str(child.wake_fd)
+            fds += (child.wake_fd,)
         # SIGTERM when the supervisor dies, even by SIGKILL: the child stops cleanly.
         preexec = functools.partial(die_with_parent, signal.SIGTERM)
-        child.proc = subprocess.Popen(args, env=env, preexec_fn=preexec)
+        child.proc = subprocess.Popen(args, env=env, preexec_fn=preexec, pass_fds=fds)
         if child not in self.children:
             self.children.append(child)
 

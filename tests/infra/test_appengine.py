@@ -102,6 +102,9 @@ DEFAULT_OK = {
     "AUDIOCONV_API_WORKER_CLASS",
     "AUDIOCONV_WORKER_PROCESSES",  # read only by `audioconv serve`
     "AUDIOCONV_WORKER_ID",  # set by `audioconv serve` for each of its worker processes
+    "AUDIOCONV_WAKE_FD",  # set by `audioconv serve` (SQLite): the queue's wake-up sockets
+    "AUDIOCONV_WAKE_FDS",
+    "AUDIOCONV_USER_CONVERSION_SLOTS",  # fair share: half an instance's slots per user
     "AUDIOCONV_SWEEP_TOKEN",  # App Engine cron's header is trusted on App Engine
     "AUDIOCONV_OIDC_CERTS_URL",
     "AUDIOCONV_SIGNED_URL_TTL_SECONDS",
@@ -121,8 +124,14 @@ DEFAULT_OK = {
 PLATFORM = {"PORT"}  # set by App Engine / the container runtime
 # Read only by `audioconv serve`: setting it in a yaml would suggest an effect it
 # does not have.
-EMBEDDED_ONLY = {"AUDIOCONV_API_WORKERS", "AUDIOCONV_API_WORKER_CLASS",
-                 "AUDIOCONV_WORKER_PROCESSES", "AUDIOCONV_WORKER_ID"}  # fmt: skip
+EMBEDDED_ONLY = {
+    "AUDIOCONV_API_WORKERS",
+    "AUDIOCONV_API_WORKER_CLASS",
+    "AUDIOCONV_WORKER_PROCESSES",
+    "AUDIOCONV_WORKER_ID",
+    "AUDIOCONV_WAKE_FD",
+    "AUDIOCONV_WAKE_FDS",
+}
 # The settings that name a Secret Manager version, and those read from it at start-up.
 SECRET_VARS = {var for per in render.SECRETS.values() for var in per}
 FROM_SECRET_MANAGER = {f"AUDIOCONV_{field.upper()}" for field in SECRET_REFERENCES}

@@ -99,6 +99,14 @@ def test_queries(uow_factory) -> None:  # type: ignore[no-untyped-def]
         assert one is not None and one.id == t3.id
         assert {t.id for t in uow.tasks.unfinished()} == {t1.id, t3.id}
         assert [t.id for t in uow.tasks.unnotified()] == [t2.id]
+        # Fair share: nobody converts yet; a and b each have a request waiting.
+        assert uow.tasks.conversions_by_owner() == ({}, {a, b})
+        converting = uow.tasks.get(t3.id)
+        assert converting is not None
+        converting.status = TaskStatus.PROCESSING
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.tasks.conversions_by_owner() == ({b: 1}, {a})
 
 
 def test_lease_times_survive_the_database(uow_factory) -> None:  # type: ignore[no-untyped-def]

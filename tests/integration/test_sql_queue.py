@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, update
 
+from audioconv.adapters import queue_wakeup
 from audioconv.adapters.database import make_engine
 from audioconv.adapters.orm import messages
 from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
@@ -338,3 +339,77 @@ def test_consumers_in_several_processes_take_each_message_once(settings: Setting
         for e in engines:
             e.dispose()
     assert sorted(n for _, n in got) == list(range(40))
+
+
+def test_a_publish_wakes_the_consumer_without_waiting_for_its_poll(engine: Engine) -> None:
+    """PostgreSQL: NOTIFY; SQLite: the socket pair `audioconv serve` hands its children.
+    The consumer's poll is set to a minute, so only the wake-up can deliver in time."""
+    got = threading.Event()
+    receiving, sending = queue_wakeup.socket_pairs(1)[0]
+    sqlite = engine.dialect.name == "sqlite"
+    consumer = SqlQueueConsumer(
+        engine, poll_seconds=60, idle_poll_seconds=60,
+        wake_fd=receiving.fileno() if sqlite else None,
+    )  # fmt: skip
+    consumer.subscribe("topic-wake", lambda _m: got.set(), 1)
+    bus = SqlQueueBus(engine, queue_wakeup.SocketWaker([sending.fileno()]).wake if sqlite else None)
+    consumer.start()
+    try:
+        # The consumer has read the (empty) queue and sleeps; the listener is up when a
+        # first publish gets through (PostgreSQL's LISTEN starts on its own thread).
+        _wait(lambda: (bus.publish("topic-wake", {"n": 0}, {}), got.wait(0.5))[1], 20)
+        got.clear()
+        time.sleep(0.2)  # asleep again, in its 60 s wait
+        bus.publish("topic-wake", {"n": 1}, {})
+        assert got.wait(10), "the publish did not wake the consumer"
+    finally:
+        consumer.shutdown()
+        receiving.close()
+        sending.close()
+
+
+def test_a_user_with_a_backlog_does_not_hold_back_another_users_request(engine: Engine) -> None:
+    """Fair share: user a queues 6 long conversions into 2 slots; user b's one request
+    runs at once, beside a's two (a borrows a slot beyond its cap of 1), and a's third
+    starts only once the machine is back under its slots."""
+    started: list[str] = []
+    release = threading.Event()
+
+    def handler(message: Message) -> None:
+        started.append(f"{message.attributes['userId']}{message.data['n']}")
+        if message.attributes["userId"] == "a":
+            release.wait(30)
+
+    consumer = _consumer(engine, fair=["convert"], user_slots=1)
+    consumer.subscribe("convert", handler, 2)
+    bus = SqlQueueBus(engine)
+    for n in range(6):
+        bus.publish("convert", {"n": n}, {"userId": "a"})
+    consumer.start()
+    try:
+        _wait(lambda: len(started) == 2)
+        bus.publish("convert", {"n": 0}, {"userId": "b"})
+        _wait(lambda: "b0" in started)
+        time.sleep(0.2)  # a few more rounds of the poll: nothing else may start
+        assert sorted(started) == ["a0", "a1", "b0"]
+        release.set()
+        assert consumer.wait_idle(20)
+    finally:
+        release.set()
+        consumer.shutdown()
+    assert sorted(started) == ["a0", "a1", "a2", "a3", "a4", "a5", "b0"]
+
+
+def test_without_a_group_a_fair_topic_is_first_come_first_served(engine: Engine) -> None:
+    order: list[int] = []
+    consumer = _consumer(engine, fair=["convert"])
+    consumer.subscribe("convert", lambda m: order.append(m.data["n"]), 1)
+    bus = SqlQueueBus(engine)
+    for n in range(4):
+        bus.publish("convert", {"n": n}, {})
+    consumer.start()
+    try:
+        assert consumer.wait_idle(10)
+    finally:
+        consumer.shutdown()
+    assert order == [0, 1, 2, 3]

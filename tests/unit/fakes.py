@@ -114,6 +114,14 @@ class FakeTasks:
     def reports_due(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if t.report_due and t.status is TaskStatus.PROCESSED]
 
+    def conversions_by_owner(self) -> tuple[dict[int, int], set[int]]:
+        running: dict[int, int] = {}
+        for t in self.rows.values():
+            if t.status is TaskStatus.PROCESSING:
+                running[t.user_id] = running.get(t.user_id, 0) + 1
+        waiting = {t.user_id for t in self.rows.values() if t.status is TaskStatus.UPLOADED}
+        return running, waiting
+
 
 class FakeThrottles:
     def __init__(self) -> None:
@@ -331,6 +339,8 @@ class FakeTranscoder:
         # The report pass: the (input, output) contents of each run; how it fails; what
         # another worker does meanwhile.
         self.reports: list[tuple[bytes, bytes]] = []
+        # Per report: whether it was told the output decodes to the input's samples.
+        self.decoded_once: list[bool] = []
         self.fail_report_with: str | None = None
         self.during_report: Callable[[], None] | None = None
         self.probed: list[str] = []  # names of the files probed, in order
@@ -363,11 +373,18 @@ class FakeTranscoder:
         return ConversionResult(output, measured)
 
     def report(
-        self, src: Path, source: Probe, dst: Path, output_seconds: float, png: Path
+        self,
+        src: Path,
+        source: Probe,
+        dst: Path,
+        output_seconds: float,
+        png: Path,
+        output_is_input: bool = False,
     ) -> MediaReport:
         """Draws a waveform 'picture' of both files; measures fixed figures (the output
         0.5 s longer than the encoder said); fails as ``fail_report_with`` says."""
         self.reports.append((src.read_bytes(), dst.read_bytes()))
+        self.decoded_once.append(output_is_input)
         if self.during_report:
             self.during_report()
         if self.fail_report_with:

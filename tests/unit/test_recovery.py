@@ -117,6 +117,36 @@ def test_the_heartbeat_keeps_a_long_conversion_leased(deps: Dependencies, upload
     assert (task.status, task.attempts, task.progress) == (TaskStatus.PROCESSED, 1, 100.0)
 
 
+def test_the_lease_is_renewed_before_storing_once_a_second_has_passed(
+    deps: Dependencies, upload: Path
+) -> None:
+    """A short job keeps the lease its claim set (no renewal within the first second);
+    from one second on, the lease is renewed before the output is stored."""
+    held: list[Task] = []
+    leases: list[object] = []
+    store = cast(FakeBlobs, deps.blobs)
+    put_file = store.put_file
+
+    def storing(key: str, *args: object, **kwargs: object) -> None:
+        if key.startswith("outputs/"):  # not the upload
+            leases.append(held[-1].lease_expires_at)
+        put_file(key, *args, **kwargs)  # type: ignore[arg-type]
+
+    store.put_file = storing  # type: ignore[method-assign]
+    transcoder = cast(FakeTranscoder, deps.transcoder)
+    for seconds, renewed in ((0.5, False), (conversion.PROGRESS_INTERVAL, True)):
+        if held:
+            owner = held[0].user_id
+            held.append(tasks.create_task(deps, owner, upload, f"{seconds}.mp3", "wav"))
+        else:
+            held.append(_new_task(deps, upload, f"{seconds}.mp3"))
+        claimed = _clock(deps).now
+        transcoder.during_convert = lambda s=seconds: _clock(deps).advance(s)  # type: ignore[misc]
+        conversion.convert(deps, TaskRef(held[-1].id or 0, 1))
+        since = timedelta(seconds=seconds) if renewed else timedelta()
+        assert leases[-1] == claimed + since + _lease(deps)
+
+
 def test_an_ordinary_sweep_waits_out_the_grace_period(deps: Dependencies, upload: Path) -> None:
     """A task just made has its own message on the way: the sweep only asks again once
     the task has been due for ``grace_seconds``."""

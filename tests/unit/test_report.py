@@ -223,9 +223,11 @@ def _measured_with(deps: Dependencies) -> list[tuple[Probe, float]]:
     measure = transcoder.report
     given: list[tuple[Probe, float]] = []
 
-    def recording(src: Path, source: Probe, dst: Path, seconds: float, png: Path) -> MediaReport:
+    def recording(
+        src: Path, source: Probe, dst: Path, seconds: float, png: Path, once: bool = False
+    ) -> MediaReport:
         given.append((source, seconds))
-        return measure(src, source, dst, seconds, png)
+        return measure(src, source, dst, seconds, png, once)
 
     transcoder.report = recording  # type: ignore[method-assign]
     return given
@@ -382,3 +384,42 @@ def test_a_report_not_run_or_not_recorded_says_why(
         (logging.INFO, f"task {n} moved on during its report; report discarded"),
         (logging.INFO, f"task {n} was deleted during its report; report discarded"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("target", "options", "channels", "once"),
+    [
+        ("wav", {}, 2, True),  # lossless, nothing changed: the input's samples
+        ("mp3", {}, 2, True),  # mp3 to mp3: a stream copy
+        ("mp3", {"bitrate": 128}, 2, False),  # mp3 to mp3 at another bitrate: encoded
+        ("ogg", {}, 2, False),  # lossy: the output must be decoded
+        ("wav", {"fadeIn": 1.0}, 2, False),  # filtered
+        ("wav", {}, 6, False),  # 6 channels in, fewer out: another signal
+    ],
+)
+def test_an_output_with_the_inputs_samples_is_not_decoded_again(
+    deps: Dependencies,
+    upload: Path,
+    target: str,
+    options: dict[str, object],
+    channels: int,
+    once: bool,
+) -> None:
+    _transcoder(deps).channels = channels
+    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", target, options)
+    ref = TaskRef(task.id or 0, 1)
+    conversion.convert(deps, ref)
+    report.run_report(deps, ref)
+    assert _transcoder(deps).decoded_once == [once]
+
+
+def test_the_database_says_who_converts_and_who_waits(deps: Dependencies, upload: Path) -> None:
+    """What the pull worker's fair share reads (services/slots.py)."""
+    from audioconv.services.slots import conversions_by_owner
+
+    owner = user_id(deps)
+    assert conversions_by_owner(deps) == ({}, set())
+    tasks.create_task(deps, owner, upload, "a.mp3", "ogg")
+    # A read: it runs while another process holds the database's write lock.
+    cast(FakeUnitOfWork, deps.uow()).busy = True
+    assert conversions_by_owner(deps) == ({}, {owner})

@@ -84,7 +84,7 @@ def test_create_task_stores_then_publishes(deps: Dependencies, upload: Path) -> 
     assert bus(deps).published == [
         (deps.settings.conversion_topic,
          {"taskId": task.id, "revision": 1},
-         {"taskId": str(task.id), "revision": "1"}),
+         {"taskId": str(task.id), "revision": "1", "userId": str(task.user_id)}),
     ]  # fmt: skip
 
 

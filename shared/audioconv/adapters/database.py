@@ -206,6 +206,17 @@ class SqlTaskRepository:
             .order_by(t.id)
         ).all()
 
+    def conversions_by_owner(self) -> tuple[dict[int, int], set[int]]:
+        t = orm.tasks.c
+        states = (TaskStatus.UPLOADED, TaskStatus.PROCESSING)
+        rows = self.session.execute(
+            select(t.user_id, t.status, func.count())
+            .where(t.status.in_(states))
+            .group_by(t.user_id, t.status)
+        ).all()
+        running = {user: count for user, status, count in rows if status == TaskStatus.PROCESSING}
+        return running, {user for user, status, _ in rows if status == TaskStatus.UPLOADED}
+
     def webhooks_due(self, before: datetime) -> Sequence[Task]:
         t = orm.tasks.c
         states = (TaskStatus.PROCESSED, TaskStatus.FAILED)

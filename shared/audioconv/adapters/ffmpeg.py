@@ -389,13 +389,22 @@ class FfmpegTranscoder:
     # --- report -----------------------------------------------------------------------
 
     def report(
-        self, src: Path, source: Probe, dst: Path, output_seconds: float, png: Path
+        self,
+        src: Path,
+        source: Probe,
+        dst: Path,
+        output_seconds: float,
+        png: Path,
+        output_is_input: bool = False,
     ) -> MediaReport:
         """One pass over input and output: their loudness, the output's exact length,
-        and the waveforms drawn to ``png``; ConversionFailed if ffmpeg fails."""
+        and the waveforms drawn to ``png``; ConversionFailed if ffmpeg fails. With
+        ``output_is_input`` (the output decodes to the input's samples) only the input
+        is decoded, and its figures are the output's too."""
         _check_demuxer(source)
         seconds = (source.duration, output_seconds)
-        cmd = command.report_command(self.ffmpeg, src, source.demuxer, dst, png, seconds)
+        measured = None if output_is_input else dst
+        cmd = command.report_command(self.ffmpeg, src, source.demuxer, measured, png, seconds)
         try:
             # Two decodes and two loudness meters: twice a conversion's CPU budget.
             run = self._run(cmd, source.duration, _ignore_progress, cpu_factor=2)
@@ -406,6 +415,8 @@ class FfmpegTranscoder:
         samples = parse_sample_count(run.log)
         length = samples / command.WAVEFORM_RATE if samples else None
         loudness = parse_ebur128(run.log)
+        if output_is_input and len(loudness) == 1:
+            loudness = loudness * 2
         if len(loudness) != 2:
             log.warning("loudness of %s not reported (%d reports)", dst.name, len(loudness))
             loudness = [None, None]

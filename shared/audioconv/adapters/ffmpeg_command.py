@@ -166,24 +166,43 @@ def measure_command(ffmpeg: str, src: Path, job: ConversionJob) -> list[str]:
 
 
 def report_command(
-    ffmpeg: str, src: Path, demuxer: str, dst: Path, png: Path, seconds: tuple[float, float]
+    ffmpeg: str,
+    src: Path,
+    demuxer: str,
+    dst: Path | None,
+    png: Path,
+    seconds: tuple[float, float],
 ) -> list[str]:
     """One pass over the input and the output (lasting about ``seconds``): each one's
     loudness (ebur128 summaries, input first), a PNG of their waveforms (input above
     output), and the output's true length: its decoded samples counted (astats) at
     WAVEFORM_RATE, to the millisecond.
 
+    ``dst`` None: the output decodes to the input's very samples (a stream copy, or a
+    lossless target without filters at the input's rate and channels), so the input is
+    decoded once and its figures are the output's too (one ebur128 summary; both
+    bands drawn from it; its samples counted).
+
     The waveforms are drawn as they stream (showwaves, a column per ``n`` samples at
     WAVEFORM_RATE), so memory stays flat however long the file; decoders run on one
     thread each, which keeps the run inside the children's address-space limit.
     """
     inputs = zip(("in", "out"), WAVEFORM_COLORS, seconds, strict=True)
-    graph = ";".join(
-        [
+    if dst is None:
+        decoded = [
+            "[0:a:0]asplit=3[in_m][in_w][out_w]",
+            "[in_m]ebur128=peak=true:framelog=verbose,anullsink",
+        ]
+    else:
+        decoded = [
             "[0:a:0]asplit=2[in_m][in_w]",
             "[1:a:0]asplit=2[out_m][out_w]",
             "[in_m]ebur128=peak=true:framelog=verbose,anullsink",
             "[out_m]ebur128=peak=true:framelog=verbose,anullsink",
+        ]
+    graph = ";".join(
+        [
+            *decoded,
             *(
                 f"[{name}_w]aformat=channel_layouts=mono,aresample={WAVEFORM_RATE},"
                 + (
@@ -198,11 +217,13 @@ def report_command(
             "[in_pic][out_pic]vstack=inputs=2,format=rgba[wave]",
         ]
     )
+    output = [] if dst is None else [
+        "-threads", "1", "-format_whitelist", ",".join(INPUT_DEMUXERS), "-i", f"file:{dst}",
+    ]  # fmt: skip
     return [
         ffmpeg, *_BASE, "-loglevel", "info",
         "-protocol_whitelist", "file,pipe",
-        "-threads", "1", "-f", demuxer, "-i", f"file:{src}",
-        "-threads", "1", "-format_whitelist", ",".join(INPUT_DEMUXERS), "-i", f"file:{dst}",
+        "-threads", "1", "-f", demuxer, "-i", f"file:{src}", *output,
         "-filter_complex", graph, "-map", "[wave]", "-frames:v", "1",
         "-c:v", "png", "-progress", "pipe:1", "-f", "image2", "-update", "1", f"file:{png}",
     ]  # fmt: skip

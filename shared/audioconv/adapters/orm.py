@@ -184,6 +184,8 @@ messages = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     # The worker process handling it (its worker_id), while one is.
     Column("holder", String(16)),
+    # Whose share of the slots it counts against (a conversion request: its owner's id).
+    Column("group_key", String(64)),
     UniqueConstraint("topic", "dedupe_key", name="uq_messages_topic_dedupe_key"),
     sqlite_autoincrement=True,
 )

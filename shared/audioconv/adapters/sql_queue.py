@@ -19,6 +19,16 @@ LOCKED``), so each message goes to one of them at a time. A consumer with a
 ``holder`` name marks the rows it handles with it, and ``SqlQueueBus.release_held``
 shows a dead consumer's rows again at once (the supervisor, ``embedded.py``).
 
+A publish wakes the consumers at once (adapters/queue_wakeup.py: PostgreSQL's
+NOTIFY, or the sockets ``audioconv serve`` hands its processes for SQLite); their
+poll (every ``idle_poll_seconds`` then) is only the safety net.
+
+A topic may be ``fair`` (conversion requests): its messages carry a group (the
+``userId`` attribute: their owner), and free slots go by domain/fair_share.py, not
+in the order published: to the group running the fewest, at most
+``user_slots`` per group while another waits, and a waiting group running nothing
+starts beside a group that borrows slots beyond its share instead of waiting for one.
+
 A topic may be served ``after`` another (report passes after conversions): in the
 same slots (the same threads: one pool for the machine), and only when a slot is
 free and none of the other topic's messages is due, so a backlog of the first
@@ -34,25 +44,45 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Executable, bindparam, delete, exists, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Executable,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
+from audioconv.adapters import queue_wakeup
 from audioconv.adapters.inprocess_bus import not_before
 from audioconv.adapters.orm import messages
+from audioconv.domain import fair_share
 from audioconv.domain.errors import retry_delay
-from audioconv.domain.model import utcnow
+from audioconv.domain.model import as_utc, utcnow
 from audioconv.ports import Message, MessageHandler
 
 log = logging.getLogger(__name__)
 # The longest a handler's RetryLater(after_seconds=...) holds a message back; a handler
 # that needs longer finds it early and defers it again.
 MAX_DEFER_SECONDS = 600.0
+# The attribute naming a message's group, for a ``fair`` topic (its owner's id).
+GROUP_ATTRIBUTE = "userId"
+# A holder name for a consumer given none: its rows still count as in flight.
+_UNNAMED = "-"
+# With every slot of a fair topic busy, how often it looks for a newcomer to start
+# beside a borrower (fair_share): well within the seconds such a user may wait.
+OVERCOMMIT_CHECK_SECONDS = 1.0
 
 
 def _dedupe_key(topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
@@ -61,12 +91,16 @@ def _dedupe_key(topic: str, data: dict[str, Any], attributes: dict[str, str]) ->
 
 
 class SqlQueueBus:
-    """Publishes into the ``messages`` table (any process; the worker consumes)."""
+    """Publishes into the ``messages`` table (any process; the worker consumes), and
+    wakes the consumers: PostgreSQL's NOTIFY, else ``wake`` (the sockets of
+    ``audioconv serve``) after the commit."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, wake: Callable[[], None] | None = None) -> None:
         self.engine = engine
         dialect = {"sqlite": sqlite, "postgresql": postgresql}[engine.dialect.name]
         self._insert = dialect.insert
+        self._notify = engine.dialect.name == "postgresql"
+        self._wake = wake
 
     def publish(self, topic: str, data: dict[str, Any], attributes: dict[str, str]) -> str:
         """Queue the message (durably, once committed); a copy still queued is kept once."""
@@ -75,10 +109,15 @@ class SqlQueueBus:
             "message_id": message_id, "topic": topic, "data": data, "attributes": attributes,
             "dedupe_key": _dedupe_key(topic, data, attributes), "attempts": 0,
             "available_at": not_before(attributes) or utcnow(), "created_at": utcnow(),
+            "group_key": attributes.get(GROUP_ATTRIBUTE),
         }  # fmt: skip
         statement = self._insert(messages).values(row).on_conflict_do_nothing()
         with self.engine.begin() as conn:
             conn.execute(statement)
+            if self._notify:
+                queue_wakeup.notify_in(conn)
+        if self._wake is not None:
+            self._wake()
         return message_id
 
     def release_held(self, holder: str | None) -> int:
@@ -125,10 +164,24 @@ class SqlQueueConsumer:
         visibility_seconds: float = 60.0,
         poll_seconds: float = 0.1,
         holder: str | None = None,
+        *,
+        wake_fd: int | None = None,
+        idle_poll_seconds: float = 1.0,
+        fair: Sequence[str] = (),
+        user_slots: int = 0,
     ) -> None:
         self.engine = engine
         # This consumer's name on the rows it handles (``SqlQueueBus.release_held``).
         self.holder = holder
+        # Woken by publishes (PostgreSQL always; SQLite through ``wake_fd``), it polls
+        # only as a safety net, every ``idle_poll_seconds``.
+        self._wake_fd = wake_fd
+        self._woken = engine.dialect.name == "postgresql" or wake_fd is not None
+        self.idle_poll_seconds = idle_poll_seconds
+        # Topics whose slots are shared between groups (fair_share), and the cap.
+        self.fair = set(fair)
+        self.user_slots = user_slots
+        self._next_overcommit_check = 0.0
         self.max_attempts = max_attempts
         self.backoff = backoff_seconds
         self.visibility = timedelta(seconds=visibility_seconds)
@@ -152,7 +205,9 @@ class SqlQueueConsumer:
                 handler, self._subscriptions[after].slots, after
             )
             return
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"queue-{topic}")
+        # A fair topic may run up to as many again beyond its slots (fair_share).
+        threads = workers * 2 if topic in self.fair else workers
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"queue-{topic}")
         self._subscriptions[topic] = _Subscription(handler, _Slots(pool, workers))
 
     def start(self) -> None:
@@ -160,6 +215,11 @@ class SqlQueueConsumer:
             thread = threading.Thread(target=loop, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        # Daemons, not joined: each looks at the stop flag at least once a second.
+        if self.engine.dialect.name == "postgresql":
+            queue_wakeup.listen_postgres(self.engine, self._wake.set, self._stop)
+        elif self._wake_fd is not None:
+            queue_wakeup.listen_socket(self._wake_fd, self._wake.set, self._stop)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking messages; with ``wait``, let running handlers finish."""
@@ -176,54 +236,88 @@ class SqlQueueConsumer:
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             taken = 0
+            wait = self.poll_seconds
             try:
-                due = self._due_topics()
+                due, soonest = self._due_topics()
                 for topic, sub in self._subscriptions.items():
                     # A topic served after another waits while any of the other's is due.
                     if topic in due and sub.after not in due:
                         taken += self._take(topic, sub)
+                if self._woken:  # a publish wakes it; else the next row due, or the net
+                    until = (soonest - utcnow()).total_seconds() if soonest else None
+                    wait = min(self.idle_poll_seconds, max(0.0, until or self.idle_poll_seconds))
             except Exception:
                 log.exception("reading the queue failed; trying again")
                 self._stop.wait(1.0)
             if not taken:
-                self._wake.wait(self.poll_seconds)
+                self._wake.wait(wait)
                 self._wake.clear()
 
-    def _due_topics(self) -> set[str]:
-        """The subscribed topics with a message due: one read of a snapshot per round,
-        without SQLite's write lock (a query per topic each round was two thirds of the
-        worker process's own CPU)."""
+    def _due_topics(self) -> tuple[set[str], datetime | None]:
+        """The subscribed topics with a message due, and when the next one not yet due
+        is: one read of a snapshot per round, without SQLite's write lock (a query per
+        topic each round was two thirds of the worker process's own CPU)."""
         with self.engine.connect().execution_options(readonly=True) as conn:
-            row = conn.execute(self._due_statement, {"now": utcnow()}).one()
-        return {topic for topic, due in zip(self._subscriptions, row, strict=True) if due}
+            *row, soonest = conn.execute(self._due_statement, {"now": utcnow()}).one()
+        topics = {topic for topic, due in zip(self._subscriptions, row, strict=True) if due}
+        return topics, as_utc(soonest) if soonest is not None else None
 
     @functools.cached_property
     def _due_statement(self) -> Executable:
         now = bindparam("now", type_=messages.c.available_at.type)
-        return select(*(
-            exists().where((messages.c.topic == topic) & (messages.c.available_at <= now))
-            for topic in self._subscriptions
-        ))  # fmt: skip
+        later = (messages.c.topic.in_(list(self._subscriptions))) & (messages.c.available_at > now)
+        return select(
+            *(
+                exists().where((messages.c.topic == topic) & (messages.c.available_at <= now))
+                for topic in self._subscriptions
+            ),
+            select(func.min(messages.c.available_at)).where(later).scalar_subquery(),
+        )
 
     def _take(self, topic: str, sub: _Subscription) -> int:
-        """Claim as many of ``topic``'s due messages as it has free slots and hand them on."""
+        """Claim as many of ``topic``'s due messages as it has free slots (for a fair
+        topic: as fair_share chooses) and hand them on."""
         with self._lock:
-            free = sub.slots.total - sub.slots.busy
-        if free <= 0:
-            return 0
+            busy = sub.slots.busy
+        free = sub.slots.total - busy
         now = utcnow()
         due = (messages.c.topic == topic) & (messages.c.available_at <= now)
+        picks: Counter[str | None] | None = None
+        if topic in self.fair:
+            # With every slot busy only a newcomer beside a borrower may start: looked
+            # for at most once a second (each publish wakes the consumer, and with a long
+            # backlog the counting is the costly part).
+            if free <= 0 and time.monotonic() < self._next_overcommit_check:
+                return 0
+            if free <= 0:
+                self._next_overcommit_check = time.monotonic() + OVERCOMMIT_CHECK_SECONDS
+            picks = self._fair_picks(topic, due, now, sub.slots.total, busy)
+            if not picks:
+                return 0
+        elif free <= 0:
+            return 0
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(messages).where(due).order_by(messages.c.id).limit(free)
-                .with_for_update(skip_locked=True)
-            ).all()  # fmt: skip
+            if picks is None:
+                rows = list(conn.execute(
+                    select(messages).where(due).order_by(messages.c.id).limit(free)
+                    .with_for_update(skip_locked=True)
+                ).all())  # fmt: skip
+            else:
+                rows = []
+                for key, count in picks.items():
+                    group = messages.c.group_key
+                    mine = group.is_(None) if key is None else group == key
+                    rows += conn.execute(
+                        select(messages).where(due & mine).order_by(messages.c.id)
+                        .limit(count).with_for_update(skip_locked=True)
+                    ).all()  # fmt: skip
             ids = [row.id for row in rows]
-            conn.execute(
-                update(messages).where(messages.c.id.in_(ids))
-                .values(available_at=now + self.visibility, attempts=messages.c.attempts + 1,
-                        holder=self.holder)
-            )  # fmt: skip
+            if ids:
+                conn.execute(
+                    update(messages).where(messages.c.id.in_(ids))
+                    .values(available_at=now + self.visibility,
+                            attempts=messages.c.attempts + 1, holder=self.holder or _UNNAMED)
+                )  # fmt: skip
         with self._lock:
             sub.slots.busy += len(rows)
             self._in_flight.update(ids)
@@ -231,6 +325,32 @@ class SqlQueueConsumer:
             message = Message(row.message_id, row.data, row.attributes)
             sub.slots.pool.submit(self._deliver, sub, row.id, row.attempts + 1, message)
         return len(rows)
+
+    def _fair_picks(
+        self, topic: str, due: ColumnElement[bool], now: Any, total: int, busy: int
+    ) -> Counter[str | None]:
+        """How many of each group's due messages fair_share hands slots to: it sees every
+        group's running messages (all consumers') and waiting ones, in a read of a
+        snapshot (no write lock while it counts: the API's uploads take turns with it)."""
+        group = messages.c.group_key
+        in_flight = (
+            (messages.c.topic == topic)
+            & messages.c.holder.is_not(None)
+            & (messages.c.available_at > now)
+        )
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            counted = conn.execute(select(group, func.count()).where(in_flight).group_by(group))
+            running: dict[str | None, int] = {key: int(n) for key, n in counted.all()}
+            waiting = conn.execute(
+                select(group, func.count()).where(due).group_by(group)
+                .order_by(func.min(messages.c.id))
+            ).all()  # fmt: skip
+        beyond = max(0, busy - total)
+        cap = self.user_slots or fair_share.default_cap(total)
+        return Counter(fair_share.choose(
+            max(0, total - busy), total - beyond, running, [(g, n) for g, n in waiting], cap,
+            beyond,
+        ))  # fmt: skip
 
     def _deliver(self, sub: _Subscription, row_id: int, attempt: int, message: Message) -> None:
         try:

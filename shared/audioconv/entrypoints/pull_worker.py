@@ -20,14 +20,20 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 
 from audioconv import bootstrap, logs
 from audioconv.adapters.pubsub_pull import PubSubPuller
+from audioconv.domain import fair_share
+from audioconv.domain.errors import RetryLater
 from audioconv.entrypoints.pubsub_push import uploaded_object
 from audioconv.ports import Message, MessageHandler
 from audioconv.services.dependencies import Dependencies
+from audioconv.services.messages import USER
+from audioconv.services.slots import conversions_by_owner
 
 log = logging.getLogger(__name__)
 
@@ -51,37 +57,114 @@ class Slots:
     conversion waits for one. Pub/Sub has no priorities, so the report subscription
     takes one message at a time (its FlowControl) and that report waits in hand (its
     ack deadline extended) while conversions hold every slot; a conversion arriving
-    while a report runs waits for at most that one report."""
+    while a report runs waits for at most that one report.
 
-    def __init__(self, slots: int) -> None:
+    Conversions share the slots fairly between users (domain/fair_share.py; the
+    ``userId`` attribute names the owner). The instance holds up to as many requests
+    again as it has slots (its FlowControl), so another user's request can arrive
+    while one user holds every slot; whose turn it is comes from the database
+    (``load``: running conversions per owner everywhere, and who waits), so it holds
+    across instances. A request in hand that cannot run now while another user's
+    request waits on the server is deferred (``RetryLater``: Pub/Sub redelivers it
+    later) to make room for that one: Pub/Sub delivers roughly in publishing order,
+    and one user's backlog would otherwise fill every place in hand. Alone, a user's
+    requests are never deferred."""
+
+    def __init__(
+        self,
+        slots: int,
+        load: Callable[[], tuple[dict[int, int], set[int]]] | None = None,
+        cap: int = 0,
+        recheck_seconds: float = 1.0,
+    ) -> None:
         self._changed = threading.Condition()
-        self._free = slots
+        self.slots = slots
+        self._running_total = 0
         self._conversions_waiting = 0
+        self._load = load
+        self.cap = cap or fair_share.default_cap(slots)
+        self.recheck = recheck_seconds
+        # Conversions in hand waiting for a turn, oldest first: (entry, owner).
+        self._queue: list[tuple[object, int | None]] = []
+        self._running: dict[int | None, int] = {}
 
     def guard(self, handler: MessageHandler, first: bool = True) -> MessageHandler:
-        """``handler`` run in a slot: taken before any report's if ``first``."""
+        """``handler`` run in a slot: taken before any report's if ``first`` (and then
+        shared fairly between users)."""
 
         def run(message: Message) -> None:
-            self._take(first)
+            owner = _owner(message) if first else None
+            self._take(first, owner)
             try:
                 handler(message)
             finally:
                 with self._changed:
-                    self._free += 1
+                    self._running_total -= 1
+                    if first:
+                        self._running[owner] -= 1
                     self._changed.notify_all()
 
         return run
 
-    def _take(self, first: bool) -> None:
+    def _take(self, first: bool, owner: int | None) -> None:
         with self._changed:
-            self._conversions_waiting += first
-            try:
+            if not first:
                 self._changed.wait_for(
-                    lambda: self._free > 0 and (first or not self._conversions_waiting)
+                    lambda: self._running_total < self.slots and not self._conversions_waiting
                 )
+                self._running_total += 1
+                return
+            entry = object()
+            self._queue.append((entry, owner))
+            self._conversions_waiting += 1
+            try:
+                while not self._turn(entry, owner):
+                    self._changed.wait(self.recheck)
             finally:
-                self._conversions_waiting -= first
-            self._free -= 1
+                self._queue.remove((entry, owner))
+                self._conversions_waiting -= 1
+            self._running_total += 1
+            self._running[owner] = self._running.get(owner, 0) + 1
+            self._changed.notify_all()
+
+    def _turn(self, entry: object, owner: int | None) -> bool:
+        """Whether ``entry`` runs now; RetryLater if it should make room instead."""
+        running: dict[int | None, int] = dict(self._running)
+        waiting_elsewhere: set[int | None] = set()
+        if self._load is not None:
+            try:
+                everywhere, waiting = self._load()
+            except Exception:
+                log.warning("reading who waits failed; sharing by what is in hand",
+                            exc_info=True)  # fmt: skip
+            else:
+                for user, count in everywhere.items():
+                    running[user] = max(running.get(user, 0), count)
+                in_hand = {o for _, o in self._queue}
+                waiting_elsewhere = {u for u in waiting if u not in in_hand}
+        in_hand_counts: dict[int | None, int] = {}
+        for _, o in self._queue:
+            in_hand_counts[o] = in_hand_counts.get(o, 0) + 1
+        beyond = max(0, self._running_total - self.slots)
+        picks = fair_share.choose(
+            max(0, self.slots - self._running_total), self.slots - beyond, running,
+            list(in_hand_counts.items()), self.cap, beyond, waiting_elsewhere,
+        )  # fmt: skip
+        mine = [e for e, o in self._queue if o == owner]
+        if mine.index(entry) < picks.count(owner):
+            return True
+        if waiting_elsewhere - {owner} and running.get(owner, 0) >= self.cap:
+            raise RetryLater(
+                f"user {owner} holds {running.get(owner, 0)} conversion slots while others "
+                "wait: deferred to make room for their requests",
+                after_seconds=0,
+            )
+        return False
+
+
+def _owner(message: Message) -> int | None:
+    value = message.attributes.get(USER, "")
+    return int(value) if value.isdigit() else None
 
 
 def puller(deps: Dependencies) -> PubSubPuller:
@@ -90,11 +173,12 @@ def puller(deps: Dependencies) -> PubSubPuller:
     settings = deps.settings
     handlers = bootstrap.subscriptions(deps)
     pull = PubSubPuller(settings.gcp_project, settings.resolved_max_lease_seconds)
-    slots = Slots(handlers.conversion.workers)
+    workers = handlers.conversion.workers
+    slots = Slots(workers, partial(conversions_by_owner, deps), settings.user_conversion_slots)
+    # As many again in hand as there are slots: another user's request can arrive while
+    # one user holds every slot (Slots), and run beside a borrowed one.
     pull.subscribe(
-        settings.conversion_subscription,
-        slots.guard(handlers.conversion.handler),
-        handlers.conversion.workers,
+        settings.conversion_subscription, slots.guard(handlers.conversion.handler), workers * 2
     )
     if settings.report_pass:  # else none is asked for
         report = slots.guard(handlers.report.handler, first=False)

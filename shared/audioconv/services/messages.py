@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 # The attribute that marks a report request: a push subscription of the report topic
 # may push to the conversion worker's function, which tells the two apart by it.
 REPORT = "report"
+# The attribute naming the task's owner (fair share: adapters/sql_queue.GROUP_ATTRIBUTE,
+# entrypoints/pull_worker.py).
+USER = "userId"
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,11 @@ def _publish_task(
     deps: Dependencies, topic: str, task: Task, extra: dict[str, str] | None = None
 ) -> None:
     ref = TaskRef.of(task)
-    attributes = {"taskId": str(ref.task_id), "revision": str(ref.revision), **(extra or {})}
+    attributes = {
+        "taskId": str(ref.task_id), "revision": str(ref.revision),
+        # Its owner: the conversion slots are shared fairly between users by it.
+        USER: str(task.user_id), **(extra or {}),
+    }  # fmt: skip
     try:
         deps.bus.publish(topic, ref.as_message(), attributes)
     except Exception:

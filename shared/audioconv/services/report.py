@@ -23,9 +23,11 @@ from pathlib import Path
 
 from audioconv import logs
 from audioconv.domain.errors import ConversionFailed
+from audioconv.domain.formats import FORMATS
 from audioconv.domain.job import MediaReport
 from audioconv.domain.media import Loudness, Probe
 from audioconv.domain.model import Task
+from audioconv.domain.options import stored_options
 from audioconv.domain.report_findings import report_findings
 from audioconv.services.conversion import WORK_PREFIX, local_file
 from audioconv.services.dependencies import Dependencies
@@ -72,10 +74,32 @@ def _measure(deps: Dependencies, task: Task, output_key: str, folder: Path) -> M
     try:
         source = Probe.from_record(task.input_probe) or deps.transcoder.probe(src, limits=False)
         seconds = float((task.output_probe or {}).get("duration") or source.duration)
-        return deps.transcoder.report(src, source, dst, seconds, folder / WAVEFORM_NAME)
+        once = output_is_input(task, source)
+        return deps.transcoder.report(src, source, dst, seconds, folder / WAVEFORM_NAME, once)
     except ConversionFailed as exc:
         log.warning("task %s: no loudness or waveform: %s", task.id, exc.reason)
         return MediaReport()
+
+
+def output_is_input(task: Task, source: Probe) -> bool:
+    """Whether the task's output decodes to its input's very samples, so its figures
+    follow from the input's and only the input is decoded: a stream copy, or a lossless
+    target, with no option that changes the audio (trim, fades, loudness), at the
+    input's rate and channels (as the conversion recorded them). A lossless target
+    may store fewer bits than the decoder gave: the difference is below -90 dBFS,
+    far under the report's 0.1 dB."""
+    output = task.output_probe or {}
+    options = stored_options(task.options)
+    # The same codec with no encoder setting asked for: the stream was copied.
+    unset = options.bitrate is None and options.quality is None
+    copied = output.get("codec") == source.codec and unset
+    lossless = task.output_format in FORMATS and FORMATS[task.output_format].lossless
+    return (
+        (copied or lossless)
+        and not options.filtered
+        and output.get("sampleRate") == source.sample_rate
+        and output.get("channels") == source.channels
+    )
 
 
 def _record(
