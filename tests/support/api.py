@@ -9,6 +9,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from tests.support.blobs import verification_link
+
 TERMINAL = ("processed", "failed")
 
 
@@ -27,6 +29,7 @@ class ApiClient:
             },
         )
         assert response.status_code == 201, response.get_json()
+        self.email = f"{username}@example.com"
         self.user_id = response.get_json()["id"]
         self.headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
 
@@ -42,6 +45,13 @@ class ApiClient:
 
     def get(self, url: str) -> Any:
         return self.client.get(url, headers=self.headers)
+
+    def verify_email(self, mail_folder: Path) -> None:
+        """Follow the verification link mailed at sign-up (into ``mail_folder``, the
+        embedded mailer's): completion mails go to verified addresses only."""
+        link = verification_link(mail_folder, self.email)
+        response = self.client.get(link)
+        assert response.status_code == 200, response.get_json()
 
     def wait(self, task_id: int, timeout: float = 60, report: bool = False) -> dict[str, Any]:
         fetch = lambda: self.get(f"/api/tasks/{task_id}").get_json()  # noqa: E731
