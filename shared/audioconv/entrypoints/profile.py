@@ -37,12 +37,14 @@ def register(app: Flask, deps: Dependencies) -> None:
 
     @app.put("/api/me")
     @doc(Operation(
-        "Change your webhook URL or turn e-mail off", {200: Reply("the profile", s.Profile)},
-        (400, 401, 404, 413), Body(("application/json",), s.ProfileBody), auth=True,
+        "Change your webhook URL, turn e-mail off, or change your address",
+        {200: Reply("the profile", s.Profile)},
+        (400, 401, 404, 409, 413), Body(("application/json",), s.ProfileBody), auth=True,
         tag="profile",
         description="400 for a URL that is not https (http is allowed in the embedded "
         "mode), or whose host resolves to a loopback, private, link-local, multicast or "
-        "reserved address.",
+        "reserved address. A new `email` is unverified until the link mailed to it is "
+        "followed; 409 if another account has it.",
     ))  # fmt: skip
     @login_required
     def put_profile() -> Response:
