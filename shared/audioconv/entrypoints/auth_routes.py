@@ -73,7 +73,11 @@ def register(app: Flask, deps: Dependencies) -> None:
         user = verification.verify(deps, token)
         if _wants_html():
             response = Response(_VERIFIED_PAGE, mimetype="text/html")
-            response.headers["Content-Security-Policy"] = "default-src 'none'; base-uri 'none'"
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'none'; style-src 'self'; img-src data:; base-uri 'none'; "
+                "form-action 'none'; "
+                "frame-ancestors 'none'"
+            )
         else:
             response = jsonify(email=user.email, emailVerified=True)
         response.headers["Cache-Control"] = "no-store"
@@ -90,8 +94,10 @@ def _wants_html() -> bool:
 _VERIFIED_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>audioconv: address verified</title></head>
-<body><h1>Your e-mail address is verified</h1>
+<title>audioconv: address verified</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/web/app.css"></head>
+<body><header class="bar"><p class="h1">audioconv</p></header>
+<main class="card"><h1>Your e-mail address is verified</h1>
 <p>You will get a mail when a file of yours is converted (unless you turned mails off).</p>
-<p><a href="/">Go to audioconv</a></p></body></html>
+<p><a class="button" href="/">Go to audioconv</a></p></main></body></html>
 """
