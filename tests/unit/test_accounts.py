@@ -338,6 +338,13 @@ def test_a_new_address_is_unverified_and_gets_a_link(deps: Dependencies) -> None
     webhooks.update_profile(deps, uid, {"email": "Ann.New@Example.com"})
     assert (user.email, user.email_verified_at) == ("ann.new@example.com", None)
     assert _account_mails(deps) == [uid]
+    # Each new address is mailed a link: changing it counts as asking for one.
+    webhooks.update_profile(deps, uid, {"email": "ann.2@example.com"})
+    with pytest.raises(TooManyRequests, match="too many verification mails"):
+        webhooks.update_profile(deps, uid, {"email": "ann.3@example.com"})
+    with pytest.raises(TooManyRequests):
+        verification.resend(deps, uid)
+    assert user.email == "ann.2@example.com" and _account_mails(deps) == [uid, uid]
 
 
 def test_a_verification_mail_refused_for_good_is_dropped(deps: Dependencies) -> None:

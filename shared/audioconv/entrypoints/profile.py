@@ -39,12 +39,13 @@ def register(app: Flask, deps: Dependencies) -> None:
     @doc(Operation(
         "Change your webhook URL, turn e-mail off, or change your address",
         {200: Reply("the profile", s.Profile)},
-        (400, 401, 404, 409, 413), Body(("application/json",), s.ProfileBody), auth=True,
+        (400, 401, 404, 409, 413, 429), Body(("application/json",), s.ProfileBody), auth=True,
         tag="profile",
         description="400 for a URL that is not https (http is allowed in the embedded "
         "mode), or whose host resolves to a loopback, private, link-local, multicast or "
         "reserved address. A new `email` is unverified until the link mailed to it is "
-        "followed; 409 if another account has it.",
+        "followed; 409 if another account has it; 429 if the account asked for too many "
+        "links lately (each new address is mailed one, as `POST /api/me/email/verify`).",
     ))  # fmt: skip
     @login_required
     def put_profile() -> Response:

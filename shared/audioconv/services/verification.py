@@ -27,6 +27,7 @@ import jwt
 from audioconv.domain.account import VERIFY_MAIL, address_key
 from audioconv.domain.errors import Conflict, InvalidInput, MailRejected, NotFound
 from audioconv.domain.model import User, valid_id
+from audioconv.ports import UnitOfWork
 from audioconv.services import mail_quota, throttling
 from audioconv.services.dependencies import Dependencies
 
@@ -112,19 +113,30 @@ def publish(deps: Dependencies, user_id: int) -> None:
         log.exception("asking for user %s's verification mail failed", user_id)
 
 
+def check_allowance(deps: Dependencies, uow: UnitOfWork, user_id: int) -> None:
+    """TooManyRequests if the account asked for too many links lately (asking again,
+    or changing its address: each mails one)."""
+    guards = [VERIFY_MAIL.on(str(user_id))]
+    throttling.check(deps, uow, guards, "too many verification mails asked for")
+
+
+def ask(deps: Dependencies, user_id: int) -> None:
+    """Count a link asked for, and ask the notifier to mail it (after the commit)."""
+    throttling.record(deps, [VERIFY_MAIL.on(str(user_id))])
+    publish(deps, user_id)
+
+
 def resend(deps: Dependencies, user_id: int) -> User:
     """Mail the link again (``POST /api/me/email/verify``): Conflict if the address is
     verified, TooManyRequests if asked too often."""
-    guards = [VERIFY_MAIL.on(str(user_id))]
     with deps.uow(readonly=True) as uow:
         user = uow.users.get(user_id) if valid_id(user_id) else None
         if user is None:
             raise NotFound("no such user")
         if user.email_verified_at is not None:
             raise Conflict("your e-mail address is verified already")
-        throttling.check(deps, uow, guards, "too many verification mails asked for")
-    throttling.record(deps, guards)
-    publish(deps, user_id)
+        check_allowance(deps, uow, user_id)
+    ask(deps, user_id)
     return user
 
 

@@ -86,6 +86,7 @@ def update_profile(deps: Dependencies, user_id: int, changes: dict[str, Any]) ->
         if address is not None and moved:
             if uow.users.by_email(address):
                 raise Conflict("email is already registered")
+            verification.check_allowance(deps, uow, user_id)  # each new address is mailed
             user.email, user.email_verified_at = address, None
         if "webhookUrl" in changes:
             user.webhook_url = url
@@ -93,7 +94,7 @@ def update_profile(deps: Dependencies, user_id: int, changes: dict[str, Any]) ->
             user.email_notifications = mail
         uow.commit()
     if moved:
-        verification.publish(deps, user_id)
+        verification.ask(deps, user_id)
     return user
 
 
