@@ -4,6 +4,8 @@ mails, one notification per task per window, and the hourly bound on mails to an
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import cast
@@ -11,7 +13,7 @@ from typing import cast
 import jwt
 import pytest
 
-from audioconv.domain.account import MAX_TOKENS_PER_USER, VERIFY_MAIL
+from audioconv.domain.account import MAX_TOKENS_PER_USER, VERIFY_MAIL, address_key
 from audioconv.domain.errors import (
     Conflict,
     Forbidden,
@@ -22,13 +24,16 @@ from audioconv.domain.errors import (
     Unauthorized,
 )
 from audioconv.domain.model import Task, TaskStatus, User, utcnow
-from audioconv.domain.throttle import Rule
+from audioconv.domain.throttle import Rule, Throttle
 from audioconv.entrypoints import events
 from audioconv.ports import Message
 from audioconv.services import (
     accounts,
     auth,
+    batches,
     conversion,
+    mail_quota,
+    notification,
     recovery,
     tasks,
     throttling,
@@ -43,6 +48,7 @@ from tests.unit.fakes import (
     FakeBlobs,
     FakeBus,
     FakeMailer,
+    FakeThrottles,
     FakeUnitOfWork,
     FakeWebhooks,
     member,
@@ -186,16 +192,20 @@ def test_deleting_an_account_removes_all_it_has_and_counts_it(
     auth.issue_token(deps, bob)
     webhooks.update_profile(deps, uid, {"webhookUrl": "https://hooks.example.com/in"})
     mine = _finished(deps, user, upload)
+    mine.webhook_url = "https://hooks.example.com/task"
+    batch = batches.create_batch(deps, uid, "album")
     bobs = _finished(deps, bob, upload)
+    bobs_batch = batches.create_batch(deps, bob.id or 0, "theirs")
     arrived = DirectKey(uid, "f" * 32, "mp3", "late.wav", {}).key
     cast(FakeBlobs, deps.blobs).files[arrived] = b"AUDIO late"
     _db(deps).uploads.set_webhook("f" * 32, "https://hooks.example.com/up", deps.clock(), uid)
     _db(deps).queue.rows = [{"taskId": mine.id}, {"userId": uid}, {"taskId": bobs.id}]
     throttling.record(deps, [VERIFY_MAIL.on(str(uid))])
     deleted = accounts.delete_account(deps, uid, "password1")
-    assert deleted.as_json() == {"tasks": 1, "files": 3, "batches": 0, "webhooks": 2,
+    assert deleted.as_json() == {"tasks": 1, "files": 3, "batches": 1, "webhooks": 3,
                                  "queuedMessages": 2, "tokens": 1}  # fmt: skip
     db = _db(deps)
+    assert set(db.batches.rows) == {bobs_batch.id} and batch.id not in db.batches.rows
     assert set(db.users.rows) == {bob.id} and set(db.tasks.rows) == {bobs.id}
     assert db.queue.rows == [{"taskId": bobs.id}] and db.uploads.webhooks == {}
     assert [t.user_id for t in db.tokens.rows.values()] == [bob.id]
@@ -466,3 +476,205 @@ def test_admit_counts_until_the_rule_blocks_then_not_at_all(deps: Dependencies) 
     assert _db(deps).throttles.rows["t:k"].count == 2
     _clock(deps).advance(60)
     assert throttling.admit(deps, guard) == 3
+
+
+# --- what is said: mails, messages, log lines -------------------------------------------
+
+
+def test_the_link_mail_says_what_it_is_for(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"public_url": "https://audio.example"})
+    user = member(deps, verified=False)
+    _real_time(deps)
+    verification.send(deps, user.id or 0)
+    ((to, subject, body),) = _sent(deps)
+    assert (to, subject) == ("ann@example.com", "Confirm your e-mail address for audioconv")
+    assert body == (
+        "Hello ann,\n\n"
+        "Someone, we hope you, signed up for audioconv with this address. To get a mail\n"
+        "when your files are converted, confirm it by opening this link (it works for 48 "
+        "hours):\n\n"
+        f"{verification.link(deps, user)}\n\n"
+        "If this was not you, ignore this mail: no other mail goes to this address.\n"
+    )
+    assert verification.link(deps, user).startswith(
+        "https://audio.example/api/auth/verify-email?token=ey"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(172800, "48 hours"), (7200, "2 hours"), (7199, "119 minutes"), (120, "2 minutes"),
+     (60, "1 minute"), (59, "1 minute")],
+)  # fmt: skip
+def test_a_links_lifetime_in_words(seconds: int, words: str) -> None:
+    assert verification.lifetime(seconds) == words
+
+
+def test_the_last_mail_of_the_hour_says_so(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"mail_per_address_per_hour": 2})
+    assert mail_quota.take(deps, "a@example.com") == ""
+    assert mail_quota.take(deps, "a@example.com") == (
+        "\n--\nThis is the last of 2 mails this address may get within an hour: no more will "
+        "be sent to it for the next hour (your files still convert; see them on the page or "
+        "with `audioconv tasks`).\n"
+    )
+    assert mail_quota.take(deps, "a@example.com") is None
+    assert mail_quota.take(deps, "b@example.com") == ""  # another address: its own count
+
+
+def test_refusals_say_why(deps: Dependencies) -> None:
+    user = member(deps, verified=False)
+    uid = user.id or 0
+    _real_time(deps)
+    with pytest.raises(NotFound, match=r"^no such user$"):
+        verification.resend(deps, 99)
+    with pytest.raises(NotFound, match=r"^no such user$"):
+        accounts.confirm_password(deps, 99, "password1")
+    token = verification.link_token(deps, user)
+    webhooks.update_profile(deps, uid, {"email": "ann@elsewhere.example"})  # asks for one
+    with pytest.raises(InvalidInput, match=r"^this verification link was sent to an address "
+                       r"the account no longer has: ask for a new one$"):  # fmt: skip
+        verification.verify(deps, token)
+    verification.resend(deps, uid)
+    with pytest.raises(TooManyRequests, match=r"^too many verification mails asked for; try "
+                       r"again in 600 s$"):  # fmt: skip
+        verification.resend(deps, uid)
+    user.email_verified_at = deps.clock()
+    _clock(deps).advance(3600)
+    with pytest.raises(Conflict, match=r"^your e-mail address is verified already$"):
+        verification.resend(deps, uid)
+
+
+@pytest.mark.parametrize("missing", ["exp", "email", "sub", "aud"])
+def test_a_link_missing_a_claim_is_refused(deps: Dependencies, missing: str) -> None:
+    user = member(deps, verified=False)
+    _real_time(deps)
+    claims = jwt.decode(verification.link_token(deps, user), options={"verify_signature": False})
+    del claims[missing]
+    forged = jwt.encode(claims, verification._key(deps), algorithm="HS256")
+    with pytest.raises(InvalidInput, match=r"^this is not a valid verification link$"):
+        verification.verify(deps, forged)
+    assert user.email_verified_at is None
+
+
+def test_what_the_account_services_log(
+    deps: Dependencies, upload: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="audioconv")
+    user = member(deps, verified=False)
+    uid = user.id or 0
+    _real_time(deps)
+    _bus(deps).down = True
+    verification.publish(deps, uid)
+    _bus(deps).down = False
+    deps.settings = deps.settings.model_copy(update={"mail_per_address_per_hour": 1})
+    verification.send(deps, uid)
+    verification.send(deps, uid)  # the address had its mail for the hour
+
+    class Refusing:
+        def send(self, to: str, subject: str, body: str) -> None:
+            raise MailRejected("550 no such user")
+
+    mailer, deps.mailer = deps.mailer, Refusing()
+    _clock(deps).advance(3600)
+    verification.send(deps, uid)
+    deps.mailer = mailer
+    user.email_verified_at = deps.clock()
+    verification.send(deps, uid)
+    _real_time(deps)  # tokens are checked against the real clock
+    mine, other = _caller(deps, user), _caller(deps, user)
+    accounts.change_password(deps, mine, "password1", "password2")
+    accounts.delete_account(deps, uid, "password2")
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name.startswith("audioconv")]
+    assert said == [
+        (logging.ERROR, "asking for user 1's verification mail failed"),
+        (logging.INFO, "mail held back: 1 mails went to that address within the hour"),
+        (logging.WARNING, "verification mail for user 1 given up: 550 no such user"),
+        (logging.INFO, "verification mail for user 1 not needed; dropped"),
+        (logging.INFO, "user 1 changed their password; 1 other tokens revoked"),
+        (logging.INFO, "user 1 deleted their account: {'tasks': 0, 'files': 0, 'batches': 0, "
+         "'webhooks': 0, 'queuedMessages': 0, 'tokens': 1}"),
+    ]  # fmt: skip
+    assert other.token_id != mine.token_id
+
+
+def test_the_password_checks_count_against_the_callers_address(deps: Dependencies) -> None:
+    user = member(deps)
+    _real_time(deps)
+    mine = _caller(deps, user)
+    for n in range(5):
+        with pytest.raises(Forbidden):
+            accounts.change_password(deps, mine, f"guess-{n}", "password2", "10.0.0.9")
+    for attempt in (
+        lambda: accounts.change_password(deps, mine, "password1", "password2", "10.0.0.9"),
+        lambda: accounts.delete_account(deps, user.id or 0, "password1", "10.0.0.9"),
+    ):
+        with pytest.raises(TooManyRequests):
+            attempt()
+    # From elsewhere the owner is not locked out.
+    assert accounts.change_password(deps, mine, "password1", "password2", "10.0.0.8") == 0
+
+
+class _RacedThrottles(FakeThrottles):
+    """Another process adds the key first, once: its add raises Conflict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raced = False
+
+    def add(self, throttle: Throttle) -> None:
+        if not self.raced:
+            self.raced = True
+            raise Conflict("that already exists")
+        super().add(throttle)
+
+
+def test_admit_tries_again_when_another_process_added_the_key_first(deps: Dependencies) -> None:
+    _db(deps).throttles = _RacedThrottles()
+    rule = Rule("t", free=5)
+    assert throttling.admit(deps, rule.on("k")) == 1
+
+    class AlwaysRaced(FakeThrottles):
+        def add(self, throttle: Throttle) -> None:
+            raise Conflict("that already exists")
+
+    _db(deps).throttles = AlwaysRaced()
+    with pytest.raises(Conflict):
+        throttling.admit(deps, rule.on("k"))
+
+
+def test_a_repeated_finished_event_is_told_once_without_a_window(
+    deps: Dependencies, upload: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    deps.settings = deps.settings.model_copy(update={"notify_window_seconds": 0})
+    user = member(deps)
+    task = _finished(deps, user, upload)
+    for _ in range(2):  # at least once: the same announcement twice
+        notification.notify(deps, TaskRef.of(task))
+    assert len(_sent(deps)) == 1
+
+
+def test_a_deferred_notification_says_when_it_comes(
+    deps: Dependencies, upload: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = member(deps)
+    task = _finished(deps, user, upload)
+    _deliver_all(deps)
+    _convert_again(deps, task, "mp3")
+    caplog.set_level(logging.INFO, logger="audioconv.services.notification")
+    notification.notify(deps, TaskRef.of(task))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"task {task.id} r2: its owner was told less than 60 s ago; told after that"
+    ]
+
+
+def test_an_address_is_named_by_a_hash_and_blocked_for_an_hour(deps: Dependencies) -> None:
+    deps.settings = deps.settings.model_copy(update={"mail_per_address_per_hour": 1})
+    digest = hashlib.sha256(b"a@example.com").hexdigest()
+    assert address_key("a@example.com") == digest[:40]
+    assert mail_quota.take(deps, "a@example.com") is not None
+    assert set(_db(deps).throttles.rows) == {f"mail-to:{digest[:40]}"}
+    _clock(deps).advance(3599)
+    assert mail_quota.take(deps, "a@example.com") is None
+    _clock(deps).advance(1)
+    assert mail_quota.take(deps, "a@example.com") is not None
