@@ -71,6 +71,13 @@ class Settings(LogSettings):
     # Required, of at least MIN_CLOUD_SECRET_CHARS, once any cloud backend is configured.
     secret_key: str = ""
     token_ttl_seconds: int = 24 * 3600
+    # How long the link that verifies an account's e-mail address works.
+    email_verification_ttl_seconds: int = Field(default=2 * 24 * 3600, ge=60)
+    # Mails of any kind to one address per hour, at most (then none for an hour).
+    mail_per_address_per_hour: int = Field(default=20, ge=1)
+    # A task's owner is told (mail, webhook) at most once per this many seconds: what
+    # finishes meanwhile is told once the window has passed, the latest revision only.
+    notify_window_seconds: float = Field(default=60.0, ge=0)
 
     blob_backend: Literal["local", "gcs"] = "local"
     gcs_bucket: str = ""

@@ -14,6 +14,7 @@ from typing import IO, Any, Protocol, Self
 
 from werkzeug.http import dump_options_header
 
+from audioconv.domain.account import ApiToken
 from audioconv.domain.batch import Batch
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Loudness as Loudness
@@ -125,6 +126,38 @@ class UserRepository(Protocol):
 
     def by_email(self, email: str) -> User | None: ...
 
+    def delete(self, user: User) -> None:
+        """Remove the account (its tasks, batches and tokens go with it)."""
+
+
+class TokenRepository(Protocol):
+    """The records of API tokens still standing (domain/account.py)."""
+
+    def add(self, token: ApiToken) -> None: ...
+
+    def owner(self, token_id: str) -> int | None:
+        """The user whose token this is, while it stands; None once revoked."""
+
+    def revoke(self, token_id: str) -> int:
+        """Revoke one token; how many records went (0 or 1)."""
+
+    def revoke_all(self, user_id: int, keep: str | None = None) -> int:
+        """Revoke every token of the user but ``keep``; how many went."""
+
+    def prune(self, user_id: int, now: datetime, keep: int) -> None:
+        """Forget the user's expired tokens and all but the newest ``keep``."""
+
+    def expire(self, now: datetime) -> int:
+        """Forget every token expired by ``now``; how many went."""
+
+
+class QueuedMessageRepository(Protocol):
+    """Messages waiting in the database queue (the embedded mode's event bus)."""
+
+    def discard(self, task_ids: Sequence[int], user_id: int) -> int:
+        """Remove the queued messages about these tasks or this user; how many went.
+        (On Pub/Sub nothing waits here: such messages are dropped as stale on arrival.)"""
+
 
 class TaskRepository(Protocol):
     def add(self, task: Task) -> None: ...
@@ -195,11 +228,17 @@ class UploadRepository(Protocol):
     def forget(self, upload_id: str) -> None:
         """Undo ``use`` (the upload failed before anything was stored)."""
 
-    def set_webhook(self, upload_id: str, url: str, now: datetime) -> None:
+    def set_webhook(
+        self, upload_id: str, url: str, now: datetime, user_id: int | None = None
+    ) -> None:
         """Keep the webhook URL the upload's task will get when its file arrives."""
 
     def webhook(self, upload_id: str) -> str | None:
         """The webhook URL ``set_webhook`` kept for the upload, if any."""
+
+    def forget_user(self, user_id: int) -> int:
+        """Forget the user's used upload ids and kept webhook URLs (a deleted account);
+        how many webhook URLs went."""
 
 
 class BatchRepository(Protocol):
@@ -229,6 +268,8 @@ class UnitOfWork(Protocol):
     throttles: ThrottleRepository
     uploads: UploadRepository
     batches: BatchRepository
+    tokens: TokenRepository
+    queue: QueuedMessageRepository
 
     def __enter__(self) -> Self: ...
 

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.audio import decoded_duration, make_audio, probe
+from tests.support.blobs import verification_link
 from tests.support.procs import BIN, embedded_server
 
 pytestmark = pytest.mark.slow
@@ -21,8 +23,13 @@ PASSWORD = "s3cret-pass"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with embedded_server(tmp_path_factory.mktemp("cli-server")) as url:
+def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli-server")
+
+
+@pytest.fixture(scope="module")
+def server(server_dir: Path) -> Iterator[str]:
+    with embedded_server(server_dir) as url:
         yield url
 
 
@@ -206,3 +213,56 @@ def test_several_files_in_one_batch_downloaded_as_one_zip(cli: Cli, tmp_path: Pa
     again = cli("convert", str(flac), "--to", "mp3", "--zip", "all.zip")
     assert again.returncode == 1
     assert "all.zip exists (use --force to overwrite it)" in again.stderr
+
+
+def test_the_account_whoami_verify_passwd_logout_and_delete(
+    tmp_path: Path, server: str, server_dir: Path
+) -> None:
+    run = Cli(tmp_path)
+    assert run("signup", "--server", server, "--username", "nell", "--email", "nell@example.com",
+               stdin=PASSWORD + "\n").returncode == 0  # fmt: skip
+    who = run("whoami")
+    assert who.returncode == 0, who.stderr
+    assert who.stdout.startswith(f"nell <nell@example.com> on {server}\n")
+    assert "NOT verified" in who.stdout and "audioconv verify-email" in who.stdout
+    asked = run("verify-email")
+    assert (asked.returncode, asked.stdout) == (0, "a new link is on its way to nell@example.com\n")
+    link = verification_link(server_dir / "data" / "mail", "nell@example.com")
+    assert requests.get(f"{server}{link}", timeout=30).status_code == 200
+    assert json.loads(run("whoami", "--json").stdout)["emailVerified"] is True
+    assert "e-mail address: verified" in run("whoami").stdout
+    again = run("verify-email")
+    assert (again.returncode, again.stdout) == (0, "your e-mail address is verified already\n")
+
+    # passwd: the current password, then the new one (lines of stdin, as login takes it).
+    other = requests.post(
+        f"{server}/api/auth/login", timeout=30, json={"username": "nell", "password": PASSWORD}
+    ).json()["token"]
+    wrong = run("passwd", stdin="not it\nanother s3cret\n")
+    assert wrong.returncode == 1 and "the password is not right" in wrong.stderr
+    changed = run("passwd", stdin=f"{PASSWORD}\nanother s3cret\n")
+    assert changed.returncode == 0, changed.stderr
+    assert changed.stdout == "password changed; 1 other login(s) logged out\n"
+    assert _status(server, other) == 401
+
+    # logout revokes the stored token on the server, then forgets it.
+    stored = json.loads((tmp_path / "config" / "audioconv" / "credentials.json").read_text())
+    assert _status(server, stored["token"]) == 200
+    assert run("logout").stdout == "logged out\n"
+    assert _status(server, stored["token"]) == 401
+
+    assert run("login", "--server", server, "--username", "nell",
+               stdin="another s3cret\n").returncode == 0  # fmt: skip
+    refused = run("delete-account", stdin="another s3cret\n")
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    deleted = run("delete-account", "--yes", stdin="another s3cret\n")
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout.startswith("account deleted (0 tasks, 0 files, 0 batches")
+    assert run("whoami").returncode == 1  # logged out: the credentials are gone
+    gone = run("login", "--server", server, "--username", "nell", stdin="another s3cret\n")
+    assert gone.returncode == 1
+
+
+def _status(server: str, token: str) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    return requests.get(f"{server}/api/me", headers=headers, timeout=30).status_code

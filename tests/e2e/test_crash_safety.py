@@ -84,6 +84,8 @@ def test_sigkills_at_random_moments_lose_nothing_and_leak_nothing(tmp_path: Path
         with _server(tmp_path, port) as proc:
             if not users:
                 users = {name: HttpApi(base, name) for name in ("alice", "bob")}
+                for api in users.values():  # completion mails go to verified addresses
+                    api.verify_email(tmp_path / "data" / "mail")
             pending = files[kill] if kill < len(files) else None
             if pending is not None:
                 name = "alice" if kill % 2 == 0 else "bob"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email
 import signal
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe, tags_of
-from tests.support.blobs import mail_files
+from tests.support.blobs import mails_to
 from tests.support.http_api import HttpApi
 from tests.support.procs import BIN, free_port, kill_group, running
 
@@ -29,13 +28,14 @@ def test_sign_up_upload_convert_download_and_mail(tmp_path: Path) -> None:
     port = free_port()
     with _serve(tmp_path, port):
         api = HttpApi(f"http://127.0.0.1:{port}", "erin")
+        api.verify_email(tmp_path / "data" / "mail")  # the link mailed at sign-up
         created = api.upload(song, "mp3")
         task = api.wait(created["id"])
         assert task["status"] == "processed", task
         out = api.download(task["links"]["converted"], tmp_path / "song.mp3")
         mails = tmp_path / "data" / "mail"
         deadline = time.monotonic() + 30  # the notifier runs just after the conversion
-        while not mail_files(mails):
+        while not mails_to(mails, "erin@example.com", "is ready"):
             assert time.monotonic() < deadline, "no mail arrived"
             time.sleep(0.1)
     info = probe(out)
@@ -44,8 +44,7 @@ def test_sign_up_upload_convert_download_and_mail(tmp_path: Path) -> None:
     assert abs(decoded_duration(out) - decoded_duration(song)) < 0.1
     assert abs(float(info["format"]["duration"]) - 3.0) < 0.1
     assert tags_of(info)["artist"] == TAGS["artist"]
-    (mail,) = mail_files(tmp_path / "data" / "mail")
-    msg = email.message_from_bytes(mail.read_bytes())
+    (msg,) = mails_to(tmp_path / "data" / "mail", "erin@example.com", "is ready")
     assert msg["To"] == "erin@example.com"
     assert "song.flac" in msg["Subject"]
 

@@ -37,7 +37,7 @@ from audioconv.services.messages import TaskRef
 from tests.integration.test_adapters import _Inbox
 from tests.support.api import ApiClient
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe
-from tests.support.blobs import mail_files
+from tests.support.blobs import VERIFY_SUBJECT, mails_to
 from tests.support.http_api import HttpApi
 from tests.support.procs import ROOT, free_port, serve_function
 from tests.unit.fakes import FakeBus
@@ -73,11 +73,13 @@ def seeded(env: dict[str, str]) -> Iterator[Dependencies]:
     built.close()
 
 
-def push_envelope(data: dict[str, Any], message_id: str = "1") -> dict[str, Any]:
+def push_envelope(
+    data: dict[str, Any], message_id: str = "1", attributes: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "message": {
             "data": base64.b64encode(json.dumps(data).encode()).decode(),
-            "attributes": {k: str(v) for k, v in data.items()},
+            "attributes": attributes or {k: str(v) for k, v in data.items()},
             "messageId": message_id,
             "publishTime": "2026-11-28T00:00:00Z",
         },
@@ -106,9 +108,10 @@ def _serve(name: str, target: str, kind: str, env: dict[str, str], log: Path) ->
 
 
 def _user_and_task(deps: Dependencies, song: Path, target: str) -> tuple[int, TaskRef]:
-    from audioconv.services import auth
+    from audioconv.services import auth, verification
 
     user = auth.signup(deps, "gina", "gina@example.com", "password-1", "password-1")
+    verification.verify(deps, verification.link_token(deps, user))  # completion mails go
     task = tasks.create_task(deps, user.id or 0, song, song.name, target)
     topic, data, _ = deps.bus.published[-1]  # type: ignore[attr-defined]
     assert topic == deps.settings.conversion_topic
@@ -142,11 +145,19 @@ def test_convert_worker_in_process(
 
 def _queued(env: dict[str, str], topic: str) -> list[dict[str, Any]]:
     """The data of the messages queued on ``topic`` (the embedded queue's table)."""
+    return [data for data, _ in _queued_with_attributes(env, topic)]
+
+
+def _queued_with_attributes(
+    env: dict[str, str], topic: str
+) -> list[tuple[dict[str, Any], dict[str, str]]]:
     engine = create_engine(env["AUDIOCONV_DATABASE_URL"])
     try:
         with engine.connect() as conn:
-            rows = conn.execute(select(messages.c.data).where(messages.c.topic == topic))
-            return [dict(row.data) for row in rows]
+            rows = conn.execute(
+                select(messages.c.data, messages.c.attributes).where(messages.c.topic == topic)
+            )
+            return [(dict(row.data), dict(row.attributes)) for row in rows]
     finally:
         engine.dispose()
 
@@ -154,13 +165,24 @@ def _queued(env: dict[str, str], topic: str) -> list[dict[str, Any]]:
 def test_one_upload_through_the_three_functions_in_process(
     tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The API function stores the upload and queues its conversion request; pushed to
-    the worker function, it is converted and announced; pushed to the notifier, it is
-    mailed to its owner."""
+    """The API function queues the sign-up's verification mail, which the notifier
+    sends and whose link the API follows; it stores the upload and queues its conversion
+    request; pushed to the worker function, it is converted and announced; pushed to the
+    notifier, it is mailed to its owner."""
     song = make_audio(tmp_path / "song.flac", 1.5, (), TAGS)
     settings = {**env, "AUDIOCONV_EVENT_BACKEND": "queue", "AUDIOCONV_MAIL_BACKEND": "folder",
                 "AUDIOCONV_PUBLIC_URL": "https://audio.example.com"}  # fmt: skip
+    folder = Path(env["AUDIOCONV_DATA_DIR"]) / "mail"
     api = ApiClient(function("upload_api", "api", "http", settings, monkeypatch), "ivy")
+    ((account_mail, attributes),) = _queued_with_attributes(env, Settings().finished_topic)
+    assert account_mail == {"userId": api.user_id} and attributes["accountMail"] == "verify-email"
+    notifier = function("notify", "notify", "cloudevent", settings, monkeypatch)
+    pushed = notifier.post("/", json=push_envelope(account_mail, "2", attributes))
+    assert pushed.status_code == 200
+    assert "https://audio.example.com/api/auth/verify-email?token=" in str(
+        mails_to(folder, "ivy@example.com", VERIFY_SUBJECT)[0].get_payload(decode=True)
+    )
+    api.verify_email(folder)
     created = api.upload(song, "mp3")
     assert created.status_code == 201, created.get_json()
     task_id = created.get_json()["id"]
@@ -172,12 +194,11 @@ def test_one_upload_through_the_three_functions_in_process(
     assert worker.post("/", json=push_envelope(request)).status_code == 200
     task = api.get(f"/api/tasks/{task_id}").get_json()
     assert (task["status"], task["output"]["codec"]) == ("processed", "mp3")
-    (finished,) = _queued(env, Settings().finished_topic)
+    (finished,) = [m for m in _queued(env, Settings().finished_topic) if "taskId" in m]
 
-    notifier = function("notify", "notify", "cloudevent", settings, monkeypatch)
     assert notifier.post("/", json=push_envelope(finished, "3")).status_code == 200
-    (mail,) = mail_files(Path(env["AUDIOCONV_DATA_DIR"]) / "mail")
-    text = mail.read_text()
+    (mail,) = mails_to(folder, "ivy@example.com", "ready as")
+    text = mail.as_string()
     assert "To: ivy@example.com" in text and "ready as mp3" in text
     assert f"https://audio.example.com/api/tasks/{task_id}/converted" in text
 
@@ -190,7 +211,9 @@ def test_notify_in_process_sends_one_mail(
     conversion.convert(seeded, ref)
     published = seeded.bus.published  # type: ignore[attr-defined]
     # The announcement; the report pass's request (its own topic) may follow it.
-    (data,) = [d for topic, d, _ in published if topic == seeded.settings.finished_topic]
+    (data,) = [
+        d for topic, d, _ in published if topic == seeded.settings.finished_topic and "taskId" in d
+    ]
 
     inbox = _Inbox()
     smtp_port = free_port()

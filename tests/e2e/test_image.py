@@ -29,7 +29,7 @@ from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from tests.cloud.conftest import pubsub_emulator  # noqa: F401 (the fixture)
 from tests.support.audio import make_audio, probe
-from tests.support.blobs import mail_files
+from tests.support.blobs import mails_to
 from tests.support.http_api import HttpApi
 from tests.support.procs import ROOT, free_port, kill_group, wait_http
 
@@ -113,11 +113,12 @@ def test_docker_run_with_no_settings_is_the_whole_service(
     with run_image(image, tmp_path / "volume", log, {"PORT": str(port)}) as proc:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc, log, timeout=120)
         api = HttpApi(f"http://127.0.0.1:{port}", "ida")  # the database was migrated
+        api.verify_email(tmp_path / "volume" / "mail")  # the link mailed at sign-up
         task = api.wait(api.upload(song, "opus")["id"], timeout=120, report=True)
         assert task["status"] == "processed", (task, log.read_text())
         out = api.download(task["links"]["converted"], tmp_path / "song.opus")
         deadline = time.monotonic() + 30  # the notifier runs just after the conversion
-        while not mail_files(tmp_path / "volume" / "mail"):
+        while not mails_to(tmp_path / "volume" / "mail", "ida@example.com", "is ready"):
             assert time.monotonic() < deadline, f"no mail arrived:\n{log.read_text()}"
             time.sleep(0.2)
     info = probe(out)

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.support.audio import decoded_duration, make_audio, probe
+from tests.support.blobs import verification_link
 from tests.support.procs import embedded_server
 
 pytestmark = pytest.mark.slow
@@ -25,8 +27,13 @@ PASSWORD = "s3cret-pass"
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with embedded_server(tmp_path_factory.mktemp("web-server")) as url:
+def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("web-server")
+
+
+@pytest.fixture(scope="module")
+def base_url(server_dir: Path) -> Iterator[str]:
+    with embedded_server(server_dir) as url:
         yield url
 
 
@@ -239,4 +246,74 @@ def test_files_dropped_together_download_as_one_zip(page: Page, tmp_path: Path) 
         (tmp_path / "two.ogg").write_bytes(archive.read("two.ogg"))
     assert probe(tmp_path / "two.ogg")["streams"][0]["codec_name"] == "vorbis"
     assert abs(decoded_duration(tmp_path / "two.ogg") - 1.5) < 0.1
+    assert console.errors == []
+
+
+def _api(base_url: str, method: str, path: str, token: str, **kwargs: Any) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    return requests.request(method, f"{base_url}{path}", headers=headers, timeout=30,
+                            **kwargs).status_code  # fmt: skip
+
+
+def test_the_account_verify_change_password_log_out_and_delete(
+    page: Page, base_url: str, server_dir: Path, tmp_path: Path
+) -> None:
+    console = Console(page)
+    _sign_up(page, "vera")
+    banner = page.get_by_role("status").filter(has_text="is not verified")
+    expect(banner).to_contain_text("vera@example.com")
+    page.get_by_role("button", name="Send the link again").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "A new link is on its way to vera@example.com"
+    )
+    page.get_by_role("button", name="Account").click()
+    expect(page.locator("#account-email-state")).to_have_text("not verified")
+    page.screenshot(path=tmp_path / "unverified.png", full_page=True)
+
+    # The link from the mail, opened in the same tab: verified, and back on the page.
+    link = verification_link(server_dir / "data" / "mail", "vera@example.com")
+    page.goto(f"{base_url}{link}")
+    expect(page.get_by_role("heading", name="Your e-mail address is verified")).to_be_visible()
+    page.get_by_role("link", name="Go to audioconv").click()
+    expect(page.get_by_text("Signed in as vera")).to_be_visible()
+    expect(banner).to_be_hidden()
+    page.get_by_role("button", name="Account").click()
+    expect(page.locator("#account-email-state")).to_have_text("verified")
+
+    # A new password logs out every other session, not this one.
+    elsewhere = requests.post(
+        f"{base_url}/api/auth/login", timeout=30, json={"username": "vera", "password": PASSWORD}
+    ).json()["token"]
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("Choose a new password").fill("a newer s3cret")
+    page.get_by_label("Repeat the new password").fill("a newer s3cret")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Your password is changed; 1 other session was logged out"
+    )
+    assert _api(base_url, "GET", "/api/me", elsewhere) == 401
+    mine = page.evaluate("sessionStorage.getItem('audioconv.token')")
+    assert _api(base_url, "GET", "/api/me", mine) == 200
+
+    # Logging out revokes the page's token on the server, not only in the tab.
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("alert")).to_contain_text("You are logged out")
+    assert _api(base_url, "GET", "/api/me", mine) == 401
+
+    # Log in with the new password, and delete the account.
+    page.get_by_label("Username").first.fill("vera")
+    page.locator("#login-password").fill("a newer s3cret")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text("Signed in as vera")).to_be_visible()
+    page.get_by_role("button", name="Account").click()
+    page.get_by_label("Your password, to confirm").fill("a newer s3cret")
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.get_by_role("alert")).to_contain_text("Tick the box")
+    page.get_by_label("I understand: delete everything").check()
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.get_by_role("alert")).to_contain_text("Your account is deleted")
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    gone = requests.post(f"{base_url}/api/auth/login", timeout=30,
+                         json={"username": "vera", "password": "a newer s3cret"})  # fmt: skip
+    assert gone.status_code == 401
     assert console.errors == []

@@ -13,7 +13,7 @@ from audioconv.domain.model import Task
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe, tags_of
-from tests.support.blobs import mail_files, stored_files
+from tests.support.blobs import mail_files, mails_to, stored_files
 
 
 @pytest.fixture
@@ -298,22 +298,24 @@ def test_before_processing_downloads_give_the_original(
 
 
 def test_mail_arrives_in_the_mail_folder(alice: ApiClient, deps: Dependencies, song: Path) -> None:
+    folder = deps.settings.data_dir / "mail"
+    alice.verify_email(folder)
     created = alice.upload(song, "opus").get_json()
     assert alice.wait(created["id"])["status"] == "processed"
-    folder = deps.settings.data_dir / "mail"
-    deadline_mails = _wait_files(folder)
-    text = deadline_mails[0].read_text()
+    _wait_files(folder, 2)
+    (mail,) = mails_to(folder, "alice@example.com", "is ready as opus")
+    text = mail.as_string()
     assert "To: alice@example.com" in text
     assert f"/api/tasks/{created['id']}/converted" in text
 
 
-def _wait_files(folder: Path, timeout: float = 10) -> list[Path]:
+def _wait_files(folder: Path, count: int = 1, timeout: float = 10) -> list[Path]:
     import time
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         files = mail_files(folder) if folder.exists() else []
-        if files:
+        if len(files) >= count:
             return files
         time.sleep(0.05)
     raise AssertionError(f"no mail in {folder}")

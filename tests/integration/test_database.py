@@ -227,3 +227,33 @@ def test_migration_0009_adds_report_due_and_keeps_ids_unique(tmp_path) -> None: 
         assert "report_due" not in {c["name"] for c in inspect(conn).get_columns("tasks")}
         assert "AUTOINCREMENT" in tasks_sql(conn)
     engine.dispose()
+
+
+def test_migration_0012_leaves_existing_accounts_unverified_and_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Accounts made before 0012 start unverified (their addresses were never checked);
+    the token records' table and the new columns come and go, ids stay unique."""
+    from alembic import command
+
+    from audioconv import migrate
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    cfg = migrate.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0010")
+        conn.exec_driver_sql(
+            "INSERT INTO users (username, email, password_hash, created_at) "
+            "VALUES ('u', 'u@example.com', 'x', '2026-01-01')"
+        )
+        command.upgrade(cfg, "0012")
+        assert conn.exec_driver_sql("SELECT email_verified_at FROM users").scalar_one() is None
+        assert "api_tokens" in inspect(conn).get_table_names()
+        assert "notified_at" in {c["name"] for c in inspect(conn).get_columns("tasks")}
+        sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'users'").one()
+        assert "AUTOINCREMENT" in str(sql[0])
+        command.downgrade(cfg, "0010")
+        assert "api_tokens" not in inspect(conn).get_table_names()
+        assert "email_verified_at" not in {c["name"] for c in inspect(conn).get_columns("users")}
+        assert "user_id" not in {c["name"] for c in inspect(conn).get_columns("upload_webhooks")}
+        assert conn.exec_driver_sql("SELECT username FROM users").scalar_one() == "u"
+    engine.dispose()

@@ -111,6 +111,23 @@ def test_login_fields_are_capped(client: FlaskClient, eve: ApiClient) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [("PUT", "/api/me/password", {"oldPassword": "p" * 1025, "newPassword": "n" * 10}),
+     ("PUT", "/api/me/password", {"oldPassword": PASSWORD, "newPassword": "n" * 1025}),
+     ("DELETE", "/api/me", {"password": "p" * 1025}),
+     ("PUT", "/api/me", {"email": "e" * 250 + "@example.com"})],
+)  # fmt: skip
+def test_account_fields_are_capped_and_not_echoed(
+    eve: ApiClient, method: str, url: str, body: dict[str, str]
+) -> None:
+    response = eve.client.open(url, method=method, json=body, headers=eve.headers)
+    assert response.status_code == 400
+    assert "1024" in _message(response) or "254" in _message(response)
+    assert len(_message(response)) < 200
+    assert eve.get("/api/me").status_code == 200  # the account and its token stand
+
+
+@pytest.mark.parametrize(
     "body",
     [
         {"fileName": "a" * 1025 + ".mp3", "newFormat": "mp3"},
@@ -146,6 +163,9 @@ def _routes(eve: ApiClient, task_id: int) -> list[tuple[str, str, dict[str, str]
         ("POST", "/api/auth/signup", {}),
         ("POST", "/api/uploads", eve.headers),
         ("PUT", f"/api/tasks/{task_id}", eve.headers),
+        ("PUT", "/api/me", eve.headers),
+        ("PUT", "/api/me/password", eve.headers),
+        ("DELETE", "/api/me", eve.headers),
     ]
 
 
@@ -170,10 +190,13 @@ def test_lone_surrogates_in_any_text_field_are_a_400(
                              "password1": PASSWORD, "password2": PASSWORD},
         "/api/uploads": {"fileName": "a.mp3", "newFormat": "mp3", "quality": "high"},
         f"/api/tasks/{task_id}": {"newFormat": "mp3", "quality": "high"},
+        "/api/me": {"email": "eve.new@example.com"},
+        "/api/me/password": {"oldPassword": PASSWORD, "newPassword": "a new passphrase"},
     }  # fmt: skip
     for method, url, headers in _routes(eve, task_id):
-        for name in fields[url]:
-            body = json.dumps(fields[url]).replace(f'"{fields[url][name]}"', f'"{escape}"', 1)
+        sent = {"password": PASSWORD} if method == "DELETE" else fields[url]
+        for name in sent:
+            body = json.dumps(sent).replace(f'"{sent[name]}"', f'"{escape}"', 1)
             response = eve.client.open(url, method=method, data=body, headers=headers,
                                        content_type="application/json")  # fmt: skip
             assert response.status_code == 400, (url, name, response.data[:200])

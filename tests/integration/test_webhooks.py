@@ -33,6 +33,7 @@ from audioconv.services import recovery
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
+from tests.support.blobs import mails_to
 from tests.support.receiver import Received, Receiver, webhook_receiver
 
 
@@ -49,6 +50,9 @@ def _settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
         # No report pass, as the suite's settings fixture: these tests check deliveries,
         # and a report run between two attempts adds its figures to the later body.
         "report_pass": False,
+        # Every revision's event at once: these tests check deliveries; one notification
+        # per task per window is tested in test_accounts.py (finding 8).
+        "notify_window_seconds": 0,
         **overrides,
     }
     return Settings(**values)
@@ -250,15 +254,16 @@ def test_email_stays_on_by_default_and_can_be_turned_off(
     mail = wired.settings.data_dir / "mail"
     profile = api.get("/api/me").get_json()
     assert profile["emailNotifications"] is True and profile["webhookUrl"] is None
+    api.verify_email(mail)  # the sign-up's verification mail: completion mails follow
     first = _upload(api, song)
     api.wait(first["id"])
-    _wait_for_files(mail, 1)
+    _wait_for_files(mail, 2)
     changed = _put_profile(api, emailNotifications=False, webhookUrl=receiver.url)
     assert changed.get_json()["emailNotifications"] is False
     second = _upload(api, song)
     receiver.wait_for(1)
     _deliveries(api, second["id"], 1)
-    assert len(list(mail.iterdir())) == 1  # the first task's mail only
+    assert len(mails_to(mail, api.email, "is ready")) == 1  # the first task's mail only
 
 
 def _wait_for_files(folder: Path, count: int, timeout: float = 30) -> None:

@@ -9,7 +9,10 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from tests.support.blobs import verification_link
+
 TERMINAL = ("processed", "failed")
+PASSWORD = "correct horse battery"
 
 
 class ApiClient:
@@ -22,11 +25,13 @@ class ApiClient:
             json={
                 "username": username,
                 "email": f"{username}@example.com",
-                "password1": "correct horse battery",
-                "password2": "correct horse battery",
+                "password1": PASSWORD,
+                "password2": PASSWORD,
             },
         )
         assert response.status_code == 201, response.get_json()
+        self.email = f"{username}@example.com"
+        self.username = username
         self.user_id = response.get_json()["id"]
         self.headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
 
@@ -42,6 +47,21 @@ class ApiClient:
 
     def get(self, url: str) -> Any:
         return self.client.get(url, headers=self.headers)
+
+    def relogin(self) -> None:
+        """Log in again: a new token (after this one was logged out)."""
+        response = self.client.post(
+            "/api/auth/login", json={"username": self.username, "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.get_json()
+        self.headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+    def verify_email(self, mail_folder: Path) -> None:
+        """Follow the verification link mailed at sign-up (into ``mail_folder``, the
+        embedded mailer's): completion mails go to verified addresses only."""
+        link = verification_link(mail_folder, self.email)
+        response = self.client.get(link)
+        assert response.status_code == 200, response.get_json()
 
     def wait(self, task_id: int, timeout: float = 60, report: bool = False) -> dict[str, Any]:
         fetch = lambda: self.get(f"/api/tasks/{task_id}").get_json()  # noqa: E731

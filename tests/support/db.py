@@ -25,3 +25,21 @@ def fresh_postgres_database() -> Iterator[str]:
     finally:
         admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def mark_verified(database_url: str, user_id: int) -> None:
+    """Record the user's address as verified, as if its owner had followed the mailed
+    link (for tests about something else: completion mails go to verified addresses)."""
+    from sqlalchemy import create_engine, update
+
+    from audioconv.adapters.orm import users
+    from audioconv.domain.model import utcnow
+
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(users).where(users.c.id == user_id).values(email_verified_at=utcnow())
+            )
+    finally:
+        engine.dispose()

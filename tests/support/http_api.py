@@ -9,6 +9,7 @@ import jwt
 import requests
 
 from tests.support.api import wait_for
+from tests.support.blobs import verification_link
 
 
 class HttpApi:
@@ -24,7 +25,15 @@ class HttpApi:
                               json={"username": username, "password": password})  # fmt: skip
         assert login.status_code == 200, login.text
         self.token = str(login.json()["token"])
+        self.email = f"{username}@example.com"
         self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    def verify_email(self, mail_folder: Path) -> None:
+        """Follow the verification link mailed at sign-up (into ``mail_folder``, the
+        embedded mailer's): completion mails go to verified addresses only."""
+        link = verification_link(mail_folder, self.email)
+        response = requests.get(f"{self.base}{link}", timeout=30)
+        assert response.status_code == 200, response.text
 
     @property
     def user_id(self) -> int:

@@ -15,6 +15,7 @@ from typing import IO, Any, Self
 from flask import Flask
 
 from audioconv.config import Settings
+from audioconv.domain.account import ApiToken
 from audioconv.domain.batch import Batch
 from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
@@ -53,6 +54,61 @@ class FakeUsers:
 
     def by_email(self, email: str) -> User | None:
         return next((u for u in self.rows.values() if u.email == email), None)
+
+    def delete(self, user: User) -> None:
+        assert user.id is not None
+        del self.rows[user.id]
+
+
+class FakeTokens:
+    def __init__(self) -> None:
+        self.rows: dict[str, ApiToken] = {}
+
+    def add(self, token: ApiToken) -> None:
+        if token.id in self.rows:
+            raise Conflict("that already exists")
+        self.rows[token.id] = token
+
+    def owner(self, token_id: str) -> int | None:
+        token = self.rows.get(token_id)
+        return token.user_id if token else None
+
+    def revoke(self, token_id: str) -> int:
+        return int(self.rows.pop(token_id, None) is not None)
+
+    def revoke_all(self, user_id: int, keep: str | None = None) -> int:
+        gone = [k for k, t in self.rows.items() if t.user_id == user_id and k != keep]
+        for key in gone:
+            del self.rows[key]
+        return len(gone)
+
+    def prune(self, user_id: int, now: datetime, keep: int) -> None:
+        mine = sorted((t for t in self.rows.values() if t.user_id == user_id),
+                      key=lambda t: t.issued_at, reverse=True)  # fmt: skip
+        live = [t for t in mine if t.expires_at > now][:keep]
+        for token in mine:
+            if token not in live:
+                del self.rows[token.id]
+
+    def expire(self, now: datetime) -> int:
+        gone = [k for k, t in self.rows.items() if t.expires_at <= now]
+        for key in gone:
+            del self.rows[key]
+        return len(gone)
+
+
+class FakeQueue:
+    """The database queue's messages: (data, attributes) as published while it holds them."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def discard(self, task_ids: Sequence[int], user_id: int) -> int:
+        kept = [d for d in self.rows if d.get("taskId") not in task_ids
+                and d.get("userId") != user_id]  # fmt: skip
+        gone = len(self.rows) - len(kept)
+        self.rows = kept
+        return gone
 
 
 class FakeTasks:
@@ -156,6 +212,7 @@ class FakeUploads:
     def __init__(self) -> None:
         self.ids: set[str] = set()
         self.webhooks: dict[str, str] = {}
+        self.owners: dict[str, int | None] = {}
 
     def use(self, upload_id: str, user_id: int, now: datetime) -> None:
         if upload_id in self.ids:
@@ -168,11 +225,21 @@ class FakeUploads:
     def forget(self, upload_id: str) -> None:
         self.ids.discard(upload_id)
 
-    def set_webhook(self, upload_id: str, url: str, now: datetime) -> None:
+    def set_webhook(
+        self, upload_id: str, url: str, now: datetime, user_id: int | None = None
+    ) -> None:
         self.webhooks[upload_id] = url
+        self.owners[upload_id] = user_id
 
     def webhook(self, upload_id: str) -> str | None:
         return self.webhooks.get(upload_id)
+
+    def forget_user(self, user_id: int) -> int:
+        gone = [u for u, owner in self.owners.items() if owner == user_id]
+        for upload_id in gone:
+            self.webhooks.pop(upload_id, None)
+            del self.owners[upload_id]
+        return len(gone)
 
 
 class FakeBatches:
@@ -221,6 +288,8 @@ class FakeUnitOfWork:
         self.throttles = FakeThrottles()
         self.uploads = FakeUploads()
         self.batches = FakeBatches(self.tasks)
+        self.tokens = FakeTokens()
+        self.queue = FakeQueue()
         self.commits = 0
         self.busy = False
         self.readonly = False
@@ -435,6 +504,22 @@ def fake_deps(tmp_path: Path) -> Dependencies:
         mailer=FakeMailer(), transcoder=FakeTranscoder(), webhooks=FakeWebhooks(),
         clock=Clock(),
     )  # fmt: skip
+
+
+def member(deps: Dependencies, name: str = "ann", *, verified: bool = True) -> User:
+    """A signed-up account (password ``password1``), its address verified unless not
+    ``verified`` (as if its owner had followed the mailed link), and the sign-up's ask
+    for that mail taken off the fake bus, so tests see only what they publish."""
+    from audioconv.services import auth, verification
+
+    user = auth.signup(deps, name, f"{name}@example.com", "password1", "password1")
+    if isinstance(deps.bus, FakeBus):
+        deps.bus.published = [
+            m for m in deps.bus.published if verification.ACCOUNT_MAIL not in m[2]
+        ]
+    if verified:
+        user.email_verified_at = deps.clock()
+    return user
 
 
 def routes_app() -> Flask:

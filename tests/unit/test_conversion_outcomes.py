@@ -12,14 +12,14 @@ import pytest
 from audioconv.domain.errors import InvalidInput
 from audioconv.domain.model import Task, TaskStatus
 from audioconv.ports import Probe, ProgressCallback
-from audioconv.services import auth, conversion, notification, tasks
+from audioconv.services import conversion, notification, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeMailer, FakeTranscoder
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, member
 
 
 def _task(deps: Dependencies, upload: Path, target: str = "opus", name: str = "Song.flac") -> Task:
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     return tasks.create_task(deps, user.id or 0, upload, name, target)
 
 

@@ -15,9 +15,9 @@ import pytest
 from audioconv.domain.errors import Conflict, NotFound, PayloadTooLarge, TooManyRequests
 from audioconv.domain.model import TaskStatus
 from audioconv.ports import Probe
-from audioconv.services import auth, batches, direct_upload, tasks
+from audioconv.services import batches, direct_upload, tasks
 from audioconv.services.dependencies import Dependencies
-from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps, member
 
 AUDIO = b"AUDIO some samples"
 
@@ -28,7 +28,7 @@ def deps(tmp_path: Path) -> Dependencies:
 
 
 def _user(deps: Dependencies, name: str = "ann") -> int:
-    return auth.signup(deps, name, f"{name}@example.com", "password1", "password1").id or 0
+    return member(deps, name).id or 0
 
 
 def _blobs(deps: Dependencies) -> FakeBlobs:

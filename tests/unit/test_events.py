@@ -13,11 +13,11 @@ from cloudevents.http import CloudEvent
 from audioconv.domain.model import TaskStatus
 from audioconv.entrypoints import events, pubsub_push
 from audioconv.ports import Message
-from audioconv.services import auth, conversion, tasks
+from audioconv.services import conversion, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.direct_upload import DirectKey
 from audioconv.services.messages import UploadArrived
-from tests.unit.fakes import FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps
+from tests.unit.fakes import FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps, member
 
 
 def _push(data: Any, message_id: str = "1") -> CloudEvent:
@@ -33,7 +33,7 @@ def test_a_published_request_is_converted_and_its_owner_mailed(tmp_path: Path) -
     """The worker's and the notifier's handlers take the very message the services publish."""
     deps = fake_deps(tmp_path)
     bus, mailer = cast(FakeBus, deps.bus), cast(FakeMailer, deps.mailer)
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     upload = tmp_path / "in.mp3"
     upload.write_bytes(b"AUDIO samples")
     task = tasks.create_task(deps, user.id or 0, upload, "in.mp3", "ogg")
@@ -59,7 +59,7 @@ def test_a_report_request_pushed_to_the_worker_function_runs_the_report(
     conversion request by its attribute."""
     deps = fake_deps(tmp_path)
     bus = cast(FakeBus, deps.bus)
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     upload = tmp_path / "in.mp3"
     upload.write_bytes(b"AUDIO samples")
     task = tasks.create_task(deps, user.id or 0, upload, "in.mp3", "ogg")
@@ -111,7 +111,7 @@ def test_the_push_edge_refuses_what_is_not_a_pubsub_message(envelope: dict[str, 
 def _stored_direct_upload(tmp_path: Path) -> tuple[Dependencies, int, str]:
     """A user and a direct upload's file stored under its signed key, not yet a task."""
     deps = fake_deps(tmp_path)
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     key = DirectKey(user.id or 0, "c" * 32, "ogg", "big.mp3").key
     cast(FakeBlobs, deps.blobs).files[key] = b"AUDIO big samples"
     return deps, user.id or 0, key

@@ -8,10 +8,10 @@ import pytest
 
 from audioconv.domain.errors import MailRejected
 from audioconv.domain.model import TaskStatus
-from audioconv.services import auth, conversion, notification, recovery, tasks
+from audioconv.services import conversion, notification, recovery, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBus, fake_deps
+from tests.unit.fakes import Clock, FakeBus, fake_deps, member
 
 
 class RefusingMailer:
@@ -25,7 +25,7 @@ class RefusingMailer:
 
 
 def _finished_task(deps: Dependencies, tmp_path: Path) -> TaskRef:
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     upload = tmp_path / "in.mp3"
     upload.write_bytes(b"AUDIO some samples")
     task = tasks.create_task(deps, user.id or 0, upload, "a.mp3", "ogg")

@@ -12,11 +12,11 @@ from typing import cast
 import pytest
 
 from audioconv.domain.errors import MailRejected
-from audioconv.domain.model import Task
-from audioconv.services import auth, conversion, direct_upload, notification, recovery, tasks
+from audioconv.domain.model import Task, User
+from audioconv.services import conversion, direct_upload, notification, recovery, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps, member
 
 
 @pytest.fixture
@@ -25,10 +25,10 @@ def deps(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Dependencies:
     return fake_deps(tmp_path)
 
 
-def _task(deps: Dependencies, tmp_path: Path) -> Task:
+def _task(deps: Dependencies, tmp_path: Path, user: User | None = None) -> Task:
     upload = tmp_path / "in.mp3"
     upload.write_bytes(b"AUDIO some samples")
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = user or member(deps)
     return tasks.create_task(deps, user.id or 0, upload, "a.mp3", "ogg")
 
 
@@ -92,8 +92,9 @@ def test_a_result_for_a_task_that_moved_on_is_discarded_saying_so(
 def test_a_lost_publish_says_the_sweep_will_redo_it(
     deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    user = member(deps)
     cast(FakeBus, deps.bus).down = True
-    task = _task(deps, tmp_path)
+    task = _task(deps, tmp_path, user)
     assert _said(caplog) == [
         (logging.ERROR, f"publish for task {task.id} failed; the sweep will republish it")
     ]
@@ -146,7 +147,7 @@ def test_uploads_that_are_not_ours_or_not_announced_are_logged(
     deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert direct_upload.finalize(deps, "uploads/x/a.wav") is None
-    owner = auth.signup(deps, "ann", "ann@example.com", "password1", "password1").id or 0
+    owner = member(deps).id or 0
     ticket = direct_upload.start(deps, owner, "a.wav", "mp3")
     key = ticket.url.split("storage.test/", 1)[1].split("?", 1)[0].replace("%20", " ")
     cast(FakeBus, deps.bus).down = True

@@ -12,10 +12,10 @@ from typing import cast
 import pytest
 
 from audioconv.domain.model import ClaimOutcome, Task, TaskStatus
-from audioconv.services import auth, conversion, recovery, report, tasks
+from audioconv.services import conversion, recovery, report, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, member
 
 GRACE = 60
 
@@ -33,7 +33,7 @@ def _lease(deps: Dependencies) -> timedelta:
 
 
 def _new_task(deps: Dependencies, upload: Path, name: str = "a.mp3") -> Task:
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     assert user.id is not None
     task = tasks.create_task(deps, user.id, upload, name, "ogg")
     _bus(deps).published.clear()
@@ -246,7 +246,7 @@ def test_a_dead_workers_claims_and_only_those_are_released_and_republished(
 ) -> None:
     """A worker process died alone: its tasks are due again at once (the attempt still
     counts), while a live worker's claim, and an unnamed one, are left alone."""
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     assert user.id is not None
     made = [tasks.create_task(deps, user.id, upload, f"{n}.mp3", "ogg") for n in range(4)]
     dead, live, unnamed, waiting = made

@@ -27,13 +27,13 @@ from audioconv.services import (
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.direct_upload import DirectKey
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBus, FakeTranscoder, FakeWebhooks
+from tests.unit.fakes import Clock, FakeBus, FakeTranscoder, FakeWebhooks, member
 
 URL = "https://hooks.example.com/in"
 
 
 def _user(deps: Dependencies) -> int:
-    return auth.signup(deps, "ann", "ann@example.com", "password1", "password1").id or 0
+    return member(deps).id or 0
 
 
 def _finished(deps: Dependencies, upload: Path, url: str | None) -> Task:

@@ -31,6 +31,7 @@ from tests.unit.fakes import (
     FakeTasks,
     FakeTranscoder,
     FakeUnitOfWork,
+    member,
 )
 
 PASSWORD = "password1"
@@ -43,7 +44,7 @@ def _signup(deps: Dependencies, username: str = "ann", email: str = "ann@example
 
 
 def _user(deps: Dependencies, name: str = "ann") -> int:
-    user = _signup(deps, name, f"{name}@example.com")
+    user = member(deps, name)
     assert user.id is not None
     return int(user.id)
 
@@ -440,21 +441,32 @@ def test_a_token_names_its_user_until_it_expires(deps: Dependencies) -> None:
     token = auth.issue_token(deps, user)
     claims = jwt.decode(token, deps.settings.signing_key, algorithms=["HS256"])
     ttl = deps.settings.token_ttl_seconds
+    jti = claims.pop("jti")
     assert claims == {"sub": str(user.id), "iat": int(now.timestamp()),
                       "exp": int(now.timestamp()) + ttl}  # fmt: skip
     assert auth.authenticate(deps, f"bearer  {token} ") == user.id
+    assert auth.caller(deps, f"Bearer {token}") == auth.Caller(user.id or 0, jti)
 
     def forged(**claims: object) -> str:
         return "Bearer " + jwt.encode(claims, deps.settings.signing_key, algorithm="HS256")
 
     exp = now.timestamp() + 60
-    for sub in ("x", "0", str(2**31), "99"):  # not a number, out of range, no such user
+    for sub in ("x", "0", str(2**31)):  # not a number, out of range
         with pytest.raises(Unauthorized, match=r"^invalid token$"):
-            auth.authenticate(deps, forged(sub=sub, exp=exp))
+            auth.authenticate(deps, forged(sub=sub, exp=exp, jti=jti))
+    for jti_claim in (7, "x" * 31, "x" * 33):  # not a token id
+        with pytest.raises(Unauthorized, match=r"^invalid token$"):
+            auth.authenticate(deps, forged(sub=str(user.id), exp=exp, jti=jti_claim))
+    with pytest.raises(Unauthorized, match=r"^token has been revoked"):  # another's record
+        auth.authenticate(deps, forged(sub=str(member(deps, "bob").id), exp=exp, jti=jti))
+    with pytest.raises(Unauthorized, match=r"^token has been revoked"):  # no record
+        auth.authenticate(deps, forged(sub=str(user.id), exp=exp, jti="0" * 32))
+    with pytest.raises(Unauthorized, match=r"^token was issued before tokens could be revoked"):
+        auth.authenticate(deps, forged(sub=str(user.id), exp=exp))  # no jti: older tokens
     with pytest.raises(Unauthorized, match=r"^invalid token$"):
-        auth.authenticate(deps, forged(sub=str(user.id)))  # no expiry
+        auth.authenticate(deps, forged(sub=str(user.id), jti=jti))  # no expiry
     with pytest.raises(Unauthorized, match=r"^token has expired; log in again$"):
-        auth.authenticate(deps, forged(sub=str(user.id), exp=now.timestamp() - 60))
+        auth.authenticate(deps, forged(sub=str(user.id), exp=now.timestamp() - 60, jti=jti))
     with pytest.raises(Unauthorized, match=r"^missing bearer token: send 'Authorization: Bearer"):
         auth.authenticate(deps, token)
 

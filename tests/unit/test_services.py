@@ -21,7 +21,15 @@ from audioconv.domain.model import ClaimOutcome, Task, TaskStatus, utcnow
 from audioconv.services import auth, conversion, notification, recovery, report, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps
+from tests.unit.fakes import (
+    Clock,
+    FakeBlobs,
+    FakeBus,
+    FakeMailer,
+    FakeTranscoder,
+    fake_deps,
+    member,
+)
 
 
 def bus(deps: Dependencies) -> FakeBus:
@@ -37,7 +45,7 @@ def clock(deps: Dependencies) -> Clock:
 
 
 def user_id(deps: Dependencies, name: str = "ann") -> int:
-    user = auth.signup(deps, name, f"{name}@example.com", "password1", "password1")
+    user = member(deps, name)
     assert user.id is not None
     return user.id
 

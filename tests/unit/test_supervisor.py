@@ -14,9 +14,9 @@ import pytest
 
 from audioconv import supervisor
 from audioconv.domain.model import Task, TaskStatus
-from audioconv.services import auth, recovery, tasks
+from audioconv.services import recovery, tasks
 from audioconv.services.dependencies import Dependencies
-from tests.unit.fakes import Clock, FakeBus, fake_deps
+from tests.unit.fakes import Clock, FakeBus, fake_deps, member
 
 
 def _failing_first(calls: list[bool]) -> Any:
@@ -71,7 +71,7 @@ def test_the_sweeper_survives_a_failed_sweep(
 
 
 def _task_claimed_by(deps: Dependencies, upload: Path, worker_id: str) -> Task:
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     assert user.id is not None
     task = tasks.create_task(deps, user.id, upload, "a.mp3", "ogg")
     task.claim(1, cast(Clock, deps.clock).now, timedelta(seconds=60), worker_id)

@@ -10,9 +10,9 @@ import pytest
 from audioconv.config import Settings
 from audioconv.domain.errors import InvalidInput, NotFound
 from audioconv.domain.webhook import check_url_syntax
-from audioconv.services import auth, webhooks
+from audioconv.services import webhooks
 from audioconv.services.dependencies import Dependencies
-from tests.unit.fakes import FakeWebhooks
+from tests.unit.fakes import FakeWebhooks, member
 
 # --- the URL's syntax -----------------------------------------------------------------------
 
@@ -100,7 +100,7 @@ def test_plain_http_webhooks_follow_the_setting(deps: Dependencies) -> None:
 
 
 def user_id(deps: Dependencies) -> int:
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     assert user.id is not None
     return user.id
 
@@ -138,10 +138,14 @@ def test_the_profile_sets_and_clears_the_webhook_and_the_mail_choice(deps: Depen
 
 @pytest.mark.parametrize(
     ("changes", "message"),
-    [({"email": "x@example.com"}, "unknown field(s) email: only webhookUrl and "
-      "emailNotifications can be changed"),
-     ({"webhookUrl": None, "b": 1, "a": 2}, "unknown field(s) a, b: only webhookUrl and "
-      "emailNotifications can be changed"),
+    [({"username": "x"}, "unknown field(s) username: only webhookUrl, "
+      "emailNotifications and email can be changed"),
+     ({"webhookUrl": None, "b": 1, "a": 2}, "unknown field(s) a, b: only webhookUrl, "
+      "emailNotifications and email can be changed"),
+     ({"email": "not an address"}, "email is not a valid address: An email address must "
+      "have an @-sign."),
+     ({"email": 7}, "email must be an e-mail address"),
+     ({"email": "a\x00b@example.com"}, "field 'email' must not contain control characters"),
      ({"emailNotifications": "yes"}, "emailNotifications must be true or false"),
      ({"emailNotifications": 0}, "emailNotifications must be true or false"),
      ({"webhookUrl": "ftp://example.com/", "emailNotifications": False},

@@ -16,10 +16,10 @@ from audioconv.domain import webhook
 from audioconv.domain.errors import RetryLater
 from audioconv.domain.model import Task
 from audioconv.domain.webhook import Outcome
-from audioconv.services import auth, conversion, notification, recovery, tasks, webhooks
+from audioconv.services import conversion, notification, recovery, tasks, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeBus, FakeWebhooks, fake_deps
+from tests.unit.fakes import Clock, FakeBus, FakeWebhooks, fake_deps, member
 
 URL = "https://hooks.example.com/audioconv"
 
@@ -114,7 +114,7 @@ def test_backoff_doubles() -> None:
 
 
 def _finished(deps: Dependencies, tmp_path: Path, url: str | None = URL) -> Task:
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     upload = tmp_path / "in.mp3"
     upload.write_bytes(b"AUDIO some samples")
     task = tasks.create_task(deps, user.id or 0, upload, "a.mp3", "ogg", webhook_url=url)
@@ -342,7 +342,7 @@ def test_the_posted_event_carries_its_id_and_the_users_signature(tmp_path: Path)
 
 def test_a_secret_is_made_once_and_replaced_only_when_rotated(tmp_path: Path) -> None:
     deps = fake_deps(tmp_path)
-    user = auth.signup(deps, "ann", "ann@example.com", "password1", "password1")
+    user = member(deps)
     first = webhooks.secret(deps, user.id or 0)
     assert webhooks.secret(deps, user.id or 0) == first
     rotated = webhooks.secret(deps, user.id or 0, rotate=True)
@@ -396,7 +396,7 @@ def test_messages_for_a_deleted_task_or_an_older_revision_are_dropped(
 def test_a_webhook_removed_before_its_attempt_is_no_longer_due(tmp_path: Path) -> None:
     deps = fake_deps(tmp_path)
     other = _finished(deps, tmp_path, url=None)  # so that the task in question is not id 1
-    user = auth.signup(deps, "bob", "bob@example.com", "password1", "password1")
+    user = member(deps, "bob")
     webhooks.update_profile(deps, user.id or 0, {"webhookUrl": URL})
     upload = tmp_path / "b.mp3"
     upload.write_bytes(b"AUDIO other samples")

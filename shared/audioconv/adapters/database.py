@@ -15,13 +15,16 @@ from audioconv.adapters import orm
 from audioconv.adapters.pg8000_ping import tolerate_dropped_sockets
 from audioconv.adapters.sql_batches import SqlBatchRepository
 from audioconv.config import Settings
+from audioconv.domain.account import ApiToken
 from audioconv.domain.errors import Conflict
 from audioconv.domain.model import Task, TaskStatus, User, claim_prefix
 from audioconv.domain.throttle import Throttle
 from audioconv.ports import (
     BatchRepository,
+    QueuedMessageRepository,
     TaskRepository,
     ThrottleRepository,
+    TokenRepository,
     UploadRepository,
     UserRepository,
 )
@@ -106,6 +109,61 @@ class SqlUserRepository:
 
     def by_email(self, email: str) -> User | None:
         return self.session.scalars(select(User).filter_by(email=email)).first()
+
+    def delete(self, user: User) -> None:
+        self.session.delete(user)
+
+
+class SqlTokenRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, token: ApiToken) -> None:
+        self.session.add(token)
+        with _conflicts(self.session):
+            self.session.flush()
+
+    def owner(self, token_id: str) -> int | None:
+        t = orm.api_tokens.c
+        return self.session.scalar(select(t.user_id).where(t.id == token_id))
+
+    def revoke(self, token_id: str) -> int:
+        t = orm.api_tokens.c
+        return _count(self.session.execute(delete(orm.api_tokens).where(t.id == token_id)))
+
+    def revoke_all(self, user_id: int, keep: str | None = None) -> int:
+        t = orm.api_tokens.c
+        statement = delete(orm.api_tokens).where(t.user_id == user_id)
+        if keep is not None:
+            statement = statement.where(t.id != keep)
+        return _count(self.session.execute(statement))
+
+    def prune(self, user_id: int, now: datetime, keep: int) -> None:
+        t = orm.api_tokens.c
+        newest = select(t.id).where(t.user_id == user_id, t.expires_at > now)
+        kept = newest.order_by(t.issued_at.desc(), t.id).limit(keep).scalar_subquery()
+        self.session.execute(delete(orm.api_tokens).where(t.user_id == user_id, t.id.not_in(kept)))
+
+    def expire(self, now: datetime) -> int:
+        t = orm.api_tokens.c
+        return _count(self.session.execute(delete(orm.api_tokens).where(t.expires_at <= now)))
+
+
+class SqlQueuedMessageRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def discard(self, task_ids: Sequence[int], user_id: int) -> int:
+        data = orm.messages.c.data
+        about = data["userId"].as_integer() == user_id
+        if task_ids:
+            about = or_(about, data["taskId"].as_integer().in_(list(task_ids)))
+        return _count(self.session.execute(delete(orm.messages).where(about)))
+
+
+def _count(result: Any) -> int:
+    """Rows a DELETE removed."""
+    return int(result.rowcount or 0)
 
 
 class SqlTaskRepository:
@@ -273,14 +331,24 @@ class SqlUploadRepository:
         column = orm.used_uploads.c.upload_id
         self.session.execute(delete(orm.used_uploads).where(column == upload_id))
 
-    def set_webhook(self, upload_id: str, url: str, now: datetime) -> None:
+    def set_webhook(
+        self, upload_id: str, url: str, now: datetime, user_id: int | None = None
+    ) -> None:
         self.session.execute(
-            insert(orm.upload_webhooks).values(upload_id=upload_id, url=url, created_at=now)
+            insert(orm.upload_webhooks).values(
+                upload_id=upload_id, url=url, created_at=now, user_id=user_id
+            )
         )
 
     def webhook(self, upload_id: str) -> str | None:
         table = orm.upload_webhooks
         return self.session.scalar(select(table.c.url).where(table.c.upload_id == upload_id))
+
+    def forget_user(self, user_id: int) -> int:
+        used = orm.used_uploads
+        self.session.execute(delete(used).where(used.c.user_id == user_id))
+        hooks = orm.upload_webhooks
+        return _count(self.session.execute(delete(hooks).where(hooks.c.user_id == user_id)))
 
 
 class SqlUnitOfWork:
@@ -291,6 +359,8 @@ class SqlUnitOfWork:
     throttles: ThrottleRepository
     uploads: UploadRepository
     batches: BatchRepository
+    tokens: TokenRepository
+    queue: QueuedMessageRepository
 
     def __init__(self, session_factory: sessionmaker[Session], readonly: bool = False) -> None:
         self.session_factory = session_factory
@@ -305,6 +375,8 @@ class SqlUnitOfWork:
         self.throttles = SqlThrottleRepository(self.session)
         self.uploads = SqlUploadRepository(self.session)
         self.batches = SqlBatchRepository(self.session)
+        self.tokens = SqlTokenRepository(self.session)
+        self.queue = SqlQueuedMessageRepository(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -125,6 +126,18 @@ class InProcessBus:
         with self._lock:
             self._timers = {t for t in self._timers if t.is_alive()}
         self._submit(topic, message, attempt, key)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no message is queued, running or waiting to retry (at most
+        ``timeout`` seconds); whether that came. For tests and orderly shutdowns."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
     def close(self, wait: bool = True) -> None:
         """Stop delivering; with ``wait``, let running handlers finish."""

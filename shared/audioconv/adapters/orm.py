@@ -26,6 +26,7 @@ from sqlalchemy.orm import registry
 from sqlalchemy.sql.expression import false, true
 from sqlalchemy.types import TypeDecorator
 
+from audioconv.domain.account import TOKEN_ID_CHARS, ApiToken
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS, Batch
 from audioconv.domain.model import EXACT_LENGTH_REASON_CHARS, Task, TaskStatus, User, as_utc
 from audioconv.domain.throttle import Throttle
@@ -55,6 +56,7 @@ users = Table(
     # Sealed (Fernet, domain/webhook.seal_secret): migration 0011 sealed older ones.
     Column("webhook_secret", String(255)),
     Column("email_notifications", Boolean, nullable=False, server_default=true()),
+    Column("email_verified_at", UtcDateTime()),
     # SQLite: AUTOINCREMENT, so the id of a deleted row is never given out again.
     sqlite_autoincrement=True,
 )
@@ -100,6 +102,7 @@ tasks = Table(
     Column("input_bytes", BigInteger, nullable=False, server_default="0"),
     Column("output_bytes", BigInteger, nullable=False, server_default="0"),
     Column("notified_revision", Integer, nullable=False),
+    Column("notified_at", UtcDateTime()),
     Column("webhook_url", String(2048)),
     Column("webhook_deliveries", JSON),
     Column("webhook_due_at", UtcDateTime()),
@@ -167,6 +170,8 @@ upload_webhooks = Table(
     Column("upload_id", String(32), primary_key=True),
     Column("url", String(2048), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Whose upload it is (none on rows older than 0012): deleted with the account.
+    Column("user_id", Integer, index=True),
 )
 
 # The embedded mode's event queue (adapters/sql_queue.py): one row per message.
@@ -190,6 +195,19 @@ messages = Table(
     sqlite_autoincrement=True,
 )
 
+# The record of each API token still standing (domain/account.py): a request's token is
+# honoured only while its row exists.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(TOKEN_ID_CHARS), primary_key=True),
+    Column(
+        "user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False, index=True),
+)
+
 mapper_registry = registry(metadata=metadata)
 _mapped = False
 _mapping = threading.Lock()
@@ -205,4 +223,5 @@ def start_mappers() -> None:
         mapper_registry.map_imperatively(Task, tasks)
         mapper_registry.map_imperatively(Throttle, throttles)
         mapper_registry.map_imperatively(Batch, batches)
+        mapper_registry.map_imperatively(ApiToken, api_tokens)
         _mapped = True

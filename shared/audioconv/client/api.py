@@ -77,6 +77,26 @@ class Api:
         body = {"username": username, "password": password}
         return str(self.request("POST", "/api/auth/login", json=body).json()["token"])
 
+    def logout(self) -> None:
+        """Revoke this client's token on the server."""
+        self.request("POST", "/api/auth/logout")
+
+    def me(self) -> dict[str, Any]:
+        return dict(self.request("GET", "/api/me").json())
+
+    def resend_verification(self) -> dict[str, Any]:
+        return dict(self.request("POST", "/api/me/email/verify").json())
+
+    def change_password(self, old: str, new: str) -> int:
+        """Set a new password; how many other tokens the server revoked."""
+        body = {"oldPassword": old, "newPassword": new}
+        return int(self.request("PUT", "/api/me/password", json=body).json()["revokedTokens"])
+
+    def delete_account(self, password: str) -> dict[str, int]:
+        """Delete the account and all it has; what went, by kind."""
+        answer = self.request("DELETE", "/api/me", json={"password": password}).json()
+        return dict(answer["deleted"])
+
     def tasks(self) -> list[dict[str, Any]]:
         return list(self.request("GET", "/api/tasks").json())
 

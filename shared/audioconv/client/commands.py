@@ -1,4 +1,5 @@
-"""The client's subcommands: login, signup, logout, convert, tasks, get, rm."""
+"""The client's subcommands: login, signup, logout, whoami, verify-email, passwd,
+delete-account, convert, tasks, get, rm."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from audioconv.client.progress import Progress
 from audioconv.domain.formats import FORMATS, QUALITIES
 from audioconv.domain.options import OPTION_FIELDS, parse_options
 
-COMMANDS = ("login", "signup", "logout", "convert", "tasks", "get", "rm")
+COMMANDS = ("login", "signup", "logout", "whoami", "verify-email", "passwd", "delete-account",
+            "convert", "tasks", "get", "rm")  # fmt: skip
 
 
 class Failure(Exception):
@@ -66,7 +68,15 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--username")
         if name == "signup":
             p.add_argument("--email")
-    sub.add_parser("logout", help="forget the stored token")
+    sub.add_parser("logout", help="revoke the stored token on the server and forget it")
+    p = sub.add_parser("whoami", help="who you are logged in as, and whether your e-mail "
+                       "address is verified (no mail goes to it until it is)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the API's JSON")
+    sub.add_parser("verify-email", help="mail the link that verifies your address again")
+    sub.add_parser("passwd", help="change your password (your other logins are logged out)")
+    p = sub.add_parser("delete-account", help="delete your account and everything it has")
+    p.add_argument("--yes", action="store_true",
+                   help="do not ask for confirmation (needed when not at a terminal)")  # fmt: skip
 
     p = sub.add_parser("convert", help="convert files and download the results beside them")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -104,8 +114,9 @@ def add_parsers(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run a client subcommand; the process exit status."""
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "login": _login, "signup": _signup, "logout": _logout, "convert": _convert,
-        "tasks": _tasks, "get": _get, "rm": _rm,
+        "login": _login, "signup": _signup, "logout": _logout, "whoami": _whoami,
+        "verify-email": _verify_email, "passwd": _passwd, "delete-account": _delete_account,
+        "convert": _convert, "tasks": _tasks, "get": _get, "rm": _rm,
     }  # fmt: skip
     try:
         return handlers[args.command](args)
@@ -130,15 +141,15 @@ def _ask(prompt: str, given: str | None) -> str:
     return input(f"{prompt}: ").strip()
 
 
-def _password(confirm: bool = False) -> str:
-    """From the terminal (not echoed), or the first line of stdin when it is not a terminal."""
+def _password(confirm: bool = False, prompt: str = "Password") -> str:
+    """From the terminal (not echoed), or the next line of stdin when it is not a terminal."""
     if not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
-            raise Failure("no password on standard input")
+            raise Failure(f"no {prompt.lower()} on standard input")
         return password
-    password = getpass.getpass("Password: ")
-    if confirm and getpass.getpass("Password again: ") != password:
+    password = getpass.getpass(f"{prompt}: ")
+    if confirm and getpass.getpass(f"{prompt} again: ") != password:
         raise Failure("the passwords differ")
     return password
 
@@ -163,7 +174,68 @@ def _signup(args: argparse.Namespace) -> int:
 
 
 def _logout(args: argparse.Namespace) -> int:
+    login = config.current()
+    if login.token:
+        try:
+            Api(login.server, login.token).logout()
+        except ApiError as exc:  # revoked or expired already, or the server is away
+            if exc.status != 401:
+                print(f"audioconv: the server could not revoke the token: {exc.message}",
+                      file=sys.stderr)  # fmt: skip
     print("logged out" if config.forget() else "was not logged in")
+    return 0
+
+
+def _whoami(args: argparse.Namespace) -> int:
+    api = _api()
+    profile = api.me()
+    if args.json:
+        print(json.dumps(profile, indent=2))
+        return 0
+    print(f"{profile['username']} <{profile['email']}> on {api.server}")
+    if profile.get("emailVerified"):
+        print("e-mail address: verified")
+    else:
+        print("e-mail address: NOT verified: no mail goes to it until you open the link "
+              "mailed there (audioconv verify-email sends it again)")  # fmt: skip
+    return 0
+
+
+def _verify_email(args: argparse.Namespace) -> int:
+    try:
+        sent = _api().resend_verification()
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        print(exc.message)  # verified already: nothing to do
+        return 0
+    print(f"a new link is on its way to {sent['email']}")
+    return 0
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    api = _api()
+    old = _password(prompt="Current password")
+    new = _password(confirm=True, prompt="New password")
+    revoked = api.change_password(old, new)
+    print(f"password changed; {revoked} other login(s) logged out")
+    return 0
+
+
+def _delete_account(args: argparse.Namespace) -> int:
+    api = _api()
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise Failure("give --yes to delete the account when not at a terminal")
+        name = api.me()["username"]
+        typed = input(f"This deletes {name} and every file of it, for good. Type the "
+                      "username to go on: ").strip()  # fmt: skip
+        if typed != name:
+            raise Failure("not deleted")
+    deleted = api.delete_account(_password())
+    config.forget()
+    counts = ", ".join(f"{n} {kind}" for kind, n in deleted.items())
+    print(f"account deleted ({counts}); logged out")
     return 0
 
 

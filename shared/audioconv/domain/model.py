@@ -50,6 +50,9 @@ class User:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     email_notifications: bool = True
+    # When the owner followed the verification link mailed to ``email`` (None: not yet,
+    # and no completion mail goes there; a changed address is unverified again).
+    email_verified_at: datetime | None = None
 
 
 class ClaimOutcome(enum.Enum):
@@ -84,6 +87,9 @@ class Task:
     input_bytes: int = 0
     output_bytes: int = 0
     notified_revision: int = 0
+    # When its owner was last told of a finished revision (mail, webhook): one
+    # notification per task per window, the latest revision's (services/notification.py).
+    notified_at: datetime | None = None
     # This task's own webhook (else its owner's), and every delivery attempt's outcome.
     webhook_url: str | None = None
     webhook_deliveries: list[dict[str, Any]] | None = None
@@ -343,6 +349,11 @@ class Task:
         self.verified = None
         self.exact_length = None
         self.exact_length_reason = None
+
+    def may_notify(self, now: datetime, window: timedelta) -> bool:
+        """Whether its owner may be told of a finished revision now: never told yet, or
+        told at least ``window`` ago (what finishes within it is told after it)."""
+        return self.notified_at is None or as_utc(self.notified_at) + window <= now
 
     def is_due(self, now: datetime) -> bool:
         """Still has to run: uploaded, or processing under a lease that ran out."""

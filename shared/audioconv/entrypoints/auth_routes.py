@@ -1,14 +1,15 @@
-"""Routes of accounts: sign up and log in (``/api/auth/...``)."""
+"""Routes of accounts: sign up, log in, log out and verify an e-mail address
+(``/api/auth/...``)."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify, request
 
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import client_address
 from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.web import json_body, json_field
-from audioconv.services import auth
+from audioconv.entrypoints.web import json_body, json_field, login_required, text_field
+from audioconv.services import accounts, auth, verification
 from audioconv.services.dependencies import Dependencies
 
 
@@ -44,3 +45,59 @@ def register(app: Flask, deps: Dependencies) -> None:
             deps, json_field(body, "username"), json_field(body, "password"), client_address()
         )
         return jsonify(token=auth.issue_token(deps, user))
+
+    @app.post("/api/auth/logout")
+    @doc(Operation(
+        "Log out: revoke this token", {204: Reply("revoked, on every server at once")},
+        (401,), auth=True, tag="auth",
+        description="The token the request carries is refused from now on, by every API "
+        "process and instance. Other tokens of the account stay valid.",
+    ))  # fmt: skip
+    @login_required
+    def logout() -> tuple[str, int]:
+        accounts.logout(deps, g.caller)
+        return "", 204
+
+    @app.get(verification.PATH)
+    @doc(Operation(
+        "Verify your e-mail address (the link mailed to it)",
+        {200: Reply("verified: a small page for a browser, else JSON", s.EmailVerified,
+                    file=("text/html",))},
+        (400,), query=s.VerifyEmailQuery, tag="auth",
+        description="The link in the mail sent at sign-up, on a change of address, or "
+        "on request (`POST /api/me/email/verify`). 400 for a link that has expired, was "
+        "sent to an address the account no longer has, or is not one.",
+    ))  # fmt: skip
+    def verify_email() -> Response:
+        token = text_field(request.args.get("token"), "token")
+        user = verification.verify(deps, token)
+        if _wants_html():
+            response = Response(_VERIFIED_PAGE, mimetype="text/html")
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'none'; style-src 'self'; img-src data:; base-uri 'none'; "
+                "form-action 'none'; "
+                "frame-ancestors 'none'"
+            )
+        else:
+            response = jsonify(email=user.email, emailVerified=True)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+
+def _wants_html() -> bool:
+    """Whether the client prefers a page (a browser following the link) to JSON."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
+_VERIFIED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>audioconv: address verified</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/web/app.css"></head>
+<body><header class="bar"><p class="h1">audioconv</p></header>
+<main class="card"><h1>Your e-mail address is verified</h1>
+<p>You will get a mail when a file of yours is converted (unless you turned mails off).</p>
+<p><a class="button" href="/">Go to audioconv</a></p></main></body></html>
+"""

@@ -12,10 +12,18 @@ from __future__ import annotations
 import logging
 
 from audioconv import logs
+from audioconv.domain.model import valid_id
 from audioconv.entrypoints.event_log import logged
 from audioconv.entrypoints.web import task_json
 from audioconv.ports import Message
-from audioconv.services import conversion, direct_upload, notification, report, webhooks
+from audioconv.services import (
+    conversion,
+    direct_upload,
+    notification,
+    report,
+    verification,
+    webhooks,
+)
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import REPORT, TaskRef, UploadArrived
 
@@ -70,9 +78,23 @@ def handle_finished(deps: Dependencies, message: Message) -> None:
     if webhooks.ATTEMPT in message.attributes:
         handle_webhook(deps, message)
         return
+    if verification.ACCOUNT_MAIL in message.attributes:
+        handle_account_mail(deps, message)
+        return
     ref = _task_ref(message)
     if ref is not None:
         notification.notify(deps, ref)
+
+
+def handle_account_mail(deps: Dependencies, message: Message) -> None:
+    """A mail about the account itself (its address's verification link)."""
+    user_id = message.data.get("userId")
+    kind = message.attributes.get(verification.ACCOUNT_MAIL)
+    if kind != verification.VERIFY or type(user_id) is not int or not valid_id(user_id):
+        log.error("malformed account mail message %s dropped", message.id)
+        return
+    logs.bind(user_id=user_id)
+    verification.send(deps, user_id)
 
 
 def handle_webhook(deps: Dependencies, message: Message) -> None:

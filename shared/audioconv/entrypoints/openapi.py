@@ -235,8 +235,9 @@ def _responses(operation: Operation) -> dict[str, Any]:
             response["content"] = {"application/json": {"schema": _ref(reply.model, reply.many)}}
         elif reply.schema is not None:
             response["content"] = {"application/json": {"schema": dict(reply.schema)}}
-        elif reply.file:
-            response["content"] = {media: {"schema": BINARY} for media in reply.file}
+        if reply.file:  # a file, or (beside a model) another form of the answer
+            files = {media: {"schema": BINARY} for media in reply.file}
+            response["content"] = {**response.get("content", {}), **files}
         if reply.headers:
             response["headers"] = {
                 name: {"description": text, "schema": {"type": "string"}}

@@ -542,6 +542,11 @@ class Profile(BaseModel):
     id: int = Field(ge=1)
     username: str
     email: str
+    email_verified: bool = Field(
+        alias="emailVerified",
+        description="whether the address is verified: until it is, no completion mail "
+        "goes to it (`POST /api/me/email/verify` mails the link again)",
+    )
     webhook_url: str | None = Field(
         alias="webhookUrl", description="where finished tasks' signed events are POSTed"
     )
@@ -563,10 +568,66 @@ class ProfileBody(BaseModel):
     email_notifications: bool | None = Field(
         default=None, alias="emailNotifications", description="false: no mails"
     )
+    email: str | None = Field(
+        default=None, min_length=1, max_length=MAX_EMAIL_CHARS,
+        description="a new address: unverified until the link mailed to it is followed",
+    )  # fmt: skip
 
 
 class WebhookSecret(BaseModel):
     secret: str = Field(description="the key of the HMAC-SHA256 signature of every event")
+
+
+class VerifyEmailQuery(BaseModel):
+    """``GET /api/auth/verify-email`` query: the link's signed token."""
+
+    token: str = Field(
+        min_length=1, max_length=MAX_FIELD_CHARS, description="as the mailed link has it"
+    )
+
+
+class EmailVerified(BaseModel):
+    email: str
+    emailVerified: Literal[True]
+
+
+class VerificationSent(BaseModel):
+    email: str = Field(description="where the link goes")
+    sent: Literal[True]
+
+
+_PASSWORD = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
+
+
+class PasswordChangeBody(BaseModel):
+    oldPassword: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+    newPassword: str = _PASSWORD
+
+
+class PasswordChanged(BaseModel):
+    revokedTokens: int = Field(ge=0, description="other tokens of the account now refused")
+
+
+class DeleteAccountBody(BaseModel):
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+
+
+class DeletedCounts(BaseModel):
+    tasks: int = Field(ge=0)
+    files: int = Field(ge=0, description="stored files: inputs, outputs, waveforms, uploads")
+    batches: int = Field(ge=0)
+    webhooks: int = Field(
+        ge=0, description="webhook URLs: the profile's, tasks' own, uploads' not yet arrived"
+    )
+    queuedMessages: int = Field(
+        ge=0, description="messages waiting in the embedded mode's queue (none on Pub/Sub, "
+        "whose messages about the account are dropped when they arrive)",
+    )  # fmt: skip
+    tokens: int = Field(ge=0, description="API tokens revoked")
+
+
+class AccountDeleted(BaseModel):
+    deleted: DeletedCounts
 
 
 MODELS: tuple[type[BaseModel], ...] = (
@@ -575,5 +636,6 @@ MODELS: tuple[type[BaseModel], ...] = (
     Batch, NewBatchBody, UploadTicket, UploadPending, BlobStored,
     FormatKeeps, FormatInfo, InputInfo,
     Formats, ApiIndex, Health, Readiness, NotReady, SweepResult, WebhookAttempt,
-    Profile, ProfileBody, WebhookSecret,
+    Profile, ProfileBody, WebhookSecret, VerifyEmailQuery, EmailVerified, VerificationSent,
+    PasswordChangeBody, PasswordChanged, DeleteAccountBody, DeletedCounts, AccountDeleted,
 )  # fmt: skip

@@ -38,6 +38,8 @@ FIELD_CHARS = {
     "password": auth.MAX_PASSWORD_CHARS,
     "password1": auth.MAX_PASSWORD_CHARS,
     "password2": auth.MAX_PASSWORD_CHARS,
+    "oldPassword": auth.MAX_PASSWORD_CHARS,
+    "newPassword": auth.MAX_PASSWORD_CHARS,
     "newFormat": 16,  # mp3, alac, ...
 }
 
@@ -180,7 +182,8 @@ def json_field(body: dict[str, Any], name: str) -> str:
 def login_required(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.user_id = auth.authenticate(current_deps(), request.headers.get("Authorization"))
+        g.caller = auth.caller(current_deps(), request.headers.get("Authorization"))
+        g.user_id = g.caller.user_id
         logs.bind(user_id=g.user_id)
         return view(*args, **kwargs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
@@ -10,10 +11,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from audioconv.domain import throttle
+from audioconv.domain.account import MAX_TOKENS_PER_USER, TOKEN_ID_CHARS, ApiToken, new_token_id
 from audioconv.domain.errors import Conflict, InvalidInput, Unauthorized
 from audioconv.domain.identity import normalise_email, normalise_username
 from audioconv.domain.model import User, valid_id
-from audioconv.services import throttling
+from audioconv.services import throttling, verification
 from audioconv.services.dependencies import Dependencies
 
 MIN_PASSWORD_LENGTH = 8
@@ -27,6 +29,8 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 BAD_LOGIN = "invalid username or password"
 # A token's subject, as issue_token writes it: a user id in ASCII digits.
 _SUBJECT = re.compile(r"[1-9][0-9]{0,9}")
+REVOKED = "token has been revoked (logged out, password changed or account deleted); log in again"
+OLD_TOKEN = "token was issued before tokens could be revoked; log in again"
 
 
 def signup(
@@ -40,10 +44,7 @@ def signup(
     username, email = normalise_username(username), normalise_email(email)
     if password1 != password2:
         raise InvalidInput("passwords do not match")
-    if len(password1) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password1) > MAX_PASSWORD_CHARS:
-        raise InvalidInput(f"password must be at most {MAX_PASSWORD_CHARS} characters")
+    check_new_password(password1)
     with deps.uow() as uow:
         if uow.users.by_username(username):
             raise Conflict("username is already taken")
@@ -52,12 +53,26 @@ def signup(
         user = User(
             username=username,
             email=email,
-            password_hash=_hasher.hash(password1),
+            password_hash=hash_password(password1),
             created_at=deps.clock(),
         )
         uow.users.add(user)
         uow.commit()
+    assert user.id is not None
+    verification.publish(deps, user.id)
     return user
+
+
+def check_new_password(password: str, name: str = "password") -> None:
+    """InvalidInput unless ``password`` may be chosen (sign-up and password changes)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"{name} must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise InvalidInput(f"{name} must be at most {MAX_PASSWORD_CHARS} characters")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
 
 
 def _login_guards(username: str, client: str) -> list[throttling.Guard]:
@@ -121,14 +136,40 @@ def _rehash(deps: Dependencies, user: User, password: str) -> None:
 
 
 def issue_token(deps: Dependencies, user: User) -> str:
+    """A signed token for ``user``, recorded so that it can be revoked (domain/account.py);
+    the user's expired tokens, and any beyond the newest MAX_TOKENS_PER_USER, are dropped."""
+    assert user.id is not None
     now = deps.clock()
-    claims = {
-        "sub": str(user.id),
-        "iat": now,
-        "exp": now + timedelta(seconds=deps.settings.token_ttl_seconds),
-    }
+    record = ApiToken(
+        new_token_id(), user.id, now, now + timedelta(seconds=deps.settings.token_ttl_seconds)
+    )
+    with deps.uow() as uow:
+        uow.tokens.add(record)
+        uow.tokens.prune(user.id, now, MAX_TOKENS_PER_USER)
+        uow.commit()
+    claims = {"sub": str(user.id), "jti": record.id, "iat": now, "exp": record.expires_at}
     # Explicit, though PyJWT's default (so dropping it is an equivalent mutant).
     return jwt.encode(claims, deps.settings.signing_key, algorithm="HS256")  # pragma: no mutate
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the user, and the id of the token they sent."""
+
+    user_id: int
+    token_id: str
+
+
+def caller(deps: Dependencies, authorization: str | None) -> Caller:
+    """The user and token a ``Bearer`` header stands for; Unauthorized if none is valid."""
+    user_id = authenticate(deps, authorization)
+    # authenticate() checked the signature and the record: reading the id is safe.
+    claims = jwt.decode(_bearer(authorization), options={"verify_signature": False})
+    return Caller(user_id, str(claims["jti"]))
+
+
+def _bearer(authorization: str | None) -> str:
+    return (authorization or "").partition(" ")[2].strip()
 
 
 def authenticate(deps: Dependencies, authorization: str | None) -> int:
@@ -154,7 +195,18 @@ def authenticate(deps: Dependencies, authorization: str | None) -> int:
     user_id = int(subject)
     if not valid_id(user_id):
         raise Unauthorized("invalid token")
-    with deps.uow(readonly=True) as uow:
-        if uow.users.get(user_id) is None:
-            raise Unauthorized("invalid token")
+    _require_standing(deps, claims.get("jti"), user_id)
     return user_id
+
+
+def _require_standing(deps: Dependencies, token_id: object, user_id: int) -> None:
+    """Unauthorized unless the token's record still stands for ``user_id`` (not logged
+    out, not revoked by a password change, the account not deleted)."""
+    if token_id is None:  # issued before tokens had records
+        raise Unauthorized(OLD_TOKEN)
+    if not isinstance(token_id, str) or len(token_id) != TOKEN_ID_CHARS:
+        raise Unauthorized("invalid token")
+    with deps.uow(readonly=True) as uow:
+        owner = uow.tokens.owner(token_id)
+    if owner != user_id:
+        raise Unauthorized(REVOKED)

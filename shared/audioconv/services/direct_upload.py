@@ -133,7 +133,7 @@ def start(
     direct = DirectKey(user_id, uuid.uuid4().hex, target, name, chosen.as_json(), batch_id)
     if webhook_url:  # kept until the file arrives and the task is made
         with deps.uow() as uow:
-            uow.uploads.set_webhook(direct.upload_id, webhook_url, deps.clock())
+            uow.uploads.set_webhook(direct.upload_id, webhook_url, deps.clock(), user_id)
             uow.commit()
     ttl, limit = deps.settings.signed_url_ttl_seconds, deps.settings.max_upload_bytes
     url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl, max_bytes=limit)

@@ -1,14 +1,24 @@
 """Tell a task's owner that its conversion finished (processed or failed): by mail
-(unless the owner turned it off) and by webhook (services/webhooks.py) if one is set."""
+(unless the owner turned it off, or has not verified the address) and by webhook
+(services/webhooks.py) if one is set.
+
+A task converted again and again must not make a mail and a webhook call per revision
+(finding 8 of issue 18: 40 of each in 20 s). So a task's owner is told at most once per
+``notify_window_seconds``: a revision that finishes within the window of the last
+notification is not told now; the sweep tells the task's latest revision once the
+window has passed (an older revision's event is dropped as stale). Every mail to an
+address also counts towards its hourly bound (``services/mail_quota.py``).
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from audioconv.domain import webhook
 from audioconv.domain.errors import MailRejected
 from audioconv.domain.model import Task, TaskStatus, User
-from audioconv.services import webhooks
+from audioconv.services import mail_quota, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 
@@ -28,16 +38,27 @@ def notify(deps: Dependencies, ref: TaskRef) -> None:
         user = uow.users.get(task.user_id)
     if user is None:
         return
+    now = deps.clock()
+    if not task.may_notify(now, window(deps)):
+        log.info("task %s r%s: its owner was told less than %.0f s ago; told after that",
+                 ref.task_id, ref.revision, deps.settings.notify_window_seconds)  # fmt: skip
+        return
     announced = webhooks.announce(deps, task, user)
-    if user.email_notifications:
+    if user.email_notifications and user.email_verified_at is not None:
         _mail(deps, ref, task, user)
     with deps.uow() as uow:
         task = uow.tasks.get(ref.task_id, for_update=True)
         if task is not None and task.revision == ref.revision:
             task.notified_revision = ref.revision
+            task.notified_at = now
             if announced and webhook.attempts_made(task) == 0:
                 task.webhook_due_at = deps.clock()  # the sweep republishes a lost message
             uow.commit()
+
+
+def window(deps: Dependencies) -> timedelta:
+    """The least time between two notifications about one task."""
+    return timedelta(seconds=deps.settings.notify_window_seconds)
 
 
 def _mail(deps: Dependencies, ref: TaskRef, task: Task, user: User) -> None:
@@ -57,8 +78,11 @@ def _mail(deps: Dependencies, ref: TaskRef, task: Task, user: User) -> None:
             f"{task.file_name} could not be converted to {task.output_format}:\n"
             f"{task.error}\n"
         )
+    footer = mail_quota.take(deps, user.email)
+    if footer is None:
+        return
     try:
-        deps.mailer.send(user.email, subject, body)
+        deps.mailer.send(user.email, subject, body + footer)
     except MailRejected as exc:
         # Sending again cannot help: record the revision as notified so the sweep stops.
         log.warning("task %s r%s: notification given up: %s", ref.task_id, ref.revision, exc)

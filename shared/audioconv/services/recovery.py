@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from audioconv.domain.model import TaskStatus, as_utc
-from audioconv.services import direct_upload, throttling, webhooks
+from audioconv.services import direct_upload, notification, throttling, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, request_conversion, request_report
 
@@ -54,13 +54,17 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
                 task.interrupted(now)
             if task.is_due(now) and (reclaim or as_utc(task.updated_at) <= cutoff):
                 due.append(task)
+        # A task told of lately waits for its window: then its latest revision is told.
+        told = notification.window(deps)
         unnotified = [
-            t for t in uow.tasks.unnotified() if reclaim or as_utc(t.updated_at) <= cutoff
-        ]
+            t for t in uow.tasks.unnotified()
+            if (reclaim or as_utc(t.updated_at) <= cutoff) and t.may_notify(now, told)
+        ]  # fmt: skip
         reports = [t for t in uow.tasks.reports_due() if reclaim or as_utc(t.updated_at) <= cutoff]
         # A webhook attempt may wait in Pub/Sub's retry backoff that long past its time.
         hook_grace = max(grace_seconds, WEBHOOK_GRACE_SECONDS)
         hooks = uow.tasks.webhooks_due(now - timedelta(seconds=hook_grace))
+        expired_tokens = uow.tokens.expire(now)  # their JWTs are refused anyway
         uow.commit()
     if reclaim:
         _finalize_unannounced_uploads(deps)
@@ -79,6 +83,8 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
             webhooks.republish(deps, task)
         except Exception:
             log.exception("republishing task %s's webhook failed; the next sweep will", task.id)
+    if expired_tokens:
+        log.info("sweep forgot %d expired API tokens", expired_tokens)
     if due or unnotified or reports or hooks:
         log.info("sweep republished %d conversions, %d notifications, %d report passes, "
                  "%d webhook attempts", len(due), len(unnotified), len(reports),

@@ -89,3 +89,27 @@ def forgive(deps: Dependencies, guards: Sequence[Guard]) -> None:
     with deps.uow() as uow:
         uow.throttles.clear([key for _, key in guards])
         uow.commit()
+
+
+def admit(deps: Dependencies, guard: Guard) -> int | None:
+    """Count one event on the guard's key unless the key is blocked, in one transaction
+    (two processes cannot both take the last place): how many the key's window holds
+    with this one, or None (nothing counted) while it is blocked."""
+    rule, key = guard
+    for attempt in (1, 2):
+        try:
+            with deps.uow() as uow:
+                now = deps.clock()
+                throttle = uow.throttles.get(key)
+                if throttle is None:
+                    throttle = Throttle(key=key, count=0, window_started_at=now)
+                    uow.throttles.add(throttle)
+                elif throttle.wait_seconds(now):
+                    return None
+                throttle.record(rule, now)
+                uow.commit()
+                return throttle.count
+        except Conflict:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

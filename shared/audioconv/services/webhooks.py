@@ -19,9 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from audioconv.domain import webhook
-from audioconv.domain.errors import InvalidInput, NotFound, RetryLater
+from audioconv.domain.errors import Conflict, InvalidInput, NotFound, RetryLater
+from audioconv.domain.identity import normalise_email
 from audioconv.domain.model import Task, User, valid_id
+from audioconv.services import verification
 from audioconv.services.dependencies import Dependencies
+from audioconv.services.tasks import has_control_characters
 
 log = logging.getLogger(__name__)
 
@@ -65,24 +68,45 @@ def profile(deps: Dependencies, user_id: int) -> User:
 
 
 def update_profile(deps: Dependencies, user_id: int, changes: dict[str, Any]) -> User:
-    """Set ``webhookUrl`` (None clears it) and ``emailNotifications`` (None: as it
-    is), where given."""
-    unknown = sorted(set(changes) - {"webhookUrl", "emailNotifications"})
+    """Set ``webhookUrl`` (None clears it), ``emailNotifications`` (None: as it is) and
+    ``email`` (a new address is unverified: a link to verify it is mailed there), where
+    given."""
+    unknown = sorted(set(changes) - {"webhookUrl", "emailNotifications", "email"})
     if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}: "
-                           "only webhookUrl and emailNotifications can be changed")  # fmt: skip
+        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}: only webhookUrl, "
+                           "emailNotifications and email can be changed")  # fmt: skip
     mail = changes.get("emailNotifications")  # null: unchanged
     if mail is not None and not isinstance(mail, bool):
         raise InvalidInput("emailNotifications must be true or false")
     url = checked_url(deps, changes["webhookUrl"]) if "webhookUrl" in changes else None
+    address = _address(changes.get("email"))
     with deps.uow() as uow:
         user = _user(uow, user_id, for_update=True)
+        moved = address is not None and address != user.email
+        if address is not None and moved:
+            if uow.users.by_email(address):
+                raise Conflict("email is already registered")
+            verification.check_allowance(deps, uow, user_id)  # each new address is mailed
+            user.email, user.email_verified_at = address, None
         if "webhookUrl" in changes:
             user.webhook_url = url
         if isinstance(mail, bool):
             user.email_notifications = mail
         uow.commit()
+    if moved:
+        verification.ask(deps, user_id)
     return user
+
+
+def _address(value: object) -> str | None:
+    """A new e-mail address from a request (None: unchanged), stored normalised."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidInput("email must be an e-mail address")
+    if has_control_characters(value):
+        raise InvalidInput("field 'email' must not contain control characters")
+    return normalise_email(value)
 
 
 def secret(deps: Dependencies, user_id: int, rotate: bool = False) -> str:

@@ -105,7 +105,27 @@
     clearNotice();
     showSignedIn(true);
     loadTasks();
+    loadProfile();
     $("format").focus();
+  }
+
+  // The profile: whether the address is verified (until it is, no mail goes to it).
+  function showProfile(profile) {
+    const verified = Boolean(profile.emailVerified);
+    $("verify-email").textContent = profile.email;
+    $("verify-banner").hidden = verified;
+    $("account-email").textContent = profile.email;
+    const state = $("account-email-state");
+    state.textContent = verified ? "verified" : "not verified";
+    state.className = `status ${verified ? "verified" : "unverified"}`;
+  }
+
+  async function loadProfile() {
+    try {
+      showProfile(await api("GET", "/api/me"));
+    } catch (err) {
+      if (err.status !== 401) showNotice(`Could not load your profile: ${err.message}`);
+    }
   }
 
   function signOut() {
@@ -116,7 +136,15 @@
     cards.clear();
     $("tasks").replaceChildren();
     $("batches").replaceChildren();
+    $("verify-banner").hidden = true;
+    showAccountPanel(false);
+    for (const id of ["password-form", "delete-form"]) $(id).reset();
     showSignedIn(false);
+  }
+
+  function showAccountPanel(open) {
+    $("account-panel").hidden = !open;
+    $("account-toggle").setAttribute("aria-expanded", String(open));
   }
 
   function expired(message) {
@@ -159,10 +187,69 @@
     });
   });
 
-  $("logout").addEventListener("click", () => {
-    signOut();
-    showNotice("You are logged out.", "info");
-    $("login-username").focus();
+  $("logout").addEventListener("click", (event) => {
+    withBusy(event.currentTarget, async () => {
+      try {
+        await api("POST", "/api/auth/logout");  // the token is refused from now on
+      } catch (err) { /* revoked or expired already: logged out either way */ }
+      signOut();
+      showNotice("You are logged out.", "info");
+      $("login-username").focus();
+    });
+  });
+
+  $("verify-resend").addEventListener("click", (event) => {
+    withBusy(event.currentTarget, async () => {
+      try {
+        const sent = await api("POST", "/api/me/email/verify");
+        showNotice(`A new link is on its way to ${sent.email}.`, "info");
+      } catch (err) {
+        if (err.status === 409) loadProfile();
+        showNotice(`Could not send the link: ${err.message}`);
+      }
+    });
+  });
+
+  $("account-toggle").addEventListener("click", () => {
+    const open = $("account-panel").hidden;
+    showAccountPanel(open);
+    if (open) { loadProfile(); $("account-title").scrollIntoView(); }
+  });
+
+  $("password-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const values = formValues(form);
+    if (values.newPassword !== values.newPasswordAgain) {
+      showNotice("Could not change the password: the new passwords differ");
+      return;
+    }
+    withBusy(form.querySelector("button"), async () => {
+      try {
+        const body = { oldPassword: values.oldPassword, newPassword: values.newPassword };
+        const result = await api("PUT", "/api/me/password", body);
+        form.reset();
+        const others = result.revokedTokens === 1 ? "1 other session was" : `${result.revokedTokens} other sessions were`;
+        showNotice(`Your password is changed; ${others} logged out.`, "info");
+      } catch (err) { showNotice(`Could not change the password: ${err.message}`); }
+    });
+  });
+
+  $("delete-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    if (!$("delete-confirm").checked) {
+      showNotice("Tick the box to confirm that everything is to be deleted.");
+      return;
+    }
+    const { password } = formValues(form);
+    withBusy(form.querySelector("button"), async () => {
+      try {
+        const { deleted } = await api("DELETE", "/api/me", { password });
+        signOut();
+        showNotice(`Your account is deleted, with ${deleted.tasks} conversions and ${deleted.files} stored files.`, "info");
+      } catch (err) { showNotice(`Could not delete the account: ${err.message}`); }
+    });
   });
 
   $("notice-close").addEventListener("click", clearNotice);
@@ -688,7 +775,7 @@
     } catch (err) {
       showNotice(`Could not load the list of formats: ${err.message}`);
     }
-    if (token()) loadTasks();
+    if (token()) { loadTasks(); loadProfile(); }
   }
 
   start();

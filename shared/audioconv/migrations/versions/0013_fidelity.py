@@ -1,7 +1,7 @@
 """task fidelity
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-30 09:00:00.000000
 
 What a conversion kept and warns of (issue 19, domain/fidelity.py): ``warnings`` (an
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
