@@ -180,7 +180,7 @@ def test_the_card_shows_the_verified_mark_and_the_warnings(page: Page, tmp_path:
     console = Console(page)
     hires = make_audio(tmp_path / "hires.wav", 1.0, ("-c:a", "pcm_s24le"), rate=96000)
     low = make_audio(tmp_path / "low.mp3", 1.0, ("-c:a", "libmp3lame", "-b:a", "96k"))
-    _sign_up(page, "vera")
+    _sign_up(page, "fidel")
     page.get_by_label("To format").select_option("flac")
     assert page.get_by_label("Bit depth").locator("option").all_inner_texts() == [
         "as the input", "16-bit", "24-bit",

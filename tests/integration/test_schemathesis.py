@@ -112,6 +112,8 @@ _UNSTATABLE = re.compile("|".join((
     "Input should be", "plain ASCII digits", "batch must be", "quality must be",
     # What a lossless format holds depends on the format chosen; upscale is a flag.
     "bitDepth", "upscale must be", "is lossy",
+    # Whether a link's token is one we signed, and whether a new password is the old one.
+    "not a valid verification link", "the password you have",
 )))  # fmt: skip
 
 
