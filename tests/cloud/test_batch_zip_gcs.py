@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from google.cloud.storage import Bucket
 
-from audioconv.entrypoints import batch_routes
+from audioconv.entrypoints.routes import batches as batch_routes
 from tests.cloud.test_gcs_blob import rsa_key  # noqa: F401
 from tests.cloud.test_gcs_downloads import cloud_client, cloud_deps  # noqa: F401
 from tests.support.api import ApiClient

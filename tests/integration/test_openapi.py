@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from audioconv.entrypoints.openapi import build_spec
+from audioconv.entrypoints.routes.openapi import build_spec
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
 from tests.unit.fakes import routes_app

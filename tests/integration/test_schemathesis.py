@@ -33,7 +33,7 @@ from sqlalchemy import create_engine
 
 from audioconv import migrate
 from audioconv.entrypoints.api import create_app
-from audioconv.entrypoints.openapi import build_spec
+from audioconv.entrypoints.routes.openapi import build_spec
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient
 from tests.unit.fakes import routes_app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from audioconv.entrypoints.keeps_table import END, START, markdown, rewritten
-from audioconv.entrypoints.pages import format_catalog
+from audioconv.entrypoints.routes.pages import format_catalog
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

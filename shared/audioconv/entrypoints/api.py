@@ -14,33 +14,32 @@ from collections.abc import Callable
 from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
-from audioconv.entrypoints import (
-    auth_routes,
-    batch_routes,
+from audioconv.entrypoints import errors, request_log
+from audioconv.entrypoints.appengine import request_limit
+from audioconv.entrypoints.routes import (
+    auth,
+    batches,
     direct_uploads,
-    download_routes,
-    errors,
+    downloads,
     health,
     openapi,
     pages,
     profile,
-    request_log,
-    service_routes,
-    task_routes,
+    service,
+    tasks,
     waveforms,
 )
-from audioconv.entrypoints.appengine import request_limit
 from audioconv.entrypoints.web import DEPENDENCIES, body_limit, buffer_chunked_body
 from audioconv.services.dependencies import Dependencies
 
 # Every group of routes, in the order the OpenAPI document lists them.
 ROUTE_GROUPS: tuple[Callable[[Flask, Dependencies], None], ...] = (
-    auth_routes.register,
-    task_routes.register,
-    batch_routes.register,
-    download_routes.register,
+    auth.register,
+    tasks.register,
+    batches.register,
+    downloads.register,
     waveforms.register,
-    service_routes.register,
+    service.register,
     health.register,
     direct_uploads.register,
     profile.register,

@@ -1,5 +1,5 @@
 """README's "What a conversion keeps" table, made from the table ``GET /api/formats``
-serves (entrypoints/pages.py ``format_catalog``), so the two cannot disagree.
+serves (entrypoints/routes/pages.py ``format_catalog``), so the two cannot disagree.
 
 ``python -m audioconv.entrypoints.keeps_table README.md`` rewrites the table between
 its markers; tests/unit/test_keeps_table.py fails when README's copy is stale.
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from audioconv.entrypoints.pages import format_catalog
+from audioconv.entrypoints.routes.pages import format_catalog
 
 START, END = "<!-- keeps-table: made from GET /api/formats -->", "<!-- /keeps-table -->"
 _SAMPLE_FORMATS = {

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, Response, g, request, stream_with_context
 
 from audioconv.domain.errors import NotFound
-from audioconv.entrypoints.openapi import Operation, Reply, doc
+from audioconv.entrypoints.routes.openapi import Operation, Reply, doc
 from audioconv.entrypoints.web import login_required
 from audioconv.ports import attachment, iter_chunks
 from audioconv.services import tasks

@@ -12,7 +12,7 @@ from flask import Flask, Response, jsonify
 
 from audioconv import logs
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints.openapi import Operation, Reply, doc
+from audioconv.entrypoints.routes.openapi import Operation, Reply, doc
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.readiness import Readiness
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask import Flask, Response, g
 
-from audioconv.entrypoints.download_routes import streamed_blob
-from audioconv.entrypoints.openapi import Operation, Reply, doc
+from audioconv.entrypoints.routes.downloads import streamed_blob
+from audioconv.entrypoints.routes.openapi import Operation, Reply, doc
 from audioconv.entrypoints.web import login_required
 from audioconv.services import tasks
 from audioconv.services.dependencies import Dependencies

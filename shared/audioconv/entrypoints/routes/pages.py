@@ -18,7 +18,7 @@ from audioconv.domain.fidelity import exact_length
 from audioconv.domain.formats import BIT_DEPTHS, FORMATS, INPUTS, QUALITIES, AudioFormat
 from audioconv.domain.options import DEFAULT_TRUE_PEAK, ConversionOptions, _bitrate_range
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints.openapi import Operation, Reply, doc
+from audioconv.entrypoints.routes.openapi import Operation, Reply, doc
 from audioconv.services.dependencies import Dependencies
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"

@@ -10,7 +10,7 @@ from flask import Flask, Response, g, jsonify
 from audioconv.domain.model import User
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import client_address
-from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
+from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import json_body, json_field, login_required
 from audioconv.services import accounts, verification, webhooks
 from audioconv.services.dependencies import Dependencies

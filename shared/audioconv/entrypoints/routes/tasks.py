@@ -1,5 +1,5 @@
 """Routes of tasks: upload a file to convert, list, read, convert again, delete
-(``/api/tasks`` and ``/api/tasks/<id>``; the downloads are in ``download_routes``)."""
+(``/api/tasks`` and ``/api/tasks/<id>``; the downloads are in ``routes.downloads``)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from flask import Flask, Response, g, jsonify, request
 from audioconv.domain.errors import InvalidInput
 from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import OPTION_FIELDS
-from audioconv.entrypoints import batch_routes, uploads
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
+from audioconv.entrypoints import uploads
+from audioconv.entrypoints.routes import batches as batch_routes
+from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
     MAX_FIELD_CHARS,
     json_body,

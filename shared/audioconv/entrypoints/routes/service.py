@@ -7,7 +7,7 @@ from flask import Flask, Response, jsonify
 
 from audioconv.domain.errors import Forbidden
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints.openapi import Operation, Reply, doc
+from audioconv.entrypoints.routes.openapi import Operation, Reply, doc
 from audioconv.entrypoints.web import may_sweep
 from audioconv.services import recovery
 from audioconv.services.dependencies import Dependencies

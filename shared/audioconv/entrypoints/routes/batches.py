@@ -11,7 +11,7 @@ from flask import Flask, Response, g, jsonify, request, stream_with_context
 from audioconv.domain.errors import PayloadTooLarge
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import MAX_RESPONSE_BYTES, on_app_engine
-from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
+from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.uploads import ReceivedUpload
 from audioconv.entrypoints.web import (
     json_body,

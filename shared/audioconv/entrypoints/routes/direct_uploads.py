@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Flask, Response, g, jsonify, request
 
 from audioconv.domain.errors import Forbidden, NotFound
-from audioconv.entrypoints import batch_routes
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
+from audioconv.entrypoints.routes import batches as batch_routes
+from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import (
     json_body,
     json_field,

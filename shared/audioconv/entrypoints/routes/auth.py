@@ -7,7 +7,7 @@ from flask import Flask, Response, g, jsonify, request
 
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import client_address
-from audioconv.entrypoints.openapi import Body, Operation, Reply, doc
+from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import json_body, json_field, login_required, text_field
 from audioconv.services import accounts, auth, verification
 from audioconv.services.dependencies import Dependencies
