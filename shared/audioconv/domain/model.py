@@ -1,4 +1,4 @@
-"""Users and conversion tasks, and the task state machine.
+"""Users and conversion tasks, and the task state machine (``Task``'s docstring).
 
 States: ``uploaded`` -> ``processing`` -> ``processed`` | ``failed``.
 Changing the target format puts a task back to ``uploaded`` with a new
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
 from audioconv.domain.formats import FORMATS
-from audioconv.domain.media import average_bitrate
+from audioconv.domain.media import Loudness, Probe, average_bitrate
+from audioconv.domain.options import ConversionOptions
 
 # Ids are 32-bit integer columns: anything outside this range names no row.
 MAX_ID = 2**31 - 1
@@ -74,10 +75,11 @@ class Task:
     revision: int = 1
     output_key: str | None = None
     error: str | None = None
-    input_probe: dict[str, Any] | None = None
-    output_probe: dict[str, Any] | None = None
-    # Conversion options the client chose (ConversionOptions.as_json); None = defaults.
-    options: dict[str, Any] | None = None
+    # What the input and this revision's output are (stored as JSON: adapters/orm.py).
+    input_probe: Probe | None = None
+    output_probe: Probe | None = None
+    # Conversion options the client chose (none set: the format's defaults).
+    options: ConversionOptions = field(default_factory=ConversionOptions)
     progress: float = 0.0
     attempts: int = 0
     lease_expires_at: datetime | None = None
@@ -92,7 +94,7 @@ class Task:
     notified_at: datetime | None = None
     # This task's own webhook (else its owner's), and every delivery attempt's outcome.
     webhook_url: str | None = None
-    webhook_deliveries: list[dict[str, Any]] | None = None
+    webhook_deliveries: tuple[WebhookAttempt, ...] = ()
     # When this revision's webhook attempt is due (None: none is): the sweep
     # republishes an attempt whose message was lost.
     webhook_due_at: datetime | None = None
@@ -151,6 +153,13 @@ class Task:
         """Refused when its file arrived (not audio, too large, over quota): no probe of
         its input was ever stored, as there was none to make."""
         return self.input_probe is None
+
+    @property
+    def full_input_probe(self) -> Probe | None:
+        """The input's stored probe if it holds all a conversion needs (older tasks
+        stored less: the worker probes those again)."""
+        probe = self.input_probe
+        return probe if probe is not None and probe.complete else None
 
     @property
     def finished(self) -> bool:
@@ -217,11 +226,11 @@ class Task:
     def succeed(
         self,
         output_key: str,
-        probe: dict[str, Any],
+        probe: Probe,
         size: int,
         now: datetime,
         *,
-        input_loudness: dict[str, float] | None = None,
+        input_loudness: Loudness | None = None,
         report_due: bool = False,
         fidelity: Fidelity | None = None,
     ) -> str | None:
@@ -252,9 +261,9 @@ class Task:
         self.updated_at = now
         return replaced
 
-    def _input_loudness(self, loudness: dict[str, float] | None) -> None:
+    def _input_loudness(self, loudness: Loudness | None) -> None:
         if loudness is not None and self.input_probe is not None:
-            self.input_probe = {**self.input_probe, "loudness": loudness}
+            self.input_probe = replace(self.input_probe, loudness=loudness)
 
     def awaits_report(self, revision: int, output_key: str | None = None) -> bool:
         """Whether the report pass of ``revision`` (of its output ``output_key``, when
@@ -269,8 +278,8 @@ class Task:
     def reported(
         self,
         *,
-        input_loudness: dict[str, float] | None = None,
-        output_loudness: dict[str, float] | None = None,
+        input_loudness: Loudness | None = None,
+        output_loudness: Loudness | None = None,
         output_seconds: float | None = None,
         waveform_key: str | None = None,
         loudness_reasons: tuple[str | None, str | None] = (None, None),
@@ -285,18 +294,18 @@ class Task:
         self.waveform_key = waveform_key
         self._input_loudness(input_loudness)
         if loudness_reasons[0] is not None and self.input_probe is not None:
-            self.input_probe = {**self.input_probe, "loudnessReason": loudness_reasons[0]}
+            self.input_probe = replace(self.input_probe, loudness_reason=loudness_reasons[0])
         if warning is not None:
             self.warnings = [*(self.warnings or []), warning]
-        if self.output_probe is not None:
-            probe = dict(self.output_probe)
+        probe = self.output_probe
+        if probe is not None:
             if output_loudness is not None:
-                probe["loudness"] = output_loudness
+                probe = replace(probe, loudness=output_loudness)
             if loudness_reasons[1] is not None:
-                probe["loudnessReason"] = loudness_reasons[1]
+                probe = replace(probe, loudness_reason=loudness_reasons[1])
             if output_seconds:
-                probe["duration"] = round(output_seconds, 3)
-                probe["bitrate"] = average_bitrate(self.output_bytes, output_seconds)
+                bitrate = average_bitrate(self.output_bytes, output_seconds)
+                probe = replace(probe, duration=round(output_seconds, 3), bitrate=bitrate)
             self.output_probe = probe
 
     def fail(self, reason: str, now: datetime) -> None:
@@ -314,7 +323,7 @@ class Task:
         self,
         output_format: str,
         now: datetime,
-        options: dict[str, Any] | None = None,
+        options: ConversionOptions | None = None,
         reserve: int = 0,
     ) -> None:
         """Convert again to ``output_format``, holding ``reserve`` bytes of quota for the
@@ -327,7 +336,7 @@ class Task:
             self.kept_output_bytes = self.output_bytes
         self.reserved_bytes = reserve
         self.output_format = output_format
-        self.options = options
+        self.options = options or ConversionOptions()
         self.revision += 1
         self.status = TaskStatus.UPLOADED
         self.output_key = None
@@ -355,6 +364,13 @@ class Task:
         told at least ``window`` ago (what finishes within it is told after it)."""
         return self.notified_at is None or as_utc(self.notified_at) + window <= now
 
+    def record_webhook_attempt(self, entry: WebhookAttempt) -> None:
+        """A delivery attempt at this revision's event was made: keep it (the oldest
+        beyond ``MAX_RECORDED_ATTEMPTS`` go) and when the next is due (None: none is)."""
+        kept = self.webhook_deliveries[-(MAX_RECORDED_ATTEMPTS - 1) :]
+        self.webhook_deliveries = (*kept, entry)
+        self.webhook_due_at = entry.next_attempt_at
+
     def is_due(self, now: datetime) -> bool:
         """Still has to run: uploaded, or processing under a lease that ran out."""
         if self.status is TaskStatus.UPLOADED:
@@ -375,6 +391,52 @@ class Fidelity:
     warnings: tuple[str, ...] = ()
     verified: bool | None = None
     inexact: str | None = None
+
+
+# Webhook delivery attempts kept on a task (the oldest go first).
+MAX_RECORDED_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    """One attempt at delivering a finished revision's webhook event (domain/webhook.py),
+    as the task keeps it."""
+
+    event_id: str
+    attempt: int
+    at: datetime
+    url: str
+    status_code: int | None
+    error: str | None
+    result: str  # delivered | retrying | failed
+    next_attempt_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        """As stored and shown (the task's ``webhookDeliveries``)."""
+        return {
+            "eventId": self.event_id,
+            "attempt": self.attempt,
+            "at": self.at.isoformat(),
+            "url": self.url,
+            "statusCode": self.status_code,
+            "error": self.error,
+            "result": self.result,
+            "nextAttemptAt": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> WebhookAttempt:
+        following = value.get("nextAttemptAt")
+        return cls(
+            event_id=value["eventId"],
+            attempt=int(value["attempt"]),
+            at=datetime.fromisoformat(value["at"]),
+            url=value["url"],
+            status_code=value.get("statusCode"),
+            error=value.get("error"),
+            result=value["result"],
+            next_attempt_at=datetime.fromisoformat(following) if following else None,
+        )
 
 
 # The claim token column's width: a claimant's name and the separator take from the
