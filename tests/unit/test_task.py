@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from audioconv.domain.errors import InvalidTransition
 from audioconv.domain.media import Loudness, Probe
 from audioconv.domain.model import (
     CLAIMANT_MAX_CHARS,
@@ -103,7 +104,8 @@ def test_an_interrupted_attempt_is_given_back_and_not_counted() -> None:
     task.interrupted(NOW)
     assert (task.status, task.attempts) == (TaskStatus.UPLOADED, 0)
     assert task.is_due(NOW) and not task.holds(1, token)
-    task.interrupted(NOW)  # never below zero
+    with pytest.raises(InvalidTransition):  # given back already: nothing to interrupt
+        task.interrupted(NOW)
     assert task.attempts == 0
 
 

@@ -14,7 +14,7 @@ import pytest
 from audioconv.adapters.address_guard import refusal
 from audioconv.domain import webhook
 from audioconv.domain.errors import RetryLater
-from audioconv.domain.model import Task, WebhookAttempt
+from audioconv.domain.model import Task, TaskStatus, WebhookAttempt
 from audioconv.domain.webhook import Outcome
 from audioconv.services import conversion, notification, recovery, tasks, webhooks
 from audioconv.services.dependencies import Dependencies
@@ -303,7 +303,7 @@ def _attempt(event: str, attempt: int, result: str) -> WebhookAttempt:
 
 def test_each_attempt_is_recorded_as_the_task_shows_it_and_only_the_last_50_kept() -> None:
     task = Task(user_id=1, file_name="a.mp3", input_format="mp3", output_format="ogg",
-                input_key="k", id=4)  # fmt: skip
+                input_key="k", id=4, status=TaskStatus.PROCESSED)  # fmt: skip
     now = datetime(2026, 1, 1, 12, 0)
     later = now + timedelta(seconds=10)
     task.webhook_deliveries = tuple(_attempt("old", n, "failed") for n in range(60))

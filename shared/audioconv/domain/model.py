@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
+from audioconv.domain.errors import InvalidTransition
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.media import Loudness, Probe, average_bitrate
 from audioconv.domain.options import ConversionOptions
@@ -64,8 +65,59 @@ class ClaimOutcome(enum.Enum):
     BUSY = "busy"  # another worker holds a live lease: redeliver later
 
 
+# Each event (a method of Task) and the state it leads to from each state; a state not
+# listed does not allow it (InvalidTransition). Task's docstring shows it as a table.
+_U, _P, _D, _F = (
+    TaskStatus.UPLOADED,
+    TaskStatus.PROCESSING,
+    TaskStatus.PROCESSED,
+    TaskStatus.FAILED,
+)
+TRANSITIONS: dict[str, dict[TaskStatus, TaskStatus]] = {
+    "claim": {_U: _P, _P: _P, _D: _D, _F: _F},
+    "renew": {_P: _P},
+    "release": {_P: _U},
+    "interrupted": {_P: _U},
+    "succeed": {_P: _D},
+    "fail": {_U: _F, _P: _F},
+    "reported": {_D: _D},
+    "retarget": {_U: _U, _P: _U, _D: _U, _F: _U},
+    "notified": {_D: _D, _F: _F},
+    "record_webhook_attempt": {_D: _D, _F: _F},
+    "no_webhook_due": {_D: _D, _F: _F},
+    "use_webhook": {_U: _U, _P: _P, _D: _D, _F: _F},
+}
+
+
 @dataclass(eq=False)
 class Task:
+    """One file to convert, and its state machine. Every change of its state is one of
+    these methods (the services write no field themselves); from each state, each
+    leads to the state shown, and ``-`` is not allowed (InvalidTransition, nothing
+    changes). ``TRANSITIONS`` is this table as data (tests/unit/test_task_transitions.py
+    checks they agree and walks every cell).
+
+    ======================  ==========  ==========  =========  ========
+    event                   uploaded    processing  processed  failed
+    ======================  ==========  ==========  =========  ========
+    claim                   processing  processing  processed  failed
+    renew                   -           processing  -          -
+    release                 -           uploaded    -          -
+    interrupted             -           uploaded    -          -
+    succeed                 -           processed   -          -
+    fail                    failed      failed      -          -
+    reported                -           -           processed  -
+    retarget                uploaded    uploaded    uploaded   uploaded
+    notified                -           -           processed  failed
+    record_webhook_attempt  -           -           processed  failed
+    no_webhook_due          -           -           processed  failed
+    use_webhook             uploaded    processing  processed  failed
+    ======================  ==========  ==========  =========  ========
+
+    ``claim`` changes nothing (and says so) for an older revision, a finished task
+    (STALE) or a live lease (BUSY). ``retarget`` starts a new revision.
+    """
+
     user_id: int
     file_name: str
     input_format: str
@@ -165,6 +217,14 @@ class Task:
     def finished(self) -> bool:
         return self.status in (TaskStatus.PROCESSED, TaskStatus.FAILED)
 
+    def _move(self, event: str) -> None:
+        """Enter the state ``event`` leads to; InvalidTransition (nothing changed) if
+        the current state does not allow it."""
+        target = TRANSITIONS[event].get(self.status)
+        if target is None:
+            raise InvalidTransition(f"task {self.id}: {event} is not allowed when {self.status}")
+        self.status = target
+
     def claim(
         self, revision: int, now: datetime, lease: timedelta, claimant: str = ""
     ) -> ClaimOutcome:
@@ -178,7 +238,7 @@ class Task:
             and as_utc(self.lease_expires_at) > now
         ):
             return ClaimOutcome.BUSY
-        self.status = TaskStatus.PROCESSING
+        self._move("claim")
         self.attempts += 1
         self.claim_token = new_claim_token(claimant)
         self.progress = 0.0
@@ -187,6 +247,8 @@ class Task:
         return ClaimOutcome.RUN
 
     def renew(self, now: datetime, lease: timedelta, progress: float) -> None:
+        """The attempt that holds it goes on: a new lease, and how far it got."""
+        self._move("renew")
         self.lease_expires_at = now + lease
         self.progress = progress
 
@@ -212,7 +274,10 @@ class Task:
 
     def release(self, now: datetime) -> None:
         """Give a claimed task back (a transient failure): it is due again at once."""
-        self.status = TaskStatus.UPLOADED
+        self._move("release")
+        self._given_back(now)
+
+    def _given_back(self, now: datetime) -> None:
         self.claim_token = None
         self.lease_expires_at = None
         self.updated_at = now
@@ -220,7 +285,8 @@ class Task:
     def interrupted(self, now: datetime) -> None:
         """Give back a task whose process died (the embedded start-up): due again at once,
         and that attempt is not counted against the task, since the file was not at fault."""
-        self.release(now)
+        self._move("interrupted")
+        self._given_back(now)
         self.attempts = max(0, self.attempts - 1)
 
     def succeed(
@@ -239,6 +305,7 @@ class Task:
         ``report_due``: its report pass is still to run; ``fidelity``: what the
         conversion kept and warns of. Returns the key of the output it replaces
         (kept until now), to delete once this is committed."""
+        self._move("succeed")
         kept = fidelity or Fidelity()
         self.warnings = list(kept.warnings) or None
         self.verified = kept.verified
@@ -247,7 +314,6 @@ class Task:
         replaced = self.kept_output_key
         self.kept_output_key = self.kept_output_format = None
         self.kept_output_bytes = self.reserved_bytes = 0
-        self.status = TaskStatus.PROCESSED
         self.claim_token = None
         self.output_key = output_key
         self.output_bytes = size
@@ -290,6 +356,7 @@ class Task:
         and the output's loudness were not measured (``loudness_reasons``), and a
         ``warning`` of what it found. ``updated_at`` stays the time the task finished
         (its events' time, the sweep's grace)."""
+        self._move("reported")
         self.report_due = False
         self.waveform_key = waveform_key
         self._input_loudness(input_loudness)
@@ -310,7 +377,7 @@ class Task:
 
     def fail(self, reason: str, now: datetime) -> None:
         """Failed: ``reason`` says why; a kept output stays (still downloadable)."""
-        self.status = TaskStatus.FAILED
+        self._move("fail")
         self.reserved_bytes = 0
         self.claim_token = None
         self.report_due = False
@@ -330,6 +397,7 @@ class Task:
         new output. The current output (if any) is kept, downloadable, until the new one
         replaces it (``succeed``); an output kept from before stays kept. Read
         ``waveform_key`` before: the waveform is not kept (it goes with its revision)."""
+        self._move("retarget")
         if self.output_key:
             self.kept_output_key = self.output_key
             self.kept_output_format = self.output_format
@@ -338,7 +406,6 @@ class Task:
         self.output_format = output_format
         self.options = options or ConversionOptions()
         self.revision += 1
-        self.status = TaskStatus.UPLOADED
         self.output_key = None
         self.output_bytes = 0
         self.output_probe = None
@@ -364,9 +431,30 @@ class Task:
         told at least ``window`` ago (what finishes within it is told after it)."""
         return self.notified_at is None or as_utc(self.notified_at) + window <= now
 
+    def notified(self, now: datetime, webhook_due: datetime | None = None) -> None:
+        """Its owner was told of this finished revision ``now`` (mail, webhook); a first
+        webhook attempt, if one was queued, is due at ``webhook_due`` (the sweep
+        republishes it if its message is lost)."""
+        self._move("notified")
+        self.notified_revision = self.revision
+        self.notified_at = now
+        if webhook_due is not None:
+            self.webhook_due_at = webhook_due
+
+    def use_webhook(self, url: str | None) -> None:
+        """Announce this task's finished revisions to ``url`` (None: its owner's, if any)."""
+        self._move("use_webhook")
+        self.webhook_url = url
+
+    def no_webhook_due(self) -> None:
+        """No webhook attempt is due for this revision (its URL was removed, or it settled)."""
+        self._move("no_webhook_due")
+        self.webhook_due_at = None
+
     def record_webhook_attempt(self, entry: WebhookAttempt) -> None:
         """A delivery attempt at this revision's event was made: keep it (the oldest
         beyond ``MAX_RECORDED_ATTEMPTS`` go) and when the next is due (None: none is)."""
+        self._move("record_webhook_attempt")
         kept = self.webhook_deliveries[-(MAX_RECORDED_ATTEMPTS - 1) :]
         self.webhook_deliveries = (*kept, entry)
         self.webhook_due_at = entry.next_attempt_at

@@ -295,7 +295,7 @@ def change_format(
         uow.users.get(user_id, for_update=True)  # quotas: as record_task, owner first
         task = _owned(uow, user_id, task_id, for_update=True)
         if webhook_url is not UNCHANGED:
-            task.webhook_url = webhook_url
+            task.use_webhook(webhook_url)
         duration = task.input_probe.duration if task.input_probe else None
         stored = fitted_options(chosen, duration or None)
         unchanged = target == task.output_format and stored == task.options
