@@ -77,7 +77,11 @@ class OptionsJson(TypeDecorator[ConversionOptions]):
         return value.as_json() if value is not None else None
 
     def process_result_value(self, value: Any, dialect: Dialect) -> ConversionOptions:
-        return stored_options(value)
+        return stored_options(value) if value else _DEFAULTS
+
+
+# Most tasks set no option: they share one (frozen) value rather than each validating {}.
+_DEFAULTS = ConversionOptions()
 
 
 class WebhookAttemptsJson(TypeDecorator[tuple[WebhookAttempt, ...]]):
