@@ -36,6 +36,7 @@ lint: $(BIN)/.dev
 	$(BIN)/mypy functions/upload_api/main.py
 	$(BIN)/mypy functions/convert_worker/main.py
 	$(BIN)/mypy functions/notify/main.py
+	$(BIN)/mypy tests/unit/fakes.py
 
 check-infra:
 	scripts/check_infra.sh

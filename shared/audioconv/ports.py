@@ -261,15 +261,29 @@ class BatchRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction; ``with uow:`` rolls back whatever was not committed."""
+    """One transaction; ``with uow:`` rolls back whatever was not committed. Its
+    repositories are read-only members, so an implementation may hold its own kinds."""
 
-    users: UserRepository
-    tasks: TaskRepository
-    throttles: ThrottleRepository
-    uploads: UploadRepository
-    batches: BatchRepository
-    tokens: TokenRepository
-    queue: QueuedMessageRepository
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def tasks(self) -> TaskRepository: ...
+
+    @property
+    def throttles(self) -> ThrottleRepository: ...
+
+    @property
+    def uploads(self) -> UploadRepository: ...
+
+    @property
+    def batches(self) -> BatchRepository: ...
+
+    @property
+    def tokens(self) -> TokenRepository: ...
+
+    @property
+    def queue(self) -> QueuedMessageRepository: ...
 
     def __enter__(self) -> Self: ...
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import create_engine, inspect
 
 from audioconv.adapters.database import SqlUnitOfWork, session_factory
 from audioconv.domain.errors import Conflict
+from audioconv.domain.media import Loudness, Picture, Probe
 from audioconv.domain.model import Task, TaskStatus, User, utcnow
+from audioconv.domain.options import ConversionOptions
 from audioconv.services.dependencies import Dependencies
 
 
@@ -57,7 +60,7 @@ def test_models_match_the_migrations(database_url: str) -> None:
 def test_round_trip_and_rollback(uow_factory) -> None:  # type: ignore[no-untyped-def]
     with uow_factory() as uow:
         uid = _user(uow, "u1")
-        task = _task(uid, input_probe={"codec": "mp3", "duration": 1.5})
+        task = _task(uid, input_probe=PROBE)
         uow.tasks.add(task)
         uow.commit()
     with uow_factory() as uow:
@@ -67,8 +70,59 @@ def test_round_trip_and_rollback(uow_factory) -> None:  # type: ignore[no-untype
         loaded = uow.tasks.get(task.id or 0)
         assert loaded is not None
         assert loaded.status is TaskStatus.UPLOADED
-        assert loaded.input_probe == {"codec": "mp3", "duration": 1.5}
+        assert loaded.input_probe == PROBE
         assert loaded.user_id == uid
+
+
+PROBE = Probe("mp3", "mp3", "mp3", 1.5, 128000, 44100, 2, {"title": "Song"},
+              picture=Picture("png", 32, 16), loudness=Loudness(-14.0, 6.0, -1.0))  # fmt: skip
+# The JSON columns of one task as stored by the code before Task held value objects.
+STORED = {
+    "input_probe": {
+        "format": "mp3", "codec": "mp3", "duration": 1.5, "bitrate": 128000,
+        "sampleRate": 44100, "channels": 2, "loudness": {"integrated": -14.0, "range": 6.0,
+        "truePeak": -1.0}, "loudnessReason": None, "bitDepth": None, "sampleFormat": None,
+        "demuxer": "mp3", "tags": {"title": "Song"}, "layout": None,
+        "picture": ["png", 32, 16],
+    },
+    "options": {"bitrate": 192, "fadeIn": 0.5},
+    "webhook_deliveries": [{
+        "eventId": "evt_1_1", "attempt": 1, "at": "2026-01-01T12:00:00+00:00",
+        "url": "https://example.com/hook", "statusCode": 503, "error": None,
+        "result": "retrying", "nextAttemptAt": "2026-01-01T12:00:10+00:00",
+    }],
+}  # fmt: skip
+_json_columns = sa.table("tasks", sa.column("id"), *(sa.column(name, sa.JSON) for name in STORED))
+
+
+def test_value_objects_are_stored_as_the_json_rows_always_held(database_url: str) -> None:
+    """Rows written before Task held value objects read back; what is written now is
+    the same JSON (no migration)."""
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    with SqlUnitOfWork(sessions) as uow:
+        task = _task(_user(uow, "json"))
+        uow.tasks.add(task)
+        uow.commit()
+    with engine.begin() as conn:
+        conn.execute(_json_columns.update().where(_json_columns.c.id == task.id).values(STORED))
+    with SqlUnitOfWork(sessions) as uow:
+        loaded = uow.tasks.get(task.id or 0, for_update=True)
+        assert loaded is not None and loaded.input_probe == PROBE
+        assert loaded.options == ConversionOptions(bitrate=192, fade_in=0.5)
+        (attempt,) = loaded.webhook_deliveries
+        assert (attempt.status_code, attempt.result, attempt.at) == (
+            503, "retrying", datetime(2026, 1, 1, 12, tzinfo=UTC))  # fmt: skip
+        # Written by the model, on a new row: the very same JSON.
+        again = _task(loaded.user_id, "again.mp3", input_probe=loaded.input_probe,
+                      options=loaded.options,
+                      webhook_deliveries=loaded.webhook_deliveries)  # fmt: skip
+        uow.tasks.add(again)
+        uow.commit()
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(_json_columns).where(_json_columns.c.id == again.id)).one()
+    assert {name: getattr(row, name) for name in STORED} == STORED
+    engine.dispose()
 
 
 def test_unique_username_and_email(uow_factory) -> None:  # type: ignore[no-untyped-def]

@@ -139,7 +139,7 @@ def test_files_uploaded_together_make_a_new_batch_of_tasks(
         ("a.mp3", "ogg", TaskStatus.UPLOADED, view.batch.id),
         ("b.mp3", "ogg", TaskStatus.UPLOADED, view.batch.id),
     ]
-    assert all(t.options == {"quality": "high"} for t in view.tasks)
+    assert all(t.options.as_json() == {"quality": "high"} for t in view.tasks)
     assert all(t.webhook_url == "https://hooks.example.com/x" for t in view.tasks)
     requested = [TaskRef.from_message(data).task_id
                  for topic, data, _ in cast(FakeBus, deps.bus).published
@@ -203,7 +203,7 @@ def test_a_refused_file_becomes_a_failed_task_and_the_others_go_on(
     assert refused.status is TaskStatus.FAILED and refused.refused
     assert refused.error == "not an audio file we can read (fake)"
     assert refused.file_name == "notes..txt" and refused.batch_id == view.batch.id
-    assert refused.output_format == "ogg" and refused.options == {"quality": "low"}
+    assert refused.output_format == "ogg" and refused.options.as_json() == {"quality": "low"}
     assert refused.input_key.startswith("uploads/") and refused.input_key.endswith("/notes..txt")
     assert refused.input_key not in blobs(deps).files
     assert sorted(blobs(deps).files) == sorted([good.input_key, other.input_key])

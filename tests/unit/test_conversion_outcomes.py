@@ -53,7 +53,7 @@ def test_a_conversion_stores_its_output_under_its_own_claim(
     assert task.output_bytes == len(_blobs(deps).files[key])
     assert task.input_bytes == upload.stat().st_size
     assert task.output_probe is not None  # what the transcoder found in its output
-    assert (task.output_probe["format"], task.output_probe["codec"]) == ("opus", "opus")
+    assert (task.output_probe.format, task.output_probe.codec) == ("opus", "opus")
     assert (task.status, task.progress, task.error, task.attempts) == (
         TaskStatus.PROCESSED, 100.0, None, 1)  # fmt: skip
 
@@ -144,7 +144,8 @@ def test_a_task_stored_with_an_older_probe_is_probed_again(
     deps: Dependencies, upload: Path
 ) -> None:
     task = _task(deps, upload)
-    task.input_probe = {"format": "mp3", "codec": "mp3"}  # as stored before the demuxer was
+    # As stored before the demuxer was:
+    task.input_probe = Probe.from_record({"format": "mp3", "codec": "mp3"})
     conversion.convert(deps, _ref(task))
     assert _transcoder(deps).probed == ["in.mp3", "input"]  # the output is not probed again
     assert task.status is TaskStatus.PROCESSED

@@ -165,7 +165,7 @@ def test_a_refused_upload_is_a_failed_task_with_its_reason_and_no_file(
     uid = _user(deps)
     ticket = direct_upload.start(deps, uid, "a.wav", "mp3", {"quality": "high"})
     task = _arrive(deps, _key(ticket), body)
-    assert (task.status, task.error, task.options) == (
+    assert (task.status, task.error, task.options.as_json()) == (
         TaskStatus.FAILED, reason, {"quality": "high"})  # fmt: skip
     assert task.input_probe is None and task.input_bytes == 0
     assert _blobs(deps).files == {}
@@ -232,8 +232,8 @@ def test_an_arrived_upload_keeps_its_webhook_batch_and_probe(deps: Dependencies)
     assert (task.file_name, task.output_format, task.status) == ("a.wav", "ogg",
                                                                 TaskStatus.UPLOADED)  # fmt: skip
     assert task.webhook_url == "https://hooks.example.com/x" and task.batch_id == batch.id
-    assert task.input_probe is not None and task.input_probe["codec"] == "mp3"
-    assert task.options == {"quality": "low"}
+    assert task.input_probe is not None and task.input_probe.codec == "mp3"
+    assert task.options.as_json() == {"quality": "low"}
 
 
 def test_a_refused_upload_keeps_its_name_format_webhook_and_batch(deps: Dependencies) -> None:
@@ -268,7 +268,7 @@ def test_an_upload_of_exactly_the_limit_is_taken(deps: Dependencies) -> None:
 def test_an_uploads_trim_is_checked_against_its_audio_when_it_arrives(deps: Dependencies) -> None:
     uid = _user(deps)
     fits = _arrive(deps, _key(direct_upload.start(deps, uid, "a.wav", "mp3", {"end": 1})))
-    assert fits.status is TaskStatus.UPLOADED and fits.options == {"end": 1.0}
+    assert fits.status is TaskStatus.UPLOADED and fits.options.as_json() == {"end": 1.0}
     past = _arrive(deps, _key(direct_upload.start(deps, uid, "b.wav", "mp3", {"end": 5})))
     assert past.status is TaskStatus.FAILED
     assert past.error == "end (5 s) is past the audio's end (1 s)"  # the fake's audio: 1 s

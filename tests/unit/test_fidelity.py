@@ -147,8 +147,8 @@ def test_loudness_is_shown_only_where_it_was_measured(
 
 
 def test_a_report_pass_shows_what_it_measured_and_warns_of_clipping() -> None:
-    task = Task(1, "a.wav", "wav", "mp3", "k", output_probe={"duration": 0.14},
-                input_probe={"duration": 0.14})  # fmt: skip
+    task = Task(1, "a.wav", "wav", "mp3", "k", output_probe=Probe.from_record({"duration": 0.14}),
+                input_probe=Probe.from_record({"duration": 0.14}))  # fmt: skip
     floor = Loudness(-70.0, 0.0, -3.0)
     short = report_findings(task, MediaReport(floor, Loudness(-70.0, 0.0, 0.4), 0.14))
     assert (short.input_loudness, short.output_loudness) == (None, None)
@@ -156,8 +156,8 @@ def test_a_report_pass_shows_what_it_measured_and_warns_of_clipping() -> None:
     assert short.warning is not None and "+0.4 dBTP" in short.warning
     failed = report_findings(task, MediaReport())  # a failed pass says nothing
     assert failed.reasons == (None, None) and failed.warning is None
-    long = Task(1, "a.wav", "wav", "flac", "k", output_probe={"duration": 5.0},
-                input_probe={"duration": 5.0})  # fmt: skip
+    long = Task(1, "a.wav", "wav", "flac", "k", output_probe=Probe.from_record({"duration": 5.0}),
+                input_probe=Probe.from_record({"duration": 5.0}))  # fmt: skip
     loud = Loudness(-9.0, 3.0, 0.8)
     found = report_findings(long, MediaReport(loud, loud, 5.0))
     assert found.output_loudness == loud and found.warning is None  # lossless: no clipping

@@ -219,7 +219,7 @@ def test_a_retargeted_task_is_due_after_the_grace_period(deps: Dependencies, upl
     _clock(deps).advance(10 * GRACE)
     _bus(deps).published.clear()
     tasks.change_format(deps, task.user_id, task.id or 0, "flac", {"sampleRate": 48000})
-    assert (task.updated_at, task.options) == (_clock(deps).now, {"sampleRate": 48000})
+    assert (task.updated_at, task.options.as_json()) == (_clock(deps).now, {"sampleRate": 48000})
     assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 0  # its message is on the way
     _clock(deps).advance(GRACE)
     assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 1

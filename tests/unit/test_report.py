@@ -46,7 +46,7 @@ def test_a_conversion_is_processed_and_announced_before_its_report(
 ) -> None:
     owner, task, ref = _converted(deps, upload)
     assert (task.status, task.report_due, task.waveform_key) == (TaskStatus.PROCESSED, True, None)
-    assert task.output_probe and task.output_probe["loudness"] is None
+    assert task.output_probe and task.output_probe.as_dict()["loudness"] is None
     assert _transcoder(deps).reports == []  # not run by the conversion
     settings = deps.settings
     assert [(t, d) for t, d, _ in bus(deps).published][-2:] == [
@@ -71,14 +71,14 @@ def test_the_report_records_loudness_exact_length_and_waveform(
     (ran,) = _transcoder(deps).reports
     assert ran == (upload.read_bytes(), blobs(deps).files[task.output_key or ""])
     assert task.report_due is False
-    assert task.input_probe and task.input_probe["loudness"] == {
+    assert task.input_probe and task.input_probe.as_dict()["loudness"] == {
         "integrated": -23.0, "range": 6.0, "truePeak": -4.0,
     }  # fmt: skip
-    assert task.output_probe and task.output_probe["loudness"] == {
+    assert task.output_probe and task.output_probe.as_dict()["loudness"] == {
         "integrated": -16.0, "range": 4.0, "truePeak": -1.5,
     }  # fmt: skip
-    assert task.output_probe["duration"] == output["duration"] + 0.5  # the exact count
-    assert task.output_probe["bitrate"] == round(task.output_bytes * 8 / 1.5)
+    assert task.output_probe.duration == output.duration + 0.5  # the exact count
+    assert task.output_probe.bitrate == round(task.output_bytes * 8 / 1.5)
     picture = tasks.task_waveform(deps, owner, ref.task_id)
     assert picture.key == f"{(task.output_key or '').rpartition('/')[0]}/waveform.png"
     assert blobs(deps).files[picture.key].startswith(b"PNG of AUDIO")
@@ -133,7 +133,7 @@ def test_a_new_output_of_the_same_revision_is_not_given_the_old_ones_report(
     _transcoder(deps).during_report = converted_again
     report.run_report(deps, ref)
     assert task.report_due is True and task.waveform_key is None
-    assert task.output_probe and task.output_probe["loudness"] is None
+    assert task.output_probe and task.output_probe.as_dict()["loudness"] is None
     assert _waveforms(deps) == []
 
 
@@ -154,12 +154,12 @@ def test_a_task_deleted_before_its_report_is_skipped(deps: Dependencies, upload:
 def test_a_failed_report_ends_with_nothing_measured(deps: Dependencies, upload: Path) -> None:
     """A bad ffmpeg run is not retried: the task stays processed without figures."""
     _, task, ref = _converted(deps, upload)
-    duration = (task.output_probe or {})["duration"]
+    duration = task.output_probe.duration
     _transcoder(deps).fail_report_with = "ffmpeg could not read the output"
     report.run_report(deps, ref)
     assert (task.status, task.report_due, task.waveform_key) == (TaskStatus.PROCESSED, False, None)
-    assert task.output_probe and task.output_probe["loudness"] is None
-    assert task.output_probe["duration"] == duration
+    assert task.output_probe and task.output_probe.as_dict()["loudness"] is None
+    assert task.output_probe.duration == duration
     assert _waveforms(deps) == []
     bus(deps).published.clear()
     cast(Clock, deps.clock).advance(3600)
@@ -240,14 +240,14 @@ def test_the_report_measures_against_the_stored_input_probe_and_the_encoders_len
     input's), and reuses the input's stored probe rather than running ffprobe again."""
     _, task, ref = _converted(deps, upload)
     assert task.input_probe and task.output_probe
-    task.input_probe = {**task.input_probe, "duration": 3.0}
+    task.input_probe = replace(task.input_probe, duration=3.0)
     probed = list(_transcoder(deps).probed)
     given = _measured_with(deps)
     report.run_report(deps, ref)
     ((source, seconds),) = given
     assert (source.duration, source.format, seconds) == (3.0, "mp3", 1.0)
     assert _transcoder(deps).probed == probed  # no second probe of the input
-    assert task.output_probe["duration"] == 1.5  # the encoder's 1 s, counted exactly
+    assert task.output_probe.duration == 1.5  # the encoder's 1 s, counted exactly
 
 
 def test_an_input_without_a_whole_stored_probe_is_probed_without_the_upload_limits(
@@ -256,7 +256,7 @@ def test_an_input_without_a_whole_stored_probe_is_probed_without_the_upload_limi
     """A task recorded before whole probes were stored: the report probes its input
     itself, and an input already accepted is not refused by the upload limits now."""
     _, task, ref = _converted(deps, upload)
-    task.input_probe = {"duration": 1.0}  # an older, partial record
+    task.input_probe = Probe.from_record({"duration": 1.0})  # an older, partial record
     transcoder = _transcoder(deps)
     probe = transcoder.probe
 
@@ -271,7 +271,7 @@ def test_an_input_without_a_whole_stored_probe_is_probed_without_the_upload_limi
     ((source, _),) = given
     assert source.format == "mp3" and transcoder.probed[-1:] == ["input"]
     assert task.report_due is False and task.waveform_key is not None
-    assert task.output_probe and task.output_probe["loudness"] is not None
+    assert task.output_probe and task.output_probe.as_dict()["loudness"] is not None
 
 
 def test_two_deliveries_of_one_report_running_at_once_keep_its_picture(

@@ -13,6 +13,7 @@ import pytest
 from audioconv.domain.errors import NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
 from audioconv.domain.media import Picture
 from audioconv.domain.model import Task
+from audioconv.domain.options import ConversionOptions
 from audioconv.domain.webhook import Outcome
 from audioconv.services import (
     auth,
@@ -28,6 +29,8 @@ from audioconv.services.dependencies import Dependencies
 from audioconv.services.direct_upload import DirectKey
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBus, FakeTranscoder, FakeWebhooks, member
+
+NO_OPTIONS = ConversionOptions()
 
 URL = "https://hooks.example.com/in"
 
@@ -74,7 +77,7 @@ def test_a_direct_upload_can_start_with_the_storage_quota_full(deps: Dependencie
     uid = _user(deps)
     upload = deps.settings.data_dir / "full.mp3"
     upload.write_bytes(b"AUDIO 6789")  # 10 bytes, and room for its output: the quota
-    bound, _ = tasks.predicted_output(deps, deps.transcoder.probe(upload), 10, "ogg", None)
+    bound, _ = tasks.predicted_output(deps, deps.transcoder.probe(upload), 10, "ogg", NO_OPTIONS)
     deps.settings = deps.settings.model_copy(update={"quota_stored_bytes": 10 + bound})
     tasks.create_task(deps, uid, upload, "full.mp3", "ogg")
     assert direct_upload.start(deps, uid, "b.wav", "mp3").upload_id
@@ -144,7 +147,8 @@ def test_a_retarget_whose_output_could_not_fit_is_refused_and_changes_nothing(
         tasks.change_format(deps, task.user_id, task.id or 0, "wav")
     assert (task.output_format, task.revision) == ("ogg", 1)
     tasks.change_format(deps, task.user_id, task.id or 0, "wav", {"channels": 1})
-    assert (task.output_format, task.revision, task.options) == ("wav", 2, {"channels": 1})
+    assert (task.output_format, task.revision) == ("wav", 2)
+    assert task.options.as_json() == {"channels": 1}
 
 
 def test_a_retarget_to_a_stream_copy_counts_the_inputs_size(
@@ -201,7 +205,7 @@ def test_an_attempt_whose_copy_was_recorded_meanwhile_is_recorded_once(
     sender = cast(_RacingWebhooks, deps.webhooks)
     sender.during_post = lambda: webhooks.deliver(deps, first, lambda t: {})
     webhooks.deliver(deps, first, lambda t: {})
-    assert [a["attempt"] for a in task.webhook_deliveries or []] == [1]
+    assert [a.attempt for a in task.webhook_deliveries] == [1]
 
 
 def test_an_attempt_at_a_task_deleted_meanwhile_records_nothing(

@@ -20,6 +20,7 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import TaskStatus
+from audioconv.domain.options import ConversionOptions
 from audioconv.ports import Probe
 from audioconv.services import auth, conversion, direct_upload, report, tasks
 from audioconv.services.dependencies import Dependencies
@@ -34,6 +35,7 @@ from tests.unit.fakes import (
     member,
 )
 
+NO_OPTIONS = ConversionOptions()
 PASSWORD = "password1"
 
 
@@ -185,10 +187,10 @@ def test_an_unknown_target_format_lists_the_known_ones(
 def test_options_are_checked_and_stored_with_the_task(deps: Dependencies, upload: Path) -> None:
     uid = _user(deps)
     task = tasks.create_task(deps, uid, upload, "a.flac", "mp3", {"bitrate": "192k"})
-    assert task.options == {"bitrate": 192}
+    assert task.options.as_json() == {"bitrate": 192}
     with pytest.raises(InvalidInput, match=r"^wav is lossless: it has no bitrate to choose$"):
         tasks.create_task(deps, uid, upload, "a.flac", "wav", {"bitrate": "192"})
-    assert tasks.create_task(deps, uid, upload, "a.flac", "wav", None).options is None
+    assert tasks.create_task(deps, uid, upload, "a.flac", "wav", None).options.as_json() is None
 
 
 # --- file names ----------------------------------------------------------------------------
@@ -269,7 +271,7 @@ def test_audio_in_a_format_we_do_not_read_is_a_415_naming_it(
 def test_quotas_are_checked_before_anything_is_stored(deps: Dependencies, upload: Path) -> None:
     size = upload.stat().st_size
     # Room for one input and its output to come (the output's upper bound), just.
-    bound, _ = tasks.predicted_output(deps, deps.transcoder.probe(upload), size, "ogg", None)
+    bound, _ = tasks.predicted_output(deps, deps.transcoder.probe(upload), size, "ogg", NO_OPTIONS)
     quota = size + bound + 10
     deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": 1,
                                                      "quota_stored_bytes": quota})  # fmt: skip
@@ -367,7 +369,7 @@ def test_direct_uploads_carry_their_options_numbers_and_words(
     deps: Dependencies, upload: Path, options: dict[str, Any], stored: dict[str, Any] | None
 ) -> None:
     task = _direct(deps, upload, _user(deps), options)
-    assert task is not None and task.options == stored
+    assert task is not None and task.options.as_json() == stored
     assert (task.status, task.file_name, task.output_format) == (
         TaskStatus.UPLOADED, "song.wav", "mp3")  # fmt: skip
     conversion.convert(deps, TaskRef(task.id or 0, 1))

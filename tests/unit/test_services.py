@@ -332,7 +332,12 @@ def test_the_worker_hands_the_transcoder_one_job_of_objects(
     """The stored probe, the format looked up once and the options as one object."""
     options = {"bitrate": "160k", "loudness": "-16", "truePeak": -2, "fadeIn": "0.25"}
     task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", "ogg", options)
-    assert task.options == {"bitrate": 160, "loudness": -16.0, "truePeak": -2.0, "fadeIn": 0.25}
+    assert task.options.as_json() == {
+        "bitrate": 160,
+        "loudness": -16.0,
+        "truePeak": -2.0,
+        "fadeIn": 0.25,
+    }
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     (job,) = cast(FakeTranscoder, deps.transcoder).jobs
     assert job.format.name == "ogg" and job.format.codec == "libvorbis"
@@ -348,10 +353,10 @@ def test_measured_loudness_and_waveform_are_kept_and_go_with_the_task(
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     report.run_report(deps, TaskRef(task.id or 0, 1))
     done = tasks.get_task(deps, owner, task.id or 0)
-    assert done.input_probe and done.input_probe["loudness"] == {
+    assert done.input_probe and done.input_probe.as_dict()["loudness"] == {
         "integrated": -23.0, "range": 6.0, "truePeak": -4.0,
     }  # fmt: skip
-    assert done.output_probe and done.output_probe["loudness"]["integrated"] == -16.0
+    assert done.output_probe and done.output_probe.as_dict()["loudness"]["integrated"] == -16.0
     picture = tasks.task_waveform(deps, owner, task.id or 0)
     assert (picture.mime_type, picture.name) == ("image/png", "a-waveform.png")
     assert blobs(deps).files[picture.key].startswith(b"PNG of AUDIO")

@@ -3,10 +3,13 @@ finish, give back, convert again."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from audioconv.domain.errors import InvalidTransition
+from audioconv.domain.media import Loudness, Probe
 from audioconv.domain.model import (
     CLAIMANT_MAX_CHARS,
     ClaimOutcome,
@@ -15,9 +18,12 @@ from audioconv.domain.model import (
     claim_prefix,
     new_claim_token,
 )
+from audioconv.domain.options import ConversionOptions
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
+MP3 = Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, 2, {})
+FLAC = Probe("flac", "flac", "flac", 1.0, None, 44100, 2, {}, sample_format="s16")
 
 
 def _task(**fields: object) -> Task:
@@ -98,7 +104,8 @@ def test_an_interrupted_attempt_is_given_back_and_not_counted() -> None:
     task.interrupted(NOW)
     assert (task.status, task.attempts) == (TaskStatus.UPLOADED, 0)
     assert task.is_due(NOW) and not task.holds(1, token)
-    task.interrupted(NOW)  # never below zero
+    with pytest.raises(InvalidTransition):  # given back already: nothing to interrupt
+        task.interrupted(NOW)
     assert task.attempts == 0
 
 
@@ -106,13 +113,13 @@ def test_retarget_starts_a_new_revision_from_scratch() -> None:
     task, token = _claimed()
     task.release(NOW)
     assert task.claim(1, NOW, LEASE) is ClaimOutcome.RUN
-    task.succeed("outputs/old.mp3", {"codec": "mp3"}, 10, NOW)
+    task.succeed("outputs/old.mp3", MP3, 10, NOW)
     later = NOW + timedelta(seconds=5)
-    task.retarget("ogg", later, {"quality": "high"})
+    task.retarget("ogg", later, ConversionOptions(quality="high"))
     # The old output is kept (downloadable) until the new one replaces it.
     assert task.kept_output_key == "outputs/old.mp3" and task.kept_output_format == "mp3"
     assert task.kept_output_bytes == 10 and task.output_key is None
-    assert (task.revision, task.status, task.output_format, task.options) == (
+    assert (task.revision, task.status, task.output_format, task.options.as_json()) == (
         2, TaskStatus.UPLOADED, "ogg", {"quality": "high"})  # fmt: skip
     assert (task.attempts, task.progress, task.output_key, task.output_bytes) == (0, 0.0, None, 0)
     assert (task.output_probe, task.error, task.updated_at) == (None, None, later)
@@ -133,18 +140,20 @@ def test_processing_without_a_lease_is_due() -> None:
 
 def test_refused_means_no_probe_of_the_input_was_ever_stored() -> None:
     assert _task(status=TaskStatus.FAILED, error="not audio").refused
-    assert not _task(input_probe={"format": "flac", "codec": "flac"}).refused
+    assert not _task(input_probe=Probe.from_record({"format": "flac", "codec": "flac"})).refused
 
 
 def test_success_without_a_measured_input_keeps_the_inputs_stored_loudness() -> None:
     task, _ = _claimed()
-    task.input_probe = {"codec": "flac", "loudness": {"integrated": -20.0}}
-    task.succeed("out", {"codec": "mp3"}, 10, NOW)
-    assert task.input_probe == {"codec": "flac", "loudness": {"integrated": -20.0}}
+    stored = replace(FLAC, loudness=Loudness(-20.0, 5.0, -1.0))
+    task.input_probe = stored
+    task.succeed("out", MP3, 10, NOW)
+    assert task.input_probe == stored
     task.retarget("ogg", NOW)
     task.claim(task.revision, NOW, LEASE)
-    task.succeed("out2", {"codec": "vorbis"}, 10, NOW, input_loudness={"integrated": -18.0})
-    assert task.input_probe == {"codec": "flac", "loudness": {"integrated": -18.0}}
+    measured = Loudness(-18.0, 4.0, -2.0)
+    task.succeed("out2", MP3, 10, NOW, input_loudness=measured)
+    assert task.input_probe == replace(stored, loudness=measured)
 
 
 def test_a_claim_by_a_named_worker_carries_its_name_and_stays_unique() -> None:

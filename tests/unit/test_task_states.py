@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from audioconv.domain.media import Probe
 from audioconv.domain.model import MAX_ID, ClaimOutcome, Task, TaskStatus, as_utc, utcnow, valid_id
+from audioconv.domain.options import ConversionOptions
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
+MP3 = Probe("mp3", "mp3", "mp3", 1.0, 128000, 44100, 2, {})
 
 
 def _task(**fields: object) -> Task:
@@ -125,10 +128,10 @@ def test_an_interrupted_attempt_is_not_counted() -> None:
 def test_success_records_the_output() -> None:
     task = _claimed()
     task.error = "an older failure"
-    task.succeed("outputs/7/song.mp3", {"codec": "mp3"}, 1234, T0 + LEASE)
+    task.succeed("outputs/7/song.mp3", MP3, 1234, T0 + LEASE)
     assert (task.status, task.finished, task.claim_token) == (TaskStatus.PROCESSED, True, None)
     assert (task.output_key, task.output_bytes, task.output_probe) == (
-        "outputs/7/song.mp3", 1234, {"codec": "mp3"})  # fmt: skip
+        "outputs/7/song.mp3", 1234, MP3)  # fmt: skip
     assert (task.error, task.progress, task.lease_expires_at) == (None, 100.0, None)
     assert task.updated_at == T0 + LEASE and not task.is_due(T0 + 10 * LEASE)
 
@@ -145,13 +148,17 @@ def test_retarget_starts_a_new_revision_from_scratch() -> None:
     """A retargeted task is a fresh job: the old attempts no longer count against it."""
     task = _claimed()
     task.claim(1, T0 + LEASE, LEASE)
-    task.succeed("outputs/7/song.mp3", {"codec": "mp3"}, 1234, T0 + LEASE)
+    task.succeed("outputs/7/song.mp3", MP3, 1234, T0 + LEASE)
     task.attempts = 5
     task.error = "left over"
     later = T0 + 2 * LEASE
-    task.retarget("ogg", later, {"quality": "high"})
+    task.retarget("ogg", later, ConversionOptions(quality="high"))
     assert task.kept_output_key == "outputs/7/song.mp3" and task.output_key is None
-    assert (task.output_format, task.options, task.revision) == ("ogg", {"quality": "high"}, 2)
+    assert (task.output_format, task.options.as_json(), task.revision) == (
+        "ogg",
+        {"quality": "high"},
+        2,
+    )
     assert (task.status, task.attempts, task.progress) == (TaskStatus.UPLOADED, 0, 0.0)
     assert (task.output_key, task.output_bytes, task.output_probe) == (None, 0, None)
     assert (task.error, task.claim_token, task.lease_expires_at) == (None, None, None)
@@ -165,7 +172,7 @@ def test_retarget_of_a_task_never_converted_has_no_output_to_keep() -> None:
     task = _task()
     task.retarget("wav", T0)
     assert task.kept_output_key is None
-    assert (task.options, task.revision) == (None, 2)
+    assert (task.options, task.revision) == (ConversionOptions(), 2)
 
 
 @pytest.mark.parametrize(

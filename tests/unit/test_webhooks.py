@@ -14,7 +14,7 @@ import pytest
 from audioconv.adapters.address_guard import refusal
 from audioconv.domain import webhook
 from audioconv.domain.errors import RetryLater
-from audioconv.domain.model import Task
+from audioconv.domain.model import Task, TaskStatus, WebhookAttempt
 from audioconv.domain.webhook import Outcome
 from audioconv.services import conversion, notification, recovery, tasks, webhooks
 from audioconv.services.dependencies import Dependencies
@@ -165,7 +165,7 @@ def test_retries_are_published_for_later_until_the_limit(tmp_path: Path) -> None
     clock.advance(20)
     webhooks.deliver(deps, third, _show)
     assert len(_deliveries(deps)) == 3  # the limit: no fourth
-    results = [(a["attempt"], a["result"]) for a in task.webhook_deliveries or []]
+    results = [(a.attempt, a.result) for a in task.webhook_deliveries]
     assert results == [(1, "retrying"), (2, "retrying"), (3, "failed")]
     bodies = {body for _, body, _ in sender.posts}
     assert len(bodies) == 1  # every attempt sends the same event
@@ -246,7 +246,7 @@ def test_a_lost_attempt_is_republished_by_the_sweep(tmp_path: Path) -> None:
     webhooks.deliver(deps, again, _show)
     webhooks.deliver(deps, _deliveries(deps)[1], _show)  # the lost one turns up: a copy
     assert len(sender.posts) == 2
-    assert [a["result"] for a in task.webhook_deliveries or []] == ["retrying", "delivered"]
+    assert [a.result for a in task.webhook_deliveries] == ["retrying", "delivered"]
     assert task.webhook_due_at is None
     clock.advance(3600)
     recovery.sweep(deps)
@@ -296,12 +296,17 @@ def test_a_failed_task_sends_a_compact_task_failed_event(tmp_path: Path) -> None
     )
 
 
+def _attempt(event: str, attempt: int, result: str) -> WebhookAttempt:
+    at = datetime(2026, 1, 1, 11, 0)
+    return WebhookAttempt(event, attempt, at, URL, None, "refused", result, None)
+
+
 def test_each_attempt_is_recorded_as_the_task_shows_it_and_only_the_last_50_kept() -> None:
     task = Task(user_id=1, file_name="a.mp3", input_format="mp3", output_format="ogg",
-                input_key="k", id=4)  # fmt: skip
+                input_key="k", id=4, status=TaskStatus.PROCESSED)  # fmt: skip
     now = datetime(2026, 1, 1, 12, 0)
     later = now + timedelta(seconds=10)
-    task.webhook_deliveries = [{"eventId": "old", "attempt": n} for n in range(60)]
+    task.webhook_deliveries = tuple(_attempt("old", n, "failed") for n in range(60))
     entry = webhook.record(task, URL, 3, Outcome(status=503, error="busy"), now, later)
     assert entry.as_json() == {
         "eventId": "evt_4_1", "attempt": 3, "at": now.isoformat(), "url": URL,
@@ -309,10 +314,10 @@ def test_each_attempt_is_recorded_as_the_task_shows_it_and_only_the_last_50_kept
         "nextAttemptAt": later.isoformat(),
     }  # fmt: skip
     assert len(task.webhook_deliveries) == 50
-    assert task.webhook_deliveries[0] == {"eventId": "old", "attempt": 11}
-    assert task.webhook_deliveries[-1] == entry.as_json() and task.webhook_due_at == later
+    assert task.webhook_deliveries[0] == _attempt("old", 11, "failed")
+    assert task.webhook_deliveries[-1] == entry and task.webhook_due_at == later
     last = webhook.record(task, URL, 4, Outcome(error="timed out"), later, None)
-    assert (last.result, last.nextAttemptAt, last.statusCode) == ("failed", None, None)
+    assert (last.result, last.next_attempt_at, last.status_code) == ("failed", None, None)
     assert task.webhook_due_at is None
 
 
@@ -418,9 +423,9 @@ def test_an_event_is_settled_once_delivered_or_given_up_not_while_retrying() -> 
                 input_key="k", id=4, revision=2)  # fmt: skip
     assert not webhook.settled(task)
     for result, settled in (("retrying", False), ("delivered", True), ("failed", True)):
-        task.webhook_deliveries = [{"eventId": "evt_4_2", "attempt": 1, "result": result}]
+        task.webhook_deliveries = (_attempt("evt_4_2", 1, result),)
         assert webhook.settled(task) is settled, result
-        task.webhook_deliveries = [{"eventId": "evt_4_1", "attempt": 1, "result": result}]
+        task.webhook_deliveries = (_attempt("evt_4_1", 1, result),)
         assert not webhook.settled(task)  # the previous revision's event
 
 
@@ -446,4 +451,4 @@ def test_each_attempt_and_giving_up_are_logged_without_the_urls_query(
     assert said == [("INFO", f"webhook {event} attempt 1 to hooks.example.com: 500"),
                     ("INFO", f"webhook {event} attempt 2 to hooks.example.com: timed out"),
                     ("WARNING", f"webhook {event} given up after attempt 2")]  # fmt: skip
-    assert [a["url"] for a in task.webhook_deliveries or []] == [URL + "?token=s3cret"] * 2
+    assert [a.url for a in task.webhook_deliveries] == [URL + "?token=s3cret"] * 2

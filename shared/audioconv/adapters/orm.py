@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -28,7 +29,16 @@ from sqlalchemy.types import TypeDecorator
 
 from audioconv.domain.account import TOKEN_ID_CHARS, ApiToken
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS, Batch
-from audioconv.domain.model import EXACT_LENGTH_REASON_CHARS, Task, TaskStatus, User, as_utc
+from audioconv.domain.media import Probe
+from audioconv.domain.model import (
+    EXACT_LENGTH_REASON_CHARS,
+    Task,
+    TaskStatus,
+    User,
+    WebhookAttempt,
+    as_utc,
+)
+from audioconv.domain.options import ConversionOptions, stored_options
 from audioconv.domain.throttle import Throttle
 
 metadata = MetaData()
@@ -42,6 +52,49 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return as_utc(value) if value is not None else None
+
+
+class ProbeJson(TypeDecorator[Probe]):
+    """A file's probe (domain/media.py) as the JSON record it has always been stored as."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Probe | None, dialect: Dialect) -> Any:
+        return value.as_record() if value is not None else None
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Probe | None:
+        return Probe.from_record(value)
+
+
+class OptionsJson(TypeDecorator[ConversionOptions]):
+    """Conversion options as the JSON of those set (NULL: none were)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: ConversionOptions | None, dialect: Dialect) -> Any:
+        return value.as_json() if value is not None else None
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> ConversionOptions:
+        return stored_options(value) if value else _DEFAULTS
+
+
+# Most tasks set no option: they share one (frozen) value rather than each validating {}.
+_DEFAULTS = ConversionOptions()
+
+
+class WebhookAttemptsJson(TypeDecorator[tuple[WebhookAttempt, ...]]):
+    """A task's webhook delivery attempts as a JSON list (NULL: none yet)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: tuple[WebhookAttempt, ...] | None, dialect: Dialect) -> Any:
+        return [attempt.as_json() for attempt in value] if value else None
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[WebhookAttempt, ...]:
+        return tuple(WebhookAttempt.from_json(entry) for entry in value or ())
 
 
 users = Table(
@@ -92,9 +145,9 @@ tasks = Table(
     ),
     Column("revision", Integer, nullable=False),
     Column("error", Text),
-    Column("input_probe", JSON),
-    Column("output_probe", JSON),
-    Column("options", JSON),
+    Column("input_probe", ProbeJson()),
+    Column("output_probe", ProbeJson()),
+    Column("options", OptionsJson()),
     Column("progress", Float, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("lease_expires_at", UtcDateTime()),
@@ -104,7 +157,7 @@ tasks = Table(
     Column("notified_revision", Integer, nullable=False),
     Column("notified_at", UtcDateTime()),
     Column("webhook_url", String(2048)),
-    Column("webhook_deliveries", JSON),
+    Column("webhook_deliveries", WebhookAttemptsJson()),
     Column("webhook_due_at", UtcDateTime()),
     Column(
         "batch_id",

@@ -54,6 +54,11 @@ class TooManyRequests(AudioconvError):
         self.retry_after = retry_after
 
 
+class InvalidTransition(Exception):
+    """A task was asked for a change its state does not allow (``Task``'s transition
+    table): a bug in the caller, never the user's doing."""
+
+
 class ConversionFailed(Exception):
     """ffmpeg could not convert this input: permanent, shown to the user as the reason."""
 

@@ -63,6 +63,11 @@ class Probe:
     sample_format: str | None = None
     # The channel layout ffprobe names (stereo, 5.1(side), ...), if it names one.
     layout: str | None = None
+    # Why ``loudness`` is None after the report pass (too short to measure, ...).
+    loudness_reason: str | None = None
+    # False for one stored before the task kept all of it (its demuxer, its sample
+    # format: the resolution a conversion must not guess): the worker probes again.
+    complete: bool = True
 
     @property
     def bit_depth(self) -> int | None:
@@ -78,49 +83,49 @@ class Probe:
         """What users see of a file (the task's ``input`` and ``output``)."""
         shown = {key: getattr(self, attribute) for key, attribute in _SHOWN.items()}
         shown["loudness"] = self.loudness.as_json() if self.loudness else None
-        shown["loudnessReason"] = None  # set by the report pass when it cannot measure
+        shown["loudnessReason"] = self.loudness_reason
         shown["bitDepth"] = self.bit_depth
         shown["sampleFormat"] = self.sample_format
         return shown
 
-    @staticmethod
-    def shown(record: dict[str, Any] | None) -> dict[str, Any] | None:
-        """What users see of a stored probe (``as_record`` holds more, for the worker)."""
-        if record is None:
-            return None
-        return {key: record.get(key) for key in (*_SHOWN, *_EXTRA)}
-
     def as_record(self) -> dict[str, Any]:
-        """All of it, stored with the task, so the worker converts without probing again."""
+        """All of it, as the task stores it (adapters/orm.py), so the worker converts
+        without probing again; an incomplete one is stored without its demuxer, so it
+        stays incomplete."""
         picture = self.picture
-        return {
+        record = {
             **self.as_dict(),
             "demuxer": self.demuxer,
             "tags": self.tags,
             "layout": self.layout,
             "picture": None if picture is None else [picture.codec, picture.width, picture.height],
         }
+        if not self.complete:
+            del record["demuxer"]
+        return record
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> Probe | None:
-        """The probe ``as_record`` stored; None for none, or one stored before it held all
-        (before it kept the resolution, which the conversion must not guess)."""
-        if not record or "demuxer" not in record or "sampleFormat" not in record:
+        """The probe ``as_record`` stored (None for none). One stored before it held all
+        (no demuxer, or no sample format) is read as far as it goes, not ``complete``."""
+        if not record:
             return None
         picture = record.get("picture")
         return cls(
-            format=record["format"],
-            demuxer=record["demuxer"],
-            codec=record["codec"],
-            duration=float(record["duration"]),
-            bitrate=record["bitrate"],
-            sample_rate=record["sampleRate"],
-            channels=record["channels"],
+            format=record.get("format"),
+            demuxer=record.get("demuxer") or "",
+            codec=record.get("codec") or "",
+            duration=float(record.get("duration") or 0.0),
+            bitrate=record.get("bitrate"),
+            sample_rate=record.get("sampleRate"),
+            channels=record.get("channels"),
             tags=dict(record.get("tags") or {}),
             picture=Picture(picture[0], int(picture[1]), int(picture[2])) if picture else None,
             loudness=Loudness.from_json(record.get("loudness")),
             sample_format=record.get("sampleFormat"),
             layout=record.get("layout"),
+            loudness_reason=record.get("loudnessReason"),
+            complete="demuxer" in record and "sampleFormat" in record,
         )
 
 
@@ -133,6 +138,3 @@ _SHOWN = {
     "sampleRate": "sample_rate",
     "channels": "channels",
 }
-# Shown too: what was measured (``loudnessReason``: why ``loudness`` is null, when the
-# report pass could not measure it) and its resolution.
-_EXTRA = ("loudness", "loudnessReason", "bitDepth", "sampleFormat")

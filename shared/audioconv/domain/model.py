@@ -1,4 +1,4 @@
-"""Users and conversion tasks, and the task state machine.
+"""Users and conversion tasks, and the task state machine (``Task``'s docstring).
 
 States: ``uploaded`` -> ``processing`` -> ``processed`` | ``failed``.
 Changing the target format puts a task back to ``uploaded`` with a new
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
+from audioconv.domain.errors import InvalidTransition
 from audioconv.domain.formats import FORMATS
-from audioconv.domain.media import average_bitrate
+from audioconv.domain.media import Loudness, Probe, average_bitrate
+from audioconv.domain.options import ConversionOptions
 
 # Ids are 32-bit integer columns: anything outside this range names no row.
 MAX_ID = 2**31 - 1
@@ -63,8 +65,59 @@ class ClaimOutcome(enum.Enum):
     BUSY = "busy"  # another worker holds a live lease: redeliver later
 
 
+# Each event (a method of Task) and the state it leads to from each state; a state not
+# listed does not allow it (InvalidTransition). Task's docstring shows it as a table.
+_U, _P, _D, _F = (
+    TaskStatus.UPLOADED,
+    TaskStatus.PROCESSING,
+    TaskStatus.PROCESSED,
+    TaskStatus.FAILED,
+)
+TRANSITIONS: dict[str, dict[TaskStatus, TaskStatus]] = {
+    "claim": {_U: _P, _P: _P, _D: _D, _F: _F},
+    "renew": {_P: _P},
+    "release": {_P: _U},
+    "interrupted": {_P: _U},
+    "succeed": {_P: _D},
+    "fail": {_U: _F, _P: _F},
+    "reported": {_D: _D},
+    "retarget": {_U: _U, _P: _U, _D: _U, _F: _U},
+    "notified": {_D: _D, _F: _F},
+    "record_webhook_attempt": {_D: _D, _F: _F},
+    "no_webhook_due": {_D: _D, _F: _F},
+    "use_webhook": {_U: _U, _P: _P, _D: _D, _F: _F},
+}
+
+
 @dataclass(eq=False)
 class Task:
+    """One file to convert, and its state machine. Every change of its state is one of
+    these methods (the services write no field themselves); from each state, each
+    leads to the state shown, and ``-`` is not allowed (InvalidTransition, nothing
+    changes). ``TRANSITIONS`` is this table as data (tests/unit/test_task_transitions.py
+    checks they agree and walks every cell).
+
+    ======================  ==========  ==========  =========  ========
+    event                   uploaded    processing  processed  failed
+    ======================  ==========  ==========  =========  ========
+    claim                   processing  processing  processed  failed
+    renew                   -           processing  -          -
+    release                 -           uploaded    -          -
+    interrupted             -           uploaded    -          -
+    succeed                 -           processed   -          -
+    fail                    failed      failed      -          -
+    reported                -           -           processed  -
+    retarget                uploaded    uploaded    uploaded   uploaded
+    notified                -           -           processed  failed
+    record_webhook_attempt  -           -           processed  failed
+    no_webhook_due          -           -           processed  failed
+    use_webhook             uploaded    processing  processed  failed
+    ======================  ==========  ==========  =========  ========
+
+    ``claim`` changes nothing (and says so) for an older revision, a finished task
+    (STALE) or a live lease (BUSY). ``retarget`` starts a new revision.
+    """
+
     user_id: int
     file_name: str
     input_format: str
@@ -74,10 +127,11 @@ class Task:
     revision: int = 1
     output_key: str | None = None
     error: str | None = None
-    input_probe: dict[str, Any] | None = None
-    output_probe: dict[str, Any] | None = None
-    # Conversion options the client chose (ConversionOptions.as_json); None = defaults.
-    options: dict[str, Any] | None = None
+    # What the input and this revision's output are (stored as JSON: adapters/orm.py).
+    input_probe: Probe | None = None
+    output_probe: Probe | None = None
+    # Conversion options the client chose (none set: the format's defaults).
+    options: ConversionOptions = field(default_factory=ConversionOptions)
     progress: float = 0.0
     attempts: int = 0
     lease_expires_at: datetime | None = None
@@ -92,7 +146,7 @@ class Task:
     notified_at: datetime | None = None
     # This task's own webhook (else its owner's), and every delivery attempt's outcome.
     webhook_url: str | None = None
-    webhook_deliveries: list[dict[str, Any]] | None = None
+    webhook_deliveries: tuple[WebhookAttempt, ...] = ()
     # When this revision's webhook attempt is due (None: none is): the sweep
     # republishes an attempt whose message was lost.
     webhook_due_at: datetime | None = None
@@ -153,8 +207,23 @@ class Task:
         return self.input_probe is None
 
     @property
+    def full_input_probe(self) -> Probe | None:
+        """The input's stored probe if it holds all a conversion needs (older tasks
+        stored less: the worker probes those again)."""
+        probe = self.input_probe
+        return probe if probe is not None and probe.complete else None
+
+    @property
     def finished(self) -> bool:
         return self.status in (TaskStatus.PROCESSED, TaskStatus.FAILED)
+
+    def _move(self, event: str) -> None:
+        """Enter the state ``event`` leads to; InvalidTransition (nothing changed) if
+        the current state does not allow it."""
+        target = TRANSITIONS[event].get(self.status)
+        if target is None:
+            raise InvalidTransition(f"task {self.id}: {event} is not allowed when {self.status}")
+        self.status = target
 
     def claim(
         self, revision: int, now: datetime, lease: timedelta, claimant: str = ""
@@ -169,7 +238,7 @@ class Task:
             and as_utc(self.lease_expires_at) > now
         ):
             return ClaimOutcome.BUSY
-        self.status = TaskStatus.PROCESSING
+        self._move("claim")
         self.attempts += 1
         self.claim_token = new_claim_token(claimant)
         self.progress = 0.0
@@ -178,6 +247,8 @@ class Task:
         return ClaimOutcome.RUN
 
     def renew(self, now: datetime, lease: timedelta, progress: float) -> None:
+        """The attempt that holds it goes on: a new lease, and how far it got."""
+        self._move("renew")
         self.lease_expires_at = now + lease
         self.progress = progress
 
@@ -203,7 +274,10 @@ class Task:
 
     def release(self, now: datetime) -> None:
         """Give a claimed task back (a transient failure): it is due again at once."""
-        self.status = TaskStatus.UPLOADED
+        self._move("release")
+        self._given_back(now)
+
+    def _given_back(self, now: datetime) -> None:
         self.claim_token = None
         self.lease_expires_at = None
         self.updated_at = now
@@ -211,17 +285,18 @@ class Task:
     def interrupted(self, now: datetime) -> None:
         """Give back a task whose process died (the embedded start-up): due again at once,
         and that attempt is not counted against the task, since the file was not at fault."""
-        self.release(now)
+        self._move("interrupted")
+        self._given_back(now)
         self.attempts = max(0, self.attempts - 1)
 
     def succeed(
         self,
         output_key: str,
-        probe: dict[str, Any],
+        probe: Probe,
         size: int,
         now: datetime,
         *,
-        input_loudness: dict[str, float] | None = None,
+        input_loudness: Loudness | None = None,
         report_due: bool = False,
         fidelity: Fidelity | None = None,
     ) -> str | None:
@@ -230,6 +305,7 @@ class Task:
         ``report_due``: its report pass is still to run; ``fidelity``: what the
         conversion kept and warns of. Returns the key of the output it replaces
         (kept until now), to delete once this is committed."""
+        self._move("succeed")
         kept = fidelity or Fidelity()
         self.warnings = list(kept.warnings) or None
         self.verified = kept.verified
@@ -238,7 +314,6 @@ class Task:
         replaced = self.kept_output_key
         self.kept_output_key = self.kept_output_format = None
         self.kept_output_bytes = self.reserved_bytes = 0
-        self.status = TaskStatus.PROCESSED
         self.claim_token = None
         self.output_key = output_key
         self.output_bytes = size
@@ -252,9 +327,9 @@ class Task:
         self.updated_at = now
         return replaced
 
-    def _input_loudness(self, loudness: dict[str, float] | None) -> None:
+    def _input_loudness(self, loudness: Loudness | None) -> None:
         if loudness is not None and self.input_probe is not None:
-            self.input_probe = {**self.input_probe, "loudness": loudness}
+            self.input_probe = replace(self.input_probe, loudness=loudness)
 
     def awaits_report(self, revision: int, output_key: str | None = None) -> bool:
         """Whether the report pass of ``revision`` (of its output ``output_key``, when
@@ -269,8 +344,8 @@ class Task:
     def reported(
         self,
         *,
-        input_loudness: dict[str, float] | None = None,
-        output_loudness: dict[str, float] | None = None,
+        input_loudness: Loudness | None = None,
+        output_loudness: Loudness | None = None,
         output_seconds: float | None = None,
         waveform_key: str | None = None,
         loudness_reasons: tuple[str | None, str | None] = (None, None),
@@ -281,27 +356,28 @@ class Task:
         and the output's loudness were not measured (``loudness_reasons``), and a
         ``warning`` of what it found. ``updated_at`` stays the time the task finished
         (its events' time, the sweep's grace)."""
+        self._move("reported")
         self.report_due = False
         self.waveform_key = waveform_key
         self._input_loudness(input_loudness)
         if loudness_reasons[0] is not None and self.input_probe is not None:
-            self.input_probe = {**self.input_probe, "loudnessReason": loudness_reasons[0]}
+            self.input_probe = replace(self.input_probe, loudness_reason=loudness_reasons[0])
         if warning is not None:
             self.warnings = [*(self.warnings or []), warning]
-        if self.output_probe is not None:
-            probe = dict(self.output_probe)
+        probe = self.output_probe
+        if probe is not None:
             if output_loudness is not None:
-                probe["loudness"] = output_loudness
+                probe = replace(probe, loudness=output_loudness)
             if loudness_reasons[1] is not None:
-                probe["loudnessReason"] = loudness_reasons[1]
+                probe = replace(probe, loudness_reason=loudness_reasons[1])
             if output_seconds:
-                probe["duration"] = round(output_seconds, 3)
-                probe["bitrate"] = average_bitrate(self.output_bytes, output_seconds)
+                bitrate = average_bitrate(self.output_bytes, output_seconds)
+                probe = replace(probe, duration=round(output_seconds, 3), bitrate=bitrate)
             self.output_probe = probe
 
     def fail(self, reason: str, now: datetime) -> None:
         """Failed: ``reason`` says why; a kept output stays (still downloadable)."""
-        self.status = TaskStatus.FAILED
+        self._move("fail")
         self.reserved_bytes = 0
         self.claim_token = None
         self.report_due = False
@@ -314,22 +390,22 @@ class Task:
         self,
         output_format: str,
         now: datetime,
-        options: dict[str, Any] | None = None,
+        options: ConversionOptions | None = None,
         reserve: int = 0,
     ) -> None:
         """Convert again to ``output_format``, holding ``reserve`` bytes of quota for the
         new output. The current output (if any) is kept, downloadable, until the new one
         replaces it (``succeed``); an output kept from before stays kept. Read
         ``waveform_key`` before: the waveform is not kept (it goes with its revision)."""
+        self._move("retarget")
         if self.output_key:
             self.kept_output_key = self.output_key
             self.kept_output_format = self.output_format
             self.kept_output_bytes = self.output_bytes
         self.reserved_bytes = reserve
         self.output_format = output_format
-        self.options = options
+        self.options = options or ConversionOptions()
         self.revision += 1
-        self.status = TaskStatus.UPLOADED
         self.output_key = None
         self.output_bytes = 0
         self.output_probe = None
@@ -355,6 +431,34 @@ class Task:
         told at least ``window`` ago (what finishes within it is told after it)."""
         return self.notified_at is None or as_utc(self.notified_at) + window <= now
 
+    def notified(self, now: datetime, webhook_due: datetime | None = None) -> None:
+        """Its owner was told of this finished revision ``now`` (mail, webhook); a first
+        webhook attempt, if one was queued, is due at ``webhook_due`` (the sweep
+        republishes it if its message is lost)."""
+        self._move("notified")
+        self.notified_revision = self.revision
+        self.notified_at = now
+        if webhook_due is not None:
+            self.webhook_due_at = webhook_due
+
+    def use_webhook(self, url: str | None) -> None:
+        """Announce this task's finished revisions to ``url`` (None: its owner's, if any)."""
+        self._move("use_webhook")
+        self.webhook_url = url
+
+    def no_webhook_due(self) -> None:
+        """No webhook attempt is due for this revision (its URL was removed, or it settled)."""
+        self._move("no_webhook_due")
+        self.webhook_due_at = None
+
+    def record_webhook_attempt(self, entry: WebhookAttempt) -> None:
+        """A delivery attempt at this revision's event was made: keep it (the oldest
+        beyond ``MAX_RECORDED_ATTEMPTS`` go) and when the next is due (None: none is)."""
+        self._move("record_webhook_attempt")
+        kept = self.webhook_deliveries[-(MAX_RECORDED_ATTEMPTS - 1) :]
+        self.webhook_deliveries = (*kept, entry)
+        self.webhook_due_at = entry.next_attempt_at
+
     def is_due(self, now: datetime) -> bool:
         """Still has to run: uploaded, or processing under a lease that ran out."""
         if self.status is TaskStatus.UPLOADED:
@@ -375,6 +479,52 @@ class Fidelity:
     warnings: tuple[str, ...] = ()
     verified: bool | None = None
     inexact: str | None = None
+
+
+# Webhook delivery attempts kept on a task (the oldest go first).
+MAX_RECORDED_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    """One attempt at delivering a finished revision's webhook event (domain/webhook.py),
+    as the task keeps it."""
+
+    event_id: str
+    attempt: int
+    at: datetime
+    url: str
+    status_code: int | None
+    error: str | None
+    result: str  # delivered | retrying | failed
+    next_attempt_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        """As stored and shown (the task's ``webhookDeliveries``)."""
+        return {
+            "eventId": self.event_id,
+            "attempt": self.attempt,
+            "at": self.at.isoformat(),
+            "url": self.url,
+            "statusCode": self.status_code,
+            "error": self.error,
+            "result": self.result,
+            "nextAttemptAt": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> WebhookAttempt:
+        following = value.get("nextAttemptAt")
+        return cls(
+            event_id=value["eventId"],
+            attempt=int(value["attempt"]),
+            at=datetime.fromisoformat(value["at"]),
+            url=value["url"],
+            status_code=value.get("statusCode"),
+            error=value.get("error"),
+            result=value["result"],
+            next_attempt_at=datetime.fromisoformat(following) if following else None,
+        )
 
 
 # The claim token column's width: a claimant's name and the separator take from the

@@ -29,8 +29,10 @@ class Findings:
 
 def report_findings(task: Task, report: MediaReport) -> Findings:
     """What ``report`` of ``task``'s input and output may show."""
-    input_seconds = (task.input_probe or {}).get("duration")
-    output_seconds = report.output_seconds or (task.output_probe or {}).get("duration")
+    input_seconds = task.input_probe.duration if task.input_probe else None
+    output_seconds = report.output_seconds or (
+        task.output_probe.duration if task.output_probe else None
+    )
     # A pass that ran counted the output's samples; one that failed measured nothing.
     ran = report.output_seconds is not None
     shown: list[Loudness | None] = []

@@ -17,7 +17,7 @@ import json
 import secrets
 import unicodedata
 import urllib.parse
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from audioconv.domain.model import Task, TaskStatus
+from audioconv.domain.model import Task, TaskStatus, WebhookAttempt
 
 SECRET_PREFIX = "whsec_"
 EVENT_ID_HEADER = "Audioconv-Event-Id"
@@ -33,8 +33,6 @@ TIMESTAMP_HEADER = "Audioconv-Timestamp"
 SIGNATURE_HEADER = "Audioconv-Signature"
 # Longest webhook URL accepted.
 MAX_URL_CHARS = 2048
-# Delivery attempts kept on a task (the oldest go first).
-MAX_RECORDED_ATTEMPTS = 50
 # Receiver answers worth another attempt besides 5xx: timeout and slow-down.
 _RETRIED_STATUSES = frozenset({408, 429})
 
@@ -164,23 +162,6 @@ class Outcome:
         return self.status >= 500 or self.status in _RETRIED_STATUSES
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One attempt, as the task shows it."""
-
-    eventId: str
-    attempt: int
-    at: str
-    url: str
-    statusCode: int | None
-    error: str | None
-    result: str  # delivered | retrying | failed
-    nextAttemptAt: str | None
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def backoff(attempt: int, base_seconds: float) -> timedelta:
     """The wait after failed attempt ``attempt`` (1, 2, ...): base, 2 x base, 4 x base..."""
     return timedelta(seconds=base_seconds * 2 ** (attempt - 1))
@@ -193,28 +174,24 @@ def record(
     outcome: Outcome,
     now: datetime,
     next_at: datetime | None,
-) -> Attempt:
-    """Add one attempt's outcome to the task's record (a new list: JSON columns are
-    only saved when assigned), and when the next is due (``next_at``; None: none)."""
+) -> WebhookAttempt:
+    """Add one attempt's outcome to the task's record, and when the next is due
+    (``next_at``; None: none)."""
     retrying = "retrying" if next_at is not None else "failed"
     result = "delivered" if outcome.delivered else retrying
-    entry = Attempt(
-        eventId=event_id(task), attempt=attempt, at=now.isoformat(), url=url,
-        statusCode=outcome.status, error=outcome.error, result=result,
-        nextAttemptAt=next_at.isoformat() if next_at else None,
+    entry = WebhookAttempt(
+        event_id=event_id(task), attempt=attempt, at=now, url=url,
+        status_code=outcome.status, error=outcome.error, result=result,
+        next_attempt_at=next_at,
     )  # fmt: skip
-    kept = list(task.webhook_deliveries or [])[-(MAX_RECORDED_ATTEMPTS - 1) :]
-    task.webhook_deliveries = [*kept, entry.as_json()]
-    task.webhook_due_at = next_at
+    task.record_webhook_attempt(entry)
     return entry
 
 
 def attempts_made(task: Task) -> int:
     """How many attempts at this revision's event are recorded."""
     current = event_id(task)
-    made = [
-        e.get("attempt", 0) for e in task.webhook_deliveries or [] if e.get("eventId") == current
-    ]
+    made = [entry.attempt for entry in task.webhook_deliveries if entry.event_id == current]
     return max(made, default=0)
 
 
@@ -222,6 +199,6 @@ def settled(task: Task) -> bool:
     """Whether this revision's event was delivered or given up already."""
     current = event_id(task)
     return any(
-        entry.get("eventId") == current and entry.get("result") in ("delivered", "failed")
-        for entry in task.webhook_deliveries or []
+        entry.event_id == current and entry.result in ("delivered", "failed")
+        for entry in task.webhook_deliveries
     )

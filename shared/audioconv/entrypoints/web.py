@@ -21,7 +21,6 @@ from audioconv.domain.model import Task
 from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints.appengine import MAX_REQUEST_BYTES, on_app_engine, request_limit
 from audioconv.entrypoints.uploads import is_raw
-from audioconv.ports import Probe
 from audioconv.services import auth
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.tasks import has_control_characters
@@ -241,19 +240,19 @@ def task_json(task: Task) -> dict[str, Any]:
         "revision": task.revision,
         "progress": task.progress,
         "error": task.error,
-        "input": Probe.shown(task.input_probe),
-        "output": task.output_probe,
+        "input": task.input_probe.as_dict() if task.input_probe else None,
+        "output": task.output_probe.as_dict() if task.output_probe else None,
         "report": "due" if task.report_due else None,
         "warnings": task.warnings or [],
         "verified": task.verified,
         "exactLength": task.exact_length,
         "exactLengthReason": task.exact_length_reason,
-        "options": task.options or {},
+        "options": task.options.as_json() or {},
         "batchId": task.batch_id,
         "createdAt": task.created_at.isoformat(),
         "updatedAt": task.updated_at.isoformat(),
         "webhookUrl": task.webhook_url,
-        "webhookDeliveries": task.webhook_deliveries or [],
+        "webhookDeliveries": [attempt.as_json() for attempt in task.webhook_deliveries],
         # The previous output, still downloadable (links.converted) while a convert-again
         # runs or after it failed, until a new output replaces it.
         "keptOutput": {

@@ -188,6 +188,6 @@ def _record_refused(
     name = safe_file_name(file.file_name)
     key = f"uploads/{uuid.uuid4().hex}/{name}"  # names no blob: the file is not kept
     task = record_task(deps, user_id, key, name, target, None, error=error.message,
-                       options=checked_options(options, target).as_json(),
+                       options=checked_options(options, target),
                        batch_id=batch_id)  # fmt: skip
     announce_finished(deps, task)

@@ -16,7 +16,6 @@ from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import ClaimOutcome, Fidelity, Task, as_utc
-from audioconv.domain.options import stored_options
 from audioconv.ports import Probe
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef, announce_finished, request_report
@@ -124,8 +123,7 @@ class Made:
 
         def succeed(task: Task) -> None:
             old = task.succeed(
-                self.output_key, result.output.as_dict(), self.size, now,
-                input_loudness=loudness.as_json() if loudness else None,
+                self.output_key, result.output, self.size, now, input_loudness=loudness,
                 report_due=report_due, fidelity=kept,
             )  # fmt: skip
             replaced.extend([old] if old else [])
@@ -138,7 +136,7 @@ def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> 
     work = deps.settings.resolved_work_dir
     work.mkdir(parents=True, exist_ok=True)
     # Probed when it was uploaded; older tasks stored less, so probe those again.
-    stored = Probe.from_record(task.input_probe)
+    stored = task.full_input_probe
     if stored is not None:  # before anything lands on disk (limits may have changed)
         _check_fits(deps, task, stored)
     # The claim just set the lease: renewed again only once a second has passed (a
@@ -170,7 +168,7 @@ def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> 
                 last = time.monotonic()
                 _heartbeat(deps, attempt, lease, percent)
 
-        job = ConversionJob(probe, target, stored_options(task.options))
+        job = ConversionJob(probe, target, task.options)
         result = deps.transcoder.convert(src, job, dst, on_progress)
         # Each claim writes its own keys: a late attempt can never clobber another's output.
         folder = f"outputs/{task.id}/r{attempt.ref.revision}/{attempt.token}"

@@ -265,7 +265,7 @@ def _refused(
 ) -> Task:
     """The failed task of an upload that arrived but was refused (its file deleted)."""
     task = record_task(deps, direct.user_id, key, direct.file_name, direct.output_format,
-                       None, error=reason, options=options.as_json(),
+                       None, error=reason, options=options,
                        upload_id=direct.upload_id, webhook_url=webhook_url,
                        batch_id=batch_id)  # fmt: skip
     announce_finished(deps, task)

@@ -49,10 +49,9 @@ def notify(deps: Dependencies, ref: TaskRef) -> None:
     with deps.uow() as uow:
         task = uow.tasks.get(ref.task_id, for_update=True)
         if task is not None and task.revision == ref.revision:
-            task.notified_revision = ref.revision
-            task.notified_at = now
-            if announced and webhook.attempts_made(task) == 0:
-                task.webhook_due_at = deps.clock()  # the sweep republishes a lost message
+            first = announced and webhook.attempts_made(task) == 0
+            # A first webhook attempt is due now: the sweep republishes a lost message.
+            task.notified(now, webhook_due=deps.clock() if first else None)
             uow.commit()
 
 

@@ -25,9 +25,8 @@ from audioconv import logs
 from audioconv.domain.errors import ConversionFailed
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.job import MediaReport
-from audioconv.domain.media import Loudness, Probe
+from audioconv.domain.media import Probe
 from audioconv.domain.model import Task
-from audioconv.domain.options import stored_options
 from audioconv.domain.report_findings import report_findings
 from audioconv.services.conversion import WORK_PREFIX, local_file
 from audioconv.services.dependencies import Dependencies
@@ -72,8 +71,9 @@ def _measure(deps: Dependencies, task: Task, output_key: str, folder: Path) -> M
         log.info("task %s: its files are gone; no report", task.id)
         return MediaReport()
     try:
-        source = Probe.from_record(task.input_probe) or deps.transcoder.probe(src, limits=False)
-        seconds = float((task.output_probe or {}).get("duration") or source.duration)
+        source = task.full_input_probe or deps.transcoder.probe(src, limits=False)
+        output = task.output_probe
+        seconds = (output.duration if output else None) or source.duration
         once = output_is_input(task, source)
         return deps.transcoder.report(src, source, dst, seconds, folder / WAVEFORM_NAME, once)
     except ConversionFailed as exc:
@@ -88,17 +88,18 @@ def output_is_input(task: Task, source: Probe) -> bool:
     input's rate and channels (as the conversion recorded them). A lossless target
     may store fewer bits than the decoder gave: the difference is below -90 dBFS,
     far under the report's 0.1 dB."""
-    output = task.output_probe or {}
-    options = stored_options(task.options)
+    output, options = task.output_probe, task.options
+    if output is None:
+        return False
     # The same codec with no encoder setting asked for: the stream was copied.
     unset = options.bitrate is None and options.quality is None
-    copied = output.get("codec") == source.codec and unset
+    copied = output.codec == source.codec and unset
     lossless = task.output_format in FORMATS and FORMATS[task.output_format].lossless
     return (
         (copied or lossless)
         and not options.filtered
-        and output.get("sampleRate") == source.sample_rate
-        and output.get("channels") == source.channels
+        and output.sample_rate == source.sample_rate
+        and output.channels == source.channels
     )
 
 
@@ -117,8 +118,8 @@ def _record(
             return waveform is not None and task.waveform_key == waveform
         measured = report_findings(task, report)
         task.reported(
-            input_loudness=_json(measured.input_loudness),
-            output_loudness=_json(measured.output_loudness),
+            input_loudness=measured.input_loudness,
+            output_loudness=measured.output_loudness,
             output_seconds=report.output_seconds,
             waveform_key=waveform,
             loudness_reasons=measured.reasons,
@@ -126,7 +127,3 @@ def _record(
         )
         uow.commit()
     return True
-
-
-def _json(loudness: Loudness | None) -> dict[str, float] | None:
-    return loudness.as_json() if loudness else None

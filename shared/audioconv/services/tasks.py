@@ -22,7 +22,7 @@ from audioconv.domain.errors import (
 from audioconv.domain.fidelity import source_rate
 from audioconv.domain.formats import FORMATS, parse_format
 from audioconv.domain.model import Task, TaskStatus, valid_id
-from audioconv.domain.options import ConversionOptions, parse_options, stored_options
+from audioconv.domain.options import ConversionOptions, parse_options
 from audioconv.domain.output_size import InputShape, output_bound, too_large_reason
 from audioconv.ports import Probe, UnitOfWork
 from audioconv.services.dependencies import Dependencies
@@ -76,7 +76,7 @@ def checked_options(raw: Mapping[str, Any] | None, target: str) -> ConversionOpt
         raise InvalidInput(str(exc)) from None
 
 
-def fitted_options(options: ConversionOptions, duration: float | None) -> dict[str, Any] | None:
+def fitted_options(options: ConversionOptions, duration: float | None) -> ConversionOptions:
     """Options checked against the input too (trim and fades within its ``duration``,
     when known), as stored on the task."""
     if duration is not None:
@@ -84,7 +84,7 @@ def fitted_options(options: ConversionOptions, duration: float | None) -> dict[s
             options.checked_for_input(duration)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
-    return options.as_json()
+    return options
 
 
 class BatchGone(NotFound):
@@ -141,7 +141,7 @@ def check_audio(deps: Dependencies, path: Path) -> Probe:
 
 
 def predicted_output(
-    deps: Dependencies, probe: Probe, size: int, target: str, options: Mapping[str, Any] | None
+    deps: Dependencies, probe: Probe, size: int, target: str, options: ConversionOptions
 ) -> tuple[int, str | None]:
     """The most bytes converting this input to ``target`` can write (the room its
     output takes in the owner's quota), and why it cannot fit the output limit, or None."""
@@ -150,19 +150,19 @@ def predicted_output(
         has_picture=probe.picture is not None, sample_format=probe.sample_format,
         dsd=probe.is_dsd,
     )  # fmt: skip
-    bound = output_bound(FORMATS[target], stored_options(options), source)
+    bound = output_bound(FORMATS[target], options, source)
     return bound.bytes, too_large_reason(bound, source, deps.settings.max_output_bytes)
 
 
 def output_too_large(
-    deps: Dependencies, probe: Probe, size: int, target: str, options: Mapping[str, Any] | None
+    deps: Dependencies, probe: Probe, size: int, target: str, options: ConversionOptions
 ) -> str | None:
     """Why converting this input to ``target`` cannot fit the output limit, or None."""
     return predicted_output(deps, probe, size, target, options)[1]
 
 
 def check_output_fits(
-    deps: Dependencies, probe: Probe, size: int, target: str, options: Mapping[str, Any] | None
+    deps: Dependencies, probe: Probe, size: int, target: str, options: ConversionOptions
 ) -> int:
     """The output's predicted upper bound in bytes; PayloadTooLarge, saying what to
     choose instead, if the output could outgrow the limit."""
@@ -206,7 +206,7 @@ def record_task(
     target: str,
     probe: Probe | None,
     error: str | None = None,
-    options: dict[str, Any] | None = None,
+    options: ConversionOptions | None = None,
     size: int = 0,
     upload_id: str | None = None,
     webhook_url: str | None = None,
@@ -235,8 +235,8 @@ def record_task(
             input_format=probe.format if probe and probe.format else "unknown",
             output_format=target,
             input_key=key,
-            input_probe=probe.as_record() if probe else None,
-            options=options,
+            input_probe=probe,
+            options=options or ConversionOptions(),
             input_bytes=size,
             webhook_url=webhook_url,
             batch_id=batch_id,
@@ -295,14 +295,14 @@ def change_format(
         uow.users.get(user_id, for_update=True)  # quotas: as record_task, owner first
         task = _owned(uow, user_id, task_id, for_update=True)
         if webhook_url is not UNCHANGED:
-            task.webhook_url = webhook_url
-        duration = (task.input_probe or {}).get("duration")
-        stored = fitted_options(chosen, float(duration) if duration else None)
+            task.use_webhook(webhook_url)
+        duration = task.input_probe.duration if task.input_probe else None
+        stored = fitted_options(chosen, duration or None)
         unchanged = target == task.output_format and stored == task.options
         if unchanged and task.status is not TaskStatus.FAILED:
             uow.commit()
             return task
-        probe = Probe.from_record(task.input_probe)
+        probe = task.full_input_probe
         reserve = 0
         if probe is not None:  # (older tasks stored less: the worker checks those)
             reserve = check_output_fits(deps, probe, task.input_bytes or 0, target, stored)

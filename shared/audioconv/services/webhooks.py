@@ -243,5 +243,5 @@ def _nothing_due(deps: Dependencies, task: Task) -> None:
     with deps.uow() as uow:
         current = uow.tasks.get(task.id or 0, for_update=True)
         if current is not None and current.revision == task.revision:
-            current.webhook_due_at = None
+            current.no_webhook_due()
             uow.commit()
