@@ -432,6 +432,32 @@ def test_a_toggled_task_tells_its_owner_once_per_window(
     assert recovery.sweep(deps).notifications == 0
 
 
+def test_a_revision_begun_while_its_mail_went_out_still_waits_for_the_window(
+    deps: Dependencies, upload: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = member(deps)
+    task = _finished(deps, user, upload)
+    mailer = cast(FakeMailer, deps.mailer)
+    send = mailer.send
+
+    def send_then_convert_again(to: str, subject: str, body: str) -> None:
+        send(to, subject, body)
+        monkeypatch.setattr(mailer, "send", send)
+        tasks.change_format(deps, user.id or 0, task.id or 0, "mp3")  # before it is recorded
+
+    monkeypatch.setattr(mailer, "send", send_then_convert_again)
+    _deliver_all(deps)
+    assert len(_sent(deps)) == 1 and task.revision == 2 and task.notified_revision == 0
+    assert task.notified_at == deps.clock()  # the window opened with that mail
+    conversion.convert(deps, TaskRef.of(task))
+    _deliver_all(deps)
+    assert len(_sent(deps)) == 1  # revision 2 waits for the window, then the sweep tells it
+    _clock(deps).advance(61)
+    assert recovery.sweep(deps).notifications == 1
+    _deliver_all(deps)
+    assert len(_sent(deps)) == 2 and task.notified_revision == 2
+
+
 def test_without_a_window_every_revision_is_told(deps: Dependencies, upload: Path) -> None:
     deps.settings = deps.settings.model_copy(update={"notify_window_seconds": 0})
     user = member(deps)

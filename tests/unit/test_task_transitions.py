@@ -33,6 +33,7 @@ EVENTS: dict[str, Callable[[Task], object]] = {
     "reported": lambda t: t.reported(output_seconds=1.0),
     "retarget": lambda t: t.retarget("ogg", NOW),
     "notified": lambda t: t.notified(NOW, webhook_due=NOW),
+    "told_of_older": lambda t: t.told_of_older(NOW),
     "record_webhook_attempt": lambda t: t.record_webhook_attempt(ATTEMPT),
     "no_webhook_due": lambda t: t.no_webhook_due(),
     "use_webhook": lambda t: t.use_webhook("https://example.com/"),

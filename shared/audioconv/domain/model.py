@@ -83,6 +83,7 @@ TRANSITIONS: dict[str, dict[TaskStatus, TaskStatus]] = {
     "reported": {_D: _D},
     "retarget": {_U: _U, _P: _U, _D: _U, _F: _U},
     "notified": {_D: _D, _F: _F},
+    "told_of_older": {_U: _U, _P: _P, _D: _D, _F: _F},
     "record_webhook_attempt": {_D: _D, _F: _F},
     "no_webhook_due": {_D: _D, _F: _F},
     "use_webhook": {_U: _U, _P: _P, _D: _D, _F: _F},
@@ -109,6 +110,7 @@ class Task:
     reported                -           -           processed  -
     retarget                uploaded    uploaded    uploaded   uploaded
     notified                -           -           processed  failed
+    told_of_older           uploaded    processing  processed  failed
     record_webhook_attempt  -           -           processed  failed
     no_webhook_due          -           -           processed  failed
     use_webhook             uploaded    processing  processed  failed
@@ -440,6 +442,12 @@ class Task:
         self.notified_at = now
         if webhook_due is not None:
             self.webhook_due_at = webhook_due
+
+    def told_of_older(self, now: datetime) -> None:
+        """Its owner was told ``now`` of an older revision (this one began while that
+        mail went out): the window starts then, so this revision is told after it."""
+        self._move("told_of_older")
+        self.notified_at = now
 
     def use_webhook(self, url: str | None) -> None:
         """Announce this task's finished revisions to ``url`` (None: its owner's, if any)."""

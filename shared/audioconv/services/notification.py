@@ -48,11 +48,15 @@ def notify(deps: Dependencies, ref: TaskRef) -> None:
         _mail(deps, ref, task, user)
     with deps.uow() as uow:
         task = uow.tasks.get(ref.task_id, for_update=True)
-        if task is not None and task.revision == ref.revision:
+        if task is None:
+            return
+        if task.revision == ref.revision:
             first = announced and webhook.attempts_made(task) == 0
             # A first webhook attempt is due now: the sweep republishes a lost message.
             task.notified(now, webhook_due=deps.clock() if first else None)
-            uow.commit()
+        else:  # converted again meanwhile: what was sent still opens the window
+            task.told_of_older(now)
+        uow.commit()
 
 
 def window(deps: Dependencies) -> timedelta:
