@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "pull-worker":
         from audioconv.entrypoints import pull_worker
 
+        _need_a_shared_database("pull-worker")
         sys.exit(pull_worker.run(startup.start("pull-worker")))
     elif args.command == "function":
         run_function(args.name)
@@ -94,20 +95,26 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(result.as_json()))
 
 
-def run_function(name: str) -> None:
-    """Become functions-framework serving function ``name`` on $PORT (WORKERS and
-    THREADS tune its gunicorn); its module starts through ``startup`` on the first
-    request. Refused without a shared database: a function alone would be half a
-    service on a private SQLite file, its tasks never converted."""
+def _need_a_shared_database(command: str) -> None:
+    """Exit (EX_USAGE) unless a shared database is configured: one function or the pull
+    worker alone would be half a service on a private SQLite file, its tasks never
+    converted."""
     if not (os.environ.get("AUDIOCONV_CLOUD_SQL_INSTANCE") or os.environ.get(
             "AUDIOCONV_DATABASE_URL")):  # fmt: skip
         print(
-            f"audioconv function {name} runs one function against the cloud settings: set "
+            f"audioconv {command} runs one function against the cloud settings: set "
             "AUDIOCONV_CLOUD_SQL_INSTANCE (or AUDIOCONV_DATABASE_URL) and the rest "
             "(docs/deploy.md), or run `audioconv serve` for the whole service",
             file=sys.stderr,
         )
         sys.exit(EX_USAGE)
+
+
+def run_function(name: str) -> None:
+    """Become functions-framework serving function ``name`` on $PORT (WORKERS and
+    THREADS tune its gunicorn); its module starts through ``startup`` on the first
+    request. Refused without a shared database (``_need_a_shared_database``)."""
+    _need_a_shared_database(f"function {name}")
     source, target, signature = FUNCTIONS[name]
     argv = [
         sys.executable, "-m", "functions_framework",

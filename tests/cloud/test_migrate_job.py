@@ -3,10 +3,11 @@
 scripts/deploy.sh makes the job from the image with the rendered environment
 (.deploy/migrate.env.yaml) and arguments (.deploy/migrate.args); the image's
 entrypoint is the ``audioconv`` command, so the job runs ``audioconv migrate ARGS``.
-Here that command runs with exactly that environment and those arguments. What stands in for the cloud: the Cloud SQL connector's network step
-opens a connection to the local PostgreSQL instead (as in test_cloudsql.py),
-Secret Manager is a stub holding the project's secrets, and each service
-account's IAM database user is a LOGIN role of the same name.
+Here that command runs with exactly that environment and those arguments. What
+stands in for the cloud: the Cloud SQL connector's network step opens a connection
+to the local PostgreSQL instead (as in test_cloudsql.py), Secret Manager is a stub
+holding the project's secrets, and each service account's IAM database user is a
+LOGIN role of the same name.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ def test_the_pull_worker_writes_redacted_json_lines(
     worker_env = yaml.safe_load((ROOT / "worker.yaml").read_text())["env_variables"]
     monkeypatch.setenv("AUDIOCONV_LOG_FORMAT", worker_env["AUDIOCONV_LOG_FORMAT"])
     monkeypatch.setenv("AUDIOCONV_SECRET_KEY", "the-pull-workers-signing-key-0123456789")
+    # (never connected to: build is stubbed) the worker refuses to start without one.
+    monkeypatch.setenv("AUDIOCONV_DATABASE_URL", "postgresql://worker@127.0.0.1/unused")
     built: list[Settings] = []
 
     def build(settings: Settings) -> None:
