@@ -26,7 +26,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 COPY requirements.txt ./
-RUN python3 -m pip install --no-cache-dir --root-user-action=ignore -r requirements.txt
+# Every package as locked, each checked against its hashes (make lock).
+RUN python3 -m pip install --no-cache-dir --root-user-action=ignore --require-hashes \
+        -r requirements.txt
 
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin audioconv \
     && mkdir -p /data && chown 10001:10001 /data

