@@ -35,6 +35,7 @@ from tests.support.procs import ROOT, free_port, kill_group, wait_http
 
 pytestmark = pytest.mark.slow
 TAG = "localhost/audioconv:test"
+WORKER_TAG = "localhost/audioconv-worker:test"  # the Dockerfile's worker target
 CACHE = ROOT / "build" / "image"
 PODMAN = ["podman", "--root", str(CACHE / "storage"), "--runroot", str(CACHE / "run")]
 
@@ -163,10 +164,26 @@ def test_the_image_runs_the_cloud_pull_worker(
     pubsub_emulator: str,  # noqa: F811 (the fixture imported above)
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`audioconv pull-worker` (the worker target, worker.yaml on App Engine flexible): it pulls
-    its three subscriptions (conversions, direct uploads, report passes) on Google's
-    Pub/Sub emulator, answers health checks, and
-    handles a message (one for a task that does not exist is dropped, acked)."""
+    """The image's worker target (what worker.yaml runs on App Engine flexible, with no
+    arguments: its command is `audioconv pull-worker`): it pulls its three
+    subscriptions (conversions, direct uploads, report passes) on Google's Pub/Sub
+    emulator, answers health checks, and handles a message (one for a task that does
+    not exist is dropped, acked)."""
+    # The same layers (built from the cache in seconds), another default command.
+    build = subprocess.run(
+        [str(ROOT / "scripts" / "build_image.sh"), WORKER_TAG, "worker"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert build.returncode == 0, f"worker image build failed:\n{build.stderr[-4000:]}"
+    worker_config = json.loads(
+        subprocess.run(
+            [*PODMAN, "image", "inspect", "--format", "{{json .Config}}", WORKER_TAG],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    )  # fmt: skip
+    assert worker_config["Entrypoint"] == image[1]["Entrypoint"]
+    assert worker_config["Cmd"] == ["pull-worker"]
+    worker = (image[0], worker_config)  # its file system is the service image's
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)
     publisher, subscriber = PublisherClient(), SubscriberClient()
     names = {}
@@ -186,7 +203,7 @@ def test_the_image_runs_the_cloud_pull_worker(
         "AUDIOCONV_DIRECT_UPLOAD_SUBSCRIPTION": "image-uploads-worker",
         "AUDIOCONV_REPORT_SUBSCRIPTION": "image-reports-worker",  # the report pass's
     }  # fmt: skip
-    with run_image(image, tmp_path / "v", log, env, ("pull-worker",)) as proc:
+    with run_image(worker, tmp_path / "v", log, env) as proc:
         wait_http(f"http://127.0.0.1:{port}/readiness_check", proc, log, timeout=60)
         health = requests.get(f"http://127.0.0.1:{port}/liveness_check", timeout=10)
         assert (health.status_code, health.json()) == (200, {"status": "pulling"})
