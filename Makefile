@@ -1,5 +1,7 @@
 # audioconv: `make run` serves the embedded default; `make test` installs what the
-# tests need and runs the whole suite. Versions are pinned in requirements*.txt.
+# tests need and runs the whole suite. Every package is pinned with its hashes in
+# requirements.txt / requirements-dev.txt, compiled by `make lock` from the top-level
+# pins in requirements.in / requirements-dev.in (README, "Dependencies").
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,19 +9,32 @@ BIN    := $(VENV)/bin
 PORT   ?= 8080
 export PORT
 
-.PHONY: run test lint check-infra system-deps mutation clean deploy
+.PHONY: run test lint lock check-infra system-deps mutation clean deploy
 
-# Runtime only: what `make run` needs (ffmpeg comes from a pinned pip wheel).
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+
+# Runtime only: what `make run` needs (ffmpeg comes from a pinned pip wheel), every
+# package as locked, each checked against its hashes.
 $(BIN)/.runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PIP) --require-hashes -r requirements.txt
+	$(PIP) --no-deps -e .
 	touch $@
 
-# Everything the tests need on top.
+# Everything the tests need on top (the runtime's packages at the same versions).
 $(BIN)/.dev: $(BIN)/.runtime requirements-dev.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP) --require-hashes -r requirements-dev.txt
 	touch $@
+
+# Compile the top-level pins (*.in) into the hashed locks (*.txt): every platform and
+# Python >= 3.11 (App Engine standard runs 3.12), versions already locked kept unless
+# an .in pin moved. Bump one package that is not in an .in file: make lock UPGRADE=name.
+UPGRADE ?=
+LOCK := $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(foreach name,$(UPGRADE),--upgrade-package $(name))
+lock: $(BIN)/.dev
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) --constraint requirements.txt requirements-dev.in -o requirements-dev.txt
 
 run: $(BIN)/.runtime
 	$(BIN)/audioconv serve

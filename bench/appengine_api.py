@@ -43,7 +43,7 @@ def fresh_database() -> str:
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
     url = f"{PG}/{name}"
     env = {**os.environ, "AUDIOCONV_DATABASE_URL": url}
-    subprocess.run([str(BIN / "python"), "-m", "audioconv.migrate"], env=env, check=True)
+    subprocess.run([str(BIN / "audioconv"), "migrate"], env=env, check=True)
     return url
 
 

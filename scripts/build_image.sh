@@ -2,7 +2,9 @@
 # Build the audioconv image with podman, where no Docker engine runs and no image
 # registry may be reachable (tests/e2e/test_image.py; DESIGN.md has the recipe).
 #
-#   scripts/build_image.sh [TAG]        (default localhost/audioconv:dev)
+#   scripts/build_image.sh [TAG [TARGET]]  (default localhost/audioconv:dev, the
+#                                          Dockerfile's default target; `worker`:
+#                                          the cloud worker's, as cloudbuild.yaml)
 #
 # The base is Debian bookworm (Python 3.11) made by mmdebstrap: its root file
 # system is cached as build/image/base-rootfs.tar and imported once. podman keeps
@@ -12,6 +14,7 @@ set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 tag="${1:-localhost/audioconv:dev}"
+target="${2:-}"
 cache="$root/build/image"
 base=localhost/audioconv-base:bookworm
 podman_root="${PODMAN_ROOT:-$cache/storage}"
@@ -36,5 +39,5 @@ fi
 # chroot isolation: no container runtime is needed to run the RUN steps.
 podman build --quiet --isolation=chroot --network=host \
   -v /etc/ssl/certs:/etc/ssl/certs:ro \
-  --build-arg BASE_IMAGE="$base" -t "$tag" "$root" >&2
+  --build-arg BASE_IMAGE="$base" ${target:+--target "$target"} -t "$tag" "$root" >&2
 podman image inspect --format '{{.Id}}' "$tag"

@@ -9,7 +9,8 @@
 #   2. wait for the Compute Engine default service account (the build account);
 #   3. terraform init (GCS backend) and plan; apply only when the plan has changes;
 #   4. render the deployed config from the outputs (scripts/render_deploy_config.py);
-#   5. build the image (Cloud Build) unless the tag of this source already exists;
+#   5. build the image and its worker target (Cloud Build, cloudbuild.yaml) unless
+#      the tags of this source already exist;
 #   6. the Cloud Run jobs (migrate, sweep) from that image, and the scheduler's
 #      right to start the sweep;
 #   7. migrations: the migrate job, run in the cloud (it reaches a private IP too),
@@ -77,7 +78,7 @@ look() { "$@" 2>/dev/null; }
 # what is in the working tree, not only what is committed.
 source_hash() {
   (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard -- \
-      Dockerfile .dockerignore .gcloudignore requirements.txt functions shared scripts/serve.sh \
+      Dockerfile .dockerignore .gcloudignore cloudbuild.yaml requirements.txt functions shared \
     | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
 }
 # The hash of one service's deployed configuration (its rendered yaml and include).
@@ -206,9 +207,14 @@ fi
 # --- 5. the image ---------------------------------------------------------------
 SOURCE=$(source_hash)
 IMAGE="$IMAGE_REPOSITORY/audioconv:$SOURCE"
-say "5. image $IMAGE"
-if ! look "${GCLOUD[@]}" artifacts docker images describe "$IMAGE" --format='value(image_summary.digest)' >/dev/null; then
-  change "${GCLOUD[@]}" builds submit "$ROOT" --region="$REGION" --tag="$IMAGE"
+# The same layers with `audioconv pull-worker` as the command (the Dockerfile's worker
+# target): App Engine flexible runs an image's own command.
+WORKER_IMAGE="$IMAGE_REPOSITORY/audioconv-worker:$SOURCE"
+say "5. images $IMAGE and $WORKER_IMAGE"
+if ! look "${GCLOUD[@]}" artifacts docker images describe "$IMAGE" --format='value(image_summary.digest)' >/dev/null \
+    || ! look "${GCLOUD[@]}" artifacts docker images describe "$WORKER_IMAGE" --format='value(image_summary.digest)' >/dev/null; then
+  change "${GCLOUD[@]}" builds submit "$ROOT" --region="$REGION" --config="$ROOT/cloudbuild.yaml" \
+    --substitutions="_IMAGE=$IMAGE,_WORKER_IMAGE=$WORKER_IMAGE"
 fi
 
 # --- 6. the Cloud Run jobs ---------------------------------------------------------
@@ -293,7 +299,7 @@ prune_versions() { # SERVICE
 }
 # The default service first: App Engine refuses another service before it exists.
 deploy_service default app.deploy.yaml api.env.yaml
-deploy_service worker worker.deploy.yaml worker.env.yaml --image-url="$IMAGE"
+deploy_service worker worker.deploy.yaml worker.env.yaml --image-url="$WORKER_IMAGE"
 deploy_service notify notify.deploy.yaml notify.env.yaml
 for service in default worker notify; do prune_versions "$service"; done
 

@@ -261,7 +261,7 @@ def migrate_as_owner(
 
 
 def migrate_args(outputs: Mapping[str, object]) -> list[str]:
-    """The migrate job's arguments (the image's entrypoint, scripts/serve.sh): migrate,
+    """The migrate job's arguments (the image's entrypoint, `audioconv`): migrate,
     then grant data access to every login that is not the owner."""
     owner = str(outputs["db_admin_user"])
     logins = sorted({str(u) for u in _map(outputs, "db_users").values()} - {owner})

@@ -7,12 +7,12 @@ may report-pass requests be (told apart by their ``report`` attribute).
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from audioconv import bootstrap, logs
+from audioconv import bootstrap, startup
 from audioconv.config import Settings
 from audioconv.entrypoints import pubsub_push
 from audioconv.entrypoints.event_log import for_cloud_event
 
-logs.configure()  # on Google Cloud, one JSON line per entry; always redacted
+startup.configure_logging()  # on Google Cloud, one JSON line per entry; always redacted
 
 
 @bootstrap.once
@@ -20,7 +20,7 @@ def wired() -> tuple[Settings, bootstrap.Subscriptions]:
     """The handlers, bound to this process's adapters; built on the first push, in the
     process that serves it (gRPC channels and the Cloud SQL connector's thread do not
     survive the server's fork)."""
-    deps = bootstrap.build()
+    deps = startup.start("function")
     return deps.settings, bootstrap.subscriptions(deps)
 
 

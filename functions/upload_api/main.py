@@ -3,10 +3,10 @@
 import functions_framework
 from flask import Flask, Request, Response
 
-from audioconv import bootstrap, logs
+from audioconv import bootstrap, startup
 from audioconv.entrypoints.api import create_app
 
-logs.configure()  # on Google Cloud, one JSON line per entry; always redacted
+startup.configure_logging()  # on Google Cloud, one JSON line per entry; always redacted
 
 
 @bootstrap.once
@@ -14,7 +14,7 @@ def wired() -> Flask:
     """The API's Flask app over this process's adapters; built on the first request, in
     the process that serves it (gRPC channels and the Cloud SQL connector's thread do
     not survive the server's fork)."""
-    return create_app(bootstrap.build())
+    return create_app(startup.start("function"))
 
 
 @functions_framework.http

@@ -140,7 +140,7 @@ resource "google_sql_user" "app" {
 
 # IAM database users of the accounts that log in with IAM database authentication
 # (the services and the sweep; not migrate, which owns the schema). The migrate
-# job grants them data access, no DDL (python -m audioconv.migrate --grant-to).
+# job grants them data access, no DDL (audioconv migrate --grant-to).
 resource "google_sql_user" "iam" {
   for_each = var.db_iam_auth ? toset(["api", "worker", "notify", "sweep"]) : toset([])
 

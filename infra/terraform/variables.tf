@@ -216,7 +216,7 @@ variable "db_user" {
 
 variable "db_iam_auth" {
   type        = bool
-  description = "The services and the sweep log in as their service accounts' Cloud SQL IAM users (IAM database authentication, no password), with data access only. Migrations run as the built-in user, which owns schema public, and grant the IAM users that access (python -m audioconv.migrate --grant-to, docs/deploy.md). false: everything logs in as the built-in owner with its password."
+  description = "The services and the sweep log in as their service accounts' Cloud SQL IAM users (IAM database authentication, no password), with data access only. Migrations run as the built-in user, which owns schema public, and grant the IAM users that access (audioconv migrate --grant-to, docs/deploy.md). false: everything logs in as the built-in owner with its password."
   default     = true
 }
 

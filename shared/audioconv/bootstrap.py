@@ -1,31 +1,37 @@
-"""The composition root: read the settings once, wire one adapter per port, and bind
-the message handlers to those adapters.
+"""The composition root: resolve the settings' secrets, wire one adapter per port, and
+bind the message handlers to those adapters.
 
-Each process calls ``build`` once where it starts (``functions/*/main.py``, the
-embedded server's children, the command line) and hands the result on: to
-``create_app`` for the API, to ``subscriptions`` for the handlers. Nothing is
-kept in a process global.
+Each process calls ``build`` once where it starts (through ``startup.start``: the
+functions, the embedded server's children, the pull worker, the command line) and
+hands the result on: to ``create_app`` for the API, to ``subscriptions`` for the
+handlers. Nothing is kept in a process global.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 from collections.abc import Callable
-from functools import partial, wraps
-from typing import NamedTuple, Protocol, TypeVar
+from functools import wraps
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Engine
 
+from audioconv import logs
 from audioconv.adapters import queue_wakeup
 from audioconv.adapters.database import SqlUnitOfWork, make_engine, session_factory
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.adapters.inprocess_bus import InProcessBus
 from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
 from audioconv.adapters.webhook_sender import HttpWebhookSender
-from audioconv.config import Settings
-from audioconv.entrypoints import events
+from audioconv.config import MIN_CLOUD_SECRET_CHARS, SECRET_REFERENCES, Settings
+from audioconv.entrypoints.subscriptions import Subscription, Subscriptions, subscriptions
 from audioconv.ports import BlobStore, EventBus, Mailer, MessageHandler
 from audioconv.services.dependencies import Dependencies
+
+# The topics' handlers, bound (entrypoints/subscriptions.py): here too for the functions.
+__all__ = ["Subscription", "Subscriptions", "build", "once", "resolve_secrets", "subscriptions"]
 
 T = TypeVar("T")
 
@@ -51,9 +57,69 @@ def once(factory: Callable[[], T]) -> Callable[[], T]:
     return get
 
 
+class SettingsError(ValueError):
+    """The settings cannot start a process (a secret unreadable, a key too short)."""
+
+
+def resolve_secrets(settings: Settings) -> Settings:
+    """``settings`` with every secret in hand, each hidden from every log line.
+
+    Each secret setting that names a Secret Manager version is read from it (one
+    client, only when one is named); an empty signing key is, in the embedded mode,
+    the one generated once and kept in data_dir; in the cloud every instance must
+    share one configured key of at least MIN_CLOUD_SECRET_CHARS. Idempotent: what it
+    returns has no version names left to read.
+    """
+    wanted = {
+        field: getattr(settings, reference)
+        for field, reference in SECRET_REFERENCES.items()
+        if getattr(settings, reference)
+    }
+    update: dict[str, str] = {}
+    if wanted:
+        from audioconv.adapters.secret_manager import SecretUnavailable, read_secrets
+
+        try:
+            values = read_secrets(wanted)
+        except SecretUnavailable as exc:
+            raise SettingsError(f"cannot read a secret from Secret Manager: {exc}") from None
+        for field, value in values.items():
+            update[field] = value
+            update[SECRET_REFERENCES[field]] = ""
+    key = update.get("secret_key", settings.secret_key)
+    cloud = settings.cloud_backends()
+    if cloud and len(key) < MIN_CLOUD_SECRET_CHARS:
+        raise SettingsError(
+            f"AUDIOCONV_SECRET_KEY must be set to at least {MIN_CLOUD_SECRET_CHARS} "
+            f"random characters when a cloud backend is configured ({', '.join(cloud)}); "
+            f"it is {'empty' if not key else 'too short'}"
+        )
+    if not key:
+        update["secret_key"] = _key_file(settings)
+    resolved = settings.model_copy(update=update) if update else settings
+    logs.hide(resolved.secret_key, resolved.db_password, resolved.smtp_password,
+              resolved.sweep_token)  # fmt: skip
+    return resolved
+
+
+def _key_file(settings: Settings) -> str:
+    """The embedded mode's signing key: made once (0600) in data_dir, read after."""
+    path = settings.data_dir / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as out:
+        out.write(key)
+    return key
+
+
 def build(settings: Settings | None = None) -> Dependencies:
-    """Wire the adapters the settings choose (the in-process bus subscribed to the handlers)."""
-    settings = settings or Settings()
+    """Wire the adapters the settings choose (the in-process bus subscribed to the
+    handlers), their secrets resolved first (``resolve_secrets``)."""
+    settings = resolve_secrets(settings if settings is not None else Settings())
     engine = make_engine(settings)
     sessions = session_factory(engine)
     bus = _bus(settings, engine)
@@ -112,66 +178,6 @@ def _bus(settings: Settings, engine: Engine) -> EventBus:
         fds = queue_wakeup.parse_fds(settings.wake_fds)
         return SqlQueueBus(engine, queue_wakeup.SocketWaker(fds).wake if fds else None)
     return InProcessBus(max_attempts=settings.max_attempts)
-
-
-class Subscription(NamedTuple):
-    """A topic, the handler bound to it, and how many messages it may handle at once.
-
-    ``after``: another topic whose slots this one shares, served only when a slot is
-    free and none of that topic's messages is waiting (lower priority).
-    """
-
-    topic: str
-    handler: MessageHandler
-    workers: int
-    after: str | None = None
-
-
-class Subscriptions(NamedTuple):
-    """Every topic this service consumes, each with its handler bound to ``deps``.
-
-    The one place a topic meets its handler: the embedded buses subscribe them
-    all, and each cloud function serves one (``functions/*/main.py``). A new
-    topic is a new field here.
-    """
-
-    conversion: Subscription
-    # Direct uploads that arrived (in the cloud: the bucket's notifications, which
-    # are pushed to the worker function beside the conversion requests).
-    uploads: Subscription
-    finished: Subscription
-    # Report passes, in the conversions' slots once no conversion waits (in the cloud:
-    # pulled by the worker beside the conversion requests).
-    report: Subscription
-    # Webhook delivery attempts (in the cloud: pushed to the notify function, whose
-    # finished handler hands them on).
-    webhooks: Subscription
-
-
-def subscriptions(deps: Dependencies) -> Subscriptions:
-    """The handlers of ``events``, bound to ``deps`` and to their topics."""
-    settings = deps.settings
-    return Subscriptions(
-        conversion=Subscription(
-            settings.conversion_topic,
-            partial(events.handle_conversion, deps),
-            settings.conversion_slots,
-        ),
-        uploads=Subscription(
-            settings.direct_uploads_topic,
-            partial(events.handle_upload, deps),
-            settings.conversion_slots,
-        ),
-        finished=Subscription(settings.finished_topic, partial(events.handle_finished, deps), 2),
-        report=Subscription(
-            settings.report_topic,
-            partial(events.handle_report, deps),
-            settings.conversion_slots,
-            after=settings.conversion_topic,
-        ),
-        # Each POST may wait up to its timeout: more threads than the notifier's.
-        webhooks=Subscription(settings.webhook_topic, partial(events.handle_webhook, deps), 4),
-    )
 
 
 class _Subscriber(Protocol):

@@ -1,7 +1,9 @@
 """Configuration, read once from the environment (prefix ``AUDIOCONV_``).
 
 Every key has a default that makes the embedded mode work with no setup;
-the README's configuration reference lists them all.
+the README's configuration reference lists them all. Plain data: reading it has no
+side effect. The secrets a setting names (Secret Manager versions, the embedded
+key file) are resolved, and hidden from the logs, by ``bootstrap.resolve_secrets``.
 """
 
 from __future__ import annotations
@@ -210,14 +212,14 @@ class Settings(LogSettings):
     smtp_password_secret: str = ""
 
     @model_validator(mode="after")
-    def _read_secrets(self) -> Settings:
-        """Fill each secret setting from the Secret Manager version it names, once."""
-        wanted: dict[str, str] = {}
+    def _secret_references_are_versions(self) -> Settings:
+        """Each secret setting has a value or a Secret Manager version's name, not both;
+        the name is a version's (bootstrap.resolve_secrets reads it at start-up)."""
         for field, reference in SECRET_REFERENCES.items():
             name = getattr(self, reference)
             if not name:
                 continue
-            setting, named = _env(field), _env(reference)
+            setting, named = env_name(field), env_name(reference)
             if getattr(self, field):
                 raise ValueError(f"set {setting} or {named}, not both")
             if not _SECRET_VERSION.fullmatch(name):
@@ -225,22 +227,11 @@ class Settings(LogSettings):
                     f"{named} must be a secret version's resource name, "
                     f"projects/PROJECT/secrets/SECRET/versions/VERSION (or latest), not {name!r}"
                 )
-            wanted[field] = name
-        if wanted:
-            from audioconv.adapters.secret_manager import SecretUnavailable, read_secrets
-
-            try:
-                values = read_secrets(wanted)
-            except SecretUnavailable as exc:
-                raise ValueError(f"cannot read a secret from Secret Manager: {exc}") from None
-            for field, value in values.items():
-                setattr(self, field, value)
         return self
 
-    @model_validator(mode="after")
-    def _cloud_needs_a_strong_secret(self) -> Settings:
-        """In the cloud every instance must share one configured, long token signing key."""
-        cloud = [
+    def cloud_backends(self) -> list[str]:
+        """The cloud backends configured, by the setting that turns each on."""
+        return [
             name
             for name, on in (
                 ("AUDIOCONV_BLOB_BACKEND=gcs", self.blob_backend == "gcs"),
@@ -249,21 +240,6 @@ class Settings(LogSettings):
             )
             if on
         ]
-        if cloud and len(self.secret_key) < MIN_CLOUD_SECRET_CHARS:
-            raise ValueError(
-                f"AUDIOCONV_SECRET_KEY must be set to at least {MIN_CLOUD_SECRET_CHARS} "
-                f"random characters when a cloud backend is configured ({', '.join(cloud)}); "
-                f"it is {'empty' if not self.secret_key else 'too short'}"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _hide_secrets_from_logs(self) -> Settings:
-        """No log line shows a configured secret, whatever message carries it."""
-        from audioconv import logs
-
-        logs.hide(self.secret_key, self.db_password, self.smtp_password, self.sweep_token)
-        return self
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy with ``update`` applied and its derived values worked out afresh: a
@@ -323,30 +299,18 @@ class Settings(LogSettings):
         (a minute plus twice the input's duration) and 15 minutes for the transfers."""
         return self.max_lease_seconds or int(60 + 2 * self.max_input_seconds + 900)
 
-    @cached_property
+    @property
     def signing_key(self) -> str:
-        """The token signing key: configured, or generated once and kept in data_dir."""
-        if self.secret_key:
-            return self.secret_key
-        from audioconv import logs
-
-        path = self.data_dir / "secret_key"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = path.read_text().strip()
-            logs.hide(key)
-            return key
-        import secrets
-
-        key = secrets.token_urlsafe(48)
-        with os.fdopen(fd, "w") as out:
-            out.write(key)
-        logs.hide(key)
-        return key
+        """The token signing key: configured, or the embedded mode's key file, filled in
+        at start-up by bootstrap.resolve_secrets (never empty after it)."""
+        if not self.secret_key:
+            raise RuntimeError(
+                "the signing key is resolved at start-up: build the settings through "
+                "bootstrap.resolve_secrets (startup.settings, bootstrap.build)"
+            )
+        return self.secret_key
 
 
-def _env(field: str) -> str:
+def env_name(field: str) -> str:
     """The environment variable of a settings field."""
     return f"AUDIOCONV_{field.upper()}"

@@ -38,7 +38,7 @@ from typing import IO, Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_wsgi
 
-from audioconv import bootstrap, gunicorn_worker, logs, migrate, spool, supervisor
+from audioconv import bootstrap, gunicorn_worker, migrate, spool, startup, supervisor
 from audioconv.adapters import queue_wakeup
 from audioconv.config import Settings
 from audioconv.domain import fair_share
@@ -69,7 +69,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
         """In the worker process, after the fork: its adapters and its app."""
         from audioconv.entrypoints.api import create_app
 
-        self.deps = bootstrap.build(self.settings)
+        self.deps = startup.start("api", self.settings)
         return create_app(self.deps)
 
     def close(self) -> None:
@@ -130,10 +130,6 @@ def _lock_data_dir(settings: Settings) -> IO[str]:
     return handle
 
 
-def _logging() -> None:
-    logs.configure()
-
-
 # --- the children --------------------------------------------------------------------
 
 
@@ -180,7 +176,7 @@ def run_api(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     """Conversions and notifications from the queue, in this process's share of the
     slots, until SIGTERM (the supervisor sweeps)."""
-    deps = bootstrap.build(settings)
+    deps = startup.start("worker", settings)
     consumer = bootstrap.queue_consumer(deps)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -206,14 +202,13 @@ def _remove_temporary_files(settings: Settings) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def serve(settings: Settings | None = None) -> None:
-    """Run the process tree until SIGINT or SIGTERM; restart a child that dies."""
-    settings = settings or Settings()
-    _logging()
+def serve(settings: Settings) -> None:
+    """Run the process tree until SIGINT or SIGTERM; restart a child that dies.
+    ``settings`` from ``startup.settings`` (``audioconv serve``)."""
     _private_data_dir(settings)
     lock = _lock_data_dir(settings)
     _remove_temporary_files(settings)
-    migrate.upgrade()
+    migrate.upgrade(settings=settings)
     env = dict(os.environ)
     if settings.event_backend == "inprocess":  # across processes: the database queue
         env["AUDIOCONV_EVENT_BACKEND"] = "queue"
@@ -230,7 +225,7 @@ def serve(settings: Settings | None = None) -> None:
     if senders:
         env["AUDIOCONV_WAKE_FDS"] = ",".join(map(str, senders))
         settings = settings.model_copy(update={"wake_fds": env["AUDIOCONV_WAKE_FDS"]})
-    deps = bootstrap.build(settings)  # the supervisor's own: the sweeps and releases
+    deps = startup.start("serve", settings)  # the supervisor's own: sweeps and releases
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
@@ -257,11 +252,15 @@ def serve(settings: Settings | None = None) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Entry point of the children: ``python -m audioconv.embedded api|worker [name]``."""
-    _logging()
+    """Entry point of the children: ``python -m audioconv.embedded api|worker [name]``
+    (started by the supervisor, not by hand), through ``startup`` as every process."""
     os.umask(PRIVATE_UMASK)  # (inherited from the supervisor too)
-    settings = Settings()
-    {"api": run_api, "worker": run_worker}[argv[0]](settings)
+    if argv[0] == "api":
+        run_api(startup.settings("api"))
+    elif argv[0] == "worker":
+        run_worker(startup.settings("worker"))
+    else:
+        sys.exit(f"audioconv.embedded: a child is api or worker, not {argv[0]!r}")
 
 
 if __name__ == "__main__":

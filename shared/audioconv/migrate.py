@@ -1,4 +1,4 @@
-"""Apply Alembic migrations programmatically (no alembic.ini needed).
+"""Apply Alembic migrations programmatically (no alembic.ini needed): ``audioconv migrate``.
 
 On Cloud SQL with IAM database authentication the services log in as the IAM
 user of their service account. Since PostgreSQL 15 such a role may not create
@@ -6,7 +6,7 @@ tables in schema ``public`` (only its owner may), so migrations run as the
 built-in user that owns the schema, and ``grant_to`` gives the services' role
 the data privileges it needs, and no more:
 
-    python -m audioconv.migrate --grant-to ROLE [--grant-to ROLE ...]
+    audioconv migrate --grant-to ROLE [--grant-to ROLE ...]
 
 (in the cloud, the migrate job of scripts/deploy.sh, one ``--grant-to`` per
 service account's IAM database user).
@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported where used: `audioconv --help` and the client start fast
     from alembic.config import Config
     from sqlalchemy import Connection, Engine
+
+    from audioconv.config import Settings
 
 SCHEMA = "public"
 TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
@@ -61,8 +63,14 @@ def grant_data_access(conn: Connection, role: str) -> bool:
     return True
 
 
-def upgrade(engine: Engine | None = None, *, grant_to: str | Sequence[str] | None = None) -> None:
-    """Bring the database to the newest schema; with no engine, the configured one.
+def upgrade(
+    engine: Engine | None = None,
+    *,
+    grant_to: str | Sequence[str] | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Bring the database to the newest schema; with no engine, that of ``settings``
+    (their secrets resolved: startup.settings), else of the environment's settings.
 
     With grant_to (one role or several), then grant each role data access
     (``grant_data_access``)."""
@@ -70,16 +78,23 @@ def upgrade(engine: Engine | None = None, *, grant_to: str | Sequence[str] | Non
 
     cfg = alembic_config()
     roles = [grant_to] if isinstance(grant_to, str) else list(grant_to or [])
-    if engine is None and not roles:
-        command.upgrade(cfg, "head")
-        return
     own = engine is None
     if engine is None:
+        from audioconv import bootstrap
         from audioconv.adapters.database import make_engine
         from audioconv.config import Settings
 
-        engine = make_engine(Settings())
+        settings = bootstrap.resolve_secrets(settings if settings is not None else Settings())
+        engine = make_engine(settings)
+    # What a migration that needs a setting reads (0011: the signing key).
+    cfg.attributes["settings"] = settings
     try:
+        if not roles:
+            # Not inside a transaction: env.py turns SQLite's foreign keys off first.
+            with engine.connect() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            return
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
@@ -89,19 +104,6 @@ def upgrade(engine: Engine | None = None, *, grant_to: str | Sequence[str] | Non
     finally:
         if own:
             engine.dispose()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m audioconv.migrate",
-        description="Migrate the configured database to the newest schema.",
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    from audioconv import logs
-
-    logs.configure()
-    run(args)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,11 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> None:
-    """Migrate, then grant as ``args`` say."""
-    upgrade(grant_to=args.grant_to or None)
+def run(args: argparse.Namespace, settings: Settings) -> None:
+    """Migrate the database of ``settings``, then grant as ``args`` say."""
+    upgrade(grant_to=args.grant_to or None, settings=settings)
     print("database is at the newest schema")
-
-
-if __name__ == "__main__":
-    main()

@@ -2,12 +2,12 @@
 
 scripts/deploy.sh makes the job from the image with the rendered environment
 (.deploy/migrate.env.yaml) and arguments (.deploy/migrate.args); the image's
-entrypoint (scripts/serve.sh) runs ``python -m audioconv.migrate ARGS`` for
-``migrate ARGS``. Here that module runs with exactly that environment and those
-arguments. What stands in for the cloud: the Cloud SQL connector's network step
-opens a connection to the local PostgreSQL instead (as in test_cloudsql.py),
-Secret Manager is a stub holding the project's secrets, and each service
-account's IAM database user is a LOGIN role of the same name.
+entrypoint is the ``audioconv`` command, so the job runs ``audioconv migrate ARGS``.
+Here that command runs with exactly that environment and those arguments. What
+stands in for the cloud: the Cloud SQL connector's network step opens a connection
+to the local PostgreSQL instead (as in test_cloudsql.py), Secret Manager is a stub
+holding the project's secrets, and each service account's IAM database user is a
+LOGIN role of the same name.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from google.cloud.sql.connector import Connector
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
-from audioconv import migrate
+from audioconv import cli
 from audioconv.adapters import cloudsql
 from tests.infra.secret_stub import StubSecretManager
 from tests.infra.test_appengine import fake_outputs, render
-from tests.infra.tfmodel import ROOT, Terraform
+from tests.infra.tfmodel import Terraform
 from tests.support.db import PG_HOST, PG_PORT, PG_USER, fresh_postgres_database
 
 SERVICES = ("api", "notify", "sweep", "worker")
@@ -100,9 +100,7 @@ def test_the_migrate_job_migrates_and_grants_as_deployed(
     env = yaml.safe_load((tmp_path / ".deploy" / "migrate.env.yaml").read_text())
     args = (tmp_path / ".deploy" / "migrate.args").read_text().strip().split(",")
 
-    # The image's entrypoint: `migrate ARGS` is `python3 -m audioconv.migrate ARGS`.
-    serve = (ROOT / "scripts" / "serve.sh").read_text()
-    assert 'migrate)\n    exec python3 -m audioconv.migrate "$@" ;;' in serve
+    # The image's entrypoint is the `audioconv` command: the job runs `audioconv ARGS`.
     assert args[0] == "migrate"
 
     # The job's environment, and nothing else of ours.
@@ -128,7 +126,7 @@ def test_the_migrate_job_migrates_and_grants_as_deployed(
     monkeypatch.setattr(Connector, "connect", connect)
     monkeypatch.setattr(cloudsql, "_connectors", {})
 
-    migrate.main(args[1:])
+    cli.main(args)  # what the job runs: the image's entrypoint, `audioconv`, with ARGS
 
     # It logged in as the built-in owner with the password from Secret Manager.
     assert connections and {c["instance"] for c in connections} == {

@@ -7,7 +7,7 @@ subscription and POSTs the real push envelope, with an OIDC token signed by a
 local stand-in for Google's keys, to each function. From upload to converted
 to notified. On App Engine only the notifier is pushed to (the worker pulls:
 test_topology_emulator.py); the worker's push function is the same handler
-for push deployments (the image's AUDIOCONV_FUNCTION=convert, e.g. on Cloud
+for push deployments (the image's `audioconv function convert`, e.g. on Cloud
 Run), and its push authentication is the notifier's.
 
 This relay stays for what Google's Pub/Sub emulator does not do: it pushes with

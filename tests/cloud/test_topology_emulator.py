@@ -111,9 +111,8 @@ class Topology:
         """Start the API or the notifier (under functions-framework) or a worker."""
         log = self.tmp / f"{name}.log"
         if name == "worker":  # as the image starts it on App Engine flexible (worker.yaml)
-            env = {**self.env, "AUDIOCONV_FUNCTION": "convert-pull",
-                   "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
-            args = ["sh", "scripts/serve.sh"]
+            env = {**self.env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+            args = [sys.executable, "-m", "audioconv.cli", "pull-worker"]
             return self.stack.enter_context(running(args, env, self.ports[name], log))
         source, target, kind = {
             "api": ("upload_api", "api", "http"),

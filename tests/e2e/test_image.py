@@ -35,6 +35,7 @@ from tests.support.procs import ROOT, free_port, kill_group, wait_http
 
 pytestmark = pytest.mark.slow
 TAG = "localhost/audioconv:test"
+WORKER_TAG = "localhost/audioconv-worker:test"  # the Dockerfile's worker target
 CACHE = ROOT / "build" / "image"
 PODMAN = ["podman", "--root", str(CACHE / "storage"), "--runroot", str(CACHE / "run")]
 
@@ -81,7 +82,7 @@ def run_image(
     data.mkdir(parents=True, exist_ok=True)
     os.chown(data, int(uid), int(gid or uid))
     environment = [*config["Env"], *(f"{k}={v}" for k, v in (env or {}).items())]
-    command = [*config["Entrypoint"], *args]
+    command = [*config["Entrypoint"], *(args or config.get("Cmd") or [])]
     inside = f"cd {shlex.quote(config['WorkingDir'])} && exec {shlex.join(command)}"
     script = " && ".join(
         [
@@ -137,7 +138,7 @@ def test_one_function_runs_against_the_cloud_settings(
 ) -> None:
     log = tmp_path / "image.log"
     # Alone, a function would be half a service on a private SQLite file: refused.
-    with run_image(image, tmp_path / "v1", log, {"AUDIOCONV_FUNCTION": "api"}) as proc:
+    with run_image(image, tmp_path / "v1", log, {}, ("function", "api")) as proc:
         assert proc.wait(timeout=60) == 64
     assert "runs one function against the cloud settings" in log.read_text()
 
@@ -149,8 +150,8 @@ def test_one_function_runs_against_the_cloud_settings(
         assert proc.wait(timeout=120) == 0, log.read_text()
     assert '{"conversions": 0, "notifications": 0, "reports": 0}' in log.read_text()
     port = free_port()
-    cloud |= {"AUDIOCONV_FUNCTION": "api", "PORT": str(port)}
-    with run_image(image, tmp_path / "v2", log, cloud) as proc:
+    cloud |= {"PORT": str(port)}
+    with run_image(image, tmp_path / "v2", log, cloud, ("function", "api")) as proc:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc, log, timeout=60)
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
         HttpApi(f"http://127.0.0.1:{port}", "jan")  # signs up and logs in: 201, 200
@@ -163,10 +164,26 @@ def test_the_image_runs_the_cloud_pull_worker(
     pubsub_emulator: str,  # noqa: F811 (the fixture imported above)
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """AUDIOCONV_FUNCTION=convert-pull (worker.yaml on App Engine flexible): it pulls
-    its three subscriptions (conversions, direct uploads, report passes) on Google's
-    Pub/Sub emulator, answers health checks, and
-    handles a message (one for a task that does not exist is dropped, acked)."""
+    """The image's worker target (what worker.yaml runs on App Engine flexible, with no
+    arguments: its command is `audioconv pull-worker`): it pulls its three
+    subscriptions (conversions, direct uploads, report passes) on Google's Pub/Sub
+    emulator, answers health checks, and handles a message (one for a task that does
+    not exist is dropped, acked)."""
+    # The same layers (built from the cache in seconds), another default command.
+    build = subprocess.run(
+        [str(ROOT / "scripts" / "build_image.sh"), WORKER_TAG, "worker"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert build.returncode == 0, f"worker image build failed:\n{build.stderr[-4000:]}"
+    worker_config = json.loads(
+        subprocess.run(
+            [*PODMAN, "image", "inspect", "--format", "{{json .Config}}", WORKER_TAG],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    )  # fmt: skip
+    assert worker_config["Entrypoint"] == image[1]["Entrypoint"]
+    assert worker_config["Cmd"] == ["pull-worker"]
+    worker = (image[0], worker_config)  # its file system is the service image's
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)
     publisher, subscriber = PublisherClient(), SubscriberClient()
     names = {}
@@ -177,7 +194,7 @@ def test_the_image_runs_the_cloud_pull_worker(
         subscriber.create_subscription(name=names[key], topic=topic, ack_deadline_seconds=10)
     port, log = free_port(), tmp_path / "image.log"
     env = {
-        "AUDIOCONV_FUNCTION": "convert-pull", "PORT": str(port),
+        "PORT": str(port),
         "AUDIOCONV_DATABASE_URL": clean_postgres_url,
         "AUDIOCONV_SECRET_KEY": "image-pull-worker-secret-key-0123456789",
         "AUDIOCONV_EVENT_BACKEND": "pubsub", "AUDIOCONV_GCP_PROJECT": "test-project",
@@ -186,7 +203,7 @@ def test_the_image_runs_the_cloud_pull_worker(
         "AUDIOCONV_DIRECT_UPLOAD_SUBSCRIPTION": "image-uploads-worker",
         "AUDIOCONV_REPORT_SUBSCRIPTION": "image-reports-worker",  # the report pass's
     }  # fmt: skip
-    with run_image(image, tmp_path / "v", log, env) as proc:
+    with run_image(worker, tmp_path / "v", log, env) as proc:
         wait_http(f"http://127.0.0.1:{port}/readiness_check", proc, log, timeout=60)
         health = requests.get(f"http://127.0.0.1:{port}/liveness_check", timeout=10)
         assert (health.status_code, health.json()) == (200, {"status": "pulling"})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,15 @@ class Cloud:
         elif cmd.startswith("artifacts docker images describe"):
             return 0 if w[4] in s["images"] else 1
         elif cmd.startswith("builds submit"):
-            s["images"].append(flag(args, "tag"))
+            if flag(args, "tag"):
+                s["images"].append(flag(args, "tag"))
+            else:  # --config=cloudbuild.yaml: the images its substitutions name
+                config = Path(flag(args, "config") or "").read_text()
+                given = dict(
+                    kv.split("=", 1) for kv in (flag(args, "substitutions") or "").split(",")
+                )
+                for name in re.findall(r"--tag=\$\{(_[A-Z_]+)\}", config):
+                    s["images"].append(given[name])
         elif cmd.startswith("run jobs describe"):
             job = s["jobs"].get(w[3])
             if job is None:

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from audioconv import bootstrap
 from audioconv.config import SECRET_REFERENCES, Settings
 from tests.infra.secret_stub import StubSecretManager
 from tests.infra.tfmodel import ROOT, Terraform
@@ -55,10 +56,9 @@ FUNCTIONS = {
     "app.yaml": ("functions/upload_api/main.py", "api", "http"),
     "notify.yaml": ("functions/notify/main.py", "notify", "cloudevent"),
 }
-# The worker runs on App Engine flexible from our image (Dockerfile), as the
-# streaming-pull process scripts/serve.sh starts for this AUDIOCONV_FUNCTION.
+# The worker runs on App Engine flexible from our image (the Dockerfile's worker
+# target: `audioconv pull-worker`, the streaming-pull process).
 FLEX = {"worker.yaml"}
-PULL_WORKER_FUNCTION = "convert-pull"
 # App Engine standard's Python runtime: 3.12, a supported one newer than the 3.11 this
 # repository tests on (every pin in requirements.txt has a wheel for 3.12).
 RUNTIME = "python312"
@@ -284,9 +284,8 @@ def test_service_yaml_basics(name: str) -> None:
     data = load_yaml(name)
     assert data.get("service", "default") == YAML_SERVICE[name]
     env = data["env_variables"]
-    if name in FLEX:  # the image sets PYTHONPATH; its entrypoint picks the function
+    if name in FLEX:  # the image sets PYTHONPATH; its command is the pull worker
         assert (data["runtime"], data["env"]) == ("custom", "flex")
-        assert env["AUDIOCONV_FUNCTION"] == PULL_WORKER_FUNCTION
     else:
         assert data["runtime"] == RUNTIME
         assert env["PYTHONPATH"] == "shared"
@@ -294,7 +293,7 @@ def test_service_yaml_basics(name: str) -> None:
         assert all(h.get("secure") == "always" for h in data["handlers"])
     for key, value in env.items():
         assert isinstance(value, str), f"{name}: {key} must be a quoted string"
-        if key.startswith("AUDIOCONV_") and key != "AUDIOCONV_FUNCTION":  # the image's
+        if key.startswith("AUDIOCONV_"):
             assert key in ALL_SETTINGS, f"{name}: {key} is not a setting of the code"
     for key, value in STATIC_REQUIRED.items():
         assert key in env, f"{name}: {key} missing"
@@ -408,8 +407,8 @@ def test_gcloudignore_uploads_only_what_runs() -> None:
     for needed in ("functions", "shared", "requirements.txt", "app.yaml", "Dockerfile",
                    ".dockerignore"):  # fmt: skip
         assert not any(line.strip("/").startswith(needed) for line in lines), needed
-    # The worker's image build needs its entrypoint script, and only that of scripts/.
-    assert "scripts/" not in lines and {"scripts/*", "!scripts/serve.sh"} <= lines
+    # The worker's image build needs nothing of scripts/.
+    assert "scripts/" in lines
 
 
 # --- rendered includes --------------------------------------------------------
@@ -432,7 +431,7 @@ def test_rendered_env_completes_each_service(
 
     env = merged_env(name, rendered)
     for key in list(os.environ):
-        if key.startswith("AUDIOCONV_") and key != "AUDIOCONV_FUNCTION":  # the image's
+        if key.startswith("AUDIOCONV_"):
             monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -442,7 +441,7 @@ def test_rendered_env_completes_each_service(
     for value in SECRET_VALUES.values():
         assert value not in json.dumps(env), (name, "a secret value is deployed")
     StubSecretManager.install(monkeypatch, secret_manager_of_proj())
-    settings = Settings()
+    settings = bootstrap.resolve_secrets(Settings())
     # Read once, at start-up, with one client.
     assert StubSecretManager.clients == 1
     read = sorted(env[var] for var in render.SECRETS[service] if var in env)
@@ -674,7 +673,6 @@ def test_gcloud_reads_the_flexible_worker_as_we_do(gcloud_parsed: dict[str, Any]
     assert int(parsed["automatic_scaling"]["min_num_instances"]) >= 1
     assert parsed["liveness_check"]["path"] and parsed["readiness_check"]["path"]
     assert parsed.get("entrypoint") is None, "a custom runtime runs the image's ENTRYPOINT"
-    assert parsed["env_variables"]["AUDIOCONV_FUNCTION"] == PULL_WORKER_FUNCTION
 
 
 @pytest.mark.parametrize("name", sorted(YAML_SERVICE))
@@ -791,13 +789,13 @@ print(json.dumps({path: chooser.IsIncluded(path) for path in sys.argv[2:]}))
 
 def test_gcloud_uploads_what_the_worker_image_needs() -> None:
     """gcloud's own .gcloudignore reading: the flexible worker's build gets its
-    Dockerfile and entrypoint; tests, infra and the rendered secrets stay home."""
+    Dockerfile and code; tests, infra and the rendered secrets stay home."""
     sdk = gcloud_sdk()
     if sdk is None:
         pytest.skip("google-cloud-cli is not installed")
     root, python = sdk
     wanted = {
-        "Dockerfile": True, ".dockerignore": True, "scripts/serve.sh": True,
+        "Dockerfile": True, ".dockerignore": True, "scripts/deploy.sh": False,
         "requirements.txt": True, "shared/audioconv/config.py": True,
         "functions/convert_worker/main.py": True, "worker.yaml": True,
         "scripts/build_image.sh": False, "tests/conftest.py": False,

@@ -29,7 +29,8 @@ from tests.infra.tfmodel import ROOT, Terraform
 PROJECT = "audioconv-test-1"
 # What deploy.sh hashes and deploys, copied into a scratch repository per test.
 COPIED = [
-    "Dockerfile", ".dockerignore", ".gcloudignore", ".gitignore", "requirements.txt",
+    "Dockerfile", ".dockerignore", ".gcloudignore", ".gitignore", "cloudbuild.yaml",
+    "requirements.txt",
     "app.yaml", "worker.yaml", "notify.yaml", "scripts", "functions", "shared",
 ]  # fmt: skip
 
@@ -130,9 +131,10 @@ def test_a_dry_run_prints_every_command_and_changes_nothing(cloud: Cloud) -> Non
         str(cloud.repo / name)
         for name in ("app.deploy.yaml", "worker.deploy.yaml", "notify.deploy.yaml")
     ]
-    assert (
-        "--image-url=us-central1-docker.pkg.dev/audioconv-test-1/audioconv/audioconv:" in deploys[1]
-    )
+    # The worker runs the image's worker target (its command: audioconv pull-worker).
+    repository = "us-central1-docker.pkg.dev/audioconv-test-1/audioconv"
+    assert f"--image-url={repository}/audioconv-worker:" in deploys[1]
+    assert f"--config={cloud.repo / 'cloudbuild.yaml'}" in commands[5]
     assert "--wait" in commands[9]
     assert cloud.changes() == [], "a dry run changed the project"
     # Before the first apply the URL is not known yet (its region ID is Google's).
@@ -149,7 +151,8 @@ def test_a_deploy_serves_each_service_as_its_own_account_then_changes_nothing(
     assert {"serviceusage.googleapis.com", "compute.googleapis.com"} <= set(project["apis"])
     assert project["buckets"] == {"gs://audioconv-test-1-tfstate": {"versioning": True}}
     assert project["tf_applied"]
-    (image,) = project["images"]
+    image, worker_image = project["images"]  # the Dockerfile's two targets, one build
+    assert worker_image == image.replace("/audioconv:", "/audioconv-worker:")
     # The jobs run the one image, each as its own account; migrations ran once, in
     # the cloud, granting every service's IAM database user data access.
     assert {j["image"] for j in project["jobs"].values()} == {image}
@@ -194,7 +197,7 @@ def test_changed_code_builds_migrates_and_redeploys_once(cloud: Cloud) -> None:
     code.write_text(code.read_text() + "\n# a change\n")
     cloud.deploy()
     project = cloud.project()
-    assert len(project["images"]) == 2 and len(project["executions"]) == 2
+    assert len(project["images"]) == 2 * 2 and len(project["executions"]) == 2
     assert all(len(v) == 2 for v in project["versions"].values())
     cloud.deploy()
     assert cloud.changes() == []

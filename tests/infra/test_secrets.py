@@ -1,4 +1,4 @@
-"""Secret settings read from Secret Manager once, when the settings are loaded.
+"""Secret settings read from Secret Manager once, at start-up (bootstrap.resolve_secrets).
 
 There is no Secret Manager emulator, so google-cloud-secret-manager's client class
 is replaced by a small stub (tests/infra/secret_stub.py); what is tested is our
@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from audioconv import bootstrap
 from audioconv.config import Settings
 from tests.infra.secret_stub import StubSecretManager
 
@@ -33,7 +34,9 @@ def test_each_named_version_fills_its_setting_once(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AUDIOCONV_DB_PASSWORD_SECRET", DB)
     monkeypatch.setenv("AUDIOCONV_SMTP_PASSWORD_SECRET", SMTP)
 
-    settings = Settings(**CLOUD)
+    read = Settings(**CLOUD)
+    assert StubSecretManager.clients == 0, "reading the settings asks nothing"
+    settings = bootstrap.resolve_secrets(read)
 
     assert settings.signing_key == "k" * 64
     assert settings.db_password == "db pass\nword"  # as stored, byte for byte
@@ -43,7 +46,7 @@ def test_each_named_version_fills_its_setting_once(monkeypatch: pytest.MonkeyPat
 
 
 def test_without_names_secret_manager_is_never_asked() -> None:
-    settings = Settings(secret_key="x" * 32, **CLOUD)
+    settings = bootstrap.resolve_secrets(Settings(secret_key="x" * 32, **CLOUD))
     assert settings.secret_key == "x" * 32
     assert StubSecretManager.clients == 0
 
@@ -67,8 +70,8 @@ def test_a_name_that_is_no_version_is_refused(name: str) -> None:
 
 def test_a_missing_version_stops_the_start_naming_it() -> None:
     missing = "projects/p/secrets/audioconv-secret-key/versions/9"
-    with pytest.raises(ValidationError) as refused:
-        Settings(secret_key_secret=missing, **CLOUD)
+    with pytest.raises(bootstrap.SettingsError) as refused:
+        bootstrap.resolve_secrets(Settings(secret_key_secret=missing, **CLOUD))
     assert f"cannot read a secret from Secret Manager: {missing}" in str(refused.value)
 
 
@@ -76,5 +79,7 @@ def test_a_short_key_from_secret_manager_is_still_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     StubSecretManager.install(monkeypatch, {KEY: "short"})
-    with pytest.raises(ValidationError, match="AUDIOCONV_SECRET_KEY must be set to at least 32"):
-        Settings(secret_key_secret=KEY, **CLOUD)
+    with pytest.raises(
+        bootstrap.SettingsError, match="AUDIOCONV_SECRET_KEY must be set to at least 32"
+    ):
+        bootstrap.resolve_secrets(Settings(secret_key_secret=KEY, **CLOUD))

@@ -541,8 +541,9 @@ def test_the_sweep_is_a_scheduled_job_of_the_image(tf: Terraform) -> None:
         "${google_service_account.scheduler.email}"
     )
     assert tf.resolve(job["schedule"]) == "*/5 * * * *"
-    serve = (TF_DIR.parents[1] / "scripts" / "serve.sh").read_text()
-    assert "sweep)\n    exec python3 -m audioconv.cli sweep" in serve
+    from audioconv import cli  # the image's entrypoint: `audioconv sweep` is the job
+
+    assert cli.parser().parse_args(["sweep"]).command == "sweep"
     deploy = (TF_DIR.parents[1] / "scripts" / "deploy.sh").read_text()
     assert 'deploy_job "$JOB_SWEEP" "$SA_SWEEP" "$DEPLOY_DIR/sweep.env.yaml" "sweep"' in deploy
     assert '--member="$invoker" --role=roles/run.invoker' in deploy

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from audioconv import logs
+from audioconv import bootstrap, logs
 from audioconv.config import LogSettings, Settings
 from audioconv.entrypoints import events
 from audioconv.ports import Message
@@ -183,7 +183,8 @@ def test_secrets_never_reach_a_log_line(fmt: str, tmp_path: Path) -> None:
     logs.configure(LogSettings(log_format=fmt), stream=out)  # type: ignore[arg-type]
     try:
         signing_key = "configured-signing-key-" + "k" * 24
-        Settings(data_dir=tmp_path, secret_key=signing_key)  # configured: hidden from logs
+        # Configured: hidden from the logs once resolved (at start-up).
+        bootstrap.resolve_secrets(Settings(data_dir=tmp_path, secret_key=signing_key))
         for name, text in SECRETS.items():
             log.warning("%s: %s", name, text)
         log.info("key in use: %s", signing_key)

@@ -1,4 +1,5 @@
-"""Cloud mode refuses to start without a strong token signing key."""
+"""Cloud mode refuses to start without a strong token signing key; the settings are
+plain data (reading them has no side effect), their secrets resolved at start-up."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from audioconv import bootstrap
 from audioconv.config import Settings
 
 CLOUD = [
@@ -20,26 +22,35 @@ CLOUD = [
 @pytest.mark.parametrize("cloud", CLOUD)
 @pytest.mark.parametrize("secret", ["", "short", "x" * 31])
 def test_cloud_backends_need_a_long_secret(cloud: dict[str, Any], secret: str) -> None:
-    with pytest.raises(ValidationError) as refused:
-        Settings(secret_key=secret, **cloud)
+    with pytest.raises(bootstrap.SettingsError) as refused:
+        bootstrap.resolve_secrets(Settings(secret_key=secret, **cloud))
     assert "AUDIOCONV_SECRET_KEY must be set to at least 32" in str(refused.value)
 
 
 @pytest.mark.parametrize("cloud", CLOUD)
 def test_cloud_backends_start_with_a_long_secret(cloud: dict[str, Any]) -> None:
-    assert Settings(secret_key="x" * 32, **cloud).signing_key == "x" * 32
+    settings = bootstrap.resolve_secrets(Settings(secret_key="x" * 32, **cloud))
+    assert settings.signing_key == "x" * 32
 
 
-def test_the_embedded_mode_needs_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_embedded_mode_needs_no_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Reading the settings writes nothing; resolving them makes the key file once."""
     monkeypatch.delenv("AUDIOCONV_SECRET_KEY", raising=False)
-    assert Settings().secret_key == ""
+    settings = Settings(data_dir=tmp_path)
+    assert settings.secret_key == "" and not (tmp_path / "secret_key").exists()
+    with pytest.raises(RuntimeError, match="resolved at start-up"):
+        settings.signing_key  # noqa: B018 (the property raises)
+    key = bootstrap.resolve_secrets(settings).signing_key
+    assert len(key) >= 32 and (tmp_path / "secret_key").read_text() == key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert bootstrap.resolve_secrets(Settings(data_dir=tmp_path)).signing_key == key
 
 
 def test_the_environment_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUDIOCONV_EVENT_BACKEND", "pubsub")
     monkeypatch.setenv("AUDIOCONV_SECRET_KEY", "change-me")
-    with pytest.raises(ValidationError, match="too short"):
-        Settings()
+    with pytest.raises(bootstrap.SettingsError, match="too short"):
+        bootstrap.resolve_secrets(Settings())
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Secrets read from Google Secret Manager, once, when the settings are loaded."""
+"""Secrets read from Google Secret Manager, once, at start-up (bootstrap.resolve_secrets)."""
 
 from __future__ import annotations
 

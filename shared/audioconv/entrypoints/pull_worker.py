@@ -1,10 +1,10 @@
 """The cloud worker as a long-running process: Pub/Sub streaming pull, not push.
 
-``python -m audioconv.entrypoints.pull_worker`` (the image's
-``AUDIOCONV_FUNCTION=convert-pull``, what worker.yaml runs on App Engine
-flexible). It pulls conversion requests, report-pass requests and the bucket's
-finalize notifications of direct uploads, hands each to the same handler the
-push function calls (bootstrap.subscriptions), and runs conversions and report
+``audioconv pull-worker`` (the image's ``worker`` target, what worker.yaml runs
+on App Engine flexible; cli.py starts it through ``startup``, then ``run``). It
+pulls conversion requests, report-pass requests and the bucket's finalize
+notifications of direct uploads, hands each to the same handler the
+push function calls (entrypoints/subscriptions.py), and runs conversions and report
 passes in one set of slots (``Slots``: as many at once as there are conversion
 slots; a report in hand, one at a time, waits for a free one), and
 answers the platform's health checks on $PORT: 200 while its streams are open,
@@ -18,18 +18,17 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 
-from audioconv import bootstrap, logs
 from audioconv.adapters.pubsub_pull import PubSubPuller
 from audioconv.domain import fair_share
 from audioconv.domain.errors import RetryLater
 from audioconv.entrypoints.pubsub_push import uploaded_object
+from audioconv.entrypoints.subscriptions import subscriptions
 from audioconv.ports import Message, MessageHandler
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import USER
@@ -171,7 +170,7 @@ def puller(deps: Dependencies) -> PubSubPuller:
     """The worker's subscriptions (the report passes' with ``report_pass``), each bound
     to its handler."""
     settings = deps.settings
-    handlers = bootstrap.subscriptions(deps)
+    handlers = subscriptions(deps)
     pull = PubSubPuller(settings.gcp_project, settings.resolved_max_lease_seconds)
     workers = handlers.conversion.workers
     slots = Slots(workers, partial(conversions_by_owner, deps), settings.user_conversion_slots)
@@ -209,11 +208,10 @@ def health_server(port: int, pull: PubSubPuller) -> ThreadingHTTPServer:
     return ThreadingHTTPServer(("", port), Health)
 
 
-def main() -> None:
-    # Like every other process: one redacting handler, JSON lines for Cloud Logging
-    # (worker.yaml sets AUDIOCONV_LOG_FORMAT=json: flexible sets no GAE_ENV).
-    logs.configure()
-    deps = bootstrap.build()
+def run(deps: Dependencies) -> int:
+    """Pull until SIGTERM or SIGINT (0) or until a stream stops (1: the platform then
+    restarts the instance); ``deps`` from ``startup.start``, which configured the
+    logging (worker.yaml sets AUDIOCONV_LOG_FORMAT=json: flexible sets no GAE_ENV)."""
     settings = deps.settings
     pull = puller(deps)
     stop = threading.Event()
@@ -237,9 +235,4 @@ def main() -> None:
     pull.shutdown(wait=False)
     deps.close()  # kills ffmpeg children: their work is released and redone elsewhere
     server.shutdown()
-    if failed:
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()
+    return 1 if failed else 0

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import Connection
 
+from audioconv import bootstrap
 from audioconv.adapters.database import make_engine
 from audioconv.adapters.orm import metadata
 from audioconv.config import Settings
@@ -23,7 +24,8 @@ def run(conn: Connection) -> None:
 if connection is not None:
     run(connection)
 else:
-    engine = make_engine(Settings())
+    # Alembic's own command line (audioconv migrate hands in its connection).
+    engine = make_engine(bootstrap.resolve_secrets(Settings()))
     with engine.connect() as conn:
         run(conn)
     engine.dispose()

@@ -48,9 +48,13 @@ def _seal_plain_secrets() -> None:
     ).all()
     if not plain:  # (a new database: no settings needed)
         return
+    from alembic import context
+
+    from audioconv import bootstrap
     from audioconv.config import Settings
 
-    key = Settings().signing_key
+    given = context.config.attributes.get("settings")
+    key = bootstrap.resolve_secrets(given if given is not None else Settings()).signing_key
     for user_id, secret in plain:
         sealed = seal_secret(secret, key)
         conn.execute(users.update().where(users.c.id == user_id).values(webhook_secret=sealed))
