@@ -62,8 +62,15 @@ deploy:
 	@test -n "$(PROJECT)" || { echo "make deploy PROJECT=my-project" >&2; exit 64; }
 	scripts/deploy.sh $(PROJECT) $(DEPLOY_ARGS)
 
+# Two passes: every test but the end-to-end ones spread over the cores (pytest-xdist;
+# each worker has its own databases, emulators and folders), then tests/e2e one at a
+# time (they start whole services, restart them on their ports and kill processes).
+# Exit 5 is "no test selected", as a PYTEST_ARGS="-k ..." leaves one pass.
+TEST_JOBS ?= auto
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 test: system-deps $(BIN)/.dev lint check-infra
-	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PYTEST) -n $(TEST_JOBS) --ignore=tests/e2e $(PYTEST_ARGS) tests || test $$? -eq 5
+	$(PYTEST) $(PYTEST_ARGS) tests/e2e || test $$? -eq 5
 
 # Mutation score of domain/ and services/ (docs/testing.md): slow, so not part of `test`.
 # mutmut names a module by its path: it runs in build/mutation/, where src/ is shared/.
