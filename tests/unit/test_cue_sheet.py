@@ -75,7 +75,7 @@ def test_tags_come_from_the_track_then_the_album() -> None:
 
 
 def test_undefined_cp1252_bytes_are_kept_not_refused() -> None:
-    assert decode(b"TITLE \"a\x81b\xe9\"") == 'TITLE "a\x81bé"'
+    assert decode(b'TITLE "a\x81b\xe9"') == 'TITLE "a\x81bé"'
 
 
 @pytest.mark.parametrize(
@@ -83,21 +83,35 @@ def test_undefined_cp1252_bytes_are_kept_not_refused() -> None:
     [
         ('FILE "a.wav" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:61:00\n', 3, "not mm:ss:ff"),
         ('FILE "a.wav" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:01:75\n', 3, "frames 00-74"),
-        ('TRACK 01 AUDIO\nINDEX 01 00:00:00\n', 1, "TRACK before any FILE"),
+        ("TRACK 01 AUDIO\nINDEX 01 00:00:00\n", 1, "TRACK before any FILE"),
         ('FILE "a.wav" WAVE\nINDEX 01 00:00:00\n', 2, "INDEX before any TRACK"),
         ('FILE "a.wav" WAVE\nTRACK 01 AUDIO\nTITLE "x"\n', 2, "no INDEX 01"),
-        ('FILE "a.wav" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:10:00\n'
-         'TRACK 02 AUDIO\nINDEX 01 00:05:00\n', 4, "must come after track 1"),
-        ('FILE "a.wav" WAVE\nTRACK 02 AUDIO\nINDEX 01 00:00:00\n'
-         'TRACK 01 AUDIO\nINDEX 01 00:05:00\n', 4, "track 1 after track 2"),
-        ('FILE "a.wav" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:00:00\nFILE "b.wav" WAVE\n', 4,
-         "a second FILE"),
+        (
+            'FILE "a.wav" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:10:00\n'
+            "TRACK 02 AUDIO\nINDEX 01 00:05:00\n",
+            4,
+            "must come after track 1",
+        ),
+        (
+            'FILE "a.wav" WAVE\nTRACK 02 AUDIO\nINDEX 01 00:00:00\n'
+            "TRACK 01 AUDIO\nINDEX 01 00:05:00\n",
+            4,
+            "track 1 after track 2",
+        ),
+        (
+            'FILE "a.wav" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:00:00\nFILE "b.wav" WAVE\n',
+            4,
+            "a second FILE",
+        ),
         ('FILE "a.bin" BINARY\n', 1, "data file"),
         ('FILE "a.wav" WAVE\nTRACK 01 MODE1/2352\n', 2, "not AUDIO"),
         ('FILE "a.wav" WAVE\nHELLO there\n', 2, "unknown command 'HELLO'"),
         ('TITLE "never closed\n', 1, "never closed"),
-        ('FILE "a.wav" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:05:00\nINDEX 00 00:06:00\n', 4,
-         "out of order with INDEX 01"),
+        (
+            'FILE "a.wav" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:05:00\nINDEX 00 00:06:00\n',
+            4,
+            "out of order with INDEX 01",
+        ),
     ],
 )
 def test_a_broken_sheet_names_its_line(sheet: str, line: int, words: str) -> None:

@@ -17,6 +17,7 @@ from audioconv.client.api import Api, ApiError
 from audioconv.client.convert import Job, convert_all
 from audioconv.client.progress import Progress
 from audioconv.domain.formats import FORMATS, QUALITIES
+from audioconv.domain.gain import GAIN_MODES
 from audioconv.domain.options import OPTION_FIELDS, parse_options
 
 COMMANDS = ("login", "signup", "logout", "whoami", "verify-email", "passwd", "delete-account",
@@ -51,6 +52,11 @@ def _option_help() -> dict[str, tuple[str, str]]:
         "end": ("SECONDS", "trim: end this far into each file"),
         "fadeIn": ("SECONDS", "fade in over this long"),
         "fadeOut": ("SECONDS", "fade out over this long"),
+        "gain": (
+            "MODE",
+            "track or album: write ReplayGain 2.0 tags (R128 for opus), audio untouched; "
+            "album (with several files: one album) measures them all together",
+        ),
         "bitDepth": (
             "BITS",
             "16, 24 or 32 (32-bit float; wav, aiff) for lossless formats "
@@ -93,6 +99,8 @@ def add_parsers(sub: Any) -> None:
         kwargs: dict[str, Any] = {"dest": field, "metavar": metavar, "help": text}
         if field == "quality":
             kwargs["choices"] = QUALITIES
+        if field == "gain":
+            kwargs["choices"] = GAIN_MODES
         p.add_argument(_flag(field), **kwargs)
     p.add_argument("-o", "--output-dir", type=Path, metavar="DIR",
                    help="folder for the converted files (default: beside each input)")  # fmt: skip

@@ -17,6 +17,7 @@ A sheet that cannot be read is a ``CueSheetError`` naming its line.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -147,13 +148,14 @@ class _Parser:
         if not self.tracks:
             raise CueSheetError(None, "it has no TRACK")
         tracks = [self._closed(track) for track in self.tracks]
-        for before, after in zip(tracks, tracks[1:], strict=False):
+        for before, after in itertools.pairwise(tracks):
+            was = f"track {before.number} ({_time(before.start)})"
             if after.start <= before.start:
-                raise CueSheetError(after.line, f"track {after.number}'s INDEX 01 must come "
-                                    f"after track {before.number}'s ({_time(before.start)})")  # fmt: skip
+                raise CueSheetError(
+                    after.line, f"track {after.number}'s INDEX 01 must come after {was}"
+                )
             if after.pregap is not None and after.pregap < before.start:
-                raise CueSheetError(after.line, f"track {after.number}'s INDEX 00 comes before "
-                                    f"track {before.number} ({_time(before.start)})")  # fmt: skip
+                raise CueSheetError(after.line, f"track {after.number}'s INDEX 00 is before {was}")
         return CueSheet(tuple(tracks), self.files[0] if self.files else None,
                         self.album.get("title"), self.album.get("performer"),
                         dict(self.remarks))  # fmt: skip

@@ -244,6 +244,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "input": Probe.shown(task.input_probe),
         "output": task.output_probe,
         "report": "due" if task.report_due else None,
+        "albumGain": "due" if task.album_gain_due else None,
         "warnings": task.warnings or [],
         "verified": task.verified,
         "exactLength": task.exact_length,
