@@ -333,6 +333,18 @@ class Transcoder(Protocol):
     def write_gain(self, path: Path, target: str, gain: Gain) -> None:
         """Write ``gain`` as the tags of ``target`` files into ``path``, audio untouched."""
 
+    def split(
+        self,
+        src: Path,
+        source: Probe,
+        starts: Sequence[int],
+        tags: Sequence[Mapping[str, str]],
+        folder: Path,
+    ) -> list[Path]:
+        """Cut ``src`` (described by ``source``) into tracks starting at the ``starts``
+        (sample numbers; the last runs to the end), each a FLAC file in ``folder`` with
+        its ``tags`` and the cover art; ConversionFailed if ffmpeg cannot."""
+
     def check(self) -> None:
         """Raise unless the configured ffmpeg and ffprobe run (readiness)."""
 

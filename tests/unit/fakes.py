@@ -481,6 +481,26 @@ class FakeTranscoder:
         audio = path.read_bytes().partition(b"|gain")[0]
         path.write_bytes(audio + f"|gain {gain.track_gain} {gain.album_gain}".encode())
 
+    def split(
+        self,
+        src: Path,
+        source: Probe,
+        starts: Sequence[int],
+        tags: Sequence[Mapping[str, str]],
+        folder: Path,
+    ) -> list[Path]:
+        """Each track: the audio's bytes from its start (a byte a sample) to the next."""
+        data = src.read_bytes()
+        bounds = [*starts, len(data)]
+        paths = []
+        for n, track_tags in enumerate(tags):
+            path = folder / f"track-{n + 1:02d}.flac"
+            path.write_bytes(
+                b"AUDIO " + data[bounds[n] : bounds[n + 1]] + repr(track_tags).encode()
+            )
+            paths.append(path)
+        return paths
+
     def check(self) -> None:
         pass
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +50,7 @@ from audioconv.adapters.ffmpeg_parse import (
     scrub,
     with_duration,
 )
+from audioconv.adapters.ffmpeg_split import split_command
 from audioconv.adapters.gain_tags import write_gain_tags
 from audioconv.domain import fidelity
 from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLater, UnsupportedMedia
@@ -442,6 +443,28 @@ class FfmpegTranscoder:
 
     def write_gain(self, path: Path, target: str, gain: Gain) -> None:
         write_gain_tags(path, target, gain)
+
+    # --- cue sheets ---------------------------------------------------------------------
+
+    def split(
+        self,
+        src: Path,
+        source: Probe,
+        starts: Sequence[int],
+        tags: Sequence[Mapping[str, str]],
+        folder: Path,
+    ) -> list[Path]:
+        _check_demuxer(source)
+        outputs = [folder / f"track-{n + 1:02d}.flac" for n in range(len(starts))]
+        names: dict[Path, str] = {src: "the album's audio"}
+        try:
+            cmd = split_command(self.ffmpeg, src, source, starts, tags, outputs)
+            self._run(cmd, source.duration, _ignore_progress)
+        except ConversionFailed as exc:
+            for output in outputs:
+                output.unlink(missing_ok=True)
+            raise ConversionFailed(scrub(exc.reason, names)) from None
+        return outputs
 
     def _vorbis_cover(self, src: Path, job: ConversionJob, meta: Path) -> list[str]:
         """For Ogg targets: the extra ffmetadata input carrying the cover, if there is one."""

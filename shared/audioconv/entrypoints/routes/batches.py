@@ -21,7 +21,7 @@ from audioconv.entrypoints.web import (
     text_field,
 )
 from audioconv.ports import attachment
-from audioconv.services import batch_zip, batches, webhooks
+from audioconv.services import batch_zip, batches, cue_split, webhooks
 from audioconv.services.dependencies import Dependencies
 
 # The answer of POST /api/tasks: one task, or (several files) their batch.
@@ -59,7 +59,10 @@ def create_many(deps: Dependencies, upload: ReceivedUpload) -> tuple[Response, i
     """``POST /api/tasks`` with several files: a task each, in one batch."""
     new_format = text_field(upload.fields.get("newFormat"), "newFormat")
     files = [batches.Upload(f.path, text_field(f.file_name, "fileName")) for f in upload.files]
-    view = batches.upload_files(
+    # An album as one audio file and its cue sheet: a task per track.
+    album = cue_split.has_cue_sheet(files)
+    upload_files = cue_split.upload_album if album else batches.upload_files
+    view = upload_files(
         deps, g.user_id, files, new_format, option_fields(upload.fields),
         batches.parse_batch_id(upload.fields.get("batch")),
         webhook_url=webhooks.checked_url(deps, upload.fields.get("webhookUrl")),
