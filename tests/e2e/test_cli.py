@@ -200,7 +200,12 @@ def test_several_files_in_one_batch_downloaded_as_one_zip(cli: Cli, tmp_path: Pa
     assert f"  {bogus}: not an audio file" in result.stderr
     assert not (tmp_path / "song.mp3").exists()  # not downloaded one by one
     with zipfile.ZipFile(tmp_path / "all.zip") as archive:
-        assert sorted(archive.namelist()) == ["manifest.json", "song (2).mp3", "song.mp3"]
+        assert sorted(archive.namelist()) == [
+            "manifest.json",
+            "playlist.m3u8",
+            "song (2).mp3",
+            "song.mp3",
+        ]
         manifest = json.loads(archive.read("manifest.json"))
         for entry in manifest["files"]:
             out = tmp_path / entry["name"]

@@ -242,7 +242,12 @@ def test_files_dropped_together_download_as_one_zip(page: Page, tmp_path: Path) 
         row.get_by_role("button", name="Download all as ZIP").click()
     info.value.save_as(tmp_path / "all.zip")
     with zipfile.ZipFile(tmp_path / "all.zip") as archive:
-        assert sorted(archive.namelist()) == ["manifest.json", "one.ogg", "two.ogg"]
+        assert sorted(archive.namelist()) == [
+            "manifest.json",
+            "one.ogg",
+            "playlist.m3u8",
+            "two.ogg",
+        ]
         (tmp_path / "two.ogg").write_bytes(archive.read("two.ogg"))
     assert probe(tmp_path / "two.ogg")["streams"][0]["codec_name"] == "vorbis"
     assert abs(decoded_duration(tmp_path / "two.ogg") - 1.5) < 0.1

@@ -5,8 +5,11 @@ a broken sheet is a 400 naming its line and nothing is stored."""
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +136,31 @@ def test_an_album_and_its_cue_sheet_become_its_tracks_sample_exact(
         assert t["DISCNUMBER"][0] in ("1/2", "1")
         assert t["COPYRIGHT"] == ["(c) 1998 Range"]  # the album file's own tags stay
         assert len(t.pictures) == 1 and t.pictures[0].mime == "image/png"
+    # The ZIP laid out as an album, with its playlist in track order.
+    response = alice.get(f"/api/batches/{batch['id']}/zip?layout=album")
+    assert response.status_code == 200, response.get_json()
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    # Disc 1 of 2: its tracks are 1-01, 1-02... (as Picard names them), apart from disc 2's.
+    folder = "Zoë Ångström/Été/"
+    names = [f"{folder}1-01 Première.flac", f"{folder}1-02 Deuxième.flac",
+             f"{folder}1-03 Troisième_ à_b_.flac"]  # fmt: skip
+    assert sorted(archive.namelist()) == sorted(["manifest.json", "playlist.m3u8", *names])
+    assert archive.read(names[1]) == paths[1].read_bytes()
+    seconds = [round(STARTS[1] / RATE), round((STARTS[2] - STARTS[1]) / RATE),
+               round(7 - STARTS[2] / RATE)]  # fmt: skip
+    assert archive.read("playlist.m3u8").decode() == (
+        "#EXTM3U\n"
+        f"#EXTINF:{seconds[0]},Zoë Ångström - Première\n{names[0]}\n"
+        f"#EXTINF:{seconds[1]},Zoë & Bob - Deuxième\n{names[1]}\n"
+        f"#EXTINF:{seconds[2]},Zoë Ångström - Troisième: à/b?\n{names[2]}\n"
+    )
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["layout"] == "album" and manifest["playlist"] == "playlist.m3u8"
+    refused = alice.get(f"/api/batches/{batch['id']}/zip?layout=tree")
+    assert (
+        refused.status_code == 400
+        and "layout must be one of flat, album" in (refused.get_json()["message"])
+    )
 
 
 @SQLITE_ONLY

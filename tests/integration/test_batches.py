@@ -93,7 +93,12 @@ def test_several_files_make_one_batch_and_one_zip(
                                  "failed": 1, "done": 1.0}  # fmt: skip
 
     archive, manifest = _zip(alice, batch_id)
-    assert sorted(archive.namelist()) == ["manifest.json", "song (2).mp3", "song.mp3"]
+    assert sorted(archive.namelist()) == [
+        "manifest.json",
+        "playlist.m3u8",
+        "song (2).mp3",
+        "song.mp3",
+    ]
     by_name = {entry["name"]: entry for entry in manifest["files"]}
     expected_seconds = {"song.mp3": 2.0, "song (2).mp3": 1.0}
     for name, seconds in expected_seconds.items():
@@ -157,7 +162,8 @@ def test_a_batch_shared_by_several_requests(
     assert (disposition, params["filename"]) == ("attachment", "Album.zip")
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     assert sorted(archive.namelist()) == [
-        "manifest.json", "song (2).ogg", "song (3).ogg", "song.ogg", "take 2.ogg"
+        "manifest.json", "playlist.m3u8", "song (2).ogg", "song (3).ogg", "song.ogg",
+        "take 2.ogg",
     ]  # fmt: skip
 
 
@@ -182,7 +188,7 @@ def test_a_task_deleted_or_still_pending(
                                  "failed": 0, "done": 0.5}  # fmt: skip
 
     archive, manifest = _zip(alice, batch_id)
-    assert sorted(archive.namelist()) == ["manifest.json", "song.opus"]
+    assert sorted(archive.namelist()) == ["manifest.json", "playlist.m3u8", "song.opus"]
     assert [e["taskId"] for e in manifest["files"]] == [second]
     assert manifest["pending"] == [{"taskId": waiting.id, "fileName": "waiting.flac",
                                     "status": "uploaded", "progress": 0.0}]  # fmt: skip
@@ -271,7 +277,7 @@ def test_a_direct_upload_joins_its_batch(alice: ApiClient, inputs: dict[str, Pat
     batch = _wait_batch(alice, batch_id)
     assert [(t["fileName"], t["status"]) for t in batch["tasks"]] == [("big.flac", "processed")]
     archive = zipfile.ZipFile(io.BytesIO(alice.get(f"/api/batches/{batch_id}/zip").data))
-    assert sorted(archive.namelist()) == ["big.wav", "manifest.json"]
+    assert sorted(archive.namelist()) == ["big.wav", "manifest.json", "playlist.m3u8"]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -288,7 +294,7 @@ def test_zip_member_names_are_safe_and_unique(
     batch_id = created.get_json()["id"]
     _wait_batch(alice, batch_id)
     archive, manifest = _zip(alice, batch_id)
-    assert archive.namelist() == ["manifest.json", "evil.flac", "EVIL (2).flac"]
+    assert archive.namelist() == ["manifest.json", "playlist.m3u8", "evil.flac", "EVIL (2).flac"]
     assert [e["fileName"] for e in manifest["files"]] == ["evil.wav", "EVIL.wav"]
 
 

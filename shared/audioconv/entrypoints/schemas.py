@@ -562,6 +562,16 @@ class TaskQuery(BaseModel):
     order: Literal["0", "1"] = Field(default="0", description="0 ascending id, 1 descending")
 
 
+class ZipQuery(BaseModel):
+    """``GET /api/batches/{batch_id}/zip`` query arguments."""
+
+    layout: Literal["flat", "album"] = Field(
+        default="flat",
+        description="`flat`: the converted files' names; `album`: `Artist/Album/01 "
+        "Title.ext` from their tags, every part a name Windows, macOS and Linux take",
+    )
+
+
 class BlobQuery(BaseModel):
     """``PUT /api/blobs/{key}`` query: the signature of the upload URL."""
 
