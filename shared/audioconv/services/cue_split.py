@@ -17,8 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS
-from audioconv.domain.cue_sheet import CueSheet, CueSheetError, parse_cue
-from audioconv.domain.errors import ConversionFailed, InvalidInput, UnsupportedMedia
+from audioconv.domain.cue_sheet import MAX_CUE_BYTES, CueSheet, CueSheetError, parse_cue
+from audioconv.domain.errors import (
+    AudioconvError,
+    ConversionFailed,
+    InvalidInput,
+    UnsupportedMedia,
+)
 from audioconv.domain.file_names import portable_name
 from audioconv.domain.media import Probe
 from audioconv.services import batches
@@ -26,6 +31,7 @@ from audioconv.services.batches import BatchView, Upload
 from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.tasks import (
+    BatchGone,
     check_audio,
     check_quota,
     checked_options,
@@ -43,6 +49,8 @@ def has_cue_sheet(files: Sequence[Upload]) -> bool:
 
 def read_sheet(path: Path) -> CueSheet:
     """The sheet in the file; InvalidInput naming the line of what cannot be read."""
+    if path.stat().st_size > MAX_CUE_BYTES:
+        raise InvalidInput(f"cue sheet: larger than {MAX_CUE_BYTES // 1024} kB: not a cue sheet")
     try:
         return parse_cue(path.read_bytes())
     except CueSheetError as exc:
@@ -90,8 +98,14 @@ def upload_album(
             batch_id = batches.create_batch(deps, user_id, name).id
         for number, (path, track_tags) in enumerate(zip(tracks, tags, strict=True), start=1):
             name = portable_name(f"{number:02d} {track_tags['title']}") + ".flac"
-            create_task(deps, user_id, path, name, new_format, options, take_file=True,
-                        batch_id=batch_id, webhook_url=webhook_url)  # fmt: skip
+            try:
+                create_task(deps, user_id, path, name, new_format, options, take_file=True,
+                            batch_id=batch_id, webhook_url=webhook_url)  # fmt: skip
+            except BatchGone:
+                raise
+            except AudioconvError as exc:  # over the quota by now: a failed task says so
+                batches.record_refused(deps, user_id, Upload(path, name), target, options, exc,
+                                       batch_id)  # fmt: skip
     assert batch_id is not None
     return batches.get_batch(deps, user_id, batch_id)
 
