@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from werkzeug.http import parse_options_header
 
 from audioconv.domain.model import Task
 from audioconv.entrypoints.uploads import MAX_FILES
-from audioconv.services import direct_upload
+from audioconv.services import album_gain, direct_upload
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.direct_upload import INCOMING
 from tests.integration.test_direct_uploads import _upload_status
@@ -348,3 +349,27 @@ def test_deleting_a_batch_deletes_its_tasks_and_files(
     assert refused is not None and refused.status.value == "failed" and refused.batch_id is None
     assert set(stored_files(deps)) == kept_files
     assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"], refused.id]
+
+
+def test_album_gain_is_written_once_the_last_track_is_done(
+    alice: ApiClient, deps: Dependencies, inputs: dict[str, Path]
+) -> None:
+    """On both databases: the album's tags wait for its last track, then no track is
+    left due (tests/engine/test_gain_tags.py checks the figures themselves)."""
+    files = [inputs["flac"], inputs["wav"]]
+    response = _post_files(alice, files, newFormat="flac", gain="album")
+    assert response.status_code == 201, response.get_json()
+    batch_id = response.get_json()["id"]
+    batch = _wait_batch(alice, batch_id)
+    deadline = time.monotonic() + 30
+    while any(t["albumGain"] == "due" for t in batch["tasks"]):  # the last track's worker
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.1)
+        batch = alice.get(f"/api/batches/{batch_id}").get_json()
+    for task in batch["tasks"]:
+        gain = task["output"]["gain"]
+        assert gain["albumGain"] == batch["tasks"][0]["output"]["gain"]["albumGain"]
+        assert gain["trackPeak"] > 0
+    assert album_gain.settle_due(deps) == 0  # nothing left for the sweep
+    alone = alice.upload(inputs["flac"], "flac", gain="album")
+    assert alone.status_code == 400 and "upload them as a batch" in alone.get_json()["message"]
