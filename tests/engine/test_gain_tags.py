@@ -187,3 +187,28 @@ def test_gain_is_refused_before_anything_is_stored(
         alice.get("/api/tasks").get_json() == []
         or alice.get("/api/tasks").get_json().get("tasks", []) == []
     )
+
+
+@pytest.mark.parametrize("target", ["mp3", "flac", "ogg", "opus", "m4a"])
+def test_stale_gain_tags_are_replaced_not_kept_beside_the_new_ones(
+    tmp_path: Path, target: str
+) -> None:
+    """Tags an earlier run (or the source) left, an old album's among them, give way to
+    the new figures; a track-only write leaves no album tag behind."""
+    from audioconv.adapters.gain_tags import write_gain_tags
+    from audioconv.domain.gain import Gain
+
+    path = tmp_path / f"t.{FORMATS[target].extension}"
+    codec = {"m4a": ["-c:a", "aac"], "opus": ["-c:a", "libopus"]}.get(target, [])
+    _make(path, "sine=frequency=440:r=48000", 1, -10, codec)
+    write_gain_tags(path, target, Gain(-20.0, 0.5, -30.0, 0.9))
+    write_gain_tags(path, target, Gain(-14.0, 0.25))
+    tags = read_gain(path, target)
+    if target == "opus":
+        assert tags["r128_track_gain"] == str(-9 * 256) and "r128_album_gain" not in tags
+    else:
+        assert tags["replaygain_track_gain"] == "-4.00 dB"
+        assert tags["replaygain_track_peak"] == "0.250000"
+        assert tags["replaygain_reference_loudness"] == "-18.00 LUFS"
+        assert not {"replaygain_album_gain", "replaygain_album_peak"} & set(tags)
+    assert sum(name.startswith(("replaygain_track_gain", "r128_track")) for name in tags) == 1

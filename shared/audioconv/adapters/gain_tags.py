@@ -30,6 +30,7 @@ from audioconv.domain.gain import GAIN_TAG_STYLES, REPLAYGAIN_REFERENCE, Gain
 _ITUNES = "----:com.apple.iTunes:"
 _NAMES = ("replaygain_track_gain", "replaygain_track_peak", "replaygain_album_gain",
           "replaygain_album_peak", "replaygain_reference_loudness")  # fmt: skip
+_R128 = ("r128_track_gain", "r128_album_gain")
 
 
 def replaygain_values(gain: Gain) -> dict[str, str]:
@@ -78,7 +79,7 @@ def _vorbis(audio: Any, gain: Gain) -> None:
     if audio.tags is None:
         audio.add_tags()
     assert audio.tags is not None
-    for name in _NAMES:
+    for name in (*_NAMES, *_R128):  # Opus's own, carried over from an Opus source
         if name in audio.tags:
             del audio.tags[name]
     for name, value in replaygain_values(gain).items():
@@ -88,7 +89,7 @@ def _vorbis(audio: Any, gain: Gain) -> None:
 
 def _opus(audio: Any, gain: Gain) -> None:
     assert audio.tags is not None  # an Ogg Opus stream always has its comment header
-    for name in (*_NAMES, "r128_track_gain", "r128_album_gain"):
+    for name in (*_NAMES, *_R128):
         if name in audio.tags:
             del audio.tags[name]
     audio.tags["R128_TRACK_GAIN"] = [str(gain.r128_track)]
