@@ -6,6 +6,7 @@ a broken sheet is a 400 naming its line and nothing is stored."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import subprocess
 import time
@@ -226,3 +227,29 @@ def test_a_cue_sheet_needs_exactly_one_audio_file(
     response = post(alice, [(album, "a.flac"), (album, "b.flac"), (cue, "a.cue")], newFormat="mp3")
     assert response.status_code == 400
     assert "exactly one audio file" in response.get_json()["message"]
+
+
+@SQLITE_ONLY
+def test_an_album_of_many_tracks_is_cut_in_several_runs_sample_exact(
+    alice: ApiClient, album: Path, tmp_path: Path
+) -> None:
+    """More tracks than one ffmpeg run writes (adapters/ffmpeg_split.py): still every
+    sample once, at frames that are no whole number of milliseconds."""
+    frames = [0, 7, 50, 101, 149, 200, 263, 301, 377, 430, 488]  # 1/75 s each
+    sheet = tmp_path / "many.cue"
+    sheet.write_text('FILE "x.wav" WAVE\n' + "".join(
+        f"TRACK {n + 1:02d} AUDIO\n  INDEX 01 00:{f // 75:02d}:{f % 75:02d}\n"
+        for n, f in enumerate(frames)
+    ))  # fmt: skip
+    response = post(alice, [(album, "range.flac"), (sheet, "many.cue")], newFormat="flac")
+    assert response.status_code == 201, response.get_json()
+    tracks = finished(alice, response.get_json()["id"])
+    assert [t["status"] for t in tracks] == ["processed"] * len(frames)
+    decoded = []
+    for task in tracks:
+        path = tmp_path / f"{task['id']}.flac"
+        path.write_bytes(alice.get(task["links"]["converted"]).data)
+        decoded.append(pcm(path))
+    assert b"".join(decoded) == pcm(album)
+    lengths = [len(d) // 4 for d in decoded[:-1]]
+    assert lengths == [(b - a) * 588 for a, b in itertools.pairwise(frames)]

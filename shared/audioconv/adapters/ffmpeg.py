@@ -50,6 +50,7 @@ from audioconv.adapters.ffmpeg_parse import (
     scrub,
     with_duration,
 )
+from audioconv.adapters.ffmpeg_split import runs as split_runs
 from audioconv.adapters.ffmpeg_split import split_command
 from audioconv.adapters.gain_tags import write_gain_tags
 from audioconv.domain import fidelity
@@ -458,8 +459,12 @@ class FfmpegTranscoder:
         outputs = [folder / f"track-{n + 1:02d}.flac" for n in range(len(starts))]
         names: dict[Path, str] = {src: "the album's audio"}
         try:
-            cmd = split_command(self.ffmpeg, src, source, starts, tags, outputs)
-            self._run(cmd, source.duration, _ignore_progress)
+            done = 0
+            for cuts in split_runs(starts):
+                chunk = slice(done, done + len(cuts))
+                cmd = split_command(self.ffmpeg, src, source, cuts, tags[chunk], outputs[chunk])
+                self._run(cmd, source.duration, _ignore_progress)
+                done += len(cuts)
         except ConversionFailed as exc:
             for output in outputs:
                 output.unlink(missing_ok=True)
