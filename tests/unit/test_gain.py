@@ -176,3 +176,15 @@ def test_the_sweep_finishes_an_album_whose_last_worker_died(
         assert not done.album_gain_due
         assert done.output_probe is not None and "albumGain" in done.output_probe["gain"]
     assert album_service.settle(deps, tasks.get_task(deps, ANN, ids[0]).batch_id or 0) == 0
+
+
+def test_a_direct_upload_with_album_gain_needs_a_batch_before_any_url_is_given(
+    deps: Dependencies,
+) -> None:
+    from audioconv.services import direct_upload
+
+    with pytest.raises(InvalidInput, match="upload them as a batch"):
+        direct_upload.start(deps, ANN, "a.flac", "mp3", {"gain": "album"})
+    batch = batches.create_batch(deps, ANN)
+    ticket = direct_upload.start(deps, ANN, "a.flac", "mp3", {"gain": "album"}, batch_id=batch.id)
+    assert ticket.url

@@ -87,7 +87,7 @@ def fitted_options(options: ConversionOptions, duration: float | None) -> dict[s
     return options.as_json()
 
 
-def _check_album(options: ConversionOptions, batch_id: int | None) -> None:
+def check_album_batch(options: ConversionOptions, batch_id: int | None) -> None:
     """InvalidInput for album gain on a task of no batch (its album is its batch)."""
     if options.gain == "album" and batch_id is None:
         raise InvalidInput(
@@ -119,7 +119,7 @@ def create_task(
     """
     target = target_format(new_format)
     chosen = checked_options(options, target)
-    _check_album(chosen, batch_id)
+    check_album_batch(chosen, batch_id)
     size = upload.stat().st_size
     with deps.uow(
         readonly=True
@@ -304,7 +304,7 @@ def change_format(
     with deps.uow() as uow:
         uow.users.get(user_id, for_update=True)  # quotas: as record_task, owner first
         task = _owned(uow, user_id, task_id, for_update=True)
-        _check_album(chosen, task.batch_id)
+        check_album_batch(chosen, task.batch_id)
         if webhook_url is not UNCHANGED:
             task.webhook_url = webhook_url
         duration = (task.input_probe or {}).get("duration")
