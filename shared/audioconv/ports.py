@@ -330,8 +330,9 @@ class Transcoder(Protocol):
         """The loudness of every 400 ms block of ``path``'s decoded audio (about
         ``seconds`` long) and its true peak: what gain tags are computed from."""
 
-    def write_gain(self, path: Path, target: str, gain: Gain) -> None:
-        """Write ``gain`` as the tags of ``target`` files into ``path``, audio untouched."""
+    def write_gain(self, path: Path, target: str, gain: Gain | None) -> None:
+        """Write ``gain`` as the tags of ``target`` files into ``path``, audio untouched
+        (None: remove any gain tags it carries)."""
 
     def split(
         self,

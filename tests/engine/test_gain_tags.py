@@ -212,3 +212,25 @@ def test_stale_gain_tags_are_replaced_not_kept_beside_the_new_ones(
         assert tags["replaygain_reference_loudness"] == "-18.00 LUFS"
         assert not {"replaygain_album_gain", "replaygain_album_peak"} & set(tags)
     assert sum(name.startswith(("replaygain_track_gain", "r128_track")) for name in tags) == 1
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("target", ["mp3", "opus"])
+def test_loudness_drops_the_sources_gain_tags_that_it_makes_wrong(
+    alice: ApiClient, tmp_path: Path, target: str
+) -> None:
+    """A source's gain tags come along when the level stays, and go when ``loudness``
+    changes it (they would be off by the change)."""
+    source = _make(tmp_path / "tagged.flac", "anoisesrc=color=pink:r=44100:seed=2", 2, -20,
+                   ["-ac", "2", "-metadata", "REPLAYGAIN_TRACK_GAIN=+3.20 dB",
+                    "-metadata", "R128_TRACK_GAIN=-456"])  # fmt: skip
+    kept = {}
+    for loudness in ("", "-16"):
+        response = alice.upload(source, target, **({"loudness": loudness} if loudness else {}))
+        assert response.status_code == 201, response.get_json()
+        task = alice.wait(response.get_json()["id"])
+        out = tmp_path / f"out{loudness}.{FORMATS[target].extension}"
+        out.write_bytes(alice.get(task["links"]["converted"]).data)
+        kept[loudness] = {k for k in read_gain(out, target) if k.startswith(("replay", "r128"))}
+    assert kept[""]  # carried over, as every other tag
+    assert kept["-16"] == set()

@@ -476,10 +476,11 @@ class FakeTranscoder:
         level = -200.0 if b"SILENCE" in audio else -30.0 + len(audio) % 10
         return Measured((level,) * 10, 0.5)
 
-    def write_gain(self, path: Path, target: str, gain: Gain) -> None:
-        """Appends (replaces) ``|gain track album`` at the file's end."""
+    def write_gain(self, path: Path, target: str, gain: Gain | None) -> None:
+        """Appends (replaces) ``|gain track album`` at the file's end (None: removes it)."""
         audio = path.read_bytes().partition(b"|gain")[0]
-        path.write_bytes(audio + f"|gain {gain.track_gain} {gain.album_gain}".encode())
+        added = f"|gain {gain.track_gain} {gain.album_gain}".encode() if gain else b""
+        path.write_bytes(audio + added)
 
     def split(
         self,

@@ -442,7 +442,7 @@ class FfmpegTranscoder:
             peaks.unlink(missing_ok=True)
         return parse_measured(*read)
 
-    def write_gain(self, path: Path, target: str, gain: Gain) -> None:
+    def write_gain(self, path: Path, target: str, gain: Gain | None) -> None:
         write_gain_tags(path, target, gain)
 
     # --- cue sheets ---------------------------------------------------------------------

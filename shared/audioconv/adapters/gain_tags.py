@@ -33,8 +33,10 @@ _NAMES = ("replaygain_track_gain", "replaygain_track_peak", "replaygain_album_ga
 _R128 = ("r128_track_gain", "r128_album_gain")
 
 
-def replaygain_values(gain: Gain) -> dict[str, str]:
-    """ReplayGain 2.0 tags, by lower-case name, as text."""
+def replaygain_values(gain: Gain | None) -> dict[str, str]:
+    """ReplayGain 2.0 tags, by lower-case name, as text (none for None)."""
+    if gain is None:
+        return {}
     values = {
         "replaygain_track_gain": f"{gain.track_gain:.2f} dB",
         "replaygain_track_peak": f"{gain.track_peak:.6f}",
@@ -46,9 +48,10 @@ def replaygain_values(gain: Gain) -> dict[str, str]:
     return values
 
 
-def write_gain_tags(path: Path, target: str, gain: Gain) -> None:
-    """Tag ``path`` (a file of format ``target``) with ``gain``; ValueError for a format
-    with no convention (options.py refuses those before anything is stored)."""
+def write_gain_tags(path: Path, target: str, gain: Gain | None) -> None:
+    """Tag ``path`` (a file of format ``target``) with ``gain`` (None: remove every gain
+    tag, as for audio whose level was changed); ValueError for a format with no
+    convention (options.py refuses those before anything is stored)."""
     style = GAIN_TAG_STYLES.get(target)
     if style == "id3":
         _id3(path, gain)
@@ -62,12 +65,12 @@ def write_gain_tags(path: Path, target: str, gain: Gain) -> None:
         raise ValueError(f"{target} has no convention for gain tags")
 
 
-def _id3(path: Path, gain: Gain) -> None:
+def _id3(path: Path, gain: Gain | None) -> None:
     try:
         tags = ID3(path)
     except ID3NoHeaderError:
         tags = ID3()
-    for name in _NAMES:
+    for name in (*_NAMES, *_R128):  # an Opus source's R128 gains come as TXXX frames
         tags.delall(f"TXXX:{name.upper()}")
         tags.delall(f"TXXX:{name}")
     for name, value in replaygain_values(gain).items():
@@ -75,7 +78,7 @@ def _id3(path: Path, gain: Gain) -> None:
     tags.save(path, v2_version=3)
 
 
-def _vorbis(audio: Any, gain: Gain) -> None:
+def _vorbis(audio: Any, gain: Gain | None) -> None:
     if audio.tags is None:
         audio.add_tags()
     assert audio.tags is not None
@@ -87,18 +90,21 @@ def _vorbis(audio: Any, gain: Gain) -> None:
     audio.save()
 
 
-def _opus(audio: Any, gain: Gain) -> None:
+def _opus(audio: Any, gain: Gain | None) -> None:
     assert audio.tags is not None  # an Ogg Opus stream always has its comment header
     for name in (*_NAMES, *_R128):
         if name in audio.tags:
             del audio.tags[name]
+    if gain is None:
+        audio.save()
+        return
     audio.tags["R128_TRACK_GAIN"] = [str(gain.r128_track)]
     if gain.r128_album is not None:
         audio.tags["R128_ALBUM_GAIN"] = [str(gain.r128_album)]
     audio.save()
 
 
-def _itunes(audio: Any, gain: Gain) -> None:
+def _itunes(audio: Any, gain: Gain | None) -> None:
     if audio.tags is None:
         audio.add_tags()
     assert audio.tags is not None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audioconv.domain.formats import FORMATS
-from audioconv.domain.gain import Gain, album_gain, track_gain
+from audioconv.domain.gain import GAIN_TAG_STYLES, Gain, album_gain, track_gain
 from audioconv.domain.model import Task, TaskStatus
 from audioconv.domain.options import stored_options
 from audioconv.services.dependencies import Dependencies
@@ -34,8 +34,13 @@ log = logging.getLogger(__name__)
 
 def tag_track(deps: Dependencies, task: Task, output: Path, seconds: float) -> Gain | None:
     """Measure ``output`` and write its track gain tags, if the task asks for gain;
-    the gain written (None: not asked, or silence, which has none)."""
-    if stored_options(task.options).gain is None:
+    the gain written (None: not asked, or silence, which has none). Without ``gain``,
+    the gain tags of a source whose level ``loudness`` changed are removed: they would
+    be wrong by the change."""
+    options = stored_options(task.options)
+    if options.gain is None:
+        if options.loudness is not None and task.output_format in GAIN_TAG_STYLES:
+            deps.transcoder.write_gain(output, task.output_format, None)
         return None
     gain = track_gain(deps.transcoder.measure_gain(output, seconds))
     if gain is not None:
