@@ -281,6 +281,8 @@ def test_an_album_and_its_cue_sheet_dropped_together_become_its_tracks(
     _drop(page, album, sheet)
     for name in ("01 Ebb.flac", "02 Flow.flac"):
         expect(_card(page, name).locator(".status")).to_have_text("processed", timeout=60_000)
+        # Until the album's last track is measured, each card says its album gain is to come.
+        expect(_card(page, name).locator(".album-gain")).to_have_count(0, timeout=60_000)
     row = page.locator("#batches .batch")
     expect(row).to_contain_text("Ünder - Tide: 2 tracks")
     with page.expect_download() as info:

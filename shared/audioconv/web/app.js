@@ -472,6 +472,9 @@
       parts.push(progressRow(pct, task.status === "uploaded" ? "waiting…" : `converting ${pct.toFixed(0)}%`));
     }
     if (task.status === "failed" && task.error) parts.push(el("p", { class: "error", text: task.error }));
+    if (task.status === "processed" && task.albumGain === "due") {
+      parts.push(el("p", { class: "muted album-gain", text: "Album gain: written once every track of the album is converted…" }));
+    }
     parts.push(...fidelityNotes(task));
     parts.push(detailsTable(task, card.sizes));
     if (task.links.waveform && card.waveform && card.waveform.image && card.waveform.url === task.links.waveform) {
