@@ -188,3 +188,18 @@ def test_a_direct_upload_with_album_gain_needs_a_batch_before_any_url_is_given(
     batch = batches.create_batch(deps, ANN)
     ticket = direct_upload.start(deps, ANN, "a.flac", "mp3", {"gain": "album"}, batch_id=batch.id)
     assert ticket.url
+
+
+def test_a_zip_made_before_the_album_gain_says_so(deps: Dependencies, tmp_path: Path) -> None:
+    from audioconv.services import batch_zip
+
+    ids = album(deps, tmp_path, [b"AUDIO a", b"AUDIO b"])
+    convert_all(deps, ids[:1])
+    batch_id = tasks.get_task(deps, ANN, ids[0]).batch_id or 0
+    early = batch_zip.batch_zip(deps, ANN, batch_id, "album")
+    assert [f.get("albumGain") for f in early.manifest["files"]] == ["due"]
+    early.close()
+    convert_all(deps, ids[1:])
+    made = batch_zip.batch_zip(deps, ANN, batch_id)
+    assert [f.get("albumGain") for f in made.manifest["files"]] == [None, None]
+    made.close()

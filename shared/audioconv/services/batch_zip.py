@@ -114,7 +114,10 @@ def batch_zip(deps: Dependencies, user_id: int, batch_id: int, layout: Layout = 
     members = []
     for (task, key, size, source), name in zip(present, names, strict=True):
         members.append(Member(name, key, size, source))
-        files.append({"name": name, **_entry(task), "format": task.output_format, "bytes": size})
+        entry = {"name": name, **_entry(task), "format": task.output_format, "bytes": size}
+        if task.album_gain_due:  # in, but its album's gain tags are still to be written
+            entry["albumGain"] = "due"
+        files.append(entry)
     batch = view.batch
     manifest = {
         "batch": {"id": batch.id, "name": batch.name, "createdAt": batch.created_at.isoformat()},
