@@ -5,10 +5,11 @@
 # mmdebstrap (the container image is built from a local Debian base and smoke-tested:
 # scripts/build_image.sh), and musepack-tools (mpcenc writes the Musepack files the
 # engine tests read: ffmpeg decodes Musepack but cannot write it) and libjmac-java with
-# a Java runtime (its encoder writes the Monkey's Audio files they read). apt-get only as
+# a Java runtime (its encoder writes the Monkey's Audio files they read), and loudgain (an
+# independent ReplayGain 2.0 meter the gain tags are checked against). apt-get only as
 # root; idempotent.
 set -eu
-pkgs="chromium default-jre-headless golang-go golang-google-cloud-dev libjmac-java mmdebstrap musepack-tools podman"
+pkgs="chromium default-jre-headless golang-go golang-google-cloud-dev libjmac-java loudgain mmdebstrap musepack-tools podman"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -16,6 +16,7 @@ from werkzeug.http import dump_options_header
 
 from audioconv.domain.account import ApiToken
 from audioconv.domain.batch import Batch
+from audioconv.domain.gain import Gain, Measured
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Loudness as Loudness
 from audioconv.domain.media import Picture as Picture
@@ -193,6 +194,9 @@ class TaskRepository(Protocol):
     def reports_due(self) -> Sequence[Task]:
         """Processed tasks whose report pass is still due."""
 
+    def album_gains_due(self) -> Sequence[Task]:
+        """Processed tracks still waiting for their album's gain tags."""
+
     def conversions_by_owner(self) -> tuple[dict[int, int], set[int]]:
         """Conversions running per owner (processing), and the owners with one waiting
         (uploaded): fair share between users (domain/fair_share.py)."""
@@ -335,6 +339,26 @@ class Transcoder(Protocol):
         length, and draw both waveforms to ``png``; ConversionFailed if that fails.
         ``output_is_input``: ``dst`` decodes to ``src``'s very samples, so decoding
         ``src`` once tells both."""
+
+    def measure_gain(self, path: Path, seconds: float) -> Measured:
+        """The loudness of every 400 ms block of ``path``'s decoded audio (about
+        ``seconds`` long) and its true peak: what gain tags are computed from."""
+
+    def write_gain(self, path: Path, target: str, gain: Gain | None) -> None:
+        """Write ``gain`` as the tags of ``target`` files into ``path``, audio untouched
+        (None: remove any gain tags it carries)."""
+
+    def split(
+        self,
+        src: Path,
+        source: Probe,
+        starts: Sequence[int],
+        tags: Sequence[Mapping[str, str]],
+        folder: Path,
+    ) -> list[Path]:
+        """Cut ``src`` (described by ``source``) into tracks starting at the ``starts``
+        (sample numbers; the last runs to the end), each a FLAC file in ``folder`` with
+        its ``tags`` and the cover art; ConversionFailed if ffmpeg cannot."""
 
     def check(self) -> None:
         """Raise unless the configured ffmpeg and ffprobe run (readiness)."""

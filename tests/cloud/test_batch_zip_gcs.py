@@ -42,7 +42,12 @@ def test_the_zip_streams_the_converted_files_out_of_the_bucket(
     response = api.get(batch["links"]["zip"])
     assert response.status_code == 200, response.get_json()
     archive = zipfile.ZipFile(io.BytesIO(response.data))
-    assert sorted(archive.namelist()) == ["manifest.json", "take (2).ogg", "take.ogg"]
+    assert sorted(archive.namelist()) == [
+        "manifest.json",
+        "playlist.m3u8",
+        "take (2).ogg",
+        "take.ogg",
+    ]
     manifest = json.loads(archive.read("manifest.json"))
     stored = {blob.name: blob.download_as_bytes() for blob in bucket.list_blobs(prefix="outputs/")}
     for entry in manifest["files"]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.audio import decoded_duration, make_audio, probe
+from tests.support.audio import FFMPEG, decoded_duration, make_audio, probe
 from tests.support.blobs import verification_link
 from tests.support.procs import BIN, embedded_server
 
@@ -200,7 +200,12 @@ def test_several_files_in_one_batch_downloaded_as_one_zip(cli: Cli, tmp_path: Pa
     assert f"  {bogus}: not an audio file" in result.stderr
     assert not (tmp_path / "song.mp3").exists()  # not downloaded one by one
     with zipfile.ZipFile(tmp_path / "all.zip") as archive:
-        assert sorted(archive.namelist()) == ["manifest.json", "song (2).mp3", "song.mp3"]
+        assert sorted(archive.namelist()) == [
+            "manifest.json",
+            "playlist.m3u8",
+            "song (2).mp3",
+            "song.mp3",
+        ]
         manifest = json.loads(archive.read("manifest.json"))
         for entry in manifest["files"]:
             out = tmp_path / entry["name"]
@@ -266,3 +271,53 @@ def test_the_account_whoami_verify_passwd_logout_and_delete(
 def _status(server: str, token: str) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     return requests.get(f"{server}/api/me", headers=headers, timeout=30).status_code
+
+
+ALBUM_SHEET = """REM DATE 2001
+PERFORMER "Quiet & Loud"
+TITLE "Two Sides"
+FILE "Two Sides (CD).wav" WAVE
+  TRACK 01 AUDIO
+    TITLE "Soft"
+    INDEX 01 00:00:00
+  TRACK 02 AUDIO
+    TITLE "Hard"
+    INDEX 00 00:01:70
+    INDEX 01 00:02:00
+"""
+
+
+def test_an_album_and_its_cue_sheet_to_opus_with_album_gain_as_one_zip(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The issue's own command line: the tracks come back in Artist/Album/ with R128
+    gain tags of one album and a playlist."""
+    from mutagen.oggopus import OggOpus
+
+    album = tmp_path / "album.flac"
+    subprocess.run(
+        [FFMPEG, "-nostdin", "-v", "error", "-y", "-f", "lavfi",
+         "-i", "anoisesrc=color=pink:r=44100:d=4:seed=4", "-af",
+         "volume='if(lt(t,2),0.05,0.6)':eval=frame", "-ac", "2", "-c:a", "flac", str(album)],
+        check=True,
+    )  # fmt: skip
+    sheet = tmp_path / "album.cue"
+    sheet.write_bytes(ALBUM_SHEET.encode("cp1252"))
+    result = cli("convert", "album.flac", "album.cue", "--to", "opus", "--gain", "album",
+                 "--zip", "album.zip")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    names = ["Quiet & Loud/Two Sides/01 Soft.opus", "Quiet & Loud/Two Sides/02 Hard.opus"]
+    with zipfile.ZipFile(tmp_path / "album.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(["manifest.json", "playlist.m3u8", *names])
+        playlist = archive.read("playlist.m3u8").decode()
+        gains = []
+        for n, name in enumerate(names):
+            out = tmp_path / f"{n}.opus"
+            out.write_bytes(archive.read(name))
+            opus = OggOpus(out)
+            gains.append((int(opus["R128_TRACK_GAIN"][0]), int(opus["R128_ALBUM_GAIN"][0])))
+    assert playlist == (f"#EXTM3U\n#EXTINF:2,Quiet & Loud - Soft\n{names[0]}\n"
+                        f"#EXTINF:2,Quiet & Loud - Hard\n{names[1]}\n")  # fmt: skip
+    # The quiet track gets far more gain than the loud one; the album one figure.
+    assert gains[0][0] - gains[1][0] > 256 * 15
+    assert gains[0][1] == gains[1][1]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from mutagen.id3 import ID3
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.support.audio import decoded_duration, make_audio, probe
@@ -242,10 +243,58 @@ def test_files_dropped_together_download_as_one_zip(page: Page, tmp_path: Path) 
         row.get_by_role("button", name="Download all as ZIP").click()
     info.value.save_as(tmp_path / "all.zip")
     with zipfile.ZipFile(tmp_path / "all.zip") as archive:
-        assert sorted(archive.namelist()) == ["manifest.json", "one.ogg", "two.ogg"]
+        assert sorted(archive.namelist()) == [
+            "manifest.json",
+            "one.ogg",
+            "playlist.m3u8",
+            "two.ogg",
+        ]
         (tmp_path / "two.ogg").write_bytes(archive.read("two.ogg"))
     assert probe(tmp_path / "two.ogg")["streams"][0]["codec_name"] == "vorbis"
     assert abs(decoded_duration(tmp_path / "two.ogg") - 1.5) < 0.1
+    assert console.errors == []
+
+
+ALBUM_SHEET = """REM GENRE Ambient
+PERFORMER "Ünder"
+TITLE "Tide"
+FILE "tide.wav" WAVE
+  TRACK 01 AUDIO
+    TITLE "Ebb"
+    INDEX 01 00:00:00
+  TRACK 02 AUDIO
+    TITLE "Flow"
+    INDEX 01 00:01:00
+"""
+
+
+def test_an_album_and_its_cue_sheet_dropped_together_become_its_tracks(
+    page: Page, tmp_path: Path
+) -> None:
+    console = Console(page)
+    album = make_audio(tmp_path / "tide.flac", 2.0)
+    sheet = tmp_path / "tide.cue"
+    sheet.write_bytes(ALBUM_SHEET.encode("cp1252"))
+    _sign_up(page, "ulla")
+    page.get_by_label("To format").select_option("mp3")
+    page.get_by_label("Gain tags").select_option("album")
+    _drop(page, album, sheet)
+    for name in ("01 Ebb.flac", "02 Flow.flac"):
+        expect(_card(page, name).locator(".status")).to_have_text("processed", timeout=60_000)
+        # Until the album's last track is measured, each card says its album gain is to come.
+        expect(_card(page, name).locator(".album-gain")).to_have_count(0, timeout=60_000)
+    row = page.locator("#batches .batch")
+    expect(row).to_contain_text("Ünder - Tide: 2 tracks")
+    with page.expect_download() as info:
+        row.get_by_role("button", name="Download all as ZIP").click()
+    info.value.save_as(tmp_path / "album.zip")
+    names = ["Ünder/Tide/01 Ebb.mp3", "Ünder/Tide/02 Flow.mp3"]
+    with zipfile.ZipFile(tmp_path / "album.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(["manifest.json", "playlist.m3u8", *names])
+        (tmp_path / "flow.mp3").write_bytes(archive.read(names[1]))
+    assert abs(decoded_duration(tmp_path / "flow.mp3") - 1.0) < 0.1
+    gain = {f.desc: f.text[0] for f in ID3(tmp_path / "flow.mp3").getall("TXXX")}
+    assert gain["REPLAYGAIN_ALBUM_GAIN"].endswith(" dB")
     assert console.errors == []
 
 

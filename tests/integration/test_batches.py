@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from werkzeug.http import parse_options_header
 
 from audioconv.domain.model import Task
 from audioconv.entrypoints.uploads import MAX_FILES
-from audioconv.services import direct_upload
+from audioconv.services import album_gain, direct_upload
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.direct_upload import INCOMING
 from tests.integration.test_direct_uploads import _upload_status
@@ -93,7 +94,12 @@ def test_several_files_make_one_batch_and_one_zip(
                                  "failed": 1, "done": 1.0}  # fmt: skip
 
     archive, manifest = _zip(alice, batch_id)
-    assert sorted(archive.namelist()) == ["manifest.json", "song (2).mp3", "song.mp3"]
+    assert sorted(archive.namelist()) == [
+        "manifest.json",
+        "playlist.m3u8",
+        "song (2).mp3",
+        "song.mp3",
+    ]
     by_name = {entry["name"]: entry for entry in manifest["files"]}
     expected_seconds = {"song.mp3": 2.0, "song (2).mp3": 1.0}
     for name, seconds in expected_seconds.items():
@@ -157,7 +163,8 @@ def test_a_batch_shared_by_several_requests(
     assert (disposition, params["filename"]) == ("attachment", "Album.zip")
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     assert sorted(archive.namelist()) == [
-        "manifest.json", "song (2).ogg", "song (3).ogg", "song.ogg", "take 2.ogg"
+        "manifest.json", "playlist.m3u8", "song (2).ogg", "song (3).ogg", "song.ogg",
+        "take 2.ogg",
     ]  # fmt: skip
 
 
@@ -182,7 +189,7 @@ def test_a_task_deleted_or_still_pending(
                                  "failed": 0, "done": 0.5}  # fmt: skip
 
     archive, manifest = _zip(alice, batch_id)
-    assert sorted(archive.namelist()) == ["manifest.json", "song.opus"]
+    assert sorted(archive.namelist()) == ["manifest.json", "playlist.m3u8", "song.opus"]
     assert [e["taskId"] for e in manifest["files"]] == [second]
     assert manifest["pending"] == [{"taskId": waiting.id, "fileName": "waiting.flac",
                                     "status": "uploaded", "progress": 0.0}]  # fmt: skip
@@ -271,7 +278,7 @@ def test_a_direct_upload_joins_its_batch(alice: ApiClient, inputs: dict[str, Pat
     batch = _wait_batch(alice, batch_id)
     assert [(t["fileName"], t["status"]) for t in batch["tasks"]] == [("big.flac", "processed")]
     archive = zipfile.ZipFile(io.BytesIO(alice.get(f"/api/batches/{batch_id}/zip").data))
-    assert sorted(archive.namelist()) == ["big.wav", "manifest.json"]
+    assert sorted(archive.namelist()) == ["big.wav", "manifest.json", "playlist.m3u8"]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -288,7 +295,7 @@ def test_zip_member_names_are_safe_and_unique(
     batch_id = created.get_json()["id"]
     _wait_batch(alice, batch_id)
     archive, manifest = _zip(alice, batch_id)
-    assert archive.namelist() == ["manifest.json", "evil.flac", "EVIL (2).flac"]
+    assert archive.namelist() == ["manifest.json", "playlist.m3u8", "evil.flac", "EVIL (2).flac"]
     assert [e["fileName"] for e in manifest["files"]] == ["evil.wav", "EVIL.wav"]
 
 
@@ -342,3 +349,27 @@ def test_deleting_a_batch_deletes_its_tasks_and_files(
     assert refused is not None and refused.status.value == "failed" and refused.batch_id is None
     assert set(stored_files(deps)) == kept_files
     assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"], refused.id]
+
+
+def test_album_gain_is_written_once_the_last_track_is_done(
+    alice: ApiClient, deps: Dependencies, inputs: dict[str, Path]
+) -> None:
+    """On both databases: the album's tags wait for its last track, then no track is
+    left due (tests/engine/test_gain_tags.py checks the figures themselves)."""
+    files = [inputs["flac"], inputs["wav"]]
+    response = _post_files(alice, files, newFormat="flac", gain="album")
+    assert response.status_code == 201, response.get_json()
+    batch_id = response.get_json()["id"]
+    batch = _wait_batch(alice, batch_id)
+    deadline = time.monotonic() + 30
+    while any(t["albumGain"] == "due" for t in batch["tasks"]):  # the last track's worker
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.1)
+        batch = alice.get(f"/api/batches/{batch_id}").get_json()
+    for task in batch["tasks"]:
+        gain = task["output"]["gain"]
+        assert gain["albumGain"] == batch["tasks"][0]["output"]["gain"]["albumGain"]
+        assert gain["trackPeak"] > 0
+    assert album_gain.settle_due(deps) == 0  # nothing left for the sweep
+    alone = alice.upload(inputs["flac"], "flac", gain="album")
+    assert alone.status_code == 400 and "upload them as a batch" in alone.get_json()["message"]

@@ -482,7 +482,7 @@ def test_a_zip_stays_whole_when_a_task_is_converted_again_during_the_download(
     assert len(received) == int(response.headers["Content-Length"])
     with zipfile.ZipFile(io.BytesIO(received)) as archive:
         assert archive.testzip() is None
-        assert sorted(archive.namelist()) == ["a.wav", "b.wav", "manifest.json"]
+        assert sorted(archive.namelist()) == ["a.wav", "b.wav", "manifest.json", "playlist.m3u8"]
 
 
 # --- 15. webhook secrets sealed at rest --------------------------------------------------

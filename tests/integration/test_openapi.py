@@ -91,7 +91,7 @@ def test_each_operation_says_what_it_takes_and_answers(spec: dict[str, Any]) -> 
     assert set(fields) == {
         "fileName", "newFormat", "bitrate", "sampleRate", "channels", "quality",
         "webhookUrl", "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut", "batch",
-        "bitDepth", "upscale",
+        "bitDepth", "upscale", "gain",
     }  # fmt: skip
     assert fields["fileName"]["format"] == "binary"
     assert upload["security"] == [{"bearer": []}]

@@ -32,9 +32,11 @@ def test_formats_lists_every_format_with_extension_and_mime_type(client: FlaskCl
     assert catalog["mp3"]["mimeType"] == "audio/mpeg"
     assert catalog["flac"]["lossless"] is True
     audio = {"loudness", "truePeak", "start", "end", "fadeIn", "fadeOut"}  # every format's
-    assert set(catalog["flac"]["options"]) == {"sampleRate", "channels", "bitDepth", *audio}
+    assert set(catalog["flac"]["options"]) == {"sampleRate", "channels", "bitDepth", "gain",
+                                               *audio}  # fmt: skip
     assert set(catalog["opus"]["options"]) == {"bitrate", "sampleRate", "channels", "quality",
-                                               "upscale", *audio}  # fmt: skip
+                                               "upscale", "gain", *audio}  # fmt: skip
+    assert "gain" not in catalog["wav"]["options"] and "gain" not in catalog["aac"]["options"]
     assert catalog["flac"]["options"]["bitDepth"]["values"] == [16, 24]
     assert catalog["wav"]["options"]["bitDepth"]["values"] == [16, 24, 32]
     assert catalog["wav"]["keeps"]["sampleFormats"][:3] == ["s16", "u8", "s24"]
@@ -61,6 +63,7 @@ def test_formats_advertise_exactly_what_the_api_accepts(client: FlaskClient) -> 
             assert _accepted(name, bitDepth=bits), (name, bits)
         assert not _accepted(name, bitDepth=8)
         assert _accepted(name, upscale=False) == ("upscale" in options), name
+        assert _accepted(name, gain="track") == ("gain" in options), name
         loud, peak = options["loudness"], options["truePeak"]
         assert _accepted(name, loudness=loud["min"]) and _accepted(name, loudness=loud["max"])
         assert not _accepted(name, loudness=loud["max"] + 1)

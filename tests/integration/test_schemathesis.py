@@ -112,6 +112,9 @@ _UNSTATABLE = re.compile("|".join((
     "Input should be", "plain ASCII digits", "batch must be", "quality must be",
     # What a lossless format holds depends on the format chosen; upscale is a flag.
     "bitDepth", "upscale must be", "is lossy",
+    # Gain tags: which formats have a convention for them, album gain only in a batch,
+    # and an album's cue sheet (its lines, its one audio file).
+    "gain must be", "no convention for gain tags", "upload them as a batch", "cue sheet",
     # Whether a link's token is one we signed, and whether a new password is the old one.
     "not a valid verification link", "the password you have",
 )))  # fmt: skip

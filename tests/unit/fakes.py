@@ -18,6 +18,7 @@ from audioconv.config import Settings
 from audioconv.domain.account import ApiToken
 from audioconv.domain.batch import Batch
 from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
+from audioconv.domain.gain import Gain, Measured
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Loudness
 from audioconv.domain.model import MAX_ID, Task, TaskStatus, User, as_utc
@@ -166,6 +167,10 @@ class FakeTasks:
 
     def unnotified(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if t.finished and t.notified_revision < t.revision]
+
+    def album_gains_due(self) -> Sequence[Task]:
+        due = [t for t in self.rows.values() if t.album_gain_due]
+        return [t for t in due if t.status is TaskStatus.PROCESSED]
 
     def reports_due(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if t.report_due and t.status is TaskStatus.PROCESSED]
@@ -415,6 +420,7 @@ class FakeTranscoder:
         self.probed: list[str] = []  # names of the files probed, in order
         self.picture: Picture | None = None  # the cover art probes find
         self.channels = 2  # the channel count probes find
+        self.gain_measured: list[bytes] = []  # the audio of each gain measurement
 
     def probe(self, path: Path, limits: bool = True) -> Probe:
         self.probed.append(path.name)
@@ -461,6 +467,40 @@ class FakeTranscoder:
         png.write_bytes(b"PNG of " + src.read_bytes() + b" and " + dst.read_bytes())
         loudness = (Loudness(-23.0, 6.0, -4.0), Loudness(-16.0, 4.0, -1.5))
         return MediaReport(*loudness, output_seconds + 0.5, png)
+
+    def measure_gain(self, path: Path, seconds: float) -> Measured:
+        """A file's 'loudness': -30 LUFS plus its length (before any gain tags) mod 10,
+        over ten blocks; a file holding SILENCE is silence."""
+        audio = path.read_bytes().partition(b"|gain")[0]
+        self.gain_measured.append(audio)
+        level = -200.0 if b"SILENCE" in audio else -30.0 + len(audio) % 10
+        return Measured((level,) * 10, 0.5)
+
+    def write_gain(self, path: Path, target: str, gain: Gain | None) -> None:
+        """Appends (replaces) ``|gain track album`` at the file's end (None: removes it)."""
+        audio = path.read_bytes().partition(b"|gain")[0]
+        added = f"|gain {gain.track_gain} {gain.album_gain}".encode() if gain else b""
+        path.write_bytes(audio + added)
+
+    def split(
+        self,
+        src: Path,
+        source: Probe,
+        starts: Sequence[int],
+        tags: Sequence[Mapping[str, str]],
+        folder: Path,
+    ) -> list[Path]:
+        """Each track: the audio's bytes from its start (a byte a sample) to the next."""
+        data = src.read_bytes()
+        bounds = [*starts, len(data)]
+        paths = []
+        for n, track_tags in enumerate(tags):
+            path = folder / f"track-{n + 1:02d}.flac"
+            path.write_bytes(
+                b"AUDIO " + data[bounds[n] : bounds[n + 1]] + repr(track_tags).encode()
+            )
+            paths.append(path)
+        return paths
 
     def check(self) -> None:
         pass

@@ -264,6 +264,14 @@ class SqlTaskRepository:
             .order_by(t.id)
         ).all()
 
+    def album_gains_due(self) -> Sequence[Task]:
+        t = orm.tasks.c
+        return self.session.scalars(
+            select(Task)
+            .where(t.album_gain_due.is_(True), t.status == TaskStatus.PROCESSED)
+            .order_by(t.id)
+        ).all()
+
     def conversions_by_owner(self) -> tuple[dict[int, int], set[int]]:
         t = orm.tasks.c
         states = (TaskStatus.UPLOADED, TaskStatus.PROCESSING)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 from audioconv.adapters import ffmpeg_command as command
 from audioconv.adapters.cover_art import MIME_TYPES, vorbis_picture_metadata
 from audioconv.adapters.ffmpeg_fidelity import flac_md5, parse_md5
+from audioconv.adapters.ffmpeg_gain import gain_command, parse_measured
 from audioconv.adapters.ffmpeg_parse import (
     DAMAGED,
     LoudnormStats,
@@ -49,9 +50,13 @@ from audioconv.adapters.ffmpeg_parse import (
     scrub,
     with_duration,
 )
+from audioconv.adapters.ffmpeg_split import runs as split_runs
+from audioconv.adapters.ffmpeg_split import split_command
+from audioconv.adapters.gain_tags import write_gain_tags
 from audioconv.domain import fidelity
 from audioconv.domain.errors import ConversionFailed, PayloadTooLarge, RetryLater, UnsupportedMedia
 from audioconv.domain.formats import INPUT_DEMUXERS
+from audioconv.domain.gain import Gain, Measured
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Probe
 from audioconv.domain.refused_formats import refusal
@@ -421,6 +426,50 @@ class FfmpegTranscoder:
             log.warning("loudness of %s not reported (%d reports)", dst.name, len(loudness))
             loudness = [None, None]
         return MediaReport(loudness[0], loudness[1], length, png if png.exists() else None)
+
+    # --- gain tags --------------------------------------------------------------------
+
+    def measure_gain(self, path: Path, seconds: float) -> Measured:
+        """Every block's loudness and the true peak of ``path`` (adapters/ffmpeg_gain.py);
+        ConversionFailed if ffmpeg cannot decode it."""
+        blocks = path.with_name(path.name + ".blocks")
+        peaks = path.with_name(path.name + ".peaks")
+        try:
+            self._run(gain_command(self.ffmpeg, path, blocks, peaks), seconds, _ignore_progress)
+            read = [f.read_text() if f.exists() else "" for f in (blocks, peaks)]
+        finally:
+            blocks.unlink(missing_ok=True)
+            peaks.unlink(missing_ok=True)
+        return parse_measured(*read)
+
+    def write_gain(self, path: Path, target: str, gain: Gain | None) -> None:
+        write_gain_tags(path, target, gain)
+
+    # --- cue sheets ---------------------------------------------------------------------
+
+    def split(
+        self,
+        src: Path,
+        source: Probe,
+        starts: Sequence[int],
+        tags: Sequence[Mapping[str, str]],
+        folder: Path,
+    ) -> list[Path]:
+        _check_demuxer(source)
+        outputs = [folder / f"track-{n + 1:02d}.flac" for n in range(len(starts))]
+        names: dict[Path, str] = {src: "the album's audio"}
+        try:
+            done = 0
+            for cuts in split_runs(starts):
+                chunk = slice(done, done + len(cuts))
+                cmd = split_command(self.ffmpeg, src, source, cuts, tags[chunk], outputs[chunk])
+                self._run(cmd, source.duration, _ignore_progress)
+                done += len(cuts)
+        except ConversionFailed as exc:
+            for output in outputs:
+                output.unlink(missing_ok=True)
+            raise ConversionFailed(scrub(exc.reason, names)) from None
+        return outputs
 
     def _vorbis_cover(self, src: Path, job: ConversionJob, meta: Path) -> list[str]:
         """For Ogg targets: the extra ffmetadata input carrying the cover, if there is one."""

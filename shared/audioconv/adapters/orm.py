@@ -131,6 +131,8 @@ tasks = Table(
     Column("waveform_key", String(1024)),
     # Its report pass (loudness, exact length, waveform) is still to run.
     Column("report_due", Boolean, nullable=False, server_default=false()),
+    # A processed track of an album still waiting for its album gain tags.
+    Column("album_gain_due", Boolean, nullable=False, server_default=false()),
     Column(
         "status",
         Enum(

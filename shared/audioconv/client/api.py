@@ -127,6 +127,31 @@ class Api:
             )  # fmt: skip
         return dict(response.json())
 
+    def upload_files(
+        self, paths: list[Path], new_format: str, options: Mapping[str, str], on_bytes: OnBytes
+    ) -> dict[str, Any]:
+        """POST several files in one multipart request (an album and its cue sheet);
+        the batch they became."""
+        handles = [path.open("rb") for path in paths]
+        try:
+            fields: list[tuple[str, Any]] = [("newFormat", new_format), *options.items()]
+            fields += [("fileName", (p.name, fh, "application/octet-stream"))
+                       for p, fh in zip(paths, handles, strict=True)]  # fmt: skip
+            monitor = MultipartEncoderMonitor(
+                MultipartEncoder(fields=fields), lambda m: on_bytes(m.bytes_read, m.len)
+            )
+            response = self.request(
+                "POST", "/api/tasks", data=monitor, timeout=(TIMEOUT, 3600),
+                headers={"Content-Type": monitor.content_type},
+            )  # fmt: skip
+        finally:
+            for fh in handles:
+                fh.close()
+        return dict(response.json())
+
+    def batch(self, batch_id: int) -> dict[str, Any]:
+        return dict(self.request("GET", f"/api/batches/{batch_id}").json())
+
     def direct_upload(
         self, path: Path, new_format: str, options: Mapping[str, str], on_bytes: OnBytes
     ) -> dict[str, Any]:

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from audioconv.client import config
+from audioconv.client.album import convert_album, is_album
 from audioconv.client.api import Api, ApiError
 from audioconv.client.convert import Job, convert_all
 from audioconv.client.progress import Progress
+from audioconv.domain.album_layout import LAYOUTS
 from audioconv.domain.formats import FORMATS, QUALITIES
+from audioconv.domain.gain import GAIN_MODES
 from audioconv.domain.options import OPTION_FIELDS, parse_options
 
 COMMANDS = ("login", "signup", "logout", "whoami", "verify-email", "passwd", "delete-account",
@@ -51,6 +54,11 @@ def _option_help() -> dict[str, tuple[str, str]]:
         "end": ("SECONDS", "trim: end this far into each file"),
         "fadeIn": ("SECONDS", "fade in over this long"),
         "fadeOut": ("SECONDS", "fade out over this long"),
+        "gain": (
+            "MODE",
+            "track or album: write ReplayGain 2.0 tags (R128 for opus), audio untouched; "
+            "album (with several files: one album) measures them all together",
+        ),
         "bitDepth": (
             "BITS",
             "16, 24 or 32 (32-bit float; wav, aiff) for lossless formats "
@@ -93,6 +101,8 @@ def add_parsers(sub: Any) -> None:
         kwargs: dict[str, Any] = {"dest": field, "metavar": metavar, "help": text}
         if field == "quality":
             kwargs["choices"] = QUALITIES
+        if field == "gain":
+            kwargs["choices"] = GAIN_MODES
         p.add_argument(_flag(field), **kwargs)
     p.add_argument("-o", "--output-dir", type=Path, metavar="DIR",
                    help="folder for the converted files (default: beside each input)")  # fmt: skip
@@ -101,6 +111,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--zip", type=Path, metavar="FILE",
                    help="download the converted files as one ZIP at FILE (with manifest.json, "
                    "which names any that failed) instead of one by one")  # fmt: skip
+    p.add_argument("--layout", choices=LAYOUTS, default=None,
+                   help="names in the --zip: flat (the files' names) or album (Artist/"
+                   "Album/01 Title.ext; the default for an album with its .cue)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
 
     p = sub.add_parser("tasks", help="list your tasks")
@@ -259,13 +272,19 @@ def _convert(args: argparse.Namespace) -> int:
     if zip_path is not None and zip_path.exists() and not args.force:
         raise Failure(f"{zip_path} exists (use --force to overwrite it)")
     job = Job(args.to, options, args.output_dir, args.force, download=zip_path is None)
+    if is_album(args.files):  # one audio file and its cue sheet: the server cuts it
+        layout = args.layout or "album"
+        problems = convert_album(api, args.files, job, zip_path, layout, Progress(sys.stderr))
+        for problem in problems:
+            print(f"FAILED: {problem}", file=sys.stderr)
+        return 1 if problems else 0
     if len(args.files) > 1 or zip_path is not None:
         job = replace(job, batch_id=_batch(api, zip_path is not None))
     outcomes = convert_all(
         api.server, str(api.token), args.files, job, args.jobs, Progress(sys.stderr)
     )
     if zip_path is not None and job.batch_id is not None:
-        api.download(f"/api/batches/{job.batch_id}/zip", zip_path)
+        api.download(f"/api/batches/{job.batch_id}/zip?layout={args.layout or 'flat'}", zip_path)
         print(f"converted files of batch {job.batch_id} -> {zip_path}", file=sys.stderr)
     failed = [o for o in outcomes if o.error is not None]
     if failed:

@@ -159,6 +159,9 @@ class Task:
     report_due: bool = False
     # The batch it was uploaded in (domain/batch.py), if any.
     batch_id: int | None = None
+    # Processed, with album gain asked for: its album's gain tags are still to be
+    # written, once every track of the batch is converted (services/album_gain.py).
+    album_gain_due: bool = False
     # What the user should know about this revision's output (domain/fidelity.py: an
     # upscale, a lossy input made lossless, clipping), whether it was proven to decode
     # to the input's very samples (None: no such promise), and whether its container
@@ -383,6 +386,7 @@ class Task:
         self.reserved_bytes = 0
         self.claim_token = None
         self.report_due = False
+        self.album_gain_due = False
         self._forget_fidelity()
         self.error = reason
         self.lease_expires_at = None
@@ -413,6 +417,7 @@ class Task:
         self.output_probe = None
         self.waveform_key = None
         self.report_due = False
+        self.album_gain_due = False
         self._forget_fidelity()
         self.claim_token = None
         self.error = None

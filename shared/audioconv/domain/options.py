@@ -12,11 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from audioconv.domain.formats import BIT_DEPTHS, QUALITIES, AudioFormat, Quality
+from audioconv.domain.gain import GAIN_MODES, GainMode, gain_refusal
 
 # Request field names (multipart form or JSON), in the API's camelCase.
 OPTION_FIELDS = (
     "bitrate", "sampleRate", "channels", "quality",
-    "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut", "bitDepth", "upscale",
+    "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut", "bitDepth", "upscale", "gain",
 )  # fmt: skip
 # loudnorm's ranges: integrated target -70..-5 LUFS, true-peak ceiling -9..0 dBTP.
 LOUDNESS_RANGE = (-70.0, -5.0)
@@ -74,6 +75,11 @@ class ConversionOptions(BaseModel):
         default=None,
         description="false: never encode a lossy target above the lossy input's bitrate",
     )
+    gain: GainMode | None = Field(
+        default=None,
+        description="write ReplayGain 2.0 tags (R128 for opus), audio untouched: per track, "
+        "or per track and album (album: the whole batch's audio together)",
+    )
 
     @field_validator("bitrate", mode="before")
     @classmethod
@@ -99,7 +105,7 @@ class ConversionOptions(BaseModel):
             raise ValueError(f"must be 0 or at least {RESOLUTION:f} in size")
         return value
 
-    @field_validator("quality", mode="before")
+    @field_validator("quality", "gain", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -138,6 +144,9 @@ class ConversionOptions(BaseModel):
             raise ValueError(_too_short("start and end", self.end - (self.start or 0.0)))
         if self.bit_depth is not None:
             self._check_bit_depth(fmt)
+        refused = gain_refusal(self.gain, name)
+        if refused is not None:
+            raise ValueError(refused)
         return self
 
     def _check_bit_depth(self, fmt: AudioFormat) -> None:
@@ -249,4 +258,6 @@ def _describe(err: ErrorDetails) -> str:
         return f"bitDepth must be one of {', '.join(map(str, BIT_DEPTHS))} bits: {err['msg']}"
     if field == "upscale":
         return "upscale must be true or false"
+    if field == "gain":
+        return f"gain must be one of {', '.join(GAIN_MODES)}"
     return f"{field}: {err['msg'].removeprefix('Value error, ')}"

@@ -141,6 +141,14 @@ class Options(BaseModel):
         description="false: never encode a lossy target above the lossy input's bitrate "
         "(the bitrate is capped at the input's); default true, with a warning",
     )
+    gain: Literal["track", "album"] | None = Field(
+        default=None,
+        description="write gain tags, audio untouched: ReplayGain 2.0 (-18 LUFS; mp3 ID3 "
+        "TXXX, flac/ogg Vorbis comments, m4a/alac iTunes atoms) or R128_* (opus, Q7.8 "
+        "relative to -23 LUFS). `album` (a batch only) adds the album's gain, measured "
+        "over all its tracks together once the last is converted. Refused for wav, aiff, "
+        "wma and aac",
+    )
 
 
 class _Target(BaseModel):
@@ -231,6 +239,23 @@ class Loudness(BaseModel):
     true_peak: float = Field(alias="truePeak", description="true peak, dBTP")
 
 
+class GainTags(BaseModel):
+    """The gain tags written into the output (`gain` option): gains in dB (ReplayGain
+    2.0, reference -18 LUFS), peaks as ratios of full scale (true peak)."""
+
+    model_config = _camel
+
+    track_gain: float = Field(alias="trackGain")
+    track_peak: float = Field(alias="trackPeak", ge=0)
+    track_loudness: float = Field(alias="trackLoudness", description="LUFS")
+    album_gain: float | None = Field(default=None, alias="albumGain")
+    album_peak: float | None = Field(default=None, alias="albumPeak", ge=0)
+    album_loudness: float | None = Field(
+        default=None, alias="albumLoudness",
+        description="LUFS, all the album's tracks gated together",
+    )  # fmt: skip
+
+
 class MediaDetails(BaseModel):
     """What we found in a file: the input as probed at upload; the output as the
     encoder made it (its duration is the encoder's own count of what it wrote, and
@@ -265,6 +290,9 @@ class MediaDetails(BaseModel):
         description="lossless audio's sample format: u8, s16, s24, s32 (integers), f32, "
         "f64 (floating point); null for lossy audio",
     )  # fmt: skip
+    gain: GainTags | None = Field(
+        default=None, description="the output's gain tags (`gain` option); none for silence"
+    )
 
 
 class TaskLinks(BaseModel):
@@ -328,6 +356,12 @@ class Task(BaseModel):
         description="`due` while the report pass (loudness of input and output, the "
         "output's exact duration, the waveform picture) is still to run after the "
         "conversion; null once it ran (or when none is made)",
+    )
+    album_gain: Literal["due"] | None = Field(
+        default=None,
+        alias="albumGain",
+        description="`due` while the album's gain tags are still to be written (the "
+        "`gain: album` option: once every track of the batch is converted)",
     )
     options: ConversionOptions = Field(description="the options asked for; only those set")
     warnings: list[str] = Field(
@@ -526,6 +560,16 @@ class TaskQuery(BaseModel):
 
     max: int | None = Field(default=None, ge=1, description="at most this many tasks")
     order: Literal["0", "1"] = Field(default="0", description="0 ascending id, 1 descending")
+
+
+class ZipQuery(BaseModel):
+    """``GET /api/batches/{batch_id}/zip`` query arguments."""
+
+    layout: Literal["flat", "album"] = Field(
+        default="flat",
+        description="`flat`: the converted files' names; `album`: `Artist/Album/01 "
+        "Title.ext` from their tags, every part a name Windows, macOS and Linux take",
+    )
 
 
 class BlobQuery(BaseModel):

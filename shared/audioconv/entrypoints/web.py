@@ -243,6 +243,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "input": task.input_probe.as_dict() if task.input_probe else None,
         "output": task.output_probe.as_dict() if task.output_probe else None,
         "report": "due" if task.report_due else None,
+        "albumGain": "due" if task.album_gain_due else None,
         "warnings": task.warnings or [],
         "verified": task.verified,
         "exactLength": task.exact_length,

@@ -8,6 +8,8 @@ files are stored, not deflated (audio does not compress), so the archive's size 
 known before the first byte (``Content-Length``). ZIP64 is used only when needed.
 The archive is there while tasks are still pending or have failed:
 ``manifest.json`` says which files are in, which failed (and why), which are pending.
+Beside it, ``playlist.m3u8`` lists the files in track order; the files are named flat,
+or laid out ``Artist/Album/01 Title.ext`` (domain/album_layout.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from typing import IO, Any
 
 from zipstream import ZIP_STORED, ZipStream
 
+from audioconv.domain.album_layout import (
+    PLAYLIST,
+    Layout,
+    TrackInfo,
+    album_path,
+    playlist,
+    unique_paths,
+)
 from audioconv.domain.batch import unique_names
 from audioconv.domain.model import Task, TaskStatus
 from audioconv.ports import BlobStore, iter_chunks
@@ -45,11 +55,13 @@ class BatchZip:
     file_name: str  # what the download is called
     members: tuple[Member, ...]
     manifest: dict[str, Any]
+    playlist: str = ""  # the extended M3U of the members, in track order
 
     def stream(self, blobs: BlobStore) -> ZipStream:
         """The archive, ready to iterate (``len()`` is its size in bytes)."""
         archive = ZipStream(compress_type=ZIP_STORED, sized=True)
         archive.add(json.dumps(self.manifest, indent=2, ensure_ascii=False) + "\n", MANIFEST)
+        archive.add(self.playlist.encode(), PLAYLIST)
         for member in self.members:
             archive.add(_chunks(blobs, member), member.name, size=member.size)
         return archive
@@ -69,8 +81,9 @@ def _chunks(blobs: BlobStore, member: Member) -> Iterator[bytes]:
         yield from iter_chunks(stream)
 
 
-def batch_zip(deps: Dependencies, user_id: int, batch_id: int) -> BatchZip:
-    """What the ZIP of the user's batch holds now (NotFound if it is not theirs)."""
+def batch_zip(deps: Dependencies, user_id: int, batch_id: int, layout: Layout = "flat") -> BatchZip:
+    """What the ZIP of the user's batch holds now (NotFound if it is not theirs), its
+    files named as ``layout`` says."""
     view = batches.get_batch(deps, user_id, batch_id)
     files, failed, pending, present = [], [], [], []
     for task in view.tasks:
@@ -93,22 +106,40 @@ def batch_zip(deps: Dependencies, user_id: int, batch_id: int) -> BatchZip:
             failed.append(_entry(task) | {"error": task.error})
         else:
             pending.append(_entry(task) | {"status": task.status.value, "progress": task.progress})
-    names = unique_names((task.output_name for task, *_ in present), taken=[MANIFEST])
+    tracks = [_track(task, n) for n, (task, *_) in enumerate(present)]
+    if layout == "album":
+        names = unique_paths((album_path(t) for t in tracks), taken=[MANIFEST, PLAYLIST])
+    else:
+        names = unique_names((t.file_name for t in tracks), taken=[MANIFEST, PLAYLIST])
     members = []
     for (task, key, size, source), name in zip(present, names, strict=True):
         members.append(Member(name, key, size, source))
-        files.append({"name": name, **_entry(task), "format": task.output_format, "bytes": size})
+        entry = {"name": name, **_entry(task), "format": task.output_format, "bytes": size}
+        if task.album_gain_due:  # in, but its album's gain tags are still to be written
+            entry["albumGain"] = "due"
+        files.append(entry)
     batch = view.batch
     manifest = {
         "batch": {"id": batch.id, "name": batch.name, "createdAt": batch.created_at.isoformat()},
         "madeAt": deps.clock().isoformat(),
+        "layout": layout,
+        "playlist": PLAYLIST,
         "progress": view.progress.as_json(),
         "files": files,
         "failed": failed,
         "pending": pending,
     }
     label = safe_file_name(batch.name) if batch.name else f"batch-{batch.id}"
-    return BatchZip(f"{label}.zip", tuple(members), manifest)
+    made = playlist(list(zip(names, tracks, strict=True)))
+    return BatchZip(f"{label}.zip", tuple(members), manifest, made)
+
+
+def _track(task: Task, position: int) -> TrackInfo:
+    """What the layout and the playlist read of a converted task: the input's tags
+    (what the output carries over), the output's length."""
+    tags = (task.input_probe or {}).get("tags") or {}
+    seconds = (task.output_probe or {}).get("duration")
+    return TrackInfo(task.output_name, tags, float(seconds) if seconds else None, position)
 
 
 def _opened(blobs: BlobStore, key: str) -> IO[bytes] | None:

@@ -170,12 +170,12 @@ def upload_files(
         except BatchGone:  # deleted meanwhile, with the tasks made so far: 404
             raise
         except AudioconvError as exc:
-            _record_refused(deps, user_id, file, target, options, exc, batch_id)
+            record_refused(deps, user_id, file, target, options, exc, batch_id)
     assert batch_id is not None
     return get_batch(deps, user_id, batch_id)
 
 
-def _record_refused(
+def record_refused(
     deps: Dependencies,
     user_id: int,
     file: Upload,

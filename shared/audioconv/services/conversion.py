@@ -14,9 +14,11 @@ from pathlib import Path
 from audioconv import logs
 from audioconv.domain.errors import AudioconvError, ConversionFailed, RetryLater
 from audioconv.domain.formats import FORMATS
+from audioconv.domain.gain import Gain
 from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import ClaimOutcome, Fidelity, Task, as_utc
 from audioconv.ports import Probe
+from audioconv.services import album_gain
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef, announce_finished, request_report
 from audioconv.services.tasks import predicted_output, quota_message
@@ -93,6 +95,7 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
     except (ConversionFailed, AudioconvError) as exc:
         reason = exc.reason if isinstance(exc, ConversionFailed) else exc.message
         _finish(deps, attempt, lambda t: t.fail(reason, deps.clock()))
+        _settle_album(deps, task)
         return
     except Exception:
         _apply(deps, attempt, lambda t: t.release(deps.clock()))  # due again, for a retry
@@ -102,6 +105,19 @@ def convert(deps: Dependencies, ref: TaskRef) -> None:
         deps.blobs.delete(made.output_key)
     for key in replaced:  # the output kept from an earlier revision, now replaced
         deps.blobs.delete(key)
+    _settle_album(deps, task)
+
+
+def _settle_album(deps: Dependencies, task: Task) -> None:
+    """If the task is a track of an album (``gain: "album"``), write the album's gain
+    tags once its last track is finished; a failure is left to the sweep (the tracks
+    stay ``album_gain_due``)."""
+    if not album_gain.wants_album(task) or task.batch_id is None:
+        return
+    try:
+        album_gain.settle(deps, task.batch_id)
+    except Exception:
+        log.exception("album gain of batch %s failed; the sweep tries again", task.batch_id)
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,7 @@ class Made:
     output_key: str
     size: int
     result: ConversionResult
+    gain: Gain | None = None  # the track gain tags written into it, if any
 
     def apply_to(
         self, now: datetime, report_due: bool, replaced: list[str]
@@ -127,6 +144,9 @@ class Made:
                 report_due=report_due, fidelity=kept,
             )  # fmt: skip
             replaced.extend([old] if old else [])
+            if self.gain is not None and task.output_probe is not None:
+                task.output_probe = {**task.output_probe, "gain": self.gain.as_json()}
+            task.album_gain_due = album_gain.wants_album(task)
 
         return succeed
 
@@ -170,13 +190,15 @@ def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> 
 
         job = ConversionJob(probe, target, task.options)
         result = deps.transcoder.convert(src, job, dst, on_progress)
+        renew_if_due()
+        gain = album_gain.tag_track(deps, task, dst, result.output.duration)
         # Each claim writes its own keys: a late attempt can never clobber another's output.
         folder = f"outputs/{task.id}/r{attempt.ref.revision}/{attempt.token}"
         key = f"{folder}/{task.output_name}"
         renew_if_due()
         size = dst.stat().st_size
         deps.blobs.put_file(key, dst, target.mime_type, move=True)  # ours to give away
-    return Made(key, size, result)
+    return Made(key, size, result, gain)
 
 
 def local_file(deps: Dependencies, key: str, fallback: Path) -> Path:

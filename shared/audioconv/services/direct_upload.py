@@ -28,6 +28,7 @@ from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, announce_upload, request_conversion
 from audioconv.services.tasks import (
     BatchGone,
+    check_album_batch,
     check_audio,
     check_output_fits,
     check_quota,
@@ -127,6 +128,7 @@ def start(
     """
     target = target_format(new_format)
     chosen = checked_options(options, target)
+    check_album_batch(chosen, batch_id)
     with deps.uow(readonly=True) as uow:  # the size is not known yet: checked on arrival
         check_quota(deps, uow, user_id, 0)
     name = safe_file_name(file_name)

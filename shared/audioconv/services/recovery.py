@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from audioconv.domain.model import TaskStatus, as_utc
-from audioconv.services import direct_upload, notification, throttling, webhooks
+from audioconv.services import album_gain, direct_upload, notification, throttling, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, request_conversion, request_report
 
@@ -83,6 +83,7 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
             webhooks.republish(deps, task)
         except Exception:
             log.exception("republishing task %s's webhook failed; the next sweep will", task.id)
+    album_gain.settle_due(deps)  # albums whose last worker died before their tags
     if expired_tokens:
         log.info("sweep forgot %d expired API tokens", expired_tokens)
     if due or unnotified or reports or hooks:

@@ -87,6 +87,15 @@ def fitted_options(options: ConversionOptions, duration: float | None) -> Conver
     return options
 
 
+def check_album_batch(options: ConversionOptions, batch_id: int | None) -> None:
+    """InvalidInput for album gain on a task of no batch (its album is its batch)."""
+    if options.gain == "album" and batch_id is None:
+        raise InvalidInput(
+            'gain "album" measures a batch\'s tracks together: upload them as a batch '
+            '(or give batch), or ask for gain "track"'
+        )
+
+
 class BatchGone(NotFound):
     """The batch a file was being added to has been deleted meanwhile."""
 
@@ -110,6 +119,7 @@ def create_task(
     """
     target = target_format(new_format)
     chosen = checked_options(options, target)
+    check_album_batch(chosen, batch_id)
     size = upload.stat().st_size
     with deps.uow(
         readonly=True
@@ -294,6 +304,7 @@ def change_format(
     with deps.uow() as uow:
         uow.users.get(user_id, for_update=True)  # quotas: as record_task, owner first
         task = _owned(uow, user_id, task_id, for_update=True)
+        check_album_batch(chosen, task.batch_id)
         if webhook_url is not UNCHANGED:
             task.use_webhook(webhook_url)
         duration = task.input_probe.duration if task.input_probe else None

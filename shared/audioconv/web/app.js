@@ -317,6 +317,12 @@
         choiceSelect("opt-upscale", "upscale", "allowed, warned", ["false"],
           () => "never: cap at the input's")));
     }
+    if (opts.gain) {
+      box.append(optionField("opt-gain", "Gain tags",
+        choiceSelect("opt-gain", "gain", "none", opts.gain.values,
+          (g) => (g === "album" ? "album (files sent together)" : "track")),
+        "ReplayGain 2.0 (R128 for Opus): players level the volume, the audio stays as it is"));
+    }
     if (opts.loudness) {
       box.append(optionField("opt-loudness", "Loudness",
         choiceSelect("opt-loudness", "loudness", "as it is", [-14, -16, -23],
@@ -466,6 +472,9 @@
       parts.push(progressRow(pct, task.status === "uploaded" ? "waiting…" : `converting ${pct.toFixed(0)}%`));
     }
     if (task.status === "failed" && task.error) parts.push(el("p", { class: "error", text: task.error }));
+    if (task.status === "processed" && task.albumGain === "due") {
+      parts.push(el("p", { class: "muted album-gain", text: "Album gain: written once every track of the album is converted…" }));
+    }
     parts.push(...fidelityNotes(task));
     parts.push(detailsTable(task, card.sizes));
     if (task.links.waveform && card.waveform && card.waveform.image && card.waveform.url === task.links.waveform) {
@@ -547,7 +556,8 @@
 
   // Still changing: converting, or converted with its report (loudness, waveform) to come.
   function pending(task) {
-    return task.status === "uploaded" || task.status === "processing" || task.report === "due";
+    return task.status === "uploaded" || task.status === "processing" || task.report === "due"
+      || task.albumGain === "due";
   }
 
   function schedulePoll() {
@@ -681,11 +691,63 @@
     xhr.send(form);
   }
 
+  // An album as one audio file and its cue sheet, sent together in one request: the
+  // server cuts it into its tracks, a task each in one batch (named for the album).
+  function uploadAlbum(audio, sheet, values) {
+    const li = el("li", { class: "task pending" });
+    const bar = el("progress", { max: 100, value: 0, "aria-label": `uploading ${audio.name}` });
+    li.append(
+      el("div", { class: "task-head" }, el("h3", { text: `${audio.name} + ${sheet.name}` }),
+        el("span", {}, `→ ${values.newFormat} `, statusBadge("uploading"))),
+      el("div", { class: "progress" }, bar));
+    $("tasks").prepend(li);
+    $("empty").hidden = true;
+    const form = new FormData();
+    form.append("fileName", audio, audio.name);
+    form.append("fileName", sheet, sheet.name);
+    for (const [key, value] of Object.entries(values)) form.append(key, value);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/tasks");
+    xhr.setRequestHeader("Authorization", `Bearer ${token()}`);
+    xhr.responseType = "json";
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) bar.value = (100 * event.loaded) / event.total;
+    });
+    const fail = (message) => {
+      li.classList.remove("pending");
+      li.replaceChildren(
+        el("div", { class: "task-head" }, el("h3", { text: `${audio.name} + ${sheet.name}` }),
+          el("span", {}, `→ ${values.newFormat} `, statusBadge("failed"))),
+        el("p", { class: "error", text: message }));
+    };
+    xhr.addEventListener("load", () => {
+      if (xhr.status === 201 && xhr.response) {
+        li.remove();
+        for (const task of [...xhr.response.tasks].reverse()) showTask(task);
+        showBatch(xhr.response.id, xhr.response.tasks.length, xhr.response.name, "album");
+      } else {
+        if (xhr.status === 401) expired(messageOf(xhr.status, xhr.response, "not logged in"));
+        fail(`Not converted: ${messageOf(xhr.status, xhr.response, "upload refused")}`);
+      }
+    });
+    xhr.addEventListener("error", () => fail(`Not uploaded: ${messageOf(0)}`));
+    xhr.addEventListener("loadend", () => uploads.delete(xhr));
+    uploads.add(xhr);
+    xhr.send(form);
+  }
+
   // Several files at once go into one batch, which downloads as one ZIP.
   async function uploadFiles(files) {
     if (!token()) { showNotice("Log in first, then drop your files."); return; }
     if (!formats.length) { showNotice("The list of formats has not loaded yet; try again in a moment."); return; }
     const values = chosen();
+    const sheets = files.filter((f) => f.name.toLowerCase().endsWith(".cue"));
+    if (sheets.length) {
+      const audio = files.filter((f) => !sheets.includes(f));
+      if (sheets.length === 1 && audio.length === 1) { uploadAlbum(audio[0], sheets[0], values); return; }
+      showNotice("Drop a cue sheet together with its one audio file (the whole album).");
+      return;
+    }
     let batch = null;
     if (files.length > 1) {
       try {
@@ -698,17 +760,18 @@
     if (batch) showBatch(batch.id, files.length);
   }
 
-  function showBatch(id, count) {
+  function showBatch(id, count, name, layout) {
     const button = el("button", { type: "button", class: "secondary", text: "Download all as ZIP" });
-    const row = el("p", { class: "batch" }, `${count} files sent together (batch ${id}) `, button);
-    button.addEventListener("click", () => downloadZip(id, button));
+    const what = name ? `${name}: ${count} tracks` : `${count} files sent together`;
+    const row = el("p", { class: "batch" }, `${what} (batch ${id}) `, button);
+    button.addEventListener("click", () => downloadZip(id, button, layout || "flat"));
     $("batches").prepend(row);
   }
 
-  async function downloadZip(id, button) {
+  async function downloadZip(id, button, layout) {
     button.disabled = true;
     try {
-      const response = await fetch(`/api/batches/${id}/zip`, { headers: { Authorization: `Bearer ${token()}` } });
+      const response = await fetch(`/api/batches/${id}/zip?layout=${layout}`, { headers: { Authorization: `Bearer ${token()}` } });
       if (!response.ok) {
         let data = null;
         try { data = await response.json(); } catch (err) { data = null; }

@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request, stream_with_context
 
-from audioconv.domain.errors import PayloadTooLarge
+from audioconv.domain.album_layout import LAYOUTS
+from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import MAX_RESPONSE_BYTES, on_app_engine
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
@@ -21,7 +22,7 @@ from audioconv.entrypoints.web import (
     text_field,
 )
 from audioconv.ports import attachment
-from audioconv.services import batch_zip, batches, webhooks
+from audioconv.services import batch_zip, batches, cue_split, webhooks
 from audioconv.services.dependencies import Dependencies
 
 # The answer of POST /api/tasks: one task, or (several files) their batch.
@@ -59,7 +60,10 @@ def create_many(deps: Dependencies, upload: ReceivedUpload) -> tuple[Response, i
     """``POST /api/tasks`` with several files: a task each, in one batch."""
     new_format = text_field(upload.fields.get("newFormat"), "newFormat")
     files = [batches.Upload(f.path, text_field(f.file_name, "fileName")) for f in upload.files]
-    view = batches.upload_files(
+    # An album as one audio file and its cue sheet: a task per track.
+    album = cue_split.has_cue_sheet(files)
+    upload_files = cue_split.upload_album if album else batches.upload_files
+    view = upload_files(
         deps, g.user_id, files, new_format, option_fields(upload.fields),
         batches.parse_batch_id(upload.fields.get("batch")),
         webhook_url=webhooks.checked_url(deps, upload.fields.get("webhookUrl")),
@@ -119,16 +123,21 @@ def register(app: Flask, deps: Dependencies) -> None:
         {200: Reply("the ZIP, streamed (files stored, not compressed; ZIP64 when large)",
                     file=("application/zip",),
                     headers={"Content-Disposition": "attachment; filename=..."})},
-        (401, 404, 413), auth=True, tag="batches",
+        (400, 401, 404, 413), auth=True, tag="batches", query=s.ZipQuery,
         description="Available at any time: `manifest.json` in it lists the files in "
         "(`files`: name in the ZIP, task, format, bytes), those that failed with the "
-        "reason (`failed`) and those still pending (`pending`). Names are made unique: "
-        "`song.mp3`, `song (2).mp3`. 413 on App Engine for a ZIP over its 32 MB "
-        "response limit.",
+        "reason (`failed`) and those still pending (`pending`); `playlist.m3u8` beside "
+        "it is an extended M3U of the files in track order. Names are made unique: "
+        "`song.mp3`, `song (2).mp3`; `layout=album` puts each file at "
+        "`Artist/Album/01 Title.ext` from its tags. 413 on App Engine for a ZIP over its "
+        "32 MB response limit.",
     ))  # fmt: skip
     @login_required
     def batch_zip_download(batch_id: int) -> Response:
-        archive = batch_zip.batch_zip(deps, g.user_id, batch_id)
+        layout = request.args.get("layout") or "flat"
+        if layout not in LAYOUTS:
+            raise InvalidInput(f"layout must be one of {', '.join(LAYOUTS)}")
+        archive = batch_zip.batch_zip(deps, g.user_id, batch_id, layout)
         stream = archive.stream(deps.blobs)
         if on_app_engine() and len(stream) > MAX_RESPONSE_BYTES:
             archive.close()

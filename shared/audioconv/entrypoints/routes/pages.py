@@ -16,6 +16,7 @@ from flask import Flask, Response, current_app, jsonify, send_from_directory
 
 from audioconv.domain.fidelity import exact_length
 from audioconv.domain.formats import BIT_DEPTHS, FORMATS, INPUTS, QUALITIES, AudioFormat
+from audioconv.domain.gain import GAIN_MODES, GAIN_TAG_STYLES
 from audioconv.domain.options import DEFAULT_TRUE_PEAK, ConversionOptions, _bitrate_range
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.routes.openapi import Operation, Reply, doc
@@ -83,6 +84,8 @@ def format_options(fmt: AudioFormat) -> dict[str, Any]:
         options["bitDepth"] = {
             "type": "integer", "unit": "bit", "values": bit_depths(fmt), "default": None,
         }  # fmt: skip
+    if fmt.name in GAIN_TAG_STYLES:
+        options["gain"] = {"type": "string", "values": list(GAIN_MODES), "default": None}
     return {**options, **_audio_options()}
 
 

@@ -38,7 +38,10 @@ def register(app: Flask, deps: Dependencies) -> None:
         description="The file as a multipart form, or as the raw body (also `audio/*`) "
         "with its fields in the query. Several `fileName` parts: one task each, all in "
         "one batch (`batch`, or a new one), answered with the batch; a file that is not "
-        "audio becomes a failed task there, with the reason. 404 for a `batch` that is "
+        "audio becomes a failed task there, with the reason. An audio file and its `.cue` "
+        "sheet: the album cut into its tracks at their INDEX 01, sample-exact, a task each "
+        "in one batch (a sheet that cannot be read is a 400 naming its line, and nothing "
+        "is stored). 404 for a `batch` that is "
         "not yours; 413 over the upload limit or the stored-bytes quota, or when the "
         "output could outgrow the output limit (the message says what to choose "
         "instead); 429 with too many tasks in flight.",
