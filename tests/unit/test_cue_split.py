@@ -40,7 +40,7 @@ def test_each_track_is_a_task_of_a_batch_named_for_the_album(
     view = cue_split.upload_album(deps, ANN, files(tmp_path, SHEET), "mp3", {"gain": "album"})
     assert view.batch.name == "Band - Record"
     assert [t.file_name for t in view.tasks] == ["01 A_B.flac", "02 Track 02.flac"]
-    assert all(t.options == {"gain": "album"} for t in view.tasks)
+    assert all(t.options.gain == "album" for t in view.tasks)
     stored = cast(FakeBlobs, deps.blobs).files
     second = stored[view.tasks[1].input_key]
     assert b"'title': 'Track 02'" in second and b"'track': '2/2'" in second

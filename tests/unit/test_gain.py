@@ -112,7 +112,7 @@ def test_track_gain_is_written_before_the_output_is_stored(
     done = tasks.get_task(deps, ANN, task.id or 0)
     assert done.status is TaskStatus.PROCESSED and not done.album_gain_due
     # The fake's loudness of "AUDIO mp3 AUDIO some samples": -30 + 28 % 10 = -22 LUFS.
-    assert done.output_probe is not None and done.output_probe["gain"]["trackGain"] == 4.0
+    assert done.output_probe is not None and done.output_probe.gain.track_gain == 4.0
     assert stored(deps, task.id or 0) == b"AUDIO mp3 AUDIO some samples|gain 4.0 None"
 
 
@@ -136,10 +136,10 @@ def test_album_tags_wait_for_the_last_track_then_cover_the_whole_album(
         done = tasks.get_task(deps, ANN, task_id)
         assert not done.album_gain_due
         assert done.output_probe is not None
-        assert done.output_probe["gain"]["albumGain"] == expected
+        assert done.output_probe.gain.album_gain == expected
         assert stored(deps, task_id).endswith(f"|gain {-18.0 - loud} {expected}".encode())
     silent = tasks.get_task(deps, ANN, ids[2])
-    assert not silent.album_gain_due and "gain" not in (silent.output_probe or {})
+    assert not silent.album_gain_due and (silent.output_probe is None or silent.output_probe.gain is None)
     # Only the files the tasks refer to are stored: the retagged ones replaced the first.
     keys = {tasks.get_task(deps, ANN, i).output_key for i in ids}
     assert {k for k in cast(FakeBlobs, deps.blobs).files if k.startswith("outputs/")} == keys
@@ -151,7 +151,7 @@ def test_a_failed_track_finishes_the_album_without_it(deps: Dependencies, tmp_pa
     transcoder(deps).fail_with = "broken"
     convert_all(deps, ids[1:])
     done = tasks.get_task(deps, ANN, ids[0])
-    assert done.output_probe is not None and "albumGain" in done.output_probe["gain"]
+    assert done.output_probe is not None and done.output_probe.gain.album_gain is not None
     assert not done.album_gain_due
 
 
@@ -174,7 +174,7 @@ def test_the_sweep_finishes_an_album_whose_last_worker_died(
     for task_id in ids:
         done = tasks.get_task(deps, ANN, task_id)
         assert not done.album_gain_due
-        assert done.output_probe is not None and "albumGain" in done.output_probe["gain"]
+        assert done.output_probe is not None and done.output_probe.gain.album_gain is not None
     assert album_service.settle(deps, tasks.get_task(deps, ANN, ids[0]).batch_id or 0) == 0
 
 

@@ -34,6 +34,7 @@ EVENTS: dict[str, Callable[[Task], object]] = {
     "retarget": lambda t: t.retarget("ogg", NOW),
     "notified": lambda t: t.notified(NOW, webhook_due=NOW),
     "told_of_older": lambda t: t.told_of_older(NOW),
+    "gain_tagged": lambda t: t.gain_tagged(None, album_due=True),
     "record_webhook_attempt": lambda t: t.record_webhook_attempt(ATTEMPT),
     "no_webhook_due": lambda t: t.no_webhook_due(),
     "use_webhook": lambda t: t.use_webhook("https://example.com/"),

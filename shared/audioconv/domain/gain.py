@@ -112,6 +112,16 @@ class Gain:
         }
         return {key: value for key, value in found.items() if value is not None}
 
+    @classmethod
+    def from_json(cls, found: dict[str, float] | None) -> Gain | None:
+        """The gain ``as_json`` showed (None for none)."""
+        if not found:
+            return None
+        return cls(
+            float(found["trackLoudness"]), float(found["trackPeak"]),
+            found.get("albumLoudness"), found.get("albumPeak"),
+        )  # fmt: skip
+
 
 def q78(db: float) -> int:
     """``db`` in Q7.8 fixed point (1/256 dB), within a signed 16-bit integer."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audioconv.domain.formats import SAMPLE_FORMATS
+from audioconv.domain.gain import Gain
 
 
 def average_bitrate(size: int, seconds: float) -> int | None:
@@ -68,6 +69,8 @@ class Probe:
     # False for one stored before the task kept all of it (its demuxer, its sample
     # format: the resolution a conversion must not guess): the worker probes again.
     complete: bool = True
+    # The gain tags written into it (``gain`` option: issue 24), if any.
+    gain: Gain | None = None
 
     @property
     def bit_depth(self) -> int | None:
@@ -86,6 +89,8 @@ class Probe:
         shown["loudnessReason"] = self.loudness_reason
         shown["bitDepth"] = self.bit_depth
         shown["sampleFormat"] = self.sample_format
+        if self.gain is not None:
+            shown["gain"] = self.gain.as_json()
         return shown
 
     def as_record(self) -> dict[str, Any]:
@@ -126,6 +131,7 @@ class Probe:
             layout=record.get("layout"),
             loudness_reason=record.get("loudnessReason"),
             complete="demuxer" in record and "sampleFormat" in record,
+            gain=Gain.from_json(record.get("gain")),
         )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from audioconv.domain.errors import InvalidTransition
 from audioconv.domain.formats import FORMATS
+from audioconv.domain.gain import Gain
 from audioconv.domain.media import Loudness, Probe, average_bitrate
 from audioconv.domain.options import ConversionOptions
 
@@ -84,6 +85,7 @@ TRANSITIONS: dict[str, dict[TaskStatus, TaskStatus]] = {
     "retarget": {_U: _U, _P: _U, _D: _U, _F: _U},
     "notified": {_D: _D, _F: _F},
     "told_of_older": {_U: _U, _P: _P, _D: _D, _F: _F},
+    "gain_tagged": {_U: _U, _P: _P, _D: _D, _F: _F},
     "record_webhook_attempt": {_D: _D, _F: _F},
     "no_webhook_due": {_D: _D, _F: _F},
     "use_webhook": {_U: _U, _P: _P, _D: _D, _F: _F},
@@ -111,6 +113,7 @@ class Task:
     retarget                uploaded    uploaded    uploaded   uploaded
     notified                -           -           processed  failed
     told_of_older           uploaded    processing  processed  failed
+    gain_tagged             uploaded    processing  processed  failed
     record_webhook_attempt  -           -           processed  failed
     no_webhook_due          -           -           processed  failed
     use_webhook             uploaded    processing  processed  failed
@@ -453,6 +456,20 @@ class Task:
         mail went out): the window starts then, so this revision is told after it."""
         self._move("told_of_older")
         self.notified_at = now
+
+    def gain_tagged(
+        self, gain: Gain | None, album_due: bool, retagged: tuple[str, int] | None = None
+    ) -> None:
+        """Its output's gain tags were written: ``gain`` (None: none new, as for silence),
+        into a new copy of the output stored at ``retagged`` (key, size) if given;
+        ``album_due``: its album's gain is still to be written. A task converted again
+        meanwhile keeps its output until the new one exists, so any state may take it."""
+        self._move("gain_tagged")
+        if retagged is not None:
+            self.output_key, self.output_bytes = retagged
+        if gain is not None and self.output_probe is not None:
+            self.output_probe = replace(self.output_probe, gain=gain)
+        self.album_gain_due = album_due
 
     def use_webhook(self, url: str | None) -> None:
         """Announce this task's finished revisions to ``url`` (None: its owner's, if any)."""

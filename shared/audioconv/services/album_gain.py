@@ -26,7 +26,6 @@ from pathlib import Path
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.gain import GAIN_TAG_STYLES, Gain, album_gain, track_gain
 from audioconv.domain.model import Task, TaskStatus
-from audioconv.domain.options import stored_options
 from audioconv.services.dependencies import Dependencies
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ def tag_track(deps: Dependencies, task: Task, output: Path, seconds: float) -> G
     the gain written (None: not asked, or silence, which has none). Without ``gain``,
     the gain tags of a source whose level ``loudness`` changed are removed: they would
     be wrong by the change."""
-    options = stored_options(task.options)
+    options = task.options
     if options.gain is None:
         if options.loudness is not None and task.output_format in GAIN_TAG_STYLES:
             deps.transcoder.write_gain(output, task.output_format, None)
@@ -49,7 +48,7 @@ def tag_track(deps: Dependencies, task: Task, output: Path, seconds: float) -> G
 
 
 def wants_album(task: Task) -> bool:
-    return task.batch_id is not None and stored_options(task.options).gain == "album"
+    return task.batch_id is not None and task.options.gain == "album"
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def settle(deps: Dependencies, batch_id: int) -> int:
 
 
 def _seconds(task: Task) -> float:
-    return float((task.output_probe or {}).get("duration") or 60.0)
+    return (task.output_probe.duration if task.output_probe else 0.0) or 60.0
 
 
 def _swap(deps: Dependencies, retagged: list[_Retagged]) -> int:
@@ -117,13 +116,7 @@ def _swap(deps: Dependencies, retagged: list[_Retagged]) -> int:
                 unused.append(item.new_key)
                 continue
             replaced.append(item.old_key)
-            task.output_key = item.new_key
-            task.output_bytes = item.size
-            probe = dict(task.output_probe or {})
-            if item.gain is not None:
-                probe["gain"] = item.gain.as_json()
-            task.output_probe = probe
-            task.album_gain_due = False
+            task.gain_tagged(item.gain, album_due=False, retagged=(item.new_key, item.size))
         uow.commit()
     for key in unused + replaced:
         deps.blobs.delete(key)

@@ -137,8 +137,8 @@ def batch_zip(deps: Dependencies, user_id: int, batch_id: int, layout: Layout = 
 def _track(task: Task, position: int) -> TrackInfo:
     """What the layout and the playlist read of a converted task: the input's tags
     (what the output carries over), the output's length."""
-    tags = (task.input_probe or {}).get("tags") or {}
-    seconds = (task.output_probe or {}).get("duration")
+    tags = task.input_probe.tags if task.input_probe else {}
+    seconds = task.output_probe.duration if task.output_probe else None
     return TrackInfo(task.output_name, tags, float(seconds) if seconds else None, position)
 
 

@@ -144,9 +144,7 @@ class Made:
                 report_due=report_due, fidelity=kept,
             )  # fmt: skip
             replaced.extend([old] if old else [])
-            if self.gain is not None and task.output_probe is not None:
-                task.output_probe = {**task.output_probe, "gain": self.gain.as_json()}
-            task.album_gain_due = album_gain.wants_album(task)
+            task.gain_tagged(self.gain, album_gain.wants_album(task))
 
         return succeed
 
