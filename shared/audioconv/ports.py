@@ -112,6 +112,39 @@ class WebhookSender(Protocol):
         (connected to that very address); the outcome, never an exception."""
 
 
+class FetchFailed(Exception):
+    """A URL import could not fetch its file; the message says why, in words (never the
+    URL's query string)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a URL import fetched: its size, and the name and type the server gave it."""
+
+    size: int
+    name: str | None = None
+    content_type: str | None = None
+
+
+class UrlFetcher(Protocol):
+    """Fetches users' files from http(s) URLs, refusing addresses inside our network."""
+
+    def check(self, url: str) -> None:
+        """FetchFailed unless ``url`` is http(s) and its host's every address may be
+        fetched from (as ``fetch`` checks each hop)."""
+
+    def fetch(
+        self,
+        url: str,
+        dest: Path,
+        max_bytes: int,
+        on_progress: Callable[[int, int | None], None] = ...,
+    ) -> Fetched:
+        """Stream the file at ``url`` to ``dest`` (redirects followed, each hop
+        checked), at most ``max_bytes``, reporting (bytes so far, announced size);
+        FetchFailed with the reason."""
+
+
 class Mailer(Protocol):
     def send(self, to: str, subject: str, body: str) -> None:
         """Deliver one plain-text mail."""

@@ -120,6 +120,9 @@ class Task:
     # Bytes held against the owner's storage quota for the output to come (its
     # predicted upper bound, domain/output_size.py) while the task is in flight.
     reserved_bytes: int = 0
+    # A URL import: where the worker fetches the input from (services/url_import.py),
+    # query string and all; shown and logged only without it.
+    source_url: str | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -151,6 +154,34 @@ class Task:
         """Refused when its file arrived (not audio, too large, over quota): no probe of
         its input was ever stored, as there was none to make."""
         return self.input_probe is None
+
+    @property
+    def awaits_fetch(self) -> bool:
+        """A URL import whose file has not been fetched yet (its input is fetched,
+        probed and stored by the attempt that claims it, before converting)."""
+        return self.source_url is not None and self.input_probe is None
+
+    @property
+    def shown_status(self) -> str:
+        """The state a user sees: ``downloading`` while a URL import's file is still
+        to fetch (a phase of the claim: the database says uploaded or processing)."""
+        if self.awaits_fetch and not self.finished:
+            return "downloading"
+        return self.status.value
+
+    def fetched(
+        self, probe: dict[str, Any], input_format: str, size: int, name: str, reserve: int,
+        now: datetime,
+    ) -> None:  # fmt: skip
+        """A URL import's file arrived, passed the checks and is stored under
+        ``input_key``: record it (the claim goes on, converting it)."""
+        self.input_probe = probe
+        self.input_format = input_format
+        self.input_bytes = size
+        self.file_name = name
+        self.reserved_bytes = reserve
+        self.progress = 0.0
+        self.updated_at = now
 
     @property
     def finished(self) -> bool:
