@@ -12,6 +12,8 @@ No message names a URL's query string (a signed URL's signature): ``shown``.
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -50,6 +52,20 @@ def file_name(disposition: str | None, url: str) -> str | None:
     return segment or None
 
 
+class _HideQueries(logging.Filter):
+    """urllib3 logs each request's path, query string and all (at DEBUG): not ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = _QUERY.sub("?...", message), ()
+        return True
+
+
+_QUERY = re.compile(r"\?[^\s\"']*")
+_URLLIB3 = logging.getLogger("urllib3.connectionpool")
+
+
 class HttpUrlFetcher:
     """``allow_networks``: networks the guard lets through even if not public (an
     operator's own file server; tests allow one loopback address, never all)."""
@@ -65,6 +81,8 @@ class HttpUrlFetcher:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.ca_certs = ca_certs
+        if not any(isinstance(f, _HideQueries) for f in _URLLIB3.filters):
+            _URLLIB3.addFilter(_HideQueries())
 
     def _addresses(
         self, url: str, hop: int = 0

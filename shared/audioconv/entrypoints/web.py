@@ -19,6 +19,7 @@ from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import Task
 from audioconv.domain.options import OPTION_FIELDS
+from audioconv.domain.source_url import shown
 from audioconv.entrypoints.appengine import MAX_REQUEST_BYTES, on_app_engine, request_limit
 from audioconv.entrypoints.uploads import is_raw
 from audioconv.ports import Probe
@@ -234,7 +235,7 @@ def task_json(task: Task) -> dict[str, Any]:
     return {
         "id": task.id,
         "fileName": task.file_name,
-        "status": task.status.value,
+        "status": task.shown_status,
         "inputFormat": task.input_format,
         "newFormat": task.output_format,
         "outputFileName": task.output_name,
@@ -253,6 +254,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "createdAt": task.created_at.isoformat(),
         "updatedAt": task.updated_at.isoformat(),
         "webhookUrl": task.webhook_url,
+        "sourceUrl": shown(task.source_url) if task.source_url else None,
         "webhookDeliveries": task.webhook_deliveries or [],
         # The previous output, still downloadable (links.converted) while a convert-again
         # runs or after it failed, until a new output replaces it.

@@ -89,6 +89,7 @@ class Body:
     model: type[BaseModel] | None = None
     description: str = ""
     raw: tuple[str, ...] = ()  # media types also taken as the raw file
+    more: Mapping[str, type[BaseModel]] = field(default_factory=dict)  # other media types
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def _request_body(body: Body) -> dict[str, Any]:
     schema = _ref(body.model) if body.model is not None else BINARY
     content = {media: {"schema": schema} for media in body.media_types}
     content.update({media: {"schema": BINARY} for media in body.raw})
+    content.update({media: {"schema": _ref(model)} for media, model in body.more.items()})
     return {"required": True, "description": body.description, "content": content}
 
 
