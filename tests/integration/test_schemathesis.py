@@ -114,6 +114,8 @@ _UNSTATABLE = re.compile("|".join((
     "bitDepth", "upscale must be", "is lossy",
     # Whether a link's token is one we signed, and whether a new password is the old one.
     "not a valid verification link", "the password you have",
+    # Where a sourceUrl's host points (DNS) is not in the document.
+    "sourceUrl", "may not be fetched", "resolve host", "has no address",
 )))  # fmt: skip
 
 
