@@ -207,6 +207,9 @@ class Settings(LogSettings):
     import_timeout_seconds: float = Field(default=300.0, gt=0)
     import_allow_networks: str = ""
 
+    # A resumable (tus) upload not finished this many hours after it began is removed.
+    resumable_upload_hours: float = Field(default=24.0, gt=0)
+
     port: int = Field(default=8080, validation_alias="PORT")
 
     # Secret Manager versions (projects/P/secrets/S/versions/latest) to read the

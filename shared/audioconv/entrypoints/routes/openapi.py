@@ -62,7 +62,8 @@ _ERRORS: dict[int, str] = {
     409: "conflicts with the current state",
     413: "larger than the limit that applied, named in the message (the body's, the "
     "form's, the stored-bytes quota, or the output a conversion could make)",
-    415: "not audio we can read (checked by its content)",
+    412: "a tus request without `Tus-Resumable: 1.0.0`",
+    415: "not audio we can read (checked by its content), or a body of the wrong type",
     429: "too many attempts or too much in flight; retry after `Retry-After` seconds",
 }
 _HEADERS: dict[int, dict[str, Any]] = {
@@ -132,7 +133,11 @@ def documented_routes(app: Flask) -> Iterator[tuple[Rule, str]]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint in UNDOCUMENTED:
             continue
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+        methods = rule.methods or set()
+        named = sorted(methods - {"HEAD", "OPTIONS"})
+        if not named:  # a rule of HEAD or OPTIONS alone, on purpose (tus)
+            named = ["HEAD" if "HEAD" in methods else "OPTIONS"]
+        for method in named:
             yield rule, method
 
 
