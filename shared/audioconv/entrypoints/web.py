@@ -56,11 +56,12 @@ def current_deps() -> Dependencies:
 
 def body_limit(settings: Settings) -> int:
     """The most bytes this request's body may have: an upload's limit for an upload
-    (multipart or raw) or a direct upload's PUT, ``max_json_bytes`` for everything else."""
+    (multipart or raw), a direct upload's PUT or a resumable upload's PATCH,
+    ``max_json_bytes`` for everything else."""
     upload = request.endpoint == "create_task" and (
         request.mimetype == "multipart/form-data" or is_raw()
     )
-    if upload or request.endpoint == "put_blob":
+    if upload or request.endpoint in ("put_blob", "tus_patch"):
         return settings.max_upload_bytes
     return settings.max_json_bytes
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -42,8 +43,11 @@ from audioconv.services.tasks import check_quota, checked_options, safe_file_nam
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,termination,expiration,checksum"
+# How long HEAD waits for a running PATCH of the upload to end.
+SETTLE_SECONDS = 5.0
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
-CHUNK = 1 << 20
+# Read in small pieces: a connection reset loses the piece being read, never more.
+CHUNK = 1 << 16
 _ID = re.compile(r"[0-9a-f]{32}")
 # Metadata keys a creation may carry (base64 values, tus's Upload-Metadata); the
 # file's name is ``filename`` (tus-js-client) or ``fileName``.
@@ -139,6 +143,24 @@ def create(
 
 def _part(deps: Dependencies, upload_id: str) -> Path:
     return folder(deps) / f"{upload_id}.part"
+
+
+def offset_of(deps: Dependencies, user_id: int, upload_id: str) -> Upload:
+    """The user's upload with its offset once no PATCH of it is running (a client whose
+    connection broke asks at once, while the server may still be storing what arrived),
+    or after ``SETTLE_SECONDS`` as it stands; NotFound as ``find``."""
+    find(deps, user_id, upload_id)
+    with contextlib.suppress(OSError), _part(deps, upload_id).open("rb") as part:
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            try:
+                fcntl.flock(part.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)  # pragma: no mutate (the poll interval)
+    return find(deps, user_id, upload_id)
 
 
 def find(deps: Dependencies, user_id: int, upload_id: str) -> Upload:

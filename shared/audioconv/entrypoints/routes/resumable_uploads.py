@@ -122,7 +122,7 @@ def register(app: Flask, deps: Dependencies) -> None:
     @login_required
     def tus_head(upload_id: str) -> Response:
         _check_version()
-        upload = resumable.find(deps, g.user_id, upload_id)
+        upload = resumable.offset_of(deps, g.user_id, upload_id)
         return _answer(200, {"Upload-Offset": str(upload.offset),
                              "Upload-Length": str(upload.length),
                              "Upload-Expires": _http_date(upload)})  # fmt: skip
