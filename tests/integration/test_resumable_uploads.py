@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import io
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +24,10 @@ from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.storage.filestorage import FileStorage
 from werkzeug.serving import make_server
 
+from audioconv.client import convert
+from audioconv.client import resumable as resumable_client
+from audioconv.client.convert import Job
+from audioconv.client.progress import Progress
 from audioconv.domain.errors import NotFound
 from audioconv.entrypoints.api import create_app
 from audioconv.services import resumable
@@ -46,6 +52,19 @@ def live(deps: Dependencies) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def song(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_audio(tmp_path_factory.mktemp("tus") / "long take.wav", 3.0)
+
+
+def _settled(url: str, headers: dict[str, str]) -> requests.Response:
+    """HEAD of an upload once the server has stored what reached it before a cut.
+
+    The client saw the reset at once; the server may not have handled the broken PATCH
+    yet (a client retries after a delay; a 409 sends it to HEAD again)."""
+    deadline = time.monotonic() + 10
+    while True:
+        head = requests.head(url, headers={**headers, **TUS}, timeout=10)
+        if int(head.headers["Upload-Offset"]) or time.monotonic() > deadline:
+            return head
+        time.sleep(0.05)
 
 
 def _meta(**values: str) -> str:
@@ -73,15 +92,8 @@ def test_an_upload_cut_mid_way_goes_on_from_where_it_stopped(
             first.upload()  # the connection drops half way through the one PATCH
         assert proxy.cuts == 1
         upload_id = first.url.rsplit("/", 1)[1]
-        # The client saw the reset at once; the server may not have handled the broken
-        # PATCH yet (a client retries after a delay; a 409 sends it to HEAD again).
-        deadline = time.monotonic() + 10
-        while True:
-            head = requests.head(first.url, headers={**api.headers, **TUS}, timeout=10)
-            stored = int(head.headers["Upload-Offset"])
-            if stored or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        head = _settled(first.url, api.headers)
+        stored = int(head.headers["Upload-Offset"])
         # What arrived before the cut was kept: neither nothing nor everything.
         assert 0 < stored < len(data), stored
         assert head.headers["Upload-Length"] == str(len(data))
@@ -187,3 +199,37 @@ def test_the_tus_protocol_rules(client: FlaskClient, deps: Dependencies, song: P
     with pytest.raises(NotFound):
         resumable.find(dataclasses.replace(deps, clock=lambda: later), api.user_id, stale)
     assert not list(resumable.folder(deps).glob(f"{stale}.*"))
+
+
+def test_the_cli_resumes_a_cut_upload(
+    live: str, client: FlaskClient, song: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``audioconv convert`` of a large file: tus, through a connection cut mid-upload.
+    Its first run (no retries) stops; the same command again goes on from the offset."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(convert, "RESUMABLE_BYTES", 0)  # this small file counts as large
+    monkeypatch.setattr(resumable_client, "RETRIES", 0)
+    monkeypatch.setattr(resumable_client, "RETRY_DELAY", 0.0)
+    api = ApiClient(client, "cleo")
+    token = api.headers["Authorization"].split(" ", 1)[1]
+    data = song.read_bytes()
+    job = Job("mp3", {}, tmp_path, force=False)
+    host, port = live.removeprefix("http://").split(":")
+    with cutting_proxy((host, int(port)), cut_after=len(data) // 2) as proxy:
+        out = io.StringIO()
+        first = convert.convert_one(proxy.url, token, song, job, Progress(out, tty=False))
+        assert first.error is not None and "run the same command again" in first.error
+        assert proxy.cuts == 1 and not (tmp_path / "long take.mp3").exists()
+        (url,) = json.loads(resumable_client.state_path().read_text())["_default"].values()
+        _settled(url["url"], api.headers)
+        before = proxy.sent
+        done = convert.convert_one(proxy.url, token, song, job, Progress(out, tty=False))
+        assert done.error is None, done.error
+        assert proxy.sent - before < len(data) * 0.75  # the rest, not the whole file again
+    assert "uploading (resumable)" in out.getvalue()
+    assert done.output == tmp_path / "long take.mp3"
+    assert probe(done.output)["streams"][0]["codec_name"] == "mp3"
+    (task,) = api.get("/api/tasks").get_json()
+    assert api.get(task["links"]["original"]).data == data
+    # A finished upload is forgotten: nothing is left to resume.
+    assert resumable_client.state_path().read_text().strip() in ("", '{"_default": {}}')

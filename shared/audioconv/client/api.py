@@ -12,6 +12,8 @@ from urllib.parse import urljoin
 import requests
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
+from audioconv.client import resumable
+
 # Bytes sent so far, bytes in all.
 OnBytes = Callable[[int, int], None]
 TIMEOUT = 60
@@ -153,6 +155,20 @@ class Api:
                 return dict(answer.json())
             time.sleep(POLL_SECONDS)
         raise ApiError(0, f"the server never saw the uploaded file (upload {ticket['uploadId']})")
+
+    def resumable_upload(
+        self, path: Path, new_format: str, options: Mapping[str, str], on_bytes: OnBytes
+    ) -> dict[str, Any] | None:
+        """Upload with tus, going on with an interrupted upload of the same file; the
+        task it became, or None when the server takes no resumable uploads."""
+        if not resumable.supported(self.server, self.session):
+            return None
+        fields = {"newFormat": new_format, **options}
+        try:
+            upload_id = resumable.upload(self.server, self.token or "", path, fields, on_bytes)
+            return resumable.wait_for_task(self.request, upload_id, UPLOAD_ARRIVAL_SECONDS)
+        except resumable.UploadFailed as exc:
+            raise ApiError(0, str(exc)) from None
 
     def wait(self, task_id: int, on_progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Poll the task until it is processed or failed."""

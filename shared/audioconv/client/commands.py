@@ -102,6 +102,10 @@ def add_parsers(sub: Any) -> None:
                    help="download the converted files as one ZIP at FILE (with manifest.json, "
                    "which names any that failed) instead of one by one")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="upload large files in one go, not as resumable uploads (by default "
+                   "a large file's interrupted upload goes on where it stopped when the "
+                   "same command is run again)")  # fmt: skip
 
     p = sub.add_parser("tasks", help="list your tasks")
     p.add_argument("--json", action="store_true", help="print the API's JSON")
@@ -258,7 +262,8 @@ def _convert(args: argparse.Namespace) -> int:
     zip_path: Path | None = args.zip
     if zip_path is not None and zip_path.exists() and not args.force:
         raise Failure(f"{zip_path} exists (use --force to overwrite it)")
-    job = Job(args.to, options, args.output_dir, args.force, download=zip_path is None)
+    job = Job(args.to, options, args.output_dir, args.force, download=zip_path is None,
+              resume=args.resume)  # fmt: skip
     if len(args.files) > 1 or zip_path is not None:
         job = replace(job, batch_id=_batch(api, zip_path is not None))
     outcomes = convert_all(

@@ -16,6 +16,9 @@ from audioconv.domain.formats import FORMATS
 # Files larger than this go through a direct-upload URL (App Engine takes at most
 # 32 MB per request, multipart overhead included).
 DIRECT_UPLOAD_BYTES = int(os.environ.get("AUDIOCONV_DIRECT_UPLOAD_BYTES", 30 * 1024 * 1024))
+# Files larger than this go as resumable (tus) uploads where the server takes them
+# (``--no-resume``: never): an interrupted ``convert`` goes on where it stopped.
+RESUMABLE_BYTES = int(os.environ.get("AUDIOCONV_RESUMABLE_BYTES", 8 * 1024 * 1024))
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Job:
     batch_id: int | None = None
     # Leave the converted files on the server (they come as one ZIP instead).
     download: bool = True
+    # Large files as resumable uploads (where the server takes them).
+    resume: bool = True
 
     @property
     def fields(self) -> dict[str, str]:
@@ -75,8 +80,14 @@ def convert_one(server: str, token: str, source: Path, job: Job, progress: Progr
             if task["status"] == "processing":
                 progress.update(name, "converting", float(task.get("progress") or 0))
 
-        upload = api.direct_upload if direct else api.upload
-        task = upload(source, job.new_format, job.fields, sent)
+        task = None
+        if job.resume and size > RESUMABLE_BYTES:
+            phase = "uploading (resumable)"
+            task = api.resumable_upload(source, job.new_format, job.fields, sent)
+        if task is None:
+            phase = "uploading directly" if direct else "uploading"
+            upload = api.direct_upload if direct else api.upload
+            task = upload(source, job.new_format, job.fields, sent)
         task = api.wait(int(task["id"]), converting)
         if task["status"] != "processed":
             return Outcome(source, error=task.get("error") or "conversion failed")

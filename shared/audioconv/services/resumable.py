@@ -79,6 +79,16 @@ class Upload:
         return self.offset >= self.length
 
 
+def check_available(deps: Dependencies) -> None:
+    """NotFound where uploads do not pass through this server's disk (Cloud Storage:
+    a direct upload, ``POST /api/uploads``, takes any size without App Engine)."""
+    if deps.settings.blob_backend != "local":
+        raise NotFound(
+            "resumable (tus) uploads are for the embedded mode; here start a direct "
+            "upload (POST /api/uploads), which goes to Cloud Storage"
+        )
+
+
 def folder(deps: Dependencies) -> Path:
     return deps.settings.data_dir / "tus"
 
@@ -110,6 +120,7 @@ def create(
     """A new upload of ``length`` bytes for ``metadata`` (file name, ``newFormat``,
     ``batch``; ``options`` and ``webhook_url`` taken from it by the caller, checked
     here as for a direct upload): its id and expiry."""
+    check_available(deps)
     limit = deps.settings.max_upload_bytes
     if length > limit:
         raise PayloadTooLarge.over(limit)

@@ -75,9 +75,11 @@ def register(app: Flask, deps: Dependencies) -> None:
         {204: Reply("its version, extensions, limits", headers={
             "Tus-Version": "1.0.0", "Tus-Extension": resumable.EXTENSIONS,
             "Tus-Max-Size": "bytes", "Tus-Checksum-Algorithm": "sha1,sha256,md5"})},
-        tag="uploads",
+        (404,), tag="uploads", description="404 where uploads go to Cloud Storage instead "
+        "(the cloud: `POST /api/uploads`).",
     ))  # fmt: skip
     def tus_options() -> Response:
+        resumable.check_available(deps)
         return _answer(204, {
             "Tus-Version": resumable.VERSION, "Tus-Extension": resumable.EXTENSIONS,
             "Tus-Max-Size": str(deps.settings.max_upload_bytes),
