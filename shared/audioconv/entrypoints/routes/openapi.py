@@ -116,6 +116,8 @@ class Operation:
     tag: str = "tasks"
     params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
+    # Request headers the operation reads: name -> (required, JSON schema).
+    headers: Mapping[str, tuple[bool, dict[str, Any]]] = field(default_factory=dict)
 
 
 def doc(operation: Operation) -> Callable[[F], F]:
@@ -191,7 +193,14 @@ def _operation(rule: Rule, operation: Operation, operation_id: str) -> dict[str,
         "operationId": operation_id,
         "summary": operation.summary,
         "tags": [operation.tag],
-        "parameters": [*_path_parameters(rule, operation), *_query_parameters(operation)],
+        "parameters": [
+            *_path_parameters(rule, operation),
+            *_query_parameters(operation),
+            *(
+                {"name": name, "in": "header", "required": required, "schema": schema}
+                for name, (required, schema) in operation.headers.items()
+            ),
+        ],
         "responses": _responses(operation),
     }
     if operation.description:

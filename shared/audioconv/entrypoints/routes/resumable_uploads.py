@@ -18,6 +18,8 @@ from audioconv.services.dependencies import Dependencies
 
 BASE = "/api/uploads/tus"
 OFFSET_TYPE = "application/offset+octet-stream"
+_VERSION = {"Tus-Resumable": (True, {"type": "string", "const": "1.0.0"})}
+_BYTES = {"type": "string", "pattern": "^[0-9]{1,18}$"}
 
 
 class ChecksumFailed(HTTPException):
@@ -93,6 +95,8 @@ def register(app: Flask, deps: Dependencies) -> None:
             "Location": "the upload's URL", "Tus-Resumable": "1.0.0",
             "Upload-Expires": "when an unfinished upload is removed"})},
         (400, 401, 404, 412, 413, 429), auth=True, tag="uploads",
+        headers={**_VERSION, "Upload-Length": (True, _BYTES),
+                 "Upload-Metadata": (True, {"type": "string", "maxLength": 8192})},
         description="Headers: `Tus-Resumable: 1.0.0`, `Upload-Length` (bytes), "
         "`Upload-Metadata`: base64 values of `filename`, `newFormat`, and optionally "
         "`batch`, `webhookUrl` and any conversion option (`bitrate`, ...), as for a direct "
@@ -119,7 +123,7 @@ def register(app: Flask, deps: Dependencies) -> None:
         {200: Reply("its offset and length", headers={
             "Upload-Offset": "bytes stored", "Upload-Length": "bytes in all",
             "Upload-Expires": "when it is removed if unfinished"})},
-        (401, 404, 412), auth=True, tag="uploads",
+        (401, 404, 412), auth=True, tag="uploads", headers=_VERSION,
     ))  # fmt: skip
     @login_required
     def tus_head(upload_id: str) -> Response:
@@ -137,6 +141,9 @@ def register(app: Flask, deps: Dependencies) -> None:
                         "Upload-Offset": "bytes stored", "Upload-Expires": "expiry"})},
         (400, 401, 404, 409, 412, 415), auth=True, tag="uploads",
         body=Body((), raw=(OFFSET_TYPE,)),
+        headers={**_VERSION, "Upload-Offset": (True, _BYTES),
+                 "Upload-Checksum": (False, {
+                     "type": "string", "pattern": "^(sha1|sha256|md5) [A-Za-z0-9+/=]{1,100}$"})},
         description="Headers: `Tus-Resumable`, `Upload-Offset` (must be the upload's: "
         "409 otherwise), `Content-Type: application/offset+octet-stream`, optionally "
         "`Upload-Checksum: sha1 <base64>` (460 on a mismatch, nothing kept). A body cut "
@@ -165,6 +172,7 @@ def register(app: Flask, deps: Dependencies) -> None:
     @doc(Operation(
         "End a resumable upload and drop its bytes (tus 1.0 termination)",
         {204: Reply("ended")}, (401, 404, 409, 412), auth=True, tag="uploads",
+        headers=_VERSION,
     ))  # fmt: skip
     @login_required
     def tus_delete(upload_id: str) -> Response:
