@@ -70,6 +70,12 @@ class BlobStore(Protocol):
     def check(self) -> None:
         """Raise unless the store can be reached and used (one cheap call; readiness)."""
 
+    def resumable_upload_url(self, key: str, content_type: str, size: int) -> str | None:
+        """A resumable upload session for exactly ``size`` bytes of ``key`` (created once:
+        it will not replace an existing blob) that a client PUTs to in pieces, asking how
+        far it got (Cloud Storage's own protocol); None where the store has none (the
+        embedded mode's resumable uploads are tus, through the API)."""
+
     def key_for_upload(self, token: str) -> str | None:
         """The key the token of one of this store's ``signed_put_url`` grants, when
         those URLs point at the API itself (a PUT the API receives); None when they

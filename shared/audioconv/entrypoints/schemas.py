@@ -238,6 +238,15 @@ class UrlImportBody(_InBatch, _Webhook, Options, _Target):
 class StartUploadBody(_InBatch, _Webhook, Options, _Target, _FileName):
     """``POST /api/uploads``: announce a direct upload; PUT the file to the ticket's URL."""
 
+    resumable: bool = Field(
+        default=False,
+        description="a Cloud Storage resumable session instead of one PUT (the cloud; "
+        "404 in the embedded mode, whose resumable uploads are tus): needs `size`",
+    )
+    size: int | None = Field(
+        default=None, ge=0, le=2**62, description="the file's bytes (resumable sessions)"
+    )
+
 
 class Loudness(BaseModel):
     """EBU R128 figures of a file, measured when the task was converted."""
@@ -445,6 +454,12 @@ class UploadTicket(BaseModel):
     headers: dict[str, str] = Field(description="headers the PUT must carry")
     expires_at: datetime = Field(alias="expiresAt")
     status: str = Field(description="where to poll for the task")
+    resumable: bool = Field(
+        default=False,
+        description="true: `url` is a Cloud Storage resumable session; PUT the file in "
+        "pieces with `Content-Range: bytes FIRST-LAST/SIZE`, and ask how far it got with "
+        "an empty PUT carrying `Content-Range: bytes */SIZE` (308 with `Range`)",
+    )
 
 
 class UploadPending(BaseModel):
