@@ -10,6 +10,7 @@ finished upload's URL is forgotten.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -64,6 +65,13 @@ def supported(server: str, session: Any) -> bool:
     return answer.status_code == 204 and "1.0.0" in answer.headers.get("Tus-Version", "")
 
 
+def scope_of(server: str, path: Path, fields: Mapping[str, str]) -> str:
+    """What makes an upload the same one: server, file (path, size, time) and fields."""
+    stat = path.stat()
+    return "|".join([server, str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns),
+                     *(f"{k}={v}" for k, v in sorted(fields.items()))])  # fmt: skip
+
+
 def upload(
     server: str,
     token: str,
@@ -74,8 +82,7 @@ def upload(
     """Upload ``path`` (going on with an earlier, unfinished upload of it, if the server
     still has it); the upload id. UploadFailed when it stops before the end."""
     stat = path.stat()
-    scope = "|".join([server, str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns),
-                      *(f"{k}={v}" for k, v in sorted(fields.items()))])  # fmt: skip
+    scope = scope_of(server, path, fields)
     storage = FileStorage(str(state_path()))  # type: ignore[no-untyped-call]
     fingerprint = _Fingerprint(scope)
     client = tus.TusClient(f"{server}{PATH}", headers={"Authorization": f"Bearer {token}"})
@@ -132,3 +139,88 @@ def wait_for_task(
         if time.monotonic() > deadline:
             raise UploadFailed(f"the server never made a task of upload {upload_id}")
         time.sleep(poll)
+
+
+# Cloud Storage resumable sessions (the cloud, where the server takes no tus): pieces
+# must be multiples of 256 KiB, but for the last.
+PIECE_BYTES = max(256 * 1024, CHUNK_BYTES // (256 * 1024) * (256 * 1024))
+
+
+def _sessions() -> Path:
+    return state_path().with_name("sessions.json")
+
+
+def _remembered() -> dict[str, dict[str, str]]:
+    try:
+        found = json.loads(_sessions().read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _remember(scope: str, ticket: dict[str, str] | None) -> None:
+    found = _remembered()
+    if ticket is None:
+        found.pop(scope, None)
+    else:
+        found[scope] = ticket
+    tmp = _sessions().with_suffix(".tmp")
+    tmp.write_text(json.dumps(found))
+    tmp.replace(_sessions())
+
+
+def _stored_bytes(session: Any, url: str, size: int) -> int | None:
+    """How many bytes a Cloud Storage session holds; None when it is gone or done."""
+    answer = session.put(url, headers={"Content-Range": f"bytes */{size}"}, timeout=60)
+    if answer.status_code == 308:
+        last = answer.headers.get("Range", "").rpartition("-")[2]
+        return int(last) + 1 if last.isdigit() else 0
+    return None
+
+
+def session_upload(
+    start: Callable[[], dict[str, Any]],
+    session: Any,
+    scope: str,
+    path: Path,
+    on_bytes: Callable[[int, int], None],
+) -> str:
+    """Upload ``path`` to a Cloud Storage resumable session (``start`` asks the API for
+    one), going on with a session an interrupted run left; the upload id."""
+    size = path.stat().st_size
+    ticket = _remembered().get(scope)
+    offset = _stored_bytes(session, ticket["url"], size) if ticket else None
+    if ticket is None or offset is None:
+        made = start()
+        ticket = {"url": str(made["url"]), "uploadId": str(made["uploadId"])}
+        _remember(scope, ticket)
+        offset = 0
+    retries = 0
+    with path.open("rb") as fh:
+        while offset < size:
+            on_bytes(offset, size)
+            fh.seek(offset)
+            piece = fh.read(PIECE_BYTES)
+            last = offset + len(piece) - 1
+            span = {"Content-Range": f"bytes {offset}-{last}/{size}"}
+            try:
+                answer = session.put(ticket["url"], data=piece, timeout=(60, 3600), headers=span)
+                if answer.status_code not in (200, 201, 308):
+                    raise UploadFailed(f"Cloud Storage answered {answer.status_code}")
+                offset = last + 1 if answer.status_code != 308 else _stored_bytes(
+                    session, ticket["url"], size) or 0  # fmt: skip
+                retries = 0
+            except (OSError, UploadFailed) as exc:  # requests' errors are OSErrors
+                retries += 1
+                if retries > RETRIES:
+                    raise UploadFailed(
+                        f"upload stopped ({exc}); run the same command again to go on from there"
+                    ) from None
+                time.sleep(RETRY_DELAY)
+                stored = _stored_bytes(session, ticket["url"], size)
+                if stored is None:
+                    break  # done after all (the answer was lost), or gone
+                offset = stored
+    on_bytes(size, size)
+    _remember(scope, None)
+    return ticket["uploadId"]
