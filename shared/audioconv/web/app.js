@@ -461,9 +461,10 @@
       const text = asked.map(([k, v]) => `${k} ${v}${units[k] || ""}`).join(", ");
       parts.push(el("p", { class: "muted asked", text: `Asked for: ${text}` }));
     }
-    if (task.status === "processing" || task.status === "uploaded") {
+    if (["processing", "uploaded", "downloading"].includes(task.status)) {
       const pct = task.progress || 0;
-      parts.push(progressRow(pct, task.status === "uploaded" ? "waiting…" : `converting ${pct.toFixed(0)}%`));
+      const doing = task.status === "downloading" ? "fetching the file" : "converting";
+      parts.push(progressRow(pct, task.status === "uploaded" ? "waiting…" : `${doing} ${pct.toFixed(0)}%`));
     }
     if (task.status === "failed" && task.error) parts.push(el("p", { class: "error", text: task.error }));
     parts.push(...fidelityNotes(task));
@@ -547,7 +548,7 @@
 
   // Still changing: converting, or converted with its report (loudness, waveform) to come.
   function pending(task) {
-    return task.status === "uploaded" || task.status === "processing" || task.report === "due";
+    return ["uploaded", "downloading", "processing"].includes(task.status) || task.report === "due";
   }
 
   function schedulePoll() {
