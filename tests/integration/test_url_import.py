@@ -9,7 +9,9 @@ checked again.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,9 +19,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
+from audioconv.client.convert import Job, import_all
+from audioconv.client.progress import Progress
 from audioconv.config import Settings
 from audioconv.domain.model import TaskStatus
+from audioconv.entrypoints.api import create_app
 from audioconv.ports import Fetched
 from audioconv.services import conversion, url_import
 from audioconv.services.dependencies import Dependencies
@@ -213,3 +219,28 @@ def test_a_worker_dying_mid_fetch_leaves_the_task_due(
     conversion.convert(dataclasses.replace(quiet, clock=lambda: later), ref)
     done = uma.get(f"/api/tasks/{task.id}").get_json()
     assert done["status"] == "processed" and done["input"]["codec"] == "pcm_s16le", done
+
+
+@pytest.fixture
+def live(deps: Dependencies) -> Iterator[str]:
+    """The API over real HTTP (threads), in this process."""
+    server = make_server("127.0.0.1", 0, create_app(deps), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_the_cli_converts_a_url(live: str, uma: ApiClient, origin: Origin, tmp_path: Path) -> None:
+    """``audioconv convert URL --to FORMAT``: the server fetches it, the CLI downloads
+    the result; the printed lines show no query string."""
+    token = uma.headers["Authorization"].split(" ", 1)[1]
+    out = io.StringIO()
+    job = Job("opus", {"bitrate": "64"}, tmp_path, force=False)
+    urls = [f"{origin.url}/song.wav?export={SECRET}", f"{origin.url}/missing.wav"]
+    done, failed = import_all(live, token, urls, job, 2, Progress(out, tty=False))
+    assert done.error is None and done.output == tmp_path / "song.opus", done
+    assert probe(done.output)["streams"][0]["codec_name"] == "opus"
+    assert failed.error is not None and "answered 404" in failed.error
+    assert (
+        SECRET not in out.getvalue() and f"{origin.url}/song.wav?...: converted" in out.getvalue()
+    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from audioconv.client import config
 from audioconv.client.api import Api, ApiError
-from audioconv.client.convert import Job, convert_all
+from audioconv.client.convert import Job, convert_all, import_all, is_url
 from audioconv.client.progress import Progress
 from audioconv.domain.formats import FORMATS, QUALITIES
 from audioconv.domain.options import OPTION_FIELDS, parse_options
@@ -79,7 +79,8 @@ def add_parsers(sub: Any) -> None:
                    help="do not ask for confirmation (needed when not at a terminal)")  # fmt: skip
 
     p = sub.add_parser("convert", help="convert files and download the results beside them")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="a file, or an http(s) URL the server fetches the file from")  # fmt: skip
     p.add_argument("--to", required=True, choices=sorted(FORMATS), metavar="FORMAT",
                    help=f"target format: {', '.join(sorted(FORMATS))}")  # fmt: skip
     helps = _option_help()
@@ -266,9 +267,11 @@ def _convert(args: argparse.Namespace) -> int:
               resume=args.resume)  # fmt: skip
     if len(args.files) > 1 or zip_path is not None:
         job = replace(job, batch_id=_batch(api, zip_path is not None))
-    outcomes = convert_all(
-        api.server, str(api.token), args.files, job, args.jobs, Progress(sys.stderr)
-    )
+    urls = [f for f in args.files if is_url(f)]
+    files = [Path(f) for f in args.files if not is_url(f)]
+    progress = Progress(sys.stderr)
+    outcomes = convert_all(api.server, str(api.token), files, job, args.jobs, progress)
+    outcomes += import_all(api.server, str(api.token), urls, job, args.jobs, progress)
     if zip_path is not None and job.batch_id is not None:
         api.download(f"/api/batches/{job.batch_id}/zip", zip_path)
         print(f"converted files of batch {job.batch_id} -> {zip_path}", file=sys.stderr)
