@@ -32,7 +32,7 @@ from audioconv.domain.errors import NotFound
 from audioconv.entrypoints.api import create_app
 from audioconv.services import resumable
 from audioconv.services.dependencies import Dependencies
-from tests.support.api import ApiClient, wait_for
+from tests.support.api import PASSWORD, ApiClient, wait_for
 from tests.support.audio import make_audio, probe
 from tests.support.cutting_proxy import cutting_proxy
 
@@ -233,3 +233,17 @@ def test_the_cli_resumes_a_cut_upload(
     assert api.get(task["links"]["original"]).data == data
     # A finished upload is forgotten: nothing is left to resume.
     assert resumable_client.state_path().read_text().strip() in ("", '{"_default": {}}')
+
+
+def test_deleting_an_account_drops_its_unfinished_uploads(
+    client: FlaskClient, deps: Dependencies
+) -> None:
+    api, other = ApiClient(client, "ugo"), ApiClient(client, "vic")
+    mine = _create(api, 100).headers["Location"].rsplit("/", 1)[1]
+    theirs = _create(other, 100).headers["Location"].rsplit("/", 1)[1]
+    assert _patch(api, f"/api/uploads/tus/{mine}", 0, b"x" * 10).status_code == 204
+    gone = client.delete("/api/me", headers=api.headers, json={"password": PASSWORD})
+    assert gone.status_code == 200, gone.get_json()
+    assert gone.get_json()["deleted"]["files"] == 1
+    assert not list(resumable.folder(deps).glob(f"{mine}.*"))
+    assert len(list(resumable.folder(deps).glob(f"{theirs}.*"))) == 2  # not theirs

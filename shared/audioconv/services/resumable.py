@@ -297,6 +297,21 @@ def _remove(deps: Dependencies, upload_id: str) -> None:
         (folder(deps) / f"{upload_id}{suffix}").unlink(missing_ok=True)
 
 
+def forget_user(deps: Dependencies, user_id: int) -> int:
+    """Remove every unfinished upload of ``user_id`` (their account is deleted); how
+    many went."""
+    gone = 0
+    for path in folder(deps).glob("*.json"):
+        try:
+            owner = int(json.loads(path.read_text())["userId"])
+        except (OSError, ValueError, KeyError):
+            continue
+        if owner == user_id:
+            _remove(deps, path.stem)
+            gone += 1
+    return gone
+
+
 def sweep(deps: Dependencies) -> int:
     """Remove every expired upload (each creation runs this); how many went."""
     gone = 0
