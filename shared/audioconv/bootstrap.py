@@ -24,6 +24,7 @@ from audioconv.adapters.database import SqlUnitOfWork, make_engine, session_fact
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.adapters.inprocess_bus import InProcessBus
 from audioconv.adapters.sql_queue import SqlQueueBus, SqlQueueConsumer
+from audioconv.adapters.url_fetcher import HttpUrlFetcher
 from audioconv.adapters.webhook_sender import HttpWebhookSender
 from audioconv.config import MIN_CLOUD_SECRET_CHARS, SECRET_REFERENCES, Settings
 from audioconv.entrypoints.subscriptions import Subscription, Subscriptions, subscriptions
@@ -149,6 +150,10 @@ def build(settings: Settings | None = None) -> Dependencies:
         # Released last to first: kill ffmpeg children (their work is released for a
         # retry), let the bus's threads finish, then close the connection pool.
         on_close=[engine.dispose, bus.close, transcoder.kill_children],
+        fetcher=HttpUrlFetcher(
+            [net for net in settings.import_allow_networks.split(",") if net.strip()],
+            settings.import_timeout_seconds,
+        ),
     )
     if isinstance(bus, InProcessBus):
         subscribe(bus, deps)

@@ -203,6 +203,15 @@ class Settings(LogSettings):
     # network): for the embedded mode; link-local and the rest stay refused.
     webhook_allow_private: bool = False
 
+    # URL imports (``sourceUrl``): how long one fetch may take in all, and networks
+    # (comma-separated CIDRs) fetched from although not public: an operator's own
+    # file server. Loopback, private and link-local addresses are refused otherwise.
+    import_timeout_seconds: float = Field(default=300.0, gt=0)
+    import_allow_networks: str = ""
+
+    # A resumable (tus) upload not finished this many hours after it began is removed.
+    resumable_upload_hours: float = Field(default=24.0, gt=0)
+
     port: int = Field(default=8080, validation_alias="PORT")
 
     # Secret Manager versions (projects/P/secrets/S/versions/latest) to read the

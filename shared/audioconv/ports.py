@@ -71,6 +71,12 @@ class BlobStore(Protocol):
     def check(self) -> None:
         """Raise unless the store can be reached and used (one cheap call; readiness)."""
 
+    def resumable_upload_url(self, key: str, content_type: str, size: int) -> str | None:
+        """A resumable upload session for exactly ``size`` bytes of ``key`` (created once:
+        it will not replace an existing blob) that a client PUTs to in pieces, asking how
+        far it got (Cloud Storage's own protocol); None where the store has none (the
+        embedded mode's resumable uploads are tus, through the API)."""
+
     def key_for_upload(self, token: str) -> str | None:
         """The key the token of one of this store's ``signed_put_url`` grants, when
         those URLs point at the API itself (a PUT the API receives); None when they
@@ -111,6 +117,39 @@ class WebhookSender(Protocol):
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
         """One POST, no redirects followed, to an address checked as ``check`` does
         (connected to that very address); the outcome, never an exception."""
+
+
+class FetchFailed(Exception):
+    """A URL import could not fetch its file; the message says why, in words (never the
+    URL's query string)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a URL import fetched: its size, and the name and type the server gave it."""
+
+    size: int
+    name: str | None = None
+    content_type: str | None = None
+
+
+class UrlFetcher(Protocol):
+    """Fetches users' files from http(s) URLs, refusing addresses inside our network."""
+
+    def check(self, url: str) -> None:
+        """FetchFailed unless ``url`` is http(s) and its host's every address may be
+        fetched from (as ``fetch`` checks each hop)."""
+
+    def fetch(
+        self,
+        url: str,
+        dest: Path,
+        max_bytes: int,
+        on_progress: Callable[[int, int | None], None] = ...,
+    ) -> Fetched:
+        """Stream the file at ``url`` to ``dest`` (redirects followed, each hop
+        checked), at most ``max_bytes``, reporting (bytes so far, announced size);
+        FetchFailed with the reason."""
 
 
 class Mailer(Protocol):

@@ -16,6 +16,7 @@ import hashlib
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -26,8 +27,10 @@ from google.cloud.storage import Bucket, Client
 
 from audioconv import bootstrap
 from audioconv.adapters.gcs_blob import GcsBlobStore
+from audioconv.client import resumable as resumable_client
 from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
+from audioconv.services import direct_upload
 from audioconv.services.dependencies import Dependencies
 from tests.cloud.test_gcs_blob import SIGNER, rsa_key, sa_credentials  # noqa: F401
 from tests.support.api import ApiClient
@@ -179,3 +182,98 @@ def test_the_api_takes_no_upload_put_when_uploads_go_to_cloud_storage(
         "requestId": response.headers["X-Request-Id"],
     }
     assert [blob.name for blob in bucket.list_blobs()] == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_resumable_session_goes_on_from_cloud_storage_s_offset(
+    cloud_client: FlaskClient, cloud_deps: Dependencies, bucket: Bucket, tmp_path: Path
+) -> None:
+    """In the cloud a resumable upload is Cloud Storage's own session, which the API
+    starts and the client PUTs to in pieces: nothing passes through App Engine."""
+    song = make_audio(tmp_path / "long.wav", 4.0)
+    data = song.read_bytes()
+    api = ApiClient(cloud_client)
+    start = cloud_client.post(
+        "/api/uploads",
+        headers=api.headers,
+        json={"fileName": "long.wav", "newFormat": "flac", "resumable": True, "size": len(data)},
+    )
+    assert start.status_code == 201, start.get_json()
+    ticket = start.get_json()
+    assert ticket["resumable"] is True and ticket["method"] == "PUT"
+    session = ticket["url"]
+    piece = 256 * 1024  # Cloud Storage takes pieces in multiples of 256 KiB
+    first = requests.put(
+        session,
+        data=data[:piece],
+        timeout=30,
+        headers={"Content-Range": f"bytes 0-{piece - 1}/{len(data)}"},
+    )
+    assert first.status_code == 308, first.text
+    # A client whose connection broke asks how far the session got, and goes on.
+    asked = requests.put(session, timeout=30, headers={"Content-Range": f"bytes */{len(data)}"})
+    assert asked.status_code == 308 and asked.headers["Range"] == f"bytes=0-{piece - 1}"
+    rest = requests.put(
+        session,
+        data=data[piece:],
+        timeout=30,
+        headers={"Content-Range": f"bytes {piece}-{len(data) - 1}/{len(data)}"},
+    )
+    assert rest.status_code in (200, 201), rest.text
+    (blob,) = bucket.list_blobs(prefix=f"direct-uploads/{api.user_id}/{ticket['uploadId']}/")
+    assert blob.download_as_bytes() == data
+    # The bucket's finalize notification (the emulator sends none) makes the task.
+    task = direct_upload.finalize(cloud_deps, blob.name)
+    assert task is not None
+    done = api.wait(task.id or 0)
+    assert (done["status"], done["fileName"]) == ("processed", "long.wav"), done
+    # Too large for the upload limit: refused before any session is made.
+    too_big = cloud_client.post("/api/uploads", headers=api.headers, json={
+        "fileName": "x.wav", "newFormat": "flac", "resumable": True,
+        "size": cloud_deps.settings.max_upload_bytes + 1})  # fmt: skip
+    assert too_big.status_code == 413
+
+
+class _Interrupted(Exception):
+    """The CLI stopped (^C, a crash) after its first piece."""
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_cli_goes_on_with_an_interrupted_session(
+    cloud_client: FlaskClient, bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's Cloud Storage session upload: stopped after a piece, run again, it asks
+    Cloud Storage how far it got and sends only the rest."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(resumable_client, "PIECE_BYTES", 256 * 1024)
+    song = make_audio(tmp_path / "long.wav", 4.0)
+    data = song.read_bytes()
+    api = ApiClient(cloud_client)
+    fields = {"newFormat": "flac"}
+    scope = resumable_client.scope_of("http://server", song, fields)
+    sessions = requests.Session()
+
+    def start() -> dict[str, Any]:
+        body = {"fileName": song.name, **fields, "resumable": True, "size": len(data)}
+        answer = cloud_client.post("/api/uploads", headers=api.headers, json=body)
+        assert answer.status_code == 201, answer.get_json()
+        return dict(answer.get_json())
+
+    sent: list[int] = []
+
+    def stop_after_first(done: int, total: int) -> None:
+        sent.append(done)
+        if done > 0:
+            raise _Interrupted
+
+    with pytest.raises(_Interrupted):
+        resumable_client.session_upload(start, sessions, scope, song, stop_after_first)
+    assert sent == [0, 256 * 1024]
+    offsets: list[int] = []
+    upload_id = resumable_client.session_upload(
+        start, sessions, scope, song, lambda done, total: offsets.append(done)
+    )
+    assert offsets[0] == 256 * 1024  # went on from Cloud Storage's offset
+    (blob,) = bucket.list_blobs(prefix=f"direct-uploads/{api.user_id}/{upload_id}/")
+    assert blob.download_as_bytes() == data
+    assert resumable_client._remembered() == {}  # a finished session is forgotten

@@ -3,6 +3,7 @@ on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -432,3 +433,47 @@ def test_max_takes_ascii_digits_only(eve: ApiClient, limit: str) -> None:
     response = eve.get(f"/api/tasks?max={limit}")
     assert response.status_code == 400
     assert "max must be" in _message(response)
+
+
+def test_url_imports_and_resumable_uploads_stay_inside_their_lines(
+    eve: ApiClient, client: FlaskClient, deps: Dependencies, song: Path
+) -> None:
+    """A sourceUrl at our own network, or carrying a password; tus ids that climb out of
+    their folder, a file name that does, metadata that is not base64, a PATCH past its
+    length or to someone else's upload: each a 4xx, nothing stored."""
+    for url in ("http://localhost:8080/api/tasks", "http://[::ffff:127.0.0.1]/a.wav",
+                "http://169.254.169.254/computeMetadata/v1/", "file:///etc/passwd",
+                "http://u:p@example.org/a.wav", "gopher://example.org/"):  # fmt: skip
+        response = eve.client.post("/api/tasks", json={"sourceUrl": url, "newFormat": "mp3"},
+                                   headers=eve.headers)  # fmt: skip
+        assert response.status_code == 400, (url, response.get_json())
+    tus = {**eve.headers, "Tus-Resumable": "1.0.0"}
+    for upload_id in ("..%2f..%2fdata", "..", "x" * 32, "0" * 31 + "G"):
+        assert client.head(f"/api/uploads/tus/{upload_id}", headers=tus).status_code == 404
+    bad_meta = client.post(
+        "/api/uploads/tus",
+        headers={**tus, "Upload-Length": "10", "Upload-Metadata": "filename %%%, newFormat bXAz"},
+    )
+    assert bad_meta.status_code == 400
+    name = base64.b64encode(b"../../../etc/cron.d/evil.wav").decode()
+    created = client.post(
+        "/api/uploads/tus",
+        headers={
+            **tus,
+            "Upload-Length": str(song.stat().st_size),
+            "Upload-Metadata": f"filename {name},newFormat {base64.b64encode(b'wav').decode()}",
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    url = created.headers["Location"]
+    patch = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    mallory = ApiClient(client, "mallory")
+    assert client.patch(url, data=b"x", headers={**patch, **mallory.headers}).status_code == 404
+    too_long = song.read_bytes() + b"more"
+    assert client.patch(url, data=too_long, headers=patch).status_code == 400
+    assert client.head(url, headers=tus).headers["Upload-Offset"] == "0"
+    done = client.patch(url, data=song.read_bytes(), headers=patch)
+    assert done.status_code == 204
+    task = eve.get(done.headers["Location"]).get_json()
+    assert task["fileName"] == "evil.wav"
+    assert not any(".." in key for key in deps.blobs.keys(""))

@@ -79,6 +79,12 @@ def token_headers(app: Flask) -> dict[str, str]:
 schema = schemathesis.openapi.from_dict(build_spec(routes_app()))
 
 
+@schemathesis.serializer("application/offset+octet-stream")
+def _tus_bytes(ctx: Any, value: Any) -> bytes:
+    """A tus PATCH body: the bytes as generated."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 def error_has_message(ctx: Any, response: Any, case: Any) -> None:
     """Every 4xx (and, were there one, 5xx) body is JSON ``{"message": "<text>"}``."""
     if response.status_code < 400 or case.method.upper() == "HEAD":
@@ -117,6 +123,13 @@ _UNSTATABLE = re.compile("|".join((
     "gain must be", "no convention for gain tags", "upload them as a batch", "cue sheet",
     # Whether a link's token is one we signed, and whether a new password is the old one.
     "not a valid verification link", "the password you have",
+    # Where a sourceUrl's host points (DNS) is not in the document.
+    "sourceUrl", "may not be fetched", "resolve host", "has no address",
+    # A tus creation's metadata is base64 pairs; the offset must be the upload's.
+    "Upload-Metadata", "Upload-Offset", "Upload-Length", "resumable upload",
+    # schemathesis 4.32's coverage phase sends an optional header's value outside its
+    # documented pattern as valid data (Upload-Checksum: 0).
+    "Upload-Checksum",
 )))  # fmt: skip
 
 

@@ -371,6 +371,9 @@ class FakeBlobs:
         if self.fail_puts:
             raise OSError("storage is down")
 
+    def resumable_upload_url(self, key: str, content_type: str, size: int) -> str | None:
+        return None
+
     def key_for_upload(self, token: str) -> str | None:
         return None
 

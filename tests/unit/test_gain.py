@@ -139,7 +139,9 @@ def test_album_tags_wait_for_the_last_track_then_cover_the_whole_album(
         assert done.output_probe.gain.album_gain == expected
         assert stored(deps, task_id).endswith(f"|gain {-18.0 - loud} {expected}".encode())
     silent = tasks.get_task(deps, ANN, ids[2])
-    assert not silent.album_gain_due and (silent.output_probe is None or silent.output_probe.gain is None)
+    assert not silent.album_gain_due and (
+        silent.output_probe is None or silent.output_probe.gain is None
+    )
     # Only the files the tasks refer to are stored: the retagged ones replaced the first.
     keys = {tasks.get_task(deps, ANN, i).output_key for i in ids}
     assert {k for k in cast(FakeBlobs, deps.blobs).files if k.startswith("outputs/")} == keys

@@ -112,6 +112,16 @@ class GcsBlobStore:
             headers[LENGTH_RANGE] = f"0,{max_bytes}"
         return self._sign(key, "PUT", ttl_seconds, content_type=content_type, headers=headers)
 
+    def resumable_upload_url(self, key: str, content_type: str, size: int) -> str | None:
+        """A Cloud Storage resumable upload session for ``size`` bytes, made with our
+        credentials and good for a week: the client PUTs ``Content-Range`` pieces to it
+        (and ``Content-Range: bytes */<size>`` to ask how far it got, a 308 with
+        ``Range``); it creates the object only if absent, so it cannot replace one."""
+        url = self._blob(key).create_resumable_upload_session(
+            content_type=content_type, size=size, if_generation_match=0
+        )
+        return str(url)
+
     def key_for_upload(self, token: str) -> str | None:
         """None: signed upload URLs point at Cloud Storage, never at the API."""
         return None

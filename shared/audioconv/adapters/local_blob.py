@@ -140,6 +140,10 @@ class LocalBlobStore:
         if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
             raise OSError(f"the blob folder {self.root} is missing or not writable")
 
+    def resumable_upload_url(self, key: str, content_type: str, size: int) -> str | None:
+        """None: the embedded mode's resumable uploads are tus (services/resumable.py)."""
+        return None
+
     def key_for_upload(self, token: str) -> str | None:
         """The key a signed upload URL's token grants; ValueError if forged or expired."""
         try:

@@ -173,6 +173,8 @@ tasks = Table(
     Column("kept_output_bytes", BigInteger, nullable=False, server_default="0"),
     # Quota held for the output being made (its predicted upper bound).
     Column("reserved_bytes", BigInteger, nullable=False, server_default="0"),
+    # A URL import's source (migration 0018).
+    Column("source_url", Text),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     # What the output keeps and warns of (domain/fidelity.py), for its revision.

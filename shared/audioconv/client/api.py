@@ -12,6 +12,8 @@ from urllib.parse import urljoin
 import requests
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 
+from audioconv.client import resumable
+
 # Bytes sent so far, bytes in all.
 OnBytes = Callable[[int, int], None]
 TIMEOUT = 60
@@ -178,6 +180,36 @@ class Api:
                 return dict(answer.json())
             time.sleep(POLL_SECONDS)
         raise ApiError(0, f"the server never saw the uploaded file (upload {ticket['uploadId']})")
+
+    def resumable_upload(
+        self, path: Path, new_format: str, options: Mapping[str, str], on_bytes: OnBytes
+    ) -> dict[str, Any] | None:
+        """Upload resumably, going on with an interrupted upload of the same file: tus
+        where the server takes it (embedded), else a Cloud Storage resumable session
+        (the cloud); the task it became, or None when the server has neither."""
+        fields = {"newFormat": new_format, **options}
+        size = path.stat().st_size
+
+        def start() -> dict[str, Any]:
+            body = {"fileName": path.name, **fields, "resumable": True, "size": size}
+            return dict(self.request("POST", "/api/uploads", json=body).json())
+
+        try:
+            if resumable.supported(self.server, self.session):
+                upload_id = resumable.upload(self.server, self.token or "", path, fields, on_bytes)
+            else:
+                scope = resumable.scope_of(self.server, path, fields)
+                upload_id = resumable.session_upload(start, self.session, scope, path, on_bytes)
+        except resumable.UploadFailed as exc:
+            raise ApiError(0, str(exc)) from None
+        except ApiError as exc:
+            if exc.status in (400, 404):  # no sessions here (an older or embedded server)
+                return None
+            raise
+        try:
+            return resumable.wait_for_task(self.request, upload_id, UPLOAD_ARRIVAL_SECONDS)
+        except resumable.UploadFailed as exc:
+            raise ApiError(0, str(exc)) from None
 
     def wait(self, task_id: int, on_progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Poll the task until it is processed or failed."""

@@ -15,7 +15,7 @@ from typing import Any
 from audioconv.client import config
 from audioconv.client.album import convert_album, is_album
 from audioconv.client.api import Api, ApiError
-from audioconv.client.convert import Job, convert_all
+from audioconv.client.convert import Job, convert_all, import_all, is_url
 from audioconv.client.progress import Progress
 from audioconv.domain.album_layout import LAYOUTS
 from audioconv.domain.formats import FORMATS, QUALITIES
@@ -87,7 +87,8 @@ def add_parsers(sub: Any) -> None:
                    help="do not ask for confirmation (needed when not at a terminal)")  # fmt: skip
 
     p = sub.add_parser("convert", help="convert files and download the results beside them")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="a file, or an http(s) URL the server fetches the file from")  # fmt: skip
     p.add_argument("--to", required=True, choices=sorted(FORMATS), metavar="FORMAT",
                    help=f"target format: {', '.join(sorted(FORMATS))}")  # fmt: skip
     helps = _option_help()
@@ -115,6 +116,10 @@ def add_parsers(sub: Any) -> None:
                    help="names in the --zip: flat (the files' names) or album (Artist/"
                    "Album/01 Title.ext; the default for an album with its .cue)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="upload large files in one go, not as resumable uploads (by default "
+                   "a large file's interrupted upload goes on where it stopped when the "
+                   "same command is run again)")  # fmt: skip
 
     p = sub.add_parser("tasks", help="list your tasks")
     p.add_argument("--json", action="store_true", help="print the API's JSON")
@@ -271,7 +276,8 @@ def _convert(args: argparse.Namespace) -> int:
     zip_path: Path | None = args.zip
     if zip_path is not None and zip_path.exists() and not args.force:
         raise Failure(f"{zip_path} exists (use --force to overwrite it)")
-    job = Job(args.to, options, args.output_dir, args.force, download=zip_path is None)
+    job = Job(args.to, options, args.output_dir, args.force, download=zip_path is None,
+              resume=args.resume)  # fmt: skip
     if is_album(args.files):  # one audio file and its cue sheet: the server cuts it
         layout = args.layout or "album"
         problems = convert_album(api, args.files, job, zip_path, layout, Progress(sys.stderr))
@@ -280,9 +286,11 @@ def _convert(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     if len(args.files) > 1 or zip_path is not None:
         job = replace(job, batch_id=_batch(api, zip_path is not None))
-    outcomes = convert_all(
-        api.server, str(api.token), args.files, job, args.jobs, Progress(sys.stderr)
-    )
+    urls = [f for f in args.files if is_url(f)]
+    files = [Path(f) for f in args.files if not is_url(f)]
+    progress = Progress(sys.stderr)
+    outcomes = convert_all(api.server, str(api.token), files, job, args.jobs, progress)
+    outcomes += import_all(api.server, str(api.token), urls, job, args.jobs, progress)
     if zip_path is not None and job.batch_id is not None:
         api.download(f"/api/batches/{job.batch_id}/zip?layout={args.layout or 'flat'}", zip_path)
         print(f"converted files of batch {job.batch_id} -> {zip_path}", file=sys.stderr)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
+from urllib.parse import urlsplit
 
 from audioconv.client.api import Api, ApiError
 from audioconv.client.progress import Progress, human_bytes
@@ -16,6 +17,9 @@ from audioconv.domain.formats import FORMATS
 # Files larger than this go through a direct-upload URL (App Engine takes at most
 # 32 MB per request, multipart overhead included).
 DIRECT_UPLOAD_BYTES = int(os.environ.get("AUDIOCONV_DIRECT_UPLOAD_BYTES", 30 * 1024 * 1024))
+# Files larger than this go as resumable (tus) uploads where the server takes them
+# (``--no-resume``: never): an interrupted ``convert`` goes on where it stopped.
+RESUMABLE_BYTES = int(os.environ.get("AUDIOCONV_RESUMABLE_BYTES", 8 * 1024 * 1024))
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class Job:
     batch_id: int | None = None
     # Leave the converted files on the server (they come as one ZIP instead).
     download: bool = True
+    # Large files as resumable uploads (where the server takes them).
+    resume: bool = True
 
     @property
     def fields(self) -> dict[str, str]:
@@ -71,12 +77,50 @@ def convert_one(server: str, token: str, source: Path, job: Job, progress: Progr
             percent = 100 * done / total if total else 100
             progress.update(name, phase, percent, f"{human_bytes(done)} of {human_bytes(total)}")
 
-        def converting(task: dict[str, Any]) -> None:
-            if task["status"] == "processing":
-                progress.update(name, "converting", float(task.get("progress") or 0))
+        task = None
+        if job.resume and size > RESUMABLE_BYTES:
+            phase = "uploading (resumable)"
+            task = api.resumable_upload(source, job.new_format, job.fields, sent)
+        if task is None:
+            phase = "uploading directly" if direct else "uploading"
+            upload = api.direct_upload if direct else api.upload
+            task = upload(source, job.new_format, job.fields, sent)
+        return _finish(api, source, task, job, progress)
+    except ApiError as exc:
+        return Outcome(source, error=exc.message)
+    except OSError as exc:
+        return Outcome(source, error=f"{exc.strerror or exc}")
 
-        upload = api.direct_upload if direct else api.upload
-        task = upload(source, job.new_format, job.fields, sent)
+
+def is_url(argument: str) -> bool:
+    """Whether a ``convert`` argument is a URL for the server to import, not a file."""
+    return argument.startswith(("http://", "https://"))
+
+
+def import_one(server: str, token: str, url: str, job: Job, progress: Progress) -> Outcome:
+    """Convert the file at ``url``: the server fetches it (``sourceUrl``); the result
+    comes into ``-o DIR`` or the current folder."""
+    source = Path(PurePath(urlsplit(url).path).name or "download")
+    try:
+        api = Api(server, token)
+        body = {"sourceUrl": url, "newFormat": job.new_format, **job.fields}
+        task = api.request("POST", "/api/tasks", json=body).json()
+        return _finish(api, source, task, job, progress)
+    except ApiError as exc:
+        return Outcome(source, error=exc.message)
+    except OSError as exc:
+        return Outcome(source, error=f"{exc.strerror or exc}")
+
+
+def _finish(api: Api, source: Path, task: dict[str, Any], job: Job, progress: Progress) -> Outcome:
+    """Wait for the task, then download its output (unless ``job.download`` is off)."""
+
+    def converting(task: dict[str, Any]) -> None:
+        phase = {"processing": "converting", "downloading": "fetching"}.get(task["status"])
+        if phase:
+            progress.update(source.name, phase, float(task.get("progress") or 0))
+
+    try:
         task = api.wait(int(task["id"]), converting)
         if task["status"] != "processed":
             return Outcome(source, error=task.get("error") or "conversion failed")
@@ -93,6 +137,28 @@ def convert_one(server: str, token: str, source: Path, job: Job, progress: Progr
         return Outcome(source, error=exc.message)
     except OSError as exc:
         return Outcome(source, error=f"{exc.strerror or exc}")
+
+
+def import_all(
+    server: str, token: str, urls: list[str], job: Job, jobs: int, progress: Progress
+) -> list[Outcome]:
+    """Convert the file at each URL, ``jobs`` at a time; report each as it finishes."""
+
+    def run(url: str) -> Outcome:
+        outcome = import_one(server, token, url, job, progress)
+        if outcome.error is None:
+            progress.line(f"{url_shown(url)}: converted -> {outcome.output or 'the ZIP'}")
+        else:
+            progress.line(f"{url_shown(url)}: FAILED: {outcome.error}")
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(run, urls))
+
+
+def url_shown(url: str) -> str:
+    """A URL as printed: no query string (a signed URL's signature)."""
+    return url.split("?", 1)[0] + ("?..." if "?" in url else "")
 
 
 def convert_all(

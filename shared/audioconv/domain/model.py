@@ -85,6 +85,7 @@ TRANSITIONS: dict[str, dict[TaskStatus, TaskStatus]] = {
     "retarget": {_U: _U, _P: _U, _D: _U, _F: _U},
     "notified": {_D: _D, _F: _F},
     "told_of_older": {_U: _U, _P: _P, _D: _D, _F: _F},
+    "fetched": {_P: _P},
     "gain_tagged": {_U: _U, _P: _P, _D: _D, _F: _F},
     "record_webhook_attempt": {_D: _D, _F: _F},
     "no_webhook_due": {_D: _D, _F: _F},
@@ -113,6 +114,7 @@ class Task:
     retarget                uploaded    uploaded    uploaded   uploaded
     notified                -           -           processed  failed
     told_of_older           uploaded    processing  processed  failed
+    fetched                 -           processing  -          -
     gain_tagged             uploaded    processing  processed  failed
     record_webhook_attempt  -           -           processed  failed
     no_webhook_due          -           -           processed  failed
@@ -182,6 +184,9 @@ class Task:
     # Bytes held against the owner's storage quota for the output to come (its
     # predicted upper bound, domain/output_size.py) while the task is in flight.
     reserved_bytes: int = 0
+    # A URL import: where the worker fetches the input from (services/url_import.py),
+    # query string and all; shown and logged only without it.
+    source_url: str | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -220,6 +225,35 @@ class Task:
         stored less: the worker probes those again)."""
         probe = self.input_probe
         return probe if probe is not None and probe.complete else None
+
+    @property
+    def awaits_fetch(self) -> bool:
+        """A URL import whose file has not been fetched yet (its input is fetched,
+        probed and stored by the attempt that claims it, before converting)."""
+        return self.source_url is not None and self.input_probe is None
+
+    @property
+    def shown_status(self) -> str:
+        """The state a user sees: ``downloading`` while a URL import's file is still
+        to fetch (a phase of the claim: the database says uploaded or processing)."""
+        if self.awaits_fetch and not self.finished:
+            return "downloading"
+        return self.status.value
+
+    def fetched(
+        self, probe: Probe, input_format: str, size: int, name: str, reserve: int,
+        now: datetime,
+    ) -> None:  # fmt: skip
+        """A URL import's file arrived, passed the checks and is stored under
+        ``input_key``: record it (the claim goes on, converting it)."""
+        self._move("fetched")
+        self.input_probe = probe
+        self.input_format = input_format
+        self.input_bytes = size
+        self.file_name = name
+        self.reserved_bytes = reserve
+        self.progress = 0.0
+        self.updated_at = now
 
     @property
     def finished(self) -> bool:

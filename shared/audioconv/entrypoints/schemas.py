@@ -17,6 +17,7 @@ from audioconv.domain.formats import FORMATS, Quality
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import MAX_ID, TaskStatus
 from audioconv.domain.options import ConversionOptions
+from audioconv.domain.source_url import MAX_URL_CHARS as MAX_SOURCE_URL_CHARS
 from audioconv.domain.webhook import MAX_URL_CHARS
 from audioconv.entrypoints.web import FIELD_CHARS, MAX_FIELD_CHARS, MAX_OPTION_CHARS
 from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
@@ -225,8 +226,34 @@ class ChangeFormatBody(_Webhook, Options, _Target):
     when given, replaces the task's own (empty or null: none)."""
 
 
+_SOURCE_URL: Any = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_SOURCE_URL_CHARS, pattern=r"^https?://[^\s/?#@]+[^\s#]*$"),
+]
+
+
+class UrlImportBody(_InBatch, _Webhook, Options, _Target):
+    """``POST /api/tasks`` as JSON: the server fetches the file at ``sourceUrl``."""
+
+    source_url: _SOURCE_URL | list[_SOURCE_URL] = Field(
+        alias="sourceUrl",
+        description="the http(s) URL of the file (a signed URL's query string is kept, "
+        "never logged or shown); its host must be a public address, as must every "
+        "redirect's. A list: one task each, all in one batch, answered with the batch",
+    )
+
+
 class StartUploadBody(_InBatch, _Webhook, Options, _Target, _FileName):
     """``POST /api/uploads``: announce a direct upload; PUT the file to the ticket's URL."""
+
+    resumable: bool = Field(
+        default=False,
+        description="a Cloud Storage resumable session instead of one PUT (the cloud; "
+        "404 in the embedded mode, whose resumable uploads are tus): needs `size`",
+    )
+    size: int | None = Field(
+        default=None, ge=0, le=2**62, description="the file's bytes (resumable sessions)"
+    )
 
 
 class Loudness(BaseModel):
@@ -342,7 +369,9 @@ class Task(BaseModel):
 
     id: int = Field(ge=1, le=MAX_ID)
     file_name: str = Field(alias="fileName")
-    status: TaskStatus
+    status: TaskStatus | Literal["downloading"] = Field(
+        description="`downloading`: the file at `sourceUrl` is still to be fetched"
+    )
     input_format: str = Field(alias="inputFormat")
     new_format: str = Field(alias="newFormat")
     output_file_name: str = Field(alias="outputFileName")
@@ -391,6 +420,10 @@ class Task(BaseModel):
     webhook_url: str | None = Field(
         alias="webhookUrl", description="this task's own webhook; null: the profile's, if any"
     )
+    source_url: str | None = Field(
+        default=None, alias="sourceUrl",
+        description="where the file was imported from (no query string shown); null: uploaded",
+    )  # fmt: skip
     webhook_deliveries: list[WebhookAttempt] = Field(
         alias="webhookDeliveries", description="each webhook delivery attempt, oldest first"
     )
@@ -455,6 +488,12 @@ class UploadTicket(BaseModel):
     headers: dict[str, str] = Field(description="headers the PUT must carry")
     expires_at: datetime = Field(alias="expiresAt")
     status: str = Field(description="where to poll for the task")
+    resumable: bool = Field(
+        default=False,
+        description="true: `url` is a Cloud Storage resumable session; PUT the file in "
+        "pieces with `Content-Range: bytes FIRST-LAST/SIZE`, and ask how far it got with "
+        "an empty PUT carrying `Content-Range: bytes */SIZE` (308 with `Range`)",
+    )
 
 
 class UploadPending(BaseModel):
@@ -676,7 +715,8 @@ class AccountDeleted(BaseModel):
 
 MODELS: tuple[type[BaseModel], ...] = (
     Error, SignupBody, SignedUp, LoginBody, Token, UploadForm, ChangeFormatBody,
-    StartUploadBody, MediaDetails, TaskLinks, Task, BatchProgress, BatchLinks, BatchSummary,
+    StartUploadBody, UrlImportBody, MediaDetails, TaskLinks, Task, BatchProgress, BatchLinks,
+    BatchSummary,
     Batch, NewBatchBody, UploadTicket, UploadPending, BlobStored,
     FormatKeeps, FormatInfo, InputInfo,
     Formats, ApiIndex, Health, Readiness, NotReady, SweepResult, WebhookAttempt,

@@ -19,6 +19,7 @@ from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import Task
 from audioconv.domain.options import OPTION_FIELDS
+from audioconv.domain.source_url import shown
 from audioconv.entrypoints.appengine import MAX_REQUEST_BYTES, on_app_engine, request_limit
 from audioconv.entrypoints.uploads import is_raw
 from audioconv.services import auth
@@ -54,11 +55,12 @@ def current_deps() -> Dependencies:
 
 def body_limit(settings: Settings) -> int:
     """The most bytes this request's body may have: an upload's limit for an upload
-    (multipart or raw) or a direct upload's PUT, ``max_json_bytes`` for everything else."""
+    (multipart or raw), a direct upload's PUT or a resumable upload's PATCH,
+    ``max_json_bytes`` for everything else."""
     upload = request.endpoint == "create_task" and (
         request.mimetype == "multipart/form-data" or is_raw()
     )
-    if upload or request.endpoint == "put_blob":
+    if upload or request.endpoint in ("put_blob", "tus_patch"):
         return settings.max_upload_bytes
     return settings.max_json_bytes
 
@@ -233,7 +235,7 @@ def task_json(task: Task) -> dict[str, Any]:
     return {
         "id": task.id,
         "fileName": task.file_name,
-        "status": task.status.value,
+        "status": task.shown_status,
         "inputFormat": task.input_format,
         "newFormat": task.output_format,
         "outputFileName": task.output_name,
@@ -253,6 +255,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "createdAt": task.created_at.isoformat(),
         "updatedAt": task.updated_at.isoformat(),
         "webhookUrl": task.webhook_url,
+        "sourceUrl": shown(task.source_url) if task.source_url else None,
         "webhookDeliveries": [attempt.as_json() for attempt in task.webhook_deliveries],
         # The previous output, still downloadable (links.converted) while a convert-again
         # runs or after it failed, until a new output replaces it.

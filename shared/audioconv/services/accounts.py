@@ -14,7 +14,7 @@ import logging
 from audioconv.domain.account import VERIFY_MAIL, Deleted
 from audioconv.domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from audioconv.domain.model import User, valid_id
-from audioconv.services import auth
+from audioconv.services import auth, resumable
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.direct_upload import PREFIX as DIRECT_UPLOADS
 from audioconv.services.tasks import stored_files
@@ -103,6 +103,7 @@ def delete_account(deps: Dependencies, user_id: int, password: str, client: str 
     keys.update(deps.blobs.keys(f"{DIRECT_UPLOADS}{user_id}/"))
     for key in keys:
         deps.blobs.delete(key)
-    deleted = Deleted(len(owned), len(keys), len(found), webhooks, queued, tokens)
+    parts = resumable.forget_user(deps, user_id)  # unfinished tus uploads' bytes
+    deleted = Deleted(len(owned), len(keys) + parts, len(found), webhooks, queued, tokens)
     log.info("user %s deleted their account: %s", user_id, deleted.as_json())
     return deleted

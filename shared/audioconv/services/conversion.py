@@ -18,7 +18,7 @@ from audioconv.domain.gain import Gain
 from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import ClaimOutcome, Fidelity, Task, as_utc
 from audioconv.ports import Probe
-from audioconv.services import album_gain
+from audioconv.services import album_gain, url_import
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef, announce_finished, request_report
 from audioconv.services.tasks import predicted_output, quota_message
@@ -153,6 +153,8 @@ def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> 
     target = FORMATS[task.output_format]
     work = deps.settings.resolved_work_dir
     work.mkdir(parents=True, exist_ok=True)
+    if task.awaits_fetch:  # a URL import: fetch its file first (services/url_import.py)
+        task = _fetch(deps, task, attempt, lease, work)
     # Probed when it was uploaded; older tasks stored less, so probe those again.
     stored = task.full_input_probe
     if stored is not None:  # before anything lands on disk (limits may have changed)
@@ -197,6 +199,24 @@ def _run(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta) -> 
         size = dst.stat().st_size
         deps.blobs.put_file(key, dst, target.mime_type, move=True)  # ours to give away
     return Made(key, size, result, gain)
+
+
+def _fetch(deps: Dependencies, task: Task, attempt: Attempt, lease: timedelta, work: Path) -> Task:
+    """The task with its URL import's file fetched, checked, stored and recorded."""
+    last = time.monotonic()
+
+    def on_progress(percent: float) -> None:  # renews the lease while bytes arrive
+        nonlocal last
+        if time.monotonic() - last >= PROGRESS_INTERVAL:
+            last = time.monotonic()
+            _heartbeat(deps, attempt, lease, percent)
+
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=work) as tmp:
+        change = url_import.fetch_input(deps, task, Path(tmp), on_progress)
+    fetched = _apply(deps, attempt, change)
+    if fetched is None:
+        raise LeaseLost(attempt.ref.task_id)
+    return fetched
 
 
 def local_file(deps: Dependencies, key: str, fallback: Path) -> Path:

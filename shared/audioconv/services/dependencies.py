@@ -18,6 +18,7 @@ from audioconv.ports import (
     Mailer,
     Transcoder,
     UnitOfWorkFactory,
+    UrlFetcher,
     WebhookSender,
 )
 from audioconv.services.recent_logins import RecentLogins
@@ -37,6 +38,8 @@ class Dependencies:
     recent_logins: RecentLogins = field(default_factory=RecentLogins)
     # Releases what the adapters hold (pools, threads), last to first; see ``close``.
     on_close: list[Callable[[], None]] = field(default_factory=list)
+    # Fetches URL imports' files (services/url_import.py); None: this process does not.
+    fetcher: UrlFetcher | None = None
 
     def close(self) -> None:
         """Release everything, once, at shutdown."""

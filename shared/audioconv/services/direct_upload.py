@@ -110,6 +110,8 @@ class UploadTicket:
     url: str
     headers: dict[str, str]
     expires_at: datetime
+    # A Cloud Storage resumable session (PUT it in Content-Range pieces), not one PUT.
+    resumable: bool = False
 
 
 def start(
@@ -120,24 +122,40 @@ def start(
     options: Mapping[str, Any] | None = None,
     webhook_url: str | None = None,
     batch_id: int | None = None,
+    resumable_size: int | None = None,
 ) -> UploadTicket:
     """A signed URL the caller may PUT one file to; the task appears once it arrives.
 
     The target format, options and batch (one of the user's, checked by the caller)
-    are checked now and ride in the signed key.
+    are checked now and ride in the signed key. ``resumable_size``: instead, a Cloud
+    Storage resumable session for a file of exactly that many bytes (NotFound where
+    the store has none: the embedded mode's resumable uploads are tus).
     """
+    limit = deps.settings.max_upload_bytes
+    if resumable_size is not None and resumable_size > limit:
+        raise PayloadTooLarge.over(limit)
     target = target_format(new_format)
     chosen = checked_options(options, target)
     check_album_batch(chosen, batch_id)
     with deps.uow(readonly=True) as uow:  # the size is not known yet: checked on arrival
-        check_quota(deps, uow, user_id, 0)
+        check_quota(deps, uow, user_id, resumable_size or 0)
     name = safe_file_name(file_name)
     direct = DirectKey(user_id, uuid.uuid4().hex, target, name, chosen.as_json(), batch_id)
     if webhook_url:  # kept until the file arrives and the task is made
         with deps.uow() as uow:
             uow.uploads.set_webhook(direct.upload_id, webhook_url, deps.clock(), user_id)
             uow.commit()
-    ttl, limit = deps.settings.signed_url_ttl_seconds, deps.settings.max_upload_bytes
+    ttl = deps.settings.signed_url_ttl_seconds
+    if resumable_size is not None:
+        session = deps.blobs.resumable_upload_url(direct.key, CONTENT_TYPE, resumable_size)
+        if session is None:
+            raise NotFound(
+                "this server's resumable uploads are tus, at /api/uploads/tus "
+                "(Cloud Storage sessions are the cloud's)"
+            )
+        # Cloud Storage keeps a session a week.
+        return UploadTicket(direct.upload_id, session, {}, deps.clock() + timedelta(days=7),
+                            resumable=True)  # fmt: skip
     url = deps.blobs.signed_put_url(direct.key, CONTENT_TYPE, ttl, max_bytes=limit)
     expires = deps.clock() + timedelta(seconds=ttl)
     return UploadTicket(direct.upload_id, url, upload_headers(limit), expires)

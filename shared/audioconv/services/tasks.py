@@ -222,6 +222,7 @@ def record_task(
     webhook_url: str | None = None,
     batch_id: int | None = None,
     reserve: int = 0,
+    source_url: str | None = None,
 ) -> Task:
     """Insert the task for an input already stored under ``key`` (failed if ``error``).
 
@@ -251,6 +252,7 @@ def record_task(
             webhook_url=webhook_url,
             batch_id=batch_id,
             reserved_bytes=0 if error else reserve,
+            source_url=source_url,
             created_at=now,
             updated_at=now,
         )

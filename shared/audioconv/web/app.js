@@ -467,9 +467,10 @@
       const text = asked.map(([k, v]) => `${k} ${v}${units[k] || ""}`).join(", ");
       parts.push(el("p", { class: "muted asked", text: `Asked for: ${text}` }));
     }
-    if (task.status === "processing" || task.status === "uploaded") {
+    if (["processing", "uploaded", "downloading"].includes(task.status)) {
       const pct = task.progress || 0;
-      parts.push(progressRow(pct, task.status === "uploaded" ? "waiting…" : `converting ${pct.toFixed(0)}%`));
+      const doing = task.status === "downloading" ? "fetching the file" : "converting";
+      parts.push(progressRow(pct, task.status === "uploaded" ? "waiting…" : `${doing} ${pct.toFixed(0)}%`));
     }
     if (task.status === "failed" && task.error) parts.push(el("p", { class: "error", text: task.error }));
     if (task.status === "processed" && task.albumGain === "due") {
@@ -556,7 +557,7 @@
 
   // Still changing: converting, or converted with its report (loudness, waveform) to come.
   function pending(task) {
-    return task.status === "uploaded" || task.status === "processing" || task.report === "due"
+    return ["uploaded", "downloading", "processing"].includes(task.status) || task.report === "due"
       || task.albumGain === "due";
   }
 
@@ -652,6 +653,21 @@
     $("tasks").prepend(li);
     $("empty").hidden = true;
 
+    const fail = (message) => {
+      li.classList.remove("pending");
+      li.replaceChildren(
+        el("div", { class: "task-head" }, el("h3", { text: file.name }),
+          el("span", {}, `→ ${values.newFormat} `, statusBadge("failed"))),
+        el("p", { class: "error", text: message }),
+        el("div", { class: "actions" }, el("button", {
+          type: "button", class: "secondary", text: "Dismiss",
+          onclick: () => { li.remove(); $("empty").hidden = $("tasks").children.length > 0; $("format").focus(); },
+        })));
+    };
+    if (file.size > RESUMABLE_BYTES && window.tus && window.tus.isSupported) {
+      resumableUpload(file, values, batchId, li, bar, label, fail);
+      return;
+    }
     const form = new FormData();
     form.append("fileName", file, file.name);
     for (const [key, value] of Object.entries(values)) form.append(key, value);
@@ -666,17 +682,6 @@
       bar.value = pct;
       label.textContent = `${pct.toFixed(0)}% of ${bytes(event.total)}`;
     });
-    const fail = (message) => {
-      li.classList.remove("pending");
-      li.replaceChildren(
-        el("div", { class: "task-head" }, el("h3", { text: file.name }),
-          el("span", {}, `→ ${values.newFormat} `, statusBadge("failed"))),
-        el("p", { class: "error", text: message }),
-        el("div", { class: "actions" }, el("button", {
-          type: "button", class: "secondary", text: "Dismiss",
-          onclick: () => { li.remove(); $("empty").hidden = $("tasks").children.length > 0; $("format").focus(); },
-        })));
-    };
     xhr.addEventListener("load", () => {
       if (xhr.status === 201 && xhr.response) {
         showTask(xhr.response, li);
@@ -734,6 +739,60 @@
     xhr.addEventListener("loadend", () => uploads.delete(xhr));
     uploads.add(xhr);
     xhr.send(form);
+  }
+
+  // A large file goes as a resumable (tus) upload: a dropped connection is retried
+  // from the server's offset, and the same file dropped again after a reload goes on
+  // where it stopped (tus-js-client remembers its upload URL in localStorage).
+  const RESUMABLE_BYTES = 8 * 1024 * 1024;
+  const TUS_RETRY_MS = [0, 1000, 3000, 5000, 10000, 20000, 30000];
+
+  function resumableUpload(file, values, batchId, li, bar, label, fail) {
+    const metadata = { filename: file.name, ...values };
+    if (batchId) metadata.batch = String(batchId);
+    const handle = { abort: () => upload.abort() };
+    const upload = new window.tus.Upload(file, {
+      endpoint: "/api/uploads/tus",
+      headers: { Authorization: `Bearer ${token()}` },
+      metadata,
+      chunkSize: 16 * 1024 * 1024,  // under App Engine's 32 MB request limit
+      retryDelays: TUS_RETRY_MS,
+      removeFingerprintOnSuccess: true,
+      onProgress: (sent, total) => {
+        const pct = total ? (100 * sent) / total : 100;
+        bar.value = pct;
+        label.textContent = `${pct.toFixed(0)}% of ${bytes(total)} (resumable)`;
+      },
+      onError: (err) => {
+        uploads.delete(handle);
+        const status = err.originalResponse ? err.originalResponse.getStatus() : 0;
+        let body = null;
+        try { body = JSON.parse(err.originalResponse.getBody()); } catch (e) { body = null; }
+        if (status === 401) expired(messageOf(status, body, "not logged in"));
+        fail(`Not uploaded: ${messageOf(status, body, err.message)}`);
+      },
+      onSuccess: async () => {
+        uploads.delete(handle);
+        const id = upload.url.split("/").pop();
+        try {
+          let task = null;
+          while (!task) {
+            const response = await fetch(`/api/uploads/${id}`, { headers: { Authorization: `Bearer ${token()}` } });
+            if (response.status === 200) task = await response.json();
+            else if (response.status !== 202) throw new Error(messageOf(response.status, await response.json(), "upload refused"));
+            else await new Promise((resolve) => setTimeout(resolve, 500));
+          }
+          showTask(task, li);
+        } catch (err) {
+          fail(`Not converted: ${err.message}`);
+        }
+      },
+    });
+    uploads.add(handle);
+    upload.findPreviousUploads().then((previous) => {
+      if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+      upload.start();
+    });
   }
 
   // Several files at once go into one batch, which downloads as one ZIP.

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, Response, g, jsonify, request
 
-from audioconv.domain.errors import Forbidden, NotFound
+from audioconv.domain.errors import Forbidden, InvalidInput, NotFound
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.routes import batches as batch_routes
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
@@ -33,10 +35,11 @@ def register(app: Flask, deps: Dependencies) -> None:
     def start_upload() -> tuple[Response, int]:
         body = json_body()
         webhook_url = webhooks.checked_url(deps, body.get("webhookUrl"))
+        size = _resumable_size(body)
         ticket = direct_upload.start(
             deps, g.user_id, json_field(body, "fileName"), json_field(body, "newFormat"),
             option_fields(body), webhook_url=webhook_url,
-            batch_id=batch_routes.batch_field(deps, body),
+            batch_id=batch_routes.batch_field(deps, body), resumable_size=size,
         )  # fmt: skip
         return jsonify(
             uploadId=ticket.upload_id,
@@ -45,6 +48,7 @@ def register(app: Flask, deps: Dependencies) -> None:
             headers=ticket.headers,
             expiresAt=ticket.expires_at.isoformat(),
             status=f"/api/uploads/{ticket.upload_id}",
+            resumable=ticket.resumable,
         ), 201
 
     @app.get("/api/uploads/<upload_id>")
@@ -82,3 +86,15 @@ def register(app: Flask, deps: Dependencies) -> None:
             raise Forbidden("upload URL is not valid for this object")
         size = direct_upload.receive(deps, key, request.stream)
         return jsonify(key=key, size=size), 200
+
+
+def _resumable_size(body: dict[str, Any]) -> int | None:
+    """The file's size when a resumable session is asked for (``resumable: true``)."""
+    if body.get("resumable") in (None, False):
+        return None
+    if body.get("resumable") is not True:
+        raise InvalidInput("resumable must be true or false")
+    size = body.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidInput("a resumable upload needs size: the file's bytes, a whole number")
+    return size

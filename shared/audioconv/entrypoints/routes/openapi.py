@@ -62,7 +62,8 @@ _ERRORS: dict[int, str] = {
     409: "conflicts with the current state",
     413: "larger than the limit that applied, named in the message (the body's, the "
     "form's, the stored-bytes quota, or the output a conversion could make)",
-    415: "not audio we can read (checked by its content)",
+    412: "a tus request without `Tus-Resumable: 1.0.0`",
+    415: "not audio we can read (checked by its content), or a body of the wrong type",
     429: "too many attempts or too much in flight; retry after `Retry-After` seconds",
 }
 _HEADERS: dict[int, dict[str, Any]] = {
@@ -89,6 +90,7 @@ class Body:
     model: type[BaseModel] | None = None
     description: str = ""
     raw: tuple[str, ...] = ()  # media types also taken as the raw file
+    more: Mapping[str, type[BaseModel]] = field(default_factory=dict)  # other media types
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class Operation:
     tag: str = "tasks"
     params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
+    # Request headers the operation reads: name -> (required, JSON schema).
+    headers: Mapping[str, tuple[bool, dict[str, Any]]] = field(default_factory=dict)
 
 
 def doc(operation: Operation) -> Callable[[F], F]:
@@ -131,7 +135,11 @@ def documented_routes(app: Flask) -> Iterator[tuple[Rule, str]]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint in UNDOCUMENTED:
             continue
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+        methods = rule.methods or set()
+        named = sorted(methods - {"HEAD", "OPTIONS"})
+        if not named:  # a rule of HEAD or OPTIONS alone, on purpose (tus)
+            named = ["HEAD" if "HEAD" in methods else "OPTIONS"]
+        for method in named:
             yield rule, method
 
 
@@ -185,7 +193,14 @@ def _operation(rule: Rule, operation: Operation, operation_id: str) -> dict[str,
         "operationId": operation_id,
         "summary": operation.summary,
         "tags": [operation.tag],
-        "parameters": [*_path_parameters(rule, operation), *_query_parameters(operation)],
+        "parameters": [
+            *_path_parameters(rule, operation),
+            *_query_parameters(operation),
+            *(
+                {"name": name, "in": "header", "required": required, "schema": schema}
+                for name, (required, schema) in operation.headers.items()
+            ),
+        ],
         "responses": _responses(operation),
     }
     if operation.description:
@@ -219,6 +234,7 @@ def _request_body(body: Body) -> dict[str, Any]:
     schema = _ref(body.model) if body.model is not None else BINARY
     content = {media: {"schema": schema} for media in body.media_types}
     content.update({media: {"schema": BINARY} for media in body.raw})
+    content.update({media: {"schema": _ref(model)} for media, model in body.more.items()})
     return {"required": True, "description": body.description, "content": content}
 
 

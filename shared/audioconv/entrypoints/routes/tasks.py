@@ -22,7 +22,7 @@ from audioconv.entrypoints.web import (
     task_json,
     text_field,
 )
-from audioconv.services import tasks, webhooks
+from audioconv.services import tasks, url_import, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.direct_upload import INCOMING
 
@@ -33,10 +33,14 @@ def register(app: Flask, deps: Dependencies) -> None:
         "Upload a file and convert it",
         {201: Reply("the task; for several files, their batch", schema=batch_routes.TASK_OR_BATCH)},
         (400, 401, 404, 413, 415, 429),
-        Body(("multipart/form-data",), s.UploadForm, raw=("application/octet-stream",)),
+        Body(("multipart/form-data",), s.UploadForm, raw=("application/octet-stream",),
+             more={"application/json": s.UrlImportBody}),
         query=s.RawUploadQuery, auth=True,
         description="The file as a multipart form, or as the raw body (also `audio/*`) "
-        "with its fields in the query. Several `fileName` parts: one task each, all in "
+        "with its fields in the query, or (JSON) a `sourceUrl` the server fetches the file "
+        "from: the task shows `downloading` until the file has arrived, and fails with the "
+        "reason if it cannot be fetched (a list of URLs: one task each, in one batch). "
+        "Several `fileName` parts: one task each, all in "
         "one batch (`batch`, or a new one), answered with the batch; a file that is not "
         "audio becomes a failed task there, with the reason. An audio file and its `.cue` "
         "sheet: the album cut into its tracks at their INDEX 01, sample-exact, a task each "
@@ -48,6 +52,8 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def create_task() -> tuple[Response, int]:
+        if request.is_json:
+            return _import_urls(deps)
         spool = deps.settings.resolved_work_dir / INCOMING
         fields = ("newFormat", "webhookUrl", "batch", *OPTION_FIELDS)
         upload = uploads.receive(spool, fields, MAX_FIELD_CHARS * 4)
@@ -115,6 +121,27 @@ def register(app: Flask, deps: Dependencies) -> None:
     def delete_task(task_id: int) -> tuple[str, int]:
         tasks.delete_task(deps, g.user_id, task_id)
         return "", 204
+
+
+def _import_urls(deps: Dependencies) -> tuple[Response, int]:
+    """``POST /api/tasks`` with ``sourceUrl`` (a URL, or a list of them: a batch)."""
+    body = json_body()
+    raw = body.get("sourceUrl")
+    if raw is None or raw == [] or raw == "":
+        raise InvalidInput("missing field 'sourceUrl': the http(s) URL of the file to convert")
+    many = isinstance(raw, list)
+    urls = [url_import.checked_url(deps, url) for url in (raw if many else [raw])]
+    new_format = text_field(body.get("newFormat"), "newFormat")
+    webhook_url = webhooks.checked_url(deps, body.get("webhookUrl"))
+    batch_id = batch_routes.batch_field(deps, body)
+    options = option_fields(body)
+    if many:
+        view = url_import.import_urls(deps, g.user_id, urls, new_format, options, batch_id,
+                                      webhook_url)  # fmt: skip
+        return jsonify(batch_routes.batch_json(view)), 201
+    task = url_import.import_url(deps, g.user_id, urls[0], new_format, options, webhook_url,
+                                 batch_id)  # fmt: skip
+    return jsonify(task_json(task)), 201
 
 
 _INTEGER = re.compile(r"-?[0-9]+")
