@@ -120,6 +120,9 @@ class Task:
     # Bytes held against the owner's storage quota for the output to come (its
     # predicted upper bound, domain/output_size.py) while the task is in flight.
     reserved_bytes: int = 0
+    # When the sweep deletes it and its files (AUDIOCONV_RETENTION_HOURS after it was
+    # made); None: kept until its owner deletes it.
+    expires_at: datetime | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
