@@ -238,9 +238,14 @@ class TaskRepository(Protocol):
     def webhooks_due(self, before: datetime) -> Sequence[Task]:
         """Finished tasks with a webhook attempt due before ``before``."""
 
-    def expired(self, now: datetime, made_before: datetime | None, limit: int) -> Sequence[Task]:
-        """Up to ``limit`` tasks whose ``expires_at`` has passed by ``now``, and (with
-        ``made_before``) those with none that were made before it, oldest first."""
+    def expired(self, now: datetime, limit: int) -> Sequence[Task]:
+        """Up to ``limit`` tasks whose ``expires_at`` has passed by ``now``, by id."""
+
+    def without_expiry(self, limit: int) -> Sequence[Task]:
+        """Up to ``limit`` tasks with no ``expires_at``, by id, locked for update."""
+
+    def clear_expiry(self) -> int:
+        """Take every task's ``expires_at`` away (the retention was turned off); how many."""
 
 
 class ThrottleRepository(Protocol):

@@ -10,7 +10,6 @@ from typing import Any, Self
 from sqlalchemy import (
     Connection,
     Engine,
-    and_,
     create_engine,
     delete,
     event,
@@ -358,13 +357,20 @@ class SqlTaskRepository:
             .order_by(t.id)
         ).all()
 
-    def expired(self, now: datetime, made_before: datetime | None, limit: int) -> Sequence[Task]:
+    def expired(self, now: datetime, limit: int) -> Sequence[Task]:
         t = orm.tasks.c
-        due = t.expires_at <= now
-        if made_before is not None:
-            due = or_(due, and_(t.expires_at.is_(None), t.created_at < made_before))
-        query = select(Task).where(due).order_by(t.id).limit(limit)
+        query = select(Task).where(t.expires_at <= now).order_by(t.id).limit(limit)
         return self.session.scalars(query).all()
+
+    def without_expiry(self, limit: int) -> Sequence[Task]:
+        t = orm.tasks.c
+        query = select(Task).where(t.expires_at.is_(None)).order_by(t.id).limit(limit)
+        return self.session.scalars(query.with_for_update()).all()
+
+    def clear_expiry(self) -> int:
+        t = orm.tasks.c
+        statement = update(orm.tasks).where(t.expires_at.is_not(None)).values(expires_at=None)
+        return _count(self.session.execute(statement))
 
 
 class SqlThrottleRepository:

@@ -33,4 +33,12 @@ class Preset:
         """An upload's fields over this preset: the preset's format and options, then
         whatever the upload gives itself (an empty value counts as not given)."""
         given = {name: value for name, value in fields.items() if value not in (None, "")}
-        return {"newFormat": self.output_format, **self.options, **given}
+        kept = dict(self.options)
+        for one, other in _EXCLUSIVE:  # the upload's bitrate replaces the preset's quality
+            if one in given:
+                kept.pop(other, None)
+        return {"newFormat": self.output_format, **kept, **given}
+
+
+# Options of which a request may give only one: giving one drops the preset's other.
+_EXCLUSIVE = (("bitrate", "quality"), ("quality", "bitrate"))
