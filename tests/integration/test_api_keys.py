@@ -234,6 +234,14 @@ def test_every_route_is_either_open_to_keys_by_scope_or_closed_to_them(
     app = client.application
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert set(KEY_SCOPES) <= endpoints
-    for never in ("create_api_key", "list_api_keys", "revoke_api_key", "change_password",
-                  "delete_account", "logout", "put_profile", "rotate_webhook_secret"):
+    for never in (
+        "create_api_key",
+        "list_api_keys",
+        "revoke_api_key",
+        "change_password",
+        "delete_account",
+        "logout",
+        "put_profile",
+        "rotate_webhook_secret",
+    ):
         assert never in endpoints and never not in KEY_SCOPES  # fmt: skip
