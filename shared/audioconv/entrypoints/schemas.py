@@ -7,6 +7,7 @@ always given. Field caps come from the same constants those checks use.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -145,18 +146,31 @@ class Options(BaseModel):
     )
 
 
+def _optional_text(constraints: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A field that may be left out but is text when given (a form field has no null):
+    the document says ``string`` with these constraints, and no default."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        schema.pop("anyOf", None)
+        schema.pop("default", None)
+        schema.update({"type": "string", **constraints})
+
+    return edit
+
+
 class _Target(BaseModel):
     model_config = _camel
 
     new_format: str | None = Field(
         default=None, alias="newFormat",
         description="the target format (required unless `preset` gives it)",
-        json_schema_extra=_FORMAT_NAMES,
+        json_schema_extra=_optional_text(_FORMAT_NAMES),
     )  # fmt: skip
     preset: str | None = Field(
-        default=None, min_length=1, max_length=MAX_PRESET_NAME_CHARS,
+        default=None,
         description="the name of one of your presets (`POST /api/presets`): its format "
         "and options, under those this request sets itself",
+        json_schema_extra=_optional_text({"minLength": 1, "maxLength": MAX_PRESET_NAME_CHARS}),
     )  # fmt: skip
 
 
@@ -220,8 +234,9 @@ class RawUploadQuery(_InBatch, _Webhook, Options):
         + " (raw uploads only; required there unless `preset` gives it)",
     )  # fmt: skip
     preset: str | None = Field(
-        default=None, min_length=1, max_length=MAX_PRESET_NAME_CHARS,
+        default=None,
         description="one of your presets' names: its format and options, under these",
+        json_schema_extra=_optional_text({"minLength": 1, "maxLength": MAX_PRESET_NAME_CHARS}),
     )  # fmt: skip
 
 

@@ -108,6 +108,8 @@ def apply(deps: Dependencies, user_id: int, fields: Mapping[str, Any]) -> dict[s
         return merged
     if not isinstance(name, str):
         raise InvalidInput(f"field {FIELD!r} must be the name of one of your presets")
+    if len(name) > MAX_PRESET_NAME_CHARS:  # (not echoed)
+        raise InvalidInput(f"field {FIELD!r} must be at most {MAX_PRESET_NAME_CHARS} characters")
     with deps.uow(readonly=True) as uow:
         preset = uow.presets.by_name(user_id, name.strip())
     if preset is None:
