@@ -46,7 +46,16 @@ deploy:
 	@test -n "$(PROJECT)" || { echo "make deploy PROJECT=my-project" >&2; exit 64; }
 	scripts/deploy.sh $(PROJECT) $(DEPLOY_ARGS)
 
-test: system-deps $(BIN)/.dev lint check-infra
+# axe-core for the web page's accessibility check (tests/e2e/test_web_page.py injects
+# its axe.min.js): the version pinned in tests/e2e/axe/package-lock.json, from npm.
+AXE := build/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
+	mkdir -p build/axe
+	cp tests/e2e/axe/package.json tests/e2e/axe/package-lock.json build/axe/
+	cd build/axe && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+test: system-deps $(BIN)/.dev $(AXE) lint check-infra
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Mutation score of domain/ and services/ (docs/testing.md): slow, so not part of `test`.

@@ -419,7 +419,8 @@
       el("td", { text: bytes(sizes.original) }), el("td", { text: bytes(sizes.converted) })));
     return el("table", { class: "details" },
       el("caption", { class: "visually-hidden", text: `Details of ${task.fileName}` }),
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "" }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" },
+        el("span", { class: "visually-hidden", text: "Detail" })),
         el("th", { scope: "col", text: "Input" }), el("th", { scope: "col", text: "Output" }))),
       body);
   }
