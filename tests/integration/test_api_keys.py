@@ -245,3 +245,20 @@ def test_every_route_is_either_open_to_keys_by_scope_or_closed_to_them(
         "rotate_webhook_secret",
     ):
         assert never in endpoints and never not in KEY_SCOPES  # fmt: skip
+
+
+def test_deleting_the_account_takes_its_keys_and_presets(
+    client: FlaskClient, database_url: str
+) -> None:
+    alice = ApiClient(client, "alice")
+    made = _make_key(alice, ["convert"])
+    preset = {"name": "p", "newFormat": "mp3"}
+    assert client.post("/api/presets", json=preset, headers=alice.headers).status_code == 201
+    gone = client.delete("/api/me", json={"password": PASSWORD}, headers=alice.headers)
+    assert gone.status_code == 200, gone.get_json()
+    assert client.get("/api/tasks", headers=_bearer(made["key"])).status_code == 401
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        left = [conn.execute(select(t)).all() for t in (orm.api_keys, orm.presets)]
+    engine.dispose()
+    assert left == [[], []]
