@@ -14,6 +14,8 @@ from flask.testing import FlaskClient
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio, probe
 
+# Uploads that convert: one database is enough (the presets' storage runs on both).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 PODCAST = {"name": "podcast", "newFormat": "mp3", "bitrate": 64, "channels": 1}
 
 
@@ -103,6 +105,7 @@ def test_a_preset_is_checked_by_the_rules_an_upload_is(
         assert upload.get_json()["message"] == response.get_json()["message"]
 
 
+@SQLITE_ONLY
 def test_an_upload_naming_a_preset_gets_its_format_and_options(
     client: FlaskClient, song: Path, tmp_path: Path
 ) -> None:
@@ -117,6 +120,7 @@ def test_an_upload_naming_a_preset_gets_its_format_and_options(
     assert int(stream["bit_rate"]) == 64000
 
 
+@SQLITE_ONLY
 def test_what_the_upload_sets_itself_wins_over_the_preset(
     client: FlaskClient, song: Path, tmp_path: Path
 ) -> None:
@@ -132,6 +136,7 @@ def test_what_the_upload_sets_itself_wins_over_the_preset(
     assert _output(alice, other["id"], tmp_path)["codec_name"] == "vorbis"
 
 
+@SQLITE_ONLY
 def test_raw_uploads_and_converting_again_take_a_preset_too(
     client: FlaskClient, song: Path, tmp_path: Path
 ) -> None:
@@ -152,6 +157,7 @@ def test_raw_uploads_and_converting_again_take_a_preset_too(
     assert stream["codec_name"] == "flac" and stream["sample_fmt"] == "s16"
 
 
+@SQLITE_ONLY
 def test_a_batch_upload_takes_the_preset_for_every_file(
     client: FlaskClient, song: Path, tmp_path: Path
 ) -> None:
