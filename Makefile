@@ -62,13 +62,22 @@ deploy:
 	@test -n "$(PROJECT)" || { echo "make deploy PROJECT=my-project" >&2; exit 64; }
 	scripts/deploy.sh $(PROJECT) $(DEPLOY_ARGS)
 
+# axe-core for the web page's accessibility check (tests/e2e/test_web_page.py injects
+# its axe.min.js): the version pinned in tests/e2e/axe/package-lock.json, from npm.
+AXE := build/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
+	mkdir -p build/axe
+	cp tests/e2e/axe/package.json tests/e2e/axe/package-lock.json build/axe/
+	cd build/axe && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
 # Two passes: every test but the end-to-end ones spread over the cores (pytest-xdist;
 # each worker has its own databases, emulators and folders), then tests/e2e one at a
 # time (they start whole services, restart them on their ports and kill processes).
 # Exit 5 is "no test selected", as a PYTEST_ARGS="-k ..." leaves one pass.
 TEST_JOBS ?= auto
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
-test: system-deps $(BIN)/.dev lint check-infra
+test: system-deps $(BIN)/.dev $(AXE) lint check-infra
 	$(PYTEST) -n $(TEST_JOBS) --ignore=tests/e2e $(PYTEST_ARGS) tests || test $$? -eq 5
 	$(PYTEST) $(PYTEST_ARGS) tests/e2e || test $$? -eq 5
 

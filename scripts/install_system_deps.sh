@@ -5,9 +5,11 @@
 # mmdebstrap (the container image is built from a local Debian base and smoke-tested:
 # scripts/build_image.sh), and musepack-tools (mpcenc writes the Musepack files the
 # engine tests read: ffmpeg decodes Musepack but cannot write it) and libjmac-java with
-# a Java runtime (its encoder writes the Monkey's Audio files they read), and loudgain (an
-# independent ReplayGain 2.0 meter the gain tags are checked against). apt-get only as
-# root; idempotent.
+# a Java runtime (its encoder writes the Monkey's Audio files they read), loudgain (an
+# independent ReplayGain 2.0 meter the gain tags are checked against), and npm (it
+# installs axe-core, which the browser tests inject to check the page's accessibility;
+# any npm will do, so one that came with another Node.js counts). apt-get only as root;
+# idempotent.
 set -eu
 pkgs="chromium default-jre-headless golang-go golang-google-cloud-dev libjmac-java loudgain mmdebstrap musepack-tools podman"
 missing=""
@@ -15,6 +17,7 @@ for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
         || missing="$missing $p"
 done
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages:$missing (run: sudo apt-get install$missing)" >&2

@@ -64,6 +64,7 @@ COMMON_FROM_TERRAFORM: dict[str, str] = {
     "AUDIOCONV_SMTP_PORT": "smtp_port",
     "AUDIOCONV_SMTP_USER": "smtp_user",
     "AUDIOCONV_SMTP_STARTTLS": "smtp_starttls",
+    "AUDIOCONV_RETENTION_HOURS": "retention_hours",
 }
 
 # Env var -> terraform output, per service: the notifier's OIDC push audience,
@@ -117,10 +118,12 @@ MIGRATE_KEYS = [
     "AUDIOCONV_DB_PRIVATE_IP",
     "AUDIOCONV_SECRET_KEY_SECRET",
 ]
-# And the sweep job (`python -m audioconv.cli sweep`): the database and the topics
-# it republishes to.
+# And the sweep job (`python -m audioconv.cli sweep`): the database, the topics it
+# republishes to, and the bucket it deletes expired tasks' files from.
 SWEEP_KEYS = [
     *MIGRATE_KEYS,
+    "AUDIOCONV_GCS_BUCKET",
+    "AUDIOCONV_RETENTION_HOURS",
     "AUDIOCONV_CONVERSION_TOPIC",
     "AUDIOCONV_FINISHED_TOPIC",
     "AUDIOCONV_REPORT_TOPIC",
@@ -273,6 +276,7 @@ def sweep_env(api: Mapping[str, str], outputs: Mapping[str, object]) -> dict[str
     as the sweep's own account."""
     env = {k: api[k] for k in SWEEP_KEYS if k in api} | JOB_STATIC
     env["AUDIOCONV_EVENT_BACKEND"] = "pubsub"
+    env["AUDIOCONV_BLOB_BACKEND"] = "gcs"
     env["AUDIOCONV_DB_USER"] = env_value(_map(outputs, "db_users")["sweep"])
     return env
 

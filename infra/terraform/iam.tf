@@ -31,9 +31,10 @@ locals {
   ]...)
 
   # Objects in the one bucket: the API receives uploads, signs downloads and
-  # deletes; the worker reads inputs and writes outputs. The notifier and the
-  # jobs never touch a file. objectUser: objects only, no IAM on them.
-  bucket_users = ["api", "worker"]
+  # deletes; the worker reads inputs and writes outputs; the sweep job deletes
+  # the files of expired tasks (var.retention_hours). The notifier and the
+  # migrate job never touch a file. objectUser: objects only, no IAM on them.
+  bucket_users = ["api", "worker", "sweep"]
 
   # Secret -> the accounts that read it at start-up. Every cloud process needs the
   # token signing key (audioconv.config refuses to start without one); the DB

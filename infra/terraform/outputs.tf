@@ -171,6 +171,11 @@ output "secret_ids" {
   value       = { for key, secret in google_secret_manager_secret.app : key => secret.secret_id }
 }
 
+output "retention_hours" {
+  description = "AUDIOCONV_RETENTION_HOURS: the API shows each task's expiry, the sweep job deletes expired tasks."
+  value       = var.retention_hours
+}
+
 output "mail_from" {
   description = "AUDIOCONV_MAIL_FROM."
   value       = var.mail_from

@@ -50,18 +50,8 @@ resource "google_storage_bucket" "files" {
     }
   }
 
-  dynamic "lifecycle_rule" {
-    for_each = var.object_retention_days > 0 ? [var.object_retention_days] : []
-    content {
-      condition {
-        age        = lifecycle_rule.value
-        with_state = "LIVE"
-      }
-      action {
-        type = "Delete"
-      }
-    }
-  }
+  # No age rule deletes live objects: the app's sweep deletes a task and its files
+  # together (var.retention_hours), so no task ever points at a missing file.
 
   # Browsers PUT straight to signed upload URLs and GET signed downloads.
   # response_header is both what a preflight may ask to send

@@ -136,10 +136,14 @@ variable "cors_max_age_seconds" {
   }
 }
 
-variable "object_retention_days" {
+variable "retention_hours" {
   type        = number
-  description = "Delete live objects older than this many days; 0 keeps them until the app deletes them."
+  description = "Hours after which the sweep deletes a task and all its files (AUDIOCONV_RETENTION_HOURS); 0 keeps them until their owner deletes them. The bucket has no age rule of its own: it would delete files tasks still point at."
   default     = 0
+  validation {
+    condition     = var.retention_hours >= 0
+    error_message = "retention_hours must be 0 (keep) or more."
+  }
 }
 
 variable "noncurrent_version_retention_days" {

@@ -161,6 +161,9 @@ class Settings(LogSettings):
     # After argon2 accepts a password, each API process accepts the same password for
     # the same account without argon2 for this long (services/recent_logins.py); 0 = off.
     login_cache_seconds: int = Field(default=600, ge=0)
+    # Hours after which the sweep deletes a task and all its files (in both modes);
+    # 0 keeps them until their owner deletes them.
+    retention_hours: float = Field(default=0, ge=0, allow_inf_nan=False)
     # A conversion is presumed dead if its lease is not renewed for this long.
     lease_seconds: int = 60
     max_attempts: int = 5

@@ -15,6 +15,7 @@ from typing import IO, Any, Protocol, Self
 from werkzeug.http import dump_options_header
 
 from audioconv.domain.account import ApiToken
+from audioconv.domain.api_key import ApiKey
 from audioconv.domain.batch import Batch
 from audioconv.domain.gain import Gain, Measured
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
@@ -22,6 +23,7 @@ from audioconv.domain.media import Loudness as Loudness
 from audioconv.domain.media import Picture as Picture
 from audioconv.domain.media import Probe as Probe
 from audioconv.domain.model import Task, TaskStatus, User
+from audioconv.domain.preset import Preset
 from audioconv.domain.throttle import Throttle
 from audioconv.domain.webhook import Outcome
 
@@ -191,6 +193,42 @@ class TokenRepository(Protocol):
         """Forget every token expired by ``now``; how many went."""
 
 
+class ApiKeyRepository(Protocol):
+    """API keys (domain/api_key.py): a key stands while its row exists."""
+
+    def add(self, key: ApiKey) -> None:
+        """Conflict if the hash is taken (never, for random keys)."""
+
+    def by_hash(self, secret_hash: str) -> ApiKey | None: ...
+
+    def get(self, key_id: int) -> ApiKey | None: ...
+
+    def for_user(self, user_id: int) -> Sequence[ApiKey]:
+        """The user's keys, oldest first."""
+
+    def delete(self, key: ApiKey) -> None: ...
+
+    def touch(self, key_id: int, now: datetime, older_than: datetime) -> None:
+        """Set the key's last use to ``now`` unless it was already set after
+        ``older_than`` (concurrent requests write it once)."""
+
+
+class PresetRepository(Protocol):
+    """Presets (domain/preset.py)."""
+
+    def add(self, preset: Preset) -> None:
+        """Conflict if the user has a preset of that name."""
+
+    def get(self, preset_id: int, *, for_update: bool = False) -> Preset | None: ...
+
+    def by_name(self, user_id: int, name: str) -> Preset | None: ...
+
+    def for_user(self, user_id: int) -> Sequence[Preset]:
+        """The user's presets, by name."""
+
+    def delete(self, preset: Preset) -> None: ...
+
+
 class QueuedMessageRepository(Protocol):
     """Messages waiting in the database queue (the embedded mode's event bus)."""
 
@@ -242,6 +280,15 @@ class TaskRepository(Protocol):
 
     def webhooks_due(self, before: datetime) -> Sequence[Task]:
         """Finished tasks with a webhook attempt due before ``before``."""
+
+    def expired(self, now: datetime, limit: int) -> Sequence[Task]:
+        """Up to ``limit`` tasks whose ``expires_at`` has passed by ``now``, by id."""
+
+    def without_expiry(self, limit: int) -> Sequence[Task]:
+        """Up to ``limit`` tasks with no ``expires_at``, by id, locked for update."""
+
+    def clear_expiry(self) -> int:
+        """Take every task's ``expires_at`` away (the retention was turned off); how many."""
 
 
 class ThrottleRepository(Protocol):
@@ -327,6 +374,12 @@ class UnitOfWork(Protocol):
 
     @property
     def queue(self) -> QueuedMessageRepository: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def presets(self) -> PresetRepository: ...
 
     def __enter__(self) -> Self: ...
 

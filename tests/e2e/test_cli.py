@@ -268,6 +268,58 @@ def test_the_account_whoami_verify_passwd_logout_and_delete(
     assert gone.returncode == 1
 
 
+def test_a_nightly_job_logs_in_with_an_api_key_and_converts_with_a_preset(
+    cli: Cli, tmp_path: Path, server: str
+) -> None:
+    """Issue 23: no password stored anywhere; the options typed once, as a preset."""
+    token = json.loads((tmp_path / "config" / "audioconv" / "credentials.json").read_text())
+    auth = {"Authorization": f"Bearer {token['token']}"}
+    made = requests.post(f"{server}/api/keys", headers=auth, timeout=30,
+                         json={"name": "nightly", "scopes": ["convert"]}).json()  # fmt: skip
+    preset = {"name": "podcast", "newFormat": "mp3", "bitrate": 64, "channels": 1}
+    assert requests.post(f"{server}/api/presets", headers=auth, json=preset,
+                         timeout=30).status_code == 201  # fmt: skip
+
+    (tmp_path / "job").mkdir()
+    job = Cli(tmp_path / "job")
+    bad = job("login", "--server", server, "--api-key", "ak_live_" + "0" * 64)
+    assert bad.returncode == 1 and "invalid or revoked API key" in bad.stderr
+    login = job("login", "--server", server, "--api-key", "-", stdin=made["key"] + "\n")
+    assert login.returncode == 0, login.stderr
+    assert made["prefix"] in login.stdout and made["key"] not in login.stdout
+    stored = tmp_path / "job" / "config" / "audioconv" / "credentials.json"
+    assert json.loads(stored.read_text())["token"] == made["key"]
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+
+    song = make_audio(tmp_path / "song.wav", 1.0)
+    out = tmp_path / "out"
+    out.mkdir()
+    done = job("convert", str(song), "--preset", "podcast", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    stream = probe(out / "song.mp3")["streams"][0]
+    assert (stream["codec_name"], stream["channels"], int(stream["bit_rate"])) == ("mp3", 1, 64000)
+    # An option given here wins over the preset's; a preset that is not there is named.
+    vorbis = job("convert", str(song), "--preset", "podcast", "--bitrate", "96", "--to", "ogg",
+                 "-o", str(out))  # fmt: skip
+    assert vorbis.returncode == 0, vorbis.stderr
+    stream = probe(out / "song.ogg")["streams"][0]
+    assert (stream["codec_name"], stream["channels"]) == ("vorbis", 1)  # mono: the preset's
+    lossless = job("convert", str(song), "--preset", "podcast", "--to", "flac", "-o", str(out))
+    assert lossless.returncode == 1  # refused before uploading: a preset bitrate for flac
+    assert "flac is lossless" in lossless.stderr and not (out / "song.flac").exists()
+    missing = job("convert", str(song), "--preset", "nope", "-o", str(out))
+    assert missing.returncode == 1
+    assert "no preset named 'nope' (yours: podcast)" in missing.stderr
+
+    # logout forgets the key here; it stays valid on the server until revoked.
+    bye = job("logout")
+    assert bye.returncode == 0 and "stays valid until you revoke it" in bye.stderr
+    assert _status(server, made["key"]) == 200
+    assert requests.delete(f"{server}/api/keys/{made['id']}", headers=auth,
+                           timeout=30).status_code == 204  # fmt: skip
+    assert _status(server, made["key"]) == 401
+
+
 def _status(server: str, token: str) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     return requests.get(f"{server}/api/me", headers=headers, timeout=30).status_code

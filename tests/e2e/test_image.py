@@ -148,7 +148,7 @@ def test_one_function_runs_against_the_cloud_settings(
     # The sweep job's command (scripts/deploy.sh's audioconv-sweep): sweeps and exits.
     with run_image(image, tmp_path / "v2", log, cloud, ("sweep",)) as proc:
         assert proc.wait(timeout=120) == 0, log.read_text()
-    assert '{"conversions": 0, "notifications": 0, "reports": 0}' in log.read_text()
+    assert '{"conversions": 0, "notifications": 0, "reports": 0, "expired": 0}' in log.read_text()
     port = free_port()
     cloud |= {"PORT": str(port)}
     with run_image(image, tmp_path / "v2", log, cloud, ("function", "api")) as proc:

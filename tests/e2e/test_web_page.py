@@ -1,12 +1,17 @@
 """The web page at ``/`` as a person uses it, in headless Chromium against ``audioconv serve``.
 
 Debian's chromium driven by Playwright (never a downloaded browser). Screenshots go
-to the test's tmp_path (desktop.png, phone.png) for a person to look at.
+to the test's tmp_path (desktop.png, phone.png) for a person to look at. Each test
+also runs axe-core (npm ``axe-core``, pinned in tests/e2e/axe, installed by make into
+build/axe) on the page in the states it reaches, and fails on any serious or critical
+violation.
 """
 
 from __future__ import annotations
 
 import base64
+import re
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +31,30 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "s3cret-pass"
+ROOT = Path(__file__).resolve().parents[2]
+AXE = Path("build/axe/node_modules/axe-core/axe.min.js")
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core's script, installed by make (the Makefile's pinned npm install) if missing."""
+    if not (ROOT / AXE).exists():
+        subprocess.run(["make", str(AXE)], cwd=ROOT, check=True, timeout=600)
+    return (ROOT / AXE).read_text()
+
+
+def _accessible(page: Page, axe_source: str) -> None:
+    """axe-core finds no serious or critical violation on the page as it is now (run in
+    the page through the DevTools protocol, so the page's CSP stays as it is)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(axe_source)
+    found = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .map((v) => `${v.id} (${v.impact}): ` + v.nodes.map(
+                (n) => `${n.html.slice(0, 120)} ${n.failureSummary}`).join(" | "))"""
+    )
+    assert found == [], "\n".join(found)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +139,9 @@ def _download(page: Page, card: Any, dest: Path) -> Path:
     return dest
 
 
-def test_drop_convert_download_convert_again_delete(page: Page, tmp_path: Path) -> None:
+def test_drop_convert_download_convert_again_delete(
+    page: Page, tmp_path: Path, axe_source: str
+) -> None:
     console = Console(page)
     picked = make_audio(tmp_path / "picked.flac", 3.0)
     dropped = make_audio(tmp_path / "dropped.wav", 2.0)
@@ -159,10 +190,12 @@ def test_drop_convert_download_convert_again_delete(page: Page, tmp_path: Path) 
     assert picture.evaluate("image => image.naturalWidth") == 1200
 
     page.screenshot(path=tmp_path / "desktop.png", full_page=True)
+    _accessible(page, axe_source)  # the task list with its details tables
     page.set_viewport_size({"width": 390, "height": 844})
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px wide)"
     page.screenshot(path=tmp_path / "phone.png", full_page=True)
+    _accessible(page, axe_source)
 
     # Convert the first file again, to the format now chosen (opus), then delete it.
     card.get_by_role("button", name="Convert to opus").click()
@@ -202,11 +235,15 @@ def test_the_card_shows_the_verified_mark_and_the_warnings(page: Page, tmp_path:
     assert console.errors == []
 
 
-def test_invalid_file_shows_the_reason_and_keyboard_login(page: Page, tmp_path: Path) -> None:
+def test_invalid_file_shows_the_reason_and_keyboard_login(
+    page: Page, tmp_path: Path, axe_source: str
+) -> None:
     console = Console(page)
+    _accessible(page, axe_source)  # the log-in and sign-up forms
     _sign_up(page, "xavier")
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("alert")).to_contain_text("You are logged out")
+    _accessible(page, axe_source)
     assert page.evaluate("sessionStorage.getItem('audioconv.token')") is None
 
     # Log in with the keyboard alone.
@@ -223,6 +260,7 @@ def test_invalid_file_shows_the_reason_and_keyboard_login(page: Page, tmp_path: 
     reason = _card(page, "x.mp3").locator(".error")
     expect(reason).to_contain_text("Not converted: not an audio file")
     page.screenshot(path=tmp_path / "refused.png", full_page=True)
+    _accessible(page, axe_source)  # a failed card
 
     # The browser logs the refused upload itself; nothing else may reach the console.
     refused = "Failed to load resource: the server responded with a status of 415"
@@ -306,7 +344,7 @@ def _api(base_url: str, method: str, path: str, token: str, **kwargs: Any) -> in
 
 
 def test_the_account_verify_change_password_log_out_and_delete(
-    page: Page, base_url: str, server_dir: Path, tmp_path: Path
+    page: Page, base_url: str, server_dir: Path, tmp_path: Path, axe_source: str
 ) -> None:
     console = Console(page)
     _sign_up(page, "vera")
@@ -319,6 +357,7 @@ def test_the_account_verify_change_password_log_out_and_delete(
     page.get_by_role("button", name="Account").click()
     expect(page.locator("#account-email-state")).to_have_text("not verified")
     page.screenshot(path=tmp_path / "unverified.png", full_page=True)
+    _accessible(page, axe_source)  # the banner and the account panel
 
     # The link from the mail, opened in the same tab: verified, and back on the page.
     link = verification_link(server_dir / "data" / "mail", "vera@example.com")
@@ -400,3 +439,79 @@ def test_a_large_file_survives_a_dropped_connection(
     assert all("Failed to load resource" in e or "ERR_" in e for e in console.errors), (
         console.errors
     )
+
+
+def test_presets_saved_picked_and_used_then_api_keys_made_and_revoked(
+    page: Page, base_url: str, tmp_path: Path, axe_source: str
+) -> None:
+    """Issue 23 on the page: the current choices saved as a preset, picked again after
+    the form changed, used by an upload; an API key made (shown once), used by a
+    script, listed with its last use, and revoked."""
+    console = Console(page)
+    _sign_up(page, "petra")
+    page.get_by_label("To format").select_option("mp3")
+    page.get_by_label("Bitrate (kbit/s)").fill("64")
+    page.get_by_label("Channels").select_option("1")
+    page.get_by_label("Save these choices as").fill("podcast")
+    page.get_by_role("button", name="Save preset").click()
+    expect(page.get_by_role("alert")).to_contain_text("Preset podcast saved")
+    token = page.evaluate("sessionStorage.getItem('audioconv.token')")
+    saved = requests.get(f"{base_url}/api/presets", timeout=30,
+                         headers={"Authorization": f"Bearer {token}"}).json()  # fmt: skip
+    assert [(p["name"], p["newFormat"], p["options"]) for p in saved] == [
+        ("podcast", "mp3", {"bitrate": 64, "channels": 1})
+    ]
+
+    # The form moves on; picking the preset brings its choices back.
+    page.get_by_label("To format").select_option("flac")
+    page.get_by_label("Preset").select_option(label="podcast (mp3)")
+    expect(page.get_by_label("To format")).to_have_value("mp3")
+    expect(page.get_by_label("Bitrate (kbit/s)")).to_have_value("64")
+    expect(page.get_by_label("Channels")).to_have_value("1")
+    _accessible(page, axe_source)
+    song = make_audio(tmp_path / "talk.wav", 1.0)
+    page.locator("#file-input").set_input_files(song)
+    card = _card(page, "talk.wav")
+    expect(card.locator(".status")).to_have_text("processed", timeout=60_000)
+    out = _download(page, card, tmp_path / "out" / "talk.mp3")
+    stream = probe(out)["streams"][0]
+    assert (stream["codec_name"], stream["channels"], int(stream["bit_rate"])) == ("mp3", 1, 64000)
+
+    # An API key: made in the account panel, shown once, used by a script, revoked.
+    page.get_by_role("button", name="Account").click()
+    expect(page.get_by_text("No keys yet.")).to_be_visible()
+    page.get_by_label("What the key is for").fill("nightly job")
+    page.get_by_label("It may").select_option("read")
+    page.get_by_role("button", name="Make a key").click()
+    shown = page.get_by_label("Your new key: copy it now, it is shown only this once")
+    expect(shown).to_have_value(re.compile(r"^ak_live_[0-9a-f]{64}$"))
+    key = shown.input_value()
+    listed = page.locator("#key-list li")
+    expect(listed).to_have_count(1)
+    expect(listed).to_contain_text(f"nightly job {key[:16]}…")
+    expect(listed).to_contain_text("may read; last used: never")
+    assert key not in (listed.inner_text())
+    _accessible(page, axe_source)  # the account panel with its keys
+    script = {"Authorization": f"Bearer {key}"}
+    tasks = requests.get(f"{base_url}/api/tasks", headers=script, timeout=30)
+    assert [t["fileName"] for t in tasks.json()] == ["talk.wav"]
+    with song.open("rb") as fh:  # a read key uploads nothing
+        refused = requests.post(f"{base_url}/api/tasks", headers=script, timeout=30,
+                                files={"fileName": fh}, data={"newFormat": "mp3"})  # fmt: skip
+    assert refused.status_code == 403
+    account = page.get_by_role("button", name="Account", exact=True)
+    account.click()  # closed, then opened: listed again
+    account.click()
+    expect(listed).not_to_contain_text("last used: never")
+    page.get_by_role("button", name="Revoke key nightly job").click()
+    expect(page.get_by_role("alert")).to_contain_text("Key nightly job is revoked")
+    expect(listed).to_have_count(0)
+    assert requests.get(f"{base_url}/api/tasks", headers=script, timeout=30).status_code == 401
+
+    # The preset can go too.
+    page.get_by_label("Preset").select_option(label="podcast (mp3)")
+    page.get_by_role("button", name="Delete preset").click()
+    expect(page.get_by_role("alert")).to_contain_text("Preset podcast deleted")
+    expect(page.get_by_label("Preset").locator("option")).to_have_count(1)
+    # The refused upload above was the script's, not the page's: nothing on its console.
+    assert console.errors == []

@@ -198,6 +198,7 @@ def fake_outputs(tf: Terraform, *, iam_auth: bool = True, project: str = "proj")
         "db_admin_user": "audioconv",
         "smtp_port": 587,
         "smtp_starttls": True,
+        "retention_hours": 0,
         "service_accounts": accounts,
         "scheduler_service_account_email": f"audioconv-scheduler@{project}.iam.gserviceaccount.com",
         "jobs": {"migrate": "audioconv-migrate", "sweep": "audioconv-sweep"},
@@ -482,6 +483,11 @@ def test_iam_auth_deploys_no_db_password(tf: Terraform, tmp_path: Path) -> None:
         assert env["AUDIOCONV_DB_USER"] == f"audioconv-{render.ACCOUNT[service]}@proj.iam"
     sweep = yaml.safe_load((out / "sweep.env.yaml").read_text())
     assert sweep["AUDIOCONV_DB_USER"] == "audioconv-sweep@proj.iam"
+    # It deletes expired tasks' files (issue 23): the bucket, and the retention the API shows.
+    assert sweep["AUDIOCONV_BLOB_BACKEND"] == "gcs"
+    assert sweep["AUDIOCONV_GCS_BUCKET"] == "fake-bucket_name"
+    api = yaml.safe_load((out / "api.env.yaml").read_text())["env_variables"]
+    assert sweep["AUDIOCONV_RETENTION_HOURS"] == api["AUDIOCONV_RETENTION_HOURS"] == "0"
     assert "AUDIOCONV_DB_PASSWORD_SECRET" not in sweep
     # Migrations run as the built-in owner of schema public, which then grants
     # every IAM user data access (tests/cloud/test_iam_db_user.py).

@@ -263,6 +263,20 @@ def test_buckets_are_private_and_uniform(tf: Terraform) -> None:
         assert any(r["action"][0]["type"] == "Delete" for r in rules), f"{name}: no deletion rule"
 
 
+def test_no_age_rule_deletes_a_file_a_task_points_at(tf: Terraform) -> None:
+    """Issue 23: live objects go only with their task (the sweep, AUDIOCONV_RETENTION_HOURS);
+    the bucket deletes only old versions of objects already deleted or overwritten."""
+    bucket = tf.resource("google_storage_bucket.files")
+    assert not any("lifecycle_rule" in block for block in bucket.get("dynamic", []))
+    for rule in bucket.get("lifecycle_rule", []):
+        if rule["action"][0]["type"] == "Delete":
+            condition = rule["condition"][0]
+            assert condition.get("with_state") == "ARCHIVED", condition
+            assert "age" not in condition, condition
+    assert "object_retention_days" not in tf.variables
+    assert tf.default("retention_hours") == 0  # keep, unless the operator says otherwise
+
+
 # Headers a signed upload URL binds, so the browser must send them and the CORS
 # preflight must allow them: the code's upload_headers (with the size range).
 SIGNED_UPLOAD_HEADERS = set(direct_upload.upload_headers(1))
@@ -420,7 +434,7 @@ LEAST_PRIVILEGE = {
     "sweep": {
         "project": ["roles/cloudsql.client", "roles/cloudsql.instanceUser",
                     "roles/logging.logWriter"],
-        "bucket": False,
+        "bucket": True,  # deletes expired tasks' files (issue 23)
         "publishes": {"conversion_requests", "conversion_finished", "report_requests",
                       "webhook_deliveries"},
         "secrets": {"secret_key"},

@@ -159,7 +159,12 @@ def test_multipart_fields_are_capped(eve: ApiClient, song: Path) -> None:
 
 
 def _routes(eve: ApiClient, task_id: int) -> list[tuple[str, str, dict[str, str]]]:
+    preset = eve.client.post("/api/presets", json={"name": "mine", "newFormat": "mp3"},
+                             headers=eve.headers).get_json()["id"]  # fmt: skip
     return [
+        ("POST", "/api/keys", eve.headers),
+        ("POST", "/api/presets", eve.headers),
+        ("PUT", f"/api/presets/{preset}", eve.headers),
         ("POST", "/api/auth/login", {}),
         ("POST", "/api/auth/signup", {}),
         ("POST", "/api/uploads", eve.headers),
@@ -193,9 +198,12 @@ def test_lone_surrogates_in_any_text_field_are_a_400(
         f"/api/tasks/{task_id}": {"newFormat": "mp3", "quality": "high"},
         "/api/me": {"email": "eve.new@example.com"},
         "/api/me/password": {"oldPassword": PASSWORD, "newPassword": "a new passphrase"},
+        "/api/keys": {"name": "cron"},
+        "/api/presets": {"name": "other", "newFormat": "mp3", "quality": "high"},
     }  # fmt: skip
     for method, url, headers in _routes(eve, task_id):
-        sent = {"password": PASSWORD} if method == "DELETE" else fields[url]
+        route = "/api/presets" if url.startswith("/api/presets/") else url
+        sent = {"password": PASSWORD} if method == "DELETE" else fields[route]
         for name in sent:
             body = json.dumps(sent).replace(f'"{sent[name]}"', f'"{escape}"', 1)
             response = eve.client.open(url, method=method, data=body, headers=headers,
@@ -477,3 +485,59 @@ def test_url_imports_and_resumable_uploads_stay_inside_their_lines(
     task = eve.get(done.headers["Location"]).get_json()
     assert task["fileName"] == "evil.wav"
     assert not any(".." in key for key in deps.blobs.keys(""))
+
+
+# --- 12. API keys and presets (issue 23) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [
+        "ak_live_" + "g" * 64,  # not hex
+        "ak_live_" + "0" * 63,  # one short
+        "ak_live_" + "0" * 64 + "0",  # one long
+        "ak_live_" + "A" * 64,  # upper case: not how keys are written
+        "ak_" + "x" * 10_000,  # huge
+        "ak_live_\u0663" + "0" * 63,  # a non-ASCII digit
+    ],
+)
+def test_malformed_keys_are_a_401_not_a_500(eve: ApiClient, credential: str) -> None:
+    response = eve.client.get("/api/tasks", headers={"Authorization": f"Bearer {credential}"})
+    assert response.status_code == 401
+    assert _message(response) == "invalid or revoked API key"
+
+
+def test_a_key_is_no_way_into_the_account_or_another_key(eve: ApiClient) -> None:
+    made = eve.client.post("/api/keys", json={"name": "cron", "scopes": ["convert"]},
+                           headers=eve.headers).get_json()  # fmt: skip
+    key = {"Authorization": f"Bearer {made['key']}"}
+    # Not as a log-in token's signature, not in lower case, not twice.
+    for header in (f"bearer {made['key']}", f"Bearer {made['key']} {made['key']}",
+                   f"Bearer {made['prefix']}"):  # fmt: skip
+        response = eve.client.get("/api/tasks", headers={"Authorization": header})
+        assert response.status_code in (200, 401), header
+        if response.status_code == 200:
+            assert header.lower() == f"bearer {made['key']}".lower()
+    assert eve.client.delete(f"/api/keys/{made['id']}", headers=key).status_code == 403
+    assert eve.client.get("/api/keys", headers=key).status_code == 403
+    assert len(eve.get("/api/keys").get_json()) == 1
+
+
+def test_preset_ids_take_ascii_digits_only_and_names_are_text(eve: ApiClient, song: Path) -> None:
+    preset = eve.client.post("/api/presets", json={"name": "p", "newFormat": "mp3"},
+                             headers=eve.headers).get_json()  # fmt: skip
+    arabic = "".join(chr(0x660 + int(d)) for d in str(preset["id"]))
+    assert eve.get(f"/api/presets/{arabic}").status_code == 404
+    for name in (["p"], {"a": 1}, 5, "x" * 101, "a\u0000b", "   "):
+        body = {"name": name, "newFormat": "mp3"}
+        response = eve.client.post("/api/presets", json=body, headers=eve.headers)
+        assert response.status_code == 400, name
+        assert "name" in _message(response)
+    with song.open("rb") as fh:
+        odd = eve.client.post(
+            "/api/tasks?preset=p", data={"fileName": (fh, "a.mp3"), "preset": "p" * 500},
+            headers=eve.headers, content_type="multipart/form-data",
+        )  # fmt: skip
+    assert odd.status_code == 400
+    assert _message(odd) == "field 'preset' must be at most 100 characters"  # not echoed
+    assert eve.get("/api/tasks").get_json() == []

@@ -91,7 +91,7 @@ def test_each_operation_says_what_it_takes_and_answers(spec: dict[str, Any]) -> 
     assert set(fields) == {
         "fileName", "newFormat", "bitrate", "sampleRate", "channels", "quality",
         "webhookUrl", "loudness", "truePeak", "start", "end", "fadeIn", "fadeOut", "batch",
-        "bitDepth", "upscale", "gain",
+        "bitDepth", "upscale", "gain", "preset",
     }  # fmt: skip
     assert fields["fileName"]["format"] == "binary"
     assert upload["security"] == [{"bearer": []}]
@@ -131,6 +131,24 @@ def test_real_answers_match_their_models(
     _conforms(spec, "UploadTicket", ticket.get_json())
     _conforms(spec, "Formats", client.get("/api/formats").get_json())
     _conforms(spec, "Error", api.get("/api/tasks/999").get_json())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_keys_and_presets_answer_as_documented(client: FlaskClient, spec: dict[str, Any]) -> None:
+    api = ApiClient(client, "keyholder")
+    made = client.post("/api/keys", json={"name": "cron", "scopes": ["read"]},
+                       headers=api.headers).get_json()  # fmt: skip
+    _conforms(spec, "NewApiKey", made)
+    client.get("/api/tasks", headers={"Authorization": f"Bearer {made['key']}"})
+    [listed] = api.get("/api/keys").get_json()
+    assert listed["lastUsedAt"] is not None
+    _conforms(spec, "ApiKey", listed)
+    body = {"name": "p", "newFormat": "opus", "bitrate": "96k", "upscale": "false"}
+    preset = client.post("/api/presets", json=body, headers=api.headers).get_json()
+    _conforms(spec, "Preset", preset)
+    _conforms(spec, "Preset", api.get(f"/api/presets/{preset['id']}").get_json())
+    keys = spec["paths"]["/api/keys"]["post"]
+    assert "403" in keys["responses"] and keys["security"] == [{"bearer": []}]
 
 
 def _conforms(spec: dict[str, Any], model: str, instance: Any) -> None:

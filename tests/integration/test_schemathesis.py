@@ -166,3 +166,30 @@ def test_no_generated_request_is_a_server_error(
             unsupported_method,
         ],
     )
+
+
+@pytest.fixture
+def key_headers(app: Flask, token_headers: dict[str, str]) -> dict[str, str]:
+    """An API key of the same user (``convert``: the widest scope a key has)."""
+    client: FlaskClient = app.test_client()
+    made = client.post(
+        "/api/keys", json={"name": "fuzz", "scopes": ["convert"]}, headers=token_headers
+    )
+    assert made.status_code == 201, made.get_json()
+    return {"Authorization": f"Bearer {made.get_json()['key']}"}
+
+
+# Issue 23: the same checks with an API key as the credential, on the routes a key
+# changes most (keys and presets: 403 where a key may not go; the others' scope checks
+# are in test_api_keys.py).
+@schema.include(path_regex=r"^/api/(keys|presets)").parametrize()
+@settings(settings.get_profile(PROFILE))
+def test_no_request_with_an_api_key_is_a_server_error(
+    case: Any, app: Flask, key_headers: dict[str, str]
+) -> None:
+    case.call_and_validate(
+        app=app,
+        headers=key_headers,
+        checks=[not_a_server_error, error_has_message, response_schema_conformance,
+                status_code_conformance, unsupported_method],
+    )  # fmt: skip

@@ -16,12 +16,14 @@ from flask import Flask
 
 from audioconv.config import Settings
 from audioconv.domain.account import ApiToken
+from audioconv.domain.api_key import ApiKey
 from audioconv.domain.batch import Batch
 from audioconv.domain.errors import Conflict, ConversionFailed, UnsupportedMedia
 from audioconv.domain.gain import Gain, Measured
 from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Loudness
 from audioconv.domain.model import MAX_ID, Task, TaskStatus, User, as_utc
+from audioconv.domain.preset import Preset
 from audioconv.domain.throttle import Throttle
 from audioconv.domain.webhook import Outcome
 from audioconv.ports import Picture, Probe, ProgressCallback
@@ -175,6 +177,20 @@ class FakeTasks:
     def reports_due(self) -> Sequence[Task]:
         return [t for t in self.rows.values() if t.report_due and t.status is TaskStatus.PROCESSED]
 
+    def expired(self, now: datetime, limit: int) -> Sequence[Task]:
+        found = [t for t in self.rows.values() if t.expires_at and t.expires_at <= now]
+        return sorted(found, key=lambda t: t.id or 0)[:limit]
+
+    def without_expiry(self, limit: int) -> Sequence[Task]:
+        return sorted((t for t in self.rows.values() if t.expires_at is None),
+                      key=lambda t: t.id or 0)[:limit]  # fmt: skip
+
+    def clear_expiry(self) -> int:
+        found = [t for t in self.rows.values() if t.expires_at is not None]
+        for task in found:
+            task.expires_at = None
+        return len(found)
+
     def conversions_by_owner(self) -> tuple[dict[int, int], set[int]]:
         running: dict[int, int] = {}
         for t in self.rows.values():
@@ -278,6 +294,63 @@ class FakeBatches:
         return counts
 
 
+class FakeApiKeys:
+    def __init__(self) -> None:
+        self.rows: dict[int, ApiKey] = {}
+        self.ids = itertools.count(1)
+
+    def add(self, key: ApiKey) -> None:
+        if any(k.secret_hash == key.secret_hash for k in self.rows.values()):
+            raise Conflict("that already exists")
+        key.id = next(self.ids)
+        self.rows[key.id] = key
+
+    def by_hash(self, secret_hash: str) -> ApiKey | None:
+        return next((k for k in self.rows.values() if k.secret_hash == secret_hash), None)
+
+    def get(self, key_id: int) -> ApiKey | None:
+        return self.rows.get(_checked_id(key_id))
+
+    def for_user(self, user_id: int) -> Sequence[ApiKey]:
+        return [k for k in self.rows.values() if k.user_id == user_id]
+
+    def delete(self, key: ApiKey) -> None:
+        assert key.id is not None
+        del self.rows[key.id]
+
+    def touch(self, key_id: int, now: datetime, older_than: datetime) -> None:
+        key = self.rows.get(key_id)
+        if key is not None and (key.last_used_at is None or key.last_used_at < older_than):
+            key.last_used_at = now
+
+
+class FakePresets:
+    def __init__(self) -> None:
+        self.rows: dict[int, Preset] = {}
+        self.ids = itertools.count(1)
+
+    def add(self, preset: Preset) -> None:
+        if self.by_name(preset.user_id, preset.name) is not None:
+            raise Conflict("that already exists")
+        preset.id = next(self.ids)
+        self.rows[preset.id] = preset
+
+    def get(self, preset_id: int, *, for_update: bool = False) -> Preset | None:
+        return self.rows.get(_checked_id(preset_id))
+
+    def by_name(self, user_id: int, name: str) -> Preset | None:
+        return next((p for p in self.rows.values() if (p.user_id, p.name) == (user_id, name)),
+                    None)  # fmt: skip
+
+    def for_user(self, user_id: int) -> Sequence[Preset]:
+        return sorted((p for p in self.rows.values() if p.user_id == user_id),
+                      key=lambda p: (p.name, p.id or 0))  # fmt: skip
+
+    def delete(self, preset: Preset) -> None:
+        assert preset.id is not None
+        del self.rows[preset.id]
+
+
 class DatabaseBusy(Exception):
     """What a write transaction meets while another process holds the write lock."""
 
@@ -295,6 +368,8 @@ class FakeUnitOfWork:
         self.batches = FakeBatches(self.tasks)
         self.tokens = FakeTokens()
         self.queue = FakeQueue()
+        self.api_keys = FakeApiKeys()
+        self.presets = FakePresets()
         self.commits = 0
         self.busy = False
         self.readonly = False

@@ -307,7 +307,7 @@ def test_the_sweeps_answer_counts_each_kind_of_request(deps: Dependencies, uploa
     done.notified_revision = done.revision
     _clock(deps).advance(GRACE)
     result = recovery.sweep(deps, grace_seconds=GRACE)
-    assert result.as_json() == {"conversions": 1, "notifications": 0, "reports": 1}
+    assert result.as_json() == {"conversions": 1, "notifications": 0, "reports": 1, "expired": 0}
 
 
 def _said(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:

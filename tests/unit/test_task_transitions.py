@@ -35,6 +35,7 @@ EVENTS: dict[str, Callable[[Task], object]] = {
     "notified": lambda t: t.notified(NOW, webhook_due=NOW),
     "told_of_older": lambda t: t.told_of_older(NOW),
     "fetched": lambda t: t.fetched(OUTPUT, "mp3", 10, "song.mp3", 0, NOW),
+    "expires": lambda t: t.expires(NOW),
     "gain_tagged": lambda t: t.gain_tagged(None, album_due=True),
     "record_webhook_attempt": lambda t: t.record_webhook_attempt(ATTEMPT),
     "no_webhook_due": lambda t: t.no_webhook_due(),

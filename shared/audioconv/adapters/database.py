@@ -7,7 +7,18 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, or_, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,11 +27,15 @@ from audioconv.adapters.pg8000_ping import tolerate_dropped_sockets
 from audioconv.adapters.sql_batches import SqlBatchRepository
 from audioconv.config import Settings
 from audioconv.domain.account import ApiToken
+from audioconv.domain.api_key import ApiKey
 from audioconv.domain.errors import Conflict
 from audioconv.domain.model import Task, TaskStatus, User, claim_prefix
+from audioconv.domain.preset import Preset
 from audioconv.domain.throttle import Throttle
 from audioconv.ports import (
+    ApiKeyRepository,
     BatchRepository,
+    PresetRepository,
     QueuedMessageRepository,
     TaskRepository,
     ThrottleRepository,
@@ -147,6 +162,63 @@ class SqlTokenRepository:
     def expire(self, now: datetime) -> int:
         t = orm.api_tokens.c
         return _count(self.session.execute(delete(orm.api_tokens).where(t.expires_at <= now)))
+
+
+class SqlApiKeyRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, key: ApiKey) -> None:
+        self.session.add(key)
+        with _conflicts(self.session):
+            self.session.flush()
+
+    def by_hash(self, secret_hash: str) -> ApiKey | None:
+        return self.session.scalars(select(ApiKey).filter_by(secret_hash=secret_hash)).first()
+
+    def get(self, key_id: int) -> ApiKey | None:
+        return self.session.get(ApiKey, key_id)
+
+    def for_user(self, user_id: int) -> Sequence[ApiKey]:
+        query = select(ApiKey).filter_by(user_id=user_id).order_by(orm.api_keys.c.id)
+        return self.session.scalars(query).all()
+
+    def delete(self, key: ApiKey) -> None:
+        self.session.delete(key)
+
+    def touch(self, key_id: int, now: datetime, older_than: datetime) -> None:
+        k = orm.api_keys.c
+        self.session.execute(
+            update(orm.api_keys)
+            .where(k.id == key_id)
+            .where(or_(k.last_used_at.is_(None), k.last_used_at < older_than))
+            .values(last_used_at=now)
+        )
+
+
+class SqlPresetRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, preset: Preset) -> None:
+        self.session.add(preset)
+        with _conflicts(self.session):
+            self.session.flush()
+
+    def get(self, preset_id: int, *, for_update: bool = False) -> Preset | None:
+        return self.session.get(Preset, preset_id, with_for_update=for_update or None)
+
+    def by_name(self, user_id: int, name: str) -> Preset | None:
+        query = select(Preset).filter_by(user_id=user_id, name=name)
+        return self.session.scalars(query).first()
+
+    def for_user(self, user_id: int) -> Sequence[Preset]:
+        p = orm.presets.c
+        query = select(Preset).filter_by(user_id=user_id).order_by(p.name, p.id)
+        return self.session.scalars(query).all()
+
+    def delete(self, preset: Preset) -> None:
+        self.session.delete(preset)
 
 
 class SqlQueuedMessageRepository:
@@ -293,6 +365,21 @@ class SqlTaskRepository:
             .order_by(t.id)
         ).all()
 
+    def expired(self, now: datetime, limit: int) -> Sequence[Task]:
+        t = orm.tasks.c
+        query = select(Task).where(t.expires_at <= now).order_by(t.id).limit(limit)
+        return self.session.scalars(query).all()
+
+    def without_expiry(self, limit: int) -> Sequence[Task]:
+        t = orm.tasks.c
+        query = select(Task).where(t.expires_at.is_(None)).order_by(t.id).limit(limit)
+        return self.session.scalars(query.with_for_update()).all()
+
+    def clear_expiry(self) -> int:
+        t = orm.tasks.c
+        statement = update(orm.tasks).where(t.expires_at.is_not(None)).values(expires_at=None)
+        return _count(self.session.execute(statement))
+
 
 class SqlThrottleRepository:
     def __init__(self, session: Session) -> None:
@@ -369,6 +456,8 @@ class SqlUnitOfWork:
     batches: BatchRepository
     tokens: TokenRepository
     queue: QueuedMessageRepository
+    api_keys: ApiKeyRepository
+    presets: PresetRepository
 
     def __init__(self, session_factory: sessionmaker[Session], readonly: bool = False) -> None:
         self.session_factory = session_factory
@@ -385,6 +474,8 @@ class SqlUnitOfWork:
         self.batches = SqlBatchRepository(self.session)
         self.tokens = SqlTokenRepository(self.session)
         self.queue = SqlQueuedMessageRepository(self.session)
+        self.api_keys = SqlApiKeyRepository(self.session)
+        self.presets = SqlPresetRepository(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:

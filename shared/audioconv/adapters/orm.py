@@ -28,6 +28,7 @@ from sqlalchemy.sql.expression import false, true
 from sqlalchemy.types import TypeDecorator
 
 from audioconv.domain.account import TOKEN_ID_CHARS, ApiToken
+from audioconv.domain.api_key import HASH_CHARS, MAX_KEY_NAME_CHARS, PREFIX_CHARS, ApiKey
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS, Batch
 from audioconv.domain.media import Probe
 from audioconv.domain.model import (
@@ -39,6 +40,7 @@ from audioconv.domain.model import (
     as_utc,
 )
 from audioconv.domain.options import ConversionOptions, stored_options
+from audioconv.domain.preset import MAX_PRESET_NAME_CHARS, Preset
 from audioconv.domain.throttle import Throttle
 
 metadata = MetaData()
@@ -182,6 +184,8 @@ tasks = Table(
     Column("verified", Boolean),
     Column("exact_length", Boolean),
     Column("exact_length_reason", String(EXACT_LENGTH_REASON_CHARS)),
+    # When the sweep deletes the task (AUDIOCONV_RETENTION_HOURS; migration 0017).
+    Column("expires_at", UtcDateTime(), index=True),
     UniqueConstraint("input_key", name="uq_tasks_input_key"),
     sqlite_autoincrement=True,
 )
@@ -265,6 +269,40 @@ api_tokens = Table(
     Column("expires_at", UtcDateTime(), nullable=False, index=True),
 )
 
+# API keys (domain/api_key.py): a key stands while its row exists; only its hash is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(MAX_KEY_NAME_CHARS), nullable=False),
+    Column("prefix", String(PREFIX_CHARS), nullable=False),
+    Column("secret_hash", String(HASH_CHARS), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_used_at", UtcDateTime()),
+    sqlite_autoincrement=True,
+)
+
+# Presets (domain/preset.py): a user's named format and options.
+presets = Table(
+    "presets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("name", String(MAX_PRESET_NAME_CHARS), nullable=False),
+    Column("output_format", String(16), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("user_id", "name", name="uq_presets_user_id_name"),
+    sqlite_autoincrement=True,
+)
+
 mapper_registry = registry(metadata=metadata)
 _mapped = False
 _mapping = threading.Lock()
@@ -281,4 +319,6 @@ def start_mappers() -> None:
         mapper_registry.map_imperatively(Throttle, throttles)
         mapper_registry.map_imperatively(Batch, batches)
         mapper_registry.map_imperatively(ApiToken, api_tokens)
+        mapper_registry.map_imperatively(ApiKey, api_keys)
+        mapper_registry.map_imperatively(Preset, presets)
         _mapped = True

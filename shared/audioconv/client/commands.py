@@ -21,6 +21,7 @@ from audioconv.domain.album_layout import LAYOUTS
 from audioconv.domain.formats import FORMATS, QUALITIES
 from audioconv.domain.gain import GAIN_MODES
 from audioconv.domain.options import OPTION_FIELDS, parse_options
+from audioconv.domain.preset import Preset
 
 COMMANDS = ("login", "signup", "logout", "whoami", "verify-email", "passwd", "delete-account",
             "convert", "tasks", "get", "rm")  # fmt: skip
@@ -76,6 +77,10 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--username")
         if name == "signup":
             p.add_argument("--email")
+        else:
+            p.add_argument("--api-key", metavar="KEY",
+                           help="store this API key (ak_live_...; '-': read it from standard "
+                           "input) instead of logging in with a password")  # fmt: skip
     sub.add_parser("logout", help="revoke the stored token on the server and forget it")
     p = sub.add_parser("whoami", help="who you are logged in as, and whether your e-mail "
                        "address is verified (no mail goes to it until it is)")  # fmt: skip
@@ -89,8 +94,12 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("convert", help="convert files and download the results beside them")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="a file, or an http(s) URL the server fetches the file from")  # fmt: skip
-    p.add_argument("--to", required=True, choices=sorted(FORMATS), metavar="FORMAT",
-                   help=f"target format: {', '.join(sorted(FORMATS))}")  # fmt: skip
+    p.add_argument("--to", choices=sorted(FORMATS), metavar="FORMAT",
+                   help=f"target format: {', '.join(sorted(FORMATS))} (required unless "
+                   "--preset gives it)")  # fmt: skip
+    p.add_argument("--preset", metavar="NAME",
+                   help="one of your presets (the page saves them; POST /api/presets): its "
+                   "format and options, under those given here")  # fmt: skip
     helps = _option_help()
     p.add_argument("--no-upscale", dest="upscale", action="store_const", const="false",
                    help="never encode above a lossy input's bitrate: cap it at the input's "
@@ -180,8 +189,21 @@ def _store(server: str, token: str, username: str) -> int:
 
 def _login(args: argparse.Namespace) -> int:
     server = config.current(args.server).server
+    if args.api_key:
+        return _store_key(server, args.api_key)
     username = _ask("Username", args.username)
     return _store(server, Api(server).login(username, _password()), username)
+
+
+def _store_key(server: str, given: str) -> int:
+    """Check the API key against the server (whose it is), then store it as the token."""
+    key = sys.stdin.readline().strip() if given == "-" else given.strip()
+    if not key.startswith("ak_"):
+        raise Failure("an API key starts with ak_live_ (make one on the page, or POST /api/keys)")
+    me = Api(server, key).me()
+    path = config.save(config.Login(server, key))
+    print(f"logged in to {server} as {me['username']} with API key {key[:16]}... (in {path})")
+    return 0
 
 
 def _signup(args: argparse.Namespace) -> int:
@@ -193,7 +215,10 @@ def _signup(args: argparse.Namespace) -> int:
 
 def _logout(args: argparse.Namespace) -> int:
     login = config.current()
-    if login.token:
+    if login.token and login.token.startswith("ak_"):
+        print("the API key stays valid until you revoke it (the page's API keys, or "
+              "DELETE /api/keys/ID)", file=sys.stderr)  # fmt: skip
+    elif login.token:
         try:
             Api(login.server, login.token).logout()
         except ApiError as exc:  # revoked or expired already, or the server is away
@@ -269,14 +294,22 @@ def _convert(args: argparse.Namespace) -> int:
     if args.output_dir is not None and not args.output_dir.is_dir():
         raise Failure(f"{args.output_dir} is not a folder")
     options = {f: str(getattr(args, f)) for f in OPTION_FIELDS if getattr(args, f) is not None}
+    target, checked = args.to, dict(options)
+    if args.preset:  # its format names the outputs; its options are checked with these
+        preset = _preset(api, args.preset)
+        checked = preset.merged({"newFormat": args.to, **options})
+        target = str(checked.pop("newFormat"))
+        options["preset"] = args.preset
+    if target is None:
+        raise Failure("give the target format: --to FORMAT (or --preset NAME)")
     try:  # the server checks too; this saves uploading files only to hear it
-        parse_options(options, FORMATS[args.to])
-    except ValueError as exc:
-        raise Failure(str(exc)) from None
+        parse_options(checked, FORMATS[target])
+    except (ValueError, KeyError) as exc:
+        raise Failure(f"{exc}") from None
     zip_path: Path | None = args.zip
     if zip_path is not None and zip_path.exists() and not args.force:
         raise Failure(f"{zip_path} exists (use --force to overwrite it)")
-    job = Job(args.to, options, args.output_dir, args.force, download=zip_path is None,
+    job = Job(target, options, args.output_dir, args.force, download=zip_path is None,
               resume=args.resume)  # fmt: skip
     if is_album(args.files):  # one audio file and its cue sheet: the server cuts it
         layout = args.layout or "album"
@@ -301,6 +334,16 @@ def _convert(args: argparse.Namespace) -> int:
             print(f"  {outcome.source}: {outcome.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _preset(api: Api, name: str) -> Preset:
+    """The user's preset of that name, from the server."""
+    found = {p["name"]: p for p in api.request("GET", "/api/presets").json()}
+    if name not in found:
+        yours = ", ".join(sorted(found)) or "none yet"
+        raise Failure(f"you have no preset named {name!r} (yours: {yours})")
+    chosen = found[name]
+    return Preset(0, name, str(chosen["newFormat"]), dict(chosen["options"]))
 
 
 def _batch(api: Api, needed: bool) -> int | None:

@@ -86,6 +86,7 @@ TRANSITIONS: dict[str, dict[TaskStatus, TaskStatus]] = {
     "notified": {_D: _D, _F: _F},
     "told_of_older": {_U: _U, _P: _P, _D: _D, _F: _F},
     "fetched": {_P: _P},
+    "expires": {_U: _U, _P: _P, _D: _D, _F: _F},
     "gain_tagged": {_U: _U, _P: _P, _D: _D, _F: _F},
     "record_webhook_attempt": {_D: _D, _F: _F},
     "no_webhook_due": {_D: _D, _F: _F},
@@ -115,6 +116,7 @@ class Task:
     notified                -           -           processed  failed
     told_of_older           uploaded    processing  processed  failed
     fetched                 -           processing  -          -
+    expires                 uploaded    processing  processed  failed
     gain_tagged             uploaded    processing  processed  failed
     record_webhook_attempt  -           -           processed  failed
     no_webhook_due          -           -           processed  failed
@@ -187,6 +189,9 @@ class Task:
     # A URL import: where the worker fetches the input from (services/url_import.py),
     # query string and all; shown and logged only without it.
     source_url: str | None = None
+    # When the sweep deletes it and its files (AUDIOCONV_RETENTION_HOURS after it was
+    # made); None: kept until its owner deletes it.
+    expires_at: datetime | None = None
     id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -504,6 +509,11 @@ class Task:
         if gain is not None and self.output_probe is not None:
             self.output_probe = replace(self.output_probe, gain=gain)
         self.album_gain_due = album_due
+
+    def expires(self, at: datetime) -> None:
+        """The sweep deletes it and its files at ``at`` (AUDIOCONV_RETENTION_HOURS)."""
+        self._move("expires")
+        self.expires_at = at
 
     def use_webhook(self, url: str | None) -> None:
         """Announce this task's finished revisions to ``url`` (None: its owner's, if any)."""

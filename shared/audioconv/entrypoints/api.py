@@ -17,6 +17,7 @@ from werkzeug.routing import IntegerConverter
 from audioconv.entrypoints import errors, request_log
 from audioconv.entrypoints.appengine import request_limit
 from audioconv.entrypoints.routes import (
+    api_keys,
     auth,
     batches,
     direct_uploads,
@@ -24,6 +25,7 @@ from audioconv.entrypoints.routes import (
     health,
     openapi,
     pages,
+    presets,
     profile,
     resumable_uploads,
     service,
@@ -45,6 +47,8 @@ ROUTE_GROUPS: tuple[Callable[[Flask, Dependencies], None], ...] = (
     direct_uploads.register,
     resumable_uploads.register,
     profile.register,
+    api_keys.register,
+    presets.register,
     pages.register,
     openapi.register,
 )

@@ -7,16 +7,19 @@ always given. Field caps come from the same constants those checks use.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from audioconv.domain.api_key import MAX_KEY_NAME_CHARS, Scope
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS
 from audioconv.domain.formats import FORMATS, Quality
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import MAX_ID, TaskStatus
 from audioconv.domain.options import ConversionOptions
+from audioconv.domain.preset import MAX_PRESET_NAME_CHARS
 from audioconv.domain.source_url import MAX_URL_CHARS as MAX_SOURCE_URL_CHARS
 from audioconv.domain.webhook import MAX_URL_CHARS
 from audioconv.entrypoints.web import FIELD_CHARS, MAX_FIELD_CHARS, MAX_OPTION_CHARS
@@ -152,12 +155,32 @@ class Options(BaseModel):
     )
 
 
+def _optional_text(constraints: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A field that may be left out but is text when given (a form field has no null):
+    the document says ``string`` with these constraints, and no default."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        schema.pop("anyOf", None)
+        schema.pop("default", None)
+        schema.update({"type": "string", **constraints})
+
+    return edit
+
+
 class _Target(BaseModel):
     model_config = _camel
 
-    new_format: str = Field(
-        alias="newFormat", description="the target format", json_schema_extra=_FORMAT_NAMES
-    )
+    new_format: str | None = Field(
+        default=None, alias="newFormat",
+        description="the target format (required unless `preset` gives it)",
+        json_schema_extra=_optional_text(_FORMAT_NAMES),
+    )  # fmt: skip
+    preset: str | None = Field(
+        default=None,
+        description="the name of one of your presets (`POST /api/presets`): its format "
+        "and options, under those this request sets itself",
+        json_schema_extra=_optional_text({"minLength": 1, "maxLength": MAX_PRESET_NAME_CHARS}),
+    )  # fmt: skip
 
 
 class _File(BaseModel):
@@ -217,7 +240,12 @@ class RawUploadQuery(_InBatch, _Webhook, Options):
     new_format: str | None = Field(
         default=None, alias="newFormat", max_length=FIELD_CHARS["newFormat"],
         description="the target format, one of " + ", ".join(sorted(FORMATS))
-        + " (raw uploads only; required there)",
+        + " (raw uploads only; required there unless `preset` gives it)",
+    )  # fmt: skip
+    preset: str | None = Field(
+        default=None,
+        description="one of your presets' names: its format and options, under these",
+        json_schema_extra=_optional_text({"minLength": 1, "maxLength": MAX_PRESET_NAME_CHARS}),
     )  # fmt: skip
 
 
@@ -427,6 +455,11 @@ class Task(BaseModel):
     webhook_deliveries: list[WebhookAttempt] = Field(
         alias="webhookDeliveries", description="each webhook delivery attempt, oldest first"
     )
+    expires_at: datetime | None = Field(
+        default=None, alias="expiresAt",
+        description="when the task and its files are deleted (the server's "
+        "`AUDIOCONV_RETENTION_HOURS` after it was made); null: kept until you delete it",
+    )  # fmt: skip
     kept_output: KeptOutput | None = Field(
         default=None, alias="keptOutput",
         description="the output of an earlier revision, still downloadable at "
@@ -592,6 +625,10 @@ class SweepResult(BaseModel):
     conversions: int = Field(ge=0, description="conversions republished")
     notifications: int = Field(ge=0, description="notifications republished")
     reports: int = Field(ge=0, description="report passes republished")
+    expired: int = Field(
+        default=0, ge=0,
+        description="tasks deleted with their files, past AUDIOCONV_RETENTION_HOURS",
+    )  # fmt: skip
 
 
 class TaskQuery(BaseModel):
@@ -713,6 +750,74 @@ class AccountDeleted(BaseModel):
     deleted: DeletedCounts
 
 
+# A name: some text that is not all blank, with no control characters.
+_NAME = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+
+
+class ApiKeyBody(BaseModel):
+    """``POST /api/keys``: a name for the key, and what it may do."""
+
+    name: str = Field(
+        min_length=1, max_length=MAX_KEY_NAME_CHARS, pattern=_NAME,
+        description="what the key is for (e.g. `nightly job`)",
+    )  # fmt: skip
+    scopes: list[Scope] = Field(
+        min_length=1,
+        description="`convert`: upload, read, download, convert again and delete tasks "
+        "(and batches); `read`: only read and download them",
+    )
+
+
+class ApiKey(BaseModel):
+    """An API key as listed: never the key itself, only its first characters."""
+
+    model_config = _camel
+
+    id: int = Field(ge=1, le=MAX_ID)
+    name: str
+    prefix: str = Field(description="the key's first characters (`ak_live_3f9c1a2b`)")
+    scopes: list[Scope]
+    created_at: datetime = Field(alias="createdAt")
+    last_used_at: datetime | None = Field(
+        alias="lastUsedAt", description="its last use, to the minute; null: never used"
+    )
+
+
+class NewApiKey(ApiKey):
+    """A key just made: ``key`` is shown this once (only a hash of it is kept)."""
+
+    key: str = Field(
+        description="the key, for `Authorization: Bearer <key>`; shown only now",
+        pattern=r"^ak_live_[0-9a-f]{64}$",
+    )
+
+
+class PresetBody(Options):
+    """``POST /api/presets`` and ``PUT /api/presets/{preset_id}``: a name, a format and
+    the options an upload takes (checked by the same rules)."""
+
+    name: str = Field(
+        min_length=1, max_length=MAX_PRESET_NAME_CHARS, pattern=_NAME,
+        description="what uploads name it by (`preset`); unique among yours",
+    )  # fmt: skip
+    new_format: str = Field(
+        alias="newFormat", description="the target format", json_schema_extra=_FORMAT_NAMES
+    )
+
+
+class Preset(BaseModel):
+    """A saved choice of format and options; ``preset: NAME`` on an upload uses it."""
+
+    model_config = _camel
+
+    id: int = Field(ge=1, le=MAX_ID)
+    name: str
+    new_format: str = Field(alias="newFormat")
+    options: ConversionOptions = Field(description="the options it sets; only those set")
+    created_at: datetime = Field(alias="createdAt")
+    updated_at: datetime = Field(alias="updatedAt")
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     Error, SignupBody, SignedUp, LoginBody, Token, UploadForm, ChangeFormatBody,
     StartUploadBody, UrlImportBody, MediaDetails, TaskLinks, Task, BatchProgress, BatchLinks,
@@ -722,4 +827,5 @@ MODELS: tuple[type[BaseModel], ...] = (
     Formats, ApiIndex, Health, Readiness, NotReady, SweepResult, WebhookAttempt,
     Profile, ProfileBody, WebhookSecret, VerifyEmailQuery, EmailVerified, VerificationSent,
     PasswordChangeBody, PasswordChanged, DeleteAccountBody, DeletedCounts, AccountDeleted,
+    ApiKeyBody, ApiKey, NewApiKey, PresetBody, Preset,
 )  # fmt: skip

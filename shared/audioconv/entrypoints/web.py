@@ -20,7 +20,13 @@ from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import Task
 from audioconv.domain.options import OPTION_FIELDS
 from audioconv.domain.source_url import shown
-from audioconv.entrypoints.appengine import MAX_REQUEST_BYTES, on_app_engine, request_limit
+from audioconv.entrypoints import key_scopes
+from audioconv.entrypoints.appengine import (
+    MAX_REQUEST_BYTES,
+    client_address,
+    on_app_engine,
+    request_limit,
+)
 from audioconv.entrypoints.uploads import is_raw
 from audioconv.services import auth
 from audioconv.services.dependencies import Dependencies
@@ -183,9 +189,12 @@ def json_field(body: dict[str, Any], name: str) -> str:
 def login_required(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.caller = auth.caller(current_deps(), request.headers.get("Authorization"))
+        g.caller = auth.caller(
+            current_deps(), request.headers.get("Authorization"), client_address()
+        )
         g.user_id = g.caller.user_id
         logs.bind(user_id=g.user_id)
+        key_scopes.check(g.caller, request.endpoint)
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
@@ -254,6 +263,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "batchId": task.batch_id,
         "createdAt": task.created_at.isoformat(),
         "updatedAt": task.updated_at.isoformat(),
+        "expiresAt": task.expires_at.isoformat() if task.expires_at else None,
         "webhookUrl": task.webhook_url,
         "sourceUrl": shown(task.source_url) if task.source_url else None,
         "webhookDeliveries": [attempt.as_json() for attempt in task.webhook_deliveries],

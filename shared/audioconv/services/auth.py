@@ -12,10 +12,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from audioconv.domain import throttle
 from audioconv.domain.account import MAX_TOKENS_PER_USER, TOKEN_ID_CHARS, ApiToken, new_token_id
+from audioconv.domain.api_key import ApiKey, looks_like_key
 from audioconv.domain.errors import Conflict, InvalidInput, Unauthorized
 from audioconv.domain.identity import normalise_email, normalise_username
 from audioconv.domain.model import User, valid_id
-from audioconv.services import throttling, verification
+from audioconv.services import api_keys, throttling, verification
 from audioconv.services.dependencies import Dependencies
 
 MIN_PASSWORD_LENGTH = 8
@@ -154,14 +155,21 @@ def issue_token(deps: Dependencies, user: User) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who sent a request: the user, and the id of the token they sent."""
+    """Who sent a request: the user, and the id of the token they sent, or the API key
+    (``api_key``, with ``token_id`` empty) they sent instead."""
 
     user_id: int
     token_id: str
+    api_key: ApiKey | None = None
 
 
-def caller(deps: Dependencies, authorization: str | None) -> Caller:
-    """The user and token a ``Bearer`` header stands for; Unauthorized if none is valid."""
+def caller(deps: Dependencies, authorization: str | None, client: str = "") -> Caller:
+    """The user and token, or API key, a ``Bearer`` header stands for; Unauthorized if
+    none is valid (a wrong API key is counted against ``client``, the address)."""
+    scheme, _, credential = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and looks_like_key(credential.strip()):
+        key = api_keys.authenticate(deps, credential.strip(), client)
+        return Caller(key.user_id, "", key)
     user_id = authenticate(deps, authorization)
     # authenticate() checked the signature and the record: reading the id is safe.
     claims = jwt.decode(_bearer(authorization), options={"verify_signature": False})

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from audioconv.domain.model import TaskStatus, as_utc
-from audioconv.services import album_gain, direct_upload, notification, throttling, webhooks
+from audioconv.services import album_gain, direct_upload, expiry, notification, throttling, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, request_conversion, request_report
 
@@ -28,6 +28,7 @@ class SweepResult:
     conversions: int
     notifications: int
     reports: int = 0
+    expired: int = 0
 
     def as_json(self) -> dict[str, int]:
         """What the sweep route and command answer."""
@@ -35,6 +36,7 @@ class SweepResult:
             "conversions": self.conversions,
             "notifications": self.notifications,
             "reports": self.reports,
+            "expired": self.expired,
         }
 
 
@@ -72,6 +74,11 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
         throttling.expire(deps)
     except Exception:
         log.exception("expiring stale throttle counts failed; the next sweep will")
+    expired = 0
+    try:  # tasks past the retention (AUDIOCONV_RETENTION_HOURS), with their files
+        expired = expiry.expire_tasks(deps)
+    except Exception:
+        log.exception("deleting expired tasks failed; the next sweep will")
     for task in due:
         request_conversion(deps, task)
     for task in unnotified:
@@ -90,7 +97,7 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
         log.info("sweep republished %d conversions, %d notifications, %d report passes, "
                  "%d webhook attempts", len(due), len(unnotified), len(reports),
                  len(hooks))  # fmt: skip
-    return SweepResult(len(due), len(unnotified), len(reports))
+    return SweepResult(len(due), len(unnotified), len(reports), expired)
 
 
 def release_claims(deps: Dependencies, claimant: str) -> int:

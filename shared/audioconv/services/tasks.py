@@ -8,6 +8,7 @@ import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -255,6 +256,7 @@ def record_task(
             source_url=source_url,
             created_at=now,
             updated_at=now,
+            expires_at=expiry(deps, now),
         )
         if error:
             task.fail(error, now)
@@ -263,6 +265,13 @@ def record_task(
         uow.tasks.add(task)
         uow.commit()
     return task
+
+
+def expiry(deps: Dependencies, made_at: datetime) -> datetime | None:
+    """When a task made at ``made_at`` is to be deleted (AUDIOCONV_RETENTION_HOURS);
+    None: kept."""
+    hours = deps.settings.retention_hours
+    return made_at + timedelta(hours=hours) if hours > 0 else None
 
 
 def list_tasks(

@@ -106,6 +106,7 @@
     showSignedIn(true);
     loadTasks();
     loadProfile();
+    loadPresets();
     $("format").focus();
   }
 
@@ -138,7 +139,13 @@
     $("batches").replaceChildren();
     $("verify-banner").hidden = true;
     showAccountPanel(false);
-    for (const id of ["password-form", "delete-form"]) $(id).reset();
+    for (const id of ["password-form", "delete-form", "key-form"]) $(id).reset();
+    $("key-made").hidden = true;
+    $("key-value").value = "";
+    $("key-list").replaceChildren();
+    presets = [];
+    showPresets();
+    $("preset-name").value = "";
     showSignedIn(false);
   }
 
@@ -213,7 +220,7 @@
   $("account-toggle").addEventListener("click", () => {
     const open = $("account-panel").hidden;
     showAccountPanel(open);
-    if (open) { loadProfile(); $("account-title").scrollIntoView(); }
+    if (open) { loadProfile(); loadKeys(); $("account-title").scrollIntoView(); }
   });
 
   $("password-form").addEventListener("submit", (event) => {
@@ -366,6 +373,145 @@
 
   $("format").addEventListener("change", renderOptions);
 
+  // ---- presets: the current choices saved under a name, and picked again -----
+
+  let presets = [];
+
+  function showPresets(selected) {
+    const select = $("preset");
+    select.replaceChildren(el("option", { value: "", text: "none" }));
+    for (const preset of presets) {
+      select.append(el("option", { value: String(preset.id), text: `${preset.name} (${preset.newFormat})` }));
+    }
+    select.value = selected ? String(selected) : "";
+    $("preset-delete").disabled = !select.value;
+  }
+
+  async function loadPresets(selected) {
+    try {
+      presets = await api("GET", "/api/presets");
+      showPresets(selected);
+    } catch (err) {
+      if (err.status !== 401) showNotice(`Could not load your presets: ${err.message}`);
+    }
+  }
+
+  // Set the form to a preset's format and options (an option the list lacks is added).
+  function applyPreset(preset) {
+    $("format").value = preset.newFormat;
+    renderOptions();
+    for (const [name, value] of Object.entries(preset.options || {})) {
+      const node = $(`opt-${name}`);
+      if (!node) continue;
+      const text = String(value);
+      if (node.tagName === "SELECT" && ![...node.options].some((o) => o.value === text)) {
+        node.append(el("option", { value: text, text }));
+      }
+      node.value = text;
+      node.dispatchEvent(new Event("input"));
+    }
+    $("preset-name").value = preset.name;
+  }
+
+  $("preset").addEventListener("change", () => {
+    const preset = presets.find((p) => String(p.id) === $("preset").value);
+    $("preset-delete").disabled = !preset;
+    if (preset) applyPreset(preset);
+  });
+
+  $("preset-save").addEventListener("click", (event) => {
+    const name = $("preset-name").value.trim();
+    if (!name) {
+      showNotice("Give the preset a name first.");
+      $("preset-name").focus();
+      return;
+    }
+    withBusy(event.currentTarget, async () => {
+      const body = { name, ...chosen() };
+      const same = presets.find((p) => p.name === name);
+      try {
+        const saved = same
+          ? await api("PUT", `/api/presets/${same.id}`, body)
+          : await api("POST", "/api/presets", body);
+        await loadPresets(saved.id);
+        showNotice(`Preset ${saved.name} ${same ? "updated" : "saved"}: pick it to use these choices again.`, "info");
+      } catch (err) {
+        showNotice(`Could not save the preset: ${err.message}`);
+      }
+    });
+  });
+
+  $("preset-delete").addEventListener("click", (event) => {
+    const preset = presets.find((p) => String(p.id) === $("preset").value);
+    if (!preset) return;
+    withBusy(event.currentTarget, async () => {
+      try {
+        await api("DELETE", `/api/presets/${preset.id}`);
+        await loadPresets();
+        showNotice(`Preset ${preset.name} deleted.`, "info");
+      } catch (err) {
+        showNotice(`Could not delete the preset: ${err.message}`);
+      }
+    });
+  });
+
+  // ---- API keys (in the account panel) ----------------------------------------
+
+  function when(iso) { return iso ? new Date(iso).toLocaleString() : "never"; }
+
+  function showKeys(keys) {
+    const list = $("key-list");
+    list.replaceChildren();
+    for (const key of keys) {
+      const revoke = el("button", { type: "button", class: "danger", text: "Revoke",
+        "aria-label": `Revoke key ${key.name}` });
+      revoke.addEventListener("click", () => withBusy(revoke, async () => {
+        try {
+          await api("DELETE", `/api/keys/${key.id}`);
+          showNotice(`Key ${key.name} is revoked: it is refused from now on.`, "info");
+          await loadKeys();
+        } catch (err) {
+          showNotice(`Could not revoke the key: ${err.message}`);
+        }
+      }));
+      list.append(el("li", {},
+        el("span", {}, el("strong", { text: key.name }), " ", el("code", { text: `${key.prefix}…` })),
+        el("span", { class: "muted", text: `may ${key.scopes.join(", ")}; last used: ${when(key.lastUsedAt)}` }),
+        revoke));
+    }
+    $("keys-empty").hidden = keys.length > 0;
+  }
+
+  async function loadKeys() {
+    try {
+      showKeys(await api("GET", "/api/keys"));
+    } catch (err) {
+      if (err.status !== 401) showNotice(`Could not load your API keys: ${err.message}`);
+    }
+  }
+
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const values = formValues(event.currentTarget);
+    if (!values.name.trim()) {
+      showNotice("Say what the key is for (its name).");
+      $("key-name").focus();
+      return;
+    }
+    withBusy(event.submitter, async () => {
+      try {
+        const made = await api("POST", "/api/keys", { name: values.name, scopes: [values.scope] });
+        $("key-value").value = made.key;
+        $("key-made").hidden = false;
+        $("key-name").value = "";
+        $("key-value").select();
+        await loadKeys();
+      } catch (err) {
+        showNotice(`Could not make the key: ${err.message}`);
+      }
+    });
+  });
+
   // ---- tasks --------------------------------------------------------------
 
   function statusBadge(text) { return el("span", { class: `status ${text}`, text }); }
@@ -425,7 +571,8 @@
       el("td", { text: bytes(sizes.original) }), el("td", { text: bytes(sizes.converted) })));
     return el("table", { class: "details" },
       el("caption", { class: "visually-hidden", text: `Details of ${task.fileName}` }),
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "" }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" },
+        el("span", { class: "visually-hidden", text: "Detail" })),
         el("th", { scope: "col", text: "Input" }), el("th", { scope: "col", text: "Output" }))),
       body);
   }
@@ -897,7 +1044,7 @@
     } catch (err) {
       showNotice(`Could not load the list of formats: ${err.message}`);
     }
-    if (token()) { loadTasks(); loadProfile(); }
+    if (token()) { loadTasks(); loadProfile(); loadPresets(); }
   }
 
   start();

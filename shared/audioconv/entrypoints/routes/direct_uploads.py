@@ -18,7 +18,7 @@ from audioconv.entrypoints.web import (
     option_fields,
     task_json,
 )
-from audioconv.services import direct_upload, webhooks
+from audioconv.services import direct_upload, presets, webhooks
 from audioconv.services.dependencies import Dependencies
 
 
@@ -33,7 +33,7 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def start_upload() -> tuple[Response, int]:
-        body = json_body()
+        body = presets.apply(deps, g.user_id, json_body())
         webhook_url = webhooks.checked_url(deps, body.get("webhookUrl"))
         size = _resumable_size(body)
         ticket = direct_upload.start(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,7 +57,7 @@ _CONVERTERS: dict[str, dict[str, Any]] = {
 _ERRORS: dict[int, str] = {
     400: "a missing or malformed field, an unknown format, an option the format cannot do",
     401: "no bearer token, or one that is invalid or expired",
-    403: "not allowed here",
+    403: "not allowed here (an API key: not with its scopes, or not with a key at all)",
     404: "no such thing, or not yours",
     409: "conflicts with the current state",
     413: "larger than the limit that applied, named in the message (the body's, the "
@@ -168,8 +168,11 @@ def build_spec(app: Flask) -> dict[str, Any]:
         spec.components.schema(name, schema)
     spec.components.security_scheme(
         "bearer",
-        {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-         "description": "the token from sign-up or login"},
+        {"type": "http", "scheme": "bearer",
+         "description": "the token from sign-up or login, or an API key (`ak_live_...`, "
+         "`POST /api/keys`): a key may call only the routes its scopes allow (`read`: "
+         "read and download tasks, batches, presets; `convert`: also upload, convert "
+         "again and delete), else 403"},
     )  # fmt: skip
     paths: dict[str, dict[str, Any]] = {}
     for rule, method in documented_routes(app):
@@ -189,6 +192,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
 
 
 def _operation(rule: Rule, operation: Operation, operation_id: str) -> dict[str, Any]:
+    if operation.auth:  # an API key: 403 without the scope, 429 after many wrong keys
+        extra = tuple(status for status in (403, 429) if status not in operation.errors)
+        operation = replace(operation, errors=(*operation.errors, *extra))
     out: dict[str, Any] = {
         "operationId": operation_id,
         "summary": operation.summary,

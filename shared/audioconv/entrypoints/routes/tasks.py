@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from flask import Flask, Response, g, jsonify, request
 
@@ -22,7 +23,7 @@ from audioconv.entrypoints.web import (
     task_json,
     text_field,
 )
-from audioconv.services import tasks, url_import, webhooks
+from audioconv.services import presets, tasks, url_import, webhooks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.direct_upload import INCOMING
 
@@ -55,9 +56,10 @@ def register(app: Flask, deps: Dependencies) -> None:
         if request.is_json:
             return _import_urls(deps)
         spool = deps.settings.resolved_work_dir / INCOMING
-        fields = ("newFormat", "webhookUrl", "batch", *OPTION_FIELDS)
+        fields = ("newFormat", "webhookUrl", "batch", presets.FIELD, *OPTION_FIELDS)
         upload = uploads.receive(spool, fields, MAX_FIELD_CHARS * 4)
         try:
+            upload = replace(upload, fields=presets.apply(deps, g.user_id, upload.fields))
             if len(upload.files) > 1:
                 return batch_routes.create_many(deps, upload)
             file_name = text_field(upload.file_name, "fileName")
@@ -104,8 +106,9 @@ def register(app: Flask, deps: Dependencies) -> None:
     @login_required
     def change_format(task_id: int) -> Response:
         body = json_body() if request.is_json else None
-        names = ("newFormat", "webhookUrl", *OPTION_FIELDS)
+        names = ("newFormat", "webhookUrl", presets.FIELD, *OPTION_FIELDS)
         source = uploads.one_value_each(request.form, names) if body is None else body
+        source = presets.apply(deps, g.user_id, source)
         new_format = text_field(source.get("newFormat"), "newFormat")
         fields = option_fields(source)
         webhook_url: str | None = tasks.UNCHANGED

@@ -1,7 +1,7 @@
 """url import
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-03 14:00:00.000000
 
 A task may name the URL its input is fetched from (``sourceUrl``, services/url_import.py):
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
