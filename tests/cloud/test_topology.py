@@ -33,7 +33,7 @@ from aiosmtpd.controller import Controller
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Bucket
 
-from audioconv.services.direct_upload import DirectKey
+from audioconv.services.direct_uploads import DirectKey
 from tests.cloud.oidc import CertsServer, start_certs_server
 from tests.integration.test_adapters import _Inbox
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe, tags_of

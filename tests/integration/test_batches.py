@@ -15,10 +15,10 @@ from flask.testing import FlaskClient
 from werkzeug.http import parse_options_header
 
 from audioconv.domain.model import Task
-from audioconv.entrypoints.uploads import MAX_FILES
-from audioconv.services import direct_upload
+from audioconv.entrypoints.upload_parsing import MAX_FILES
+from audioconv.services import direct_uploads
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import INCOMING
+from audioconv.services.direct_uploads import INCOMING
 from tests.integration.test_direct_uploads import _upload_status
 from tests.integration.test_openapi import _conforms
 from tests.support.api import ApiClient
@@ -338,7 +338,7 @@ def test_deleting_a_batch_deletes_its_tasks_and_files(
                            headers=ticket["headers"])  # fmt: skip
     assert put.status_code == 404
     key = unquote(url.path.removeprefix("/api/blobs/"))
-    refused = direct_upload.finalize(deps, key)  # as an upload's message would, again
+    refused = direct_uploads.finalize(deps, key)  # as an upload's message would, again
     assert refused is not None and refused.status.value == "failed" and refused.batch_id is None
     assert set(stored_files(deps)) == kept_files
     assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"], refused.id]

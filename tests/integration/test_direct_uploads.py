@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from audioconv.services import direct_upload
+from audioconv.services import direct_uploads
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient, wait_for
 from tests.support.audio import decoded_duration, make_audio, probe
@@ -68,7 +68,7 @@ def test_direct_upload_becomes_a_converted_task(
 
     # The finalize event again (at-least-once): the same task, no second one.
     key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/flac/big.wav"
-    again = direct_upload.finalize(deps, key)
+    again = direct_uploads.finalize(deps, key)
     assert again is not None and again.id == task["id"]
     assert len(ivy.get("/api/tasks").get_json()) == 1
 
@@ -168,7 +168,7 @@ def test_finalize_again_after_a_refused_upload_keeps_nothing(
     task = _upload_status(ivy, ticket["uploadId"])
     key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/wav/notes.mp3"
     deps.blobs.put_file(key, make_text(deps, b"written again through the same URL"), "x")
-    again = direct_upload.finalize(deps, key)
+    again = direct_uploads.finalize(deps, key)
     assert again is not None and again.id == task["id"]
     assert stored_files(deps) == []
 

@@ -22,7 +22,7 @@ from audioconv.domain.job import ConversionJob, ConversionResult, MediaReport
 from audioconv.domain.media import Loudness
 from audioconv.domain.model import MAX_ID, Task, TaskStatus, User, as_utc
 from audioconv.domain.throttle import Throttle
-from audioconv.domain.webhook import Outcome
+from audioconv.domain.webhook_events import Outcome
 from audioconv.ports import Picture, Probe, ProgressCallback
 from audioconv.services.dependencies import Dependencies
 

@@ -17,7 +17,7 @@ from audioconv.domain.formats import FORMATS, Quality
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import MAX_ID, TaskStatus
 from audioconv.domain.options import ConversionOptions
-from audioconv.domain.webhook import MAX_URL_CHARS
+from audioconv.domain.webhook_events import MAX_URL_CHARS
 from audioconv.entrypoints.web import FIELD_CHARS, MAX_FIELD_CHARS, MAX_OPTION_CHARS
 from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
 

@@ -17,11 +17,9 @@ from audioconv import logs
 from audioconv.config import Settings
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
-from audioconv.domain.model import Task
 from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints.appengine import MAX_REQUEST_BYTES, on_app_engine, request_limit
-from audioconv.entrypoints.uploads import is_raw
-from audioconv.ports import Probe
+from audioconv.entrypoints.upload_parsing import is_raw
 from audioconv.services import auth
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.tasks import has_control_characters
@@ -227,46 +225,3 @@ def _is_loopback(address: str | None) -> bool:
         return False
     mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
     return ip.is_loopback or bool(mapped and mapped.is_loopback)
-
-
-def task_json(task: Task) -> dict[str, Any]:
-    base = f"/api/tasks/{task.id}"
-    return {
-        "id": task.id,
-        "fileName": task.file_name,
-        "status": task.status.value,
-        "inputFormat": task.input_format,
-        "newFormat": task.output_format,
-        "outputFileName": task.output_name,
-        "revision": task.revision,
-        "progress": task.progress,
-        "error": task.error,
-        "input": Probe.shown(task.input_probe),
-        "output": task.output_probe,
-        "report": "due" if task.report_due else None,
-        "warnings": task.warnings or [],
-        "verified": task.verified,
-        "exactLength": task.exact_length,
-        "exactLengthReason": task.exact_length_reason,
-        "options": task.options or {},
-        "batchId": task.batch_id,
-        "createdAt": task.created_at.isoformat(),
-        "updatedAt": task.updated_at.isoformat(),
-        "webhookUrl": task.webhook_url,
-        "webhookDeliveries": task.webhook_deliveries or [],
-        # The previous output, still downloadable (links.converted) while a convert-again
-        # runs or after it failed, until a new output replaces it.
-        "keptOutput": {
-            "format": task.kept_output_format,
-            "fileName": task.kept_output_name,
-            "bytes": task.kept_output_bytes,
-        }
-        if task.kept_output_key
-        else None,
-        "links": {
-            "self": base,
-            "original": f"{base}/original",
-            "converted": f"{base}/converted" if task.output_key or task.kept_output_key else None,
-            "waveform": f"{base}/waveform.png" if task.waveform_key else None,
-        },
-    }

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from audioconv.domain.model import TaskStatus, as_utc
-from audioconv.services import direct_upload, notification, throttling, webhooks
+from audioconv.services import direct_uploads, notification, throttling, webhook_delivery
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, request_conversion, request_report
 
@@ -80,7 +80,7 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
         request_report(deps, task)
     for task in hooks:
         try:
-            webhooks.republish(deps, task)
+            webhook_delivery.republish(deps, task)
         except Exception:
             log.exception("republishing task %s's webhook failed; the next sweep will", task.id)
     if expired_tokens:
@@ -118,9 +118,9 @@ def _finalize_unannounced_uploads(deps: Dependencies) -> None:
     finalize event was handled): handle them now, as the event would have."""
     with deps.uow() as uow:
         known = uow.tasks.stored_keys()
-    for key in deps.blobs.keys(direct_upload.PREFIX):
+    for key in deps.blobs.keys(direct_uploads.PREFIX):
         if key not in known:
-            direct_upload.finalize(deps, key)
+            direct_uploads.finalize(deps, key)
 
 
 def collect_garbage(deps: Dependencies) -> int:
@@ -137,7 +137,7 @@ def collect_garbage(deps: Dependencies) -> int:
     removed = 0
     for key in list(deps.blobs.keys("")):
         unfinished_write = key.rpartition("/")[2].startswith(".part-")
-        waiting = key.startswith(direct_upload.PREFIX) and not unfinished_write
+        waiting = key.startswith(direct_uploads.PREFIX) and not unfinished_write
         if key not in known and not waiting:
             deps.blobs.delete(key)
             removed += 1

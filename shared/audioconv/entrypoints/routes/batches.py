@@ -12,16 +12,16 @@ from audioconv.domain.errors import PayloadTooLarge
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import MAX_RESPONSE_BYTES, on_app_engine
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.uploads import ReceivedUpload
+from audioconv.entrypoints.upload_parsing import ReceivedUpload
+from audioconv.entrypoints.views import task_json
 from audioconv.entrypoints.web import (
     json_body,
     login_required,
     option_fields,
-    task_json,
     text_field,
 )
-from audioconv.ports import attachment
-from audioconv.services import batch_zip, batches, webhooks
+from audioconv.http_files import attachment
+from audioconv.services import batch_zip, batches, profile
 from audioconv.services.dependencies import Dependencies
 
 # The answer of POST /api/tasks: one task, or (several files) their batch.
@@ -62,7 +62,7 @@ def create_many(deps: Dependencies, upload: ReceivedUpload) -> tuple[Response, i
     view = batches.upload_files(
         deps, g.user_id, files, new_format, option_fields(upload.fields),
         batches.parse_batch_id(upload.fields.get("batch")),
-        webhook_url=webhooks.checked_url(deps, upload.fields.get("webhookUrl")),
+        webhook_url=profile.checked_url(deps, upload.fields.get("webhookUrl")),
     )  # fmt: skip
     return jsonify(batch_json(view)), 201
 

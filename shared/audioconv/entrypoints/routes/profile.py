@@ -12,7 +12,7 @@ from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import client_address
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.web import json_body, json_field, login_required
-from audioconv.services import accounts, verification, webhooks
+from audioconv.services import accounts, profile, verification
 from audioconv.services.dependencies import Dependencies
 
 
@@ -33,7 +33,7 @@ def register(app: Flask, deps: Dependencies) -> None:
                    auth=True, tag="profile"))  # fmt: skip
     @login_required
     def get_profile() -> Response:
-        return jsonify(profile_json(webhooks.profile(deps, g.user_id)))
+        return jsonify(profile_json(profile.profile(deps, g.user_id)))
 
     @app.put("/api/me")
     @doc(Operation(
@@ -49,7 +49,7 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def put_profile() -> Response:
-        user = webhooks.update_profile(deps, g.user_id, json_body())
+        user = profile.update_profile(deps, g.user_id, json_body())
         return jsonify(profile_json(user))
 
     @app.get("/api/me/webhook-secret")
@@ -60,7 +60,7 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def webhook_secret() -> Response:
-        return jsonify(secret=webhooks.secret(deps, g.user_id))
+        return jsonify(secret=profile.secret(deps, g.user_id))
 
     @app.post("/api/me/webhook-secret/rotate")
     @doc(Operation(
@@ -71,7 +71,7 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def rotate_webhook_secret() -> Response:
-        return jsonify(secret=webhooks.secret(deps, g.user_id, rotate=True))
+        return jsonify(secret=profile.secret(deps, g.user_id, rotate=True))
 
     @app.post("/api/me/email/verify")
     @doc(Operation(

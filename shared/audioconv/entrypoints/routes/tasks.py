@@ -11,20 +11,20 @@ from audioconv.domain.errors import InvalidInput
 from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints import uploads
+from audioconv.entrypoints import upload_parsing
 from audioconv.entrypoints.routes import batches as batch_routes
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
+from audioconv.entrypoints.views import task_json
 from audioconv.entrypoints.web import (
     MAX_FIELD_CHARS,
     json_body,
     login_required,
     option_fields,
-    task_json,
     text_field,
 )
-from audioconv.services import tasks, webhooks
+from audioconv.services import profile, tasks
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import INCOMING
+from audioconv.services.direct_uploads import INCOMING
 
 
 def register(app: Flask, deps: Dependencies) -> None:
@@ -47,13 +47,13 @@ def register(app: Flask, deps: Dependencies) -> None:
     def create_task() -> tuple[Response, int]:
         spool = deps.settings.resolved_work_dir / INCOMING
         fields = ("newFormat", "webhookUrl", "batch", *OPTION_FIELDS)
-        upload = uploads.receive(spool, fields, MAX_FIELD_CHARS * 4)
+        upload = upload_parsing.receive(spool, fields, MAX_FIELD_CHARS * 4)
         try:
             if len(upload.files) > 1:
                 return batch_routes.create_many(deps, upload)
             file_name = text_field(upload.file_name, "fileName")
             new_format = text_field(upload.fields.get("newFormat"), "newFormat")
-            webhook_url = webhooks.checked_url(deps, upload.fields.get("webhookUrl"))
+            webhook_url = profile.checked_url(deps, upload.fields.get("webhookUrl"))
             batch_id = batch_routes.batch_field(deps, upload.fields)
             task = tasks.create_task(deps, g.user_id, upload.path, file_name, new_format,
                                      option_fields(upload.fields), take_file=True,
@@ -96,12 +96,12 @@ def register(app: Flask, deps: Dependencies) -> None:
     def change_format(task_id: int) -> Response:
         body = json_body() if request.is_json else None
         names = ("newFormat", "webhookUrl", *OPTION_FIELDS)
-        source = uploads.one_value_each(request.form, names) if body is None else body
+        source = upload_parsing.one_value_each(request.form, names) if body is None else body
         new_format = text_field(source.get("newFormat"), "newFormat")
         fields = option_fields(source)
         webhook_url: str | None = tasks.UNCHANGED
         if "webhookUrl" in source:
-            webhook_url = webhooks.checked_url(deps, source.get("webhookUrl"))
+            webhook_url = profile.checked_url(deps, source.get("webhookUrl"))
         task = tasks.change_format(deps, g.user_id, task_id, new_format, fields,
                                    webhook_url=webhook_url)  # fmt: skip
         return jsonify(task_json(task))

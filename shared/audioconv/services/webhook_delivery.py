@@ -1,4 +1,5 @@
-"""Signed webhooks: users' URLs and secrets, and the delivery of each finished task's event.
+"""Signed webhooks: the delivery of each finished task's event (users' URLs and
+secrets are in ``services/profile.py``).
 
 The notifier publishes one delivery message per finished revision on the webhook
 topic; ``deliver`` POSTs the signed event and records the outcome on the task.
@@ -18,13 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from audioconv.domain import webhook
-from audioconv.domain.errors import Conflict, InvalidInput, NotFound, RetryLater
-from audioconv.domain.identity import normalise_email
+from audioconv.domain import webhook_events
+from audioconv.domain.errors import RetryLater
 from audioconv.domain.model import Task, User, valid_id
-from audioconv.services import verification
+from audioconv.services import profile
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.tasks import has_control_characters
 
 log = logging.getLogger(__name__)
 
@@ -35,105 +34,6 @@ ATTEMPT = "webhookAttempt"
 # Keys of the task as the API shows it that an event leaves out: they change with
 # every attempt, and the event must be the same bytes each time.
 _NOT_IN_EVENT = ("webhookDeliveries",)
-
-
-def checked_url(deps: Dependencies, value: object) -> str | None:
-    """A webhook URL from a request: None for none (null or empty), else the URL if it
-    may be called (scheme, and the SSRF guard on its addresses); InvalidInput if not."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput("webhookUrl must be a URL (text), or null for none")
-    try:
-        webhook.check_url_syntax(value, deps.settings.resolved_webhook_allow_http)
-        deps.webhooks.check(value)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
-    return value
-
-
-# --- the profile -----------------------------------------------------------------------
-
-
-def _user(uow: Any, user_id: int, for_update: bool = False) -> User:
-    user = uow.users.get(user_id, for_update=for_update) if valid_id(user_id) else None
-    if user is None:
-        raise NotFound("no such user")
-    return user  # type: ignore[no-any-return]
-
-
-def profile(deps: Dependencies, user_id: int) -> User:
-    with deps.uow(readonly=True) as uow:
-        return _user(uow, user_id)
-
-
-def update_profile(deps: Dependencies, user_id: int, changes: dict[str, Any]) -> User:
-    """Set ``webhookUrl`` (None clears it), ``emailNotifications`` (None: as it is) and
-    ``email`` (a new address is unverified: a link to verify it is mailed there), where
-    given."""
-    unknown = sorted(set(changes) - {"webhookUrl", "emailNotifications", "email"})
-    if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}: only webhookUrl, "
-                           "emailNotifications and email can be changed")  # fmt: skip
-    mail = changes.get("emailNotifications")  # null: unchanged
-    if mail is not None and not isinstance(mail, bool):
-        raise InvalidInput("emailNotifications must be true or false")
-    url = checked_url(deps, changes["webhookUrl"]) if "webhookUrl" in changes else None
-    address = _address(changes.get("email"))
-    with deps.uow() as uow:
-        user = _user(uow, user_id, for_update=True)
-        moved = address is not None and address != user.email
-        if address is not None and moved:
-            if uow.users.by_email(address):
-                raise Conflict("email is already registered")
-            verification.check_allowance(deps, uow, user_id)  # each new address is mailed
-            user.email, user.email_verified_at = address, None
-        if "webhookUrl" in changes:
-            user.webhook_url = url
-        if isinstance(mail, bool):
-            user.email_notifications = mail
-        uow.commit()
-    if moved:
-        verification.ask(deps, user_id)
-    return user
-
-
-def _address(value: object) -> str | None:
-    """A new e-mail address from a request (None: unchanged), stored normalised."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise InvalidInput("email must be an e-mail address")
-    if has_control_characters(value):
-        raise InvalidInput("field 'email' must not contain control characters")
-    return normalise_email(value)
-
-
-def secret(deps: Dependencies, user_id: int, rotate: bool = False) -> str:
-    """The user's signing secret, made on first use; ``rotate`` replaces it (events
-    signed from then on use the new one). Stored sealed (domain/webhook.seal_secret);
-    one that no longer opens (the service's signing key changed) is replaced."""
-    key = deps.settings.signing_key
-    if not rotate:
-        with deps.uow(readonly=True) as uow:
-            stored = _user(uow, user_id).webhook_secret
-        current = webhook.open_secret(stored, key) if stored else None
-        if current:
-            return current
-    with deps.uow() as uow:
-        user = _user(uow, user_id, for_update=True)
-        current = webhook.open_secret(user.webhook_secret, key) if user.webhook_secret else None
-        if rotate or not current:
-            if user.webhook_secret and not current:
-                log.warning("user %s's webhook secret no longer opens; a new one is made",
-                            user_id)  # fmt: skip
-            current = webhook.new_secret()
-            user.webhook_secret = webhook.seal_secret(current, key)
-            uow.commit()
-        return current
-
-
-# --- delivery --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -171,7 +71,7 @@ def announce(deps: Dependencies, task: Task, user: User) -> bool:
     """Queue the first delivery of this finished revision's event, if there is a URL
     to send it to (the caller records it as due). Raises if the bus fails: the
     notification is then redelivered."""
-    if not (task.webhook_url or user.webhook_url) or webhook.settled(task):
+    if not (task.webhook_url or user.webhook_url) or webhook_events.settled(task):
         return False
     _publish(deps, task, 1, None)
     return True
@@ -179,7 +79,7 @@ def announce(deps: Dependencies, task: Task, user: User) -> bool:
 
 def republish(deps: Dependencies, task: Task) -> None:
     """Queue again the attempt due for ``task`` (its message was lost: the sweep)."""
-    _publish(deps, task, webhook.attempts_made(task) + 1, None)
+    _publish(deps, task, webhook_events.attempts_made(task) + 1, None)
 
 
 def deliver(deps: Dependencies, message: Delivery, show: Callable[[Task], dict[str, Any]]) -> None:
@@ -203,29 +103,31 @@ def deliver(deps: Dependencies, message: Delivery, show: Callable[[Task], dict[s
         log.info("webhook for task %s r%s is stale; dropped", message.task_id, message.revision)
         return
     url = task.webhook_url or user.webhook_url
-    if not url or webhook.settled(task):
+    if not url or webhook_events.settled(task):
         _nothing_due(deps, task)
         return
-    if webhook.attempts_made(task) >= message.attempt:  # a copy of an attempt made
+    if webhook_events.attempts_made(task) >= message.attempt:  # a copy of an attempt made
         return
     shown = {k: v for k, v in show(task).items() if k not in _NOT_IN_EVENT}
-    body = webhook.event_body(task, shown)
-    key = secret(deps, user.id or 0)
-    event = webhook.event_id(task)
-    headers = webhook.signed_headers(key, event, int(now.timestamp()), body)
+    body = webhook_events.event_body(task, shown)
+    key = profile.secret(deps, user.id or 0)
+    event = webhook_events.event_id(task)
+    headers = webhook_events.signed_headers(key, event, int(now.timestamp()), body)
     outcome = deps.webhooks.post(url, body, headers)
     settings = deps.settings
     next_at = None
     again = outcome.retryable and message.attempt < settings.webhook_max_attempts
     if not outcome.delivered and again:
-        next_at = deps.clock() + webhook.backoff(message.attempt, settings.webhook_backoff_seconds)
+        next_at = deps.clock() + webhook_events.backoff(
+            message.attempt, settings.webhook_backoff_seconds
+        )
     with deps.uow() as uow:
         current = uow.tasks.get(message.task_id, for_update=True)
         if current is None or current.revision != message.revision:
             return
-        if webhook.attempts_made(current) >= message.attempt:  # a copy made it meanwhile
+        if webhook_events.attempts_made(current) >= message.attempt:  # a copy made it meanwhile
             return
-        entry = webhook.record(current, url, message.attempt, outcome, now, next_at)
+        entry = webhook_events.record(current, url, message.attempt, outcome, now, next_at)
         uow.commit()
     host = urllib.parse.urlsplit(url).hostname  # not the URL: its query may hold a token
     log.info("webhook %s attempt %d to %s: %s", event, message.attempt, host,

@@ -1,0 +1,52 @@
+"""The API's JSON shape of a task, without Flask: the routes answer it, and a webhook
+event carries it (the notifier's message handler imports it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audioconv.domain.media import Probe
+from audioconv.domain.model import Task
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    base = f"/api/tasks/{task.id}"
+    return {
+        "id": task.id,
+        "fileName": task.file_name,
+        "status": task.status.value,
+        "inputFormat": task.input_format,
+        "newFormat": task.output_format,
+        "outputFileName": task.output_name,
+        "revision": task.revision,
+        "progress": task.progress,
+        "error": task.error,
+        "input": Probe.shown(task.input_probe),
+        "output": task.output_probe,
+        "report": "due" if task.report_due else None,
+        "warnings": task.warnings or [],
+        "verified": task.verified,
+        "exactLength": task.exact_length,
+        "exactLengthReason": task.exact_length_reason,
+        "options": task.options or {},
+        "batchId": task.batch_id,
+        "createdAt": task.created_at.isoformat(),
+        "updatedAt": task.updated_at.isoformat(),
+        "webhookUrl": task.webhook_url,
+        "webhookDeliveries": task.webhook_deliveries or [],
+        # The previous output, still downloadable (links.converted) while a convert-again
+        # runs or after it failed, until a new output replaces it.
+        "keptOutput": {
+            "format": task.kept_output_format,
+            "fileName": task.kept_output_name,
+            "bytes": task.kept_output_bytes,
+        }
+        if task.kept_output_key
+        else None,
+        "links": {
+            "self": base,
+            "original": f"{base}/original",
+            "converted": f"{base}/converted" if task.output_key or task.kept_output_key else None,
+            "waveform": f"{base}/waveform.png" if task.waveform_key else None,
+        },
+    }
