@@ -25,8 +25,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask.testing import FlaskClient
 from google.auth.credentials import AnonymousCredentials
 from google.cloud.storage import Bucket, Client
+
+from audioconv import bootstrap
+from audioconv.adapters.gcs_blob import GcsBlobStore
+from audioconv.config import Settings
+from audioconv.entrypoints.api import create_app
+from audioconv.services.dependencies import Dependencies
+from tests.support.service_account import signing_client
 
 ROOT = Path(__file__).resolve().parents[2]
 PSTEST_BUILD = ROOT / "scripts" / "pstest" / "build.sh"
@@ -166,3 +175,28 @@ def pubsub_host(pstest: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point Pub/Sub clients made in this test at pstest."""
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pstest)
     return pstest
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    """A throwaway service-account key (tests/support/service_account.py)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def cloud_deps(
+    settings: Settings,
+    bucket: Bucket,
+    rsa_key: rsa.RSAPrivateKey,
+) -> Iterator[Dependencies]:
+    """The real services, with files in the (emulated) bucket and a key that signs."""
+    built = bootstrap.build(settings)
+    built.blobs = GcsBlobStore(bucket.name, client=signing_client(rsa_key))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def cloud_client(cloud_deps: Dependencies) -> FlaskClient:
+    """A test client of the API over ``cloud_deps``."""
+    return create_app(cloud_deps).test_client()

@@ -20,8 +20,15 @@ from audioconv.services import conversion, recovery, report, tasks
 from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeTasks, FakeTranscoder, FakeUnitOfWork
-from tests.unit.test_services import blobs, bus, user_id
+from tests.unit.fakes import (
+    Clock,
+    FakeTasks,
+    FakeTranscoder,
+    FakeUnitOfWork,
+    blobs,
+    bus,
+    user_id,
+)
 
 
 def _transcoder(deps: Dependencies) -> FakeTranscoder:

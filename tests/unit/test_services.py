@@ -23,31 +23,17 @@ from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import (
     Clock,
-    FakeBlobs,
-    FakeBus,
     FakeMailer,
     FakeTranscoder,
+    blobs,
+    bus,
     fake_deps,
-    member,
+    user_id,
 )
-
-
-def bus(deps: Dependencies) -> FakeBus:
-    return cast(FakeBus, deps.bus)
-
-
-def blobs(deps: Dependencies) -> FakeBlobs:
-    return cast(FakeBlobs, deps.blobs)
 
 
 def clock(deps: Dependencies) -> Clock:
     return cast(Clock, deps.clock)
-
-
-def user_id(deps: Dependencies, name: str = "ann") -> int:
-    user = member(deps, name)
-    assert user.id is not None
-    return user.id
 
 
 def last_ref(deps: Dependencies) -> TaskRef:
