@@ -10,6 +10,8 @@ import pytest
 from audioconv.config import Settings
 from audioconv.domain.errors import InvalidInput, NotFound
 from audioconv.domain.webhook_events import check_url_syntax
+from audioconv.entrypoints.schemas import ProfileBody
+from audioconv.entrypoints.web import validated
 from audioconv.services import profile
 from audioconv.services.dependencies import Dependencies
 from tests.unit.fakes import FakeWebhooks, member
@@ -72,8 +74,8 @@ def test_a_requests_webhook_url_is_none_or_a_url_that_may_be_called(deps: Depend
     assert profile.checked_url(deps, "https://hooks.example.com/in") == (
         "https://hooks.example.com/in"
     )
-    with pytest.raises(InvalidInput) as number:
-        profile.checked_url(deps, 5)
+    with pytest.raises(InvalidInput) as number:  # a request's field that is no text
+        validated(ProfileBody, {"webhookUrl": 5})
     assert number.value.message == "webhookUrl must be a URL (text), or null for none"
     with pytest.raises(InvalidInput) as fragment:
         profile.checked_url(deps, "https://example.com/#x")
@@ -113,7 +115,7 @@ def test_a_new_profile_has_no_webhook_and_mails_on(deps: Dependencies) -> None:
 @pytest.mark.parametrize("missing", [99, 0, 2**31])
 def test_a_missing_user_has_no_profile(deps: Dependencies, missing: int) -> None:
     for call in (lambda: profile.profile(deps, missing),
-                 lambda: profile.update_profile(deps, missing, {"emailNotifications": False}),
+                 lambda: profile.update_profile(deps, missing, email_notifications=False),
                  lambda: profile.secret(deps, missing)):  # fmt: skip
         with pytest.raises(NotFound) as absent:
             call()
@@ -122,16 +124,16 @@ def test_a_missing_user_has_no_profile(deps: Dependencies, missing: int) -> None
 
 def test_the_profile_sets_and_clears_the_webhook_and_the_mail_choice(deps: Dependencies) -> None:
     uid = user_id(deps)
-    user = profile.update_profile(deps, uid, {"webhookUrl": "https://hooks.example.com/in"})
+    user = profile.update_profile(deps, uid, webhook_url="https://hooks.example.com/in")
     assert user.webhook_url == "https://hooks.example.com/in" and user.email_notifications
-    user = profile.update_profile(deps, uid, {"emailNotifications": False})
+    user = profile.update_profile(deps, uid, email_notifications=False)
     assert user.webhook_url == "https://hooks.example.com/in" and not user.email_notifications
-    user = profile.update_profile(deps, uid, {"emailNotifications": None})
+    user = profile.update_profile(deps, uid, email_notifications=None)
     assert not user.email_notifications  # null leaves it as it is
-    user = profile.update_profile(deps, uid, {"webhookUrl": None, "emailNotifications": True})
+    user = profile.update_profile(deps, uid, webhook_url=None, email_notifications=True)
     assert user.webhook_url is None and user.email_notifications
-    user = profile.update_profile(deps, uid, {"webhookUrl": "https://a.example/"})
-    user = profile.update_profile(deps, uid, {"webhookUrl": ""})
+    user = profile.update_profile(deps, uid, webhook_url="https://a.example/")
+    user = profile.update_profile(deps, uid, webhook_url="")
     assert user.webhook_url is None
     assert profile.profile(deps, uid).webhook_url is None
 
@@ -155,9 +157,9 @@ def test_a_wrong_profile_change_changes_nothing(
     deps: Dependencies, changes: dict[str, Any], message: str
 ) -> None:
     uid = user_id(deps)
-    profile.update_profile(deps, uid, {"webhookUrl": "https://hooks.example.com/in"})
-    with pytest.raises(InvalidInput) as refused:
-        profile.update_profile(deps, uid, changes)
+    profile.update_profile(deps, uid, webhook_url="https://hooks.example.com/in")
+    with pytest.raises(InvalidInput) as refused:  # as PUT /api/me: the body, the service
+        profile.update_profile(deps, uid, **validated(ProfileBody, changes).changes())
     assert refused.value.message == message
     user = profile.profile(deps, uid)
     assert user.webhook_url == "https://hooks.example.com/in" and user.email_notifications

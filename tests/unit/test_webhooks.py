@@ -401,7 +401,7 @@ def test_a_webhook_removed_before_its_attempt_is_no_longer_due(tmp_path: Path) -
     deps = fake_deps(tmp_path)
     other = _finished(deps, tmp_path, url=None)  # so that the task in question is not id 1
     user = member(deps, "bob")
-    profile.update_profile(deps, user.id or 0, {"webhookUrl": URL})
+    profile.update_profile(deps, user.id or 0, webhook_url=URL)
     upload = tmp_path / "b.mp3"
     upload.write_bytes(b"AUDIO other samples")
     task = tasks.create_task(deps, user.id or 0, upload, "b.mp3", "ogg")
@@ -410,7 +410,7 @@ def test_a_webhook_removed_before_its_attempt_is_no_longer_due(tmp_path: Path) -
     conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))
     notification.notify(deps, TaskRef.from_message(bus.published[-1][1]))
     assert task.id != other.id and task.webhook_due_at is not None
-    profile.update_profile(deps, user.id or 0, {"webhookUrl": None})
+    profile.update_profile(deps, user.id or 0, webhook_url=None)
     webhook_delivery.deliver(deps, _deliveries(deps)[-1], _show)
     sender = deps.webhooks
     assert isinstance(sender, FakeWebhooks) and sender.posts == []

@@ -1,16 +1,29 @@
-"""The API's request and response bodies as pydantic models, for the OpenAPI document.
+"""The API's request and response bodies as pydantic models: the one contract of the API.
 
-These models describe; they do not validate: the routes keep their own checks
-(``web.py``) so that errors stay ``{"message": ...}`` with the statuses the API has
-always given. Field caps come from the same constants those checks use.
+The OpenAPI document is made of them, and the routes validate each request body, form
+and query with them (``web.validated``), so that what the document promises is what
+the code checks. A validation error is a 400 ``{"message", "requestId"}`` naming the
+field (``web.error_message``). A constraint given as ``json_schema_extra`` is in the
+document but checked by the service, with its own words (a password's least length,
+a username's characters).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS
 from audioconv.domain.formats import FORMATS, Quality
@@ -20,12 +33,50 @@ from audioconv.domain.options import ConversionOptions
 from audioconv.domain.webhook_events import MAX_URL_CHARS
 from audioconv.entrypoints.web import FIELD_CHARS, MAX_FIELD_CHARS, MAX_OPTION_CHARS
 from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
+from audioconv.services.tasks import has_control_characters
 
 _camel = ConfigDict(populate_by_name=True)
 # A pattern's end that is the text's end: ``$`` alone also matches before a final line
 # break in Python's regular expressions (and so in what test generators make of it).
 _END = r"(?!\n)$"
 _FORMAT_NAMES: Any = {"enum": sorted(FORMATS), "maxLength": FIELD_CHARS["newFormat"]}
+
+
+def as_is(message: str) -> PydanticCustomError:
+    """A validation error whose message is the whole sentence the client gets."""
+    return PydanticCustomError("as_is", "{message}", {"message": message})
+
+
+def _given(value: Any) -> Any:
+    """Text that is there: anything else (absent, empty, not text) is a missing field."""
+    if not isinstance(value, str) or not value:
+        raise PydanticCustomError("missing", "Field required")
+    return value
+
+
+def _no_controls(value: str) -> str:
+    if has_control_characters(value):
+        raise PydanticCustomError("control_characters", "must not contain control characters")
+    return value
+
+
+def _no_controls_or_null(value: str | None) -> str | None:
+    return None if value is None else _no_controls(value)
+
+
+def _required_text(max_chars: int) -> Any:
+    """Text that must be given, of at most ``max_chars`` characters, none of them a
+    control character."""
+    return Annotated[
+        str, BeforeValidator(_given), Field(max_length=max_chars), AfterValidator(_no_controls)
+    ]
+
+
+Username = _required_text(MAX_USERNAME_CHARS)
+Email = _required_text(MAX_EMAIL_CHARS)
+Password = _required_text(MAX_PASSWORD_CHARS)
+Text = _required_text(MAX_FIELD_CHARS)
+FormatName = _required_text(FIELD_CHARS["newFormat"])
 
 
 def _text(pattern: str) -> Any:
@@ -64,18 +115,21 @@ class Error(BaseModel):
     )
 
 
+_PASSWORD_RULE: Any = {"minLength": MIN_PASSWORD_LENGTH}  # services/auth.py checks it
+
+
 class SignupBody(BaseModel):
-    username: str = Field(
-        min_length=1, max_length=MAX_USERNAME_CHARS, pattern=r"^[^\s\x00-\x1f]+$",
+    username: Username = Field(  # type: ignore[valid-type]
+        json_schema_extra={"minLength": 1, "pattern": r"^[^\s\x00-\x1f]+$"},
         description="letters, marks and digits of one script, and . _ - @ + ' (stored "
         "NFKC-normalised and case-folded; no invisible characters, no mixing of look-alike "
         "scripts)",
     )  # fmt: skip
-    email: str = Field(
-        min_length=3, max_length=MAX_EMAIL_CHARS, json_schema_extra={"format": "email"}
+    email: Email = Field(  # type: ignore[valid-type]
+        json_schema_extra={"minLength": 3, "format": "email"}
     )
-    password1: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
-    password2: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
+    password1: Password = Field(json_schema_extra=_PASSWORD_RULE)  # type: ignore[valid-type]
+    password2: Password = Field(json_schema_extra=_PASSWORD_RULE)  # type: ignore[valid-type]
 
 
 class SignedUp(BaseModel):
@@ -84,8 +138,8 @@ class SignedUp(BaseModel):
 
 
 class LoginBody(BaseModel):
-    username: str = Field(min_length=1, max_length=MAX_USERNAME_CHARS)
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+    username: Username = Field(json_schema_extra={"minLength": 1})  # type: ignore[valid-type]
+    password: Password = Field(json_schema_extra={"minLength": 1})  # type: ignore[valid-type]
 
 
 class Token(BaseModel):
@@ -179,25 +233,48 @@ class _Webhook(BaseModel):
 
 
 _BATCH_ID: Any = Annotated[int, Field(ge=1, le=MAX_ID)] | _text(r"^[0-9]+" + _END) | None
+_DIGITS = re.compile(r"[0-9]+")
 
 
-class _InBatch(BaseModel):
-    batch: _BATCH_ID = Field(
-        default=None,
-        description="put the task in this batch of yours (`POST /api/batches`, or the "
-        "`batchId` of an earlier task); someone else's batch is not found (404)",
+def _batch_id(value: Any) -> int | None:
+    """The ``batch`` field: None when absent or empty, else a whole number in ASCII
+    digits (JSON's 7.0 is 7). Whether the caller has such a batch, the service checks
+    (a number no batch can have is not found, 404)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        return int(value.strip())
+    raise as_is("batch must be a batch id (a whole number)")
+
+
+BatchId = Annotated[_BATCH_ID, PlainValidator(_batch_id, json_schema_input_type=_BATCH_ID)]
+
+
+class InBatch(BaseModel):
+    """The ``batch`` field of an upload (a mixin)."""
+
+    batch: Annotated[_BATCH_ID, PlainValidator(_batch_id, json_schema_input_type=_BATCH_ID)] = (
+        Field(
+            default=None,
+            description="put the task in this batch of yours (`POST /api/batches`, or the "
+            "`batchId` of an earlier task); someone else's batch is not found (404)",
+        )
     )
 
 
 # Bases listed last give the first fields: the file and the format, then the options.
-class UploadForm(_InBatch, _Webhook, Options, _Target, _File):
+class UploadForm(InBatch, _Webhook, Options, _Target, _File):
     """``POST /api/tasks``: the file and what to make of it, as multipart form fields.
 
     Several ``fileName`` parts make one task each, all in one batch (a new one, or
     ``batch``), and the answer is that batch."""
 
 
-class RawUploadQuery(_InBatch, _Webhook, Options):
+class RawUploadQuery(InBatch, _Webhook, Options):
     """``POST /api/tasks`` with the file as the raw body (``application/octet-stream`` or
     ``audio/*``): its name, the format and the options go in the query string."""
 
@@ -217,7 +294,7 @@ class ChangeFormatBody(_Webhook, Options, _Target):
     when given, replaces the task's own (empty or null: none)."""
 
 
-class StartUploadBody(_InBatch, _Webhook, Options, _Target, _FileName):
+class StartUploadBody(InBatch, _Webhook, Options, _Target, _FileName):
     """``POST /api/uploads``: announce a direct upload; PUT the file to the ticket's URL."""
 
 
@@ -404,10 +481,28 @@ class Batch(BatchSummary):
     tasks: list[Task]
 
 
+def _batch_name(value: Any) -> str | None:
+    """An optional batch name: text of at most MAX_BATCH_NAME_CHARS, no control characters."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise as_is("name must be text")
+    if len(value) > MAX_BATCH_NAME_CHARS:
+        raise as_is(f"name must be at most {MAX_BATCH_NAME_CHARS} characters")
+    if has_control_characters(value):
+        raise as_is("name must not contain control characters")
+    return value
+
+
+_BATCH_NAME: Any = Annotated[str | None, Field(max_length=MAX_BATCH_NAME_CHARS)]
+
+
 class NewBatchBody(BaseModel):
     """``POST /api/batches``: an optional name (the body may also be empty)."""
 
-    name: str | None = Field(default=None, max_length=MAX_BATCH_NAME_CHARS)
+    name: Annotated[
+        _BATCH_NAME, PlainValidator(_batch_name, json_schema_input_type=_BATCH_NAME)
+    ] = Field(default=None)
 
 
 class UploadTicket(BaseModel):
@@ -555,23 +650,64 @@ class Profile(BaseModel):
     )
 
 
+_PROFILE_FIELDS = ("webhookUrl", "emailNotifications", "email")
+
+
+def _url_or_null(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise as_is("webhookUrl must be a URL (text), or null for none")
+    return value
+
+
+def _switch_or_null(value: Any) -> Any:
+    if value is not None and not isinstance(value, bool):
+        raise as_is("emailNotifications must be true or false")
+    return value
+
+
+def _address_or_null(value: Any) -> Any:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise as_is("email must be an e-mail address")
+    return value
+
+
+# A webhook URL (or null: none); its syntax and host are checked by services/profile.py.
+WebhookUrl = Annotated[str | None, BeforeValidator(_url_or_null)]
+_URL_RULES: Any = {"maxLength": MAX_URL_CHARS, "pattern": r"^(https?://[^\s/?#@]+[^\s#]*)?$"}
+
+
 class ProfileBody(BaseModel):
     """``PUT /api/me``: the fields to change; those left out stay as they are."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    webhook_url: str | None = Field(
-        default=None, alias="webhookUrl", max_length=MAX_URL_CHARS,
+    webhook_url: WebhookUrl = Field(
+        default=None, alias="webhookUrl", json_schema_extra=_URL_RULES,
         description="https URL (http too in the embedded mode); null or empty: none",
-        pattern=r"^(https?://[^\s/?#@]+[^\s#]*)?$",
     )  # fmt: skip
-    email_notifications: bool | None = Field(
+    email_notifications: Annotated[bool | None, BeforeValidator(_switch_or_null)] = Field(
         default=None, alias="emailNotifications", description="false: no mails"
     )
-    email: str | None = Field(
-        default=None, min_length=1, max_length=MAX_EMAIL_CHARS,
+    email: Annotated[
+        str | None, BeforeValidator(_address_or_null), AfterValidator(_no_controls_or_null)
+    ] = Field(
+        default=None, json_schema_extra={"minLength": 1, "maxLength": MAX_EMAIL_CHARS},
         description="a new address: unverified until the link mailed to it is followed",
     )  # fmt: skip
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_known(cls, data: Any) -> Any:
+        unknown = sorted(set(data) - set(_PROFILE_FIELDS)) if isinstance(data, dict) else []
+        if unknown:
+            raise as_is(f"unknown field(s) {', '.join(unknown)}: only webhookUrl, "
+                        "emailNotifications and email can be changed")  # fmt: skip
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the request gave, as ``services.profile.update_profile``'s
+        keyword arguments."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class WebhookSecret(BaseModel):
@@ -581,8 +717,8 @@ class WebhookSecret(BaseModel):
 class VerifyEmailQuery(BaseModel):
     """``GET /api/auth/verify-email`` query: the link's signed token."""
 
-    token: str = Field(
-        min_length=1, max_length=MAX_FIELD_CHARS, description="as the mailed link has it"
+    token: Text = Field(  # type: ignore[valid-type]
+        json_schema_extra={"minLength": 1}, description="as the mailed link has it"
     )
 
 
@@ -596,12 +732,13 @@ class VerificationSent(BaseModel):
     sent: Literal[True]
 
 
-_PASSWORD = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
-
-
 class PasswordChangeBody(BaseModel):
-    oldPassword: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
-    newPassword: str = _PASSWORD
+    old_password: Password = Field(  # type: ignore[valid-type]
+        alias="oldPassword", json_schema_extra={"minLength": 1}
+    )
+    new_password: Password = Field(  # type: ignore[valid-type]
+        alias="newPassword", json_schema_extra=_PASSWORD_RULE
+    )
 
 
 class PasswordChanged(BaseModel):
@@ -609,7 +746,7 @@ class PasswordChanged(BaseModel):
 
 
 class DeleteAccountBody(BaseModel):
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+    password: Password = Field(json_schema_extra={"minLength": 1})  # type: ignore[valid-type]
 
 
 class DeletedCounts(BaseModel):

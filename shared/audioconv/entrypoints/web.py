@@ -11,6 +11,8 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from audioconv import logs
@@ -25,6 +27,7 @@ from audioconv.services.dependencies import Dependencies
 from audioconv.services.tasks import has_control_characters
 
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
 
 # Longest text field a request may carry (file names), unless FIELD_CHARS says otherwise.
 MAX_FIELD_CHARS = 1024
@@ -159,6 +162,38 @@ def _refuse_surrogates(value: Any) -> None:
                 raise InvalidInput(
                     "request body has text that is not valid Unicode (a lone surrogate)"
                 ) from None
+
+
+def validated(model: type[M], data: Mapping[str, Any]) -> M:
+    """``data`` (a JSON body, form fields, a query) as the request model ``model``
+    (``entrypoints/schemas.py``); InvalidInput naming the first field that is wrong."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidInput(error_message(exc.errors()[0])) from None
+
+
+# The sentence of each kind of validation error (pydantic's, or schemas.py's own).
+_MESSAGES = {
+    "missing": "missing field {field!r}",
+    "too_long": "field {field!r} must be at most {max_length} characters",
+    "string_too_long": "field {field!r} must be at most {max_length} characters",
+    "control_characters": "field {field!r} must not contain control characters",
+    "extra_forbidden": "unknown field {field!r}",
+}
+
+
+def error_message(error: ErrorDetails) -> str:
+    """One validation error as the API words it, naming the field (by its name in the
+    request); ``as_is`` errors carry their whole sentence."""
+    context = dict(error.get("ctx") or {})
+    if error["type"] == "as_is":
+        return str(context["message"])
+    field = ".".join(str(part) for part in error["loc"]) or "body"
+    template = _MESSAGES.get(error["type"])
+    if template is None:
+        return f"field {field!r}: {error['msg']}"
+    return template.format(field=field, **context)
 
 
 def text_field(value: object, name: str) -> str:

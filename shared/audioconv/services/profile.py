@@ -12,18 +12,15 @@ from audioconv.domain.identity import normalise_email
 from audioconv.domain.model import User, valid_id
 from audioconv.services import verification
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.tasks import has_control_characters
 
 log = logging.getLogger(__name__)
 
 
-def checked_url(deps: Dependencies, value: object) -> str | None:
-    """A webhook URL from a request: None for none (null or empty), else the URL if it
-    may be called (scheme, and the SSRF guard on its addresses); InvalidInput if not."""
-    if value is None or value == "":
+def checked_url(deps: Dependencies, value: str | None) -> str | None:
+    """A webhook URL a user gives: None for none (None or empty), else the URL if it may
+    be called (scheme, and the SSRF guard on its addresses); InvalidInput if not."""
+    if not value:
         return None
-    if not isinstance(value, str):
-        raise InvalidInput("webhookUrl must be a URL (text), or null for none")
     try:
         webhook_events.check_url_syntax(value, deps.settings.resolved_webhook_allow_http)
         deps.webhooks.check(value)
@@ -44,19 +41,23 @@ def profile(deps: Dependencies, user_id: int) -> User:
         return _user(uow, user_id)
 
 
-def update_profile(deps: Dependencies, user_id: int, changes: dict[str, Any]) -> User:
-    """Set ``webhookUrl`` (None clears it), ``emailNotifications`` (None: as it is) and
-    ``email`` (a new address is unverified: a link to verify it is mailed there), where
-    given."""
-    unknown = sorted(set(changes) - {"webhookUrl", "emailNotifications", "email"})
-    if unknown:
-        raise InvalidInput(f"unknown field(s) {', '.join(unknown)}: only webhookUrl, "
-                           "emailNotifications and email can be changed")  # fmt: skip
-    mail = changes.get("emailNotifications")  # null: unchanged
-    if mail is not None and not isinstance(mail, bool):
-        raise InvalidInput("emailNotifications must be true or false")
-    url = checked_url(deps, changes["webhookUrl"]) if "webhookUrl" in changes else None
-    address = _address(changes.get("email"))
+# update_profile's webhook_url when the request does not change it.
+UNCHANGED = "unchanged"
+
+
+def update_profile(
+    deps: Dependencies,
+    user_id: int,
+    *,
+    webhook_url: str | None = UNCHANGED,
+    email_notifications: bool | None = None,
+    email: str | None = None,
+) -> User:
+    """Set the webhook URL (None or empty clears it; UNCHANGED: as it is), whether
+    finished tasks are mailed (None: as it is) and the address (None: as it is; a new
+    one is unverified: a link to verify it is mailed there)."""
+    url = checked_url(deps, webhook_url) if webhook_url is not UNCHANGED else None
+    address = normalise_email(email) if email is not None else None
     with deps.uow() as uow:
         user = _user(uow, user_id, for_update=True)
         moved = address is not None and address != user.email
@@ -65,25 +66,14 @@ def update_profile(deps: Dependencies, user_id: int, changes: dict[str, Any]) ->
                 raise Conflict("email is already registered")
             verification.check_allowance(deps, uow, user_id)  # each new address is mailed
             user.email, user.email_verified_at = address, None
-        if "webhookUrl" in changes:
+        if webhook_url is not UNCHANGED:
             user.webhook_url = url
-        if isinstance(mail, bool):
-            user.email_notifications = mail
+        if email_notifications is not None:
+            user.email_notifications = email_notifications
         uow.commit()
     if moved:
         verification.ask(deps, user_id)
     return user
-
-
-def _address(value: object) -> str | None:
-    """A new e-mail address from a request (None: unchanged), stored normalised."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise InvalidInput("email must be an e-mail address")
-    if has_control_characters(value):
-        raise InvalidInput("field 'email' must not contain control characters")
-    return normalise_email(value)
 
 
 def secret(deps: Dependencies, user_id: int, rotate: bool = False) -> str:

@@ -19,6 +19,7 @@ from audioconv.entrypoints.web import (
     login_required,
     option_fields,
     text_field,
+    validated,
 )
 from audioconv.http_files import attachment
 from audioconv.services import batch_zip, batches, profile
@@ -50,7 +51,7 @@ def batch_json(view: batches.BatchView, with_tasks: bool = True) -> dict[str, An
 
 def batch_field(deps: Dependencies, fields: Mapping[str, Any]) -> int | None:
     """The request's ``batch``, checked to be one of the caller's batches."""
-    batch_id = batches.parse_batch_id(fields.get("batch"))
+    batch_id = validated(s.InBatch, fields).batch
     batches.check_batch(deps, g.user_id, batch_id)
     return batch_id
 
@@ -61,7 +62,7 @@ def create_many(deps: Dependencies, upload: ReceivedUpload) -> tuple[Response, i
     files = [batches.Upload(f.path, text_field(f.file_name, "fileName")) for f in upload.files]
     view = batches.upload_files(
         deps, g.user_id, files, new_format, option_fields(upload.fields),
-        batches.parse_batch_id(upload.fields.get("batch")),
+        validated(s.InBatch, upload.fields).batch,
         webhook_url=profile.checked_url(deps, upload.fields.get("webhookUrl")),
     )  # fmt: skip
     return jsonify(batch_json(view)), 201
@@ -77,9 +78,8 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def create_batch() -> tuple[Response, int]:
-        body = json_body() if request.get_data(cache=True) else {}
-        name = batches.batch_name(body.get("name"))
-        batch = batches.create_batch(deps, g.user_id, name)
+        body = validated(s.NewBatchBody, json_body() if request.get_data(cache=True) else {})
+        batch = batches.create_batch(deps, g.user_id, body.name)
         view = batches.get_batch(deps, g.user_id, batch.id or 0)
         return jsonify(batch_json(view)), 201
 
