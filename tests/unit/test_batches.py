@@ -11,6 +11,7 @@ import pytest
 
 from audioconv.domain.errors import InvalidInput, NotFound, PayloadTooLarge, TooManyRequests
 from audioconv.domain.model import TaskStatus
+from audioconv.domain.options import requested_options
 from audioconv.entrypoints.schemas import InBatch, NewBatchBody
 from audioconv.entrypoints.web import validated
 from audioconv.services import batches, tasks
@@ -140,7 +141,7 @@ def test_files_uploaded_together_make_a_new_batch_of_tasks(
     deps: Dependencies, tmp_path: Path
 ) -> None:
     files = [spooled(tmp_path, "a.mp3"), spooled(tmp_path, "b.mp3")]
-    view = batches.upload_files(deps, ANN, files, ".OGG", {"quality": "high"},
+    view = batches.upload_files(deps, ANN, files, ".OGG", requested_options({"quality": "high"}),
                                 webhook_url="https://hooks.example.com/x")  # fmt: skip
     assert view.batch.id is not None and view.batch.user_id == ANN and view.batch.name is None
     assert [(t.file_name, t.output_format, t.status, t.batch_id) for t in view.tasks] == [
@@ -171,7 +172,9 @@ def test_a_wrong_format_or_option_refuses_every_file_before_anything_is_stored(
     deps: Dependencies, tmp_path: Path, fmt: str, options: dict[str, Any] | None, message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
-        batches.upload_files(deps, ANN, [spooled(tmp_path, "a.mp3")], fmt, options)
+        batches.upload_files(
+            deps, ANN, [spooled(tmp_path, "a.mp3")], fmt, requested_options(options or {})
+        )
     assert blobs(deps).files == {} and batches.list_batches(deps, ANN) == []
 
 
@@ -205,7 +208,7 @@ def test_a_refused_file_becomes_a_failed_task_and_the_others_go_on(
 ) -> None:
     files = [spooled(tmp_path, "a.mp3"), spooled(tmp_path, "../notes..txt.", b"plain text"),
              spooled(tmp_path, "b.mp3")]  # fmt: skip
-    view = batches.upload_files(deps, ANN, files, "ogg", {"quality": "low"})
+    view = batches.upload_files(deps, ANN, files, "ogg", requested_options({"quality": "low"}))
     good, refused, other = view.tasks
     assert (good.status, other.status) == (TaskStatus.UPLOADED, TaskStatus.UPLOADED)
     assert refused.status is TaskStatus.FAILED and refused.refused

@@ -14,6 +14,7 @@ import pytest
 
 from audioconv.domain.errors import Conflict, NotFound, PayloadTooLarge, TooManyRequests
 from audioconv.domain.model import TaskStatus
+from audioconv.domain.options import requested_options
 from audioconv.ports import Probe
 from audioconv.services import batches, direct_uploads, tasks
 from audioconv.services.dependencies import Dependencies
@@ -163,7 +164,7 @@ def test_a_refused_upload_is_a_failed_task_with_its_reason_and_no_file(
     if limit is not None:
         deps.settings = deps.settings.model_copy(update={"max_upload_bytes": limit})
     uid = _user(deps)
-    ticket = direct_uploads.start(deps, uid, "a.wav", "mp3", {"quality": "high"})
+    ticket = direct_uploads.start(deps, uid, "a.wav", "mp3", requested_options({"quality": "high"}))
     task = _arrive(deps, _key(ticket), body)
     assert (task.status, task.error, task.options) == (
         TaskStatus.FAILED, reason, {"quality": "high"})  # fmt: skip
@@ -226,8 +227,9 @@ def test_an_arrived_upload_keeps_its_webhook_batch_and_probe(deps: Dependencies)
     uid = _user(deps)
     batch = batches.create_batch(deps, uid, "album")
     hook = "https://hooks.example.com/x"
-    ticket = direct_uploads.start(deps, uid, "a.wav", "ogg", {"quality": "low"}, webhook_url=hook,
-                                 batch_id=batch.id)  # fmt: skip
+    low = requested_options({"quality": "low"})
+    ticket = direct_uploads.start(deps, uid, "a.wav", "ogg", low, webhook_url=hook,
+                                  batch_id=batch.id)  # fmt: skip
     task = _arrive(deps, _key(ticket))
     assert (task.file_name, task.output_format, task.status) == ("a.wav", "ogg",
                                                                 TaskStatus.UPLOADED)  # fmt: skip
@@ -267,9 +269,13 @@ def test_an_upload_of_exactly_the_limit_is_taken(deps: Dependencies) -> None:
 
 def test_an_uploads_trim_is_checked_against_its_audio_when_it_arrives(deps: Dependencies) -> None:
     uid = _user(deps)
-    fits = _arrive(deps, _key(direct_uploads.start(deps, uid, "a.wav", "mp3", {"end": 1})))
+    fits = _arrive(
+        deps, _key(direct_uploads.start(deps, uid, "a.wav", "mp3", requested_options({"end": 1})))
+    )
     assert fits.status is TaskStatus.UPLOADED and fits.options == {"end": 1.0}
-    past = _arrive(deps, _key(direct_uploads.start(deps, uid, "b.wav", "mp3", {"end": 5})))
+    past = _arrive(
+        deps, _key(direct_uploads.start(deps, uid, "b.wav", "mp3", requested_options({"end": 5})))
+    )
     assert past.status is TaskStatus.FAILED
     assert past.error == "end (5 s) is past the audio's end (1 s)"  # the fake's audio: 1 s
 
@@ -286,7 +292,10 @@ def test_the_chosen_options_can_make_an_uploads_output_fit_the_limit(deps: Depen
     uid = _user(deps)  # the fake's audio: 1 s at 44.1 kHz, stereo (176,400 bytes as wav)
     whole = _arrive(deps, _key(direct_uploads.start(deps, uid, "a.wav", "wav")))
     assert whole.status is TaskStatus.FAILED
-    mono = _arrive(deps, _key(direct_uploads.start(deps, uid, "b.wav", "wav", {"channels": 1})))
+    mono = _arrive(
+        deps,
+        _key(direct_uploads.start(deps, uid, "b.wav", "wav", requested_options({"channels": 1}))),
+    )
     assert mono.status is TaskStatus.UPLOADED
 
 

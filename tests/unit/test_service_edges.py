@@ -13,6 +13,7 @@ import pytest
 from audioconv.domain.errors import NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
 from audioconv.domain.media import Picture
 from audioconv.domain.model import Task
+from audioconv.domain.options import requested_options
 from audioconv.domain.webhook_events import Outcome
 from audioconv.services import (
     auth,
@@ -145,7 +146,7 @@ def test_a_retarget_whose_output_could_not_fit_is_refused_and_changes_nothing(
     with pytest.raises(PayloadTooLarge):
         tasks.change_format(deps, task.user_id, task.id or 0, "wav")
     assert (task.output_format, task.revision) == ("ogg", 1)
-    tasks.change_format(deps, task.user_id, task.id or 0, "wav", {"channels": 1})
+    tasks.change_format(deps, task.user_id, task.id or 0, "wav", requested_options({"channels": 1}))
     assert (task.output_format, task.revision, task.options) == ("wav", 2, {"channels": 1})
 
 

@@ -20,6 +20,7 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import TaskStatus
+from audioconv.domain.options import requested_options
 from audioconv.ports import Probe
 from audioconv.services import auth, conversion, direct_uploads, report, tasks
 from audioconv.services.dependencies import Dependencies
@@ -184,10 +185,12 @@ def test_an_unknown_target_format_lists_the_known_ones(
 
 def test_options_are_checked_and_stored_with_the_task(deps: Dependencies, upload: Path) -> None:
     uid = _user(deps)
-    task = tasks.create_task(deps, uid, upload, "a.flac", "mp3", {"bitrate": "192k"})
+    task = tasks.create_task(
+        deps, uid, upload, "a.flac", "mp3", requested_options({"bitrate": "192k"})
+    )
     assert task.options == {"bitrate": 192}
     with pytest.raises(InvalidInput, match=r"^wav is lossless: it has no bitrate to choose$"):
-        tasks.create_task(deps, uid, upload, "a.flac", "wav", {"bitrate": "192"})
+        tasks.create_task(deps, uid, upload, "a.flac", "wav", requested_options({"bitrate": "192"}))
     assert tasks.create_task(deps, uid, upload, "a.flac", "wav", None).options is None
 
 
@@ -350,7 +353,7 @@ def test_downloads_of_what_is_not_there_are_not_found(deps: Dependencies, upload
 
 
 def _direct(deps: Dependencies, upload: Path, uid: int, options: dict[str, Any]) -> Any:
-    ticket = direct_uploads.start(deps, uid, "song.wav", "mp3", options)
+    ticket = direct_uploads.start(deps, uid, "song.wav", "mp3", requested_options(options or {}))
     key = unquote(urlsplit(ticket.url).path).removeprefix("/")
     _blobs(deps).files[key] = upload.read_bytes()  # the client's PUT
     return direct_uploads.finalize(deps, key)

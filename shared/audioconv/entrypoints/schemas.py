@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +21,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    PrivateAttr,
+    ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -29,17 +31,23 @@ from audioconv.domain.batch import MAX_BATCH_NAME_CHARS
 from audioconv.domain.formats import FORMATS, Quality
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import MAX_ID, TaskStatus
-from audioconv.domain.options import ConversionOptions
+from audioconv.domain.options import ConversionOptions, requested_options
 from audioconv.domain.webhook_events import MAX_URL_CHARS
-from audioconv.entrypoints.web import FIELD_CHARS, MAX_FIELD_CHARS, MAX_OPTION_CHARS
 from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
 from audioconv.services.tasks import has_control_characters
+
+# Longest text field a request may carry (file names, tokens), unless its own cap says.
+MAX_FIELD_CHARS = 1024
+# An option's value (``192k``, ``standard``).
+MAX_OPTION_CHARS = 32
+# A format's name (mp3, alac, ...).
+MAX_FORMAT_CHARS = 16
 
 _camel = ConfigDict(populate_by_name=True)
 # A pattern's end that is the text's end: ``$`` alone also matches before a final line
 # break in Python's regular expressions (and so in what test generators make of it).
 _END = r"(?!\n)$"
-_FORMAT_NAMES: Any = {"enum": sorted(FORMATS), "maxLength": FIELD_CHARS["newFormat"]}
+_FORMAT_NAMES: Any = {"enum": sorted(FORMATS), "maxLength": MAX_FORMAT_CHARS}
 
 
 def as_is(message: str) -> PydanticCustomError:
@@ -60,10 +68,6 @@ def _no_controls(value: str) -> str:
     return value
 
 
-def _no_controls_or_null(value: str | None) -> str | None:
-    return None if value is None else _no_controls(value)
-
-
 def _required_text(max_chars: int) -> Any:
     """Text that must be given, of at most ``max_chars`` characters, none of them a
     control character."""
@@ -76,7 +80,7 @@ Username = _required_text(MAX_USERNAME_CHARS)
 Email = _required_text(MAX_EMAIL_CHARS)
 Password = _required_text(MAX_PASSWORD_CHARS)
 Text = _required_text(MAX_FIELD_CHARS)
-FormatName = _required_text(FIELD_CHARS["newFormat"])
+FormatName = _required_text(MAX_FORMAT_CHARS)
 
 
 def _text(pattern: str) -> Any:
@@ -85,6 +89,22 @@ def _text(pattern: str) -> Any:
     return Annotated[
         str, Field(max_length=MAX_OPTION_CHARS, json_schema_extra={"pattern": pattern})
     ]
+
+
+def _option_text(value: Any, info: ValidationInfo) -> Any:
+    """An option's value as given, for ``Options`` to check as a whole: only its length
+    is checked here (text of at most MAX_OPTION_CHARS characters)."""
+    if isinstance(value, str) and len(value) > MAX_OPTION_CHARS:
+        name = info.field_name or ""
+        alias = ConversionOptions.model_fields[name].alias or name
+        raise as_is(f"option {alias!r} must be at most {MAX_OPTION_CHARS} characters")
+    return value
+
+
+def _option(documented: Any) -> Any:
+    """A conversion option: ``documented`` in the document; any value when validated,
+    which ``Options`` hands to ``ConversionOptions`` (its bounds, its messages)."""
+    return Annotated[documented, PlainValidator(_option_text, json_schema_input_type=documented)]
 
 
 def _number(name: str, pattern: str = r"^[0-9]+" + _END, kind: type = int) -> Any:
@@ -96,7 +116,7 @@ def _number(name: str, pattern: str = r"^[0-9]+" + _END, kind: type = int) -> An
             if getattr(item, key, None) is not None:
                 bounds[key] = getattr(item, key)
     text = _text(pattern)
-    return Annotated[kind, Field(**bounds)] | text | None
+    return _option(Annotated[kind, Field(**bounds)] | text | None)
 
 
 def _decimal(name: str) -> Any:
@@ -162,7 +182,9 @@ class Options(BaseModel):
         default=None, alias="sampleRate", description="Hz"
     )
     channels: _number("channels") = Field(default=None)  # type: ignore[valid-type]
-    quality: Quality | None = Field(default=None, description="preset of lossy formats")
+    quality: _option(Quality | None) = Field(  # type: ignore[valid-type]
+        default=None, description="preset of lossy formats"
+    )
     loudness: _decimal("loudness") = Field(  # type: ignore[valid-type]
         default=None,
         description="normalise to this integrated loudness (LUFS, EBU R128; e.g. -16, -23): "
@@ -190,17 +212,35 @@ class Options(BaseModel):
         "wav and aiff); default: the input's, or the nearest the format holds. A reduction "
         "is dithered (TPDF)",
     )  # fmt: skip
-    upscale: bool | Literal["true", "false", "1", "0"] | None = Field(
+    upscale: _option(bool | Literal["true", "false", "1", "0"] | None) = Field(  # type: ignore[valid-type]
         default=None,
         description="false: never encode a lossy target above the lossy input's bitrate "
         "(the bitrate is capped at the input's); default true, with a warning",
     )
 
+    _chosen: ConversionOptions = PrivateAttr(default_factory=ConversionOptions)
+
+    @model_validator(mode="after")
+    def _as_conversion_options(self) -> Self:
+        given = {field.alias or name: getattr(self, name)
+                 for name, field in Options.model_fields.items()}  # fmt: skip
+        try:
+            self._chosen = requested_options(given)
+        except ValueError as exc:
+            raise as_is(str(exc)) from None
+        return self
+
+    @property
+    def conversion_options(self) -> ConversionOptions:
+        """The options asked for (each within its bounds; the target format may still
+        refuse them: the service checks)."""
+        return self._chosen
+
 
 class _Target(BaseModel):
     model_config = _camel
 
-    new_format: str = Field(
+    new_format: FormatName = Field(  # type: ignore[valid-type]
         alias="newFormat", description="the target format", json_schema_extra=_FORMAT_NAMES
     )
 
@@ -211,10 +251,50 @@ class _File(BaseModel):
     file_name: bytes = Field(alias="fileName", description="the audio file (its name is kept)")
 
 
-class _FileName(BaseModel):
+class FileName(BaseModel):
+    """A file's name as the client gives it."""
+
     model_config = _camel
 
-    file_name: str = Field(alias="fileName", min_length=1, max_length=MAX_FIELD_CHARS)
+    file_name: Text = Field(  # type: ignore[valid-type]
+        alias="fileName", json_schema_extra={"minLength": 1}
+    )
+
+
+def _url_or_null(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise as_is("webhookUrl must be a URL (text), or null for none")
+    return value
+
+
+def _switch_or_null(value: Any) -> Any:
+    if value is not None and not isinstance(value, bool):
+        raise as_is("emailNotifications must be true or false")
+    return value
+
+
+def _address_or_null(value: Any) -> Any:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise as_is("email must be an e-mail address")
+    return value
+
+
+# A webhook URL (or null: none); its syntax and host are checked by services/profile.py.
+def _address(value: Any) -> Any:
+    value = _address_or_null(value)
+    return None if value is None else _no_controls(value)
+
+
+# A webhook URL (or null: none): its syntax and host are services/profile.py's to check
+# (with their own words), the document shows them.
+_URL: Any = (
+    Annotated[str, Field(max_length=MAX_URL_CHARS, pattern=r"^(https?://[^\s/?#@]+[^\s#]*)?$")]
+    | None
+)
+WebhookUrl = Annotated[_URL, PlainValidator(_url_or_null, json_schema_input_type=_URL)]
+# A new e-mail address (or null: as it is), normalised and checked by the service.
+_EMAIL: Any = Annotated[str, Field(min_length=1, max_length=MAX_EMAIL_CHARS)] | None
+NewEmail = Annotated[_EMAIL, PlainValidator(_address, json_schema_input_type=_EMAIL)]
 
 
 _WEBHOOK_URL = (
@@ -226,10 +306,7 @@ _WEBHOOK_URL = (
 class _Webhook(BaseModel):
     model_config = _camel
 
-    webhook_url: str | None = Field(
-        default=None, alias="webhookUrl", max_length=MAX_URL_CHARS, description=_WEBHOOK_URL,
-        pattern=r"^(https?://[^\s/?#@]+[^\s#]*)?$",
-    )  # fmt: skip
+    webhook_url: WebhookUrl = Field(default=None, alias="webhookUrl", description=_WEBHOOK_URL)
 
 
 _BATCH_ID: Any = Annotated[int, Field(ge=1, le=MAX_ID)] | _text(r"^[0-9]+" + _END) | None
@@ -257,17 +334,19 @@ BatchId = Annotated[_BATCH_ID, PlainValidator(_batch_id, json_schema_input_type=
 class InBatch(BaseModel):
     """The ``batch`` field of an upload (a mixin)."""
 
-    batch: Annotated[_BATCH_ID, PlainValidator(_batch_id, json_schema_input_type=_BATCH_ID)] = (
-        Field(
-            default=None,
-            description="put the task in this batch of yours (`POST /api/batches`, or the "
-            "`batchId` of an earlier task); someone else's batch is not found (404)",
-        )
+    batch: BatchId = Field(
+        default=None,
+        description="put the task in this batch of yours (`POST /api/batches`, or the "
+        "`batchId` of an earlier task); someone else's batch is not found (404)",
     )
 
 
 # Bases listed last give the first fields: the file and the format, then the options.
-class UploadForm(InBatch, _Webhook, Options, _Target, _File):
+class UploadFields(InBatch, _Webhook, Options, _Target):
+    """The text fields of ``POST /api/tasks`` (form fields, or a raw upload's query)."""
+
+
+class UploadForm(UploadFields, _File):
     """``POST /api/tasks``: the file and what to make of it, as multipart form fields.
 
     Several ``fileName`` parts make one task each, all in one batch (a new one, or
@@ -283,7 +362,7 @@ class RawUploadQuery(InBatch, _Webhook, Options):
         description="the file's name (raw uploads only; required there)",
     )  # fmt: skip
     new_format: str | None = Field(
-        default=None, alias="newFormat", max_length=FIELD_CHARS["newFormat"],
+        default=None, alias="newFormat", max_length=MAX_FORMAT_CHARS,
         description="the target format, one of " + ", ".join(sorted(FORMATS))
         + " (raw uploads only; required there)",
     )  # fmt: skip
@@ -294,7 +373,7 @@ class ChangeFormatBody(_Webhook, Options, _Target):
     when given, replaces the task's own (empty or null: none)."""
 
 
-class StartUploadBody(InBatch, _Webhook, Options, _Target, _FileName):
+class StartUploadBody(InBatch, _Webhook, Options, _Target, FileName):
     """``POST /api/uploads``: announce a direct upload; PUT the file to the ticket's URL."""
 
 
@@ -616,11 +695,43 @@ class SweepResult(BaseModel):
     reports: int = Field(ge=0, description="report passes republished")
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+_MAX: Any = Annotated[int, Field(ge=1)] | None
+_ORDER: Any = Literal["0", "1"]
+
+
+def _max_tasks(value: Any) -> int | None:
+    """``max`` in ASCII digits (``int()`` also takes ``1_0``, `` 10`` and non-ASCII
+    digits), at least 1; no one has more than MAX_ID tasks, nor takes the database more."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise as_is("max must be an integer")
+    if isinstance(value, str):
+        if not _INTEGER.fullmatch(value):
+            raise as_is("max must be an integer")
+        value = int(value)
+    number: int = value
+    if number < 1:
+        raise as_is("max must be at least 1")
+    return min(number, MAX_ID)
+
+
+def _order(value: Any) -> str:
+    if value not in ("0", "1"):
+        raise as_is("order must be 0 (ascending) or 1 (descending)")
+    return str(value)
+
+
 class TaskQuery(BaseModel):
     """``GET /api/tasks`` query arguments."""
 
-    max: int | None = Field(default=None, ge=1, description="at most this many tasks")
-    order: Literal["0", "1"] = Field(default="0", description="0 ascending id, 1 descending")
+    max: Annotated[_MAX, PlainValidator(_max_tasks, json_schema_input_type=_MAX)] = Field(
+        default=None, description="at most this many tasks"
+    )
+    order: Annotated[_ORDER, PlainValidator(_order, json_schema_input_type=_ORDER)] = Field(
+        default="0", description="0 ascending id, 1 descending"
+    )
 
 
 class BlobQuery(BaseModel):
@@ -653,45 +764,20 @@ class Profile(BaseModel):
 _PROFILE_FIELDS = ("webhookUrl", "emailNotifications", "email")
 
 
-def _url_or_null(value: Any) -> Any:
-    if value is not None and not isinstance(value, str):
-        raise as_is("webhookUrl must be a URL (text), or null for none")
-    return value
-
-
-def _switch_or_null(value: Any) -> Any:
-    if value is not None and not isinstance(value, bool):
-        raise as_is("emailNotifications must be true or false")
-    return value
-
-
-def _address_or_null(value: Any) -> Any:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise as_is("email must be an e-mail address")
-    return value
-
-
-# A webhook URL (or null: none); its syntax and host are checked by services/profile.py.
-WebhookUrl = Annotated[str | None, BeforeValidator(_url_or_null)]
-_URL_RULES: Any = {"maxLength": MAX_URL_CHARS, "pattern": r"^(https?://[^\s/?#@]+[^\s#]*)?$"}
-
-
 class ProfileBody(BaseModel):
     """``PUT /api/me``: the fields to change; those left out stay as they are."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     webhook_url: WebhookUrl = Field(
-        default=None, alias="webhookUrl", json_schema_extra=_URL_RULES,
+        default=None, alias="webhookUrl",
         description="https URL (http too in the embedded mode); null or empty: none",
     )  # fmt: skip
     email_notifications: Annotated[bool | None, BeforeValidator(_switch_or_null)] = Field(
         default=None, alias="emailNotifications", description="false: no mails"
     )
-    email: Annotated[
-        str | None, BeforeValidator(_address_or_null), AfterValidator(_no_controls_or_null)
-    ] = Field(
-        default=None, json_schema_extra={"minLength": 1, "maxLength": MAX_EMAIL_CHARS},
+    email: NewEmail = Field(
+        default=None,
         description="a new address: unverified until the link mailed to it is followed",
     )  # fmt: skip
 

@@ -18,32 +18,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from audioconv import logs
 from audioconv.config import Settings
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
-from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
-from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints.appengine import MAX_REQUEST_BYTES, on_app_engine, request_limit
 from audioconv.entrypoints.upload_parsing import is_raw
 from audioconv.services import auth
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.tasks import has_control_characters
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
-
-# Longest text field a request may carry (file names), unless FIELD_CHARS says otherwise.
-MAX_FIELD_CHARS = 1024
-# An option's value (``192k``, ``standard``).
-MAX_OPTION_CHARS = 32
-FIELD_CHARS = {
-    "username": MAX_USERNAME_CHARS,
-    "email": MAX_EMAIL_CHARS,
-    "password": auth.MAX_PASSWORD_CHARS,
-    "password1": auth.MAX_PASSWORD_CHARS,
-    "password2": auth.MAX_PASSWORD_CHARS,
-    "oldPassword": auth.MAX_PASSWORD_CHARS,
-    "newPassword": auth.MAX_PASSWORD_CHARS,
-    "newFormat": 16,  # mp3, alac, ...
-}
-
 
 # Where ``create_app`` keeps the app's dependencies (``app.extensions``).
 DEPENDENCIES = "audioconv"
@@ -196,22 +177,6 @@ def error_message(error: ErrorDetails) -> str:
     return template.format(field=field, **context)
 
 
-def text_field(value: object, name: str) -> str:
-    """A required text field, at most FIELD_CHARS[name] long, with no control characters."""
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"missing field {name!r}")
-    max_chars = FIELD_CHARS.get(name, MAX_FIELD_CHARS)
-    if len(value) > max_chars:
-        raise InvalidInput(f"field {name!r} must be at most {max_chars} characters")
-    if has_control_characters(value):
-        raise InvalidInput(f"field {name!r} must not contain control characters")
-    return value
-
-
-def json_field(body: dict[str, Any], name: str) -> str:
-    return text_field(body.get(name), name)
-
-
 def login_required(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -221,15 +186,6 @@ def login_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
-
-
-def option_fields(source: Mapping[str, Any]) -> dict[str, Any]:
-    """The conversion options a request carries (form fields or JSON keys)."""
-    fields = {name: source[name] for name in OPTION_FIELDS if name in source}
-    for name, value in fields.items():
-        if isinstance(value, str) and len(value) > MAX_OPTION_CHARS:
-            raise InvalidInput(f"option {name!r} must be at most {MAX_OPTION_CHARS} characters")
-    return fields
 
 
 def may_sweep(settings: Settings) -> bool:

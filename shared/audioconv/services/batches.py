@@ -11,14 +11,14 @@ of its bytes are kept. So every file sent has a task that says what became of it
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from audioconv.domain.batch import Batch, BatchProgress
 from audioconv.domain.errors import AudioconvError, NotFound
 from audioconv.domain.model import Task, valid_id
+from audioconv.domain.options import ConversionOptions
 from audioconv.ports import UnitOfWork
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished
@@ -109,7 +109,7 @@ def upload_files(
     user_id: int,
     files: Sequence[Upload],
     new_format: str,
-    options: Mapping[str, Any] | None = None,
+    options: ConversionOptions | None = None,
     batch_id: int | None = None,
     webhook_url: str | None = None,
 ) -> BatchView:
@@ -142,7 +142,7 @@ def _record_refused(
     user_id: int,
     file: Upload,
     target: str,
-    options: Mapping[str, Any] | None,
+    options: ConversionOptions | None,
     error: AudioconvError,
     batch_id: int | None,
 ) -> None:

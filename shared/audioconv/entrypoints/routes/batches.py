@@ -3,7 +3,6 @@ and the multi-file form of ``POST /api/tasks`` (``create_many``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request, stream_with_context
@@ -17,8 +16,6 @@ from audioconv.entrypoints.views import task_json
 from audioconv.entrypoints.web import (
     json_body,
     login_required,
-    option_fields,
-    text_field,
     validated,
 )
 from audioconv.http_files import attachment
@@ -49,21 +46,17 @@ def batch_json(view: batches.BatchView, with_tasks: bool = True) -> dict[str, An
     return out
 
 
-def batch_field(deps: Dependencies, fields: Mapping[str, Any]) -> int | None:
-    """The request's ``batch``, checked to be one of the caller's batches."""
-    batch_id = validated(s.InBatch, fields).batch
-    batches.check_batch(deps, g.user_id, batch_id)
-    return batch_id
-
-
-def create_many(deps: Dependencies, upload: ReceivedUpload) -> tuple[Response, int]:
+def create_many(
+    deps: Dependencies, upload: ReceivedUpload, form: s.UploadFields
+) -> tuple[Response, int]:
     """``POST /api/tasks`` with several files: a task each, in one batch."""
-    new_format = text_field(upload.fields.get("newFormat"), "newFormat")
-    files = [batches.Upload(f.path, text_field(f.file_name, "fileName")) for f in upload.files]
+    files = [
+        batches.Upload(f.path, validated(s.FileName, {"fileName": f.file_name}).file_name)
+        for f in upload.files
+    ]
     view = batches.upload_files(
-        deps, g.user_id, files, new_format, option_fields(upload.fields),
-        validated(s.InBatch, upload.fields).batch,
-        webhook_url=profile.checked_url(deps, upload.fields.get("webhookUrl")),
+        deps, g.user_id, files, form.new_format, form.conversion_options, form.batch,
+        webhook_url=profile.checked_url(deps, form.webhook_url),
     )  # fmt: skip
     return jsonify(batch_json(view)), 201
 

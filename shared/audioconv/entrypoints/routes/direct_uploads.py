@@ -7,16 +7,10 @@ from flask import Flask, Response, g, jsonify, request
 
 from audioconv.domain.errors import Forbidden, NotFound
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints.routes import batches as batch_routes
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.views import task_json
-from audioconv.entrypoints.web import (
-    json_body,
-    json_field,
-    login_required,
-    option_fields,
-)
-from audioconv.services import direct_uploads, profile
+from audioconv.entrypoints.web import json_body, login_required, validated
+from audioconv.services import batches, direct_uploads, profile
 from audioconv.services.dependencies import Dependencies
 
 
@@ -31,12 +25,12 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def start_upload() -> tuple[Response, int]:
-        body = json_body()
-        webhook_url = profile.checked_url(deps, body.get("webhookUrl"))
+        body = validated(s.StartUploadBody, json_body())
+        webhook_url = profile.checked_url(deps, body.webhook_url)
+        batches.check_batch(deps, g.user_id, body.batch)
         ticket = direct_uploads.start(
-            deps, g.user_id, json_field(body, "fileName"), json_field(body, "newFormat"),
-            option_fields(body), webhook_url=webhook_url,
-            batch_id=batch_routes.batch_field(deps, body),
+            deps, g.user_id, body.file_name, body.new_format, body.conversion_options,
+            webhook_url=webhook_url, batch_id=body.batch,
         )  # fmt: skip
         return jsonify(
             uploadId=ticket.upload_id,
