@@ -16,6 +16,7 @@ from audioconv.domain import webhook_events
 from audioconv.domain.errors import RetryLater
 from audioconv.domain.model import Task
 from audioconv.domain.webhook_events import Outcome
+from audioconv.entrypoints.views import event_json, task_json
 from audioconv.services import conversion, notification, profile, recovery, tasks, webhook_delivery
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
@@ -137,7 +138,7 @@ def _deliveries(deps: Dependencies) -> list[webhook_delivery.Delivery]:
 
 
 def _show(task: Task) -> dict[str, object]:
-    return {"id": task.id, "status": task.status.value, "webhookDeliveries": ["left out"]}
+    return {"id": task.id, "status": task.status.value}
 
 
 def test_retries_are_published_for_later_until_the_limit(tmp_path: Path) -> None:
@@ -451,3 +452,12 @@ def test_each_attempt_and_giving_up_are_logged_without_the_urls_query(
                     ("INFO", f"webhook {event} attempt 2 to hooks.example.com: timed out"),
                     ("WARNING", f"webhook {event} given up after attempt 2")]  # fmt: skip
     assert [a["url"] for a in task.webhook_deliveries or []] == [URL + "?token=s3cret"] * 2
+
+
+def test_an_event_shows_the_task_as_the_api_does_less_its_delivery_attempts(
+    deps: Dependencies, upload: Path
+) -> None:
+    task = tasks.create_task(deps, member(deps).id or 0, upload, "a.mp3", "ogg")
+    shown, sent = task_json(task), event_json(task)
+    assert "webhookDeliveries" in shown and "webhookDeliveries" not in sent  # they change
+    assert sent == {k: v for k, v in shown.items() if k != "webhookDeliveries"}

@@ -14,7 +14,7 @@ import logging
 from audioconv import logs
 from audioconv.domain.model import valid_id
 from audioconv.entrypoints.event_log import logged
-from audioconv.entrypoints.views import task_json
+from audioconv.entrypoints.views import event_json
 from audioconv.ports import Message
 from audioconv.services import (
     conversion,
@@ -104,4 +104,4 @@ def handle_webhook(deps: Dependencies, message: Message) -> None:
     except ValueError:
         log.error("malformed message %s dropped", message.id, exc_info=True)
         return
-    webhook_delivery.deliver(deps, delivery, task_json)
+    webhook_delivery.deliver(deps, delivery, event_json)

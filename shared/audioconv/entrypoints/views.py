@@ -50,3 +50,14 @@ def task_json(task: Task) -> dict[str, Any]:
             "waveform": f"{base}/waveform.png" if task.waveform_key else None,
         },
     }
+
+
+# Keys of the task as the API shows it that an event leaves out: they change with
+# every attempt, and the event must be the same bytes each time.
+_NOT_IN_EVENT = ("webhookDeliveries",)
+
+
+def event_json(task: Task) -> dict[str, Any]:
+    """The task as its webhook event shows it: as the API does, less what changes
+    from one delivery attempt to the next."""
+    return {k: v for k, v in task_json(task).items() if k not in _NOT_IN_EVENT}

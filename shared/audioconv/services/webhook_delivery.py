@@ -31,9 +31,6 @@ NOT_BEFORE = "notBefore"
 # Marks a delivery message: on Google Cloud its subscription pushes to the notify
 # service, whose one function also takes the finished events.
 ATTEMPT = "webhookAttempt"
-# Keys of the task as the API shows it that an event leaves out: they change with
-# every attempt, and the event must be the same bytes each time.
-_NOT_IN_EVENT = ("webhookDeliveries",)
 
 
 @dataclass(frozen=True)
@@ -84,11 +81,12 @@ def republish(deps: Dependencies, task: Task) -> None:
 
 def deliver(deps: Dependencies, message: Delivery, show: Callable[[Task], dict[str, Any]]) -> None:
     """Make one attempt: POST the signed event, record the outcome, and queue the next
-    attempt if this one may be tried again. ``show`` is the task as the API shows it.
+        attempt if this one may be tried again. ``show`` is the task as its event shows it
+    (``entrypoints/views.event_json``: the same bytes on every attempt).
 
-    Idempotent: an event delivered or given up is not sent again; a stale message
-    (task deleted or converted again since) is dropped. RetryLater for a message
-    that came before its time (Pub/Sub redelivers it later).
+        Idempotent: an event delivered or given up is not sent again; a stale message
+        (task deleted or converted again since) is dropped. RetryLater for a message
+        that came before its time (Pub/Sub redelivers it later).
     """
     now = deps.clock()
     if message.not_before is not None and now < message.not_before:
@@ -108,8 +106,7 @@ def deliver(deps: Dependencies, message: Delivery, show: Callable[[Task], dict[s
         return
     if webhook_events.attempts_made(task) >= message.attempt:  # a copy of an attempt made
         return
-    shown = {k: v for k, v in show(task).items() if k not in _NOT_IN_EVENT}
-    body = webhook_events.event_body(task, shown)
+    body = webhook_events.event_body(task, show(task))
     key = profile.secret(deps, user.id or 0)
     event = webhook_events.event_id(task)
     headers = webhook_events.signed_headers(key, event, int(now.timestamp()), body)
