@@ -708,9 +708,12 @@ def _max_tasks(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise as_is("max must be an integer")
     if isinstance(value, str):
-        if not _INTEGER.fullmatch(value):
-            raise as_is("max must be an integer")
-        value = int(value)
+        try:
+            if not _INTEGER.fullmatch(value):
+                raise ValueError(value)
+            value = int(value)  # ValueError past Python's limit of digits
+        except ValueError:
+            raise as_is("max must be an integer") from None
     number: int = value
     if number < 1:
         raise as_is("max must be at least 1")
