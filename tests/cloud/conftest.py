@@ -15,7 +15,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,26 +34,12 @@ from audioconv.adapters.gcs_blob import GcsBlobStore
 from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
 from audioconv.services.dependencies import Dependencies
+from tests.support.procs import free_port, stop
 from tests.support.service_account import signing_client
 
 ROOT = Path(__file__).resolve().parents[2]
 PSTEST_BUILD = ROOT / "scripts" / "pstest" / "build.sh"
 PSTEST_BIN = ROOT / "build" / "pstest"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -84,13 +69,13 @@ def gcs_emulator() -> Iterator[str]:
             break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                _stop(proc)
+                stop(proc)
                 pytest.fail("gcp-storage-emulator did not start")
             time.sleep(0.1)
     try:
         yield url
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture
@@ -123,7 +108,7 @@ def pstest() -> Iterator[str]:
             pytest.fail(f"pstest did not report its address: {line!r}")
         yield line.partition("=")[2]
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture(scope="session")
