@@ -68,19 +68,14 @@ def _no_controls(value: str) -> str:
     return value
 
 
-def _required_text(max_chars: int) -> Any:
-    """Text that must be given, of at most ``max_chars`` characters, none of them a
-    control character."""
-    return Annotated[
-        str, BeforeValidator(_given), Field(max_length=max_chars), AfterValidator(_no_controls)
-    ]
-
-
-Username = _required_text(MAX_USERNAME_CHARS)
-Email = _required_text(MAX_EMAIL_CHARS)
-Password = _required_text(MAX_PASSWORD_CHARS)
-Text = _required_text(MAX_FIELD_CHARS)
-FormatName = _required_text(MAX_FORMAT_CHARS)
+# Text that must be given (_GIVEN) with no control character in it (_PLAIN), as each
+# of these: Field says how long it may be.
+_GIVEN, _PLAIN = BeforeValidator(_given), AfterValidator(_no_controls)
+Username = Annotated[str, _GIVEN, Field(max_length=MAX_USERNAME_CHARS), _PLAIN]
+Email = Annotated[str, _GIVEN, Field(max_length=MAX_EMAIL_CHARS), _PLAIN]
+Password = Annotated[str, _GIVEN, Field(max_length=MAX_PASSWORD_CHARS), _PLAIN]
+Text = Annotated[str, _GIVEN, Field(max_length=MAX_FIELD_CHARS), _PLAIN]
+FormatName = Annotated[str, _GIVEN, Field(max_length=MAX_FORMAT_CHARS), _PLAIN]
 
 
 def _text(pattern: str) -> Any:
@@ -139,17 +134,15 @@ _PASSWORD_RULE: Any = {"minLength": MIN_PASSWORD_LENGTH}  # services/auth.py che
 
 
 class SignupBody(BaseModel):
-    username: Username = Field(  # type: ignore[valid-type]
+    username: Username = Field(
         json_schema_extra={"minLength": 1, "pattern": r"^[^\s\x00-\x1f]+$"},
         description="letters, marks and digits of one script, and . _ - @ + ' (stored "
         "NFKC-normalised and case-folded; no invisible characters, no mixing of look-alike "
         "scripts)",
     )  # fmt: skip
-    email: Email = Field(  # type: ignore[valid-type]
-        json_schema_extra={"minLength": 3, "format": "email"}
-    )
-    password1: Password = Field(json_schema_extra=_PASSWORD_RULE)  # type: ignore[valid-type]
-    password2: Password = Field(json_schema_extra=_PASSWORD_RULE)  # type: ignore[valid-type]
+    email: Email = Field(json_schema_extra={"minLength": 3, "format": "email"})
+    password1: Password = Field(json_schema_extra=_PASSWORD_RULE)
+    password2: Password = Field(json_schema_extra=_PASSWORD_RULE)
 
 
 class SignedUp(BaseModel):
@@ -158,8 +151,8 @@ class SignedUp(BaseModel):
 
 
 class LoginBody(BaseModel):
-    username: Username = Field(json_schema_extra={"minLength": 1})  # type: ignore[valid-type]
-    password: Password = Field(json_schema_extra={"minLength": 1})  # type: ignore[valid-type]
+    username: Username = Field(json_schema_extra={"minLength": 1})
+    password: Password = Field(json_schema_extra={"minLength": 1})
 
 
 class Token(BaseModel):
@@ -240,7 +233,7 @@ class Options(BaseModel):
 class _Target(BaseModel):
     model_config = _camel
 
-    new_format: FormatName = Field(  # type: ignore[valid-type]
+    new_format: FormatName = Field(
         alias="newFormat", description="the target format", json_schema_extra=_FORMAT_NAMES
     )
 
@@ -256,9 +249,7 @@ class FileName(BaseModel):
 
     model_config = _camel
 
-    file_name: Text = Field(  # type: ignore[valid-type]
-        alias="fileName", json_schema_extra={"minLength": 1}
-    )
+    file_name: Text = Field(alias="fileName", json_schema_extra={"minLength": 1})
 
 
 def _url_or_null(value: Any) -> Any:
@@ -806,9 +797,7 @@ class WebhookSecret(BaseModel):
 class VerifyEmailQuery(BaseModel):
     """``GET /api/auth/verify-email`` query: the link's signed token."""
 
-    token: Text = Field(  # type: ignore[valid-type]
-        json_schema_extra={"minLength": 1}, description="as the mailed link has it"
-    )
+    token: Text = Field(json_schema_extra={"minLength": 1}, description="as the mailed link has it")
 
 
 class EmailVerified(BaseModel):
@@ -822,12 +811,8 @@ class VerificationSent(BaseModel):
 
 
 class PasswordChangeBody(BaseModel):
-    old_password: Password = Field(  # type: ignore[valid-type]
-        alias="oldPassword", json_schema_extra={"minLength": 1}
-    )
-    new_password: Password = Field(  # type: ignore[valid-type]
-        alias="newPassword", json_schema_extra=_PASSWORD_RULE
-    )
+    old_password: Password = Field(alias="oldPassword", json_schema_extra={"minLength": 1})
+    new_password: Password = Field(alias="newPassword", json_schema_extra=_PASSWORD_RULE)
 
 
 class PasswordChanged(BaseModel):
@@ -835,7 +820,7 @@ class PasswordChanged(BaseModel):
 
 
 class DeleteAccountBody(BaseModel):
-    password: Password = Field(json_schema_extra={"minLength": 1})  # type: ignore[valid-type]
+    password: Password = Field(json_schema_extra={"minLength": 1})
 
 
 class DeletedCounts(BaseModel):
