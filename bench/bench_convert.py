@@ -48,6 +48,20 @@ def make_input(folder: Path, minutes: float, ffmpeg: str) -> Path:
     return path
 
 
+def prepared_input(
+    folder: Path, minutes: float, transcoder: FfmpegTranscoder
+) -> tuple[Path, float, str]:
+    """The pink-noise input, its duration and its probe as JSON (what ``--one`` runs take)."""
+    src = make_input(folder, minutes, transcoder.ffmpeg)
+    probe = transcoder.probe(src)
+    return src, probe.duration, json.dumps(dataclasses.asdict(probe))
+
+
+def one_run_argument(parser: argparse.ArgumentParser) -> None:
+    """``--one MODE SRC TARGET DST PROBE``: one measured run, in a child process of its own."""
+    parser.add_argument("--one", nargs=5, metavar=("MODE", "SRC", "TARGET", "DST", "PROBE"))
+
+
 def run_in_fresh_process(fn_args: list[str]) -> tuple[float, float]:
     """Run this script in a child to measure one conversion: wall time, and the peak RSS
     of its only grandchild, ffmpeg (the probe is passed in, not re-run)."""
@@ -78,7 +92,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--targets", default="mp3,aac,ogg,opus,wma,flac,wav")
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs each way")
-    parser.add_argument("--one", nargs=5, metavar=("MODE", "SRC", "TARGET", "DST", "PROBE"))
+    one_run_argument(parser)
     args = parser.parse_args()
     if args.one:
         mode, src, target, dst, probe_json = args.one
@@ -87,9 +101,7 @@ def main() -> None:
     transcoder = FfmpegTranscoder()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         folder = Path(tmp)
-        src = make_input(folder, args.minutes, transcoder.ffmpeg)
-        probe = transcoder.probe(src)
-        seconds, probe_json = probe.duration, json.dumps(dataclasses.asdict(probe))
+        src, seconds, probe_json = prepared_input(folder, args.minutes, transcoder)
         print(f"input: {args.minutes:g} min pink noise, FLAC 44.1 kHz stereo; "
               f"{os.cpu_count()} CPUs; best of {args.repeat}")  # fmt: skip
         print(f"{'target':8} {'bare s':>8} {'ours s':>8} {'bare x':>8} {'ours x':>8} "

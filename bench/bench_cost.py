@@ -16,7 +16,6 @@ Not part of the test suite.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import resource
@@ -30,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "shared"))
 
-from bench_convert import make_input  # noqa: E402 (pink noise, as the other bench uses)
+from bench_convert import one_run_argument, prepared_input  # noqa: E402 (the same input)
 
 from audioconv.adapters.ffmpeg import FfmpegTranscoder  # noqa: E402
 from audioconv.adapters.ffmpeg_command import conversion_command  # noqa: E402
@@ -77,7 +76,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--targets", default=FAMILIES)
-    parser.add_argument("--one", nargs=5, metavar=("MODE", "SRC", "TARGET", "DST", "PROBE"))
+    one_run_argument(parser)
     args = parser.parse_args()
     if args.one:
         mode, src, target, dst, probe_json = args.one
@@ -86,9 +85,7 @@ def main() -> None:
     transcoder = FfmpegTranscoder()
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
         folder = Path(tmp)
-        src = make_input(folder, args.minutes, transcoder.ffmpeg)
-        probe = transcoder.probe(src)
-        seconds, probe_json = probe.duration, json.dumps(dataclasses.asdict(probe))
+        src, seconds, probe_json = prepared_input(folder, args.minutes, transcoder)
         load = os.getloadavg()
         print(f"input: {args.minutes:g} min pink noise, FLAC 44.1 kHz stereo; "
               f"{os.cpu_count()} CPUs; load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "

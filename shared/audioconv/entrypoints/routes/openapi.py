@@ -38,7 +38,7 @@ DOCS_PATH = "/api/docs"
 UNDOCUMENTED = frozenset({"static", "openapi_docs", "openapi_docs_file"})
 API_VERSION = "1.0.0"
 SWAGGER_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"  # audioconv/web
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 DOCS_CSP = (
     "default-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"

@@ -21,7 +21,7 @@ from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.routes.openapi import Operation, Reply, doc
 from audioconv.services.dependencies import Dependencies
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"  # audioconv/web
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
