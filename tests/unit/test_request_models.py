@@ -44,6 +44,8 @@ def test_an_upload_reads_its_options_as_conversion_options() -> None:
                                       "batch": " 12 ", "webhookUrl": ""})  # fmt: skip
     assert form.new_format == "mp3" and form.batch == 12 and form.webhook_url == ""
     assert form.conversion_options == ConversionOptions(bitrate=192)
+    snake = validated(s.UploadFields, {"newFormat": "wav", "sample_rate": "8000"})
+    assert snake.conversion_options == ConversionOptions()  # not the API's name: ignored
     bare = validated(s.ChangeFormatBody, {"newFormat": "wav"})
     assert bare.conversion_options == ConversionOptions() and not bare.model_fields_set - {
         "new_format"

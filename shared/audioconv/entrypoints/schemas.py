@@ -44,6 +44,8 @@ MAX_OPTION_CHARS = 32
 MAX_FORMAT_CHARS = 16
 
 _camel = ConfigDict(populate_by_name=True)
+# A request's fields go by their names in the API only (``sampleRate``, not ``sample_rate``).
+_REQUEST = ConfigDict(populate_by_name=False)
 # A pattern's end that is the text's end: ``$`` alone also matches before a final line
 # break in Python's regular expressions (and so in what test generators make of it).
 _END = r"(?!\n)$"
@@ -166,7 +168,7 @@ class Options(BaseModel):
     each other.
     """
 
-    model_config = _camel
+    model_config = _REQUEST
 
     bitrate: _number("bitrate", r"^ *[0-9]+[kK]? *" + _END) = Field(  # type: ignore[valid-type]
         default=None, description="kbit/s: a whole number, or with a `k` suffix (`192k`)"
@@ -231,7 +233,7 @@ class Options(BaseModel):
 
 
 class _Target(BaseModel):
-    model_config = _camel
+    model_config = _REQUEST
 
     new_format: FormatName = Field(
         alias="newFormat", description="the target format", json_schema_extra=_FORMAT_NAMES
@@ -239,7 +241,7 @@ class _Target(BaseModel):
 
 
 class _File(BaseModel):
-    model_config = _camel
+    model_config = _REQUEST
 
     file_name: bytes = Field(alias="fileName", description="the audio file (its name is kept)")
 
@@ -247,7 +249,7 @@ class _File(BaseModel):
 class FileName(BaseModel):
     """A file's name as the client gives it."""
 
-    model_config = _camel
+    model_config = _REQUEST
 
     file_name: Text = Field(alias="fileName", json_schema_extra={"minLength": 1})
 
@@ -295,7 +297,7 @@ _WEBHOOK_URL = (
 
 
 class _Webhook(BaseModel):
-    model_config = _camel
+    model_config = _REQUEST
 
     webhook_url: WebhookUrl = Field(default=None, alias="webhookUrl", description=_WEBHOOK_URL)
 
@@ -761,7 +763,7 @@ _PROFILE_FIELDS = ("webhookUrl", "emailNotifications", "email")
 class ProfileBody(BaseModel):
     """``PUT /api/me``: the fields to change; those left out stay as they are."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     webhook_url: WebhookUrl = Field(
         default=None, alias="webhookUrl",
