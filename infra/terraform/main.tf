@@ -41,7 +41,7 @@ locals {
 
   # Object name prefix of direct (signed URL) uploads: the bucket notification
   # announces finalized objects under it. It must equal PREFIX in
-  # shared/audioconv/services/direct_upload.py, where the API signs upload URLs
+  # shared/audioconv/services/direct_uploads.py, where the API signs upload URLs
   # (tests/infra/test_terraform.py compares them), so it is not a variable.
   direct_upload_prefix = "direct-uploads/"
 

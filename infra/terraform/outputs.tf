@@ -57,7 +57,7 @@ output "bucket_name" {
 }
 
 output "direct_upload_prefix" {
-  description = "Object prefix of direct (signed URL) uploads that the worker is notified about: PREFIX in audioconv.services.direct_upload, where the API signs upload URLs."
+  description = "Object prefix of direct (signed URL) uploads that the worker is notified about: PREFIX in audioconv.services.direct_uploads, where the API signs upload URLs."
   value       = local.direct_upload_prefix
 }
 

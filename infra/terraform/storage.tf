@@ -3,7 +3,7 @@
 locals {
   # Headers a signed upload URL signs, which the browser must send and so the
   # preflight must allow (tests/infra/test_terraform.py checks them against
-  # audioconv.services.direct_upload), then headers scripts may read.
+  # audioconv.services.direct_uploads), then headers scripts may read.
   cors_response_headers = [
     "Content-Type",
     "x-goog-if-generation-match",

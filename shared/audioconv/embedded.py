@@ -45,7 +45,7 @@ from audioconv.domain import fair_share
 from audioconv.services import recovery
 from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import INCOMING
+from audioconv.services.direct_uploads import INCOMING
 from audioconv.supervisor import Child, Children
 
 log = logging.getLogger("audioconv.embedded")  # also when run as __main__

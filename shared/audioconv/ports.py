@@ -4,15 +4,11 @@ the ``Message`` a bus hands its handlers. The media values the transcoder return
 
 from __future__ import annotations
 
-import unicodedata
-import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol, Self
-
-from werkzeug.http import dump_options_header
 
 from audioconv.domain.account import ApiToken
 from audioconv.domain.api_key import ApiKey
@@ -25,7 +21,7 @@ from audioconv.domain.media import Probe as Probe
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.domain.preset import Preset
 from audioconv.domain.throttle import Throttle
-from audioconv.domain.webhook import Outcome
+from audioconv.domain.webhook_events import Outcome
 
 
 class BlobStore(Protocol):
@@ -454,25 +450,3 @@ class Transcoder(Protocol):
 
     def check(self) -> None:
         """Raise unless the configured ffmpeg and ffprobe run (readiness)."""
-
-
-def attachment(filename: str) -> str:
-    """A ``Content-Disposition: attachment`` value naming ``filename`` (RFC 6266: an
-    ASCII ``filename``, plus ``filename*`` in UTF-8 for any other name)."""
-    try:
-        filename.encode("ascii")
-    except UnicodeEncodeError:
-        fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
-        encoded = urllib.parse.quote(filename, safe="!#$&+^`|~")
-        return f"attachment; {_quoted('filename', fallback)}; filename*=UTF-8''{encoded}"
-    return f"attachment; {_quoted('filename', filename)}"
-
-
-def _quoted(key: str, value: str) -> str:
-    return dump_options_header("", {key: value}).lstrip("; ")
-
-
-def iter_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
-    """Read a stream in fixed-size chunks (for streaming downloads)."""
-    while chunk := stream.read(size):
-        yield chunk

@@ -23,7 +23,7 @@ from audioconv.adapters.sql_queue import SqlQueueBus
 from audioconv.parent_death import die_with_parent
 from audioconv.services import recovery
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import INCOMING
+from audioconv.services.direct_uploads import INCOMING
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 30.0

@@ -15,7 +15,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,27 +24,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask.testing import FlaskClient
 from google.auth.credentials import AnonymousCredentials
 from google.cloud.storage import Bucket, Client
+
+from audioconv import bootstrap
+from audioconv.adapters.gcs_blob import GcsBlobStore
+from audioconv.config import Settings
+from audioconv.entrypoints.api import create_app
+from audioconv.services.dependencies import Dependencies
+from tests.support.procs import free_port, stop
+from tests.support.service_account import signing_client
 
 ROOT = Path(__file__).resolve().parents[2]
 PSTEST_BUILD = ROOT / "scripts" / "pstest" / "build.sh"
 PSTEST_BIN = ROOT / "build" / "pstest"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -75,13 +69,13 @@ def gcs_emulator() -> Iterator[str]:
             break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                _stop(proc)
+                stop(proc)
                 pytest.fail("gcp-storage-emulator did not start")
             time.sleep(0.1)
     try:
         yield url
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture
@@ -114,7 +108,7 @@ def pstest() -> Iterator[str]:
             pytest.fail(f"pstest did not report its address: {line!r}")
         yield line.partition("=")[2]
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -166,3 +160,28 @@ def pubsub_host(pstest: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point Pub/Sub clients made in this test at pstest."""
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pstest)
     return pstest
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    """A throwaway service-account key (tests/support/service_account.py)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def cloud_deps(
+    settings: Settings,
+    bucket: Bucket,
+    rsa_key: rsa.RSAPrivateKey,
+) -> Iterator[Dependencies]:
+    """The real services, with files in the (emulated) bucket and a key that signs."""
+    built = bootstrap.build(settings)
+    built.blobs = GcsBlobStore(bucket.name, client=signing_client(rsa_key))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def cloud_client(cloud_deps: Dependencies) -> FlaskClient:
+    """A test client of the API over ``cloud_deps``."""
+    return create_app(cloud_deps).test_client()

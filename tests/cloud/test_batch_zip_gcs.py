@@ -13,15 +13,13 @@ from flask.testing import FlaskClient
 from google.cloud.storage import Bucket
 
 from audioconv.entrypoints.routes import batches as batch_routes
-from tests.cloud.test_gcs_blob import rsa_key  # noqa: F401
-from tests.cloud.test_gcs_downloads import cloud_client, cloud_deps  # noqa: F401
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio, probe
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_zip_streams_the_converted_files_out_of_the_bucket(
-    cloud_client: FlaskClient,  # noqa: F811
+    cloud_client: FlaskClient,
     bucket: Bucket,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

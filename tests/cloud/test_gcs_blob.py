@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import requests
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from google.auth import credentials as ga_credentials
 from google.cloud.storage import Bucket, Client
-from google.oauth2 import service_account
 
 from audioconv.adapters.gcs_blob import GcsBlobStore
 from audioconv.ports import BlobStore
+from tests.support.service_account import SIGNER, sa_credentials
 
 
 @pytest.fixture
@@ -126,34 +126,6 @@ def _sha256(path: Path) -> str:
 
 
 # --- signed URLs -------------------------------------------------------------
-
-SIGNER = "uploads@test-project.iam.gserviceaccount.com"
-
-
-@pytest.fixture(scope="module")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def sa_credentials(key: rsa.RSAPrivateKey) -> service_account.Credentials:
-    """A throwaway service-account key, as a downloaded JSON key file would give."""
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    info = {
-        "type": "service_account",
-        "project_id": "test-project",
-        "private_key_id": "k1",
-        "private_key": pem,
-        "client_email": SIGNER,
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    }
-    credentials: service_account.Credentials
-    credentials = service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
-    return credentials
 
 
 def assert_valid_v4_signature(

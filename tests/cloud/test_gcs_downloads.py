@@ -11,10 +11,8 @@ the content type in the signed query.
 from __future__ import annotations
 
 import binascii
-import datetime
 import hashlib
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +23,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask.testing import FlaskClient
 from google.cloud.storage import Bucket, Client
 
-from audioconv import bootstrap
 from audioconv.adapters.gcs_blob import GcsBlobStore
 from audioconv.client import resumable as resumable_client
-from audioconv.config import Settings
-from audioconv.entrypoints.api import create_app
-from audioconv.services import direct_upload
+from audioconv.services import direct_uploads
 from audioconv.services.dependencies import Dependencies
-from tests.cloud.test_gcs_blob import SIGNER, rsa_key, sa_credentials  # noqa: F401
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
-
-
-def signing_client(key: rsa.RSAPrivateKey) -> Client:
-    """A client with a service-account key (it signs locally) and a token already
-    issued, so talking to the emulator never asks Google's token endpoint for one."""
-    client = Client(project="test-project", credentials=sa_credentials(key))
-    credentials = client._credentials  # the client's scoped copy is what it sends
-    credentials.token = "emulator-token"
-    credentials.expiry = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) + (
-        datetime.timedelta(hours=1)
-    )
-    return client
+from tests.support.service_account import SIGNER, signing_client
 
 
 def signed_query(url: str) -> dict[str, str]:
@@ -74,7 +57,7 @@ def assert_signed_get(url: str, key: rsa.RSAPrivateKey) -> None:
     )
 
 
-def test_signed_get_url(bucket: Bucket, rsa_key: rsa.RSAPrivateKey, tmp_path: Path) -> None:  # noqa: F811
+def test_signed_get_url(bucket: Bucket, rsa_key: rsa.RSAPrivateKey, tmp_path: Path) -> None:
     store = GcsBlobStore(bucket.name, client=signing_client(rsa_key))
     body = b"fLaC" + bytes(range(256)) * 100
     (tmp_path / "f").write_bytes(body)
@@ -105,28 +88,10 @@ def test_anonymous_client_cannot_sign_so_the_api_streams(
     assert GcsBlobStore(bucket.name, client=gcs_client).signed_get_url("k", "k", "a/b", 60) is None
 
 
-@pytest.fixture
-def cloud_deps(
-    settings: Settings,
-    bucket: Bucket,
-    rsa_key: rsa.RSAPrivateKey,  # noqa: F811
-) -> Iterator[Dependencies]:
-    """The real services, with files in the (emulated) bucket and a key that signs."""
-    built = bootstrap.build(settings)
-    built.blobs = GcsBlobStore(bucket.name, client=signing_client(rsa_key))
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def cloud_client(cloud_deps: Dependencies) -> FlaskClient:
-    return create_app(cloud_deps).test_client()
-
-
 def test_downloads_redirect_to_signed_urls(
     cloud_client: FlaskClient,
     bucket: Bucket,
-    rsa_key: rsa.RSAPrivateKey,  # noqa: F811
+    rsa_key: rsa.RSAPrivateKey,
     tmp_path: Path,
 ) -> None:
     song = make_audio(tmp_path / "My song.wav", 1.0)
@@ -223,7 +188,7 @@ def test_a_resumable_session_goes_on_from_cloud_storage_s_offset(
     (blob,) = bucket.list_blobs(prefix=f"direct-uploads/{api.user_id}/{ticket['uploadId']}/")
     assert blob.download_as_bytes() == data
     # The bucket's finalize notification (the emulator sends none) makes the task.
-    task = direct_upload.finalize(cloud_deps, blob.name)
+    task = direct_uploads.finalize(cloud_deps, blob.name)
     assert task is not None
     done = api.wait(task.id or 0)
     assert (done["status"], done["fileName"]) == ("processed", "long.wav"), done

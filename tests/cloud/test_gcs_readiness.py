@@ -22,7 +22,7 @@ from audioconv import bootstrap
 from audioconv.adapters.gcs_blob import GcsBlobStore
 from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
-from tests.cloud.conftest import _stop, free_port
+from tests.support.procs import free_port, stop
 
 
 def test_an_existing_bucket_is_ready(gcs_client: Client, bucket: Bucket) -> None:
@@ -55,7 +55,7 @@ def own_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[subprocess.Popen[b
         yield proc
     finally:
         if proc.poll() is None:
-            _stop(proc)
+            stop(proc)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -69,7 +69,7 @@ def test_readyz_on_cloud_storage(
     try:
         ready = create_app(deps).test_client().get("/readyz")
         assert ready.status_code == 200, ready.get_json()
-        _stop(own_emulator)  # Cloud Storage is gone
+        stop(own_emulator)  # Cloud Storage is gone
         with pytest.raises(requests.ConnectionError):
             deps.blobs.check()
         # A new instance (a pass is reused for a few seconds by the one above).

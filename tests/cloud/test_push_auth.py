@@ -10,8 +10,8 @@ import pytest
 from audioconv.config import Settings
 from audioconv.domain.errors import RetryLater, Unauthorized
 from audioconv.entrypoints.push_auth import verify_push
-from tests.cloud.conftest import free_port
 from tests.cloud.oidc import CertsServer, SigningKey, mint_token, start_certs_server
+from tests.support.procs import free_port
 
 AUDIENCE = "https://worker-dot-audioconv.appspot.com/pubsub"
 PUSHER = "pubsub-push@audioconv.iam.gserviceaccount.com"

@@ -33,12 +33,12 @@ from aiosmtpd.controller import Controller
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Bucket
 
-from audioconv.services.direct_upload import DirectKey
+from audioconv.services.direct_uploads import DirectKey
 from tests.cloud.oidc import CertsServer, start_certs_server
-from tests.integration.test_adapters import _Inbox
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe, tags_of
 from tests.support.http_api import HttpApi
 from tests.support.procs import free_port, serve_function
+from tests.support.smtp import Inbox
 
 pytestmark = pytest.mark.slow
 PROJECT = "test-project"
@@ -132,7 +132,8 @@ def test_upload_converted_notified_across_three_services(
     song = make_audio(tmp_path / "song.m4a", 2.5, ("-c:a", "aac"), TAGS)
     ports = {name: free_port() for name in ("api", "worker", "notify")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    inbox, smtp_port = _Inbox(), free_port()
+    smtp_port = free_port()
+    inbox = Inbox(smtp_port)
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
 
@@ -185,11 +186,11 @@ def test_upload_converted_notified_across_three_services(
         # The sign-up's link, sent by the notify service (an account mail on the finished
         # topic, pushed), verifies the address: completion mails go to it from then on.
         deadline = time.monotonic() + 60
-        while not inbox.messages:
+        while not inbox.mails:
             assert time.monotonic() < deadline, (tmp_path / "notify.log").read_text()
             time.sleep(0.1)
-        body = inbox.messages[0].get_payload(decode=True).decode()
-        assert inbox.messages[0]["Subject"] == "Confirm your e-mail address for audioconv"
+        body = inbox.mails[0].get_payload(decode=True).decode()
+        assert inbox.mails[0]["Subject"] == "Confirm your e-mail address for audioconv"
         link = body[body.index("/api/auth/verify-email?token=") :].split()[0]
         assert requests.get(f"{urls['api']}{link}", timeout=10).status_code == 200
         created = api.upload(song, "mp3")
@@ -219,7 +220,7 @@ def test_upload_converted_notified_across_three_services(
         assert direct["status"] == "processed", direct
 
         deadline = time.monotonic() + 30
-        while len(inbox.messages) < 3 and time.monotonic() < deadline:
+        while len(inbox.mails) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert relay.rejected == []
 
@@ -227,9 +228,9 @@ def test_upload_converted_notified_across_three_services(
     assert (info["format"]["format_name"], info["streams"][0]["codec_name"]) == ("mp3", "mp3")
     assert abs(decoded_duration(out) - decoded_duration(song)) < 0.1
     assert tags_of(info)["title"] == TAGS["title"]
-    assert sorted(m["To"] for m in inbox.messages) == ["kim@example.com"] * 3
-    subjects = sorted(m["Subject"] for m in inbox.messages[1:])
+    assert sorted(m["To"] for m in inbox.mails) == ["kim@example.com"] * 3
+    subjects = sorted(m["Subject"] for m in inbox.mails[1:])
     assert subjects == ["Your file big.m4a is ready as ogg", "Your file song.m4a is ready as mp3"]
     assert f"https://api.example.com/api/tasks/{task['id']}/converted" in "".join(
-        m.get_payload() for m in inbox.messages
+        m.get_payload() for m in inbox.mails
     )

@@ -45,11 +45,11 @@ from google.cloud.storage import Bucket
 from sqlalchemy import create_engine, text
 
 from audioconv.adapters.ffmpeg import wheel_binaries
-from tests.integration.test_adapters import _Inbox
 from tests.support.audio import decoded_duration, make_audio, probe
 from tests.support.db import mark_verified
 from tests.support.http_api import HttpApi
 from tests.support.procs import fake_ffmpeg, free_port, kill_group, running, serve_function
+from tests.support.smtp import Inbox
 
 pytestmark = pytest.mark.slow
 PROJECT = "test-project"
@@ -126,8 +126,9 @@ class Topology:
 @pytest.fixture
 def topology(
     tmp_path: Path, clean_postgres_url: str, gcs_emulator: str, bucket: Bucket, emulator: str
-) -> Iterator[tuple[Topology, _Inbox]]:
-    inbox, smtp_port = _Inbox(), free_port()
+) -> Iterator[tuple[Topology, Inbox]]:
+    smtp_port = free_port()
+    inbox = Inbox(smtp_port)
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
     ffmpeg, _ = wheel_binaries()
@@ -223,9 +224,9 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _ready(inbox: _Inbox) -> list[Any]:
+def _ready(inbox: Inbox) -> list[Any]:
     """The completion mails the SMTP server got (not the sign-up's verification link)."""
-    return [m for m in inbox.messages if "is ready" in m["Subject"]]
+    return [m for m in inbox.mails if "is ready" in m["Subject"]]
 
 
 def check_mp3(out: Path, song: Path) -> None:
@@ -235,7 +236,7 @@ def check_mp3(out: Path, song: Path) -> None:
 
 
 def test_a_conversion_outliving_the_ack_deadline_finishes_exactly_once(
-    tmp_path: Path, topology: tuple[Topology, _Inbox], bucket: Bucket, clean_postgres_url: str
+    tmp_path: Path, topology: tuple[Topology, Inbox], bucket: Bucket, clean_postgres_url: str
 ) -> None:
     """The notifier is not up at first: its push fails and is delivered again."""
     top, inbox = topology
@@ -254,19 +255,19 @@ def test_a_conversion_outliving_the_ack_deadline_finishes_exactly_once(
     assert ffmpeg_runs(top) == 1
     assert claims(clean_postgres_url, task_id) == ("processed", 1)
     assert len(list(bucket.list_blobs(prefix=f"outputs/{task_id}/"))) == 1
-    assert not inbox.messages  # the finished event could not be delivered yet
+    assert not inbox.mails  # the finished event could not be delivered yet
 
     top.start("notify")  # the emulator pushes the finished event again: now acknowledged
     wait_for(lambda: _ready(inbox), 120, "the failed push was never delivered again")
     time.sleep(ACK_DEADLINE + 2)  # nothing more arrives: no second delivery, no second mail
-    (mail,) = inbox.messages  # verified before the notifier came: no link was mailed
+    (mail,) = inbox.mails  # verified before the notifier came: no link was mailed
     assert mail["To"] == "lee@example.com"
     assert mail["Subject"] == "Your file song.flac is ready as mp3"
     assert ffmpeg_runs(top) == 1
 
 
 def test_a_worker_killed_mid_conversion_leaves_it_to_the_next(
-    tmp_path: Path, topology: tuple[Topology, _Inbox], bucket: Bucket, clean_postgres_url: str
+    tmp_path: Path, topology: tuple[Topology, Inbox], bucket: Bucket, clean_postgres_url: str
 ) -> None:
     top, inbox = topology
     song = make_audio(tmp_path / "song.flac", 2.0)

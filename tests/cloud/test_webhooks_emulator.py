@@ -20,7 +20,7 @@ import pytest
 import requests
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
-from audioconv.domain import webhook
+from audioconv.domain import webhook_events
 from tests.support.audio import make_audio
 from tests.support.http_api import HttpApi
 from tests.support.procs import free_port, serve_function
@@ -124,7 +124,7 @@ def test_webhook_retried_through_pubsub(
     assert first.headers["Audioconv-Event-Id"] == second.headers["Audioconv-Event-Id"]
     now = int(time.time())
     assert all(
-        webhook.verify(secret, r.headers["Audioconv-Signature"], r.body, now)
+        webhook_events.verify(secret, r.headers["Audioconv-Signature"], r.body, now)
         for r in (first, second)
     )
     event = json.loads(second.body)

@@ -34,12 +34,12 @@ from audioconv.domain.model import TaskStatus
 from audioconv.services import conversion, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.integration.test_adapters import _Inbox
 from tests.support.api import ApiClient
 from tests.support.audio import TAGS, decoded_duration, make_audio, probe
 from tests.support.blobs import VERIFY_SUBJECT, mails_to
 from tests.support.http_api import HttpApi
 from tests.support.procs import ROOT, free_port, serve_function
+from tests.support.smtp import Inbox
 from tests.unit.fakes import FakeBus
 
 pytestmark = pytest.mark.slow
@@ -215,8 +215,8 @@ def test_notify_in_process_sends_one_mail(
         d for topic, d, _ in published if topic == seeded.settings.finished_topic and "taskId" in d
     ]
 
-    inbox = _Inbox()
     smtp_port = free_port()
+    inbox = Inbox(smtp_port)
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     smtp_env = {**env, "AUDIOCONV_MAIL_BACKEND": "smtp", "AUDIOCONV_SMTP_HOST": "127.0.0.1",
@@ -229,7 +229,7 @@ def test_notify_in_process_sends_one_mail(
             assert response.status_code == 200, response.text
     finally:
         controller.stop()
-    (msg,) = inbox.messages
+    (msg,) = inbox.mails
     assert msg["To"] == "gina@example.com"
     assert "ready as wav" in msg["Subject"]
     assert f"https://audio.example.com/api/tasks/{task_id}/converted" in msg.get_payload()

@@ -12,8 +12,8 @@ import pytest
 from audioconv.adapters import ffmpeg_command as command
 from audioconv.adapters.ffmpeg import FfmpegTranscoder
 from audioconv.domain.job import MediaReport
-from tests.engine.test_loudness_trim import ebur128, make_noise
 from tests.support.audio import decoded_duration, job
+from tests.support.loudness import ebur128, make_noise
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from audioconv.config import Settings
-from audioconv.services import direct_upload
+from audioconv.services import direct_uploads
 from tests.infra.tfmodel import TF_DIR, Terraform, ref_name
 
 APP_HOST = "${google_app_engine_application.app.default_hostname}"
@@ -279,7 +279,7 @@ def test_no_age_rule_deletes_a_file_a_task_points_at(tf: Terraform) -> None:
 
 # Headers a signed upload URL binds, so the browser must send them and the CORS
 # preflight must allow them: the code's upload_headers (with the size range).
-SIGNED_UPLOAD_HEADERS = set(direct_upload.upload_headers(1))
+SIGNED_UPLOAD_HEADERS = set(direct_uploads.upload_headers(1))
 
 
 def test_bucket_cors_allows_browser_put_from_configured_origins(tf: Terraform) -> None:
@@ -319,8 +319,8 @@ def test_direct_uploads_are_announced_to_the_worker(tf: Terraform) -> None:
     assert note["event_types"] == ["OBJECT_FINALIZE"]
     assert note["payload_format"] == "JSON_API_V1"
     # One source: the code signs upload URLs under PREFIX, Terraform watches it.
-    assert tf.resolve(note["object_name_prefix"]) == direct_upload.PREFIX
-    assert tf.resolve(tf.outputs["direct_upload_prefix"]["value"]) == direct_upload.PREFIX
+    assert tf.resolve(note["object_name_prefix"]) == direct_uploads.PREFIX
+    assert tf.resolve(tf.outputs["direct_upload_prefix"]["value"]) == direct_uploads.PREFIX
     assert "direct_upload_prefix" not in tf.variables, "a variable could drift from the code"
     assert ref_name(note["bucket"], "google_storage_bucket") == "files"
     note_topic = ref_name(note["topic"], "google_pubsub_topic")

@@ -5,15 +5,12 @@ from __future__ import annotations
 import base64
 import email
 import json
-import socket
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 
 from audioconv.adapters.inprocess_bus import InProcessBus
 from audioconv.adapters.local_blob import LocalBlobStore
@@ -21,6 +18,7 @@ from audioconv.adapters.mail import FolderMailer, SmtpMailer
 from audioconv.entrypoints import pubsub_push
 from audioconv.ports import Message as BusMessage
 from tests.support.blobs import mail_files
+from tests.support.smtp import Inbox, free_port
 
 
 def test_local_blob_store_streams_and_confines_keys(tmp_path: Path) -> None:
@@ -57,31 +55,16 @@ def test_folder_mailer_writes_eml(tmp_path: Path) -> None:
     assert "Body text" in msg.get_payload()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Inbox(Message):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[Any] = []
-
-    def handle_message(self, message: Any) -> None:
-        self.messages.append(message)
-
-
 def test_smtp_mailer_delivers_to_a_real_smtp_server() -> None:
-    inbox = _Inbox()
-    port = _free_port()
+    port = free_port()
+    inbox = Inbox(port)
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         SmtpMailer("127.0.0.1", port, "svc@x.org").send("user@x.org", "Done", "It worked")
     finally:
         controller.stop()
-    (msg,) = inbox.messages
+    (msg,) = inbox.mails
     assert msg["To"] == "user@x.org" and msg["Subject"] == "Done"
     assert "It worked" in msg.get_payload()
 

@@ -16,15 +16,15 @@ from flask.testing import FlaskClient
 from werkzeug.http import parse_options_header
 
 from audioconv.domain.model import Task
-from audioconv.entrypoints.uploads import MAX_FILES
-from audioconv.services import album_gain, direct_upload
+from audioconv.entrypoints.upload_parsing import MAX_FILES
+from audioconv.services import album_gain, direct_uploads
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import INCOMING
-from tests.integration.test_direct_uploads import _upload_status
-from tests.integration.test_openapi import _conforms
+from audioconv.services.direct_uploads import INCOMING
 from tests.support.api import ApiClient
 from tests.support.audio import decoded_duration, make_audio, probe
 from tests.support.blobs import stored_files
+from tests.support.direct_uploads import upload_status
+from tests.support.openapi import conforms
 
 
 @pytest.fixture
@@ -154,9 +154,9 @@ def test_a_batch_shared_by_several_requests(
         (batch_id, "Album", 4)
     ]
     spec = alice.get("/api/openapi.json").get_json()
-    _conforms(spec, "BatchSummary", listed[0])  # so without its tasks
-    _conforms(spec, "Batch", batch)
-    _conforms(spec, "Batch", more.get_json())
+    conforms(spec, "BatchSummary", listed[0])  # so without its tasks
+    conforms(spec, "Batch", batch)
+    conforms(spec, "Batch", more.get_json())
 
     response = alice.get(f"/api/batches/{batch_id}/zip")
     disposition, params = parse_options_header(response.headers["Content-Disposition"])
@@ -273,7 +273,7 @@ def test_a_direct_upload_joins_its_batch(alice: ApiClient, inputs: dict[str, Pat
     put = alice.client.put(f"{url.path}?{url.query}", data=inputs["flac"].read_bytes(),
                            headers=ticket.get_json()["headers"])  # fmt: skip
     assert put.status_code == 200, put.get_json()
-    task = _upload_status(alice, ticket.get_json()["uploadId"])
+    task = upload_status(alice, ticket.get_json()["uploadId"])
     assert task["batchId"] == batch_id
     batch = _wait_batch(alice, batch_id)
     assert [(t["fileName"], t["status"]) for t in batch["tasks"]] == [("big.flac", "processed")]
@@ -345,7 +345,7 @@ def test_deleting_a_batch_deletes_its_tasks_and_files(
                            headers=ticket["headers"])  # fmt: skip
     assert put.status_code == 404
     key = unquote(url.path.removeprefix("/api/blobs/"))
-    refused = direct_upload.finalize(deps, key)  # as an upload's message would, again
+    refused = direct_uploads.finalize(deps, key)  # as an upload's message would, again
     assert refused is not None and refused.status.value == "failed" and refused.batch_id is None
     assert set(stored_files(deps)) == kept_files
     assert [t["id"] for t in alice.get("/api/tasks").get_json()] == [kept["id"], refused.id]

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
 
-from audioconv.services import direct_upload
+from audioconv.services import direct_uploads
 from audioconv.services.dependencies import Dependencies
 from tests.support.api import ApiClient, wait_for
 from tests.support.audio import decoded_duration, make_audio, probe
 from tests.support.blobs import stored_files
+from tests.support.direct_uploads import put_file, start_upload, upload_status
 
 
 @pytest.fixture
@@ -22,33 +21,11 @@ def ivy(client: FlaskClient) -> ApiClient:
     return ApiClient(client, "ivy")
 
 
-def _start(api: ApiClient, name: str, fmt: str, **options: str) -> dict[str, Any]:
-    response = api.client.post(
-        "/api/uploads", json={"fileName": name, "newFormat": fmt, **options}, headers=api.headers
-    )
-    assert response.status_code == 201, response.get_json()
-    return dict(response.get_json())
-
-
-def _put(api: ApiClient, ticket: dict[str, Any], data: bytes) -> Any:
-    url = urlsplit(ticket["url"])
-    return api.client.put(f"{url.path}?{url.query}", data=data, headers=ticket["headers"])
-
-
-def _upload_status(api: ApiClient, upload_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while (response := api.get(f"/api/uploads/{upload_id}")).status_code == 202:
-        assert time.monotonic() < deadline, "the upload never became a task"
-        time.sleep(0.05)
-    assert response.status_code == 200
-    return dict(response.get_json())
-
-
 def test_direct_upload_becomes_a_converted_task(
     ivy: ApiClient, deps: Dependencies, tmp_path: Path
 ) -> None:
     song = make_audio(tmp_path / "big.wav", 2.0)
-    ticket = _start(ivy, "big.wav", "flac")
+    ticket = start_upload(ivy, "big.wav", "flac")
     assert ticket["method"] == "PUT" and ticket["url"].startswith("http://localhost:")
     # Every header the PUT needs; on Cloud Storage the precondition makes the URL single-use.
     # Cloud Storage refuses a body outside the signed size range (here the embedded API does).
@@ -56,8 +33,8 @@ def test_direct_upload_becomes_a_converted_task(
         "Content-Type": "application/octet-stream", "x-goog-if-generation-match": "0",
         "x-goog-content-length-range": f"0,{deps.settings.max_upload_bytes}"}  # fmt: skip
     assert ivy.get(f"/api/uploads/{ticket['uploadId']}").status_code == 202  # not yet arrived
-    assert _put(ivy, ticket, song.read_bytes()).status_code == 200
-    task = _upload_status(ivy, ticket["uploadId"])
+    assert put_file(ivy, ticket, song.read_bytes()).status_code == 200
+    task = upload_status(ivy, ticket["uploadId"])
     task = wait_for(lambda: ivy.get(f"/api/tasks/{task['id']}").get_json())
     assert (task["status"], task["fileName"], task["newFormat"]) == (
         "processed", "big.wav", "flac")  # fmt: skip
@@ -68,7 +45,7 @@ def test_direct_upload_becomes_a_converted_task(
 
     # The finalize event again (at-least-once): the same task, no second one.
     key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/flac/big.wav"
-    again = direct_upload.finalize(deps, key)
+    again = direct_uploads.finalize(deps, key)
     assert again is not None and again.id == task["id"]
     assert len(ivy.get("/api/tasks").get_json()) == 1
 
@@ -82,8 +59,8 @@ def test_direct_upload_carries_its_options(ivy: ApiClient, tmp_path: Path) -> No
     )  # fmt: skip
     assert response.status_code == 201, response.get_json()
     ticket = response.get_json()
-    assert _put(ivy, ticket, song.read_bytes()).status_code == 200
-    task = _upload_status(ivy, ticket["uploadId"])
+    assert put_file(ivy, ticket, song.read_bytes()).status_code == 200
+    task = upload_status(ivy, ticket["uploadId"])
     assert task["options"] == {"bitrate": 96, "sampleRate": 22050, "channels": 1}
     task = wait_for(lambda: ivy.get(f"/api/tasks/{task['id']}").get_json())
     out = tmp_path / "hi.mp3"
@@ -100,16 +77,16 @@ def test_direct_upload_audio_options_ride_in_the_key_and_meet_the_file(
     (known only once it arrives) makes a failed task that says why."""
     song = make_audio(tmp_path / "t.wav", 2.0)
     fits = {"loudness": "-23", "start": "0.5", "fadeOut": "0.25"}
-    ticket = _start(ivy, "t.wav", "flac", **fits)
-    assert _put(ivy, ticket, song.read_bytes()).status_code == 200
-    task = _upload_status(ivy, ticket["uploadId"])
+    ticket = start_upload(ivy, "t.wav", "flac", **fits)
+    assert put_file(ivy, ticket, song.read_bytes()).status_code == 200
+    task = upload_status(ivy, ticket["uploadId"])
     assert task["options"] == {"loudness": -23.0, "start": 0.5, "fadeOut": 0.25}
     assert wait_for(lambda: ivy.get(f"/api/tasks/{task['id']}").get_json())["status"] == (
         "processed"
     )
-    late = _start(ivy, "u.wav", "flac", start="5")
-    assert _put(ivy, late, song.read_bytes()).status_code == 200
-    failed = _upload_status(ivy, late["uploadId"])
+    late = start_upload(ivy, "u.wav", "flac", start="5")
+    assert put_file(ivy, late, song.read_bytes()).status_code == 200
+    failed = upload_status(ivy, late["uploadId"])
     assert failed["status"] == "failed"
     assert "start (5 s) is not before the audio's end (2 s)" in failed["error"]
 
@@ -124,20 +101,20 @@ def test_direct_upload_options_are_checked_up_front(ivy: ApiClient) -> None:
 
 
 def test_forged_reused_or_foreign_upload_urls_are_refused(ivy: ApiClient, tmp_path: Path) -> None:
-    ticket = _start(ivy, "a.wav", "mp3")
+    ticket = start_upload(ivy, "a.wav", "mp3")
     url = urlsplit(ticket["url"])
     forged = ivy.client.put(f"{url.path}?token=abc", data=b"x")
     assert forged.status_code == 403
-    other = _start(ivy, "b.wav", "mp3")
+    other = start_upload(ivy, "b.wav", "mp3")
     swapped = ivy.client.put(f"{url.path}?{urlsplit(other['url']).query}", data=b"x")
     assert swapped.status_code == 403
     assert "not valid for this object" in swapped.get_json()["message"]
 
     # Reused: the first PUT made the task; a second one must not overwrite its input.
     song = make_audio(tmp_path / "a.wav", 1.0)
-    assert _put(ivy, ticket, song.read_bytes()).status_code == 200
-    task = _upload_status(ivy, ticket["uploadId"])
-    reused = _put(ivy, ticket, b"something else entirely")
+    assert put_file(ivy, ticket, song.read_bytes()).status_code == 200
+    task = upload_status(ivy, ticket["uploadId"])
+    reused = put_file(ivy, ticket, b"something else entirely")
     assert reused.status_code == 409, reused.get_json()
     assert "already been used" in reused.get_json()["message"]
     original = ivy.get(task["links"]["original"])
@@ -147,15 +124,15 @@ def test_forged_reused_or_foreign_upload_urls_are_refused(ivy: ApiClient, tmp_pa
 def test_non_audio_direct_upload_ends_failed_with_reason(
     ivy: ApiClient, deps: Dependencies
 ) -> None:
-    ticket = _start(ivy, "notes.mp3", "wav")
-    assert _put(ivy, ticket, b"just some text, not audio at all" * 8).status_code == 200
-    task = _upload_status(ivy, ticket["uploadId"])
+    ticket = start_upload(ivy, "notes.mp3", "wav")
+    assert put_file(ivy, ticket, b"just some text, not audio at all" * 8).status_code == 200
+    task = upload_status(ivy, ticket["uploadId"])
     assert task["status"] == "failed"
     assert "not an audio file" in task["error"]
     assert ivy.get(task["links"]["original"]).status_code == 404  # nothing kept
     assert stored_files(deps) == []
     # Its URL cannot put anything back either (the object is gone, but the upload is used).
-    assert _put(ivy, ticket, b"more text").status_code == 409
+    assert put_file(ivy, ticket, b"more text").status_code == 409
     assert stored_files(deps) == []
 
 
@@ -163,12 +140,12 @@ def test_finalize_again_after_a_refused_upload_keeps_nothing(
     ivy: ApiClient, deps: Dependencies
 ) -> None:
     """On GCS a reused URL can write the key again once the refused file was deleted."""
-    ticket = _start(ivy, "notes.mp3", "wav")
-    assert _put(ivy, ticket, b"not audio" * 8).status_code == 200
-    task = _upload_status(ivy, ticket["uploadId"])
+    ticket = start_upload(ivy, "notes.mp3", "wav")
+    assert put_file(ivy, ticket, b"not audio" * 8).status_code == 200
+    task = upload_status(ivy, ticket["uploadId"])
     key = f"direct-uploads/{ivy.user_id}/{ticket['uploadId']}/wav/notes.mp3"
     deps.blobs.put_file(key, make_text(deps, b"written again through the same URL"), "x")
-    again = direct_upload.finalize(deps, key)
+    again = direct_uploads.finalize(deps, key)
     assert again is not None and again.id == task["id"]
     assert stored_files(deps) == []
 
@@ -181,14 +158,14 @@ def make_text(deps: Dependencies, data: bytes) -> Path:
 
 def test_file_names_are_percent_encoded_in_upload_urls(ivy: ApiClient, tmp_path: Path) -> None:
     name = "my song é+&#?.flac"
-    ticket = _start(ivy, name, "mp3")
+    ticket = start_upload(ivy, name, "mp3")
     url = ticket["url"]
     assert url.isascii() and " " not in url and "é" not in url, url
     assert urlsplit(url).path.endswith("/my%20song%20%C3%A9%2B%26_.flac"), url
     song = make_audio(tmp_path / "song.flac", 1.0, ("-c:a", "flac"))
-    put = _put(ivy, ticket, song.read_bytes())
+    put = put_file(ivy, ticket, song.read_bytes())
     assert put.status_code == 200, put.get_json()
-    task = _upload_status(ivy, ticket["uploadId"])
+    task = upload_status(ivy, ticket["uploadId"])
     assert task["fileName"] == "my song é+&_.flac"
     assert wait_for(lambda: ivy.get(f"/api/tasks/{task['id']}").get_json())["status"] == (
         "processed"

@@ -505,7 +505,7 @@ def test_migration_0011_seals_the_secrets_stored_in_plain_text(
     from sqlalchemy import create_engine
 
     from audioconv import migrate
-    from audioconv.domain.webhook import open_secret
+    from audioconv.domain.webhook_events import open_secret
 
     key = "a-signing-key-for-this-test-that-is-long-enough"
     monkeypatch.setenv("AUDIOCONV_SECRET_KEY", key)

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from audioconv.entrypoints.routes.openapi import build_spec
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio
+from tests.support.openapi import conforms
 from tests.unit.fakes import routes_app
 
 # Not API: static files, and the docs page with its Swagger UI files.
@@ -118,19 +118,19 @@ def test_real_answers_match_their_models(
     song = make_audio(tmp_path / "song.wav", 0.5)  # BS.1770 needs 0.4 s for a loudness
     created = api.upload(song, "mp3")
     assert created.status_code == 201
-    _conforms(spec, "Task", created.get_json())
+    conforms(spec, "Task", created.get_json())
     task = api.wait(created.get_json()["id"], report=True)
     assert (task["status"], task["report"]) == ("processed", None)
-    _conforms(spec, "Task", task)
+    conforms(spec, "Task", task)
     assert task["output"]["loudness"] and task["links"]["waveform"]  # measured and drawn
     waveform = spec["paths"]["/api/tasks/{task_id}/waveform.png"]["get"]["responses"]
     assert "image/png" in waveform["200"]["content"] and "404" in waveform
     start = {"fileName": "b.wav", "newFormat": "flac", "sampleRate": "48000"}
     ticket = client.post("/api/uploads", headers=api.headers, json=start)
     assert ticket.status_code == 201
-    _conforms(spec, "UploadTicket", ticket.get_json())
-    _conforms(spec, "Formats", client.get("/api/formats").get_json())
-    _conforms(spec, "Error", api.get("/api/tasks/999").get_json())
+    conforms(spec, "UploadTicket", ticket.get_json())
+    conforms(spec, "Formats", client.get("/api/formats").get_json())
+    conforms(spec, "Error", api.get("/api/tasks/999").get_json())
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -138,24 +138,17 @@ def test_keys_and_presets_answer_as_documented(client: FlaskClient, spec: dict[s
     api = ApiClient(client, "keyholder")
     made = client.post("/api/keys", json={"name": "cron", "scopes": ["read"]},
                        headers=api.headers).get_json()  # fmt: skip
-    _conforms(spec, "NewApiKey", made)
+    conforms(spec, "NewApiKey", made)
     client.get("/api/tasks", headers={"Authorization": f"Bearer {made['key']}"})
     [listed] = api.get("/api/keys").get_json()
     assert listed["lastUsedAt"] is not None
-    _conforms(spec, "ApiKey", listed)
+    conforms(spec, "ApiKey", listed)
     body = {"name": "p", "newFormat": "opus", "bitrate": "96k", "upscale": "false"}
     preset = client.post("/api/presets", json=body, headers=api.headers).get_json()
-    _conforms(spec, "Preset", preset)
-    _conforms(spec, "Preset", api.get(f"/api/presets/{preset['id']}").get_json())
+    conforms(spec, "Preset", preset)
+    conforms(spec, "Preset", api.get(f"/api/presets/{preset['id']}").get_json())
     keys = spec["paths"]["/api/keys"]["post"]
     assert "403" in keys["responses"] and keys["security"] == [{"bearer": []}]
-
-
-def _conforms(spec: dict[str, Any], model: str, instance: Any) -> None:
-    schema = {"$ref": f"#/components/schemas/{model}", "components": spec["components"]}
-    Draft202012Validator(schema).validate(instance)
-    properties = spec["components"]["schemas"][model]["properties"]
-    assert set(instance) == set(properties), model  # nothing undocumented, nothing missing
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 from audioconv.services import conversion
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.integration.test_direct_uploads import _put, _start, _upload_status
 from tests.support.api import ApiClient
 from tests.support.audio import make_audio, probe
 from tests.support.blobs import stored_files
+from tests.support.direct_uploads import put_file, start_upload, upload_status
 
 # 4 s of 48 kHz stereo: 768 kB as 16-bit WAV, about 160 kB as mp3 at its ceiling.
 LIMIT = 500_000
@@ -101,9 +101,9 @@ def test_the_worker_checks_again_before_it_downloads(
 def test_a_direct_upload_that_cannot_fit_ends_failed_with_the_reason(
     ola: ApiClient, deps: Dependencies, song: Path
 ) -> None:
-    ticket = _start(ola, "song.flac", "wav")
-    assert _put(ola, ticket, song.read_bytes()).status_code in (200, 201, 204)
-    task = _upload_status(ola, ticket["uploadId"])
+    ticket = start_upload(ola, "song.flac", "wav")
+    assert put_file(ola, ticket, song.read_bytes()).status_code in (200, 201, 204)
+    task = upload_status(ola, ticket["uploadId"])
     assert task["status"] == "failed"
     assert "wav at 48000 Hz, 2 channels would be up to 841.2 kB" in task["error"]
     assert stored_files(deps) == []  # the upload is not kept

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from audioconv.domain.model import Task
-from audioconv.services import auth, direct_upload, tasks
+from audioconv.services import auth, direct_uploads, tasks
 from audioconv.services.dependencies import Dependencies
 
 
@@ -34,6 +34,6 @@ def test_reads_go_on_while_a_task_is_held_for_update(deps: Dependencies, tmp_pat
         download = tasks.task_download(deps, uid, task_id, "original")
         assert (download.name, download.size) == ("held.wav", original.stat().st_size)
         assert tasks.file_download(deps, uid, "held.wav").key == "uploads/r/held.wav"
-        assert direct_upload.find(deps, uid, "a" * 32) is None
+        assert direct_uploads.find(deps, uid, "a" * 32) is None
         assert auth.authenticate(deps, f"Bearer {token}") == uid
         assert auth.login(deps, "rita", "password1").id == uid

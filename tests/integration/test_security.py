@@ -20,7 +20,7 @@ from audioconv.domain.job import ConversionJob, ConversionResult
 from audioconv.domain.model import Task, TaskStatus, User
 from audioconv.entrypoints.api import create_app
 from audioconv.ports import Probe, ProgressCallback, Transcoder
-from audioconv.services import conversion, direct_upload, tasks
+from audioconv.services import conversion, direct_uploads, tasks
 from audioconv.services.conversion import LeaseLost
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
@@ -186,7 +186,7 @@ def test_an_upload_url_takes_one_body_once_for_good(
     stored = (deps.settings.data_dir / "blobs" / key).read_bytes()
     assert stored == bodies[statuses.index(200)]  # the file kept is the one that was accepted
 
-    task = direct_upload.finalize(deps, key)
+    task = direct_uploads.finalize(deps, key)
     assert task is not None and task.input_bytes == len(stored)
     assert ivy.client.delete(f"/api/tasks/{task.id}", headers=ivy.headers).status_code == 204
     # After the task is gone the URL is still dead, in the embedded store...
@@ -195,7 +195,7 @@ def test_an_upload_url_takes_one_body_once_for_good(
     # is removed, not turned into a second task.
     (deps.settings.data_dir / "blobs" / key).parent.mkdir(parents=True, exist_ok=True)
     (deps.settings.data_dir / "blobs" / key).write_bytes(bodies[0])
-    assert direct_upload.finalize(deps, key) is None
+    assert direct_uploads.finalize(deps, key) is None
     assert _blob_keys(deps) == set()
     assert ivy.get("/api/tasks").get_json() == []
 

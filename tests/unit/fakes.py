@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self, cast
 
 from flask import Flask
 
@@ -25,7 +25,7 @@ from audioconv.domain.media import Loudness
 from audioconv.domain.model import MAX_ID, Task, TaskStatus, User, as_utc
 from audioconv.domain.preset import Preset
 from audioconv.domain.throttle import Throttle
-from audioconv.domain.webhook import Outcome
+from audioconv.domain.webhook_events import Outcome
 from audioconv.ports import Picture, Probe, ProgressCallback
 from audioconv.services.dependencies import Dependencies
 
@@ -646,6 +646,23 @@ def routes_app() -> Flask:
     from audioconv.entrypoints.api import create_app
 
     return create_app(fake_deps(Path("unused-data-dir")))
+
+
+def bus(deps: Dependencies) -> FakeBus:
+    """The fake bus of ``fake_deps``' dependencies."""
+    return cast(FakeBus, deps.bus)
+
+
+def blobs(deps: Dependencies) -> FakeBlobs:
+    """The fake blob store of ``fake_deps``' dependencies."""
+    return cast(FakeBlobs, deps.blobs)
+
+
+def user_id(deps: Dependencies, name: str = "ann") -> int:
+    """The id of a new member named ``name``."""
+    user = member(deps, name)
+    assert user.id is not None
+    return user.id
 
 
 __all__ = ["TaskStatus", "fake_deps", "routes_app"]

@@ -34,14 +34,14 @@ from audioconv.services import (
     conversion,
     mail_quota,
     notification,
+    profile,
     recovery,
     tasks,
     throttling,
     verification,
-    webhooks,
 )
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import DirectKey
+from audioconv.services.direct_uploads import DirectKey
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import (
     Clock,
@@ -190,7 +190,7 @@ def test_deleting_an_account_removes_all_it_has_and_counts_it(
     _real_time(deps)
     auth.issue_token(deps, user)
     auth.issue_token(deps, bob)
-    webhooks.update_profile(deps, uid, {"webhookUrl": "https://hooks.example.com/in"})
+    profile.update_profile(deps, uid, webhook_url="https://hooks.example.com/in")
     mine = _finished(deps, user, upload)
     mine.webhook_url = "https://hooks.example.com/task"
     batch = batches.create_batch(deps, uid, "album")
@@ -280,7 +280,7 @@ def test_a_link_names_one_address_and_expires(deps: Dependencies) -> None:
     with pytest.raises(jwt.InvalidSignatureError):  # its own key: not the API's
         jwt.decode(token, deps.settings.signing_key, algorithms=["HS256"],
                    audience=verification.AUDIENCE)  # fmt: skip
-    webhooks.update_profile(deps, user.id or 0, {"email": "ann@elsewhere.example"})
+    profile.update_profile(deps, user.id or 0, email="ann@elsewhere.example")
     with pytest.raises(InvalidInput, match="an address the account no longer has"):
         verification.verify(deps, token)
     _clock(deps).now = utcnow() - timedelta(seconds=deps.settings.email_verification_ttl_seconds)
@@ -341,17 +341,17 @@ def test_a_new_address_is_unverified_and_gets_a_link(deps: Dependencies) -> None
     user, _ = member(deps), member(deps, "bob")
     uid = user.id or 0
     with pytest.raises(Conflict, match="email is already registered"):
-        webhooks.update_profile(deps, uid, {"email": " BOB@Example.com"})
+        profile.update_profile(deps, uid, email=" BOB@Example.com")
     assert user.email_verified_at is not None and _bus(deps).published == []
-    webhooks.update_profile(deps, uid, {"email": "ann@example.com"})  # the same: nothing
+    profile.update_profile(deps, uid, email="ann@example.com")  # the same: nothing
     assert user.email_verified_at is not None and _bus(deps).published == []
-    webhooks.update_profile(deps, uid, {"email": "Ann.New@Example.com"})
+    profile.update_profile(deps, uid, email="Ann.New@Example.com")
     assert (user.email, user.email_verified_at) == ("ann.new@example.com", None)
     assert _account_mails(deps) == [uid]
     # Each new address is mailed a link: changing it counts as asking for one.
-    webhooks.update_profile(deps, uid, {"email": "ann.2@example.com"})
+    profile.update_profile(deps, uid, email="ann.2@example.com")
     with pytest.raises(TooManyRequests, match="too many verification mails"):
-        webhooks.update_profile(deps, uid, {"email": "ann.3@example.com"})
+        profile.update_profile(deps, uid, email="ann.3@example.com")
     with pytest.raises(TooManyRequests):
         verification.resend(deps, uid)
     assert user.email == "ann.2@example.com" and _account_mails(deps) == [uid, uid]
@@ -411,7 +411,7 @@ def test_a_toggled_task_tells_its_owner_once_per_window(
     deps: Dependencies, upload: Path, verified: bool
 ) -> None:
     user = member(deps, verified=verified)
-    webhooks.update_profile(deps, user.id or 0, {"webhookUrl": "https://hooks.example.com/in"})
+    profile.update_profile(deps, user.id or 0, webhook_url="https://hooks.example.com/in")
     task = _finished(deps, user, upload)
     _deliver_all(deps)
     for n in range(40):
@@ -557,7 +557,7 @@ def test_refusals_say_why(deps: Dependencies) -> None:
     with pytest.raises(NotFound, match=r"^no such user$"):
         accounts.confirm_password(deps, 99, "password1")
     token = verification.link_token(deps, user)
-    webhooks.update_profile(deps, uid, {"email": "ann@elsewhere.example"})  # asks for one
+    profile.update_profile(deps, uid, email="ann@elsewhere.example")  # asks for one
     with pytest.raises(InvalidInput, match=r"^this verification link was sent to an address "
                        r"the account no longer has: ask for a new one$"):  # fmt: skip
         verification.verify(deps, token)

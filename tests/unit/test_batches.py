@@ -1,4 +1,5 @@
-"""Batches on fakes of every port: their ids and names as requests give them, who may see
+"""Batches on fakes of every port: their ids and names as requests give them (the
+request models of entrypoints/schemas.py), who may see
 them, multi-file uploads (one task per file sent, refused files included) and deletion."""
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import pytest
 
 from audioconv.domain.errors import InvalidInput, NotFound, PayloadTooLarge, TooManyRequests
 from audioconv.domain.model import TaskStatus
+from audioconv.domain.options import requested_options
+from audioconv.entrypoints.schemas import InBatch, NewBatchBody
+from audioconv.entrypoints.web import validated
 from audioconv.services import batches, tasks
 from audioconv.services.batches import Upload
 from audioconv.services.dependencies import Dependencies
@@ -36,36 +40,41 @@ def spooled(tmp_path: Path, name: str, content: bytes = b"AUDIO samples") -> Upl
                                                  (" 12 ", 12), (2**31 - 1, 2**31 - 1),
                                                  (7.0, 7)])  # fmt: skip  # JSON's 7.0 is 7
 def test_the_batch_field_is_empty_or_a_batch_id(value: object, expected: int | None) -> None:
-    assert batches.parse_batch_id(value) == expected
+    assert validated(InBatch, {"batch": value}).batch == expected
 
 
 @pytest.mark.parametrize("value", [True, False, 1.5, "1.5", "abc", "12abc", "-3", "١٢", " ", [1]])
 def test_a_batch_field_that_is_not_a_whole_number_is_refused(value: object) -> None:
     with pytest.raises(InvalidInput) as refused:
-        batches.parse_batch_id(value)
+        validated(InBatch, {"batch": value})
     assert refused.value.message == "batch must be a batch id (a whole number)"
 
 
 @pytest.mark.parametrize(("value", "shown"), [(0, "0"), ("0", "0"), (2**31, "2147483648")])
-def test_a_number_no_batch_can_have_is_not_found(value: object, shown: str) -> None:
+def test_a_number_no_batch_can_have_is_not_found(
+    deps: Dependencies, value: object, shown: str
+) -> None:
     with pytest.raises(NotFound) as missing:
-        batches.parse_batch_id(value)
+        batches.check_batch(deps, ANN, validated(InBatch, {"batch": value}).batch)
     assert missing.value.message == f"no batch {shown}"
 
 
 def test_a_batch_name_is_optional_text_of_at_most_200_characters() -> None:
-    assert batches.batch_name(None) is None
-    assert batches.batch_name("") is None
-    assert batches.batch_name("x" * 200) == "x" * 200
-    assert batches.batch_name("Live at the Roxy") == "Live at the Roxy"
+    def name(value: object) -> str | None:
+        return validated(NewBatchBody, {"name": value}).name
+
+    assert name(None) is None and validated(NewBatchBody, {}).name is None
+    assert name("") is None
+    assert name("x" * 200) == "x" * 200
+    assert name("Live at the Roxy") == "Live at the Roxy"
     with pytest.raises(InvalidInput) as long:
-        batches.batch_name("x" * 201)
+        name("x" * 201)
     assert long.value.message == "name must be at most 200 characters"
     with pytest.raises(InvalidInput) as number:
-        batches.batch_name(5)
+        name(5)
     assert number.value.message == "name must be text"
     with pytest.raises(InvalidInput) as control:
-        batches.batch_name("a\x00b")
+        name("a\x00b")
     assert control.value.message == "name must not contain control characters"
 
 
@@ -132,7 +141,7 @@ def test_files_uploaded_together_make_a_new_batch_of_tasks(
     deps: Dependencies, tmp_path: Path
 ) -> None:
     files = [spooled(tmp_path, "a.mp3"), spooled(tmp_path, "b.mp3")]
-    view = batches.upload_files(deps, ANN, files, ".OGG", {"quality": "high"},
+    view = batches.upload_files(deps, ANN, files, ".OGG", requested_options({"quality": "high"}),
                                 webhook_url="https://hooks.example.com/x")  # fmt: skip
     assert view.batch.id is not None and view.batch.user_id == ANN and view.batch.name is None
     assert [(t.file_name, t.output_format, t.status, t.batch_id) for t in view.tasks] == [
@@ -163,7 +172,9 @@ def test_a_wrong_format_or_option_refuses_every_file_before_anything_is_stored(
     deps: Dependencies, tmp_path: Path, fmt: str, options: dict[str, Any] | None, message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
-        batches.upload_files(deps, ANN, [spooled(tmp_path, "a.mp3")], fmt, options)
+        batches.upload_files(
+            deps, ANN, [spooled(tmp_path, "a.mp3")], fmt, requested_options(options or {})
+        )
     assert blobs(deps).files == {} and batches.list_batches(deps, ANN) == []
 
 
@@ -197,7 +208,7 @@ def test_a_refused_file_becomes_a_failed_task_and_the_others_go_on(
 ) -> None:
     files = [spooled(tmp_path, "a.mp3"), spooled(tmp_path, "../notes..txt.", b"plain text"),
              spooled(tmp_path, "b.mp3")]  # fmt: skip
-    view = batches.upload_files(deps, ANN, files, "ogg", {"quality": "low"})
+    view = batches.upload_files(deps, ANN, files, "ogg", requested_options({"quality": "low"}))
     good, refused, other = view.tasks
     assert (good.status, other.status) == (TaskStatus.UPLOADED, TaskStatus.UPLOADED)
     assert refused.status is TaskStatus.FAILED and refused.refused

@@ -21,10 +21,11 @@ from audioconv.services import (
     auth,
     batches,
     conversion,
-    direct_upload,
+    direct_uploads,
+    profile,
     report,
     tasks,
-    webhooks,
+    webhook_delivery,
 )
 from audioconv.services.batches import Upload
 from audioconv.services.dependencies import Dependencies
@@ -68,21 +69,21 @@ def test_tasks_and_their_files_are_served_while_another_process_writes(
     task = tasks.create_task(deps, uid, upload, "in.mp3", "ogg")
     conversion.convert(deps, TaskRef.from_message(cast(FakeBus, deps.bus).published[-1][1]))
     report.run_report(deps, TaskRef.of(task))  # makes the waveform
-    ticket = direct_upload.start(deps, uid, "b.wav", "mp3")
+    ticket = direct_uploads.start(deps, uid, "b.wav", "mp3")
     batch = batches.create_batch(deps, uid, "album")
-    key = webhooks.secret(deps, uid)
+    key = profile.secret(deps, uid)
     busy(deps)
     assert [t.id for t in tasks.list_tasks(deps, uid, None, False)] == [task.id]
     assert tasks.get_task(deps, uid, task.id or 0) is task
     assert tasks.task_download(deps, uid, task.id or 0, "converted").key == task.output_key
     assert tasks.task_waveform(deps, uid, task.id or 0).key == task.waveform_key
     assert tasks.file_download(deps, uid, "in.ogg").key == task.output_key
-    assert direct_upload.find(deps, uid, ticket.upload_id) is None
+    assert direct_uploads.find(deps, uid, ticket.upload_id) is None
     assert batches.get_batch(deps, uid, batch.id or 0).batch is batch
     assert [v.batch for v in batches.list_batches(deps, uid)] == [batch]
     batches.check_batch(deps, uid, batch.id)
-    assert webhooks.profile(deps, uid) is user
-    assert webhooks.secret(deps, uid) == key
+    assert profile.profile(deps, uid) is user
+    assert profile.secret(deps, uid) == key
     assert Readiness().check(deps).checks["database"] == "ok"
 
 
@@ -97,7 +98,7 @@ def test_uploads_over_quota_are_refused_while_another_process_writes(
         batches.upload_files(deps, 1, [Upload(upload, "in.mp3")], "ogg", batch_id=None)
     deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": -1})
     with pytest.raises(TooManyRequests):
-        direct_upload.start(deps, 1, "b.wav", "mp3")
+        direct_uploads.start(deps, 1, "b.wav", "mp3")
 
 
 def test_an_unknown_token_is_refused_while_another_process_writes(deps: Dependencies) -> None:
@@ -110,4 +111,6 @@ def test_a_stale_webhook_message_is_dropped_while_another_process_writes(
     deps: Dependencies,
 ) -> None:
     busy(deps)
-    webhooks.deliver(deps, webhooks.Delivery(task_id=7, revision=1, attempt=1), lambda t: {})
+    webhook_delivery.deliver(
+        deps, webhook_delivery.Delivery(task_id=7, revision=1, attempt=1), lambda t: {}
+    )

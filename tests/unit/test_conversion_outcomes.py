@@ -11,6 +11,7 @@ import pytest
 
 from audioconv.domain.errors import InvalidInput
 from audioconv.domain.model import Task, TaskStatus
+from audioconv.domain.options import requested_options
 from audioconv.ports import Probe, ProgressCallback
 from audioconv.services import conversion, notification, tasks
 from audioconv.services.dependencies import Dependencies
@@ -61,7 +62,9 @@ def test_a_conversion_stores_its_output_under_its_own_claim(
 def test_each_revision_is_converted_with_its_own_options(deps: Dependencies, upload: Path) -> None:
     task = _task(deps, upload, "mp3")
     conversion.convert(deps, _ref(task))
-    tasks.change_format(deps, task.user_id, task.id or 0, "mp3", {"quality": "low"})
+    tasks.change_format(
+        deps, task.user_id, task.id or 0, "mp3", requested_options({"quality": "low"})
+    )
     conversion.convert(deps, _ref(task))
     used = [job.options.as_json() for job in _transcoder(deps).jobs]
     assert used == [None, {"quality": "low"}]

@@ -9,6 +9,7 @@ from typing import cast
 import pytest
 
 from audioconv.domain.errors import InvalidInput
+from audioconv.domain.options import ConversionOptions
 from audioconv.services import batches, cue_split
 from audioconv.services.batches import Upload
 from audioconv.services.dependencies import Dependencies
@@ -37,7 +38,9 @@ def files(tmp_path: Path, sheet: bytes) -> list[Upload]:
 def test_each_track_is_a_task_of_a_batch_named_for_the_album(
     deps: Dependencies, tmp_path: Path
 ) -> None:
-    view = cue_split.upload_album(deps, ANN, files(tmp_path, SHEET), "mp3", {"gain": "album"})
+    view = cue_split.upload_album(
+        deps, ANN, files(tmp_path, SHEET), "mp3", ConversionOptions(gain="album")
+    )
     assert view.batch.name == "Band - Record"
     assert [t.file_name for t in view.tasks] == ["01 A_B.flac", "02 Track 02.flac"]
     assert all(t.options.gain == "album" for t in view.tasks)

@@ -14,8 +14,9 @@ import pytest
 
 from audioconv.domain.errors import Conflict, NotFound, PayloadTooLarge, TooManyRequests
 from audioconv.domain.model import TaskStatus
+from audioconv.domain.options import requested_options
 from audioconv.ports import Probe
-from audioconv.services import batches, direct_upload, tasks
+from audioconv.services import batches, direct_uploads, tasks
 from audioconv.services.dependencies import Dependencies
 from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps, member
 
@@ -39,13 +40,13 @@ def _bus(deps: Dependencies) -> FakeBus:
     return cast(FakeBus, deps.bus)
 
 
-def _key(ticket: direct_upload.UploadTicket) -> str:
+def _key(ticket: direct_uploads.UploadTicket) -> str:
     return unquote(urlsplit(ticket.url).path).removeprefix("/")
 
 
 def test_a_ticket_names_the_url_its_headers_and_when_it_expires(deps: Dependencies) -> None:
     uid = _user(deps)
-    ticket = direct_upload.start(deps, uid, "../My Song.wav", ".FLAC")
+    ticket = direct_uploads.start(deps, uid, "../My Song.wav", ".FLAC")
     key = f"direct-uploads/{uid}/{ticket.upload_id}/flac/My Song.wav"
     ttl, limit = deps.settings.signed_url_ttl_seconds, deps.settings.max_upload_bytes
     assert _key(ticket) == key and urlsplit(ticket.url).query == f"ttl={ttl}&max={limit}"
@@ -54,7 +55,7 @@ def test_a_ticket_names_the_url_its_headers_and_when_it_expires(deps: Dependenci
                               "x-goog-content-length-range": f"0,{limit}"}  # fmt: skip
     assert ticket.expires_at == cast(Clock, deps.clock).now + timedelta(seconds=ttl)
     assert len(ticket.upload_id) == 32
-    assert direct_upload.find(deps, uid, ticket.upload_id) is None  # not arrived yet
+    assert direct_uploads.find(deps, uid, ticket.upload_id) is None  # not arrived yet
 
 
 def test_a_ticket_is_refused_to_a_user_at_the_task_quota(
@@ -66,57 +67,57 @@ def test_a_ticket_is_refused_to_a_user_at_the_task_quota(
     upload.write_bytes(AUDIO)
     tasks.create_task(deps, uid, upload, "a.mp3", "ogg")
     with pytest.raises(TooManyRequests):
-        direct_upload.start(deps, uid, "b.wav", "mp3")
+        direct_uploads.start(deps, uid, "b.wav", "mp3")
 
 
 def test_an_upload_id_never_given_out_is_not_found(deps: Dependencies) -> None:
     with pytest.raises(NotFound, match="no upload 'ABC'"):
-        direct_upload.find(deps, 1, "ABC")
+        direct_uploads.find(deps, 1, "ABC")
     with pytest.raises(NotFound):
-        direct_upload.find(deps, 1, "a" * 33)
+        direct_uploads.find(deps, 1, "a" * 33)
 
 
 def test_the_put_body_is_stored_and_announced_once(deps: Dependencies) -> None:
-    ticket = direct_upload.start(deps, _user(deps), "a.wav", "mp3")
+    ticket = direct_uploads.start(deps, _user(deps), "a.wav", "mp3")
     key = _key(ticket)
-    assert direct_upload.receive(deps, key, io.BytesIO(AUDIO)) == len(AUDIO)
+    assert direct_uploads.receive(deps, key, io.BytesIO(AUDIO)) == len(AUDIO)
     assert _blobs(deps).files[key] == AUDIO
     assert _blobs(deps).content_types[key] == "application/octet-stream"
     assert _bus(deps).published == [(deps.settings.direct_uploads_topic, {"key": key}, {})]
     with pytest.raises(Conflict, match=r"^this upload URL has already been used; start a new"):
-        direct_upload.receive(deps, key, io.BytesIO(b"AUDIO another body"))
+        direct_uploads.receive(deps, key, io.BytesIO(b"AUDIO another body"))
     assert _blobs(deps).files[key] == AUDIO
 
 
 def test_a_put_over_the_limit_stores_nothing(deps: Dependencies) -> None:
     deps.settings = deps.settings.model_copy(update={"max_upload_bytes": len(AUDIO)})
-    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    key = _key(direct_uploads.start(deps, _user(deps), "a.wav", "mp3"))
     with pytest.raises(PayloadTooLarge, match=f"limit of {len(AUDIO)} bytes"):
-        direct_upload.receive(deps, key, io.BytesIO(AUDIO + b"!"))
+        direct_uploads.receive(deps, key, io.BytesIO(AUDIO + b"!"))
     assert _blobs(deps).files == {} and _bus(deps).published == []
-    assert direct_upload.receive(deps, key, io.BytesIO(AUDIO)) == len(AUDIO)  # exactly fits
+    assert direct_uploads.receive(deps, key, io.BytesIO(AUDIO)) == len(AUDIO)  # exactly fits
 
 
 def test_a_failed_announcement_still_stores_the_body(deps: Dependencies) -> None:
-    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    key = _key(direct_uploads.start(deps, _user(deps), "a.wav", "mp3"))
     _bus(deps).down = True
-    assert direct_upload.receive(deps, key, io.BytesIO(AUDIO)) == len(AUDIO)
+    assert direct_uploads.receive(deps, key, io.BytesIO(AUDIO)) == len(AUDIO)
     assert _blobs(deps).files[key] == AUDIO
 
 
 def _arrive(deps: Dependencies, key: str, body: bytes = AUDIO) -> Any:
     _blobs(deps).files[key] = body
-    return direct_upload.finalize(deps, key)
+    return direct_uploads.finalize(deps, key)
 
 
 def test_an_announced_upload_becomes_its_task_once(deps: Dependencies) -> None:
     uid = _user(deps)
-    ticket = direct_upload.start(deps, uid, "a.wav", "mp3")
+    ticket = direct_uploads.start(deps, uid, "a.wav", "mp3")
     task = _arrive(deps, _key(ticket))
     assert (task.status, task.input_key, task.input_bytes) == (
         TaskStatus.UPLOADED, _key(ticket), len(AUDIO))  # fmt: skip
-    assert direct_upload.find(deps, uid, ticket.upload_id) is task
-    assert direct_upload.finalize(deps, _key(ticket)) is task
+    assert direct_uploads.find(deps, uid, ticket.upload_id) is task
+    assert direct_uploads.finalize(deps, _key(ticket)) is task
     assert len(tasks.list_tasks(deps, uid, None, False)) == 1
     topics = [topic for topic, _, _ in _bus(deps).published]
     assert topics == [deps.settings.conversion_topic]
@@ -124,8 +125,8 @@ def test_an_announced_upload_becomes_its_task_once(deps: Dependencies) -> None:
 
 def test_objects_that_are_not_direct_uploads_are_ignored(deps: Dependencies) -> None:
     _blobs(deps).files["uploads/x/a.wav"] = AUDIO
-    assert direct_upload.finalize(deps, "uploads/x/a.wav") is None
-    assert direct_upload.finalize(deps, "") is None
+    assert direct_uploads.finalize(deps, "uploads/x/a.wav") is None
+    assert direct_uploads.finalize(deps, "") is None
     assert set(_blobs(deps).files) == {"uploads/x/a.wav"}
 
 
@@ -136,8 +137,8 @@ def test_an_upload_for_no_account_is_removed(deps: Dependencies) -> None:
 
 
 def test_an_upload_deleted_before_its_announcement_is_nothing(deps: Dependencies) -> None:
-    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
-    assert direct_upload.finalize(deps, key) is None
+    key = _key(direct_uploads.start(deps, _user(deps), "a.wav", "mp3"))
+    assert direct_uploads.finalize(deps, key) is None
     assert _bus(deps).published == []
 
 
@@ -145,7 +146,7 @@ def test_a_used_upload_written_again_after_its_task_was_deleted_is_removed(
     deps: Dependencies,
 ) -> None:
     uid = _user(deps)
-    key = _key(direct_upload.start(deps, uid, "a.wav", "mp3"))
+    key = _key(direct_uploads.start(deps, uid, "a.wav", "mp3"))
     task = _arrive(deps, key)
     tasks.delete_task(deps, uid, task.id)
     assert _arrive(deps, key) is None
@@ -163,7 +164,7 @@ def test_a_refused_upload_is_a_failed_task_with_its_reason_and_no_file(
     if limit is not None:
         deps.settings = deps.settings.model_copy(update={"max_upload_bytes": limit})
     uid = _user(deps)
-    ticket = direct_upload.start(deps, uid, "a.wav", "mp3", {"quality": "high"})
+    ticket = direct_uploads.start(deps, uid, "a.wav", "mp3", requested_options({"quality": "high"}))
     task = _arrive(deps, _key(ticket), body)
     assert (task.status, task.error, task.options.as_json()) == (
         TaskStatus.FAILED, reason, {"quality": "high"})  # fmt: skip
@@ -173,23 +174,23 @@ def test_a_refused_upload_is_a_failed_task_with_its_reason_and_no_file(
     # Announced again, or written again through the same URL: the same task, nothing kept.
     assert _arrive(deps, _key(ticket), AUDIO) is task
     assert _blobs(deps).files == {}
-    assert direct_upload.find(deps, uid, ticket.upload_id) is task
+    assert direct_uploads.find(deps, uid, ticket.upload_id) is task
 
 
 def test_a_refused_uploads_url_takes_nothing_more_not_even_its_body(deps: Dependencies) -> None:
-    ticket = direct_upload.start(deps, _user(deps), "a.wav", "mp3")
+    ticket = direct_uploads.start(deps, _user(deps), "a.wav", "mp3")
     key = _key(ticket)
     task = _arrive(deps, key, b"plain text")  # refused: its file is gone, its id used up
     assert task.status is TaskStatus.FAILED and _blobs(deps).files == {}
     body = io.BytesIO(AUDIO)
     with pytest.raises(Conflict):
-        direct_upload.receive(deps, key, body)
+        direct_uploads.receive(deps, key, body)
     assert body.tell() == 0 and _blobs(deps).files == {}
-    stored = direct_upload.start(deps, task.user_id, "b.wav", "mp3")
-    direct_upload.receive(deps, _key(stored), io.BytesIO(AUDIO))  # stored, not yet a task
+    stored = direct_uploads.start(deps, task.user_id, "b.wav", "mp3")
+    direct_uploads.receive(deps, _key(stored), io.BytesIO(AUDIO))  # stored, not yet a task
     again = io.BytesIO(b"AUDIO again")
     with pytest.raises(Conflict):
-        direct_upload.receive(deps, _key(stored), again)
+        direct_uploads.receive(deps, _key(stored), again)
     assert again.tell() == 0
 
 
@@ -207,18 +208,18 @@ class _RacingBody(io.BytesIO):
 
 
 def test_of_two_puts_at_once_only_the_first_to_finish_is_kept(deps: Dependencies) -> None:
-    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    key = _key(direct_uploads.start(deps, _user(deps), "a.wav", "mp3"))
     with pytest.raises(Conflict, match="already been used"):
-        direct_upload.receive(deps, key, _RacingBody(AUDIO, _blobs(deps), key))
+        direct_uploads.receive(deps, key, _RacingBody(AUDIO, _blobs(deps), key))
     assert _blobs(deps).files[key] == b"AUDIO the other PUT, stored first"
 
 
 def test_the_upload_limit_counts_every_chunk_of_a_large_body(deps: Dependencies) -> None:
     limit = 3 << 19  # 1.5 MiB: each 1 MiB chunk fits, the body does not
     deps.settings = deps.settings.model_copy(update={"max_upload_bytes": limit})
-    key = _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3"))
+    key = _key(direct_uploads.start(deps, _user(deps), "a.wav", "mp3"))
     with pytest.raises(PayloadTooLarge):
-        direct_upload.receive(deps, key, io.BytesIO(b"AUDIO" + bytes(2 << 20)))
+        direct_uploads.receive(deps, key, io.BytesIO(b"AUDIO" + bytes(2 << 20)))
     assert _blobs(deps).files == {}
 
 
@@ -226,8 +227,9 @@ def test_an_arrived_upload_keeps_its_webhook_batch_and_probe(deps: Dependencies)
     uid = _user(deps)
     batch = batches.create_batch(deps, uid, "album")
     hook = "https://hooks.example.com/x"
-    ticket = direct_upload.start(deps, uid, "a.wav", "ogg", {"quality": "low"}, webhook_url=hook,
-                                 batch_id=batch.id)  # fmt: skip
+    low = requested_options({"quality": "low"})
+    ticket = direct_uploads.start(deps, uid, "a.wav", "ogg", low, webhook_url=hook,
+                                  batch_id=batch.id)  # fmt: skip
     task = _arrive(deps, _key(ticket))
     assert (task.file_name, task.output_format, task.status) == ("a.wav", "ogg",
                                                                 TaskStatus.UPLOADED)  # fmt: skip
@@ -239,7 +241,7 @@ def test_an_arrived_upload_keeps_its_webhook_batch_and_probe(deps: Dependencies)
 def test_a_refused_upload_keeps_its_name_format_webhook_and_batch(deps: Dependencies) -> None:
     uid = _user(deps)
     batch = batches.create_batch(deps, uid)
-    ticket = direct_upload.start(deps, uid, "a.wav", "ogg", webhook_url="https://h.example/",
+    ticket = direct_uploads.start(deps, uid, "a.wav", "ogg", webhook_url="https://h.example/",
                                  batch_id=batch.id)  # fmt: skip
     task = _arrive(deps, _key(ticket), b"plain text")
     assert (task.status, task.file_name, task.output_format) == (TaskStatus.FAILED, "a.wav", "ogg")
@@ -250,8 +252,8 @@ def test_an_upload_whose_batch_was_deleted_meanwhile_is_removed(deps: Dependenci
     uid = _user(deps)
     batch = batches.create_batch(deps, uid)
     other = batches.create_batch(deps, uid)
-    gone = _key(direct_upload.start(deps, uid, "a.wav", "mp3", batch_id=batch.id))
-    kept = _key(direct_upload.start(deps, uid, "b.wav", "mp3", batch_id=other.id))
+    gone = _key(direct_uploads.start(deps, uid, "a.wav", "mp3", batch_id=batch.id))
+    kept = _key(direct_uploads.start(deps, uid, "b.wav", "mp3", batch_id=other.id))
     batches.delete_batch(deps, uid, batch.id or 0)
     refused = _arrive(deps, gone)  # a failed task, so its upload does not stay "pending"
     assert refused.status is TaskStatus.FAILED and "was deleted" in (refused.error or "")
@@ -261,22 +263,26 @@ def test_an_upload_whose_batch_was_deleted_meanwhile_is_removed(deps: Dependenci
 
 def test_an_upload_of_exactly_the_limit_is_taken(deps: Dependencies) -> None:
     deps.settings = deps.settings.model_copy(update={"max_upload_bytes": len(AUDIO)})
-    task = _arrive(deps, _key(direct_upload.start(deps, _user(deps), "a.wav", "mp3")))
+    task = _arrive(deps, _key(direct_uploads.start(deps, _user(deps), "a.wav", "mp3")))
     assert task.status is TaskStatus.UPLOADED
 
 
 def test_an_uploads_trim_is_checked_against_its_audio_when_it_arrives(deps: Dependencies) -> None:
     uid = _user(deps)
-    fits = _arrive(deps, _key(direct_upload.start(deps, uid, "a.wav", "mp3", {"end": 1})))
+    fits = _arrive(
+        deps, _key(direct_uploads.start(deps, uid, "a.wav", "mp3", requested_options({"end": 1})))
+    )
     assert fits.status is TaskStatus.UPLOADED and fits.options.as_json() == {"end": 1.0}
-    past = _arrive(deps, _key(direct_upload.start(deps, uid, "b.wav", "mp3", {"end": 5})))
+    past = _arrive(
+        deps, _key(direct_uploads.start(deps, uid, "b.wav", "mp3", requested_options({"end": 5})))
+    )
     assert past.status is TaskStatus.FAILED
     assert past.error == "end (5 s) is past the audio's end (1 s)"  # the fake's audio: 1 s
 
 
 def test_an_output_too_large_for_the_limit_is_refused_when_it_arrives(deps: Dependencies) -> None:
     deps.settings = deps.settings.model_copy(update={"max_output_bytes": 1000})
-    task = _arrive(deps, _key(direct_upload.start(deps, _user(deps), "a.wav", "wav")))
+    task = _arrive(deps, _key(direct_uploads.start(deps, _user(deps), "a.wav", "wav")))
     assert task.status is TaskStatus.FAILED and task.error is not None
     assert "wav" in task.error and _blobs(deps).files == {}
 
@@ -284,9 +290,12 @@ def test_an_output_too_large_for_the_limit_is_refused_when_it_arrives(deps: Depe
 def test_the_chosen_options_can_make_an_uploads_output_fit_the_limit(deps: Dependencies) -> None:
     deps.settings = deps.settings.model_copy(update={"max_output_bytes": 200_000})
     uid = _user(deps)  # the fake's audio: 1 s at 44.1 kHz, stereo (176,400 bytes as wav)
-    whole = _arrive(deps, _key(direct_upload.start(deps, uid, "a.wav", "wav")))
+    whole = _arrive(deps, _key(direct_uploads.start(deps, uid, "a.wav", "wav")))
     assert whole.status is TaskStatus.FAILED
-    mono = _arrive(deps, _key(direct_upload.start(deps, uid, "b.wav", "wav", {"channels": 1})))
+    mono = _arrive(
+        deps,
+        _key(direct_uploads.start(deps, uid, "b.wav", "wav", requested_options({"channels": 1}))),
+    )
     assert mono.status is TaskStatus.UPLOADED
 
 
@@ -306,11 +315,11 @@ class _RacingTranscoder(FakeTranscoder):
 
 def test_an_upload_announced_twice_at_once_makes_one_task(deps: Dependencies) -> None:
     uid = _user(deps)
-    key = _key(direct_upload.start(deps, uid, "a.wav", "mp3"))
+    key = _key(direct_uploads.start(deps, uid, "a.wav", "mp3"))
     _blobs(deps).files[key] = AUDIO
     other: list[Any] = []
-    deps.transcoder = _RacingTranscoder(lambda: other.append(direct_upload.finalize(deps, key)))
-    task = direct_upload.finalize(deps, key)
+    deps.transcoder = _RacingTranscoder(lambda: other.append(direct_uploads.finalize(deps, key)))
+    task = direct_uploads.finalize(deps, key)
     assert task is not None and task is other[0]
     assert tasks.list_tasks(deps, uid, None, False) == [task]
     assert _blobs(deps).files == {key: AUDIO}
@@ -319,9 +328,9 @@ def test_an_upload_announced_twice_at_once_makes_one_task(deps: Dependencies) ->
 def test_the_quota_is_checked_again_when_an_upload_arrives(deps: Dependencies) -> None:
     deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": 1})
     uid = _user(deps)
-    audio = _key(direct_upload.start(deps, uid, "a.wav", "mp3"))
-    text = _key(direct_upload.start(deps, uid, "b.wav", "mp3"))
-    _arrive(deps, _key(direct_upload.start(deps, uid, "c.wav", "mp3")))  # now at the quota
+    audio = _key(direct_uploads.start(deps, uid, "a.wav", "mp3"))
+    text = _key(direct_uploads.start(deps, uid, "b.wav", "mp3"))
+    _arrive(deps, _key(direct_uploads.start(deps, uid, "c.wav", "mp3")))  # now at the quota
     over = _arrive(deps, audio)
     assert over.status is TaskStatus.FAILED and over.error == (
         "you have 1 conversions waiting or running, the limit is 1; send more when some "

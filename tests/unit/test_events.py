@@ -15,7 +15,7 @@ from audioconv.entrypoints import events, pubsub_push
 from audioconv.ports import Message
 from audioconv.services import conversion, tasks
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import DirectKey
+from audioconv.services.direct_uploads import DirectKey
 from audioconv.services.messages import UploadArrived
 from tests.unit.fakes import FakeBlobs, FakeBus, FakeMailer, FakeTranscoder, fake_deps, member
 

@@ -13,7 +13,7 @@ from audioconv.domain.errors import InvalidInput
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.gain import Gain, Measured, album_gain, gated_loudness, q78, track_gain
 from audioconv.domain.model import TaskStatus
-from audioconv.domain.options import parse_options
+from audioconv.domain.options import ConversionOptions, parse_options
 from audioconv.services import album_gain as album_service
 from audioconv.services import batches, conversion, recovery, tasks
 from audioconv.services.batches import Upload
@@ -94,7 +94,7 @@ def album(deps: Dependencies, tmp_path: Path, contents: list[bytes]) -> list[int
         path = tmp_path / f"spool-{n}"
         path.write_bytes(content)
         files.append(Upload(path, f"{n + 1:02d} track.wav"))
-    view = batches.upload_files(deps, ANN, files, "flac", {"gain": "album"})
+    view = batches.upload_files(deps, ANN, files, "flac", ConversionOptions(gain="album"))
     return [t.id or 0 for t in view.tasks]
 
 
@@ -107,7 +107,7 @@ def stored(deps: Dependencies, task_id: int) -> bytes:
 def test_track_gain_is_written_before_the_output_is_stored(
     deps: Dependencies, upload: Path
 ) -> None:
-    task = tasks.create_task(deps, ANN, upload, "song.wav", "mp3", {"gain": "track"})
+    task = tasks.create_task(deps, ANN, upload, "song.wav", "mp3", ConversionOptions(gain="track"))
     conversion.convert(deps, TaskRef(task.id or 0, 1))
     done = tasks.get_task(deps, ANN, task.id or 0)
     assert done.status is TaskStatus.PROCESSED and not done.album_gain_due
@@ -118,7 +118,7 @@ def test_track_gain_is_written_before_the_output_is_stored(
 
 def test_album_gain_needs_a_batch(deps: Dependencies, upload: Path) -> None:
     with pytest.raises(InvalidInput, match="upload them as a batch"):
-        tasks.create_task(deps, ANN, upload, "song.wav", "mp3", {"gain": "album"})
+        tasks.create_task(deps, ANN, upload, "song.wav", "mp3", ConversionOptions(gain="album"))
 
 
 def test_album_tags_wait_for_the_last_track_then_cover_the_whole_album(
@@ -183,12 +183,15 @@ def test_the_sweep_finishes_an_album_whose_last_worker_died(
 def test_a_direct_upload_with_album_gain_needs_a_batch_before_any_url_is_given(
     deps: Dependencies,
 ) -> None:
-    from audioconv.services import direct_upload
+    from audioconv.domain.options import requested_options
+    from audioconv.services import direct_uploads
 
     with pytest.raises(InvalidInput, match="upload them as a batch"):
-        direct_upload.start(deps, ANN, "a.flac", "mp3", {"gain": "album"})
+        direct_uploads.start(deps, ANN, "a.flac", "mp3", requested_options({"gain": "album"}))
     batch = batches.create_batch(deps, ANN)
-    ticket = direct_upload.start(deps, ANN, "a.flac", "mp3", {"gain": "album"}, batch_id=batch.id)
+    ticket = direct_uploads.start(
+        deps, ANN, "a.flac", "mp3", requested_options({"gain": "album"}), batch_id=batch.id
+    )
     assert ticket.url
 
 

@@ -16,8 +16,9 @@ import pytest
 LAYERS: list[tuple[str, set[str]]] = [
     # Plain data and process-wide helpers that know nothing of the service: the
     # settings (config: imports nothing of ours), logging and its redaction, the
-    # upload spool's file names, the parent-death signal of ffmpeg and children.
-    ("foundation", {"config", "logs", "spool", "parent_death"}),
+    # upload spool's file names, the parent-death signal of ffmpeg and children, HTTP
+    # helpers for files (a download's name, chunked reads).
+    ("foundation", {"config", "logs", "spool", "parent_death", "http_files"}),
     ("domain", {"domain"}),
     ("ports", {"ports"}),
     ("services", {"services"}),

@@ -13,7 +13,7 @@ import pytest
 
 from audioconv.domain.errors import MailRejected
 from audioconv.domain.model import Task, User
-from audioconv.services import conversion, direct_upload, notification, recovery, tasks
+from audioconv.services import conversion, direct_uploads, notification, recovery, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBlobs, FakeBus, FakeTranscoder, fake_deps, member
@@ -146,12 +146,12 @@ def test_mail_given_up_for_good_is_logged_with_the_servers_reason(
 def test_uploads_that_are_not_ours_or_not_announced_are_logged(
     deps: Dependencies, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert direct_upload.finalize(deps, "uploads/x/a.wav") is None
+    assert direct_uploads.finalize(deps, "uploads/x/a.wav") is None
     owner = member(deps).id or 0
-    ticket = direct_upload.start(deps, owner, "a.wav", "mp3")
+    ticket = direct_uploads.start(deps, owner, "a.wav", "mp3")
     key = ticket.url.split("storage.test/", 1)[1].split("?", 1)[0].replace("%20", " ")
     cast(FakeBus, deps.bus).down = True
-    direct_upload.receive(deps, key, io.BytesIO(b"AUDIO"))
+    direct_uploads.receive(deps, key, io.BytesIO(b"AUDIO"))
     assert _said(caplog) == [
         (logging.INFO, "stored object 'uploads/x/a.wav' is not a direct upload; ignored"),
         (logging.ERROR, f"announcing {key} failed; the start-up reclaim will find it"),

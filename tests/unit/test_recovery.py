@@ -12,6 +12,7 @@ from typing import cast
 import pytest
 
 from audioconv.domain.model import ClaimOutcome, Task, TaskStatus
+from audioconv.domain.options import requested_options
 from audioconv.services import conversion, recovery, report, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
@@ -218,7 +219,9 @@ def test_a_retargeted_task_is_due_after_the_grace_period(deps: Dependencies, upl
     task.notified_revision = 1
     _clock(deps).advance(10 * GRACE)
     _bus(deps).published.clear()
-    tasks.change_format(deps, task.user_id, task.id or 0, "flac", {"sampleRate": 48000})
+    tasks.change_format(
+        deps, task.user_id, task.id or 0, "flac", requested_options({"sampleRate": 48000})
+    )
     assert (task.updated_at, task.options.as_json()) == (_clock(deps).now, {"sampleRate": 48000})
     assert recovery.sweep(deps, grace_seconds=GRACE).conversions == 0  # its message is on the way
     _clock(deps).advance(GRACE)

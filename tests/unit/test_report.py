@@ -16,12 +16,20 @@ from audioconv.domain.errors import NotFound, RetryLater, UnsupportedMedia
 from audioconv.domain.job import MediaReport
 from audioconv.domain.media import Probe
 from audioconv.domain.model import Task, TaskStatus
+from audioconv.domain.options import requested_options
 from audioconv.services import conversion, recovery, report, tasks
 from audioconv.services.conversion import WORK_PREFIX
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import Clock, FakeTasks, FakeTranscoder, FakeUnitOfWork
-from tests.unit.test_services import blobs, bus, user_id
+from tests.unit.fakes import (
+    Clock,
+    FakeTasks,
+    FakeTranscoder,
+    FakeUnitOfWork,
+    blobs,
+    bus,
+    user_id,
+)
 
 
 def _transcoder(deps: Dependencies) -> FakeTranscoder:
@@ -406,7 +414,9 @@ def test_an_output_with_the_inputs_samples_is_not_decoded_again(
     once: bool,
 ) -> None:
     _transcoder(deps).channels = channels
-    task = tasks.create_task(deps, user_id(deps), upload, "a.mp3", target, options)
+    task = tasks.create_task(
+        deps, user_id(deps), upload, "a.mp3", target, requested_options(options or {})
+    )
     ref = TaskRef(task.id or 0, 1)
     conversion.convert(deps, ref)
     report.run_report(deps, ref)

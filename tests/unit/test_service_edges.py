@@ -13,20 +13,20 @@ import pytest
 from audioconv.domain.errors import NotFound, PayloadTooLarge, TooManyRequests, Unauthorized
 from audioconv.domain.media import Picture
 from audioconv.domain.model import Task
-from audioconv.domain.options import ConversionOptions
-from audioconv.domain.webhook import Outcome
+from audioconv.domain.options import ConversionOptions, requested_options
+from audioconv.domain.webhook_events import Outcome
 from audioconv.services import (
     auth,
     conversion,
-    direct_upload,
+    direct_uploads,
     notification,
     recovery,
     report,
     tasks,
-    webhooks,
+    webhook_delivery,
 )
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import DirectKey
+from audioconv.services.direct_uploads import DirectKey
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBus, FakeTranscoder, FakeWebhooks, member
 
@@ -80,7 +80,7 @@ def test_a_direct_upload_can_start_with_the_storage_quota_full(deps: Dependencie
     bound, _ = tasks.predicted_output(deps, deps.transcoder.probe(upload), 10, "ogg", NO_OPTIONS)
     deps.settings = deps.settings.model_copy(update={"quota_stored_bytes": 10 + bound})
     tasks.create_task(deps, uid, upload, "full.mp3", "ogg")
-    assert direct_upload.start(deps, uid, "b.wav", "mp3").upload_id
+    assert direct_uploads.start(deps, uid, "b.wav", "mp3").upload_id
 
 
 def test_a_task_without_a_webhook_leaves_no_attempt_due(deps: Dependencies, upload: Path) -> None:
@@ -96,7 +96,9 @@ def test_a_sweep_logs_what_it_republished_and_a_webhook_it_could_not(
     task = _finished(deps, upload, url=URL)
     bus = cast(FakeBus, deps.bus)
     *_, (_topic, data, attributes) = bus.published
-    webhooks.deliver(deps, webhooks.Delivery.from_message(data, attributes), lambda t: {})
+    webhook_delivery.deliver(
+        deps, webhook_delivery.Delivery.from_message(data, attributes), lambda t: {}
+    )
     cast(Clock, deps.clock).advance(3600)
     caplog.clear()
     bus.down = True
@@ -146,7 +148,7 @@ def test_a_retarget_whose_output_could_not_fit_is_refused_and_changes_nothing(
     with pytest.raises(PayloadTooLarge):
         tasks.change_format(deps, task.user_id, task.id or 0, "wav")
     assert (task.output_format, task.revision) == ("ogg", 1)
-    tasks.change_format(deps, task.user_id, task.id or 0, "wav", {"channels": 1})
+    tasks.change_format(deps, task.user_id, task.id or 0, "wav", requested_options({"channels": 1}))
     assert (task.output_format, task.revision) == ("wav", 2)
     assert task.options.as_json() == {"channels": 1}
 
@@ -191,11 +193,11 @@ class _RacingWebhooks(FakeWebhooks):
         return super().post(url, body, headers)
 
 
-def _first_delivery(deps: Dependencies, upload: Path) -> tuple[Task, webhooks.Delivery]:
+def _first_delivery(deps: Dependencies, upload: Path) -> tuple[Task, webhook_delivery.Delivery]:
     deps.webhooks = _RacingWebhooks()
     task = _finished(deps, upload, url=URL)
     *_, (_topic, data, attributes) = cast(FakeBus, deps.bus).published
-    return task, webhooks.Delivery.from_message(data, attributes)
+    return task, webhook_delivery.Delivery.from_message(data, attributes)
 
 
 def test_an_attempt_whose_copy_was_recorded_meanwhile_is_recorded_once(
@@ -203,8 +205,8 @@ def test_an_attempt_whose_copy_was_recorded_meanwhile_is_recorded_once(
 ) -> None:
     task, first = _first_delivery(deps, upload)
     sender = cast(_RacingWebhooks, deps.webhooks)
-    sender.during_post = lambda: webhooks.deliver(deps, first, lambda t: {})
-    webhooks.deliver(deps, first, lambda t: {})
+    sender.during_post = lambda: webhook_delivery.deliver(deps, first, lambda t: {})
+    webhook_delivery.deliver(deps, first, lambda t: {})
     assert [a.attempt for a in task.webhook_deliveries] == [1]
 
 
@@ -214,7 +216,7 @@ def test_an_attempt_at_a_task_deleted_meanwhile_records_nothing(
     task, first = _first_delivery(deps, upload)
     sender = cast(_RacingWebhooks, deps.webhooks)
     sender.during_post = lambda: tasks.delete_task(deps, task.user_id, task.id or 0)
-    webhooks.deliver(deps, first, lambda t: {})
+    webhook_delivery.deliver(deps, first, lambda t: {})
     assert len(sender.posts) == 1 and tasks.list_tasks(deps, task.user_id, None, False) == []
 
 

@@ -20,9 +20,9 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import TaskStatus
-from audioconv.domain.options import ConversionOptions
+from audioconv.domain.options import ConversionOptions, requested_options
 from audioconv.ports import Probe
-from audioconv.services import auth, conversion, direct_upload, report, tasks
+from audioconv.services import auth, conversion, direct_uploads, report, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import (
@@ -186,10 +186,12 @@ def test_an_unknown_target_format_lists_the_known_ones(
 
 def test_options_are_checked_and_stored_with_the_task(deps: Dependencies, upload: Path) -> None:
     uid = _user(deps)
-    task = tasks.create_task(deps, uid, upload, "a.flac", "mp3", {"bitrate": "192k"})
+    task = tasks.create_task(
+        deps, uid, upload, "a.flac", "mp3", requested_options({"bitrate": "192k"})
+    )
     assert task.options.as_json() == {"bitrate": 192}
     with pytest.raises(InvalidInput, match=r"^wav is lossless: it has no bitrate to choose$"):
-        tasks.create_task(deps, uid, upload, "a.flac", "wav", {"bitrate": "192"})
+        tasks.create_task(deps, uid, upload, "a.flac", "wav", requested_options({"bitrate": "192"}))
     assert tasks.create_task(deps, uid, upload, "a.flac", "wav", None).options.as_json() is None
 
 
@@ -352,10 +354,10 @@ def test_downloads_of_what_is_not_there_are_not_found(deps: Dependencies, upload
 
 
 def _direct(deps: Dependencies, upload: Path, uid: int, options: dict[str, Any]) -> Any:
-    ticket = direct_upload.start(deps, uid, "song.wav", "mp3", options)
+    ticket = direct_uploads.start(deps, uid, "song.wav", "mp3", requested_options(options or {}))
     key = unquote(urlsplit(ticket.url).path).removeprefix("/")
     _blobs(deps).files[key] = upload.read_bytes()  # the client's PUT
-    return direct_upload.finalize(deps, key)
+    return direct_uploads.finalize(deps, key)
 
 
 @pytest.mark.parametrize(
@@ -378,15 +380,15 @@ def test_direct_uploads_carry_their_options_numbers_and_words(
 
 
 def test_a_direct_upload_key_reads_back_as_it_was_made() -> None:
-    made = direct_upload.DirectKey(
+    made = direct_uploads.DirectKey(
         12, "f" * 32, "ogg", "a b.wav", {"quality": "low", "channels": 2}
     )
     assert made.key == f"direct-uploads/12/{'f' * 32}/ogg+channels=2+quality=low/a b.wav"
-    assert direct_upload.DirectKey.parse(made.key) == made
-    plain = direct_upload.DirectKey(3, "0" * 32, "wav", "x.flac")
-    assert direct_upload.DirectKey.parse(plain.key) == plain
+    assert direct_uploads.DirectKey.parse(made.key) == made
+    plain = direct_uploads.DirectKey(3, "0" * 32, "wav", "x.flac")
+    assert direct_uploads.DirectKey.parse(plain.key) == plain
     with pytest.raises(ValueError, match="not a direct upload key"):
-        direct_upload.DirectKey.parse("uploads/3/x.flac")
+        direct_uploads.DirectKey.parse("uploads/3/x.flac")
 
 
 # --- log-in throttling, hashes and tokens ----------------------------------------------------

@@ -9,8 +9,10 @@ import pytest
 
 from audioconv.config import Settings
 from audioconv.domain.errors import InvalidInput, NotFound
-from audioconv.domain.webhook import check_url_syntax
-from audioconv.services import webhooks
+from audioconv.domain.webhook_events import check_url_syntax
+from audioconv.entrypoints.schemas import ProfileBody
+from audioconv.entrypoints.web import validated
+from audioconv.services import profile
 from audioconv.services.dependencies import Dependencies
 from tests.unit.fakes import FakeWebhooks, member
 
@@ -67,33 +69,33 @@ def test_a_url_that_cannot_be_a_webhook_is_refused_saying_why(url: str, message:
 
 
 def test_a_requests_webhook_url_is_none_or_a_url_that_may_be_called(deps: Dependencies) -> None:
-    assert webhooks.checked_url(deps, None) is None
-    assert webhooks.checked_url(deps, "") is None
-    assert webhooks.checked_url(deps, "https://hooks.example.com/in") == (
+    assert profile.checked_url(deps, None) is None
+    assert profile.checked_url(deps, "") is None
+    assert profile.checked_url(deps, "https://hooks.example.com/in") == (
         "https://hooks.example.com/in"
     )
-    with pytest.raises(InvalidInput) as number:
-        webhooks.checked_url(deps, 5)
+    with pytest.raises(InvalidInput) as number:  # a request's field that is no text
+        validated(ProfileBody, {"webhookUrl": 5})
     assert number.value.message == "webhookUrl must be a URL (text), or null for none"
     with pytest.raises(InvalidInput) as fragment:
-        webhooks.checked_url(deps, "https://example.com/#x")
+        profile.checked_url(deps, "https://example.com/#x")
     assert fragment.value.message == (
         "webhookUrl must not have a fragment, spaces or control characters"
     )
     cast(FakeWebhooks, deps.webhooks).refused_hosts.add("internal.example")
     with pytest.raises(InvalidInput) as guarded:
-        webhooks.checked_url(deps, "https://internal.example/hook")
+        profile.checked_url(deps, "https://internal.example/hook")
     assert guarded.value.message == "webhookUrl: internal.example is a private address (fake)"
 
 
 def test_plain_http_webhooks_follow_the_setting(deps: Dependencies) -> None:
     assert deps.settings.embedded  # the embedded mode allows http by default
-    assert webhooks.checked_url(deps, "http://127.0.0.1:9/") == "http://127.0.0.1:9/"
+    assert profile.checked_url(deps, "http://127.0.0.1:9/") == "http://127.0.0.1:9/"
     # A new Settings: model_copy would keep the cached resolved_webhook_allow_http.
     deps.settings = Settings(data_dir=deps.settings.data_dir, secret_key="x" * 32,
                              webhook_allow_http=False)  # fmt: skip
     with pytest.raises(InvalidInput, match=r"^webhookUrl must be an https URL$"):
-        webhooks.checked_url(deps, "http://127.0.0.1:9/")
+        profile.checked_url(deps, "http://127.0.0.1:9/")
 
 
 # --- the profile ----------------------------------------------------------------------------
@@ -106,15 +108,15 @@ def user_id(deps: Dependencies) -> int:
 
 
 def test_a_new_profile_has_no_webhook_and_mails_on(deps: Dependencies) -> None:
-    user = webhooks.profile(deps, user_id(deps))
+    user = profile.profile(deps, user_id(deps))
     assert user.username == "ann" and user.webhook_url is None and user.email_notifications
 
 
 @pytest.mark.parametrize("missing", [99, 0, 2**31])
 def test_a_missing_user_has_no_profile(deps: Dependencies, missing: int) -> None:
-    for call in (lambda: webhooks.profile(deps, missing),
-                 lambda: webhooks.update_profile(deps, missing, {"emailNotifications": False}),
-                 lambda: webhooks.secret(deps, missing)):  # fmt: skip
+    for call in (lambda: profile.profile(deps, missing),
+                 lambda: profile.update_profile(deps, missing, email_notifications=False),
+                 lambda: profile.secret(deps, missing)):  # fmt: skip
         with pytest.raises(NotFound) as absent:
             call()
         assert absent.value.message == "no such user"
@@ -122,18 +124,18 @@ def test_a_missing_user_has_no_profile(deps: Dependencies, missing: int) -> None
 
 def test_the_profile_sets_and_clears_the_webhook_and_the_mail_choice(deps: Dependencies) -> None:
     uid = user_id(deps)
-    user = webhooks.update_profile(deps, uid, {"webhookUrl": "https://hooks.example.com/in"})
+    user = profile.update_profile(deps, uid, webhook_url="https://hooks.example.com/in")
     assert user.webhook_url == "https://hooks.example.com/in" and user.email_notifications
-    user = webhooks.update_profile(deps, uid, {"emailNotifications": False})
+    user = profile.update_profile(deps, uid, email_notifications=False)
     assert user.webhook_url == "https://hooks.example.com/in" and not user.email_notifications
-    user = webhooks.update_profile(deps, uid, {"emailNotifications": None})
+    user = profile.update_profile(deps, uid, email_notifications=None)
     assert not user.email_notifications  # null leaves it as it is
-    user = webhooks.update_profile(deps, uid, {"webhookUrl": None, "emailNotifications": True})
+    user = profile.update_profile(deps, uid, webhook_url=None, email_notifications=True)
     assert user.webhook_url is None and user.email_notifications
-    user = webhooks.update_profile(deps, uid, {"webhookUrl": "https://a.example/"})
-    user = webhooks.update_profile(deps, uid, {"webhookUrl": ""})
+    user = profile.update_profile(deps, uid, webhook_url="https://a.example/")
+    user = profile.update_profile(deps, uid, webhook_url="")
     assert user.webhook_url is None
-    assert webhooks.profile(deps, uid).webhook_url is None
+    assert profile.profile(deps, uid).webhook_url is None
 
 
 @pytest.mark.parametrize(
@@ -155,9 +157,9 @@ def test_a_wrong_profile_change_changes_nothing(
     deps: Dependencies, changes: dict[str, Any], message: str
 ) -> None:
     uid = user_id(deps)
-    webhooks.update_profile(deps, uid, {"webhookUrl": "https://hooks.example.com/in"})
-    with pytest.raises(InvalidInput) as refused:
-        webhooks.update_profile(deps, uid, changes)
+    profile.update_profile(deps, uid, webhook_url="https://hooks.example.com/in")
+    with pytest.raises(InvalidInput) as refused:  # as PUT /api/me: the body, the service
+        profile.update_profile(deps, uid, **validated(ProfileBody, changes).changes())
     assert refused.value.message == message
-    user = webhooks.profile(deps, uid)
+    user = profile.profile(deps, uid)
     assert user.webhook_url == "https://hooks.example.com/in" and user.email_notifications

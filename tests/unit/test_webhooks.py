@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from audioconv.adapters.address_guard import refusal
-from audioconv.domain import webhook
+from audioconv.domain import webhook_events
 from audioconv.domain.errors import RetryLater
 from audioconv.domain.model import Task, TaskStatus, WebhookAttempt
-from audioconv.domain.webhook import Outcome
-from audioconv.services import conversion, notification, recovery, tasks, webhooks
+from audioconv.domain.webhook_events import Outcome
+from audioconv.entrypoints.views import event_json, task_json
+from audioconv.services import conversion, notification, profile, recovery, tasks, webhook_delivery
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 from tests.unit.fakes import Clock, FakeBus, FakeWebhooks, fake_deps, member
@@ -26,22 +27,22 @@ URL = "https://hooks.example.com/audioconv"
 
 def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
     body = b'{"id":"evt_1_1"}'
-    headers = webhook.signed_headers("whsec_abc", "evt_1_1", 1700000000, body)
+    headers = webhook_events.signed_headers("whsec_abc", "evt_1_1", 1700000000, body)
     expected = hmac.new(b"whsec_abc", b"1700000000." + body, hashlib.sha256).hexdigest()
     assert headers["Audioconv-Signature"] == f"t=1700000000,v1={expected}"
     assert headers["Audioconv-Event-Id"] == "evt_1_1"
     assert headers["Audioconv-Timestamp"] == "1700000000"
     signature = headers["Audioconv-Signature"]
-    assert webhook.verify("whsec_abc", signature, body, now=1700000100)
-    assert not webhook.verify("whsec_abc", signature, body + b" ", now=1700000100)
-    assert not webhook.verify("whsec_other", signature, body, now=1700000100)
-    assert not webhook.verify("whsec_abc", signature, body, now=1700000000 + 301)  # a replay
-    assert not webhook.verify("whsec_abc", "v1=abc", body, now=1700000000)
+    assert webhook_events.verify("whsec_abc", signature, body, now=1700000100)
+    assert not webhook_events.verify("whsec_abc", signature, body + b" ", now=1700000100)
+    assert not webhook_events.verify("whsec_other", signature, body, now=1700000100)
+    assert not webhook_events.verify("whsec_abc", signature, body, now=1700000000 + 301)  # a replay
+    assert not webhook_events.verify("whsec_abc", "v1=abc", body, now=1700000000)
 
 
 def test_secrets_are_random() -> None:
-    assert webhook.new_secret() != webhook.new_secret()
-    assert len(webhook.new_secret()) > 40
+    assert webhook_events.new_secret() != webhook_events.new_secret()
+    assert len(webhook_events.new_secret()) > 40
 
 
 @pytest.mark.parametrize(
@@ -107,7 +108,7 @@ def test_what_is_tried_again(outcome: Outcome, retried: bool) -> None:
 
 
 def test_backoff_doubles() -> None:
-    assert [webhook.backoff(n, 10).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 40, 80]
+    assert [webhook_events.backoff(n, 10).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 40, 80]
 
 
 # --- the service on fakes ---------------------------------------------------------------
@@ -125,19 +126,19 @@ def _finished(deps: Dependencies, tmp_path: Path, url: str | None = URL) -> Task
     return task
 
 
-def _deliveries(deps: Dependencies) -> list[webhooks.Delivery]:
+def _deliveries(deps: Dependencies) -> list[webhook_delivery.Delivery]:
     bus = deps.bus
     assert isinstance(bus, FakeBus)
     topic = deps.settings.webhook_topic
     return [
-        webhooks.Delivery.from_message(data, attributes)
+        webhook_delivery.Delivery.from_message(data, attributes)
         for name, data, attributes in bus.published
         if name == topic
     ]
 
 
 def _show(task: Task) -> dict[str, object]:
-    return {"id": task.id, "status": task.status.value, "webhookDeliveries": ["left out"]}
+    return {"id": task.id, "status": task.status.value}
 
 
 def test_retries_are_published_for_later_until_the_limit(tmp_path: Path) -> None:
@@ -151,19 +152,19 @@ def test_retries_are_published_for_later_until_the_limit(tmp_path: Path) -> None
     assert isinstance(clock, Clock)
     (first,) = _deliveries(deps)
     assert first.attempt == 1 and first.not_before is None
-    webhooks.deliver(deps, first, _show)
+    webhook_delivery.deliver(deps, first, _show)
     second = _deliveries(deps)[-1]
     assert second.attempt == 2
     assert second.not_before == clock.now + timedelta(seconds=10)
     with pytest.raises(RetryLater):  # on Pub/Sub: nacked, redelivered later
-        webhooks.deliver(deps, second, _show)
+        webhook_delivery.deliver(deps, second, _show)
     assert len(sender.posts) == 1
     clock.advance(10)
-    webhooks.deliver(deps, second, _show)
+    webhook_delivery.deliver(deps, second, _show)
     third = _deliveries(deps)[-1]
     assert third.not_before == clock.now + timedelta(seconds=20)
     clock.advance(20)
-    webhooks.deliver(deps, third, _show)
+    webhook_delivery.deliver(deps, third, _show)
     assert len(_deliveries(deps)) == 3  # the limit: no fourth
     results = [(a.attempt, a.result) for a in task.webhook_deliveries]
     assert results == [(1, "retrying"), (2, "retrying"), (3, "failed")]
@@ -175,7 +176,7 @@ def test_retries_are_published_for_later_until_the_limit(tmp_path: Path) -> None
         "createdAt": task.updated_at.isoformat(),
         "data": {"task": {"id": task.id, "status": "processed"}},
     }  # fmt: skip
-    webhooks.deliver(deps, third, _show)  # redelivered after giving up: nothing sent
+    webhook_delivery.deliver(deps, third, _show)  # redelivered after giving up: nothing sent
     assert len(sender.posts) == 3
 
 
@@ -183,8 +184,8 @@ def test_delivered_event_is_not_sent_again(tmp_path: Path) -> None:
     deps = fake_deps(tmp_path)
     _finished(deps, tmp_path)
     (first,) = _deliveries(deps)
-    webhooks.deliver(deps, first, _show)
-    webhooks.deliver(deps, first, _show)  # at-least-once: the message came twice
+    webhook_delivery.deliver(deps, first, _show)
+    webhook_delivery.deliver(deps, first, _show)  # at-least-once: the message came twice
     sender = deps.webhooks
     assert isinstance(sender, FakeWebhooks) and len(sender.posts) == 1
 
@@ -194,7 +195,7 @@ def test_converted_again_stops_the_old_revisions_attempts(tmp_path: Path) -> Non
     task = _finished(deps, tmp_path)
     (first,) = _deliveries(deps)
     tasks.change_format(deps, task.user_id, task.id or 0, "flac")
-    webhooks.deliver(deps, first, _show)
+    webhook_delivery.deliver(deps, first, _show)
     sender = deps.webhooks
     assert isinstance(sender, FakeWebhooks) and sender.posts == []
 
@@ -208,18 +209,18 @@ def test_no_url_no_delivery_and_mail_as_before(tmp_path: Path) -> None:
 
 def test_delivery_message_is_checked() -> None:
     with pytest.raises(ValueError, match=r"^not a webhook delivery message: \{'taskId': 1, "):
-        webhooks.Delivery.from_message({"taskId": 1, "revision": 1}, {})
+        webhook_delivery.Delivery.from_message({"taskId": 1, "revision": 1}, {})
     with pytest.raises(ValueError, match=r"^webhook delivery message out of range: \{'taskId': 0"):
-        webhooks.Delivery.from_message({"taskId": 0, "revision": 1, "attempt": 1}, {})
+        webhook_delivery.Delivery.from_message({"taskId": 0, "revision": 1, "attempt": 1}, {})
     with pytest.raises(ValueError):
-        webhooks.Delivery.from_message(
+        webhook_delivery.Delivery.from_message(
             {"taskId": 1, "revision": 1, "attempt": 1}, {"notBefore": "soon"}
         )
     when = datetime(2026, 1, 1).astimezone()
-    found = webhooks.Delivery.from_message(
+    found = webhook_delivery.Delivery.from_message(
         {"taskId": 1, "revision": 2, "attempt": 3}, {"notBefore": when.isoformat()}
     )
-    assert found == webhooks.Delivery(1, 2, 3, when)
+    assert found == webhook_delivery.Delivery(1, 2, 3, when)
 
 
 def test_a_lost_attempt_is_republished_by_the_sweep(tmp_path: Path) -> None:
@@ -232,7 +233,7 @@ def test_a_lost_attempt_is_republished_by_the_sweep(tmp_path: Path) -> None:
     assert isinstance(clock, Clock)
     assert task.webhook_due_at == clock.now  # the first attempt: due at once
     (first,) = _deliveries(deps)
-    webhooks.deliver(deps, first, _show)
+    webhook_delivery.deliver(deps, first, _show)
     assert task.webhook_due_at == clock.now + timedelta(seconds=10)
     # The second attempt's message is lost; the sweep finds it due, once it is
     # overdue by more than Pub/Sub's longest backoff.
@@ -243,8 +244,8 @@ def test_a_lost_attempt_is_republished_by_the_sweep(tmp_path: Path) -> None:
     recovery.sweep(deps)
     again = _deliveries(deps)[-1]
     assert again.attempt == 2 and again.not_before is None
-    webhooks.deliver(deps, again, _show)
-    webhooks.deliver(deps, _deliveries(deps)[1], _show)  # the lost one turns up: a copy
+    webhook_delivery.deliver(deps, again, _show)
+    webhook_delivery.deliver(deps, _deliveries(deps)[1], _show)  # the lost one turns up: a copy
     assert len(sender.posts) == 2
     assert [a.result for a in task.webhook_deliveries] == ["retrying", "delivered"]
     assert task.webhook_due_at is None
@@ -257,8 +258,8 @@ def test_a_lost_attempt_is_republished_by_the_sweep(tmp_path: Path) -> None:
 
 
 def test_every_attempt_carries_a_json_event_signed_and_identified() -> None:
-    signed = webhook.signature("whsec_abc", 1700000000, b"{}")
-    headers = webhook.signed_headers("whsec_abc", "evt_7_2", 1700000000, b"{}")
+    signed = webhook_events.signature("whsec_abc", 1700000000, b"{}")
+    headers = webhook_events.signed_headers("whsec_abc", "evt_7_2", 1700000000, b"{}")
     assert headers == {
         "Content-Type": "application/json",
         "User-Agent": "audioconv-webhooks/1",
@@ -270,17 +271,21 @@ def test_every_attempt_carries_a_json_event_signed_and_identified() -> None:
 
 def test_a_receiver_accepts_a_signature_up_to_the_tolerance_and_nothing_malformed() -> None:
     body = b'{"id":"evt_1_1"}'
-    header = webhook.signed_headers("whsec_abc", "evt_1_1", 1700000000, body)["Audioconv-Signature"]
-    assert webhook.verify("whsec_abc", header, body, now=1700000000 + 300)
-    assert webhook.verify("whsec_abc", header, body, now=1700000000 - 300)
-    assert not webhook.verify("whsec_abc", header, body, now=1700000000 - 301)
-    assert not webhook.verify("whsec_abc", "t=1700000000", body, now=1700000000)  # no v1
-    assert not webhook.verify("whsec_abc", "t=soon," + header.split(",")[1], body, now=0)
-    assert not webhook.verify("whsec_abc", "t=1700000000,v1=ab=cd,junk", body, now=1700000000)
+    header = webhook_events.signed_headers("whsec_abc", "evt_1_1", 1700000000, body)[
+        "Audioconv-Signature"
+    ]
+    assert webhook_events.verify("whsec_abc", header, body, now=1700000000 + 300)
+    assert webhook_events.verify("whsec_abc", header, body, now=1700000000 - 300)
+    assert not webhook_events.verify("whsec_abc", header, body, now=1700000000 - 301)
+    assert not webhook_events.verify("whsec_abc", "t=1700000000", body, now=1700000000)  # no v1
+    assert not webhook_events.verify("whsec_abc", "t=soon," + header.split(",")[1], body, now=0)
+    assert not webhook_events.verify(
+        "whsec_abc", "t=1700000000,v1=ab=cd,junk", body, now=1700000000
+    )
 
 
 def test_a_secret_is_the_prefix_and_32_random_bytes() -> None:
-    made = webhook.new_secret()
+    made = webhook_events.new_secret()
     assert made.startswith("whsec_") and len(made) == len("whsec_") + 43  # base64url of 32
 
 
@@ -288,7 +293,7 @@ def test_a_failed_task_sends_a_compact_task_failed_event(tmp_path: Path) -> None
     task = Task(user_id=1, file_name="a.mp3", input_format="mp3", output_format="ogg",
                 input_key="k", id=4)  # fmt: skip
     task.fail("not audio", task.updated_at)
-    body = webhook.event_body(task, {"id": 4})
+    body = webhook_events.event_body(task, {"id": 4})
     assert body == (
         b'{"id":"evt_4_1","type":"task.failed","createdAt":"'
         + task.updated_at.isoformat().encode()
@@ -307,7 +312,7 @@ def test_each_attempt_is_recorded_as_the_task_shows_it_and_only_the_last_50_kept
     now = datetime(2026, 1, 1, 12, 0)
     later = now + timedelta(seconds=10)
     task.webhook_deliveries = tuple(_attempt("old", n, "failed") for n in range(60))
-    entry = webhook.record(task, URL, 3, Outcome(status=503, error="busy"), now, later)
+    entry = webhook_events.record(task, URL, 3, Outcome(status=503, error="busy"), now, later)
     assert entry.as_json() == {
         "eventId": "evt_4_1", "attempt": 3, "at": now.isoformat(), "url": URL,
         "statusCode": 503, "error": "busy", "result": "retrying",
@@ -316,7 +321,7 @@ def test_each_attempt_is_recorded_as_the_task_shows_it_and_only_the_last_50_kept
     assert len(task.webhook_deliveries) == 50
     assert task.webhook_deliveries[0] == _attempt("old", 11, "failed")
     assert task.webhook_deliveries[-1] == entry and task.webhook_due_at == later
-    last = webhook.record(task, URL, 4, Outcome(error="timed out"), later, None)
+    last = webhook_events.record(task, URL, 4, Outcome(error="timed out"), later, None)
     assert (last.result, last.next_attempt_at, last.status_code) == ("failed", None, None)
     assert task.webhook_due_at is None
 
@@ -335,24 +340,24 @@ def test_a_delivery_message_names_the_task_revision_and_attempt(tmp_path: Path) 
 def test_the_posted_event_carries_its_id_and_the_users_signature(tmp_path: Path) -> None:
     deps = fake_deps(tmp_path)
     task = _finished(deps, tmp_path)
-    webhooks.deliver(deps, _deliveries(deps)[0], _show)
+    webhook_delivery.deliver(deps, _deliveries(deps)[0], _show)
     sender = deps.webhooks
     assert isinstance(sender, FakeWebhooks)
     ((url, body, headers),) = sender.posts
     assert url == URL and headers["Audioconv-Event-Id"] == f"evt_{task.id}_1"
-    key = webhooks.secret(deps, task.user_id)
-    assert webhook.verify(key, headers["Audioconv-Signature"], body,
+    key = profile.secret(deps, task.user_id)
+    assert webhook_events.verify(key, headers["Audioconv-Signature"], body,
                           now=int(deps.clock().timestamp()))  # fmt: skip
 
 
 def test_a_secret_is_made_once_and_replaced_only_when_rotated(tmp_path: Path) -> None:
     deps = fake_deps(tmp_path)
     user = member(deps)
-    first = webhooks.secret(deps, user.id or 0)
-    assert webhooks.secret(deps, user.id or 0) == first
-    rotated = webhooks.secret(deps, user.id or 0, rotate=True)
+    first = profile.secret(deps, user.id or 0)
+    assert profile.secret(deps, user.id or 0) == first
+    rotated = profile.secret(deps, user.id or 0, rotate=True)
     assert rotated != first and rotated.startswith("whsec_")
-    assert webhooks.secret(deps, user.id or 0) == rotated
+    assert profile.secret(deps, user.id or 0) == rotated
 
 
 def test_an_early_attempt_is_refused_saying_when_it_is_due(tmp_path: Path) -> None:
@@ -360,7 +365,7 @@ def test_an_early_attempt_is_refused_saying_when_it_is_due(tmp_path: Path) -> No
     task = _finished(deps, tmp_path)
     due = deps.clock() + timedelta(seconds=5)
     with pytest.raises(RetryLater) as early:
-        webhooks.deliver(deps, webhooks.Delivery(task.id or 0, 1, 2, due), _show)
+        webhook_delivery.deliver(deps, webhook_delivery.Delivery(task.id or 0, 1, 2, due), _show)
     assert str(early.value) == f"webhook attempt 2 is due at {due}"
     assert early.value.after_seconds == 5  # redelivered when it is due
 
@@ -372,8 +377,8 @@ def test_a_copy_of_a_failed_attempt_is_not_sent_again(tmp_path: Path) -> None:
     sender.outcomes = [Outcome(status=500)]
     _finished(deps, tmp_path)
     (first,) = _deliveries(deps)
-    webhooks.deliver(deps, first, _show)
-    webhooks.deliver(deps, first, _show)  # the same message again, before the retry
+    webhook_delivery.deliver(deps, first, _show)
+    webhook_delivery.deliver(deps, first, _show)  # the same message again, before the retry
     assert len(sender.posts) == 1 and len(_deliveries(deps)) == 2
 
 
@@ -389,8 +394,8 @@ def test_messages_for_a_deleted_task_or_an_older_revision_are_dropped(
     assert isinstance(bus, FakeBus)
     conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))  # revision 2, done
     assert task.finished and task.revision == 2
-    webhooks.deliver(deps, first, _show)
-    webhooks.deliver(deps, webhooks.Delivery(999, 1, 1), _show)
+    webhook_delivery.deliver(deps, first, _show)
+    webhook_delivery.deliver(deps, webhook_delivery.Delivery(999, 1, 1), _show)
     sender = deps.webhooks
     assert isinstance(sender, FakeWebhooks) and sender.posts == []
     dropped = [r.getMessage() for r in caplog.records if "is stale" in r.getMessage()]
@@ -402,7 +407,7 @@ def test_a_webhook_removed_before_its_attempt_is_no_longer_due(tmp_path: Path) -
     deps = fake_deps(tmp_path)
     other = _finished(deps, tmp_path, url=None)  # so that the task in question is not id 1
     user = member(deps, "bob")
-    webhooks.update_profile(deps, user.id or 0, {"webhookUrl": URL})
+    profile.update_profile(deps, user.id or 0, webhook_url=URL)
     upload = tmp_path / "b.mp3"
     upload.write_bytes(b"AUDIO other samples")
     task = tasks.create_task(deps, user.id or 0, upload, "b.mp3", "ogg")
@@ -411,8 +416,8 @@ def test_a_webhook_removed_before_its_attempt_is_no_longer_due(tmp_path: Path) -
     conversion.convert(deps, TaskRef.from_message(bus.published[-1][1]))
     notification.notify(deps, TaskRef.from_message(bus.published[-1][1]))
     assert task.id != other.id and task.webhook_due_at is not None
-    webhooks.update_profile(deps, user.id or 0, {"webhookUrl": None})
-    webhooks.deliver(deps, _deliveries(deps)[-1], _show)
+    profile.update_profile(deps, user.id or 0, webhook_url=None)
+    webhook_delivery.deliver(deps, _deliveries(deps)[-1], _show)
     sender = deps.webhooks
     assert isinstance(sender, FakeWebhooks) and sender.posts == []
     assert task.webhook_due_at is None  # the sweep will not republish it
@@ -421,12 +426,12 @@ def test_a_webhook_removed_before_its_attempt_is_no_longer_due(tmp_path: Path) -
 def test_an_event_is_settled_once_delivered_or_given_up_not_while_retrying() -> None:
     task = Task(user_id=1, file_name="a.mp3", input_format="mp3", output_format="ogg",
                 input_key="k", id=4, revision=2)  # fmt: skip
-    assert not webhook.settled(task)
+    assert not webhook_events.settled(task)
     for result, settled in (("retrying", False), ("delivered", True), ("failed", True)):
         task.webhook_deliveries = (_attempt("evt_4_2", 1, result),)
-        assert webhook.settled(task) is settled, result
+        assert webhook_events.settled(task) is settled, result
         task.webhook_deliveries = (_attempt("evt_4_1", 1, result),)
-        assert not webhook.settled(task)  # the previous revision's event
+        assert not webhook_events.settled(task)  # the previous revision's event
 
 
 def test_each_attempt_and_giving_up_are_logged_without_the_urls_query(
@@ -439,11 +444,11 @@ def test_each_attempt_and_giving_up_are_logged_without_the_urls_query(
     assert isinstance(sender, FakeWebhooks)
     sender.outcomes = [Outcome(status=500), Outcome(error="timed out")]
     task = _finished(deps, tmp_path, url=URL + "?token=s3cret")
-    webhooks.deliver(deps, _deliveries(deps)[0], _show)
+    webhook_delivery.deliver(deps, _deliveries(deps)[0], _show)
     clock = deps.clock
     assert isinstance(clock, Clock)
     clock.advance(10)
-    webhooks.deliver(deps, _deliveries(deps)[1], _show)
+    webhook_delivery.deliver(deps, _deliveries(deps)[1], _show)
     said = [
         (r.levelname, r.getMessage()) for r in caplog.records if "webhook evt" in r.getMessage()
     ]
@@ -452,3 +457,12 @@ def test_each_attempt_and_giving_up_are_logged_without_the_urls_query(
                     ("INFO", f"webhook {event} attempt 2 to hooks.example.com: timed out"),
                     ("WARNING", f"webhook {event} given up after attempt 2")]  # fmt: skip
     assert [a.url for a in task.webhook_deliveries] == [URL + "?token=s3cret"] * 2
+
+
+def test_an_event_shows_the_task_as_the_api_does_less_its_delivery_attempts(
+    deps: Dependencies, upload: Path
+) -> None:
+    task = tasks.create_task(deps, member(deps).id or 0, upload, "a.mp3", "ogg")
+    shown, sent = task_json(task), event_json(task)
+    assert "webhookDeliveries" in shown and "webhookDeliveries" not in sent  # they change
+    assert sent == {k: v for k, v in shown.items() if k != "webhookDeliveries"}

@@ -13,7 +13,7 @@ from google.api_core.exceptions import NotFound, PreconditionFailed
 from google.auth.credentials import AnonymousCredentials, Credentials, Signing
 from google.cloud.storage import Blob, Client
 
-from audioconv.ports import attachment
+from audioconv.http_files import attachment
 
 # Resumable uploads send (and hold in memory) one chunk at a time; the library's
 # default chunk is 100 MiB, so set our own. Must be a multiple of 256 KiB.

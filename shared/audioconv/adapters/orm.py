@@ -108,7 +108,7 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("webhook_url", String(2048)),
-    # Sealed (Fernet, domain/webhook.seal_secret): migration 0011 sealed older ones.
+    # Sealed (Fernet, domain/webhook_events.seal_secret): migration 0011 sealed older ones.
     Column("webhook_secret", String(255)),
     Column("email_notifications", Boolean, nullable=False, server_default=true()),
     Column("email_verified_at", UtcDateTime()),

@@ -23,7 +23,7 @@ from urllib3.exceptions import (
 )
 
 from audioconv.adapters.address_guard import UnsafeWebhookUrl, checked_addresses
-from audioconv.domain.webhook import Outcome, check_url_syntax
+from audioconv.domain.webhook_events import Outcome, check_url_syntax
 
 
 class HttpWebhookSender:

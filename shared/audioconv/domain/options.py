@@ -227,17 +227,23 @@ def _bitrate_range(fmt: AudioFormat, sample_rate: int | None) -> tuple[int, int]
     return fmt.bitrates
 
 
+def requested_options(raw: Mapping[str, Any]) -> ConversionOptions:
+    """Options from request fields by their API names (empty values ignored), each in
+    its own bounds; ValueError with a readable message otherwise. Whether a format can
+    honour them is ``checked_for``'s to say."""
+    given = {k: v for k, v in raw.items() if v is not None and v != ""}
+    try:
+        return ConversionOptions.model_validate(given)
+    except ValidationError as exc:
+        raise ValueError("; ".join(_describe(err) for err in exc.errors())) from None
+
+
 def parse_options(raw: Mapping[str, Any], fmt: AudioFormat) -> ConversionOptions:
     """Options from request fields (empty values ignored), checked for ``fmt``.
 
     ValueError with a readable message for anything ``fmt`` cannot do.
     """
-    given = {k: v for k, v in raw.items() if v is not None and v != ""}
-    try:
-        options = ConversionOptions.model_validate(given)
-    except ValidationError as exc:
-        raise ValueError("; ".join(_describe(err) for err in exc.errors())) from None
-    return options.checked_for(fmt)
+    return requested_options(raw).checked_for(fmt)
 
 
 def stored_options(value: Mapping[str, Any] | None) -> ConversionOptions:

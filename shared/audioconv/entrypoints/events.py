@@ -14,15 +14,15 @@ import logging
 from audioconv import logs
 from audioconv.domain.model import valid_id
 from audioconv.entrypoints.event_log import logged
-from audioconv.entrypoints.web import task_json
+from audioconv.entrypoints.views import event_json
 from audioconv.ports import Message
 from audioconv.services import (
     conversion,
-    direct_upload,
+    direct_uploads,
     notification,
     report,
     verification,
-    webhooks,
+    webhook_delivery,
 )
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import REPORT, TaskRef, UploadArrived
@@ -68,14 +68,14 @@ def handle_upload(deps: Dependencies, message: Message) -> None:
     except ValueError:
         log.error("malformed message %s dropped", message.id, exc_info=True)
         return
-    direct_upload.finalize(deps, arrived.key)
+    direct_uploads.finalize(deps, arrived.key)
 
 
 @logged
 def handle_finished(deps: Dependencies, message: Message) -> None:
     """A finished conversion: notify the task's owner. The notify function serves the
     webhook attempts too (their own topic, pushed to the same service): handed on."""
-    if webhooks.ATTEMPT in message.attributes:
+    if webhook_delivery.ATTEMPT in message.attributes:
         handle_webhook(deps, message)
         return
     if verification.ACCOUNT_MAIL in message.attributes:
@@ -100,8 +100,8 @@ def handle_account_mail(deps: Dependencies, message: Message) -> None:
 def handle_webhook(deps: Dependencies, message: Message) -> None:
     """One webhook delivery attempt (raises to be redelivered: not due yet)."""
     try:
-        delivery = webhooks.Delivery.from_message(message.data, message.attributes)
+        delivery = webhook_delivery.Delivery.from_message(message.data, message.attributes)
     except ValueError:
         log.error("malformed message %s dropped", message.id, exc_info=True)
         return
-    webhooks.deliver(deps, delivery, task_json)
+    webhook_delivery.deliver(deps, delivery, event_json)

@@ -1,35 +1,88 @@
-"""The API's request and response bodies as pydantic models, for the OpenAPI document.
+"""The API's request and response bodies as pydantic models: the one contract of the API.
 
-These models describe; they do not validate: the routes keep their own checks
-(``web.py``) so that errors stay ``{"message": ...}`` with the statuses the API has
-always given. Field caps come from the same constants those checks use.
+The OpenAPI document is made of them, and the routes validate each request body, form
+and query with them (``web.validated``), so that what the document promises is what
+the code checks. A validation error is a 400 ``{"message", "requestId"}`` naming the
+field (``web.error_message``). A constraint given as ``json_schema_extra`` is in the
+document but checked by the service, with its own words (a password's least length,
+a username's characters).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from audioconv.domain.api_key import MAX_KEY_NAME_CHARS, Scope
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS
+from audioconv.domain.errors import InvalidInput
 from audioconv.domain.formats import FORMATS, Quality
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import MAX_ID, TaskStatus
-from audioconv.domain.options import ConversionOptions
+from audioconv.domain.options import ConversionOptions, requested_options
 from audioconv.domain.preset import MAX_PRESET_NAME_CHARS
 from audioconv.domain.source_url import MAX_URL_CHARS as MAX_SOURCE_URL_CHARS
-from audioconv.domain.webhook import MAX_URL_CHARS
-from audioconv.entrypoints.web import FIELD_CHARS, MAX_FIELD_CHARS, MAX_OPTION_CHARS
+from audioconv.domain.webhook_events import MAX_URL_CHARS
 from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
+from audioconv.services.tasks import has_control_characters
+
+# Longest text field a request may carry (file names, tokens), unless its own cap says.
+MAX_FIELD_CHARS = 1024
+# An option's value (``192k``, ``standard``).
+MAX_OPTION_CHARS = 32
+# A format's name (mp3, alac, ...).
+MAX_FORMAT_CHARS = 16
 
 _camel = ConfigDict(populate_by_name=True)
+# A request's fields go by their names in the API only (``sampleRate``, not ``sample_rate``).
+_REQUEST = ConfigDict(populate_by_name=False)
 # A pattern's end that is the text's end: ``$`` alone also matches before a final line
 # break in Python's regular expressions (and so in what test generators make of it).
 _END = r"(?!\n)$"
-_FORMAT_NAMES: Any = {"enum": sorted(FORMATS), "maxLength": FIELD_CHARS["newFormat"]}
+_FORMAT_NAMES: Any = {"enum": sorted(FORMATS), "maxLength": MAX_FORMAT_CHARS}
+
+
+def as_is(message: str) -> PydanticCustomError:
+    """A validation error whose message is the whole sentence the client gets."""
+    return PydanticCustomError("as_is", "{message}", {"message": message})
+
+
+def _given(value: Any) -> Any:
+    """Text that is there: anything else (absent, empty, not text) is a missing field."""
+    if not isinstance(value, str) or not value:
+        raise PydanticCustomError("missing", "Field required")
+    return value
+
+
+def _no_controls(value: str) -> str:
+    if has_control_characters(value):
+        raise PydanticCustomError("control_characters", "must not contain control characters")
+    return value
+
+
+# Text that must be given (_GIVEN) with no control character in it (_PLAIN), as each
+# of these: Field says how long it may be.
+_GIVEN, _PLAIN = BeforeValidator(_given), AfterValidator(_no_controls)
+Username = Annotated[str, _GIVEN, Field(max_length=MAX_USERNAME_CHARS), _PLAIN]
+Email = Annotated[str, _GIVEN, Field(max_length=MAX_EMAIL_CHARS), _PLAIN]
+Password = Annotated[str, _GIVEN, Field(max_length=MAX_PASSWORD_CHARS), _PLAIN]
+Text = Annotated[str, _GIVEN, Field(max_length=MAX_FIELD_CHARS), _PLAIN]
+FormatName = Annotated[str, _GIVEN, Field(max_length=MAX_FORMAT_CHARS), _PLAIN]
 
 
 def _text(pattern: str) -> Any:
@@ -38,6 +91,22 @@ def _text(pattern: str) -> Any:
     return Annotated[
         str, Field(max_length=MAX_OPTION_CHARS, json_schema_extra={"pattern": pattern})
     ]
+
+
+def _option_text(value: Any, info: ValidationInfo) -> Any:
+    """An option's value as given, for ``Options`` to check as a whole: only its length
+    is checked here (text of at most MAX_OPTION_CHARS characters)."""
+    if isinstance(value, str) and len(value) > MAX_OPTION_CHARS:
+        name = info.field_name or ""
+        alias = ConversionOptions.model_fields[name].alias or name
+        raise as_is(f"option {alias!r} must be at most {MAX_OPTION_CHARS} characters")
+    return value
+
+
+def _option(documented: Any) -> Any:
+    """A conversion option: ``documented`` in the document; any value when validated,
+    which ``Options`` hands to ``ConversionOptions`` (its bounds, its messages)."""
+    return Annotated[documented, PlainValidator(_option_text, json_schema_input_type=documented)]
 
 
 def _number(name: str, pattern: str = r"^[0-9]+" + _END, kind: type = int) -> Any:
@@ -49,7 +118,7 @@ def _number(name: str, pattern: str = r"^[0-9]+" + _END, kind: type = int) -> An
             if getattr(item, key, None) is not None:
                 bounds[key] = getattr(item, key)
     text = _text(pattern)
-    return Annotated[kind, Field(**bounds)] | text | None
+    return _option(Annotated[kind, Field(**bounds)] | text | None)
 
 
 def _decimal(name: str) -> Any:
@@ -68,18 +137,19 @@ class Error(BaseModel):
     )
 
 
+_PASSWORD_RULE: Any = {"minLength": MIN_PASSWORD_LENGTH}  # services/auth.py checks it
+
+
 class SignupBody(BaseModel):
-    username: str = Field(
-        min_length=1, max_length=MAX_USERNAME_CHARS, pattern=r"^[^\s\x00-\x1f]+$",
+    username: Username = Field(
+        json_schema_extra={"minLength": 1, "pattern": r"^[^\s\x00-\x1f]+$"},
         description="letters, marks and digits of one script, and . _ - @ + ' (stored "
         "NFKC-normalised and case-folded; no invisible characters, no mixing of look-alike "
         "scripts)",
     )  # fmt: skip
-    email: str = Field(
-        min_length=3, max_length=MAX_EMAIL_CHARS, json_schema_extra={"format": "email"}
-    )
-    password1: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
-    password2: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
+    email: Email = Field(json_schema_extra={"minLength": 3, "format": "email"})
+    password1: Password = Field(json_schema_extra=_PASSWORD_RULE)
+    password2: Password = Field(json_schema_extra=_PASSWORD_RULE)
 
 
 class SignedUp(BaseModel):
@@ -88,12 +158,24 @@ class SignedUp(BaseModel):
 
 
 class LoginBody(BaseModel):
-    username: str = Field(min_length=1, max_length=MAX_USERNAME_CHARS)
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+    username: Username = Field(json_schema_extra={"minLength": 1})
+    password: Password = Field(json_schema_extra={"minLength": 1})
 
 
 class Token(BaseModel):
     token: str = Field(description="bearer token, valid 24 hours")
+
+
+def _optional_text(constraints: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A field that may be left out but is text when given (a form field has no null):
+    the document says ``string`` with these constraints, and no default."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        schema.pop("anyOf", None)
+        schema.pop("default", None)
+        schema.update({"type": "string", **constraints})
+
+    return edit
 
 
 class Options(BaseModel):
@@ -103,7 +185,7 @@ class Options(BaseModel):
     each other.
     """
 
-    model_config = _camel
+    model_config = _REQUEST
 
     bitrate: _number("bitrate", r"^ *[0-9]+[kK]? *" + _END) = Field(  # type: ignore[valid-type]
         default=None, description="kbit/s: a whole number, or with a `k` suffix (`192k`)"
@@ -112,7 +194,9 @@ class Options(BaseModel):
         default=None, alias="sampleRate", description="Hz"
     )
     channels: _number("channels") = Field(default=None)  # type: ignore[valid-type]
-    quality: Quality | None = Field(default=None, description="preset of lossy formats")
+    quality: _option(Quality | None) = Field(  # type: ignore[valid-type]
+        default=None, description="preset of lossy formats"
+    )
     loudness: _decimal("loudness") = Field(  # type: ignore[valid-type]
         default=None,
         description="normalise to this integrated loudness (LUFS, EBU R128; e.g. -16, -23): "
@@ -140,7 +224,7 @@ class Options(BaseModel):
         "wav and aiff); default: the input's, or the nearest the format holds. A reduction "
         "is dithered (TPDF)",
     )  # fmt: skip
-    upscale: bool | Literal["true", "false", "1", "0"] | None = Field(
+    upscale: _option(bool | Literal["true", "false", "1", "0"] | None) = Field(  # type: ignore[valid-type]
         default=None,
         description="false: never encode a lossy target above the lossy input's bitrate "
         "(the bitrate is capped at the input's); default true, with a warning",
@@ -154,23 +238,29 @@ class Options(BaseModel):
         "wma and aac",
     )
 
+    _chosen: ConversionOptions = PrivateAttr(default_factory=ConversionOptions)
 
-def _optional_text(constraints: Mapping[str, Any]) -> Callable[[dict[str, Any]], None]:
-    """A field that may be left out but is text when given (a form field has no null):
-    the document says ``string`` with these constraints, and no default."""
+    @model_validator(mode="after")
+    def _as_conversion_options(self) -> Self:
+        given = {field.alias or name: getattr(self, name)
+                 for name, field in Options.model_fields.items()}  # fmt: skip
+        try:
+            self._chosen = requested_options(given)
+        except ValueError as exc:
+            raise as_is(str(exc)) from None
+        return self
 
-    def edit(schema: dict[str, Any]) -> None:
-        schema.pop("anyOf", None)
-        schema.pop("default", None)
-        schema.update({"type": "string", **constraints})
-
-    return edit
+    @property
+    def conversion_options(self) -> ConversionOptions:
+        """The options asked for (each within its bounds; the target format may still
+        refuse them: the service checks)."""
+        return self._chosen
 
 
 class _Target(BaseModel):
-    model_config = _camel
+    model_config = _REQUEST
 
-    new_format: str | None = Field(
+    new_format: FormatName | None = Field(
         default=None, alias="newFormat",
         description="the target format (required unless `preset` gives it)",
         json_schema_extra=_optional_text(_FORMAT_NAMES),
@@ -182,17 +272,62 @@ class _Target(BaseModel):
         json_schema_extra=_optional_text({"minLength": 1, "maxLength": MAX_PRESET_NAME_CHARS}),
     )  # fmt: skip
 
+    @property
+    def target(self) -> str:
+        """The target format: required, unless the request's preset gave it."""
+        if not self.new_format:
+            raise InvalidInput("missing field 'newFormat'")
+        return self.new_format
+
 
 class _File(BaseModel):
-    model_config = _camel
+    model_config = _REQUEST
 
     file_name: bytes = Field(alias="fileName", description="the audio file (its name is kept)")
 
 
-class _FileName(BaseModel):
-    model_config = _camel
+class FileName(BaseModel):
+    """A file's name as the client gives it."""
 
-    file_name: str = Field(alias="fileName", min_length=1, max_length=MAX_FIELD_CHARS)
+    model_config = _REQUEST
+
+    file_name: Text = Field(alias="fileName", json_schema_extra={"minLength": 1})
+
+
+def _url_or_null(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise as_is("webhookUrl must be a URL (text), or null for none")
+    return value
+
+
+def _switch_or_null(value: Any) -> Any:
+    if value is not None and not isinstance(value, bool):
+        raise as_is("emailNotifications must be true or false")
+    return value
+
+
+def _address_or_null(value: Any) -> Any:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise as_is("email must be an e-mail address")
+    return value
+
+
+# A webhook URL (or null: none); its syntax and host are checked by services/profile.py.
+def _address(value: Any) -> Any:
+    value = _address_or_null(value)
+    return None if value is None else _no_controls(value)
+
+
+# A webhook URL (or null: none): its syntax and host are services/profile.py's to check
+# (with their own words), the document shows them.
+_URL: Any = (
+    Annotated[str, Field(max_length=MAX_URL_CHARS, pattern=r"^(https?://[^\s/?#@]+[^\s#]*)?$")]
+    | None
+)
+WebhookUrl = Annotated[_URL, PlainValidator(_url_or_null, json_schema_input_type=_URL)]
+# A new e-mail address (or null: as it is), normalised and checked by the service.
+_EMAIL: Any = Annotated[str, Field(min_length=1, max_length=MAX_EMAIL_CHARS)] | None
+NewEmail = Annotated[_EMAIL, PlainValidator(_address, json_schema_input_type=_EMAIL)]
 
 
 _WEBHOOK_URL = (
@@ -202,19 +337,37 @@ _WEBHOOK_URL = (
 
 
 class _Webhook(BaseModel):
-    model_config = _camel
+    model_config = _REQUEST
 
-    webhook_url: str | None = Field(
-        default=None, alias="webhookUrl", max_length=MAX_URL_CHARS, description=_WEBHOOK_URL,
-        pattern=r"^(https?://[^\s/?#@]+[^\s#]*)?$",
-    )  # fmt: skip
+    webhook_url: WebhookUrl = Field(default=None, alias="webhookUrl", description=_WEBHOOK_URL)
 
 
 _BATCH_ID: Any = Annotated[int, Field(ge=1, le=MAX_ID)] | _text(r"^[0-9]+" + _END) | None
+_DIGITS = re.compile(r"[0-9]+")
 
 
-class _InBatch(BaseModel):
-    batch: _BATCH_ID = Field(
+def _batch_id(value: Any) -> int | None:
+    """The ``batch`` field: None when absent or empty, else a whole number in ASCII
+    digits (JSON's 7.0 is 7). Whether the caller has such a batch, the service checks
+    (a number no batch can have is not found, 404)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        return int(value.strip())
+    raise as_is("batch must be a batch id (a whole number)")
+
+
+BatchId = Annotated[_BATCH_ID, PlainValidator(_batch_id, json_schema_input_type=_BATCH_ID)]
+
+
+class InBatch(BaseModel):
+    """The ``batch`` field of an upload (a mixin)."""
+
+    batch: BatchId = Field(
         default=None,
         description="put the task in this batch of yours (`POST /api/batches`, or the "
         "`batchId` of an earlier task); someone else's batch is not found (404)",
@@ -222,14 +375,18 @@ class _InBatch(BaseModel):
 
 
 # Bases listed last give the first fields: the file and the format, then the options.
-class UploadForm(_InBatch, _Webhook, Options, _Target, _File):
+class UploadFields(InBatch, _Webhook, Options, _Target):
+    """The text fields of ``POST /api/tasks`` (form fields, or a raw upload's query)."""
+
+
+class UploadForm(UploadFields, _File):
     """``POST /api/tasks``: the file and what to make of it, as multipart form fields.
 
     Several ``fileName`` parts make one task each, all in one batch (a new one, or
     ``batch``), and the answer is that batch."""
 
 
-class RawUploadQuery(_InBatch, _Webhook, Options):
+class RawUploadQuery(InBatch, _Webhook, Options):
     """``POST /api/tasks`` with the file as the raw body (``application/octet-stream`` or
     ``audio/*``): its name, the format and the options go in the query string."""
 
@@ -238,7 +395,7 @@ class RawUploadQuery(_InBatch, _Webhook, Options):
         description="the file's name (raw uploads only; required there)",
     )  # fmt: skip
     new_format: str | None = Field(
-        default=None, alias="newFormat", max_length=FIELD_CHARS["newFormat"],
+        default=None, alias="newFormat", max_length=MAX_FORMAT_CHARS,
         description="the target format, one of " + ", ".join(sorted(FORMATS))
         + " (raw uploads only; required there unless `preset` gives it)",
     )  # fmt: skip
@@ -260,7 +417,7 @@ _SOURCE_URL: Any = Annotated[
 ]
 
 
-class UrlImportBody(_InBatch, _Webhook, Options, _Target):
+class UrlImportBody(InBatch, _Webhook, Options, _Target):
     """``POST /api/tasks`` as JSON: the server fetches the file at ``sourceUrl``."""
 
     source_url: _SOURCE_URL | list[_SOURCE_URL] = Field(
@@ -271,7 +428,7 @@ class UrlImportBody(_InBatch, _Webhook, Options, _Target):
     )
 
 
-class StartUploadBody(_InBatch, _Webhook, Options, _Target, _FileName):
+class StartUploadBody(InBatch, _Webhook, Options, _Target, FileName):
     """``POST /api/uploads``: announce a direct upload; PUT the file to the ticket's URL."""
 
     resumable: bool = Field(
@@ -504,10 +661,28 @@ class Batch(BatchSummary):
     tasks: list[Task]
 
 
+def _batch_name(value: Any) -> str | None:
+    """An optional batch name: text of at most MAX_BATCH_NAME_CHARS, no control characters."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise as_is("name must be text")
+    if len(value) > MAX_BATCH_NAME_CHARS:
+        raise as_is(f"name must be at most {MAX_BATCH_NAME_CHARS} characters")
+    if has_control_characters(value):
+        raise as_is("name must not contain control characters")
+    return value
+
+
+_BATCH_NAME: Any = Annotated[str | None, Field(max_length=MAX_BATCH_NAME_CHARS)]
+
+
 class NewBatchBody(BaseModel):
     """``POST /api/batches``: an optional name (the body may also be empty)."""
 
-    name: str | None = Field(default=None, max_length=MAX_BATCH_NAME_CHARS)
+    name: Annotated[
+        _BATCH_NAME, PlainValidator(_batch_name, json_schema_input_type=_BATCH_NAME)
+    ] = Field(default=None)
 
 
 class UploadTicket(BaseModel):
@@ -631,11 +806,46 @@ class SweepResult(BaseModel):
     )  # fmt: skip
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+_MAX: Any = Annotated[int, Field(ge=1)] | None
+_ORDER: Any = Literal["0", "1"]
+
+
+def _max_tasks(value: Any) -> int | None:
+    """``max`` in ASCII digits (``int()`` also takes ``1_0``, `` 10`` and non-ASCII
+    digits), at least 1; no one has more than MAX_ID tasks, nor takes the database more."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise as_is("max must be an integer")
+    if isinstance(value, str):
+        try:
+            if not _INTEGER.fullmatch(value):
+                raise ValueError(value)
+            value = int(value)  # ValueError past Python's limit of digits
+        except ValueError:
+            raise as_is("max must be an integer") from None
+    number: int = value
+    if number < 1:
+        raise as_is("max must be at least 1")
+    return min(number, MAX_ID)
+
+
+def _order(value: Any) -> str:
+    if value not in ("0", "1"):
+        raise as_is("order must be 0 (ascending) or 1 (descending)")
+    return str(value)
+
+
 class TaskQuery(BaseModel):
     """``GET /api/tasks`` query arguments."""
 
-    max: int | None = Field(default=None, ge=1, description="at most this many tasks")
-    order: Literal["0", "1"] = Field(default="0", description="0 ascending id, 1 descending")
+    max: Annotated[_MAX, PlainValidator(_max_tasks, json_schema_input_type=_MAX)] = Field(
+        default=None, description="at most this many tasks"
+    )
+    order: Annotated[_ORDER, PlainValidator(_order, json_schema_input_type=_ORDER)] = Field(
+        default="0", description="0 ascending id, 1 descending"
+    )
 
 
 class ZipQuery(BaseModel):
@@ -675,23 +885,39 @@ class Profile(BaseModel):
     )
 
 
+_PROFILE_FIELDS = ("webhookUrl", "emailNotifications", "email")
+
+
 class ProfileBody(BaseModel):
     """``PUT /api/me``: the fields to change; those left out stay as they are."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
-    webhook_url: str | None = Field(
-        default=None, alias="webhookUrl", max_length=MAX_URL_CHARS,
+    webhook_url: WebhookUrl = Field(
+        default=None, alias="webhookUrl",
         description="https URL (http too in the embedded mode); null or empty: none",
-        pattern=r"^(https?://[^\s/?#@]+[^\s#]*)?$",
     )  # fmt: skip
-    email_notifications: bool | None = Field(
+    email_notifications: Annotated[bool | None, BeforeValidator(_switch_or_null)] = Field(
         default=None, alias="emailNotifications", description="false: no mails"
     )
-    email: str | None = Field(
-        default=None, min_length=1, max_length=MAX_EMAIL_CHARS,
+    email: NewEmail = Field(
+        default=None,
         description="a new address: unverified until the link mailed to it is followed",
     )  # fmt: skip
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_known(cls, data: Any) -> Any:
+        unknown = sorted(set(data) - set(_PROFILE_FIELDS)) if isinstance(data, dict) else []
+        if unknown:
+            raise as_is(f"unknown field(s) {', '.join(unknown)}: only webhookUrl, "
+                        "emailNotifications and email can be changed")  # fmt: skip
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the request gave, as ``services.profile.update_profile``'s
+        keyword arguments."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class WebhookSecret(BaseModel):
@@ -701,9 +927,7 @@ class WebhookSecret(BaseModel):
 class VerifyEmailQuery(BaseModel):
     """``GET /api/auth/verify-email`` query: the link's signed token."""
 
-    token: str = Field(
-        min_length=1, max_length=MAX_FIELD_CHARS, description="as the mailed link has it"
-    )
+    token: Text = Field(json_schema_extra={"minLength": 1}, description="as the mailed link has it")
 
 
 class EmailVerified(BaseModel):
@@ -716,12 +940,9 @@ class VerificationSent(BaseModel):
     sent: Literal[True]
 
 
-_PASSWORD = Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_CHARS)
-
-
 class PasswordChangeBody(BaseModel):
-    oldPassword: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
-    newPassword: str = _PASSWORD
+    old_password: Password = Field(alias="oldPassword", json_schema_extra={"minLength": 1})
+    new_password: Password = Field(alias="newPassword", json_schema_extra=_PASSWORD_RULE)
 
 
 class PasswordChanged(BaseModel):
@@ -729,7 +950,7 @@ class PasswordChanged(BaseModel):
 
 
 class DeleteAccountBody(BaseModel):
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+    password: Password = Field(json_schema_extra={"minLength": 1})
 
 
 class DeletedCounts(BaseModel):

@@ -11,15 +11,13 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from audioconv import logs
 from audioconv.config import Settings
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
-from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
-from audioconv.domain.model import Task
-from audioconv.domain.options import OPTION_FIELDS
-from audioconv.domain.source_url import shown
 from audioconv.entrypoints import key_scopes
 from audioconv.entrypoints.appengine import (
     MAX_REQUEST_BYTES,
@@ -27,28 +25,12 @@ from audioconv.entrypoints.appengine import (
     on_app_engine,
     request_limit,
 )
-from audioconv.entrypoints.uploads import is_raw
+from audioconv.entrypoints.upload_parsing import is_raw
 from audioconv.services import auth
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.tasks import has_control_characters
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Longest text field a request may carry (file names), unless FIELD_CHARS says otherwise.
-MAX_FIELD_CHARS = 1024
-# An option's value (``192k``, ``standard``).
-MAX_OPTION_CHARS = 32
-FIELD_CHARS = {
-    "username": MAX_USERNAME_CHARS,
-    "email": MAX_EMAIL_CHARS,
-    "password": auth.MAX_PASSWORD_CHARS,
-    "password1": auth.MAX_PASSWORD_CHARS,
-    "password2": auth.MAX_PASSWORD_CHARS,
-    "oldPassword": auth.MAX_PASSWORD_CHARS,
-    "newPassword": auth.MAX_PASSWORD_CHARS,
-    "newFormat": 16,  # mp3, alac, ...
-}
-
+M = TypeVar("M", bound=BaseModel)
 
 # Where ``create_app`` keeps the app's dependencies (``app.extensions``).
 DEPENDENCIES = "audioconv"
@@ -170,20 +152,36 @@ def _refuse_surrogates(value: Any) -> None:
                 ) from None
 
 
-def text_field(value: object, name: str) -> str:
-    """A required text field, at most FIELD_CHARS[name] long, with no control characters."""
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"missing field {name!r}")
-    max_chars = FIELD_CHARS.get(name, MAX_FIELD_CHARS)
-    if len(value) > max_chars:
-        raise InvalidInput(f"field {name!r} must be at most {max_chars} characters")
-    if has_control_characters(value):
-        raise InvalidInput(f"field {name!r} must not contain control characters")
-    return value
+def validated(model: type[M], data: Mapping[str, Any]) -> M:
+    """``data`` (a JSON body, form fields, a query) as the request model ``model``
+    (``entrypoints/schemas.py``); InvalidInput naming the first field that is wrong."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidInput(error_message(exc.errors()[0])) from None
 
 
-def json_field(body: dict[str, Any], name: str) -> str:
-    return text_field(body.get(name), name)
+# The sentence of each kind of validation error (pydantic's, or schemas.py's own).
+_MESSAGES = {
+    "missing": "missing field {field!r}",
+    "too_long": "field {field!r} must be at most {max_length} characters",
+    "string_too_long": "field {field!r} must be at most {max_length} characters",
+    "control_characters": "field {field!r} must not contain control characters",
+    "extra_forbidden": "unknown field {field!r}",
+}
+
+
+def error_message(error: ErrorDetails) -> str:
+    """One validation error as the API words it, naming the field (by its name in the
+    request); ``as_is`` errors carry their whole sentence."""
+    context = dict(error.get("ctx") or {})
+    if error["type"] == "as_is":
+        return str(context["message"])
+    field = ".".join(str(part) for part in error["loc"]) or "body"
+    template = _MESSAGES.get(error["type"])
+    if template is None:
+        return f"field {field!r}: {error['msg']}"
+    return template.format(field=field, **context)
 
 
 def login_required(view: F) -> F:
@@ -198,15 +196,6 @@ def login_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
-
-
-def option_fields(source: Mapping[str, Any]) -> dict[str, Any]:
-    """The conversion options a request carries (form fields or JSON keys)."""
-    fields = {name: source[name] for name in OPTION_FIELDS if name in source}
-    for name, value in fields.items():
-        if isinstance(value, str) and len(value) > MAX_OPTION_CHARS:
-            raise InvalidInput(f"option {name!r} must be at most {MAX_OPTION_CHARS} characters")
-    return fields
 
 
 def may_sweep(settings: Settings) -> bool:
@@ -237,49 +226,3 @@ def _is_loopback(address: str | None) -> bool:
         return False
     mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
     return ip.is_loopback or bool(mapped and mapped.is_loopback)
-
-
-def task_json(task: Task) -> dict[str, Any]:
-    base = f"/api/tasks/{task.id}"
-    return {
-        "id": task.id,
-        "fileName": task.file_name,
-        "status": task.shown_status,
-        "inputFormat": task.input_format,
-        "newFormat": task.output_format,
-        "outputFileName": task.output_name,
-        "revision": task.revision,
-        "progress": task.progress,
-        "error": task.error,
-        "input": task.input_probe.as_dict() if task.input_probe else None,
-        "output": task.output_probe.as_dict() if task.output_probe else None,
-        "report": "due" if task.report_due else None,
-        "albumGain": "due" if task.album_gain_due else None,
-        "warnings": task.warnings or [],
-        "verified": task.verified,
-        "exactLength": task.exact_length,
-        "exactLengthReason": task.exact_length_reason,
-        "options": task.options.as_json() or {},
-        "batchId": task.batch_id,
-        "createdAt": task.created_at.isoformat(),
-        "updatedAt": task.updated_at.isoformat(),
-        "expiresAt": task.expires_at.isoformat() if task.expires_at else None,
-        "webhookUrl": task.webhook_url,
-        "sourceUrl": shown(task.source_url) if task.source_url else None,
-        "webhookDeliveries": [attempt.as_json() for attempt in task.webhook_deliveries],
-        # The previous output, still downloadable (links.converted) while a convert-again
-        # runs or after it failed, until a new output replaces it.
-        "keptOutput": {
-            "format": task.kept_output_format,
-            "fileName": task.kept_output_name,
-            "bytes": task.kept_output_bytes,
-        }
-        if task.kept_output_key
-        else None,
-        "links": {
-            "self": base,
-            "original": f"{base}/original",
-            "converted": f"{base}/converted" if task.output_key or task.kept_output_key else None,
-            "waveform": f"{base}/waveform.png" if task.waveform_key else None,
-        },
-    }

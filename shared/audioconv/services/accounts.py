@@ -16,7 +16,7 @@ from audioconv.domain.errors import Forbidden, InvalidInput, NotFound, Unauthori
 from audioconv.domain.model import User, valid_id
 from audioconv.services import auth, resumable
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import PREFIX as DIRECT_UPLOADS
+from audioconv.services.direct_uploads import PREFIX as DIRECT_UPLOADS
 from audioconv.services.tasks import stored_files
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,8 @@ from audioconv.domain.album_layout import (
 )
 from audioconv.domain.batch import unique_names
 from audioconv.domain.model import Task, TaskStatus
-from audioconv.ports import BlobStore, iter_chunks
+from audioconv.http_files import iter_chunks
+from audioconv.ports import BlobStore
 from audioconv.services import batches
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.tasks import safe_file_name

@@ -10,16 +10,15 @@ of its bytes are kept. So every file sent has a task that says what became of it
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from audioconv.domain.batch import MAX_BATCH_NAME_CHARS, Batch, BatchProgress
-from audioconv.domain.errors import AudioconvError, InvalidInput, NotFound
+from audioconv.domain.batch import Batch, BatchProgress
+from audioconv.domain.errors import AudioconvError, NotFound
 from audioconv.domain.model import Task, valid_id
+from audioconv.domain.options import ConversionOptions
 from audioconv.ports import UnitOfWork
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished
@@ -28,14 +27,11 @@ from audioconv.services.tasks import (
     check_quota,
     checked_options,
     create_task,
-    has_control_characters,
     record_task,
     safe_file_name,
     stored_files,
     target_format,
 )
-
-_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -45,40 +41,6 @@ class BatchView:
     batch: Batch
     progress: BatchProgress
     tasks: Sequence[Task] = ()
-
-
-def parse_batch_id(value: object) -> int | None:
-    """The ``batch`` field of a request: None when absent or empty, else a batch id.
-
-    InvalidInput for anything but a whole number in ASCII digits; NotFound for a
-    number no batch can have.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():  # JSON's 7.0 is the integer 7
-        number = int(value)
-    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-        number = int(value.strip())
-    else:
-        raise InvalidInput("batch must be a batch id (a whole number)")
-    if not valid_id(number):
-        raise NotFound(f"no batch {number}")
-    return number
-
-
-def batch_name(value: object) -> str | None:
-    """An optional batch name: text of at most MAX_BATCH_NAME_CHARS, no control characters."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput("name must be text")
-    if len(value) > MAX_BATCH_NAME_CHARS:
-        raise InvalidInput(f"name must be at most {MAX_BATCH_NAME_CHARS} characters")
-    if has_control_characters(value):
-        raise InvalidInput("name must not contain control characters")
-    return value
 
 
 def owned_batch(uow: UnitOfWork, user_id: int, batch_id: int, for_update: bool = False) -> Batch:
@@ -147,7 +109,7 @@ def upload_files(
     user_id: int,
     files: Sequence[Upload],
     new_format: str,
-    options: Mapping[str, Any] | None = None,
+    options: ConversionOptions | None = None,
     batch_id: int | None = None,
     webhook_url: str | None = None,
 ) -> BatchView:
@@ -180,7 +142,7 @@ def record_refused(
     user_id: int,
     file: Upload,
     target: str,
-    options: Mapping[str, Any] | None,
+    options: ConversionOptions | None,
     error: AudioconvError,
     batch_id: int | None,
 ) -> None:

@@ -12,9 +12,8 @@ and each track is uploaded as if the user had sent it: a task of the batch.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS
 from audioconv.domain.cue_sheet import MAX_CUE_BYTES, CueSheet, CueSheetError, parse_cue
@@ -26,6 +25,7 @@ from audioconv.domain.errors import (
 )
 from audioconv.domain.file_names import portable_name
 from audioconv.domain.media import Probe
+from audioconv.domain.options import ConversionOptions
 from audioconv.services import batches
 from audioconv.services.batches import BatchView, Upload
 from audioconv.services.conversion import WORK_PREFIX
@@ -62,7 +62,7 @@ def upload_album(
     user_id: int,
     files: Sequence[Upload],
     new_format: str,
-    options: Mapping[str, Any] | None = None,
+    options: ConversionOptions | None = None,
     batch_id: int | None = None,
     webhook_url: str | None = None,
 ) -> BatchView:

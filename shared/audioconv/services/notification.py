@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from audioconv.domain import webhook
+from audioconv.domain import webhook_events
 from audioconv.domain.errors import MailRejected
 from audioconv.domain.model import Task, TaskStatus, User
-from audioconv.services import mail_quota, webhooks
+from audioconv.services import mail_quota, webhook_delivery
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
 
@@ -43,7 +43,7 @@ def notify(deps: Dependencies, ref: TaskRef) -> None:
         log.info("task %s r%s: its owner was told less than %.0f s ago; told after that",
                  ref.task_id, ref.revision, deps.settings.notify_window_seconds)  # fmt: skip
         return
-    announced = webhooks.announce(deps, task, user)
+    announced = webhook_delivery.announce(deps, task, user)
     if user.email_notifications and user.email_verified_at is not None:
         _mail(deps, ref, task, user)
     with deps.uow() as uow:
@@ -51,7 +51,7 @@ def notify(deps: Dependencies, ref: TaskRef) -> None:
         if task is None:
             return
         if task.revision == ref.revision:
-            first = announced and webhook.attempts_made(task) == 0
+            first = announced and webhook_events.attempts_made(task) == 0
             # A first webhook attempt is due now: the sweep republishes a lost message.
             task.notified(now, webhook_due=deps.clock() if first else None)
         else:  # converted again meanwhile: what was sent still opens the window

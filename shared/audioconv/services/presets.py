@@ -8,7 +8,7 @@ from typing import Any
 
 from audioconv.domain.errors import Conflict, InvalidInput, NotFound
 from audioconv.domain.model import valid_id
-from audioconv.domain.options import OPTION_FIELDS
+from audioconv.domain.options import OPTION_FIELDS, requested_options
 from audioconv.domain.preset import MAX_PRESET_NAME_CHARS, MAX_PRESETS_PER_USER, Preset
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.tasks import checked_options, has_control_characters, target_format
@@ -41,7 +41,11 @@ def _checked(body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
     if body.get("newFormat") in (None, ""):
         raise InvalidInput("missing field 'newFormat': the preset's target format")
     target = target_format(body.get("newFormat"))
-    options = checked_options({k: v for k, v in body.items() if k in OPTION_FIELDS}, target)
+    try:
+        asked = requested_options({k: v for k, v in body.items() if k in OPTION_FIELDS})
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    options = checked_options(asked, target)
     return name, target, options.as_json() or {}
 
 

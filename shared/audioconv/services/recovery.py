@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from audioconv.domain.model import TaskStatus, as_utc
-from audioconv.services import album_gain, direct_upload, expiry, notification, throttling, webhooks
+from audioconv.services import (
+    album_gain,
+    direct_uploads,
+    expiry,
+    notification,
+    throttling,
+    webhook_delivery,
+)
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import announce_finished, request_conversion, request_report
 
@@ -87,7 +94,7 @@ def sweep(deps: Dependencies, grace_seconds: float = 60, reclaim: bool = False) 
         request_report(deps, task)
     for task in hooks:
         try:
-            webhooks.republish(deps, task)
+            webhook_delivery.republish(deps, task)
         except Exception:
             log.exception("republishing task %s's webhook failed; the next sweep will", task.id)
     album_gain.settle_due(deps)  # albums whose last worker died before their tags
@@ -126,9 +133,9 @@ def _finalize_unannounced_uploads(deps: Dependencies) -> None:
     finalize event was handled): handle them now, as the event would have."""
     with deps.uow() as uow:
         known = uow.tasks.stored_keys()
-    for key in deps.blobs.keys(direct_upload.PREFIX):
+    for key in deps.blobs.keys(direct_uploads.PREFIX):
         if key not in known:
-            direct_upload.finalize(deps, key)
+            direct_uploads.finalize(deps, key)
 
 
 def collect_garbage(deps: Dependencies) -> int:
@@ -145,7 +152,7 @@ def collect_garbage(deps: Dependencies) -> int:
     removed = 0
     for key in list(deps.blobs.keys("")):
         unfinished_write = key.rpartition("/")[2].startswith(".part-")
-        waiting = key.startswith(direct_upload.PREFIX) and not unfinished_write
+        waiting = key.startswith(direct_uploads.PREFIX) and not unfinished_write
         if key not in known and not waiting:
             deps.blobs.delete(key)
             removed += 1

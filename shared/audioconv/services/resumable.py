@@ -36,9 +36,10 @@ from audioconv.domain.errors import (
     PayloadTooLarge,
 )
 from audioconv.domain.model import Task, as_utc
-from audioconv.services.batches import check_batch, parse_batch_id
+from audioconv.domain.options import ConversionOptions
+from audioconv.services.batches import check_batch
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import CONTENT_TYPE, DirectKey, finalize
+from audioconv.services.direct_uploads import CONTENT_TYPE, DirectKey, finalize
 from audioconv.services.tasks import check_quota, checked_options, safe_file_name, target_format
 
 VERSION = "1.0.0"
@@ -114,11 +115,12 @@ def create(
     user_id: int,
     length: int,
     metadata: Mapping[str, str],
-    options: Mapping[str, Any] | None = None,
+    options: ConversionOptions | None = None,
     webhook_url: str | None = None,
+    batch_id: int | None = None,
 ) -> Upload:
     """A new upload of ``length`` bytes for ``metadata`` (file name, ``newFormat``,
-    ``batch``; ``options`` and ``webhook_url`` taken from it by the caller, checked
+    ``batch``; ``options``, ``webhook_url`` and ``batch_id`` read from it by the caller, checked
     here as for a direct upload): its id and expiry."""
     check_available(deps)
     limit = deps.settings.max_upload_bytes
@@ -129,7 +131,6 @@ def create(
         raise InvalidInput("Upload-Metadata must name the file: filename <base64 name>")
     target = target_format(metadata.get("newFormat"))
     chosen = checked_options(options, target)
-    batch_id = parse_batch_id(metadata.get("batch"))
     check_batch(deps, user_id, batch_id)
     with deps.uow(readonly=True) as uow:
         check_quota(deps, uow, user_id, length)

@@ -6,11 +6,10 @@ import logging
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
 
 from audioconv.domain.errors import (
     Conflict,
@@ -23,7 +22,7 @@ from audioconv.domain.errors import (
 from audioconv.domain.fidelity import source_rate
 from audioconv.domain.formats import FORMATS, parse_format
 from audioconv.domain.model import Task, TaskStatus, valid_id
-from audioconv.domain.options import ConversionOptions, parse_options
+from audioconv.domain.options import ConversionOptions
 from audioconv.domain.output_size import InputShape, output_bound, too_large_reason
 from audioconv.ports import Probe, UnitOfWork
 from audioconv.services.dependencies import Dependencies
@@ -69,10 +68,10 @@ def target_format(value: object) -> str:
         raise InvalidInput(str(exc)) from None
 
 
-def checked_options(raw: Mapping[str, Any] | None, target: str) -> ConversionOptions:
-    """Conversion options checked against the target format."""
+def checked_options(options: ConversionOptions | None, target: str) -> ConversionOptions:
+    """Conversion options (None: the format's defaults) checked against the target format."""
     try:
-        return parse_options(raw or {}, FORMATS[target])
+        return (options or ConversionOptions()).checked_for(FORMATS[target])
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
 
@@ -107,7 +106,7 @@ def create_task(
     upload: Path,
     file_name: str,
     new_format: str,
-    options: Mapping[str, Any] | None = None,
+    options: ConversionOptions | None = None,
     take_file: bool = False,
     webhook_url: str | None = None,
     batch_id: int | None = None,
@@ -302,7 +301,7 @@ def change_format(
     user_id: int,
     task_id: int,
     new_format: str,
-    options: Mapping[str, Any] | None = None,
+    options: ConversionOptions | None = None,
     webhook_url: str | None = UNCHANGED,
 ) -> Task:
     """Convert again to another format or with other options (none given: the

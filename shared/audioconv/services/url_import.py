@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import urllib.parse
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from audioconv.domain.errors import AudioconvError, ConversionFailed, InvalidInput
 from audioconv.domain.model import Task
+from audioconv.domain.options import ConversionOptions
 from audioconv.ports import FetchFailed, UrlFetcher
 from audioconv.services.batches import BatchView, check_batch, create_batch, get_batch
 from audioconv.services.dependencies import Dependencies
@@ -71,7 +71,7 @@ def import_url(
     user_id: int,
     url: str,
     new_format: str,
-    options: Mapping[str, Any] | None = None,
+    options: ConversionOptions | None = None,
     webhook_url: str | None = None,
     batch_id: int | None = None,
 ) -> Task:
@@ -93,7 +93,7 @@ def import_urls(
     user_id: int,
     urls: Sequence[str],
     new_format: str,
-    options: Mapping[str, Any] | None = None,
+    options: ConversionOptions | None = None,
     batch_id: int | None = None,
     webhook_url: str | None = None,
 ) -> BatchView:

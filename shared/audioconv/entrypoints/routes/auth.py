@@ -8,7 +8,7 @@ from flask import Flask, Response, g, jsonify, request
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import client_address
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.web import json_body, json_field, login_required, text_field
+from audioconv.entrypoints.web import json_body, login_required, validated
 from audioconv.services import accounts, auth, verification
 from audioconv.services.dependencies import Dependencies
 
@@ -22,14 +22,9 @@ def register(app: Flask, deps: Dependencies) -> None:
         "429 after too many sign-ups from one address.",
     ))  # fmt: skip
     def signup() -> tuple[Response, int]:
-        body = json_body()
+        body = validated(s.SignupBody, json_body())
         user = auth.signup(
-            deps,
-            json_field(body, "username"),
-            json_field(body, "email"),
-            json_field(body, "password1"),
-            json_field(body, "password2"),
-            client_address(),
+            deps, body.username, body.email, body.password1, body.password2, client_address()
         )
         return jsonify(id=user.id, token=auth.issue_token(deps, user)), 201
 
@@ -40,10 +35,8 @@ def register(app: Flask, deps: Dependencies) -> None:
         description="429 after too many failed attempts for the account or the address.",
     ))  # fmt: skip
     def login() -> Response:
-        body = json_body()
-        user = auth.login(
-            deps, json_field(body, "username"), json_field(body, "password"), client_address()
-        )
+        body = validated(s.LoginBody, json_body())
+        user = auth.login(deps, body.username, body.password, client_address())
         return jsonify(token=auth.issue_token(deps, user))
 
     @app.post("/api/auth/logout")
@@ -69,8 +62,8 @@ def register(app: Flask, deps: Dependencies) -> None:
         "sent to an address the account no longer has, or is not one.",
     ))  # fmt: skip
     def verify_email() -> Response:
-        token = text_field(request.args.get("token"), "token")
-        user = verification.verify(deps, token)
+        query = validated(s.VerifyEmailQuery, request.args)
+        user = verification.verify(deps, query.token)
         if _wants_html():
             response = Response(_VERIFIED_PAGE, mimetype="text/html")
             response.headers["Content-Security-Policy"] = (

@@ -3,7 +3,6 @@ and the multi-file form of ``POST /api/tasks`` (``create_many``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request, stream_with_context
@@ -13,16 +12,15 @@ from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import MAX_RESPONSE_BYTES, on_app_engine
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.uploads import ReceivedUpload
+from audioconv.entrypoints.upload_parsing import ReceivedUpload
+from audioconv.entrypoints.views import task_json
 from audioconv.entrypoints.web import (
     json_body,
     login_required,
-    option_fields,
-    task_json,
-    text_field,
+    validated,
 )
-from audioconv.ports import attachment
-from audioconv.services import batch_zip, batches, cue_split, webhooks
+from audioconv.http_files import attachment
+from audioconv.services import batch_zip, batches, cue_split, profile
 from audioconv.services.dependencies import Dependencies
 
 # The answer of POST /api/tasks: one task, or (several files) their batch.
@@ -49,24 +47,20 @@ def batch_json(view: batches.BatchView, with_tasks: bool = True) -> dict[str, An
     return out
 
 
-def batch_field(deps: Dependencies, fields: Mapping[str, Any]) -> int | None:
-    """The request's ``batch``, checked to be one of the caller's batches."""
-    batch_id = batches.parse_batch_id(fields.get("batch"))
-    batches.check_batch(deps, g.user_id, batch_id)
-    return batch_id
-
-
-def create_many(deps: Dependencies, upload: ReceivedUpload) -> tuple[Response, int]:
+def create_many(
+    deps: Dependencies, upload: ReceivedUpload, form: s.UploadFields
+) -> tuple[Response, int]:
     """``POST /api/tasks`` with several files: a task each, in one batch."""
-    new_format = text_field(upload.fields.get("newFormat"), "newFormat")
-    files = [batches.Upload(f.path, text_field(f.file_name, "fileName")) for f in upload.files]
+    files = [
+        batches.Upload(f.path, validated(s.FileName, {"fileName": f.file_name}).file_name)
+        for f in upload.files
+    ]
     # An album as one audio file and its cue sheet: a task per track.
     album = cue_split.has_cue_sheet(files)
     upload_files = cue_split.upload_album if album else batches.upload_files
     view = upload_files(
-        deps, g.user_id, files, new_format, option_fields(upload.fields),
-        batches.parse_batch_id(upload.fields.get("batch")),
-        webhook_url=webhooks.checked_url(deps, upload.fields.get("webhookUrl")),
+        deps, g.user_id, files, form.target, form.conversion_options, form.batch,
+        webhook_url=profile.checked_url(deps, form.webhook_url),
     )  # fmt: skip
     return jsonify(batch_json(view)), 201
 
@@ -81,9 +75,8 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def create_batch() -> tuple[Response, int]:
-        body = json_body() if request.get_data(cache=True) else {}
-        name = batches.batch_name(body.get("name"))
-        batch = batches.create_batch(deps, g.user_id, name)
+        body = validated(s.NewBatchBody, json_body() if request.get_data(cache=True) else {})
+        batch = batches.create_batch(deps, g.user_id, body.name)
         view = batches.get_batch(deps, g.user_id, batch.id or 0)
         return jsonify(batch_json(view)), 201
 

@@ -9,16 +9,10 @@ from flask import Flask, Response, g, jsonify, request
 
 from audioconv.domain.errors import Forbidden, InvalidInput, NotFound
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints.routes import batches as batch_routes
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.web import (
-    json_body,
-    json_field,
-    login_required,
-    option_fields,
-    task_json,
-)
-from audioconv.services import direct_upload, presets, webhooks
+from audioconv.entrypoints.views import task_json
+from audioconv.entrypoints.web import json_body, login_required, validated
+from audioconv.services import batches, direct_uploads, presets, profile
 from audioconv.services.dependencies import Dependencies
 
 
@@ -33,13 +27,14 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def start_upload() -> tuple[Response, int]:
-        body = presets.apply(deps, g.user_id, json_body())
-        webhook_url = webhooks.checked_url(deps, body.get("webhookUrl"))
-        size = _resumable_size(body)
-        ticket = direct_upload.start(
-            deps, g.user_id, json_field(body, "fileName"), json_field(body, "newFormat"),
-            option_fields(body), webhook_url=webhook_url,
-            batch_id=batch_routes.batch_field(deps, body), resumable_size=size,
+        raw = presets.apply(deps, g.user_id, json_body())
+        size = _resumable_size(raw)
+        body = validated(s.StartUploadBody, raw)
+        webhook_url = profile.checked_url(deps, body.webhook_url)
+        batches.check_batch(deps, g.user_id, body.batch)
+        ticket = direct_uploads.start(
+            deps, g.user_id, body.file_name, body.target, body.conversion_options,
+            webhook_url=webhook_url, batch_id=body.batch, resumable_size=size,
         )  # fmt: skip
         return jsonify(
             uploadId=ticket.upload_id,
@@ -60,7 +55,7 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def upload_status(upload_id: str) -> Response | tuple[Response, int]:
-        task = direct_upload.find(deps, g.user_id, upload_id)
+        task = direct_uploads.find(deps, g.user_id, upload_id)
         if task is None:
             return jsonify(uploadId=upload_id, status="pending"), 202
         return jsonify(task_json(task))
@@ -84,7 +79,7 @@ def register(app: Flask, deps: Dependencies) -> None:
             raise NotFound("uploads go to Cloud Storage in this deployment")
         if granted != key:
             raise Forbidden("upload URL is not valid for this object")
-        size = direct_upload.receive(deps, key, request.stream)
+        size = direct_uploads.receive(deps, key, request.stream)
         return jsonify(key=key, size=size), 200
 
 

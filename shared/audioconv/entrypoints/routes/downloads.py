@@ -13,7 +13,7 @@ from flask import Flask, Response, g, request, stream_with_context
 from audioconv.domain.errors import NotFound
 from audioconv.entrypoints.routes.openapi import Operation, Reply, doc
 from audioconv.entrypoints.web import login_required
-from audioconv.ports import attachment, iter_chunks
+from audioconv.http_files import attachment, iter_chunks
 from audioconv.services import tasks
 from audioconv.services.dependencies import Dependencies
 

@@ -27,7 +27,7 @@ from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
 from audioconv.entrypoints import schemas
-from audioconv.entrypoints.web import MAX_FIELD_CHARS
+from audioconv.entrypoints.schemas import MAX_FIELD_CHARS
 from audioconv.services.dependencies import Dependencies
 
 F = TypeVar("F", bound=Callable[..., Any])

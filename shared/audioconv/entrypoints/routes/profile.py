@@ -11,8 +11,8 @@ from audioconv.domain.model import User
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import client_address
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.web import json_body, json_field, login_required
-from audioconv.services import accounts, verification, webhooks
+from audioconv.entrypoints.web import json_body, login_required, validated
+from audioconv.services import accounts, profile, verification
 from audioconv.services.dependencies import Dependencies
 
 
@@ -33,7 +33,7 @@ def register(app: Flask, deps: Dependencies) -> None:
                    auth=True, tag="profile"))  # fmt: skip
     @login_required
     def get_profile() -> Response:
-        return jsonify(profile_json(webhooks.profile(deps, g.user_id)))
+        return jsonify(profile_json(profile.profile(deps, g.user_id)))
 
     @app.put("/api/me")
     @doc(Operation(
@@ -49,7 +49,8 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def put_profile() -> Response:
-        user = webhooks.update_profile(deps, g.user_id, json_body())
+        body = validated(s.ProfileBody, json_body())
+        user = profile.update_profile(deps, g.user_id, **body.changes())
         return jsonify(profile_json(user))
 
     @app.get("/api/me/webhook-secret")
@@ -60,7 +61,7 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def webhook_secret() -> Response:
-        return jsonify(secret=webhooks.secret(deps, g.user_id))
+        return jsonify(secret=profile.secret(deps, g.user_id))
 
     @app.post("/api/me/webhook-secret/rotate")
     @doc(Operation(
@@ -71,7 +72,7 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def rotate_webhook_secret() -> Response:
-        return jsonify(secret=webhooks.secret(deps, g.user_id, rotate=True))
+        return jsonify(secret=profile.secret(deps, g.user_id, rotate=True))
 
     @app.post("/api/me/email/verify")
     @doc(Operation(
@@ -99,9 +100,10 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def change_password() -> Response:
-        body = json_body()
-        old, new = json_field(body, "oldPassword"), json_field(body, "newPassword")
-        revoked = accounts.change_password(deps, g.caller, old, new, client_address())
+        body = validated(s.PasswordChangeBody, json_body())
+        revoked = accounts.change_password(
+            deps, g.caller, body.old_password, body.new_password, client_address()
+        )
         return jsonify(revokedTokens=revoked)
 
     @app.delete("/api/me")
@@ -117,6 +119,6 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def delete_account() -> Response:
-        password = json_field(json_body(), "password")
-        deleted = accounts.delete_account(deps, g.user_id, password, client_address())
+        body = validated(s.DeleteAccountBody, json_body())
+        deleted = accounts.delete_account(deps, g.user_id, body.password, client_address())
         return jsonify(deleted=deleted.as_json())

@@ -11,9 +11,10 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, PreconditionF
 
 from audioconv.domain.errors import InvalidInput, UnsupportedMedia
 from audioconv.domain.options import OPTION_FIELDS
+from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.web import login_required, option_fields
-from audioconv.services import resumable, webhooks
+from audioconv.entrypoints.web import login_required, validated
+from audioconv.services import profile, resumable
 from audioconv.services.dependencies import Dependencies
 
 BASE = "/api/uploads/tus"
@@ -70,6 +71,10 @@ class _Body:
         return chunk
 
 
+# What Upload-Metadata may say besides the file name: the fields of an upload.
+_FIELDS = ("newFormat", "batch", "webhookUrl", *OPTION_FIELDS)
+
+
 def register(app: Flask, deps: Dependencies) -> None:
     @app.route(BASE, methods=["OPTIONS"], provide_automatic_options=False)
     @doc(Operation(
@@ -111,9 +116,10 @@ def register(app: Flask, deps: Dependencies) -> None:
             raise InvalidInput("Upload-Defer-Length is not supported: send Upload-Length")
         length = _length("Upload-Length")
         metadata = resumable.parse_metadata(request.headers.get("Upload-Metadata"))
-        webhook_url = webhooks.checked_url(deps, metadata.get("webhookUrl"))
-        options = option_fields({k: v for k, v in metadata.items() if k in OPTION_FIELDS})
-        upload = resumable.create(deps, g.user_id, length, metadata, options, webhook_url)
+        fields = validated(s.UploadFields, {k: v for k, v in metadata.items() if k in _FIELDS})
+        webhook_url = profile.checked_url(deps, fields.webhook_url)
+        upload = resumable.create(deps, g.user_id, length, metadata, fields.conversion_options,
+                                  webhook_url, fields.batch)  # fmt: skip
         return _answer(201, {"Location": f"{BASE}/{upload.upload_id}",
                              "Upload-Expires": _http_date(upload)})  # fmt: skip
 

@@ -3,29 +3,20 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import replace
-
 from flask import Flask, Response, g, jsonify, request
 
 from audioconv.domain.errors import InvalidInput
-from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import OPTION_FIELDS
 from audioconv.entrypoints import schemas as s
-from audioconv.entrypoints import uploads
+from audioconv.entrypoints import upload_parsing
 from audioconv.entrypoints.routes import batches as batch_routes
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.web import (
-    MAX_FIELD_CHARS,
-    json_body,
-    login_required,
-    option_fields,
-    task_json,
-    text_field,
-)
-from audioconv.services import presets, tasks, url_import, webhooks
+from audioconv.entrypoints.schemas import MAX_FIELD_CHARS
+from audioconv.entrypoints.views import task_json
+from audioconv.entrypoints.web import json_body, login_required, validated
+from audioconv.services import batches, presets, profile, tasks, url_import
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.direct_upload import INCOMING
+from audioconv.services.direct_uploads import INCOMING
 
 
 def register(app: Flask, deps: Dependencies) -> None:
@@ -57,18 +48,17 @@ def register(app: Flask, deps: Dependencies) -> None:
             return _import_urls(deps)
         spool = deps.settings.resolved_work_dir / INCOMING
         fields = ("newFormat", "webhookUrl", "batch", presets.FIELD, *OPTION_FIELDS)
-        upload = uploads.receive(spool, fields, MAX_FIELD_CHARS * 4)
+        upload = upload_parsing.receive(spool, fields, MAX_FIELD_CHARS * 4)
         try:
-            upload = replace(upload, fields=presets.apply(deps, g.user_id, upload.fields))
+            form = validated(s.UploadFields, presets.apply(deps, g.user_id, upload.fields))
             if len(upload.files) > 1:
-                return batch_routes.create_many(deps, upload)
-            file_name = text_field(upload.file_name, "fileName")
-            new_format = text_field(upload.fields.get("newFormat"), "newFormat")
-            webhook_url = webhooks.checked_url(deps, upload.fields.get("webhookUrl"))
-            batch_id = batch_routes.batch_field(deps, upload.fields)
-            task = tasks.create_task(deps, g.user_id, upload.path, file_name, new_format,
-                                     option_fields(upload.fields), take_file=True,
-                                     webhook_url=webhook_url, batch_id=batch_id)  # fmt: skip
+                return batch_routes.create_many(deps, upload, form)
+            file_name = validated(s.FileName, {"fileName": upload.file_name}).file_name
+            webhook_url = profile.checked_url(deps, form.webhook_url)
+            batches.check_batch(deps, g.user_id, form.batch)
+            task = tasks.create_task(deps, g.user_id, upload.path, file_name, form.target,
+                                     form.conversion_options, take_file=True,
+                                     webhook_url=webhook_url, batch_id=form.batch)  # fmt: skip
         finally:
             upload.discard()
         return jsonify(task_json(task)), 201
@@ -80,13 +70,8 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def list_tasks() -> Response:
-        limit = _int_arg("max", minimum=1)
-        if limit is not None:
-            limit = min(limit, MAX_ID)  # no one has more tasks; the database takes no more
-        order = request.args.get("order", "0")
-        if order not in ("0", "1"):
-            raise InvalidInput("order must be 0 (ascending) or 1 (descending)")
-        found = tasks.list_tasks(deps, g.user_id, limit, descending=order == "1")
+        query = validated(s.TaskQuery, request.args)
+        found = tasks.list_tasks(deps, g.user_id, query.max, descending=query.order == "1")
         return jsonify([task_json(t) for t in found])
 
     @app.get("/api/tasks/<int:task_id>")
@@ -107,15 +92,13 @@ def register(app: Flask, deps: Dependencies) -> None:
     def change_format(task_id: int) -> Response:
         body = json_body() if request.is_json else None
         names = ("newFormat", "webhookUrl", presets.FIELD, *OPTION_FIELDS)
-        source = uploads.one_value_each(request.form, names) if body is None else body
-        source = presets.apply(deps, g.user_id, source)
-        new_format = text_field(source.get("newFormat"), "newFormat")
-        fields = option_fields(source)
+        source = upload_parsing.one_value_each(request.form, names) if body is None else body
+        change = validated(s.ChangeFormatBody, presets.apply(deps, g.user_id, source))
         webhook_url: str | None = tasks.UNCHANGED
-        if "webhookUrl" in source:
-            webhook_url = webhooks.checked_url(deps, source.get("webhookUrl"))
-        task = tasks.change_format(deps, g.user_id, task_id, new_format, fields,
-                                   webhook_url=webhook_url)  # fmt: skip
+        if "webhook_url" in change.model_fields_set:
+            webhook_url = profile.checked_url(deps, change.webhook_url)
+        task = tasks.change_format(deps, g.user_id, task_id, change.target,
+                                   change.conversion_options, webhook_url=webhook_url)  # fmt: skip
         return jsonify(task_json(task))
 
     @app.delete("/api/tasks/<int:task_id>")
@@ -128,40 +111,19 @@ def register(app: Flask, deps: Dependencies) -> None:
 
 def _import_urls(deps: Dependencies) -> tuple[Response, int]:
     """``POST /api/tasks`` with ``sourceUrl`` (a URL, or a list of them: a batch)."""
-    body = json_body()
-    raw = body.get("sourceUrl")
-    if raw is None or raw == [] or raw == "":
+    body = validated(s.UrlImportBody, presets.apply(deps, g.user_id, json_body()))
+    many = isinstance(body.source_url, list)
+    raw = body.source_url if isinstance(body.source_url, list) else [body.source_url]
+    if not raw:
         raise InvalidInput("missing field 'sourceUrl': the http(s) URL of the file to convert")
-    many = isinstance(raw, list)
-    urls = [url_import.checked_url(deps, url) for url in (raw if many else [raw])]
-    new_format = text_field(body.get("newFormat"), "newFormat")
-    webhook_url = webhooks.checked_url(deps, body.get("webhookUrl"))
-    batch_id = batch_routes.batch_field(deps, body)
-    options = option_fields(body)
+    urls = [url_import.checked_url(deps, url) for url in raw]
+    webhook_url = profile.checked_url(deps, body.webhook_url)
+    batches.check_batch(deps, g.user_id, body.batch)
+    options = body.conversion_options
     if many:
-        view = url_import.import_urls(deps, g.user_id, urls, new_format, options, batch_id,
+        view = url_import.import_urls(deps, g.user_id, urls, body.target, options, body.batch,
                                       webhook_url)  # fmt: skip
         return jsonify(batch_routes.batch_json(view)), 201
-    task = url_import.import_url(deps, g.user_id, urls[0], new_format, options, webhook_url,
-                                 batch_id)  # fmt: skip
+    task = url_import.import_url(deps, g.user_id, urls[0], body.target, options, webhook_url,
+                                 body.batch)  # fmt: skip
     return jsonify(task_json(task)), 201
-
-
-_INTEGER = re.compile(r"-?[0-9]+")
-
-
-def _int_arg(name: str, minimum: int) -> int | None:
-    """A query argument in ASCII digits (``int()`` also takes ``1_0``, `` 10`` and
-    non-ASCII digits)."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        if not _INTEGER.fullmatch(raw):
-            raise ValueError(raw)
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer") from None
-    if value < minimum:
-        raise InvalidInput(f"{name} must be at least {minimum}")
-    return value

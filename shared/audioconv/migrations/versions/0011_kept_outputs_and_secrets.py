@@ -10,7 +10,7 @@ for the output being made (its predicted upper bound), so tasks in flight cannot
 together outgrow the quota before any of them has written its output.
 
 Webhook secrets are stored sealed (Fernet under a key derived from the service's
-signing key: domain/webhook.seal_secret), so the column is widened and every secret
+signing key: domain/webhook_events.seal_secret), so the column is widened and every secret
 still in plain text is sealed here, with the configured signing key (the key file in
 the data folder, ``AUDIOCONV_SECRET_KEY`` or its Secret Manager version).
 """
@@ -37,7 +37,7 @@ def upgrade() -> None:
 
 
 def _seal_plain_secrets() -> None:
-    from audioconv.domain.webhook import SECRET_PREFIX, seal_secret
+    from audioconv.domain.webhook_events import SECRET_PREFIX, seal_secret
 
     users = sa.table("users", sa.column("id", sa.Integer), sa.column("webhook_secret"))
     conn = op.get_bind()

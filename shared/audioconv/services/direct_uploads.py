@@ -15,7 +15,6 @@ import logging
 import re
 import tempfile
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -119,7 +118,7 @@ def start(
     user_id: int,
     file_name: str,
     new_format: str,
-    options: Mapping[str, Any] | None = None,
+    options: ConversionOptions | None = None,
     webhook_url: str | None = None,
     batch_id: int | None = None,
     resumable_size: int | None = None,
