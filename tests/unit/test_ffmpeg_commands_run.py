@@ -81,6 +81,12 @@ def test_a_duration_is_measured_where_the_container_does_not_say_it_or_is_not_tr
     assert lacks_duration({**said, "format": {"format_name": "mpc8", "duration": "2"}}) == "mpc8"
     assert lacks_duration({"format": said["format"], "streams": [{"codec_type": "video"}]}) is None
     assert lacks_duration({"format": {"duration": "1"}, "streams": [audio]}) is None
+    assert lacks_duration({"format": {}, "streams": [{"codec_type": "audio"}]}) is None
+    assert lacks_duration({"format": {"format_name": "ogg,x"}, "streams": [{}, audio]}) is None
+    assert lacks_duration({**unsaid, "format": {"format_name": "ogg,x"}}) == "ogg"
+    container_says = {"format_name": "ogg", "duration": "2"}
+    assert lacks_duration({"format": container_says, "streams": [{"codec_type": "audio"}]}) is None
+    assert lacks_duration({"format": {"format_name": "ogg"}, "streams": []}) is None
     assert lacks_duration({}) is None
     assert with_duration(unsaid, 3.5) == {"format": {"format_name": "ogg", "duration": "3.5"},
                                           "streams": [{"codec_type": "audio"}]}  # fmt: skip
