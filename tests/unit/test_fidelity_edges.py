@@ -1,0 +1,60 @@
+"""Warnings at their limits (exactly the margin, the same rate or depth as the input,
+a rise the user did not ask for), how an input is named in them, a ceiling cut to the
+hundredth of a dB, and a loudnorm report that cannot be read among good ones."""
+
+from __future__ import annotations
+
+from audioconv.adapters.ffmpeg_parse import LoudnormStats, parse_loudnorm
+from audioconv.domain import fidelity
+from tests.unit.test_fidelity import job, probe
+
+CD = probe(sample_format="s16", sample_rate=44100)
+LOSSY = {"format": "ogg", "demuxer": "ogg", "sample_format": None, "sample_rate": 48000}
+
+
+def test_a_bitrate_exactly_at_the_margin_is_not_an_upscale() -> None:
+    opus_80 = probe(codec="opus", bitrate=80000, **LOSSY)  # 80 * 1.1 is 88 exactly
+    assert fidelity.warnings(job("opus", opus_80, bitrate=88), False, 48000) == []
+    assert fidelity.warnings(job("opus", opus_80, bitrate=89), False, 48000) == [
+        "the input is 80 kbit/s Opus: 89 kbit/s adds size, not quality"
+    ]
+
+
+def test_a_rate_is_warned_of_only_when_asked_and_above_the_inputs() -> None:
+    assert fidelity.warnings(job("flac", CD, sampleRate=44100), False, 44100) == []
+    assert fidelity.warnings(job("flac", CD), False, 96000) == []  # not asked for
+    assert fidelity.warnings(job("flac", CD, sampleRate=48000), False, 48000) == [
+        "the input is at 44100 Hz: 48000 Hz adds size, not bandwidth"
+    ]
+
+
+def test_a_depth_is_warned_of_only_when_asked_and_above_the_inputs() -> None:
+    assert fidelity.warnings(job("flac", CD, bitDepth=16), False, 44100) == []
+    assert fidelity.warnings(job("flac", probe(sample_format="s24"), bitDepth=16), False,
+                             96000) == []  # fmt: skip
+    assert fidelity.warnings(job("flac", probe(sample_format="u8")), False, 96000) == []
+
+
+def test_an_input_is_named_by_its_codecs_title_or_its_name_and_its_bitrate_if_known() -> None:
+    vorbis = probe(codec="vorbis", bitrate=None, **LOSSY)
+    assert fidelity.warnings(job("flac", vorbis), False, 48000) == [
+        "the input is Vorbis (lossy): as flac it keeps what the lossy encoding lost and "
+        "only adds size"
+    ]
+    gsm = probe(codec="gsm", bitrate=13000, **LOSSY)  # a codec without a title
+    assert fidelity.warnings(job("flac", gsm), False, 48000)[0].startswith(
+        "the input is 13 kbit/s GSM (lossy)"
+    )
+
+
+def test_a_ceiling_cut_is_rounded_to_the_hundredth() -> None:
+    assert fidelity.ceiling_cut(-1.0, -0.123) == 0.93
+
+
+def test_an_unreadable_loudnorm_report_does_not_hide_the_next() -> None:
+    good = (
+        '{"input_i": "-20.5", "input_tp": "-3.1", "input_lra": "4.0", '
+        '"input_thresh": "-30.6", "target_offset": "0.2"}'
+    )
+    log = f'[Parsed_loudnorm_0 @ 0x1] {{"input_i": "-inf"}}\n[Parsed_loudnorm_1 @ 0x2] {good}\n'
+    assert parse_loudnorm(log) == [LoudnormStats(-20.5, 4.0, -3.1, -30.6, 0.2)]
