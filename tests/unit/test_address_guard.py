@@ -117,6 +117,17 @@ def test_every_address_of_a_name_is_checked_and_listed_once(
     )
 
 
+def test_a_resolved_address_is_judged_and_named_without_its_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _answers(monkeypatch, "fe80::1%eth0")
+    with pytest.raises(UnsafeWebhookUrl) as refused:
+        checked_addresses("router.example", 443)
+    assert str(refused.value) == (
+        f"webhookUrl host router.example (fe80::1) is {LINK_LOCAL}; it is not allowed"
+    )
+
+
 def test_a_name_with_no_address_is_a_lookup_error(monkeypatch: pytest.MonkeyPatch) -> None:
     _answers(monkeypatch)
     with pytest.raises(LookupError) as failed:

@@ -4,8 +4,12 @@ hundredth of a dB, and a loudnorm report that cannot be read among good ones."""
 
 from __future__ import annotations
 
+import pytest
+
 from audioconv.adapters.ffmpeg_parse import LoudnormStats, parse_loudnorm
 from audioconv.domain import fidelity
+from audioconv.domain.formats import FORMATS
+from audioconv.domain.options import parse_options
 from tests.unit.test_fidelity import job, probe
 
 CD = probe(sample_format="s16", sample_rate=44100)
@@ -58,3 +62,17 @@ def test_an_unreadable_loudnorm_report_does_not_hide_the_next() -> None:
     )
     log = f'[Parsed_loudnorm_0 @ 0x1] {{"input_i": "-inf"}}\n[Parsed_loudnorm_1 @ 0x2] {good}\n'
     assert parse_loudnorm(log) == [LoudnormStats(-20.5, 4.0, -3.1, -30.6, 0.2)]
+
+
+@pytest.mark.parametrize(
+    ("target", "quality", "kbps"),
+    [("mp3", "low", 115), ("mp3", "standard", 190), ("mp3", "high", 245), ("mp3", "best", 320),
+     ("ogg", "low", 112), ("ogg", "standard", 160), ("ogg", "high", 224), ("ogg", "best", 320),
+     ("opus", "low", 64), ("m4a", "standard", 192), ("flac", "standard", None)],
+)  # fmt: skip
+def test_each_quality_aims_at_its_presets_nominal_bitrate(
+    target: str, quality: str, kbps: int | None
+) -> None:
+    fmt = FORMATS[target]
+    options = parse_options({} if fmt.lossless else {"quality": quality}, fmt)
+    assert fidelity.nominal_kbps(fmt, options) == kbps
