@@ -76,3 +76,33 @@ def test_each_quality_aims_at_its_presets_nominal_bitrate(
     fmt = FORMATS[target]
     options = parse_options({} if fmt.lossless else {"quality": quality}, fmt)
     assert fidelity.nominal_kbps(fmt, options) == kbps
+
+
+def test_floating_point_pcm_is_compared_at_its_own_width() -> None:
+    for resolution, codec in (("f64", "pcm_f64le"), ("f32", "pcm_f32le")):
+        same = job("wav", probe(codec=codec, sample_format=resolution))
+        assert fidelity.verify_codec(same, 96000, 2) == codec
+
+
+def test_clipping_is_warned_of_only_above_zero_dbtp() -> None:
+    mp3 = FORMATS["mp3"]
+    assert fidelity.clipping_warning(mp3, 0.0) is None
+    assert fidelity.clipping_warning(mp3, 0.04) == (
+        "the output's true peak is +0.0 dBTP: it clips between samples when played "
+        "(lower the level, or use loudness with a truePeak ceiling)"
+    )
+
+
+def test_a_cap_applies_only_above_a_known_lossy_inputs_bitrate() -> None:
+    mp3 = probe(codec="mp3", format="mp3", demuxer="mp3", bitrate=128000, sample_rate=44100,
+                sample_format=None)  # fmt: skip
+    assert fidelity.capped_kbps(job("mp3", mp3, bitrate=128, upscale=False), copied=False) is None
+    assert fidelity.capped_kbps(job("mp3", mp3, bitrate=160, upscale=False), copied=False) == 128
+    lossless = job("mp3", probe(), bitrate=320, upscale=False)
+    assert fidelity.capped_kbps(lossless, copied=False) is None
+
+
+def test_a_lossy_inputs_bitrate_in_whole_kbits() -> None:
+    assert fidelity.input_kbps(probe()) is None  # lossless
+    assert fidelity.input_kbps(probe(sample_format=None, bitrate=400)) == 1
+    assert fidelity.input_kbps(probe(sample_format=None, bitrate=1_001_000)) == 1001
