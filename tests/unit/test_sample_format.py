@@ -68,3 +68,9 @@ def test_a_layout_is_what_ffprobe_names_unknown_or_unsaid(
         audio["channel_layout"] = said
     info = {"format": {"format_name": "flac", "duration": "1.0"}, "streams": [audio]}
     assert parse_probe(info, None).layout == layout
+
+
+def test_the_probe_carries_the_streams_resolution() -> None:
+    flac = _stream("flac", "s32", raw="24") | {"codec_type": "audio", "channels": 2}
+    info = {"format": {"format_name": "flac", "duration": "1.0"}, "streams": [flac]}
+    assert parse_probe(info, None).sample_format == "s24"
