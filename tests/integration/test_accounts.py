@@ -370,13 +370,14 @@ def test_asking_for_the_link_again_is_throttled(client: FlaskClient, deps: Depen
 
 
 class _Clock:
-    """The real time, moved on by ``advance`` (the window passes without a sleep)."""
+    """A time that stands still until ``advance`` moves it (the window passes without a
+    sleep, and a slow machine's 40 conversions do not outlast it either)."""
 
     def __init__(self) -> None:
-        self.offset = timedelta(0)
+        self.start, self.offset = utcnow(), timedelta(0)
 
     def __call__(self) -> Any:
-        return utcnow() + self.offset
+        return self.start + self.offset
 
     def advance(self, seconds: float) -> None:
         self.offset += timedelta(seconds=seconds)
