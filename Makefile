@@ -92,6 +92,7 @@ mutation: $(BIN)/.dev
 	ln -sfn ../../shared $(MUTATION_DIR)/src
 	ln -sfn ../../tests $(MUTATION_DIR)/tests
 	ln -sfn ../../docs $(MUTATION_DIR)/docs
+	for f in README.md app.yaml worker.yaml notify.yaml; do ln -sfn ../../$$f $(MUTATION_DIR)/$$f; done
 	rm -f $(MUTATION_DIR)/pyproject.toml
 	if [ -n "$(QUICK)" ]; then \
 	  sed 's|"tests/unit", "tests/integration",|"tests/unit",|' pyproject.toml \
