@@ -9,7 +9,6 @@ import io
 import itertools
 import json
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -91,16 +90,6 @@ def post(api: ApiClient, files: list[tuple[Path, str]], **fields: str) -> Any:
             fh.close()
 
 
-def finished(api: ApiClient, batch_id: int, timeout: float = 60) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found: list[dict[str, Any]] = api.get(f"/api/batches/{batch_id}").get_json()["tasks"]
-        if all(t["status"] in ("processed", "failed") and not t.get("albumGain") for t in found):
-            return found
-        assert time.monotonic() < deadline, found
-        time.sleep(0.1)
-
-
 @SQLITE_ONLY
 def test_an_album_and_its_cue_sheet_become_its_tracks_sample_exact(
     alice: ApiClient, album: Path, tmp_path: Path
@@ -111,7 +100,7 @@ def test_an_album_and_its_cue_sheet_become_its_tracks_sample_exact(
     assert response.status_code == 201, response.get_json()
     batch = response.get_json()
     assert batch["name"] == "Zoë Ångström - Été"
-    tracks = finished(alice, batch["id"])
+    tracks = alice.wait_album(batch["id"])
     assert [t["status"] for t in tracks] == ["processed"] * 3, tracks
     assert [t["outputFileName"] for t in tracks] == [
         "01 Première.flac", "02 Deuxième.flac", "03 Troisième_ à_b_.flac",
@@ -173,7 +162,7 @@ def test_an_album_becomes_opus_tracks_with_album_gain(
     response = post(alice, [(sheet, "x.cue"), (album, "range.flac")], newFormat="opus",
                     gain="album")  # fmt: skip
     assert response.status_code == 201, response.get_json()
-    tracks = finished(alice, response.get_json()["id"])
+    tracks = alice.wait_album(response.get_json()["id"])
     albums = set()
     titles = ["Première", "Deuxième", "Troisième: à/b?"]
     for task, title in zip(tracks, titles, strict=True):
@@ -243,7 +232,7 @@ def test_an_album_of_many_tracks_is_cut_in_several_runs_sample_exact(
     ))  # fmt: skip
     response = post(alice, [(album, "range.flac"), (sheet, "many.cue")], newFormat="flac")
     assert response.status_code == 201, response.get_json()
-    tracks = finished(alice, response.get_json()["id"])
+    tracks = alice.wait_album(response.get_json()["id"])
     assert [t["status"] for t in tracks] == ["processed"] * len(frames)
     decoded = []
     for task in tracks:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mutagen.flac import FLAC
@@ -106,17 +104,6 @@ def opus_output_gain(path: Path) -> int:
     return int.from_bytes(data[head + 16 : head + 18], "little", signed=True)
 
 
-def wait_album(api: ApiClient, batch_id: int, timeout: float = 90) -> list[dict[str, Any]]:
-    """The batch's tasks once all are finished and no album tags are still due."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found: list[dict[str, Any]] = api.get(f"/api/batches/{batch_id}").get_json()["tasks"]
-        if all(t["status"] in ("processed", "failed") and not t.get("albumGain") for t in found):
-            return found
-        assert time.monotonic() < deadline, found
-        time.sleep(0.1)
-
-
 @SQLITE_ONLY
 @pytest.mark.parametrize("target", ["mp3", "flac", "ogg", "opus", "m4a", "alac"])
 def test_album_gain_tags_agree_with_ffmpeg_and_loudgain(
@@ -134,7 +121,7 @@ def test_album_gain_tags_agree_with_ffmpeg_and_loudgain(
         for fh in handles:
             fh.close()
     assert response.status_code == 201, response.get_json()
-    tracks = wait_album(alice, response.get_json()["id"])
+    tracks = alice.wait_album(response.get_json()["id"])
     assert [t["status"] for t in tracks] == ["processed"] * 3, tracks
     outputs = []
     for task in tracks:

@@ -67,6 +67,16 @@ class ApiClient:
         fetch = lambda: self.get(f"/api/tasks/{task_id}").get_json()  # noqa: E731
         return wait_for(fetch, timeout, report=report)
 
+    def wait_album(self, batch_id: int, timeout: float = 90) -> list[dict[str, Any]]:
+        """The batch's tasks once all are finished and no album gain is still due."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found: list[dict[str, Any]] = self.get(f"/api/batches/{batch_id}").get_json()["tasks"]
+            if all(t["status"] in TERMINAL and not t.get("albumGain") for t in found):
+                return found
+            assert time.monotonic() < deadline, found
+            time.sleep(0.1)
+
 
 def wait_for(
     fetch: Callable[[], dict[str, Any]],

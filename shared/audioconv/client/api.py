@@ -117,23 +117,13 @@ class Api:
         self, path: Path, new_format: str, options: Mapping[str, str], on_bytes: OnBytes
     ) -> dict[str, Any]:
         """POST the file as multipart, streamed from disk; the task it became."""
-        with path.open("rb") as fh:
-            fields: dict[str, Any] = {"newFormat": new_format, **options}
-            fields["fileName"] = (path.name, fh, "application/octet-stream")
-            monitor = MultipartEncoderMonitor(
-                MultipartEncoder(fields=fields), lambda m: on_bytes(m.bytes_read, m.len)
-            )
-            response = self.request(
-                "POST", "/api/tasks", data=monitor, timeout=(TIMEOUT, 3600),
-                headers={"Content-Type": monitor.content_type},
-            )  # fmt: skip
-        return dict(response.json())
+        return self.upload_files([path], new_format, options, on_bytes)
 
     def upload_files(
         self, paths: list[Path], new_format: str, options: Mapping[str, str], on_bytes: OnBytes
     ) -> dict[str, Any]:
-        """POST several files in one multipart request (an album and its cue sheet);
-        the batch they became."""
+        """POST the files in one multipart request, streamed from disk: the task one
+        file became, or the batch of several (an album and its cue sheet)."""
         handles = [path.open("rb") for path in paths]
         try:
             fields: list[tuple[str, Any]] = [("newFormat", new_format), *options.items()]

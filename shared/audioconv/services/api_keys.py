@@ -27,7 +27,7 @@ from audioconv.domain.errors import Conflict, InvalidInput, NotFound, Unauthoriz
 from audioconv.domain.model import valid_id
 from audioconv.services import throttling
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.tasks import has_control_characters
+from audioconv.services.tasks import checked_name
 
 log = logging.getLogger(__name__)
 BAD_KEY = "invalid or revoked API key"
@@ -37,15 +37,8 @@ def _hash(deps: Dependencies, key: str) -> str:
     return key_hash(hashing_key(deps.settings.signing_key), key)
 
 
-def checked_name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("missing field 'name': what the key is for (e.g. 'nightly job')")
-    name = value.strip()
-    if len(name) > MAX_KEY_NAME_CHARS:
-        raise InvalidInput(f"field 'name' must be at most {MAX_KEY_NAME_CHARS} characters")
-    if has_control_characters(name):
-        raise InvalidInput("field 'name' must not contain control characters")
-    return name
+# What the missing-name message says a name is for.
+_KEY_NAME = "what the key is for (e.g. 'nightly job')"
 
 
 def checked_scopes(value: object) -> list[str]:
@@ -64,7 +57,8 @@ def checked_scopes(value: object) -> list[str]:
 
 def create(deps: Dependencies, user_id: int, name: object, scopes: object) -> tuple[ApiKey, str]:
     """A new key of the user's and the key itself (shown this once, never stored)."""
-    key_name, chosen = checked_name(name), checked_scopes(scopes)
+    key_name = checked_name(name, _KEY_NAME, MAX_KEY_NAME_CHARS)
+    chosen = checked_scopes(scopes)
     key = new_key()
     record = ApiKey(
         user_id=user_id,

@@ -11,22 +11,19 @@ from audioconv.domain.model import valid_id
 from audioconv.domain.options import OPTION_FIELDS, requested_options
 from audioconv.domain.preset import MAX_PRESET_NAME_CHARS, MAX_PRESETS_PER_USER, Preset
 from audioconv.services.dependencies import Dependencies
-from audioconv.services.tasks import checked_options, has_control_characters, target_format
+from audioconv.services.tasks import (
+    checked_name,
+    checked_options,
+    target_format,
+)
 
 # The upload field naming a preset.
 FIELD = "preset"
 _BODY_FIELDS = {"name", "newFormat", *OPTION_FIELDS}
 
 
-def checked_name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("missing field 'name': what uploads will call the preset by")
-    name = value.strip()
-    if len(name) > MAX_PRESET_NAME_CHARS:
-        raise InvalidInput(f"field 'name' must be at most {MAX_PRESET_NAME_CHARS} characters")
-    if has_control_characters(name):
-        raise InvalidInput("field 'name' must not contain control characters")
-    return name
+# What the missing-name message says a name is for.
+_PRESET_NAME = "what uploads will call the preset by"
 
 
 def _checked(body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -37,7 +34,7 @@ def _checked(body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
             f"unknown field {unknown[0]!r}; a preset has name, newFormat and the options "
             f"{', '.join(OPTION_FIELDS)}"
         )
-    name = checked_name(body.get("name"))
+    name = checked_name(body.get("name"), _PRESET_NAME, MAX_PRESET_NAME_CHARS)
     if body.get("newFormat") in (None, ""):
         raise InvalidInput("missing field 'newFormat': the preset's target format")
     target = target_format(body.get("newFormat"))

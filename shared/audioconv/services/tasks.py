@@ -37,6 +37,20 @@ def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(char) == "Cc" for char in text)
 
 
+def checked_name(value: object, purpose: str, limit: int) -> str:
+    """A user's name for something of theirs (a key, a preset), trimmed: text, not
+    empty, at most ``limit`` characters, no control characters; ``purpose`` says in the
+    missing-field message what it is for."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"missing field 'name': {purpose}")
+    name = value.strip()
+    if len(name) > limit:
+        raise InvalidInput(f"field 'name' must be at most {limit} characters")
+    if has_control_characters(name):
+        raise InvalidInput("field 'name' must not contain control characters")
+    return name
+
+
 # Longest stored file name in UTF-8 bytes: under the 255 bytes file systems allow for
 # one name, with room for the converted file's extension (``.opus`` for ``.mp3``).
 MAX_FILE_NAME_BYTES = 200
