@@ -105,8 +105,8 @@ OPTIONAL_SECRETS = {"smtp_password"}
 # download URLs as itself (IAM signBlob).
 SIGNER = {"api": {"AUDIOCONV_SIGNING_SERVICE_ACCOUNT": "api"}, "worker": {}, "notify": {}}
 
-# What `python -m audioconv.migrate` needs (the migrate job), taken from the api
-# service's env. The secret key too: Settings refuses to start without one once
+# What `audioconv migrate` needs (the migrate job), taken from the api
+# service's env. The secret key too: start-up refuses to go on without one once
 # a Cloud SQL instance is configured (issue 22, item 1).
 MIGRATE_KEYS = [
     "AUDIOCONV_GCP_PROJECT",

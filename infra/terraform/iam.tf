@@ -54,7 +54,7 @@ locals {
   gcs_service_agent = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
 
   # Publisher grants, grant -> topic key (pubsub.tf) and member: each account on
-  # the topics its code publishes to (services/messages.py, services/webhooks.py).
+  # the topics its code publishes to (services/messages.py, services/webhook_delivery.py).
   topic_publishers = {
     # Uploads and retargets request conversions; the cron sweep runs here too.
     api_conversion_requests = { topic = "conversion_requests", member = local.members.api }
