@@ -95,6 +95,9 @@ DEFAULT_OK = {
     "AUDIOCONV_WORK_DIR",  # DATA_DIR/work: /tmp on standard, the disk on the worker
     "AUDIOCONV_DIRECT_UPLOADS_TOPIC",  # embedded only: the bucket notifies the cloud worker
     "AUDIOCONV_REPORT_PASS",  # loudness, exact length and waveform of every file
+    "AUDIOCONV_IMPORT_TIMEOUT_SECONDS",  # a URL import's whole fetch
+    "AUDIOCONV_IMPORT_ALLOW_NETWORKS",  # tests only: none in the cloud
+    "AUDIOCONV_RESUMABLE_UPLOAD_HOURS",  # tus: the embedded mode's (404 in the cloud)
     "AUDIOCONV_MAX_JSON_BYTES",
     "AUDIOCONV_MAX_INPUT_SECONDS",
     "AUDIOCONV_LEASE_SECONDS",

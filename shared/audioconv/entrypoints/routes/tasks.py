@@ -112,11 +112,11 @@ def register(app: Flask, deps: Dependencies) -> None:
 def _import_urls(deps: Dependencies) -> tuple[Response, int]:
     """``POST /api/tasks`` with ``sourceUrl`` (a URL, or a list of them: a batch)."""
     body = validated(s.UrlImportBody, presets.apply(deps, g.user_id, json_body()))
-    many = isinstance(body.source_url, list)
-    raw = body.source_url if isinstance(body.source_url, list) else [body.source_url]
-    if not raw:
+    raw = body.source_url
+    if raw is None or raw == [] or raw == "":
         raise InvalidInput("missing field 'sourceUrl': the http(s) URL of the file to convert")
-    urls = [url_import.checked_url(deps, url) for url in raw]
+    many = isinstance(raw, list)
+    urls = [url_import.checked_url(deps, url) for url in (raw if many else [raw])]
     webhook_url = profile.checked_url(deps, body.webhook_url)
     batches.check_batch(deps, g.user_id, body.batch)
     options = body.conversion_options
