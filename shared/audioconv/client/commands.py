@@ -311,16 +311,16 @@ def _convert(args: argparse.Namespace) -> int:
         raise Failure(f"{zip_path} exists (use --force to overwrite it)")
     job = Job(target, options, args.output_dir, args.force, download=zip_path is None,
               resume=args.resume)  # fmt: skip
-    if is_album(args.files):  # one audio file and its cue sheet: the server cuts it
+    urls = [f for f in args.files if is_url(f)]
+    files = [Path(f) for f in args.files if not is_url(f)]
+    if is_album(files):  # one audio file and its cue sheet: the server cuts it
         layout = args.layout or "album"
-        problems = convert_album(api, args.files, job, zip_path, layout, Progress(sys.stderr))
+        problems = convert_album(api, files, job, zip_path, layout, Progress(sys.stderr))
         for problem in problems:
             print(f"FAILED: {problem}", file=sys.stderr)
         return 1 if problems else 0
     if len(args.files) > 1 or zip_path is not None:
         job = replace(job, batch_id=_batch(api, zip_path is not None))
-    urls = [f for f in args.files if is_url(f)]
-    files = [Path(f) for f in args.files if not is_url(f)]
     progress = Progress(sys.stderr)
     outcomes = convert_all(api.server, str(api.token), files, job, args.jobs, progress)
     outcomes += import_all(api.server, str(api.token), urls, job, args.jobs, progress)
