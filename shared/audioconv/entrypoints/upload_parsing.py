@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from flask import request
 from streaming_form_data import StreamingFormDataParser
@@ -19,6 +19,7 @@ from streaming_form_data.parser import ParseFailedException
 from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import ClientDisconnected
 
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 from audioconv.spool import new_file
@@ -91,7 +92,7 @@ def receive(spool: Path, text_fields: Iterable[str], max_field_bytes: int) -> Re
                   for field in text_fields}  # fmt: skip
         for field, target in values.items():
             parser.register(field, target)
-        stream = request.stream  # limited to the upload size: RequestEntityTooLarge past it
+        stream = body()
         try:
             while chunk := stream.read(CHUNK):
                 parser.data_received(chunk)
@@ -133,7 +134,7 @@ def _receive_raw(spool: Path, text_fields: Iterable[str]) -> ReceivedUpload:
     fields.pop(FILE_FIELD, None)
     path = _spool_file(spool)
     try:
-        stream = request.stream  # limited to the upload size: RequestEntityTooLarge past it
+        stream = body()
         with path.open("wb") as out:
             while chunk := stream.read(CHUNK):
                 out.write(chunk)
@@ -141,6 +142,45 @@ def _receive_raw(spool: Path, text_fields: Iterable[str]) -> ReceivedUpload:
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+class _Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def body() -> _Readable:
+    """This request's body, limited to the upload size (RequestEntityTooLarge past it).
+
+    A body with a Content-Length is read straight from the server's stream: werkzeug's
+    ``LimitedStream`` copies every chunk twice more, a tenth of an upload's CPU. It
+    ends where the length says; one that ends sooner is ``ClientDisconnected`` (400),
+    as werkzeug's would be."""
+    stream = request.stream  # checks the length against the limit
+    length = request.content_length
+    if length is None:
+        return stream
+    return _Exact(request.environ["wsgi.input"], length)
+
+
+class _Exact:
+    """The ``length`` bytes of a body, from the server's own stream."""
+
+    def __init__(self, stream: _Readable, length: int) -> None:
+        self._stream, self._left = stream, length
+
+    def read(self, size: int, /) -> bytes:
+        if self._left <= 0:
+            return b""
+        try:
+            chunk = self._stream.read(min(size, self._left))
+        except TimeoutError:
+            raise  # 408: the rest did not come in time
+        except (OSError, ValueError) as exc:
+            raise ClientDisconnected() from exc
+        if not chunk:
+            raise ClientDisconnected()
+        self._left -= len(chunk)
+        return bytes(chunk)
 
 
 def one_value_each(source: MultiDict[str, str], names: Iterable[str]) -> dict[str, str]:

@@ -170,18 +170,17 @@ def caller(deps: Dependencies, authorization: str | None, client: str = "") -> C
     if scheme.lower() == "bearer" and looks_like_key(credential.strip()):
         key = api_keys.authenticate(deps, credential.strip(), client)
         return Caller(key.user_id, "", key)
-    user_id = authenticate(deps, authorization)
-    # authenticate() checked the signature and the record: reading the id is safe.
-    claims = jwt.decode(_bearer(authorization), options={"verify_signature": False})
-    return Caller(user_id, str(claims["jti"]))
-
-
-def _bearer(authorization: str | None) -> str:
-    return (authorization or "").partition(" ")[2].strip()
+    user_id, token_id = _verified(deps, authorization)
+    return Caller(user_id, token_id)
 
 
 def authenticate(deps: Dependencies, authorization: str | None) -> int:
     """The user id a ``Bearer`` token stands for; Unauthorized if none is valid."""
+    return _verified(deps, authorization)[0]
+
+
+def _verified(deps: Dependencies, authorization: str | None) -> tuple[int, str]:
+    """The user id and token id of a valid ``Bearer`` token; Unauthorized otherwise."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
@@ -203,8 +202,9 @@ def authenticate(deps: Dependencies, authorization: str | None) -> int:
     user_id = int(subject)
     if not valid_id(user_id):
         raise Unauthorized("invalid token")
-    _require_standing(deps, claims.get("jti"), user_id)
-    return user_id
+    token_id = claims.get("jti")
+    _require_standing(deps, token_id, user_id)
+    return user_id, str(token_id)
 
 
 def _require_standing(deps: Dependencies, token_id: object, user_id: int) -> None:
