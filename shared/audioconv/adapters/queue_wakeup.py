@@ -119,6 +119,7 @@ def _listen(engine: Engine, wake: Callable[[], None], stop: threading.Event) -> 
     raw = engine.raw_connection()
     try:
         driver: Any = raw.driver_connection
+        driver.rollback()  # the pool's check began a transaction: LISTEN acts at commit
         driver.autocommit = True
         cursor = driver.cursor()
         cursor.execute(f"LISTEN {CHANNEL}")
