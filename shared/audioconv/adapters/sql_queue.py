@@ -53,6 +53,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     Executable,
     bindparam,
@@ -238,11 +239,13 @@ class SqlQueueConsumer:
             taken = 0
             wait = self.poll_seconds
             try:
-                due, soonest = self._due_topics()
-                for topic, sub in self._subscriptions.items():
-                    # A topic served after another waits while any of the other's is due.
-                    if topic in due and sub.after not in due:
-                        taken += self._take(topic, sub)
+                # One read for the round: which topics are due, and the fair share's counts.
+                with self.engine.connect().execution_options(readonly=True) as reading:
+                    due, soonest = self._due_topics(reading)
+                    for topic, sub in self._subscriptions.items():
+                        # A topic served after another waits while any of the other's is due.
+                        if topic in due and sub.after not in due:
+                            taken += self._take(topic, sub, reading)
                 if self._woken:  # a publish wakes it; else the next row due, or the net
                     until = (soonest - utcnow()).total_seconds() if soonest else None
                     wait = min(self.idle_poll_seconds, max(0.0, until or self.idle_poll_seconds))
@@ -253,12 +256,11 @@ class SqlQueueConsumer:
                 self._wake.wait(wait)
                 self._wake.clear()
 
-    def _due_topics(self) -> tuple[set[str], datetime | None]:
+    def _due_topics(self, reading: Connection) -> tuple[set[str], datetime | None]:
         """The subscribed topics with a message due, and when the next one not yet due
         is: one read of a snapshot per round, without SQLite's write lock (a query per
         topic each round was two thirds of the worker process's own CPU)."""
-        with self.engine.connect().execution_options(readonly=True) as conn:
-            *row, soonest = conn.execute(self._due_statement, {"now": utcnow()}).one()
+        *row, soonest = reading.execute(self._due_statement, {"now": utcnow()}).one()
         topics = {topic for topic, due in zip(self._subscriptions, row, strict=True) if due}
         return topics, as_utc(soonest) if soonest is not None else None
 
@@ -274,7 +276,7 @@ class SqlQueueConsumer:
             select(func.min(messages.c.available_at)).where(later).scalar_subquery(),
         )
 
-    def _take(self, topic: str, sub: _Subscription) -> int:
+    def _take(self, topic: str, sub: _Subscription, reading: Connection) -> int:
         """Claim as many of ``topic``'s due messages as it has free slots (for a fair
         topic: as fair_share chooses) and hand them on."""
         with self._lock:
@@ -291,7 +293,7 @@ class SqlQueueConsumer:
                 return 0
             if free <= 0:
                 self._next_overcommit_check = time.monotonic() + OVERCOMMIT_CHECK_SECONDS
-            picks = self._fair_picks(topic, due, now, sub.slots.total, busy)
+            picks = self._fair_picks(reading, topic, due, now, sub.slots.total, busy)
             if not picks:
                 return 0
         elif free <= 0:
@@ -327,7 +329,13 @@ class SqlQueueConsumer:
         return len(rows)
 
     def _fair_picks(
-        self, topic: str, due: ColumnElement[bool], now: Any, total: int, busy: int
+        self,
+        reading: Connection,
+        topic: str,
+        due: ColumnElement[bool],
+        now: Any,
+        total: int,
+        busy: int,
     ) -> Counter[str | None]:
         """How many of each group's due messages fair_share hands slots to: it sees every
         group's running messages (all consumers') and waiting ones, in a read of a
@@ -338,13 +346,12 @@ class SqlQueueConsumer:
             & messages.c.holder.is_not(None)
             & (messages.c.available_at > now)
         )
-        with self.engine.connect().execution_options(readonly=True) as conn:
-            counted = conn.execute(select(group, func.count()).where(in_flight).group_by(group))
-            running: dict[str | None, int] = {key: int(n) for key, n in counted.all()}
-            waiting = conn.execute(
-                select(group, func.count()).where(due).group_by(group)
-                .order_by(func.min(messages.c.id))
-            ).all()  # fmt: skip
+        counted = reading.execute(select(group, func.count()).where(in_flight).group_by(group))
+        running: dict[str | None, int] = {key: int(n) for key, n in counted.all()}
+        waiting = reading.execute(
+            select(group, func.count()).where(due).group_by(group)
+            .order_by(func.min(messages.c.id))
+        ).all()  # fmt: skip
         beyond = max(0, busy - total)
         cap = self.user_slots or fair_share.default_cap(total)
         return Counter(fair_share.choose(
