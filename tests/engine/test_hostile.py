@@ -263,14 +263,14 @@ def test_children_run_with_cpu_and_memory_limits(
     launcher: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Limits are set by prlimit + nice where they exist, else by a preexec function
+    """Limits are set by prlimit where it exists, else by a preexec function
     (the priority: tests/integration/test_ffmpeg.py)."""
     import audioconv.adapters.ffmpeg as ffmpeg_adapter
 
     if launcher == "preexec":
-        monkeypatch.setattr(ffmpeg_adapter, "_LIMIT_TOOLS", None)
+        monkeypatch.setattr(ffmpeg_adapter, "_PRLIMIT", None)
     else:
-        assert ffmpeg_adapter._LIMIT_TOOLS, "prlimit and nice are on every Debian"
+        assert ffmpeg_adapter._PRLIMIT, "prlimit is on every Debian"
     src = make_audio(tmp_path / "a.wav", 1.0)
     real = FfmpegTranscoder()
     fake = fake_ffmpeg(tmp_path, 'echo "cpu=$(ulimit -t) as=$(ulimit -v)" >&2; exit 1')

@@ -112,10 +112,10 @@ _SELF_REPORT = (
 def confinement(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways a child is confined: tools exec'ing into it, or a preexec function."""
     if request.param == "exec chain":
-        if not all(map(shutil.which, ("prlimit", "nice", "setpriv"))):
-            pytest.skip("needs util-linux prlimit and setpriv, and coreutils nice")
+        if not all(map(shutil.which, ("prlimit", "setpriv"))):
+            pytest.skip("needs util-linux prlimit and setpriv")
     else:
-        monkeypatch.setattr(ffmpeg_adapter, "_LIMIT_TOOLS", None)
+        monkeypatch.setattr(ffmpeg_adapter, "_PRLIMIT", None)
     return str(request.param)
 
 

@@ -25,7 +25,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,9 +82,8 @@ def wheel_binaries() -> tuple[str, str]:
     return str(ffmpeg.FFMPEG_PATH), str(ffmpeg.FFPROBE_PATH)
 
 
-# util-linux prlimit and coreutils nice: present wherever Debian or Ubuntu is.
-_TOOLS = (shutil.which("prlimit"), shutil.which("nice"))
-_LIMIT_TOOLS: tuple[str, str] | None = (_TOOLS[0], _TOOLS[1]) if _TOOLS[0] and _TOOLS[1] else None
+# util-linux prlimit: present wherever Debian or Ubuntu is.
+_PRLIMIT = shutil.which("prlimit")
 # Conversions run at the lowest nice level: ~1.5 % of a core against one busy API
 # thread. Not SCHED_IDLE: Linux counts a CPU that runs only SCHED_IDLE work as idle
 # when it places a waking thread, so every wake-up (even of the thread reading its
@@ -94,6 +93,14 @@ CONVERSION_NICE = 19
 # util-linux setpriv: the child gets SIGKILL when the thread that started it dies (that
 # thread waits for it), so a worker killed outright leaves no ffmpeg running for nobody.
 _SETPRIV = shutil.which("setpriv") if sys.platform == "linux" else None
+
+
+def _renice(pid: int, adjustment: int) -> None:
+    """Give a child ``adjustment`` more niceness than this thread (as ``nice -n`` does);
+    one that has already ended is left alone."""
+    level = min(19, os.getpriority(os.PRIO_PROCESS, 0) + adjustment)
+    with suppress(ProcessLookupError):
+        os.setpriority(os.PRIO_PROCESS, pid, level)
 
 
 @dataclass(frozen=True)
@@ -141,13 +148,16 @@ class FfmpegTranscoder:
     # --- the children ---------------------------------------------------------------
 
     @contextmanager
-    def _child(self, **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
-        """Start a child and track it while it lives; RetryLater once shutting down."""
+    def _child(self, nice: int | None = None, **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+        """Start a child (``nice``: its nice level, relative to this thread's) and track
+        it while it lives; RetryLater once shutting down."""
         with self._children_lock:
             if self._stopping:
                 raise RetryLater("shutting down: no new ffmpeg is started")
             proc: subprocess.Popen[bytes] = subprocess.Popen(**popen)
             self._children.add(proc)
+        if nice is not None:
+            _renice(proc.pid, nice)
         try:
             yield proc
         finally:
@@ -191,21 +201,23 @@ class FfmpegTranscoder:
         Short runs (probes, on an upload's path) get ``nice``; ``idle`` ones
         (conversions) the lowest nice level, so they use the CPU the API leaves.
 
-        The limits are set by util-linux ``prlimit`` and coreutils ``nice`` exec'ing
-        into the command, so nothing runs in the forked child of this multi-threaded
-        process (a preexec function could deadlock there). Only where those tools
-        are missing does it fall back to a preexec function. On Linux the child also
-        dies with the thread that started it (util-linux ``setpriv``, or ``prctl``).
+        The limits are set by util-linux ``prlimit`` exec'ing into the command, so
+        nothing runs in the forked child of this multi-threaded process (a preexec
+        function could deadlock there); the nice level is then set from here on the
+        running child (``nice``: an ``nice`` in the chain cost a millisecond of CPU per
+        child). Only where prlimit is missing does it fall back to a preexec function.
+        On Linux the child also dies with the thread that started it (util-linux
+        ``setpriv``, or ``prctl``).
         """
         cpu = max(1, math.ceil(cpu_seconds))
         memory = self.memory_mb * 1024 * 1024
         nice = CONVERSION_NICE if idle else self.nice
-        if _LIMIT_TOOLS:
+        if _PRLIMIT:
             limits = [f"--cpu={cpu}:{cpu + 5}"] + ([f"--as={memory}"] if memory > 0 else [])
-            prefix = [_LIMIT_TOOLS[0], *limits, "--", _LIMIT_TOOLS[1], "-n", str(nice)]
+            prefix = [_PRLIMIT, *limits, "--"]
             if _SETPRIV:
                 prefix += [_SETPRIV, "--pdeathsig", "KILL", "--"]
-            return {"args": [*prefix, *cmd]}
+            return {"args": [*prefix, *cmd], "nice": nice}
 
         def apply() -> None:
             os.nice(nice)
