@@ -19,7 +19,6 @@ KNOWN = {
     "tests/unit/test_batch_zip_stream.py": "tests.unit.test_batch_zip",
     "tests/unit/test_ffmpeg_parse_edges.py": "tests.unit.test_ffmpeg_command",
     "tests/unit/test_fidelity_edges.py": "tests.unit.test_fidelity",
-    "tests/e2e/test_image.py": "tests.cloud.conftest",
 }
 
 
