@@ -865,7 +865,12 @@ class ZipQuery(BaseModel):
 class BlobQuery(BaseModel):
     """``PUT /api/blobs/{key}`` query: the signature of the upload URL."""
 
-    token: str = Field(description="signed upload grant, part of the URL the ticket gave")
+    # Not Text: no field's length limit on a signature of the whole key (file name,
+    # options, batch); the request line bounds it.
+    token: Annotated[str, _GIVEN, _PLAIN] = Field(
+        json_schema_extra={"minLength": 1},
+        description="signed upload grant, part of the URL the ticket gave",
+    )
 
 
 class Profile(BaseModel):
