@@ -230,7 +230,7 @@ class Options(BaseModel):
         description="false: never encode a lossy target above the lossy input's bitrate "
         "(the bitrate is capped at the input's); default true, with a warning",
     )
-    gain: Literal["track", "album"] | None = Field(
+    gain: _option(Literal["track", "album"] | None) = Field(  # type: ignore[valid-type]
         default=None,
         description="write gain tags, audio untouched: ReplayGain 2.0 (-18 LUFS; mp3 ID3 "
         "TXXX, flac/ogg Vorbis comments, m4a/alac iTunes atoms) or R128_* (opus, Q7.8 "
