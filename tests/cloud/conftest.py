@@ -11,10 +11,7 @@ per test only.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +32,7 @@ from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
 from audioconv.services.dependencies import Dependencies
 from tests.support.procs import free_port, stop
+from tests.support.pubsub_emulator import running_pubsub_emulator
 from tests.support.service_account import signing_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,46 +111,9 @@ def pstest() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pubsub_emulator() -> Iterator[str]:
-    """host:port of Google's Pub/Sub emulator (``gcloud beta emulators pubsub start``)."""
-    gcloud = shutil.which("gcloud")
-    if gcloud is None:
-        message = "google-cloud-cli (gcloud, with its pubsub-emulator component) is not installed"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    host = f"127.0.0.1:{free_port()}"
-    # gcloud starts the emulator as a Java child: its own process group, stopped whole.
-    proc = subprocess.Popen(
-        [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port={host}",
-         "--project=test-project", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://{host}/v1/projects/test-project/topics", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                _stop_group(proc)
-                pytest.fail("the Pub/Sub emulator did not start")
-            time.sleep(0.2)
-    try:
+    """host:port of Google's Pub/Sub emulator (tests/support/pubsub_emulator.py)."""
+    with running_pubsub_emulator() as host:
         yield host
-    finally:
-        _stop_group(proc)
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop gcloud and the emulator it started (SIGKILL whatever outlives SIGTERM)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
-    time.sleep(0.5)  # the Java child exits just after its parent
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 @pytest.fixture

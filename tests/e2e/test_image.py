@@ -27,7 +27,6 @@ import pytest
 import requests
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
-from tests.cloud.conftest import pubsub_emulator  # noqa: F401 (the fixture)
 from tests.support.audio import make_audio, probe
 from tests.support.blobs import mails_to
 from tests.support.http_api import HttpApi
@@ -161,7 +160,7 @@ def test_the_image_runs_the_cloud_pull_worker(
     image: tuple[Path, dict[str, Any]],
     tmp_path: Path,
     clean_postgres_url: str,
-    pubsub_emulator: str,  # noqa: F811 (the fixture imported above)
+    pubsub_emulator: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The image's worker target (what worker.yaml runs on App Engine flexible, with no

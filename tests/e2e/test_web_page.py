@@ -337,6 +337,26 @@ def test_an_album_and_its_cue_sheet_dropped_together_become_its_tracks(
     assert console.errors == []
 
 
+def test_a_refused_album_says_why_and_its_card_can_be_dismissed(page: Page, tmp_path: Path) -> None:
+    """An album goes by the same upload as single files: its card shows the progress,
+    then the server's reason and a Dismiss button."""
+    console = Console(page)
+    album = make_audio(tmp_path / "reef.flac", 1.0)
+    sheet = tmp_path / "reef.cue"
+    sheet.write_text('TITLE "Reef"\nFILE "reef.wav" WAVE\n')  # no TRACK
+    _sign_up(page, "vera")
+    _drop(page, album, sheet)
+    card = _card(page, "reef.flac + reef.cue")
+    expect(card.locator(".error")).to_contain_text("Not converted:")
+    expect(card.locator(".error")).to_contain_text("it has no TRACK")
+    expect(card.locator(".status")).to_have_text("failed")
+    card.get_by_role("button", name="Dismiss").click()
+    expect(card).to_have_count(0)
+    expect(page.get_by_label("To format")).to_be_focused()
+    refused = "Failed to load resource: the server responded with a status of 400"
+    assert [e for e in console.errors if refused not in e] == []
+
+
 def _api(base_url: str, method: str, path: str, token: str, **kwargs: Any) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     return requests.request(method, f"{base_url}{path}", headers=headers, timeout=30,

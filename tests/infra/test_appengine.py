@@ -11,17 +11,13 @@ start-up, a small stub of google-cloud-secret-manager's client class stands in
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -31,31 +27,23 @@ from audioconv import bootstrap
 from audioconv.config import SECRET_REFERENCES, Settings
 from tests.infra.secret_stub import StubSecretManager
 from tests.infra.tfmodel import ROOT, Terraform
+from tests.support.deploy_config import (
+    FUNCTIONS,
+    SECRET_VALUES,
+    assert_function_exists,
+    fake_has_version,
+    fake_outputs,
+    load_yaml,
+    parse_entrypoint,
+    render,
+    secret_manager_of_proj,
+)
 
 DOCS = ROOT / "docs" / "deploy.md"
 README = ROOT / "README.md"
 
-
-def _load_render() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "render_deploy_config", ROOT / "scripts" / "render_deploy_config.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-render = _load_render()
-
 YAML_SERVICE = {"app.yaml": "default", "worker.yaml": "worker", "notify.yaml": "notify"}
 RENDER_SERVICE = {"app.yaml": "api", "worker.yaml": "worker", "notify.yaml": "notify"}
-# Function each App Engine standard service runs: (source, target, signature type).
-FUNCTIONS = {
-    "app.yaml": ("functions/upload_api/main.py", "api", "http"),
-    "notify.yaml": ("functions/notify/main.py", "notify", "cloudevent"),
-}
 # The worker runs on App Engine flexible from our image (the Dockerfile's worker
 # target: `audioconv pull-worker`, the streaming-pull process).
 FLEX = {"worker.yaml"}
@@ -64,7 +52,6 @@ FLEX = {"worker.yaml"}
 RUNTIME = "python312"
 # What the flexible instance's disk holds besides conversions: the OS and the image.
 FLEX_SYSTEM_GB = 10
-DECORATOR = {"http": "http", "cloudevent": "cloud_event"}
 
 # Settings every service must set in its committed yaml, with the cloud value.
 STATIC_REQUIRED = {
@@ -161,75 +148,6 @@ TERRAFORM_VARS = (
 @pytest.fixture(scope="module")
 def tf() -> Terraform:
     return Terraform.load()
-
-
-def load_yaml(name: str) -> dict[str, Any]:
-    with (ROOT / name).open() as f:
-        data = yaml.safe_load(f)
-    assert isinstance(data, dict)
-    return data
-
-
-ACCOUNTS = ("api", "worker", "notify", "sweep", "migrate")
-
-
-def fake_outputs(tf: Terraform, *, iam_auth: bool = True, project: str = "proj") -> dict[str, Any]:
-    """A `terraform output` for a project, with one value per declared output."""
-    host = f"{project}.uc.r.appspot.com"
-    accounts = {key: f"audioconv-{key}@{project}.iam.gserviceaccount.com" for key in ACCOUNTS}
-    db_users = {
-        key: email.removesuffix(".gserviceaccount.com")
-        if iam_auth and key != "migrate"
-        else "audioconv"
-        for key, email in accounts.items()
-    }
-    known: dict[str, Any] = {
-        "project_id": project,
-        "region": "us-central1",
-        "api_url": f"https://{host}",
-        "worker_url": f"https://worker-dot-{host}",
-        "notify_url": f"https://notify-dot-{host}",
-        "conversion_subscription": "audioconv-conversion-requests-worker",
-        "direct_upload_subscription": "audioconv-direct-uploads-worker",
-        "report_subscription": "audioconv-report-requests-worker",
-        "sql_instance_connection_name": f"{project}:us-central1:audioconv-pg",
-        "db_iam_auth": iam_auth,
-        "db_private_ip": False,
-        "db_private_network": None,
-        "job_subnetwork": None,
-        "db_users": db_users,
-        "db_admin_user": "audioconv",
-        "smtp_port": 587,
-        "smtp_starttls": True,
-        "retention_hours": 0,
-        "service_accounts": accounts,
-        "scheduler_service_account_email": f"audioconv-scheduler@{project}.iam.gserviceaccount.com",
-        "jobs": {"migrate": "audioconv-migrate", "sweep": "audioconv-sweep"},
-        "image_repository": f"us-central1-docker.pkg.dev/{project}/audioconv",
-        "push_service_account_email": f"audioconv-push@{project}.iam.gserviceaccount.com",
-        "secret_ids": {k: f"audioconv-{k.replace('_', '-')}" for k in tf.locals["secrets"]},
-    }
-    return {name: known.get(name, f"fake-{name}") for name in tf.outputs}
-
-
-SECRET_VALUES = {
-    "audioconv-db-password": "db-pass'\"word",
-    "audioconv-secret-key": "signing-key-of-the-cloud-at-least-32-chars",
-    "audioconv-smtp-password": "smtp: pass",
-}
-
-
-def fake_has_version(project: str, secret_id: str) -> bool:
-    assert project == "proj"
-    return secret_id in SECRET_VALUES
-
-
-def secret_manager_of_proj() -> dict[str, str]:
-    """The fake project's secret versions, by resource name."""
-    return {
-        f"projects/proj/secrets/{secret_id}/versions/latest": value
-        for secret_id, value in SECRET_VALUES.items()
-    }
 
 
 def merged_env(yaml_name: str, rendered_dir: Path) -> dict[str, str]:
@@ -373,24 +291,6 @@ def test_direct_uploads_are_signed_for_what_the_worker_takes() -> None:
     refuses more); the worker converts what arrives: one limit for both."""
     api, worker = (load_yaml(n)["env_variables"] for n in ("app.yaml", "worker.yaml"))
     assert api["AUDIOCONV_MAX_UPLOAD_BYTES"] == worker["AUDIOCONV_MAX_UPLOAD_BYTES"]
-
-
-def parse_entrypoint(command: str) -> tuple[str, str, str]:
-    args = shlex.split(command)
-    assert args[0] == "functions-framework"
-    opts = dict(a[2:].split("=", 1) for a in args[1:] if a.startswith("--") and "=" in a)
-    assert opts.get("port") in (None, "$PORT", "${PORT:-8080}")
-    return opts["source"], opts["target"], opts["signature-type"]
-
-
-def assert_function_exists(source: str, target: str, signature: str) -> None:
-    path = ROOT / source
-    assert path.is_file(), f"{source} missing"
-    tree = ast.parse(path.read_text())
-    funcs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    assert target in funcs, f"{source} has no function {target}"
-    decorators = {ast.unparse(d) for d in funcs[target].decorator_list}
-    assert f"functions_framework.{DECORATOR[signature]}" in decorators, (source, decorators)
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))

@@ -100,7 +100,9 @@ def test_direct_upload_options_are_checked_up_front(ivy: ApiClient) -> None:
     assert "lossless" in response.get_json()["message"]
 
 
-def test_forged_reused_or_foreign_upload_urls_are_refused(ivy: ApiClient, tmp_path: Path) -> None:
+def test_forged_reused_or_foreign_upload_urls_are_refused(
+    ivy: ApiClient, deps: Dependencies, tmp_path: Path
+) -> None:
     ticket = start_upload(ivy, "a.wav", "mp3")
     url = urlsplit(ticket["url"])
     forged = ivy.client.put(f"{url.path}?token=abc", data=b"x")
@@ -109,6 +111,17 @@ def test_forged_reused_or_foreign_upload_urls_are_refused(ivy: ApiClient, tmp_pa
     swapped = ivy.client.put(f"{url.path}?{urlsplit(other['url']).query}", data=b"x")
     assert swapped.status_code == 403
     assert "not valid for this object" in swapped.get_json()["message"]
+
+    # No grant at all: the query's model says which field is missing, before any byte is read.
+    for query in ("", "?token=", "?other=1"):
+        missing = ivy.client.put(f"{url.path}{query}", data=b"x")
+        assert missing.status_code == 400, query
+        assert missing.get_json()["message"] == "missing field 'token'"
+        assert missing.get_json()["requestId"]
+    controls = ivy.client.put(f"{url.path}?token=a%0Ab", data=b"x")
+    assert controls.status_code == 400
+    assert "control characters" in controls.get_json()["message"]
+    assert stored_files(deps) == []
 
     # Reused: the first PUT made the task; a second one must not overwrite its input.
     song = make_audio(tmp_path / "a.wav", 1.0)

@@ -103,6 +103,9 @@ def test_each_operation_says_what_it_takes_and_answers(spec: dict[str, Any]) -> 
     blob = spec["paths"]["/api/blobs/{key}"]["put"]
     assert "application/octet-stream" in blob["requestBody"]["content"]
     assert "security" not in blob  # the signed URL is the credential
+    token = {p["name"]: p for p in blob["parameters"] if p["in"] == "query"}["token"]
+    assert token["required"] and token["schema"]["minLength"] == 1
+    assert {"400", "403", "404", "409"} <= set(blob["responses"])  # 400: no token
     download = spec["paths"]["/api/tasks/{task_id}/{which}"]["get"]["responses"]
     assert "Location" in download["302"]["headers"]
 

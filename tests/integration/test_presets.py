@@ -88,6 +88,8 @@ def test_someone_elses_preset_is_not_found(client: FlaskClient, song: Path) -> N
         ({"newFormat": "mp3"}, "missing field 'name'"),
         ({"name": "x", "newFormat": "mp3", "colour": "red"}, "unknown field 'colour'"),
         ({"name": "x", "newFormat": "mp3", "sampleRate": 5}, "sampleRate"),
+        ({"name": "x", "newFormat": "mp3", "bitrate": "1" * 33}, "'bitrate' must be at most 32"),
+        ({"name": "x", "newFormat": "mp3", "gain": "loud"}, "gain must be one of track, album"),
     ],
 )
 def test_a_preset_is_checked_by_the_rules_an_upload_is(

@@ -4,7 +4,7 @@ presets (merge under an upload's own fields) and expiry (the sweep's deletions).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,15 @@ from audioconv.domain.api_key import (
     new_key,
     well_formed,
 )
-from audioconv.domain.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+from audioconv.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
+from audioconv.domain.options import ConversionOptions
 from audioconv.domain.preset import Preset
 from audioconv.entrypoints import key_scopes
 from audioconv.services import api_keys, auth, expiry, presets, tasks
@@ -121,10 +129,43 @@ def test_the_uploads_own_fields_win_over_the_presets() -> None:
     assert bitrate.merged({"quality": "low"}) == {"newFormat": "mp3", "quality": "low"}
 
 
+def test_a_change_replaces_name_format_and_options_and_keeps_the_rest() -> None:
+    made = datetime(2026, 1, 1, tzinfo=UTC)
+    preset = Preset(1, "p", "mp3", {"quality": "high", "channels": 1}, id=7,
+                    created_at=made, updated_at=made)  # fmt: skip
+    options = {"bitrate": 48}
+    preset.change("voice", "opus", options, made + timedelta(hours=1))
+    assert (preset.name, preset.output_format, preset.options) == ("voice", "opus", {"bitrate": 48})
+    assert preset.updated_at == made + timedelta(hours=1)
+    assert (preset.id, preset.user_id, preset.created_at) == (7, 1, made)
+    options["bitrate"] = 64  # the caller's mapping is not the preset's
+    assert preset.options == {"bitrate": 48}
+
+
+def test_the_service_takes_typed_values_and_checks_them_as_an_uploads(
+    deps: Dependencies,
+) -> None:
+    ann = member(deps, "ann")
+    assert ann.id is not None and isinstance(deps.clock, Clock)
+    made = presets.create(deps, ann.id, "  talk ", "MP3", ConversionOptions(channels=1))
+    assert (made.name, made.output_format, made.options) == ("talk", "mp3", {"channels": 1})
+    deps.clock.advance(60)
+    changed = presets.update(deps, ann.id, made.id or 0, "talk", "opus", ConversionOptions())
+    assert (changed.output_format, changed.options) == ("opus", {})
+    assert changed.updated_at == made.created_at + timedelta(seconds=60)
+    assert presets.get(deps, ann.id, made.id or 0).output_format == "opus"
+    with pytest.raises(InvalidInput, match="flac is lossless"):
+        presets.create(deps, ann.id, "x", "flac", ConversionOptions(bitrate=128))
+    with pytest.raises(InvalidInput, match="missing field 'name'"):
+        presets.update(deps, ann.id, made.id or 0, "  ", "mp3", ConversionOptions())
+    with pytest.raises(Conflict, match="already have a preset named 'talk'"):
+        presets.create(deps, ann.id, "talk", "mp3", ConversionOptions())
+
+
 def test_apply_names_only_the_callers_presets(deps: Dependencies) -> None:
     ann, bob = member(deps, "ann"), member(deps, "bob")
     assert ann.id is not None and bob.id is not None
-    presets.create(deps, ann.id, {"name": "p", "newFormat": "opus", "bitrate": "64k"})
+    presets.create(deps, ann.id, "p", "opus", ConversionOptions(bitrate=64))
     assert presets.apply(deps, ann.id, {"preset": "p", "channels": "1"}) == {
         "newFormat": "opus", "bitrate": 64, "channels": "1",
     }  # fmt: skip

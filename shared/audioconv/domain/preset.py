@@ -29,6 +29,14 @@ class Preset:
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
+    def change(
+        self, name: str, output_format: str, options: Mapping[str, Any], at: datetime
+    ) -> None:
+        """Replace the name, format and options, all at once (an option left out is no
+        longer set), changed ``at``; the id, owner and creation time stay."""
+        self.name, self.output_format, self.options = name, output_format, dict(options)
+        self.updated_at = at
+
     def merged(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """An upload's fields over this preset: the preset's format and options, then
         whatever the upload gives itself (an empty value counts as not given)."""

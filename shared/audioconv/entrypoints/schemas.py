@@ -34,12 +34,13 @@ from audioconv.domain.errors import InvalidInput
 from audioconv.domain.formats import FORMATS, Quality
 from audioconv.domain.identity import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS
 from audioconv.domain.model import MAX_ID, TaskStatus
-from audioconv.domain.options import ConversionOptions, requested_options
+from audioconv.domain.options import OPTION_FIELDS, ConversionOptions, requested_options
 from audioconv.domain.preset import MAX_PRESET_NAME_CHARS
 from audioconv.domain.source_url import MAX_URL_CHARS as MAX_SOURCE_URL_CHARS
 from audioconv.domain.webhook_events import MAX_URL_CHARS
+from audioconv.services import presets
 from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
-from audioconv.services.tasks import has_control_characters
+from audioconv.services.tasks import has_control_characters, target_format
 
 # Longest text field a request may carry (file names, tokens), unless its own cap says.
 MAX_FIELD_CHARS = 1024
@@ -229,7 +230,7 @@ class Options(BaseModel):
         description="false: never encode a lossy target above the lossy input's bitrate "
         "(the bitrate is capped at the input's); default true, with a warning",
     )
-    gain: Literal["track", "album"] | None = Field(
+    gain: _option(Literal["track", "album"] | None) = Field(  # type: ignore[valid-type]
         default=None,
         description="write gain tags, audio untouched: ReplayGain 2.0 (-18 LUFS; mp3 ID3 "
         "TXXX, flac/ogg Vorbis comments, m4a/alac iTunes atoms) or R128_* (opus, Q7.8 "
@@ -865,7 +866,12 @@ class ZipQuery(BaseModel):
 class BlobQuery(BaseModel):
     """``PUT /api/blobs/{key}`` query: the signature of the upload URL."""
 
-    token: str = Field(description="signed upload grant, part of the URL the ticket gave")
+    # Not Text: no field's length limit on a signature of the whole key (file name,
+    # options, batch); the request line bounds it.
+    token: Annotated[str, _GIVEN, _PLAIN] = Field(
+        json_schema_extra={"minLength": 1},
+        description="signed upload grant, part of the URL the ticket gave",
+    )
 
 
 class Profile(BaseModel):
@@ -1017,9 +1023,8 @@ class NewApiKey(ApiKey):
     )
 
 
-class PresetBody(Options):
-    """``POST /api/presets`` and ``PUT /api/presets/{preset_id}``: a name, a format and
-    the options an upload takes (checked by the same rules)."""
+class _PresetFields(BaseModel):
+    model_config = _REQUEST
 
     name: str = Field(
         min_length=1, max_length=MAX_PRESET_NAME_CHARS, pattern=_NAME,
@@ -1028,6 +1033,31 @@ class PresetBody(Options):
     new_format: str = Field(
         alias="newFormat", description="the target format", json_schema_extra=_FORMAT_NAMES
     )
+
+
+class PresetBody(Options, _PresetFields):
+    """``POST /api/presets`` and ``PUT /api/presets/{preset_id}``: a name, a format and
+    the options an upload takes (checked by the same rules). The name and the format
+    are checked first, in the service's words; then the options."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_then_format(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = ("name", "newFormat", *OPTION_FIELDS)
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise as_is(f"unknown field {unknown[0]!r}; a preset has name, newFormat and "
+                        f"the options {', '.join(OPTION_FIELDS)}")  # fmt: skip
+        try:
+            name = presets.checked_preset_name(data.get("name"))
+            if data.get("newFormat") in (None, ""):
+                raise InvalidInput("missing field 'newFormat': the preset's target format")
+            target = target_format(data.get("newFormat"))
+        except InvalidInput as exc:
+            raise as_is(str(exc)) from None
+        return {**data, "name": name, "newFormat": target}
 
 
 class Preset(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 
 from audioconv.domain.errors import Conflict, InvalidInput, NotFound
 from audioconv.domain.model import valid_id
-from audioconv.domain.options import OPTION_FIELDS, requested_options
+from audioconv.domain.options import ConversionOptions
 from audioconv.domain.preset import MAX_PRESET_NAME_CHARS, MAX_PRESETS_PER_USER, Preset
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.tasks import (
@@ -19,37 +19,33 @@ from audioconv.services.tasks import (
 
 # The upload field naming a preset.
 FIELD = "preset"
-_BODY_FIELDS = {"name", "newFormat", *OPTION_FIELDS}
-
 
 # What the missing-name message says a name is for.
 _PRESET_NAME = "what uploads will call the preset by"
 
 
-def _checked(body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """A preset's name, format and options from a request body, checked as an upload's."""
-    unknown = sorted(set(body) - _BODY_FIELDS)
-    if unknown:
-        raise InvalidInput(
-            f"unknown field {unknown[0]!r}; a preset has name, newFormat and the options "
-            f"{', '.join(OPTION_FIELDS)}"
-        )
-    name = checked_name(body.get("name"), _PRESET_NAME, MAX_PRESET_NAME_CHARS)
-    if body.get("newFormat") in (None, ""):
-        raise InvalidInput("missing field 'newFormat': the preset's target format")
-    target = target_format(body.get("newFormat"))
-    try:
-        asked = requested_options({k: v for k, v in body.items() if k in OPTION_FIELDS})
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
-    options = checked_options(asked, target)
-    return name, target, options.as_json() or {}
+def checked_preset_name(value: object) -> str:
+    """A preset's name, trimmed; InvalidInput unless it is text of 1 to
+    MAX_PRESET_NAME_CHARS characters without control characters."""
+    return checked_name(value, _PRESET_NAME, MAX_PRESET_NAME_CHARS)
 
 
-def create(deps: Dependencies, user_id: int, body: Mapping[str, Any]) -> Preset:
-    name, target, options = _checked(body)
+def _checked(
+    name: str, new_format: str, options: ConversionOptions
+) -> tuple[str, str, dict[str, Any]]:
+    """A preset's name, format and options, checked as an upload's are."""
+    checked = checked_preset_name(name)
+    target = target_format(new_format)
+    return checked, target, checked_options(options, target).as_json() or {}
+
+
+def create(
+    deps: Dependencies, user_id: int, name: str, new_format: str, options: ConversionOptions
+) -> Preset:
+    """A new preset of the user's; Conflict at the most presets or for a name in use."""
+    name, target, chosen = _checked(name, new_format, options)
     now = deps.clock()
-    preset = Preset(user_id, name, target, options, created_at=now, updated_at=now)
+    preset = Preset(user_id, name, target, chosen, created_at=now, updated_at=now)
     with deps.uow() as uow:
         if len(uow.presets.for_user(user_id)) >= MAX_PRESETS_PER_USER:
             raise Conflict(f"you have {MAX_PRESETS_PER_USER} presets, the most an account "
@@ -77,17 +73,23 @@ def _owned(preset: Preset | None, user_id: int) -> Preset:
     return preset
 
 
-def update(deps: Dependencies, user_id: int, preset_id: int, body: Mapping[str, Any]) -> Preset:
+def update(
+    deps: Dependencies,
+    user_id: int,
+    preset_id: int,
+    name: str,
+    new_format: str,
+    options: ConversionOptions,
+) -> Preset:
     """Replace the preset's name, format and options (all of them, as when made)."""
-    name, target, options = _checked(body)
+    name, target, chosen = _checked(name, new_format, options)
     with deps.uow() as uow:
         found = uow.presets.get(preset_id, for_update=True) if valid_id(preset_id) else None
         preset = _owned(found, user_id)
         same_name = uow.presets.by_name(user_id, name)
         if same_name is not None and same_name.id != preset.id:
             raise Conflict(f"you already have another preset named {name!r}")
-        preset.name, preset.output_format, preset.options = name, target, options
-        preset.updated_at = deps.clock()
+        preset.change(name, target, chosen, deps.clock())
         uow.commit()
     return preset
 

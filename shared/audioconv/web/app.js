@@ -789,103 +789,86 @@
 
   // ---- uploads ------------------------------------------------------------
 
-  function uploadFile(file, values, batchId) {
+  // The card of files being sent: a progress bar with its label, and `fail`, which
+  // shows the reason instead, with a button to dismiss the card.
+  function uploadCard(title, fileName, newFormat) {
     const li = el("li", { class: "task pending" });
-    const bar = el("progress", { max: 100, value: 0, "aria-label": `uploading ${file.name}` });
+    const bar = el("progress", { max: 100, value: 0, "aria-label": `uploading ${fileName}` });
     const label = el("span", { text: "0%" });
-    li.append(
-      el("div", { class: "task-head" }, el("h3", { text: file.name }),
-        el("span", {}, `→ ${values.newFormat} `, statusBadge("uploading"))),
-      el("div", { class: "progress" }, bar, label));
+    const head = (status) => el("div", { class: "task-head" }, el("h3", { text: title }),
+      el("span", {}, `→ ${newFormat} `, statusBadge(status)));
+    li.append(head("uploading"), el("div", { class: "progress" }, bar, label));
     $("tasks").prepend(li);
     $("empty").hidden = true;
-
+    const progress = (sent, total, note) => {
+      const pct = total ? (100 * sent) / total : 100;
+      bar.value = pct;
+      label.textContent = `${pct.toFixed(0)}% of ${bytes(total)}${note || ""}`;
+    };
     const fail = (message) => {
       li.classList.remove("pending");
       li.replaceChildren(
-        el("div", { class: "task-head" }, el("h3", { text: file.name }),
-          el("span", {}, `→ ${values.newFormat} `, statusBadge("failed"))),
+        head("failed"),
         el("p", { class: "error", text: message }),
         el("div", { class: "actions" }, el("button", {
           type: "button", class: "secondary", text: "Dismiss",
           onclick: () => { li.remove(); $("empty").hidden = $("tasks").children.length > 0; $("format").focus(); },
         })));
     };
+    return { li, progress, fail };
+  }
+
+  // POST a form with files to /api/tasks, its progress on `card`: `created` gets the
+  // answer's body (201), anything else fails the card with the server's reason. Until
+  // it ends it is in `uploads`, which logging out aborts.
+  function postFiles(form, card, created) {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/tasks");
+    xhr.setRequestHeader("Authorization", `Bearer ${token()}`);
+    xhr.responseType = "json";
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) card.progress(event.loaded, event.total);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status === 201 && xhr.response) {
+        created(xhr.response);
+      } else {
+        if (xhr.status === 401) expired(messageOf(xhr.status, xhr.response, "not logged in"));
+        card.fail(`Not converted: ${messageOf(xhr.status, xhr.response, "upload refused")}`);
+      }
+    });
+    xhr.addEventListener("error", () => card.fail(`Not uploaded: ${messageOf(0)}`));
+    xhr.addEventListener("loadend", () => uploads.delete(xhr));
+    uploads.add(xhr);
+    xhr.send(form);
+  }
+
+  function uploadFile(file, values, batchId) {
+    const card = uploadCard(file.name, file.name, values.newFormat);
     if (file.size > RESUMABLE_BYTES && window.tus && window.tus.isSupported) {
-      resumableUpload(file, values, batchId, li, bar, label, fail);
+      resumableUpload(file, values, batchId, card);
       return;
     }
     const form = new FormData();
     form.append("fileName", file, file.name);
     for (const [key, value] of Object.entries(values)) form.append(key, value);
     if (batchId) form.append("batch", String(batchId));
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/tasks");
-    xhr.setRequestHeader("Authorization", `Bearer ${token()}`);
-    xhr.responseType = "json";
-    xhr.upload.addEventListener("progress", (event) => {
-      if (!event.lengthComputable) return;
-      const pct = (100 * event.loaded) / event.total;
-      bar.value = pct;
-      label.textContent = `${pct.toFixed(0)}% of ${bytes(event.total)}`;
-    });
-    xhr.addEventListener("load", () => {
-      if (xhr.status === 201 && xhr.response) {
-        showTask(xhr.response, li);
-      } else {
-        if (xhr.status === 401) expired(messageOf(xhr.status, xhr.response, "not logged in"));
-        fail(`Not converted: ${messageOf(xhr.status, xhr.response, "upload refused")}`);
-      }
-    });
-    xhr.addEventListener("error", () => fail(`Not uploaded: ${messageOf(0)}`));
-    xhr.addEventListener("loadend", () => uploads.delete(xhr));
-    uploads.add(xhr);
-    xhr.send(form);
+    postFiles(form, card, (task) => showTask(task, card.li));
   }
 
   // An album as one audio file and its cue sheet, sent together in one request: the
   // server cuts it into its tracks, a task each in one batch (named for the album).
   function uploadAlbum(audio, sheet, values) {
-    const li = el("li", { class: "task pending" });
-    const bar = el("progress", { max: 100, value: 0, "aria-label": `uploading ${audio.name}` });
-    li.append(
-      el("div", { class: "task-head" }, el("h3", { text: `${audio.name} + ${sheet.name}` }),
-        el("span", {}, `→ ${values.newFormat} `, statusBadge("uploading"))),
-      el("div", { class: "progress" }, bar));
-    $("tasks").prepend(li);
-    $("empty").hidden = true;
+    const card = uploadCard(`${audio.name} + ${sheet.name}`, audio.name, values.newFormat);
     const form = new FormData();
     form.append("fileName", audio, audio.name);
     form.append("fileName", sheet, sheet.name);
     for (const [key, value] of Object.entries(values)) form.append(key, value);
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/tasks");
-    xhr.setRequestHeader("Authorization", `Bearer ${token()}`);
-    xhr.responseType = "json";
-    xhr.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) bar.value = (100 * event.loaded) / event.total;
+    postFiles(form, card, (batch) => {
+      card.li.remove();
+      for (const task of [...batch.tasks].reverse()) showTask(task);
+      showBatch(batch.id, batch.tasks.length, batch.name, "album");
     });
-    const fail = (message) => {
-      li.classList.remove("pending");
-      li.replaceChildren(
-        el("div", { class: "task-head" }, el("h3", { text: `${audio.name} + ${sheet.name}` }),
-          el("span", {}, `→ ${values.newFormat} `, statusBadge("failed"))),
-        el("p", { class: "error", text: message }));
-    };
-    xhr.addEventListener("load", () => {
-      if (xhr.status === 201 && xhr.response) {
-        li.remove();
-        for (const task of [...xhr.response.tasks].reverse()) showTask(task);
-        showBatch(xhr.response.id, xhr.response.tasks.length, xhr.response.name, "album");
-      } else {
-        if (xhr.status === 401) expired(messageOf(xhr.status, xhr.response, "not logged in"));
-        fail(`Not converted: ${messageOf(xhr.status, xhr.response, "upload refused")}`);
-      }
-    });
-    xhr.addEventListener("error", () => fail(`Not uploaded: ${messageOf(0)}`));
-    xhr.addEventListener("loadend", () => uploads.delete(xhr));
-    uploads.add(xhr);
-    xhr.send(form);
   }
 
   // A large file goes as a resumable (tus) upload: a dropped connection is retried
@@ -894,7 +877,7 @@
   const RESUMABLE_BYTES = 8 * 1024 * 1024;
   const TUS_RETRY_MS = [0, 1000, 3000, 5000, 10000, 20000, 30000];
 
-  function resumableUpload(file, values, batchId, li, bar, label, fail) {
+  function resumableUpload(file, values, batchId, card) {
     const metadata = { filename: file.name, ...values };
     if (batchId) metadata.batch = String(batchId);
     const handle = { abort: () => upload.abort() };
@@ -905,18 +888,14 @@
       chunkSize: 16 * 1024 * 1024,  // under App Engine's 32 MB request limit
       retryDelays: TUS_RETRY_MS,
       removeFingerprintOnSuccess: true,
-      onProgress: (sent, total) => {
-        const pct = total ? (100 * sent) / total : 100;
-        bar.value = pct;
-        label.textContent = `${pct.toFixed(0)}% of ${bytes(total)} (resumable)`;
-      },
+      onProgress: (sent, total) => card.progress(sent, total, " (resumable)"),
       onError: (err) => {
         uploads.delete(handle);
         const status = err.originalResponse ? err.originalResponse.getStatus() : 0;
         let body = null;
         try { body = JSON.parse(err.originalResponse.getBody()); } catch (e) { body = null; }
         if (status === 401) expired(messageOf(status, body, "not logged in"));
-        fail(`Not uploaded: ${messageOf(status, body, err.message)}`);
+        card.fail(`Not uploaded: ${messageOf(status, body, err.message)}`);
       },
       onSuccess: async () => {
         uploads.delete(handle);
@@ -929,9 +908,9 @@
             else if (response.status !== 202) throw new Error(messageOf(response.status, await response.json(), "upload refused"));
             else await new Promise((resolve) => setTimeout(resolve, 500));
           }
-          showTask(task, li);
+          showTask(task, card.li);
         } catch (err) {
-          fail(`Not converted: ${err.message}`);
+          card.fail(`Not converted: ${err.message}`);
         }
       },
     });

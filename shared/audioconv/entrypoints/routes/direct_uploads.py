@@ -63,16 +63,18 @@ def register(app: Flask, deps: Dependencies) -> None:
     @app.put("/api/blobs/<path:key>")
     @doc(Operation(
         "Receive a direct upload's file (embedded mode; the ticket's URL)",
-        {200: Reply("stored", s.BlobStored)}, (403, 404, 409, 413, 415),
+        {200: Reply("stored", s.BlobStored)}, (400, 403, 404, 409, 413, 415),
         Body(("application/octet-stream",), description="the file's bytes"),
         query=s.BlobQuery, tag="uploads",
-        description="403 for a URL that is not signed for this key; 409 if the URL was "
-        "used already; 404 when uploads go to Cloud Storage instead.",
+        description="400 without a `token`; 403 for a URL that is not signed for this "
+        "key; 409 if the URL was used already; 404 when uploads go to Cloud Storage "
+        "instead.",
     ))  # fmt: skip
     def put_blob(key: str) -> tuple[Response, int]:
         """The embedded mode's stand-in for a PUT to a signed Cloud Storage URL."""
+        query = validated(s.BlobQuery, request.args)
         try:
-            granted = deps.blobs.key_for_upload(request.args.get("token", ""))
+            granted = deps.blobs.key_for_upload(query.token)
         except ValueError as exc:
             raise Forbidden(str(exc)) from None
         if granted is None:

@@ -9,7 +9,7 @@ from flask import Flask, Response, g, jsonify
 from audioconv.domain.preset import Preset
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.web import json_body, login_required
+from audioconv.entrypoints.web import json_body, login_required, validated
 from audioconv.services import presets
 from audioconv.services.dependencies import Dependencies
 
@@ -42,7 +42,11 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def create_preset() -> tuple[Response, int]:
-        return jsonify(preset_json(presets.create(deps, g.user_id, json_body()))), 201
+        body = validated(s.PresetBody, json_body())
+        preset = presets.create(
+            deps, g.user_id, body.name, body.new_format, body.conversion_options
+        )
+        return jsonify(preset_json(preset)), 201
 
     @app.get("/api/presets")
     @doc(Operation(
@@ -69,7 +73,11 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def update_preset(preset_id: int) -> Response:
-        return jsonify(preset_json(presets.update(deps, g.user_id, preset_id, json_body())))
+        body = validated(s.PresetBody, json_body())
+        preset = presets.update(
+            deps, g.user_id, preset_id, body.name, body.new_format, body.conversion_options
+        )
+        return jsonify(preset_json(preset))
 
     @app.delete("/api/presets/<int:preset_id>")
     @doc(Operation("Delete a preset", {204: Reply("deleted")}, (401, 404), auth=True,

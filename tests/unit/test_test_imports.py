@@ -1,0 +1,70 @@
+"""No test module imports another test module or a conftest.
+
+Helpers that several test modules use live in a support module (tests/support/, or
+a non-test module beside the tests, such as tests/infra/tfmodel.py); fixtures come
+from a conftest.py, never by import. Importing a test module runs its module-level
+set-up and makes pytest collect its fixtures twice; importing a conftest's fixture
+shadows the one pytest would register (and needs two noqa).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+# Known, to move with the tests/unit mutation work (the helpers sit in test modules
+# that other work extends now): importer -> imported.
+KNOWN = {
+    "tests/unit/test_batch_zip_stream.py": "tests.unit.test_batch_zip",
+    "tests/unit/test_ffmpeg_parse_edges.py": "tests.unit.test_ffmpeg_command",
+    "tests/unit/test_fidelity_edges.py": "tests.unit.test_fidelity",
+}
+
+
+def _is_test_module(dotted: str) -> bool:
+    last = dotted.rsplit(".", 1)[-1]
+    return dotted.startswith("tests.") and (last.startswith("test_") or last == "conftest")
+
+
+def imported_test_modules(source: str) -> list[str]:
+    """The test modules and conftests that ``source`` imports (any depth, any form)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            found += [n for n in names if _is_test_module(n)][:1]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if _is_test_module(a.name)]
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    bad = []
+    for path in sorted(TESTS.rglob("*.py")):
+        name = str(path.relative_to(TESTS.parent))
+        for imported in imported_test_modules(path.read_text()):
+            if KNOWN.get(name) != imported:
+                bad.append(f"{name} imports {imported}")
+    assert bad == [], "move what is shared into tests/support/:\n" + "\n".join(bad)
+
+
+def test_the_check_sees_each_form() -> None:
+    source = """
+from tests.infra.test_appengine import render
+from tests.cloud.conftest import pubsub_emulator
+from tests.unit import test_fidelity
+import tests.e2e.test_image
+def f():
+    from tests.infra.conftest import x
+from tests.support.deploy_config import render
+from tests.infra.tfmodel import Terraform
+from tests.unit.fakes import fake_deps
+"""
+    assert imported_test_modules(source) == [
+        "tests.infra.test_appengine",
+        "tests.cloud.conftest",
+        "tests.unit.test_fidelity",
+        "tests.e2e.test_image",
+        "tests.infra.conftest",
+    ]
