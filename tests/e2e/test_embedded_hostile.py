@@ -150,6 +150,41 @@ def test_the_spool_file_of_a_killed_api_process_is_removed_at_once(base: str, fo
     assert requests.get(f"{base}/healthz", timeout=30).status_code == 200
 
 
+@pytest.mark.parametrize("form", [True, False], ids=["multipart", "raw"])
+def test_an_upload_cut_short_is_a_400_and_keeps_nothing(
+    base: str, folder: Path, form: bool
+) -> None:
+    """A body that ends (the client stops sending) before its Content-Length: a 400 in
+    our words, no task, no spool file; the file is not stored as if whole. (Half of it is
+    more than the server buffers before the request takes a thread: gunicorn_worker.py.)"""
+    token = _token(base, f"cut{int(form)}")
+    audio = make_audio(folder / "whole.wav", 4.0).read_bytes()
+    if form:
+        part = (b"--b\r\nContent-Disposition: form-data; name=\"newFormat\"\r\n\r\nmp3\r\n"
+                b"--b\r\nContent-Disposition: form-data; name=\"fileName\"; filename=\"a.wav\"\r\n"
+                b"Content-Type: audio/wav\r\n\r\n") + audio + b"\r\n--b--\r\n"  # fmt: skip
+        target, kind = "/api/tasks", "multipart/form-data; boundary=b"
+    else:
+        part, target, kind = audio, "/api/tasks?fileName=a.wav&newFormat=mp3", "audio/wav"
+    head = (f"POST {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: {kind}\r\nContent-Length: {len(part)}\r\n\r\n").encode()  # fmt: skip
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head + part[: len(part) // 2])
+        sock.shutdown(socket.SHUT_WR)  # no more bytes will come
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.split()[1] == b"400", answer[:300]
+    body = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert "ended before its Content-Length" in body["message"]
+    listed = requests.get(f"{base}/api/tasks", headers={"Authorization": f"Bearer {token}"},
+                          timeout=30)  # fmt: skip
+    assert listed.status_code == 200 and listed.json() == []
+    assert not sorted((folder / "data" / "work" / "incoming").glob("upload-*"))
+
+
 def _writer_of(path: Path) -> int:
     """The process that has ``path`` open (the API worker receiving the upload)."""
     for fd in Path("/proc").glob("[0-9]*/fd/*"):

@@ -19,12 +19,12 @@ from streaming_form_data.parser import ParseFailedException
 from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import ClientDisconnected
 
 from audioconv.domain.errors import InvalidInput, PayloadTooLarge
 from audioconv.spool import new_file
 
 FILE_FIELD = "fileName"
+CUT_SHORT = "the request body ended before its Content-Length; nothing was kept: send it again"
 CHUNK = 1 << 20
 
 
@@ -153,8 +153,7 @@ def body() -> _Readable:
 
     A body with a Content-Length is read straight from the server's stream: werkzeug's
     ``LimitedStream`` copies every chunk twice more, a tenth of an upload's CPU. It
-    ends where the length says; one that ends sooner is ``ClientDisconnected`` (400),
-    as werkzeug's would be."""
+    ends where the length says; one that ends sooner is a 400 (nothing of it is kept)."""
     stream = request.stream  # checks the length against the limit
     length = request.content_length
     if length is None:
@@ -176,9 +175,9 @@ class _Exact:
         except TimeoutError:
             raise  # 408: the rest did not come in time
         except (OSError, ValueError) as exc:
-            raise ClientDisconnected() from exc
+            raise InvalidInput(CUT_SHORT) from exc
         if not chunk:
-            raise ClientDisconnected()
+            raise InvalidInput(CUT_SHORT)
         self._left -= len(chunk)
         return bytes(chunk)
 
