@@ -85,3 +85,11 @@ def test_the_task_listing_query() -> None:
         assert refusal(s.TaskQuery, {"max": wrong}) == "max must be an integer"
     assert refusal(s.TaskQuery, {"max": "0"}) == "max must be at least 1"
     assert refusal(s.TaskQuery, {"order": "2"}) == "order must be 0 (ascending) or 1 (descending)"
+
+
+def test_the_zip_query() -> None:
+    assert validated(s.ZipQuery, {}).layout == "flat"
+    assert validated(s.ZipQuery, {"layout": ""}).layout == "flat"  # as left empty in a form
+    assert validated(s.ZipQuery, {"layout": "album"}).layout == "album"
+    for wrong in ("tree", "Album", " flat"):
+        assert refusal(s.ZipQuery, {"layout": wrong}) == "layout must be one of flat, album"

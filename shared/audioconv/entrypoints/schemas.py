@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from audioconv.domain.album_layout import LAYOUTS, Layout
 from audioconv.domain.api_key import MAX_KEY_NAME_CHARS, Scope
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS
 from audioconv.domain.errors import InvalidInput
@@ -853,10 +854,22 @@ class TaskQuery(BaseModel):
     )
 
 
+_LAYOUT: Any = Layout
+
+
+def _layout(value: Any) -> Layout:
+    """``layout``: empty or absent is ``flat``."""
+    if value is None or value == "":
+        return "flat"
+    if value not in LAYOUTS:
+        raise as_is(f"layout must be one of {', '.join(LAYOUTS)}")
+    return cast(Layout, value)
+
+
 class ZipQuery(BaseModel):
     """``GET /api/batches/{batch_id}/zip`` query arguments."""
 
-    layout: Literal["flat", "album"] = Field(
+    layout: Annotated[_LAYOUT, PlainValidator(_layout, json_schema_input_type=_LAYOUT)] = Field(
         default="flat",
         description="`flat`: the converted files' names; `album`: `Artist/Album/01 "
         "Title.ext` from their tags, every part a name Windows, macOS and Linux take",
