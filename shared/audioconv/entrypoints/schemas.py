@@ -39,7 +39,7 @@ from audioconv.domain.options import OPTION_FIELDS, ConversionOptions, requested
 from audioconv.domain.preset import MAX_PRESET_NAME_CHARS
 from audioconv.domain.source_url import MAX_URL_CHARS as MAX_SOURCE_URL_CHARS
 from audioconv.domain.webhook_events import MAX_URL_CHARS
-from audioconv.services import presets
+from audioconv.services import api_keys, presets
 from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
 from audioconv.services.tasks import has_control_characters, target_format
 
@@ -1010,6 +1010,20 @@ class ApiKeyBody(BaseModel):
         description="`convert`: upload, read, download, convert again and delete tasks "
         "(and batches); `read`: only read and download them",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _in_the_services_words(cls, data: Any) -> Any:
+        """The name trimmed, the scopes each once; what is wrong said as the service
+        says it (name first)."""
+        if not isinstance(data, dict):
+            return data
+        try:
+            name = api_keys.checked_key_name(data.get("name"))
+            scopes = api_keys.checked_scopes(data.get("scopes"))
+        except InvalidInput as exc:
+            raise as_is(str(exc)) from None
+        return {**data, "name": name, "scopes": scopes}
 
 
 class ApiKey(BaseModel):
