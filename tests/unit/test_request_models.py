@@ -117,3 +117,18 @@ def test_an_api_key_request_in_the_services_words() -> None:
         assert refusal(s.ApiKeyBody, {"name": "x", "scopes": ["read", wrong]}) == (
             f"unknown scope {wrong!r}: the scopes are 'read', 'convert'"
         )
+
+
+def test_a_resumable_session_needs_its_size_before_anything_else() -> None:
+    ticket = {"fileName": "a.wav", "newFormat": "flac"}
+    assert validated(s.StartUploadBody, ticket).resumable_size is None
+    off = validated(s.StartUploadBody, {**ticket, "resumable": False, "size": 9})
+    assert off.resumable_size is None  # a size without a session is no session
+    on = validated(s.StartUploadBody, {**ticket, "resumable": True, "size": 0})
+    assert on.resumable_size == 0
+    for wrong in ("true", 1, "yes"):
+        assert refusal(s.StartUploadBody, {"resumable": wrong}) == "resumable must be true or false"
+    needs = "a resumable upload needs size: the file's bytes, a whole number"
+    for size in (None, -1, "12", 1.5, True):
+        body = {"resumable": True} if size is None else {"resumable": True, "size": size}
+        assert refusal(s.StartUploadBody, body) == needs  # before the missing fileName

@@ -446,6 +446,24 @@ class StartUploadBody(InBatch, _Webhook, Options, _Target, FileName):
         default=None, ge=0, le=2**62, description="the file's bytes (resumable sessions)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _session_first(cls, data: Any) -> Any:
+        """``resumable`` and, for a session, its ``size``, before any other field."""
+        if not isinstance(data, dict) or data.get("resumable") in (None, False):
+            return data
+        if data.get("resumable") is not True:
+            raise as_is("resumable must be true or false")
+        size = data.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise as_is("a resumable upload needs size: the file's bytes, a whole number")
+        return data
+
+    @property
+    def resumable_size(self) -> int | None:
+        """The file's size when a resumable session is asked for, else None."""
+        return self.size if self.resumable else None
+
 
 class Loudness(BaseModel):
     """EBU R128 figures of a file, measured when the task was converted."""
