@@ -1,7 +1,6 @@
 """Fixtures for the cloud adapters: real emulators, started once per test session.
 
-- GCS: PyPI ``gcp-storage-emulator`` in a subprocess (so its in-memory store does
-  not count against this process's memory in the streaming tests).
+- GCS: PyPI ``gcp-storage-emulator`` in a subprocess (tests/support/gcs_emulator.py).
 - Pub/Sub: Google's ``pstest`` fake, built by scripts/pstest/build.sh (publish and
   pull), and Google's own Pub/Sub emulator from google-cloud-cli (real push
   subscriptions, without OIDC tokens).
@@ -13,9 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +27,8 @@ from audioconv.adapters.gcs_blob import GcsBlobStore
 from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
 from audioconv.services.dependencies import Dependencies
-from tests.support.procs import free_port, stop
+from tests.support.gcs_emulator import running_gcs_emulator
+from tests.support.procs import stop
 from tests.support.pubsub_emulator import running_pubsub_emulator
 from tests.support.service_account import signing_client
 
@@ -43,37 +40,8 @@ PSTEST_BIN = ROOT / "build" / "pstest"
 @pytest.fixture(scope="session")
 def gcs_emulator() -> Iterator[str]:
     """Base URL of a running gcp-storage-emulator (in-memory)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gcp_storage_emulator",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--in-memory",
-            "--quiet",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(url + "/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stop(proc)
-                pytest.fail("gcp-storage-emulator did not start")
-            time.sleep(0.1)
-    try:
+    with running_gcs_emulator() as (url, _):
         yield url
-    finally:
-        stop(proc)
 
 
 @pytest.fixture

@@ -5,9 +5,6 @@ once (no retries); and /readyz on Cloud Storage says so."""
 from __future__ import annotations
 
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +19,8 @@ from audioconv import bootstrap
 from audioconv.adapters.gcs_blob import GcsBlobStore
 from audioconv.config import Settings
 from audioconv.entrypoints.api import create_app
-from tests.support.procs import free_port, stop
+from tests.support.gcs_emulator import running_gcs_emulator
+from tests.support.procs import stop
 
 
 def test_an_existing_bucket_is_ready(gcs_client: Client, bucket: Bucket) -> None:
@@ -37,25 +35,9 @@ def test_a_missing_bucket_is_not(gcs_client: Client) -> None:
 @pytest.fixture
 def own_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[subprocess.Popen[bytes]]:
     """An emulator of this test's own, to stop."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
-         "--port", str(port), "--in-memory", "--quiet"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "/", timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
-    try:
+    with running_gcs_emulator() as (url, proc):
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
         yield proc
-    finally:
-        if proc.poll() is None:
-            stop(proc)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

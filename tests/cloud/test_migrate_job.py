@@ -33,9 +33,9 @@ from sqlalchemy.exc import ProgrammingError
 from audioconv import cli
 from audioconv.adapters import cloudsql
 from tests.infra.secret_stub import StubSecretManager
-from tests.infra.tfmodel import Terraform
 from tests.support.db import PG_HOST, PG_PORT, PG_USER, fresh_postgres_database
 from tests.support.deploy_config import fake_outputs, render
+from tests.support.tfmodel import Terraform
 
 SERVICES = ("api", "notify", "sweep", "worker")
 SECRET_IDS = {"audioconv-db-password", "audioconv-secret-key", "audioconv-smtp-password"}

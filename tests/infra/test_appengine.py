@@ -26,7 +26,6 @@ import yaml
 from audioconv import bootstrap
 from audioconv.config import SECRET_REFERENCES, Settings
 from tests.infra.secret_stub import StubSecretManager
-from tests.infra.tfmodel import ROOT, Terraform
 from tests.support.deploy_config import (
     FUNCTIONS,
     SECRET_VALUES,
@@ -38,6 +37,7 @@ from tests.support.deploy_config import (
     render,
     secret_manager_of_proj,
 )
+from tests.support.tfmodel import ROOT, Terraform
 
 DOCS = ROOT / "docs" / "deploy.md"
 README = ROOT / "README.md"

@@ -21,8 +21,8 @@ import yaml
 
 from audioconv.config import Settings
 from audioconv.entrypoints.appengine import MAX_REQUEST_BYTES
-from tests.infra.tfmodel import ROOT, Terraform
 from tests.support.deploy_config import fake_has_version, fake_outputs, render
+from tests.support.tfmodel import ROOT, Terraform
 
 MIB = 1024 * 1024
 # App Engine standard instance memory (MB), /tmp included: the platform's figures.

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from tests.infra.fake_cloud import is_change
-from tests.infra.tfmodel import ROOT, Terraform
 from tests.support.deploy_config import fake_outputs
+from tests.support.tfmodel import ROOT, Terraform
 
 PROJECT = "audioconv-test-1"
 # What deploy.sh hashes and deploys, copied into a scratch repository per test.

@@ -9,13 +9,13 @@ import pytest
 import yaml
 
 from audioconv import cli
-from tests.infra.tfmodel import ROOT
 from tests.support.deploy_config import (
     FUNCTIONS,
     assert_function_exists,
     load_yaml,
     parse_entrypoint,
 )
+from tests.support.tfmodel import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 ENTRYPOINT = ["python3", "-m", "audioconv.cli"]  # the `audioconv` command

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.tfmodel import ROOT
+from tests.support.tfmodel import ROOT
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 

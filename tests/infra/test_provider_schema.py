@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from tests.infra import tfschema
-from tests.infra.tfmodel import TF_DIR
 from tests.infra.tfvalidate import check, parse, parse_dir, required_providers, version_allows
+from tests.support.tfmodel import TF_DIR
 
 # Provider source -> the release whose schema the packages carry.
 RELEASES = {

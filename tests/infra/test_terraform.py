@@ -9,7 +9,7 @@ import pytest
 
 from audioconv.config import Settings
 from audioconv.services import direct_uploads
-from tests.infra.tfmodel import TF_DIR, Terraform, ref_name
+from tests.support.tfmodel import TF_DIR, Terraform, ref_name
 
 APP_HOST = "${google_app_engine_application.app.default_hostname}"
 WORKER_URL = f"https://worker-dot-{APP_HOST}"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.infra.tfmodel import ROOT
+from tests.support.tfmodel import ROOT
 
 CACHE_DIR = ROOT / "build" / "tfschema"
 FORMAT = 3  # bump when the cached layout changes

@@ -205,25 +205,32 @@ def test_wrong_keys_are_throttled_per_address_like_log_ins(client: FlaskClient) 
     assert client.get("/api/tasks", headers=good).status_code == 200  # another address
 
 
+_NO_NAME = "missing field 'name': what the key is for (e.g. 'nightly job')"
+_NOT_A_LIST = "field 'scopes' must be a non-empty list of 'read', 'convert'"
+
+
 @pytest.mark.parametrize(
-    ("body", "words"),
+    ("body", "message"),
     [
-        ({"scopes": ["read"]}, "missing field 'name'"),
-        ({"name": "x", "scopes": []}, "non-empty list"),
-        ({"name": "x", "scopes": ["admin"]}, "unknown scope 'admin'"),
-        ({"name": "x"}, "non-empty list"),
-        ({"name": "x" * 101, "scopes": ["read"]}, "at most 100"),
-        ({"name": "a\x07b", "scopes": ["read"]}, "control characters"),
-        ({"name": 3, "scopes": ["read"]}, "missing field 'name'"),
+        ({"scopes": ["read"]}, _NO_NAME),
+        ({"name": "x", "scopes": []}, _NOT_A_LIST),
+        ({"name": "x", "scopes": ["admin"]}, "unknown scope 'admin': the scopes are "
+                                             "'read', 'convert'"),
+        ({"name": "x"}, _NOT_A_LIST),
+        ({"name": "x" * 101, "scopes": ["read"]}, "field 'name' must be at most 100 characters"),
+        ({"name": "a\x07b", "scopes": ["read"]}, "field 'name' must not contain control "
+                                                "characters"),
+        ({"name": 3, "scopes": ["read"]}, _NO_NAME),
+        ({"name": " ", "scopes": "read"}, _NO_NAME),
     ],
-)
+)  # fmt: skip
 def test_bad_key_requests_are_400_and_make_nothing(
-    client: FlaskClient, body: dict[str, Any], words: str
+    client: FlaskClient, body: dict[str, Any], message: str
 ) -> None:
     alice = ApiClient(client, "alice")
     response = client.post("/api/keys", json=body, headers=alice.headers)
     assert response.status_code == 400
-    assert words in response.get_json()["message"]
+    assert response.get_json()["message"] == message
     assert alice.get("/api/keys").get_json() == []
 
 

@@ -300,6 +300,28 @@ def test_zip_member_names_are_safe_and_unique(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_zip_layout_is_read_from_the_query(alice: ApiClient, inputs: dict[str, Path]) -> None:
+    created = _post_files(alice, [inputs["wav"], inputs["flac"]], newFormat="flac")
+    batch_id = created.get_json()["id"]
+    _wait_batch(alice, batch_id)
+    flat = ["manifest.json", "playlist.m3u8", "song.flac", "song (2).flac"]
+    for query in ("", "?layout=", "?layout=flat"):
+        response = alice.get(f"/api/batches/{batch_id}/zip{query}")
+        assert response.status_code == 200, response.get_json()
+        archive = zipfile.ZipFile(io.BytesIO(response.data))
+        assert archive.namelist() == flat
+        assert json.loads(archive.read("manifest.json"))["layout"] == "flat"
+    response = alice.get(f"/api/batches/{batch_id}/zip?layout=album")
+    assert response.status_code == 200, response.get_json()
+    album = zipfile.ZipFile(io.BytesIO(response.data))
+    assert json.loads(album.read("manifest.json"))["layout"] == "album"
+    for wrong in ("tree", "ALBUM"):
+        refused = alice.get(f"/api/batches/{batch_id}/zip?layout={wrong}")
+        assert refused.status_code == 400
+        assert refused.get_json()["message"] == "layout must be one of flat, album"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_form_with_too_many_files_is_refused_and_nothing_kept(
     alice: ApiClient, deps: Dependencies
 ) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tests.infra.tfmodel import ROOT, Terraform
+from tests.support.tfmodel import ROOT, Terraform
 
 
 def _load_render() -> ModuleType:

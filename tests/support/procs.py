@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +35,37 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextmanager
+def answering(
+    args: list[str],
+    url: str,
+    what: str,
+    timeout: float,
+    stopping: Callable[[subprocess.Popen[bytes]], None] = stop,
+    new_session: bool = False,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``args`` (its output discarded) until the block ends, yielding it once a GET
+    of ``url`` succeeds; the test fails, naming ``what``, if the process exits first or
+    ``url`` does not answer within ``timeout`` seconds. ``stopping`` ends it (``stop``;
+    in its own process group with ``new_session``, for a tree to stop whole)."""
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=new_session
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"{what} did not start")
+                time.sleep(0.1)
+        yield proc
+    finally:
+        stopping(proc)
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:

@@ -12,12 +12,11 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.procs import free_port
+from tests.support.procs import answering, free_port
 
 
 @contextlib.contextmanager
@@ -35,25 +34,13 @@ def running_pubsub_emulator() -> Iterator[str]:
         pytest.skip(message)
     host = f"127.0.0.1:{free_port()}"
     # gcloud starts the emulator as a Java child: its own process group, stopped whole.
-    proc = subprocess.Popen(
+    with answering(
         [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port={host}",
          "--project=test-project", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://{host}/v1/projects/test-project/topics", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                _stop_group(proc)
-                pytest.fail("the Pub/Sub emulator did not start")
-            time.sleep(0.2)
-    try:
+        f"http://{host}/v1/projects/test-project/topics", "the Pub/Sub emulator", 60,
+        stopping=_stop_group, new_session=True,
+    ):  # fmt: skip
         yield host
-    finally:
-        _stop_group(proc)
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:

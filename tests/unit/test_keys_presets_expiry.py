@@ -77,7 +77,7 @@ def test_the_scope_table_refuses_keys_wherever_it_says_nothing() -> None:
 def test_a_key_stands_for_its_user_until_revoked(deps: Dependencies) -> None:
     user = member(deps)
     assert user.id is not None
-    record, key = api_keys.create(deps, user.id, " cron ", ["read", "read"])
+    record, key = api_keys.create(deps, user.id, " cron ", [Scope.READ, Scope.READ])
     assert record.scopes == ["read"] and record.name == "cron"
     found = auth.caller(deps, f"Bearer {key}", "192.0.2.1")
     assert (found.user_id, found.token_id, found.api_key and found.api_key.id) == (
@@ -94,7 +94,7 @@ def test_a_key_stands_for_its_user_until_revoked(deps: Dependencies) -> None:
 def test_last_use_is_written_once_a_minute(deps: Dependencies) -> None:
     user = member(deps)
     assert user.id is not None and isinstance(deps.clock, Clock)
-    _, key = api_keys.create(deps, user.id, "cron", ["read"])
+    _, key = api_keys.create(deps, user.id, "cron", [Scope.READ])
     first = deps.clock()
     api_keys.authenticate(deps, key)
     deps.clock.advance(59)
@@ -109,7 +109,7 @@ def test_last_use_is_written_once_a_minute(deps: Dependencies) -> None:
 def test_wrong_keys_from_one_address_are_throttled(deps: Dependencies) -> None:
     user = member(deps)
     assert user.id is not None
-    _, key = api_keys.create(deps, user.id, "cron", ["read"])
+    _, key = api_keys.create(deps, user.id, "cron", [Scope.READ])
     for _ in range(KEY_FROM_ADDRESS.free):
         with pytest.raises(Unauthorized):
             api_keys.authenticate(deps, new_key(), "198.51.100.7")

@@ -16,7 +16,7 @@ import yaml
 
 from audioconv import bootstrap, cli, startup
 from audioconv.config import Settings
-from tests.infra.tfmodel import ROOT
+from tests.support.tfmodel import ROOT
 
 
 class Stop(Exception):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from audioconv.domain.api_key import Scope
 from audioconv.domain.errors import InvalidInput
 from audioconv.domain.model import MAX_ID
 from audioconv.domain.options import ConversionOptions
@@ -85,3 +86,49 @@ def test_the_task_listing_query() -> None:
         assert refusal(s.TaskQuery, {"max": wrong}) == "max must be an integer"
     assert refusal(s.TaskQuery, {"max": "0"}) == "max must be at least 1"
     assert refusal(s.TaskQuery, {"order": "2"}) == "order must be 0 (ascending) or 1 (descending)"
+
+
+def test_the_zip_query() -> None:
+    assert validated(s.ZipQuery, {}).layout == "flat"
+    assert validated(s.ZipQuery, {"layout": ""}).layout == "flat"  # as left empty in a form
+    assert validated(s.ZipQuery, {"layout": "album"}).layout == "album"
+    for wrong in ("tree", "Album", " flat"):
+        assert refusal(s.ZipQuery, {"layout": wrong}) == "layout must be one of flat, album"
+
+
+def test_an_api_key_request_in_the_services_words() -> None:
+    body = validated(s.ApiKeyBody, {"name": " cron ", "scopes": ["read", "convert", "read"]})
+    assert (body.name, body.scopes) == ("cron", [Scope.READ, Scope.CONVERT])
+    missing = "missing field 'name': what the key is for (e.g. 'nightly job')"
+    for name in (None, "", "   ", 3):
+        assert refusal(s.ApiKeyBody, {"name": name, "scopes": ["read"]}) == missing
+    assert refusal(s.ApiKeyBody, {"scopes": []}) == missing  # the name first
+    assert refusal(s.ApiKeyBody, {"name": "x" * 101, "scopes": ["read"]}) == (
+        "field 'name' must be at most 100 characters"
+    )
+    assert validated(s.ApiKeyBody, {"name": f" {'x' * 100} ", "scopes": ["read"]}).name == "x" * 100
+    assert refusal(s.ApiKeyBody, {"name": "a\x85b", "scopes": ["read"]}) == (
+        "field 'name' must not contain control characters"
+    )
+    not_a_list = "field 'scopes' must be a non-empty list of 'read', 'convert'"
+    for scopes in (None, [], "read", {"read": 1}):
+        assert refusal(s.ApiKeyBody, {"name": "x", "scopes": scopes}) == not_a_list
+    for wrong in ("admin", 1, "READ"):
+        assert refusal(s.ApiKeyBody, {"name": "x", "scopes": ["read", wrong]}) == (
+            f"unknown scope {wrong!r}: the scopes are 'read', 'convert'"
+        )
+
+
+def test_a_resumable_session_needs_its_size_before_anything_else() -> None:
+    ticket = {"fileName": "a.wav", "newFormat": "flac"}
+    assert validated(s.StartUploadBody, ticket).resumable_size is None
+    off = validated(s.StartUploadBody, {**ticket, "resumable": False, "size": 9})
+    assert off.resumable_size is None  # a size without a session is no session
+    on = validated(s.StartUploadBody, {**ticket, "resumable": True, "size": 0})
+    assert on.resumable_size == 0
+    for wrong in ("true", 1, "yes"):
+        assert refusal(s.StartUploadBody, {"resumable": wrong}) == "resumable must be true or false"
+    needs = "a resumable upload needs size: the file's bytes, a whole number"
+    for size in (None, -1, "12", 1.5, True):
+        body = {"resumable": True} if size is None else {"resumable": True, "size": size}
+        assert refusal(s.StartUploadBody, body) == needs  # before the missing fileName

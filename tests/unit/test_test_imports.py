@@ -1,7 +1,7 @@
 """No test module imports another test module or a conftest.
 
 Helpers that several test modules use live in a support module (tests/support/, or
-a non-test module beside the tests, such as tests/infra/tfmodel.py); fixtures come
+a non-test module beside the tests, such as tests/infra/tfschema.py); fixtures come
 from a conftest.py, never by import. Importing a test module runs its module-level
 set-up and makes pytest collect its fixtures twice; importing a conftest's fixture
 shadows the one pytest would register (and needs two noqa).
@@ -20,6 +20,9 @@ KNOWN = {
     "tests/unit/test_ffmpeg_parse_edges.py": "tests.unit.test_ffmpeg_command",
     "tests/unit/test_fidelity_edges.py": "tests.unit.test_fidelity",
 }
+
+
+SUPPORT = TESTS / "support"
 
 
 def _is_test_module(dotted: str) -> bool:
@@ -58,7 +61,7 @@ import tests.e2e.test_image
 def f():
     from tests.infra.conftest import x
 from tests.support.deploy_config import render
-from tests.infra.tfmodel import Terraform
+from tests.infra.tfschema import ProviderSchema
 from tests.unit.fakes import fake_deps
 """
     assert imported_test_modules(source) == [
@@ -68,3 +71,29 @@ from tests.unit.fakes import fake_deps
         "tests.e2e.test_image",
         "tests.infra.conftest",
     ]
+
+
+def imported_test_folders(source: str) -> set[str]:
+    """The folders of tests (``tests.infra``, ``tests.support``...) ``source`` imports from."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {".".join(n.split(".")[:2]) for n in names if n.startswith("tests.")}
+    return found
+
+
+def test_support_modules_import_only_each_other() -> None:
+    """tests/support/ serves every folder: it depends on none of them."""
+    bad = {
+        path.name: sorted(imported_test_folders(path.read_text()) - {"tests.support"})
+        for path in sorted(SUPPORT.glob("*.py"))
+    }
+    assert {name: found for name, found in bad.items() if found} == {}
+    assert imported_test_folders(
+        "import tests.unit.fakes\nfrom tests.infra.tfschema import X\nfrom tests.support import api"
+    ) == {"tests.unit", "tests.infra", "tests.support"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from audioconv.domain.album_layout import LAYOUTS, Layout
 from audioconv.domain.api_key import MAX_KEY_NAME_CHARS, Scope
 from audioconv.domain.batch import MAX_BATCH_NAME_CHARS
 from audioconv.domain.errors import InvalidInput
@@ -38,7 +39,7 @@ from audioconv.domain.options import OPTION_FIELDS, ConversionOptions, requested
 from audioconv.domain.preset import MAX_PRESET_NAME_CHARS
 from audioconv.domain.source_url import MAX_URL_CHARS as MAX_SOURCE_URL_CHARS
 from audioconv.domain.webhook_events import MAX_URL_CHARS
-from audioconv.services import presets
+from audioconv.services import api_keys, presets
 from audioconv.services.auth import MAX_PASSWORD_CHARS, MIN_PASSWORD_LENGTH
 from audioconv.services.tasks import has_control_characters, target_format
 
@@ -444,6 +445,24 @@ class StartUploadBody(InBatch, _Webhook, Options, _Target, FileName):
     size: int | None = Field(
         default=None, ge=0, le=2**62, description="the file's bytes (resumable sessions)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _session_first(cls, data: Any) -> Any:
+        """``resumable`` and, for a session, its ``size``, before any other field."""
+        if not isinstance(data, dict) or data.get("resumable") in (None, False):
+            return data
+        if data.get("resumable") is not True:
+            raise as_is("resumable must be true or false")
+        size = data.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise as_is("a resumable upload needs size: the file's bytes, a whole number")
+        return data
+
+    @property
+    def resumable_size(self) -> int | None:
+        """The file's size when a resumable session is asked for, else None."""
+        return self.size if self.resumable else None
 
 
 class Loudness(BaseModel):
@@ -853,10 +872,22 @@ class TaskQuery(BaseModel):
     )
 
 
+_LAYOUT: Any = Layout
+
+
+def _layout(value: Any) -> Layout:
+    """``layout``: empty or absent is ``flat``."""
+    if value is None or value == "":
+        return "flat"
+    if value not in LAYOUTS:
+        raise as_is(f"layout must be one of {', '.join(LAYOUTS)}")
+    return cast(Layout, value)
+
+
 class ZipQuery(BaseModel):
     """``GET /api/batches/{batch_id}/zip`` query arguments."""
 
-    layout: Literal["flat", "album"] = Field(
+    layout: Annotated[_LAYOUT, PlainValidator(_layout, json_schema_input_type=_LAYOUT)] = Field(
         default="flat",
         description="`flat`: the converted files' names; `album`: `Artist/Album/01 "
         "Title.ext` from their tags, every part a name Windows, macOS and Linux take",
@@ -997,6 +1028,20 @@ class ApiKeyBody(BaseModel):
         description="`convert`: upload, read, download, convert again and delete tasks "
         "(and batches); `read`: only read and download them",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _in_the_services_words(cls, data: Any) -> Any:
+        """The name trimmed, the scopes each once; what is wrong said as the service
+        says it (name first)."""
+        if not isinstance(data, dict):
+            return data
+        try:
+            name = api_keys.checked_key_name(data.get("name"))
+            scopes = api_keys.checked_scopes(data.get("scopes"))
+        except InvalidInput as exc:
+            raise as_is(str(exc)) from None
+        return {**data, "name": name, "scopes": scopes}
 
 
 class ApiKey(BaseModel):

@@ -41,24 +41,33 @@ def _hash(deps: Dependencies, key: str) -> str:
 _KEY_NAME = "what the key is for (e.g. 'nightly job')"
 
 
-def checked_scopes(value: object) -> list[str]:
-    """The scopes asked for: a non-empty list of ``read`` and ``convert``."""
+def checked_key_name(value: object) -> str:
+    """A key's name, trimmed; InvalidInput unless it is text of 1 to
+    MAX_KEY_NAME_CHARS characters without control characters."""
+    return checked_name(value, _KEY_NAME, MAX_KEY_NAME_CHARS)
+
+
+def checked_scopes(value: object) -> list[Scope]:
+    """The scopes asked for, each once: a non-empty list of ``read`` and ``convert``."""
     names = ", ".join(repr(s.value) for s in Scope)
     if not isinstance(value, list) or not value:
         raise InvalidInput(f"field 'scopes' must be a non-empty list of {names}")
-    scopes = []
+    scopes: list[Scope] = []
     for item in value:
         if not isinstance(item, str) or item not in {s.value for s in Scope}:
             raise InvalidInput(f"unknown scope {item!r}: the scopes are {names}")
         if item not in scopes:
-            scopes.append(item)
+            scopes.append(Scope(item))
     return scopes
 
 
-def create(deps: Dependencies, user_id: int, name: object, scopes: object) -> tuple[ApiKey, str]:
-    """A new key of the user's and the key itself (shown this once, never stored)."""
-    key_name = checked_name(name, _KEY_NAME, MAX_KEY_NAME_CHARS)
-    chosen = checked_scopes(scopes)
+def create(
+    deps: Dependencies, user_id: int, name: str, scopes: Sequence[Scope]
+) -> tuple[ApiKey, str]:
+    """A new key of the user's and the key itself (shown this once, never stored). The
+    name is trimmed and the scopes kept once each, checked as the request's are."""
+    key_name = checked_key_name(name)
+    chosen = [scope.value for scope in checked_scopes(list(scopes))]
     key = new_key()
     record = ApiKey(
         user_id=user_id,

@@ -110,33 +110,39 @@ def parse_metadata(header: str | None) -> dict[str, str]:
     return found
 
 
+def named_file(metadata: Mapping[str, str]) -> str | None:
+    """The file's name in ``Upload-Metadata`` (the first of NAME_KEYS given), if any."""
+    return next((metadata[k] for k in NAME_KEYS if metadata.get(k)), None)
+
+
 def create(
     deps: Dependencies,
     user_id: int,
     length: int,
-    metadata: Mapping[str, str],
+    file_name: str | None,
+    new_format: str | None,
     options: ConversionOptions | None = None,
     webhook_url: str | None = None,
     batch_id: int | None = None,
 ) -> Upload:
-    """A new upload of ``length`` bytes for ``metadata`` (file name, ``newFormat``,
-    ``batch``; ``options``, ``webhook_url`` and ``batch_id`` read from it by the caller, checked
-    here as for a direct upload): its id and expiry."""
+    """A new upload of ``length`` bytes of ``file_name`` to ``new_format``, checked as a
+    direct upload is (None for either: InvalidInput, once the size is known to be
+    allowed): its id and expiry."""
     check_available(deps)
     limit = deps.settings.max_upload_bytes
     if length > limit:
         raise PayloadTooLarge.over(limit)
-    name = next((metadata[k] for k in NAME_KEYS if metadata.get(k)), None)
-    if not name:
+    if not file_name:
         raise InvalidInput("Upload-Metadata must name the file: filename <base64 name>")
-    target = target_format(metadata.get("newFormat"))
+    target = target_format(new_format)
     chosen = checked_options(options, target)
     check_batch(deps, user_id, batch_id)
     with deps.uow(readonly=True) as uow:
         check_quota(deps, uow, user_id, length)
     sweep(deps)
     upload_id = uuid.uuid4().hex
-    key = DirectKey(user_id, upload_id, target, safe_file_name(name), chosen.as_json(), batch_id)
+    name = safe_file_name(file_name)
+    key = DirectKey(user_id, upload_id, target, name, chosen.as_json(), batch_id)
     if webhook_url:  # kept until the file arrives and the task is made
         with deps.uow() as uow:
             uow.uploads.set_webhook(upload_id, webhook_url, deps.clock(), user_id)

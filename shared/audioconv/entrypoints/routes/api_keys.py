@@ -10,7 +10,7 @@ from flask import Flask, Response, g, jsonify
 from audioconv.domain.api_key import ApiKey
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
-from audioconv.entrypoints.web import json_body, login_required
+from audioconv.entrypoints.web import json_body, login_required, validated
 from audioconv.services import api_keys
 from audioconv.services.dependencies import Dependencies
 
@@ -39,8 +39,8 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def create_api_key() -> tuple[Response, int]:
-        body = json_body()
-        record, key = api_keys.create(deps, g.user_id, body.get("name"), body.get("scopes"))
+        body = validated(s.ApiKeyBody, json_body())
+        record, key = api_keys.create(deps, g.user_id, body.name, body.scopes)
         return jsonify({**key_json(record), "key": key}), 201
 
     @app.get("/api/keys")

@@ -7,8 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request, stream_with_context
 
-from audioconv.domain.album_layout import LAYOUTS
-from audioconv.domain.errors import InvalidInput, PayloadTooLarge
+from audioconv.domain.errors import PayloadTooLarge
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.appengine import MAX_RESPONSE_BYTES, on_app_engine
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
@@ -127,10 +126,8 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def batch_zip_download(batch_id: int) -> Response:
-        layout = request.args.get("layout") or "flat"
-        if layout not in LAYOUTS:
-            raise InvalidInput(f"layout must be one of {', '.join(LAYOUTS)}")
-        archive = batch_zip.batch_zip(deps, g.user_id, batch_id, layout)
+        query = validated(s.ZipQuery, request.args)
+        archive = batch_zip.batch_zip(deps, g.user_id, batch_id, query.layout)
         stream = archive.stream(deps.blobs)
         if on_app_engine() and len(stream) > MAX_RESPONSE_BYTES:
             archive.close()

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask, Response, g, jsonify, request
 
-from audioconv.domain.errors import Forbidden, InvalidInput, NotFound
+from audioconv.domain.errors import Forbidden, NotFound
 from audioconv.entrypoints import schemas as s
 from audioconv.entrypoints.routes.openapi import Body, Operation, Reply, doc
 from audioconv.entrypoints.views import task_json
@@ -27,14 +25,12 @@ def register(app: Flask, deps: Dependencies) -> None:
     ))  # fmt: skip
     @login_required
     def start_upload() -> tuple[Response, int]:
-        raw = presets.apply(deps, g.user_id, json_body())
-        size = _resumable_size(raw)
-        body = validated(s.StartUploadBody, raw)
+        body = validated(s.StartUploadBody, presets.apply(deps, g.user_id, json_body()))
         webhook_url = profile.checked_url(deps, body.webhook_url)
         batches.check_batch(deps, g.user_id, body.batch)
         ticket = direct_uploads.start(
             deps, g.user_id, body.file_name, body.target, body.conversion_options,
-            webhook_url=webhook_url, batch_id=body.batch, resumable_size=size,
+            webhook_url=webhook_url, batch_id=body.batch, resumable_size=body.resumable_size,
         )  # fmt: skip
         return jsonify(
             uploadId=ticket.upload_id,
@@ -83,15 +79,3 @@ def register(app: Flask, deps: Dependencies) -> None:
             raise Forbidden("upload URL is not valid for this object")
         size = direct_uploads.receive(deps, key, request.stream)
         return jsonify(key=key, size=size), 200
-
-
-def _resumable_size(body: dict[str, Any]) -> int | None:
-    """The file's size when a resumable session is asked for (``resumable: true``)."""
-    if body.get("resumable") in (None, False):
-        return None
-    if body.get("resumable") is not True:
-        raise InvalidInput("resumable must be true or false")
-    size = body.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise InvalidInput("a resumable upload needs size: the file's bytes, a whole number")
-    return size

@@ -118,8 +118,9 @@ def register(app: Flask, deps: Dependencies) -> None:
         metadata = resumable.parse_metadata(request.headers.get("Upload-Metadata"))
         fields = validated(s.UploadFields, {k: v for k, v in metadata.items() if k in _FIELDS})
         webhook_url = profile.checked_url(deps, fields.webhook_url)
-        upload = resumable.create(deps, g.user_id, length, metadata, fields.conversion_options,
-                                  webhook_url, fields.batch)  # fmt: skip
+        upload = resumable.create(deps, g.user_id, length, resumable.named_file(metadata),
+                                  fields.new_format, fields.conversion_options, webhook_url,
+                                  fields.batch)  # fmt: skip
         return _answer(201, {"Location": f"{BASE}/{upload.upload_id}",
                              "Upload-Expires": _http_date(upload)})  # fmt: skip
 
