@@ -400,6 +400,7 @@ class RawUploadQuery(InBatch, _Webhook, Options):
         default=None, alias="newFormat", max_length=MAX_FORMAT_CHARS,
         description="the target format, one of " + ", ".join(sorted(FORMATS))
         + " (raw uploads only; required there unless `preset` gives it)",
+        json_schema_extra=_optional_text(_FORMAT_NAMES),
     )  # fmt: skip
     preset: str | None = Field(
         default=None,
