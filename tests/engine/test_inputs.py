@@ -124,3 +124,20 @@ def test_a_file_we_do_not_read_is_named_never_with_ffmpegs_error_number(
         transcoder.probe(path)
     assert said in refused.value.message
     assert "Invalid" not in refused.value.message and "0x" not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("rate", "target", "expected"), [(24000, "wma", 32000), (64000, "mp3", 48000)]
+)
+def test_an_input_rate_the_target_lacks_goes_up_not_down(
+    transcoder: FfmpegTranscoder, tmp_path: Path, rate: int, target: str, expected: int
+) -> None:
+    """A 24 kHz WAV into WMA (which has 8, 11.025, 16, 22.05, 32, 44.1, 48 kHz) comes out
+    at 32 kHz, not at 8 kHz (a divisor, which kept a third of its band); 64 kHz into
+    MP3 (48 kHz at most) at 48 kHz, not 32."""
+    src = make_audio(tmp_path / "in.wav", 2.0, rate=rate)
+    dst = tmp_path / f"out.{target}"
+    transcoder.convert(src, job(transcoder.probe(src), target), dst, lambda _: None)
+    stream = next(s for s in probe(dst)["streams"] if s["codec_type"] == "audio")
+    assert int(stream["sample_rate"]) == expected
+    assert abs(decoded_duration(dst) - 2.0) < 0.1

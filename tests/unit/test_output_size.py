@@ -11,6 +11,7 @@ from audioconv.domain.output_size import (
     human_bytes,
     human_duration,
     output_bound,
+    output_rate,
     too_large_reason,
 )
 
@@ -167,3 +168,28 @@ def test_the_reason_for_a_mono_lossy_output_and_the_limits_edge() -> None:
 def test_a_short_input_is_bounded_by_its_own_length() -> None:
     half = output_bound(FORMATS["wav"], ConversionOptions(), shape(duration=0.5, channels=1))
     assert half.bytes == int(48000 * 2 * 0.5 * 1.01 + 65536)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "input_rate", "expected"),
+    [
+        ("wma", 24000, 32000),  # not 8 kHz, a divisor of 24 kHz that keeps a third of it
+        ("opus", 32000, 48000),  # not 16 kHz
+        ("opus", 22050, 24000),
+        ("opus", 44100, 48000),
+        ("mp3", 88200, 44100),  # a whole ratio, not 48 kHz
+        ("mp3", 96000, 48000),
+        ("mp3", 64000, 48000),  # 32 kHz would be of its family, but loses 8-16 kHz
+        ("mp3", 192000, 48000),
+        ("mp3", 44100, 44100),  # the input's, where the format has it
+        ("wma", None, 48000),  # unknown: the fallback rate
+    ],
+)
+def test_where_the_format_lacks_the_input_rate_no_frequency_it_holds_is_lost(
+    fmt: str, input_rate: int | None, expected: int
+) -> None:
+    assert output_rate(FORMATS[fmt], ConversionOptions(), input_rate) == expected
+
+
+def test_a_rate_asked_for_is_the_rate() -> None:
+    assert output_rate(FORMATS["wma"], ConversionOptions(sample_rate=8000), 24000) == 8000

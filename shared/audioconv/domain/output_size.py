@@ -62,17 +62,27 @@ class OutputBound:
     kbps: int | None  # the bitrate assumed for a lossy target
 
 
+# The lowest sample rate that carries the whole audible band (20 kHz).
+FULL_BAND_RATE = 40_000
+
+
 def output_rate(fmt: AudioFormat, options: ConversionOptions, input_rate: int | None) -> int:
-    """The sample rate the output gets: as asked, else the input's, else the nearest
-    allowed (what adapters/ffmpeg_command.codec_args asks ffmpeg for)."""
+    """The sample rate the output gets (what adapters/ffmpeg_command asks ffmpeg for):
+    as asked, else the input's. Where the format lacks the input's rate, the lowest
+    higher one it has, so no frequency the input holds is lost (24 kHz into WMA is
+    32 kHz, not 8); where it has none higher, the highest of the input's family that
+    still carries the audible band (88.2 kHz -> 44.1, a whole ratio, not 48), else
+    its highest."""
     if options.sample_rate is not None:
         return options.sample_rate
     rate = input_rate or FALLBACK_RATE
     if rate in fmt.sample_rates:
         return rate
-    # The nearest of the same family (88.2 kHz -> 44.1, not 48 kHz), else the nearest.
-    family = [r for r in fmt.sample_rates if rate % r == 0 or r % rate == 0]
-    return min(family or fmt.sample_rates, key=lambda r: abs(r - rate))
+    higher = [r for r in fmt.sample_rates if r > rate]
+    if higher:
+        return min(higher)
+    family = [r for r in fmt.sample_rates if rate % r == 0 and r >= FULL_BAND_RATE]
+    return max(family or fmt.sample_rates)
 
 
 def output_channels(
