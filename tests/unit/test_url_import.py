@@ -40,6 +40,8 @@ class FakeFetcher:
         self.fail_with: str | None = None
         self.fetched: list[tuple[str, int]] = []  # (url, max_bytes) of each fetch
         self.during_fetch: Callable[[], None] | None = None
+        self.after_step: Callable[[], None] | None = None  # runs after each progress report
+        self.folders: list[Path] = []  # where each fetch wrote
 
     def check(self, url: str) -> None:
         if any(host in url for host in self.refused):
@@ -53,8 +55,11 @@ class FakeFetcher:
         on_progress: Callable[[int, int | None], None] = lambda done, total: None,
     ) -> Fetched:
         self.fetched.append((url, max_bytes))
+        self.folders.append(dest.parent)
         for done, total in self.steps:
             on_progress(done, total)
+            if self.after_step:
+                self.after_step()
         if self.during_fetch:
             self.during_fetch()
         if self.fail_with:
@@ -210,18 +215,33 @@ def test_fetch_progress_is_a_percentage_of_the_announced_size(
     assert seen == [0.0, 25.0, 100.0, 0.0, 0.0]
 
 
-def test_the_lease_is_renewed_with_progress_while_bytes_arrive(
-    deps: Dependencies, fetcher: FakeFetcher, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("gap", "progress"), [
+    (1.0, [25.0, 50.0, 75.0]),  # a second between reports: each one renews
+    (0.5, [0.0, 50.0, 50.0]),  # half a second: every other one
+])  # fmt: skip
+def test_the_lease_is_renewed_with_progress_once_a_second_while_bytes_arrive(
+    deps: Dependencies, fetcher: FakeFetcher, monkeypatch: pytest.MonkeyPatch,
+    gap: float, progress: list[float],
+) -> None:  # fmt: skip
+    task = url_import.import_url(deps, _user(deps), URL, "mp3")
+    ticks = iter(range(1000))  # ``gap`` seconds pass between readings of the clock
+    monkeypatch.setattr(time, "monotonic", lambda: next(ticks) * gap)
+    fetcher.steps = [(1, 4), (2, 4), (3, 4)]
+    shown: list[tuple[str, float]] = []
+    fetcher.after_step = lambda: shown.append((task.shown_status, task.progress))
+    conversion.convert(deps, TaskRef.of(task))
+    assert shown == [("downloading", percent) for percent in progress]
+    assert task.status is TaskStatus.PROCESSED
+
+
+def test_a_fetch_writes_into_its_own_folder_in_the_work_folder(
+    deps: Dependencies, fetcher: FakeFetcher
 ) -> None:
     task = url_import.import_url(deps, _user(deps), URL, "mp3")
-    ticks = iter(range(0, 1000, 2))  # two seconds pass between readings of the clock
-    monkeypatch.setattr(time, "monotonic", lambda: float(next(ticks)))
-    fetcher.steps = [(1, 3)]
-    shown: list[tuple[str, float]] = []
-    fetcher.during_fetch = lambda: shown.append((task.shown_status, task.progress))
     conversion.convert(deps, TaskRef.of(task))
-    assert shown == [("downloading", 33.3)]
-    assert task.status is TaskStatus.PROCESSED
+    (folder,) = fetcher.folders
+    assert folder.parent == deps.settings.resolved_work_dir
+    assert folder.name.startswith("audioconv-") and not folder.exists()
 
 
 @pytest.mark.parametrize(("body", "reason"), [
