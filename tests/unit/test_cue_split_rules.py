@@ -18,7 +18,7 @@ from audioconv.ports import Probe
 from audioconv.services import batches, cue_split
 from audioconv.services.batches import Upload
 from audioconv.services.dependencies import Dependencies
-from tests.unit.fakes import FakeBlobs, FakeTranscoder, member
+from tests.unit.fakes import FakeBlobs, FakeTranscoder, configure, user_id
 
 TRACKS = (
     b'FILE "a.wav" WAVE\nTRACK 01 AUDIO\n  INDEX 01 00:00:00\nTRACK 02 AUDIO\n  INDEX 01 00:00:30\n'
@@ -31,10 +31,6 @@ def _files(tmp_path: Path, sheet: bytes = TRACKS) -> list[Upload]:
     cue = tmp_path / "cue-spool"
     cue.write_bytes(sheet)
     return [Upload(audio, "album.flac"), Upload(cue, "album.cue")]
-
-
-def _user(deps: Dependencies, name: str = "ann") -> int:
-    return member(deps, name).id or 0
 
 
 def _tagged(deps: Dependencies, monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
@@ -56,7 +52,7 @@ def _track_tags(deps: Dependencies, view: batches.BatchView) -> list[str]:
 def test_a_sheet_of_the_largest_size_is_read_and_a_byte_more_is_not(
     deps: Dependencies, tmp_path: Path
 ) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     largest = TRACKS + b"\n" * (MAX_CUE_BYTES - len(TRACKS))
     assert len(cue_split.upload_album(deps, uid, _files(tmp_path, largest), "mp3").tasks) == 2
     with pytest.raises(InvalidInput, match=r"^cue sheet: larger than 256 kB: not a cue sheet$"):
@@ -66,7 +62,7 @@ def test_a_sheet_of_the_largest_size_is_read_and_a_byte_more_is_not(
 def test_everything_is_checked_before_anything_is_stored(
     deps: Dependencies, tmp_path: Path
 ) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     with pytest.raises(InvalidInput) as refused:
         cue_split.upload_album(deps, uid, _files(tmp_path)[1:], "mp3")
     assert refused.value.message == (
@@ -77,10 +73,10 @@ def test_everything_is_checked_before_anything_is_stored(
         cue_split.upload_album(
             deps, uid, _files(tmp_path), "wav", requested_options({"bitrate": 96})
         )
-    theirs = batches.create_batch(deps, _user(deps, "bob")).id
+    theirs = batches.create_batch(deps, user_id(deps, "bob")).id
     with pytest.raises(NotFound):
         cue_split.upload_album(deps, uid, _files(tmp_path), "mp3", batch_id=theirs)
-    deps.settings = deps.settings.model_copy(update={"quota_tasks_in_flight": 1})
+    configure(deps, quota_tasks_in_flight=1)
     with pytest.raises(TooManyRequests, match="these 2 files would make 2"):
         cue_split.upload_album(deps, uid, _files(tmp_path), "mp3")
     assert cast(FakeBlobs, deps.blobs).files == {}
@@ -92,7 +88,7 @@ def test_a_track_starting_at_the_very_end_of_the_audio_is_refused(
 ) -> None:
     at_end = TRACKS.replace(b"00:00:30", b"00:01:00")  # the fake audio lasts 1 s
     with pytest.raises(InvalidInput) as refused:
-        cue_split.upload_album(deps, _user(deps), _files(tmp_path, at_end), "mp3")
+        cue_split.upload_album(deps, user_id(deps), _files(tmp_path, at_end), "mp3")
     assert refused.value.message == (
         "cue sheet line 4: track 2 starts at 1.00 s, past the end of the audio (1.00 s)"
     )
@@ -103,7 +99,7 @@ def test_audio_without_a_sample_rate_cannot_be_cut(
 ) -> None:
     _tagged(deps, monkeypatch, sample_rate=None)
     with pytest.raises(InvalidInput) as refused:
-        cue_split.upload_album(deps, _user(deps), _files(tmp_path), "mp3")
+        cue_split.upload_album(deps, user_id(deps), _files(tmp_path), "mp3")
     assert refused.value.message == "the album's audio has no sample rate to cut it at"
 
 
@@ -111,7 +107,7 @@ def test_tracks_are_cut_in_a_work_folder_made_as_needed(
     deps: Dependencies, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     work = tmp_path / "deep" / "work"
-    deps.settings = deps.settings.model_copy(update={"work_dir": work})
+    configure(deps, work_dir=work)
     transcoder = cast(FakeTranscoder, deps.transcoder)
     split = transcoder.split
     folders: list[Path] = []
@@ -122,7 +118,7 @@ def test_tracks_are_cut_in_a_work_folder_made_as_needed(
         return split(src, source, starts, tags, folder)
 
     monkeypatch.setattr(transcoder, "split", recorded)
-    uid = _user(deps)
+    uid = user_id(deps)
     cue_split.upload_album(deps, uid, _files(tmp_path), "mp3")
     cue_split.upload_album(deps, uid, _files(tmp_path), "mp3")  # the folder exists by now
     assert [f.parent for f in folders] == [work, work]
@@ -134,7 +130,7 @@ def test_the_albums_own_tags_go_on_every_track_and_name_the_batch(
 ) -> None:
     _tagged(deps, monkeypatch, tags={"ALBUM": "Record", "Album_Artist": "Band", "ARTIST": "Guest",
                                      "COMMENT": "rip log", "Genre": "Jazz"})  # fmt: skip
-    view = cue_split.upload_album(deps, _user(deps), _files(tmp_path), "mp3")
+    view = cue_split.upload_album(deps, user_id(deps), _files(tmp_path), "mp3")
     assert view.batch.name == "Band - Record"
     first = _track_tags(deps, view)[0]
     for kept in ("'album': 'Record'", "'album_artist': 'Band'", "'artist': 'Guest'",
@@ -148,7 +144,7 @@ def test_the_sheet_says_more_than_the_audios_tags(
 ) -> None:
     _tagged(deps, monkeypatch, tags={"album": "Old", "artist": "Guest", "genre": "Jazz"})
     sheet = b'PERFORMER "Band"\nTITLE "New"\n' + TRACKS
-    view = cue_split.upload_album(deps, _user(deps), _files(tmp_path, sheet), "mp3")
+    view = cue_split.upload_album(deps, user_id(deps), _files(tmp_path, sheet), "mp3")
     assert view.batch.name == "Band - New"
     first = _track_tags(deps, view)[0]
     assert "'album': 'New'" in first and "'artist': 'Band'" in first and "'genre': 'Jazz'" in first
@@ -158,7 +154,7 @@ def test_an_albums_artist_names_the_batch_without_an_album_artist(
     deps: Dependencies, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _tagged(deps, monkeypatch, tags={"artist": "Solo"})
-    view = cue_split.upload_album(deps, _user(deps), _files(tmp_path), "mp3")
+    view = cue_split.upload_album(deps, user_id(deps), _files(tmp_path), "mp3")
     assert view.batch.name == "Solo"
     mine = batches.create_batch(deps, view.batch.user_id, "Mine").id
     more = cue_split.upload_album(deps, view.batch.user_id, _files(tmp_path), "mp3", batch_id=mine)

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import IO, cast
 
 import pytest
@@ -30,22 +29,16 @@ from audioconv.domain.model import TaskStatus
 from audioconv.domain.options import requested_options
 from audioconv.services import batches, resumable
 from audioconv.services.dependencies import Dependencies
-from tests.unit.fakes import Clock, FakeBlobs, FakeUnitOfWork, FakeUploads, fake_deps, member
+from tests.unit.fakes import (
+    Clock,
+    FakeBlobs,
+    FakeUnitOfWork,
+    FakeUploads,
+    configure,
+    user_id,
+)
 
 AUDIO = b"AUDIO resumable samples"
-
-
-@pytest.fixture
-def deps(tmp_path: Path) -> Dependencies:
-    return fake_deps(tmp_path)
-
-
-def _user(deps: Dependencies, name: str = "ann") -> int:
-    return member(deps, name).id or 0
-
-
-def _settings(deps: Dependencies, **changes: object) -> None:
-    deps.settings = deps.settings.model_copy(update=changes)
 
 
 def _clock(deps: Dependencies) -> Clock:
@@ -92,8 +85,8 @@ def _patching(deps: Dependencies, upload: resumable.Upload) -> Iterator[IO[bytes
 
 
 def test_a_creation_records_the_upload_beside_its_empty_part_file(deps: Dependencies) -> None:
-    uid = _user(deps)
-    _settings(deps, resumable_upload_hours=2.5)
+    uid = user_id(deps)
+    configure(deps, resumable_upload_hours=2.5)
     options = requested_options({"bitrate": 96})
     upload = resumable.create(deps, uid, 1000, {"fileName": "../a/My Song?.wav",
                                                 "newFormat": "MP3"}, options)  # fmt: skip
@@ -117,12 +110,12 @@ def test_a_creation_records_the_upload_beside_its_empty_part_file(deps: Dependen
 def test_the_file_is_named_by_the_first_name_key_given(
     deps: Dependencies, metadata: dict[str, str], name: str
 ) -> None:
-    upload = resumable.create(deps, _user(deps), 10, {**metadata, "newFormat": "wav"})
+    upload = resumable.create(deps, user_id(deps), 10, {**metadata, "newFormat": "wav"})
     assert upload.key.endswith(f"/wav/{name}")
 
 
 def test_a_creation_in_a_batch_with_a_webhook(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     batch = batches.create_batch(deps, uid)
     upload = resumable.create(deps, uid, 10, {"filename": "a.wav", "newFormat": "ogg"},
                               webhook_url="https://hooks.example.org/h",
@@ -132,13 +125,13 @@ def test_a_creation_in_a_batch_with_a_webhook(deps: Dependencies) -> None:
     assert uploads.webhooks == {upload.upload_id: "https://hooks.example.org/h"}
     assert uploads.owners == {upload.upload_id: uid}
     with pytest.raises(NotFound):
-        resumable.create(deps, _user(deps, "bob"), 10, {"filename": "a.wav", "newFormat": "ogg"},
+        resumable.create(deps, user_id(deps, "bob"), 10, {"filename": "a.wav", "newFormat": "ogg"},
                          batch_id=batch.id)  # fmt: skip
 
 
 def test_a_creation_is_refused_with_the_reason(deps: Dependencies) -> None:
-    uid = _user(deps)
-    _settings(deps, max_upload_bytes=100)
+    uid = user_id(deps)
+    configure(deps, max_upload_bytes=100)
     assert _start(deps, uid, 100).length == 100  # the limit itself is allowed
     with pytest.raises(PayloadTooLarge, match=r"^upload is larger than the limit of 100 bytes$"):
         _start(deps, uid, 101)
@@ -151,18 +144,18 @@ def test_a_creation_is_refused_with_the_reason(deps: Dependencies) -> None:
     with pytest.raises(InvalidInput, match=r"^wav is lossless: it has no bitrate to choose$"):
         resumable.create(deps, uid, 10, {"filename": "a.wav", "newFormat": "wav"},
                          requested_options({"bitrate": 96}))  # fmt: skip
-    _settings(deps, quota_stored_bytes=50)
+    configure(deps, quota_stored_bytes=50)
     with pytest.raises(PayloadTooLarge, match="over your storage quota of 50 bytes"):
         _start(deps, uid, 51)
-    _settings(deps, quota_tasks_in_flight=0, quota_stored_bytes=0, blob_backend="gcs")
+    configure(deps, quota_tasks_in_flight=0, quota_stored_bytes=0, blob_backend="gcs")
     with pytest.raises(NotFound, match=r"^resumable \(tus\) uploads are for the embedded mode"):
         _start(deps, uid)
     assert len(_files(deps)) == 2  # the one allowed, nothing of the refused ones
 
 
 def test_a_full_in_flight_quota_refuses_a_creation(deps: Dependencies) -> None:
-    _settings(deps, quota_tasks_in_flight=1)
-    uid = _user(deps)
+    configure(deps, quota_tasks_in_flight=1)
+    uid = user_id(deps)
     resumable.append(deps, uid, _start(deps, uid).upload_id, 0, io.BytesIO(AUDIO))  # one task
     with pytest.raises(TooManyRequests):
         _start(deps, uid)
@@ -172,11 +165,11 @@ def test_a_full_in_flight_quota_refuses_a_creation(deps: Dependencies) -> None:
 
 
 def test_an_upload_is_found_by_its_owner_alone_until_it_expires(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid)
     gone = f"^no resumable upload '{upload.upload_id}' \\(finished, ended or expired\\)$"
     with pytest.raises(NotFound, match=gone):
-        resumable.find(deps, _user(deps, "bob"), upload.upload_id)
+        resumable.find(deps, user_id(deps, "bob"), upload.upload_id)
     for bad in (upload.upload_id.upper(), upload.upload_id[:-1], f"{upload.upload_id}0", "../x"):
         with pytest.raises(NotFound, match="no resumable upload"):
             resumable.find(deps, uid, bad)
@@ -192,7 +185,7 @@ def test_an_upload_is_found_by_its_owner_alone_until_it_expires(deps: Dependenci
 def test_an_upload_missing_a_file_or_its_record_is_not_found(
     deps: Dependencies, damage: str
 ) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid)
     where = resumable.folder(deps)
     if damage == "record":
@@ -204,7 +197,7 @@ def test_an_upload_missing_a_file_or_its_record_is_not_found(
 
 
 def test_the_sweep_removes_expired_uploads_and_each_creation_runs_it(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     old, due = _start(deps, uid), None
     _clock(deps).advance(3600)
     due = _start(deps, uid)
@@ -220,7 +213,7 @@ def test_the_sweep_removes_expired_uploads_and_each_creation_runs_it(deps: Depen
 
 
 def test_a_deleted_account_loses_its_unfinished_uploads_alone(deps: Dependencies) -> None:
-    ann, bob = _user(deps), _user(deps, "bob")
+    ann, bob = user_id(deps), user_id(deps, "bob")
     _start(deps, ann), _start(deps, ann)
     kept = _start(deps, bob)
     (resumable.folder(deps) / "junk.json").write_text("{}")
@@ -236,7 +229,7 @@ def test_a_deleted_account_loses_its_unfinished_uploads_alone(deps: Dependencies
 def test_patches_append_at_the_offset_and_the_last_byte_makes_the_task(
     deps: Dependencies,
 ) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid)
     first = resumable.append(deps, uid, upload.upload_id, 0, io.BytesIO(AUDIO[:5]))
     assert (first.offset, first.done, first.task) == (5, False, None)
@@ -255,7 +248,7 @@ def test_patches_append_at_the_offset_and_the_last_byte_makes_the_task(
 
 
 def test_a_file_stored_by_a_request_that_died_still_makes_its_task(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid)
     cast(FakeBlobs, deps.blobs).files[upload.key] = AUDIO  # stored, then the process died
     done = resumable.append(deps, uid, upload.upload_id, 0, io.BytesIO(AUDIO))
@@ -263,7 +256,7 @@ def test_a_file_stored_by_a_request_that_died_still_makes_its_task(deps: Depende
 
 
 def test_a_body_past_the_length_keeps_nothing_of_the_patch(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid, 30)
     resumable.append(deps, uid, upload.upload_id, 0, io.BytesIO(b"x" * 10))
     with pytest.raises(InvalidInput, match=r"^the body goes past Upload-Length 30$"):
@@ -274,7 +267,7 @@ def test_a_body_past_the_length_keeps_nothing_of_the_patch(deps: Dependencies) -
 
 
 def test_a_broken_connection_keeps_what_arrived_in_pieces_of_64_kib(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     data = b"z" * (3 * resumable.CHUNK)
     upload = _start(deps, uid, len(data))
     body = Broken(data, 2 * resumable.CHUNK + 10, ConnectionResetError("reset by peer"))
@@ -286,7 +279,7 @@ def test_a_broken_connection_keeps_what_arrived_in_pieces_of_64_kib(deps: Depend
 
 @pytest.mark.parametrize("error", [ValueError("bad body"), KeyboardInterrupt()])
 def test_a_body_failing_otherwise_keeps_nothing(deps: Dependencies, error: BaseException) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid, 100)
     with pytest.raises(type(error)):
         resumable.append(deps, uid, upload.upload_id, 0, Broken(b"a" * 50, 40, error))
@@ -299,7 +292,7 @@ def _digest(name: str, data: bytes) -> str:
 
 @pytest.mark.parametrize("algorithm", ["sha1", "sha256", "md5"])
 def test_a_checksum_is_checked_before_anything_is_kept(deps: Dependencies, algorithm: str) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid, 100)
     good = resumable.append(deps, uid, upload.upload_id, 0, io.BytesIO(b"a" * 10),
                             _digest(algorithm, b"a" * 10))  # fmt: skip
@@ -316,7 +309,7 @@ def test_a_checksum_is_checked_before_anything_is_kept(deps: Dependencies, algor
 
 @pytest.mark.parametrize("checksum", ["crc32 AAAA", "sha1", "sha1 ", "", "  "])
 def test_a_malformed_checksum_is_refused_before_reading(deps: Dependencies, checksum: str) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid, 100)
     with pytest.raises(InvalidInput, match=(
         r"^Upload-Checksum must be '<algorithm> <base64 digest>' with one of sha1, sha256, md5$"
@@ -326,7 +319,7 @@ def test_a_malformed_checksum_is_refused_before_reading(deps: Dependencies, chec
 
 
 def test_one_patch_at_a_time(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid)
     with _patching(deps, upload):
         with pytest.raises(Conflict, match=r"^another PATCH of this upload is running; retry"):
@@ -337,7 +330,7 @@ def test_one_patch_at_a_time(deps: Dependencies) -> None:
 
 
 def test_head_waits_for_a_running_patch_to_end(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid)
     locked = threading.Event()
 
@@ -353,13 +346,13 @@ def test_head_waits_for_a_running_patch_to_end(deps: Dependencies) -> None:
     assert resumable.offset_of(deps, uid, upload.upload_id).offset == 5
     worker.join()
     with pytest.raises(NotFound):
-        resumable.offset_of(deps, _user(deps, "bob"), upload.upload_id)
+        resumable.offset_of(deps, user_id(deps, "bob"), upload.upload_id)
 
 
 def test_head_answers_as_it_stands_after_the_settle_time(
     deps: Dependencies, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid)
     monkeypatch.setattr(resumable, "SETTLE_SECONDS", 0.2)
     with _patching(deps, upload):
@@ -369,10 +362,10 @@ def test_head_answers_as_it_stands_after_the_settle_time(
 
 
 def test_termination_removes_the_upload_and_its_bytes(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     upload = _start(deps, uid)
     resumable.append(deps, uid, upload.upload_id, 0, io.BytesIO(AUDIO[:4]))
     with pytest.raises(NotFound):
-        resumable.terminate(deps, _user(deps, "bob"), upload.upload_id)
+        resumable.terminate(deps, user_id(deps, "bob"), upload.upload_id)
     resumable.terminate(deps, uid, upload.upload_id)
     assert _files(deps) == []

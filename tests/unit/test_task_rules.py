@@ -25,7 +25,7 @@ from audioconv.ports import Probe
 from audioconv.services import batches, conversion, tasks
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import FakeBlobs, FakeTranscoder, member
+from tests.unit.fakes import FakeBlobs, FakeTranscoder, configure, user_id
 
 LONG = 20
 
@@ -46,14 +46,6 @@ def test_a_users_name_is_trimmed_and_may_be_as_long_as_the_limit() -> None:
     assert tasks.checked_name("  " + "x" * LONG + " ", "purpose", LONG) == "x" * LONG
 
 
-def _user(deps: Dependencies, name: str = "ann") -> int:
-    return member(deps, name).id or 0
-
-
-def _settings(deps: Dependencies, **changes: object) -> None:
-    deps.settings = deps.settings.model_copy(update=changes)
-
-
 def _done(deps: Dependencies, upload: Path, uid: int, target: str = "mp3", **kw: Any) -> Task:
     task = tasks.create_task(deps, uid, upload, "Song.flac", target, **kw)
     conversion.convert(deps, TaskRef.of(task))
@@ -64,7 +56,7 @@ def _done(deps: Dependencies, upload: Path, uid: int, target: str = "mp3", **kw:
 def test_whether_an_output_could_outgrow_the_limit(deps: Dependencies, upload: Path) -> None:
     probe = tasks.check_audio(deps, upload)
     assert tasks.output_too_large(deps, probe, 1000, "wav", ConversionOptions()) is None
-    _settings(deps, max_output_bytes=1000)
+    configure(deps, max_output_bytes=1000)
     reason = tasks.output_too_large(deps, probe, 1000, "wav", ConversionOptions()) or ""
     assert reason.startswith("a 1 s input as wav at 44100 Hz, 2 channels would be up to "
                              "243.7 kB; the limit for one output is 1.0 kB")  # fmt: skip
@@ -73,7 +65,7 @@ def test_whether_an_output_could_outgrow_the_limit(deps: Dependencies, upload: P
 def test_album_gain_may_be_asked_again_for_a_track_of_a_batch(
     deps: Dependencies, upload: Path
 ) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     batch = batches.create_batch(deps, uid).id
     task = _done(deps, upload, uid, batch_id=batch)
     again = tasks.change_format(deps, uid, task.id or 0, "ogg", ConversionOptions(gain="album"))
@@ -86,7 +78,7 @@ def test_album_gain_may_be_asked_again_for_a_track_of_a_batch(
 def test_a_url_import_not_fetched_yet_may_be_retargeted_holding_no_room(
     deps: Dependencies,
 ) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     task = tasks.record_task(deps, uid, "imports/x/input", "talk.flac", "mp3", None,
                              source_url="https://example.org/talk.flac")  # fmt: skip
     again = tasks.change_format(deps, uid, task.id or 0, "opus")
@@ -94,13 +86,13 @@ def test_a_url_import_not_fetched_yet_may_be_retargeted_holding_no_room(
 
 
 def test_converting_again_counts_the_owners_stored_bytes(deps: Dependencies, upload: Path) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     task = _done(deps, upload, uid, target="mp3")
     stored = task.stored_bytes
-    _settings(deps, quota_stored_bytes=stored + 10)  # no room for a WAV beside it
+    configure(deps, quota_stored_bytes=stored + 10)  # no room for a WAV beside it
     with pytest.raises(PayloadTooLarge, match="over your storage quota"):
         tasks.change_format(deps, uid, task.id or 0, "wav")
-    _settings(deps, quota_stored_bytes=0)
+    configure(deps, quota_stored_bytes=0)
     again = tasks.change_format(deps, uid, task.id or 0, "wav")
     assert again.reserved_bytes > 0  # room held for the new output
 
@@ -108,22 +100,22 @@ def test_converting_again_counts_the_owners_stored_bytes(deps: Dependencies, upl
 def test_converting_again_counts_a_finished_task_as_one_more_in_flight(
     deps: Dependencies, upload: Path
 ) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     finished = _done(deps, upload, uid)
     running = tasks.create_task(deps, uid, upload, "Other.flac", "mp3")  # still in flight
-    _settings(deps, quota_tasks_in_flight=1)
+    configure(deps, quota_tasks_in_flight=1)
     with pytest.raises(TooManyRequests, match="you have 1 conversions waiting or running"):
         tasks.change_format(deps, uid, finished.id or 0, "ogg")
     # One already in flight takes no more room when it changes.
     assert tasks.change_format(deps, uid, running.id or 0, "ogg").output_format == "ogg"
-    _settings(deps, quota_tasks_in_flight=2)
+    configure(deps, quota_tasks_in_flight=2)
     assert tasks.change_format(deps, uid, finished.id or 0, "ogg").revision == 2
 
 
 def test_while_a_convert_again_runs_the_kept_output_is_the_converted_file(
     deps: Dependencies, upload: Path
 ) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     task = _done(deps, upload, uid, target="mp3")
     first = task.output_key
     tasks.change_format(deps, uid, task.id or 0, "flac")
@@ -150,7 +142,7 @@ def test_a_conversion_records_its_fidelity_and_the_inputs_loudness(
                                    verified=True, inexact="MP3 frames")  # fmt: skip
 
     monkeypatch.setattr(transcoder, "convert", measured)
-    task = _done(deps, upload, _user(deps))
+    task = _done(deps, upload, user_id(deps))
     assert (task.warnings, task.verified) == (["upsampled"], True)
     assert (task.exact_length, task.exact_length_reason) == (False, "MP3 frames")
     assert isinstance(task.input_probe, Probe) and task.input_probe.loudness == loudness

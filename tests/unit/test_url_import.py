@@ -22,10 +22,11 @@ from audioconv.ports import Fetched, FetchFailed
 from audioconv.services import conversion, tasks, url_import
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import FakeBlobs, FakeBus, fake_deps, member
+from tests.unit.fakes import FakeBlobs, FakeBus, configure, fake_deps, user_id
 
 URL = "https://files.example.org/music/My%20Song.flac?sig=abc"
 AUDIO = b"AUDIO fetched samples"
+Progress = Callable[[int, int | None], None]  # bytes so far, the size announced
 
 
 class FakeFetcher:
@@ -47,13 +48,8 @@ class FakeFetcher:
         if any(host in url for host in self.refused):
             raise FetchFailed("the URL's host is a private address")
 
-    def fetch(
-        self,
-        url: str,
-        dest: Path,
-        max_bytes: int,
-        on_progress: Callable[[int, int | None], None] = lambda done, total: None,
-    ) -> Fetched:
+    def fetch(self, url: str, dest: Path, max_bytes: int,
+              on_progress: Progress = lambda *_: None) -> Fetched:  # fmt: skip
         self.fetched.append((url, max_bytes))
         self.folders.append(dest.parent)
         for done, total in self.steps:
@@ -76,14 +72,6 @@ def fetcher() -> FakeFetcher:
 @pytest.fixture
 def deps(tmp_path: Path, fetcher: FakeFetcher) -> Dependencies:
     return dataclasses.replace(fake_deps(tmp_path), fetcher=fetcher)
-
-
-def _user(deps: Dependencies, name: str = "ann") -> int:
-    return member(deps, name).id or 0
-
-
-def _settings(deps: Dependencies, **changes: object) -> None:
-    deps.settings = deps.settings.model_copy(update=changes)
 
 
 def _blobs(deps: Dependencies) -> FakeBlobs:
@@ -118,7 +106,7 @@ def test_a_url_is_checked_by_the_fetcher_and_refusals_say_why(
 
 
 def test_an_import_records_a_task_awaiting_its_file_and_requests_it(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     options = requested_options({"bitrate": 96})
     task = url_import.import_url(deps, uid, URL, "MP3", options, "https://hooks.example.org/x")
     assert (task.user_id, task.source_url, task.output_format) == (uid, URL, "mp3")
@@ -136,12 +124,12 @@ def test_an_import_records_a_task_awaiting_its_file_and_requests_it(deps: Depend
 
 
 def test_a_url_without_a_file_name_imports_as_audio(deps: Dependencies) -> None:
-    task = url_import.import_url(deps, _user(deps), "https://example.org/", "wav")
+    task = url_import.import_url(deps, user_id(deps), "https://example.org/", "wav")
     assert task.file_name == "audio"
 
 
 def test_several_urls_make_one_batch_after_every_check(deps: Dependencies) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     urls = [f"https://example.org/{n}.wav" for n in range(3)]
     view = url_import.import_urls(deps, uid, urls, "flac")
     assert [t.file_name for t in view.tasks] == ["0.wav", "1.wav", "2.wav"]
@@ -150,12 +138,12 @@ def test_several_urls_make_one_batch_after_every_check(deps: Dependencies) -> No
     more = url_import.import_urls(deps, uid, urls[:1], "ogg", batch_id=view.batch.id)
     assert more.batch.id == view.batch.id and len(more.tasks) == 4
     with pytest.raises(NotFound):
-        url_import.import_urls(deps, _user(deps, "bob"), urls, "flac", batch_id=view.batch.id)
+        url_import.import_urls(deps, user_id(deps, "bob"), urls, "flac", batch_id=view.batch.id)
 
 
 def test_at_most_max_urls_per_request(deps: Dependencies) -> None:
-    uid = _user(deps)
-    _settings(deps, quota_tasks_in_flight=0)
+    uid = user_id(deps)
+    configure(deps, quota_tasks_in_flight=0)
     urls = [f"https://example.org/{n}.wav" for n in range(url_import.MAX_URLS)]
     assert len(url_import.import_urls(deps, uid, urls, "mp3").tasks) == url_import.MAX_URLS
     with pytest.raises(InvalidInput, match=r"^at most 100 URLs per request$"):
@@ -163,8 +151,8 @@ def test_at_most_max_urls_per_request(deps: Dependencies) -> None:
 
 
 def test_the_quota_counts_every_url_before_any_is_recorded(deps: Dependencies) -> None:
-    uid = _user(deps)
-    _settings(deps, quota_tasks_in_flight=2)
+    uid = user_id(deps)
+    configure(deps, quota_tasks_in_flight=2)
     urls = [f"https://example.org/{n}.wav" for n in range(3)]
     with pytest.raises(TooManyRequests, match="these 3 files would make 3"):
         url_import.import_urls(deps, uid, urls, "mp3")
@@ -181,8 +169,8 @@ def test_the_quota_counts_every_url_before_any_is_recorded(deps: Dependencies) -
 def test_the_worker_fetches_checks_stores_and_converts_the_file(
     deps: Dependencies, fetcher: FakeFetcher
 ) -> None:
-    _settings(deps, max_upload_bytes=12345)
-    task = url_import.import_url(deps, _user(deps), URL, "opus")
+    configure(deps, max_upload_bytes=12345)
+    task = url_import.import_url(deps, user_id(deps), URL, "opus")
     fetcher.name = "../Real Name.flac"
     conversion.convert(deps, TaskRef.of(task))
     assert fetcher.fetched == [(URL, 12345)]  # at most what an upload may be
@@ -198,7 +186,7 @@ def test_the_worker_fetches_checks_stores_and_converts_the_file(
 def test_without_a_name_from_the_server_the_url_names_the_file(
     deps: Dependencies, tmp_path: Path
 ) -> None:
-    task = _claimed(deps, url_import.import_url(deps, _user(deps), URL, "mp3"))
+    task = _claimed(deps, url_import.import_url(deps, user_id(deps), URL, "mp3"))
     change = url_import.fetch_input(deps, task, tmp_path, lambda percent: None)
     change(task)
     assert task.file_name == "My Song.flac" and not task.awaits_fetch
@@ -208,7 +196,7 @@ def test_without_a_name_from_the_server_the_url_names_the_file(
 def test_fetch_progress_is_a_percentage_of_the_announced_size(
     deps: Dependencies, fetcher: FakeFetcher, tmp_path: Path
 ) -> None:
-    task = _claimed(deps, url_import.import_url(deps, _user(deps), URL, "mp3"))
+    task = _claimed(deps, url_import.import_url(deps, user_id(deps), URL, "mp3"))
     fetcher.steps = [(0, 400), (100, 400), (400, 400), (5, None), (7, 0)]
     seen: list[float] = []
     url_import.fetch_input(deps, task, tmp_path, seen.append)
@@ -223,7 +211,7 @@ def test_the_lease_is_renewed_with_progress_once_a_second_while_bytes_arrive(
     deps: Dependencies, fetcher: FakeFetcher, monkeypatch: pytest.MonkeyPatch,
     gap: float, progress: list[float],
 ) -> None:  # fmt: skip
-    task = url_import.import_url(deps, _user(deps), URL, "mp3")
+    task = url_import.import_url(deps, user_id(deps), URL, "mp3")
     ticks = iter(range(1000))  # ``gap`` seconds pass between readings of the clock
     monkeypatch.setattr(time, "monotonic", lambda: next(ticks) * gap)
     fetcher.steps = [(1, 4), (2, 4), (3, 4)]
@@ -237,7 +225,7 @@ def test_the_lease_is_renewed_with_progress_once_a_second_while_bytes_arrive(
 def test_a_fetch_writes_into_its_own_folder_in_the_work_folder(
     deps: Dependencies, fetcher: FakeFetcher
 ) -> None:
-    task = url_import.import_url(deps, _user(deps), URL, "mp3")
+    task = url_import.import_url(deps, user_id(deps), URL, "mp3")
     conversion.convert(deps, TaskRef.of(task))
     (folder,) = fetcher.folders
     assert folder.parent == deps.settings.resolved_work_dir
@@ -251,7 +239,7 @@ def test_a_fetch_writes_into_its_own_folder_in_the_work_folder(
 def test_a_refused_fetch_fails_the_task_with_the_reason(
     deps: Dependencies, fetcher: FakeFetcher, body: bytes, reason: str
 ) -> None:
-    task = url_import.import_url(deps, _user(deps), URL, "mp3")
+    task = url_import.import_url(deps, user_id(deps), URL, "mp3")
     fetcher.body = body
     fetcher.fail_with = "404 Not Found" if body == AUDIO else None
     conversion.convert(deps, TaskRef.of(task))
@@ -263,17 +251,17 @@ def test_a_refused_fetch_fails_the_task_with_the_reason(
 def test_a_fetched_file_over_the_storage_quota_fails_but_the_task_itself_may_be_in_flight(
     deps: Dependencies, fetcher: FakeFetcher, tmp_path: Path
 ) -> None:
-    uid = _user(deps)
-    _settings(deps, quota_tasks_in_flight=1)  # the import itself is the one in flight
+    uid = user_id(deps)
+    configure(deps, quota_tasks_in_flight=1)  # the import itself is the one in flight
     task = _claimed(deps, url_import.import_url(deps, uid, URL, "wav"))
     url_import.fetch_input(deps, task, tmp_path, lambda p: None)
-    _settings(deps, quota_stored_bytes=len(AUDIO) + 10)
+    configure(deps, quota_stored_bytes=len(AUDIO) + 10)
     with pytest.raises(ConversionFailed, match="over your storage quota"):
         url_import.fetch_input(deps, task, tmp_path, lambda p: None)
 
 
 def test_a_server_that_does_not_fetch_fails_the_import(deps: Dependencies, tmp_path: Path) -> None:
-    task = _claimed(deps, url_import.import_url(deps, _user(deps), URL, "mp3"))
+    task = _claimed(deps, url_import.import_url(deps, user_id(deps), URL, "mp3"))
     deps.fetcher = None
     with pytest.raises(ConversionFailed, match=r"^this server does not import files from URLs$"):
         url_import.fetch_input(deps, task, tmp_path, lambda p: None)
@@ -282,7 +270,7 @@ def test_a_server_that_does_not_fetch_fails_the_import(deps: Dependencies, tmp_p
 def test_a_task_deleted_during_its_fetch_is_left_alone(
     deps: Dependencies, fetcher: FakeFetcher
 ) -> None:
-    uid = _user(deps)
+    uid = user_id(deps)
     task = url_import.import_url(deps, uid, URL, "mp3")
     fetcher.during_fetch = lambda: tasks.delete_task(deps, uid, task.id or 0)
     conversion.convert(deps, TaskRef.of(task))  # the lease is lost: no error, no retry
