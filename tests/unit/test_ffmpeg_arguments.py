@@ -126,6 +126,15 @@ def test_asked_quality_or_bitrate_else_the_formats_default() -> None:
     assert codec_args(job("wav")) == ["-c:a", "pcm_s16le"] == codec_args(job("wav", MP3))
 
 
+def test_a_filtered_lossless_output_keeps_the_inputs_resolution_in_its_own_codec() -> None:
+    assert codec_args(job("wav", probe(sample_format="s24"), fadeIn=1)) == [
+        "-c:a", "pcm_s24le", "-ar", "44100",
+    ]  # fmt: skip
+    assert codec_args(job("aiff", probe(sample_format="s24"), fadeIn=1))[:2] == [
+        "-c:a", "pcm_s24be",
+    ]  # fmt: skip
+
+
 def test_a_32_bit_input_to_flac_is_dithered_to_its_24_bits() -> None:
     deep = job("flac", probe(sample_format="s32"))
     assert codec_args(deep) == [
@@ -155,8 +164,8 @@ def test_opus_takes_vorbis_channel_order_beyond_stereo(
     channels: int, layout: str, family: bool
 ) -> None:
     args = codec_args(job("opus", probe(channels=channels, layout=layout)))
-    assert (args[-2:] == ["-mapping_family", "1"]) is family
-    assert "-mapping_family" in args or not family
+    opus = ["-c:a", "libopus", "-b:a", "128k", "-ar", "48000"]
+    assert args == ([*opus, "-mapping_family", "1"] if family else opus)
 
 
 # --- resampling, layout and dither ------------------------------------------------------------
