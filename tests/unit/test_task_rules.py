@@ -146,3 +146,14 @@ def test_a_conversion_records_its_fidelity_and_the_inputs_loudness(
     assert (task.warnings, task.verified) == (["upsampled"], True)
     assert (task.exact_length, task.exact_length_reason) == (False, "MP3 frames")
     assert isinstance(task.input_probe, Probe) and task.input_probe.loudness == loudness
+
+
+def test_converting_again_counts_the_new_outputs_room_instead_of_the_old(
+    deps: Dependencies, upload: Path
+) -> None:
+    uid = user_id(deps)
+    task = tasks.create_task(deps, uid, upload, "Song.flac", "wav")  # holds room for a WAV
+    held = task.reserved_bytes
+    configure(deps, quota_stored_bytes=task.stored_bytes)  # full, counting that room
+    again = tasks.change_format(deps, uid, task.id or 0, "aiff")  # as large as the WAV
+    assert (again.output_format, again.reserved_bytes) == ("aiff", held) and held > 0

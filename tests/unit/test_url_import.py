@@ -19,10 +19,10 @@ from audioconv.domain.errors import ConversionFailed, InvalidInput, NotFound, To
 from audioconv.domain.model import Task, TaskStatus
 from audioconv.domain.options import requested_options
 from audioconv.ports import Fetched, FetchFailed
-from audioconv.services import conversion, tasks, url_import
+from audioconv.services import batches, conversion, tasks, url_import
 from audioconv.services.dependencies import Dependencies
 from audioconv.services.messages import TaskRef
-from tests.unit.fakes import FakeBlobs, FakeBus, configure, fake_deps, user_id
+from tests.unit.fakes import Clock, FakeBlobs, FakeBus, configure, fake_deps, user_id
 
 URL = "https://files.example.org/music/My%20Song.flac?sig=abc"
 AUDIO = b"AUDIO fetched samples"
@@ -135,10 +135,15 @@ def test_several_urls_make_one_batch_after_every_check(deps: Dependencies) -> No
     assert [t.file_name for t in view.tasks] == ["0.wav", "1.wav", "2.wav"]
     assert {t.batch_id for t in view.tasks} == {view.batch.id}
     assert view.batch.user_id == uid
-    more = url_import.import_urls(deps, uid, urls[:1], "ogg", batch_id=view.batch.id)
+    hook = "https://hooks.example.org/h"
+    more = url_import.import_urls(deps, uid, urls[:1], "ogg", requested_options({"bitrate": 96}),
+                                  batch_id=view.batch.id, webhook_url=hook)  # fmt: skip
     assert more.batch.id == view.batch.id and len(more.tasks) == 4
+    added = more.tasks[-1]
+    assert (added.options.bitrate, added.webhook_url) == (96, hook)
     with pytest.raises(NotFound):
         url_import.import_urls(deps, user_id(deps, "bob"), urls, "flac", batch_id=view.batch.id)
+    assert len(batches.get_batch(deps, uid, view.batch.id or 0).tasks) == 4  # none of bob's
 
 
 def test_at_most_max_urls_per_request(deps: Dependencies) -> None:
@@ -161,6 +166,11 @@ def test_the_quota_counts_every_url_before_any_is_recorded(deps: Dependencies) -
     with pytest.raises(InvalidInput, match=r"^wav is lossless: it has no bitrate to choose$"):
         url_import.import_urls(deps, uid, urls[:1], "wav", requested_options({"bitrate": 96}))
     assert tasks.list_tasks(deps, uid, None, False) == []  # no batch, no task
+    assert batches.list_batches(deps, uid) == []
+    url_import.import_url(deps, uid, URL, "mp3")  # one in flight already
+    with pytest.raises(TooManyRequests, match="you have 1 conversions waiting or running and "
+                                              "these 2 files would make 3"):  # fmt: skip
+        url_import.import_urls(deps, uid, urls[:2], "mp3")
 
 
 # --- the fetch --------------------------------------------------------------------------
@@ -258,6 +268,33 @@ def test_a_fetched_file_over_the_storage_quota_fails_but_the_task_itself_may_be_
     configure(deps, quota_stored_bytes=len(AUDIO) + 10)
     with pytest.raises(ConversionFailed, match="over your storage quota"):
         url_import.fetch_input(deps, task, tmp_path, lambda p: None)
+
+
+def test_the_storage_quota_counts_what_the_owner_stores_already(
+    deps: Dependencies, tmp_path: Path, upload: Path
+) -> None:
+    uid = user_id(deps)
+    other = tasks.create_task(deps, uid, upload, "other.mp3", "mp3")
+    configure(deps, quota_stored_bytes=other.stored_bytes + 10)  # room for one such file
+    task = _claimed(deps, url_import.import_url(deps, uid, URL, "mp3"))
+    with pytest.raises(ConversionFailed, match="over your storage quota"):
+        url_import.fetch_input(deps, task, tmp_path, lambda p: None)
+    alone = _claimed(deps, url_import.import_url(deps, user_id(deps, "bob"), URL, "mp3"))
+    url_import.fetch_input(deps, alone, tmp_path, lambda p: None)  # bob stores nothing else
+
+
+def test_a_trim_is_checked_against_the_fetched_audio_and_the_fetch_is_recorded_now(
+    deps: Dependencies, tmp_path: Path
+) -> None:
+    uid = user_id(deps)
+    trimmed = _claimed(deps, url_import.import_url(deps, uid, URL, "mp3",
+                                                   requested_options({"start": 10})))  # fmt: skip
+    with pytest.raises(ConversionFailed, match=r"^start \(10 s\) is not before the audio's end"):
+        url_import.fetch_input(deps, trimmed, tmp_path, lambda p: None)
+    task = _claimed(deps, url_import.import_url(deps, uid, URL, "mp3"))
+    cast(Clock, deps.clock).advance(30)
+    url_import.fetch_input(deps, task, tmp_path, lambda p: None)(task)
+    assert task.updated_at == deps.clock()
 
 
 def test_a_server_that_does_not_fetch_fails_the_import(deps: Dependencies, tmp_path: Path) -> None:
