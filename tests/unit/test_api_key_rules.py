@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from audioconv.domain.api_key import MAX_KEYS_PER_USER
+from audioconv.domain.api_key import MAX_KEYS_PER_USER, PREFIX_CHARS
 from audioconv.domain.errors import Conflict, InvalidInput, NotFound
 from audioconv.services import api_keys
 from audioconv.services.dependencies import Dependencies
@@ -59,3 +59,12 @@ def test_an_account_holds_a_limited_number_of_keys(deps: Dependencies) -> None:
         f"you have {MAX_KEYS_PER_USER} API keys, the most an account may have: "
         "revoke one you no longer use (DELETE /api/keys/ID)"
     )
+
+
+def test_a_key_is_recorded_with_its_prefix_and_time_and_needs_a_name(deps: Dependencies) -> None:
+    ann = user_id(deps)
+    record, key = api_keys.create(deps, ann, "backup", ["read"])
+    assert record.prefix == key[:PREFIX_CHARS] and record.created_at == deps.clock()
+    with pytest.raises(InvalidInput) as refused:
+        api_keys.create(deps, ann, " ", ["read"])
+    assert refused.value.message == "missing field 'name': what the key is for (e.g. 'nightly job')"
