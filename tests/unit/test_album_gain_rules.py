@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import cast
 
+import pytest
+
 from audioconv.domain.model import Task
 from audioconv.domain.options import ConversionOptions
 from audioconv.services import album_gain, batches, conversion, tasks
@@ -58,3 +60,35 @@ def test_an_output_gone_meanwhile_leaves_the_album_due_and_nothing_stored(
     assert tasks.get_task(deps, uid, last.id or 0).album_gain_due
     assert album_gain.settle(deps, first.batch_id or 0) == 0
     assert not any("/album-" in key for key in blobs.files)
+
+
+def test_a_level_change_without_gain_removes_the_sources_gain_tags(
+    deps: Dependencies, tmp_path: Path
+) -> None:
+    uid = user_id(deps)
+    source = tmp_path / "tagged"
+    source.write_bytes(b"AUDIO samples|gain 1.5 2.5")  # the fake's gain tags at the end
+    blobs = cast(FakeBlobs, deps.blobs)
+    louder = tasks.create_task(deps, uid, source, "a.flac", "mp3", ConversionOptions(loudness=-16))
+    kept = tasks.create_task(deps, uid, source, "b.flac", "mp3")
+    untagged = tasks.create_task(
+        deps, uid, source, "c.flac", "wav", ConversionOptions(loudness=-16)
+    )
+    for task in (louder, kept, untagged):
+        conversion.convert(deps, TaskRef.of(task))
+    assert blobs.files[louder.output_key or ""] == b"AUDIO mp3 AUDIO samples"
+    assert blobs.files[kept.output_key or ""].endswith(b"|gain 1.5 2.5")
+    assert blobs.files[untagged.output_key or ""].endswith(b"|gain 1.5 2.5")  # WAV has none
+
+
+def test_the_sweep_counts_the_albums_it_settled(
+    deps: Dependencies, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uid = user_id(deps)
+    albums = [_album(deps, tmp_path, uid, 2) for _ in range(2)]
+    with monkeypatch.context() as dying:  # every album's last worker dies before settling
+        dying.setattr(album_gain, "settle", lambda deps, batch_id: 1 / 0)
+        for task in (t for album in albums for t in album):
+            conversion.convert(deps, TaskRef.of(task))
+    assert album_gain.settle_due(deps) == 2
+    assert album_gain.settle_due(deps) == 0
