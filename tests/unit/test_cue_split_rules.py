@@ -12,7 +12,14 @@ from typing import Any, cast
 import pytest
 
 from audioconv.domain.cue_sheet import MAX_CUE_BYTES
-from audioconv.domain.errors import InvalidInput, NotFound, TooManyRequests
+from audioconv.domain.errors import (
+    ConversionFailed,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    UnsupportedMedia,
+)
+from audioconv.domain.model import TaskStatus
 from audioconv.domain.options import requested_options
 from audioconv.ports import Probe
 from audioconv.services import batches, cue_split
@@ -159,3 +166,38 @@ def test_an_albums_artist_names_the_batch_without_an_album_artist(
     mine = batches.create_batch(deps, view.batch.user_id, "Mine").id
     more = cue_split.upload_album(deps, view.batch.user_id, _files(tmp_path), "mp3", batch_id=mine)
     assert more.batch.name == "Mine" and len(more.tasks) == 2
+
+
+def test_a_track_over_the_quota_by_now_is_a_failed_task_of_the_album(
+    deps: Dependencies, tmp_path: Path
+) -> None:
+    uid = user_id(deps)
+    album = _files(tmp_path)
+    configure(deps, quota_stored_bytes=album[0].path.stat().st_size + 10)  # no room for outputs
+    view = cue_split.upload_album(
+        deps, uid, album, "mp3", webhook_url="https://hooks.example.org/h"
+    )
+    assert [t.file_name for t in view.tasks] == ["01 Track 01.flac", "02 Track 02.flac"]
+    assert all(t.status is TaskStatus.FAILED and t.batch_id == view.batch.id for t in view.tasks)
+    assert all(t.output_format == "mp3" for t in view.tasks)
+    assert all("over your storage quota" in (t.error or "") for t in view.tasks)
+
+
+def test_tracks_carry_the_albums_webhook(deps: Dependencies, tmp_path: Path) -> None:
+    hook = "https://hooks.example.org/h"
+    view = cue_split.upload_album(deps, user_id(deps), _files(tmp_path), "mp3", webhook_url=hook)
+    assert [t.webhook_url for t in view.tasks] == [hook, hook]
+
+
+def test_an_album_that_cannot_be_cut_says_why(
+    deps: Dependencies, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> list[Path]:
+        raise ConversionFailed("the FLAC stream is damaged")
+
+    monkeypatch.setattr(cast(FakeTranscoder, deps.transcoder), "split", broken)
+    with pytest.raises(UnsupportedMedia) as refused:
+        cue_split.upload_album(deps, user_id(deps), _files(tmp_path), "mp3")
+    assert refused.value.message == (
+        "the album could not be cut into tracks: the FLAC stream is damaged"
+    )
