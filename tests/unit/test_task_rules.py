@@ -157,3 +157,20 @@ def test_converting_again_counts_the_new_outputs_room_instead_of_the_old(
     configure(deps, quota_stored_bytes=task.stored_bytes)  # full, counting that room
     again = tasks.change_format(deps, uid, task.id or 0, "aiff")  # as large as the WAV
     assert (again.output_format, again.reserved_bytes) == ("aiff", held) and held > 0
+
+
+def test_the_worker_checks_the_storage_quota_again_before_converting(
+    deps: Dependencies, upload: Path
+) -> None:
+    uid = user_id(deps)
+    first = tasks.create_task(deps, uid, upload, "a.flac", "wav")
+    second = tasks.create_task(deps, uid, upload, "b.flac", "wav")
+    total = first.stored_bytes + second.stored_bytes  # inputs and the room held for outputs
+    configure(deps, quota_stored_bytes=total - 1)  # lowered since they were uploaded
+    conversion.convert(deps, TaskRef.of(first))
+    assert first.status is TaskStatus.FAILED
+    assert first.error == tasks.quota_message(total, total - 1)
+    alone = tasks.create_task(deps, user_id(deps, "bob"), upload, "c.flac", "wav")
+    configure(deps, quota_stored_bytes=alone.stored_bytes)  # exactly full: it fits
+    conversion.convert(deps, TaskRef.of(alone))
+    assert alone.status is TaskStatus.PROCESSED
