@@ -1,6 +1,7 @@
 """Small domain rules at their edges, each as a user meets it: the words of an option
 refused for a format, what an MPEG or IFF input is taken for, how a set of discs
-numbers its tracks in an album's folder, and what a cue sheet says about its disc."""
+numbers its tracks in an album's folder, what a cue sheet says about its disc, and
+where a long name is cut."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import pytest
 
 from audioconv.domain.album_layout import TrackInfo, album_path
 from audioconv.domain.cue_sheet import CueSheetError, parse_cue
+from audioconv.domain.file_names import portable_name
 from audioconv.domain.formats import FORMATS, detect_format
 from audioconv.domain.options import parse_options, requested_options
+from audioconv.services.tasks import safe_file_name
 
 SHEET = 'FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n'
 
@@ -70,3 +73,8 @@ def test_a_cue_sheet_wrong_as_a_whole_names_no_line() -> None:
     with pytest.raises(CueSheetError) as refused:
         parse_cue("REM GENRE Rock\n")
     assert (str(refused.value), refused.value.line) == ("cue sheet: it has no TRACK", None)
+
+
+def test_a_long_name_is_cut_between_characters_never_inside_one() -> None:
+    assert safe_file_name("é" * 150 + ".flac") == "é" * 97 + ".flac"  # 194 + 5 bytes
+    assert portable_name("a" + "é" * 100) == "a" + "é" * 59  # 119 of 120 bytes
