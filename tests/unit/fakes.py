@@ -640,6 +640,11 @@ def member(deps: Dependencies, name: str = "ann", *, verified: bool = True) -> U
     return user
 
 
+def configure(deps: Dependencies, **changes: object) -> None:
+    """Give ``deps`` settings with ``changes`` (by field name)."""
+    deps.settings = deps.settings.model_copy(update=changes)
+
+
 def routes_app() -> Flask:
     """The API over fakes, for tests that read its routes or its OpenAPI document
     (neither depends on the adapters), not for serving requests."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,27 +17,12 @@ from audioconv.adapters.ffmpeg_command import (
 )
 from audioconv.adapters.ffmpeg_parse import LoudnormStats
 from audioconv.domain.formats import FORMATS
-from audioconv.domain.job import ConversionJob
-from audioconv.domain.media import Picture, Probe
-from audioconv.domain.options import parse_options
+from audioconv.domain.media import Picture
+from tests.unit.jobs import job, probe
 
 SRC, DST = Path("/w/input"), Path("/w/output.mp3")
 MEASURED = LoudnormStats(integrated=-27.61, range=8.2, true_peak=-4.47, threshold=-39.2,
                          offset=0.58)  # fmt: skip
-
-
-def probe(**changes: Any) -> Probe:
-    fields: dict[str, Any] = {
-        "format": "flac", "demuxer": "flac", "codec": "flac", "duration": 161.3,
-        "bitrate": 900000, "sample_rate": 44100, "channels": 2, "tags": {"title": "t"},
-        "sample_format": "s16", "layout": "stereo",
-    }  # fmt: skip
-    return Probe(**{**fields, **changes})
-
-
-def job(target: str, found: Probe | None = None, **options: Any) -> ConversionJob:
-    fmt = FORMATS[target]
-    return ConversionJob(found or probe(), fmt, parse_options(options, fmt))
 
 
 def _after(cmd: list[str], flag: str) -> str:

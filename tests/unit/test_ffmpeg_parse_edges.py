@@ -18,7 +18,7 @@ from audioconv.adapters.ffmpeg_parse import (
 )
 from audioconv.domain.errors import UnsupportedMedia
 from audioconv.domain.media import Picture
-from tests.unit.test_ffmpeg_command import job, probe
+from tests.unit.jobs import job, probe
 
 
 def test_a_cover_that_says_nothing_of_itself_is_an_unnamed_picture_of_no_size() -> None:
