@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import pytest
 
@@ -26,7 +26,7 @@ from audioconv.domain.errors import (
     TooManyRequests,
 )
 from audioconv.domain.model import TaskStatus
-from audioconv.domain.options import requested_options
+from audioconv.domain.options import ConversionOptions, requested_options
 from audioconv.services import batches, resumable
 from audioconv.services.dependencies import Dependencies
 from tests.unit.fakes import (
@@ -45,8 +45,21 @@ def _clock(deps: Dependencies) -> Clock:
     return cast(Clock, deps.clock)
 
 
+def _create(
+    deps: Dependencies,
+    uid: int,
+    length: int,
+    metadata: dict[str, str],
+    options: ConversionOptions | None = None,
+    **fields: Any,
+) -> resumable.Upload:
+    """A creation as the tus route makes it from its Upload-Metadata."""
+    return resumable.create(deps, uid, length, resumable.named_file(metadata),
+                            metadata.get("newFormat"), options, **fields)  # fmt: skip
+
+
 def _start(deps: Dependencies, uid: int, length: int = len(AUDIO)) -> resumable.Upload:
-    return resumable.create(deps, uid, length, {"filename": "Song.mp3", "newFormat": "flac"})
+    return _create(deps, uid, length, {"filename": "Song.mp3", "newFormat": "flac"})
 
 
 def _uploads(deps: Dependencies) -> FakeUploads:
@@ -88,7 +101,7 @@ def test_a_creation_records_the_upload_beside_its_empty_part_file(deps: Dependen
     uid = user_id(deps)
     configure(deps, resumable_upload_hours=2.5)
     options = requested_options({"bitrate": 96})
-    upload = resumable.create(deps, uid, 1000, {"fileName": "../a/My Song?.wav",
+    upload = _create(deps, uid, 1000, {"fileName": "../a/My Song?.wav",
                                                 "newFormat": "MP3"}, options)  # fmt: skip
     assert len(upload.upload_id) == 32 and int(upload.upload_id, 16) >= 0
     assert (upload.user_id, upload.length, upload.offset, upload.done) == (uid, 1000, 0, False)
@@ -110,14 +123,14 @@ def test_a_creation_records_the_upload_beside_its_empty_part_file(deps: Dependen
 def test_the_file_is_named_by_the_first_name_key_given(
     deps: Dependencies, metadata: dict[str, str], name: str
 ) -> None:
-    upload = resumable.create(deps, user_id(deps), 10, {**metadata, "newFormat": "wav"})
+    upload = _create(deps, user_id(deps), 10, {**metadata, "newFormat": "wav"})
     assert upload.key.endswith(f"/wav/{name}")
 
 
 def test_a_creation_in_a_batch_with_a_webhook(deps: Dependencies) -> None:
     uid = user_id(deps)
     batch = batches.create_batch(deps, uid)
-    upload = resumable.create(deps, uid, 10, {"filename": "a.wav", "newFormat": "ogg"},
+    upload = _create(deps, uid, 10, {"filename": "a.wav", "newFormat": "ogg"},
                               webhook_url="https://hooks.example.org/h",
                               batch_id=batch.id)  # fmt: skip
     assert f"/{upload.upload_id}/batch-{batch.id}/ogg/a.wav" in upload.key
@@ -125,7 +138,7 @@ def test_a_creation_in_a_batch_with_a_webhook(deps: Dependencies) -> None:
     assert uploads.webhooks == {upload.upload_id: "https://hooks.example.org/h"}
     assert uploads.owners == {upload.upload_id: uid}
     with pytest.raises(NotFound):
-        resumable.create(deps, user_id(deps, "bob"), 10, {"filename": "a.wav", "newFormat": "ogg"},
+        _create(deps, user_id(deps, "bob"), 10, {"filename": "a.wav", "newFormat": "ogg"},
                          batch_id=batch.id)  # fmt: skip
 
 
@@ -138,11 +151,11 @@ def test_a_creation_is_refused_with_the_reason(deps: Dependencies) -> None:
     with pytest.raises(
         InvalidInput, match=r"^Upload-Metadata must name the file: filename <base64"
     ):
-        resumable.create(deps, uid, 10, {"filename": "", "newFormat": "mp3"})
+        _create(deps, uid, 10, {"filename": "", "newFormat": "mp3"})
     with pytest.raises(InvalidInput, match="format"):
-        resumable.create(deps, uid, 10, {"filename": "a.wav"})
+        _create(deps, uid, 10, {"filename": "a.wav"})
     with pytest.raises(InvalidInput, match=r"^wav is lossless: it has no bitrate to choose$"):
-        resumable.create(deps, uid, 10, {"filename": "a.wav", "newFormat": "wav"},
+        _create(deps, uid, 10, {"filename": "a.wav", "newFormat": "wav"},
                          requested_options({"bitrate": 96}))  # fmt: skip
     configure(deps, quota_stored_bytes=50)
     with pytest.raises(PayloadTooLarge, match="over your storage quota of 50 bytes"):
