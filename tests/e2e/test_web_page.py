@@ -344,7 +344,7 @@ def test_a_refused_album_says_why_and_its_card_can_be_dismissed(page: Page, tmp_
     album = make_audio(tmp_path / "reef.flac", 1.0)
     sheet = tmp_path / "reef.cue"
     sheet.write_text('TITLE "Reef"\nFILE "reef.wav" WAVE\n')  # no TRACK
-    _sign_up(page, "vera")
+    _sign_up(page, "reef")  # a name of its own: the server is the module's
     _drop(page, album, sheet)
     card = _card(page, "reef.flac + reef.cue")
     expect(card.locator(".error")).to_contain_text("Not converted:")
