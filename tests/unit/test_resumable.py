@@ -382,3 +382,16 @@ def test_termination_removes_the_upload_and_its_bytes(deps: Dependencies) -> Non
         resumable.terminate(deps, user_id(deps, "bob"), upload.upload_id)
     resumable.terminate(deps, uid, upload.upload_id)
     assert _files(deps) == []
+
+
+@pytest.mark.parametrize("damaged", ["[]", '{"userId": null}', '"text"', "{"])
+def test_a_damaged_record_is_no_upload_and_stops_no_sweep(deps: Dependencies, damaged: str) -> None:
+    """A record that is not an object of ours (a disk's damage, a hand's edit): the
+    upload is not found, and the sweep and an account's deletion go past it."""
+    uid = user_id(deps)
+    upload = _start(deps, uid)
+    (resumable.folder(deps) / f"{upload.upload_id}.json").write_text(damaged)
+    with pytest.raises(NotFound):
+        resumable.find(deps, uid, upload.upload_id)
+    assert resumable.sweep(deps) == 0
+    assert resumable.forget_user(deps, uid) == 0

@@ -53,6 +53,8 @@ _ID = re.compile(r"[0-9a-f]{32}")
 # Metadata keys a creation may carry (base64 values, tus's Upload-Metadata); the
 # file's name is ``filename`` (tus-js-client) or ``fileName``.
 NAME_KEYS = ("filename", "fileName", "name")
+# What reading a record that is gone, damaged, or not an object of ours raises.
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError)
 
 
 class Readable(Protocol):
@@ -190,10 +192,10 @@ def find(deps: Dependencies, user_id: int, upload_id: str) -> Upload:
     try:
         record = json.loads((folder(deps) / f"{upload_id}.json").read_text())
         offset = _part(deps, upload_id).stat().st_size
-    except (OSError, ValueError):
+        upload = Upload(upload_id, int(record["userId"]), int(record["length"]), record["key"],
+                        datetime.fromisoformat(record["expiresAt"]), offset)  # fmt: skip
+    except _UNREADABLE:
         raise missing from None
-    upload = Upload(upload_id, int(record["userId"]), int(record["length"]), record["key"],
-                    datetime.fromisoformat(record["expiresAt"]), offset)  # fmt: skip
     if upload.user_id != user_id:
         raise missing
     if as_utc(upload.expires_at) <= deps.clock():
@@ -311,7 +313,7 @@ def forget_user(deps: Dependencies, user_id: int) -> int:
     for path in folder(deps).glob("*.json"):
         try:
             owner = int(json.loads(path.read_text())["userId"])
-        except (OSError, ValueError, KeyError):
+        except _UNREADABLE:
             continue
         if owner == user_id:
             _remove(deps, path.stem)
@@ -326,7 +328,7 @@ def sweep(deps: Dependencies) -> int:
     for path in folder(deps).glob("*.json"):
         try:
             expires = datetime.fromisoformat(json.loads(path.read_text())["expiresAt"])
-        except (OSError, ValueError, KeyError):
+        except _UNREADABLE:
             continue
         if as_utc(expires) <= now:
             _remove(deps, path.stem)
