@@ -204,7 +204,7 @@ class FfmpegTranscoder:
         The limits are set by util-linux ``prlimit`` exec'ing into the command, so
         nothing runs in the forked child of this multi-threaded process (a preexec
         function could deadlock there); the nice level is then set from here on the
-        running child (``nice``: an ``nice`` in the chain cost a millisecond of CPU per
+        running child (exec'ing coreutils ``nice`` in the chain cost a millisecond of CPU per
         child). Only where prlimit is missing does it fall back to a preexec function.
         On Linux the child also dies with the thread that started it (util-linux
         ``setpriv``, or ``prctl``).
