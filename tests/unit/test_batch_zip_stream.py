@@ -13,7 +13,7 @@ import pytest
 from audioconv.domain.model import TaskStatus
 from audioconv.services import batch_zip
 from audioconv.services.dependencies import Dependencies
-from tests.unit.test_batch_zip import ANN, convert, unzipped, upload_batch
+from tests.unit.batches_on_fakes import ANN, convert, unzipped, upload_batch
 
 
 def test_the_size_is_known_before_any_member_is_read(deps: Dependencies, tmp_path: Path) -> None:

@@ -9,30 +9,16 @@ import pytest
 
 from audioconv.domain import fidelity
 from audioconv.domain.formats import FORMATS
-from audioconv.domain.job import ConversionJob, MediaReport
+from audioconv.domain.job import MediaReport
 from audioconv.domain.media import Loudness, Probe
 from audioconv.domain.model import Task
 from audioconv.domain.options import parse_options
 from audioconv.domain.refused_formats import refusal
 from audioconv.domain.report_findings import report_findings
-
-
-def probe(**changes: Any) -> Probe:
-    fields: dict[str, Any] = {
-        "format": "wav", "demuxer": "wav", "codec": "pcm_s24le", "duration": 10.0,
-        "bitrate": 4608000, "sample_rate": 96000, "channels": 2, "tags": {},
-        "sample_format": "s24", "layout": "stereo",
-    }  # fmt: skip
-    return Probe(**{**fields, **changes})
-
+from tests.unit.fidelity_jobs import job, probe
 
 MP3_128 = probe(codec="mp3", format="mp3", demuxer="mp3", bitrate=128000, sample_rate=44100,
                 sample_format=None)  # fmt: skip
-
-
-def job(target: str, found: Probe | None = None, **options: Any) -> ConversionJob:
-    fmt = FORMATS[target]
-    return ConversionJob(found or probe(), fmt, parse_options(options, fmt))
 
 
 @pytest.mark.parametrize(

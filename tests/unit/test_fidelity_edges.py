@@ -10,7 +10,7 @@ from audioconv.adapters.ffmpeg_parse import LoudnormStats, parse_loudnorm
 from audioconv.domain import fidelity
 from audioconv.domain.formats import FORMATS
 from audioconv.domain.options import parse_options
-from tests.unit.test_fidelity import job, probe
+from tests.unit.fidelity_jobs import job, probe
 
 CD = probe(sample_format="s16", sample_rate=44100)
 LOSSY = {"format": "ogg", "demuxer": "ogg", "sample_format": None, "sample_rate": 48000}
